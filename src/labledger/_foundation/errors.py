@@ -1,0 +1,82 @@
+"""Every error labledger raises on purpose.
+
+The hierarchy::
+
+    LabledgerError                  base of everything below; carries a hint (what to do next)
+    ├── ConfigurationError          bad setting, unknown URI scheme, missing optional extra
+    ├── WorkspaceError
+    │   ├── WorkspaceNotFoundError  no workspace here or above; run `labledger init`
+    │   └── WorkspaceUnreadableError  the catalog or store cannot be opened or is newer than us
+    ├── NotFoundError               an id or name that does not exist (run, artifact, blob, field...)
+    ├── ValidationError             a value that does not fit (metric, param, metadata value)
+    ├── FilterSyntaxError           a search filter that does not parse
+    ├── IntegrityError              a blob whose bytes do not match its digest, a broken ledger chain
+    └── RunStateError               an operation the run's state forbids (logging to a finished run)
+
+Each message says what happened and what to do next, on one line, so the CLI can print it as is.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "FilterSyntaxError",
+    "IntegrityError",
+    "LabledgerError",
+    "NotFoundError",
+    "RunStateError",
+    "ValidationError",
+    "WorkspaceError",
+    "WorkspaceNotFoundError",
+    "WorkspaceUnreadableError",
+]
+
+
+class LabledgerError(Exception):
+    """Base class for errors a user can cause or fix.
+
+    Args:
+        message: What happened.
+        hint: What to do next; appended to the message.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class ConfigurationError(LabledgerError):
+    """A setting, URI or optional dependency is wrong or missing."""
+
+
+class WorkspaceError(LabledgerError):
+    """The workspace cannot be used."""
+
+
+class WorkspaceNotFoundError(WorkspaceError):
+    """No workspace at the given place, nor in any parent folder."""
+
+
+class WorkspaceUnreadableError(WorkspaceError):
+    """The workspace exists but its catalog or store cannot be read."""
+
+
+class NotFoundError(LabledgerError):
+    """A run, artifact, blob or other named thing does not exist."""
+
+
+class ValidationError(LabledgerError):
+    """A value does not fit what it is given to."""
+
+
+class FilterSyntaxError(ValidationError):
+    """A search filter does not parse; the message points at the offending position."""
+
+
+class IntegrityError(LabledgerError):
+    """Stored bytes or ledger entries do not match their recorded digests."""
+
+
+class RunStateError(LabledgerError):
+    """The operation is not allowed in the run's current state."""

@@ -1,0 +1,119 @@
+"""Where the workspace is and how to reach it, from arguments, environment or discovery.
+
+Order of precedence: an explicit argument (``--workspace``), then ``LABLEDGER_URI``, then the first
+``.labledger/`` folder found walking up from the current directory, as git finds ``.git``.
+
+A workspace URI is either a folder (``/data/study`` or ``file:///data/study``; the ``.labledger``
+folder inside it holds everything) or a database URL (``postgresql://...``, ``sqlite:///...``), in which
+case ``LABLEDGER_STORE`` names the blob store (``s3://bucket/prefix`` or a folder).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from labledger._foundation.errors import ConfigurationError, WorkspaceNotFoundError
+
+__all__ = ["WORKSPACE_DIRNAME", "Settings", "find_workspace_root", "resolve_settings"]
+
+WORKSPACE_DIRNAME = ".labledger"
+_DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved connection settings of a workspace.
+
+    Attributes:
+        catalog_url: SQLAlchemy URL of the catalog database.
+        store_url: Folder path or fsspec URL of the blob store.
+        root: The local ``.labledger`` folder, when the workspace is embedded.
+        s3_endpoint_url: Endpoint of an S3-compatible server, when not AWS.
+        verify_on_read: Re-hash blobs as they are read.
+    """
+
+    catalog_url: str
+    store_url: str
+    root: Path | None = None
+    s3_endpoint_url: str | None = None
+    verify_on_read: bool = False
+
+
+def find_workspace_root(start: Path | None = None) -> Path | None:
+    """The nearest ``.labledger`` folder at or above ``start``, or ``None``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / WORKSPACE_DIRNAME
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def local_settings(root: Path, *, verify_on_read: bool = False) -> Settings:
+    """Settings of an embedded workspace whose ``.labledger`` folder is ``root``."""
+    return Settings(
+        catalog_url=f"sqlite:///{root / 'catalog.db'}",
+        store_url=str(root / "objects"),
+        root=root,
+        verify_on_read=verify_on_read,
+    )
+
+
+def _root_from_path(path: Path) -> Path:
+    return path if path.name == WORKSPACE_DIRNAME else path / WORKSPACE_DIRNAME
+
+
+def resolve_settings(uri: str | os.PathLike[str] | None = None, *, must_exist: bool = True) -> Settings:
+    """Resolve workspace settings.
+
+    Args:
+        uri: A folder, ``file://`` URL or database URL; ``None`` reads ``LABLEDGER_URI`` or discovers.
+        must_exist: Raise when a local workspace folder does not exist yet.
+
+    Raises:
+        WorkspaceNotFoundError: Nothing given and no ``.labledger`` folder here or above.
+        ConfigurationError: A database URL without ``LABLEDGER_STORE``.
+    """
+    env = os.environ
+    verify = _truthy(env.get("LABLEDGER_VERIFY_ON_READ"))
+    raw = os.fspath(uri) if uri is not None else env.get("LABLEDGER_URI") or None
+    if raw is None:
+        found = find_workspace_root()
+        if found is None:
+            raise WorkspaceNotFoundError(
+                f"no {WORKSPACE_DIRNAME} workspace in {Path.cwd()} or any parent folder",
+                hint="run `labledger init` here, or set LABLEDGER_URI / pass --workspace",
+            )
+        return local_settings(found, verify_on_read=verify)
+    scheme = raw.split("://", 1)[0].split("+", 1)[0] if "://" in raw else ""
+    if scheme in _DB_SCHEMES:
+        store = env.get("LABLEDGER_STORE")
+        if not store:
+            raise ConfigurationError(
+                f"workspace URI {raw.split('@')[-1]!r} is a database but no blob store is set",
+                hint="set LABLEDGER_STORE to s3://bucket/prefix or a shared folder",
+            )
+        return Settings(
+            catalog_url=raw,
+            store_url=store,
+            s3_endpoint_url=env.get("LABLEDGER_S3_ENDPOINT_URL") or None,
+            verify_on_read=verify,
+        )
+    if scheme not in ("", "file"):
+        raise ConfigurationError(
+            f"unknown workspace URI scheme {scheme!r}",
+            hint="use a folder, file://, sqlite:// or postgresql:// URI",
+        )
+    path = Path(raw.removeprefix("file://")).expanduser()
+    root = _root_from_path(path).resolve()
+    if must_exist and not root.is_dir():
+        raise WorkspaceNotFoundError(
+            f"no workspace at {root}", hint=f"run `labledger init {path}` to create one"
+        )
+    return local_settings(root, verify_on_read=verify)

@@ -1,0 +1,394 @@
+"""Tracked runs: ``start_run`` and the ``ActiveRun`` it returns.
+
+A run is opened in one transaction (row, params, tags, environment blob, ledger entry ``run.started``)
+and sealed in another (status, remaining metrics, record digest, ledger entry ``run.finished``).
+Metrics go through a ``MetricBuffer``; params and tags are written when logged.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from labledger._foundation.canonical import canonical_json
+from labledger._foundation.errors import RunStateError, ValidationError
+from labledger._foundation.ids import new_id
+from labledger.tracking.artifacts import store_artifact
+from labledger.tracking.environment import capture_environment, git_state
+from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
+from labledger.workspace import schema
+from labledger.workspace.current import get_workspace
+from labledger.workspace.records import run_record_digest
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from sqlalchemy import Connection
+
+    from labledger.tracking.types import Artifact
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["ActiveRun", "active_run", "end_run", "start_run"]
+
+_MAX_KEY = 250
+_stack: list[ActiveRun] = []
+_stack_lock = threading.Lock()
+_env_digests: dict[tuple[str, str], str] = {}
+_uncaught: list[BaseException] = []
+
+
+def _check_key(key: object, what: str) -> str:
+    if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
+        raise ValidationError(
+            f"{what} key {key!r} is invalid", hint=f"use a non-empty string of at most {_MAX_KEY} characters"
+        )
+    return key
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    return canonical_json(value).decode() if isinstance(value, dict | list | tuple) else str(value)
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _environment_digest(workspace: Workspace, conn: Connection) -> str:
+    key = (workspace.store.url, workspace.catalog.url)
+    digest = _env_digests.get(key)
+    if digest is None:
+        data = canonical_json(capture_environment())
+        digest = workspace.store.put(data)
+        workspace.register_blob(conn, digest, len(data))
+        _env_digests[key] = digest
+    return digest
+
+
+class ActiveRun:
+    """A run in progress. Use it as a context manager, or call ``end()``.
+
+    Logging methods are also available as module functions (``labledger.log_metric``) that act on
+    the innermost active run.
+    """
+
+    def __init__(self, workspace: Workspace, run_id: str, name: str) -> None:
+        self.workspace = workspace
+        self.id = run_id
+        self.name = name
+        self.status = "running"
+        self._params: dict[str, str] = {}
+        self._steps: dict[str, int] = {}
+        self._buffer = MetricBuffer(self._write_metrics, heartbeat=self._heartbeat)
+        self._buffer_started = False
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.name} {self.id} {self.status}>"
+
+    # -- params and tags ---------------------------------------------------------------------
+
+    def _param_rows(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = []
+        for key, value in params.items():
+            text = _param_text(value)
+            known = self._params.get(_check_key(key, "param"))
+            if known is not None and known != text:
+                raise ValidationError(
+                    f"param {key!r} is already {known!r} in run {self.id}; params are immutable",
+                    hint="log the changed value under another key, or start a new run",
+                )
+            if known is None:
+                rows.append({"run_id": self.id, "key": key, "value": text, "value_num": _as_number(text)})
+        return rows
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record several params (immutable once logged)."""
+        self._require_running()
+        rows = self._param_rows(params)
+        if rows:
+            with self.workspace.write() as conn:
+                conn.execute(schema.params.insert(), rows)
+            self._params.update({row["key"]: row["value"] for row in rows})
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one param."""
+        self.log_params({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set or replace tags (tags stay editable after the run ends)."""
+        rows = [{"run_id": self.id, "key": _check_key(k, "tag"), "value": str(v)} for k, v in tags.items()]
+        with self.workspace.write() as conn:
+            self.workspace.upsert(conn, schema.tags, rows, ["run_id", "key"])
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set one tag."""
+        self.set_tags({key: value})
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: float | None = None
+    ) -> None:
+        """Record a metric value (NaN allowed; strings rejected).
+
+        Args:
+            key: Metric name.
+            value: A number.
+            step: Position in the series; defaults to one past the key's last step.
+            timestamp: Unix seconds; defaults to now.
+        """
+        if self.status != "running":
+            self._require_running()
+        if key not in self._steps:
+            _check_key(key, "metric")
+        if type(value) is not float:
+            value = self._number(key, value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        elif type(step) is not int:
+            raise ValidationError(f"step {step!r} of metric {key!r} is not an int")
+        self._steps[key] = step
+        self._buffer.rows.append(
+            (key, None if value != value else value, step, time.time() if timestamp is None else timestamp)
+        )
+        if not self._buffer_started:
+            self._buffer_started = True
+            self._buffer.start()
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Record several metric values at the same step and time."""
+        now = time.time()
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step, timestamp=now)
+
+    @staticmethod
+    def _number(key: str, value: object) -> float:
+        if isinstance(value, str | bytes) or not hasattr(value, "__float__"):
+            raise ValidationError(
+                f"metric {key!r} got {type(value).__name__} {value!r:.60}, not a number",
+                hint="log numbers only; record text as a tag or param",
+            )
+        return float(value)  # type: ignore[arg-type]
+
+    def _write_metrics(self, rows: list[MetricRow]) -> None:
+        with self.workspace.write() as conn:
+            self._insert_metrics(conn, rows)
+
+    def _insert_metrics(self, conn: Connection, rows: list[MetricRow]) -> None:
+        latest: dict[str, MetricRow] = {}
+        for row in rows:
+            best = latest.get(row[0])
+            if best is None or (row[2], row[3]) >= (best[2], best[3]):
+                latest[row[0]] = row
+        conn.execute(
+            schema.metrics.insert(),
+            [{"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in rows],
+        )
+        table = schema.latest_metrics
+        existing = {
+            row.key: (row.step, row.timestamp)
+            for row in conn.execute(
+                select(table.c.key, table.c.step, table.c.timestamp).where(
+                    table.c.run_id == self.id, table.c.key.in_(list(latest))
+                )
+            )
+        }
+        newer = [
+            {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
+            for k, v, s, t in latest.values()
+            if k not in existing or (s, t) >= existing[k]
+        ]
+        self.workspace.upsert(conn, table, newer, ["run_id", "key"])
+
+    def _heartbeat(self) -> None:
+        with self.workspace.write() as conn:
+            conn.execute(
+                update(schema.runs).where(schema.runs.c.id == self.id).values(heartbeat_at=time.time())
+            )
+
+    def flush(self) -> None:
+        """Write buffered metrics now."""
+        if self._buffer.error is not None:
+            error, self._buffer.error = self._buffer.error, None
+            raise error
+        self._buffer.flush()
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    def log_artifact(self, value: Any, name: str | None = None) -> Artifact:
+        """Store a file, folder, DataFrame, array, figure, bytes or JSON-able value as an artifact.
+
+        A ``str`` or ``os.PathLike`` is read as a path. Returns the recorded ``Artifact``.
+        """
+        self._require_running()
+        return store_artifact(self.workspace, value, name=name, run_id=self.id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _require_running(self) -> None:
+        if self.status != "running":
+            raise RunStateError(
+                f"run {self.id} is {self.status}; nothing more can be logged to it",
+                hint="start a new run with labledger.start_run()",
+            )
+
+    def end(self, status: str = "finished", error: str | None = None) -> None:
+        """Flush metrics, seal the run's record in the ledger and mark it ``status``."""
+        if self.status != "running":
+            return
+        self._buffer.stop()
+        self.status = status
+        rows = self._buffer.drain()
+        runs = schema.runs
+        with self.workspace.write() as conn:
+            if rows:
+                self._insert_metrics(conn, rows)
+            now = time.time()
+            conn.execute(
+                update(runs).where(runs.c.id == self.id).values(status=status, ended_at=now, heartbeat_at=now, error=error)
+            )
+            record = run_record_digest(conn, self.id)
+            conn.execute(update(runs).where(runs.c.id == self.id).values(record_digest=record))
+            self.workspace.record(
+                conn, "run.finished", f"run:{self.id}", {"run_id": self.id, "status": status, "record_digest": record}
+            )
+        with _stack_lock:
+            if self in _stack:
+                _stack.remove(self)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.end("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end("killed", "interrupted")
+        else:
+            self.end("failed", "".join(traceback.format_exception(kind, exc, tb))[-4000:])
+
+
+def start_run(
+    name: str | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    project: str = "default",
+    kind: str = "run",
+    workspace: Workspace | None = None,
+) -> ActiveRun:
+    """Open a tracked run; use it as ``with labledger.start_run(...) as run:``.
+
+    Args:
+        name: A readable name; defaults to ``run-<time>``.
+        params: Params recorded at once.
+        tags: Tags set at once.
+        project: Project the run belongs to.
+        kind: ``run`` for scripts and notebooks; pipelines and ingests set their own.
+        workspace: Defaults to the current workspace.
+    """
+    ws = workspace or get_workspace()
+    run_id = new_id()
+    now = time.time()
+    run = ActiveRun(ws, run_id, name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)))
+    param_rows = run._param_rows(params or {})  # noqa: SLF001
+    tag_rows = [{"run_id": run_id, "key": _check_key(k, "tag"), "value": str(v)} for k, v in (tags or {}).items()]
+    git = git_state()
+    project_id = ws.project_id(project)
+    with ws.write() as conn:
+        conn.execute(
+            schema.runs.insert(),
+            {
+                "id": run_id,
+                "project_id": project_id,
+                "name": run.name,
+                "kind": kind,
+                "status": "running",
+                "user": ws.actor,
+                "host": ws.host,
+                "pid": os.getpid(),
+                "started_at": now,
+                "heartbeat_at": now,
+                "environment_digest": _environment_digest(ws, conn),
+                "git_commit": git.commit,
+                "git_dirty": git.dirty,
+            },
+        )
+        if param_rows:
+            conn.execute(schema.params.insert(), param_rows)
+        if tag_rows:
+            conn.execute(schema.tags.insert(), tag_rows)
+        ws.record(conn, "run.started", f"run:{run_id}", {"run_id": run_id, "name": run.name})
+    run._params.update({row["key"]: row["value"] for row in param_rows})  # noqa: SLF001
+    with _stack_lock:
+        _stack.append(run)
+        _install_exit_hooks()
+    return run
+
+
+def active_run() -> ActiveRun:
+    """The innermost active run; raises ``RunStateError`` when there is none."""
+    with _stack_lock:
+        if _stack:
+            return _stack[-1]
+    raise RunStateError(
+        "no active run", hint="wrap the code in `with labledger.start_run():` or call start_run() first"
+    )
+
+
+def end_run(status: str = "finished") -> None:
+    """End the innermost active run."""
+    active_run().end(status)
+
+
+_hooks_installed = False
+
+
+def _install_exit_hooks() -> None:
+    global _hooks_installed  # noqa: PLW0603 - installed once per process
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous = sys.excepthook
+
+    def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        _uncaught.append(exc)
+        previous(kind, exc, tb)
+
+    sys.excepthook = _excepthook
+    atexit.register(_end_all_at_exit)
+
+
+def _end_all_at_exit() -> None:
+    status = "failed" if _uncaught else "finished"
+    error = repr(_uncaught[-1]) if _uncaught else None
+    while True:
+        with _stack_lock:
+            if not _stack:
+                return
+            run = _stack[-1]
+        try:
+            run.end(status, error)
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit; the next open marks it crashed
+            with _stack_lock:
+                if run in _stack:
+                    _stack.remove(run)

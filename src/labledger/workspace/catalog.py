@@ -1,0 +1,116 @@
+"""Opening the catalog database: engine settings per dialect and schema migrations.
+
+SQLite runs in WAL mode with a generous busy timeout, foreign keys on, and write transactions that
+start with ``BEGIN IMMEDIATE``: a writer takes the lock up front instead of upgrading a read lock
+half-way, which is what otherwise surfaces as "database is locked" under several writers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError
+
+from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadableError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["HEAD_REVISION", "Catalog", "upgrade"]
+
+HEAD_REVISION = "0001"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_BUSY_TIMEOUT_MS = 60_000
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Manage transactions ourselves so BEGIN IMMEDIATE can be issued.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Catalog:
+    """The catalog's engines: ``writer`` for transactions that write, ``reader`` for queries.
+
+    On PostgreSQL both are the same engine; on SQLite the writer starts transactions with
+    ``BEGIN IMMEDIATE``.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        if self.dialect == "sqlite":
+            self.writer = _sqlite_engine(url, immediate=True)
+            self.reader = _sqlite_engine(url, immediate=False)
+        elif self.dialect in {"postgresql", "postgres"}:
+            if url.startswith(("postgresql://", "postgres://")):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            try:
+                self.writer = create_engine(url, pool_pre_ping=True, pool_size=10)
+            except ModuleNotFoundError as exc:
+                raise ConfigurationError(
+                    "the PostgreSQL driver is not installed",
+                    hint="pip install 'labledger[postgres]'",
+                ) from exc
+            self.reader = self.writer
+            self.dialect = "postgresql"
+        else:
+            raise ConfigurationError(
+                f"unsupported catalog database {self.dialect!r}", hint="use sqlite or postgresql"
+            )
+
+    def revision(self) -> str | None:
+        """The schema revision in the database, or ``None`` when it has no schema yet."""
+        try:
+            with self.reader.connect() as conn:
+                if not inspect(conn).has_table("alembic_version"):
+                    return None
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except OperationalError as exc:
+            raise WorkspaceUnreadableError(
+                f"cannot read the catalog at {self.url}: {exc.orig}",
+                hint="check the path and its permissions, or the database server",
+            ) from exc
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        with contextlib.suppress(Exception):
+            self.reader.dispose()
+
+
+def upgrade(catalog: Catalog) -> None:
+    """Bring the schema to the newest revision (cheap when it is already there)."""
+    current = catalog.revision()
+    if current == HEAD_REVISION:
+        return
+    if current is not None and current > HEAD_REVISION:
+        raise WorkspaceUnreadableError(
+            f"the catalog is at schema revision {current}, newer than this labledger knows",
+            hint="upgrade labledger: pip install -U labledger",
+        )
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with catalog.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

@@ -1,0 +1,245 @@
+"""The catalog's tables (SQLAlchemy Core), identical on SQLite and PostgreSQL.
+
+Times are Unix seconds as floats; ids are UUIDv7 strings; JSON documents are canonical JSON text.
+Full-text search has a plain ``search_documents`` table on both databases, indexed by an FTS5 table
+on SQLite and a tsvector GIN index on PostgreSQL (see the initial migration).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "artifacts",
+    "blobs",
+    "collection_members",
+    "collections",
+    "ledger",
+    "ledger_keys",
+    "metadata",
+    "metadata_fields",
+    "metadata_values",
+    "metrics",
+    "latest_metrics",
+    "params",
+    "projects",
+    "runs",
+    "search_documents",
+    "tags",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_ID = 36  # UUID text
+_DIGEST = 71  # "blake3:" + 64 hex
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project_id", String(_ID), ForeignKey("projects.id"), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("kind", String(20), nullable=False, default="run"),
+    Column("status", String(20), nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("host", String(300), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("ended_at", Double),
+    Column("heartbeat_at", Double, nullable=False),
+    Column("environment_digest", String(_DIGEST)),
+    Column("git_commit", String(64)),
+    Column("git_dirty", Boolean),
+    Column("record_digest", String(_DIGEST)),
+    Column("error", Text),
+    Index(None, "project_id", "started_at"),
+    Index(None, "status"),
+    Index(None, "name"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(_ID), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    # The value as a number when it reads as one, so filters compare numerically.
+    Column("value_num", Double),
+    Index(None, "key", "value_num"),
+    Index(None, "key", "value"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(_ID), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    # NULL stands for NaN: SQLite cannot store NaN and PostgreSQL sorts it above every number.
+    Column("value", Double),
+    Column("step", Integer, nullable=False),
+    Column("timestamp", Double, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(_ID), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Double),
+    Column("step", Integer, nullable=False),
+    Column("timestamp", Double, nullable=False),
+    Index(None, "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(_ID), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(_DIGEST), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("project_id", String(_ID), ForeignKey("projects.id"), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("format", String(30), nullable=False),
+    Column("digest", String(_DIGEST), ForeignKey("blobs.digest"), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("schema_json", Text, nullable=False, default="{}"),
+    Column("stats_json", Text, nullable=False, default="{}"),
+    Column("run_id", String(_ID), ForeignKey("runs.id")),
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("run_id", "name"),
+    Index(None, "name"),
+    Index(None, "digest"),
+)
+
+metadata_fields = Table(
+    "metadata_fields",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(120), nullable=False, unique=True),
+    Column("type", String(10), nullable=False),
+    Column("unit", String(40)),
+    Column("minimum", Double),
+    Column("maximum", Double),
+    Column("choices_json", Text),
+    Column("required", Boolean, nullable=False, default=False),
+    Column("applies_to", String(10), nullable=False, default="both"),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+)
+
+metadata_values = Table(
+    "metadata_values",
+    metadata,
+    Column("field_id", String(_ID), ForeignKey("metadata_fields.id"), primary_key=True),
+    Column("target_kind", String(10), primary_key=True),
+    Column("target_id", String(_ID), primary_key=True),
+    Column("value_num", Double),
+    Column("value_text", Text),
+    Column("updated_at", Double, nullable=False),
+    Index(None, "field_id", "value_num"),
+    Index(None, "field_id", "value_text"),
+    Index(None, "target_kind", "target_id"),
+)
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("owner", String(200), nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+collection_members = Table(
+    "collection_members",
+    metadata,
+    Column("collection_id", String(_ID), ForeignKey("collections.id"), primary_key=True),
+    Column("member_kind", String(10), primary_key=True),
+    Column("member_id", String(_ID), primary_key=True),
+    Column("added_at", Double, nullable=False),
+)
+
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target_kind", String(10), nullable=False),
+    Column("target_id", String(_ID), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("target_kind", "target_id"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(_ID), nullable=False, unique=True),
+    Column("kind", String(60), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("subject", String(120), nullable=False),
+    Column("payload_json", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    # Unique: two writers can never both extend the same head, so the chain cannot fork.
+    Column("prev_hash", String(_DIGEST), nullable=False, unique=True),
+    Column("hash", String(_DIGEST), nullable=False, unique=True),
+    Column("signature", String(128)),
+    Index(None, "subject"),
+    Index(None, "kind"),
+)
+
+ledger_keys = Table(
+    "ledger_keys",
+    metadata,
+    Column("actor", String(200), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+)

@@ -1,0 +1,97 @@
+"""Verifying a workspace: the ledger chain, every referenced blob, and every sealed run record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from labledger._foundation.digests import CHUNK_SIZE, Hasher
+from labledger._foundation.errors import NotFoundError
+from labledger.workspace import schema
+from labledger.workspace.ledger import iter_entries, verify_chain
+from labledger.workspace.records import run_record_digest
+
+if TYPE_CHECKING:
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["Problem", "VerifyReport", "verify_workspace"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something that failed verification: what (ledger entry, blob or run), its id, and why."""
+
+    kind: str
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of ``verify_workspace``."""
+
+    entries_checked: int
+    blobs_checked: int
+    runs_checked: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _rehash(workspace: Workspace, digest: str) -> str:
+    hasher = Hasher()
+    with workspace.store.open(digest) as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            hasher.update(chunk)
+    return hasher.digest
+
+
+def verify_workspace(
+    workspace: Workspace,
+    *,
+    blobs: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> VerifyReport:
+    """Re-walk the ledger chain, re-hash every blob the catalog references, re-derive run records.
+
+    Args:
+        workspace: The workspace to check.
+        blobs: Re-hash blobs (the slow part); ``False`` checks only the catalog and ledger.
+        progress: Called as ``progress(phase, done, total)``.
+    """
+    problems: list[Problem] = []
+    with workspace.read() as conn:
+        checked, chain = verify_chain(conn)
+        problems += [Problem("ledger", p.entry_id, f"entry #{p.seq}: {p.reason}") for p in chain]
+        sealed = {
+            entry.payload["run_id"]: entry.payload["record_digest"]
+            for entry in iter_entries(conn, kind="run.finished")
+        }
+        for done, (run_id, expected) in enumerate(sorted(sealed.items()), 1):
+            exists = conn.execute(select(schema.runs.c.id).where(schema.runs.c.id == run_id)).scalar()
+            if exists is None:
+                problems.append(Problem("run", run_id, "sealed in the ledger but missing from the catalog"))
+            elif run_record_digest(conn, run_id) != expected:
+                problems.append(
+                    Problem("run", run_id, "its params, metrics or artifacts changed after it was sealed")
+                )
+            if progress:
+                progress("runs", done, len(sealed))
+        digests = list(conn.execute(select(schema.blobs.c.digest)).scalars())
+    if blobs:
+        for done, digest in enumerate(digests, 1):
+            try:
+                actual = _rehash(workspace, digest)
+            except NotFoundError:
+                problems.append(Problem("blob", digest, "missing from the store"))
+            else:
+                if actual != digest:
+                    problems.append(Problem("blob", digest, f"its bytes hash to {actual}"))
+            if progress:
+                progress("blobs", done, len(digests))
+    return VerifyReport(checked, len(digests) if blobs else 0, len(sealed), problems)

@@ -1,0 +1,226 @@
+"""The ``Workspace``: the single door to a catalog, a blob store and the ledger.
+
+An embedded workspace is a ``.labledger`` folder with ``catalog.db`` (SQLite) and ``objects/``; a
+team workspace is a PostgreSQL database plus an S3 bucket. Both open the same way and behave the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from labledger._foundation.errors import (
+    ConfigurationError,
+    WorkspaceNotFoundError,
+    WorkspaceUnreadableError,
+)
+from labledger._foundation.ids import new_id
+from labledger._foundation.settings import (
+    WORKSPACE_DIRNAME,
+    Settings,
+    local_settings,
+    resolve_settings,
+)
+from labledger.workspace import schema
+from labledger.workspace.catalog import Catalog, upgrade
+from labledger.workspace.ledger import LedgerEntry, append_entry
+from labledger.workspace.local_store import LocalBlobStore
+from labledger.workspace.signing import load_signer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Connection
+
+    from labledger.workspace.blobstore import BlobStore
+    from labledger.workspace.signing import Signer
+
+__all__ = ["DEFAULT_PROJECT", "Workspace", "current_actor"]
+
+DEFAULT_PROJECT = "default"
+
+
+def current_actor() -> str:
+    """Who is acting: ``LABLEDGER_USER`` or the login name."""
+    try:
+        return os.environ.get("LABLEDGER_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _make_store(settings: Settings) -> BlobStore:
+    url = settings.store_url
+    if "://" not in url or url.startswith("file://"):
+        return LocalBlobStore(url.removeprefix("file://"), verify_on_read=settings.verify_on_read)
+    from labledger.workspace.fsspec_store import FsspecBlobStore
+
+    options: dict[str, Any] = {}
+    if settings.s3_endpoint_url:
+        options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
+    return FsspecBlobStore(url, storage_options=options, verify_on_read=settings.verify_on_read)
+
+
+class Workspace:
+    """A catalog, a blob store and a ledger, opened together.
+
+    Use ``Workspace.open()`` for an existing workspace and ``Workspace.init()`` to create one.
+
+    Attributes:
+        settings: Where the parts live.
+        catalog: The catalog's engines.
+        store: The blob store.
+        actor: Who writes; recorded on runs and ledger entries.
+    """
+
+    def __init__(
+        self, settings: Settings, *, store: BlobStore | None = None, actor: str | None = None
+    ) -> None:
+        self.settings = settings
+        self.catalog = Catalog(settings.catalog_url)
+        self.store: BlobStore = store if store is not None else _make_store(settings)
+        self.actor = actor or current_actor()
+        self.host = socket.gethostname()
+        self.signer: Signer | None = None
+        key_path = os.environ.get("LABLEDGER_SIGNING_KEY")
+        if key_path:
+            self.signer = load_signer(key_path, self.actor)
+        self._project_ids: dict[str, str] = {}
+
+    # -- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, uri: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:
+        """Open an existing workspace (see ``resolve_settings`` for how ``uri`` is found)."""
+        settings = resolve_settings(uri)
+        if settings.root is not None and not (settings.root / "catalog.db").is_file():
+            raise WorkspaceNotFoundError(
+                f"{settings.root} has no catalog.db",
+                hint="run `labledger init` to create the workspace",
+            )
+        workspace = cls(settings, **kwargs)
+        workspace._prepare()
+        return workspace
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:
+        """Create (or open, if it exists) a workspace.
+
+        Args:
+            path: A folder for an embedded workspace (``.labledger`` is created inside it), or a
+                database URL for a team workspace. Defaults to ``LABLEDGER_URI`` or the current folder.
+        """
+        raw = os.fspath(path) if path is not None else os.environ.get("LABLEDGER_URI") or "."
+        if "://" in raw and not raw.startswith("file://"):
+            settings = resolve_settings(raw, must_exist=False)
+        else:
+            folder = Path(raw.removeprefix("file://")).expanduser()
+            root = folder if folder.name == WORKSPACE_DIRNAME else folder / WORKSPACE_DIRNAME
+            try:
+                (root / "objects").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WorkspaceUnreadableError(
+                    f"cannot create a workspace at {root}: {exc.strerror}",
+                    hint="choose a folder you can write to",
+                ) from exc
+            gitignore = root / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("# labledger workspace data\n*\n")
+            settings = local_settings(root.resolve())
+        workspace = cls(settings, **kwargs)
+        workspace._prepare()
+        return workspace
+
+    def _prepare(self) -> None:
+        upgrade(self.catalog)
+        self.project_id(DEFAULT_PROJECT)
+        # Imported here: recovery is a tracking concern that needs only catalog tables.
+        from labledger.workspace.recovery import mark_crashed_runs
+
+        mark_crashed_runs(self)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.catalog.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.settings.root or self.catalog.url.split("@")[-1]
+        return f"<Workspace {where}>"
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; commits on success, rolls back on error."""
+        with self.catalog.writer.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection."""
+        with self.catalog.reader.connect() as conn:
+            yield conn
+
+    def record(self, conn: Connection, kind: str, subject: str, payload: dict[str, Any]) -> LedgerEntry:
+        """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction."""
+        return append_entry(
+            conn, kind, subject=subject, payload=payload, actor=self.actor, signer=self.signer
+        )
+
+    def upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """Insert rows, replacing the non-key columns of rows that already exist."""
+        if not rows:
+            return
+        dialect = sqlite if self.catalog.dialect == "sqlite" else postgresql
+        statement = dialect.insert(table)
+        updates = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+
+    def insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert rows, skipping those whose key exists already."""
+        if not rows:
+            return
+        dialect = sqlite if self.catalog.dialect == "sqlite" else postgresql
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def register_blob(self, conn: Connection, digest: str, size: int) -> None:
+        """Record that the catalog references ``digest`` (so ``gc`` keeps it)."""
+        self.insert_ignore(
+            conn, schema.blobs, [{"digest": digest, "size": size, "created_at": time.time()}]
+        )
+
+    # -- projects ----------------------------------------------------------------------------
+
+    def project_id(self, name: str = DEFAULT_PROJECT) -> str:
+        """The id of project ``name``, created on first use."""
+        cached = self._project_ids.get(name)
+        if cached is not None:
+            return cached
+        if not name or len(name) > 200:
+            raise ConfigurationError(f"invalid project name {name!r}", hint="use 1-200 characters")
+        table = schema.projects
+        with self.read() as conn:
+            found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
+        if found is None:
+            with self.write() as conn:
+                self.insert_ignore(
+                    conn, table, [{"id": new_id(), "name": name, "description": "", "created_at": time.time()}]
+                )
+                found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar_one()
+        self._project_ids[name] = found
+        return found
