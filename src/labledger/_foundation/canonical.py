@@ -39,7 +39,11 @@ def _normalise(value: Any) -> Any:
 def canonical_text(value: Any) -> str:
     """Return the canonical JSON text of ``value``."""
     return json.dumps(
-        _normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        _normalise(value),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     )
 
 

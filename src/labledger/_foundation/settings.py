@@ -69,7 +69,9 @@ def _root_from_path(path: Path) -> Path:
     return path if path.name == WORKSPACE_DIRNAME else path / WORKSPACE_DIRNAME
 
 
-def resolve_settings(uri: str | os.PathLike[str] | None = None, *, must_exist: bool = True) -> Settings:
+def resolve_settings(
+    uri: str | os.PathLike[str] | None = None, *, must_exist: bool = True
+) -> Settings:
     """Resolve workspace settings.
 
     Args:

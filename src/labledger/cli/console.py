@@ -6,15 +6,33 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["console", "err_console", "fail", "format_time", "print_json", "print_table", "user_errors"]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+__all__ = [
+    "command",
+    "console",
+    "err_console",
+    "fail",
+    "format_bytes",
+    "format_duration",
+    "format_time",
+    "format_value",
+    "print_json",
+    "print_table",
+    "short_id",
+    "sparkline",
+    "user_errors",
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -53,14 +71,79 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def format_duration(seconds: float | None) -> str:
+    """A duration as ``850ms``, ``12.3s``, ``4m05s`` or ``2h03m``; empty when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_bytes(size: int | None) -> str:
+    """A byte count as ``512 B``, ``1.5 KiB``, ``3.2 MiB``..."""
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def short_id(identifier: str | None) -> str:
+    """The first 8 characters of an id (enough to pass back to any command)."""
+    return "" if identifier is None else identifier[:8]
+
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 30) -> str:
+    """A one-line chart of ``values`` (NaN as a gap), averaged down to at most ``width`` cells."""
+    if not values:
+        return ""
+    buckets: list[list[float]] = [[] for _ in range(min(width, len(values)))]
+    for index, value in enumerate(values):
+        buckets[index * len(buckets) // len(values)].append(value)
+    points = [
+        math.fsum(finite) / len(finite)
+        if (finite := [v for v in b if math.isfinite(v)])
+        else math.nan
+        for b in buckets
+    ]
+    finite_points = [p for p in points if not math.isnan(p)]
+    if not finite_points:
+        return " " * len(points)
+    low, high = min(finite_points), max(finite_points)
+    span = high - low
+    top = len(_SPARKS) - 1
+    return "".join(
+        " " if math.isnan(p) else _SPARKS[round((p - low) / span * top) if span else top // 2]
+        for p in points
+    )
+
+
 def print_table(
     title: str | None,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
     empty: str = "nothing to show",
+    markup: bool = True,
 ) -> None:
-    """Print rows as a Rich table, or ``empty`` (dimmed) when there are none."""
+    """Print rows as a Rich table, or ``empty`` (dimmed) when there are none.
+
+    Cells that are ``rich.text.Text`` are printed as they are; with ``markup=False`` other cells are
+    printed literally (so values holding ``[brackets]`` are never read as Rich markup).
+    """
     if not rows:
         console.print(f"[dim]{empty}[/dim]")
         return
@@ -68,13 +151,22 @@ def print_table(
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(format_value(v) for v in row))
+        table.add_row(*(_cell(v, markup) for v in row))
     console.print(table)
+
+
+def _cell(value: Any, markup: bool) -> str | Text:
+    if isinstance(value, Text):
+        return value
+    return format_value(value) if markup else Text(format_value(value))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    # Escaped and never wrapped: the message is one line, whatever brackets or width it has.
+    err_console.print(
+        f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 

@@ -30,7 +30,9 @@ def log_params(params: dict[str, Any]) -> None:
     active_run().log_params(params)
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: float | None = None
+) -> None:
     """Record a metric value on the active run (buffered; costs microseconds)."""
     active_run().log_metric(key, value, step, timestamp)
 

@@ -38,13 +38,17 @@ __all__ = [
 _MAX_NAME = 300
 
 
-def _store_tree(workspace: Workspace, folder: Path) -> tuple[str, int, list[tuple[str, int]], dict[str, Any]]:
-    entries = []
+def _store_tree(
+    workspace: Workspace, folder: Path
+) -> tuple[str, int, list[tuple[str, int]], dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
     blobs: list[tuple[str, int]] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
         digest = workspace.store.put_file(path)
         size = path.stat().st_size
-        entries.append({"path": path.relative_to(folder).as_posix(), "digest": digest, "size": size})
+        entries.append(
+            {"path": path.relative_to(folder).as_posix(), "digest": digest, "size": size}
+        )
         blobs.append((digest, size))
     manifest = canonical_json({"kind": "tree", "entries": entries})
     digest = workspace.store.put(manifest)
@@ -81,7 +85,12 @@ def store_artifact(
         digest = workspace.store.put(serialized.data)
         size = len(serialized.data)
         blobs = [(digest, size)]
-        kind, fmt, schema_doc, stats = serialized.kind, serialized.format, serialized.schema, serialized.stats
+        kind, fmt, schema_doc, stats = (
+            serialized.kind,
+            serialized.format,
+            serialized.schema,
+            serialized.stats,
+        )
         default_name = f"{kind}-{digest[7:15]}"
     name = name or default_name
     if not isinstance(name, str) or not name or len(name) > _MAX_NAME:
@@ -110,7 +119,8 @@ def store_artifact(
             ).scalar()
             if clash is not None:
                 raise ValidationError(
-                    f"run {run_id} already has an artifact named {name!r}", hint="pass another name="
+                    f"run {run_id} already has an artifact named {name!r}",
+                    hint="pass another name=",
                 )
         conn.execute(
             schema.artifacts.insert(),
@@ -170,7 +180,8 @@ def _resolve(conn: Connection, ref: str) -> Row[Any]:
         row = conn.execute(select(table).where(table.c.digest == ref).limit(1)).first()
     if row is None:
         raise NotFoundError(
-            f"no artifact with id, name or digest {ref!r}", hint="list them with `labledger artifacts list`"
+            f"no artifact with id, name or digest {ref!r}",
+            hint="list them with `labledger artifacts list`",
         )
     return row
 
@@ -213,7 +224,9 @@ def export_artifact(workspace: Workspace, artifact: Artifact, destination: Path)
         for entry in read_tree(workspace, artifact.digest):
             target = (destination / entry["path"]).resolve()
             if not target.is_relative_to(root):
-                raise ValidationError(f"tree entry {entry['path']!r} points outside the destination")
+                raise ValidationError(
+                    f"tree entry {entry['path']!r} points outside the destination"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             _copy_blob(workspace, entry["digest"], target)
         return destination

@@ -53,7 +53,11 @@ def _gpus() -> list[str]:
 def capture_environment() -> dict[str, Any]:
     """The interpreter, platform, package lock and hardware of this process."""
     packages = sorted(
-        {f"{dist.metadata['Name']}=={dist.version}" for dist in metadata.distributions() if dist.metadata["Name"]},
+        {
+            f"{dist.metadata['Name']}=={dist.version}"
+            for dist in metadata.distributions()
+            if dist.metadata["Name"]
+        },
         key=str.lower,
     )
     return {
@@ -92,7 +96,12 @@ def _read_git(folder: str) -> GitState:
         return GitState((None, None))
     try:
         commit = subprocess.run(
-            [git, "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+            [git, "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         if commit.returncode != 0:
             return GitState((None, None))
@@ -102,6 +111,7 @@ def _read_git(folder: str) -> GitState:
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return GitState((None, None))

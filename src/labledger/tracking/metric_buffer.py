@@ -10,7 +10,10 @@ import contextlib
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["FLUSH_INTERVAL_S", "MetricBuffer", "MetricRow"]
 
@@ -68,7 +71,7 @@ class MetricBuffer:
                 self._since_heartbeat = 0.0
                 self._heartbeat()
             self.error = None
-        except Exception as exc:  # noqa: BLE001 - kept and re-raised on the run's thread
+        except Exception as exc:
             self.error = exc
 
     def start(self) -> None:
@@ -101,7 +104,9 @@ class _Flusher:
         with self._lock:
             self._buffers.add(buffer)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="labledger-metrics", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="labledger-metrics", daemon=True
+                )
                 self._thread.start()
 
     def remove(self, buffer: MetricBuffer) -> None:
@@ -115,4 +120,4 @@ class _Flusher:
                 buffers = list(self._buffers)
             for buffer in buffers:
                 with contextlib.suppress(Exception):
-                    buffer._tick(FLUSH_INTERVAL_S)  # noqa: SLF001
+                    buffer._tick(FLUSH_INTERVAL_S)

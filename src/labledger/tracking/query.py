@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -15,6 +14,8 @@ from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy import Connection, Row
 
     from labledger.workspace.workspace import Workspace
@@ -40,7 +41,9 @@ def _hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
         ):
             params[r.run_id][r.key] = r.value
         lm = schema.latest_metrics
-        for r in conn.execute(select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(chunk))):
+        for r in conn.execute(
+            select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(chunk))
+        ):
             metrics[r.run_id][r.key] = _nan(r.value)
         for r in conn.execute(
             select(schema.tags.c.run_id, schema.tags.c.key, schema.tags.c.value).where(
@@ -80,7 +83,8 @@ def _find_run_row(conn: Connection, run_id: str) -> Row[Any]:
         row = matches[0] if len(matches) == 1 else None
     if row is None:
         raise NotFoundError(
-            f"no run with id {run_id!r}", hint="list runs with `labledger runs list` (ids may be shortened to 8+ characters)"
+            f"no run with id {run_id!r}",
+            hint="list runs with `labledger runs list` (ids may be shortened to 8+ characters)",
         )
     return row
 
@@ -93,7 +97,7 @@ def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
 
 
 def search_runs(
-    filter: str | None = None,  # noqa: A002 - the name users expect
+    filter: str | None = None,
     *,
     order_by: Sequence[str] | None = None,
     max_results: int = 1000,
@@ -142,12 +146,17 @@ def get_metric_history(
         )
         if key is not None:
             query = query.where(table.c.key == key)
-        rows = conn.execute(query.order_by(table.c.key, table.c.step, table.c.timestamp, table.c.id))
+        rows = conn.execute(
+            query.order_by(table.c.key, table.c.step, table.c.timestamp, table.c.id)
+        )
         return [MetricPoint(r.key, _nan(r.value), r.step, r.timestamp) for r in rows]
 
 
 def compare_runs(
-    run_ids: Sequence[str], *, higher_is_better: Sequence[str] = (), workspace: Workspace | None = None
+    run_ids: Sequence[str],
+    *,
+    higher_is_better: Sequence[str] = (),
+    workspace: Workspace | None = None,
 ) -> RunComparison:
     """Put runs side by side; ``best`` names the best run per metric.
 
@@ -165,9 +174,15 @@ def compare_runs(
     differing = [k for k in param_keys if len({run.params.get(k) for run in runs}) > 1]
     best: dict[str, str] = {}
     for key in metric_keys:
-        scored = [(run.metrics[key], run.id) for run in runs if not math.isnan(run.metrics.get(key, math.nan))]
+        scored = [
+            (run.metrics[key], run.id)
+            for run in runs
+            if not math.isnan(run.metrics.get(key, math.nan))
+        ]
         if not scored:
             continue
-        lower = key not in higher_is_better and any(w in key.lower() for w in ("loss", "error", "rmse", "mae"))
+        lower = key not in higher_is_better and any(
+            w in key.lower() for w in ("loss", "error", "rmse", "mae")
+        )
         best[key] = (min(scored) if lower else max(scored))[1]
     return RunComparison(runs, param_keys, metric_keys, differing, best)

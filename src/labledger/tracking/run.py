@@ -48,7 +48,8 @@ _uncaught: list[BaseException] = []
 def _check_key(key: object, what: str) -> str:
     if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
         raise ValidationError(
-            f"{what} key {key!r} is invalid", hint=f"use a non-empty string of at most {_MAX_KEY} characters"
+            f"{what} key {key!r} is invalid",
+            hint=f"use a non-empty string of at most {_MAX_KEY} characters",
         )
     return key
 
@@ -115,7 +116,9 @@ class ActiveRun:
                     hint="log the changed value under another key, or start a new run",
                 )
             if known is None:
-                rows.append({"run_id": self.id, "key": key, "value": text, "value_num": _as_number(text)})
+                rows.append(
+                    {"run_id": self.id, "key": key, "value": text, "value_num": _as_number(text)}
+                )
         return rows
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -133,7 +136,10 @@ class ActiveRun:
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set or replace tags (tags stay editable after the run ends)."""
-        rows = [{"run_id": self.id, "key": _check_key(k, "tag"), "value": str(v)} for k, v in tags.items()]
+        rows = [
+            {"run_id": self.id, "key": _check_key(k, "tag"), "value": str(v)}
+            for k, v in tags.items()
+        ]
         with self.workspace.write() as conn:
             self.workspace.upsert(conn, schema.tags, rows, ["run_id", "key"])
 
@@ -166,7 +172,12 @@ class ActiveRun:
             raise ValidationError(f"step {step!r} of metric {key!r} is not an int")
         self._steps[key] = step
         self._buffer.rows.append(
-            (key, None if value != value else value, step, time.time() if timestamp is None else timestamp)
+            (
+                key,
+                None if math.isnan(value) else value,
+                step,
+                time.time() if timestamp is None else timestamp,
+            )
         )
         if not self._buffer_started:
             self._buffer_started = True
@@ -185,7 +196,7 @@ class ActiveRun:
                 f"metric {key!r} got {type(value).__name__} {value!r:.60}, not a number",
                 hint="log numbers only; record text as a tag or param",
             )
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
 
     def _write_metrics(self, rows: list[MetricRow]) -> None:
         with self.workspace.write() as conn:
@@ -199,7 +210,10 @@ class ActiveRun:
                 latest[row[0]] = row
         conn.execute(
             schema.metrics.insert(),
-            [{"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in rows],
+            [
+                {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
+                for k, v, s, t in rows
+            ],
         )
         table = schema.latest_metrics
         existing = {
@@ -220,7 +234,9 @@ class ActiveRun:
     def _heartbeat(self) -> None:
         with self.workspace.write() as conn:
             conn.execute(
-                update(schema.runs).where(schema.runs.c.id == self.id).values(heartbeat_at=time.time())
+                update(schema.runs)
+                .where(schema.runs.c.id == self.id)
+                .values(heartbeat_at=time.time())
             )
 
     def flush(self) -> None:
@@ -262,12 +278,17 @@ class ActiveRun:
                 self._insert_metrics(conn, rows)
             now = time.time()
             conn.execute(
-                update(runs).where(runs.c.id == self.id).values(status=status, ended_at=now, heartbeat_at=now, error=error)
+                update(runs)
+                .where(runs.c.id == self.id)
+                .values(status=status, ended_at=now, heartbeat_at=now, error=error)
             )
             record = run_record_digest(conn, self.id)
             conn.execute(update(runs).where(runs.c.id == self.id).values(record_digest=record))
             self.workspace.record(
-                conn, "run.finished", f"run:{self.id}", {"run_id": self.id, "status": status, "record_digest": record}
+                conn,
+                "run.finished",
+                f"run:{self.id}",
+                {"run_id": self.id, "status": status, "record_digest": record},
             )
         with _stack_lock:
             if self in _stack:
@@ -310,8 +331,11 @@ def start_run(
     run_id = new_id()
     now = time.time()
     run = ActiveRun(ws, run_id, name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)))
-    param_rows = run._param_rows(params or {})  # noqa: SLF001
-    tag_rows = [{"run_id": run_id, "key": _check_key(k, "tag"), "value": str(v)} for k, v in (tags or {}).items()]
+    param_rows = run._param_rows(params or {})
+    tag_rows = [
+        {"run_id": run_id, "key": _check_key(k, "tag"), "value": str(v)}
+        for k, v in (tags or {}).items()
+    ]
     git = git_state()
     project_id = ws.project_id(project)
     with ws.write() as conn:
@@ -338,7 +362,7 @@ def start_run(
         if tag_rows:
             conn.execute(schema.tags.insert(), tag_rows)
         ws.record(conn, "run.started", f"run:{run_id}", {"run_id": run_id, "name": run.name})
-    run._params.update({row["key"]: row["value"] for row in param_rows})  # noqa: SLF001
+    run._params.update({row["key"]: row["value"] for row in param_rows})
     with _stack_lock:
         _stack.append(run)
         _install_exit_hooks()
@@ -351,7 +375,8 @@ def active_run() -> ActiveRun:
         if _stack:
             return _stack[-1]
     raise RunStateError(
-        "no active run", hint="wrap the code in `with labledger.start_run():` or call start_run() first"
+        "no active run",
+        hint="wrap the code in `with labledger.start_run():` or call start_run() first",
     )
 
 
@@ -370,7 +395,9 @@ def _install_exit_hooks() -> None:
     _hooks_installed = True
     previous = sys.excepthook
 
-    def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    def _excepthook(
+        kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
         _uncaught.append(exc)
         previous(kind, exc, tb)
 
@@ -388,7 +415,7 @@ def _end_all_at_exit() -> None:
             run = _stack[-1]
         try:
             run.end(status, error)
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit; the next open marks it crashed
+        except Exception:
             with _stack_lock:
                 if run in _stack:
                     _stack.remove(run)

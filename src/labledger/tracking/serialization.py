@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Serialized", "register_serializer", "serialize"]
 
@@ -55,7 +57,10 @@ def _arrow(table: Any, *, rows: int | None = None, describe: Any = None) -> Seri
     sink = io.BytesIO()
     # Fixed writer settings and no creation timestamp: equal data gives equal bytes.
     pq.write_table(table, sink, compression="zstd", store_schema=True, write_statistics=True)
-    stats: dict[str, Any] = {"rows": rows if rows is not None else table.num_rows, "columns": table.num_columns}
+    stats: dict[str, Any] = {
+        "rows": rows if rows is not None else table.num_rows,
+        "columns": table.num_columns,
+    }
     if describe is not None:
         numeric = describe.select_dtypes("number")
         stats["numeric"] = {
@@ -76,14 +81,17 @@ def _ndarray(array: Any) -> Serialized:
 
     if array.dtype == object:
         raise ValidationError(
-            "object arrays cannot be stored safely", hint="convert to a numeric or string dtype first"
+            "object arrays cannot be stored safely",
+            hint="convert to a numeric or string dtype first",
         )
     sink = io.BytesIO()
     np.save(sink, array, allow_pickle=False)
     stats: dict[str, Any] = {"size": int(array.size)}
     if array.size and np.issubdtype(array.dtype, np.number):
         stats.update(
-            min=_finite(np.nanmin(array)), max=_finite(np.nanmax(array)), mean=_finite(np.nanmean(array))
+            min=_finite(np.nanmin(array)),
+            max=_finite(np.nanmax(array)),
+            mean=_finite(np.nanmean(array)),
         )
     schema = {"dtype": str(array.dtype), "shape": list(array.shape)}
     return Serialized("array", "npy", sink.getvalue(), schema, stats)

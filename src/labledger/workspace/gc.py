@@ -49,7 +49,9 @@ def collect_garbage(
         referenced = set(conn.execute(select(schema.blobs.c.digest)).scalars())
     now = time.time()
     unreferenced = [
-        d for d in workspace.store.digests() if d not in referenced and _age(workspace, d, now) >= grace_s
+        d
+        for d in workspace.store.digests()
+        if d not in referenced and _age(workspace, d, now) >= grace_s
     ]
     freed = 0
     if not dry_run:

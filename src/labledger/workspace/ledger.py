@@ -73,7 +73,9 @@ def entry_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return digest_bytes(prev_hash.encode("ascii") + canonical_json(body))
 
 
-def _body(id_: str, kind: str, actor: str, subject: str, payload: Any, created_at: float) -> dict[str, Any]:
+def _body(
+    id_: str, kind: str, actor: str, subject: str, payload: Any, created_at: float
+) -> dict[str, Any]:
     return {
         "id": id_,
         "kind": kind,
@@ -120,7 +122,9 @@ def append_entry(
             "signature": signature,
         },
     ).scalar_one()
-    return LedgerEntry(seq, id_, kind, actor, subject, body["payload"], created_at, prev, hash_, signature)
+    return LedgerEntry(
+        seq, id_, kind, actor, subject, body["payload"], created_at, prev, hash_, signature
+    )
 
 
 def iter_entries(
@@ -167,16 +171,24 @@ def verify_chain(conn: Connection) -> tuple[int, list[ChainProblem]]:
     checked = 0
     for entry in iter_entries(conn):
         checked += 1
-        body = _body(entry.id, entry.kind, entry.actor, entry.subject, entry.payload, entry.created_at)
+        body = _body(
+            entry.id, entry.kind, entry.actor, entry.subject, entry.payload, entry.created_at
+        )
         if entry.prev_hash != expected_prev:
             problems.append(
-                ChainProblem(entry.id, entry.seq, "its previous hash does not match the entry before it")
+                ChainProblem(
+                    entry.id, entry.seq, "its previous hash does not match the entry before it"
+                )
             )
         if entry_hash(entry.prev_hash, body) != entry.hash:
-            problems.append(ChainProblem(entry.id, entry.seq, "its content does not match its hash"))
+            problems.append(
+                ChainProblem(entry.id, entry.seq, "its content does not match its hash")
+            )
         if entry.signature is not None:
             public = keys.get(entry.actor)
             if public is None or not signature_is_valid(public, entry.hash, entry.signature):
-                problems.append(ChainProblem(entry.id, entry.seq, f"its signature by {entry.actor} is invalid"))
+                problems.append(
+                    ChainProblem(entry.id, entry.seq, f"its signature by {entry.actor} is invalid")
+                )
         expected_prev = entry.hash
     return checked, problems

@@ -57,7 +57,11 @@ def mark_crashed_runs(workspace: Workspace) -> list[str]:
             changed = conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id, runs.c.status == "running")
-                .values(status="crashed", ended_at=now, error="the process ended without finishing the run")
+                .values(
+                    status="crashed",
+                    ended_at=now,
+                    error="the process ended without finishing the run",
+                )
             ).rowcount
             if changed:
                 workspace.record(conn, "run.crashed", f"run:{run_id}", {"run_id": run_id})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,8 @@ from labledger.workspace.ledger import iter_entries, verify_chain
 from labledger.workspace.records import run_record_digest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["Problem", "VerifyReport", "verify_workspace"]
@@ -73,12 +74,20 @@ def verify_workspace(
             for entry in iter_entries(conn, kind="run.finished")
         }
         for done, (run_id, expected) in enumerate(sorted(sealed.items()), 1):
-            exists = conn.execute(select(schema.runs.c.id).where(schema.runs.c.id == run_id)).scalar()
+            exists = conn.execute(
+                select(schema.runs.c.id).where(schema.runs.c.id == run_id)
+            ).scalar()
             if exists is None:
-                problems.append(Problem("run", run_id, "sealed in the ledger but missing from the catalog"))
+                problems.append(
+                    Problem("run", run_id, "sealed in the ledger but missing from the catalog")
+                )
             elif run_record_digest(conn, run_id) != expected:
                 problems.append(
-                    Problem("run", run_id, "its params, metrics or artifacts changed after it was sealed")
+                    Problem(
+                        "run",
+                        run_id,
+                        "its params, metrics or artifacts changed after it was sealed",
+                    )
                 )
             if progress:
                 progress("runs", done, len(sealed))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from labledger._foundation.errors import (
     ConfigurationError,
@@ -64,7 +63,7 @@ def _make_store(settings: Settings) -> BlobStore:
 
     options: dict[str, Any] = {}
     if settings.s3_endpoint_url:
-        options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
+        options["endpoint_url"] = settings.s3_endpoint_url
     return FsspecBlobStore(url, storage_options=options, verify_on_read=settings.verify_on_read)
 
 
@@ -174,18 +173,31 @@ class Workspace:
         with self.catalog.reader.connect() as conn:
             yield conn
 
-    def record(self, conn: Connection, kind: str, subject: str, payload: dict[str, Any]) -> LedgerEntry:
+    def record(
+        self, conn: Connection, kind: str, subject: str, payload: dict[str, Any]
+    ) -> LedgerEntry:
         """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction."""
         return append_entry(
             conn, kind, subject=subject, payload=payload, actor=self.actor, signer=self.signer
         )
 
-    def upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    def _dialect_insert(self, table: Any) -> Any:
+        # Imported on use: the dialect modules are not needed to start the CLI.
+        if self.catalog.dialect == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            return sqlite.insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+
+    def upsert(
+        self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]
+    ) -> None:
         """Insert rows, replacing the non-key columns of rows that already exist."""
         if not rows:
             return
-        dialect = sqlite if self.catalog.dialect == "sqlite" else postgresql
-        statement = dialect.insert(table)
+        statement = self._dialect_insert(table)
         updates = {c: statement.excluded[c] for c in rows[0] if c not in keys}
         conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
@@ -193,8 +205,7 @@ class Workspace:
         """Insert rows, skipping those whose key exists already."""
         if not rows:
             return
-        dialect = sqlite if self.catalog.dialect == "sqlite" else postgresql
-        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+        conn.execute(self._dialect_insert(table).on_conflict_do_nothing(), rows)
 
     # -- blobs -------------------------------------------------------------------------------
 
@@ -219,8 +230,10 @@ class Workspace:
         if found is None:
             with self.write() as conn:
                 self.insert_ignore(
-                    conn, table, [{"id": new_id(), "name": name, "description": "", "created_at": time.time()}]
+                    conn,
+                    table,
+                    [{"id": new_id(), "name": name, "description": "", "created_at": time.time()}],
                 )
                 found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar_one()
-        self._project_ids[name] = found
-        return found
+        self._project_ids[name] = str(found)
+        return str(found)
