@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 ALGORITHM = "blake3"
-_DIGEST_RE = re.compile(r"^blake3:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}")
 # Below this size threads and mmap cost more than they save.
 _MMAP_THRESHOLD = 4 * 1024 * 1024
 CHUNK_SIZE = 1024 * 1024
@@ -46,6 +46,11 @@ class Hasher:
 
     def update(self, data: bytes | memoryview) -> None:
         self._h.update(data)
+
+    def copy(self) -> Hasher:
+        clone = Hasher()
+        clone._h = self._h.copy()
+        return clone
 
     @property
     def digest(self) -> str:
@@ -84,7 +89,7 @@ def digest_file(path: str | os.PathLike[str] | Path) -> str:
 
 def parse_digest(digest: str) -> str:
     """Check that ``digest`` is well formed and return it; raise ``ValidationError`` if not."""
-    if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+    if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
         raise ValidationError(
             f"{digest!r} is not a digest", hint="digests look like blake3:<64 lowercase hex digits>"
         )

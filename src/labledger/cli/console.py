@@ -30,6 +30,7 @@ __all__ = [
     "print_json",
     "print_table",
     "short_id",
+    "short_ids",
     "sparkline",
     "user_errors",
 ]
@@ -99,8 +100,34 @@ def format_bytes(size: int | None) -> str:
 
 
 def short_id(identifier: str | None) -> str:
-    """The first 8 characters of an id (enough to pass back to any command)."""
+    """The first 8 characters of an id."""
     return "" if identifier is None else identifier[:8]
+
+
+def short_ids(identifiers: Sequence[str], minimum: int = 8) -> dict[str, str]:
+    """The shortest prefix (at least ``minimum`` characters) that tells each id from the others.
+
+    Time-ordered ids (UUIDv7) made in the same minute share their first 8 characters, so a fixed
+    length is not enough to pass a shown id back to a command.
+    """
+    unique = sorted(set(identifiers))
+    result: dict[str, str] = {}
+    for index, identifier in enumerate(unique):
+        neighbours = unique[max(index - 1, 0) : index] + unique[index + 1 : index + 2]
+        length = max([minimum, *(_common_prefix(identifier, n) + 1 for n in neighbours)])
+        if identifier[length - 1 : length] == "-":
+            length += 1
+        result[identifier] = identifier[:length]
+    return result
+
+
+def _common_prefix(a: str, b: str) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"
@@ -138,18 +165,20 @@ def print_table(
     *,
     empty: str = "nothing to show",
     markup: bool = True,
+    no_wrap: Sequence[str] = (),
 ) -> None:
     """Print rows as a Rich table, or ``empty`` (dimmed) when there are none.
 
     Cells that are ``rich.text.Text`` are printed as they are; with ``markup=False`` other cells are
-    printed literally (so values holding ``[brackets]`` are never read as Rich markup).
+    printed literally (so values holding ``[brackets]`` are never read as Rich markup). Columns
+    named in ``no_wrap`` (ids, times) keep their values on one line; the others fold.
     """
     if not rows:
         console.print(f"[dim]{empty}[/dim]")
         return
     table = Table(title=title, header_style="bold", title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in no_wrap)
     for row in rows:
         table.add_row(*(_cell(v, markup) for v in row))
     console.print(table)

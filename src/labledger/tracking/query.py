@@ -79,7 +79,7 @@ def _find_run_row(conn: Connection, run_id: str) -> Row[Any]:
     row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
     if row is None and 8 <= len(run_id) < 36:
         # A unique prefix is enough, as with git commits.
-        matches = conn.execute(select(runs).where(runs.c.id.startswith(run_id)).limit(2)).all()
+        matches = conn.execute(select(runs).where(runs.c.id.startswith(run_id, autoescape=True)).limit(2)).all()
         row = matches[0] if len(matches) == 1 else None
     if row is None:
         raise NotFoundError(

@@ -14,9 +14,10 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, update
 
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import RunStateError, ValidationError
@@ -26,7 +27,7 @@ from labledger.tracking.environment import capture_environment, git_state
 from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
-from labledger.workspace.records import run_record_digest
+from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record_digest
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -41,8 +42,17 @@ __all__ = ["ActiveRun", "active_run", "end_run", "start_run"]
 _MAX_KEY = 250
 _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
-_env_digests: dict[tuple[str, str], str] = {}
+_env_digests: weakref.WeakKeyDictionary[Workspace, tuple[str, int]] = weakref.WeakKeyDictionary()
 _uncaught: list[BaseException] = []
+
+# Statements built once: on the hot path, building a statement costs more than running it.
+_INSERT_RUN = schema.runs.insert()
+_INSERT_PARAMS = schema.params.insert()
+_INSERT_TAGS = schema.tags.insert()
+_INSERT_METRICS = schema.metrics.insert()
+_RUN_ID: Any = bindparam("run_id_")
+_HEARTBEAT = update(schema.runs).where(schema.runs.c.id == _RUN_ID)
+_FINISH = update(schema.runs).where(schema.runs.c.id == _RUN_ID)
 
 
 def _check_key(key: object, what: str) -> str:
@@ -73,14 +83,16 @@ def _as_number(text: str) -> float | None:
 
 
 def _environment_digest(workspace: Workspace, conn: Connection) -> str:
-    key = (workspace.store.url, workspace.catalog.url)
-    digest = _env_digests.get(key)
-    if digest is None:
+    # Per workspace object, not per URL: a workspace deleted and re-created at the same path in
+    # this process (a notebook) has an empty store. Registered on every run, because the
+    # transaction that first registered it may have rolled back.
+    known = _env_digests.get(workspace)
+    if known is None:
         data = canonical_json(capture_environment())
-        digest = workspace.store.put(data)
-        workspace.register_blob(conn, digest, len(data))
-        _env_digests[key] = digest
-    return digest
+        known = (workspace.store.put(data), len(data))
+        _env_digests[workspace] = known
+    workspace.register_blob(conn, *known)
+    return known[0]
 
 
 class ActiveRun:
@@ -95,8 +107,12 @@ class ActiveRun:
         self.id = run_id
         self.name = name
         self.status = "running"
+        self._row: dict[str, Any] = {}
         self._params: dict[str, str] = {}
         self._steps: dict[str, int] = {}
+        # (step, timestamp) of each key's row in latest_metrics: this run is its only writer.
+        self._latest_written: dict[str, tuple[int, float]] = {}
+        self._metrics_digest = MetricsDigest()
         self._buffer = MetricBuffer(self._write_metrics, heartbeat=self._heartbeat)
         self._buffer_started = False
 
@@ -127,7 +143,7 @@ class ActiveRun:
         rows = self._param_rows(params)
         if rows:
             with self.workspace.write() as conn:
-                conn.execute(schema.params.insert(), rows)
+                conn.execute(_INSERT_PARAMS, rows)
             self._params.update({row["key"]: row["value"] for row in rows})
 
     def log_param(self, key: str, value: Any) -> None:
@@ -200,44 +216,41 @@ class ActiveRun:
 
     def _write_metrics(self, rows: list[MetricRow]) -> None:
         with self.workspace.write() as conn:
-            self._insert_metrics(conn, rows)
+            written = self._insert_metrics(conn, rows)
+        # Only once committed: a failed flush re-queues its rows.
+        self._latest_written.update(written)
+        self._metrics_digest.update(rows)
 
-    def _insert_metrics(self, conn: Connection, rows: list[MetricRow]) -> None:
+    def _insert_metrics(
+        self, conn: Connection, rows: list[MetricRow]
+    ) -> dict[str, tuple[int, float]]:
+        """Insert rows and refresh latest_metrics; return the (step, time) written per key."""
         latest: dict[str, MetricRow] = {}
         for row in rows:
             best = latest.get(row[0])
             if best is None or (row[2], row[3]) >= (best[2], best[3]):
                 latest[row[0]] = row
         conn.execute(
-            schema.metrics.insert(),
+            _INSERT_METRICS,
             [
                 {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
                 for k, v, s, t in rows
             ],
         )
-        table = schema.latest_metrics
-        existing = {
-            row.key: (row.step, row.timestamp)
-            for row in conn.execute(
-                select(table.c.key, table.c.step, table.c.timestamp).where(
-                    table.c.run_id == self.id, table.c.key.in_(list(latest))
-                )
-            )
-        }
+        written = self._latest_written
         newer = [
             {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
             for k, v, s, t in latest.values()
-            if k not in existing or (s, t) >= existing[k]
+            if k not in written or (s, t) >= written[k]
         ]
-        self.workspace.upsert(conn, table, newer, ["run_id", "key"])
+        self.workspace.upsert(conn, schema.latest_metrics, newer, ["run_id", "key"])
+        return {
+            k: (s, t) for k, _, s, t in latest.values() if k not in written or (s, t) >= written[k]
+        }
 
     def _heartbeat(self) -> None:
         with self.workspace.write() as conn:
-            conn.execute(
-                update(schema.runs)
-                .where(schema.runs.c.id == self.id)
-                .values(heartbeat_at=time.time())
-            )
+            conn.execute(_HEARTBEAT, {"run_id_": self.id, "heartbeat_at": time.time()})
 
     def flush(self) -> None:
         """Write buffered metrics now."""
@@ -272,18 +285,30 @@ class ActiveRun:
         self._buffer.stop()
         self.status = status
         rows = self._buffer.drain()
-        runs = schema.runs
         with self.workspace.write() as conn:
+            metrics = self._metrics_digest.copy()
             if rows:
                 self._insert_metrics(conn, rows)
+                metrics.update(rows)
             now = time.time()
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == self.id)
-                .values(status=status, ended_at=now, heartbeat_at=now, error=error)
+            record = run_record_digest(
+                conn,
+                self.id,
+                run={**self._row, "status": status, "ended_at": now},
+                params=self._params,
+                metrics=metrics,
             )
-            record = run_record_digest(conn, self.id)
-            conn.execute(update(runs).where(runs.c.id == self.id).values(record_digest=record))
+            conn.execute(
+                _FINISH,
+                {
+                    "run_id_": self.id,
+                    "status": status,
+                    "ended_at": now,
+                    "heartbeat_at": now,
+                    "error": error,
+                    "record_digest": record,
+                },
+            )
             self.workspace.record(
                 conn,
                 "run.finished",
@@ -339,30 +364,30 @@ def start_run(
     git = git_state()
     project_id = ws.project_id(project)
     with ws.write() as conn:
-        conn.execute(
-            schema.runs.insert(),
-            {
-                "id": run_id,
-                "project_id": project_id,
-                "name": run.name,
-                "kind": kind,
-                "status": "running",
-                "user": ws.actor,
-                "host": ws.host,
-                "pid": os.getpid(),
-                "started_at": now,
-                "heartbeat_at": now,
-                "environment_digest": _environment_digest(ws, conn),
-                "git_commit": git.commit,
-                "git_dirty": git.dirty,
-            },
-        )
+        row = {
+            "id": run_id,
+            "project_id": project_id,
+            "name": run.name,
+            "kind": kind,
+            "status": "running",
+            "user": ws.actor,
+            "host": ws.host,
+            "pid": os.getpid(),
+            "started_at": now,
+            "ended_at": None,
+            "heartbeat_at": now,
+            "environment_digest": _environment_digest(ws, conn),
+            "git_commit": git.commit,
+            "git_dirty": git.dirty,
+        }
+        conn.execute(_INSERT_RUN, row)
         if param_rows:
-            conn.execute(schema.params.insert(), param_rows)
+            conn.execute(_INSERT_PARAMS, param_rows)
         if tag_rows:
-            conn.execute(schema.tags.insert(), tag_rows)
+            conn.execute(_INSERT_TAGS, tag_rows)
         ws.record(conn, "run.started", f"run:{run_id}", {"run_id": run_id, "name": run.name})
-    run._params.update({row["key"]: row["value"] for row in param_rows})
+    run._row = {key: row[key] for key in RUN_FIELDS}
+    run._params.update({r["key"]: r["value"] for r in param_rows})
     with _stack_lock:
         _stack.append(run)
         _install_exit_hooks()

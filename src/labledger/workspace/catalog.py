@@ -11,8 +11,8 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import DBAPIError
 
 from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadableError
 
@@ -40,9 +40,12 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: this runs for every transaction.
+        connection.connection.driver_connection.execute(begin)
 
     return engine
 
@@ -77,6 +80,14 @@ class Catalog:
                 f"unsupported catalog database {self.dialect!r}", hint="use sqlite or postgresql"
             )
 
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password hidden, for messages."""
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - an unparsable URL still needs a message
+            return self.url.split("@")[-1]
+
     def revision(self) -> str | None:
         """The schema revision in the database, or ``None`` when it has no schema yet."""
         try:
@@ -84,9 +95,11 @@ class Catalog:
                 if not inspect(conn).has_table("alembic_version"):
                     return None
                 return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except OperationalError as exc:
+        except DBAPIError as exc:
+            # DatabaseError too: a file that is not SQLite fails before any query runs.
+            reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
             raise WorkspaceUnreadableError(
-                f"cannot read the catalog at {self.url}: {exc.orig}",
+                f"cannot read the catalog at {self.safe_url}: {reason}",
                 hint="check the path and its permissions, or the database server",
             ) from exc
 

@@ -41,6 +41,10 @@ __all__ = [
 GENESIS_HASH = "blake3:" + "0" * 64
 # Any constant serialises ledger appends across PostgreSQL sessions.
 _PG_LOCK_KEY = 0x6C61626C
+# Built once: constructing statements costs more than running them on the hot path.
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_HEAD = select(schema.ledger.c.hash).order_by(schema.ledger.c.seq.desc()).limit(1)
+_INSERT = schema.ledger.insert().returning(schema.ledger.c.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +101,18 @@ def append_entry(
 ) -> LedgerEntry:
     """Append an entry inside the caller's write transaction and return it."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    head = conn.execute(
-        select(schema.ledger.c.hash).order_by(schema.ledger.c.seq.desc()).limit(1)
-    ).scalar()
+        conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
+    head = conn.execute(_HEAD).scalar()
     prev = head or GENESIS_HASH
     id_ = new_id()
     created_at = time.time()
     payload_text = canonical_text(payload)
-    body = _body(id_, kind, actor, subject, json.loads(payload_text), created_at)
+    # The body holds the payload itself: its canonical form is payload_text either way.
+    body = _body(id_, kind, actor, subject, payload, created_at)
     hash_ = entry_hash(prev, body)
     signature = signer.sign(hash_) if signer is not None and signer.actor == actor else None
     seq = conn.execute(
-        schema.ledger.insert().returning(schema.ledger.c.seq),
+        _INSERT,
         {
             "id": id_,
             "kind": kind,

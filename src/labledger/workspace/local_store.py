@@ -46,6 +46,13 @@ def _copy_range(src: BinaryIO, dst: BinaryIO, size: int) -> None:
         raise IntegrityError("source file shrank while it was being stored", hint="store it again")
 
 
+def _renew(blob: Path) -> None:
+    """Restart a present blob's grace period: a new reference to it is about to be committed."""
+    # Without this, gc could delete an old unreferenced blob between this put and that commit.
+    with contextlib.suppress(OSError):
+        os.utime(blob)
+
+
 class LocalBlobStore:
     """Blobs as read-only files under a folder.
 
@@ -82,6 +89,7 @@ class LocalBlobStore:
         final = self.path_of(digest)
         if final.exists():
             os.unlink(temp_name)
+            _renew(final)
             return digest
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(temp_name, _READ_ONLY)
@@ -107,6 +115,7 @@ class LocalBlobStore:
         before = os.stat(path)
         digest = digest_file(path)
         if self.path_of(digest).exists():
+            _renew(self.path_of(digest))
             return digest
         handle, name = self._temp()
         try:

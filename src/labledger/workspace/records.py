@@ -1,61 +1,124 @@
 """Run records: the canonical summary of a finished run that its ledger entry seals.
 
-The record covers what a run produced and was given (status, params, every metric value, artifacts
-and environment), not its tags, which stay editable annotations. ``verify`` recomputes it from the
-catalog and compares it with the digest sealed in the ledger, so editing a param or metric row after
-the fact is detected.
+The record covers what a run was given and produced (status, times, environment, params, every
+metric value, artifacts), not its tags, which stay editable annotations. ``verify`` rebuilds it from
+the catalog and compares its digest with the one sealed in the ledger, so editing a param or metric
+row after the fact is detected.
+
+Metric values enter the record as a running digest over the rows in the order they were written
+(``metrics.id``), so a run can seal a million values without reading them back.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from labledger._foundation.digests import digest_record
+from labledger._foundation.canonical import canonical_json
+from labledger._foundation.digests import Hasher, digest_record
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from sqlalchemy import Connection
 
-__all__ = ["run_record", "run_record_digest"]
+__all__ = ["RUN_FIELDS", "MetricsDigest", "run_record", "run_record_digest"]
+
+RUN_FIELDS = ("id", "name", "status", "started_at", "ended_at", "environment_digest", "git_commit")
+
+_RUN = select(schema.runs).where(schema.runs.c.id == bindparam("run_id"))
+_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
+    schema.params.c.run_id == bindparam("run_id")
+)
+_METRICS = (
+    select(
+        schema.metrics.c.key,
+        schema.metrics.c.value,
+        schema.metrics.c.step,
+        schema.metrics.c.timestamp,
+    )
+    .where(schema.metrics.c.run_id == bindparam("run_id"))
+    .order_by(schema.metrics.c.id)
+)
+_ARTIFACTS = select(schema.artifacts.c.name, schema.artifacts.c.digest).where(
+    schema.artifacts.c.run_id == bindparam("run_id")
+)
 
 
-def _float(value: float | None) -> float:
-    return float("nan") if value is None else value
+class MetricsDigest:
+    """A running digest of metric rows ``(key, value or None for NaN, step, timestamp)``."""
+
+    __slots__ = ("_hasher", "count")
+
+    def __init__(self) -> None:
+        self._hasher = Hasher()
+        self.count = 0
+
+    def update(self, rows: Iterable[tuple[str, float | None, int, float]]) -> None:
+        for key, value, step, timestamp in rows:
+            number = math.nan if value is None else value
+            self._hasher.update(canonical_json([key, number, step, timestamp]) + b"\n")
+            self.count += 1
+
+    def copy(self) -> MetricsDigest:
+        clone = MetricsDigest()
+        clone._hasher = self._hasher.copy()
+        clone.count = self.count
+        return clone
+
+    @property
+    def digest(self) -> str:
+        return self._hasher.digest
 
 
-def run_record(conn: Connection, run_id: str) -> dict[str, Any]:
-    """The canonical record of a run, built from the catalog."""
-    runs, params, metrics, artifacts = schema.runs, schema.params, schema.metrics, schema.artifacts
-    run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-    param_rows = conn.execute(
-        select(params.c.key, params.c.value).where(params.c.run_id == run_id).order_by(params.c.key)
-    ).all()
-    metric_rows = conn.execute(
-        select(metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value)
-        .where(metrics.c.run_id == run_id)
-        .order_by(metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.id)
-    ).all()
-    artifact_rows = conn.execute(
-        select(artifacts.c.name, artifacts.c.digest)
-        .where(artifacts.c.run_id == run_id)
-        .order_by(artifacts.c.name)
-    ).all()
+def run_record(
+    conn: Connection,
+    run_id: str,
+    *,
+    run: Mapping[str, Any] | None = None,
+    params: Mapping[str, str] | None = None,
+    metrics: MetricsDigest | None = None,
+) -> dict[str, Any]:
+    """The canonical record of a run.
+
+    Args:
+        conn: A connection inside the transaction that sees the run's rows.
+        run_id: The run.
+        run: The run row's ``RUN_FIELDS``, when the caller has them; read from the catalog if not.
+        params: The run's params, when the caller has them.
+        metrics: The digest of the run's metric rows, when the caller kept one while writing them.
+    """
+    bind = {"run_id": run_id}
+    row = run if run is not None else conn.execute(_RUN, bind).one()._mapping
+    if params is None:
+        params = {r.key: r.value for r in conn.execute(_PARAMS, bind)}
+    if metrics is None:
+        metrics = MetricsDigest()
+        metrics.update(conn.execute(_METRICS, bind))
     return {
-        "id": run.id,
-        "name": run.name,
-        "status": run.status,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "environment": run.environment_digest,
-        "git_commit": run.git_commit,
-        "params": {row.key: row.value for row in param_rows},
-        "metrics": [[row.key, row.step, row.timestamp, _float(row.value)] for row in metric_rows],
-        "artifacts": {row.name: row.digest for row in artifact_rows},
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "started_at": row["started_at"],
+        "ended_at": row["ended_at"],
+        "environment": row["environment_digest"],
+        "git_commit": row["git_commit"],
+        "params": dict(params),
+        "metrics": {"count": metrics.count, "digest": metrics.digest},
+        "artifacts": {r.name: r.digest for r in conn.execute(_ARTIFACTS, bind)},
     }
 
 
-def run_record_digest(conn: Connection, run_id: str) -> str:
+def run_record_digest(
+    conn: Connection,
+    run_id: str,
+    *,
+    run: Mapping[str, Any] | None = None,
+    params: Mapping[str, str] | None = None,
+    metrics: MetricsDigest | None = None,
+) -> str:
     """Digest of ``run_record``."""
-    return digest_record(run_record(conn, run_id))
+    return digest_record(run_record(conn, run_id, run=run, params=params, metrics=metrics))

@@ -92,6 +92,7 @@ class Workspace:
         if key_path:
             self.signer = load_signer(key_path, self.actor)
         self._project_ids: dict[str, str] = {}
+        self._statements: dict[tuple[Any, ...], Any] = {}
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -105,7 +106,7 @@ class Workspace:
                 hint="run `labledger init` to create the workspace",
             )
         workspace = cls(settings, **kwargs)
-        workspace._prepare()
+        workspace._prepare_or_close()
         return workspace
 
     @classmethod
@@ -134,8 +135,16 @@ class Workspace:
                 gitignore.write_text("# labledger workspace data\n*\n")
             settings = local_settings(root.resolve())
         workspace = cls(settings, **kwargs)
-        workspace._prepare()
+        workspace._prepare_or_close()
         return workspace
+
+    def _prepare_or_close(self) -> None:
+        try:
+            self._prepare()
+        except BaseException:
+            # A workspace that cannot be prepared is never returned, so nobody else would close it.
+            self.close()
+            raise
 
     def _prepare(self) -> None:
         upgrade(self.catalog)
@@ -197,9 +206,14 @@ class Workspace:
         """Insert rows, replacing the non-key columns of rows that already exist."""
         if not rows:
             return
-        statement = self._dialect_insert(table)
-        updates = {c: statement.excluded[c] for c in rows[0] if c not in keys}
-        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+        cache_key = (table.name, tuple(keys), tuple(rows[0]))
+        upsert = self._statements.get(cache_key)
+        if upsert is None:
+            statement = self._dialect_insert(table)
+            updates = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+            upsert = statement.on_conflict_do_update(index_elements=keys, set_=updates)
+            self._statements[cache_key] = upsert
+        conn.execute(upsert, rows)
 
     def insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         """Insert rows, skipping those whose key exists already."""

@@ -1,0 +1,75 @@
+"""The ``labledger`` command line: one module per command group, each a thin shell over the API.
+
+Commands parse their arguments, call one public function and render the result with
+:mod:`labledger.cli.console`. Library code is imported inside command bodies, so ``labledger --help``
+starts without loading data libraries.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from labledger.cli import artifacts, collections, keys, metadata, runs
+from labledger.cli.demo import demo
+from labledger.cli.search import search_command
+from labledger.cli.workspace import gc, init, verify
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="labledger",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from labledger import __version__
+
+        typer.echo(f"labledger {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Pipelines, lineage, experiment tracking and a tamper-evident ledger for research teams.
+
+    Commands find the workspace from --workspace/-w, LABLEDGER_URI or the nearest .labledger folder.
+
+    Example:
+
+        labledger init && labledger runs list
+    """
+
+
+app.command("init")(init)
+app.command("verify")(verify)
+app.command("gc")(gc)
+app.command("search")(search_command)
+app.command("demo")(demo)
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(metadata.app, name="metadata")
+app.add_typer(collections.app, name="collections")
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    """Run the command line (the ``labledger`` console script)."""
+    app(prog_name="labledger")

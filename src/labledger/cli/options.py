@@ -1,0 +1,40 @@
+"""Options shared by CLI commands, as ``Annotated`` aliases, and opening the workspace they name.
+
+Every command that reads or writes a workspace takes ``workspace: WorkspaceOption = None`` and opens
+it with ``with open_workspace(workspace) as ws:``, so ``--workspace/-w`` and ``LABLEDGER_URI`` work
+the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["JsonOption", "LimitOption", "WorkspaceOption", "open_workspace"]
+
+WorkspaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        metavar="URI",
+        envvar="LABLEDGER_URI",
+        show_default=False,
+        help="Workspace folder or database URL; defaults to the nearest .labledger folder.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LimitOption = Annotated[
+    int, typer.Option("--limit", "-n", min=1, metavar="N", help="Show at most this many.")
+]
+
+
+def open_workspace(uri: str | None) -> Workspace:
+    """Open the workspace named by ``--workspace`` (or found from settings); close it with ``with``."""
+    from labledger.workspace.workspace import Workspace
+
+    return Workspace.open(uri)

@@ -1,0 +1,332 @@
+"""``labledger runs``: list, search, show and compare tracked runs."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from labledger.cli.console import (
+    command,
+    console,
+    format_duration,
+    format_time,
+    format_value,
+    print_json,
+    print_table,
+    short_ids,
+    sparkline,
+)
+from labledger.cli.options import JsonOption, LimitOption, WorkspaceOption, open_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from labledger.tracking.types import MetricPoint, Run, RunComparison
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help=(
+        "List, search, show and compare tracked runs.\n\n"
+        "Example:\n\n"
+        '    labledger runs list --filter "metrics.auc > 0.8"'
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_DEFAULT_METRIC_COLUMNS = 3
+# Up to the millisecond of a time-ordered id: runs not on screen rarely share that much.
+_SHORT_ID = 13
+
+FilterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--filter",
+        "-f",
+        metavar="FILTER",
+        help="Only runs matching this filter, e.g. 'metrics.auc > 0.8 and params.model = \"gbm\"'.",
+        show_default=False,
+    ),
+]
+OrderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--order-by",
+        "-o",
+        metavar="KEY",
+        help="Sort key such as 'metrics.auc desc' or 'started_at'; repeat for more keys.",
+        show_default=False,
+    ),
+]
+MetricColumnsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metric",
+        "-m",
+        metavar="NAME",
+        help="Metric to show as a column; repeat for more (default: the most common three).",
+        show_default=False,
+    ),
+]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project", metavar="NAME", help="Only runs of this project.", show_default=False
+    ),
+]
+
+
+def _metric_columns(runs: Sequence[Run], chosen: Sequence[str] | None) -> list[str]:
+    if chosen:
+        return list(chosen)
+    counts = Counter(key for run in runs for key in run.metrics)
+    ranked = sorted(counts, key=lambda key: (-counts[key], key))
+    return ranked[:_DEFAULT_METRIC_COLUMNS]
+
+
+def _status_text(status: str) -> Text:
+    style = {"finished": "green", "running": "cyan", "failed": "red", "crashed": "red"}.get(
+        status, "yellow"
+    )
+    return Text(status, style=style)
+
+
+def _print_runs(runs: Sequence[Run], metric_columns: Sequence[str] | None, as_json: bool) -> None:
+    if as_json:
+        print_json(runs)
+        return
+    metrics = _metric_columns(runs, metric_columns)
+    shown = short_ids([run.id for run in runs], minimum=_SHORT_ID)
+    rows = [
+        [
+            shown[run.id],
+            run.name,
+            _status_text(run.status),
+            format_time(run.started_at),
+            format_duration(run.duration_s),
+            *(run.metrics.get(key) for key in metrics),
+        ]
+        for run in runs
+    ]
+    columns = ["id", "name", "status", "started", "duration", *metrics]
+    print_table(None, columns, rows, empty="no runs match", markup=False, no_wrap=("id",))
+
+
+def _search(
+    workspace: str | None,
+    filter_text: str | None,
+    order_by: Sequence[str] | None,
+    limit: int,
+    project: str | None,
+) -> list[Run]:
+    from labledger.tracking import search_runs
+
+    with open_workspace(workspace) as ws:
+        return search_runs(
+            filter_text, order_by=order_by, max_results=limit, project=project, workspace=ws
+        )
+
+
+@app.command("list")
+@command
+def list_runs(
+    filter_text: FilterOption = None,
+    order_by: OrderOption = None,
+    metric: MetricColumnsOption = None,
+    project: ProjectOption = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List runs, newest first, with their status, duration and key metrics.
+
+    Example:
+
+        labledger runs list --filter "status = 'finished'" --order-by "metrics.auc desc" -n 10
+    """
+    _print_runs(_search(workspace, filter_text, order_by, limit, project), metric, as_json)
+
+
+@app.command("search")
+@command
+def search(
+    filter_text: Annotated[
+        str, typer.Argument(metavar="FILTER", help="Filter, e.g. 'metrics.auc > 0.8'.")
+    ],
+    order_by: OrderOption = None,
+    metric: MetricColumnsOption = None,
+    project: ProjectOption = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Find runs matching a filter on metrics, params, tags and attributes.
+
+    Example:
+
+        labledger runs search "metrics.auc > 0.8 and params.model = 'gbm'" --json
+    """
+    _print_runs(_search(workspace, filter_text, order_by, limit, project), metric, as_json)
+
+
+def _history_by_key(points: Sequence[MetricPoint]) -> dict[str, list[MetricPoint]]:
+    history: dict[str, list[MetricPoint]] = {}
+    for point in points:
+        history.setdefault(point.key, []).append(point)
+    return history
+
+
+def _run_json(run: Run, history: dict[str, list[MetricPoint]]) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "kind": run.kind,
+        "user": run.user,
+        "host": run.host,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "duration_s": run.duration_s,
+        "params": run.params,
+        "metrics": run.metrics,
+        "tags": run.tags,
+        "environment_digest": run.environment_digest,
+        "git_commit": run.git_commit,
+        "git_dirty": run.git_dirty,
+        "record_digest": run.record_digest,
+        "error": run.error,
+        "metric_history": {
+            key: [{"step": p.step, "value": p.value, "timestamp": p.timestamp} for p in points]
+            for key, points in history.items()
+        },
+    }
+
+
+def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
+    git = ""
+    if run.git_commit:
+        git = run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
+    overview = [
+        ("id", run.id),
+        ("name", run.name),
+        ("status", _status_text(run.status)),
+        ("kind", run.kind),
+        ("user", f"{run.user}@{run.host}"),
+        ("started", format_time(run.started_at)),
+        ("ended", format_time(run.ended_at)),
+        ("duration", format_duration(run.duration_s)),
+        ("environment", run.environment_digest or ""),
+        ("git", git),
+        ("record", run.record_digest or "not sealed yet"),
+    ]
+    print_table(f"run {run.name}", ["field", "value"], overview, markup=False)
+    print_table(
+        "params", ["param", "value"], sorted(run.params.items()), empty="no params", markup=False
+    )
+    metric_rows = []
+    for key, value in run.metrics.items():
+        values = [p.value for p in history.get(key, [])]
+        chart = Text(sparkline(values), style="cyan") if len(values) > 1 else ""
+        metric_rows.append([key, value, len(values), chart])
+    print_table(
+        "metrics",
+        ["metric", "latest", "points", "history"],
+        metric_rows,
+        empty="no metrics",
+        markup=False,
+    )
+    print_table("tags", ["tag", "value"], sorted(run.tags.items()), empty="no tags", markup=False)
+    if run.error:
+        console.print(Text("error", style="bold red"))
+        console.print(Text(run.error.rstrip()))
+
+
+@app.command("show")
+@command
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id (8 or more characters).")],
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Show one run: params, latest metrics with their history, tags, environment, git and status.
+
+    Example:
+
+        labledger runs show 0190a1b2
+    """
+    from labledger.tracking import get_metric_history, get_run
+
+    with open_workspace(workspace) as ws:
+        run = get_run(run_id, workspace=ws)
+        history = _history_by_key(get_metric_history(run.id, workspace=ws))
+    if as_json:
+        print_json(_run_json(run, history))
+    else:
+        _print_run(run, history)
+
+
+def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
+    runs = comparison.runs
+    rows: list[list[Any]] = [
+        [Text("name", style="dim"), *(run.name for run in runs)],
+        [Text("status", style="dim"), *(_status_text(run.status) for run in runs)],
+        [Text("duration", style="dim"), *(format_duration(run.duration_s) for run in runs)],
+    ]
+    for key in comparison.param_keys:
+        differs = key in comparison.differing_params
+        style = "bold yellow" if differs else ""
+        cells = [Text(format_value(run.params.get(key)), style=style) for run in runs]
+        rows.append([Text(f"params.{key}", style=style), *cells])
+    for key in comparison.metric_keys:
+        best = comparison.best.get(key)
+        cells = []
+        for run in runs:
+            value = run.metrics.get(key)
+            text = format_value(None if value is None or math.isnan(value) else value)
+            cells.append(Text(f"{text} *", style="bold green") if run.id == best else Text(text))
+        rows.append([Text(f"metrics.{key}"), *cells])
+    return rows
+
+
+@app.command("compare")
+@command
+def compare(
+    run_ids: Annotated[
+        list[str],
+        typer.Argument(metavar="RUN_ID...", help="Two or more run ids.", show_default=False),
+    ],
+    higher_is_better: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--higher-is-better",
+            metavar="NAME",
+            help="Metric where higher wins even if its name says loss or error; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Put runs side by side: differing params in yellow, the best value of each metric marked *.
+
+    Metrics named like loss, error, rmse or mae count lower as better; all others higher.
+
+    Example:
+
+        labledger runs compare 0190a1b2 0190a1c7 0190a1d3
+    """
+    from labledger.tracking import compare_runs
+
+    with open_workspace(workspace) as ws:
+        comparison = compare_runs(run_ids, higher_is_better=higher_is_better or (), workspace=ws)
+    if as_json:
+        print_json(comparison)
+        return
+    shown = short_ids([run.id for run in comparison.runs], minimum=_SHORT_ID)
+    columns = ["", *(shown[run.id] for run in comparison.runs)]
+    print_table("runs compared", columns, _compare_rows(comparison), markup=False)

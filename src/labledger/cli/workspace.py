@@ -1,0 +1,188 @@
+"""Workspace commands: ``init``, ``verify`` and ``gc``."""
+
+from __future__ import annotations
+
+from pathlib import Path  # noqa: TC003 - Typer reads the annotations at run time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from labledger.cli.console import (
+    command,
+    console,
+    err_console,
+    format_bytes,
+    print_json,
+    print_table,
+)
+from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+from labledger.workspace.gc import DEFAULT_GRACE_S
+
+if TYPE_CHECKING:
+    from labledger.workspace.gc import GcReport
+    from labledger.workspace.verify import VerifyReport
+
+__all__ = ["gc", "init", "verify"]
+
+
+@command
+def init(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="PATH",
+            help="Folder to create the workspace in; defaults to LABLEDGER_URI or the current folder.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Create a workspace (a .labledger folder) in PATH, or open the one already there.
+
+    Example:
+
+        labledger init ~/studies/assay-2024
+    """
+    from labledger.workspace.workspace import Workspace
+
+    with Workspace.init(path) as ws:
+        where = ws.settings.root or ws.settings.catalog_url.split("@")[-1]
+    console.print(Text.assemble(("workspace ready: ", "bold green"), str(where)))
+    console.print(
+        Text(
+            "next steps:\n"
+            "  python -c \"import labledger; labledger.start_run(params={'lr': 0.1}).end()\"\n"
+            "  labledger runs list\n"
+            "  labledger verify"
+        )
+    )
+
+
+def _verify_with_progress(uri: str | None, blobs: bool) -> VerifyReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    from labledger.workspace.verify import verify_workspace
+
+    columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn())
+    with open_workspace(uri) as ws, Progress(*columns, console=err_console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"checking {phase}", total=total)
+            bar.update(tasks[phase], completed=done)
+
+        return verify_workspace(ws, blobs=blobs, progress=progress)
+
+
+def _print_verify(report: VerifyReport, blobs: bool) -> None:
+    rows: list[list[Any]] = [
+        ["ledger entries", report.entries_checked],
+        ["sealed runs", report.runs_checked],
+        ["blobs re-hashed", report.blobs_checked if blobs else "skipped (--no-blobs)"],
+        ["problems", len(report.problems)],
+    ]
+    print_table("verify", ["checked", "count"], rows, markup=False)
+    if report.ok:
+        console.print(
+            Text("ok: the ledger chain, run records and blobs all check out", style="green")
+        )
+        return
+    for problem in report.problems:
+        # Plain lines, one per problem, so they can be grepped and never wrap mid-digest.
+        typer.echo(f"{problem.kind} {problem.id}: {problem.reason}")
+
+
+@command
+def verify(
+    no_blobs: Annotated[
+        bool, typer.Option("--no-blobs", help="Skip re-hashing blobs (the slow part).")
+    ] = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Check the ledger chain and signatures, every sealed run record and every blob's digest.
+
+    Exits with status 1 and lists each problem (kind, id, reason) when anything fails.
+
+    Example:
+
+        labledger verify --no-blobs
+    """
+    if as_json:
+        from labledger.workspace.verify import verify_workspace
+
+        with open_workspace(workspace) as ws:
+            report = verify_workspace(ws, blobs=not no_blobs)
+        print_json({**_report_fields(report), "ok": report.ok})
+    else:
+        report = _verify_with_progress(workspace, not no_blobs)
+        _print_verify(report, not no_blobs)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _report_fields(report: VerifyReport) -> dict[str, object]:
+    return {
+        "entries_checked": report.entries_checked,
+        "blobs_checked": report.blobs_checked,
+        "runs_checked": report.runs_checked,
+        "problems": report.problems,
+    }
+
+
+def _print_gc(report: GcReport, sizes: dict[str, int]) -> None:
+    verb = "would remove" if report.dry_run else "removed"
+    if not report.unreferenced:
+        console.print(Text("nothing to remove: every blob old enough is referenced", style="green"))
+        return
+    for digest in report.unreferenced:
+        size = f" ({format_bytes(sizes[digest])})" if digest in sizes else ""
+        typer.echo(f"{verb} {digest}{size}")
+    freed = sum(sizes.values()) if report.dry_run else report.freed_bytes
+    summary = f"{verb} {len(report.unreferenced)} blobs, {format_bytes(freed)}"
+    console.print(Text(summary + (" would be freed" if report.dry_run else " freed"), style="bold"))
+
+
+@command
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Only report what would be removed.")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            metavar="SECONDS",
+            help="Keep unreferenced blobs younger than this many seconds (they may belong to "
+            "a write in progress).",
+        ),
+    ] = DEFAULT_GRACE_S,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Delete blobs that nothing in the catalog references, keeping recent ones.
+
+    Example:
+
+        labledger gc --dry-run
+    """
+    from labledger.workspace.gc import collect_garbage
+
+    with open_workspace(workspace) as ws:
+        report = collect_garbage(ws, dry_run=dry_run, grace_s=grace)
+        # A dry run deletes nothing, so the sizes are still there to report.
+        sizes = {d: ws.store.size(d) for d in report.unreferenced} if dry_run else {}
+    if as_json:
+        freed = sum(sizes.values()) if dry_run else report.freed_bytes
+        print_json(
+            {
+                "unreferenced": report.unreferenced,
+                "deleted": report.deleted,
+                "freed_bytes": freed,
+                "dry_run": report.dry_run,
+            }
+        )
+    else:
+        _print_gc(report, sizes)

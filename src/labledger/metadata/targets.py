@@ -1,0 +1,119 @@
+"""Finding what metadata and collections point at: a run or an artifact, by id or ``(kind, id)``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
+
+import sqlalchemy as sa
+
+from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.workspace import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+__all__ = [
+    "MEMBER_KINDS",
+    "TARGET_KINDS",
+    "MemberRef",
+    "TargetKind",
+    "TargetRef",
+    "resolve_member",
+    "resolve_target",
+    "titles",
+]
+
+TargetKind = Literal["run", "artifact"]
+TargetRef: TypeAlias = str | tuple[str, str]
+"""A run or artifact id, or ``("run", id)`` / ``("artifact", id)``."""
+MemberRef: TypeAlias = str | tuple[str, str]
+"""Like ``TargetRef``; a tuple may also name a ``pipeline`` or ``model``."""
+
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
+MEMBER_KINDS = ("run", "artifact", "pipeline", "model")
+_TABLES = {"run": schema.runs, "artifact": schema.artifacts}
+_MAX_ID = 36
+_MIN_PREFIX = 8
+_HINT = "list runs with `labledger runs list` and artifacts with `labledger artifacts list`"
+
+
+def _find(conn: Connection, kinds: tuple[str, ...], ref: str) -> tuple[str, str] | None:
+    """The one (kind, id) among ``kinds`` whose id is ``ref`` or, for 8+ characters, starts with it."""
+    for kind in kinds:
+        table = _TABLES[kind]
+        if conn.execute(sa.select(table.c.id).where(table.c.id == ref)).first() is not None:
+            return kind, ref
+    if not _MIN_PREFIX <= len(ref) < _MAX_ID:
+        return None
+    # A unique prefix is enough, as the CLI shows shortened ids.
+    found: list[tuple[str, str]] = []
+    for kind in kinds:
+        table = _TABLES[kind]
+        query = sa.select(table.c.id).where(table.c.id.startswith(ref, autoescape=True)).limit(2)
+        found += [(kind, id_) for (id_,) in conn.execute(query)]
+    if len(found) > 1:
+        raise ValidationError(
+            f"id prefix {ref!r} matches more than one run or artifact",
+            hint="give more characters of the id",
+        )
+    return found[0] if found else None
+
+
+def _check_id(id_: object) -> str:
+    if not isinstance(id_, str) or not id_ or len(id_) > _MAX_ID:
+        raise ValidationError(
+            f"{id_!r} is not a run or artifact id", hint="pass an id string or a (kind, id) tuple"
+        )
+    return id_
+
+
+def resolve_target(conn: Connection, target: TargetRef) -> tuple[TargetKind, str]:
+    """The kind and id of a run or artifact, given its id or a unique prefix of 8+ characters.
+
+    Raises:
+        NotFoundError: No run or artifact has the id.
+        ValidationError: The reference is malformed or names another kind.
+    """
+    if isinstance(target, tuple):
+        if len(target) != 2 or target[0] not in TARGET_KINDS:
+            raise ValidationError(
+                f"target {target!r} is not ('run', id) or ('artifact', id)",
+                hint="metadata attaches to runs and artifacts only",
+            )
+        id_ = _check_id(target[1])
+        found = _find(conn, (target[0],), id_)
+        if found is None:
+            raise NotFoundError(f"no {target[0]} with id {id_!r}", hint=_HINT)
+    else:
+        found = _find(conn, TARGET_KINDS, _check_id(target))
+        if found is None:
+            raise NotFoundError(f"no run or artifact with id {target!r}", hint=_HINT)
+    return ("run" if found[0] == "run" else "artifact"), found[1]
+
+
+def resolve_member(conn: Connection, member: MemberRef) -> tuple[str, str]:
+    """The kind and id of a collection member; runs and artifacts must exist.
+
+    Pipelines and models are stored as given, for the registries that will own them.
+    """
+    if isinstance(member, tuple) and len(member) == 2 and member[0] in ("pipeline", "model"):
+        return member[0], _check_id(member[1])
+    if isinstance(member, tuple) and (len(member) != 2 or member[0] not in TARGET_KINDS):
+        raise ValidationError(
+            f"collection member {member!r} is not a (kind, id) pair",
+            hint=f"kinds are {', '.join(MEMBER_KINDS)}",
+        )
+    return resolve_target(conn, member)
+
+
+def titles(conn: Connection, members: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Names of the runs and artifacts among ``members``."""
+    found: dict[tuple[str, str], str] = {}
+    for kind, table in _TABLES.items():
+        ids = [id_ for member_kind, id_ in members if member_kind == kind]
+        for start in range(0, len(ids), 500):
+            query = sa.select(table.c.id, table.c.name).where(
+                table.c.id.in_(ids[start : start + 500])
+            )
+            found.update({(kind, row.id): row.name for row in conn.execute(query)})
+    return found

@@ -1,0 +1,94 @@
+"""Fixtures shared by every test: isolated settings, workspaces, and no run left open."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from labledger.tracking import run as run_module
+from labledger.workspace import current
+from labledger.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+_SETTINGS_ENV = (
+    "LABLEDGER_URI",
+    "LABLEDGER_STORE",
+    "LABLEDGER_S3_ENDPOINT_URL",
+    "LABLEDGER_SIGNING_KEY",
+    "LABLEDGER_VERIFY_ON_READ",
+    "LABLEDGER_USER",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No setting leaks in from the environment, and no run or current workspace leaks out."""
+    for name in _SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    yield
+    with run_module._stack_lock:
+        leftover = list(run_module._stack)
+        run_module._stack.clear()
+    for active in leftover:
+        active._buffer.stop()
+    stale = current._current
+    current.set_workspace(None)
+    if stale is not None:
+        stale.close()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A new embedded workspace in ``tmp_path``, closed (and forgotten as current) afterwards."""
+    ws = Workspace.init(tmp_path)
+    try:
+        yield ws
+    finally:
+        current.set_workspace(None)
+        ws.close()
+
+
+@pytest.fixture
+def workspace_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Workspace]]:
+    """Build workspaces with given contents.
+
+    ``workspace_factory(runs=[{"name": "a", "params": {...}, "metrics": {"loss": [0.9, 0.5]},
+    "tags": {...}, "artifacts": {"model": b"..."}, "status": "finished"}])`` creates a workspace in
+    a new folder (or ``path=``) with those runs, and returns it opened; each is closed afterwards.
+    """
+    from labledger.tracking.run import start_run
+
+    made: list[Workspace] = []
+
+    def make(*, path: Path | None = None, runs: list[dict[str, Any]] | None = None) -> Workspace:
+        folder = path if path is not None else tmp_path_factory.mktemp("ws")
+        ws = Workspace.init(folder)
+        made.append(ws)
+        for spec in runs or []:
+            active = start_run(
+                spec.get("name"), params=spec.get("params"), tags=spec.get("tags"), workspace=ws
+            )
+            for key, values in spec.get("metrics", {}).items():
+                for value in values if isinstance(values, list) else [values]:
+                    active.log_metric(key, value)
+            for name, value in spec.get("artifacts", {}).items():
+                active.log_artifact(value, name=name)
+            active.end(spec.get("status", "finished"))
+        return ws
+
+    yield make
+    for ws in made:
+        ws.close()
+
+
+@pytest.fixture
+def in_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test with ``tmp_path`` as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,111 @@
+"""``labledger artifacts``: list, show and get."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import pytest
+    from typer.testing import Result
+
+    from labledger.workspace.workspace import Workspace
+
+
+def _where(ws: Workspace) -> str:
+    return str(ws.settings.root)
+
+
+def test_list_json_and_filters(cli: Callable[..., Result], populated: Workspace) -> None:
+    result = cli("artifacts", "list", "-w", _where(populated), "--json")
+    assert result.exit_code == 0, result.output
+    artifacts = json.loads(result.stdout)
+    assert sorted(a["name"] for a in artifacts) == ["images", "model.bin", "scores.json"]
+
+    trees = json.loads(
+        cli("artifacts", "list", "-w", _where(populated), "--kind", "tree", "--json").stdout
+    )
+    assert [a["name"] for a in trees] == ["images"]
+
+    baseline = next(a["run_id"] for a in artifacts if a["name"] == "images")
+    of_run = cli("artifacts", "list", "-w", _where(populated), "--run", baseline[:20], "--json")
+    assert sorted(a["name"] for a in json.loads(of_run.stdout)) == ["images", "scores.json"]
+
+
+def test_list_table(cli: Callable[..., Result], populated: Workspace) -> None:
+    result = cli("artifacts", "list", "-w", _where(populated))
+    assert result.exit_code == 0
+    for text in ("images", "tree", "model.bin", "scores.json", "json"):
+        assert text in result.stdout
+
+
+def test_show_by_name_json_and_table(cli: Callable[..., Result], populated: Workspace) -> None:
+    result = cli("artifacts", "show", "images", "-w", _where(populated), "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["kind"] == "tree"
+    assert shown["stats"] == {"bytes": 9, "files": 2}
+    assert shown["digest"].startswith("blake3:")
+
+    by_digest = json.loads(
+        cli("artifacts", "show", shown["digest"], "-w", _where(populated), "--json").stdout
+    )
+    assert by_digest["id"] == shown["id"]
+
+    table = cli("artifacts", "show", shown["id"], "-w", _where(populated))
+    assert table.exit_code == 0
+    assert shown["digest"] in table.stdout and "files" in table.stdout
+
+
+def test_get_file_into_a_folder(
+    cli: Callable[..., Result], populated: Workspace, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    result = cli("artifacts", "get", "model.bin", str(dest), "-w", _where(populated))
+    assert result.exit_code == 0, result.output
+    assert (dest / "model.bin").read_bytes() == b"weights"
+    assert [p.name for p in dest.iterdir()] == ["model.bin"]
+    assert "wrote" in result.stdout
+
+
+def test_get_file_to_a_path(
+    cli: Callable[..., Result], populated: Workspace, tmp_path: Path
+) -> None:
+    target = tmp_path / "scores-copy.json"
+    assert (
+        cli("artifacts", "get", "scores.json", str(target), "-w", _where(populated)).exit_code == 0
+    )
+    assert json.loads(target.read_text()) == {"auc": 0.75}
+
+
+def test_get_tree_defaults_to_a_folder_named_after_it(
+    cli: Callable[..., Result],
+    populated: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = cli("artifacts", "get", "images", "-w", _where(populated))
+    assert result.exit_code == 0, result.output
+    assert (here / "images" / "a.txt").read_text() == "alpha"
+    assert (here / "images" / "sub" / "b.txt").read_text() == "beta"
+    assert sorted(p.relative_to(here).as_posix() for p in here.rglob("*")) == [
+        "images",
+        "images/a.txt",
+        "images/sub",
+        "images/sub/b.txt",
+    ]
+
+
+def test_unknown_artifact_is_one_line(cli: Callable[..., Result], populated: Workspace) -> None:
+    for args in (("show", "nope"), ("get", "nope"), ("list", "--run", "ffffffff-0000")):
+        result = cli("artifacts", *args, "-w", _where(populated))
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: no "), result.stderr

@@ -1,0 +1,148 @@
+"""The catalog on a real PostgreSQL server: migrations, tracking, search and the ledger."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+import sqlalchemy as sa
+
+from labledger.tracking.artifacts import export_artifact
+from labledger.tracking.query import compare_runs, get_metric_history, get_run, search_runs
+from labledger.tracking.run import start_run
+from labledger.workspace import schema
+from labledger.workspace.catalog import HEAD_REVISION
+from labledger.workspace.ledger import GENESIS_HASH, iter_entries, verify_chain
+from labledger.workspace.verify import verify_workspace
+from labledger.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pg_workspace(
+    fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "store"))
+    ws = Workspace.init(fresh_postgres_url)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def test_migrations_apply(pg_workspace: Workspace, fresh_postgres_url: str) -> None:
+    assert pg_workspace.catalog.dialect == "postgresql"
+    assert pg_workspace.catalog.revision() == HEAD_REVISION
+    with pg_workspace.read() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("search_documents")}
+    assert set(schema.metadata.tables) <= tables
+    assert "tsv" in columns
+    # Opening again is cheap and changes nothing.
+    with Workspace.open(fresh_postgres_url) as again:
+        assert again.project_id() == pg_workspace.project_id()
+
+
+def test_a_tracked_run_round_trips(pg_workspace: Workspace, tmp_path: Path) -> None:
+    with start_run(
+        "pg", params={"lr": 0.01, "model": "gbm"}, tags={"team": "assay"}, workspace=pg_workspace
+    ) as run:
+        for step in range(300):
+            run.log_metric("loss", 1.0 / (step + 1))
+        run.log_metric("odd", math.nan)
+        run.log_metric("edge", math.inf)
+        artifact = run.log_artifact(b"weights" * 100, name="model")
+    stored = get_run(run.id, workspace=pg_workspace)
+    assert stored.status == "finished"
+    assert stored.params == {"lr": "0.01", "model": "gbm"}
+    assert stored.tags == {"team": "assay"}
+    assert stored.metrics["loss"] == 1.0 / 300
+    assert math.isnan(stored.metrics["odd"])
+    assert stored.metrics["edge"] == math.inf
+    assert get_run(run.id[:13], workspace=pg_workspace).id == run.id
+    assert len(get_metric_history(run.id, "loss", workspace=pg_workspace)) == 300
+    out = export_artifact(pg_workspace, artifact, tmp_path / "model.bin")
+    assert out.read_bytes() == b"weights" * 100
+    report = verify_workspace(pg_workspace)
+    assert report.ok, report.problems
+    assert report.runs_checked == 1
+
+
+def test_search_with_a_metric_filter(pg_workspace: Workspace) -> None:
+    ids = {}
+    for name, auc in [("low", 0.6), ("mid", 0.8), ("high", 0.95)]:
+        with start_run(name, params={"model": name}, workspace=pg_workspace) as run:
+            run.log_metric("auc", auc)
+        ids[name] = run.id
+    found = search_runs("metrics.auc > 0.7", workspace=pg_workspace)
+    assert {r.name for r in found} == {"mid", "high"}
+    assert [
+        r.name
+        for r in search_runs('metrics.auc > 0.7 and params.model = "high"', workspace=pg_workspace)
+    ] == ["high"]
+    assert compare_runs(list(ids.values()), workspace=pg_workspace).best == {"auc": ids["high"]}
+
+
+def test_the_ledger_verifies_and_detects_edits(pg_workspace: Workspace) -> None:
+    with start_run("sealed", params={"a": 1}, workspace=pg_workspace) as run:
+        run.log_metric("m", 1.0)
+    with pg_workspace.read() as conn:
+        checked, problems = verify_chain(conn)
+    assert checked >= 2
+    assert problems == []
+    with pg_workspace.write() as conn:
+        conn.execute(sa.text("UPDATE params SET value = '2' WHERE run_id = :r"), {"r": run.id})
+        conn.execute(
+            sa.text("UPDATE ledger SET actor = 'mallory' WHERE seq = (SELECT min(seq) FROM ledger)")
+        )
+    kinds = {(p.kind, p.id) for p in verify_workspace(pg_workspace).problems}
+    assert ("run", run.id) in kinds
+    assert any(kind == "ledger" for kind, _ in kinds)
+
+
+def test_concurrent_appends_keep_one_unforked_chain(
+    pg_workspace: Workspace, fresh_postgres_url: str
+) -> None:
+    threads_n, per_thread = 4, 25
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads_n)
+
+    def append(worker: int) -> None:
+        try:
+            with Workspace.open(fresh_postgres_url) as ws:
+                barrier.wait()
+                for i in range(per_thread):
+                    with ws.write() as conn:
+                        ws.record(conn, "test.concurrent", f"w{worker}", {"worker": worker, "i": i})
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=append, args=(w,)) for w in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with pg_workspace.read() as conn:
+        entries = list(iter_entries(conn))
+        checked, problems = verify_chain(conn)
+    assert problems == []
+    assert checked == len(entries)
+    concurrent = [e for e in entries if e.kind == "test.concurrent"]
+    assert len(concurrent) == threads_n * per_thread
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert len({e.prev_hash for e in entries}) == len(entries)
+    for before, after in itertools.pairwise(entries):
+        assert after.prev_hash == before.hash
+    for worker in range(threads_n):
+        assert [e.payload["i"] for e in concurrent if e.subject == f"w{worker}"] == list(
+            range(per_thread)
+        )

@@ -1,0 +1,287 @@
+"""Artifacts: files, folders as trees, values by type; names; reading and exporting them back."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import labledger
+from labledger._foundation.canonical import canonical_json
+from labledger._foundation.digests import digest_bytes, digest_file
+from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.tracking.artifacts import (
+    export_artifact,
+    get_artifact,
+    list_artifacts,
+    read_tree,
+    store_artifact,
+)
+from labledger.workspace import schema
+from labledger.workspace.current import set_workspace
+from labledger.workspace.ledger import iter_entries
+from labledger.workspace.verify import verify_workspace
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from labledger.workspace.workspace import Workspace
+
+
+@pytest.fixture
+def current(workspace: Workspace) -> Workspace:
+    set_workspace(workspace)
+    return workspace
+
+
+def _read(ws: Workspace, digest: str) -> bytes:
+    with ws.store.open(digest) as handle:
+        return handle.read()
+
+
+def test_a_file(current: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "plate.CSV"
+    path.write_text("well,signal\nA1,0.5\n")
+    with labledger.start_run() as run:
+        artifact = labledger.log_artifact(path)
+    assert artifact.name == "plate.CSV"
+    assert (artifact.kind, artifact.format) == ("file", "csv")
+    assert artifact.digest == digest_file(path)
+    assert artifact.size == path.stat().st_size
+    assert artifact.run_id == run.id
+    assert artifact.created_by == current.actor
+    assert artifact.stats == {"bytes": artifact.size}
+    assert _read(current, artifact.digest) == path.read_bytes()
+    assert get_artifact(current, artifact.id) == artifact
+    out = export_artifact(current, artifact, tmp_path / "out.csv")
+    assert out.read_bytes() == path.read_bytes()
+
+
+def test_a_file_given_as_a_string_and_without_a_suffix(current: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "README").write_bytes(b"notes")
+    with labledger.start_run():
+        artifact = labledger.log_artifact(str(tmp_path / "README"))
+    assert (artifact.kind, artifact.format) == ("file", "bin")
+
+
+def test_a_folder_is_a_tree_and_exports_back(current: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "weights.bin").write_bytes(b"\x00\x01" * 1000)
+    (folder / "sub" / "config.json").write_text('{"depth": 3}')
+    (folder / "sub" / "deeper" / "empty.txt").write_bytes(b"")
+    with labledger.start_run():
+        artifact = labledger.log_artifact(folder)
+    assert (artifact.kind, artifact.format, artifact.name) == ("tree", "tree", "model")
+    assert artifact.stats == {"files": 3, "bytes": 2000 + len('{"depth": 3}')}
+    entries = read_tree(current, artifact.digest)
+    assert [e["path"] for e in entries] == [
+        "sub/config.json",
+        "sub/deeper/empty.txt",
+        "weights.bin",
+    ]
+    for entry in entries:
+        assert entry["digest"] == digest_file(folder / entry["path"])
+        assert current.store.exists(entry["digest"])
+    out = export_artifact(current, artifact, tmp_path / "restored")
+    restored = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert restored == [e["path"] for e in entries]
+    for entry in entries:
+        assert (out / entry["path"]).read_bytes() == (folder / entry["path"]).read_bytes()
+    # Every blob of the tree is referenced, so verify re-hashes them all and gc keeps them.
+    report = verify_workspace(current)
+    assert report.ok
+    assert report.blobs_checked >= 4
+
+
+def test_tree_digest_changes_exactly_when_content_or_paths_change(
+    current: Workspace, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    with labledger.start_run():
+        first = labledger.log_artifact(folder, name="v1")
+        same = labledger.log_artifact(folder, name="v1-again")
+        (folder / "a.txt").rename(folder / "b.txt")
+        renamed = labledger.log_artifact(folder, name="v2")
+        (folder / "b.txt").write_text("b")
+        edited = labledger.log_artifact(folder, name="v3")
+    assert first.digest == same.digest
+    assert len({first.digest, renamed.digest, edited.digest}) == 3
+
+
+def test_equal_dataframes_have_equal_digests(current: Workspace) -> None:
+    frame = pd.DataFrame({"well": ["A1", "A2", "A3"], "signal": [0.5, 0.7, float("nan")]})
+    twin = pd.DataFrame({"well": ["A1", "A2", "A3"], "signal": [0.5, 0.7, float("nan")]})
+    with labledger.start_run():
+        artifact = labledger.log_artifact(frame, name="plate")
+        again = labledger.log_artifact(twin, name="plate-again")
+        changed = labledger.log_artifact(twin.assign(signal=[0.5, 0.7, 0.9]), name="changed")
+    assert (artifact.kind, artifact.format) == ("table", "parquet")
+    assert artifact.digest == again.digest
+    assert changed.digest != artifact.digest
+    assert artifact.stats["rows"] == 3
+    assert artifact.stats["numeric"]["signal"] == {
+        "min": 0.5,
+        "max": 0.7,
+        "mean": pytest.approx(0.6),
+        "nulls": 1,
+    }
+    assert {"name": "signal", "type": "double"} in artifact.schema["fields"]
+    out = export_artifact(current, artifact, current.settings.root.parent / "plate.parquet")  # type: ignore[union-attr]
+    pd.testing.assert_frame_equal(pd.read_parquet(out), frame)
+
+
+def test_an_ndarray(current: Workspace, tmp_path: Path) -> None:
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with labledger.start_run():
+        artifact = labledger.log_artifact(array, name="weights")
+    assert (artifact.kind, artifact.format) == ("array", "npy")
+    assert artifact.schema == {"dtype": "float32", "shape": [3, 4]}
+    assert artifact.stats == {"size": 12, "min": 0.0, "max": 11.0, "mean": 5.5}
+    out = export_artifact(current, artifact, tmp_path)
+    assert out.name == "weights.npy"
+    np.testing.assert_array_equal(np.load(out), array)
+
+
+def test_json_values(current: Workspace) -> None:
+    with labledger.start_run():
+        artifact = labledger.log_artifact({"b": [1, 2], "a": float("inf")}, name="summary")
+        listed = labledger.log_artifact([1, 2, 3])
+    assert (artifact.kind, artifact.format) == ("json", "json")
+    assert json.loads(_read(current, artifact.digest)) == {"a": "Infinity", "b": [1, 2]}
+    assert artifact.stats == {"items": 2}
+    assert listed.name == f"json-{listed.digest[7:15]}"
+
+
+def test_bytes(current: Workspace) -> None:
+    with labledger.start_run():
+        artifact = labledger.log_artifact(b"\x00raw", name="raw")
+        view = labledger.log_artifact(memoryview(b"\x00raw"), name="view")
+    assert (artifact.kind, artifact.format) == ("bytes", "bin")
+    assert artifact.digest == view.digest == digest_bytes(b"\x00raw")
+    assert _read(current, artifact.digest) == b"\x00raw"
+
+
+def test_a_name_clash_in_one_run_is_an_error(current: Workspace) -> None:
+    with labledger.start_run() as run:
+        labledger.log_artifact(b"one", name="model")
+        with pytest.raises(ValidationError) as caught:
+            labledger.log_artifact(b"two", name="model")
+        assert "pass another name=" in str(caught.value)
+    with labledger.start_run():
+        labledger.log_artifact(b"two", name="model")  # another run may reuse the name
+    assert [a.name for a in list_artifacts(current, run_id=run.id)] == ["model"]
+    assert verify_workspace(current).ok
+
+
+def test_a_missing_path_is_not_found(current: Workspace, tmp_path: Path) -> None:
+    with labledger.start_run():
+        with pytest.raises(NotFoundError) as caught:
+            labledger.log_artifact(tmp_path / "absent.csv")
+    assert "pass bytes, a dict or a list" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["x" * 301, 42])
+def test_invalid_names(current: Workspace, name: object) -> None:
+    with labledger.start_run(), pytest.raises(ValidationError, match="artifact name"):
+        labledger.log_artifact(b"x", name=name)  # type: ignore[arg-type]
+
+
+def test_unstorable_values(current: Workspace) -> None:
+    with labledger.start_run():
+        with pytest.raises(ValidationError, match="cannot store"):
+            labledger.log_artifact(object())
+        with pytest.raises(ValidationError, match="cannot store"):
+            labledger.log_artifact({"k": {1, 2}})
+        with pytest.raises(ValidationError, match="object arrays"):
+            labledger.log_artifact(np.array([object()]))
+    with current.read() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(schema.artifacts)).scalar_one() == 0
+        )
+
+
+def test_artifacts_are_in_the_ledger_and_search_index(current: Workspace) -> None:
+    with labledger.start_run() as run:
+        artifact = labledger.log_artifact(pd.DataFrame({"signal": [1.0]}), name="plate")
+    with current.read() as conn:
+        (entry,) = iter_entries(conn, kind="artifact.produced")
+        body = conn.execute(
+            sa.select(schema.search_documents.c.body).where(
+                schema.search_documents.c.target_id == artifact.id
+            )
+        ).scalar_one()
+    assert entry.payload == {
+        "artifact_id": artifact.id,
+        "name": "plate",
+        "digest": artifact.digest,
+        "run_id": run.id,
+    }
+    assert "signal" in body
+
+
+def test_artifacts_without_a_run(current: Workspace) -> None:
+    artifact = store_artifact(current, b"free", name="loose")
+    assert artifact.run_id is None
+    assert store_artifact(current, b"free", name="loose").id != artifact.id
+
+
+def test_get_artifact_by_id_name_or_digest(current: Workspace) -> None:
+    with labledger.start_run():
+        old = labledger.log_artifact(b"v1", name="model")
+    with labledger.start_run():
+        new = labledger.log_artifact(b"v2", name="model")
+    assert get_artifact(current, old.id) == old
+    assert get_artifact(current, "model") == new  # the newest of that name
+    assert get_artifact(current, old.digest) == old
+    with pytest.raises(NotFoundError) as caught:
+        get_artifact(current, "nothing")
+    assert "labledger artifacts list" in str(caught.value)
+
+
+def test_list_artifacts_filters(current: Workspace) -> None:
+    with labledger.start_run() as run:
+        labledger.log_artifact(b"x", name="b")
+        labledger.log_artifact([1], name="j")
+    with labledger.start_run():
+        labledger.log_artifact(b"y", name="other")
+    assert {a.name for a in list_artifacts(current, run_id=run.id)} == {"b", "j"}
+    assert {a.name for a in list_artifacts(current, kind="bytes")} == {"b", "other"}
+    assert len(list_artifacts(current, limit=1)) == 1
+
+
+def test_export_into_a_folder_never_escapes_it(current: Workspace, tmp_path: Path) -> None:
+    artifact = store_artifact(current, b"payload", name="../../escape")
+    target = tmp_path / "exports"
+    target.mkdir()
+    out = export_artifact(current, artifact, target)
+    assert out.parent == target
+    assert out.read_bytes() == b"payload"
+
+
+def test_a_tree_manifest_cannot_point_outside_the_destination(
+    current: Workspace, tmp_path: Path
+) -> None:
+    inner = current.store.put(b"evil")
+    manifest = canonical_json(
+        {"kind": "tree", "entries": [{"path": "../evil.txt", "digest": inner, "size": 4}]}
+    )
+    digest = current.store.put(manifest)
+    tree = get_artifact(current, store_artifact(current, b"placeholder", name="t").id)
+    forged = dataclasses.replace(tree, kind="tree", digest=digest)
+    with pytest.raises(ValidationError, match="outside"):
+        export_artifact(current, forged, tmp_path / "dest")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_read_tree_refuses_other_blobs(current: Workspace) -> None:
+    digest = current.store.put(b'{"kind": "not a tree"}')
+    with pytest.raises(ValidationError, match="not a tree"):
+        read_tree(current, digest)

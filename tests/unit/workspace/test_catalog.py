@@ -1,0 +1,170 @@
+"""The catalog database: engine settings, migrations and the full-text index."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+import sqlalchemy as sa
+
+from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadableError
+from labledger.workspace import schema
+from labledger.workspace.catalog import HEAD_REVISION, Catalog, upgrade
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from labledger.workspace.workspace import Workspace
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    try:
+        yield cat
+    finally:
+        cat.dispose()
+
+
+def test_new_database_has_no_revision_until_upgraded(catalog: Catalog) -> None:
+    assert catalog.dialect == "sqlite"
+    assert catalog.revision() is None
+    upgrade(catalog)
+    assert catalog.revision() == HEAD_REVISION
+    upgrade(catalog)  # cheap and harmless when already there
+    assert catalog.revision() == HEAD_REVISION
+
+
+def test_migration_creates_every_table(catalog: Catalog) -> None:
+    upgrade(catalog)
+    with catalog.reader.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert set(schema.metadata.tables) <= tables
+    assert "search_fts" in tables
+
+
+def test_sqlite_connection_settings(catalog: Catalog) -> None:
+    upgrade(catalog)
+    for engine in (catalog.writer, catalog.reader):
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
+
+
+def test_foreign_keys_are_enforced(workspace: Workspace) -> None:
+    with pytest.raises(sa.exc.IntegrityError), workspace.write() as conn:
+        conn.execute(
+            schema.params.insert(),
+            {"run_id": "no-such-run", "key": "k", "value": "v", "value_num": None},
+        )
+
+
+def test_writers_take_the_lock_up_front(catalog: Catalog) -> None:
+    upgrade(catalog)
+    order: list[str] = []
+    holding = threading.Event()
+
+    def first() -> None:
+        with catalog.writer.begin() as conn:
+            holding.set()
+            time.sleep(0.3)
+            conn.execute(sa.text("CREATE TABLE probe (x INTEGER)"))
+            order.append("first")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait(5)
+    with catalog.writer.begin() as conn:
+        # BEGIN IMMEDIATE waited for the first writer instead of failing or interleaving.
+        order.append("second")
+        conn.execute(sa.text("INSERT INTO probe VALUES (1)"))
+    thread.join()
+    assert order == ["first", "second"]
+
+
+def test_full_text_index_follows_documents(workspace: Workspace) -> None:
+    docs = schema.search_documents
+    with workspace.write() as conn:
+        conn.execute(
+            docs.insert(),
+            {
+                "target_kind": "artifact",
+                "target_id": "a1",
+                "title": "plate reader",
+                "body": "absorbance assays",
+            },
+        )
+        conn.execute(
+            docs.insert(),
+            {
+                "target_kind": "artifact",
+                "target_id": "a2",
+                "title": "model",
+                "body": "gradient boosting",
+            },
+        )
+    query = sa.text(
+        "SELECT d.target_id FROM search_fts f JOIN search_documents d ON d.id = f.rowid WHERE search_fts MATCH :q"
+    )
+    with workspace.read() as conn:
+        assert list(conn.execute(query, {"q": "assay"}).scalars()) == ["a1"]
+    with workspace.write() as conn:
+        conn.execute(docs.update().where(docs.c.target_id == "a1").values(body="fluorescence"))
+        conn.execute(docs.delete().where(docs.c.target_id == "a2"))
+    with workspace.read() as conn:
+        assert list(conn.execute(query, {"q": "assay"}).scalars()) == []
+        assert list(conn.execute(query, {"q": "fluorescence"}).scalars()) == ["a1"]
+        assert list(conn.execute(query, {"q": "boosting"}).scalars()) == []
+
+
+@pytest.mark.parametrize("url", ["mysql://db/lab", "oracle://db"])
+def test_unsupported_databases(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="sqlite or postgresql"):
+        Catalog(url)
+
+
+def test_postgres_urls_use_the_psycopg_driver() -> None:
+    catalog = Catalog("postgresql://lab:s3cret@127.0.0.1:1/lab")
+    try:
+        assert catalog.dialect == "postgresql"
+        assert catalog.writer is catalog.reader
+        assert catalog.writer.url.drivername == "postgresql+psycopg"
+    finally:
+        catalog.dispose()
+
+
+def test_unreachable_database_is_unreadable_without_leaking_the_password() -> None:
+    catalog = Catalog("postgresql://lab:s3cret@127.0.0.1:1/lab?connect_timeout=2")
+    try:
+        with pytest.raises(WorkspaceUnreadableError) as caught:
+            catalog.revision()
+    finally:
+        catalog.dispose()
+    assert "s3cret" not in str(caught.value)
+    assert caught.value.hint
+
+
+def test_a_folder_where_the_catalog_file_should_be(tmp_path: Path) -> None:
+    (tmp_path / "catalog.db").mkdir()
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    try:
+        with pytest.raises(WorkspaceUnreadableError) as caught:
+            upgrade(catalog)
+    finally:
+        catalog.dispose()
+    assert "\n" not in str(caught.value)
+
+
+def test_garbage_catalog_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "catalog.db").write_bytes(b"this is not an SQLite database at all" * 200)
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    try:
+        with pytest.raises(WorkspaceUnreadableError) as caught:
+            upgrade(catalog)
+    finally:
+        catalog.dispose()
+    assert "\n" not in str(caught.value)
