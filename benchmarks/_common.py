@@ -215,9 +215,33 @@ class MachineInfo:
         return f"{self.cpus} CPUs, {memory} RAM, Python {self.python}, {self.platform}\n{packages}"
 
 
+def source_revision() -> str:
+    """The commit the benchmarked code is at, with ``+changes`` when the work tree differs."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{commit or 'unknown'}{' +changes in src/' if dirty else ''}"
+
+
 def print_header(title: str, info: MachineInfo) -> None:
     console.rule(title)
     console.print(info.describe())
+    console.print(f"labledger source: {source_revision()}")
     console.print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
 
 
@@ -228,6 +252,7 @@ def write_json(path: str | None, info: MachineInfo, results: list[Result], **ext
     data = {
         "machine": asdict(info),
         "argv": sys.argv,
+        "source": source_revision(),
         "results": [
             {**asdict(r), "ratio": r.ratio, "met": r.met, "higher_is_better": r.higher_is_better}
             for r in results

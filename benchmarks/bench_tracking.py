@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import random
+import statistics
 import time
 import warnings
 from dataclasses import dataclass
@@ -62,6 +63,23 @@ def run_params(rng: random.Random) -> dict[str, Any]:
 
 def run_metrics(rng: random.Random) -> dict[str, float]:
     return {key: rng.random() for key in METRIC_KEYS}
+
+
+RunSpec = tuple[dict[str, Any], dict[str, float]]
+
+
+def run_specs(count: int, rng: random.Random) -> list[RunSpec]:
+    """Params and metrics of ``count`` runs; both tools log the same ones."""
+    return [(run_params(rng), run_metrics(rng)) for _ in range(count)]
+
+
+def medians(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Median call time, median end time and median total of (calls, end) samples."""
+    return (
+        statistics.median(c for c, _ in samples),
+        statistics.median(e for _, e in samples),
+        statistics.median(c + e for c, e in samples),
+    )
 
 
 # -- MLflow ----------------------------------------------------------------------------------
@@ -124,10 +142,9 @@ class MlflowSide:
             self.client.set_terminated(run.info.run_id)
         return calls.seconds, end.seconds
 
-    def many_runs(self, count: int, rng: random.Random) -> float:
+    def many_runs(self, work: list[RunSpec]) -> float:
         mlflow = self.mlflow
         mlflow.set_experiment(experiment_id=self.runs_experiment)
-        work = [(run_params(rng), run_metrics(rng)) for _ in range(count)]
         with timed() as watch:
             for params, metrics in work:
                 with mlflow.start_run():
@@ -159,12 +176,14 @@ class LabledgerSide:
 
         self.labledger = labledger
         self.folder = folder
-        self.logging_workspace = labledger.init(folder / "logging")
-        self.runs_workspace = labledger.init(folder / "runs")
-        self.start_workspace = labledger.init(folder / "params-at-start")
-        for workspace in (self.logging_workspace, self.runs_workspace, self.start_workspace):
-            with labledger.start_run("warm-up", params={"warm": "up"}, workspace=workspace):
-                labledger.log_metric("warm", 1.0)
+        self.logging_workspace = self.workspace("logging")
+
+    def workspace(self, name: str) -> Any:
+        """A fresh workspace, made current, with an untimed warm-up run."""
+        workspace = self.labledger.init(self.folder / name)
+        with self.labledger.start_run("warm-up", params={"warm": "up"}):
+            self.labledger.log_metric("warm", 1.0)
+        return workspace
 
     def single_calls(self, count: int) -> tuple[float, float]:
         labledger = self.labledger
@@ -189,10 +208,10 @@ class LabledgerSide:
             run.end()
         return calls.seconds, end.seconds
 
-    def many_runs(self, count: int, rng: random.Random, *, params_at_start: bool) -> float:
+    def many_runs(self, work: list[RunSpec], workspace: str, *, params_at_start: bool) -> float:
+        """Seconds to log ``work`` as runs into a fresh workspace named ``workspace``."""
         labledger = self.labledger
-        labledger.set_workspace(self.start_workspace if params_at_start else self.runs_workspace)
-        work = [(run_params(rng), run_metrics(rng)) for _ in range(count)]
+        self.workspace(workspace)
         with timed() as watch:
             if params_at_start:
                 for params, metrics in work:
@@ -256,15 +275,145 @@ class Plan:
     peer_runs: int
     large_runs: int
     repeat: int
+    ours_repeat: int
 
 
 def extrapolation_note(measured: int, full: int) -> str:
     return "" if measured == full else f"measured on {measured:,}, scaled to {full:,}"
 
 
+def bench_logging(plan: Plan, ours: LabledgerSide, peer: MlflowSide) -> list[Result]:
+    """Workloads a (single calls) and b (batch)."""
+    n = plan.single_calls
+    console.print(
+        f"a. {n:,} single log_metric calls (labledger: median of {plan.ours_repeat} runs)..."
+    )
+    calls, end, both = medians([ours.single_calls(n) for _ in range(plan.ours_repeat)])
+    peer_calls, peer_end = peer.single_calls(plan.peer_single_calls)
+    scale = n / plan.peer_single_calls
+    note = extrapolation_note(plan.peer_single_calls, n)
+    group = f"a. {n:,} single log_metric calls, one run"
+    results = [
+        Result(
+            group,
+            "log_metric calls",
+            n / calls,
+            plan.peer_single_calls / peer_calls,
+            "values/s",
+            TARGET_LOG_METRIC_PER_S,
+            note="labledger: calls only (buffered, not yet durable)",
+            peer_note=note,
+        ),
+        Result(
+            group,
+            "end of run",
+            end,
+            peer_end,
+            "s",
+            note="labledger: flush of every buffered value + sealing the run",
+        ),
+        Result(
+            group,
+            "calls + end of run",
+            n / both,
+            n / (peer_calls * scale + peer_end),
+            "values/s",
+            TARGET_LOG_METRIC_PER_S,
+            note="every value durable in the catalog",
+            peer_note=note,
+        ),
+    ]
+
+    keys, steps = plan.batch_keys, plan.batch_steps
+    total = keys * steps
+    console.print(f"b. a batch of {total:,} values ({keys} keys x {steps} steps), median of 3...")
+    calls, end, both = medians([ours.batch(keys, steps) for _ in range(plan.ours_repeat)])
+    peer_calls, peer_end, peer_both = medians([peer.batch(keys, steps) for _ in range(3)])
+    group = f"b. batch of {total:,} values"
+    results += [
+        Result(
+            group,
+            f"hand-over ({steps} log_metrics calls of {keys} keys / 1 log_batch)",
+            total / calls,
+            total / peer_calls,
+            "values/s",
+            note="labledger: buffered, not yet durable",
+        ),
+        Result(
+            group,
+            "hand-over + end of run",
+            total / both,
+            total / peer_both,
+            "values/s",
+            note="every value durable in the catalog",
+        ),
+    ]
+    return results
+
+
+def bench_runs(plan: Plan, ours: LabledgerSide, peer: MlflowSide) -> list[Result]:
+    """Workloads c (many runs) and d (search over them)."""
+    n = plan.runs
+    work = run_specs(n, random.Random(20261121))
+    repeat = max(1, plan.ours_repeat - 2)
+    console.print(
+        f"c. {n:,} runs with 5 params and 5 metrics (labledger: median of {repeat}, "
+        "each in a fresh workspace)..."
+    )
+    same_shape = statistics.median(
+        ours.many_runs(work, f"runs-{i}", params_at_start=False) for i in range(repeat)
+    )
+    params_at_start = statistics.median(
+        ours.many_runs(work, f"params-at-start-{i}", params_at_start=True) for i in range(repeat)
+    )
+    peer_seconds = peer.many_runs(work[: plan.peer_runs])
+    peer_scaled = peer_seconds * n / plan.peer_runs
+    note = extrapolation_note(plan.peer_runs, n)
+    group = f"c. {n:,} runs, 5 params + 5 metrics each"
+    results = [
+        Result(
+            group,
+            "start_run; log_params; log_metrics; end",
+            same_shape,
+            peer_scaled,
+            "s",
+            TARGET_1000_RUNS_S,
+            note="same calls as MLflow's fluent API",
+            peer_note=note,
+        ),
+        Result(
+            group,
+            "start_run(params=...); log_metrics; end",
+            params_at_start,
+            peer_scaled,
+            "s",
+            TARGET_1000_RUNS_S,
+            note="labledger's one-transaction form",
+            peer_note=note,
+        ),
+    ]
+
+    console.print(f"d. search_runs({SEARCH_FILTER!r}), median of {plan.repeat}...")
+    group = f"d. search_runs('{SEARCH_FILTER}'), max_results={MAX_RESULTS}"
+    ours.labledger.open_workspace(ours.folder / "runs-0")
+    ours_search, ours_found = ours.search(plan.repeat)
+    peer_search, peer_found = peer.search(plan.repeat)
+    peer_note = "" if plan.peer_runs == n else f"over {plan.peer_runs:,} runs; "
+    results.append(
+        Result(
+            group,
+            f"over {n:,} runs",
+            ours_search,
+            peer_search,
+            "s",
+            note=f"labledger returned {ours_found:,} runs",
+            peer_note=f"{peer_note}returned {peer_found:,}",
+        ),
+    )
+    return results
+
+
 def bench(plan: Plan, tmp: str | None, keep: bool, large_workspace: str | None) -> list[Result]:
-    results: list[Result] = []
-    rng = random.Random(20261121)
     with (
         scratch_dir(tmp, "bench-mlflow-", keep=keep) as ml_dir,
         scratch_dir(tmp, "bench-labledger-", keep=keep) as ours_dir,
@@ -272,152 +421,28 @@ def bench(plan: Plan, tmp: str | None, keep: bool, large_workspace: str | None) 
         console.print("setting up MLflow and labledger (untimed warm-up runs)...")
         peer = MlflowSide(ml_dir)
         ours = LabledgerSide(ours_dir)
-
-        # a. single log_metric calls
-        n = plan.single_calls
-        console.print(f"a. {n:,} single log_metric calls...")
-        calls, end = ours.single_calls(n)
-        peer_calls, peer_end = peer.single_calls(plan.peer_single_calls)
-        scale = n / plan.peer_single_calls
-        note = extrapolation_note(plan.peer_single_calls, n)
-        group = f"a. {n:,} single log_metric calls, one run"
-        results += [
-            Result(
-                group,
-                "log_metric calls",
-                n / calls,
-                plan.peer_single_calls / peer_calls,
-                "values/s",
-                TARGET_LOG_METRIC_PER_S,
-                note="labledger: calls only (buffered, not yet durable)",
-                peer_note=note,
-            ),
-            Result(
-                group,
-                "end of run",
-                end,
-                peer_end,
-                "s",
-                note="labledger: flush of every buffered value + sealing the run",
-            ),
-            Result(
-                group,
-                "calls + end of run",
-                n / (calls + end),
-                n / (peer_calls * scale + peer_end),
-                "values/s",
-                TARGET_LOG_METRIC_PER_S,
-                note="every value durable in the catalog",
-                peer_note=note,
-            ),
-        ]
-
-        # b. one batch of keys x steps values
-        keys, steps = plan.batch_keys, plan.batch_steps
-        total = keys * steps
-        console.print(f"b. a batch of {total:,} values ({keys} keys x {steps} steps)...")
-        calls, end = ours.batch(keys, steps)
-        peer_calls, peer_end = peer.batch(keys, steps)
-        group = f"b. batch of {total:,} values"
-        results += [
-            Result(
-                group,
-                f"hand-over ({steps} log_metrics calls of {keys} keys / 1 log_batch)",
-                total / calls,
-                total / peer_calls,
-                "values/s",
-                note="labledger: buffered, not yet durable",
-            ),
-            Result(
-                group,
-                "hand-over + end of run",
-                total / (calls + end),
-                total / (peer_calls + peer_end),
-                "values/s",
-                note="every value durable in the catalog",
-            ),
-        ]
-
-        # c. many small runs
-        n = plan.runs
-        console.print(f"c. {n:,} runs with 5 params and 5 metrics...")
-        same_shape = ours.many_runs(n, rng, params_at_start=False)
-        params_at_start = ours.many_runs(n, rng, params_at_start=True)
-        peer_seconds = peer.many_runs(plan.peer_runs, rng)
-        peer_scaled = peer_seconds * n / plan.peer_runs
-        note = extrapolation_note(plan.peer_runs, n)
-        group = f"c. {n:,} runs, 5 params + 5 metrics each"
-        results += [
-            Result(
-                group,
-                "start_run; log_params; log_metrics; end",
-                same_shape,
-                peer_scaled,
-                "s",
-                TARGET_1000_RUNS_S,
-                note="same calls as MLflow's fluent API",
-                peer_note=note,
-            ),
-            Result(
-                group,
-                "start_run(params=...); log_metrics; end",
-                params_at_start,
-                peer_scaled,
-                "s",
-                TARGET_1000_RUNS_S,
-                note="labledger's one-transaction form",
-                peer_note=note,
-            ),
-        ]
-
-        # d. search
-        console.print(f"d. search_runs({SEARCH_FILTER!r}), median of {plan.repeat}...")
-        group = f"d. search_runs('{SEARCH_FILTER}'), max_results={MAX_RESULTS}"
-        ours.labledger.set_workspace(ours.runs_workspace)
-        ours_search, ours_found = ours.search(plan.repeat)
-        peer_search, peer_found = peer.search(plan.repeat)
-        results.append(
-            Result(
-                group,
-                f"over {n:,} runs",
-                ours_search,
-                peer_search,
-                "s",
-                note=f"labledger returned {ours_found:,} runs",
-                peer_note=f"{plan.peer_runs:,} runs, returned {peer_found:,}",
-            ),
-        )
-
+        results = bench_logging(plan, ours, peer)
+        results += bench_runs(plan, ours, peer)
     if plan.large_runs:
         results += bench_large_search(
-            ours_factory=LabledgerSide,
-            plan=plan,
-            tmp=tmp,
-            keep=keep,
-            large_workspace=large_workspace,
-            rng=rng,
+            plan=plan, tmp=tmp, keep=keep, large_workspace=large_workspace
         )
     return results
 
 
 def bench_large_search(
-    *,
-    ours_factory: type[LabledgerSide],
-    plan: Plan,
-    tmp: str | None,
-    keep: bool,
-    large_workspace: str | None,
-    rng: random.Random,
+    *, plan: Plan, tmp: str | None, keep: bool, large_workspace: str | None
 ) -> list[Result]:
+    """Workload d on a large workspace (labledger only)."""
     n = plan.large_runs
     group = f"d. search_runs('{SEARCH_FILTER}'), max_results={MAX_RESULTS}"
     console.print(
         f"d. creating {n:,} runs for the large search (about a millisecond or two each)..."
     )
     with scratch_dir(tmp, "bench-labledger-large-", keep=keep) as scratch:
-        ours = ours_factory(scratch / "warm-up")
+        ours = LabledgerSide(scratch)
         path = Path(large_workspace) if large_workspace else scratch / "large"
-        seconds, created = ours.populate(path, n, rng)
+        seconds, created = ours.populate(path, n, random.Random(n))
         results = []
         if created:
             results.append(
@@ -440,7 +465,8 @@ def bench_large_search(
                 None,
                 "s",
                 TARGET_SEARCH_100K_S,
-                note=f"returned {found:,} of {everything:,} matching runs (limited by max_results)",
+                note=f"returned {found:,} of {everything:,} matching runs"
+                + (f" (capped by max_results={MAX_RESULTS:,})" if found < everything else ""),
             ),
         )
         unlimited, _ = median_seconds(
@@ -454,7 +480,7 @@ def bench_large_search(
                 unlimited,
                 None,
                 "s",
-                note="max_results=100,000; for information",
+                note=f"max_results={n:,}; for information",
             ),
         )
         catalog = path / ".labledger" / "catalog.db"
@@ -478,6 +504,9 @@ def main() -> None:
     )
     parser.add_argument("--large-workspace", help="keep the large workspace here and reuse it")
     parser.add_argument("--repeat", type=int, default=7, help="repetitions of each search")
+    parser.add_argument(
+        "--ours-repeat", type=int, default=5, help="labledger repetitions of workloads a and b"
+    )
     parser.add_argument("--tmp", help="folder for the scratch workspaces (default: system temp)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
     parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -494,6 +523,7 @@ def main() -> None:
         peer_runs=100 if args.quick else 1_000,
         large_runs=args.large_runs,
         repeat=args.repeat,
+        ours_repeat=args.ours_repeat,
     )
     info = MachineInfo.collect(["labledger", "mlflow", "sqlalchemy"])
     print_header("labledger vs MLflow: experiment tracking", info)

@@ -110,7 +110,9 @@ def test_workspace_verifies(demo: Demo) -> None:
 
 def test_artifacts_round_trip(demo: Demo) -> None:
     ws = demo.ws
-    artifacts = {a.name: a for a in labledger.list_artifacts(ws, run_id=demo.result.best_run_id)}
+    artifacts = {
+        a.name: a for a in labledger.list_artifacts(run_id=demo.result.best_run_id, workspace=ws)
+    }
     assert {"predictions", "confusion_matrix", "feature_importance"} <= set(artifacts)
 
     predictions = pd.read_parquet(io.BytesIO(_read(ws, artifacts["predictions"])))
@@ -133,7 +135,7 @@ def test_artifacts_round_trip(demo: Demo) -> None:
     assert len(importance) == 30
     assert list(importance["rank"]) == list(range(1, 31))
 
-    dataset = labledger.get_artifact(ws, demo.result.dataset_artifact_id)
+    dataset = labledger.get_artifact(demo.result.dataset_artifact_id, workspace=ws)
     table = pd.read_parquet(io.BytesIO(_read(ws, dataset)))
     assert table.shape == (569, 34)
     assert table["split"].value_counts().to_dict() == {"train": 426, "test": 143}

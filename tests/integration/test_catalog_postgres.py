@@ -69,7 +69,7 @@ def test_a_tracked_run_round_trips(pg_workspace: Workspace, tmp_path: Path) -> N
     assert stored.metrics["edge"] == math.inf
     assert get_run(run.id[:13], workspace=pg_workspace).id == run.id
     assert len(get_metric_history(run.id, "loss", workspace=pg_workspace)) == 300
-    out = export_artifact(pg_workspace, artifact, tmp_path / "model.bin")
+    out = export_artifact(artifact, tmp_path / "model.bin", workspace=pg_workspace)
     assert out.read_bytes() == b"weights" * 100
     report = verify_workspace(pg_workspace)
     assert report.ok, report.problems

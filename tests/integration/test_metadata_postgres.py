@@ -133,10 +133,10 @@ def test_field_and_combined_search(pg_workspace: Workspace, screen: dict[str, st
 def test_index_run_and_collections(pg_workspace: Workspace) -> None:
     ws = pg_workspace
     run = start_run("calibration", params={"lamp": "xenon"}, workspace=ws)
-    run.end()
-    assert search("xenon", workspace=ws) == []
+    run.end()  # a run is indexed when it ends
+    assert _ids(search("xenon", workspace=ws)) == {run.id}
     with ws.write() as conn:
-        index_run(conn, run.id)
+        index_run(conn, run.id)  # re-indexing is idempotent
     assert _ids(search("xenon", workspace=ws)) == {run.id}
 
     create_collection("instruments", "Calibration runs", workspace=ws)

@@ -24,7 +24,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def team_env(
-    monkeypatch: pytest.MonkeyPatch, fresh_postgres_url: str, s3_server: S3Server, s3_bucket_url: str
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_postgres_url: str,
+    s3_server: S3Server,
+    s3_bucket_url: str,
 ) -> str:
     monkeypatch.setenv("LABLEDGER_URI", fresh_postgres_url)
     monkeypatch.setenv("LABLEDGER_STORE", s3_bucket_url)
@@ -50,10 +53,14 @@ def test_team_workspace_round_trip(team_env: str, tmp_path: Path) -> None:
 
         other = Workspace.open()  # a second client sees the same runs and blobs
         try:
-            found = labledger.search_runs("metrics.signal > 0.9 and params.plate = 7", workspace=other)
+            found = labledger.search_runs(
+                "metrics.signal > 0.9 and params.plate = 7", workspace=other
+            )
             assert [r.id for r in found] == [run.id]
             assert math.isnan(found[0].metrics["nan_metric"])
-            exported = labledger.tracking.export_artifact(other, artifact, tmp_path / "out")
+            exported = labledger.tracking.export_artifact(
+                artifact, tmp_path / "out", workspace=other
+            )
             assert exported.read_text() == data.read_text()
         finally:
             other.close()
@@ -80,7 +87,10 @@ def test_team_workspace_detects_a_corrupted_object(team_env: str, s3_server: S3S
         store = ws.store
         assert isinstance(store, FsspecBlobStore)
         fs = s3_server.filesystem()
-        key = store.url.removeprefix("s3://") + f"/{artifact.digest[7:9]}/{artifact.digest[9:11]}/{artifact.digest[7:]}"
+        key = (
+            store.url.removeprefix("s3://")
+            + f"/{artifact.digest[7:9]}/{artifact.digest[9:11]}/{artifact.digest[7:]}"
+        )
         fs.pipe(key, b"tampered bytes")
         report = verify_workspace(ws)
         assert [(p.kind, p.id) for p in report.problems] == [("blob", artifact.digest)]

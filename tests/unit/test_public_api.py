@@ -68,7 +68,9 @@ def test_every_public_callable_has_a_docstring() -> None:
 
 
 def test_api_reference_is_current() -> None:
-    spec = importlib.util.spec_from_file_location("gen_api_docs", ROOT / "scripts" / "gen_api_docs.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_api_docs", ROOT / "scripts" / "gen_api_docs.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

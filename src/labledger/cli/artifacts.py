@@ -74,7 +74,7 @@ def list_artifacts(
 
     with open_workspace(workspace) as ws:
         run_id = get_run(run, workspace=ws).id if run is not None else None
-        artifacts = list_artifacts(ws, run_id=run_id, kind=kind, limit=limit)
+        artifacts = list_artifacts(run_id=run_id, kind=kind, limit=limit, workspace=ws)
     if as_json:
         print_json(artifacts)
         return
@@ -129,7 +129,7 @@ def show(ref: RefArgument, as_json: JsonOption = False, workspace: WorkspaceOpti
     from labledger.tracking import get_artifact
 
     with open_workspace(workspace) as ws:
-        artifact = get_artifact(ws, ref)
+        artifact = get_artifact(ref, workspace=ws)
     if as_json:
         print_json(artifact)
     else:
@@ -162,11 +162,11 @@ def get(
     from labledger.tracking import export_artifact, get_artifact
 
     with open_workspace(workspace) as ws:
-        artifact = get_artifact(ws, ref)
+        artifact = get_artifact(ref, workspace=ws)
         if dest is None:
             # A tree spills many files: give it its own folder rather than the current one.
             dest = (
                 Path(Path(artifact.name).name or artifact.id) if artifact.kind == "tree" else Path()
             )
-        written = export_artifact(ws, artifact, dest)
+        written = export_artifact(artifact, dest, workspace=ws)
     console.print(Text(f"wrote {written}"), highlight=False)

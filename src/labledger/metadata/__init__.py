@@ -17,7 +17,7 @@ from labledger.metadata.collections import (
     list_collections,
     remove_from_collection,
 )
-from labledger.metadata.documents import index_run, refresh_document
+from labledger.workspace.search_index import index_run, refresh_document
 from labledger.metadata.fields import (
     UNSET,
     MetadataField,

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from labledger._foundation.errors import ValidationError
 from labledger.metadata.conditions import compile_conditions, parse_conditions
-from labledger.metadata.documents import reindex_all
+from labledger.workspace.search_index import reindex_all
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 

@@ -20,6 +20,9 @@ from labledger._foundation.ids import new_id
 from labledger.tracking.serialization import serialize
 from labledger.tracking.types import Artifact
 from labledger.workspace import schema
+from labledger.workspace.current import get_workspace
+from labledger.workspace.lookup import find_by_id
+from labledger.workspace.search_index import refresh_document
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Row
@@ -139,11 +142,7 @@ def store_artifact(
                 "created_by": workspace.actor,
             },
         )
-        body = " ".join([kind, fmt, *(f.get("name", "") for f in schema_doc.get("fields", []))])
-        conn.execute(
-            schema.search_documents.insert(),
-            {"target_kind": "artifact", "target_id": artifact.id, "title": name, "body": body},
-        )
+        refresh_document(conn, "artifact", artifact.id)
         workspace.record(
             conn,
             "artifact.produced",
@@ -171,7 +170,7 @@ def artifact_from_row(row: Row[Any]) -> Artifact:
 
 def _resolve(conn: Connection, ref: str) -> Row[Any]:
     table = schema.artifacts
-    row = conn.execute(select(table).where(table.c.id == ref)).first()
+    row = find_by_id(conn, table, ref, what="artifact")
     if row is None:
         row = conn.execute(
             select(table).where(table.c.name == ref).order_by(table.c.created_at.desc()).limit(1)
@@ -180,22 +179,28 @@ def _resolve(conn: Connection, ref: str) -> Row[Any]:
         row = conn.execute(select(table).where(table.c.digest == ref).limit(1)).first()
     if row is None:
         raise NotFoundError(
-            f"no artifact with id, name or digest {ref!r}",
+            f"no artifact with id, id prefix, name or digest {ref!r}",
             hint="list them with `labledger artifacts list`",
         )
     return row
 
 
-def get_artifact(workspace: Workspace, ref: str) -> Artifact:
-    """An artifact by id, name (the newest of that name) or digest."""
+def get_artifact(ref: str, *, workspace: Workspace | None = None) -> Artifact:
+    """An artifact by id, unique id prefix, name (the newest of that name) or digest."""
+    workspace = workspace or get_workspace()
     with workspace.read() as conn:
         return artifact_from_row(_resolve(conn, ref))
 
 
 def list_artifacts(
-    workspace: Workspace, *, run_id: str | None = None, kind: str | None = None, limit: int = 1000
+    *,
+    run_id: str | None = None,
+    kind: str | None = None,
+    limit: int = 1000,
+    workspace: Workspace | None = None,
 ) -> list[Artifact]:
     """Artifacts, newest first, optionally of one run or kind."""
+    workspace = workspace or get_workspace()
     table = schema.artifacts
     query = select(table).order_by(table.c.created_at.desc()).limit(limit)
     if run_id is not None:
@@ -216,8 +221,26 @@ def read_tree(workspace: Workspace, digest: str) -> list[dict[str, Any]]:
     return entries
 
 
-def export_artifact(workspace: Workspace, artifact: Artifact, destination: Path) -> Path:
-    """Write an artifact's bytes (a file, or a folder for trees) to ``destination``."""
+def export_artifact(
+    artifact: Artifact | str,
+    destination: str | os.PathLike[str],
+    *,
+    workspace: Workspace | None = None,
+) -> Path:
+    """Write an artifact's bytes (a file, or a folder for trees) to ``destination``.
+
+    Args:
+        artifact: An ``Artifact`` or a reference ``get_artifact`` accepts.
+        destination: A file path, or a folder to write into (trees always make a folder).
+        workspace: Defaults to the current workspace.
+
+    Returns:
+        The path written.
+    """
+    workspace = workspace or get_workspace()
+    if isinstance(artifact, str):
+        artifact = get_artifact(artifact, workspace=workspace)
+    destination = Path(destination)
     if artifact.kind == "tree":
         destination.mkdir(parents=True, exist_ok=True)
         root = destination.resolve()
@@ -235,6 +258,11 @@ def export_artifact(workspace: Workspace, artifact: Artifact, destination: Path)
         base = Path(artifact.name).name or artifact.id
         suffix = "" if "." in base else f".{artifact.format}"
         destination = destination / f"{base}{suffix}"
+    if destination.is_symlink():
+        raise ValidationError(
+            f"{destination} is a symbolic link; refusing to write through it",
+            hint="remove the link or choose another destination",
+        )
     _copy_blob(workspace, artifact.digest, destination)
     return destination
 

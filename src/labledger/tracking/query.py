@@ -12,6 +12,7 @@ from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.tracking.types import MetricPoint, Run, RunComparison
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
+from labledger.workspace.lookup import find_by_id
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,16 +76,11 @@ def _hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
 
 
 def _find_run_row(conn: Connection, run_id: str) -> Row[Any]:
-    runs = schema.runs
-    row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-    if row is None and 8 <= len(run_id) < 36:
-        # A unique prefix is enough, as with git commits.
-        matches = conn.execute(select(runs).where(runs.c.id.startswith(run_id, autoescape=True)).limit(2)).all()
-        row = matches[0] if len(matches) == 1 else None
+    row = find_by_id(conn, schema.runs, run_id, what="run")
     if row is None:
         raise NotFoundError(
             f"no run with id {run_id!r}",
-            hint="list runs with `labledger runs list` (ids may be shortened to 8+ characters)",
+            hint="list runs with `labledger runs list`; a unique prefix of the id also works",
         )
     return row
 

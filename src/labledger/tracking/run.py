@@ -28,6 +28,7 @@ from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record_digest
+from labledger.workspace.search_index import index_run
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -72,6 +73,18 @@ def _param_text(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return canonical_json(value).decode() if isinstance(value, dict | list | tuple) else str(value)
+
+
+def _timestamp(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"timestamp {value!r:.60} of metric {key!r} is not a number",
+            hint="pass Unix seconds as a float, e.g. time.time()",
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValidationError(f"timestamp {value!r} of metric {key!r} is not finite")
+    return number
 
 
 def _as_number(text: str) -> float | None:
@@ -158,6 +171,9 @@ class ActiveRun:
         ]
         with self.workspace.write() as conn:
             self.workspace.upsert(conn, schema.tags, rows, ["run_id", "key"])
+            if self.status != "running":
+                # A running run is indexed when it ends; a finished one now.
+                index_run(conn, self.id)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag."""
@@ -186,6 +202,9 @@ class ActiveRun:
             step = self._steps.get(key, -1) + 1
         elif type(step) is not int:
             raise ValidationError(f"step {step!r} of metric {key!r} is not an int")
+        if timestamp is not None and (type(timestamp) is not float or not math.isfinite(timestamp)):
+            # Checked here: a bad row would otherwise fail every flush and the run's end.
+            timestamp = _timestamp(key, timestamp)
         self._steps[key] = step
         self._buffer.rows.append(
             (
@@ -309,6 +328,7 @@ class ActiveRun:
                     "record_digest": record,
                 },
             )
+            index_run(conn, self.id)
             self.workspace.record(
                 conn,
                 "run.finished",

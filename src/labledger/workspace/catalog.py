@@ -85,7 +85,7 @@ class Catalog:
         """The URL with its password hidden, for messages."""
         try:
             return make_url(self.url).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001 - an unparsable URL still needs a message
+        except Exception:  # an unparsable URL still needs a message
             return self.url.split("@")[-1]
 
     def revision(self) -> str | None:

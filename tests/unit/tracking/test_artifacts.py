@@ -57,8 +57,8 @@ def test_a_file(current: Workspace, tmp_path: Path) -> None:
     assert artifact.created_by == current.actor
     assert artifact.stats == {"bytes": artifact.size}
     assert _read(current, artifact.digest) == path.read_bytes()
-    assert get_artifact(current, artifact.id) == artifact
-    out = export_artifact(current, artifact, tmp_path / "out.csv")
+    assert get_artifact(artifact.id, workspace=current) == artifact
+    out = export_artifact(artifact, tmp_path / "out.csv", workspace=current)
     assert out.read_bytes() == path.read_bytes()
 
 
@@ -88,7 +88,7 @@ def test_a_folder_is_a_tree_and_exports_back(current: Workspace, tmp_path: Path)
     for entry in entries:
         assert entry["digest"] == digest_file(folder / entry["path"])
         assert current.store.exists(entry["digest"])
-    out = export_artifact(current, artifact, tmp_path / "restored")
+    out = export_artifact(artifact, tmp_path / "restored", workspace=current)
     restored = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert restored == [e["path"] for e in entries]
     for entry in entries:
@@ -134,7 +134,9 @@ def test_equal_dataframes_have_equal_digests(current: Workspace) -> None:
         "nulls": 1,
     }
     assert {"name": "signal", "type": "double"} in artifact.schema["fields"]
-    out = export_artifact(current, artifact, current.settings.root.parent / "plate.parquet")  # type: ignore[union-attr]
+    out = export_artifact(
+        artifact, current.settings.root.parent / "plate.parquet", workspace=current
+    )  # type: ignore[union-attr]
     pd.testing.assert_frame_equal(pd.read_parquet(out), frame)
 
 
@@ -145,7 +147,7 @@ def test_an_ndarray(current: Workspace, tmp_path: Path) -> None:
     assert (artifact.kind, artifact.format) == ("array", "npy")
     assert artifact.schema == {"dtype": "float32", "shape": [3, 4]}
     assert artifact.stats == {"size": 12, "min": 0.0, "max": 11.0, "mean": 5.5}
-    out = export_artifact(current, artifact, tmp_path)
+    out = export_artifact(artifact, tmp_path, workspace=current)
     assert out.name == "weights.npy"
     np.testing.assert_array_equal(np.load(out), array)
 
@@ -177,7 +179,7 @@ def test_a_name_clash_in_one_run_is_an_error(current: Workspace) -> None:
         assert "pass another name=" in str(caught.value)
     with labledger.start_run():
         labledger.log_artifact(b"two", name="model")  # another run may reuse the name
-    assert [a.name for a in list_artifacts(current, run_id=run.id)] == ["model"]
+    assert [a.name for a in list_artifacts(run_id=run.id, workspace=current)] == ["model"]
     assert verify_workspace(current).ok
 
 
@@ -238,11 +240,11 @@ def test_get_artifact_by_id_name_or_digest(current: Workspace) -> None:
         old = labledger.log_artifact(b"v1", name="model")
     with labledger.start_run():
         new = labledger.log_artifact(b"v2", name="model")
-    assert get_artifact(current, old.id) == old
-    assert get_artifact(current, "model") == new  # the newest of that name
-    assert get_artifact(current, old.digest) == old
+    assert get_artifact(old.id, workspace=current) == old
+    assert get_artifact("model", workspace=current) == new  # the newest of that name
+    assert get_artifact(old.digest, workspace=current) == old
     with pytest.raises(NotFoundError) as caught:
-        get_artifact(current, "nothing")
+        get_artifact("nothing", workspace=current)
     assert "labledger artifacts list" in str(caught.value)
 
 
@@ -252,16 +254,16 @@ def test_list_artifacts_filters(current: Workspace) -> None:
         labledger.log_artifact([1], name="j")
     with labledger.start_run():
         labledger.log_artifact(b"y", name="other")
-    assert {a.name for a in list_artifacts(current, run_id=run.id)} == {"b", "j"}
-    assert {a.name for a in list_artifacts(current, kind="bytes")} == {"b", "other"}
-    assert len(list_artifacts(current, limit=1)) == 1
+    assert {a.name for a in list_artifacts(run_id=run.id, workspace=current)} == {"b", "j"}
+    assert {a.name for a in list_artifacts(kind="bytes", workspace=current)} == {"b", "other"}
+    assert len(list_artifacts(limit=1, workspace=current)) == 1
 
 
 def test_export_into_a_folder_never_escapes_it(current: Workspace, tmp_path: Path) -> None:
     artifact = store_artifact(current, b"payload", name="../../escape")
     target = tmp_path / "exports"
     target.mkdir()
-    out = export_artifact(current, artifact, target)
+    out = export_artifact(artifact, target, workspace=current)
     assert out.parent == target
     assert out.read_bytes() == b"payload"
 
@@ -274,10 +276,10 @@ def test_a_tree_manifest_cannot_point_outside_the_destination(
         {"kind": "tree", "entries": [{"path": "../evil.txt", "digest": inner, "size": 4}]}
     )
     digest = current.store.put(manifest)
-    tree = get_artifact(current, store_artifact(current, b"placeholder", name="t").id)
+    tree = get_artifact(store_artifact(current, b"placeholder", name="t").id, workspace=current)
     forged = dataclasses.replace(tree, kind="tree", digest=digest)
     with pytest.raises(ValidationError, match="outside"):
-        export_artifact(current, forged, tmp_path / "dest")
+        export_artifact(forged, tmp_path / "dest", workspace=current)
     assert not (tmp_path / "evil.txt").exists()
 
 

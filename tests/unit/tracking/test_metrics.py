@@ -163,3 +163,17 @@ def test_history_of_an_unknown_key_is_empty(current: Workspace) -> None:
     with labledger.start_run() as run:
         run.log_metric("a", 1.0)
     assert get_metric_history(run.id, "b") == []
+
+
+@pytest.mark.parametrize("timestamp", ["now", None.__class__, True, math.nan, math.inf, b"1"])
+def test_bad_timestamps_are_rejected_and_do_not_poison_the_run(
+    current: Workspace, timestamp: object
+) -> None:
+    with labledger.start_run() as run:
+        with pytest.raises(ValidationError, match="timestamp"):
+            run.log_metric("m", 1.0, timestamp=timestamp)  # type: ignore[arg-type]
+        run.log_metric("m", 2.0, timestamp=1_700_000_000)
+    assert get_run(run.id).status == "finished"
+    assert [(p.value, p.timestamp) for p in get_metric_history(run.id, "m")] == [
+        (2.0, 1_700_000_000.0)
+    ]

@@ -64,8 +64,8 @@ def test_ambiguous_short_or_unknown_ids_are_not_found(three_runs: Workspace) -> 
     runs = search_runs()
     common = runs[0].id[:8]
     if all(r.id.startswith(common) for r in runs):
-        with pytest.raises(NotFoundError):
-            get_run(common)  # ambiguous
+        with pytest.raises(ValidationError, match="ambiguous"):
+            get_run(common)
     with pytest.raises(NotFoundError):
         get_run(runs[0].id[:7])  # too short to be a prefix
     with pytest.raises(NotFoundError) as caught:
