@@ -17,7 +17,6 @@ from labledger.metadata.collections import (
     list_collections,
     remove_from_collection,
 )
-from labledger.workspace.search_index import index_run, refresh_document
 from labledger.metadata.fields import (
     UNSET,
     MetadataField,
@@ -28,6 +27,7 @@ from labledger.metadata.fields import (
 )
 from labledger.metadata.search import SearchHit, reindex, search
 from labledger.metadata.values import get_metadata, missing_required, remove_metadata, set_metadata
+from labledger.workspace.search_index import index_run, refresh_document
 
 __all__ = [
     "UNSET",

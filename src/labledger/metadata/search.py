@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from labledger._foundation.errors import ValidationError
 from labledger.metadata.conditions import compile_conditions, parse_conditions
-from labledger.workspace.search_index import reindex_all
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
+from labledger.workspace.search_index import reindex_all
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.workspace.search_index import refresh_document
 from labledger.metadata.fields import MetadataField, load_fields, unknown_field
 from labledger.metadata.targets import resolve_target
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
+from labledger.workspace.search_index import refresh_document
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -304,6 +304,19 @@ class ActiveRun:
         self._buffer.stop()
         self.status = status
         rows = self._buffer.drain()
+        try:
+            self._seal(status, error, rows)
+        except BaseException:
+            # Nothing was sealed: keep the run open with its unwritten metrics, so end() can retry.
+            self._buffer.rows.extendleft(reversed(rows))
+            self.status = "running"
+            self._buffer.start()
+            raise
+        with _stack_lock:
+            if self in _stack:
+                _stack.remove(self)
+
+    def _seal(self, status: str, error: str | None, rows: list[MetricRow]) -> None:
         with self.workspace.write() as conn:
             metrics = self._metrics_digest.copy()
             if rows:
@@ -335,9 +348,6 @@ class ActiveRun:
                 f"run:{self.id}",
                 {"run_id": self.id, "status": status, "record_digest": record},
             )
-        with _stack_lock:
-            if self in _stack:
-                _stack.remove(self)
 
     def __enter__(self) -> ActiveRun:
         return self

@@ -170,6 +170,8 @@ def verify_chain(conn: Connection) -> tuple[int, list[ChainProblem]]:
     """Re-walk the whole chain; return (entries checked, problems in order)."""
     keys = {row.actor: row.public_key for row in conn.execute(select(schema.ledger_keys))}
     problems: list[ChainProblem] = []
+    # Actors whose key registration has been seen: their later entries must be signed.
+    signing_actors: set[str] = set()
     expected_prev = GENESIS_HASH
     checked = 0
     for entry in iter_entries(conn):
@@ -187,6 +189,16 @@ def verify_chain(conn: Connection) -> tuple[int, list[ChainProblem]]:
             problems.append(
                 ChainProblem(entry.id, entry.seq, "its content does not match its hash")
             )
+        if entry.signature is None and entry.actor in signing_actors:
+            problems.append(
+                ChainProblem(
+                    entry.id,
+                    entry.seq,
+                    f"it is unsigned, but {entry.actor} signs every entry since registering a key",
+                )
+            )
+        if entry.kind == "key.registered":
+            signing_actors.add(str(entry.payload.get("actor")))
         if entry.signature is not None:
             public = keys.get(entry.actor)
             if public is None or not signature_is_valid(public, entry.hash, entry.signature):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
@@ -243,3 +243,26 @@ def test_explicit_workspace_without_a_current_one(workspace: Workspace) -> None:
         run.log_metric("m", 1.0)
     assert get_run(run.id, workspace=workspace).metrics == {"m": 1.0}
     assert "explicit" in repr(run)
+
+
+def test_a_failed_seal_keeps_the_run_open_and_its_metrics(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace import ledger
+
+    run = start_run("flaky-disk", workspace=workspace)
+    run.log_metric("loss", 0.5)
+    real_append = ledger.append_entry
+
+    def failing_append(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("labledger.workspace.workspace.append_entry", failing_append)
+    with pytest.raises(OSError, match="disk full"):
+        run.end()
+    assert run.status == "running"
+    monkeypatch.setattr("labledger.workspace.workspace.append_entry", real_append)
+    run.end()
+    assert get_run(run.id, workspace=workspace).status == "finished"
+    assert get_run(run.id, workspace=workspace).metrics == {"loss": 0.5}
+    assert labledger.verify(workspace=workspace).ok

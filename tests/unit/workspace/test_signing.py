@@ -75,3 +75,31 @@ def test_loading_a_key_of_another_type(tmp_path: Path) -> None:
 def test_default_key_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert default_key_path("alice") == tmp_path / "labledger" / "keys" / "alice.pem"
+
+
+def test_unsigned_entries_after_a_key_registration_fail_verification(tmp_path: Path) -> None:
+    from labledger.workspace.keys import register_key
+    from labledger.workspace.ledger import verify_chain
+    from labledger.workspace.signing import Signer
+    from labledger.workspace.workspace import Workspace
+
+    key_path = tmp_path / "alice.pem"
+    generate_key(key_path)
+    signer = load_signer(key_path, "alice")
+    assert isinstance(signer, Signer)
+    ws = Workspace.init(tmp_path / "ws", actor="alice")
+    try:
+        with ws.write() as conn:
+            ws.record(conn, "note", "x", {"before": "registration"})  # unsigned: fine so far
+        register_key(ws, "alice", signer.public_key_hex)
+        ws.signer = signer
+        with ws.write() as conn:
+            ws.record(conn, "note", "x", {"signed": True})
+        ws.signer = None  # someone writes as alice without her key
+        with ws.write() as conn:
+            forged = ws.record(conn, "note", "x", {"signed": False})
+        with ws.read() as conn:
+            _, problems = verify_chain(conn)
+        assert [(p.entry_id, "unsigned" in p.reason) for p in problems] == [(forged.id, True)]
+    finally:
+        ws.close()
