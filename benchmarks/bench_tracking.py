@@ -326,7 +326,10 @@ def bench_logging(plan: Plan, ours: LabledgerSide, peer: MlflowSide) -> list[Res
 
     keys, steps = plan.batch_keys, plan.batch_steps
     total = keys * steps
-    console.print(f"b. a batch of {total:,} values ({keys} keys x {steps} steps), median of 3...")
+    console.print(
+        f"b. a batch of {total:,} values ({keys} keys x {steps} steps) "
+        f"(labledger: median of {plan.ours_repeat}, MLflow: median of 3)..."
+    )
     calls, end, both = medians([ours.batch(keys, steps) for _ in range(plan.ours_repeat)])
     peer_calls, peer_end, peer_both = medians([peer.batch(keys, steps) for _ in range(3)])
     group = f"b. batch of {total:,} values"

@@ -16,8 +16,8 @@ from rich.console import Console
 
 import labledger
 from labledger import metadata
+from labledger._foundation.display import short_ids, sparkline
 from labledger.demo import DemoResult, run_demo
-from labledger.demo.report import short_ids, sparkline
 from labledger.demo.study import SEARCH_FILTER, demo_folder
 from labledger.workspace import Workspace
 from labledger.workspace.verify import verify_workspace
@@ -198,7 +198,7 @@ def test_sparkline_and_short_ids() -> None:
     assert short_ids(ids) == {
         ids[0]: "01a1fd6d-5b16",
         ids[1]: "01a1fd6d-5b17",
-        ids[2]: "ffffffff-0000",
+        ids[2]: "ffffffff",
     }
 
 

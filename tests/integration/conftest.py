@@ -34,6 +34,8 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from labledger.workspace.workspace import Workspace
+
 START_TIMEOUT_S = 60.0
 POSTGRES_DATABASE = "labledger_test"
 
@@ -392,3 +394,18 @@ def s3_bucket_url(s3_server: S3Server) -> Iterator[str]:
         yield f"s3://{bucket}/blobs"
     finally:
         s3_server.remove_bucket(bucket)
+
+
+@pytest.fixture
+def pg_workspace(
+    fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A workspace on a fresh PostgreSQL database, with blobs in a local folder."""
+    from labledger.workspace.workspace import Workspace as _Workspace
+
+    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "objects"))
+    workspace = _Workspace.init(fresh_postgres_url)
+    try:
+        yield workspace
+    finally:
+        workspace.close()

@@ -20,22 +20,9 @@ from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg_workspace(
-    fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Workspace]:
-    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "store"))
-    ws = Workspace.init(fresh_postgres_url)
-    try:
-        yield ws
-    finally:
-        ws.close()
 
 
 def test_migrations_apply(pg_workspace: Workspace, fresh_postgres_url: str) -> None:

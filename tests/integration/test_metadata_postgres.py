@@ -21,25 +21,11 @@ from labledger.metadata import (
 )
 from labledger.tracking import start_run
 from labledger.workspace.ledger import iter_entries, verify_chain
-from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
+    from labledger.workspace.workspace import Workspace
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg_workspace(
-    fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Workspace]:
-    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "objects"))
-    workspace = Workspace.init(fresh_postgres_url)
-    try:
-        yield workspace
-    finally:
-        workspace.close()
 
 
 @pytest.fixture

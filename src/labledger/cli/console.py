@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from labledger._foundation.display import short_ids, sparkline
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
@@ -102,60 +104,6 @@ def format_bytes(size: int | None) -> str:
 def short_id(identifier: str | None) -> str:
     """The first 8 characters of an id."""
     return "" if identifier is None else identifier[:8]
-
-
-def short_ids(identifiers: Sequence[str], minimum: int = 8) -> dict[str, str]:
-    """The shortest prefix (at least ``minimum`` characters) that tells each id from the others.
-
-    Time-ordered ids (UUIDv7) made in the same minute share their first 8 characters, so a fixed
-    length is not enough to pass a shown id back to a command.
-    """
-    unique = sorted(set(identifiers))
-    result: dict[str, str] = {}
-    for index, identifier in enumerate(unique):
-        neighbours = unique[max(index - 1, 0) : index] + unique[index + 1 : index + 2]
-        length = max([minimum, *(_common_prefix(identifier, n) + 1 for n in neighbours)])
-        if identifier[length - 1 : length] == "-":
-            length += 1
-        result[identifier] = identifier[:length]
-    return result
-
-
-def _common_prefix(a: str, b: str) -> int:
-    length = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        length += 1
-    return length
-
-
-_SPARKS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: Sequence[float], width: int = 30) -> str:
-    """A one-line chart of ``values`` (NaN as a gap), averaged down to at most ``width`` cells."""
-    if not values:
-        return ""
-    buckets: list[list[float]] = [[] for _ in range(min(width, len(values)))]
-    for index, value in enumerate(values):
-        buckets[index * len(buckets) // len(values)].append(value)
-    points = [
-        math.fsum(finite) / len(finite)
-        if (finite := [v for v in b if math.isfinite(v)])
-        else math.nan
-        for b in buckets
-    ]
-    finite_points = [p for p in points if not math.isnan(p)]
-    if not finite_points:
-        return " " * len(points)
-    low, high = min(finite_points), max(finite_points)
-    span = high - low
-    top = len(_SPARKS) - 1
-    return "".join(
-        " " if math.isnan(p) else _SPARKS[round((p - low) / span * top) if span else top // 2]
-        for p in points
-    )
 
 
 def print_table(

@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from labledger._foundation.display import short_ids, sparkline
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
@@ -41,50 +43,6 @@ __all__ = [
 ]
 
 FINAL_METRICS = ("auc", "accuracy", "f1", "log_loss")
-_BARS = "▁▂▃▄▅▆▇█"
-_ASCII_BARS = "_.-=+*#"
-
-
-def sparkline(values: Sequence[float], *, width: int = 40, ascii_only: bool = False) -> str:
-    """A one-line chart of ``values``, averaged down to at most ``width`` cells (NaN as a gap)."""
-    bars = _ASCII_BARS if ascii_only else _BARS
-    if not values:
-        return ""
-    buckets: list[list[float]] = [[] for _ in range(min(width, len(values)))]
-    for index, value in enumerate(values):
-        buckets[index * len(buckets) // len(values)].append(value)
-    points = [
-        math.fsum(finite) / len(finite)
-        if (finite := [v for v in b if math.isfinite(v)])
-        else math.nan
-        for b in buckets
-    ]
-    finite_points = [p for p in points if math.isfinite(p)]
-    if not finite_points:
-        return " " * len(points)
-    low, high = min(finite_points), max(finite_points)
-    top = len(bars) - 1
-    return "".join(
-        " "
-        if not math.isfinite(p)
-        else bars[round((p - low) / (high - low) * top) if high > low else top // 2]
-        for p in points
-    )
-
-
-def short_ids(ids: Sequence[str], *, minimum: int = 8) -> dict[str, str]:
-    """The ids cut to the shortest common length (at least ``minimum``) that keeps them distinct.
-
-    Time-ordered ids made in the same minute share their first characters, so a fixed 8-character
-    prefix would not tell them apart.
-    """
-    unique = set(ids)
-    length = minimum
-    while length < max(map(len, unique), default=0) and len({i[:length] for i in unique}) < len(
-        unique
-    ):
-        length += 1
-    return {identifier: identifier[:length] for identifier in ids}
 
 
 def _plain(value: object) -> str:
