@@ -5,7 +5,9 @@ it into a fresh destination (a new workspace, a new DVC repository), first *cold
 
 * cold: the source was fsynced and evicted from the page cache with ``posix_fadvise(DONTNEED)``, so
   it is read from the disk (the VM's host may still cache it; that cannot be controlled from here);
-* warm: the source is already in the page cache (median of `--repeat` runs, 3 by default).
+* warm: the source is already in the page cache.
+
+Each figure is the median of ``--repeat`` runs (3 by default).
 
 Destinations are deleted and ``sync`` is called between workloads, so one workload's write-back does
 not land in the next one's time. Throughput is in decimal GB/s (1e9 bytes/s) of the source's size.
@@ -184,11 +186,11 @@ class Workloads:
 def measure(
     work: Workloads, label: str, action: Callable[[str], float], size: int, repeat: int
 ) -> dict[str, float]:
-    """GB/s for one cold run and the median of ``repeat`` warm runs."""
+    """GB/s, the median of ``repeat`` runs, cold and then warm."""
     figures = {}
     for state in STATES:
         runs = []
-        for _ in range(1 if state == "cold" else repeat):
+        for _ in range(repeat):
             runs.append(action(state))
             work.clean()
         seconds = statistics.median(runs)
@@ -271,7 +273,9 @@ def print_references(results: list[Result]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the test file")
-    parser.add_argument("--repeat", type=int, default=3, help="warm runs per workload (median)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per workload and cache state (median)"
+    )
     parser.add_argument(
         "--tmp", help="scratch folder on the disk to measure (default: system temp)"
     )

@@ -28,7 +28,7 @@ from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record_digest
-from labledger.workspace.search_index import index_run
+from labledger.workspace.search_index import index_finished_run, index_run
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -51,6 +51,9 @@ _INSERT_RUN = schema.runs.insert()
 _INSERT_PARAMS = schema.params.insert()
 _INSERT_TAGS = schema.tags.insert()
 _INSERT_METRICS = schema.metrics.insert()
+_SQLITE_INSERT_METRICS = (
+    "INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)"
+)
 _RUN_ID: Any = bindparam("run_id_")
 _HEARTBEAT = update(schema.runs).where(schema.runs.c.id == _RUN_ID)
 _FINISH = update(schema.runs).where(schema.runs.c.id == _RUN_ID)
@@ -122,6 +125,7 @@ class ActiveRun:
         self.status = "running"
         self._row: dict[str, Any] = {}
         self._params: dict[str, str] = {}
+        self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
         # (step, timestamp) of each key's row in latest_metrics: this run is its only writer.
         self._latest_written: dict[str, tuple[int, float]] = {}
@@ -174,6 +178,7 @@ class ActiveRun:
             if self.status != "running":
                 # A running run is indexed when it ends; a finished one now.
                 index_run(conn, self.id)
+        self._tags.update({row["key"]: row["value"] for row in rows})
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag."""
@@ -249,13 +254,20 @@ class ActiveRun:
             best = latest.get(row[0])
             if best is None or (row[2], row[3]) >= (best[2], best[3]):
                 latest[row[0]] = row
-        conn.execute(
-            _INSERT_METRICS,
-            [
-                {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
-                for k, v, s, t in rows
-            ],
-        )
+        if conn.dialect.name == "sqlite":
+            # The highest-volume insert goes straight to the driver: per-row parameter handling
+            # in SQLAlchemy would cost more than SQLite itself.
+            conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
+                _SQLITE_INSERT_METRICS, [(self.id, k, v, s, t) for k, v, s, t in rows]
+            )
+        else:
+            conn.execute(
+                _INSERT_METRICS,
+                [
+                    {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
+                    for k, v, s, t in rows
+                ],
+            )
         written = self._latest_written
         newer = [
             {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
@@ -341,7 +353,14 @@ class ActiveRun:
                     "record_digest": record,
                 },
             )
-            index_run(conn, self.id)
+            index_finished_run(
+                conn,
+                self.id,
+                name=self.name,
+                kind=self._row.get("kind", "run"),
+                params=self._params,
+                tags=self._tags,
+            )
             self.workspace.record(
                 conn,
                 "run.finished",
@@ -416,7 +435,8 @@ def start_run(
         if tag_rows:
             conn.execute(_INSERT_TAGS, tag_rows)
         ws.record(conn, "run.started", f"run:{run_id}", {"run_id": run_id, "name": run.name})
-    run._row = {key: row[key] for key in RUN_FIELDS}
+    run._row = {key: row[key] for key in (*RUN_FIELDS, "kind")}
+    run._tags.update({r["key"]: r["value"] for r in tag_rows})
     run._params.update({r["key"]: r["value"] for r in param_rows})
     with _stack_lock:
         _stack.append(run)

@@ -12,11 +12,11 @@ Metric values enter the record as a running digest over the rows in the order th
 from __future__ import annotations
 
 import math
+import struct
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 
-from labledger._foundation.canonical import canonical_json
 from labledger._foundation.digests import Hasher, digest_record
 from labledger.workspace import schema
 
@@ -29,6 +29,7 @@ __all__ = ["RUN_FIELDS", "MetricsDigest", "run_record", "run_record_digest"]
 
 RUN_FIELDS = ("id", "name", "status", "started_at", "ended_at", "environment_digest", "git_commit")
 
+_ROW = struct.Struct("<Idqd")
 _RUN = select(schema.runs).where(schema.runs.c.id == bindparam("run_id"))
 _PARAMS = select(schema.params.c.key, schema.params.c.value).where(
     schema.params.c.run_id == bindparam("run_id")
@@ -58,9 +59,14 @@ class MetricsDigest:
         self.count = 0
 
     def update(self, rows: Iterable[tuple[str, float | None, int, float]]) -> None:
+        # A fixed binary layout per row (length-prefixed key, then value, step and time), far
+        # cheaper than JSON: a run of a million values is sealed without reading it back.
+        pack, update = _ROW.pack, self._hasher.update
         for key, value, step, timestamp in rows:
-            number = math.nan if value is None else value
-            self._hasher.update(canonical_json([key, number, step, timestamp]) + b"\n")
+            encoded = key.encode("utf-8")
+            update(
+                pack(len(encoded), math.nan if value is None else value, step, timestamp) + encoded
+            )
             self.count += 1
 
     def copy(self) -> MetricsDigest:

@@ -16,25 +16,43 @@ import sqlalchemy as sa
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy import Connection
 
-__all__ = ["index_run", "refresh_document", "reindex_all"]
+__all__ = ["index_finished_run", "index_run", "refresh_document", "reindex_all"]
 
 
 def _number_text(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
+# Statements are built once: runs are indexed as they end, on the tracking hot path.
+_VALUES, _FIELDS, _DOCS = schema.metadata_values, schema.metadata_fields, schema.search_documents
+_METADATA = (
+    sa.select(_FIELDS.c.name, _FIELDS.c.unit, _VALUES.c.value_num, _VALUES.c.value_text)
+    .select_from(_VALUES.join(_FIELDS, _VALUES.c.field_id == _FIELDS.c.id))
+    .where(_VALUES.c.target_kind == sa.bindparam("kind"), _VALUES.c.target_id == sa.bindparam("id"))
+    .order_by(_FIELDS.c.name)
+)
+_KEYED = {
+    table.name: sa.select(table.c.key, table.c.value)
+    .where(table.c.run_id == sa.bindparam("id"))
+    .order_by(table.c.key)
+    for table in (schema.params, schema.tags)
+}
+_RUN = sa.select(schema.runs.c.name, schema.runs.c.kind).where(
+    schema.runs.c.id == sa.bindparam("id")
+)
+_EXISTING = sa.select(_DOCS.c.id, _DOCS.c.title, _DOCS.c.body).where(
+    _DOCS.c.target_kind == sa.bindparam("kind"), _DOCS.c.target_id == sa.bindparam("id")
+)
+_UPSERTS: dict[str, Any] = {}
+
+
 def _metadata_lines(conn: Connection, kind: str, id_: str) -> list[str]:
-    values, fields = schema.metadata_values, schema.metadata_fields
-    query = (
-        sa.select(fields.c.name, fields.c.unit, values.c.value_num, values.c.value_text)
-        .select_from(values.join(fields, values.c.field_id == fields.c.id))
-        .where(values.c.target_kind == kind, values.c.target_id == id_)
-        .order_by(fields.c.name)
-    )
     lines = []
-    for row in conn.execute(query):
+    for row in conn.execute(_METADATA, {"kind": kind, "id": id_}):
         if row.value_text is not None:
             shown = row.value_text
         elif row.value_num is not None:
@@ -47,13 +65,11 @@ def _metadata_lines(conn: Connection, kind: str, id_: str) -> list[str]:
 
 
 def _keyed_lines(conn: Connection, table: sa.Table, run_id: str) -> list[str]:
-    query = sa.select(table.c.key, table.c.value).where(table.c.run_id == run_id)
-    return [f"{row.key} {row.value}" for row in conn.execute(query.order_by(table.c.key))]
+    return [f"{row.key} {row.value}" for row in conn.execute(_KEYED[table.name], {"id": run_id})]
 
 
 def _run_document(conn: Connection, run_id: str) -> tuple[str, str] | None:
-    runs = schema.runs
-    row = conn.execute(sa.select(runs.c.name, runs.c.kind).where(runs.c.id == run_id)).first()
+    row = conn.execute(_RUN, {"id": run_id}).first()
     if row is None:
         return None
     lines = [] if row.kind == "run" else [row.kind]
@@ -61,6 +77,29 @@ def _run_document(conn: Connection, run_id: str) -> tuple[str, str] | None:
     lines += _keyed_lines(conn, schema.tags, run_id)
     lines += _metadata_lines(conn, "run", run_id)
     return row.name, "; ".join(lines)
+
+
+def index_finished_run(
+    conn: Connection,
+    run_id: str,
+    *,
+    name: str,
+    kind: str,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> None:
+    """Index a run from what its writer holds in memory; only its metadata is read back.
+
+    Builds the same document as ``index_run``, with two statements instead of six.
+    """
+    lines = [] if kind == "run" else [kind]
+    lines += [f"{key} {params[key]}" for key in sorted(params)]
+    lines += [f"{key} {tags[key]}" for key in sorted(tags)]
+    lines += _metadata_lines(conn, "run", run_id)
+    conn.execute(
+        _upsert(conn.dialect.name),
+        {"target_kind": "run", "target_id": run_id, "title": name, "body": "; ".join(lines)},
+    )
 
 
 def _artifact_document(conn: Connection, artifact_id: str) -> tuple[str, str] | None:
@@ -79,6 +118,25 @@ def _artifact_document(conn: Connection, artifact_id: str) -> tuple[str, str] | 
     return row.name, "; ".join(lines)
 
 
+def _upsert(dialect: str) -> Any:
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        if dialect == "sqlite":
+            from sqlalchemy.dialects import sqlite
+
+            insert: Any = sqlite.insert(_DOCS)
+        else:
+            from sqlalchemy.dialects import postgresql
+
+            insert = postgresql.insert(_DOCS)
+        statement = insert.on_conflict_do_update(
+            index_elements=["target_kind", "target_id"],
+            set_={"title": insert.excluded.title, "body": insert.excluded.body},
+        )
+        _UPSERTS[dialect] = statement
+    return statement
+
+
 def refresh_document(conn: Connection, kind: str, target_id: str) -> None:
     """(Re)build the search document of a run or artifact inside the caller's transaction.
 
@@ -86,34 +144,22 @@ def refresh_document(conn: Connection, kind: str, target_id: str) -> None:
     """
     builder = _run_document if kind == "run" else _artifact_document
     document = builder(conn, target_id)
-    docs = schema.search_documents
-    where = (docs.c.target_kind == kind, docs.c.target_id == target_id)
-    existing = conn.execute(sa.select(docs.c.id, docs.c.title, docs.c.body).where(*where)).first()
+    existing = conn.execute(_EXISTING, {"kind": kind, "id": target_id}).first()
     if document is None:
         if existing is not None:
-            conn.execute(sa.delete(docs).where(docs.c.id == existing.id))
+            conn.execute(sa.delete(_DOCS).where(_DOCS.c.id == existing.id))
         return
     title, body = document
     if existing is None:
         # An upsert, so two writers indexing the same new target cannot collide.
-        statement: Any
-        if conn.dialect.name == "sqlite":
-            from sqlalchemy.dialects import sqlite
-
-            statement = sqlite.insert(docs)
-        else:
-            from sqlalchemy.dialects import postgresql
-
-            statement = postgresql.insert(docs)
-        statement = statement.values(target_kind=kind, target_id=target_id, title=title, body=body)
         conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["target_kind", "target_id"],
-                set_={"title": statement.excluded.title, "body": statement.excluded.body},
-            )
+            _upsert(conn.dialect.name),
+            {"target_kind": kind, "target_id": target_id, "title": title, "body": body},
         )
     elif (existing.title, existing.body) != (title, body):
-        conn.execute(sa.update(docs).where(docs.c.id == existing.id).values(title=title, body=body))
+        conn.execute(
+            sa.update(_DOCS).where(_DOCS.c.id == existing.id).values(title=title, body=body)
+        )
 
 
 def index_run(conn: Connection, run_id: str) -> None:

@@ -219,7 +219,12 @@ class Workspace:
         """Insert rows, skipping those whose key exists already."""
         if not rows:
             return
-        conn.execute(self._dialect_insert(table).on_conflict_do_nothing(), rows)
+        cache_key = (table.name, "ignore")
+        statement = self._statements.get(cache_key)
+        if statement is None:
+            statement = self._dialect_insert(table).on_conflict_do_nothing()
+            self._statements[cache_key] = statement
+        conn.execute(statement, rows)
 
     # -- blobs -------------------------------------------------------------------------------
 
