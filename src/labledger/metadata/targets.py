@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.workspace import schema
+from labledger.workspace.lookup import find_by_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -33,24 +34,16 @@ TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
 MEMBER_KINDS = ("run", "artifact", "pipeline", "model")
 _TABLES = {"run": schema.runs, "artifact": schema.artifacts}
 _MAX_ID = 36
-_MIN_PREFIX = 8
 _HINT = "list runs with `labledger runs list` and artifacts with `labledger artifacts list`"
 
 
 def _find(conn: Connection, kinds: tuple[str, ...], ref: str) -> tuple[str, str] | None:
     """The one (kind, id) among ``kinds`` whose id is ``ref`` or, for 8+ characters, starts with it."""
-    for kind in kinds:
-        table = _TABLES[kind]
-        if conn.execute(sa.select(table.c.id).where(table.c.id == ref)).first() is not None:
-            return kind, ref
-    if not _MIN_PREFIX <= len(ref) < _MAX_ID:
-        return None
-    # A unique prefix is enough, as the CLI shows shortened ids.
     found: list[tuple[str, str]] = []
     for kind in kinds:
-        table = _TABLES[kind]
-        query = sa.select(table.c.id).where(table.c.id.startswith(ref, autoescape=True)).limit(2)
-        found += [(kind, id_) for (id_,) in conn.execute(query)]
+        row = find_by_id(conn, _TABLES[kind], ref, what=kind)
+        if row is not None:
+            found.append((kind, row.id))
     if len(found) > 1:
         raise ValidationError(
             f"id prefix {ref!r} matches more than one run or artifact",
