@@ -34,10 +34,15 @@ __all__ = [
     "metadata_values",
     "metrics",
     "params",
+    "pipeline_runs",
     "projects",
     "runs",
     "search_documents",
     "tags",
+    "task_inputs",
+    "task_outputs",
+    "tasks",
+    "verifications",
 ]
 
 metadata = MetaData(
@@ -242,4 +247,75 @@ ledger_keys = Table(
     Column("actor", String(200), primary_key=True),
     Column("public_key", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
+)
+
+
+# -- pipelines (revision 0002) ----------------------------------------------------------------
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(_ID), ForeignKey("runs.id"), primary_key=True),
+    # "module:qualname" or "path/to/file.py:name": how to find the pipeline again.
+    Column("pipeline", String(500), nullable=False),
+    # A tree of the pipeline's source files, and the environment lock (JSON), both blobs.
+    Column("code_digest", String(_DIGEST)),
+    Column("lock_digest", String(_DIGEST)),
+    Column("seed", Integer, nullable=False),
+    Column("source_root", Text),
+    Column("reproduces", String(_ID), ForeignKey("runs.id")),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("run_id", String(_ID), ForeignKey("runs.id"), nullable=False),
+    # The task's name in its run's graph ("train" or "train_2" when a step is called twice).
+    Column("node", String(300), nullable=False),
+    Column("step", String(300), nullable=False),
+    Column("fingerprint", String(_DIGEST), nullable=False),
+    Column("cache_key", String(_DIGEST), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("cached_from", String(_ID)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("started_at", Double),
+    Column("ended_at", Double),
+    Column("params_json", Text, nullable=False, default="{}"),
+    Column("options_json", Text, nullable=False, default="{}"),
+    Column("code_captured", Boolean, nullable=False, default=True),
+    Column("log_digest", String(_DIGEST)),
+    Column("error", Text),
+    UniqueConstraint("run_id", "node"),
+    Index(None, "cache_key", "status"),
+)
+
+task_inputs = Table(
+    "task_inputs",
+    metadata,
+    Column("task_id", String(_ID), ForeignKey("tasks.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("artifact_id", String(_ID), ForeignKey("artifacts.id"), nullable=False),
+    Index(None, "artifact_id"),
+)
+
+task_outputs = Table(
+    "task_outputs",
+    metadata,
+    Column("task_id", String(_ID), ForeignKey("tasks.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("artifact_id", String(_ID), ForeignKey("artifacts.id"), nullable=False),
+    # True on the task that made the artifact; false on tasks that reused it from the cache.
+    Column("produced", Boolean, nullable=False),
+    Index(None, "artifact_id", "produced"),
+)
+
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("artifact_id", String(_ID), ForeignKey("artifacts.id"), primary_key=True),
+    Column("run_id", String(_ID), ForeignKey("runs.id"), primary_key=True),
+    Column("digest", String(_DIGEST), nullable=False),
+    Column("matched", Boolean, nullable=False),
+    Column("checked_at", Double, nullable=False),
 )

@@ -13,9 +13,10 @@ from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadable
 from labledger.workspace import schema
 from labledger.workspace.catalog import HEAD_REVISION, Catalog, upgrade
 
+from pathlib import Path
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from labledger.workspace.workspace import Workspace
 
@@ -44,6 +45,29 @@ def test_migration_creates_every_table(catalog: Catalog) -> None:
         tables = set(sa.inspect(conn).get_table_names())
     assert set(schema.metadata.tables) <= tables
     assert "search_fts" in tables
+
+
+def test_a_catalog_at_the_first_revision_upgrades_in_place(catalog: Catalog) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
+    with catalog.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            schema.projects.insert(),
+            {"id": "p1", "name": "kept", "description": "", "created_at": 1.0},
+        )
+    assert catalog.revision() == "0001"
+    with catalog.reader.connect() as conn:
+        assert "tasks" not in sa.inspect(conn).get_table_names()
+    upgrade(catalog)
+    assert catalog.revision() == HEAD_REVISION
+    with catalog.reader.connect() as conn:
+        assert {"tasks", "task_inputs", "task_outputs"} <= set(sa.inspect(conn).get_table_names())
+        assert conn.execute(sa.select(schema.projects.c.name)).scalars().all() == ["kept"]
 
 
 def test_sqlite_connection_settings(catalog: Catalog) -> None:

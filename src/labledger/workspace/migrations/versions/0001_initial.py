@@ -15,6 +15,24 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+_TABLES = (
+    "projects",
+    "runs",
+    "params",
+    "metrics",
+    "latest_metrics",
+    "tags",
+    "blobs",
+    "artifacts",
+    "metadata_fields",
+    "metadata_values",
+    "collections",
+    "collection_members",
+    "search_documents",
+    "ledger",
+    "ledger_keys",
+)
+
 _SQLITE_FTS = [
     """CREATE VIRTUAL TABLE search_fts USING fts5(
         title, body, content='search_documents', content_rowid='id', tokenize='porter unicode61')""",
@@ -38,9 +56,9 @@ _POSTGRES_FTS = [
 
 def upgrade() -> None:
     bind = op.get_bind()
-    # The first revision creates the tables as schema.py declared them at revision 0001;
-    # later revisions alter them with explicit operations.
-    metadata.create_all(bind)
+    # Only the tables of this revision: later revisions add theirs, and a table's columns never
+    # change after its revision has shipped (new columns come as explicit operations).
+    metadata.create_all(bind, tables=[metadata.tables[name] for name in _TABLES])
     statements = _SQLITE_FTS if bind.dialect.name == "sqlite" else _POSTGRES_FTS
     for statement in statements:
         op.execute(statement)
