@@ -9,9 +9,12 @@ The hierarchy::
     │   └── WorkspaceUnreadableError  the catalog or store cannot be opened or is newer than us
     ├── NotFoundError               an id or name that does not exist (run, artifact, blob, field...)
     ├── ValidationError             a value that does not fit (metric, param, metadata value)
-    ├── FilterSyntaxError           a search filter that does not parse
+    │   ├── FilterSyntaxError       a search filter that does not parse
+    │   ├── UnsupportedValueError   a value no materializer can store (its type, or a part of it)
+    │   └── PipelineDefinitionError a pipeline that cannot be built (cycle, missing argument...)
     ├── IntegrityError              a blob whose bytes do not match its digest, a broken ledger chain
-    └── RunStateError               an operation the run's state forbids (logging to a finished run)
+    ├── RunStateError               an operation the run's state forbids (logging to a finished run)
+    └── StepFailedError             a pipeline step raised or its worker died; carries the traceback
 
 Each message says what happened and what to do next, on one line, so the CLI can print it as is.
 """
@@ -24,7 +27,10 @@ __all__ = [
     "IntegrityError",
     "LabledgerError",
     "NotFoundError",
+    "PipelineDefinitionError",
     "RunStateError",
+    "StepFailedError",
+    "UnsupportedValueError",
     "ValidationError",
     "WorkspaceError",
     "WorkspaceNotFoundError",
@@ -80,3 +86,37 @@ class IntegrityError(LabledgerError):
 
 class RunStateError(LabledgerError):
     """The operation is not allowed in the run's current state."""
+
+
+class UnsupportedValueError(ValidationError):
+    """A value that no materializer can store as given: its type, or something inside it."""
+
+
+class PipelineDefinitionError(ValidationError):
+    """A pipeline or step is defined or called in a way that cannot build a graph."""
+
+
+class StepFailedError(LabledgerError):
+    """A pipeline step failed; ``node`` names it and ``traceback`` holds the step's traceback.
+
+    Args:
+        message: What happened.
+        node: The task's name in the pipeline.
+        run_id: The run that failed.
+        traceback: The step's formatted traceback (from the worker that ran it).
+        hint: What to do next.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        node: str,
+        run_id: str | None = None,
+        traceback: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.node = node
+        self.run_id = run_id
+        self.traceback = traceback

@@ -13,6 +13,7 @@ import typer
 
 from labledger.cli import artifacts, collections, keys, metadata, runs
 from labledger.cli.demo import demo
+from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
 from labledger.cli.workspace import gc, init, verify
 
@@ -63,6 +64,8 @@ app.command("verify")(verify)
 app.command("gc")(gc)
 app.command("search")(search_command)
 app.command("demo")(demo)
+app.command("run")(run_command)
+app.command("reproduce")(reproduce_command)
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(metadata.app, name="metadata")

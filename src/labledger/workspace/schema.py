@@ -262,7 +262,8 @@ pipeline_runs = Table(
     Column("code_digest", String(_DIGEST)),
     Column("lock_digest", String(_DIGEST)),
     Column("seed", Integer, nullable=False),
-    Column("source_root", Text),
+    # The bound parameters with their types (runs.params holds them as text).
+    Column("params_json", Text, nullable=False, default="{}"),
     Column("reproduces", String(_ID), ForeignKey("runs.id")),
 )
 
@@ -307,6 +308,8 @@ task_outputs = Table(
     Column("artifact_id", String(_ID), ForeignKey("artifacts.id"), nullable=False),
     # True on the task that made the artifact; false on tasks that reused it from the cache.
     Column("produced", Boolean, nullable=False),
+    # The materializer that wrote the value, to load it back as the same Python type.
+    Column("materializer", String(60), nullable=False),
     Index(None, "artifact_id", "produced"),
 )
 

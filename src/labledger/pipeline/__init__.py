@@ -1,0 +1,42 @@
+"""Pipelines: plain Python steps whose outputs are cached by content and recorded with lineage.
+
+Decorate functions with ``@step``, call them in a ``@pipeline`` body, and ``run`` it: every step's
+result is cached by its code, inputs, params and environment, stored by a materializer, and linked
+to what it read. ``reproduce`` re-executes a run from its code snapshot and compares digests.
+"""
+
+from labledger.pipeline.executor import Executor, LocalExecutor
+from labledger.pipeline.graph import Handle
+from labledger.pipeline.loader import load_pipeline
+from labledger.pipeline.pipeline import Pipeline, pipeline
+from labledger.pipeline.reproduce import OutputCheck, Reproduction, reproduce
+from labledger.pipeline.resources import Resources
+from labledger.pipeline.step import Step, step
+from labledger.pipeline.types import PipelineRun, TaskOutcome
+
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "Handle",
+    "LocalExecutor",
+    "OutputCheck",
+    "Pipeline",
+    "PipelineRun",
+    "Reproduction",
+    "Resources",
+    "Step",
+    "TaskOutcome",
+    "load_pipeline",
+    "pipeline",
+    "reproduce",
+    "step",
+]
+
+
+def __getattr__(name: str) -> object:
+    # The Dask executor is imported on first use: Dask is an optional, heavy dependency.
+    if name == "DaskExecutor":
+        from labledger.pipeline.dask_executor import DaskExecutor
+
+        return DaskExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,150 @@
+"""Cache keys and cache lookups.
+
+A task's cache key is ``blake3(canonical_json({fingerprint, inputs, params, environment, seed,
+outputs, salt}))``: it changes exactly when the step's code, an input's bytes, a literal argument,
+the software environment or the seed change. A lookup is one indexed query; a result whose blobs
+are gone from the store is never a hit.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, select
+
+from labledger._foundation.digests import digest_record
+from labledger.materializers import Stored
+from labledger.tracking.environment import capture_environment
+from labledger.workspace import schema
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy import Connection
+
+    from labledger.workspace.blobstore import BlobStore
+
+__all__ = ["CACHE_SALT", "CacheHit", "OutputRef", "cache_key", "environment_fingerprint", "lookup"]
+
+# Bump to invalidate every cache entry written by an older labledger; LABLEDGER_CACHE_SALT lets a
+# team do the same for its own reasons.
+CACHE_SALT = "labledger-cache/1"
+
+
+@functools.cache
+def environment_fingerprint() -> str:
+    """Digest of the interpreter, platform and installed packages (not of the hardware)."""
+    env = capture_environment()
+    return digest_record(
+        {
+            "python": [env["python"]["implementation"], env["python"]["version"]],
+            "platform": [env["platform"]["system"], env["platform"]["machine"]],
+            "packages": env["packages"],
+        }
+    )
+
+
+def cache_key(
+    *,
+    fingerprint: str,
+    inputs: Mapping[str, str],
+    params: Mapping[str, Any],
+    environment: str,
+    seed: int,
+    outputs: tuple[str, ...],
+) -> str:
+    """The cache key of a task (see the module docstring)."""
+    return digest_record(
+        {
+            "fingerprint": fingerprint,
+            "inputs": dict(inputs),
+            "params": dict(params),
+            "environment": environment,
+            "seed": seed,
+            "outputs": list(outputs),
+            "salt": os.environ.get("LABLEDGER_CACHE_SALT", "") + CACHE_SALT,
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRef:
+    """One output of a finished task: the artifact that holds it and how to load it."""
+
+    artifact_id: str
+    stored: Stored
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A finished task whose outputs can be reused."""
+
+    task_id: str
+    outputs: dict[str, OutputRef]
+
+
+_t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
+_LOOKUP = (
+    select(
+        _t.c.id,
+        _t.c.ended_at,
+        _o.c.name,
+        _o.c.materializer,
+        _a.c.id.label("artifact_id"),
+        _a.c.digest,
+        _a.c.size,
+        _a.c.kind,
+        _a.c.format,
+        _a.c.schema_json,
+    )
+    .select_from(
+        _t.join(_o, and_(_o.c.task_id == _t.c.id, _o.c.produced.is_(True))).join(
+            _a, _a.c.id == _o.c.artifact_id
+        )
+    )
+    .where(_t.c.cache_key == bindparam("key"), _t.c.status == "finished")
+    .order_by(_t.c.ended_at.desc())
+)
+
+
+def lookup(
+    conn: Connection,
+    store: BlobStore,
+    key: str,
+    *,
+    outputs: tuple[str, ...],
+    expiry: float | None = None,
+) -> CacheHit | None:
+    """The newest finished task with ``key`` whose outputs are all still in the store."""
+    found: dict[str, dict[str, OutputRef]] = {}
+    order: list[str] = []
+    oldest = time.time() - expiry if expiry is not None else None
+    for row in conn.execute(_LOOKUP, {"key": key}):
+        if oldest is not None and (row.ended_at or 0) < oldest:
+            continue
+        if row.id not in found:
+            found[row.id] = {}
+            order.append(row.id)
+        found[row.id][row.name] = OutputRef(
+            row.artifact_id,
+            Stored(
+                digest=row.digest,
+                size=row.size,
+                kind=row.kind,
+                format=row.format,
+                materializer=row.materializer,
+                schema=json.loads(row.schema_json),
+                stats={},
+                blobs=(),
+            ),
+        )
+    for task_id in order:
+        refs = found[task_id]
+        if set(refs) == set(outputs) and all(store.exists(r.stored.digest) for r in refs.values()):
+            return CacheHit(task_id, refs)
+    return None

@@ -1,0 +1,194 @@
+"""``DaskExecutor``: tasks on a Dask cluster (a LocalCluster, or an existing scheduler).
+
+Workers open the same blob store as the client (a shared folder or S3) and exchange digests only:
+a task's inputs are read from the store on the worker, its outputs are written there, and the
+result sent back is a small ``TaskResult``. Step resources map to Dask worker resources
+(``CPU``, ``MEMORY``, ``GPU``); a LocalCluster started here declares what its workers have.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labledger._foundation.errors import ConfigurationError, ValidationError
+from labledger.pipeline.task import TaskResult
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+    from labledger._foundation.settings import Settings
+    from labledger.pipeline.task import TaskSpec
+    from labledger.workspace.blobstore import BlobStore
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["DaskExecutor"]
+
+_stores: dict[Settings, BlobStore] = {}
+
+
+def _store_on_worker(settings: Settings) -> BlobStore:
+    store = _stores.get(settings)
+    if store is None:
+        from labledger.workspace.workspace import make_store
+
+        store = _stores[settings] = make_store(settings)
+    return store
+
+
+def _run_on_worker(spec: TaskSpec, settings: Settings) -> TaskResult:
+    import tempfile
+
+    from labledger.pipeline.capture import routing
+    from labledger.pipeline.task import execute_task
+
+    workdir = Path(tempfile.gettempdir()) / "labledger-worker"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with routing():
+        return execute_task(spec, _store_on_worker(settings), workdir=workdir)
+
+
+def _project_modules(spec: TaskSpec) -> list[Any]:
+    files = spec.step.fingerprint.sources
+    return [
+        module
+        for module in list(sys.modules.values())
+        if getattr(module, "__file__", None) and str(Path(module.__file__).resolve()) in files
+    ]
+
+
+class DaskExecutor:
+    """Runs tasks on Dask.
+
+    Args:
+        address: A scheduler address (``tcp://host:8786``), a ``distributed.Client``, or ``None``
+            to start a LocalCluster for the run.
+        n_workers: Workers of the LocalCluster (default: one per core).
+        threads_per_worker: Threads per LocalCluster worker.
+        processes: LocalCluster workers as processes (default) or threads.
+    """
+
+    name = "dask"
+    shares_memory = False
+
+    def __init__(
+        self,
+        address: str | Any | None = None,
+        *,
+        n_workers: int | None = None,
+        threads_per_worker: int = 1,
+        processes: bool = True,
+    ) -> None:
+        self.address = address
+        self.n_workers = n_workers
+        self.threads_per_worker = threads_per_worker
+        self.processes = processes
+        self.client: Any = None
+        self._cluster: Any = None
+        self._owns_client = False
+        self._settings: Settings | None = None
+        self._nodes: dict[Any, str] = {}
+        self._resources: list[dict[str, float]] = []
+        self._by_value: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.address or 'LocalCluster'})"
+
+    def open(self, workspace: Workspace) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ModuleNotFoundError as exc:
+            raise ConfigurationError(
+                "Dask is not installed", hint="pip install 'labledger[dask]'"
+            ) from exc
+        if workspace.store.__class__.__name__ == "MemoryBlobStore":
+            raise ConfigurationError(
+                "Dask workers cannot reach an in-memory blob store",
+                hint="use a folder or S3 store the workers can read",
+            )
+        self._settings = workspace.settings
+        if self.client is not None:
+            return
+        if self.address is None:
+            n_workers = self.n_workers or os.cpu_count() or 1
+            memory = (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // n_workers
+            self._cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=self.threads_per_worker,
+                processes=self.processes,
+                dashboard_address=None,
+                resources={"CPU": float(self.threads_per_worker), "MEMORY": float(memory)},
+                silence_logs=40,
+            )
+            self.client = Client(self._cluster)
+            self._owns_client = True
+        elif isinstance(self.address, str):
+            self.client = Client(self.address)
+            self._owns_client = True
+        else:
+            self.client = self.address
+        workers = self.client.scheduler_info()["workers"].values()
+        self._resources = [dict(w.get("resources") or {}) for w in workers]
+
+    def _wanted(self, spec: TaskSpec) -> dict[str, float] | None:
+        if not any(self._resources):
+            # Workers that declare no resources cannot be scheduled by them: ignore the request.
+            return None
+        wanted = spec.step.resources.as_dict()
+        wanted = {k: v for k, v in wanted.items() if any(k in r for r in self._resources)} | {
+            k: v for k, v in wanted.items() if k == "GPU"
+        }
+        if not any(all(r.get(k, 0) >= v for k, v in wanted.items()) for r in self._resources):
+            raise ValidationError(
+                f"no Dask worker has the resources step {spec.node!r} needs ({wanted})",
+                hint="start workers with --resources, or lower the step's Resources",
+            )
+        return wanted
+
+    def submit(self, spec: TaskSpec, values: Mapping[str, Any]) -> Any:
+        assert self.client is not None and self._settings is not None, "open() first"
+        import cloudpickle
+
+        # Project modules travel by value: workers need not have the project on their path.
+        for module in _project_modules(spec):
+            if module.__name__ not in self._by_value:
+                cloudpickle.register_pickle_by_value(module)
+                self._by_value.add(module.__name__)
+        future = self.client.submit(
+            _run_on_worker,
+            spec,
+            self._settings,
+            key=f"{spec.node}-{spec.task_id}",
+            resources=self._wanted(spec),
+            pure=False,
+        )
+        self._nodes[future] = spec.node
+        return future
+
+    def wait(self, pending: Collection[Any]) -> list[tuple[Any, TaskResult]]:
+        from distributed import wait
+
+        done, _ = wait(list(pending), return_when="FIRST_COMPLETED")
+        results: list[tuple[Any, TaskResult]] = []
+        for future in done:
+            node = self._nodes.pop(future, "?")
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker died or the result could not travel back
+                result = TaskResult(
+                    node=node,
+                    error=f"step {node!r} was lost on Dask: {type(exc).__name__}: {exc}",
+                    traceback=f"{type(exc).__name__}: {exc}",
+                )
+            results.append((future, result))
+        return results
+
+    def close(self) -> None:
+        if self._owns_client and self.client is not None:
+            self.client.close()
+            self.client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None

@@ -1,0 +1,282 @@
+"""Recording tasks in the catalog, in batches: a task costs a few row inserts, not a transaction.
+
+Rows of finished, cached and failed tasks collect in memory and are written together at most every
+``flush_interval`` seconds and when the run ends. Blobs are already in the store when their rows are
+written, so a crash loses at most the last batch of records, never leaves a row without its bytes;
+the lost tasks simply run again next time.
+
+Two runs that compute the same task at once both succeed; whichever records second links the
+artifacts the first made instead of making its own, so each result is recorded once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from labledger._foundation.canonical import canonical_text
+from labledger._foundation.ids import new_id
+from labledger.pipeline.cache import OutputRef
+from labledger.workspace import schema
+from labledger.workspace.search_index import refresh_document
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy import Connection
+
+    from labledger.pipeline.cache import CacheHit
+    from labledger.pipeline.task import TaskResult
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["TaskRecord", "TaskRecorder"]
+
+_t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
+_RECORDED = (
+    select(_t.c.id, _t.c.cache_key, _o.c.name, _o.c.artifact_id, _a.c.digest)
+    .select_from(_t.join(_o, _o.c.task_id == _t.c.id).join(_a, _a.c.id == _o.c.artifact_id))
+    .where(_t.c.status == "finished", _o.c.produced.is_(True))
+)
+
+
+class TaskRecord:
+    """What the runner knows of a task before it is recorded."""
+
+    __slots__ = ("cache_key", "fingerprint", "id", "node", "options", "params", "step")
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        step: str,
+        fingerprint: str,
+        cache_key: str,
+        params: dict[str, Any],
+        options: dict[str, Any],
+    ) -> None:
+        self.id = new_id()
+        self.node = node
+        self.step = step
+        self.fingerprint = fingerprint
+        self.cache_key = cache_key
+        self.params = params
+        self.options = options
+
+
+class TaskRecorder:
+    """Collects task rows for one run and writes them in batches."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        run_id: str,
+        *,
+        code_captured: bool = True,
+        flush_interval: float = 0.1,
+    ) -> None:
+        self.workspace = workspace
+        self.run_id = run_id
+        self.project_id = workspace.project_id()
+        self.code_captured = code_captured
+        self.flush_interval = flush_interval
+        self._last_flush = time.monotonic()
+        self._tasks: list[dict[str, Any]] = []
+        self._inputs: list[dict[str, Any]] = []
+        self._outputs: list[dict[str, Any]] = []
+        self._artifacts: list[dict[str, Any]] = []
+        self._blobs: dict[str, int] = {}
+        self._produced: dict[str, str] = {}  # cache key -> task id, for tasks made in this batch
+        self.remap: dict[str, str] = {}  # our artifact id -> the one another run recorded first
+
+    def _task_row(
+        self, record: TaskRecord, status: str, *, code_captured: bool, **extra: Any
+    ) -> dict[str, Any]:
+        row = {
+            "id": record.id,
+            "run_id": self.run_id,
+            "node": record.node,
+            "step": record.step,
+            "fingerprint": record.fingerprint,
+            "cache_key": record.cache_key,
+            "status": status,
+            "cached_from": None,
+            "attempts": 0,
+            "started_at": None,
+            "ended_at": time.time(),
+            "params_json": canonical_text(record.params),
+            "options_json": canonical_text(record.options),
+            "code_captured": code_captured,
+            "log_digest": None,
+            "error": None,
+        }
+        row.update(extra)
+        return row
+
+    def _input_rows(self, record: TaskRecord, inputs: Mapping[str, str]) -> None:
+        self._inputs.extend(
+            {"task_id": record.id, "name": name, "artifact_id": artifact_id}
+            for name, artifact_id in inputs.items()
+        )
+
+    def cached(
+        self, record: TaskRecord, hit: CacheHit, inputs: Mapping[str, str], *, code_captured: bool
+    ) -> dict[str, OutputRef]:
+        """Record a task answered from the cache; returns its outputs."""
+        self._tasks.append(
+            self._task_row(record, "cached", code_captured=code_captured, cached_from=hit.task_id)
+        )
+        self._input_rows(record, inputs)
+        for name, ref in hit.outputs.items():
+            self._outputs.append(
+                {
+                    "task_id": record.id,
+                    "name": name,
+                    "artifact_id": ref.artifact_id,
+                    "produced": False,
+                    "materializer": ref.stored.materializer,
+                }
+            )
+        return hit.outputs
+
+    def finished(
+        self,
+        record: TaskRecord,
+        result: TaskResult,
+        inputs: Mapping[str, str],
+        *,
+        code_captured: bool,
+        single_output: bool,
+    ) -> dict[str, OutputRef]:
+        """Record a task that ran; returns its outputs as new artifacts."""
+        now = time.time()
+        self._tasks.append(
+            self._task_row(
+                record,
+                "finished",
+                code_captured=code_captured,
+                attempts=result.attempts,
+                started_at=result.started_at,
+                ended_at=result.ended_at,
+                log_digest=result.log_digest,
+            )
+        )
+        if result.log_digest is not None:
+            self._blobs[result.log_digest] = result.log_size
+        self._input_rows(record, inputs)
+        self._produced[record.cache_key] = record.id
+        refs: dict[str, OutputRef] = {}
+        for name, stored in result.outputs.items():
+            artifact_id = new_id()
+            for digest, size in stored.blobs or ((stored.digest, stored.size),):
+                self._blobs[digest] = size
+            self._artifacts.append(
+                {
+                    "id": artifact_id,
+                    "project_id": self.project_id,
+                    "name": record.node if single_output else f"{record.node}.{name}",
+                    "kind": stored.kind,
+                    "format": stored.format,
+                    "digest": stored.digest,
+                    "size": stored.size,
+                    "schema_json": canonical_text(stored.schema),
+                    "stats_json": canonical_text(stored.stats),
+                    "run_id": self.run_id,
+                    "created_at": now,
+                    "created_by": self.workspace.actor,
+                }
+            )
+            self._outputs.append(
+                {
+                    "task_id": record.id,
+                    "name": name,
+                    "artifact_id": artifact_id,
+                    "produced": True,
+                    "materializer": stored.materializer,
+                }
+            )
+            refs[name] = OutputRef(artifact_id, stored)
+        return refs
+
+    def failed(
+        self, record: TaskRecord, result: TaskResult, inputs: Mapping[str, str], *, status: str
+    ) -> None:
+        """Record a task that failed (``failed``) or never ran because an input failed."""
+        self._tasks.append(
+            self._task_row(
+                record,
+                status,
+                code_captured=self.code_captured,
+                attempts=result.attempts,
+                started_at=result.started_at or None,
+                ended_at=result.ended_at or time.time(),
+                log_digest=result.log_digest,
+                error=(result.traceback or result.error or "")[-20_000:] or None,
+            )
+        )
+        if result.log_digest is not None:
+            self._blobs[result.log_digest] = result.log_size
+        self._input_rows(record, inputs)
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def _link_duplicates(self, conn: Connection) -> None:
+        """Reuse what another run recorded meanwhile for the same cache keys."""
+        if not self._produced:
+            return
+        query = _RECORDED.where(_t.c.cache_key.in_(list(self._produced)))
+        theirs: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
+        for row in conn.execute(query):
+            outputs = theirs.setdefault(row.cache_key, (row.id, {}))[1]
+            outputs[row.name] = (row.artifact_id, row.digest)
+        if not theirs:
+            return
+        ours = {self._produced[key]: value for key, value in theirs.items()}
+        digests = {row["id"]: row["digest"] for row in self._artifacts}
+        linked: set[str] = set()
+        for row in self._outputs:
+            if row["task_id"] in ours and row["produced"]:
+                other = ours[row["task_id"]][1].get(row["name"])
+                # Only equal bytes are the same result: a step that is not deterministic keeps
+                # its own artifact.
+                if other is not None and other[1] == digests.get(row["artifact_id"]):
+                    self.remap[row["artifact_id"]] = other[0]
+                    row["produced"] = False
+                    linked.add(row["task_id"])
+        for row in self._tasks:
+            if row["id"] in linked:
+                row["cached_from"] = ours[row["id"]][0]
+        self._artifacts = [row for row in self._artifacts if row["id"] not in self.remap]
+
+    def flush(self) -> None:
+        """Write every collected row in one transaction."""
+        self._last_flush = time.monotonic()
+        if not self._tasks:
+            return
+        ws = self.workspace
+        with ws.write() as conn:
+            self._link_duplicates(conn)
+            for rows in (self._inputs, self._outputs):
+                for row in rows:
+                    row["artifact_id"] = self.remap.get(row["artifact_id"], row["artifact_id"])
+            if self._blobs:
+                now = time.time()
+                ws.insert_ignore(
+                    conn,
+                    schema.blobs,
+                    [{"digest": d, "size": s, "created_at": now} for d, s in self._blobs.items()],
+                )
+            if self._artifacts:
+                conn.execute(schema.artifacts.insert(), self._artifacts)
+            conn.execute(schema.tasks.insert(), self._tasks)
+            if self._inputs:
+                conn.execute(schema.task_inputs.insert(), self._inputs)
+            if self._outputs:
+                conn.execute(schema.task_outputs.insert(), self._outputs)
+            for row in self._artifacts:
+                refresh_document(conn, "artifact", row["id"])
+        self._tasks, self._inputs, self._outputs, self._artifacts = [], [], [], []
+        self._blobs, self._produced = {}, {}

@@ -1,0 +1,46 @@
+"""Entry point of the process that re-executes a pipeline from its code snapshot.
+
+``reproduce`` starts ``python -m labledger.pipeline.replay '<json>'`` with the snapshot's folder
+first on ``sys.path``, so the snapshot's code is imported, never a newer copy from the working
+tree. The last line printed is a JSON summary of the re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    request: dict[str, Any] = json.loads((argv or sys.argv[1:])[0])
+    sys.path.insert(0, request["snapshot"])
+    from labledger._foundation.errors import LabledgerError
+    from labledger.pipeline.loader import load_pipeline
+    from labledger.pipeline.runner import run_pipeline
+    from labledger.workspace.current import get_workspace
+
+    summary: dict[str, Any] = {}
+    try:
+        pipeline = load_pipeline(request["pipeline"])
+        result = run_pipeline(
+            pipeline,
+            request["params"],
+            cache=False,
+            workspace=get_workspace(),
+            run_name=request.get("name"),
+            seed=request["seed"],
+            reproduces=request["reproduces"],
+        )
+        summary = {"run_id": result.run_id, "status": result.status}
+        summary["tasks"] = {k: t.digests for k, t in result.tasks.items()}
+    except LabledgerError as exc:
+        summary = {"error": str(exc), "run_id": getattr(exc, "run_id", None)}
+    print("\n" + json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

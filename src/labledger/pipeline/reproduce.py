@@ -1,0 +1,194 @@
+"""``reproduce``: re-execute a pipeline run from its code snapshot and compare output digests.
+
+The re-run uses the snapshot's code, the run's parameters and seed, and no cache. Each output of
+the original run is compared by digest with the re-run's; matches are recorded as verifications,
+which make those artifacts ``verified``, and the comparison is sealed in the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.workspace import schema
+from labledger.workspace.current import get_workspace
+from labledger.workspace.lookup import find_by_id
+
+if TYPE_CHECKING:
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["OutputCheck", "Reproduction", "reproduce"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputCheck:
+    """One output of the original run, re-computed.
+
+    Attributes:
+        node: The task's name.
+        output: The output's name.
+        artifact_id: The original artifact.
+        expected: Its digest.
+        actual: The re-run's digest (``None`` if the re-run did not produce it).
+        deterministic: Whether the step promised equal bytes.
+    """
+
+    node: str
+    output: str
+    artifact_id: str
+    expected: str
+    actual: str | None
+    deterministic: bool
+
+    @property
+    def matched(self) -> bool:
+        return self.actual == self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class Reproduction:
+    """The outcome of ``reproduce``.
+
+    Attributes:
+        run_id: The original run.
+        rerun_id: The run that re-executed it (``None`` if it could not start).
+        checks: One per output of the original run.
+        error: Why the re-run failed, if it did.
+    """
+
+    run_id: str
+    rerun_id: str | None
+    checks: tuple[OutputCheck, ...]
+    error: str | None = None
+
+    @property
+    def matched(self) -> bool:
+        """Every output came out bit for bit the same."""
+        return self.error is None and all(check.matched for check in self.checks)
+
+
+def _workspace_env(ws: Workspace) -> dict[str, str]:
+    env = dict(os.environ)
+    settings = ws.settings
+    env["LABLEDGER_URI"] = str(settings.root) if settings.root else settings.catalog_url
+    env["LABLEDGER_STORE"] = settings.store_url
+    if settings.s3_endpoint_url:
+        env["LABLEDGER_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    return env
+
+
+def _original_outputs(ws: Workspace, run_id: str) -> list[tuple[str, str, str, str, bool]]:
+    t, o, a = schema.tasks, schema.task_outputs, schema.artifacts
+    query = (
+        select(t.c.node, o.c.name, a.c.id, a.c.digest, t.c.options_json)
+        .select_from(t.join(o, o.c.task_id == t.c.id).join(a, a.c.id == o.c.artifact_id))
+        .where(t.c.run_id == run_id)
+        .order_by(t.c.node, o.c.name)
+    )
+    with ws.read() as conn:
+        return [
+            (r.node, r.name, r.id, r.digest, bool(json.loads(r.options_json).get("deterministic", True)))
+            for r in conn.execute(query)
+        ]
+
+
+def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproduction:
+    """Re-execute pipeline run ``run_ref`` from its code snapshot and compare every output.
+
+    Raises:
+        NotFoundError: No such run, or it has no code snapshot.
+        ValidationError: The run is not a pipeline run.
+    """
+    from labledger.materializers import Stored, load
+
+    ws = workspace or get_workspace()
+    with ws.read() as conn:
+        run = find_by_id(conn, schema.runs, run_ref, what="run")
+        if run is None:
+            raise NotFoundError(f"no run {run_ref!r}", hint="list runs with `labledger runs list`")
+        row = conn.execute(
+            select(schema.pipeline_runs).where(schema.pipeline_runs.c.run_id == run.id)
+        ).first()
+    if row is None:
+        raise ValidationError(
+            f"run {run.id} is not a pipeline run", hint="only pipeline runs can be reproduced"
+        )
+    if row.code_digest is None:
+        raise NotFoundError(f"run {run.id} has no code snapshot", hint="it cannot be re-executed")
+    with tempfile.TemporaryDirectory(prefix="labledger-reproduce-") as scratch:
+        tree = Stored(
+            digest=row.code_digest, size=0, kind="tree", format="tree", materializer="path",
+            schema={}, stats={}, blobs=(),
+        )
+        code = load(tree, ws.store, workdir=Path(scratch))
+        request = {
+            "snapshot": str(code),
+            "pipeline": row.pipeline,
+            "params": json.loads(row.params_json),
+            "seed": row.seed,
+            "reproduces": run.id,
+            "name": f"reproduce {run.name}",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "labledger.pipeline.replay", json.dumps(request)],
+            capture_output=True,
+            text=True,
+            env=_workspace_env(ws),
+            cwd=scratch,
+            check=False,
+        )
+    lines = done.stdout.strip().splitlines()
+    try:
+        summary = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        summary = {}
+    if not summary:
+        summary = {"error": (done.stderr.strip().splitlines() or ["the re-run crashed"])[-1]}
+    produced = summary.get("tasks", {})
+    checks = tuple(
+        OutputCheck(node, output, artifact_id, digest, produced.get(node, {}).get(output), det)
+        for node, output, artifact_id, digest, det in _original_outputs(ws, run.id)
+    )
+    rerun_id = summary.get("run_id")
+    if rerun_id is not None:
+        _record(ws, run.id, rerun_id, checks)
+    return Reproduction(run.id, rerun_id, checks, summary.get("error"))
+
+
+def _record(ws: Workspace, run_id: str, rerun_id: str, checks: tuple[OutputCheck, ...]) -> None:
+    now = time.time()
+    rows = {
+        check.artifact_id: {
+            "artifact_id": check.artifact_id,
+            "run_id": rerun_id,
+            "digest": check.actual or "",
+            "matched": check.matched,
+            "checked_at": now,
+        }
+        for check in checks
+        if check.actual is not None
+    }
+    with ws.write() as conn:
+        if rows:
+            conn.execute(schema.verifications.insert(), list(rows.values()))
+        ws.record(
+            conn,
+            "run.reproduced",
+            f"run:{run_id}",
+            {
+                "run_id": run_id,
+                "rerun_id": rerun_id,
+                "matched": sorted(c.artifact_id for c in checks if c.matched),
+                "mismatched": sorted(c.artifact_id for c in checks if not c.matched),
+            },
+        )

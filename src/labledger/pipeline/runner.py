@@ -1,0 +1,345 @@
+"""Running a pipeline: trace, open a run, schedule tasks through the cache and an executor, seal.
+
+Tasks are visited in dependency order. Each one whose inputs are known gets its cache key; a hit is
+recorded at once, a miss goes to the executor. When a task fails, nothing new is started, running
+tasks finish and are recorded (so they stay cached), tasks that needed the failed one are recorded
+as ``skipped``, and the run fails with the step's traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from labledger._foundation.canonical import canonical_text
+from labledger._foundation.errors import StepFailedError
+from labledger.pipeline.cache import cache_key, environment_fingerprint, lookup
+from labledger.pipeline.capture import routing
+from labledger.pipeline.executor import LocalExecutor
+from labledger.pipeline.progress import RunProgress
+from labledger.pipeline.recorder import TaskRecord, TaskRecorder
+from labledger.pipeline.snapshot import snapshot_sources
+from labledger.pipeline.task import TaskResult, TaskSpec, task_seed
+from labledger.pipeline.types import PipelineRun, TaskOutcome
+from labledger.tracking.run import start_run
+from labledger.workspace import schema
+from labledger.workspace.current import get_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from labledger.pipeline.cache import OutputRef
+    from labledger.pipeline.executor import Executor
+    from labledger.pipeline.graph import Graph, Node
+    from labledger.pipeline.pipeline import Pipeline
+    from labledger.tracking.run import ActiveRun
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["run_pipeline"]
+
+
+def _source_files(pipeline: Pipeline, graph: Graph) -> tuple[set[str], bool]:
+    from labledger.pipeline.fingerprint import fingerprint_step
+
+    files: set[str] = set()
+    captured = True
+    body = fingerprint_step(pipeline.func)
+    files |= body.sources
+    for step in {node.step for node in graph.nodes}:
+        files |= step.fingerprint.sources
+        captured = captured and step.fingerprint.code_captured
+    return files, captured
+
+
+class _Scheduler:
+    """The state of one run: which tasks are ready, pending, done, and what they produced."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        workspace: Workspace,
+        executor: Executor,
+        recorder: TaskRecorder,
+        progress: RunProgress,
+        use_cache: bool,
+        seed: int,
+    ) -> None:
+        self.graph = graph
+        self.ws = workspace
+        self.executor = executor
+        self.recorder = recorder
+        self.progress = progress
+        self.use_cache = use_cache
+        self.seed = seed
+        self.environment = environment_fingerprint()
+        self.order = graph.topological_order()
+        self.children: dict[Node, list[Node]] = {node: [] for node in self.order}
+        self.waiting: dict[Node, int] = {}
+        for node in self.order:
+            parents = node.upstream
+            self.waiting[node] = len(parents)
+            for parent in parents:
+                self.children[parent].append(node)
+        self.consumers = {node: len(self.children[node]) for node in self.order}
+        self.outputs: dict[Node, dict[str, OutputRef]] = {}
+        self.values: dict[Node, dict[str, Any]] = {}
+        self.outcomes: dict[str, TaskOutcome] = {}
+        self.failure: TaskOutcome | None = None
+        self.failure_trace = ""
+
+    def _inputs(self, node: Node) -> tuple[dict[str, OutputRef], dict[str, Any]]:
+        refs: dict[str, OutputRef] = {}
+        values: dict[str, Any] = {}
+        for name, handle in node.inputs.items():
+            refs[name] = self.outputs[handle.node][handle.output]
+            held = self.values.get(handle.node)
+            if held is not None:
+                values[name] = held[handle.output]
+        return refs, values
+
+    def _release(self, node: Node) -> None:
+        # Drop in-memory outputs once every consumer has them: memory stays bounded by the
+        # frontier of the graph, not its size.
+        for parent in node.upstream:
+            self.consumers[parent] -= 1
+            if self.consumers[parent] <= 0:
+                self.values.pop(parent, None)
+
+    def _resolve(self, node: Node, refs: dict[str, OutputRef], ready: deque[Node]) -> None:
+        self.outputs[node] = refs
+        self._release(node)
+        for child in self.children[node]:
+            self.waiting[child] -= 1
+            if self.waiting[child] == 0:
+                ready.append(child)
+
+    def _outcome(
+        self, node: Node, record: TaskRecord, status: str, refs: Mapping[str, OutputRef], **kw: Any
+    ) -> None:
+        self.outcomes[node.key] = TaskOutcome(
+            node=node.key,
+            step=node.step.qualname,
+            status=status,
+            task_id=record.id,
+            cache_key=record.cache_key,
+            outputs={name: ref.artifact_id for name, ref in refs.items()},
+            digests={name: ref.stored.digest for name, ref in refs.items()},
+            **kw,
+        )
+
+    def _start(self, node: Node, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
+        step = node.step
+        fingerprint = step.fingerprint
+        refs, values = self._inputs(node)
+        seed = task_seed(self.seed, node.key)
+        record = TaskRecord(
+            node=node.key,
+            step=step.qualname,
+            fingerprint=fingerprint.digest,
+            cache_key=cache_key(
+                fingerprint=fingerprint.digest,
+                inputs={name: ref.stored.digest for name, ref in refs.items()},
+                params=node.params,
+                environment=self.environment,
+                seed=seed,
+                outputs=step.outputs,
+            ),
+            params=node.params,
+            options=step.options,
+        )
+        input_ids = {name: ref.artifact_id for name, ref in refs.items()}
+        if self.use_cache and step.cache:
+            with self.ws.read() as conn:
+                hit = lookup(
+                    conn, self.ws.store, record.cache_key, outputs=step.outputs,
+                    expiry=step.cache_expiry,
+                )
+            if hit is not None:
+                outputs = self.recorder.cached(
+                    record, hit, input_ids, code_captured=fingerprint.code_captured
+                )
+                self._outcome(node, record, "cached", outputs)
+                self.progress.done(node.key, "cached")
+                self._resolve(node, outputs, ready)
+                return
+        spec = TaskSpec(
+            task_id=record.id,
+            node=node.key,
+            step=step,
+            args=node.args,
+            inputs={name: ref.stored for name, ref in refs.items()},
+            seed=seed,
+        )
+        self.progress.running(node.key)
+        handle = self.executor.submit(spec, values if self.executor.shares_memory else {})
+        pending[handle] = (node, (record, input_ids))
+
+    def _finish(self, node: Node, record: TaskRecord, inputs: dict[str, str], result: TaskResult,
+                ready: deque[Node]) -> None:
+        seconds = max(0.0, result.ended_at - result.started_at)
+        if result.ok:
+            refs = self.recorder.finished(
+                record,
+                result,
+                inputs,
+                code_captured=node.step.fingerprint.code_captured,
+                single_output=len(node.step.outputs) == 1,
+            )
+            if result.values is not None:
+                self.values[node] = result.values
+            self._outcome(node, record, "finished", refs, duration=seconds)
+            self.progress.done(node.key, "finished", seconds)
+            self._resolve(node, refs, ready)
+            return
+        self.recorder.failed(record, result, inputs, status="failed")
+        self._outcome(node, record, "failed", {}, duration=seconds, error=result.error)
+        self.progress.done(node.key, "failed", seconds)
+        if self.failure is None:
+            self.failure = self.outcomes[node.key]
+            self.failure_trace = result.traceback
+
+    def run(self) -> None:
+        ready: deque[Node] = deque(node for node in self.order if self.waiting[node] == 0)
+        pending: dict[Any, tuple[Node, Any]] = {}
+        while ready or pending:
+            while ready and self.failure is None:
+                self._start(ready.popleft(), ready, pending)
+                self.recorder.maybe_flush()
+            if not pending:
+                break
+            for handle, result in self.executor.wait(list(pending)):
+                node, (record, inputs) = pending.pop(handle)
+                self._finish(node, record, inputs, result, ready)
+            self.recorder.maybe_flush()
+        self._skip_the_rest()
+
+    def _skip_the_rest(self) -> None:
+        for node in self.order:
+            if node.key in self.outcomes:
+                continue
+            record = TaskRecord(
+                node=node.key,
+                step=node.step.qualname,
+                fingerprint=node.step.fingerprint.digest,
+                cache_key="",
+                params=node.params,
+                options=node.step.options,
+            )
+            inputs = {
+                name: self.outputs[h.node][h.output].artifact_id
+                for name, h in node.inputs.items()
+                if h.node in self.outputs
+            }
+            reason = f"not run: step {self.failure.node if self.failure else '?'} failed"
+            self.recorder.failed(record, TaskResult(node=node.key, error=reason), inputs,
+                                 status="skipped")
+            self._outcome(node, record, "skipped", {}, error=reason)
+            self.progress.done(node.key, "skipped")
+
+
+def _record_pipeline_run(
+    ws: Workspace, run: ActiveRun, pipeline: Pipeline, graph: Graph, *, params: dict[str, Any],
+    seed: int, reproduces: str | None,
+) -> bool:
+    files, captured = _source_files(pipeline, graph)
+    snapshot = snapshot_sources(ws.store, files)
+    with ws.write() as conn:
+        for digest, size in snapshot.blobs:
+            ws.register_blob(conn, digest, size)
+        conn.execute(
+            schema.pipeline_runs.insert(),
+            {
+                "run_id": run.id,
+                "pipeline": pipeline.ref,
+                "code_digest": snapshot.digest,
+                "lock_digest": run._row.get("environment_digest"),
+                "seed": seed,
+                "params_json": canonical_text(params),
+                "reproduces": reproduces,
+            },
+        )
+    return captured
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    params: Mapping[str, Any],
+    *,
+    executor: Executor | None = None,
+    cache: bool = True,
+    workspace: Workspace | None = None,
+    run_name: str | None = None,
+    tags: dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    reproduces: str | None = None,
+) -> PipelineRun:
+    """Run ``pipeline`` (see ``Pipeline.run``)."""
+    ws = workspace or get_workspace()
+    bound = pipeline.bind_params(params)
+    graph = pipeline.trace(**bound)
+    executor = executor or LocalExecutor()
+    began = time.perf_counter()
+    run = start_run(
+        run_name or pipeline.name, params=bound, tags=tags, kind="pipeline", workspace=ws
+    )
+    try:
+        captured = _record_pipeline_run(
+            ws, run, pipeline, graph, params=bound, seed=seed, reproduces=reproduces
+        )
+        recorder = TaskRecorder(ws, run.id, code_captured=captured)
+        executor.open(ws)
+        with RunProgress(pipeline.name, len(graph), enabled=progress) as view, routing():
+            scheduler = _Scheduler(
+                graph, workspace=ws, executor=executor, recorder=recorder, progress=view,
+                use_cache=cache, seed=seed,
+            )
+            try:
+                scheduler.run()
+            finally:
+                recorder.flush()
+    except BaseException as exc:
+        executor.close()
+        run.end("killed" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+        raise
+    executor.close()
+    failure = scheduler.failure
+    run.end("failed" if failure else "finished", failure.error if failure else None)
+    outcomes = {
+        key: _remapped(outcome, recorder.remap) for key, outcome in scheduler.outcomes.items()
+    }
+    ordered = {node.key: outcomes[node.key] for node in graph.nodes}
+    result = PipelineRun(
+        run_id=run.id,
+        pipeline=pipeline.name,
+        status="failed" if failure else "finished",
+        params=bound,
+        seed=seed,
+        tasks=ordered,
+        duration=time.perf_counter() - began,
+        workspace=ws,
+        stored={
+            f"{node.key}.{name}": ref.stored
+            for node, refs in scheduler.outputs.items()
+            for name, ref in refs.items()
+        },
+    )
+    if failure is not None:
+        raise StepFailedError(
+            failure.error or f"step {failure.node!r} failed",
+            node=failure.node,
+            run_id=run.id,
+            traceback=scheduler.failure_trace,
+            hint=f"fix it and run again: finished steps are cached (run {run.id})",
+        )
+    return result
+
+
+def _remapped(outcome: TaskOutcome, remap: dict[str, str]) -> TaskOutcome:
+    if not remap or not any(a in remap for a in outcome.outputs.values()):
+        return outcome
+    from dataclasses import replace
+
+    return replace(outcome, outputs={k: remap.get(v, v) for k, v in outcome.outputs.items()})

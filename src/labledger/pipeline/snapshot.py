@@ -1,0 +1,80 @@
+"""Code snapshots: a run's pipeline source files stored as a tree, so it can be re-run without git.
+
+Every file is stored at its module path (``pkg/sub/mod.py`` for ``pkg.sub.mod``), so putting the
+snapshot's folder first on ``sys.path`` imports the same code again.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labledger._foundation.canonical import canonical_json
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from labledger.workspace.blobstore import BlobStore
+
+__all__ = ["Snapshot", "module_path", "snapshot_sources"]
+
+
+def module_path(module_name: str, file: str) -> str:
+    """Where a module's file goes in a snapshot: its dotted name as a path."""
+    parts = module_name.split(".")
+    if Path(file).name == "__init__.py":
+        return "/".join([*parts, "__init__.py"])
+    return "/".join(parts[:-1] + [parts[-1] + ".py"])
+
+
+def _modules_by_file() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and name != "__main__":
+            found.setdefault(str(Path(file).resolve()), name)
+    return found
+
+
+class Snapshot:
+    """A stored snapshot: the manifest's digest, its entries and every blob written."""
+
+    __slots__ = ("blobs", "digest", "entries")
+
+    def __init__(self, digest: str, entries: list[dict[str, object]], blobs: list[tuple[str, int]]):
+        self.digest = digest
+        self.entries = entries
+        self.blobs = blobs
+
+
+def snapshot_sources(
+    store: BlobStore, files: Iterable[str], *, names: dict[str, str] | None = None
+) -> Snapshot:
+    """Store ``files`` (absolute paths of project modules) as a tree keyed by module path.
+
+    Args:
+        store: Where the blobs go.
+        files: Source files.
+        names: Module names by resolved file path, for files ``sys.modules`` does not know.
+    """
+    by_file = _modules_by_file()
+    if names:
+        by_file.update(names)
+    entries: dict[str, dict[str, object]] = {}
+    blobs: list[tuple[str, int]] = []
+    for file in sorted(set(files)):
+        path = Path(file).resolve()
+        name = by_file.get(str(path), path.stem)
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        digest = store.put(data)
+        blobs.append((digest, len(data)))
+        where = module_path(name, str(path))
+        entries[where] = {"path": where, "digest": digest, "size": len(data)}
+    ordered = [entries[key] for key in sorted(entries)]
+    manifest = canonical_json({"kind": "tree", "entries": ordered})
+    digest = store.put(manifest)
+    blobs.append((digest, len(manifest)))
+    return Snapshot(digest, ordered, blobs)
