@@ -28,8 +28,17 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from labledger.workspace.blobstore import BlobStore
+    from labledger.workspace.workspace import Workspace
 
-__all__ = ["CACHE_SALT", "CacheHit", "OutputRef", "cache_key", "environment_fingerprint", "lookup"]
+__all__ = [
+    "CACHE_SALT",
+    "CacheHit",
+    "CacheReader",
+    "OutputRef",
+    "cache_key",
+    "environment_fingerprint",
+    "lookup",
+]
 
 # Bump to invalidate every cache entry written by an older labledger; LABLEDGER_CACHE_SALT lets a
 # team do the same for its own reasons.
@@ -112,6 +121,52 @@ _LOOKUP = (
 )
 
 
+_SQLITE_LOOKUP = (
+    "SELECT t.id, t.ended_at, o.name, o.materializer, a.id, a.digest, a.size, a.kind, a.format, "
+    "a.schema_json FROM tasks AS t "
+    "JOIN task_outputs AS o ON o.task_id = t.id AND o.produced = 1 "
+    "JOIN artifacts AS a ON a.id = o.artifact_id "
+    "WHERE t.cache_key = ? AND t.status = 'finished' ORDER BY t.ended_at DESC"
+)
+
+
+class CacheReader:
+    """Answers cache lookups for one run.
+
+    On SQLite it keeps one driver connection in autocommit mode: each lookup is a single indexed
+    query that sees every commit made so far, without a transaction or a pool checkout around it.
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._raw: Any = None
+        if workspace.catalog.dialect == "sqlite":
+            self._raw = workspace.catalog.reader.raw_connection()
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    def __enter__(self) -> CacheReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _rows(self, key: str) -> list[tuple[Any, ...]]:
+        if self._raw is not None:
+            return self._raw.driver_connection.execute(_SQLITE_LOOKUP, (key,)).fetchall()  # type: ignore[no-any-return]
+        with self.workspace.read() as conn:
+            return [tuple(row) for row in conn.execute(_LOOKUP, {"key": key})]
+
+    def lookup(
+        self, key: str, *, outputs: tuple[str, ...], expiry: float | None = None
+    ) -> CacheHit | None:
+        """The newest finished task with ``key`` whose outputs are all still in the store."""
+        return _pick(self._rows(key), self.workspace.store, outputs, expiry)
+
+
 def lookup(
     conn: Connection,
     store: BlobStore,
@@ -121,24 +176,33 @@ def lookup(
     expiry: float | None = None,
 ) -> CacheHit | None:
     """The newest finished task with ``key`` whose outputs are all still in the store."""
+    return _pick([tuple(row) for row in conn.execute(_LOOKUP, {"key": key})], store, outputs, expiry)
+
+
+def _pick(
+    rows: list[tuple[Any, ...]],
+    store: BlobStore,
+    outputs: tuple[str, ...],
+    expiry: float | None,
+) -> CacheHit | None:
     found: dict[str, dict[str, OutputRef]] = {}
     order: list[str] = []
     oldest = time.time() - expiry if expiry is not None else None
-    for row in conn.execute(_LOOKUP, {"key": key}):
-        if oldest is not None and (row.ended_at or 0) < oldest:
+    for task_id, ended_at, name, materializer, artifact_id, digest, size, kind, fmt, schema_json in rows:
+        if oldest is not None and (ended_at or 0) < oldest:
             continue
-        if row.id not in found:
-            found[row.id] = {}
-            order.append(row.id)
-        found[row.id][row.name] = OutputRef(
-            row.artifact_id,
+        if task_id not in found:
+            found[task_id] = {}
+            order.append(task_id)
+        found[task_id][name] = OutputRef(
+            artifact_id,
             Stored(
-                digest=row.digest,
-                size=row.size,
-                kind=row.kind,
-                format=row.format,
-                materializer=row.materializer,
-                schema=json.loads(row.schema_json),
+                digest=digest,
+                size=size,
+                kind=kind,
+                format=fmt,
+                materializer=materializer,
+                schema=json.loads(schema_json),
                 stats={},
                 blobs=(),
             ),

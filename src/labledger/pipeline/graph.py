@@ -137,6 +137,7 @@ class Graph:
     name: str = "pipeline"
     nodes: list[Node] = field(default_factory=list)
     _keys: dict[str, Node] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -147,9 +148,10 @@ class Graph:
     def _new_key(self, name: str) -> str:
         if name not in self._keys:
             return name
-        n = 2
+        n = self._counts.get(name, 1) + 1
         while f"{name}_{n}" in self._keys:
             n += 1
+        self._counts[name] = n
         return f"{name}_{n}"
 
     def add(self, step: Step, arguments: dict[str, Any]) -> Node:

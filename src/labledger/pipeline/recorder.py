@@ -44,7 +44,7 @@ _RECORDED = (
 class TaskRecord:
     """What the runner knows of a task before it is recorded."""
 
-    __slots__ = ("cache_key", "fingerprint", "id", "node", "options", "params", "step")
+    __slots__ = ("cache_key", "fingerprint", "id", "node", "options_json", "params", "step")
 
     def __init__(
         self,
@@ -54,7 +54,7 @@ class TaskRecord:
         fingerprint: str,
         cache_key: str,
         params: dict[str, Any],
-        options: dict[str, Any],
+        options_json: str,
     ) -> None:
         self.id = new_id()
         self.node = node
@@ -62,7 +62,7 @@ class TaskRecord:
         self.fingerprint = fingerprint
         self.cache_key = cache_key
         self.params = params
-        self.options = options
+        self.options_json = options_json
 
 
 class TaskRecorder:
@@ -106,7 +106,7 @@ class TaskRecorder:
             "started_at": None,
             "ended_at": time.time(),
             "params_json": canonical_text(record.params),
-            "options_json": canonical_text(record.options),
+            "options_json": record.options_json,
             "code_captured": code_captured,
             "log_digest": None,
             "error": None,

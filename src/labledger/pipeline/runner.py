@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import StepFailedError
-from labledger.pipeline.cache import cache_key, environment_fingerprint, lookup
+from labledger.pipeline.cache import CacheReader, cache_key, environment_fingerprint
 from labledger.pipeline.capture import routing
 from labledger.pipeline.executor import LocalExecutor
 from labledger.pipeline.progress import RunProgress
@@ -63,10 +63,12 @@ class _Scheduler:
         executor: Executor,
         recorder: TaskRecorder,
         progress: RunProgress,
+        cache: CacheReader,
         use_cache: bool,
         seed: int,
     ) -> None:
         self.graph = graph
+        self.cache = cache
         self.ws = workspace
         self.executor = executor
         self.recorder = recorder
@@ -147,15 +149,13 @@ class _Scheduler:
                 outputs=step.outputs,
             ),
             params=node.params,
-            options=step.options,
+            options_json=step.options_json,
         )
         input_ids = {name: ref.artifact_id for name, ref in refs.items()}
         if self.use_cache and step.cache:
-            with self.ws.read() as conn:
-                hit = lookup(
-                    conn, self.ws.store, record.cache_key, outputs=step.outputs,
-                    expiry=step.cache_expiry,
-                )
+            hit = self.cache.lookup(
+                record.cache_key, outputs=step.outputs, expiry=step.cache_expiry
+            )
             if hit is not None:
                 outputs = self.recorder.cached(
                     record, hit, input_ids, code_captured=fingerprint.code_captured
@@ -225,7 +225,7 @@ class _Scheduler:
                 fingerprint=node.step.fingerprint.digest,
                 cache_key="",
                 params=node.params,
-                options=node.step.options,
+                options_json=node.step.options_json,
             )
             inputs = {
                 name: self.outputs[h.node][h.output].artifact_id
@@ -291,10 +291,14 @@ def run_pipeline(
         )
         recorder = TaskRecorder(ws, run.id, code_captured=captured)
         executor.open(ws)
-        with RunProgress(pipeline.name, len(graph), enabled=progress) as view, routing():
+        with (
+            RunProgress(pipeline.name, len(graph), enabled=progress) as view,
+            routing(),
+            CacheReader(ws) as reader,
+        ):
             scheduler = _Scheduler(
                 graph, workspace=ws, executor=executor, recorder=recorder, progress=view,
-                use_cache=cache, seed=seed,
+                cache=reader, use_cache=cache, seed=seed,
             )
             try:
                 scheduler.run()

@@ -13,6 +13,7 @@ import functools
 import inspect
 from typing import TYPE_CHECKING, Any, overload
 
+from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import PipelineDefinitionError
 from labledger.pipeline.graph import Handle, Outputs
 from labledger.pipeline.resources import Resources
@@ -113,6 +114,11 @@ class Step:
 
             self._fingerprint = fingerprint_step(self.func)
         return self._fingerprint
+
+    @functools.cached_property
+    def options_json(self) -> str:
+        """``options`` as canonical JSON, as each task row stores it."""
+        return canonical_text(self.options)
 
     @property
     def options(self) -> dict[str, Any]:
