@@ -118,7 +118,8 @@ class DaskExecutor:
                 n_workers=n_workers,
                 threads_per_worker=self.threads_per_worker,
                 processes=self.processes,
-                dashboard_address=None,
+                # Loopback only: the dashboard has no authentication.
+                dashboard_address="127.0.0.1:0",
                 resources={"CPU": float(self.threads_per_worker), "MEMORY": float(memory)},
                 silence_logs=40,
             )
