@@ -1,9 +1,10 @@
 """Recording tasks in the catalog, in batches: a task costs a few row inserts, not a transaction.
 
-Rows of finished, cached and failed tasks collect in memory and are written together at most every
-``flush_interval`` seconds and when the run ends. Blobs are already in the store when their rows are
-written, so a crash loses at most the last batch of records, never leaves a row without its bytes;
-the lost tasks simply run again next time.
+Rows of finished, cached and failed tasks collect in memory and are written together once the
+oldest of them has waited ``flush_interval`` seconds, once the tasks among them took that long to
+compute, and when the run ends. So a crash loses at most about ``flush_interval`` seconds of
+computed work, and never leaves a row without its bytes (blobs are stored before their rows); the
+lost tasks simply run again next time.
 
 Two runs that compute the same task at once both succeed; whichever records second links the
 artifacts the first made instead of making its own, so each result is recorded once.
@@ -81,7 +82,8 @@ class TaskRecorder:
         self.project_id = workspace.project_id()
         self.code_captured = code_captured
         self.flush_interval = flush_interval
-        self._last_flush = time.monotonic()
+        self._oldest: float | None = None  # when the oldest unwritten row was added
+        self._work = 0.0  # seconds of computation the unwritten rows hold
         self._tasks: list[dict[str, Any]] = []
         self._inputs: list[dict[str, Any]] = []
         self._outputs: list[dict[str, Any]] = []
@@ -112,6 +114,10 @@ class TaskRecorder:
             "error": None,
         }
         row.update(extra)
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+        if row["started_at"] is not None and row["ended_at"] is not None:
+            self._work += row["ended_at"] - row["started_at"]
         return row
 
     def _input_rows(self, record: TaskRecord, inputs: Mapping[str, str]) -> None:
@@ -220,7 +226,11 @@ class TaskRecorder:
         self._input_rows(record, inputs)
 
     def maybe_flush(self) -> None:
-        if time.monotonic() - self._last_flush >= self.flush_interval:
+        """Write the collected rows when they have waited, or hold work, past ``flush_interval``."""
+        if self._oldest is not None and (
+            self._work >= self.flush_interval
+            or time.monotonic() - self._oldest >= self.flush_interval
+        ):
             self.flush()
 
     def _link_duplicates(self, conn: Connection) -> None:
@@ -253,7 +263,6 @@ class TaskRecorder:
 
     def flush(self) -> None:
         """Write every collected row in one transaction."""
-        self._last_flush = time.monotonic()
         if not self._tasks:
             return
         ws = self.workspace
@@ -280,3 +289,4 @@ class TaskRecorder:
                 refresh_document(conn, "artifact", row["id"])
         self._tasks, self._inputs, self._outputs, self._artifacts = [], [], [], []
         self._blobs, self._produced = {}, {}
+        self._oldest, self._work = None, 0.0
