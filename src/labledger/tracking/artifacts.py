@@ -1,7 +1,8 @@
 """Storing artifacts: files, folders (as trees), and in-memory values, registered in the catalog.
 
-A folder becomes a *tree*: each file is a blob, and a manifest blob lists ``(path, digest, size)``
-sorted by path, so the tree's digest changes exactly when any file's path or bytes change.
+The bytes are written by ``labledger.materializers``: a folder becomes a *tree* (each file a blob,
+plus a manifest blob listing ``(path, digest, size)``), a DataFrame Parquet, and so on. This module
+records what was written and reads it back out.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger._foundation.canonical import canonical_json, canonical_text
+from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
-from labledger.tracking.serialization import serialize
+from labledger.materializers.paths import copy_blob, read_manifest, write_tree
+from labledger.materializers.registry import save as materialize
 from labledger.tracking.types import Artifact
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
-from labledger.workspace.lookup import find_by_id
+from labledger.workspace.lookup import find_artifact
 from labledger.workspace.search_index import refresh_document
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Row
+    from sqlalchemy import Row
 
     from labledger.workspace.workspace import Workspace
 
@@ -41,60 +43,27 @@ __all__ = [
 _MAX_NAME = 300
 
 
-def _store_tree(
-    workspace: Workspace, folder: Path
-) -> tuple[str, int, list[tuple[str, int]], dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    blobs: list[tuple[str, int]] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-        digest = workspace.store.put_file(path)
-        size = path.stat().st_size
-        entries.append(
-            {"path": path.relative_to(folder).as_posix(), "digest": digest, "size": size}
-        )
-        blobs.append((digest, size))
-    manifest = canonical_json({"kind": "tree", "entries": entries})
-    digest = workspace.store.put(manifest)
-    blobs.append((digest, len(manifest)))
-    stats = {"files": len(entries), "bytes": sum(e["size"] for e in entries)}
-    return digest, len(manifest), blobs, stats
-
-
 def store_artifact(
     workspace: Workspace, value: Any, *, name: str | None = None, run_id: str | None = None
 ) -> Artifact:
-    """Store ``value`` and record it as an artifact of ``run_id`` (or of no run)."""
-    schema_doc: dict[str, Any] = {}
-    stats: dict[str, Any] = {}
+    """Store ``value`` and record it as an artifact of ``run_id`` (or of no run).
+
+    A ``str`` or ``os.PathLike`` names a file or folder; anything else is stored by the
+    materializer for its type (see ``labledger.materializers``).
+    """
+    default_name: str | None = None
     if isinstance(value, str | os.PathLike):
-        path = Path(value)
-        if not path.exists():
+        value = Path(value)
+        if not value.exists():
             raise NotFoundError(
-                f"no file or folder at {path}",
+                f"no file or folder at {value}",
                 hint="check the path; to store text or values, pass bytes, a dict or a list",
             )
-        default_name = path.name
-        if path.is_dir():
-            digest, size, blobs, stats = _store_tree(workspace, path)
-            kind, fmt = "tree", "tree"
-        else:
-            digest = workspace.store.put_file(path)
-            size = path.stat().st_size
-            blobs = [(digest, size)]
-            kind, fmt = "file", path.suffix.lstrip(".").lower() or "bin"
-            stats = {"bytes": size}
-    else:
-        serialized = serialize(value)
-        digest = workspace.store.put(serialized.data)
-        size = len(serialized.data)
-        blobs = [(digest, size)]
-        kind, fmt, schema_doc, stats = (
-            serialized.kind,
-            serialized.format,
-            serialized.schema,
-            serialized.stats,
-        )
-        default_name = f"{kind}-{digest[7:15]}"
+        default_name = value.name
+    stored = materialize(value, workspace.store)
+    digest, size, kind, fmt = stored.digest, stored.size, stored.kind, stored.format
+    schema_doc, stats = stored.schema, stored.stats
+    default_name = default_name or f"{kind}-{digest[7:15]}"
     name = name or default_name
     if not isinstance(name, str) or not name or len(name) > _MAX_NAME:
         raise ValidationError(f"artifact name {name!r} is invalid", hint="use 1-300 characters")
@@ -112,7 +81,7 @@ def store_artifact(
         stats=stats,
     )
     with workspace.write() as conn:
-        for blob_digest, blob_size in blobs:
+        for blob_digest, blob_size in stored.blobs:
             workspace.register_blob(conn, blob_digest, blob_size)
         if run_id is not None:
             clash = conn.execute(
@@ -168,28 +137,11 @@ def artifact_from_row(row: Row[Any]) -> Artifact:
     )
 
 
-def _resolve(conn: Connection, ref: str) -> Row[Any]:
-    table = schema.artifacts
-    row = find_by_id(conn, table, ref, what="artifact")
-    if row is None:
-        row = conn.execute(
-            select(table).where(table.c.name == ref).order_by(table.c.created_at.desc()).limit(1)
-        ).first()
-    if row is None and ref.startswith("blake3:"):
-        row = conn.execute(select(table).where(table.c.digest == ref).limit(1)).first()
-    if row is None:
-        raise NotFoundError(
-            f"no artifact with id, id prefix, name or digest {ref!r}",
-            hint="list them with `labledger artifacts list`",
-        )
-    return row
-
-
 def get_artifact(ref: str, *, workspace: Workspace | None = None) -> Artifact:
     """An artifact by id, unique id prefix, name (the newest of that name) or digest."""
     workspace = workspace or get_workspace()
     with workspace.read() as conn:
-        return artifact_from_row(_resolve(conn, ref))
+        return artifact_from_row(find_artifact(conn, ref))
 
 
 def list_artifacts(
@@ -213,12 +165,7 @@ def list_artifacts(
 
 def read_tree(workspace: Workspace, digest: str) -> list[dict[str, Any]]:
     """The entries (path, digest, size) of a tree manifest."""
-    with workspace.store.open(digest) as handle:
-        document = json.loads(handle.read())
-    if not isinstance(document, dict) or document.get("kind") != "tree":
-        raise ValidationError(f"blob {digest} is not a tree manifest")
-    entries: list[dict[str, Any]] = document["entries"]
-    return entries
+    return read_manifest(workspace.store, digest)
 
 
 def export_artifact(
@@ -242,17 +189,7 @@ def export_artifact(
         artifact = get_artifact(artifact, workspace=workspace)
     destination = Path(destination)
     if artifact.kind == "tree":
-        destination.mkdir(parents=True, exist_ok=True)
-        root = destination.resolve()
-        for entry in read_tree(workspace, artifact.digest):
-            target = (destination / entry["path"]).resolve()
-            if not target.is_relative_to(root):
-                raise ValidationError(
-                    f"tree entry {entry['path']!r} points outside the destination"
-                )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _copy_blob(workspace, entry["digest"], target)
-        return destination
+        return write_tree(workspace.store, artifact.digest, destination)
     if destination.is_dir():
         # Only the last path part of a name: a name can never lead outside the destination.
         base = Path(artifact.name).name or artifact.id
@@ -263,11 +200,5 @@ def export_artifact(
             f"{destination} is a symbolic link; refusing to write through it",
             hint="remove the link or choose another destination",
         )
-    _copy_blob(workspace, artifact.digest, destination)
+    copy_blob(workspace.store, artifact.digest, destination)
     return destination
-
-
-def _copy_blob(workspace: Workspace, digest: str, target: Path) -> None:
-    with workspace.store.open(digest) as src, open(target, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)

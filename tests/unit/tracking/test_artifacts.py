@@ -171,6 +171,33 @@ def test_bytes(current: Workspace) -> None:
     assert _read(current, artifact.digest) == b"\x00raw"
 
 
+def test_a_model_is_stored_with_skops_and_reads_back(current: Workspace) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from labledger.materializers import load, ref_for
+
+    features = np.array([[0.0], [1.0], [2.0], [3.0]])
+    model = LogisticRegression().fit(features, [0, 0, 1, 1])
+    with labledger.start_run():
+        artifact = labledger.log_artifact(model, name="classifier")
+    assert (artifact.kind, artifact.format) == ("model", "skops")
+    assert artifact.schema["type"] == "sklearn.linear_model._logistic.LogisticRegression"
+    ref = ref_for(digest=artifact.digest, kind=artifact.kind, format=artifact.format)
+    loaded = load(ref, current.store)
+    np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
+    assert verify_workspace(current).ok
+
+
+def test_a_folder_with_a_link_is_refused(current: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "real.txt").write_text("x")
+    (folder / "link.txt").symlink_to(folder / "real.txt")
+    with labledger.start_run(), pytest.raises(ValidationError, match="symbolic link"):
+        labledger.log_artifact(folder)
+    assert list_artifacts(workspace=current) == []
+
+
 def test_a_name_clash_in_one_run_is_an_error(current: Workspace) -> None:
     with labledger.start_run() as run:
         labledger.log_artifact(b"one", name="model")
