@@ -76,7 +76,9 @@ def run_command(
     seed: Annotated[int, typer.Option(help="Seed for random, NumPy and torch in each step.")] = 0,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, help="Run steps on this many threads (default: one by one)."),
+        typer.Option(
+            "--workers", min=1, help="Run steps on this many threads (default: one by one)."
+        ),
     ] = None,
     dask: Annotated[
         str | None,

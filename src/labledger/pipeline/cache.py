@@ -176,7 +176,9 @@ def lookup(
     expiry: float | None = None,
 ) -> CacheHit | None:
     """The newest finished task with ``key`` whose outputs are all still in the store."""
-    return _pick([tuple(row) for row in conn.execute(_LOOKUP, {"key": key})], store, outputs, expiry)
+    return _pick(
+        [tuple(row) for row in conn.execute(_LOOKUP, {"key": key})], store, outputs, expiry
+    )
 
 
 def _pick(
@@ -188,7 +190,18 @@ def _pick(
     found: dict[str, dict[str, OutputRef]] = {}
     order: list[str] = []
     oldest = time.time() - expiry if expiry is not None else None
-    for task_id, ended_at, name, materializer, artifact_id, digest, size, kind, fmt, schema_json in rows:
+    for (
+        task_id,
+        ended_at,
+        name,
+        materializer,
+        artifact_id,
+        digest,
+        size,
+        kind,
+        fmt,
+        schema_json,
+    ) in rows:
         if oldest is not None and (ended_at or 0) < oldest:
             continue
         if task_id not in found:

@@ -34,7 +34,9 @@ class Handle:
     @property
     def ref(self) -> str:
         """``node`` for a single output, ``node.output`` otherwise."""
-        return self.node.key if len(self.node.step.outputs) == 1 else f"{self.node.key}.{self.output}"
+        return (
+            self.node.key if len(self.node.step.outputs) == 1 else f"{self.node.key}.{self.output}"
+        )
 
     def __repr__(self) -> str:
         return f"<Handle {self.ref}>"

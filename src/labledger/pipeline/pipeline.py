@@ -123,7 +123,7 @@ class Pipeline:
                 except ValueError:
                     raise ValidationError(
                         f"pipeline parameter {name}={text!r} does not fit its type",
-                        hint="quote JSON values, e.g. -p models='[\"gbm\", \"rf\"]'",
+                        hint='quote JSON values, e.g. -p models=\'["gbm", "rf"]\'',
                     ) from None
                 parsed[name] = self._check(name, value)
         return parsed
@@ -138,7 +138,9 @@ class Pipeline:
             return adapter.validate_python(value)
         except PydanticError as exc:
             annotation = self.signature.parameters[name].annotation
-            wanted = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+            wanted = (
+                annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+            )
             raise ValidationError(
                 f"pipeline parameter {name}={value!r} is not a valid {wanted}",
                 hint=exc.errors()[0]["msg"] if exc.errors() else None,

@@ -97,7 +97,13 @@ def _original_outputs(ws: Workspace, run_id: str) -> list[tuple[str, str, str, s
     )
     with ws.read() as conn:
         return [
-            (r.node, r.name, r.id, r.digest, bool(json.loads(r.options_json).get("deterministic", True)))
+            (
+                r.node,
+                r.name,
+                r.id,
+                r.digest,
+                bool(json.loads(r.options_json).get("deterministic", True)),
+            )
             for r in conn.execute(query)
         ]
 
@@ -127,8 +133,14 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
         raise NotFoundError(f"run {run.id} has no code snapshot", hint="it cannot be re-executed")
     with tempfile.TemporaryDirectory(prefix="labledger-reproduce-") as scratch:
         tree = Stored(
-            digest=row.code_digest, size=0, kind="tree", format="tree", materializer="path",
-            schema={}, stats={}, blobs=(),
+            digest=row.code_digest,
+            size=0,
+            kind="tree",
+            format="tree",
+            materializer="path",
+            schema={},
+            stats={},
+            blobs=(),
         )
         code = load(tree, ws.store, workdir=Path(scratch))
         request = {

@@ -176,8 +176,14 @@ class _Scheduler:
         handle = self.executor.submit(spec, values if self.executor.shares_memory else {})
         pending[handle] = (node, (record, input_ids))
 
-    def _finish(self, node: Node, record: TaskRecord, inputs: dict[str, str], result: TaskResult,
-                ready: deque[Node]) -> None:
+    def _finish(
+        self,
+        node: Node,
+        record: TaskRecord,
+        inputs: dict[str, str],
+        result: TaskResult,
+        ready: deque[Node],
+    ) -> None:
         seconds = max(0.0, result.ended_at - result.started_at)
         if result.ok:
             refs = self.recorder.finished(
@@ -233,15 +239,22 @@ class _Scheduler:
                 if h.node in self.outputs
             }
             reason = f"not run: step {self.failure.node if self.failure else '?'} failed"
-            self.recorder.failed(record, TaskResult(node=node.key, error=reason), inputs,
-                                 status="skipped")
+            self.recorder.failed(
+                record, TaskResult(node=node.key, error=reason), inputs, status="skipped"
+            )
             self._outcome(node, record, "skipped", {}, error=reason)
             self.progress.done(node.key, "skipped")
 
 
 def _record_pipeline_run(
-    ws: Workspace, run: ActiveRun, pipeline: Pipeline, graph: Graph, *, params: dict[str, Any],
-    seed: int, reproduces: str | None,
+    ws: Workspace,
+    run: ActiveRun,
+    pipeline: Pipeline,
+    graph: Graph,
+    *,
+    params: dict[str, Any],
+    seed: int,
+    reproduces: str | None,
 ) -> bool:
     files, captured = _source_files(pipeline, graph)
     snapshot = snapshot_sources(ws.store, files)
@@ -297,8 +310,14 @@ def run_pipeline(
             CacheReader(ws) as reader,
         ):
             scheduler = _Scheduler(
-                graph, workspace=ws, executor=executor, recorder=recorder, progress=view,
-                cache=reader, use_cache=cache, seed=seed,
+                graph,
+                workspace=ws,
+                executor=executor,
+                recorder=recorder,
+                progress=view,
+                cache=reader,
+                use_cache=cache,
+                seed=seed,
             )
             try:
                 scheduler.run()

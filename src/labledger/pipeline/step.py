@@ -80,11 +80,14 @@ class Step:
         if not isinstance(retries, int) or retries < 0:
             raise PipelineDefinitionError(f"retries={retries!r} must be a whole number >= 0")
         names = tuple(outputs) if outputs is not None else (DEFAULT_OUTPUT,)
-        if not names or len(set(names)) != len(names) or not all(
-            isinstance(n, str) and n.isidentifier() for n in names
+        if (
+            not names
+            or len(set(names)) != len(names)
+            or not all(isinstance(n, str) and n.isidentifier() for n in names)
         ):
             raise PipelineDefinitionError(
-                f"outputs={outputs!r} must be distinct identifiers", hint='e.g. outputs=("train", "test")'
+                f"outputs={outputs!r} must be distinct identifiers",
+                hint='e.g. outputs=("train", "test")',
             )
         self.func = func
         self.name = name or getattr(func, "__name__", "step")
