@@ -105,7 +105,8 @@ def test_workspace_verifies(demo: Demo) -> None:
     assert demo.result.ledger_entries > MODEL_RUNS
     report = verify_workspace(demo.ws)
     assert report.ok, report.problems
-    assert report.runs_checked == MODEL_RUNS + 1
+    # The ingest run, the model runs, three pipeline runs and the reproduction.
+    assert report.runs_checked == 1 + MODEL_RUNS + 3 + 1
 
 
 def test_artifacts_round_trip(demo: Demo) -> None:
@@ -168,7 +169,13 @@ def test_report_has_every_section(demo: Demo) -> None:
         "5. Compare best vs runner-up",
         f"6. Learning curve of {best.name}",
         "7. Collection",
-        "8. Verify",
+        "8. Pipeline",
+        "second run: 7 of 7 steps from the cache",
+        "n_estimators=400: only what depends on it re-ran",
+        "9. Reproduce",
+        "8/8 outputs reproduced bit for bit",
+        "10. Lineage of the best model",
+        "11. Verify",
         "OK: the chain is intact",
         "Next steps",
         f"labledger runs list -w {demo.result.workspace}",
@@ -176,6 +183,15 @@ def test_report_has_every_section(demo: Demo) -> None:
     ):
         assert expected in text, expected
     assert f"{len(demo.result.search_hit_ids)} hit(s)" in text
+
+
+def test_pipeline_part_reruns_only_what_changed_and_reproduces(demo: Demo) -> None:
+    tour = demo.result.pipeline
+    assert tour.rerun_steps == ("train_forest", "evaluate", "roc_plot")
+    assert tour.reproduced
+    assert tour.best_model_status == "verified"
+    cached = labledger.get_run(tour.cached_run_id, workspace=demo.ws)
+    assert cached.kind == "pipeline"
 
 
 def test_existing_workspace_is_left_alone(tmp_path: Path) -> None:

@@ -224,7 +224,7 @@ def print_collection(console: Console, collection: Collection) -> None:
 
 def print_verification(console: Console, report: VerifyReport) -> None:
     """The ledger chain, blobs and sealed runs that verification checked, and any problems."""
-    section(console, "8. Verify")
+    section(console, "11. Verify")
     console.print(f"ledger entries checked  {report.entries_checked}")
     console.print(f"blobs re-hashed         {report.blobs_checked}")
     console.print(f"sealed runs re-derived  {report.runs_checked}")
@@ -244,6 +244,8 @@ def print_next_steps(
     runner_up_id: str,
     run_ids: Sequence[str],
     search_filter: str,
+    pipeline_run_id: str,
+    model_artifact_id: str,
     seconds: float,
 ) -> None:
     """Commands to explore the workspace the demo built."""
@@ -257,6 +259,10 @@ def print_next_steps(
         f"labledger runs show {best} -w {where}",
         f"labledger runs compare {best} {runner_up} -w {where}",
         f"labledger artifacts list -w {where}",
+        f"labledger run labledger.demo.pipeline:biopsy_study -p c=0.5 -w {where}",
+        f"labledger lineage {model_artifact_id[:13]} --up -w {where}",
+        f"labledger reproduce {pipeline_run_id[:13]} -w {where}",
+        f"labledger prov {pipeline_run_id[:13]} -o provenance.json -w {where}",
         f"labledger verify -w {where}",
     ]
     for line in commands:

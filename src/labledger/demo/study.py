@@ -16,6 +16,7 @@ from rich.console import Console
 import labledger
 from labledger._foundation.settings import WORKSPACE_DIRNAME
 from labledger.demo import report
+from labledger.demo.pipeline_tour import PipelineTour, run_pipeline_tour
 from labledger.workspace import Workspace
 from labledger.workspace.verify import verify_workspace
 
@@ -47,6 +48,7 @@ class DemoResult:
         collection: The collection holding the best run and the dataset.
         verify_ok: Whether ``verify_workspace`` found no problem.
         ledger_entries: How many ledger entries verification checked.
+        pipeline: What the pipeline part did (cached re-run, changed parameter, reproduce).
         elapsed_s: Wall time of the whole demo.
     """
 
@@ -60,6 +62,7 @@ class DemoResult:
     collection: str
     verify_ok: bool
     ledger_entries: int
+    pipeline: PipelineTour
     elapsed_s: float
 
 
@@ -207,6 +210,8 @@ def run_demo(path: Path, *, console: Console | None = None) -> DemoResult:
         collection = curation.collect(ws, best, dataset)
         report.print_collection(console, collection)
 
+        tour = run_pipeline_tour(ws, console)
+
         verification = verify_workspace(ws)
         report.print_verification(console, verification)
         elapsed = time.perf_counter() - started
@@ -217,6 +222,8 @@ def run_demo(path: Path, *, console: Console | None = None) -> DemoResult:
             runner_up_id=runner_up.id,
             run_ids=[ingest_run.id, *run_ids],
             search_filter=SEARCH_FILTER,
+            pipeline_run_id=tour.changed_run_id,
+            model_artifact_id=tour.best_model_artifact_id,
             seconds=elapsed,
         )
     finally:
@@ -232,5 +239,6 @@ def run_demo(path: Path, *, console: Console | None = None) -> DemoResult:
         collection=collection.name,
         verify_ok=verification.ok,
         ledger_entries=verification.entries_checked,
+        pipeline=tour,
         elapsed_s=elapsed,
     )

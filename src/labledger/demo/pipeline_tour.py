@@ -1,0 +1,164 @@
+"""The demo's pipeline part: run the study pipeline, re-run it cached, change a parameter, follow
+the lineage of the best model, and reproduce the first run bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from labledger.demo.pipeline import biopsy_study
+from labledger.demo.report import section
+from labledger.lineage import ancestors, graph_reproducibility, reproducibility
+from labledger.pipeline import reproduce
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from labledger.lineage import LineageGraph
+    from labledger.pipeline import PipelineRun, Reproduction
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["PipelineTour", "run_pipeline_tour"]
+
+CHANGED = {"n_estimators": 400}
+_STATUS = {"finished": "green", "cached": "cyan", "failed": "red", "skipped": "yellow"}
+_REPRO = {"verified": "green", "reproducible": "blue", "unverifiable": "yellow", "broken": "red"}
+_MODELS = {"logistic": "train_logistic", "forest": "train_forest"}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineTour:
+    """What the pipeline part of the demo did.
+
+    Attributes:
+        first_run_id: The first run of the study pipeline.
+        cached_run_id: The identical second run.
+        changed_run_id: The run with a changed parameter.
+        rerun_steps: Steps the changed run executed.
+        best_model: ``logistic`` or ``forest``, by test AUC.
+        best_model_artifact_id: The best model's artifact.
+        best_model_status: Its reproducibility status after ``reproduce``.
+        reproduced: Whether every output of the changed run was reproduced bit for bit.
+    """
+
+    first_run_id: str
+    cached_run_id: str
+    changed_run_id: str
+    rerun_steps: tuple[str, ...]
+    best_model: str
+    best_model_artifact_id: str
+    best_model_status: str
+    reproduced: bool
+
+
+def _tasks_table(result: PipelineRun, title: str) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("step", "status", "took", "output"):
+        table.add_column(column, no_wrap=column != "output")
+    for task in result.tasks.values():
+        outputs = ", ".join(f"{name} {digest[7:19]}" for name, digest in task.digests.items())
+        took = f"{task.duration:.2f} s" if task.status == "finished" else ""
+        table.add_row(task.node, Text(task.status, style=_STATUS[task.status]), took, outputs)
+    return table
+
+
+def _timed_run(ws: Workspace, **params: object) -> tuple[PipelineRun, float]:
+    started = time.perf_counter()
+    result = biopsy_study.run(workspace=ws, run_name="biopsy-study", **params)  # type: ignore[arg-type]
+    return result, time.perf_counter() - started
+
+
+def _lineage_tree(graph: LineageGraph, statuses: dict[str, str]) -> Tree:
+    nodes = {node.id: node for node in graph.nodes}
+    parents: dict[str, list[str]] = defaultdict(list)
+    for edge in graph.edges:
+        parents[edge.target].append(edge.source)
+
+    def label(node_id: str) -> Text:
+        node = nodes[node_id]
+        if node.kind == "task":
+            return Text.assemble(("step ", "dim"), (node.name, "bold"))
+        status = statuses.get(node_id, "")
+        return Text.assemble(
+            (node.name, "bold"),
+            f"  {node.format}  {(node.digest or '')[7:19]}  ",
+            (status, _REPRO.get(status, "")),
+        )
+
+    tree = Tree(label(graph.root))
+    seen = {graph.root}
+
+    def grow(branch: Tree, node_id: str) -> None:
+        for parent in sorted(parents[node_id], key=lambda p: nodes[p].name):
+            if parent in seen or parent not in nodes:
+                continue
+            seen.add(parent)
+            grow(branch.add(label(parent)), parent)
+
+    grow(tree, graph.root)
+    return tree
+
+
+def _reproduction_table(result: Reproduction) -> Table:
+    table = Table(header_style="bold")
+    for column in ("output", "result", "digest"):
+        table.add_column(column)
+    for check in result.checks:
+        name = check.node if check.output == "out" else f"{check.node}.{check.output}"
+        verdict = Text("match", "green") if check.matched else Text("differs", "red")
+        table.add_row(name, verdict, check.expected[7:19])
+    return table
+
+
+def run_pipeline_tour(ws: Workspace, console: Console) -> PipelineTour:
+    """Run the pipeline part of the demo in ``ws``, printing each step to ``console``."""
+    section(console, "8. Pipeline: ingest -> quality filter -> features -> 2 models -> evaluation")
+    first, seconds = _timed_run(ws)
+    console.print(_tasks_table(first, f"first run: every step ran ({seconds:.1f} s)"))
+
+    cached, seconds = _timed_run(ws)
+    console.print(
+        f"second run: [cyan]{len(cached.cached)} of {len(cached.tasks)} steps from the cache[/cyan]"
+        f" in {seconds:.2f} s, same outputs"
+    )
+
+    changed, seconds = _timed_run(ws, **CHANGED)
+    console.print(_tasks_table(changed, f"n_estimators=400: only what depends on it re-ran ({seconds:.1f} s)"))
+
+    scores = changed.load("evaluate")
+    best = max(scores, key=lambda name: scores[name]["auc"])
+    console.print(
+        "test AUC: "
+        + ", ".join(f"{name} {values['auc']:.4f}" for name, values in sorted(scores.items()))
+        + f"  -> best: [bold]{best}[/bold]"
+    )
+
+    section(console, "9. Reproduce the last run from its code snapshot, without the cache")
+    reproduction = reproduce(changed.run_id, workspace=ws)
+    console.print(_reproduction_table(reproduction))
+    matched = sum(check.matched for check in reproduction.checks)
+    style = "bold green" if reproduction.matched else "bold red"
+    console.print(Text(f"{matched}/{len(reproduction.checks)} outputs reproduced bit for bit", style))
+
+    model_id = changed.artifact_id(_MODELS[best])
+    graph = ancestors(model_id, workspace=ws)
+    statuses = {k: str(v) for k, v in graph_reproducibility(graph, workspace=ws).items()}
+    section(console, f"10. Lineage of the best model ({best}), coloured by reproducibility")
+    console.print(_lineage_tree(graph, statuses))
+    return PipelineTour(
+        first_run_id=first.run_id,
+        cached_run_id=cached.run_id,
+        changed_run_id=changed.run_id,
+        rerun_steps=tuple(changed.executed),
+        best_model=best,
+        best_model_artifact_id=model_id,
+        best_model_status=str(reproducibility(model_id, workspace=ws)),
+        reproduced=reproduction.matched,
+    )
