@@ -3,7 +3,8 @@
 The public Python API. Start with ``labledger.init()`` (or let the workspace be found from the current
 folder), then track work with ``with labledger.start_run(params=...) as run:`` and ``log_metric``,
 ``log_artifact`` and friends; find it again with ``search_runs``, ``get_run`` and ``compare_runs``;
-check the chain of trust with ``verify``.
+check the chain of trust with ``verify``. Build pipelines from ``@step`` functions called in a
+``@pipeline`` body; every step is cached by content and recorded with its lineage.
 """
 
 from labledger._foundation.errors import (
@@ -12,11 +13,14 @@ from labledger._foundation.errors import (
     IntegrityError,
     LabledgerError,
     NotFoundError,
+    PipelineDefinitionError,
     RunStateError,
+    StepFailedError,
     ValidationError,
     WorkspaceError,
     WorkspaceNotFoundError,
 )
+from labledger.pipeline import LocalExecutor, Resources, pipeline, reproduce, step
 from labledger.tracking import (
     ActiveRun,
     Artifact,
@@ -52,11 +56,15 @@ __all__ = [
     "FilterSyntaxError",
     "IntegrityError",
     "LabledgerError",
+    "LocalExecutor",
     "MetricPoint",
     "NotFoundError",
+    "PipelineDefinitionError",
+    "Resources",
     "Run",
     "RunComparison",
     "RunStateError",
+    "StepFailedError",
     "ValidationError",
     "Workspace",
     "WorkspaceError",
@@ -77,10 +85,13 @@ __all__ = [
     "log_param",
     "log_params",
     "open_workspace",
+    "pipeline",
+    "reproduce",
     "search_runs",
     "set_tag",
     "set_tags",
     "set_workspace",
     "start_run",
+    "step",
     "verify",
 ]
