@@ -117,14 +117,11 @@ class Pipeline:
         for name, text in texts.items():
             try:
                 parsed[name] = self._check(name, text)
-            except ValidationError:
+            except ValidationError as as_text:
                 try:
                     value = json.loads(text)
                 except ValueError:
-                    raise ValidationError(
-                        f"pipeline parameter {name}={text!r} does not fit its type",
-                        hint='quote JSON values, e.g. -p models=\'["gbm", "rf"]\'',
-                    ) from None
+                    raise as_text from None
                 parsed[name] = self._check(name, value)
         return parsed
 

@@ -1,0 +1,119 @@
+"""``labledger run`` and ``labledger reproduce`` as a user types them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from typer.testing import Result
+
+    from labledger.workspace.workspace import Workspace
+
+STUDY = """
+from labledger.pipeline import pipeline, step
+
+
+@step
+def load(n: int) -> list:
+    print(f"loading {n} values")
+    return list(range(n))
+
+
+@step
+def mean(values: list) -> float:
+    return sum(values) / len(values)
+
+
+@step
+def check(value: float, limit: float) -> float:
+    if value > limit:
+        raise ValueError(f"mean {value} is above {limit}")
+    return value
+
+
+@pipeline
+def study(n: int = 4, limit: float = 100.0) -> None:
+    check(mean(load(n)), limit)
+"""
+
+
+@pytest.fixture
+def study_file(tmp_path: Path) -> Iterator[str]:
+    path = tmp_path / "cli_study.py"
+    path.write_text(textwrap.dedent(STUDY))
+    yield str(path)
+    sys.modules.pop("cli_study", None)
+    if str(tmp_path) in sys.path:
+        sys.path.remove(str(tmp_path))
+
+
+def test_run_then_rerun_from_cache_with_json(
+    cli: Callable[..., Result], workspace: Workspace, study_file: str
+) -> None:
+    where = str(workspace.settings.root)
+    first = cli("run", f"{study_file}:study", "-p", "n=6", "-w", where)
+    assert first.exit_code == 0, first.output
+    assert "3 ran, 0 cached" in first.stdout
+    again = cli("run", f"{study_file}:study", "-p", "n=6", "-w", where, "--json")
+    assert again.exit_code == 0, again.output
+    document = json.loads(again.stdout)
+    assert [t["status"] for t in document["tasks"]] == ["cached"] * 3
+    forced = cli("run", f"{study_file}:study", "-p", "n=6", "--no-cache", "-w", where, "--json")
+    assert [t["status"] for t in json.loads(forced.stdout)["tasks"]] == ["finished"] * 3
+
+
+def test_a_failing_step_prints_its_traceback_and_exits_1(
+    cli: Callable[..., Result], workspace: Workspace, study_file: str
+) -> None:
+    result = cli("run", f"{study_file}:study", "-p", "limit=0", "-w", str(workspace.settings.root))
+    assert result.exit_code == 1
+    assert "ValueError: mean 1.5 is above 0.0" in result.stderr
+    assert "finished steps are cached" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "n=many"], "n='many' is not a valid int"),
+        (["-p", "bogus=1"], "has no parameter 'bogus'"),
+        (["-p", "n"], "is not key=value"),
+    ],
+)
+def test_bad_parameters_are_one_line_errors(
+    cli: Callable[..., Result], workspace: Workspace, study_file: str, args: list[str], message: str
+) -> None:
+    result = cli("run", f"{study_file}:study", *args, "-w", str(workspace.settings.root))
+    assert result.exit_code in {1, 2}
+    assert message in result.stderr
+
+
+def test_unknown_pipeline_references_are_clear(
+    cli: Callable[..., Result], workspace: Workspace, tmp_path: Path
+) -> None:
+    where = str(workspace.settings.root)
+    missing = cli("run", f"{tmp_path / 'nope.py'}:study", "-w", where)
+    assert missing.exit_code == 1
+    assert "no file" in missing.stderr
+    malformed = cli("run", "just-a-name", "-w", where)
+    assert "should look like path/to/file.py:name" in malformed.stderr
+
+
+def test_reproduce_reports_every_output(
+    cli: Callable[..., Result], workspace: Workspace, study_file: str
+) -> None:
+    where = str(workspace.settings.root)
+    run = json.loads(cli("run", f"{study_file}:study", "-w", where, "--json").stdout)
+    result = cli("reproduce", run["run_id"][:13], "-w", where)
+    assert result.exit_code == 0, result.output
+    assert "3/3 outputs reproduced bit for bit" in result.stdout
+    as_json = json.loads(cli("reproduce", run["run_id"], "-w", where, "--json").stdout)
+    assert as_json["matched"] is True
+    assert {o["node"] for o in as_json["outputs"]} == {"load", "mean", "check"}
