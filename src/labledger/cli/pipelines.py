@@ -99,12 +99,12 @@ def run_command(
         labledger run examples/biopsy/pipeline.py:study -p n_estimators=300
     """
     from labledger._foundation.errors import StepFailedError
-    from labledger.pipeline.executor import LocalExecutor
+    from labledger.pipeline.executor import Executor, LocalExecutor
     from labledger.pipeline.loader import load_pipeline
 
     pipeline = load_pipeline(target)
     params = pipeline.parse_params(_params(param or []))
-    executor = LocalExecutor(max_workers=workers)
+    executor: Executor = LocalExecutor(max_workers=workers)
     if dask is not None:
         from labledger.pipeline.dask_executor import DaskExecutor
 

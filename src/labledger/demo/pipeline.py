@@ -32,7 +32,7 @@ def ingest() -> pd.DataFrame:
     """The Wisconsin diagnostic biopsies bundled with scikit-learn (569 samples, 30 measurements)."""
     from sklearn.datasets import load_breast_cancer
 
-    frame = load_breast_cancer(as_frame=True).frame
+    frame: pd.DataFrame = load_breast_cancer(as_frame=True).frame
     # scikit-learn codes benign as 1; the study's positive class is malignant.
     frame[LABEL] = (1 - frame.pop("target")).astype("int64")
     frame.insert(0, "sample_id", [f"WDBC-{i + 1:04d}" for i in range(len(frame))])
@@ -115,11 +115,16 @@ def roc_plot(models: dict[str, Any], test: pd.DataFrame) -> Any:
     from sklearn.metrics import roc_curve
 
     x, y = _xy(test)
-    curves = {name: roc_curve(y, model.predict_proba(x)[:, 1])[:2] for name, model in models.items()}
+    curves = {
+        name: roc_curve(y, model.predict_proba(x)[:, 1])[:2] for name, model in models.items()
+    }
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        return {name: [fpr.round(4).tolist(), tpr.round(4).tolist()] for name, (fpr, tpr) in curves.items()}
+        return {
+            name: [fpr.round(4).tolist(), tpr.round(4).tolist()]
+            for name, (fpr, tpr) in curves.items()
+        }
     figure = Figure(figsize=(4.5, 4.5), layout="constrained")
     axes = figure.subplots()
     for name, (fpr, tpr) in curves.items():

@@ -130,7 +130,9 @@ def run_pipeline_tour(ws: Workspace, console: Console) -> PipelineTour:
     )
 
     changed, seconds = _timed_run(ws, **CHANGED)
-    console.print(_tasks_table(changed, f"n_estimators=400: only what depends on it re-ran ({seconds:.1f} s)"))
+    console.print(
+        _tasks_table(changed, f"n_estimators=400: only what depends on it re-ran ({seconds:.1f} s)")
+    )
 
     scores = changed.load("evaluate")
     best = max(scores, key=lambda name: scores[name]["auc"])
@@ -145,7 +147,9 @@ def run_pipeline_tour(ws: Workspace, console: Console) -> PipelineTour:
     console.print(_reproduction_table(reproduction))
     matched = sum(check.matched for check in reproduction.checks)
     style = "bold green" if reproduction.matched else "bold red"
-    console.print(Text(f"{matched}/{len(reproduction.checks)} outputs reproduced bit for bit", style))
+    console.print(
+        Text(f"{matched}/{len(reproduction.checks)} outputs reproduced bit for bit", style)
+    )
 
     model_id = changed.artifact_id(_MODELS[best])
     graph = ancestors(model_id, workspace=ws)

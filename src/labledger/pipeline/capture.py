@@ -61,8 +61,8 @@ def routing() -> Iterator[None]:
     with _lock:
         if _installed == 0:
             _saved = (sys.stdout, sys.stderr)
-            sys.stdout = _Router(sys.stdout)  # type: ignore[assignment]
-            sys.stderr = _Router(sys.stderr)  # type: ignore[assignment]
+            sys.stdout = _Router(sys.stdout)
+            sys.stderr = _Router(sys.stderr)
             logging.getLogger().addHandler(_handler)
         _installed += 1
     try:

@@ -8,6 +8,7 @@ result sent back is a small ``TaskResult``. Step resources map to Dask worker re
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def _project_modules(spec: TaskSpec) -> list[Any]:
     return [
         module
         for module in list(sys.modules.values())
-        if getattr(module, "__file__", None) and str(Path(module.__file__).resolve()) in files
+        if (file := getattr(module, "__file__", None)) and str(Path(file).resolve()) in files
     ]
 
 
@@ -98,7 +99,8 @@ class DaskExecutor:
 
     def open(self, workspace: Workspace) -> None:
         try:
-            from distributed import Client, LocalCluster
+            # Untyped library: reached through Any.
+            distributed: Any = importlib.import_module("distributed")
         except ModuleNotFoundError as exc:
             raise ConfigurationError(
                 "Dask is not installed", hint="pip install 'labledger[dask]'"
@@ -114,7 +116,7 @@ class DaskExecutor:
         if self.address is None:
             n_workers = self.n_workers or os.cpu_count() or 1
             memory = (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // n_workers
-            self._cluster = LocalCluster(
+            self._cluster = distributed.LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=self.threads_per_worker,
                 processes=self.processes,
@@ -123,10 +125,10 @@ class DaskExecutor:
                 resources={"CPU": float(self.threads_per_worker), "MEMORY": float(memory)},
                 silence_logs=40,
             )
-            self.client = Client(self._cluster)
+            self.client = distributed.Client(self._cluster)
             self._owns_client = True
         elif isinstance(self.address, str):
-            self.client = Client(self.address)
+            self.client = distributed.Client(self.address)
             self._owns_client = True
         else:
             self.client = self.address
@@ -150,7 +152,7 @@ class DaskExecutor:
 
     def submit(self, spec: TaskSpec, values: Mapping[str, Any]) -> Any:
         assert self.client is not None and self._settings is not None, "open() first"
-        import cloudpickle
+        cloudpickle: Any = importlib.import_module("cloudpickle")
 
         # Project modules travel by value: workers need not have the project on their path.
         for module in _project_modules(spec):
@@ -169,9 +171,8 @@ class DaskExecutor:
         return future
 
     def wait(self, pending: Collection[Any]) -> list[tuple[Any, TaskResult]]:
-        from distributed import wait
-
-        done, _ = wait(list(pending), return_when="FIRST_COMPLETED")
+        distributed: Any = importlib.import_module("distributed")
+        done, _ = distributed.wait(list(pending), return_when="FIRST_COMPLETED")
         results: list[tuple[Any, TaskResult]] = []
         for future in done:
             node = self._nodes.pop(future, "?")

@@ -48,13 +48,13 @@ class Handle:
             hint="pass it to another step and do the work inside that step",
         )
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> bool:  # noqa: PLE0304 - it never returns: a handle has no truth value
         self._misuse("cannot test")
 
     def __iter__(self) -> Iterator[Any]:
         self._misuse("cannot iterate over")
 
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # noqa: PLE0303 - it never returns: a handle has no length
         self._misuse("cannot take the length of")
 
     def __getitem__(self, key: Any) -> Any:

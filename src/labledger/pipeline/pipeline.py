@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from labledger.pipeline.executor import Executor
-    from labledger.pipeline.runner import PipelineRun
+    from labledger.pipeline.types import PipelineRun
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["RESERVED_PARAMS", "Pipeline", "pipeline"]

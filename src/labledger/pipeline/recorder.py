@@ -95,7 +95,7 @@ class TaskRecorder:
     def _task_row(
         self, record: TaskRecord, status: str, *, code_captured: bool, **extra: Any
     ) -> dict[str, Any]:
-        row = {
+        row: dict[str, Any] = {
             "id": record.id,
             "run_id": self.run_id,
             "node": record.node,
@@ -239,9 +239,9 @@ class TaskRecorder:
             return
         query = _RECORDED.where(_t.c.cache_key.in_(list(self._produced)))
         theirs: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
-        for row in conn.execute(query):
-            outputs = theirs.setdefault(row.cache_key, (row.id, {}))[1]
-            outputs[row.name] = (row.artifact_id, row.digest)
+        for found in conn.execute(query):
+            outputs = theirs.setdefault(found.cache_key, (found.id, {}))[1]
+            outputs[found.name] = (found.artifact_id, found.digest)
         if not theirs:
             return
         ours = {self._produced[key]: value for key, value in theirs.items()}

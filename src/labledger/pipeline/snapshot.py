@@ -25,7 +25,7 @@ def module_path(module_name: str, file: str) -> str:
     parts = module_name.split(".")
     if Path(file).name == "__init__.py":
         return "/".join([*parts, "__init__.py"])
-    return "/".join(parts[:-1] + [parts[-1] + ".py"])
+    return "/".join([*parts[:-1], parts[-1] + ".py"])
 
 
 def _modules_by_file() -> dict[str, str]:

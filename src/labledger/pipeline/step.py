@@ -90,7 +90,7 @@ class Step:
                 hint='e.g. outputs=("train", "test")',
             )
         self.func = func
-        self.name = name or getattr(func, "__name__", "step")
+        self.name: str = name or str(getattr(func, "__name__", "step"))
         self.cache = cache
         self.retries = retries
         self.resources = resources or Resources()

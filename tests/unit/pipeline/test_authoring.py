@@ -50,8 +50,8 @@ def test_multiple_outputs_unpack_and_read_by_name() -> None:
 @pytest.mark.parametrize(
     ("use", "message"),
     [
-        (lambda h: bool(h), "cannot test"),
-        (lambda h: list(h), "cannot iterate"),
+        (bool, "cannot test"),
+        (list, "cannot iterate"),
         (lambda h: h[0], "cannot index"),
         (lambda h: h.columns, "cannot read attribute 'columns'"),
     ],
@@ -70,7 +70,7 @@ def test_missing_and_unknown_step_arguments_are_reported() -> None:
     def missing() -> None:
         sp.scaled()
 
-    with pytest.raises(PipelineDefinitionError, match="cannot call step 'scaled'.*value"):
+    with pytest.raises(PipelineDefinitionError, match=r"cannot call step 'scaled'.*value"):
         missing.trace()
 
     @pipeline

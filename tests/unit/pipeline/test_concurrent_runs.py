@@ -92,7 +92,9 @@ def test_two_runs_at_once_both_finish_and_store_each_artifact_once(
             sa.select(schema.runs.c.status).where(schema.runs.c.kind == "pipeline")
         ).scalars()
         assert sorted(runs) == ["finished", "finished"]
-        artifacts = conn.execute(sa.select(schema.artifacts.c.name, schema.artifacts.c.digest)).all()
+        artifacts = conn.execute(
+            sa.select(schema.artifacts.c.name, schema.artifacts.c.digest)
+        ).all()
     names = [name for name, _ in artifacts if name in {"slow_numbers", "slow_total", "maybe_die"}]
     assert sorted(names) == ["maybe_die", "slow_numbers", "slow_total"]
 

@@ -48,9 +48,7 @@ def test_second_run_is_fully_cached_and_reuses_artifacts(workspace: Workspace) -
     assert second.cached == list(second.tasks)
     for node, task in second.tasks.items():
         assert task.outputs == first.tasks[node].outputs
-    cached = _rows(
-        workspace, sa.select(schema.tasks).where(schema.tasks.c.run_id == second.run_id)
-    )
+    cached = _rows(workspace, sa.select(schema.tasks).where(schema.tasks.c.run_id == second.run_id))
     assert {r.cached_from for r in cached} == {t.task_id for t in first.tasks.values()}
 
 
