@@ -51,13 +51,15 @@ def _run_on_worker(spec: TaskSpec, settings: Settings) -> TaskResult:
         return execute_task(spec, _store_on_worker(settings), workdir=workdir)
 
 
-def _project_modules(spec: TaskSpec) -> list[Any]:
-    files = spec.step.fingerprint.sources
-    return [
-        module
-        for module in list(sys.modules.values())
-        if (file := getattr(module, "__file__", None)) and str(Path(file).resolve()) in files
-    ]
+def _project_modules(files: frozenset[str]) -> list[Any]:
+    found = []
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        # Cheap checks first: resolving every imported module's path costs milliseconds.
+        if file and Path(file).name in {Path(f).name for f in files}:
+            if str(Path(file).resolve()) in files:
+                found.append(module)
+    return found
 
 
 class DaskExecutor:
@@ -93,6 +95,7 @@ class DaskExecutor:
         self._nodes: dict[Any, str] = {}
         self._resources: list[dict[str, float]] = []
         self._by_value: set[str] = set()
+        self._registered: set[frozenset[str]] = set()
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.address or 'LocalCluster'})"
@@ -155,10 +158,13 @@ class DaskExecutor:
         cloudpickle: Any = importlib.import_module("cloudpickle")
 
         # Project modules travel by value: workers need not have the project on their path.
-        for module in _project_modules(spec):
-            if module.__name__ not in self._by_value:
-                cloudpickle.register_pickle_by_value(module)
-                self._by_value.add(module.__name__)
+        files = spec.step.fingerprint.sources
+        if files not in self._registered:
+            self._registered.add(files)
+            for module in _project_modules(files):
+                if module.__name__ not in self._by_value:
+                    cloudpickle.register_pickle_by_value(module)
+                    self._by_value.add(module.__name__)
         future = self.client.submit(
             _run_on_worker,
             spec,

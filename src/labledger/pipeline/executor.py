@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -71,13 +70,14 @@ class LocalExecutor:
         self.max_workers = max_workers
         self._pool: cf.ThreadPoolExecutor | None = None
         self._workspace: Workspace | None = None
-        self._lock = threading.Lock()
+        self._scratch: Path | None = None
 
     def __repr__(self) -> str:
         return f"LocalExecutor(max_workers={self.max_workers})"
 
     def open(self, workspace: Workspace) -> None:
         self._workspace = workspace
+        self._scratch = scratch_dir(workspace)
         if self.max_workers and self.max_workers > 1 and self._pool is None:
             self._pool = cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="labledger")
 
@@ -88,7 +88,7 @@ class LocalExecutor:
             self._workspace.store,
             values=values,
             keep_values=True,
-            workdir=scratch_dir(self._workspace),
+            workdir=self._scratch,
         )
 
     def submit(self, spec: TaskSpec, values: Mapping[str, Any]) -> Any:
