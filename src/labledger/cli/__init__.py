@@ -13,6 +13,7 @@ import typer
 
 from labledger.cli import artifacts, collections, keys, metadata, runs
 from labledger.cli.demo import demo
+from labledger.cli.lineage import lineage_command, prov_command
 from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
 from labledger.cli.workspace import gc, init, verify
@@ -64,6 +65,8 @@ app.command("verify")(verify)
 app.command("gc")(gc)
 app.command("search")(search_command)
 app.command("demo")(demo)
+app.command("lineage")(lineage_command)
+app.command("prov")(prov_command)
 app.command("run")(run_command)
 app.command("reproduce")(reproduce_command)
 app.add_typer(runs.app, name="runs")

@@ -28,12 +28,17 @@ def module_path(module_name: str, file: str) -> str:
     return "/".join([*parts[:-1], parts[-1] + ".py"])
 
 
-def _modules_by_file() -> dict[str, str]:
+def _modules_by_file(files: set[str]) -> dict[str, str]:
+    """Module names of ``files`` (resolved paths), from the modules imported so far."""
+    names = {Path(file).name for file in files}
     found: dict[str, str] = {}
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        if file and name != "__main__":
-            found.setdefault(str(Path(file).resolve()), name)
+        # Comparing base names first spares resolving the path of every imported module.
+        if file and name != "__main__" and Path(file).name in names:
+            resolved = str(Path(file).resolve())
+            if resolved in files:
+                found.setdefault(resolved, name)
     return found
 
 
@@ -58,13 +63,14 @@ def snapshot_sources(
         files: Source files.
         names: Module names by resolved file path, for files ``sys.modules`` does not know.
     """
-    by_file = _modules_by_file()
+    wanted = {str(Path(file).resolve()) for file in files}
+    by_file = _modules_by_file(wanted)
     if names:
         by_file.update(names)
     entries: dict[str, dict[str, object]] = {}
     blobs: list[tuple[str, int]] = []
-    for file in sorted(set(files)):
-        path = Path(file).resolve()
+    for file in sorted(wanted):
+        path = Path(file)
         name = by_file.get(str(path), path.stem)
         if not path.is_file():
             continue
