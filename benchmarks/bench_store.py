@@ -1,7 +1,12 @@
 """Adding a large file: labledger's blob store against ``dvc add``, with hashing and copying as yardsticks.
 
 One random file (1 GiB by default, ``--size-mib`` for less) is written once; every workload then stores
-it into a fresh destination (a new workspace, a new DVC repository), first *cold* and then *warm*:
+it into a fresh destination (a new workspace, a new DVC repository), first *cold* and then *warm*.
+
+labledger is measured in its default link mode (``reflink``: a copy-on-write clone where the
+filesystem can clone, else a copy) and in ``hardlink`` mode, next to ``dvc add`` with DVC's default
+cache type (``reflink,copy``) and with ``cache.type hardlink``. The table says which of clone or copy
+the default mode did on the measured filesystem.
 
 * cold: the source was fsynced and evicted from the page cache with ``posix_fadvise(DONTNEED)``, so
   it is read from the disk (the VM's host may still cache it; that cannot be controlled from here);
@@ -18,6 +23,8 @@ Run: ``.venv-bench/bin/python benchmarks/bench_store.py [--size-mib 1024] [--jso
 from __future__ import annotations
 
 import argparse
+import fcntl
+import mmap
 import os
 import shutil
 import statistics
@@ -46,6 +53,8 @@ from _common import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from labledger._foundation.settings import StoreLink
+
 TARGET_GB_S = 1.5
 CHUNK = 64 * 1024 * 1024
 STATES = ("cold", "warm")
@@ -60,6 +69,26 @@ def write_random_file(path: Path, size: int) -> None:
             left -= chunk
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def copy_direct(source: Path, target: Path) -> None:
+    """Copy with direct I/O straight from the mapped source, then fsync: a durable copy's ceiling."""
+    size = source.stat().st_size
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    try:
+        with open(source, "rb") as src, mmap.mmap(src.fileno(), size, prot=mmap.PROT_READ) as data:
+            view = memoryview(data)
+            aligned = size - size % mmap.PAGESIZE
+            offset = 0
+            while offset < aligned:
+                offset += os.pwrite(fd, view[offset : min(offset + CHUNK, aligned)], offset)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+            while offset < size:
+                offset += os.pwrite(fd, view[offset:size], offset)
+            view.release()
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def evict(path: Path) -> None:
@@ -140,19 +169,42 @@ class Workloads:
                 os.close(fd)
         return watch.seconds
 
-    def put_file(self, state: str, *, fsync: bool) -> float:
+    def copy_direct(self, state: str) -> float:
+        target = self.fresh("copy") / "bigfile"
+        prepare(self.source, state)
+        with timed() as watch:
+            copy_direct(self.source, target)
+        return watch.seconds
+
+    def put_file(self, state: str, *, fsync: bool, link: StoreLink | None = None) -> float:
+        """``put_file`` into a new workspace's store; ``link`` overrides its default link mode."""
         from labledger.workspace.local_store import LocalBlobStore
         from labledger.workspace.workspace import Workspace
 
         folder = self.fresh("labledger")
-        if fsync:
-            store = Workspace.init(folder).store
-        else:
-            store = LocalBlobStore(folder / "objects", fsync=False)
+        store = (
+            Workspace.init(folder).store
+            if fsync
+            else LocalBlobStore(folder / "objects", fsync=False)
+        )
+        assert isinstance(store, LocalBlobStore)
         prepare(self.source, state)
         with timed() as watch:
-            store.put_file(self.source)
+            store.put_file(self.source, link=link)
         return watch.seconds
+
+    def default_link_does(self) -> str:
+        """What the default link mode does on the scratch filesystem: ``clone`` or ``copy``."""
+        from labledger.workspace.file_transfer import clone_file
+
+        first, second = self.scratch / "clone-probe-a", self.scratch / "clone-probe-b"
+        first.write_bytes(b"probe")
+        try:
+            with first.open("rb") as source, second.open("wb") as target:
+                return "clone" if clone_file(source.fileno(), target.fileno()) else "copy"
+        finally:
+            first.unlink()
+            second.unlink()
 
     def log_artifact(self, state: str) -> float:
         from labledger.tracking import start_run
@@ -166,9 +218,11 @@ class Workloads:
         workspace.close()
         return watch.seconds
 
-    def dvc_add(self, state: str) -> float:
+    def dvc_add(self, state: str, cache_type: str | None = None) -> float:
         repo = self.fresh("dvc")
         run_quiet([self.dvc, "init", "--no-scm", "-q"], repo, self.env)
+        if cache_type:
+            run_quiet([self.dvc, "config", "cache.type", cache_type], repo, self.env)
         target = repo / "bigfile"
         shutil.copyfile(self.source, target)
         prepare(target, state)
@@ -200,21 +254,46 @@ def measure(
     return figures
 
 
-# (key, label, note, has the target): labledger's workloads, each compared with `dvc add`.
+# (key, label, note, has the target, peer key): labledger's workloads, each against a `dvc add`.
 OURS = (
-    ("put_file", "store.put_file (durable: fsync)", "", True),
-    ("log_artifact", "log_artifact(path) in a run", "put_file + catalog rows + ledger entry", True),
+    (
+        "put_file",
+        "store.put_file, default link mode (durable: fsync)",
+        "reflink: {default} on this filesystem",
+        True,
+        "dvc",
+    ),
+    (
+        "put_file_hardlink",
+        "store.put_file(link='hardlink') (durable: fsync)",
+        "opt-in: the file itself becomes the blob, made read-only",
+        True,
+        "dvc_hardlink",
+    ),
+    (
+        "log_artifact",
+        "log_artifact(path) in a run, default link mode",
+        "put_file + catalog rows + ledger entry",
+        True,
+        "dvc",
+    ),
     (
         "put_file_no_fsync",
-        "put_file with fsync=False",
+        "put_file with fsync=False, default link mode",
         "NOT durable: shows what fsync costs",
         False,
+        "dvc",
     ),
 )
+PEER_NOTES = {
+    "dvc": "dvc add, default cache type (reflink,copy), incl. start-up",
+    "dvc_hardlink": "dvc add, cache.type hardlink, incl. start-up",
+}
 YARDSTICKS = (
     ("hash", "BLAKE3 hash only (digest_file)"),
     ("copy", "file copy (shutil.copyfile)"),
     ("copy_fsync", "file copy + fsync"),
+    ("copy_direct", "file copy, direct I/O from the mapped file + fsync"),
 )
 
 
@@ -225,14 +304,19 @@ def bench(size: int, tmp: str | None, keep: bool, repeat: int) -> tuple[list[Res
             write_random_file(source, size)
         console.print(f"wrote {size / 2**20:,.0f} MiB of random bytes in {watch.seconds:.1f} s")
         work = Workloads(source, scratch)
+        default = work.default_link_does()
+        console.print(f"the default link mode (reflink) makes a {default} on this filesystem")
         actions: dict[str, Callable[[str], float]] = {
             "put_file": lambda state: work.put_file(state, fsync=True),
+            "put_file_hardlink": lambda state: work.put_file(state, fsync=True, link="hardlink"),
             "log_artifact": work.log_artifact,
             "put_file_no_fsync": lambda state: work.put_file(state, fsync=False),
             "dvc": work.dvc_add,
+            "dvc_hardlink": lambda state: work.dvc_add(state, "hardlink"),
             "hash": work.hash_only,
             "copy": lambda state: work.copy(state, fsync=False),
             "copy_fsync": lambda state: work.copy(state, fsync=True),
+            "copy_direct": work.copy_direct,
         }
         figures = {key: measure(work, key, action, size, repeat) for key, action in actions.items()}
         startup = work.dvc_startup()
@@ -243,14 +327,14 @@ def bench(size: int, tmp: str | None, keep: bool, repeat: int) -> tuple[list[Res
             f"{state} source",
             f"{label}, {state}",
             figures[key][state],
-            figures["dvc"][state],
+            figures[peer][state],
             "GB/s",
             TARGET_GB_S if has_target else None,
-            note=note,
-            peer_note="dvc add, incl. start-up",
+            note=note.format(default=default),
+            peer_note=PEER_NOTES[peer],
         )
         for state in STATES
-        for key, label, note, has_target in OURS
+        for key, label, note, has_target, peer in OURS
     ]
     yardsticks = [
         Result("yardstick", f"{label}, {state}", figures[key][state], None, "GB/s")

@@ -6,6 +6,7 @@ Order of precedence: an explicit argument (``--workspace``), then ``LABLEDGER_UR
 A workspace URI is either a folder (``/data/study`` or ``file:///data/study``; the ``.labledger``
 folder inside it holds everything) or a database URL (``postgresql://...``, ``sqlite:///...``), in which
 case ``LABLEDGER_STORE`` names the blob store (``s3://bucket/prefix`` or a folder).
+``LABLEDGER_STORE_LINK`` says how a folder store takes in local files (see ``STORE_LINKS``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,31 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from labledger._foundation.errors import ConfigurationError, WorkspaceNotFoundError
 
-__all__ = ["WORKSPACE_DIRNAME", "Settings", "find_workspace_root", "resolve_settings"]
+__all__ = [
+    "DEFAULT_STORE_LINK",
+    "STORE_LINKS",
+    "WORKSPACE_DIRNAME",
+    "Settings",
+    "StoreLink",
+    "find_workspace_root",
+    "parse_store_link",
+    "resolve_settings",
+]
 
 WORKSPACE_DIRNAME = ".labledger"
 _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+# How a local folder store takes in a file: ``copy`` always copies its bytes; ``reflink`` clones it
+# where the filesystem can (copy-on-write, still an independent file) and copies elsewhere;
+# ``hardlink`` also clones where it can, else hard-links the file itself (made read-only) and
+# copies only when neither works.
+StoreLink = Literal["copy", "reflink", "hardlink"]
+STORE_LINKS: tuple[StoreLink, ...] = get_args(StoreLink)
+DEFAULT_STORE_LINK: StoreLink = "reflink"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +51,7 @@ class Settings:
         root: The local ``.labledger`` folder, when the workspace is embedded.
         s3_endpoint_url: Endpoint of an S3-compatible server, when not AWS.
         verify_on_read: Re-hash blobs as they are read.
+        store_link: How a folder store takes in local files (``STORE_LINKS``).
     """
 
     catalog_url: str
@@ -39,6 +59,7 @@ class Settings:
     root: Path | None = None
     s3_endpoint_url: str | None = None
     verify_on_read: bool = False
+    store_link: StoreLink = DEFAULT_STORE_LINK
 
 
 def find_workspace_root(start: Path | None = None) -> Path | None:
@@ -55,13 +76,32 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def local_settings(root: Path, *, verify_on_read: bool = False) -> Settings:
+def parse_store_link(value: str | None) -> StoreLink:
+    """A ``StoreLink`` from its name; empty means the default.
+
+    Raises:
+        ConfigurationError: ``value`` names no link mode.
+    """
+    name = (value or "").strip().lower() or DEFAULT_STORE_LINK
+    for link in STORE_LINKS:
+        if link == name:
+            return link
+    raise ConfigurationError(
+        f"unknown store link mode {value!r}",
+        hint=f"set LABLEDGER_STORE_LINK to one of: {', '.join(STORE_LINKS)}",
+    )
+
+
+def local_settings(
+    root: Path, *, verify_on_read: bool = False, store_link: StoreLink = DEFAULT_STORE_LINK
+) -> Settings:
     """Settings of an embedded workspace whose ``.labledger`` folder is ``root``."""
     return Settings(
         catalog_url=f"sqlite:///{root / 'catalog.db'}",
         store_url=str(root / "objects"),
         root=root,
         verify_on_read=verify_on_read,
+        store_link=store_link,
     )
 
 
@@ -80,10 +120,12 @@ def resolve_settings(
 
     Raises:
         WorkspaceNotFoundError: Nothing given and no ``.labledger`` folder here or above.
-        ConfigurationError: A database URL without ``LABLEDGER_STORE``.
+        ConfigurationError: A database URL without ``LABLEDGER_STORE``, or an unknown
+            ``LABLEDGER_STORE_LINK``.
     """
     env = os.environ
     verify = _truthy(env.get("LABLEDGER_VERIFY_ON_READ"))
+    link = parse_store_link(env.get("LABLEDGER_STORE_LINK"))
     raw = os.fspath(uri) if uri is not None else env.get("LABLEDGER_URI") or None
     if raw is None:
         found = find_workspace_root()
@@ -92,7 +134,7 @@ def resolve_settings(
                 f"no {WORKSPACE_DIRNAME} workspace in {Path.cwd()} or any parent folder",
                 hint="run `labledger init` here, or set LABLEDGER_URI / pass --workspace",
             )
-        return local_settings(found, verify_on_read=verify)
+        return local_settings(found, verify_on_read=verify, store_link=link)
     scheme = raw.split("://", 1)[0].split("+", 1)[0] if "://" in raw else ""
     if scheme in _DB_SCHEMES:
         store = env.get("LABLEDGER_STORE")
@@ -106,6 +148,7 @@ def resolve_settings(
             store_url=store,
             s3_endpoint_url=env.get("LABLEDGER_S3_ENDPOINT_URL") or None,
             verify_on_read=verify,
+            store_link=link,
         )
     if scheme not in ("", "file"):
         raise ConfigurationError(
@@ -118,4 +161,4 @@ def resolve_settings(
         raise WorkspaceNotFoundError(
             f"no workspace at {root}", hint=f"run `labledger init {path}` to create one"
         )
-    return local_settings(root, verify_on_read=verify)
+    return local_settings(root, verify_on_read=verify, store_link=link)

@@ -2,7 +2,8 @@
 
 A run is opened in one transaction (row, params, tags, environment blob, ledger entry ``run.started``)
 and sealed in another (status, remaining metrics, record digest, ledger entry ``run.finished``).
-Metrics go through a ``MetricBuffer``; params and tags are written when logged.
+Metrics go through a ``MetricBuffer``; params and tags are written when logged. The rows themselves
+are written by ``run_rows``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,22 @@ import traceback
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, update
-
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import RunStateError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.tracking.artifacts import store_artifact
 from labledger.tracking.environment import capture_environment, git_state
 from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
+from labledger.tracking.run_rows import (
+    ParamRow,
+    TagRow,
+    finish_run,
+    insert_metrics,
+    insert_params,
+    insert_run,
+    touch_heartbeat,
+    upsert_latest_metrics,
+)
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record_digest
@@ -45,18 +54,6 @@ _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
 _env_digests: weakref.WeakKeyDictionary[Workspace, tuple[str, int]] = weakref.WeakKeyDictionary()
 _uncaught: list[BaseException] = []
-
-# Statements built once: on the hot path, building a statement costs more than running it.
-_INSERT_RUN = schema.runs.insert()
-_INSERT_PARAMS = schema.params.insert()
-_INSERT_TAGS = schema.tags.insert()
-_INSERT_METRICS = schema.metrics.insert()
-_SQLITE_INSERT_METRICS = (
-    "INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)"
-)
-_RUN_ID: Any = bindparam("run_id_")
-_HEARTBEAT = update(schema.runs).where(schema.runs.c.id == _RUN_ID)
-_FINISH = update(schema.runs).where(schema.runs.c.id == _RUN_ID)
 
 
 def _check_key(key: object, what: str) -> str:
@@ -138,8 +135,8 @@ class ActiveRun:
 
     # -- params and tags ---------------------------------------------------------------------
 
-    def _param_rows(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = []
+    def _param_rows(self, params: dict[str, Any]) -> list[ParamRow]:
+        rows: list[ParamRow] = []
         for key, value in params.items():
             text = _param_text(value)
             known = self._params.get(_check_key(key, "param"))
@@ -149,9 +146,7 @@ class ActiveRun:
                     hint="log the changed value under another key, or start a new run",
                 )
             if known is None:
-                rows.append(
-                    {"run_id": self.id, "key": key, "value": text, "value_num": _as_number(text)}
-                )
+                rows.append((self.id, key, text, _as_number(text)))
         return rows
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -160,8 +155,8 @@ class ActiveRun:
         rows = self._param_rows(params)
         if rows:
             with self.workspace.write() as conn:
-                conn.execute(_INSERT_PARAMS, rows)
-            self._params.update({row["key"]: row["value"] for row in rows})
+                insert_params(conn, rows)
+            self._params.update({key: text for _, key, text, _ in rows})
 
     def log_param(self, key: str, value: Any) -> None:
         """Record one param."""
@@ -254,34 +249,15 @@ class ActiveRun:
             best = latest.get(row[0])
             if best is None or (row[2], row[3]) >= (best[2], best[3]):
                 latest[row[0]] = row
-        if conn.dialect.name == "sqlite":
-            # The highest-volume insert goes straight to the driver: per-row parameter handling
-            # in SQLAlchemy would cost more than SQLite itself.
-            conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
-                _SQLITE_INSERT_METRICS, [(self.id, k, v, s, t) for k, v, s, t in rows]
-            )
-        else:
-            conn.execute(
-                _INSERT_METRICS,
-                [
-                    {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
-                    for k, v, s, t in rows
-                ],
-            )
+        insert_metrics(conn, self.id, rows)
         written = self._latest_written
-        newer = [
-            {"run_id": self.id, "key": k, "value": v, "step": s, "timestamp": t}
-            for k, v, s, t in latest.values()
-            if k not in written or (s, t) >= written[k]
-        ]
-        self.workspace.upsert(conn, schema.latest_metrics, newer, ["run_id", "key"])
-        return {
-            k: (s, t) for k, _, s, t in latest.values() if k not in written or (s, t) >= written[k]
-        }
+        newer = {k: row for k, row in latest.items() if k not in written or row[2:] >= written[k]}
+        upsert_latest_metrics(conn, self.id, list(newer.values()))
+        return {k: (s, t) for k, (_, _, s, t) in newer.items()}
 
     def _heartbeat(self) -> None:
         with self.workspace.write() as conn:
-            conn.execute(_HEARTBEAT, {"run_id_": self.id, "heartbeat_at": time.time()})
+            touch_heartbeat(conn, self.id, time.time())
 
     def flush(self) -> None:
         """Write buffered metrics now."""
@@ -342,16 +318,8 @@ class ActiveRun:
                 params=self._params,
                 metrics=metrics,
             )
-            conn.execute(
-                _FINISH,
-                {
-                    "run_id_": self.id,
-                    "status": status,
-                    "ended_at": now,
-                    "heartbeat_at": now,
-                    "error": error,
-                    "record_digest": record,
-                },
+            finish_run(
+                conn, self.id, status=status, ended_at=now, error=error, record_digest=record
             )
             index_finished_run(
                 conn,
@@ -406,9 +374,8 @@ def start_run(
     now = time.time()
     run = ActiveRun(ws, run_id, name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)))
     param_rows = run._param_rows(params or {})
-    tag_rows = [
-        {"run_id": run_id, "key": _check_key(k, "tag"), "value": str(v)}
-        for k, v in (tags or {}).items()
+    tag_rows: list[TagRow] = [
+        (run_id, _check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()
     ]
     git = git_state()
     project_id = ws.project_id(project)
@@ -429,15 +396,11 @@ def start_run(
             "git_commit": git.commit,
             "git_dirty": git.dirty,
         }
-        conn.execute(_INSERT_RUN, row)
-        if param_rows:
-            conn.execute(_INSERT_PARAMS, param_rows)
-        if tag_rows:
-            conn.execute(_INSERT_TAGS, tag_rows)
+        insert_run(conn, row, param_rows, tag_rows)
         ws.record(conn, "run.started", f"run:{run_id}", {"run_id": run_id, "name": run.name})
     run._row = {key: row[key] for key in (*RUN_FIELDS, "kind")}
-    run._tags.update({r["key"]: r["value"] for r in tag_rows})
-    run._params.update({r["key"]: r["value"] for r in param_rows})
+    run._tags.update({key: value for _, key, value in tag_rows})
+    run._params.update({key: text for _, key, text, _ in param_rows})
     with _stack_lock:
         _stack.append(run)
         _install_exit_hooks()

@@ -20,6 +20,7 @@ from labledger._foundation.digests import digest_bytes
 from labledger._foundation.ids import new_id
 from labledger.workspace import schema
 from labledger.workspace.signing import signature_is_valid
+from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,6 +46,19 @@ _PG_LOCK_KEY = 0x6C61626C
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _HEAD = select(schema.ledger.c.hash).order_by(schema.ledger.c.seq.desc()).limit(1)
 _INSERT = schema.ledger.insert().returning(schema.ledger.c.seq)
+_COLUMNS = (
+    "id",
+    "kind",
+    "actor",
+    "subject",
+    "payload_json",
+    "created_at",
+    "prev_hash",
+    "hash",
+    "signature",
+)
+_SQLITE_HEAD = "SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1"
+_SQLITE_INSERT = insert_sql(schema.ledger, _COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +114,15 @@ def append_entry(
     signer: Signer | None = None,
 ) -> LedgerEntry:
     """Append an entry inside the caller's write transaction and return it."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
-    head = conn.execute(_HEAD).scalar()
+    db = driver_connection(conn)
+    if db is not None:
+        # SQLite write transactions begin IMMEDIATE: nobody else can extend the head meanwhile.
+        row = db.execute(_SQLITE_HEAD).fetchone()
+        head = row[0] if row is not None else None
+    else:
+        if conn.dialect.name == "postgresql":
+            conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
+        head = conn.execute(_HEAD).scalar()
     prev = head or GENESIS_HASH
     id_ = new_id()
     created_at = time.time()
@@ -111,20 +131,13 @@ def append_entry(
     body = _body(id_, kind, actor, subject, payload, created_at)
     hash_ = entry_hash(prev, body)
     signature = signer.sign(hash_) if signer is not None and signer.actor == actor else None
-    seq = conn.execute(
-        _INSERT,
-        {
-            "id": id_,
-            "kind": kind,
-            "actor": actor,
-            "subject": subject,
-            "payload_json": payload_text,
-            "created_at": created_at,
-            "prev_hash": prev,
-            "hash": hash_,
-            "signature": signature,
-        },
-    ).scalar_one()
+    values = (id_, kind, actor, subject, payload_text, created_at, prev, hash_, signature)
+    if db is not None:
+        rowid = db.execute(_SQLITE_INSERT, values).lastrowid
+        assert rowid is not None  # seq is the rowid, which every INSERT sets
+        seq = rowid
+    else:
+        seq = conn.execute(_INSERT, dict(zip(_COLUMNS, values, strict=True))).scalar_one()
     return LedgerEntry(
         seq, id_, kind, actor, subject, body["payload"], created_at, prev, hash_, signature
     )

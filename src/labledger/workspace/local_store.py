@@ -3,22 +3,28 @@
 Layout: ``objects/ab/cd/<64 hex>``, two levels of fan-out so no folder grows past a few thousand
 entries. Writes go to ``objects/tmp/`` first, are fsynced and then renamed into place, and blobs are
 made read-only.
+
+``put_file`` takes a file in as its ``link`` mode says (see ``StoreLink``): cloned where the
+filesystem can clone, hard-linked when asked to, and otherwise copied while it is hashed
+(``file_transfer``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import shutil
 import stat
-import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from labledger._foundation.digests import CHUNK_SIZE, Hasher, digest_file, hex_of
 from labledger._foundation.errors import IntegrityError, NotFoundError
+from labledger._foundation.settings import DEFAULT_STORE_LINK, StoreLink, parse_store_link
 from labledger.workspace.blobstore import BlobSource, VerifyingReader, as_stream
+from labledger.workspace.file_transfer import clone_file, hash_and_copy, link_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,31 +32,33 @@ if TYPE_CHECKING:
 __all__ = ["LocalBlobStore"]
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-
-
-def _copy_range(src: BinaryIO, dst: BinaryIO, size: int) -> None:
-    """Copy ``size`` bytes inside the kernel where it can, falling back to user space."""
-    offset = 0
-    try:
-        while offset < size:
-            copied = os.copy_file_range(src.fileno(), dst.fileno(), size - offset)
-            if copied == 0:
-                break
-            offset += copied
-    except OSError:
-        src.seek(offset)
-        dst.seek(offset)
-        shutil.copyfileobj(src, dst, CHUNK_SIZE)
-        return
-    if offset < size:
-        raise IntegrityError("source file shrank while it was being stored", hint="store it again")
+_names = itertools.count()
+# Distinguishes processes of different hosts sharing one folder, whose pids may be equal.
+_PROCESS = uuid.uuid4().hex[:12]
 
 
 def _renew(blob: Path) -> None:
     """Restart a present blob's grace period: a new reference to it is about to be committed."""
     # Without this, gc could delete an old unreferenced blob between this put and that commit.
     with contextlib.suppress(OSError):
-        os.utime(blob)
+        if blob.stat().st_nlink > 1:
+            # A hard-linked blob is also someone's file, whose modification time is theirs:
+            # re-applying the mode moves only its change time (see modified_at).
+            os.chmod(blob, _READ_ONLY)
+        else:
+            os.utime(blob)
+
+
+def _identity(status: os.stat_result) -> tuple[int, int, int, int]:
+    # What changes when a file is rewritten or replaced under the same name.
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _changed_error(path: str | os.PathLike[str]) -> IntegrityError:
+    return IntegrityError(
+        f"{os.fspath(path)} changed while it was being stored",
+        hint="store it again once nothing is writing to it",
+    )
 
 
 class LocalBlobStore:
@@ -60,17 +68,27 @@ class LocalBlobStore:
         root: The ``objects`` folder; created when missing.
         verify_on_read: Re-hash every blob as it is read and fail on a mismatch.
         fsync: Flush each blob to disk before it becomes visible (on by default).
+        link: How ``put_file`` takes a file in: ``reflink`` (the default) clones it where the
+            filesystem can and copies it elsewhere; ``copy`` always copies; ``hardlink`` clones,
+            else hard-links the file itself and makes it read-only, else copies.
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], *, verify_on_read: bool = False, fsync: bool = True
+        self,
+        root: str | os.PathLike[str],
+        *,
+        verify_on_read: bool = False,
+        fsync: bool = True,
+        link: StoreLink = DEFAULT_STORE_LINK,
     ) -> None:
         self.root = Path(root)
         self.url = str(self.root)
         self.verify_on_read = verify_on_read
         self.fsync = fsync
+        self.link = parse_store_link(link)
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._folders: set[Path] = set()  # fan-out folders known to exist
 
     def path_of(self, digest: str) -> Path:
         """Where the blob lives (whether or not it exists)."""
@@ -78,22 +96,34 @@ class LocalBlobStore:
         return self.root / hex_[:2] / hex_[2:4] / hex_
 
     def _temp(self) -> tuple[BinaryIO, str]:
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        # Created read-only and exclusive in one call: writing through this descriptor still works,
+        # and no chmod is needed before the rename.
+        name = os.path.join(self._tmp, f"put-{_PROCESS}-{os.getpid()}-{next(_names)}")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY)
         return cast("BinaryIO", os.fdopen(fd, "wb")), name
 
     def _commit(self, handle: BinaryIO, temp_name: str, digest: str) -> str:
+        final = self.path_of(digest)
+        if final.exists():
+            # Nothing to flush: the temporary copy is thrown away.
+            handle.close()
+            os.unlink(temp_name)
+            _renew(final)
+            return digest
         handle.flush()
         if self.fsync:
             os.fsync(handle.fileno())
         handle.close()
-        final = self.path_of(digest)
-        if final.exists():
-            os.unlink(temp_name)
-            _renew(final)
-            return digest
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(temp_name, _READ_ONLY)
-        os.replace(temp_name, final)
+        folder = final.parent
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            os.replace(temp_name, final)
+        except FileNotFoundError:
+            # The folder was removed since we made it (by hand, or a clean-up): make it again.
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(temp_name, final)
         return digest
 
     def put(self, source: BlobSource) -> str:
@@ -111,28 +141,112 @@ class LocalBlobStore:
                 os.unlink(name)
             raise
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
+    def put_file(self, path: str | os.PathLike[str], *, link: StoreLink | None = None) -> str:
+        """Store a local file's bytes; return its digest.
+
+        Args:
+            path: The file.
+            link: This call's link mode; defaults to the store's (see the class).
+
+        Raises:
+            IntegrityError: The file changed while it was being stored.
+        """
+        mode = self.link if link is None else parse_store_link(link)
         before = os.stat(path)
-        digest = digest_file(path)
-        if self.path_of(digest).exists():
-            _renew(self.path_of(digest))
-            return digest
+        if mode != "copy" and stat.S_ISREG(before.st_mode):
+            digest = self._put_clone(path)
+            if digest is None and mode == "hardlink":
+                digest = self._put_hardlink(path, before)
+            if digest is not None:
+                return digest
+        return self._put_copy(path, before)
+
+    def _put_clone(self, path: str | os.PathLike[str]) -> str | None:
+        """Store a clone of the file; ``None`` where the filesystem cannot clone it."""
         handle, name = self._temp()
         try:
             with open(path, "rb") as src:
-                _copy_range(src, handle, before.st_size)
-            after = os.stat(path)
-            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                raise IntegrityError(
-                    f"{os.fspath(path)} changed while it was being stored",
-                    hint="store it again once nothing is writing to it",
-                )
-            return self._commit(handle, name, digest)
+                cloned = clone_file(src.fileno(), handle.fileno())
+            if not cloned:
+                handle.close()
+                os.unlink(name)
+                return None
+            # The clone is ours alone: hashing it cannot race with someone writing the source.
+            return self._commit(handle, name, digest_file(name))
         except BaseException:
             handle.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)
             raise
+
+    def _put_hardlink(self, path: str | os.PathLike[str], before: os.stat_result) -> str | None:
+        """Store the file's own inode under its digest; ``None`` where it cannot be linked."""
+        digest = digest_file(path)
+        final = self.path_of(digest)
+        if final.exists():
+            _renew(final)
+            return digest
+        temp = self._tmp / f"link-{uuid.uuid4().hex}"
+        if not link_file(path, temp):
+            return None
+        try:
+            # One inode, two names: the user's file becomes read-only along with the blob.
+            os.chmod(temp, _READ_ONLY)
+        except PermissionError:
+            # Someone else's file that we may write to but not protect: it cannot be a blob.
+            os.unlink(temp)
+            return None
+        try:
+            if _identity(os.stat(temp)) != _identity(before):
+                raise _changed_error(path)
+            if self.fsync:
+                fd = os.open(temp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, final)
+            return digest
+        except BaseException:
+            # Through the store's own name: the user's path may name another file by now.
+            with contextlib.suppress(OSError):
+                os.chmod(temp, stat.S_IMODE(before.st_mode))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
+    def _put_copy(
+        self, path: str | os.PathLike[str], before: os.stat_result, *, skip_present: bool = True
+    ) -> str:
+        handle, name = self._temp()
+        try:
+            with open(path, "rb") as src:
+                if _identity(os.fstat(src.fileno())) != _identity(before):
+                    raise _changed_error(path)
+                digest, complete = hash_and_copy(
+                    src.fileno(),
+                    handle.fileno(),
+                    before.st_size,
+                    present=self.exists if skip_present else None,
+                )
+            if _identity(os.stat(path)) != _identity(before):
+                raise _changed_error(path)
+            if complete:
+                return self._commit(handle, name, digest)
+            handle.close()
+            os.unlink(name)
+        except BaseException:
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            raise
+        # The copy stopped early because the blob was present; it must still be.
+        final = self.path_of(digest)
+        if final.exists():
+            _renew(final)
+            return digest
+        return self._put_copy(path, before, skip_present=False)
 
     def open(self, digest: str) -> BinaryIO:
         try:
@@ -170,7 +284,12 @@ class LocalBlobStore:
 
     def modified_at(self, digest: str) -> float:
         """When the blob was stored (Unix seconds)."""
-        return self.path_of(digest).stat().st_mtime
+        status = self.path_of(digest).stat()
+        if status.st_nlink > 1:
+            # A hard-linked blob keeps its file's modification time; linking it into the store
+            # (or renewing it) moved its change time.
+            return max(status.st_mtime, status.st_ctime)
+        return status.st_mtime
 
     def clean_temp(self, *, older_than_s: float = 0.0) -> int:
         """Remove leftovers of interrupted writes older than ``older_than_s``; return the count."""

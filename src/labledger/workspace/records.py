@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select
 
 from labledger._foundation.digests import Hasher, digest_record
 from labledger.workspace import schema
+from labledger.workspace.sqlite_driver import driver_connection, select_sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -47,6 +48,8 @@ _METRICS = (
 _ARTIFACTS = select(schema.artifacts.c.name, schema.artifacts.c.digest).where(
     schema.artifacts.c.run_id == bindparam("run_id")
 )
+# Read when every run is sealed, so SQLite gets it from the driver (see sqlite_driver).
+_SQLITE_ARTIFACTS = select_sql(schema.artifacts, ("name", "digest"), ("run_id",))
 
 
 class MetricsDigest:
@@ -104,6 +107,12 @@ def run_record(
     if metrics is None:
         metrics = MetricsDigest()
         metrics.update(conn.execute(_METRICS, bind))
+    db = driver_connection(conn)
+    artifacts = (
+        db.execute(_SQLITE_ARTIFACTS, (run_id,))
+        if db is not None
+        else conn.execute(_ARTIFACTS, bind)
+    )
     return {
         "id": row["id"],
         "name": row["name"],
@@ -114,7 +123,7 @@ def run_record(
         "git_commit": row["git_commit"],
         "params": dict(params),
         "metrics": {"count": metrics.count, "digest": metrics.digest},
-        "artifacts": {r.name: r.digest for r in conn.execute(_ARTIFACTS, bind)},
+        "artifacts": {name: digest for name, digest in artifacts},
     }
 
 

@@ -14,13 +14,20 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from labledger.workspace import schema
+from labledger.workspace.sqlite_driver import driver_connection, upsert_sql
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy import Connection
 
-__all__ = ["index_finished_run", "index_run", "refresh_document", "reindex_all"]
+__all__ = [
+    "index_finished_run",
+    "index_new_artifacts",
+    "index_run",
+    "refresh_document",
+    "reindex_all",
+]
 
 
 def _number_text(value: float) -> str:
@@ -48,20 +55,36 @@ _EXISTING = sa.select(_DOCS.c.id, _DOCS.c.title, _DOCS.c.body).where(
     _DOCS.c.target_kind == sa.bindparam("kind"), _DOCS.c.target_id == sa.bindparam("id")
 )
 _UPSERTS: dict[str, Any] = {}
+_SQLITE_METADATA = (
+    "SELECT f.name, f.unit, v.value_num, v.value_text FROM metadata_values AS v "
+    "JOIN metadata_fields AS f ON v.field_id = f.id "
+    "WHERE v.target_kind = ? AND v.target_id = ? ORDER BY f.name"
+)
+_SQLITE_UPSERT = upsert_sql(
+    _DOCS, ("target_kind", "target_id", "title", "body"), ("target_kind", "target_id")
+)
+
+
+def _metadata_line(
+    name: str, unit: str | None, value_num: float | None, value_text: str | None
+) -> str | None:
+    if value_text is not None:
+        shown = value_text
+    elif value_num is not None:
+        shown = _number_text(value_num)
+    else:
+        return None
+    return f"{name} {shown} {unit}" if unit else f"{name} {shown}"
 
 
 def _metadata_lines(conn: Connection, kind: str, id_: str) -> list[str]:
-    lines = []
-    for row in conn.execute(_METADATA, {"kind": kind, "id": id_}):
-        if row.value_text is not None:
-            shown = row.value_text
-        elif row.value_num is not None:
-            shown = _number_text(row.value_num)
-        else:
-            continue
-        unit = f" {row.unit}" if row.unit else ""
-        lines.append(f"{row.name} {shown}{unit}")
-    return lines
+    db = driver_connection(conn)
+    rows = (
+        db.execute(_SQLITE_METADATA, (kind, id_))
+        if db is not None
+        else conn.execute(_METADATA, {"kind": kind, "id": id_})
+    )
+    return [line for line in (_metadata_line(*row) for row in rows) if line is not None]
 
 
 def _keyed_lines(conn: Connection, table: sa.Table, run_id: str) -> list[str]:
@@ -96,10 +119,15 @@ def index_finished_run(
     lines += [f"{key} {params[key]}" for key in sorted(params)]
     lines += [f"{key} {tags[key]}" for key in sorted(tags)]
     lines += _metadata_lines(conn, "run", run_id)
-    conn.execute(
-        _upsert(conn.dialect.name),
-        {"target_kind": "run", "target_id": run_id, "title": name, "body": "; ".join(lines)},
-    )
+    document = ("run", run_id, name, "; ".join(lines))
+    db = driver_connection(conn)
+    if db is not None:
+        db.execute(_SQLITE_UPSERT, document)
+    else:
+        conn.execute(
+            _upsert(conn.dialect.name),
+            dict(zip(("target_kind", "target_id", "title", "body"), document, strict=True)),
+        )
 
 
 def _artifact_document(conn: Connection, artifact_id: str) -> tuple[str, str] | None:
@@ -175,3 +203,21 @@ def reindex_all(conn: Connection) -> int:
             refresh_document(conn, kind, target_id)
             count += 1
     return count
+
+
+def index_new_artifacts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Index artifacts just inserted (no metadata yet) from their rows, in one batch.
+
+    The document is the one ``refresh_document`` builds for an artifact without metadata, made
+    from the rows the caller holds instead of reading each artifact back.
+    """
+    documents = []
+    for row in rows:
+        columns: list[Any] = json.loads(row["schema_json"] or "{}").get("fields", [])
+        names = [str(c.get("name", "")) for c in columns if isinstance(c, dict)]
+        body = "; ".join([f"{row['kind']} {row['format']}", *filter(None, names)])
+        documents.append(
+            {"target_kind": "artifact", "target_id": row["id"], "title": row["name"], "body": body}
+        )
+    if documents:
+        conn.execute(_upsert(conn.dialect.name), documents)

@@ -11,6 +11,7 @@ import getpass
 import os
 import socket
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,6 @@ from labledger._foundation.ids import new_id
 from labledger._foundation.settings import (
     WORKSPACE_DIRNAME,
     Settings,
-    local_settings,
     resolve_settings,
 )
 from labledger.workspace import schema
@@ -33,6 +33,7 @@ from labledger.workspace.catalog import Catalog, upgrade
 from labledger.workspace.ledger import LedgerEntry, append_entry
 from labledger.workspace.local_store import LocalBlobStore
 from labledger.workspace.signing import load_signer
+from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,9 +43,18 @@ if TYPE_CHECKING:
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.signing import Signer
 
-__all__ = ["DEFAULT_PROJECT", "Workspace", "current_actor"]
+__all__ = ["DEFAULT_PROJECT", "Workspace", "current_actor", "make_store"]
 
 DEFAULT_PROJECT = "default"
+# Every run registers its environment blob, so SQLite gets this from the driver (see sqlite_driver).
+_SQLITE_REGISTER_BLOB = insert_sql(schema.blobs, ("digest", "size", "created_at"), ignore=True)
+
+
+def _close_writers(idle: list[tuple[int, Connection]]) -> None:
+    while idle:
+        pid, conn = idle.pop()
+        if pid == os.getpid():
+            conn.close()
 
 
 def current_actor() -> str:
@@ -55,10 +65,15 @@ def current_actor() -> str:
         return "unknown"
 
 
-def _make_store(settings: Settings) -> BlobStore:
+def make_store(settings: Settings) -> BlobStore:
+    """The blob store that ``settings`` name (a folder, or an fsspec URL such as S3)."""
     url = settings.store_url
     if "://" not in url or url.startswith("file://"):
-        return LocalBlobStore(url.removeprefix("file://"), verify_on_read=settings.verify_on_read)
+        return LocalBlobStore(
+            url.removeprefix("file://"),
+            verify_on_read=settings.verify_on_read,
+            link=settings.store_link,
+        )
     from labledger.workspace.fsspec_store import FsspecBlobStore
 
     options: dict[str, Any] = {}
@@ -84,7 +99,7 @@ class Workspace:
     ) -> None:
         self.settings = settings
         self.catalog = Catalog(settings.catalog_url)
-        self.store: BlobStore = store if store is not None else _make_store(settings)
+        self.store: BlobStore = store if store is not None else make_store(settings)
         self.actor = actor or current_actor()
         self.host = socket.gethostname()
         self.signer: Signer | None = None
@@ -93,6 +108,10 @@ class Workspace:
             self.signer = load_signer(key_path, self.actor)
         self._project_ids: dict[str, str] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}
+        # On SQLite, the connection of the last write transaction is kept for the next one (see
+        # write); closed with the workspace, or when the workspace is collected.
+        self._idle_writers: list[tuple[int, Connection]] = []
+        self._release_writers = weakref.finalize(self, _close_writers, self._idle_writers)
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -133,7 +152,8 @@ class Workspace:
             gitignore = root / ".gitignore"
             if not gitignore.exists():
                 gitignore.write_text("# labledger workspace data\n*\n")
-            settings = local_settings(root.resolve())
+            # Resolved like open() does, so the environment's store settings apply here too.
+            settings = resolve_settings(root.resolve())
         workspace = cls(settings, **kwargs)
         workspace._prepare_or_close()
         return workspace
@@ -156,6 +176,7 @@ class Workspace:
 
     def close(self) -> None:
         """Release database connections."""
+        self._release_writers()
         self.catalog.dispose()
 
     def __enter__(self) -> Workspace:
@@ -173,8 +194,34 @@ class Workspace:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; commits on success, rolls back on error."""
-        with self.catalog.writer.begin() as conn:
-            yield conn
+        if self.catalog.dialect != "sqlite":
+            with self.catalog.writer.begin() as conn:
+                yield conn
+            return
+        # Taking a connection from the pool and returning it costs more than a small SQLite
+        # transaction, and a run makes two or three in a row: reuse the last one. Only one is
+        # kept; a thread that finds none (another thread has it) takes one from the pool.
+        conn = self._idle_writer() or self.catalog.writer.connect()
+        try:
+            with conn.begin():
+                yield conn
+        except BaseException:
+            conn.close()
+            raise
+        if self._idle_writers or conn.closed or conn.invalidated:
+            conn.close()
+        else:
+            self._idle_writers.append((os.getpid(), conn))
+
+    def _idle_writer(self) -> Connection | None:
+        try:
+            pid, conn = self._idle_writers.pop()
+        except IndexError:
+            return None
+        if pid != os.getpid():
+            # A forked child must not use its parent's SQLite connection.
+            return None
+        return conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -230,6 +277,10 @@ class Workspace:
 
     def register_blob(self, conn: Connection, digest: str, size: int) -> None:
         """Record that the catalog references ``digest`` (so ``gc`` keeps it)."""
+        db = driver_connection(conn)
+        if db is not None:
+            db.execute(_SQLITE_REGISTER_BLOB, (digest, size, time.time()))
+            return
         self.insert_ignore(
             conn, schema.blobs, [{"digest": digest, "size": size, "created_at": time.time()}]
         )

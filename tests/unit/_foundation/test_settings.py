@@ -12,9 +12,12 @@ from labledger._foundation.errors import (
     WorkspaceNotFoundError,
 )
 from labledger._foundation.settings import (
+    DEFAULT_STORE_LINK,
+    STORE_LINKS,
     WORKSPACE_DIRNAME,
     find_workspace_root,
     local_settings,
+    parse_store_link,
     resolve_settings,
 )
 
@@ -174,3 +177,36 @@ def test_unknown_scheme(uri: str) -> None:
 
 def test_not_found_is_a_workspace_error() -> None:
     assert issubclass(WorkspaceNotFoundError, WorkspaceError)
+
+
+def test_store_link_defaults_to_reflink(tmp_path: Path) -> None:
+    _make(tmp_path)
+    assert DEFAULT_STORE_LINK == "reflink"
+    assert resolve_settings(tmp_path).store_link == "reflink"
+    assert local_settings(tmp_path / ".labledger").store_link == "reflink"
+
+
+@pytest.mark.parametrize("value", ["copy", "reflink", "hardlink", " HardLink "])
+def test_store_link_from_the_environment(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make(tmp_path)
+    monkeypatch.setenv("LABLEDGER_STORE_LINK", value)
+    assert resolve_settings(tmp_path).store_link == value.strip().lower()
+    monkeypatch.setenv("LABLEDGER_STORE", "s3://bucket/prefix")
+    assert resolve_settings("postgresql://lab@db/lab").store_link == value.strip().lower()
+
+
+@pytest.mark.parametrize("value", ["symlink", "copy,reflink", "yes"])
+def test_an_unknown_store_link_is_a_configuration_error(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make(tmp_path)
+    monkeypatch.setenv("LABLEDGER_STORE_LINK", value)
+    with pytest.raises(ConfigurationError, match="LABLEDGER_STORE_LINK") as caught:
+        resolve_settings(tmp_path)
+    assert all(link in str(caught.value) for link in STORE_LINKS)
+
+
+def test_parse_store_link_treats_empty_as_the_default() -> None:
+    assert parse_store_link(None) == parse_store_link("") == DEFAULT_STORE_LINK

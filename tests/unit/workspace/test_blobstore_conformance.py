@@ -42,11 +42,17 @@ def memory_fs_url() -> Iterator[str]:
 
 
 class TestBlobStoreConformance(BlobStoreConformance):
-    @pytest.fixture(params=["local", "memory", "fsspec-memory", "fsspec-file"])
+    @pytest.fixture(
+        params=["local", "local-copy", "local-hardlink", "memory", "fsspec-memory", "fsspec-file"]
+    )
     def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
         kind: str = request.param
         if kind == "local":
             return LocalBlobStore(tmp_path / "objects", fsync=False)
+        if kind == "local-copy":
+            return LocalBlobStore(tmp_path / "objects", link="copy")
+        if kind == "local-hardlink":
+            return LocalBlobStore(tmp_path / "objects", link="hardlink")
         if kind == "memory":
             return MemoryBlobStore()
         if kind == "fsspec-memory":
@@ -139,14 +145,15 @@ class TestLocalBlobStore:
     ) -> None:
         source = tmp_path / "growing.log"
         source.write_bytes(b"first line\n")
-        real_copy = local_store._copy_range
+        real_copy = local_store.hash_and_copy
 
-        def copy_then_append(src: Any, dst: Any, size: int) -> None:
-            real_copy(src, dst, size)
+        def copy_then_append(*args: Any, **kwargs: Any) -> tuple[str, bool]:
+            copied = real_copy(*args, **kwargs)
             with source.open("ab") as writer:
                 writer.write(b"second line\n")
+            return copied
 
-        monkeypatch.setattr(local_store, "_copy_range", copy_then_append)
+        monkeypatch.setattr(local_store, "hash_and_copy", copy_then_append)
         with pytest.raises(IntegrityError, match="changed while it was being stored"):
             store.put_file(source)
         assert list(store.digests()) == []

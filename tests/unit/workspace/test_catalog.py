@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,8 +13,6 @@ import sqlalchemy as sa
 from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadableError
 from labledger.workspace import schema
 from labledger.workspace.catalog import HEAD_REVISION, Catalog, upgrade
-
-from pathlib import Path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -213,3 +213,69 @@ def test_store_files_are_read_only(workspace: Workspace) -> None:
     assert isinstance(workspace.store, LocalBlobStore)
     mode = workspace.store.path_of(digest).stat().st_mode
     assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _driver(conn: sa.Connection) -> object:
+    return conn.connection.driver_connection
+
+
+def test_consecutive_writes_share_one_connection(workspace: Workspace) -> None:
+    pool = workspace.catalog.writer.pool
+    with workspace.write() as conn:
+        first = _driver(conn)
+    with workspace.write() as conn:
+        assert _driver(conn) is first
+    assert pool.checkedout() == 1  # kept for the next write
+    workspace.close()
+    assert pool.checkedout() == 0
+
+
+def test_a_failed_write_does_not_keep_its_connection(workspace: Workspace) -> None:
+    with workspace.write() as kept:
+        pass
+    with pytest.raises(RuntimeError), workspace.write() as failed:
+        assert failed is kept
+        failed.execute(
+            sa.insert(schema.ledger_keys), {"actor": "a", "public_key": "k", "created_at": 0}
+        )
+        raise RuntimeError("roll back")
+    assert failed.closed
+    with workspace.write() as conn:
+        assert conn is not failed
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(schema.ledger_keys)).scalar() == 0
+        )
+
+
+def test_writes_from_two_threads_both_commit(workspace: Workspace) -> None:
+    import threading
+
+    def write_key(actor: str) -> None:
+        with workspace.write() as conn:
+            conn.execute(
+                sa.insert(schema.ledger_keys), {"actor": actor, "public_key": "k", "created_at": 0}
+            )
+
+    threads = [threading.Thread(target=write_key, args=(f"actor-{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with workspace.read() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(schema.ledger_keys)).scalar() == 8
+        )
+    assert workspace.catalog.writer.pool.checkedout() <= 1
+
+
+def test_an_unclosed_workspace_returns_its_connection_when_collected(tmp_path: Path) -> None:
+    import gc
+
+    ws = Workspace.init(tmp_path)
+    pool = ws.catalog.writer.pool
+    with ws.write():
+        pass
+    assert pool.checkedout() == 1
+    del ws
+    gc.collect()
+    assert pool.checkedout() == 0

@@ -1,0 +1,129 @@
+"""A run's rows are the same whether SQLite gets them from the driver or through SQLAlchemy.
+
+On SQLite the run lifecycle writes through the sqlite3 connection; PostgreSQL, and SQLite with that
+path switched off here, write the same rows through SQLAlchemy (PostgreSQL itself is covered by the
+integration tests).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import sqlalchemy as sa
+
+from labledger.metadata import define_field, set_metadata
+from labledger.tracking import run_rows
+from labledger.tracking.run import start_run
+from labledger.workspace import ledger, records, schema, search_index, workspace
+from labledger.workspace.ledger import verify_chain
+from labledger.workspace.verify import verify_workspace
+from labledger.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Modules that pick the driver path on SQLite.
+_DRIVER_USERS = (run_rows, ledger, search_index, records, workspace)
+
+
+def _lifecycle(ws: Workspace) -> None:
+    """Every kind of write a run makes, in the order a script makes them."""
+    define_field("assay", "text", workspace=ws)
+    with start_run(
+        "fit", params={"lr": 0.1, "layers": [64, 32]}, tags={"team": "assay"}, workspace=ws
+    ) as run:
+        run.log_params({"seed": 7, "model": "gbm"})
+        for step in range(3):
+            run.log_metrics({"loss": 1.0 / (step + 1), "auc": 0.5 + step / 10}, step=step)
+        run.flush()
+        run.log_metric("loss", float("nan"), step=3, timestamp=1.0)
+        set_metadata(("run", run.id), {"assay": "elisa"}, workspace=ws)
+    run.set_tags({"reviewed": "yes"})
+    with start_run("second", workspace=ws) as second:
+        second.log_metric("loss", 2.0, timestamp=2.0)
+    with pytest.raises(RuntimeError), start_run("raises", workspace=ws):
+        raise RuntimeError("failed on purpose")
+
+
+def _rows(ws: Workspace) -> dict[str, list[tuple[Any, ...]]]:
+    """The catalog's content without ids, times and digests, which differ between two workspaces."""
+    runs, params, metrics = schema.runs, schema.params, schema.metrics
+    with ws.read() as conn:
+        names = dict(conn.execute(sa.select(runs.c.id, runs.c.name)).all())
+
+        def keyed(query: Any) -> list[tuple[Any, ...]]:
+            rows = [(names.get(row[0], row[0]), *row[1:]) for row in conn.execute(query)]
+            return sorted(rows, key=repr)
+
+        return {
+            "runs": keyed(
+                sa.select(runs.c.id, runs.c.kind, runs.c.status, runs.c.git_dirty, runs.c.pid)
+            ),
+            "errors": keyed(sa.select(runs.c.id, runs.c.error.is_(None))),
+            "params": keyed(sa.select(params)),
+            "tags": keyed(sa.select(schema.tags)),
+            "metrics": keyed(
+                sa.select(metrics.c.run_id, metrics.c.key, metrics.c.value, metrics.c.step)
+            ),
+            "latest": keyed(
+                sa.select(
+                    schema.latest_metrics.c.run_id,
+                    schema.latest_metrics.c.key,
+                    schema.latest_metrics.c.value,
+                    schema.latest_metrics.c.step,
+                )
+            ),
+            "documents": keyed(
+                sa.select(
+                    schema.search_documents.c.target_id,
+                    schema.search_documents.c.title,
+                    schema.search_documents.c.body,
+                )
+            ),
+            "ledger": [
+                (row.kind, row.actor, row.signature is None)
+                for row in conn.execute(sa.select(schema.ledger).order_by(schema.ledger.c.seq))
+            ],
+            "blobs": [
+                (conn.execute(sa.select(sa.func.count()).select_from(schema.blobs)).scalar(),)
+            ],
+        }
+
+
+def test_driver_and_sqlalchemy_paths_write_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Workspace.init(tmp_path / "driver") as fast:
+        _lifecycle(fast)
+        expected = _rows(fast)
+        assert verify_workspace(fast).ok
+    for module in _DRIVER_USERS:
+        monkeypatch.setattr(module, "driver_connection", lambda conn: None)
+    with Workspace.init(tmp_path / "portable") as portable:
+        _lifecycle(portable)
+        assert _rows(portable) == expected
+        assert verify_workspace(portable).ok
+        with portable.read() as conn:
+            checked, problems = verify_chain(conn)
+        assert checked == len(expected["ledger"])
+        assert problems == []
+
+
+def test_the_driver_path_is_taken_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Workspace.init(tmp_path) as ws:
+        taken: list[str] = []
+        real = run_rows.driver_connection
+
+        def spy(conn: Any) -> Any:
+            driver = real(conn)
+            taken.append(type(driver).__module__)
+            return driver
+
+        monkeypatch.setattr(run_rows, "driver_connection", spy)
+        with start_run("fast", params={"a": 1}, workspace=ws) as run:
+            run.log_metric("m", 1.0)
+        assert taken
+        assert set(taken) == {"sqlite3"}
