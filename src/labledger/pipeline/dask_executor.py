@@ -52,13 +52,13 @@ def _run_on_worker(spec: TaskSpec, settings: Settings) -> TaskResult:
 
 
 def _project_modules(files: frozenset[str]) -> list[Any]:
+    names = {Path(f).name for f in files}
     found = []
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         # Cheap checks first: resolving every imported module's path costs milliseconds.
-        if file and Path(file).name in {Path(f).name for f in files}:
-            if str(Path(file).resolve()) in files:
-                found.append(module)
+        if file and Path(file).name in names and str(Path(file).resolve()) in files:
+            found.append(module)
     return found
 
 
@@ -192,6 +192,9 @@ class DaskExecutor:
                 )
             results.append((future, result))
         return results
+
+    def make_durable(self) -> None:
+        """Nothing to do: workers flush each output as they write it."""
 
     def close(self) -> None:
         if self._owns_client and self.client is not None:

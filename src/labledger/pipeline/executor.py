@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from labledger._foundation.errors import ValidationError
 from labledger.pipeline.task import TaskResult, execute_task
+from labledger.workspace.filesystem_sync import sync_folder
+from labledger.workspace.local_store import LocalBlobStore
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
     from labledger.pipeline.task import TaskSpec
+    from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["Executor", "LocalExecutor", "scratch_dir"]
@@ -39,6 +42,9 @@ class Executor(Protocol):
 
     def wait(self, pending: Collection[Any]) -> list[tuple[Any, TaskResult]]:
         """Block until at least one of ``pending`` is done; return the done ones and results."""
+
+    def make_durable(self) -> None:
+        """Make every output written so far durable; called before their records are committed."""
 
     def close(self) -> None:
         """Release workers; called when the run ends."""
@@ -69,23 +75,33 @@ class LocalExecutor:
             raise ValidationError(f"max_workers={max_workers!r} must be a whole number >= 1")
         self.max_workers = max_workers
         self._pool: cf.ThreadPoolExecutor | None = None
-        self._workspace: Workspace | None = None
         self._scratch: Path | None = None
+        self._store: BlobStore | None = None
+        self._sync_root: Path | None = None
 
     def __repr__(self) -> str:
         return f"LocalExecutor(max_workers={self.max_workers})"
 
     def open(self, workspace: Workspace) -> None:
-        self._workspace = workspace
         self._scratch = scratch_dir(workspace)
+        self._store = workspace.store
+        self._sync_root = None
+        store = workspace.store
+        if isinstance(store, LocalBlobStore) and store.fsync:
+            # One filesystem sync per batch of records instead of an fsync per output: the
+            # runner calls make_durable() before it commits rows that reference the blobs.
+            self._store = LocalBlobStore(
+                store.root, verify_on_read=store.verify_on_read, fsync=False, link=store.link
+            )
+            self._sync_root = store.root
         if self.max_workers and self.max_workers > 1 and self._pool is None:
             self._pool = cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="labledger")
 
     def _run(self, spec: TaskSpec, values: Mapping[str, Any]) -> TaskResult:
-        assert self._workspace is not None, "open() first"
+        assert self._store is not None, "open() first"
         return execute_task(
             spec,
-            self._workspace.store,
+            self._store,
             values=values,
             keep_values=True,
             workdir=self._scratch,
@@ -102,6 +118,10 @@ class LocalExecutor:
             return done
         finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
         return [(future, future.result()) for future in finished]
+
+    def make_durable(self) -> None:
+        if self._sync_root is not None:
+            sync_folder(self._sync_root)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -21,10 +21,10 @@ from labledger._foundation.canonical import canonical_text
 from labledger._foundation.ids import new_id
 from labledger.pipeline.cache import OutputRef
 from labledger.workspace import schema
-from labledger.workspace.search_index import refresh_document
+from labledger.workspace.search_index import index_new_artifacts
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from sqlalchemy import Connection
 
@@ -76,12 +76,14 @@ class TaskRecorder:
         *,
         code_captured: bool = True,
         flush_interval: float = 0.1,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
         self.workspace = workspace
         self.run_id = run_id
         self.project_id = workspace.project_id()
         self.code_captured = code_captured
         self.flush_interval = flush_interval
+        self.before_write = before_write
         self._oldest: float | None = None  # when the oldest unwritten row was added
         self._work = 0.0  # seconds of computation the unwritten rows hold
         self._tasks: list[dict[str, Any]] = []
@@ -265,6 +267,9 @@ class TaskRecorder:
         """Write every collected row in one transaction."""
         if not self._tasks:
             return
+        if self.before_write is not None:
+            # The blobs these rows reference become durable before the rows are committed.
+            self.before_write()
         ws = self.workspace
         with ws.write() as conn:
             self._link_duplicates(conn)
@@ -285,8 +290,7 @@ class TaskRecorder:
                 conn.execute(schema.task_inputs.insert(), self._inputs)
             if self._outputs:
                 conn.execute(schema.task_outputs.insert(), self._outputs)
-            for row in self._artifacts:
-                refresh_document(conn, "artifact", row["id"])
+            index_new_artifacts(conn, self._artifacts)
         self._tasks, self._inputs, self._outputs, self._artifacts = [], [], [], []
         self._blobs, self._produced = {}, {}
         self._oldest, self._work = None, 0.0

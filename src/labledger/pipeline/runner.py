@@ -302,8 +302,10 @@ def run_pipeline(
         captured = _record_pipeline_run(
             ws, run, pipeline, graph, params=bound, seed=seed, reproduces=reproduces
         )
-        recorder = TaskRecorder(ws, run.id, code_captured=captured)
         executor.open(ws)
+        recorder = TaskRecorder(
+            ws, run.id, code_captured=captured, before_write=executor.make_durable
+        )
         with (
             RunProgress(pipeline.name, len(graph), enabled=progress) as view,
             routing(),

@@ -110,3 +110,13 @@ def bad_output() -> None:
 @pipeline
 def partly_cached(n: int = 3) -> None:
     uncached(total(numbers(n)))
+
+
+@step(cache_expiry=0.2)
+def short_lived(value: int) -> int:
+    return value
+
+
+@pipeline
+def expiring() -> None:
+    short_lived(1)

@@ -166,3 +166,20 @@ def test_run_is_sealed_in_the_ledger_and_verifies(workspace: Workspace) -> None:
     sp.arithmetic.run(workspace=workspace)
     report = verify(workspace=workspace)
     assert report.ok, report
+
+
+def test_pipeline_outputs_are_found_by_full_text_search(workspace: Workspace) -> None:
+    from labledger.metadata import search
+
+    result = sp.arithmetic.run(workspace=workspace)
+    hits = search("combine", kinds=["artifact"], workspace=workspace)
+    assert [hit.id for hit in hits] == [result.artifact_id("combine")]
+
+
+def test_cached_results_older_than_the_expiry_are_recomputed(workspace: Workspace) -> None:
+    import time
+
+    sp.expiring.run(workspace=workspace)
+    assert sp.expiring.run(workspace=workspace).cached == ["short_lived"]
+    time.sleep(0.3)
+    assert sp.expiring.run(workspace=workspace).executed == ["short_lived"]
