@@ -52,6 +52,7 @@ docs: $(VENV)/.installed-dev
 bench: .venv-bench/.installed
 	.venv-bench/bin/python benchmarks/bench_tracking.py
 	.venv-bench/bin/python benchmarks/bench_store.py
+	.venv-bench/bin/python benchmarks/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) .venv-bench $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache .coverage
