@@ -113,7 +113,7 @@ def run_record(
         if db is not None
         else conn.execute(_ARTIFACTS, bind)
     )
-    return {
+    record = {
         "id": row["id"],
         "name": row["name"],
         "status": row["status"],
@@ -125,6 +125,36 @@ def run_record(
         "metrics": {"count": metrics.count, "digest": metrics.digest},
         "artifacts": {name: digest for name, digest in artifacts},
     }
+    if row.get("kind") == "pipeline":
+        # Only pipeline runs have tasks; other runs keep the record they were sealed with.
+        record["tasks"] = _tasks_digest(conn, bind)
+    return record
+
+
+_TASKS = (
+    select(
+        schema.tasks.c.node,
+        schema.tasks.c.step,
+        schema.tasks.c.fingerprint,
+        schema.tasks.c.cache_key,
+        schema.tasks.c.status,
+        schema.tasks.c.cached_from,
+        schema.task_outputs.c.name,
+        schema.artifacts.c.digest,
+    )
+    .select_from(
+        schema.tasks.outerjoin(
+            schema.task_outputs, schema.task_outputs.c.task_id == schema.tasks.c.id
+        ).outerjoin(schema.artifacts, schema.artifacts.c.id == schema.task_outputs.c.artifact_id)
+    )
+    .where(schema.tasks.c.run_id == bindparam("run_id"))
+    .order_by(schema.tasks.c.node, schema.task_outputs.c.name)
+)
+
+
+def _tasks_digest(conn: Connection, bind: Mapping[str, Any]) -> str:
+    """Digest of a pipeline run's tasks: what each ran, its cache key, status and output bytes."""
+    return digest_record([list(row) for row in conn.execute(_TASKS, bind)])
 
 
 def run_record_digest(

@@ -183,3 +183,19 @@ def test_cached_results_older_than_the_expiry_are_recomputed(workspace: Workspac
     assert sp.expiring.run(workspace=workspace).cached == ["short_lived"]
     time.sleep(0.3)
     assert sp.expiring.run(workspace=workspace).executed == ["short_lived"]
+
+
+def test_editing_a_task_row_after_the_run_fails_verify(workspace: Workspace) -> None:
+    from labledger import verify
+
+    result = sp.arithmetic.run(workspace=workspace)
+    assert verify(workspace=workspace).ok
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.tasks)
+            .where(schema.tasks.c.id == result.tasks["total"].task_id)
+            .values(cache_key="blake3:" + "0" * 64)
+        )
+    report = verify(workspace=workspace)
+    assert not report.ok
+    assert result.run_id in str(report.problems)
