@@ -30,7 +30,7 @@ def driver_connection(conn: Connection) -> sqlite3.Connection | None:
 
 
 # The statements below are assembled from table and column names declared in ``schema``, never from
-# user input, and every value is a bound ``?`` parameter (hence the S608 exemptions).
+# user input, and every value is a bound ``?`` parameter.
 
 
 def _names(table: Table, columns: Sequence[str]) -> list[str]:
