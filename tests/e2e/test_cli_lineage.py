@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 from rich.text import Text
 
-from labledger.cli.lineage import lineage_tree
 from labledger.lineage import descendants, graph_reproducibility
+from labledger.lineage.display import lineage_tree
 from tests.unit.lineage.graphs import build_study
 
 if TYPE_CHECKING:

@@ -8,24 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
-from rich.tree import Tree
 
 from labledger.cli.console import command, console, print_json
 from labledger.cli.options import WorkspaceOption, open_workspace
+from labledger.lineage.display import lineage_tree
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from labledger.lineage import LineageGraph, LineageNode
+    from labledger.lineage import LineageGraph
 
 __all__ = ["lineage_command", "prov_command"]
-
-STATUS_STYLES = {
-    "verified": "green",
-    "reproducible": "blue",
-    "unverifiable": "yellow",
-    "broken": "red",
-}
 
 
 @command
@@ -136,44 +129,3 @@ def _as_document(graph: LineageGraph, statuses: Mapping[str, str]) -> dict[str, 
         ],
         "edges": graph.edges,
     }
-
-
-def _label(node: LineageNode, status: str | None, *, repeated: bool) -> Text:
-    style = STATUS_STYLES.get(status or "", "")
-    text = Text()
-    if node.kind == "artifact":
-        text.append(node.name, style=f"bold {style}")
-        text.append(f"  {node.format}  {node.id}", style="dim")
-    else:
-        text.append(f"task {node.name}", style=style)
-        text.append(f"  {node.step}  {node.status}", style="dim")
-    text.append(f"  {status or 'unknown'}", style=style)
-    if repeated:
-        text.append("  (shown above)", style="dim")
-    return text
-
-
-def lineage_tree(graph: LineageGraph, statuses: Mapping[str, str]) -> Tree:
-    """A Rich tree of a graph from its root; a node reached again is named, not expanded again."""
-    nodes = {node.id: node for node in graph.nodes}
-    children: dict[str, list[str]] = {}
-    for edge in graph.edges:
-        up = graph.direction == "up"
-        parent, child = (edge.target, edge.source) if up else (edge.source, edge.target)
-        children.setdefault(parent, []).append(child)
-    for siblings in children.values():
-        # Names, then ids (time-ordered): a task comes before the cached tasks that reused it.
-        siblings.sort(key=lambda i: (nodes[i].name, i), reverse=True)
-    root = nodes[graph.root]
-    tree = Tree(_label(root, statuses.get(root.id), repeated=False))
-    shown = {root.id}
-    # Depth first, in reading order, without recursion: a lineage can be thousands of steps deep.
-    pending: list[tuple[Tree, str]] = [(tree, child) for child in children.get(root.id, [])]
-    while pending:
-        above, node_id = pending.pop()
-        repeated = node_id in shown
-        branch = above.add(_label(nodes[node_id], statuses.get(node_id), repeated=repeated))
-        if not repeated:
-            shown.add(node_id)
-            pending += [(branch, child) for child in children.get(node_id, [])]
-    return tree

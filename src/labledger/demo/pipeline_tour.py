@@ -5,23 +5,21 @@ the lineage of the best model, and reproduce the first run bit for bit.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
 from labledger.demo.pipeline import biopsy_study
 from labledger.demo.report import section
 from labledger.lineage import ancestors, graph_reproducibility, reproducibility
+from labledger.lineage.display import lineage_tree
 from labledger.pipeline import reproduce
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from labledger.lineage import LineageGraph
     from labledger.pipeline import PipelineRun, Reproduction
     from labledger.workspace.workspace import Workspace
 
@@ -29,7 +27,6 @@ __all__ = ["PipelineTour", "run_pipeline_tour"]
 
 CHANGED = {"n_estimators": 400}
 _STATUS = {"finished": "green", "cached": "cyan", "failed": "red", "skipped": "yellow"}
-_REPRO = {"verified": "green", "reproducible": "blue", "unverifiable": "yellow", "broken": "red"}
 _MODELS = {"logistic": "train_logistic", "forest": "train_forest"}
 
 
@@ -73,37 +70,6 @@ def _timed_run(ws: Workspace, **params: object) -> tuple[PipelineRun, float]:
     started = time.perf_counter()
     result = biopsy_study.run(workspace=ws, run_name="biopsy-study", **params)  # type: ignore[arg-type]
     return result, time.perf_counter() - started
-
-
-def _lineage_tree(graph: LineageGraph, statuses: dict[str, str]) -> Tree:
-    nodes = {node.id: node for node in graph.nodes}
-    parents: dict[str, list[str]] = defaultdict(list)
-    for edge in graph.edges:
-        parents[edge.target].append(edge.source)
-
-    def label(node_id: str) -> Text:
-        node = nodes[node_id]
-        if node.kind == "task":
-            return Text.assemble(("step ", "dim"), (node.name, "bold"))
-        status = statuses.get(node_id, "")
-        return Text.assemble(
-            (node.name, "bold"),
-            f"  {node.format}  {(node.digest or '')[7:19]}  ",
-            (status, _REPRO.get(status, "")),
-        )
-
-    tree = Tree(label(graph.root))
-    seen = {graph.root}
-
-    def grow(branch: Tree, node_id: str) -> None:
-        for parent in sorted(parents[node_id], key=lambda p: nodes[p].name):
-            if parent in seen or parent not in nodes:
-                continue
-            seen.add(parent)
-            grow(branch.add(label(parent)), parent)
-
-    grow(tree, graph.root)
-    return tree
 
 
 def _reproduction_table(result: Reproduction) -> Table:
@@ -155,7 +121,7 @@ def run_pipeline_tour(ws: Workspace, console: Console) -> PipelineTour:
     graph = ancestors(model_id, workspace=ws)
     statuses = {k: str(v) for k, v in graph_reproducibility(graph, workspace=ws).items()}
     section(console, f"10. Lineage of the best model ({best}), coloured by reproducibility")
-    console.print(_lineage_tree(graph, statuses))
+    console.print(lineage_tree(graph, statuses))
     return PipelineTour(
         first_run_id=first.run_id,
         cached_run_id=cached.run_id,
