@@ -1,8 +1,9 @@
 """Cache keys and cache lookups.
 
 A task's cache key is ``blake3(canonical_json({fingerprint, inputs, params, environment, seed,
-outputs, salt}))``: it changes exactly when the step's code, an input's bytes, a literal argument,
-the software environment or the seed change. A lookup is one indexed query; a result whose blobs
+outputs, salt}))``, with ``params`` the canonical JSON text of the step's literal arguments: it
+changes exactly when the step's code, an input's bytes, a literal argument, the software
+environment or the seed change. A lookup is one indexed query; a result whose blobs
 are gone from the store is never a hit.
 """
 
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, select
 
-from labledger._foundation.digests import digest_record
+from labledger._foundation.digests import digest_bytes, digest_record
 from labledger.materializers import Stored
 from labledger.tracking.environment import capture_environment
 from labledger.workspace import schema
@@ -42,7 +43,9 @@ __all__ = [
 
 # Bump to invalidate every cache entry written by an older labledger; LABLEDGER_CACHE_SALT lets a
 # team do the same for its own reasons.
-CACHE_SALT = "labledger-cache/1"
+CACHE_SALT = "labledger-cache/2"
+# Every field of the key is text, an int or a list or dict of text, for which this is canonical JSON.
+_encode_key = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 @functools.cache
@@ -62,23 +65,26 @@ def cache_key(
     *,
     fingerprint: str,
     inputs: Mapping[str, str],
-    params: Mapping[str, Any],
+    params_json: str,
     environment: str,
     seed: int,
     outputs: tuple[str, ...],
 ) -> str:
-    """The cache key of a task (see the module docstring)."""
-    return digest_record(
-        {
-            "fingerprint": fingerprint,
-            "inputs": dict(inputs),
-            "params": dict(params),
-            "environment": environment,
-            "seed": seed,
-            "outputs": list(outputs),
-            "salt": os.environ.get("LABLEDGER_CACHE_SALT", "") + CACHE_SALT,
-        }
-    )
+    """The cache key of a task (see the module docstring).
+
+    Args:
+        params_json: The canonical JSON text of the literal arguments (``canonical_text``).
+    """
+    record = {
+        "fingerprint": fingerprint,
+        "inputs": inputs,
+        "params": params_json,
+        "environment": environment,
+        "seed": seed,
+        "outputs": outputs,
+        "salt": os.environ.get("LABLEDGER_CACHE_SALT", "") + CACHE_SALT,
+    }
+    return digest_bytes(_encode_key(record).encode())
 
 
 @dataclass(frozen=True, slots=True)

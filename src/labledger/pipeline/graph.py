@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import PipelineDefinitionError
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class Node:
     args: dict[str, Arg]
     inputs: dict[str, Handle]
     handles: tuple[Handle, ...] = ()
+    params_json: str = "{}"
 
     @property
     def params(self) -> dict[str, Any]:
@@ -195,6 +197,8 @@ class Graph:
             else:
                 args[name] = Arg("literal", value=_literal(value, where))
         node = Node(key=key, step=step, args=args, inputs=inputs)
+        # Once here, not on every run: the canonical text enters the cache key and the task row.
+        node.params_json = canonical_text(node.params)
         node.handles = tuple(Handle(node, output) for output in step.outputs)
         self.nodes.append(node)
         self._keys[key] = node

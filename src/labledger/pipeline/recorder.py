@@ -13,6 +13,7 @@ artifacts the first made instead of making its own, so each result is recorded o
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -22,11 +23,13 @@ from labledger._foundation.ids import new_id
 from labledger.pipeline.cache import OutputRef
 from labledger.workspace import schema
 from labledger.workspace.search_index import index_new_artifacts
+from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Callable, Mapping
 
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Table
 
     from labledger.pipeline.cache import CacheHit
     from labledger.pipeline.task import TaskResult
@@ -42,10 +45,32 @@ _RECORDED = (
 )
 
 
+class _DriverInsert:
+    """An ``INSERT`` of dict rows, which hold every column, straight to the sqlite3 driver."""
+
+    def __init__(self, table: Table, *, ignore: bool = False) -> None:
+        columns = [column.name for column in table.columns]
+        self.sql = insert_sql(table, columns, ignore=ignore)
+        self.values = itemgetter(*columns)
+
+    def run(self, db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            db.executemany(self.sql, map(self.values, rows))
+
+
+_SQLITE_INSERTS = {
+    "blobs": _DriverInsert(schema.blobs, ignore=True),
+    "artifacts": _DriverInsert(schema.artifacts),
+    "tasks": _DriverInsert(schema.tasks),
+    "task_inputs": _DriverInsert(schema.task_inputs),
+    "task_outputs": _DriverInsert(schema.task_outputs),
+}
+
+
 class TaskRecord:
     """What the runner knows of a task before it is recorded."""
 
-    __slots__ = ("cache_key", "fingerprint", "id", "node", "options_json", "params", "step")
+    __slots__ = ("cache_key", "fingerprint", "id", "node", "options_json", "params_json", "step")
 
     def __init__(
         self,
@@ -54,7 +79,7 @@ class TaskRecord:
         step: str,
         fingerprint: str,
         cache_key: str,
-        params: dict[str, Any],
+        params_json: str,
         options_json: str,
     ) -> None:
         self.id = new_id()
@@ -62,7 +87,7 @@ class TaskRecord:
         self.step = step
         self.fingerprint = fingerprint
         self.cache_key = cache_key
-        self.params = params
+        self.params_json = params_json
         self.options_json = options_json
 
 
@@ -109,7 +134,7 @@ class TaskRecorder:
             "attempts": 0,
             "started_at": None,
             "ended_at": time.time(),
-            "params_json": canonical_text(record.params),
+            "params_json": record.params_json,
             "options_json": record.options_json,
             "code_captured": code_captured,
             "log_digest": None,
@@ -276,20 +301,30 @@ class TaskRecorder:
             for rows in (self._inputs, self._outputs):
                 for row in rows:
                     row["artifact_id"] = self.remap.get(row["artifact_id"], row["artifact_id"])
-            if self._blobs:
-                now = time.time()
-                ws.insert_ignore(
-                    conn,
-                    schema.blobs,
-                    [{"digest": d, "size": s, "created_at": now} for d, s in self._blobs.items()],
-                )
-            if self._artifacts:
-                conn.execute(schema.artifacts.insert(), self._artifacts)
-            conn.execute(schema.tasks.insert(), self._tasks)
-            if self._inputs:
-                conn.execute(schema.task_inputs.insert(), self._inputs)
-            if self._outputs:
-                conn.execute(schema.task_outputs.insert(), self._outputs)
+            now = time.time()
+            blobs = [{"digest": d, "size": s, "created_at": now} for d, s in self._blobs.items()]
+            db = driver_connection(conn)
+            if db is not None:
+                # Thousands of rows a second: SQLAlchemy's per-row parameter handling would cost
+                # more than SQLite's inserts.
+                for name, rows in (
+                    ("blobs", blobs),
+                    ("artifacts", self._artifacts),
+                    ("tasks", self._tasks),
+                    ("task_inputs", self._inputs),
+                    ("task_outputs", self._outputs),
+                ):
+                    _SQLITE_INSERTS[name].run(db, rows)
+            else:
+                ws.insert_ignore(conn, schema.blobs, blobs)
+                for table, rows in (
+                    (schema.artifacts, self._artifacts),
+                    (schema.tasks, self._tasks),
+                    (schema.task_inputs, self._inputs),
+                    (schema.task_outputs, self._outputs),
+                ):
+                    if rows:
+                        conn.execute(table.insert(), rows)
             index_new_artifacts(conn, self._artifacts)
         self._tasks, self._inputs, self._outputs, self._artifacts = [], [], [], []
         self._blobs, self._produced = {}, {}

@@ -143,12 +143,12 @@ class _Scheduler:
             cache_key=cache_key(
                 fingerprint=fingerprint.digest,
                 inputs={name: ref.stored.digest for name, ref in refs.items()},
-                params=node.params,
+                params_json=node.params_json,
                 environment=self.environment,
                 seed=seed,
                 outputs=step.outputs,
             ),
-            params=node.params,
+            params_json=node.params_json,
             options_json=step.options_json,
         )
         input_ids = {name: ref.artifact_id for name, ref in refs.items()}
@@ -230,7 +230,7 @@ class _Scheduler:
                 step=node.step.qualname,
                 fingerprint=node.step.fingerprint.digest,
                 cache_key="",
-                params=node.params,
+                params_json=node.params_json,
                 options_json=node.step.options_json,
             )
             inputs = {

@@ -1,6 +1,6 @@
 """A blob store on any fsspec filesystem, mainly S3 (``s3://bucket/prefix``) through s3fs.
 
-Layout: ``<prefix>/ab/cd/<64 hex>``, the same two-level fan-out as the local store. A blob becomes
+Layout: ``<prefix>/ab/<64 hex>``, the same fan-out as the local store. A blob becomes
 visible only once complete: every upload is a single PUT or a multipart upload, which S3 publishes
 atomically when it completes. Streams are spooled to a local temporary file while they are hashed,
 so the key is known before the first byte is sent.
@@ -88,7 +88,7 @@ class FsspecBlobStore:
     def path_of(self, digest: str) -> str:
         """The filesystem path of the blob (whether or not it exists)."""
         hex_ = hex_of(digest)
-        return f"{self._root}/{hex_[:2]}/{hex_[2:4]}/{hex_}"
+        return f"{self._root}/{hex_[:2]}/{hex_}"
 
     def _missing(self, digest: str) -> NotFoundError:
         return NotFoundError(
@@ -218,8 +218,8 @@ class FsspecBlobStore:
         prefix = f"{self._root}/"
         for full in paths:
             parts = full.removeprefix(prefix).split("/")
-            if len(parts) != 3:
+            if len(parts) != 2:  # the fan-out folder and the name
                 continue
-            first, second, name = parts
-            if _is_blob_name(name) and first == name[:2] and second == name[2:4]:
+            first, name = parts
+            if _is_blob_name(name) and first == name[:2]:
                 yield f"blake3:{name}"

@@ -1,8 +1,9 @@
 """A blob store in a local (or shared network) folder.
 
-Layout: ``objects/ab/cd/<64 hex>``, two levels of fan-out so no folder grows past a few thousand
-entries. Writes go to ``objects/tmp/`` first, are fsynced and then renamed into place, and blobs are
-made read-only.
+Layout: ``objects/ab/<64 hex>``, one level of 256 folders as in Git: a million blobs make about
+4,000 entries a folder, which the indexed directories of ext4, XFS and APFS look up directly, and a
+new workspace does not pay a folder creation for nearly every blob it writes. Writes go to
+``objects/tmp/`` first, are fsynced and then renamed into place, and blobs are made read-only.
 
 ``put_file`` takes a file in as its ``link`` mode says (see ``StoreLink``): cloned where the
 filesystem can clone, hard-linked when asked to, and otherwise copied while it is hashed
@@ -20,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from labledger._foundation.digests import CHUNK_SIZE, Hasher, digest_file, hex_of
+from labledger._foundation.digests import CHUNK_SIZE, Hasher, digest_bytes, digest_file, hex_of
 from labledger._foundation.errors import IntegrityError, NotFoundError
 from labledger._foundation.settings import DEFAULT_STORE_LINK, StoreLink, parse_store_link
 from labledger.workspace.blobstore import BlobSource, VerifyingReader, as_stream
@@ -37,11 +38,11 @@ _names = itertools.count()
 _PROCESS = uuid.uuid4().hex[:12]
 
 
-def _renew(blob: Path) -> None:
+def _renew(blob: str | Path) -> None:
     """Restart a present blob's grace period: a new reference to it is about to be committed."""
     # Without this, gc could delete an old unreferenced blob between this put and that commit.
     with contextlib.suppress(OSError):
-        if blob.stat().st_nlink > 1:
+        if os.stat(blob).st_nlink > 1:
             # A hard-linked blob is also someone's file, whose modification time is theirs:
             # re-applying the mode moves only its change time (see modified_at).
             os.chmod(blob, _READ_ONLY)
@@ -88,23 +89,46 @@ class LocalBlobStore:
         self.link = parse_store_link(link)
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
-        self._folders: set[Path] = set()  # fan-out folders known to exist
+        # Paths as text on the write path: building Path objects costs more than the small writes.
+        self._root_text = os.fspath(self.root)
+        self._tmp_text = os.fspath(self._tmp)
+        self._folders: set[str] = set()  # fan-out folders known to exist
+
+    def _location(self, digest: str) -> tuple[str, str]:
+        """The blob's folder and file name, as text."""
+        hex_ = hex_of(digest)
+        folder = f"{self._root_text}/{hex_[:2]}"
+        return folder, f"{folder}/{hex_}"
 
     def path_of(self, digest: str) -> Path:
         """Where the blob lives (whether or not it exists)."""
-        hex_ = hex_of(digest)
-        return self.root / hex_[:2] / hex_[2:4] / hex_
+        return Path(self._location(digest)[1])
+
+    def _temp_name(self) -> str:
+        return f"{self._tmp_text}/put-{_PROCESS}-{os.getpid()}-{next(_names)}"
 
     def _temp(self) -> tuple[BinaryIO, str]:
         # Created read-only and exclusive in one call: writing through this descriptor still works,
         # and no chmod is needed before the rename.
-        name = os.path.join(self._tmp, f"put-{_PROCESS}-{os.getpid()}-{next(_names)}")
+        name = self._temp_name()
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY)
         return cast("BinaryIO", os.fdopen(fd, "wb")), name
 
+    def _publish(self, temp_name: str, folder: str, final: str) -> None:
+        """Rename a complete temporary file into place, making its folder when needed."""
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            os.replace(temp_name, final)
+        except FileNotFoundError:
+            # The folder was removed since we made it (by hand, or a clean-up): make it again.
+            os.makedirs(folder, exist_ok=True)
+            os.replace(temp_name, final)
+
     def _commit(self, handle: BinaryIO, temp_name: str, digest: str) -> str:
-        final = self.path_of(digest)
-        if final.exists():
+        folder, final = self._location(digest)
+        if os.path.exists(final):
             # Nothing to flush: the temporary copy is thrown away.
             handle.close()
             os.unlink(temp_name)
@@ -114,19 +138,37 @@ class LocalBlobStore:
         if self.fsync:
             os.fsync(handle.fileno())
         handle.close()
-        folder = final.parent
-        if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._folders.add(folder)
+        self._publish(temp_name, folder, final)
+        return digest
+
+    def _put_small(self, data: bytes | bytearray | memoryview) -> str:
+        """Store bytes held in memory: hashed first, so a blob already present costs one stat."""
+        digest = digest_bytes(data)
+        folder, final = self._location(digest)
+        if os.path.exists(final):
+            _renew(final)
+            return digest
+        name = self._temp_name()
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY)
         try:
-            os.replace(temp_name, final)
-        except FileNotFoundError:
-            # The folder was removed since we made it (by hand, or a clean-up): make it again.
-            folder.mkdir(parents=True, exist_ok=True)
-            os.replace(temp_name, final)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._publish(name, folder, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            raise
         return digest
 
     def put(self, source: BlobSource) -> str:
+        if isinstance(source, bytes | bytearray | memoryview) and len(source) <= CHUNK_SIZE:
+            return self._put_small(source)
         stream = as_stream(source)
         hasher = Hasher()
         handle, name = self._temp()
@@ -261,7 +303,7 @@ class LocalBlobStore:
         return handle
 
     def exists(self, digest: str) -> bool:
-        return self.path_of(digest).is_file()
+        return os.path.isfile(self._location(digest)[1])
 
     def size(self, digest: str) -> int:
         try:
@@ -277,10 +319,9 @@ class LocalBlobStore:
         for first in sorted(self.root.iterdir()):
             if first.name == "tmp" or not first.is_dir():
                 continue
-            for second in first.iterdir():
-                for blob in second.iterdir():
-                    if len(blob.name) == 64:
-                        yield f"blake3:{blob.name}"
+            for blob in first.iterdir():
+                if len(blob.name) == 64 and blob.name.startswith(first.name):
+                    yield f"blake3:{blob.name}"
 
     def modified_at(self, digest: str) -> float:
         """When the blob was stored (Unix seconds)."""

@@ -213,11 +213,20 @@ def index_new_artifacts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     """
     documents = []
     for row in rows:
-        columns: list[Any] = json.loads(row["schema_json"] or "{}").get("fields", [])
+        schema_json = row["schema_json"]
+        columns: list[Any] = (
+            json.loads(schema_json).get("fields", []) if '"fields"' in schema_json else []
+        )
         names = [str(c.get("name", "")) for c in columns if isinstance(c, dict)]
         body = "; ".join([f"{row['kind']} {row['format']}", *filter(None, names)])
-        documents.append(
-            {"target_kind": "artifact", "target_id": row["id"], "title": row["name"], "body": body}
+        documents.append(("artifact", row["id"], row["name"], body))
+    if not documents:
+        return
+    db = driver_connection(conn)
+    if db is not None:
+        db.executemany(_SQLITE_UPSERT, documents)
+    else:
+        keys = ("target_kind", "target_id", "title", "body")
+        conn.execute(
+            _upsert(conn.dialect.name), [dict(zip(keys, doc, strict=True)) for doc in documents]
         )
-    if documents:
-        conn.execute(_upsert(conn.dialect.name), documents)
