@@ -57,7 +57,7 @@ class Hasher:
         return f"{ALGORITHM}:{self._h.hexdigest()}"
 
 
-def digest_bytes(data: bytes | memoryview) -> str:
+def digest_bytes(data: bytes | bytearray | memoryview) -> str:
     """Digest of a byte string."""
     return f"{ALGORITHM}:{blake3(data).hexdigest()}"
 
