@@ -96,6 +96,7 @@ class DaskExecutor:
         self._resources: list[dict[str, float]] = []
         self._by_value: set[str] = set()
         self._registered: set[frozenset[str]] = set()
+        self._completed: Any = None  # a distributed.as_completed fed by submit
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.address or 'LocalCluster'})"
@@ -137,6 +138,11 @@ class DaskExecutor:
             self.client = self.address
         workers = self.client.scheduler_info()["workers"].values()
         self._resources = [dict(w.get("resources") or {}) for w in workers]
+        # Results are fetched on the client's event loop as tasks finish, and handed over in
+        # batches: a round trip per result from this thread would cost milliseconds each.
+        self._completed = distributed.as_completed(
+            loop=self.client.loop, with_results=True, raise_errors=False
+        )
 
     def _wanted(self, spec: TaskSpec) -> dict[str, float] | None:
         if not any(self._resources):
@@ -174,29 +180,37 @@ class DaskExecutor:
             pure=False,
         )
         self._nodes[future] = spec.node
+        self._completed.add(future)
         return future
 
     def wait(self, pending: Collection[Any]) -> list[tuple[Any, TaskResult]]:
-        distributed: Any = importlib.import_module("distributed")
-        done, _ = distributed.wait(list(pending), return_when="FIRST_COMPLETED")
+        assert self._completed is not None, "open() first"
         results: list[tuple[Any, TaskResult]] = []
-        for future in done:
+        for future, outcome in self._completed.next_batch(block=True):
             node = self._nodes.pop(future, "?")
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker died or the result could not travel back
-                result = TaskResult(
-                    node=node,
-                    error=f"step {node!r} was lost on Dask: {type(exc).__name__}: {exc}",
-                    traceback=f"{type(exc).__name__}: {exc}",
+            if isinstance(outcome, TaskResult):
+                results.append((future, outcome))
+                continue
+            # The worker died, the task was cancelled, or its result could not travel back:
+            # an error comes as (type, exception, traceback), a cancellation as the exception.
+            exc = outcome[1] if isinstance(outcome, tuple) else outcome
+            results.append(
+                (
+                    future,
+                    TaskResult(
+                        node=node,
+                        error=f"step {node!r} was lost on Dask: {type(exc).__name__}: {exc}",
+                        traceback=f"{type(exc).__name__}: {exc}",
+                    ),
                 )
-            results.append((future, result))
+            )
         return results
 
     def make_durable(self) -> None:
         """Nothing to do: workers flush each output as they write it."""
 
     def close(self) -> None:
+        self._completed = None
         if self._owns_client and self.client is not None:
             self.client.close()
             self.client = None
