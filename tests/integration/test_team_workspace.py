@@ -87,10 +87,7 @@ def test_team_workspace_detects_a_corrupted_object(team_env: str, s3_server: S3S
         store = ws.store
         assert isinstance(store, FsspecBlobStore)
         fs = s3_server.filesystem()
-        key = (
-            store.url.removeprefix("s3://")
-            + f"/{artifact.digest[7:9]}/{artifact.digest[9:11]}/{artifact.digest[7:]}"
-        )
+        key = store.path_of(artifact.digest)
         fs.pipe(key, b"tampered bytes")
         report = verify_workspace(ws)
         assert [(p.kind, p.id) for p in report.problems] == [("blob", artifact.digest)]
