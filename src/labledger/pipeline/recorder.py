@@ -54,8 +54,7 @@ class _DriverInsert:
         self.values = itemgetter(*columns)
 
     def run(self, db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            db.executemany(self.sql, map(self.values, rows))
+        db.executemany(self.sql, map(self.values, rows))
 
 
 _SQLITE_INSERTS = {
@@ -303,28 +302,24 @@ class TaskRecorder:
                     row["artifact_id"] = self.remap.get(row["artifact_id"], row["artifact_id"])
             now = time.time()
             blobs = [{"digest": d, "size": s, "created_at": now} for d, s in self._blobs.items()]
+            # On SQLite straight to the driver: thousands of rows a second, for which
+            # SQLAlchemy's per-row parameter handling would cost more than the inserts.
             db = driver_connection(conn)
-            if db is not None:
-                # Thousands of rows a second: SQLAlchemy's per-row parameter handling would cost
-                # more than SQLite's inserts.
-                for name, rows in (
-                    ("blobs", blobs),
-                    ("artifacts", self._artifacts),
-                    ("tasks", self._tasks),
-                    ("task_inputs", self._inputs),
-                    ("task_outputs", self._outputs),
-                ):
-                    _SQLITE_INSERTS[name].run(db, rows)
-            else:
-                ws.insert_ignore(conn, schema.blobs, blobs)
-                for table, rows in (
-                    (schema.artifacts, self._artifacts),
-                    (schema.tasks, self._tasks),
-                    (schema.task_inputs, self._inputs),
-                    (schema.task_outputs, self._outputs),
-                ):
-                    if rows:
-                        conn.execute(table.insert(), rows)
+            for table, rows in (
+                (schema.blobs, blobs),
+                (schema.artifacts, self._artifacts),
+                (schema.tasks, self._tasks),
+                (schema.task_inputs, self._inputs),
+                (schema.task_outputs, self._outputs),
+            ):
+                if not rows:
+                    continue
+                if db is not None:
+                    _SQLITE_INSERTS[table.name].run(db, rows)
+                elif table is schema.blobs:
+                    ws.insert_ignore(conn, table, rows)
+                else:
+                    conn.execute(table.insert(), rows)
             index_new_artifacts(conn, self._artifacts)
         self._tasks, self._inputs, self._outputs, self._artifacts = [], [], [], []
         self._blobs, self._produced = {}, {}

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import errno
+import io
+import os
+from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from labledger._foundation.digests import digest_bytes
 from labledger.workspace.local_store import LocalBlobStore
 
 if TYPE_CHECKING:
@@ -24,3 +30,41 @@ def test_blobs_are_read_only_from_the_start(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "objects", fsync=False)
     digest = store.put(b"bytes")
     assert store.path_of(digest).stat().st_mode & 0o222 == 0
+
+
+@pytest.mark.parametrize("size", [10, 3 * 1024 * 1024], ids=["in-memory path", "streamed path"])
+def test_a_full_disk_mid_write_leaves_no_blob_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    store = LocalBlobStore(tmp_path / "objects")
+    data = os.urandom(size)
+    real_write = os.write
+
+    def full_disk(fd: int, chunk: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    class FullDiskFile(io.FileIO):
+        def write(self, chunk: Any) -> int:
+            return full_disk(self.fileno(), chunk)
+
+    monkeypatch.setattr(os, "write", full_disk)  # the in-memory path writes with os.write
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: FullDiskFile(fd, "wb"))  # the streamed one
+    with pytest.raises(OSError, match="No space left"):
+        store.put(data)
+    monkeypatch.undo()
+    assert os.write is real_write
+    assert not store.exists(digest_bytes(data))
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+    assert store.put(data) == digest_bytes(data)
+
+
+def test_storing_present_bytes_writes_nothing_and_renews_the_blob(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "objects")
+    digest = store.put(b"twice")
+    path = store.path_of(digest)
+    os.utime(path, (1_000_000, 1_000_000))
+    inode = path.stat().st_ino
+    assert store.put(b"twice") == digest
+    assert path.stat().st_ino == inode
+    # The grace period restarts, so gc cannot take it before the new reference is committed.
+    assert store.modified_at(digest) > 1_000_000
