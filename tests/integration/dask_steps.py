@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
+import labledger
 from labledger.pipeline import Resources, pipeline, step
 
 
@@ -55,3 +56,27 @@ def killed(n: int = 3) -> None:
 @pipeline
 def gpu() -> None:
     needs_gpu(1)
+
+
+@step
+def logs(value: int) -> int:
+    for i in range(3):
+        labledger.log_metric("progress", float(i))
+    labledger.set_tag("host", "worker")
+    return value
+
+
+@step
+def stores_an_artifact(value: int) -> int:
+    labledger.log_artifact(b"bytes", name="side-output")
+    return value
+
+
+@pipeline
+def logging_steps() -> None:
+    logs(1)
+
+
+@pipeline
+def artifact_on_worker() -> None:
+    stores_an_artifact(1)

@@ -102,3 +102,15 @@ def test_an_executor_started_without_an_address_runs_its_own_cluster(
 
     result = ds.squares.run(workspace=workspace, executor=DaskExecutor(n_workers=1))
     assert result.load("total_2") == 15
+
+
+def test_metrics_and_tags_logged_on_a_worker_reach_the_run(workspace: Workspace, client) -> None:
+    import labledger
+    from labledger.pipeline import DaskExecutor
+
+    result = ds.logging_steps.run(workspace=workspace, executor=DaskExecutor(client))
+    history = labledger.get_metric_history(result.run_id, "progress", workspace=workspace)
+    assert [(p.step, p.value) for p in history] == [(0, 0.0), (1, 1.0), (2, 2.0)]
+    assert labledger.get_run(result.run_id, workspace=workspace).tags["host"] == "worker"
+    with pytest.raises(StepFailedError, match="return values as step outputs"):
+        ds.artifact_on_worker.run(workspace=workspace, executor=DaskExecutor(client))

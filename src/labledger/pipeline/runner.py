@@ -59,6 +59,7 @@ class _Scheduler:
         self,
         graph: Graph,
         *,
+        run: ActiveRun,
         workspace: Workspace,
         executor: Executor,
         recorder: TaskRecorder,
@@ -68,6 +69,7 @@ class _Scheduler:
         seed: int,
     ) -> None:
         self.graph = graph
+        self.pipeline_run = run
         self.cache = cache
         self.ws = workspace
         self.executor = executor
@@ -185,6 +187,8 @@ class _Scheduler:
         ready: deque[Node],
     ) -> None:
         seconds = max(0.0, result.ended_at - result.started_at)
+        if result.logged is not None:
+            result.logged.apply(self.pipeline_run)
         if result.ok:
             refs = self.recorder.finished(
                 record,
@@ -313,6 +317,7 @@ def run_pipeline(
         ):
             scheduler = _Scheduler(
                 graph,
+                run=run,
                 workspace=ws,
                 executor=executor,
                 recorder=recorder,

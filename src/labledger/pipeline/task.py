@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.errors import LabledgerError
 from labledger.pipeline.capture import capture_task
+from labledger.tracking.step_log import step_log
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from labledger.materializers import Stored
     from labledger.pipeline.graph import Arg
     from labledger.pipeline.step import Step
+    from labledger.tracking.step_log import StepLog
     from labledger.workspace.blobstore import BlobStore
 
 __all__ = ["TaskResult", "TaskSpec", "execute_task", "task_seed"]
@@ -64,6 +66,7 @@ class TaskResult:
     log_size: int = 0
     error: str | None = None
     traceback: str = ""
+    logged: StepLog | None = None  # metrics and tags the step logged, for the pipeline's run
 
     @property
     def ok(self) -> bool:
@@ -162,15 +165,21 @@ def execute_task(
         while arguments is not None:
             result.attempts += 1
             _seed_generators(spec.seed)
-            try:
-                outputs = _split_outputs(step, step.func(**arguments))
-            except Exception as exc:
-                if result.attempts <= step.retries:
-                    print(f"attempt {result.attempts} failed: {exc!r}; retrying", file=sys.stderr)
-                    continue
-                result.error = f"step {spec.node!r} raised {type(exc).__name__}: {exc}"
-                result.traceback = _format_error(exc)
-                break
+            with step_log() as logged:
+                try:
+                    outputs = _split_outputs(step, step.func(**arguments))
+                except Exception as exc:
+                    if result.attempts <= step.retries:
+                        print(
+                            f"attempt {result.attempts} failed: {exc!r}; retrying", file=sys.stderr
+                        )
+                        continue
+                    result.error = f"step {spec.node!r} raised {type(exc).__name__}: {exc}"
+                    result.traceback = _format_error(exc)
+                    break
+                finally:
+                    # The last attempt's metrics and tags only.
+                    result.logged = logged if logged.metrics or logged.tags else None
             try:
                 result.outputs = {
                     name: save(value, store, allow_pickle=step.trusted)

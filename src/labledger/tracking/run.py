@@ -22,6 +22,7 @@ from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import RunStateError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.tracking.artifacts import store_artifact
+from labledger.tracking.checks import check_key, metric_step, metric_timestamp, metric_value
 from labledger.tracking.environment import capture_environment, git_state
 from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
 from labledger.tracking.run_rows import (
@@ -47,22 +48,12 @@ if TYPE_CHECKING:
     from labledger.tracking.types import Artifact
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["ActiveRun", "active_run", "end_run", "start_run"]
+__all__ = ["ActiveRun", "active_run", "end_run", "run_depth", "start_run"]
 
-_MAX_KEY = 250
 _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
 _env_digests: weakref.WeakKeyDictionary[Workspace, tuple[str, int]] = weakref.WeakKeyDictionary()
 _uncaught: list[BaseException] = []
-
-
-def _check_key(key: object, what: str) -> str:
-    if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
-        raise ValidationError(
-            f"{what} key {key!r} is invalid",
-            hint=f"use a non-empty string of at most {_MAX_KEY} characters",
-        )
-    return key
 
 
 def _param_text(value: Any) -> str:
@@ -73,18 +64,6 @@ def _param_text(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return canonical_json(value).decode() if isinstance(value, dict | list | tuple) else str(value)
-
-
-def _timestamp(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(
-            f"timestamp {value!r:.60} of metric {key!r} is not a number",
-            hint="pass Unix seconds as a float, e.g. time.time()",
-        )
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValidationError(f"timestamp {value!r} of metric {key!r} is not finite")
-    return number
 
 
 def _as_number(text: str) -> float | None:
@@ -139,7 +118,7 @@ class ActiveRun:
         rows: list[ParamRow] = []
         for key, value in params.items():
             text = _param_text(value)
-            known = self._params.get(_check_key(key, "param"))
+            known = self._params.get(check_key(key, "param"))
             if known is not None and known != text:
                 raise ValidationError(
                     f"param {key!r} is already {known!r} in run {self.id}; params are immutable",
@@ -165,7 +144,7 @@ class ActiveRun:
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set or replace tags (tags stay editable after the run ends)."""
         rows = [
-            {"run_id": self.id, "key": _check_key(k, "tag"), "value": str(v)}
+            {"run_id": self.id, "key": check_key(k, "tag"), "value": str(v)}
             for k, v in tags.items()
         ]
         with self.workspace.write() as conn:
@@ -195,16 +174,16 @@ class ActiveRun:
         if self.status != "running":
             self._require_running()
         if key not in self._steps:
-            _check_key(key, "metric")
+            check_key(key, "metric")
         if type(value) is not float:
-            value = self._number(key, value)
+            value = metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
         elif type(step) is not int:
-            raise ValidationError(f"step {step!r} of metric {key!r} is not an int")
+            step = metric_step(key, step)
         if timestamp is not None and (type(timestamp) is not float or not math.isfinite(timestamp)):
             # Checked here: a bad row would otherwise fail every flush and the run's end.
-            timestamp = _timestamp(key, timestamp)
+            timestamp = metric_timestamp(key, timestamp)
         self._steps[key] = step
         self._buffer.rows.append(
             (
@@ -223,15 +202,6 @@ class ActiveRun:
         now = time.time()
         for key, value in metrics.items():
             self.log_metric(key, value, step=step, timestamp=now)
-
-    @staticmethod
-    def _number(key: str, value: object) -> float:
-        if isinstance(value, str | bytes) or not hasattr(value, "__float__"):
-            raise ValidationError(
-                f"metric {key!r} got {type(value).__name__} {value!r:.60}, not a number",
-                hint="log numbers only; record text as a tag or param",
-            )
-        return float(value)
 
     def _write_metrics(self, rows: list[MetricRow]) -> None:
         with self.workspace.write() as conn:
@@ -375,7 +345,7 @@ def start_run(
     run = ActiveRun(ws, run_id, name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)))
     param_rows = run._param_rows(params or {})
     tag_rows: list[TagRow] = [
-        (run_id, _check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()
+        (run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()
     ]
     git = git_state()
     project_id = ws.project_id(project)
@@ -416,6 +386,12 @@ def active_run() -> ActiveRun:
         "no active run",
         hint="wrap the code in `with labledger.start_run():` or call start_run() first",
     )
+
+
+def run_depth() -> int:
+    """How many runs are active in this process (nested runs count one each)."""
+    with _stack_lock:
+        return len(_stack)
 
 
 def end_run(status: str = "finished") -> None:

@@ -120,3 +120,57 @@ def short_lived(value: int) -> int:
 @pipeline
 def expiring() -> None:
     short_lived(1)
+
+
+@step
+def trains(epochs: int) -> int:
+    for epoch in range(epochs):
+        labledger.log_metric("loss", 1.0 / (epoch + 1))
+    labledger.set_tag("model", "toy")
+    return epochs
+
+
+@pipeline
+def training(epochs: int = 3) -> None:
+    trains(epochs)
+
+
+@step(retries=1)
+def logs_then_fails_once(marker: str) -> int:
+    path = Path(marker)
+    first = not path.exists()
+    path.write_text("tried")
+    labledger.log_metric("attempt", 1.0 if first else 2.0)
+    if first:
+        raise ConnectionError("the first attempt fails")
+    return 1
+
+
+@pipeline
+def retried_logging(marker: str) -> None:
+    logs_then_fails_once(marker)
+
+
+@step
+def text_metric() -> int:
+    labledger.log_metric("accuracy", "high")  # type: ignore[arg-type]
+    return 1
+
+
+@pipeline
+def bad_metric() -> None:
+    text_metric()
+
+
+@step(cache=False)
+def nested_run() -> str:
+    outer = labledger.active_run()
+    with labledger.start_run("inner", workspace=outer.workspace) as inner:
+        labledger.log_metric("inner_metric", 1.0)
+    labledger.log_metric("outer_metric", 2.0)
+    return inner.id
+
+
+@pipeline
+def nested() -> None:
+    nested_run()

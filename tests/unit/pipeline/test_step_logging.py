@@ -1,0 +1,95 @@
+"""Metrics and tags logged inside steps reach the pipeline's run, on every executor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+import labledger
+from labledger._foundation.errors import RunStateError, StepFailedError, ValidationError
+from labledger.pipeline import LocalExecutor
+from labledger.tracking.step_log import StepLog, current_step_log, step_log
+from tests.unit.pipeline import sample_pipelines as sp
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from labledger.workspace.workspace import Workspace
+
+
+def _metrics(run_id: str, key: str, workspace: Workspace) -> list[tuple[int, float | None]]:
+    history = labledger.get_metric_history(run_id, key, workspace=workspace)
+    return [(point.step, point.value) for point in history]
+
+
+@pytest.mark.parametrize("executor", [None, LocalExecutor(max_workers=2)], ids=["inline", "pool"])
+def test_metrics_and_tags_logged_in_a_step_reach_the_run(
+    workspace: Workspace, executor: LocalExecutor | None
+) -> None:
+    result = sp.training.run(workspace=workspace, executor=executor)
+    assert _metrics(result.run_id, "loss", workspace) == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+    assert labledger.get_run(result.run_id, workspace=workspace).tags["model"] == "toy"
+
+
+def test_a_cached_step_logs_nothing_again(workspace: Workspace) -> None:
+    sp.training.run(workspace=workspace)
+    again = sp.training.run(workspace=workspace)
+    assert again.cached == ["trains"]
+    assert _metrics(again.run_id, "loss", workspace) == []
+
+
+def test_only_the_last_attempt_of_a_retried_step_is_logged(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    result = sp.retried_logging.run(workspace=workspace, marker=str(tmp_path / "marker"))
+    assert _metrics(result.run_id, "attempt", workspace) == [(0, 2.0)]
+
+
+def test_a_bad_metric_fails_the_step_with_the_run_message(workspace: Workspace) -> None:
+    with pytest.raises(StepFailedError, match="not a number"):
+        sp.bad_metric.run(workspace=workspace)
+
+
+def test_a_run_started_inside_a_step_gets_what_is_logged_while_it_is_open(
+    workspace: Workspace,
+) -> None:
+    result = sp.nested.run(workspace=workspace)
+    inner = result.load("nested_run")
+    assert _metrics(inner, "inner_metric", workspace) == [(0, 1.0)]
+    assert _metrics(result.run_id, "outer_metric", workspace) == [(0, 2.0)]
+    assert _metrics(result.run_id, "inner_metric", workspace) == []
+
+
+def test_step_log_checks_like_a_run_and_applies_in_order() -> None:
+    log = StepLog()
+    log.log_metrics({"a": 1, "b": float("nan")}, step=4)
+    log.log_metric("a", 2.0, timestamp=10)
+    log.set_tag("stage", 2)
+    with pytest.raises(ValidationError, match="not a number"):
+        log.log_metric("a", "x")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="is invalid"):
+        log.set_tags({"": 1})
+    with pytest.raises(ValidationError, match="not an int"):
+        log.log_metric("a", 1.0, step=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="not finite"):
+        log.log_metric("a", 1.0, timestamp=float("inf"))
+    assert [(k, s) for k, _, s, _ in log.metrics] == [("a", 4), ("b", 4), ("a", None)]
+    assert log.metrics[2][3] == 10.0
+    assert log.tags == {"stage": "2"}
+
+
+def test_outside_a_run_a_step_log_takes_metrics_but_not_params() -> None:
+    # What a step sees on a Dask worker: no run in the process, only its log.
+    assert current_step_log() is None
+    with step_log() as log:
+        assert current_step_log() is log
+        labledger.log_metric("m", 1.0)
+        labledger.set_tags({"t": "v"})
+        with pytest.raises(RunStateError, match="inside a pipeline step"):
+            labledger.log_param("p", 1)
+        with pytest.raises(RunStateError, match="return values as step outputs"):
+            labledger.log_artifact(b"bytes", name="x")
+    assert current_step_log() is None
+    assert [m[:3] for m in log.metrics] == [("m", 1.0, None)]
+    assert log.tags == {"t": "v"}
