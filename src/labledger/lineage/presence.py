@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from labledger._foundation.errors import LabledgerError
+from labledger.workspace.blobstore import exists_many
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -16,11 +17,17 @@ __all__ = ["missing_digests"]
 
 
 class _Presence:
-    """Asks the store about each digest once."""
+    """Asks the store about each digest once, in batches where it can."""
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
         self.known: dict[str, bool] = {}
+        self.manifests: dict[str, list[str] | None] = {}
+
+    def prefetch(self, digests: Iterable[str]) -> None:
+        unknown = [digest for digest in digests if digest not in self.known]
+        if unknown:
+            self.known.update(exists_many(self.store, unknown))
 
     def has(self, digest: str) -> bool:
         found = self.known.get(digest)
@@ -28,35 +35,47 @@ class _Presence:
             found = self.known[digest] = self.store.exists(digest)
         return found
 
-    def has_tree(self, digest: str) -> bool:
-        """The manifest is present, readable, and every entry's blob is present."""
-        if not self.has(digest):
-            return False
+    def entries(self, digest: str) -> list[str] | None:
+        """The entry digests of a present tree manifest; ``None`` when it is absent or unreadable."""
+        if digest not in self.manifests:
+            self.manifests[digest] = self._read_manifest(digest) if self.has(digest) else None
+        return self.manifests[digest]
+
+    def _read_manifest(self, digest: str) -> list[str] | None:
         try:
             with self.store.open(digest) as handle:
                 document = json.loads(handle.read())
         except (OSError, ValueError, LabledgerError):
             # A manifest that cannot be read or parsed loses the tree as surely as a missing one.
-            return False
+            return None
         entries = document.get("entries") if isinstance(document, dict) else None
         if not isinstance(entries, list):
-            return False
-        for entry in entries:
-            entry_digest = entry.get("digest") if isinstance(entry, dict) else None
-            if not isinstance(entry_digest, str) or not self.has(entry_digest):
-                return False
-        return True
+            return None
+        digests = [entry.get("digest") if isinstance(entry, dict) else None for entry in entries]
+        if not all(isinstance(d, str) for d in digests):
+            return None
+        return [d for d in digests if isinstance(d, str)]
+
+    def has_tree(self, digest: str) -> bool:
+        """The manifest is present, readable, and every entry's blob is present."""
+        entries = self.entries(digest)
+        return entries is not None and all(self.has(entry) for entry in entries)
 
 
 def missing_digests(store: BlobStore, blobs: Iterable[tuple[str, bool]]) -> set[str]:
     """The digests among ``blobs`` (``(digest, is_tree)`` pairs) whose bytes are not all stored.
 
     A tree counts as missing when its manifest, or the blob of any of its entries, is missing, or
-    when the manifest cannot be read.
+    when the manifest cannot be read. The store is asked about all blobs in one batch, then about
+    all trees' entries in another.
     """
+    pairs = dict.fromkeys(blobs)
     presence = _Presence(store)
-    missing: set[str] = set()
-    for digest, is_tree in dict.fromkeys(blobs):
-        if not (presence.has_tree(digest) if is_tree else presence.has(digest)):
-            missing.add(digest)
-    return missing
+    presence.prefetch(digest for digest, _ in pairs)
+    trees = [digest for digest, is_tree in pairs if is_tree]
+    presence.prefetch(entry for tree in trees for entry in presence.entries(tree) or ())
+    return {
+        digest
+        for digest, is_tree in pairs
+        if not (presence.has_tree(digest) if is_tree else presence.has(digest))
+    }

@@ -15,9 +15,9 @@ from labledger._foundation.errors import IntegrityError
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
-__all__ = ["BlobSource", "BlobStore", "VerifyingReader", "as_stream"]
+__all__ = ["BlobSource", "BlobStore", "VerifyingReader", "as_stream", "exists_many"]
 
 BlobSource = bytes | bytearray | memoryview | BinaryIO
 
@@ -55,6 +55,19 @@ class BlobStore(Protocol):
     def digests(self) -> Iterator[str]:
         """Every stored digest, in no particular order."""
         ...
+
+
+def exists_many(store: BlobStore, digests: Iterable[str]) -> dict[str, bool]:
+    """Whether each of ``digests`` is present; one concurrent batch on stores that offer one.
+
+    A remote store answers each question with a request: asked one after the other, a lineage
+    graph of thousands of artifacts would wait for thousands of round trips.
+    """
+    unique = list(dict.fromkeys(digests))
+    batch = getattr(store, "exists_many", None)
+    if batch is not None:
+        return dict(batch(unique))
+    return {digest: store.exists(digest) for digest in unique}
 
 
 def as_stream(source: BlobSource) -> BinaryIO:

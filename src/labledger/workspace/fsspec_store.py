@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from labledger._foundation.digests import CHUNK_SIZE, Hasher, digest_bytes, digest_file, hex_of
@@ -21,11 +22,13 @@ from labledger._foundation.errors import ConfigurationError, IntegrityError, Not
 from labledger.workspace.blobstore import BlobSource, VerifyingReader
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["FsspecBlobStore"]
 
 _HEX_LENGTH = 64
+# Requests in flight at once when many blobs are asked about (S3 serves thousands a second).
+_CONCURRENCY = 16
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
@@ -188,6 +191,14 @@ class FsspecBlobStore:
 
     def exists(self, digest: str) -> bool:
         return self._present(self.path_of(digest))
+
+    def exists_many(self, digests: Iterable[str]) -> dict[str, bool]:
+        """Whether each blob is present, asked with up to ``_CONCURRENCY`` requests at a time."""
+        unique = list(dict.fromkeys(digests))
+        if len(unique) <= 1:
+            return {digest: self.exists(digest) for digest in unique}
+        with ThreadPoolExecutor(min(_CONCURRENCY, len(unique))) as pool:
+            return dict(zip(unique, pool.map(self.exists, unique), strict=True))
 
     def size(self, digest: str) -> int:
         path = self.path_of(digest)

@@ -14,7 +14,7 @@ import pytest
 
 from labledger._foundation.digests import digest_bytes, digest_file
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.workspace.blobstore import BlobStore
+from labledger.workspace.blobstore import BlobStore, exists_many
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -113,6 +113,15 @@ class BlobStoreConformance:
             store.size(digest)
         with pytest.raises(NotFoundError):
             store.open(digest)
+
+    def test_exists_many_answers_for_each_digest(self, store: BlobStore) -> None:
+        present = [store.put(f"blob {i}".encode()) for i in range(20)]
+        absent = [digest_bytes(f"never stored {i}".encode()) for i in range(5)]
+        asked = [*absent[:2], *present, *absent[2:], present[0]]
+        answers = exists_many(store, asked)
+        assert list(answers) == list(dict.fromkeys(asked))
+        assert answers == {**dict.fromkeys(present, True), **dict.fromkeys(absent, False)}
+        assert exists_many(store, []) == {}
 
     def test_put_after_delete_restores(self, store: BlobStore) -> None:
         digest = store.put(b"again")

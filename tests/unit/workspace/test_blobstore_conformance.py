@@ -71,7 +71,7 @@ class TestLocalBlobStore:
         path = store.path_of(store.put(b"frozen"))
         assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0
 
-    def test_two_level_fan_out(self, store: LocalBlobStore) -> None:
+    def test_one_level_fan_out(self, store: LocalBlobStore) -> None:
         digest = store.put(b"fan out")
         hex_ = digest.removeprefix("blake3:")
         path = store.path_of(digest)
