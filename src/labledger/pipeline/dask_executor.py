@@ -48,7 +48,7 @@ def _run_on_worker(spec: TaskSpec, settings: Settings) -> TaskResult:
     workdir = Path(tempfile.gettempdir()) / "labledger-worker"
     workdir.mkdir(parents=True, exist_ok=True)
     with routing():
-        return execute_task(spec, _store_on_worker(settings), workdir=workdir)
+        return execute_task(spec, _store_on_worker(settings), defer_logging=True, workdir=workdir)
 
 
 def _project_modules(files: frozenset[str]) -> list[Any]:

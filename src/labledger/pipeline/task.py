@@ -7,6 +7,7 @@ descriptions cross process boundaries.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import time
@@ -140,6 +141,7 @@ def execute_task(
     *,
     values: Mapping[str, Any] | None = None,
     keep_values: bool = False,
+    defer_logging: bool = False,
     workdir: Path | None = None,
 ) -> TaskResult:
     """Run one task and store its outputs; errors come back in the result, never raised.
@@ -149,6 +151,9 @@ def execute_task(
         store: Where inputs are read and outputs written.
         values: Inputs already in memory, by input name (skips loading them).
         keep_values: Return the output values too (in-process executors pass them on).
+        defer_logging: Keep the metrics and tags the step logs in ``TaskResult.logged`` (the
+            last attempt's) for the runner to log, instead of logging them to the active run as
+            they come: for processes where the pipeline's run is out of reach.
         workdir: Where file and folder inputs are materialised.
     """
     from labledger.materializers import save
@@ -165,7 +170,7 @@ def execute_task(
         while arguments is not None:
             result.attempts += 1
             _seed_generators(spec.seed)
-            with step_log() as logged:
+            with step_log() if defer_logging else contextlib.nullcontext() as logged:
                 try:
                     outputs = _split_outputs(step, step.func(**arguments))
                 except Exception as exc:
@@ -178,8 +183,8 @@ def execute_task(
                     result.traceback = _format_error(exc)
                     break
                 finally:
-                    # The last attempt's metrics and tags only.
-                    result.logged = logged if logged.metrics or logged.tags else None
+                    if logged is not None:
+                        result.logged = logged if logged.metrics or logged.tags else None
             try:
                 result.outputs = {
                     name: save(value, store, allow_pickle=step.trusted)

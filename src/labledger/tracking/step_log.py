@@ -1,10 +1,10 @@
-"""Metrics and tags logged inside a pipeline step, kept with the task's result.
+"""Metrics and tags logged inside a pipeline step that runs where the pipeline's run is not.
 
-A step may run in a worker thread, another process or another machine, where the pipeline's run
-is out of reach. While a step runs, ``labledger.log_metric``, ``log_metrics``, ``set_tag`` and
-``set_tags`` called from its thread write to a ``StepLog`` instead, checked as a run would check
-them; the runner applies the log to the pipeline's run when the task ends. So a step logs the same
-way on every executor, and concurrent steps never share a run's counters.
+A step on a Dask worker runs in another process, maybe on another machine, with no run to log to.
+While such a step runs, ``labledger.log_metric``, ``log_metrics``, ``set_tag`` and ``set_tags``
+called from its thread write to a ``StepLog`` instead, checked as a run would check them; the log
+travels back with the task's result and the runner applies it to the pipeline's run. (Steps in the
+pipeline's own process log to the run directly, so their metrics can be watched as they come.)
 
 A run the step starts itself (``with labledger.start_run():`` inside the step) takes precedence
 while it is active.

@@ -9,7 +9,10 @@ import pytest
 import labledger
 from labledger._foundation.errors import RunStateError, StepFailedError, ValidationError
 from labledger.pipeline import LocalExecutor
+from labledger.pipeline.graph import Arg
+from labledger.pipeline.task import TaskSpec, execute_task
 from labledger.tracking.step_log import StepLog, current_step_log, step_log
+from labledger.workspace.memory_store import MemoryBlobStore
 from tests.unit.pipeline import sample_pipelines as sp
 
 if TYPE_CHECKING:
@@ -39,11 +42,29 @@ def test_a_cached_step_logs_nothing_again(workspace: Workspace) -> None:
     assert _metrics(again.run_id, "loss", workspace) == []
 
 
-def test_only_the_last_attempt_of_a_retried_step_is_logged(
-    workspace: Workspace, tmp_path: Path
-) -> None:
+def test_in_process_every_attempt_logs_as_it_goes(workspace: Workspace, tmp_path: Path) -> None:
     result = sp.retried_logging.run(workspace=workspace, marker=str(tmp_path / "marker"))
-    assert _metrics(result.run_id, "attempt", workspace) == [(0, 2.0)]
+    assert _metrics(result.run_id, "attempt", workspace) == [(0, 1.0), (1, 2.0)]
+
+
+def test_a_deferred_log_keeps_the_last_attempt_only(tmp_path: Path) -> None:
+    # What a Dask worker does: no run in reach, the log travels back with the result.
+    node = sp.retried_logging.trace(marker=str(tmp_path / "marker")).nodes[0]
+    spec = TaskSpec(task_id="t", node=node.key, step=node.step, args=node.args, inputs={}, seed=0)
+    result = execute_task(spec, MemoryBlobStore(), defer_logging=True)
+    assert result.ok and result.attempts == 2
+    assert result.logged is not None
+    assert [m[:3] for m in result.logged.metrics] == [("attempt", 2.0, None)]
+    silent = TaskSpec(
+        task_id="u",
+        node="numbers",
+        step=sp.numbers,
+        args={"n": Arg("literal", 2)},
+        inputs={},
+        seed=0,
+    )
+    nothing = execute_task(silent, MemoryBlobStore(), defer_logging=True)
+    assert nothing.ok and nothing.logged is None
 
 
 def test_a_bad_metric_fails_the_step_with_the_run_message(workspace: Workspace) -> None:
