@@ -38,16 +38,24 @@ _names = itertools.count()
 _PROCESS = uuid.uuid4().hex[:12]
 
 
-def _renew(blob: str | Path) -> None:
-    """Restart a present blob's grace period: a new reference to it is about to be committed."""
-    # Without this, gc could delete an old unreferenced blob between this put and that commit.
+def _present(blob: str) -> bool:
+    """Whether the blob is stored; if it is, its grace period restarts.
+
+    Callers are about to commit a new reference to it: without the renewal, gc could delete an old
+    unreferenced blob in between.
+    """
+    try:
+        links = os.stat(blob).st_nlink
+    except FileNotFoundError:
+        return False
     with contextlib.suppress(OSError):
-        if os.stat(blob).st_nlink > 1:
+        if links > 1:
             # A hard-linked blob is also someone's file, whose modification time is theirs:
             # re-applying the mode moves only its change time (see modified_at).
             os.chmod(blob, _READ_ONLY)
         else:
             os.utime(blob)
+    return True
 
 
 def _identity(status: os.stat_result) -> tuple[int, int, int, int]:
@@ -128,11 +136,10 @@ class LocalBlobStore:
 
     def _commit(self, handle: BinaryIO, temp_name: str, digest: str) -> str:
         folder, final = self._location(digest)
-        if os.path.exists(final):
+        if _present(final):
             # Nothing to flush: the temporary copy is thrown away.
             handle.close()
             os.unlink(temp_name)
-            _renew(final)
             return digest
         handle.flush()
         if self.fsync:
@@ -145,8 +152,7 @@ class LocalBlobStore:
         """Store bytes held in memory: hashed first, so a blob already present costs one stat."""
         digest = digest_bytes(data)
         folder, final = self._location(digest)
-        if os.path.exists(final):
-            _renew(final)
+        if _present(final):
             return digest
         name = self._temp_name()
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY)
@@ -224,11 +230,10 @@ class LocalBlobStore:
     def _put_hardlink(self, path: str | os.PathLike[str], before: os.stat_result) -> str | None:
         """Store the file's own inode under its digest; ``None`` where it cannot be linked."""
         digest = digest_file(path)
-        final = self.path_of(digest)
-        if final.exists():
-            _renew(final)
+        folder, final = self._location(digest)
+        if _present(final):
             return digest
-        temp = self._tmp / f"link-{uuid.uuid4().hex}"
+        temp = f"{self._tmp_text}/link-{uuid.uuid4().hex}"
         if not link_file(path, temp):
             return None
         try:
@@ -247,8 +252,7 @@ class LocalBlobStore:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, final)
+            self._publish(temp, folder, final)
             return digest
         except BaseException:
             # Through the store's own name: the user's path may name another file by now.
@@ -284,9 +288,7 @@ class LocalBlobStore:
                 os.unlink(name)
             raise
         # The copy stopped early because the blob was present; it must still be.
-        final = self.path_of(digest)
-        if final.exists():
-            _renew(final)
+        if _present(self._location(digest)[1]):
             return digest
         return self._put_copy(path, before, skip_present=False)
 
