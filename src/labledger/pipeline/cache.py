@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, select
 
-from labledger._foundation.digests import digest_bytes, digest_record
+from labledger._foundation.digests import digest_record
 from labledger.materializers import Stored
 from labledger.tracking.environment import capture_environment
 from labledger.workspace import schema
@@ -44,8 +44,6 @@ __all__ = [
 # Bump to invalidate every cache entry written by an older labledger; LABLEDGER_CACHE_SALT lets a
 # team do the same for its own reasons.
 CACHE_SALT = "labledger-cache/2"
-# Every field of the key is text, an int or a list or dict of text, for which this is canonical JSON.
-_encode_key = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 @functools.cache
@@ -75,16 +73,17 @@ def cache_key(
     Args:
         params_json: The canonical JSON text of the literal arguments (``canonical_text``).
     """
-    record = {
-        "fingerprint": fingerprint,
-        "inputs": inputs,
-        "params": params_json,
-        "environment": environment,
-        "seed": seed,
-        "outputs": outputs,
-        "salt": os.environ.get("LABLEDGER_CACHE_SALT", "") + CACHE_SALT,
-    }
-    return digest_bytes(_encode_key(record).encode())
+    return digest_record(
+        {
+            "fingerprint": fingerprint,
+            "inputs": inputs,
+            "params": params_json,
+            "environment": environment,
+            "seed": seed,
+            "outputs": outputs,
+            "salt": os.environ.get("LABLEDGER_CACHE_SALT", "") + CACHE_SALT,
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)

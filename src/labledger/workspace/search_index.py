@@ -213,10 +213,7 @@ def index_new_artifacts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     """
     documents = []
     for row in rows:
-        schema_json = row["schema_json"]
-        columns: list[Any] = (
-            json.loads(schema_json).get("fields", []) if '"fields"' in schema_json else []
-        )
+        columns: list[Any] = json.loads(row["schema_json"] or "{}").get("fields", [])
         names = [str(c.get("name", "")) for c in columns if isinstance(c, dict)]
         body = "; ".join([f"{row['kind']} {row['format']}", *filter(None, names)])
         documents.append(("artifact", row["id"], row["name"], body))
