@@ -21,6 +21,8 @@ from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy import Connection, Row
 
     from labledger.metadata.targets import MemberRef
@@ -193,9 +195,7 @@ def add_to_collection(
     ws = workspace or get_workspace()
     table = schema.collection_members
     with ws.write() as conn:
-        row = _row(conn, name)
-        wanted = list(dict.fromkeys(resolve_member(conn, member) for member in members))
-        present = {(m.kind, m.id) for m in _members(conn, [row.id]).get(row.id, [])}
+        row, wanted, present = _membership(conn, name, members)
         new = [member for member in wanted if member not in present]
         if new:
             now = time.time()
@@ -215,6 +215,16 @@ def add_to_collection(
         return _collection(conn, row)
 
 
+def _membership(
+    conn: Connection, name: str, members: Sequence[MemberRef]
+) -> tuple[Row[Any], list[tuple[str, str]], set[tuple[str, str]]]:
+    """The collection's row, the members asked for (resolved, in order) and those it holds."""
+    row = _row(conn, name)
+    wanted = list(dict.fromkeys(resolve_member(conn, member) for member in members))
+    present = {(m.kind, m.id) for m in _members(conn, [row.id]).get(row.id, [])}
+    return row, wanted, present
+
+
 def remove_from_collection(
     name: str, *members: MemberRef, workspace: Workspace | None = None
 ) -> Collection:
@@ -226,9 +236,7 @@ def remove_from_collection(
     ws = workspace or get_workspace()
     table = schema.collection_members
     with ws.write() as conn:
-        row = _row(conn, name)
-        wanted = list(dict.fromkeys(resolve_member(conn, member) for member in members))
-        present = {(m.kind, m.id) for m in _members(conn, [row.id]).get(row.id, [])}
+        row, wanted, present = _membership(conn, name, members)
         gone = [member for member in wanted if member in present]
         for kind, id_ in gone:
             conn.execute(
