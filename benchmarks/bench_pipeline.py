@@ -44,12 +44,12 @@ from _common import (
     timed,
     write_json,
 )
-from labledger.pipeline import pipeline, step
+from labledger.pipelines import pipeline, step
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from labledger.pipeline import Pipeline, PipelineRun
+    from labledger.pipelines import Pipeline, PipelineRun
     from labledger.workspace.workspace import Workspace
 
 TARGET_PER_STEP_S = 0.3e-3
@@ -215,7 +215,7 @@ def bench_dask(folder: Path, steps: int, repeat: int, *, profile: bool) -> DaskF
     import distributed
 
     import labledger
-    from labledger.pipeline import DaskExecutor, LocalExecutor
+    from labledger.pipelines import DaskExecutor, LocalExecutor
 
     cluster = distributed.LocalCluster(
         n_workers=2,

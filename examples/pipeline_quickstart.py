@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 import labledger
-from labledger.pipeline import pipeline, step
+from labledger.pipelines import pipeline, step
 
 
 @step

@@ -20,7 +20,7 @@ from labledger._foundation.errors import (
     WorkspaceError,
     WorkspaceNotFoundError,
 )
-from labledger.pipeline import LocalExecutor, Resources, pipeline, reproduce, step
+from labledger.pipelines import LocalExecutor, Resources, pipeline, reproduce, step
 from labledger.tracking import (
     ActiveRun,
     Artifact,

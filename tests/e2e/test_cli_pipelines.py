@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
 STUDY = """
-from labledger.pipeline import pipeline, step
+from labledger.pipelines import pipeline, step
 
 
 @step

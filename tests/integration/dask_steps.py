@@ -6,7 +6,7 @@ import os
 import signal
 
 import labledger
-from labledger.pipeline import Resources, pipeline, step
+from labledger.pipelines import Resources, pipeline, step
 
 
 @step

@@ -44,7 +44,7 @@ def client() -> Iterator[object]:
 
 
 def test_a_pipeline_runs_on_dask_workers_and_matches_local(workspace: Workspace, client) -> None:
-    from labledger.pipeline import DaskExecutor
+    from labledger.pipelines import DaskExecutor
 
     local = ds.squares.run(workspace=workspace)
     remote = ds.squares.run(workspace=workspace, executor=DaskExecutor(client), cache=False)
@@ -59,7 +59,7 @@ def test_a_pipeline_runs_on_dask_workers_and_matches_local(workspace: Workspace,
 def test_a_worker_killed_mid_step_fails_the_run_and_keeps_finished_work(
     workspace: Workspace, client
 ) -> None:
-    from labledger.pipeline import DaskExecutor
+    from labledger.pipelines import DaskExecutor
 
     with pytest.raises(StepFailedError, match="lost on Dask") as info:
         ds.killed.run(workspace=workspace, executor=DaskExecutor(client))
@@ -89,7 +89,7 @@ def test_a_worker_killed_mid_step_fails_the_run_and_keeps_finished_work(
 
 
 def test_a_step_needing_resources_no_worker_has_is_refused(workspace: Workspace, client) -> None:
-    from labledger.pipeline import DaskExecutor
+    from labledger.pipelines import DaskExecutor
 
     with pytest.raises(ValidationError, match="no Dask worker has the resources"):
         ds.gpu.run(workspace=workspace, executor=DaskExecutor(client))
@@ -98,7 +98,7 @@ def test_a_step_needing_resources_no_worker_has_is_refused(workspace: Workspace,
 def test_an_executor_started_without_an_address_runs_its_own_cluster(
     workspace: Workspace,
 ) -> None:
-    from labledger.pipeline import DaskExecutor
+    from labledger.pipelines import DaskExecutor
 
     result = ds.squares.run(workspace=workspace, executor=DaskExecutor(n_workers=1))
     assert result.load("total_2") == 15
@@ -106,7 +106,7 @@ def test_an_executor_started_without_an_address_runs_its_own_cluster(
 
 def test_metrics_and_tags_logged_on_a_worker_reach_the_run(workspace: Workspace, client) -> None:
     import labledger
-    from labledger.pipeline import DaskExecutor
+    from labledger.pipelines import DaskExecutor
 
     result = ds.logging_steps.run(workspace=workspace, executor=DaskExecutor(client))
     history = labledger.get_metric_history(result.run_id, "progress", workspace=workspace)

@@ -102,3 +102,28 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_attributes_named_like_modules_are_those_modules() -> None:
+    # A function bound over a module of the same name makes ``import a.b as x`` and string patch
+    # targets resolve to the function.
+    import pkgutil
+
+    packages = [labledger]
+    for info in pkgutil.iter_modules(labledger.__path__):
+        if info.ispkg:
+            packages.append(importlib.import_module(f"labledger.{info.name}"))
+    for package in packages:
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_") or not hasattr(package, info.name):
+                continue
+            value = getattr(package, info.name)
+            name = f"{package.__name__}.{info.name}"
+            assert value is importlib.import_module(name), name
+
+
+def test_pipeline_subpackage_is_reachable_by_its_dotted_name() -> None:
+    import labledger.pipelines.steps as step_module
+
+    assert step_module.Step.__name__ == "Step"
+    assert importlib.import_module("labledger.pipelines").DaskExecutor.__name__ == "DaskExecutor"

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from labledger.cli import artifacts, collections, keys, metadata, runs
-from labledger.cli.demo import demo
+from labledger.cli.demo import demo as demo_command
 from labledger.cli.lineage import lineage_command, prov_command
 from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
@@ -64,7 +64,7 @@ app.command("init")(init)
 app.command("verify")(verify)
 app.command("gc")(gc)
 app.command("search")(search_command)
-app.command("demo")(demo)
+app.command("demo")(demo_command)
 app.command("lineage")(lineage_command)
 app.command("prov")(prov_command)
 app.command("run")(run_command)

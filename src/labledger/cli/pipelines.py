@@ -19,8 +19,8 @@ from labledger.cli.console import (
 from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
 
 if TYPE_CHECKING:
-    from labledger.pipeline.reproduce import Reproduction
-    from labledger.pipeline.types import PipelineRun
+    from labledger.pipelines.reproduction import Reproduction
+    from labledger.pipelines.types import PipelineRun
 
 __all__ = ["reproduce_command", "run_command"]
 
@@ -99,14 +99,14 @@ def run_command(
         labledger run examples/biopsy/pipeline.py:study -p n_estimators=300
     """
     from labledger._foundation.errors import StepFailedError
-    from labledger.pipeline.executor import Executor, LocalExecutor
-    from labledger.pipeline.loader import load_pipeline
+    from labledger.pipelines.executor import Executor, LocalExecutor
+    from labledger.pipelines.loader import load_pipeline
 
     pipeline = load_pipeline(target)
     params = pipeline.parse_params(_params(param or []))
     executor: Executor = LocalExecutor(max_workers=workers)
     if dask is not None:
-        from labledger.pipeline.dask_executor import DaskExecutor
+        from labledger.pipelines.dask_executor import DaskExecutor
 
         executor = DaskExecutor(None if dask == "local" else dask)
     with open_workspace(workspace) as ws:
@@ -183,7 +183,7 @@ def reproduce_command(
 
         labledger reproduce 0192f3
     """
-    from labledger.pipeline.reproduce import reproduce
+    from labledger.pipelines.reproduction import reproduce
 
     with open_workspace(workspace) as ws, console.status("re-running from the code snapshot"):
         result = reproduce(run, workspace=ws)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from labledger.pipeline import pipeline, step
+from labledger.pipelines import pipeline, step
 
 if TYPE_CHECKING:
     import pandas as pd

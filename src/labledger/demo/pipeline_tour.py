@@ -15,12 +15,12 @@ from labledger.demo.pipeline import biopsy_study
 from labledger.demo.report import section
 from labledger.lineage import ancestors, graph_reproducibility, reproducibility
 from labledger.lineage.display import lineage_tree
-from labledger.pipeline import reproduce
+from labledger.pipelines import reproduce
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from labledger.pipeline import PipelineRun, Reproduction
+    from labledger.pipelines import PipelineRun, Reproduction
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["PipelineTour", "run_pipeline_tour"]

@@ -25,7 +25,7 @@ from labledger.metadata.fields import (
     list_fields,
     update_field,
 )
-from labledger.metadata.search import SearchHit, reindex, search
+from labledger.metadata.searching import SearchHit, reindex, search
 from labledger.metadata.values import get_metadata, missing_required, remove_metadata, set_metadata
 from labledger.workspace.search_index import index_run, refresh_document
 

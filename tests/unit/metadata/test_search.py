@@ -15,7 +15,7 @@ from labledger.metadata import (
     set_metadata,
 )
 from labledger.metadata.conditions import FieldCondition, parse_conditions
-from labledger.metadata.search import fts5_query
+from labledger.metadata.searching import fts5_query
 from labledger.tracking import start_run
 
 if TYPE_CHECKING:

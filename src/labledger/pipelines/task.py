@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.errors import LabledgerError
-from labledger.pipeline.capture import capture_task
+from labledger.pipelines.capture import capture_task
 from labledger.tracking.step_log import step_log
 
 if TYPE_CHECKING:
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from labledger.materializers import Stored
-    from labledger.pipeline.graph import Arg
-    from labledger.pipeline.step import Step
+    from labledger.pipelines.graph import Arg
+    from labledger.pipelines.steps import Step
     from labledger.tracking.step_log import StepLog
     from labledger.workspace.blobstore import BlobStore
 

@@ -12,14 +12,14 @@ import inspect
 from typing import TYPE_CHECKING, Any, overload
 
 from labledger._foundation.errors import PipelineDefinitionError, ValidationError
-from labledger.pipeline.graph import Graph, Handle, Outputs
-from labledger.pipeline.step import current_graph
+from labledger.pipelines.graph import Graph, Handle, Outputs
+from labledger.pipelines.steps import current_graph
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from labledger.pipeline.executor import Executor
-    from labledger.pipeline.types import PipelineRun
+    from labledger.pipelines.executor import Executor
+    from labledger.pipelines.types import PipelineRun
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["RESERVED_PARAMS", "Pipeline", "pipeline"]
@@ -191,7 +191,7 @@ class Pipeline:
         Raises:
             StepFailedError: A step failed; finished steps stay cached, so a re-run resumes.
         """
-        from labledger.pipeline.runner import run_pipeline
+        from labledger.pipelines.runner import run_pipeline
 
         return run_pipeline(
             self,

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, overload
 
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import PipelineDefinitionError
-from labledger.pipeline.graph import Handle, Outputs
-from labledger.pipeline.resources import Resources
+from labledger.pipelines.graph import Handle, Outputs
+from labledger.pipelines.resources import Resources
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from labledger.pipeline.fingerprint import Fingerprint
-    from labledger.pipeline.graph import Graph
+    from labledger.pipelines.fingerprint import Fingerprint
+    from labledger.pipelines.graph import Graph
 
 __all__ = ["Step", "current_graph", "step"]
 
@@ -113,7 +113,7 @@ class Step:
     def fingerprint(self) -> Fingerprint:
         """The fingerprint of the step's code (computed once per process)."""
         if self._fingerprint is None:
-            from labledger.pipeline.fingerprint import fingerprint_step
+            from labledger.pipelines.fingerprint import fingerprint_step
 
             self._fingerprint = fingerprint_step(self.func)
         return self._fingerprint

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from labledger._foundation.errors import PipelineDefinitionError, ValidationError
-from labledger.pipeline import Resources, pipeline, step
-from labledger.pipeline.graph import Graph
-from labledger.pipeline.resources import parse_memory
-from tests.unit.pipeline import sample_pipelines as sp
+from labledger.pipelines import Resources, pipeline, step
+from labledger.pipelines.graph import Graph
+from labledger.pipelines.resources import parse_memory
+from tests.unit.pipelines import sample_pipelines as sp
 
 
 def test_steps_run_as_plain_functions_outside_a_pipeline() -> None:

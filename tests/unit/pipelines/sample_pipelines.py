@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import labledger
-from labledger.pipeline import pipeline, step
+from labledger.pipelines import pipeline, step
 
 SCALE = 2
 

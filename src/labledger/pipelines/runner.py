@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import StepFailedError
-from labledger.pipeline.cache import CacheReader, cache_key, environment_fingerprint
-from labledger.pipeline.capture import routing
-from labledger.pipeline.executor import LocalExecutor
-from labledger.pipeline.progress import RunProgress
-from labledger.pipeline.recorder import TaskRecord, TaskRecorder
-from labledger.pipeline.snapshot import snapshot_sources
-from labledger.pipeline.task import TaskResult, TaskSpec, task_seed
-from labledger.pipeline.types import PipelineRun, TaskOutcome
+from labledger.pipelines.cache import CacheReader, cache_key, environment_fingerprint
+from labledger.pipelines.capture import routing
+from labledger.pipelines.executor import LocalExecutor
+from labledger.pipelines.progress import RunProgress
+from labledger.pipelines.recorder import TaskRecord, TaskRecorder
+from labledger.pipelines.snapshot import snapshot_sources
+from labledger.pipelines.task import TaskResult, TaskSpec, task_seed
+from labledger.pipelines.types import PipelineRun, TaskOutcome
 from labledger.tracking.run import start_run
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
@@ -29,10 +29,10 @@ from labledger.workspace.current import get_workspace
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from labledger.pipeline.cache import OutputRef
-    from labledger.pipeline.executor import Executor
-    from labledger.pipeline.graph import Graph, Node
-    from labledger.pipeline.pipeline import Pipeline
+    from labledger.pipelines.cache import OutputRef
+    from labledger.pipelines.definition import Pipeline
+    from labledger.pipelines.executor import Executor
+    from labledger.pipelines.graph import Graph, Node
     from labledger.tracking.run import ActiveRun
     from labledger.workspace.workspace import Workspace
 
@@ -40,7 +40,7 @@ __all__ = ["run_pipeline"]
 
 
 def _source_files(pipeline: Pipeline, graph: Graph) -> tuple[set[str], bool]:
-    from labledger.pipeline.fingerprint import fingerprint_step
+    from labledger.pipelines.fingerprint import fingerprint_step
 
     files: set[str] = set()
     captured = True

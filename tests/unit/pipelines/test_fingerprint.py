@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labledger._foundation.errors import ValidationError
-from labledger.pipeline.fingerprint import Fingerprint, fingerprint_step, normalised_source
+from labledger.pipelines.fingerprint import Fingerprint, fingerprint_step, normalised_source
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -474,7 +474,7 @@ def test_module_objects_count_by_deterministic_repr_else_by_type(project: Projec
 
 def test_a_step_reached_from_a_pipeline_counts_without_its_decorators(project: Project) -> None:
     source = """
-    from labledger.pipeline import pipeline, step
+    from labledger.pipelines import pipeline, step
 
     @step(retries=1)
     def double(x: int) -> int:
@@ -533,7 +533,7 @@ def test_the_digest_is_the_same_in_a_fresh_interpreter(project: Project) -> None
     here = project.fingerprint()
     code = (
         "import sys; from pathlib import Path; "
-        "from labledger.pipeline.fingerprint import fingerprint_step; "
+        "from labledger.pipelines.fingerprint import fingerprint_step; "
         f"import {project.package}.steps as m; "
         "print(fingerprint_step(m.compute, project_root=Path(sys.argv[1])).digest)"
     )

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.pipeline import load_pipeline, reproduce
+from labledger.pipelines import load_pipeline, reproduce
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ PIPELINE = """
 import random
 import time
 
-from labledger.pipeline import pipeline, step
+from labledger.pipelines import pipeline, step
 
 import repro_helpers
 

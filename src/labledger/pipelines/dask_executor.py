@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.errors import ConfigurationError, ValidationError
-from labledger.pipeline.task import TaskResult
+from labledger.pipelines.task import TaskResult
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
     from labledger._foundation.settings import Settings
-    from labledger.pipeline.task import TaskSpec
+    from labledger.pipelines.task import TaskSpec
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.workspace import Workspace
 
@@ -42,8 +42,8 @@ def _store_on_worker(settings: Settings) -> BlobStore:
 def _run_on_worker(spec: TaskSpec, settings: Settings) -> TaskResult:
     import tempfile
 
-    from labledger.pipeline.capture import routing
-    from labledger.pipeline.task import execute_task
+    from labledger.pipelines.capture import routing
+    from labledger.pipelines.task import execute_task
 
     workdir = Path(tempfile.gettempdir()) / "labledger-worker"
     workdir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import FunctionType, MethodType
 
-from labledger.pipeline.project_scope import MISSING, safe_attr
+from labledger.pipelines.project_scope import MISSING, safe_attr
 
 __all__ = ["module_name", "owner_class", "qualified_name", "unwrap"]
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from types import CodeType, FunctionType
 from typing import Literal, NamedTuple
 
-from labledger.pipeline.project_scope import safe_attr
-from labledger.pipeline.source_index import (
+from labledger.pipelines.project_scope import safe_attr
+from labledger.pipelines.source_index import (
     Definition,
     code_digest,
     locate_class,

@@ -14,7 +14,7 @@ expression by pattern and flags; any other object by its ``repr`` when that look
 the fingerprint: give it a deterministic ``repr`` (a dataclass has one) to make it count. An
 unstable ``repr`` is not used because it would make every run a cache miss.
 
-The per-code analysis is cached (see :mod:`labledger.pipeline.code_refs`); what names resolve to is
+The per-code analysis is cached (see :mod:`labledger.pipelines.code_refs`); what names resolve to is
 looked up on every call, so rebinding a helper in a notebook changes the fingerprint at once.
 """
 
@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.digests import digest_record
 from labledger._foundation.errors import ValidationError
-from labledger.pipeline.callables import module_name, owner_class, qualified_name, unwrap
-from labledger.pipeline.code_refs import Ref, class_info, code_info, member_functions
-from labledger.pipeline.project_scope import MISSING, ProjectScope, is_file_name, safe_attr
-from labledger.pipeline.source_index import normalised_dump, scalar_form
+from labledger.pipelines.callables import module_name, owner_class, qualified_name, unwrap
+from labledger.pipelines.code_refs import Ref, class_info, code_info, member_functions
+from labledger.pipelines.project_scope import MISSING, ProjectScope, is_file_name, safe_attr
+from labledger.pipelines.source_index import normalised_dump, scalar_form
 
 if TYPE_CHECKING:
     from collections.abc import Callable

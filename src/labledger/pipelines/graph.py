@@ -18,7 +18,7 @@ from labledger._foundation.errors import PipelineDefinitionError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from labledger.pipeline.step import Step
+    from labledger.pipelines.steps import Step
 
 __all__ = ["Arg", "Graph", "Handle", "Node", "Outputs"]
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.ids import new_id
-from labledger.pipeline.cache import OutputRef
+from labledger.pipelines.cache import OutputRef
 from labledger.workspace import schema
 from labledger.workspace.search_index import index_new_artifacts
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection, Table
 
-    from labledger.pipeline.cache import CacheHit
-    from labledger.pipeline.task import TaskResult
+    from labledger.pipelines.cache import CacheHit
+    from labledger.pipelines.task import TaskResult
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["TaskRecord", "TaskRecorder"]

@@ -8,12 +8,12 @@ import pytest
 
 import labledger
 from labledger._foundation.errors import RunStateError, StepFailedError, ValidationError
-from labledger.pipeline import LocalExecutor
-from labledger.pipeline.graph import Arg
-from labledger.pipeline.task import TaskSpec, execute_task
+from labledger.pipelines import LocalExecutor
+from labledger.pipelines.graph import Arg
+from labledger.pipelines.task import TaskSpec, execute_task
 from labledger.tracking.step_log import StepLog, current_step_log, step_log
 from labledger.workspace.memory_store import MemoryBlobStore
-from tests.unit.pipeline import sample_pipelines as sp
+from tests.unit.pipelines import sample_pipelines as sp
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -5,14 +5,14 @@ result is cached by its code, inputs, params and environment, stored by a materi
 to what it read. ``reproduce`` re-executes a run from its code snapshot and compares digests.
 """
 
-from labledger.pipeline.executor import Executor, LocalExecutor
-from labledger.pipeline.graph import Handle
-from labledger.pipeline.loader import load_pipeline
-from labledger.pipeline.pipeline import Pipeline, pipeline
-from labledger.pipeline.reproduce import OutputCheck, Reproduction, reproduce
-from labledger.pipeline.resources import Resources
-from labledger.pipeline.step import Step, step
-from labledger.pipeline.types import PipelineRun, TaskOutcome
+from labledger.pipelines.definition import Pipeline, pipeline
+from labledger.pipelines.executor import Executor, LocalExecutor
+from labledger.pipelines.graph import Handle
+from labledger.pipelines.loader import load_pipeline
+from labledger.pipelines.reproduction import OutputCheck, Reproduction, reproduce
+from labledger.pipelines.resources import Resources
+from labledger.pipelines.steps import Step, step
+from labledger.pipelines.types import PipelineRun, TaskOutcome
 
 __all__ = [
     "DaskExecutor",
@@ -36,7 +36,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # The Dask executor is imported on first use: Dask is an optional, heavy dependency.
     if name == "DaskExecutor":
-        from labledger.pipeline.dask_executor import DaskExecutor
+        from labledger.pipelines.dask_executor import DaskExecutor
 
         return DaskExecutor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

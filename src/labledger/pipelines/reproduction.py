@@ -152,7 +152,7 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
             "name": f"reproduce {run.name}",
         }
         done = subprocess.run(
-            [sys.executable, "-m", "labledger.pipeline.replay", json.dumps(request)],
+            [sys.executable, "-m", "labledger.pipelines.replay", json.dumps(request)],
             capture_output=True,
             text=True,
             env=_workspace_env(ws),

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from labledger._foundation.errors import StepFailedError
-from labledger.pipeline import LocalExecutor
+from labledger.pipelines import LocalExecutor
 from labledger.workspace import schema
-from tests.unit.pipeline import sample_pipelines as sp
+from tests.unit.pipelines import sample_pipelines as sp
 
 if TYPE_CHECKING:
     from pathlib import Path

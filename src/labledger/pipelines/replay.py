@@ -1,6 +1,6 @@
 """Entry point of the process that re-executes a pipeline from its code snapshot.
 
-``reproduce`` starts ``python -m labledger.pipeline.replay '<json>'`` with the snapshot's folder
+``reproduce`` starts ``python -m labledger.pipelines.replay '<json>'`` with the snapshot's folder
 first on ``sys.path``, so the snapshot's code is imported, never a newer copy from the working
 tree. The last line printed is a JSON summary of the re-run.
 """
@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     request: dict[str, Any] = json.loads((argv or sys.argv[1:])[0])
     sys.path.insert(0, request["snapshot"])
     from labledger._foundation.errors import LabledgerError
-    from labledger.pipeline.loader import load_pipeline
-    from labledger.pipeline.runner import run_pipeline
+    from labledger.pipelines.loader import load_pipeline
+    from labledger.pipelines.runner import run_pipeline
     from labledger.workspace.current import get_workspace
 
     summary: dict[str, Any] = {}

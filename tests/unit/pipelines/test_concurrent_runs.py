@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from labledger.pipeline import load_pipeline
+from labledger.pipelines import load_pipeline
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ import os
 import signal
 import time
 
-from labledger.pipeline import pipeline, step
+from labledger.pipelines import pipeline, step
 
 
 @step
@@ -52,7 +52,7 @@ def study(n: int = 10, die: bool = False) -> None:
 RUNNER = """
 import sys
 import labledger
-from labledger.pipeline import load_pipeline
+from labledger.pipelines import load_pipeline
 
 ws = labledger.open_workspace(sys.argv[1])
 result = load_pipeline(sys.argv[2]).run(workspace=ws, die=sys.argv[3] == "die")

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from labledger._foundation.errors import ValidationError
-from labledger.pipeline.task import TaskResult, execute_task
+from labledger.pipelines.task import TaskResult, execute_task
 from labledger.workspace.filesystem_sync import sync_folder
 from labledger.workspace.local_store import LocalBlobStore
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
-    from labledger.pipeline.task import TaskSpec
+    from labledger.pipelines.task import TaskSpec
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.workspace import Workspace
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.pipeline.pipeline import Pipeline
+from labledger.pipelines.definition import Pipeline
 
 __all__ = ["load_pipeline"]
 
@@ -67,6 +67,6 @@ def load_pipeline(ref: str) -> Pipeline:
     if not isinstance(obj, Pipeline):
         raise ValidationError(
             f"{ref} is a {type(obj).__name__}, not a pipeline",
-            hint="decorate the function with @labledger.pipeline",
+            hint="decorate the function with @labledger.pipelines",
         )
     return obj
