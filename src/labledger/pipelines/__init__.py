@@ -7,6 +7,7 @@ to what it read. ``reproduce`` re-executes a run from its code snapshot and comp
 
 from labledger.pipelines.definition import Pipeline, pipeline
 from labledger.pipelines.executor import Executor, LocalExecutor
+from labledger.pipelines.file_inputs import File, Folder, FolderArgumentWarning
 from labledger.pipelines.graph import Handle
 from labledger.pipelines.loader import load_pipeline
 from labledger.pipelines.reproduction import OutputCheck, Reproduction, reproduce
@@ -17,6 +18,9 @@ from labledger.pipelines.types import PipelineRun, TaskOutcome
 __all__ = [
     "DaskExecutor",
     "Executor",
+    "File",
+    "Folder",
+    "FolderArgumentWarning",
     "Handle",
     "LocalExecutor",
     "OutputCheck",

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import StepFailedError
-from labledger.pipelines.cache import CacheReader, cache_key, environment_fingerprint
+from labledger.pipelines.cache import CacheReader, cache_key
 from labledger.pipelines.capture import routing
 from labledger.pipelines.executor import LocalExecutor
 from labledger.pipelines.progress import RunProgress
 from labledger.pipelines.recorder import TaskRecord, TaskRecorder
+from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.snapshot import snapshot_sources
+from labledger.pipelines.step_environment import step_environment
 from labledger.pipelines.task import TaskResult, TaskSpec, task_seed
 from labledger.pipelines.types import PipelineRun, TaskOutcome
 from labledger.tracking.run import start_run
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from labledger.pipelines.definition import Pipeline
     from labledger.pipelines.executor import Executor
     from labledger.pipelines.graph import Graph, Node
+    from labledger.pipelines.steps import Step
     from labledger.tracking.run import ActiveRun
     from labledger.workspace.workspace import Workspace
 
@@ -65,10 +68,12 @@ class _Scheduler:
         recorder: TaskRecorder,
         progress: RunProgress,
         cache: CacheReader,
+        inputs: RunInputs,
         use_cache: bool,
         seed: int,
     ) -> None:
         self.graph = graph
+        self.inputs = inputs
         self.pipeline_run = run
         self.cache = cache
         self.ws = workspace
@@ -77,7 +82,7 @@ class _Scheduler:
         self.progress = progress
         self.use_cache = use_cache
         self.seed = seed
-        self.environment = environment_fingerprint()
+        self.environments: dict[Step, str] = {}
         self.order = graph.topological_order()
         self.children: dict[Node, list[Node]] = {node: [] for node in self.order}
         self.waiting: dict[Node, int] = {}
@@ -133,27 +138,39 @@ class _Scheduler:
             **kw,
         )
 
+    def _environment(self, step: Step) -> str:
+        found = self.environments.get(step)
+        if found is None:
+            found = self.environments[step] = step_environment(step.fingerprint.libraries).digest
+        return found
+
     def _start(self, node: Node, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
         step = node.step
         fingerprint = step.fingerprint
         refs, values = self._inputs(node)
         seed = task_seed(self.seed, node.key)
+        digests = {name: ref.stored.digest for name, ref in refs.items()}
+        input_ids = {name: ref.artifact_id for name, ref in refs.items()}
+        if node.files:
+            for name, found in self.inputs.resolve(node.files, node.key).items():
+                digests[name] = found.digest
+                if found.artifact_id is not None:
+                    input_ids[name] = found.artifact_id
         record = TaskRecord(
             node=node.key,
             step=step.qualname,
             fingerprint=fingerprint.digest,
             cache_key=cache_key(
                 fingerprint=fingerprint.digest,
-                inputs={name: ref.stored.digest for name, ref in refs.items()},
+                inputs=digests,
                 params_json=node.params_json,
-                environment=self.environment,
+                environment=self._environment(step),
                 seed=seed,
                 outputs=step.outputs,
             ),
             params_json=node.params_json,
             options_json=step.options_json,
         )
-        input_ids = {name: ref.artifact_id for name, ref in refs.items()}
         if self.use_cache and step.cache:
             hit = self.cache.lookup(
                 record.cache_key, outputs=step.outputs, expiry=step.cache_expiry
@@ -173,6 +190,8 @@ class _Scheduler:
             args=node.args,
             inputs={name: ref.stored for name, ref in refs.items()},
             seed=seed,
+            files=node.files,
+            path_map=self.inputs.path_map,
         )
         self.progress.running(node.key)
         handle = self.executor.submit(spec, values if self.executor.shares_memory else {})
@@ -292,8 +311,15 @@ def run_pipeline(
     seed: int = 0,
     progress: bool = False,
     reproduces: str | None = None,
+    path_map: Mapping[str, str] | None = None,
 ) -> PipelineRun:
-    """Run ``pipeline`` (see ``Pipeline.run``)."""
+    """Run ``pipeline`` (see ``Pipeline.run``).
+
+    Args:
+        reproduces: The run this one re-executes.
+        path_map: Recorded path of a file input -> where its bytes are now (a reproduction
+            places them in a scratch folder).
+    """
     ws = workspace or get_workspace()
     bound = pipeline.bind_params(params)
     graph = pipeline.trace(**bound)
@@ -314,6 +340,7 @@ def run_pipeline(
             RunProgress(pipeline.name, len(graph), enabled=progress) as view,
             routing(),
             CacheReader(ws) as reader,
+            RunInputs(ws, recorder, path_map=path_map) as inputs,
         ):
             scheduler = _Scheduler(
                 graph,
@@ -323,6 +350,7 @@ def run_pipeline(
                 recorder=recorder,
                 progress=view,
                 cache=reader,
+                inputs=inputs,
                 use_cache=cache,
                 seed=seed,
             )
