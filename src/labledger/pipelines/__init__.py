@@ -7,6 +7,7 @@ to what it read. ``reproduce`` re-executes a run from its code snapshot and comp
 
 from labledger.pipelines.definition import Pipeline, pipeline
 from labledger.pipelines.executor import Executor, LocalExecutor
+from labledger.pipelines.explain import PipelineStatus, Reason, StepStatus, status
 from labledger.pipelines.file_inputs import File, Folder, FolderArgumentWarning
 from labledger.pipelines.graph import Handle
 from labledger.pipelines.loader import load_pipeline
@@ -26,13 +27,17 @@ __all__ = [
     "OutputCheck",
     "Pipeline",
     "PipelineRun",
+    "PipelineStatus",
+    "Reason",
     "Reproduction",
     "Resources",
     "Step",
+    "StepStatus",
     "TaskOutcome",
     "load_pipeline",
     "pipeline",
     "reproduce",
+    "status",
     "step",
 ]
 

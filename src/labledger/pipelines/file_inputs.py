@@ -94,9 +94,7 @@ class File(os.PathLike[str]):
         return f"{type(self).__name__}({self.path!r}{extra})"
 
     def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is type(self) and (self.path, self.store) == (other.path, other.store)
-        )
+        return type(other) is type(self) and (self.path, self.store) == (other.path, other.store)
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.path, self.store))

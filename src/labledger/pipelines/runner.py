@@ -12,11 +12,12 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from labledger._foundation.canonical import canonical_text
+from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.errors import StepFailedError
 from labledger.pipelines.cache import CacheReader, cache_key
 from labledger.pipelines.capture import routing
 from labledger.pipelines.executor import LocalExecutor
+from labledger.pipelines.key_facts import key_facts
 from labledger.pipelines.progress import RunProgress
 from labledger.pipelines.recorder import TaskRecord, TaskRecorder
 from labledger.pipelines.run_inputs import RunInputs
@@ -281,8 +282,10 @@ def _record_pipeline_run(
 ) -> bool:
     files, captured = _source_files(pipeline, graph)
     snapshot = snapshot_sources(ws.store, files)
+    facts = canonical_json(key_facts(graph))
+    facts_digest = ws.store.put(facts)
     with ws.write() as conn:
-        for digest, size in snapshot.blobs:
+        for digest, size in (*snapshot.blobs, (facts_digest, len(facts))):
             ws.register_blob(conn, digest, size)
         conn.execute(
             schema.pipeline_runs.insert(),
@@ -294,6 +297,8 @@ def _record_pipeline_run(
                 "seed": seed,
                 "params_json": canonical_text(params),
                 "reproduces": reproduces,
+                "facts_digest": facts_digest,
+                "replay_error": None,
             },
         )
     return captured
