@@ -1,0 +1,75 @@
+"""Pipelines that read files and folders (module-level, so their source can be fingerprinted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labledger.pipelines import File, Folder, pipeline, step
+
+
+@step
+def read_text(path: str) -> str:
+    return Path(path).read_text()
+
+
+@step
+def read_file(path: Path) -> str:
+    assert isinstance(path, Path)
+    return path.read_text()
+
+
+@step
+def list_folder(folder: Path) -> list[str]:
+    return sorted(
+        f"{p.relative_to(folder).as_posix()}={p.read_text()}" for p in folder.rglob("*") if p.is_file()
+    )
+
+
+@step
+def shout(text: str) -> str:
+    return text.upper()
+
+
+@step(reads=["settings.txt"])
+def with_settings(text: str) -> str:
+    return text + Path("settings.txt").read_text()
+
+
+@step
+def join_all(paths: list[str]) -> str:
+    return "".join(Path(p).read_text() for p in paths)
+
+
+@pipeline
+def by_string(path: str = "assay.csv") -> None:
+    shout(read_text(path))
+
+
+@pipeline
+def by_file(path: str = "assay.csv", store: bool = True) -> None:
+    read_file(File(path, store=store))
+
+
+@pipeline
+def by_folder(folder: str = "plates") -> None:
+    list_folder(Folder(folder))
+
+
+@pipeline
+def by_path_value(path: str = "assay.csv") -> None:
+    read_file(Path(path))
+
+
+@pipeline
+def declared(path: str = "assay.csv") -> None:
+    with_settings(read_text(path))
+
+
+@pipeline
+def many(paths: list[str]) -> None:
+    join_all(paths)
+
+
+@pipeline
+def folder_as_text(folder: str = "plates") -> None:
+    read_text(folder)
