@@ -92,9 +92,10 @@ def lineage_command(
         typer.Option(
             "--format",
             "-f",
+            metavar="FORMAT",
             show_default=False,
-            help="text (a tree), json, dot, mermaid, or an svg/png image drawn by Graphviz; "
-            "default: from the --output suffix, else text.",
+            help="text (the tree), json, dot, mermaid, or svg or png (images drawn by Graphviz); "
+            "without it, the --output suffix decides.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
