@@ -21,6 +21,7 @@ from labledger.cli.console import (
     sparkline,
 )
 from labledger.cli.options import JsonOption, LimitOption, WorkspaceOption, open_workspace
+from labledger.cli.plots import plot_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -330,3 +331,6 @@ def compare(
     shown = short_ids([run.id for run in comparison.runs], minimum=_SHORT_ID)
     columns = ["", *(shown[run.id] for run in comparison.runs)]
     print_table("runs compared", columns, _compare_rows(comparison), markup=False)
+
+
+app.command("plot")(plot_command)

@@ -148,7 +148,7 @@ def read_graph(
         )
     ).all()
     tasks = conn.execute(
-        select(_t.c.id, _t.c.node, _t.c.run_id, _t.c.step, _t.c.status).where(
+        select(_t.c.id, _t.c.node, _t.c.run_id, _t.c.step, _t.c.status, _t.c.cache_key).where(
             _t.c.id.in_(id_set(conn, task_ids))
         )
     ).all()
@@ -157,8 +157,8 @@ def read_graph(
         for a_id, name, run_id, digest, fmt in sorted(artifacts, key=_first)
     ]
     nodes += [
-        LineageNode(t_id, "task", node, run_id, step=step, status=status)
-        for t_id, node, run_id, step, status in sorted(tasks, key=_first)
+        LineageNode(t_id, "task", node, run_id, step=step, status=status, cache_key=key)
+        for t_id, node, run_id, step, status, key in sorted(tasks, key=_first)
     ]
     return LineageGraph(
         root, direction, depth, tuple(nodes), tuple(LineageEdge(*edge) for edge in found)

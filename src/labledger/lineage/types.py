@@ -42,6 +42,8 @@ class LineageNode:
         step: The task's step (qualified function name); ``None`` for artifacts.
         status: The task's status (``finished``, ``cached``, ``failed``, ``skipped``); ``None`` for
             artifacts.
+        cache_key: The task's cache key; tasks of one step with one cache key did the same work.
+            ``None`` for artifacts.
     """
 
     id: str
@@ -52,6 +54,7 @@ class LineageNode:
     format: str | None = None
     step: str | None = None
     status: str | None = None
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Experiment tracking: runs with params, metrics, tags and artifacts, and searching them."""
+"""Experiment tracking: runs with params, metrics, tags and artifacts, searching and plotting them."""
 
 from labledger.tracking.api import (
     log_artifact,
@@ -10,6 +10,7 @@ from labledger.tracking.api import (
     set_tags,
 )
 from labledger.tracking.artifacts import export_artifact, get_artifact, list_artifacts
+from labledger.tracking.plots import plot_metrics
 from labledger.tracking.query import compare_runs, get_metric_history, get_run, search_runs
 from labledger.tracking.run import ActiveRun, active_run, end_run, start_run
 from labledger.tracking.types import Artifact, MetricPoint, Run, RunComparison
@@ -33,6 +34,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "plot_metrics",
     "search_runs",
     "set_tag",
     "set_tags",

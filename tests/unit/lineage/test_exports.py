@@ -10,13 +10,20 @@ EXPECTED = {
     "LineageEdge",
     "LineageGraph",
     "LineageNode",
+    "LineageView",
     "ReproStatus",
     "ancestors",
+    "collapse_tasks",
     "descendants",
     "export_prov",
     "graph_reproducibility",
+    "lineage_document",
+    "lineage_view",
+    "render_image",
     "reproducibility",
     "run_lineage",
+    "to_dot",
+    "to_mermaid",
 }
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "lineage.md"
