@@ -303,7 +303,12 @@ class ActiveRun:
                 conn,
                 "run.finished",
                 f"run:{self.id}",
-                {"run_id": self.id, "status": status, "record_digest": record},
+                {
+                    "run_id": self.id,
+                    "status": status,
+                    "record_digest": record,
+                    "metrics": metrics.summary(),
+                },
             )
 
     def __enter__(self) -> ActiveRun:
