@@ -223,7 +223,7 @@ def describe_metric_changes(
         if was == now:
             continue
         if was is None or now is None:
-            present = now if was is None else was
+            present = now or was or {}
             where = f"{_shown(present['latest'])} at step {present['step']}"
             state = "was not sealed, now" if was is None else "was sealed but is gone, last"
             changes.append(f"metric {key!r} {state} {where}")
