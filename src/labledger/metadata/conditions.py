@@ -1,148 +1,75 @@
 """Field conditions for metadata search: ``concentration_um > 10 and cell_line = "HeLa"``.
 
-Conditions come as a dict (``{"concentration_um": (">", 10), "cell_line": "HeLa"}``) or as text.
-The text form is comparisons joined by ``and``::
+Conditions come as a dict (``{"concentration_um": (">", 10), "cell_line": "HeLa"}``, every entry
+must hold) or as text in the query dialect that run filters use too
+(:mod:`labledger._foundation.query_syntax`)::
 
-    condition  := comparison ("and" comparison)*
-    comparison := field op value | field ["not"] "in" "(" value ("," value)* ")"
-    op         := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
-    value      := number | 'text' | "text" | bare-word
+    concentration_um > 10 and (cell_line = HeLa or cell_line = 'U2OS')
+    not cell_line in (HeLa, U2OS) and operator is not null
+    viability and acquired >= 2024-02-01
 
-A field may be written with the ``meta.`` prefix of run filters. Each condition compiles to an
-``EXISTS`` over ``metadata_values`` with bound parameters; nothing is formatted into SQL.
+Names are field names (the ``meta.`` prefix of run filters is accepted); values are numbers,
+quoted strings, ``true``/``false`` or bare words. A word or quoted phrase that is not compared is
+a text term: it must appear in the search document of the run or artifact. Each condition
+compiles to an ``EXISTS`` over ``metadata_values`` with bound parameters; nothing is formatted
+into SQL.
 """
 
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import sqlalchemy as sa
 
-from labledger._foundation.errors import FilterSyntaxError, ValidationError
+from labledger._foundation import query_syntax as qs
+from labledger._foundation.errors import ValidationError
 from labledger.metadata.fields import load_fields, unknown_field
 from labledger.metadata.values import stored_value
 from labledger.workspace import schema
+from labledger.workspace.search_index import DocumentMatch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from sqlalchemy import Connection
 
     from labledger.metadata.fields import MetadataField
 
-__all__ = ["FieldCondition", "WhereSpec", "compile_conditions", "parse_conditions"]
+__all__ = ["FieldCondition", "WhereSpec", "compile_where", "parse_conditions"]
 
 Scalar: TypeAlias = int | float | str
 WhereSpec: TypeAlias = Mapping[str, Any] | str | None
+FieldCondition = qs.Condition
+"""One condition on a metadata field: ``FieldCondition("concentration_um", ">", 10)``."""
 
 _ORDERING: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
     ">=": operator.ge,
 }  # fmt: skip
 _ALIASES = {"==": "="}
-_HINT = "write conditions such as concentration_um > 10 and cell_line = 'HeLa'"
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-    | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-    | (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_.:-]))
-    | (?P<word>[A-Za-z0-9_][A-Za-z0-9_.:+-]*)
-    | (?P<op><=|>=|==|!=|=|<|>)
-    | (?P<punct>[(),])
-    """,
-    re.VERBOSE | re.DOTALL,
+_HINT = (
+    "write conditions such as concentration_um > 10 and (cell_line = HeLa or cell_line = U2OS), "
+    "or words to find such as viability"
 )
 
 
-@dataclass(frozen=True, slots=True)
-class FieldCondition:
-    """One condition on a metadata field; ``value`` is a tuple for ``in`` and ``not in``."""
+def _words_for_flags(node: qs.QueryNode) -> qs.QueryNode:
+    # In field conditions true and false are words like any other: the field's type reads them.
+    if isinstance(node, qs.And | qs.Or):
+        return type(node)(tuple(map(_words_for_flags, node.operands)))
+    if isinstance(node, qs.Not):
+        return qs.Not(_words_for_flags(node.operand))
+    if isinstance(node, qs.TextTerm):
+        return node
 
-    field: str
-    op: str
-    value: Scalar | tuple[Scalar, ...]
+    def word(value: Any) -> Any:
+        return str(value).lower() if isinstance(value, bool) else value
 
-
-def _syntax(pos: int, detail: str) -> FilterSyntaxError:
-    return FilterSyntaxError(f"Invalid field condition at column {pos + 1}: {detail}", hint=_HINT)
-
-
-def _tokens(text: str) -> list[tuple[str, str, int]]:
-    found: list[tuple[str, str, int]] = []
-    pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            if text[pos] in "'\"":
-                raise _syntax(pos, f"unterminated string; close it with {text[pos]}")
-            raise _syntax(pos, f"unexpected character '{text[pos]}'")
-        if match.lastgroup != "space":
-            found.append((match.lastgroup or "", match.group(), pos))
-        pos = match.end()
-    found.append(("end", "", len(text)))
-    return found
-
-
-def _literal(kind: str, text: str) -> Scalar:
-    if kind == "string":
-        return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
-    if kind == "number":
-        return int(text) if text.lstrip("+-").isdigit() else float(text)
-    return text
-
-
-def _parse_text(text: str) -> list[FieldCondition]:
-    tokens = _tokens(text)
-    index = 0
-
-    def take() -> tuple[str, str, int]:
-        nonlocal index
-        token = tokens[index]
-        index = min(index + 1, len(tokens) - 1)
-        return token
-
-    def value(after: str) -> Scalar:
-        kind, raw, pos = take()
-        if kind not in ("string", "number", "word") or raw.lower() == "and":
-            shown = "the end" if kind == "end" else f"'{raw}'"
-            raise _syntax(pos, f"expected a value after '{after}', found {shown}")
-        return _literal(kind, raw)
-
-    conditions = []
-    while True:
-        kind, name, pos = take()
-        if kind != "word":
-            shown = "the end" if kind == "end" else f"'{name}'"
-            raise _syntax(pos, f"expected a field name, found {shown}")
-        kind, raw, pos = take()
-        negated = kind == "word" and raw.lower() == "not"
-        if negated:
-            kind, raw, pos = take()
-        if kind == "op" and not negated:
-            conditions.append(FieldCondition(name, _ALIASES.get(raw, raw), value(raw)))
-        elif kind == "word" and raw.lower() == "in":
-            if take()[1] != "(":
-                raise _syntax(pos, "expected '(' after 'in'")
-            items = [value("(")]
-            while (separator := take())[1] == ",":
-                items.append(value(","))
-            if separator[1] != ")":
-                raise _syntax(separator[2], "expected ',' or ')'")
-            conditions.append(FieldCondition(name, "not in" if negated else "in", tuple(items)))
-        else:
-            shown = "the end" if kind == "end" else f"'{raw}'"
-            raise _syntax(pos, f"expected an operator after '{name}', found {shown}")
-        kind, raw, pos = take()
-        if kind == "end":
-            return conditions
-        if raw.lower() != "and":
-            raise _syntax(
-                pos, f"expected 'and' or the end, found '{raw}' (only 'and' joins conditions)"
-            )
+    value = node.value
+    value = tuple(map(word, value)) if isinstance(value, tuple) else word(value)
+    return qs.Condition(node.name, node.op, value, node.name_pos, node.value_pos)
 
 
 def _from_item(name: object, spec: object) -> FieldCondition:
@@ -162,27 +89,37 @@ def _from_item(name: object, spec: object) -> FieldCondition:
     if op in ("in", "not in"):
         if isinstance(value, str) or not hasattr(value, "__iter__") or not value:
             raise ValidationError(f"'{op}' on {name!r} needs a non-empty list of values")
-        return FieldCondition(name, op, tuple(value))
+        return qs.Condition(name, op, tuple(value))
     if op not in _ORDERING:
         raise ValidationError(
             f"unknown operator {op!r} on field {name!r}",
             hint="use =, !=, <, <=, >, >=, in or not in",
         )
-    return FieldCondition(name, op, value)
+    return qs.Condition(name, op, value)
 
 
-def parse_conditions(where: WhereSpec) -> list[FieldCondition]:
-    """Field conditions from a dict or text (see the module docstring); empty for ``None``.
+def parse_conditions(where: WhereSpec) -> qs.QueryNode | None:
+    """The condition tree of a dict or text (see the module docstring); ``None`` when empty.
 
     Raises:
-        FilterSyntaxError: The text does not parse.
+        FilterSyntaxError: The text does not parse; the message gives the column.
         ValidationError: A dict entry is malformed.
     """
     if where is None:
-        return []
+        return None
     if isinstance(where, str):
-        return _parse_text(where) if where.strip() else []
-    return [_from_item(name, spec) for name, spec in where.items()]
+        node = qs.parse_query(
+            where,
+            subject="field condition",
+            hint=_HINT,
+            expected="a field name or a word to find",
+            must_compare=lambda word: word.lower().startswith("meta."),
+        )
+        return None if node is None else _words_for_flags(node)
+    conditions = tuple(_from_item(name, spec) for name, spec in where.items())
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else qs.And(conditions)
 
 
 def _field_for(fields: Mapping[str, MetadataField], name: str) -> MetadataField:
@@ -208,48 +145,80 @@ def _bound(field: MetadataField, value: object) -> float | str:
     return text
 
 
-def _compare(field: MetadataField, condition: FieldCondition) -> sa.ColumnElement[bool]:
+def _compare(field: MetadataField, condition: qs.Condition) -> sa.ColumnElement[bool]:
     values = schema.metadata_values
     numeric = field.type in ("number", "date")
     column = values.c.value_num if numeric else values.c.value_text
-    if isinstance(condition.value, tuple):
-        items = [_bound(field, item) for item in condition.value]
-        return column.in_(items) if condition.op == "in" else column.not_in(items)
-    if condition.op not in ("=", "!=") and not numeric:
+    op, value = condition.op, condition.value
+    if isinstance(value, tuple):
+        items = [_bound(field, item) for item in value]
+        return column.in_(items) if op == "in" else column.not_in(items)
+    if op in ("in", "not in"):
+        raise ValidationError(f"'{op}' on field {field.name!r} needs a list of values")
+    if "like" in op:
+        if numeric:
+            raise ValidationError(
+                f"field {field.name!r} is {field.type}; like and ilike match text fields only",
+                hint=f"compare it with = != < <= > >=, e.g. {field.name} > 10",
+            )
+        pattern = str(value)
+        matched = (column.ilike if "ilike" in op else column.like)(pattern, escape="\\")
+        return sa.not_(matched) if op.startswith("not ") else matched
+    if op not in ("=", "!=") and not numeric:
         raise ValidationError(
-            f"field {field.name!r} is {field.type}; it compares with = != in, not {condition.op}",
+            f"field {field.name!r} is {field.type}; it compares with = != in, not {op}",
             hint="order comparisons work on number and date fields",
         )
-    result: sa.ColumnElement[bool] = _ORDERING[condition.op](column, _bound(field, condition.value))
+    result: sa.ColumnElement[bool] = _ORDERING[op](column, _bound(field, value))
     return result
 
 
-def compile_conditions(
+def _field_names(node: qs.QueryNode) -> Iterator[str]:
+    if isinstance(node, qs.And | qs.Or):
+        for operand in node.operands:
+            yield from _field_names(operand)
+    elif isinstance(node, qs.Not):
+        yield from _field_names(node.operand)
+    elif isinstance(node, qs.Condition):
+        yield node.name
+        yield node.name.removeprefix("meta.")
+
+
+def compile_where(
     conn: Connection,
-    conditions: list[FieldCondition],
+    node: qs.QueryNode | None,
     kind_column: sa.ColumnElement[str],
     id_column: sa.ColumnElement[str],
-) -> list[sa.ColumnElement[bool]]:
-    """One ``EXISTS`` per condition, correlated with the given target kind and id columns.
+) -> sa.ColumnElement[bool] | None:
+    """One condition for a query over ``search_documents``: each field condition an ``EXISTS``
+    correlated with the target kind and id columns, each text term a match of the document.
 
     Raises:
         NotFoundError: A condition names a field that is not defined.
         ValidationError: A value does not fit its field's type or choices.
     """
-    if not conditions:
-        return []
-    names = {c.field for c in conditions} | {c.field.removeprefix("meta.") for c in conditions}
-    fields = load_fields(conn, sorted(names))
-    values = schema.metadata_values
-    compiled: list[sa.ColumnElement[bool]] = []
-    for condition in conditions:
-        field = _field_for(fields, condition.field)
-        compiled.append(
-            sa.exists().where(
-                values.c.field_id == field.id,
-                values.c.target_kind == kind_column,
-                values.c.target_id == id_column,
-                _compare(field, condition),
-            )
+    if node is None:
+        return None
+    fields = load_fields(conn, sorted(set(_field_names(node))))
+
+    def build(item: qs.QueryNode) -> sa.ColumnElement[bool]:
+        if isinstance(item, qs.And):
+            return sa.and_(*map(build, item.operands))
+        if isinstance(item, qs.Or):
+            return sa.or_(*map(build, item.operands))
+        if isinstance(item, qs.Not):
+            return sa.not_(build(item.operand))
+        if isinstance(item, qs.TextTerm):
+            return DocumentMatch(item.text)
+        field = _field_for(fields, item.name)
+        values = schema.metadata_values
+        exists = sa.exists().where(
+            values.c.field_id == field.id,
+            values.c.target_kind == kind_column,
+            values.c.target_id == id_column,
         )
-    return compiled
+        if item.op == "is null":
+            return sa.not_(exists)
+        return exists if item.op == "is not null" else exists.where(_compare(field, item))
+
+    return build(node)

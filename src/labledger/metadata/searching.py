@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from labledger._foundation.errors import ValidationError
-from labledger.metadata.conditions import compile_conditions, parse_conditions
+from labledger.metadata.conditions import compile_where, parse_conditions
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.search_index import reindex_all
@@ -107,7 +107,8 @@ def search(
         text: Words to find in names, params, tags, column names and metadata values; every
             word must match (on PostgreSQL, web-search syntax: ``"phrase"``, ``or``, ``-word``).
         where: Field conditions, as ``{"concentration_um": (">", 10), "cell_line": "HeLa"}``
-            or ``'concentration_um > 10 and cell_line = "HeLa"'``.
+            or in the query dialect of run filters, ``'concentration_um > 10 and (cell_line =
+            HeLa or viability)'``, where a word or phrase that is not compared must be in the text.
         kinds: Which kinds to return: ``run``, ``artifact`` or both.
         limit: At most this many hits (1-1000).
         workspace: Defaults to the current workspace.
@@ -128,7 +129,9 @@ def search(
     docs = schema.search_documents
     with ws.read() as conn:
         filters: list[sa.ColumnElement[bool]] = [docs.c.target_kind.in_(chosen)]
-        filters += compile_conditions(conn, conditions, docs.c.target_kind, docs.c.target_id)
+        condition = compile_where(conn, conditions, docs.c.target_kind, docs.c.target_id)
+        if condition is not None:
+            filters.append(condition)
         if text is not None and text.strip():
             parts = _text_columns(conn, text)
             if parts is None:

@@ -13,6 +13,8 @@ from labledger.tracking.run import active_run, run_depth
 from labledger.tracking.step_log import current_step_log
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from labledger.tracking.run import ActiveRun
     from labledger.tracking.step_log import StepLog
     from labledger.tracking.types import Artifact
@@ -59,8 +61,10 @@ def log_metric(
     _target().log_metric(key, value, step, timestamp)
 
 
-def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
-    """Record several metric values on the active run."""
+def log_metrics(
+    metrics: Mapping[str, float] | Iterable[tuple[str, float]], step: int | None = None
+) -> None:
+    """Record several metric values (a dict or ``(key, value)`` pairs) on the active run."""
     _target().log_metrics(metrics, step)
 
 

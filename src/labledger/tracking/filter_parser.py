@@ -1,31 +1,25 @@
 """Parse the run search filter language into a small typed syntax tree.
 
-Grammar (keywords are case-insensitive; keys are not)::
+The filter is the query dialect of :mod:`labledger._foundation.query_syntax` (comparisons,
+``and``/``or``/``not``, parentheses, and words or quoted phrases as text terms), read for runs::
 
-    filter      := or_expr
-    or_expr     := and_expr ("or" and_expr)*
-    and_expr    := not_expr ("and" not_expr)*
-    not_expr    := "not" not_expr | "(" or_expr ")" | comparison
-    comparison  := name op value
-                 | name ["not"] "in" "(" value ("," value)* ")"
-                 | name ["not"] ("like" | "ilike") string
-                 | name "is" ["not"] "null"
     name        := ("metrics" | "params" | "tags" | "meta" | "attributes" | "run") "." key
                  | attribute
-    op          := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
-    value       := number | string | "true" | "false"
 
-A key is letters, digits and ``_ - / .``; any other key is quoted after the dot with backticks or
-double quotes (metrics.`val loss`). Strings take single or double quotes and backslash escapes.
+A key is letters, digits and ``_ - / . : +``; any other key is quoted after the dot with backticks
+or double quotes (metrics.`val loss`). Strings take single or double quotes and backslash escapes.
+A word that is not followed by an operator (and is not a run attribute or prefixed name), or a
+quoted phrase on its own, is a :class:`Text` term, matched against the run's search document (its
+name, params, tags and metadata values).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
-from labledger._foundation.errors import FilterSyntaxError
+from labledger._foundation import query_syntax as qs
+from labledger._foundation.query_syntax import QueryParser, TextTerm, syntax_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,6 +34,7 @@ __all__ = [
     "Operator",
     "Or",
     "Target",
+    "Text",
     "Value",
     "comparison_problem",
     "parse_filter",
@@ -61,8 +56,10 @@ NUMERIC_ATTRIBUTES = frozenset({"started_at", "ended_at"})
 
 FILTER_HINT = (
     'write comparisons such as metrics.auc > 0.8 and params.model = "gbm", '
-    "tags.team in ('assay', 'core'), params.optimizer like 'ad%', not tags.note is null"
+    "tags.team in ('assay', 'core'), params.optimizer like 'ad%', not tags.note is null, "
+    'or words to find such as gbm or "dose response"'
 )
+_EXPECTED = "a name such as metrics.auc, or a word to find"
 ORDER_HINT = "write sort keys such as metrics.auc desc, params.lr, started_at asc"
 
 
@@ -100,79 +97,16 @@ class Not:
     operand: Node
 
 
-Node: TypeAlias = Comparison | And | Or | Not
+Text = TextTerm
+"""A word or quoted phrase that the run's search document must contain."""
+
+Node: TypeAlias = Comparison | TextTerm | And | Or | Not
 
 _PREFIXES: dict[str, Target] = {
     "metrics": "metrics", "params": "params", "tags": "tags", "meta": "meta",
     "attributes": "attributes", "run": "attributes",
 }  # fmt: skip
-_OPERATORS: dict[str, Operator] = {
-    "=": "=", "==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
-}  # fmt: skip
-_LIKE_OPERATORS: dict[tuple[bool, str], Operator] = {
-    (False, "like"): "like", (True, "like"): "not like",
-    (False, "ilike"): "ilike", (True, "ilike"): "not ilike",
-}  # fmt: skip
-_KEYWORDS = frozenset({"and", "or", "not", "in", "like", "ilike", "is", "null", "true", "false"})
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-    | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-    | (?P<backtick>`[^`]*`)
-    | (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
-    | (?P<name>[A-Za-z_][A-Za-z0-9_\-/.]*)
-    | (?P<op><=|>=|==|!=|=|<|>)
-    | (?P<punct>[(),])
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_MAX_DEPTH = 100  # keeps a hostile filter from exhausting the interpreter's recursion limit
-_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
-
-
-class _Token(NamedTuple):
-    kind: str  # string, backtick, number, name, op, punct or end
-    text: str
-    pos: int
-
-    @property
-    def word(self) -> str:
-        return self.text.lower() if self.kind == "name" else ""
-
-    def describe(self) -> str:
-        return "the end of the text" if self.kind == "end" else f"'{self.text}'"
-
-
-def _syntax_error(subject: str, pos: int, detail: str, hint: str) -> FilterSyntaxError:
-    return FilterSyntaxError(f"Invalid {subject} at column {pos + 1}: {detail}", hint=hint)
-
-
-def _tokenize(text: str, subject: str, hint: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            if text[pos] in "'\"":
-                raise _syntax_error(
-                    subject, pos, f"unterminated string; close it with {text[pos]}", hint
-                )
-            if text[pos] == "`":
-                raise _syntax_error(subject, pos, "unterminated quoted key; close it with `", hint)
-            raise _syntax_error(subject, pos, f"unexpected character '{text[pos]}'", hint)
-        kind = match.lastgroup or ""
-        if kind != "space":
-            tokens.append(_Token(kind, match.group(), pos))
-        pos = match.end()
-    tokens.append(_Token("end", "", len(text)))
-    return tokens
-
-
-def _unquote(token: _Token) -> str:
-    body = token.text[1:-1]
-    if token.kind == "backtick":
-        return body
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), body, flags=re.DOTALL)
+_KNOWN_PREFIXES = frozenset(f"{prefix}." for prefix in _PREFIXES)
 
 
 def _is_number(value: object) -> bool:
@@ -227,150 +161,45 @@ def _unknown_attribute(key: str) -> tuple[str, str]:
     return f"unknown run attribute '{key}'; valid attributes are {valid}", hint
 
 
-class _Parser:
-    def __init__(self, text: str, subject: str, hint: str) -> None:
-        self.subject = subject
-        self.hint = hint
-        self.tokens = _tokenize(text, subject, hint)
-        self.index = 0
-        self.depth = 0
+def _must_compare(word: str) -> bool:
+    prefix, dot, _ = word.partition(".")
+    return word.lower() in ATTRIBUTES or (bool(dot) and f"{prefix.lower()}." in _KNOWN_PREFIXES)
 
-    def peek(self) -> _Token:
-        return self.tokens[self.index]
 
-    def take(self) -> _Token:
-        token = self.tokens[self.index]
-        self.index = min(self.index + 1, len(self.tokens) - 1)
-        return token
+def _name_at(subject: str, name: str, pos: int) -> tuple[Target, str]:
+    """The ``(target, key)`` a name stands for; an unknown one fails at ``pos``."""
+    prefix, dot, key = name.partition(".")
+    if not dot:
+        if name.lower() not in ATTRIBUTES:
+            raise syntax_error(subject, pos, *_unknown_attribute(name))
+        return "attributes", name.lower()
+    target = _PREFIXES.get(prefix.lower())
+    if target is None:
+        valid = ", ".join(f"{p}." for p in _PREFIXES)
+        detail = f"unknown prefix '{prefix}.'; use one of {valid}"
+        raise syntax_error(subject, pos, detail, FILTER_HINT)
+    if target == "attributes":
+        if key.lower() not in ATTRIBUTES:
+            raise syntax_error(subject, pos, *_unknown_attribute(key))
+        key = key.lower()
+    return target, key
 
-    def fail(self, token: _Token, detail: str, hint: str | None = None) -> FilterSyntaxError:
-        return _syntax_error(self.subject, token.pos, detail, hint or self.hint)
 
-    def expect_end(self, after: str) -> None:
-        token = self.peek()
-        if token.kind != "end":
-            raise self.fail(token, f"expected {after}, found {token.describe()}")
-
-    def or_expr(self) -> Node:
-        operands = [self.and_expr()]
-        while self.peek().word == "or":
-            self.take()
-            operands.append(self.and_expr())
-        return operands[0] if len(operands) == 1 else Or(tuple(operands))
-
-    def and_expr(self) -> Node:
-        operands = [self.not_expr()]
-        while self.peek().word == "and":
-            self.take()
-            operands.append(self.not_expr())
-        return operands[0] if len(operands) == 1 else And(tuple(operands))
-
-    def not_expr(self) -> Node:
-        token = self.peek()
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            raise self.fail(token, f"the filter nests deeper than {_MAX_DEPTH} levels")
-        try:
-            return self.negation_or_group(token)
-        finally:
-            self.depth -= 1
-
-    def negation_or_group(self, token: _Token) -> Node:
-        if token.word == "not":
-            self.take()
-            return Not(self.not_expr())
-        if token.text == "(" and token.kind == "punct":
-            self.take()
-            node = self.or_expr()
-            closing = self.take()
-            if closing.text != ")":
-                raise self.fail(closing, f"expected ')' or and/or, found {closing.describe()}")
-            return node
-        return self.comparison()
-
-    def name(self) -> tuple[Target, str]:
-        token = self.take()
-        if token.kind != "name" or token.word in _KEYWORDS:
-            raise self.fail(token, f"expected a name such as metrics.auc, found {token.describe()}")
-        prefix, dot, key = token.text.partition(".")
-        if not dot:
-            if token.word not in ATTRIBUTES:
-                raise self.fail(token, *_unknown_attribute(token.text))
-            return "attributes", token.word
-        target = _PREFIXES.get(prefix.lower())
-        if target is None:
-            valid = ", ".join(f"{p}." for p in _PREFIXES)
-            raise self.fail(token, f"unknown prefix '{prefix}.'; use one of {valid}")
-        if not key:
-            quoted = self.take()
-            if quoted.kind not in ("backtick", "string") or quoted.text[0] == "'":
-                detail = f"expected a key after '{token.text}', found {quoted.describe()}"
-                raise self.fail(quoted, detail, "quote unusual keys as metrics.`val loss`")
-            key = _unquote(quoted)
-            if not key:
-                raise self.fail(quoted, "the quoted key is empty")
-        if target == "attributes":
-            if key.lower() not in ATTRIBUTES:
-                raise self.fail(token, *_unknown_attribute(key))
-            key = key.lower()
-        return target, key
-
-    def value(self, after: str) -> Value:
-        token = self.take()
-        if token.kind == "string":
-            return _unquote(token)
-        if token.kind == "number":
-            return int(token.text) if token.text.lstrip("+-").isdigit() else float(token.text)
-        if token.word in ("true", "false"):
-            return token.word == "true"
-        if token.word == "null":
-            raise self.fail(token, "null is not a value", "write tags.note is null or is not null")
-        detail = f"expected a value after '{after}', found {token.describe()}"
-        raise self.fail(token, detail, f"{self.hint}; quote text values")
-
-    def comparison(self) -> Comparison:
-        target, key = self.name()
-        token = self.take()
-        negated = token.word == "not"
-        word = self.take().word if negated else token.word
-        op: Operator
-        value: Value | tuple[Value, ...] | None
-        value_token = self.peek()
-        if token.kind == "op":
-            op = _OPERATORS[token.text]
-            value = self.value(token.text)
-        elif word == "in":
-            op = "not in" if negated else "in"
-            if self.take().text != "(":
-                raise self.fail(value_token, f"expected '(' after '{op}'")
-            value_token = self.peek()
-            items = [self.value("(")]
-            while (separator := self.take()).text == ",":
-                items.append(self.value(","))
-            if separator.text != ")":
-                raise self.fail(separator, f"expected ',' or ')', found {separator.describe()}")
-            value = tuple(items)
-        elif word in ("like", "ilike"):
-            op = _LIKE_OPERATORS[negated, word]
-            value = self.value(word)
-        elif word == "is" and not negated:
-            is_not = self.peek().word == "not"
-            if is_not:
-                self.take()
-            end = self.take()
-            if end.word != "null":
-                raise self.fail(end, f"expected null after 'is', found {end.describe()}")
-            op, value = ("is not null" if is_not else "is null"), None
-        else:
-            where = "in, like or ilike after 'not'" if negated else "an operator"
-            detail = f"expected {where}, found {self.tokens[self.index - 1].describe()}"
-            hint = "operators are = == != < <= > >= in, not in, like, ilike, is null, is not null"
-            raise self.fail(self.tokens[self.index - 1], detail, hint)
-        comparison = Comparison(target, key, op, value)
-        problem = comparison_problem(comparison)
-        if problem is not None:
-            raise self.fail(value_token, *problem)
-        return comparison
+def _typed(node: qs.QueryNode) -> Node:
+    if isinstance(node, qs.And):
+        return And(tuple(map(_typed, node.operands)))
+    if isinstance(node, qs.Or):
+        return Or(tuple(map(_typed, node.operands)))
+    if isinstance(node, qs.Not):
+        return Not(_typed(node.operand))
+    if isinstance(node, TextTerm):
+        return node
+    target, key = _name_at("filter", node.name, node.name_pos)
+    comparison = Comparison(target, key, cast("Operator", node.op), node.value)
+    problem = comparison_problem(comparison)
+    if problem is not None:
+        raise syntax_error("filter", node.value_pos, *problem)
+    return comparison
 
 
 def parse_filter(text: str) -> Node | None:
@@ -382,18 +211,20 @@ def parse_filter(text: str) -> Node | None:
     Raises:
         FilterSyntaxError: The text does not parse; the message gives the column.
     """
-    if not text.strip():
-        return None
-    parser = _Parser(text, "filter", FILTER_HINT)
-    node = parser.or_expr()
-    parser.expect_end("and, or or the end of the filter")
-    return node
+    node = qs.parse_query(
+        text, subject="filter", hint=FILTER_HINT, expected=_EXPECTED, must_compare=_must_compare
+    )
+    return None if node is None else _typed(node)
 
 
 def parse_order_item(text: str) -> tuple[Target, str, bool]:
     """Parse one sort key such as ``metrics.auc desc`` into ``(target, key, descending)``."""
-    parser = _Parser(text, f"sort key {text!r}", ORDER_HINT)
-    target, key = parser.name()
+    subject = f"sort key {text!r}"
+    parser = QueryParser(
+        text, subject=subject, hint=ORDER_HINT, expected="a name such as metrics.auc"
+    )
+    name, token = parser.name()
+    target, key = _name_at(subject, name, token.pos)
     direction = parser.peek().word
     if direction in ("asc", "desc"):
         parser.take()

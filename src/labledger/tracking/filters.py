@@ -4,6 +4,7 @@ A filter reads ``metrics.auc > 0.8 and params.model = "gbm" and tags.team = 'ass
 :mod:`labledger.tracking.filter_parser` for the grammar. Each condition on a metric, param, tag or
 metadata value becomes a correlated ``EXISTS`` over its table keyed on ``runs.id`` (served by the
 ``(key, value)`` indexes); ``is null`` becomes ``NOT EXISTS``. Values are always bound parameters.
+A text term (a bare word or quoted phrase) matches the run's full-text search document.
 
 Typing rules: metrics and ``started_at``/``ended_at`` compare numerically; params and ``meta.``
 values compare their number with a numeric value (non-numeric rows do not match) and their text
@@ -28,6 +29,7 @@ from labledger.tracking.filter_parser import (
     Not,
     Or,
     Target,
+    Text,
     Value,
     comparison_problem,
     parse_filter,
@@ -39,8 +41,10 @@ from labledger.workspace.schema import (
     metadata_values,
     params,
     runs,
+    search_documents,
     tags,
 )
+from labledger.workspace.search_index import DocumentMatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -51,6 +55,7 @@ __all__ = [
     "Node",
     "Not",
     "Or",
+    "Text",
     "compile_filter",
     "parse_filter",
     "parse_order_by",
@@ -106,7 +111,18 @@ def _compile(node: Node) -> sa.ColumnElement[bool]:
         return sa.or_(*(_compile(operand) for operand in node.operands))
     if isinstance(node, Not):
         return sa.not_(_compile(node.operand))
+    if isinstance(node, Text):
+        return _text_match(node.text)
     return _compile_comparison(node)
+
+
+def _text_match(phrase: str) -> sa.ColumnElement[bool]:
+    # A run's search document is written when it ends (and when its tags or metadata change
+    # after that), so a text term matches ended runs only.
+    documents = sa.select(search_documents.c.target_id).where(
+        search_documents.c.target_kind == "run", DocumentMatch(phrase)
+    )
+    return runs.c.id.in_(documents)
 
 
 def _compile_comparison(comparison: Comparison) -> sa.ColumnElement[bool]:

@@ -22,7 +22,15 @@ from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import RunStateError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.tracking.artifacts import store_artifact
-from labledger.tracking.checks import check_key, metric_step, metric_timestamp, metric_value
+from labledger.tracking.checks import (
+    check_key,
+    metric_items,
+    metric_step,
+    metric_timestamp,
+    metric_value,
+    param_conflict,
+    value_text,
+)
 from labledger.tracking.environment import capture_environment, git_state
 from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
 from labledger.tracking.run_rows import (
@@ -41,6 +49,7 @@ from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record_di
 from labledger.workspace.search_index import index_finished_run, index_run
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from types import TracebackType
 
     from sqlalchemy import Connection
@@ -54,16 +63,6 @@ _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
 _env_digests: weakref.WeakKeyDictionary[Workspace, tuple[str, int]] = weakref.WeakKeyDictionary()
 _uncaught: list[BaseException] = []
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int | float):
-        return repr(value)
-    return canonical_json(value).decode() if isinstance(value, dict | list | tuple) else str(value)
 
 
 def _as_number(text: str) -> float | None:
@@ -101,6 +100,7 @@ class ActiveRun:
         self.status = "running"
         self._row: dict[str, Any] = {}
         self._params: dict[str, str] = {}
+        self._param_types: dict[str, str] = {}  # type names, for the message of a conflict
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
         # (step, timestamp) of each key's row in latest_metrics: this run is its only writer.
@@ -117,15 +117,16 @@ class ActiveRun:
     def _param_rows(self, params: dict[str, Any]) -> list[ParamRow]:
         rows: list[ParamRow] = []
         for key, value in params.items():
-            text = _param_text(value)
-            known = self._params.get(check_key(key, "param"))
+            text = value_text(check_key(key, "param"), value, "param")
+            known = self._params.get(key)
             if known is not None and known != text:
                 raise ValidationError(
-                    f"param {key!r} is already {known!r} in run {self.id}; params are immutable",
+                    param_conflict(key, self.id, known, self._param_types.get(key), value),
                     hint="log the changed value under another key, or start a new run",
                 )
             if known is None:
                 rows.append((self.id, key, text, _as_number(text)))
+                self._param_types[key] = type(value).__name__
         return rows
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -144,7 +145,7 @@ class ActiveRun:
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set or replace tags (tags stay editable after the run ends)."""
         rows = [
-            {"run_id": self.id, "key": check_key(k, "tag"), "value": str(v)}
+            {"run_id": self.id, "key": check_key(k, "tag"), "value": value_text(k, v, "tag")}
             for k, v in tags.items()
         ]
         with self.workspace.write() as conn:
@@ -197,11 +198,13 @@ class ActiveRun:
             self._buffer_started = True
             self._buffer.start()
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Record several metric values at the same step and time."""
+    def log_metrics(
+        self, metrics: Mapping[str, float] | Iterable[tuple[str, float]], step: int | None = None
+    ) -> None:
+        """Record several metric values, a dict or ``(key, value)`` pairs, at one step and time."""
         now = time.time()
-        for key, value in metrics.items():
-            self.log_metric(key, value, step=step, timestamp=now)
+        for key, value in metric_items(metrics):
+            self.log_metric(key, value, step=step, timestamp=now)  # type: ignore[arg-type]
 
     def _write_metrics(self, rows: list[MetricRow]) -> None:
         with self.workspace.write() as conn:
@@ -303,7 +306,12 @@ class ActiveRun:
                 conn,
                 "run.finished",
                 f"run:{self.id}",
-                {"run_id": self.id, "status": status, "record_digest": record},
+                {
+                    "run_id": self.id,
+                    "status": status,
+                    "record_digest": record,
+                    "metrics": metrics.summary(),
+                },
             )
 
     def __enter__(self) -> ActiveRun:
@@ -345,7 +353,7 @@ def start_run(
     run = ActiveRun(ws, run_id, name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)))
     param_rows = run._param_rows(params or {})
     tag_rows: list[TagRow] = [
-        (run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()
+        (run_id, check_key(k, "tag"), value_text(k, v, "tag")) for k, v in (tags or {}).items()
     ]
     git = git_state()
     project_id = ws.project_id(project)

@@ -17,11 +17,18 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from labledger.tracking.checks import check_key, metric_step, metric_timestamp, metric_value
+from labledger.tracking.checks import (
+    check_key,
+    metric_items,
+    metric_step,
+    metric_timestamp,
+    metric_value,
+    value_text,
+)
 from labledger.tracking.run import run_depth
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
     from labledger.tracking.run import ActiveRun
 
@@ -54,15 +61,19 @@ class StepLog:
         when = time.time() if timestamp is None else metric_timestamp(key, timestamp)
         self.metrics.append((key, number, step, when))
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Record several metric values at the same step and time."""
+    def log_metrics(
+        self, metrics: Mapping[str, float] | Iterable[tuple[str, float]], step: int | None = None
+    ) -> None:
+        """Record several metric values, a dict or ``(key, value)`` pairs, at one step and time."""
         now = time.time()
-        for key, value in metrics.items():
-            self.log_metric(key, value, step=step, timestamp=now)
+        for key, value in metric_items(metrics):
+            self.log_metric(key, value, step=step, timestamp=now)  # type: ignore[arg-type]
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set tags (applied to the run when the task ends)."""
-        self.tags.update({check_key(key, "tag"): str(value) for key, value in tags.items()})
+        self.tags.update(
+            {check_key(key, "tag"): value_text(key, value, "tag") for key, value in tags.items()}
+        )
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag."""

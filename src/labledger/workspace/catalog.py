@@ -8,6 +8,7 @@ half-way, which is what otherwise surfaces as "database is locked" under several
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ __all__ = ["HEAD_REVISION", "Catalog", "upgrade"]
 HEAD_REVISION = "0003"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_TIMEOUT_MS = 60_000
+# What SQLite says of a file that is not one of its databases, or one whose pages are damaged.
+_DAMAGED = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -98,6 +101,15 @@ class Catalog:
         except DBAPIError as exc:
             # DatabaseError too: a file that is not SQLite fails before any query runs.
             reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+            if self.dialect == "sqlite" and _DAMAGED.search(reason):
+                path = make_url(self.url).database or self.url
+                raise WorkspaceUnreadableError(
+                    f"the catalog {path} is not a SQLite database or is corrupt ({reason})",
+                    hint=(
+                        "restore the file from a backup copy; `sqlite3 CATALOG .recover` salvages "
+                        "what is still readable into a new database"
+                    ),
+                ) from exc
             raise WorkspaceUnreadableError(
                 f"cannot read the catalog at {self.safe_url}: {reason}",
                 hint="check the path and its permissions, or the database server",

@@ -26,7 +26,14 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
-__all__ = ["RUN_FIELDS", "MetricsDigest", "run_record", "run_record_digest"]
+__all__ = [
+    "RUN_FIELDS",
+    "MetricsDigest",
+    "describe_metric_changes",
+    "metric_summary",
+    "run_record",
+    "run_record_digest",
+]
 
 RUN_FIELDS = ("id", "name", "status", "started_at", "ended_at", "environment_digest", "git_commit")
 
@@ -53,30 +60,53 @@ _SQLITE_ARTIFACTS = select_sql(schema.artifacts, ("name", "digest"), ("run_id",)
 
 
 class MetricsDigest:
-    """A running digest of metric rows ``(key, value or None for NaN, step, timestamp)``."""
+    """A running digest of metric rows ``(key, value or None for NaN, step, timestamp)``.
 
-    __slots__ = ("_hasher", "count")
+    Beside the digest it keeps, per key, the number of values, their sum and the latest value (the
+    one at the highest step, then the newest): the summary sealed with a run, so ``verify`` can
+    say which metric changed and from what to what.
+    """
+
+    __slots__ = ("_hasher", "_keys", "count")
 
     def __init__(self) -> None:
         self._hasher = Hasher()
+        self._keys: dict[str, list[Any]] = {}
         self.count = 0
 
     def update(self, rows: Iterable[tuple[str, float | None, int, float]]) -> None:
         # A fixed binary layout per row (length-prefixed key, then value, step and time), far
         # cheaper than JSON: a run of a million values is sealed without reading it back.
-        pack, update = _ROW.pack, self._hasher.update
+        pack, update, keys = _ROW.pack, self._hasher.update, self._keys
         for key, value, step, timestamp in rows:
             encoded = key.encode("utf-8")
             update(
                 pack(len(encoded), math.nan if value is None else value, step, timestamp) + encoded
             )
             self.count += 1
+            seen = keys.get(key)
+            if seen is None:
+                keys[key] = [1, value or 0.0, step, value]
+                continue
+            seen[0] += 1
+            if value is not None:
+                seen[1] += value
+            if step >= seen[2]:
+                seen[2], seen[3] = step, value
 
     def copy(self) -> MetricsDigest:
         clone = MetricsDigest()
         clone._hasher = self._hasher.copy()
+        clone._keys = {key: list(seen) for key, seen in self._keys.items()}
         clone.count = self.count
         return clone
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per key: ``count`` of values, their ``sum``, and the ``latest`` value at its ``step``."""
+        return {
+            key: {"count": count, "sum": total, "step": step, "latest": latest}
+            for key, (count, total, step, latest) in sorted(self._keys.items())
+        }
 
     @property
     def digest(self) -> str:
@@ -167,3 +197,46 @@ def run_record_digest(
 ) -> str:
     """Digest of ``run_record``."""
     return digest_record(run_record(conn, run_id, run=run, params=params, metrics=metrics))
+
+
+def metric_summary(conn: Connection, run_id: str) -> dict[str, dict[str, Any]]:
+    """``MetricsDigest.summary()`` of a run's metric rows as the catalog holds them now."""
+    metrics = MetricsDigest()
+    metrics.update(conn.execute(_METRICS, {"run_id": run_id}))
+    return metrics.summary()
+
+
+def _shown(value: Any) -> str:
+    return "NaN" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def describe_metric_changes(
+    sealed: Mapping[str, Mapping[str, Any]], current: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Say, per metric key, how the current rows differ from the summary sealed with the run.
+
+    Both summaries must have been through canonical JSON (as the sealed one has, in the ledger).
+    """
+    changes = []
+    for key in sorted(set(sealed) | set(current)):
+        was, now = sealed.get(key), current.get(key)
+        if was == now:
+            continue
+        if was is None or now is None:
+            present = now or was or {}
+            where = f"{_shown(present['latest'])} at step {present['step']}"
+            state = "was not sealed, now" if was is None else "was sealed but is gone, last"
+            changes.append(f"metric {key!r} {state} {where}")
+        elif (was["step"], was["latest"]) != (now["step"], now["latest"]):
+            changes.append(
+                f"metric {key!r}: sealed {_shown(was['latest'])} at step {was['step']}, "
+                f"now {_shown(now['latest'])} at step {now['step']}"
+            )
+        elif was["count"] != now["count"]:
+            changes.append(f"metric {key!r}: {was['count']} values sealed, {now['count']} now")
+        else:
+            changes.append(
+                f"metric {key!r}: an earlier value changed (values summed to "
+                f"{_shown(was['sum'])} when sealed, {_shown(now['sum'])} now)"
+            )
+    return changes

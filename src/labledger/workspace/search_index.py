@@ -12,6 +12,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import driver_connection, upsert_sql
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 __all__ = [
+    "DocumentMatch",
     "index_finished_run",
     "index_new_artifacts",
     "index_run",
@@ -227,3 +230,35 @@ def index_new_artifacts(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
         conn.execute(
             _upsert(conn.dialect.name), [dict(zip(keys, doc, strict=True)) for doc in documents]
         )
+
+
+class DocumentMatch(ColumnElement[bool]):
+    """True for the ``search_documents`` rows whose text holds a word or phrase.
+
+    Rendered per database: an FTS5 ``MATCH`` of the quoted phrase on SQLite (so no character of it
+    acts as query syntax), ``websearch_to_tsquery`` of the quoted phrase on PostgreSQL. Words are
+    stemmed as in text search.
+    """
+
+    inherit_cache = False
+    type = sa.Boolean()
+
+    def __init__(self, phrase: str) -> None:
+        self.phrase = phrase
+
+
+@compiles(DocumentMatch)
+def _match_on_sqlite(element: DocumentMatch, compiler: Any, **kw: Any) -> str:
+    fts = sa.table("search_fts", sa.column("rowid"))
+    quoted = '"' + element.phrase.replace('"', '""') + '"'
+    matching = sa.select(fts.c.rowid).where(sa.literal_column("search_fts").match(quoted))
+    condition = schema.search_documents.c.id.in_(matching.correlate(None))
+    return str(compiler.process(condition, **kw))
+
+
+@compiles(DocumentMatch, "postgresql")
+def _match_on_postgresql(element: DocumentMatch, compiler: Any, **kw: Any) -> str:
+    quoted = '"' + element.phrase.replace('"', " ") + '"'
+    query = sa.func.websearch_to_tsquery(sa.literal_column("'english'::regconfig"), quoted)
+    condition = sa.literal_column("search_documents.tsv").bool_op("@@")(query)
+    return str(compiler.process(condition, **kw))

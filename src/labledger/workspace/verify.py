@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from labledger._foundation.canonical import canonical_text
 from labledger._foundation.digests import CHUNK_SIZE, Hasher
 from labledger._foundation.errors import NotFoundError
 from labledger.workspace import schema
 from labledger.workspace.ledger import iter_entries, verify_chain
-from labledger.workspace.records import run_record_digest
+from labledger.workspace.records import describe_metric_changes, metric_summary, run_record_digest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from sqlalchemy import Connection
 
     from labledger.workspace.workspace import Workspace
 
@@ -52,6 +56,15 @@ def _rehash(workspace: Workspace, digest: str) -> str:
     return hasher.digest
 
 
+def _changed_run(conn: Connection, run_id: str, sealed_metrics: Any) -> str:
+    reason = "its params, metrics or artifacts changed after it was sealed"
+    if not isinstance(sealed_metrics, dict):
+        return reason  # sealed before runs kept a metric summary
+    current = json.loads(canonical_text(metric_summary(conn, run_id)))
+    changes = describe_metric_changes(sealed_metrics, current)
+    return f"{reason}: {'; '.join(changes)}" if changes else reason
+
+
 def verify_workspace(
     workspace: Workspace,
     *,
@@ -70,10 +83,10 @@ def verify_workspace(
         checked, chain = verify_chain(conn)
         problems += [Problem("ledger", p.entry_id, f"entry #{p.seq}: {p.reason}") for p in chain]
         sealed = {
-            entry.payload["run_id"]: entry.payload["record_digest"]
+            entry.payload["run_id"]: (entry.payload["record_digest"], entry.payload.get("metrics"))
             for entry in iter_entries(conn, kind="run.finished")
         }
-        for done, (run_id, expected) in enumerate(sorted(sealed.items()), 1):
+        for done, (run_id, (expected, metrics)) in enumerate(sorted(sealed.items()), 1):
             exists = conn.execute(
                 select(schema.runs.c.id).where(schema.runs.c.id == run_id)
             ).scalar()
@@ -82,13 +95,7 @@ def verify_workspace(
                     Problem("run", run_id, "sealed in the ledger but missing from the catalog")
                 )
             elif run_record_digest(conn, run_id) != expected:
-                problems.append(
-                    Problem(
-                        "run",
-                        run_id,
-                        "its params, metrics or artifacts changed after it was sealed",
-                    )
-                )
+                problems.append(Problem("run", run_id, _changed_run(conn, run_id, metrics)))
             if progress:
                 progress("runs", done, len(sealed))
         digests = list(conn.execute(select(schema.blobs.c.digest)).scalars())

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from labledger._foundation.errors import FilterSyntaxError, NotFoundError, ValidationError
+from labledger._foundation.query_syntax import And, Not, Or, TextTerm
 from labledger.metadata import (
     define_field,
     index_run,
@@ -179,6 +180,24 @@ def test_field_search(
     assert _ids(search(where=where, workspace=workspace)) == {screen[k] for k in expected}
 
 
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("cell_line = U2OS or concentration_um = 1", {"low", "u2os"}),
+        ("not cell_line = HeLa", {"u2os", "plate"}),
+        ("concentration_um > 10 and (cell_line = HeLa or cell_line = U2OS)", {"high", "u2os"}),
+        ("cell_line is null", {"plate"}),
+        ("cell_line is not null and cell_line ilike 'u2%'", {"u2os"}),
+        ("viability and concentration_um > 10", {"high"}),
+        ("imaging or cell_line = HeLa", {"low", "high", "u2os"}),
+    ],
+)
+def test_where_speaks_the_run_filter_dialect(
+    workspace: Workspace, screen: dict[str, str], where: str, expected: set[str]
+) -> None:
+    assert _ids(search(where=where, workspace=workspace)) == {screen[k] for k in expected}
+
+
 def test_field_search_lists_newest_first_without_scores(
     workspace: Workspace, screen: dict[str, str]
 ) -> None:
@@ -211,9 +230,14 @@ def test_kinds_and_limit(workspace: Workspace, screen: dict[str, str]) -> None:
         ("ph > 7", NotFoundError, "define_field('ph', 'number')"),
         ("concentration_um >", FilterSyntaxError, "column 19: expected a value after '>'"),
         ("concentration_um 10", FilterSyntaxError, "expected an operator after 'concentration_um'"),
-        ("a = 1 or b = 2", FilterSyntaxError, "only 'and' joins conditions"),
+        ("a = 1 or b = 2", NotFoundError, "no metadata field named 'a'"),
+        ("cell_line HeLa", FilterSyntaxError, "column 11: expected an operator after 'cell_line'"),
+        ("meta.cell_line", FilterSyntaxError, "expected an operator after 'meta.cell_line'"),
+        ("cell_line = HeLa or", FilterSyntaxError, "expected a field name or a word to find"),
+        ("(cell_line = HeLa", FilterSyntaxError, "column 18: expected ')' or and/or"),
+        ("concentration_um like '1%'", ValidationError, "like and ilike match text fields only"),
         ("a = 'open", FilterSyntaxError, "column 5: unterminated string"),
-        ("(a = 1)", FilterSyntaxError, "column 1: expected a field name"),
+        ("(a = 1)", NotFoundError, "no metadata field named 'a'"),
         ("a in 1", FilterSyntaxError, "expected '(' after 'in'"),
         ("a in (1 2)", FilterSyntaxError, "expected ',' or ')'"),
         ({"cell_line": (">", "HeLa")}, ValidationError, "compares with = != in, not >"),
@@ -234,15 +258,17 @@ def test_bad_conditions_say_what_is_wrong(
 
 
 def test_parse_conditions() -> None:
-    assert parse_conditions(None) == []
-    assert parse_conditions("x >= -1.5 and y < 2") == [
-        FieldCondition("x", ">=", -1.5),
-        FieldCondition("y", "<", 2),
-    ]
-    assert parse_conditions(r"y = 'it\'s' and z != HeLa-S3") == [
-        FieldCondition("y", "=", "it's"),
-        FieldCondition("z", "!=", "HeLa-S3"),
-    ]
+    assert parse_conditions(None) is None
+    assert parse_conditions({}) is None
+    assert parse_conditions("x >= -1.5 and y < 2") == And(
+        (FieldCondition("x", ">=", -1.5), FieldCondition("y", "<", 2))
+    )
+    assert parse_conditions(r"y = 'it\'s' and z != HeLa-S3") == And(
+        (FieldCondition("y", "=", "it's"), FieldCondition("z", "!=", "HeLa-S3"))
+    )
+    assert parse_conditions("flag = true or not viability") == Or(
+        (FieldCondition("flag", "=", "true"), Not(TextTerm("viability")))
+    )
 
 
 def test_runs_are_indexed_by_index_run(workspace: Workspace, run: ActiveRun) -> None:

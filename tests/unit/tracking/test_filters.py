@@ -18,6 +18,7 @@ from labledger.tracking.filters import (
     Comparison,
     Not,
     Or,
+    Text,
     compile_filter,
     parse_filter,
     parse_order_by,
@@ -26,6 +27,8 @@ from labledger.workspace import schema
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from labledger.workspace.workspace import Workspace
 
 # --- parsing -------------------------------------------------------------------------------------
 
@@ -37,6 +40,7 @@ def test_exported_names() -> None:
         "Node",
         "Not",
         "Or",
+        "Text",
         "compile_filter",
         "parse_filter",
         "parse_order_by",
@@ -180,7 +184,7 @@ def test_operators(text: str, op: str, value: object) -> None:
         ("metrics.auc like '0.%'", 18, "compares numerically"),
         ("started_at > '2024-01-01'", 14, "compares numerically"),
         ("tags.x = null", 10, "null is not a value"),
-        ("tags.x = gbm", 10, "expected a value after '='"),
+        ("tags.x = and", 10, "expected a value after '='"),
         ("tags.x is 'a'", 11, "expected null after 'is'"),
         ("tags.x not = 'a'", 12, "expected in, like or ilike after 'not'"),
         ("tags.x in 'a'", 11, "expected '(' after 'in'"),
@@ -558,3 +562,57 @@ def test_metric_comparison_matches_python(
         assert _ids(engine, f"metrics.m {op} {threshold!r}") == expected
     finally:
         engine.dispose()
+
+
+# --- text terms: the query dialect shared with metadata search ------------------------------------
+
+
+def test_bare_words_and_phrases_are_text_terms_and_bare_values_are_text() -> None:
+    assert parse_filter("gbm") == Text("gbm")
+    assert parse_filter('"dose response" or not gbm-v2') == Or(
+        (Text("dose response"), Not(Text("gbm-v2")))
+    )
+    assert parse_filter("tags.team = assay") == Comparison("tags", "team", "=", "assay")
+    assert parse_filter("status in (finished, failed)") == Comparison(
+        "attributes", "status", "in", ("finished", "failed")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "fragment"),
+    [
+        ("gbm screen", 5, "expected an operator after 'gbm', found 'screen'"),
+        ("status", 7, "expected an operator after 'status', found the end"),
+        ("tags.team and gbm", 11, "expected an operator after 'tags.team'"),
+        ("'' or gbm", 1, "a text term needs a letter or digit"),
+        ("metrics.auc > high", 15, "metrics.auc compares numerically"),
+    ],
+)
+def test_text_term_mistakes_point_at_the_problem(text: str, column: int, fragment: str) -> None:
+    with pytest.raises(FilterSyntaxError) as caught:
+        parse_filter(text)
+    assert f"at column {column}: {fragment}" in str(caught.value)
+
+
+def test_text_terms_match_the_search_document_of_ended_runs(workspace: Workspace) -> None:
+    from labledger.tracking.query import search_runs
+    from labledger.tracking.run import start_run
+
+    with start_run("gbm-baseline", params={"model": "gbm"}, workspace=workspace) as gbm:
+        gbm.log_metric("auc", 0.9)
+    with start_run(
+        "rf", params={"model": "random forest"}, tags={"team": "core"}, workspace=workspace
+    ) as rf:
+        rf.log_metric("auc", 0.95)
+    with start_run("open", params={"model": "gbm"}, workspace=workspace) as running:
+
+        def names(text: str) -> set[str]:
+            return {r.name for r in search_runs(text, workspace=workspace)}
+
+        assert names("gbm") == {"gbm-baseline"}  # a running run has no search document yet
+        assert names('"random forest"') == {"rf"}
+        assert names("gbm or core") == {"gbm-baseline", "rf"}
+        assert names("not gbm and metrics.auc > 0.5") == {"rf"}
+        assert names("(forest or baseline) and status = finished") == {"gbm-baseline", "rf"}
+        assert names('"forest random"') == set()
+    assert running.status == "finished"

@@ -177,3 +177,44 @@ def test_bad_timestamps_are_rejected_and_do_not_poison_the_run(
     assert [(p.value, p.timestamp) for p in get_metric_history(run.id, "m")] == [
         (2.0, 1_700_000_000.0)
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(np.array(0.5), 0.5), (np.array([0.5]), 0.5), (np.array([[2]]), 2.0)]
+)
+def test_one_element_arrays_are_taken_as_their_value(
+    current: Workspace, value: object, expected: float
+) -> None:
+    with labledger.start_run() as run:
+        run.log_metric("a", value)  # type: ignore[arg-type]
+    (point,) = get_metric_history(run.id, "a")
+    assert (point.value, type(point.value)) == (expected, float)
+
+
+@pytest.mark.parametrize("value", [np.array([0.5, 0.25]), np.zeros((0,)), np.zeros((2, 2))])
+def test_arrays_of_several_values_are_refused_naming_the_metric(
+    current: Workspace, value: object
+) -> None:
+    with labledger.start_run() as run:
+        with pytest.raises(ValidationError) as caught:
+            run.log_metric("auc", value)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert f"metric 'auc' got ndarray of shape {np.shape(value)}, not one number" in message
+    assert "one value per key" in message
+
+
+def test_a_number_that_float_refuses_is_a_validation_error(current: Workspace) -> None:
+    with labledger.start_run() as run, pytest.raises(ValidationError, match="metric 'c'"):
+        run.log_metric("c", 1j)  # type: ignore[arg-type]
+
+
+def test_log_metrics_takes_a_dict_or_pairs_and_refuses_other_shapes(current: Workspace) -> None:
+    with labledger.start_run() as run:
+        labledger.log_metrics([("a", 1), ("b", 2.5)], step=3)
+        for bad, fragment in [(["a", 1], "'a' where a (key, value) pair"), (0.5, "float 0.5")]:
+            with pytest.raises(ValidationError) as caught:
+                labledger.log_metrics(bad)  # type: ignore[arg-type]
+            assert fragment in str(caught.value)
+            assert "a list of (key, value) pairs" in str(caught.value)
+    assert get_run(run.id).metrics == {"a": 1.0, "b": 2.5}
+    assert [p.step for p in get_metric_history(run.id, "a")] == [3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -221,7 +222,15 @@ def test_the_run_record_is_sealed_in_the_ledger(current: Workspace) -> None:
         (finished,) = iter_entries(conn, subject=f"run:{run.id}", kind="run.finished")
         recomputed = run_record_digest(conn, run.id)
     assert kinds == ["run.started", "run.finished"]
+    summary = finished.payload.pop("metrics")
     assert finished.payload == {"run_id": run.id, "status": "finished", "record_digest": recomputed}
+    assert summary["loss"] == {
+        "count": 20,
+        "sum": pytest.approx(sum(1 / (s + 1) for s in range(20))),
+        "step": 19,
+        "latest": 0.05,
+    }
+    assert summary["nan"] == {"count": 1, "sum": 0.0, "step": 0, "latest": None}
     assert get_run(run.id).record_digest == recomputed
     assert verify_workspace(current).ok
 
@@ -266,3 +275,50 @@ def test_a_failed_seal_keeps_the_run_open_and_its_metrics(
     assert get_run(run.id, workspace=workspace).status == "finished"
     assert get_run(run.id, workspace=workspace).metrics == {"loss": 0.5}
     assert labledger.verify(workspace=workspace).ok
+
+
+class _Model:
+    pass
+
+
+@pytest.mark.parametrize("value", [object(), _Model(), [1, _Model()], lambda: 1])
+def test_values_that_would_record_a_memory_address_are_refused(
+    current: Workspace, value: object
+) -> None:
+    with labledger.start_run() as run:
+        with pytest.raises(ValidationError) as caught:
+            run.log_param("model", value)
+        with pytest.raises(ValidationError):
+            run.set_tag("model", value)
+    message = str(caught.value)
+    assert "param 'model' " in message
+    assert "memory address" in message or "not JSON-able" in message
+    assert caught.value.hint
+    assert get_run(run.id).params == {}
+
+
+def test_tags_store_dicts_and_lists_as_canonical_json(current: Workspace) -> None:
+    with labledger.start_run(tags={"grid": {"b": [1, 2], "a": "x"}}) as run:
+        run.set_tag("layers", [64, 32])
+        run.set_tags({"flag": True, "np": np.float64(0.5)})
+    assert get_run(run.id).tags == {
+        "flag": "True",
+        "grid": '{"a":"x","b":[1,2]}',
+        "layers": "[64,32]",
+        "np": "0.5",
+    }
+
+
+def test_numpy_param_values_are_stored_as_plain_numbers(current: Workspace) -> None:
+    with labledger.start_run(params={"lr": np.float64(0.1), "n": np.int64(3)}) as run:
+        run.log_param("lr", 0.1)  # the same number, whatever its type
+    assert get_run(run.id).params == {"lr": "0.1", "n": "3"}
+
+
+def test_a_param_conflict_between_int_and_float_names_both_types(current: Workspace) -> None:
+    with labledger.start_run() as run:
+        run.log_param("k", 1)
+        with pytest.raises(ValidationError) as caught:
+            run.log_param("k", 1.0)
+    assert "param 'k' is already '1' (int)" in str(caught.value)
+    assert "not '1.0' (float)" in str(caught.value)

@@ -13,11 +13,10 @@ import sqlalchemy as sa
 from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadableError
 from labledger.workspace import schema
 from labledger.workspace.catalog import HEAD_REVISION, Catalog, upgrade
+from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    from labledger.workspace.workspace import Workspace
 
 
 @pytest.fixture
@@ -191,3 +190,15 @@ def test_garbage_catalog_is_unreadable(tmp_path: Path) -> None:
     finally:
         catalog.dispose()
     assert "\n" not in str(caught.value)
+
+
+def test_a_corrupted_workspace_catalog_says_to_restore_it(tmp_path: Path) -> None:
+    Workspace.init(tmp_path).close()
+    catalog_file = tmp_path / ".labledger" / "catalog.db"
+    catalog_file.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(WorkspaceUnreadableError) as caught:
+        Workspace.open(tmp_path)
+    message = str(caught.value)
+    assert f"the catalog {catalog_file} is not a SQLite database or is corrupt" in message
+    assert "restore the file from a backup copy" in message
+    assert "permissions" not in message

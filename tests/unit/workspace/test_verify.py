@@ -129,3 +129,30 @@ def test_a_broken_chain_is_a_ledger_problem(workspace: Workspace) -> None:
     problems = verify_workspace(workspace).problems
     assert problems[0].kind == "ledger"
     assert problems[0].reason.startswith("entry #1")
+
+
+def test_an_edited_metric_is_named_with_its_sealed_and_current_value(workspace: Workspace) -> None:
+    run_id, _ = _finished_run(workspace)
+    _edit(workspace, "UPDATE metrics SET value = 0.0001 WHERE run_id = :r AND step = 4", r=run_id)
+    (problem,) = verify_workspace(workspace).problems
+    assert "metric 'loss': sealed 0.2 at step 4, now 0.0001 at step 4" in problem.reason
+
+
+def test_an_edited_earlier_metric_value_or_a_deleted_row_is_named(workspace: Workspace) -> None:
+    run_id, _ = _finished_run(workspace)
+    _edit(workspace, "UPDATE metrics SET value = 7.0 WHERE run_id = :r AND step = 1", r=run_id)
+    (problem,) = verify_workspace(workspace).problems
+    assert "metric 'loss': an earlier value changed" in problem.reason
+    _edit(workspace, "DELETE FROM metrics WHERE run_id = :r AND step = 0", r=run_id)
+    (problem,) = verify_workspace(workspace).problems
+    assert "metric 'loss': 5 values sealed, 4 now" in problem.reason
+    _edit(workspace, "DELETE FROM metrics WHERE run_id = :r", r=run_id)
+    (problem,) = verify_workspace(workspace).problems
+    assert "metric 'loss' was sealed but is gone, last 0.2 at step 4" in problem.reason
+
+
+def test_an_edited_param_keeps_the_general_reason(workspace: Workspace) -> None:
+    run_id, _ = _finished_run(workspace)
+    _edit(workspace, "UPDATE params SET value = '0.2' WHERE run_id = :r AND key = 'lr'", r=run_id)
+    (problem,) = verify_workspace(workspace).problems
+    assert problem.reason == "its params, metrics or artifacts changed after it was sealed"

@@ -1,0 +1,362 @@
+"""The one query dialect shared by run filters and metadata search conditions.
+
+Grammar (keywords are case-insensitive; names are not)::
+
+    query       := or_expr
+    or_expr     := and_expr ("or" and_expr)*
+    and_expr    := not_expr ("and" not_expr)*
+    not_expr    := "not" not_expr | "(" or_expr ")" | comparison | term
+    comparison  := name op value
+                 | name ["not"] "in" "(" value ("," value)* ")"
+                 | name ["not"] ("like" | "ilike") value
+                 | name "is" ["not"] "null"
+    term        := word | "quoted phrase" | 'quoted phrase' | number
+    name        := word | prefix "." (`quoted key` | "quoted key")
+    op          := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
+    value       := number | string | "true" | "false" | word
+
+A word is letters, digits and ``_ - / . : +``. A word or quoted phrase that is not followed by an
+operator is a text term: what the caller matches it against (a full-text index) is its own
+business. This module only parses: it knows no targets, fields or types, and every node keeps the
+position of its text so that callers can point at the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+
+from labledger._foundation.errors import FilterSyntaxError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "OPERATOR_HINT",
+    "And",
+    "Condition",
+    "Not",
+    "Or",
+    "QueryNode",
+    "QueryParser",
+    "QueryValue",
+    "TextTerm",
+    "parse_query",
+    "syntax_error",
+]
+
+QueryValue: TypeAlias = int | float | str | bool
+
+OPERATOR_HINT = "operators are = == != < <= > >= in, not in, like, ilike, is null, is not null"
+KEYWORDS = frozenset({"and", "or", "not", "in", "like", "ilike", "is", "null", "true", "false"})
+_OPERATORS = {"=": "=", "==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+    | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+    | (?P<backtick>`[^`]*`)
+    | (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_.:/+-]))
+    | (?P<word>[A-Za-z0-9_][A-Za-z0-9_\-/.:+]*)
+    | (?P<op><=|>=|==|!=|=|<|>)
+    | (?P<punct>[(),])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_MAX_DEPTH = 100  # keeps a hostile query from exhausting the interpreter's recursion limit
+_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``name op value``; ``value`` is a tuple for ``in``/``not in``, ``None`` for ``is null``.
+
+    ``name_pos`` and ``value_pos`` are 0-based offsets into the query text (not compared).
+    """
+
+    name: str
+    op: str
+    value: QueryValue | tuple[QueryValue, ...] | None
+    name_pos: int = field(default=0, compare=False)
+    value_pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TextTerm:
+    """A word or quoted phrase to find in the text of what is searched."""
+
+    text: str
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    """All operands hold."""
+
+    operands: tuple[QueryNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    """At least one operand holds."""
+
+    operands: tuple[QueryNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """The operand does not hold."""
+
+    operand: QueryNode
+
+
+QueryNode: TypeAlias = Condition | TextTerm | And | Or | Not
+
+
+class Token(NamedTuple):
+    """One token: its kind (string, backtick, number, word, op, punct or end), text and offset."""
+
+    kind: str
+    text: str
+    pos: int
+
+    @property
+    def word(self) -> str:
+        return self.text.lower() if self.kind == "word" else ""
+
+    def describe(self) -> str:
+        return "the end of the text" if self.kind == "end" else f"'{self.text}'"
+
+
+def syntax_error(subject: str, pos: int, detail: str, hint: str) -> FilterSyntaxError:
+    """``Invalid <subject> at column <pos + 1>: <detail>``, with ``hint`` saying what to write."""
+    return FilterSyntaxError(f"Invalid {subject} at column {pos + 1}: {detail}", hint=hint)
+
+
+def _unquote(token: Token) -> str:
+    body = token.text[1:-1]
+    if token.kind == "backtick":
+        return body
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), body, flags=re.DOTALL)
+
+
+class QueryParser:
+    """A recursive-descent parser over the tokens of one query.
+
+    Args:
+        text: The query.
+        subject: What it is, for messages (``filter``, ``field condition``).
+        hint: What to write instead, for messages that have no more specific advice.
+        expected: What a query starts with, for messages (``a name such as metrics.auc``).
+        must_compare: Whether a word is a name that must be followed by an operator (it is never
+            a text term); words for which it says no are text terms unless an operator follows.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        subject: str,
+        hint: str,
+        expected: str = "a name",
+        must_compare: Callable[[str], bool] = lambda word: False,
+    ) -> None:
+        self.subject = subject
+        self.hint = hint
+        self.expected = expected
+        self.must_compare = must_compare
+        self.tokens = self._tokenize(text)
+        self.index = 0
+        self.depth = 0
+
+    def _tokenize(self, text: str) -> list[Token]:
+        tokens: list[Token] = []
+        pos = 0
+        while pos < len(text):
+            match = _TOKEN.match(text, pos)
+            if match is None:
+                if text[pos] in "'\"":
+                    detail = f"unterminated string; close it with {text[pos]}"
+                elif text[pos] == "`":
+                    detail = "unterminated quoted key; close it with `"
+                else:
+                    detail = f"unexpected character '{text[pos]}'"
+                raise syntax_error(self.subject, pos, detail, self.hint)
+            if match.lastgroup != "space":
+                tokens.append(Token(match.lastgroup or "", match.group(), pos))
+            pos = match.end()
+        tokens.append(Token("end", "", len(text)))
+        return tokens
+
+    def peek(self, ahead: int = 0) -> Token:
+        return self.tokens[min(self.index + ahead, len(self.tokens) - 1)]
+
+    def take(self) -> Token:
+        token = self.tokens[self.index]
+        self.index = min(self.index + 1, len(self.tokens) - 1)
+        return token
+
+    def fail(self, token: Token, detail: str, hint: str | None = None) -> FilterSyntaxError:
+        return syntax_error(self.subject, token.pos, detail, hint or self.hint)
+
+    def expect_end(self, after: str) -> None:
+        token = self.peek()
+        if token.kind != "end":
+            raise self.fail(token, f"expected {after}, found {token.describe()}")
+
+    def or_expr(self) -> QueryNode:
+        operands = [self.and_expr()]
+        while self.peek().word == "or":
+            self.take()
+            operands.append(self.and_expr())
+        return operands[0] if len(operands) == 1 else Or(tuple(operands))
+
+    def and_expr(self) -> QueryNode:
+        operands = [self.not_expr()]
+        while self.peek().word == "and":
+            self.take()
+            operands.append(self.not_expr())
+        return operands[0] if len(operands) == 1 else And(tuple(operands))
+
+    def not_expr(self) -> QueryNode:
+        token = self.peek()
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.fail(token, f"the {self.subject} nests deeper than {_MAX_DEPTH} levels")
+        try:
+            return self._negation_group_or_leaf(token)
+        finally:
+            self.depth -= 1
+
+    def _negation_group_or_leaf(self, token: Token) -> QueryNode:
+        if token.word == "not":
+            self.take()
+            return Not(self.not_expr())
+        if token.kind == "punct" and token.text == "(":
+            self.take()
+            node = self.or_expr()
+            closing = self.take()
+            if closing.text != ")":
+                raise self.fail(closing, f"expected ')' or and/or, found {closing.describe()}")
+            return node
+        if token.kind in ("string", "number"):
+            self.take()
+            return self._term(token)
+        if token.kind != "word" or token.word in KEYWORDS:
+            raise self.fail(token, f"expected {self.expected}, found {token.describe()}")
+        if self._operator_follows() or self.must_compare(token.text) or token.text.endswith("."):
+            return self.comparison()
+        self.take()
+        following = self.peek()
+        if following.kind in ("string", "number", "backtick") or (
+            following.kind == "word" and following.word not in KEYWORDS
+        ):
+            detail = f"expected an operator after '{token.text}', found {following.describe()}"
+            hint = f"{OPERATOR_HINT}; join words to find with and/or, or quote a phrase"
+            raise self.fail(following, detail, hint)
+        return self._term(token)
+
+    def _term(self, token: Token) -> TextTerm:
+        text = _unquote(token) if token.kind == "string" else token.text
+        if not any(ch.isalnum() for ch in text):
+            raise self.fail(token, "a text term needs a letter or digit", self.hint)
+        return TextTerm(text, token.pos)
+
+    def _operator_follows(self) -> bool:
+        following = self.peek(1)
+        if following.kind == "op":
+            return True
+        if following.word == "not":
+            return self.peek(2).word in ("in", "like", "ilike")
+        return following.word in ("in", "like", "ilike", "is")
+
+    def name(self) -> tuple[str, Token]:
+        """A name (``metrics.auc``, ``metrics.`val loss```) and the token where it starts."""
+        token = self.take()
+        if token.kind != "word" or token.word in KEYWORDS:
+            raise self.fail(token, f"expected {self.expected}, found {token.describe()}")
+        if not token.text.endswith("."):
+            return token.text, token
+        quoted = self.take()
+        if quoted.kind not in ("backtick", "string") or quoted.text[0] == "'":
+            detail = f"expected a key after '{token.text}', found {quoted.describe()}"
+            raise self.fail(quoted, detail, "quote unusual keys as metrics.`val loss`")
+        key = _unquote(quoted)
+        if not key:
+            raise self.fail(quoted, "the quoted key is empty")
+        return token.text + key, token
+
+    def value(self, after: str) -> QueryValue:
+        token = self.take()
+        if token.kind == "string":
+            return _unquote(token)
+        if token.kind == "number":
+            return int(token.text) if token.text.lstrip("+-").isdigit() else float(token.text)
+        if token.word in ("true", "false"):
+            return token.word == "true"
+        if token.word == "null":
+            raise self.fail(token, "null is not a value", "write x is null or x is not null")
+        if token.kind == "word" and token.word not in KEYWORDS:
+            return token.text
+        detail = f"expected a value after '{after}', found {token.describe()}"
+        raise self.fail(token, detail, f"{self.hint}; quote text values")
+
+    def comparison(self) -> Condition:
+        name, name_token = self.name()
+        token = self.take()
+        negated = token.word == "not"
+        op_token = self.take() if negated else token
+        word = op_token.word
+        value_token = self.peek()
+        value: QueryValue | tuple[QueryValue, ...] | None
+        if token.kind == "op":
+            op, value = _OPERATORS[token.text], self.value(token.text)
+        elif word == "in":
+            op = "not in" if negated else "in"
+            if self.take().text != "(":
+                raise self.fail(value_token, f"expected '(' after '{op}'")
+            value_token = self.peek()
+            items = [self.value("(")]
+            while (separator := self.take()).text == ",":
+                items.append(self.value(","))
+            if separator.text != ")":
+                raise self.fail(separator, f"expected ',' or ')', found {separator.describe()}")
+            value = tuple(items)
+        elif word in ("like", "ilike"):
+            op, value = ("not " if negated else "") + word, self.value(word)
+        elif word == "is" and not negated:
+            is_not = self.peek().word == "not"
+            if is_not:
+                self.take()
+            end = self.take()
+            if end.word != "null":
+                raise self.fail(end, f"expected null after 'is', found {end.describe()}")
+            op, value = ("is not null" if is_not else "is null"), None
+        else:
+            where = "in, like or ilike after 'not'" if negated else f"an operator after '{name}'"
+            detail = f"expected {where}, found {op_token.describe()}"
+            raise self.fail(op_token, detail, OPERATOR_HINT)
+        return Condition(name, op, value, name_token.pos, value_token.pos)
+
+
+def parse_query(
+    text: str,
+    *,
+    subject: str,
+    hint: str,
+    expected: str = "a name",
+    must_compare: Callable[[str], bool] = lambda word: False,
+) -> QueryNode | None:
+    """Parse a query (see the module docstring); ``None`` for empty text.
+
+    Raises:
+        FilterSyntaxError: The text does not parse; the message gives the column.
+    """
+    if not text.strip():
+        return None
+    parser = QueryParser(
+        text, subject=subject, hint=hint, expected=expected, must_compare=must_compare
+    )
+    node = parser.or_expr()
+    parser.expect_end(f"and, or or the end of the {subject}")
+    return node
