@@ -14,7 +14,11 @@ The hierarchy::
     │   └── PipelineDefinitionError a pipeline that cannot be built (cycle, missing argument...)
     ├── IntegrityError              a blob whose bytes do not match its digest, a broken ledger chain
     ├── RunStateError               an operation the run's state forbids (logging to a finished run)
+    ├── PipelineImportError         the module that defines a pipeline raised while imported
     └── StepFailedError             a pipeline step raised or its worker died; carries the traceback
+
+    KeyboardInterrupt
+    └── RunInterrupted              Ctrl-C stopped a pipeline run; says which, and what stays cached
 
 Each message says what happened and what to do next, on one line, so the CLI can print it as is.
 """
@@ -28,6 +32,8 @@ __all__ = [
     "LabledgerError",
     "NotFoundError",
     "PipelineDefinitionError",
+    "PipelineImportError",
+    "RunInterrupted",
     "RunStateError",
     "StepFailedError",
     "UnsupportedValueError",
@@ -96,6 +102,20 @@ class PipelineDefinitionError(ValidationError):
     """A pipeline or step is defined or called in a way that cannot build a graph."""
 
 
+class PipelineImportError(LabledgerError):
+    """Importing the module that defines a pipeline raised; ``traceback`` shows the user's frames.
+
+    Args:
+        message: What happened, on one line.
+        traceback: The error's traceback through the user's own files only.
+        hint: What to do next.
+    """
+
+    def __init__(self, message: str, *, traceback: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.traceback = traceback
+
+
 class StepFailedError(LabledgerError):
     """A pipeline step failed; ``node`` names it and ``traceback`` holds the step's traceback.
 
@@ -120,3 +140,24 @@ class StepFailedError(LabledgerError):
         self.node = node
         self.run_id = run_id
         self.traceback = traceback
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a pipeline run, which was marked ``killed``; what finished stays cached.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C still stops.
+
+    Args:
+        run_id: The run, now ``killed``.
+        finished: Steps that ran to the end before the interrupt (recorded, so cached).
+        cached: Steps answered from the cache before the interrupt.
+    """
+
+    def __init__(self, run_id: str, *, finished: int, cached: int) -> None:
+        self.run_id = run_id
+        self.finished = finished
+        self.cached = cached
+        super().__init__(
+            f"run {run_id} was marked killed; {finished} finished and {cached} cached steps are "
+            "kept in the cache, so running the pipeline again resumes from them"
+        )

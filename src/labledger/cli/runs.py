@@ -1,4 +1,4 @@
-"""``labledger runs``: list, search, show and compare tracked runs."""
+"""``labledger runs``: list, search, show and compare tracked runs (``logs``: run_logs.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from labledger.cli.console import (
     sparkline,
 )
 from labledger.cli.options import JsonOption, LimitOption, WorkspaceOption, open_workspace
+from labledger.cli.run_logs import logs_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,7 +32,7 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "List, search, show and compare tracked runs.\n\n"
+        "List, search, show and compare tracked runs, and print their steps' logs.\n\n"
         "Example:\n\n"
         '    labledger runs list --filter "metrics.auc > 0.8"'
     ),
@@ -330,3 +331,6 @@ def compare(
     shown = short_ids([run.id for run in comparison.runs], minimum=_SHORT_ID)
     columns = ["", *(shown[run.id] for run in comparison.runs)]
     print_table("runs compared", columns, _compare_rows(comparison), markup=False)
+
+
+app.command("logs")(logs_command)

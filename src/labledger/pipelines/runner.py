@@ -13,9 +13,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
-from labledger._foundation.errors import StepFailedError
+from labledger._foundation.errors import RunInterrupted, StepFailedError
 from labledger.pipelines.cache import CacheReader, cache_key, environment_fingerprint
-from labledger.pipelines.capture import routing
+from labledger.pipelines.capture import echoing, routing
 from labledger.pipelines.executor import LocalExecutor
 from labledger.pipelines.progress import RunProgress
 from labledger.pipelines.recorder import TaskRecord, TaskRecorder
@@ -291,6 +291,7 @@ def run_pipeline(
     tags: dict[str, Any] | None = None,
     seed: int = 0,
     progress: bool = False,
+    echo: bool = False,
     reproduces: str | None = None,
 ) -> PipelineRun:
     """Run ``pipeline`` (see ``Pipeline.run``)."""
@@ -302,6 +303,7 @@ def run_pipeline(
     run = start_run(
         run_name or pipeline.name, params=bound, tags=tags, kind="pipeline", workspace=ws
     )
+    recorded: dict[str, TaskOutcome] = {}  # the scheduler's, to count them after Ctrl-C
     try:
         captured = _record_pipeline_run(
             ws, run, pipeline, graph, params=bound, seed=seed, reproduces=reproduces
@@ -313,6 +315,7 @@ def run_pipeline(
         with (
             RunProgress(pipeline.name, len(graph), enabled=progress) as view,
             routing(),
+            echoing(view.echo if echo else None),
             CacheReader(ws) as reader,
         ):
             scheduler = _Scheduler(
@@ -326,6 +329,7 @@ def run_pipeline(
                 use_cache=cache,
                 seed=seed,
             )
+            recorded = scheduler.outcomes
             try:
                 scheduler.run()
             finally:
@@ -333,6 +337,11 @@ def run_pipeline(
     except BaseException as exc:
         executor.close()
         run.end("killed" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            statuses = [outcome.status for outcome in recorded.values()]
+            raise RunInterrupted(
+                run.id, finished=statuses.count("finished"), cached=statuses.count("cached")
+            ) from exc
         raise
     executor.close()
     failure = scheduler.failure
