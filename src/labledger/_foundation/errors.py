@@ -17,9 +17,6 @@ The hierarchy::
     ├── PipelineImportError         the module that defines a pipeline raised while imported
     └── StepFailedError             a pipeline step raised or its worker died; carries the traceback
 
-    KeyboardInterrupt
-    └── RunInterrupted              Ctrl-C stopped a pipeline run; says which, and what stays cached
-
 Each message says what happened and what to do next, on one line, so the CLI can print it as is.
 """
 
@@ -33,7 +30,6 @@ __all__ = [
     "NotFoundError",
     "PipelineDefinitionError",
     "PipelineImportError",
-    "RunInterrupted",
     "RunStateError",
     "StepFailedError",
     "UnsupportedValueError",
@@ -140,24 +136,3 @@ class StepFailedError(LabledgerError):
         self.node = node
         self.run_id = run_id
         self.traceback = traceback
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a pipeline run, which was marked ``killed``; what finished stays cached.
-
-    A ``KeyboardInterrupt``, so code that stops on Ctrl-C still stops.
-
-    Args:
-        run_id: The run, now ``killed``.
-        finished: Steps that ran to the end before the interrupt (recorded, so cached).
-        cached: Steps answered from the cache before the interrupt.
-    """
-
-    def __init__(self, run_id: str, *, finished: int, cached: int) -> None:
-        self.run_id = run_id
-        self.finished = finished
-        self.cached = cached
-        super().__init__(
-            f"run {run_id} was marked killed; {finished} finished and {cached} cached steps are "
-            "kept in the cache, so running the pipeline again resumes from them"
-        )

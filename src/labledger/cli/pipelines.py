@@ -19,9 +19,8 @@ from labledger.cli.console import (
 from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
 
 if TYPE_CHECKING:
-    from labledger._foundation.errors import RunInterrupted
     from labledger.pipelines.reproduction import Reproduction
-    from labledger.pipelines.types import PipelineRun
+    from labledger.pipelines.types import PipelineRun, RunInterrupted
 
 __all__ = ["reproduce_command", "run_command"]
 
@@ -135,9 +134,10 @@ def run_command(
 
         labledger run examples/biopsy/pipeline.py:study -p n_estimators=300
     """
-    from labledger._foundation.errors import PipelineImportError, RunInterrupted, StepFailedError
+    from labledger._foundation.errors import PipelineImportError, StepFailedError
     from labledger.pipelines.executor import Executor, LocalExecutor
     from labledger.pipelines.loader import load_pipeline
+    from labledger.pipelines.types import RunInterrupted
 
     try:
         pipeline = load_pipeline(target)

@@ -14,7 +14,7 @@ from labledger.pipelines.reproduction import OutputCheck, Reproduction, reproduc
 from labledger.pipelines.resources import Resources
 from labledger.pipelines.steps import Step, step
 from labledger.pipelines.task_logs import TaskLog, get_task_logs
-from labledger.pipelines.types import PipelineRun, TaskOutcome
+from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 
 __all__ = [
     "DaskExecutor",
@@ -26,6 +26,7 @@ __all__ = [
     "PipelineRun",
     "Reproduction",
     "Resources",
+    "RunInterrupted",
     "Step",
     "TaskLog",
     "TaskOutcome",

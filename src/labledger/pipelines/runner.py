@@ -13,7 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
-from labledger._foundation.errors import RunInterrupted, StepFailedError
+from labledger._foundation.errors import StepFailedError
 from labledger.pipelines.cache import CacheReader, cache_key, environment_fingerprint
 from labledger.pipelines.capture import echoing, routing
 from labledger.pipelines.executor import LocalExecutor
@@ -21,7 +21,7 @@ from labledger.pipelines.progress import RunProgress
 from labledger.pipelines.recorder import TaskRecord, TaskRecorder
 from labledger.pipelines.snapshot import snapshot_sources
 from labledger.pipelines.task import TaskResult, TaskSpec, task_seed
-from labledger.pipelines.types import PipelineRun, TaskOutcome
+from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 from labledger.tracking.run import start_run
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace

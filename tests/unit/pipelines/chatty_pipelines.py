@@ -49,3 +49,14 @@ def chatty(n: int = 3) -> None:
 def chorus(parts: int = 4, lines: int = 200) -> None:
     for part in range(parts):
         talk(part, lines)
+
+
+@step
+def interrupted(value: int) -> int:
+    raise KeyboardInterrupt
+
+
+@pipeline
+def stopped(n: int = 3) -> None:
+    values = ingest(n)
+    interrupted(count(values))
