@@ -20,7 +20,7 @@ from labledger._foundation.errors import (
     WorkspaceError,
     WorkspaceNotFoundError,
 )
-from labledger.pipelines import LocalExecutor, Resources, pipeline, reproduce, step
+from labledger.pipelines import File, Folder, LocalExecutor, Resources, pipeline, reproduce, step
 from labledger.tracking import (
     ActiveRun,
     Artifact,
@@ -53,7 +53,9 @@ __all__ = [
     "ActiveRun",
     "Artifact",
     "ConfigurationError",
+    "File",
     "FilterSyntaxError",
+    "Folder",
     "IntegrityError",
     "LabledgerError",
     "LocalExecutor",

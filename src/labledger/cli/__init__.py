@@ -16,6 +16,7 @@ from labledger.cli.demo import demo as demo_command
 from labledger.cli.lineage import lineage_command, prov_command
 from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
+from labledger.cli.status import status_command
 from labledger.cli.workspace import gc, init, verify
 
 __all__ = ["app", "main"]
@@ -69,6 +70,7 @@ app.command("lineage")(lineage_command)
 app.command("prov")(prov_command)
 app.command("run")(run_command)
 app.command("reproduce")(reproduce_command)
+app.command("status")(status_command)
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(metadata.app, name="metadata")

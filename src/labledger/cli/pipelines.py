@@ -121,6 +121,12 @@ def run_command(
             help="Do not show what steps print or log (it is still kept: labledger runs logs).",
         ),
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="First say which steps are cached and why the others will run."
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -151,6 +157,11 @@ def run_command(
 
         executor = DaskExecutor(None if dask == "local" else dask)
     with open_workspace(workspace) as ws:
+        if explain and not as_json:
+            from labledger.cli.status import show_status
+            from labledger.pipelines.explain import status
+
+            show_status(status(pipeline, params, seed=seed, workspace=ws))
         try:
             result = pipeline.run(
                 workspace=ws,

@@ -7,6 +7,8 @@ For an artifact, in this order:
 - ``verified``: a ``reproduce`` run re-executed its producing step and got the same digest;
 - ``unverifiable``: some ancestor task (its producer included) had its code uncaptured, is
   declared not deterministic, or belongs to a run with no code snapshot or no environment lock;
+  or an ancestor is a file input recorded only by reference (``File(path, store=False)``), whose
+  bytes the workspace does not keep;
 - ``reproducible``: otherwise. Artifacts that no task produced (logged sources) are immutable
   inputs: present, they are reproducible.
 
@@ -27,13 +29,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, true, union
 
 from labledger.lineage.idsets import id_set
-from labledger.lineage.presence import missing_digests
 from labledger.lineage.reading import lineage_reader
 from labledger.lineage.traversal import closure_up
 from labledger.lineage.types import ReproStatus
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.lookup import find_artifact
+from labledger.workspace.presence import missing_digests
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -53,6 +55,7 @@ class _ArtifactFacts:
     is_tree: bool
     producer: str | None
     verified: bool
+    reference: bool = False  # a file input recorded by path and digest, its bytes not kept
 
 
 @dataclass(slots=True)
@@ -126,7 +129,9 @@ def _read_facts(conn: Connection, artifact_ids: list[str], task_ids: list[str]) 
         .label("verified")
     )
     artifacts = {
-        artifact_id: _ArtifactFacts(digest, kind == "tree", producers[artifact_id], bool(checked))
+        artifact_id: _ArtifactFacts(
+            digest, kind == "tree", producers[artifact_id], bool(checked), kind == "reference"
+        )
         for artifact_id, digest, kind, checked in conn.execute(
             select(_a.c.id, _a.c.digest, _a.c.kind, verified).where(
                 _a.c.id.in_(id_set(conn, producers))
@@ -222,8 +227,8 @@ def _judge(facts: _Facts, workspace: Workspace) -> dict[str, ReproStatus]:
         task = facts.tasks.get(fact.producer) if fact.producer is not None else None
         task_broken, task_shaky = task_state(task) if task is not None else (False, False)
         broken[artifact_id] = fact.digest in missing or task_broken
-        shaky[artifact_id] = task_shaky
-        statuses[artifact_id] = _status(broken[artifact_id], fact.verified, task_shaky)
+        shaky[artifact_id] = task_shaky or fact.reference
+        statuses[artifact_id] = _status(broken[artifact_id], fact.verified, shaky[artifact_id])
     for task_id, task in facts.tasks.items():
         task_broken, task_shaky = task_state(task)
         statuses[task_id] = _status(task_broken, False, task_shaky)

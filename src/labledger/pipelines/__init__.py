@@ -8,6 +8,8 @@ re-executes a run from its code snapshot and compares digests.
 
 from labledger.pipelines.definition import Pipeline, pipeline
 from labledger.pipelines.executor import Executor, LocalExecutor
+from labledger.pipelines.explain import PipelineStatus, Reason, StepStatus, status
+from labledger.pipelines.file_inputs import File, Folder, FolderArgumentWarning
 from labledger.pipelines.graph import Handle
 from labledger.pipelines.loader import load_pipeline
 from labledger.pipelines.reproduction import OutputCheck, Reproduction, reproduce
@@ -19,21 +21,28 @@ from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 __all__ = [
     "DaskExecutor",
     "Executor",
+    "File",
+    "Folder",
+    "FolderArgumentWarning",
     "Handle",
     "LocalExecutor",
     "OutputCheck",
     "Pipeline",
     "PipelineRun",
+    "PipelineStatus",
+    "Reason",
     "Reproduction",
     "Resources",
     "RunInterrupted",
     "Step",
+    "StepStatus",
     "TaskLog",
     "TaskOutcome",
     "get_task_logs",
     "load_pipeline",
     "pipeline",
     "reproduce",
+    "status",
     "step",
 ]
 

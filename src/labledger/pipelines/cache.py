@@ -1,15 +1,15 @@
 """Cache keys and cache lookups.
 
 A task's cache key is ``blake3(canonical_json({fingerprint, inputs, params, environment, seed,
-outputs, salt}))``, with ``params`` the canonical JSON text of the step's literal arguments: it
-changes exactly when the step's code, an input's bytes, a literal argument, the software
-environment or the seed change. A lookup is one indexed query; a result whose blobs
-are gone from the store is never a hit.
+outputs, salt}))``, with ``params`` the canonical JSON text of the step's literal arguments and
+``inputs`` the digests of the step outputs and the files it reads: it changes exactly when the
+step's code, an input's bytes, a literal argument, the packages the step uses or the seed change.
+A lookup is one indexed query; a result whose bytes are not all in the store (for a folder: its
+manifest and every file) is never a hit.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -20,13 +20,11 @@ from sqlalchemy import and_, bindparam, select
 
 from labledger._foundation.digests import digest_record
 from labledger.materializers import Stored
-from labledger.tracking.environment import capture_environment
 from labledger.workspace import schema
+from labledger.workspace.presence import missing_digests
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from sqlalchemy import Connection
 
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.workspace import Workspace
@@ -37,26 +35,11 @@ __all__ = [
     "CacheReader",
     "OutputRef",
     "cache_key",
-    "environment_fingerprint",
-    "lookup",
 ]
 
 # Bump to invalidate every cache entry written by an older labledger; LABLEDGER_CACHE_SALT lets a
 # team do the same for its own reasons.
-CACHE_SALT = "labledger-cache/2"
-
-
-@functools.cache
-def environment_fingerprint() -> str:
-    """Digest of the interpreter, platform and installed packages (not of the hardware)."""
-    env = capture_environment()
-    return digest_record(
-        {
-            "python": [env["python"]["implementation"], env["python"]["version"]],
-            "platform": [env["platform"]["system"], env["platform"]["machine"]],
-            "packages": env["packages"],
-        }
-    )
+CACHE_SALT = "labledger-cache/3"
 
 
 def cache_key(
@@ -71,7 +54,12 @@ def cache_key(
     """The cache key of a task (see the module docstring).
 
     Args:
+        fingerprint: The step's code fingerprint.
+        inputs: Input name -> digest of its bytes: step outputs it reads, and files and folders.
         params_json: The canonical JSON text of the literal arguments (``canonical_text``).
+        environment: The step's environment fingerprint (``step_environment``).
+        seed: The task's seed.
+        outputs: The step's output names.
     """
     return digest_record(
         {
@@ -172,20 +160,6 @@ class CacheReader:
         return _pick(self._rows(key), self.workspace.store, outputs, expiry)
 
 
-def lookup(
-    conn: Connection,
-    store: BlobStore,
-    key: str,
-    *,
-    outputs: tuple[str, ...],
-    expiry: float | None = None,
-) -> CacheHit | None:
-    """The newest finished task with ``key`` whose outputs are all still in the store."""
-    return _pick(
-        [tuple(row) for row in conn.execute(_LOOKUP, {"key": key})], store, outputs, expiry
-    )
-
-
 def _pick(
     rows: list[tuple[Any, ...]],
     store: BlobStore,
@@ -227,6 +201,9 @@ def _pick(
         )
     for task_id in order:
         refs = found[task_id]
-        if set(refs) == set(outputs) and all(store.exists(r.stored.digest) for r in refs.values()):
+        if set(refs) != set(outputs):
+            continue
+        blobs = [(ref.stored.digest, ref.stored.kind == "tree") for ref in refs.values()]
+        if not missing_digests(store, blobs):
             return CacheHit(task_id, refs)
     return None

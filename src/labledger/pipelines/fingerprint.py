@@ -25,7 +25,7 @@ import functools
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import (
     BuiltinFunctionType,
     ClassMethodDescriptorType,
@@ -76,12 +76,18 @@ class Fingerprint:
             built by ``exec``); its code object stands in, stable within one Python version.
         sources: Absolute paths of the project files whose code or constants were included.
         parts: Sorted ``module:qualname`` of every function, class and constant included.
+        part_digests: The digest of each part's own content, by name: what tells which function
+            changed between two fingerprints.
+        libraries: Top-level names of the library modules the code uses (``pandas``, ``sklearn``):
+            the packages whose versions the step's environment fingerprint covers.
     """
 
     digest: str
     code_captured: bool
     sources: frozenset[str]
     parts: tuple[str, ...]
+    part_digests: dict[str, str] = field(default_factory=dict, compare=False)
+    libraries: frozenset[str] = frozenset()
 
 
 def fingerprint_step(func: Callable[..., Any], *, project_root: Path | None = None) -> Fingerprint:
@@ -102,7 +108,16 @@ def fingerprint_step(func: Callable[..., Any], *, project_root: Path | None = No
     walk = _Walk(ProjectScope.under(project_root))
     root = walk.root(func)
     digest = digest_record({"format": _FORMAT, "root": root, "parts": walk.parts})
-    return Fingerprint(digest, walk.captured, frozenset(walk.sources), tuple(sorted(walk.parts)))
+    part_digests = {"(step)": digest_record(root)}
+    part_digests.update((name, digest_record(content)) for name, content in walk.parts.items())
+    return Fingerprint(
+        digest,
+        walk.captured,
+        frozenset(walk.sources),
+        tuple(sorted(walk.parts)),
+        part_digests,
+        frozenset(walk.libraries),
+    )
 
 
 def normalised_source(func: Callable[..., Any]) -> str:
@@ -130,6 +145,7 @@ class _Walk:
         self.scope = scope
         self.parts: dict[str, Any] = {}
         self.sources: set[str] = set()
+        self.libraries: set[str] = set()
         self.captured = True
         self._named: dict[int, str] = {}
         self._held: list[object] = []  # keeps every named object alive, so its id stays its own
@@ -144,10 +160,22 @@ class _Walk:
             ),
             ((staticmethod, classmethod), lambda m: {type(m).__name__: self.value(m.__func__)}),
             (functools.partial, lambda p: {"partial": self.value([p.func, p.args, p.keywords])}),
-            (ModuleType, lambda m: {"module": m.__name__}),
+            (ModuleType, self._module_form),
             (re.Pattern, lambda r: {"regex": self.value(r.pattern), "flags": int(r.flags)}),
-            (_BUILTIN_CALLABLES, lambda f: {"ref": qualified_name(f)}),
+            (_BUILTIN_CALLABLES, self._builtin_form),
         ]
+
+    def _library(self, module: str | None) -> None:
+        if module and not self.scope.has_module_named(module):
+            self.libraries.add(module.partition(".")[0])
+
+    def _module_form(self, module: ModuleType) -> dict[str, Any]:
+        self._library(module.__name__)
+        return {"module": module.__name__}
+
+    def _builtin_form(self, func: Any) -> dict[str, Any]:
+        self._library(getattr(func, "__module__", None))
+        return {"ref": qualified_name(func)}
 
     def root(self, func: object) -> Any:
         if not callable(func):
@@ -337,6 +365,11 @@ class _Walk:
             return None if cell is None else (f"cell:{ref.base}", cell, None)
         absolute = ref.module_name(namespace.get("__package__"))
         module = self.scope.find_module(absolute) if absolute else None
+        if absolute and module is None:
+            # Not project code (that would have been imported): a library, maybe not imported yet.
+            self.libraries.add(absolute.partition(".")[0])
+        elif module is not None and not self.scope.has_module(module):
+            self._library(absolute)
         found_module = module if module is not None else _Final({"unbound": True})
         return f"import:{absolute or ref.base}", found_module, None
 
@@ -388,6 +421,7 @@ class _Walk:
     def _function_form(self, func: FunctionType) -> dict[str, Any]:
         if self.scope.has_function(func):
             return {"function": self.function(func)}
+        self._library(func.__module__)
         form = {"ref": qualified_name(func)}
         wrapped = safe_attr(func, "__wrapped__")
         if wrapped is not MISSING:  # a library decorator around project code
@@ -397,6 +431,7 @@ class _Walk:
     def _class_form(self, cls: type) -> dict[str, Any]:
         if self.scope.has_module_named(cls.__module__):
             return {"class": self.klass(cls)}
+        self._library(cls.__module__)
         return {"ref": qualified_name(cls)}
 
     def _instance(self, obj: object) -> dict[str, Any]:
@@ -404,6 +439,8 @@ class _Walk:
         cls = type(obj)
         if self.scope.has_module_named(cls.__module__):
             form["instance"] = self.klass(cls)
+        else:
+            self._library(cls.__module__)
         wrapped = safe_attr(obj, "__wrapped__")
         if (
             isinstance(wrapped, FunctionType)

@@ -18,6 +18,7 @@ from labledger._foundation.errors import PipelineDefinitionError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from labledger.pipelines.file_inputs import FileInput
     from labledger.pipelines.steps import Step
 
 __all__ = ["Arg", "Graph", "Handle", "Node", "Outputs"]
@@ -106,6 +107,7 @@ class Node:
     inputs: dict[str, Handle]
     handles: tuple[Handle, ...] = ()
     params_json: str = "{}"
+    files: tuple[FileInput, ...] = ()  # files and folders it reads: inputs by content
 
     @property
     def params(self) -> dict[str, Any]:
@@ -160,9 +162,12 @@ class Graph:
 
     def add(self, step: Step, arguments: dict[str, Any]) -> Node:
         """Add a call of ``step`` with bound ``arguments`` (name -> value or handle)."""
+        from labledger.pipelines.file_inputs import find_file_inputs
+
         key = self._new_key(step.name)
         args: dict[str, Arg] = {}
         inputs: dict[str, Handle] = {}
+        files: list[FileInput] = []
 
         def take(input_name: str, handle: Handle) -> str:
             if handle.node is not self._keys.get(handle.node.key):
@@ -195,8 +200,9 @@ class Graph:
                 names = tuple(take(f"{name}.{k}", value[k]) for k in keys)
                 args[name] = Arg("dict", inputs=names, keys=keys)
             else:
+                files += find_file_inputs(step, name, value)
                 args[name] = Arg("literal", value=_literal(value, where))
-        node = Node(key=key, step=step, args=args, inputs=inputs)
+        node = Node(key=key, step=step, args=args, inputs=inputs, files=(*files, *step.reads))
         # Once here, not on every run: the canonical text enters the cache key and the task row.
         node.params_json = canonical_text(node.params)
         node.handles = tuple(Handle(node, output) for output in step.outputs)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection, Table
 
+    from labledger.materializers import Stored
     from labledger.pipelines.cache import CacheHit
     from labledger.pipelines.task import TaskResult
     from labledger.workspace.workspace import Workspace
@@ -138,6 +139,7 @@ class TaskRecorder:
             "code_captured": code_captured,
             "log_digest": None,
             "error": None,
+            "logged_digest": None,
         }
         row.update(extra)
         if self._oldest is None:
@@ -151,6 +153,31 @@ class TaskRecorder:
             {"task_id": record.id, "name": name, "artifact_id": artifact_id}
             for name, artifact_id in inputs.items()
         )
+
+    def source(self, stored: Stored, name: str) -> str:
+        """Register a file or folder a task read as a new artifact of this run; returns its id."""
+        artifact_id = new_id()
+        for digest, size in stored.blobs or ((stored.digest, stored.size),):
+            self._blobs[digest] = size
+        self._artifacts.append(
+            {
+                "id": artifact_id,
+                "project_id": self.project_id,
+                "name": name,
+                "kind": stored.kind,
+                "format": stored.format,
+                "digest": stored.digest,
+                "size": stored.size,
+                "schema_json": canonical_text(stored.schema),
+                "stats_json": canonical_text(stored.stats),
+                "run_id": self.run_id,
+                "created_at": time.time(),
+                "created_by": self.workspace.actor,
+            }
+        )
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+        return artifact_id
 
     def cached(
         self, record: TaskRecord, hit: CacheHit, inputs: Mapping[str, str], *, code_captured: bool
@@ -289,7 +316,7 @@ class TaskRecorder:
 
     def flush(self) -> None:
         """Write every collected row in one transaction."""
-        if not self._tasks:
+        if not self._tasks and not self._artifacts:
             return
         if self.before_write is not None:
             # The blobs these rows reference become durable before the rows are committed.

@@ -12,14 +12,17 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from labledger._foundation.canonical import canonical_text
+from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.errors import StepFailedError
-from labledger.pipelines.cache import CacheReader, cache_key, environment_fingerprint
+from labledger.pipelines.cache import CacheReader, cache_key
 from labledger.pipelines.capture import echoing, routing
 from labledger.pipelines.executor import LocalExecutor
+from labledger.pipelines.key_facts import key_facts
 from labledger.pipelines.progress import RunProgress
 from labledger.pipelines.recorder import TaskRecord, TaskRecorder
+from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.snapshot import snapshot_sources
+from labledger.pipelines.step_environment import step_environment
 from labledger.pipelines.task import TaskResult, TaskSpec, task_seed
 from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 from labledger.tracking.run import start_run
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from labledger.pipelines.definition import Pipeline
     from labledger.pipelines.executor import Executor
     from labledger.pipelines.graph import Graph, Node
+    from labledger.pipelines.steps import Step
     from labledger.tracking.run import ActiveRun
     from labledger.workspace.workspace import Workspace
 
@@ -65,10 +69,12 @@ class _Scheduler:
         recorder: TaskRecorder,
         progress: RunProgress,
         cache: CacheReader,
+        inputs: RunInputs,
         use_cache: bool,
         seed: int,
     ) -> None:
         self.graph = graph
+        self.inputs = inputs
         self.pipeline_run = run
         self.cache = cache
         self.ws = workspace
@@ -77,7 +83,7 @@ class _Scheduler:
         self.progress = progress
         self.use_cache = use_cache
         self.seed = seed
-        self.environment = environment_fingerprint()
+        self.environments: dict[Step, str] = {}
         self.order = graph.topological_order()
         self.children: dict[Node, list[Node]] = {node: [] for node in self.order}
         self.waiting: dict[Node, int] = {}
@@ -133,27 +139,39 @@ class _Scheduler:
             **kw,
         )
 
+    def _environment(self, step: Step) -> str:
+        found = self.environments.get(step)
+        if found is None:
+            found = self.environments[step] = step_environment(step.fingerprint.libraries).digest
+        return found
+
     def _start(self, node: Node, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
         step = node.step
         fingerprint = step.fingerprint
         refs, values = self._inputs(node)
         seed = task_seed(self.seed, node.key)
+        digests = {name: ref.stored.digest for name, ref in refs.items()}
+        input_ids = {name: ref.artifact_id for name, ref in refs.items()}
+        if node.files:
+            for name, found in self.inputs.resolve(node.files, node.key).items():
+                digests[name] = found.digest
+                if found.artifact_id is not None:
+                    input_ids[name] = found.artifact_id
         record = TaskRecord(
             node=node.key,
             step=step.qualname,
             fingerprint=fingerprint.digest,
             cache_key=cache_key(
                 fingerprint=fingerprint.digest,
-                inputs={name: ref.stored.digest for name, ref in refs.items()},
+                inputs=digests,
                 params_json=node.params_json,
-                environment=self.environment,
+                environment=self._environment(step),
                 seed=seed,
                 outputs=step.outputs,
             ),
             params_json=node.params_json,
             options_json=step.options_json,
         )
-        input_ids = {name: ref.artifact_id for name, ref in refs.items()}
         if self.use_cache and step.cache:
             hit = self.cache.lookup(
                 record.cache_key, outputs=step.outputs, expiry=step.cache_expiry
@@ -173,6 +191,8 @@ class _Scheduler:
             args=node.args,
             inputs={name: ref.stored for name, ref in refs.items()},
             seed=seed,
+            files=node.files,
+            path_map=self.inputs.path_map,
         )
         self.progress.running(node.key)
         handle = self.executor.submit(spec, values if self.executor.shares_memory else {})
@@ -262,8 +282,10 @@ def _record_pipeline_run(
 ) -> bool:
     files, captured = _source_files(pipeline, graph)
     snapshot = snapshot_sources(ws.store, files)
+    facts = canonical_json(key_facts(graph))
+    facts_digest = ws.store.put(facts)
     with ws.write() as conn:
-        for digest, size in snapshot.blobs:
+        for digest, size in (*snapshot.blobs, (facts_digest, len(facts))):
             ws.register_blob(conn, digest, size)
         conn.execute(
             schema.pipeline_runs.insert(),
@@ -275,6 +297,8 @@ def _record_pipeline_run(
                 "seed": seed,
                 "params_json": canonical_text(params),
                 "reproduces": reproduces,
+                "facts_digest": facts_digest,
+                "replay_error": None,
             },
         )
     return captured
@@ -293,8 +317,15 @@ def run_pipeline(
     progress: bool = False,
     echo: bool = False,
     reproduces: str | None = None,
+    path_map: Mapping[str, str] | None = None,
 ) -> PipelineRun:
-    """Run ``pipeline`` (see ``Pipeline.run``)."""
+    """Run ``pipeline`` (see ``Pipeline.run``).
+
+    Args:
+        reproduces: The run this one re-executes.
+        path_map: Recorded path of a file input -> where its bytes are now (a reproduction
+            places them in a scratch folder).
+    """
     ws = workspace or get_workspace()
     bound = pipeline.bind_params(params)
     graph = pipeline.trace(**bound)
@@ -317,6 +348,7 @@ def run_pipeline(
             routing(),
             echoing(view.echo if echo else None),
             CacheReader(ws) as reader,
+            RunInputs(ws, recorder, path_map=path_map) as inputs,
         ):
             scheduler = _Scheduler(
                 graph,
@@ -326,6 +358,7 @@ def run_pipeline(
                 recorder=recorder,
                 progress=view,
                 cache=reader,
+                inputs=inputs,
                 use_cache=cache,
                 seed=seed,
             )

@@ -19,6 +19,7 @@ from labledger.pipelines.graph import Handle, Outputs
 from labledger.pipelines.resources import Resources
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Sequence
 
     from labledger.pipelines.fingerprint import Fingerprint
@@ -60,6 +61,7 @@ class Step:
         deterministic: Whether equal inputs give equal output bytes (``reproduce`` checks it).
         trusted: Whether outputs without a safe format may be pickled, and pickled inputs loaded.
         cache_expiry: Seconds after which a cached result is recomputed.
+        reads: Files and folders the step opens by name: part of its cache key by content.
     """
 
     def __init__(
@@ -74,7 +76,10 @@ class Step:
         outputs: Sequence[str] | None = None,
         trusted: bool = False,
         cache_expiry: float | dt.timedelta | None = None,
+        reads: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     ) -> None:
+        from labledger.pipelines.file_inputs import declared_reads
+
         if not callable(func):
             raise PipelineDefinitionError(f"@step needs a function, got {func!r}")
         if not isinstance(retries, int) or retries < 0:
@@ -98,6 +103,7 @@ class Step:
         self.outputs = names
         self.trusted = trusted
         self.cache_expiry = _seconds(cache_expiry)
+        self.reads = declared_reads(reads)
         self.signature = inspect.signature(func)
         self._fingerprint: Fingerprint | None = None
         functools.update_wrapper(self, func)
@@ -134,6 +140,7 @@ class Step:
             "cache_expiry": self.cache_expiry,
             "resources": self.resources.as_dict(),
             "outputs": list(self.outputs),
+            "reads": [item.path for item in self.reads],
         }
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +194,7 @@ def step(
     outputs: Sequence[str] | None = None,
     trusted: bool = False,
     cache_expiry: float | dt.timedelta | None = None,
+    reads: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -202,6 +210,7 @@ def step(
     outputs: Sequence[str] | None = None,
     trusted: bool = False,
     cache_expiry: float | dt.timedelta | None = None,
+    reads: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step; use as ``@step`` or ``@step(retries=2, ...)``.
 
@@ -215,6 +224,9 @@ def step(
         outputs: Names of several outputs; the function then returns a tuple or dict of them.
         trusted: Allow pickling outputs that have no safe format, and loading pickled inputs.
         cache_expiry: Recompute when the cached result is older than this (seconds or timedelta).
+        reads: Files and folders the step opens by name in its code (paths, or ``File``/``Folder``
+            for a kind or ``store=False``); their bytes become part of its cache key. Paths
+            passed as arguments need no declaration (see ``labledger.File``).
     """
 
     def wrap(function: Callable[..., Any]) -> Step:
@@ -228,6 +240,7 @@ def step(
             outputs=outputs,
             trusted=trusted,
             cache_expiry=cache_expiry,
+            reads=reads,
         )
 
     return wrap(func) if func is not None else wrap

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from labledger.materializers import Stored
+    from labledger.pipelines.file_inputs import FileInput
     from labledger.pipelines.graph import Arg
     from labledger.pipelines.steps import Step
     from labledger.tracking.step_log import StepLog
@@ -51,6 +52,8 @@ class TaskSpec:
     args: dict[str, Arg]
     inputs: dict[str, Stored]
     seed: int
+    files: tuple[FileInput, ...] = ()
+    path_map: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -113,6 +116,10 @@ def _arguments(
         else:
             items = [value_of(n) for n in arg.inputs]
             arguments[name] = items if arg.shape == "list" else tuple(items)
+    if spec.files:
+        from labledger.pipelines.file_inputs import place_paths
+
+        arguments = place_paths(arguments, spec.files, spec.path_map)
     return arguments
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "Catalog", "upgrade"]
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_TIMEOUT_MS = 60_000
 

@@ -265,6 +265,10 @@ pipeline_runs = Table(
     # The bound parameters with their types (runs.params holds them as text).
     Column("params_json", Text, nullable=False, default="{}"),
     Column("reproduces", String(_ID), ForeignKey("runs.id")),
+    # Revision 0003: what each step's cache key was made of (a blob), and why the run cannot be
+    # re-executed (NULL when it can).
+    Column("facts_digest", String(_DIGEST)),
+    Column("replay_error", Text),
 )
 
 tasks = Table(
@@ -287,6 +291,8 @@ tasks = Table(
     Column("code_captured", Boolean, nullable=False, default=True),
     Column("log_digest", String(_DIGEST)),
     Column("error", Text),
+    # Revision 0003: the metrics and tags the step logged while it ran (a blob).
+    Column("logged_digest", String(_DIGEST)),
     UniqueConstraint("run_id", "node"),
     Index(None, "cache_key", "status"),
 )

@@ -1,0 +1,280 @@
+"""Digests of local files and folders, remembered by their ``stat`` so unchanged files cost one call.
+
+A file's digest is kept with what ``stat`` said when it was hashed: device, inode, size, modification
+and change times (as git's index and DVC's state database do). While all five are unchanged the
+file is not read again. A change of any of them re-hashes it, so the digest follows the bytes: an
+edit changes it, a ``touch`` (same bytes, new times) costs one re-hash and leaves it equal.
+
+Timestamps have a granularity (a few milliseconds on ext4, seconds on some network filesystems): a
+file written again within the same tick as it was hashed keeps its times. Such *racy* entries, hashed
+less than ``RACY_WINDOW_NS`` after the file's last change, are never trusted; they are re-hashed
+until the file has been still for longer than that.
+
+The cache is a small SQLite file of this machine (inodes mean nothing elsewhere). Any trouble with it
+(a locked, corrupt or read-only file) only costs speed: digests are then computed from the bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labledger._foundation.canonical import canonical_json
+from labledger._foundation.digests import digest_bytes, digest_file
+from labledger._foundation.errors import NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["RACY_WINDOW_NS", "HashedPath", "StatCache", "TreeEntry", "default_cache_path"]
+
+RACY_WINDOW_NS = 2_000_000_000
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, "
+    "size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, digest TEXT, hashed_ns INTEGER)"
+)
+_Key = tuple[int, int, int, int, int]
+
+
+def default_cache_path(workspace_root: Path | None) -> Path:
+    """Where the stat cache lives: in an embedded workspace's folder, else the user's cache."""
+    if workspace_root is not None:
+        return workspace_root / "stat-cache.db"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "labledger" / "stat-cache.db"
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One file of a hashed folder: its path inside the folder (``/``-separated), digest, size."""
+
+    path: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class HashedPath:
+    """A hashed file or folder.
+
+    Attributes:
+        path: The absolute path.
+        kind: ``"file"`` or ``"tree"``.
+        digest: The file's digest, or the digest of the folder's tree manifest (the same digest the
+            blob store gives the folder when it stores it).
+        size: Bytes of the file, or of all files in the folder.
+        entries: The folder's files, sorted as in its manifest; empty for a file.
+        manifest: The tree manifest's bytes; empty for a file.
+    """
+
+    path: str
+    kind: str
+    digest: str
+    size: int
+    entries: tuple[TreeEntry, ...] = ()
+    manifest: bytes = b""
+
+
+def _key(st: os.stat_result) -> _Key:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class StatCache:
+    """Hashes files and folders, re-reading only files whose ``stat`` changed.
+
+    Args:
+        path: The cache file; ``None`` keeps the cache in memory for this object's life only.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._known: dict[str, tuple[_Key, str, int]] = {}
+        self._loaded: set[str] = set()  # folders and files whose rows were read
+        self._dirty: dict[str, tuple[_Key, str, int]] = {}
+        self.hashed = 0  # files read this time, for tests and progress
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._db is None and self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_SCHEMA)
+            except (sqlite3.Error, OSError):
+                self.path = None  # no cache file this time; digests come from the bytes
+                return None
+            self._db = db
+        return self._db
+
+    def _load(self, path: str, *, folder: bool) -> None:
+        if path in self._loaded:
+            return
+        self._loaded.add(path)
+        db = self._connect()
+        if db is None:
+            return
+        try:
+            if folder:
+                # Every row under the folder in one range scan: '/' + 1 is '0'.
+                rows = db.execute(
+                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest, hashed_ns FROM files "
+                    "WHERE path > ? AND path < ?",
+                    (path + "/", path + "0"),
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, digest, hashed_ns FROM files "
+                    "WHERE path = ?",
+                    (path,),
+                ).fetchall()
+        except sqlite3.Error:
+            return
+        for name, dev, ino, size, mtime, ctime, digest, hashed in rows:
+            self._known.setdefault(name, ((dev, ino, size, mtime, ctime), digest, hashed))
+
+    def _digest(self, path: str, st: os.stat_result) -> str:
+        key = _key(st)
+        known = self._known.get(path)
+        if known is not None and known[0] == key and st.st_mtime_ns < known[2] - RACY_WINDOW_NS:
+            return known[1]
+        hashed_ns = time.time_ns()
+        digest = digest_file(path)
+        self.hashed += 1
+        # A file that changed while it was read is not remembered: the next look reads it again.
+        if _key(os.stat(path)) == key:
+            entry = (key, digest, hashed_ns)
+            self._known[path] = self._dirty[path] = entry
+        return digest
+
+    def hash_file(self, path: str | os.PathLike[str]) -> HashedPath:
+        """The digest of one regular file.
+
+        Raises:
+            NotFoundError: No file there.
+            ValidationError: The path is a folder or not a regular file.
+        """
+        absolute = os.path.abspath(path)
+        try:
+            st = os.stat(absolute)
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"no file at {path}",
+                hint="check the path (relative paths start at the working folder)",
+            ) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ValidationError(
+                f"{path} is a folder, not a file",
+                hint=f"read it as labledger.Folder({str(path)!r})",
+            )
+        if not stat.S_ISREG(st.st_mode):
+            raise ValidationError(f"{path} is not a regular file", hint="pass a file or a folder")
+        self._load(absolute, folder=False)
+        return HashedPath(absolute, "file", self._digest(absolute, st), st.st_size)
+
+    def hash_folder(self, path: str | os.PathLike[str]) -> HashedPath:
+        """The tree digest of a folder: every regular file under it, by relative path and digest.
+
+        Raises:
+            NotFoundError: No folder there.
+            ValidationError: It holds a symbolic link or something other than files and folders
+                (a tree stores file bytes only), or the path is a file.
+        """
+        absolute = os.path.abspath(path)
+        if not os.path.isdir(absolute):
+            if os.path.exists(absolute):
+                raise ValidationError(
+                    f"{path} is a file, not a folder",
+                    hint=f"read it as labledger.File({str(path)!r})",
+                )
+            raise NotFoundError(
+                f"no folder at {path}",
+                hint="check the path (relative paths start at the working folder)",
+            )
+        self._load(absolute, folder=True)
+        entries: list[tuple[tuple[str, ...], TreeEntry]] = []
+        for relative, full, st in _walk(absolute):
+            digest = self._digest(full, st)
+            entries.append((tuple(relative.split("/")), TreeEntry(relative, digest, st.st_size)))
+        entries.sort(key=lambda item: item[0])
+        ordered = tuple(entry for _, entry in entries)
+        manifest = canonical_json(
+            {
+                "kind": "tree",
+                "entries": [{"path": e.path, "digest": e.digest, "size": e.size} for e in ordered],
+            }
+        )
+        return HashedPath(
+            absolute,
+            "tree",
+            digest_bytes(manifest),
+            sum(e.size for e in ordered),
+            ordered,
+            manifest,
+        )
+
+    def hash_path(self, path: str | os.PathLike[str]) -> HashedPath:
+        """A file's or a folder's digest, whichever ``path`` is."""
+        return self.hash_folder(path) if os.path.isdir(path) else self.hash_file(path)
+
+    def save(self) -> None:
+        """Write what was hashed to the cache file (a no-op when nothing was)."""
+        if not self._dirty:
+            return
+        db = self._connect()
+        if db is not None:
+            rows = [
+                (path, *key, digest, hashed) for path, (key, digest, hashed) in self._dirty.items()
+            ]
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", rows)
+                    db.execute("COMMIT")
+                except sqlite3.Error:
+                    db.execute("ROLLBACK")
+                    raise
+        self._dirty.clear()
+
+    def close(self) -> None:
+        """Save, then close the cache file."""
+        try:
+            self.save()
+        finally:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> StatCache:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative path, absolute path, stat) of every regular file under ``root``."""
+    pending = [("", root)]
+    while pending:
+        prefix, folder = pending.pop()
+        with os.scandir(folder) as found:
+            for entry in found:
+                relative = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((relative + "/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    yield relative, entry.path, entry.stat(follow_symlinks=False)
+                else:
+                    what = "a symbolic link" if entry.is_symlink() else "not a regular file"
+                    raise ValidationError(
+                        f"cannot read folder {root}: {relative!r} is {what}",
+                        hint="a folder input holds file bytes only; replace links with copies of "
+                        "their targets (cp -rL) or remove them",
+                    )
