@@ -117,3 +117,61 @@ def test_reproduce_reports_every_output(
     as_json = json.loads(cli("reproduce", run["run_id"], "-w", where, "--json").stdout)
     assert as_json["matched"] is True
     assert {o["node"] for o in as_json["outputs"]} == {"load", "mean", "check"}
+
+
+def test_run_echoes_step_output_unless_quiet(
+    cli: Callable[..., Result], workspace: Workspace, study_file: str
+) -> None:
+    where = str(workspace.settings.root)
+    shown = cli("run", f"{study_file}:study", "-p", "n=6", "-w", where)
+    assert shown.exit_code == 0, shown.output
+    assert "[load] loading 6 values" in shown.stdout
+    quiet = cli("run", f"{study_file}:study", "-p", "n=7", "-w", where, "--quiet")
+    assert quiet.exit_code == 0, quiet.output
+    assert "loading 7 values" not in quiet.output
+    as_json = cli("run", f"{study_file}:study", "-p", "n=8", "-w", where, "--json")
+    assert json.loads(as_json.stdout)["status"] == "finished"
+    assert "[load] loading 8 values" in as_json.stderr
+
+
+def test_runs_logs_prints_each_steps_log_under_a_header(
+    cli: Callable[..., Result], workspace: Workspace, study_file: str
+) -> None:
+    where = str(workspace.settings.root)
+    run = json.loads(cli("run", f"{study_file}:study", "-w", where, "--json", "-q").stdout)
+    every = cli("runs", "logs", run["run_id"][:13], "-w", where)
+    assert every.exit_code == 0, every.output
+    lines = [line.rstrip("─ ") for line in every.stdout.splitlines()]
+    assert lines == [
+        "load (finished)",
+        "loading 4 values",
+        "mean (finished)",
+        "printed nothing",
+        "check (finished)",
+        "printed nothing",
+    ]
+    one = cli("runs", "logs", run["run_id"], "load", "-w", where, "--json")
+    assert [(log["node"], log["text"]) for log in json.loads(one.stdout)] == [
+        ("load", "loading 4 values\n")
+    ]
+    unknown = cli("runs", "logs", run["run_id"], "lode", "-w", where)
+    assert unknown.exit_code == 1
+    assert "its steps: load, mean, check" in unknown.stderr
+
+
+def test_an_error_in_the_pipelines_module_shows_the_users_frames_only(
+    cli: Callable[..., Result], workspace: Workspace, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken_study.py"
+    broken.write_text("from labledger.pipelines import pipeline\n\nframe = pd.DataFrame()\n")
+    result = cli("run", f"{broken}:study", "-w", str(workspace.settings.root))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Traceback (most recent call last):",
+        f'  File "{broken}", line 3, in <module>',
+        "    frame = pd.DataFrame()",
+        "            ^^",
+        "NameError: name 'pd' is not defined",
+        f"error: importing {broken} failed at {broken}, line 3: NameError: name 'pd' is not "
+        f"defined (define or import 'pd' before {broken}, line 3, e.g. import pandas as pd)",
+    ]

@@ -14,6 +14,7 @@ The hierarchy::
     │   └── PipelineDefinitionError a pipeline that cannot be built (cycle, missing argument...)
     ├── IntegrityError              a blob whose bytes do not match its digest, a broken ledger chain
     ├── RunStateError               an operation the run's state forbids (logging to a finished run)
+    ├── PipelineImportError         the module that defines a pipeline raised while imported
     └── StepFailedError             a pipeline step raised or its worker died; carries the traceback
 
 Each message says what happened and what to do next, on one line, so the CLI can print it as is.
@@ -28,6 +29,7 @@ __all__ = [
     "LabledgerError",
     "NotFoundError",
     "PipelineDefinitionError",
+    "PipelineImportError",
     "RunStateError",
     "StepFailedError",
     "UnsupportedValueError",
@@ -94,6 +96,20 @@ class UnsupportedValueError(ValidationError):
 
 class PipelineDefinitionError(ValidationError):
     """A pipeline or step is defined or called in a way that cannot build a graph."""
+
+
+class PipelineImportError(LabledgerError):
+    """Importing the module that defines a pipeline raised; ``traceback`` shows the user's frames.
+
+    Args:
+        message: What happened, on one line.
+        traceback: The error's traceback through the user's own files only.
+        hint: What to do next.
+    """
+
+    def __init__(self, message: str, *, traceback: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.traceback = traceback
 
 
 class StepFailedError(LabledgerError):

@@ -20,7 +20,7 @@ from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
 
 if TYPE_CHECKING:
     from labledger.pipelines.reproduction import Reproduction
-    from labledger.pipelines.types import PipelineRun
+    from labledger.pipelines.types import PipelineRun, RunInterrupted
 
 __all__ = ["reproduce_command", "run_command"]
 
@@ -57,13 +57,37 @@ def _show_run(result: PipelineRun) -> None:
     )
 
 
+def _say_interrupted(exc: RunInterrupted) -> None:
+    def steps(count: int) -> str:
+        return f"{count} step{'' if count == 1 else 's'}"
+
+    err_console.print(
+        Text.assemble(
+            ("interrupted: ", "bold yellow"),
+            f"run {exc.run_id} was marked killed.\n",
+            f"{steps(exc.finished)} finished and {steps(exc.cached)} came from the cache before "
+            "the interrupt; they are kept in the cache.\n",
+            "Run the same command again to resume from there.",
+        ),
+        soft_wrap=True,
+    )
+
+
+def _print_traceback(text: str) -> None:
+    if text:
+        err_console.print(Text(text.rstrip()), style="dim")
+
+
 @command
 def run_command(
     target: Annotated[
         str,
         typer.Argument(
             metavar="FILE.py:PIPELINE",
-            help="The pipeline: path/to/file.py:name or package.module:name.",
+            help=(
+                "The pipeline: path/to/file.py:name, or package.module:name imported from the "
+                "current folder as python -m does."
+            ),
         ),
     ],
     param: Annotated[
@@ -89,6 +113,14 @@ def run_command(
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Do not show what steps print or log (it is still kept: labledger runs logs).",
+        ),
+    ] = False,
     explain: Annotated[
         bool,
         typer.Option(
@@ -100,15 +132,24 @@ def run_command(
 ) -> None:
     """Run a pipeline, reusing cached steps, and record every output with its lineage.
 
+    What steps print or log is shown as they run, each line prefixed with the step's name (on
+    stderr with --json), and kept with the run: labledger runs logs RUN. Ctrl-C marks the run
+    killed; what finished stays cached, so the same command resumes.
+
     Example:
 
         labledger run examples/biopsy/pipeline.py:study -p n_estimators=300
     """
-    from labledger._foundation.errors import StepFailedError
+    from labledger._foundation.errors import PipelineImportError, StepFailedError
     from labledger.pipelines.executor import Executor, LocalExecutor
     from labledger.pipelines.loader import load_pipeline
+    from labledger.pipelines.types import RunInterrupted
 
-    pipeline = load_pipeline(target)
+    try:
+        pipeline = load_pipeline(target)
+    except PipelineImportError as exc:
+        _print_traceback(exc.traceback)
+        raise
     params = pipeline.parse_params(_params(param or []))
     executor: Executor = LocalExecutor(max_workers=workers)
     if dask is not None:
@@ -129,12 +170,15 @@ def run_command(
                 seed=seed,
                 run_name=name,
                 progress=not as_json,
+                echo=not quiet,
                 **params,
             )
         except StepFailedError as exc:
-            if exc.traceback:
-                err_console.print(Text(exc.traceback.rstrip()), style="dim")
+            _print_traceback(exc.traceback)
             raise
+        except RunInterrupted as exc:
+            _say_interrupted(exc)
+            raise typer.Exit(130) from None
     if as_json:
         print_json(
             {

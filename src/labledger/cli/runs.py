@@ -1,4 +1,4 @@
-"""``labledger runs``: list, search, show and compare tracked runs."""
+"""``labledger runs``: list, search, show and compare tracked runs (``logs``: run_logs.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from labledger.cli.console import (
 )
 from labledger.cli.options import JsonOption, LimitOption, WorkspaceOption, open_workspace
 from labledger.cli.plots import plot_command
+from labledger.cli.run_logs import logs_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,7 +33,7 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "List, search, show and compare tracked runs.\n\n"
+        "List, search, show and compare tracked runs, and print their steps' logs.\n\n"
         "Example:\n\n"
         '    labledger runs list --filter "metrics.auc > 0.8"'
     ),
@@ -334,3 +335,4 @@ def compare(
 
 
 app.command("plot")(plot_command)
+app.command("logs")(logs_command)

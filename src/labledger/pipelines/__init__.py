@@ -2,7 +2,8 @@
 
 Decorate functions with ``@step``, call them in a ``@pipeline`` body, and ``run`` it: every step's
 result is cached by its code, inputs, params and environment, stored by a materializer, and linked
-to what it read. ``reproduce`` re-executes a run from its code snapshot and compares digests.
+to what it read. What steps print or log is kept per task (``get_task_logs``). ``reproduce``
+re-executes a run from its code snapshot and compares digests.
 """
 
 from labledger.pipelines.definition import Pipeline, pipeline
@@ -14,7 +15,8 @@ from labledger.pipelines.loader import load_pipeline
 from labledger.pipelines.reproduction import OutputCheck, Reproduction, reproduce
 from labledger.pipelines.resources import Resources
 from labledger.pipelines.steps import Step, step
-from labledger.pipelines.types import PipelineRun, TaskOutcome
+from labledger.pipelines.task_logs import TaskLog, get_task_logs
+from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 
 __all__ = [
     "DaskExecutor",
@@ -31,9 +33,12 @@ __all__ = [
     "Reason",
     "Reproduction",
     "Resources",
+    "RunInterrupted",
     "Step",
     "StepStatus",
+    "TaskLog",
     "TaskOutcome",
+    "get_task_logs",
     "load_pipeline",
     "pipeline",
     "reproduce",

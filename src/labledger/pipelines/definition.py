@@ -25,7 +25,17 @@ if TYPE_CHECKING:
 __all__ = ["RESERVED_PARAMS", "Pipeline", "pipeline"]
 
 RESERVED_PARAMS = frozenset(
-    {"executor", "cache", "workspace", "run_name", "tags", "seed", "progress", "reproduces"}
+    {
+        "executor",
+        "cache",
+        "workspace",
+        "run_name",
+        "tags",
+        "seed",
+        "progress",
+        "echo",
+        "reproduces",
+    }
 )
 
 
@@ -174,6 +184,7 @@ class Pipeline:
         tags: dict[str, Any] | None = None,
         seed: int = 0,
         progress: bool = False,
+        echo: bool = False,
         **params: Any,
     ) -> PipelineRun:
         """Run the pipeline with ``params`` and return the finished run.
@@ -186,6 +197,9 @@ class Pipeline:
             tags: Tags for the run.
             seed: Seeds ``random``, NumPy and torch in each task (derived per task).
             progress: Show a live view of the tasks.
+            echo: Show what steps print or log as they run, each line prefixed with the step's
+                name (``[ingest] loaded 96 rows``): above the live view, or on stderr without
+                one. Captured either way (``labledger runs logs``).
             **params: The pipeline's parameters.
 
         Raises:
@@ -203,6 +217,7 @@ class Pipeline:
             tags=tags,
             seed=seed,
             progress=progress,
+            echo=echo,
         )
 
     def __call__(self, **params: Any) -> PipelineRun:

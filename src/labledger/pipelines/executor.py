@@ -8,6 +8,7 @@ hands outputs to downstream tasks as Python objects instead of reloading them fr
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -110,7 +111,8 @@ class LocalExecutor:
     def submit(self, spec: TaskSpec, values: Mapping[str, Any]) -> Any:
         if self._pool is None:
             return _Done(self._run(spec, values))
-        return self._pool.submit(self._run, spec, values)
+        # The task sees this thread's context (where its printed lines are echoed, say).
+        return self._pool.submit(contextvars.copy_context().run, self._run, spec, values)
 
     def wait(self, pending: Collection[Any]) -> list[tuple[Any, TaskResult]]:
         done = [(h, h.result) for h in pending if isinstance(h, _Done)]

@@ -1,7 +1,13 @@
-"""A live view of a pipeline run's tasks (Rich), or nothing when progress is off."""
+"""A live view of a pipeline run's tasks (Rich), or nothing when progress is off.
+
+``echo`` shows a line a step printed or logged, prefixed with the step's name: above the live view
+when there is one, else on stderr (so a run's stdout stays what the caller prints there).
+"""
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +28,8 @@ class RunProgress:
         self._progress: Any = None
         self._task: Any = None
         self._name = name
+        # Steps on a thread pool echo from their own threads.
+        self._lock = threading.Lock()
 
     def __enter__(self) -> RunProgress:
         if self.enabled:
@@ -65,7 +73,22 @@ class RunProgress:
         summary = " ".join(
             f"[{_STYLE[key]}]{value} {key}[/]" for key, value in self.counts.items() if value
         )
-        self._progress.update(self._task, advance=1, summary=summary, description=self._name)
-        if status != "cached":
-            took = f" {seconds:.2f}s" if seconds else ""
-            self._progress.console.print(f"  [{_STYLE[status]}]{status:>8}[/] {node}{took}")
+        with self._lock:
+            self._progress.update(self._task, advance=1, summary=summary, description=self._name)
+            if status != "cached":
+                took = f" {seconds:.2f}s" if seconds else ""
+                self._progress.console.print(f"  [{_STYLE[status]}]{status:>8}[/] {node}{took}")
+
+    def echo(self, node: str, line: str) -> None:
+        """Show one line that step ``node`` printed or logged, as ``[node] line``."""
+        if self._progress is None:
+            with self._lock:
+                sys.stderr.write(f"[{node}] {line}\n")
+                sys.stderr.flush()
+            return
+        from rich.text import Text
+
+        with self._lock:
+            self._progress.console.print(
+                Text.assemble((f"[{node}] ", "dim"), line), highlight=False, soft_wrap=True
+            )

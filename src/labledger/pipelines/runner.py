@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.errors import StepFailedError
 from labledger.pipelines.cache import CacheReader, cache_key
-from labledger.pipelines.capture import routing
+from labledger.pipelines.capture import echoing, routing
 from labledger.pipelines.executor import LocalExecutor
 from labledger.pipelines.key_facts import key_facts
 from labledger.pipelines.progress import RunProgress
@@ -24,7 +24,7 @@ from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.snapshot import snapshot_sources
 from labledger.pipelines.step_environment import step_environment
 from labledger.pipelines.task import TaskResult, TaskSpec, task_seed
-from labledger.pipelines.types import PipelineRun, TaskOutcome
+from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 from labledger.tracking.run import start_run
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
@@ -315,6 +315,7 @@ def run_pipeline(
     tags: dict[str, Any] | None = None,
     seed: int = 0,
     progress: bool = False,
+    echo: bool = False,
     reproduces: str | None = None,
     path_map: Mapping[str, str] | None = None,
 ) -> PipelineRun:
@@ -333,6 +334,7 @@ def run_pipeline(
     run = start_run(
         run_name or pipeline.name, params=bound, tags=tags, kind="pipeline", workspace=ws
     )
+    recorded: dict[str, TaskOutcome] = {}  # the scheduler's, to count them after Ctrl-C
     try:
         captured = _record_pipeline_run(
             ws, run, pipeline, graph, params=bound, seed=seed, reproduces=reproduces
@@ -344,6 +346,7 @@ def run_pipeline(
         with (
             RunProgress(pipeline.name, len(graph), enabled=progress) as view,
             routing(),
+            echoing(view.echo if echo else None),
             CacheReader(ws) as reader,
             RunInputs(ws, recorder, path_map=path_map) as inputs,
         ):
@@ -359,6 +362,7 @@ def run_pipeline(
                 use_cache=cache,
                 seed=seed,
             )
+            recorded = scheduler.outcomes
             try:
                 scheduler.run()
             finally:
@@ -366,6 +370,11 @@ def run_pipeline(
     except BaseException as exc:
         executor.close()
         run.end("killed" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            statuses = [outcome.status for outcome in recorded.values()]
+            raise RunInterrupted(
+                run.id, finished=statuses.count("finished"), cached=statuses.count("cached")
+            ) from exc
         raise
     executor.close()
     failure = scheduler.failure

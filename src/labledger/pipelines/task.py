@@ -167,7 +167,7 @@ def execute_task(
 
     step = spec.step
     result = TaskResult(node=spec.node, started_at=time.time())
-    with capture_task() as log:
+    with capture_task(spec.node) as log:
         try:
             arguments = _arguments(spec, values or {}, store, workdir)
         except Exception as exc:  # a missing or corrupt input is this task's failure

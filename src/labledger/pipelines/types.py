@@ -1,4 +1,4 @@
-"""What running a pipeline returns: the run and the outcome of each task."""
+"""What running a pipeline returns: the run and the outcome of each task, or how Ctrl-C left it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from labledger.materializers import Stored
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["PipelineRun", "TaskOutcome"]
+__all__ = ["PipelineRun", "RunInterrupted", "TaskOutcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +114,25 @@ class PipelineRun:
 
         task, output = self._ref(ref)
         return load(self.stored[f"{task.node}.{output}"], self.workspace.store, trusted=trusted)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a pipeline run, which was marked ``killed``; what finished stays cached.
+
+    Not a ``LabledgerError`` but a ``KeyboardInterrupt``, so code that stops on Ctrl-C still
+    stops.
+
+    Args:
+        run_id: The run, now ``killed``.
+        finished: Steps that ran to the end before the interrupt (recorded, so cached).
+        cached: Steps answered from the cache before the interrupt.
+    """
+
+    def __init__(self, run_id: str, *, finished: int, cached: int) -> None:
+        self.run_id = run_id
+        self.finished = finished
+        self.cached = cached
+        super().__init__(
+            f"run {run_id} was marked killed; {finished} finished and {cached} cached steps are "
+            "kept in the cache, so running the pipeline again resumes from them"
+        )
