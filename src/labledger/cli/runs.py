@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
 from labledger.cli.console import (
+    Column,
+    catalog_short_ids,
     command,
     console,
     format_duration,
@@ -17,15 +18,21 @@ from labledger.cli.console import (
     format_value,
     print_json,
     print_table,
-    short_ids,
     sparkline,
 )
-from labledger.cli.options import JsonOption, LimitOption, WorkspaceOption, open_workspace
+from labledger.cli.options import (
+    JsonOption,
+    LimitOption,
+    WideOption,
+    WorkspaceOption,
+    open_workspace,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from labledger.tracking.types import MetricPoint, Run, RunComparison
+    from labledger.workspace.workspace import Workspace
 
 __all__ = ["app"]
 
@@ -39,9 +46,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_DEFAULT_METRIC_COLUMNS = 3
-# Up to the millisecond of a time-ordered id: runs not on screen rarely share that much.
-_SHORT_ID = 13
+_DEFAULT_METRIC_COLUMNS = 4
 
 FilterOption = Annotated[
     str | None,
@@ -67,9 +72,11 @@ MetricColumnsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--metric",
+        "--metrics",
         "-m",
-        metavar="NAME",
-        help="Metric to show as a column; repeat for more (default: the most common three).",
+        metavar="NAME[,NAME...]",
+        help="Metrics to show as columns, e.g. --metrics auc,loss (default: those of the most "
+        "recent runs, at most four; names starting with _ or system/ are skipped).",
         show_default=False,
     ),
 ]
@@ -82,11 +89,11 @@ ProjectOption = Annotated[
 
 
 def _metric_columns(runs: Sequence[Run], chosen: Sequence[str] | None) -> list[str]:
+    from labledger.tracking.metric_rules import default_metric_keys
+
     if chosen:
-        return list(chosen)
-    counts = Counter(key for run in runs for key in run.metrics)
-    ranked = sorted(counts, key=lambda key: (-counts[key], key))
-    return ranked[:_DEFAULT_METRIC_COLUMNS]
+        return [key.strip() for item in chosen for key in item.split(",") if key.strip()]
+    return default_metric_keys(runs, _DEFAULT_METRIC_COLUMNS)
 
 
 def _status_text(status: str) -> Text:
@@ -96,12 +103,19 @@ def _status_text(status: str) -> Text:
     return Text(status, style=style)
 
 
-def _print_runs(runs: Sequence[Run], metric_columns: Sequence[str] | None, as_json: bool) -> None:
-    if as_json:
-        print_json(runs)
-        return
+def _run_ids(ws: Workspace, runs: Sequence[Run], wide: bool) -> dict[str, str]:
+    if wide:
+        return {run.id: run.id for run in runs}
+    return catalog_short_ids(ws, [run.id for run in runs], "run")
+
+
+def _print_runs(
+    runs: Sequence[Run],
+    shown: dict[str, str],
+    metric_columns: Sequence[str] | None,
+    wide: bool,
+) -> None:
     metrics = _metric_columns(runs, metric_columns)
-    shown = short_ids([run.id for run in runs], minimum=_SHORT_ID)
     rows = [
         [
             shown[run.id],
@@ -113,23 +127,42 @@ def _print_runs(runs: Sequence[Run], metric_columns: Sequence[str] | None, as_js
         ]
         for run in runs
     ]
-    columns = ["id", "name", "status", "started", "duration", *metrics]
-    print_table(None, columns, rows, empty="no runs match", markup=False, no_wrap=("id",))
+    # Narrow terminals hide the duration first, then the later metrics, then the start time.
+    columns = [
+        Column("id"),
+        Column("name"),
+        Column("status"),
+        Column("started", drop=3),
+        Column("duration", drop=10),
+        *(
+            Column(key, drop=2 if index == 0 else 4 + index, justify="right")
+            for index, key in enumerate(metrics)
+        ),
+    ]
+    print_table(None, columns, rows, empty="no runs match", markup=False, wide=wide)
 
 
-def _search(
+def _list(
     workspace: str | None,
     filter_text: str | None,
     order_by: Sequence[str] | None,
     limit: int,
     project: str | None,
-) -> list[Run]:
+    metric: Sequence[str] | None,
+    as_json: bool,
+    wide: bool,
+) -> None:
     from labledger.tracking import search_runs
 
     with open_workspace(workspace) as ws:
-        return search_runs(
+        runs = search_runs(
             filter_text, order_by=order_by, max_results=limit, project=project, workspace=ws
         )
+        shown = {} if as_json else _run_ids(ws, runs, wide)
+    if as_json:
+        print_json(runs)
+    else:
+        _print_runs(runs, shown, metric, wide)
 
 
 @app.command("list")
@@ -141,6 +174,7 @@ def list_runs(
     project: ProjectOption = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """List runs, newest first, with their status, duration and key metrics.
@@ -149,7 +183,7 @@ def list_runs(
 
         labledger runs list --filter "status = 'finished'" --order-by "metrics.auc desc" -n 10
     """
-    _print_runs(_search(workspace, filter_text, order_by, limit, project), metric, as_json)
+    _list(workspace, filter_text, order_by, limit, project, metric, as_json, wide)
 
 
 @app.command("search")
@@ -163,6 +197,7 @@ def search(
     project: ProjectOption = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Find runs matching a filter on metrics, params, tags and attributes.
@@ -171,7 +206,7 @@ def search(
 
         labledger runs search "metrics.auc > 0.8 and params.model = 'gbm'" --json
     """
-    _print_runs(_search(workspace, filter_text, order_by, limit, project), metric, as_json)
+    _list(workspace, filter_text, order_by, limit, project, metric, as_json, wide)
 
 
 def _history_by_key(points: Sequence[MetricPoint]) -> dict[str, list[MetricPoint]]:
@@ -270,6 +305,9 @@ def show(
         _print_run(run, history)
 
 
+_DIFFERS = "≠"
+
+
 def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
     runs = comparison.runs
     rows: list[list[Any]] = [
@@ -281,7 +319,8 @@ def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
         differs = key in comparison.differing_params
         style = "bold yellow" if differs else ""
         cells = [Text(format_value(run.params.get(key)), style=style) for run in runs]
-        rows.append([Text(f"params.{key}", style=style), *cells])
+        label = f"{_DIFFERS} params.{key}" if differs else f"  params.{key}"
+        rows.append([Text(label, style=style), *cells])
     for key in comparison.metric_keys:
         best = comparison.best.get(key)
         cells = []
@@ -289,7 +328,8 @@ def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
             value = run.metrics.get(key)
             text = format_value(None if value is None or math.isnan(value) else value)
             cells.append(Text(f"{text} *", style="bold green") if run.id == best else Text(text))
-        rows.append([Text(f"metrics.{key}"), *cells])
+        direction = "lower" if key in comparison.lower_is_better else "higher"
+        rows.append([Text(f"  metrics.{key} ({direction})"), *cells])
     return rows
 
 
@@ -305,28 +345,38 @@ def compare(
         typer.Option(
             "--higher-is-better",
             metavar="NAME",
-            help="Metric where higher wins even if its name says loss or error; repeatable.",
+            help="Metric where higher wins even if its name says loss, error, std or time; "
+            "repeatable.",
             show_default=False,
         ),
     ] = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Put runs side by side: differing params in yellow, the best value of each metric marked *.
+    """Put runs side by side: differing params marked ≠, the best value of each metric marked *.
 
-    Metrics named like loss, error, rmse or mae count lower as better; all others higher.
+    Metrics named like losses, errors, spreads or times (loss, error, rmse, mae, std, var,
+    variance, time, duration, latency...) count lower as better; all others higher.
 
     Example:
 
-        labledger runs compare 0190a1b2 0190a1c7 0190a1d3
+        labledger runs compare 01a24372-f8 01a24372-fc
     """
     from labledger.tracking import compare_runs
 
     with open_workspace(workspace) as ws:
         comparison = compare_runs(run_ids, higher_is_better=higher_is_better or (), workspace=ws)
+        shown = _run_ids(ws, comparison.runs, wide)
     if as_json:
         print_json(comparison)
         return
-    shown = short_ids([run.id for run in comparison.runs], minimum=_SHORT_ID)
-    columns = ["", *(shown[run.id] for run in comparison.runs)]
-    print_table("runs compared", columns, _compare_rows(comparison), markup=False)
+    columns = [Column(""), *(Column(shown[run.id], wrap=True) for run in comparison.runs)]
+    print_table("runs compared", columns, _compare_rows(comparison), markup=False, wide=wide)
+    console.print(
+        Text(
+            f"{_DIFFERS} marks params that differ; * marks the best value of each metric "
+            "(higher or lower is better, as shown)",
+            style="dim",
+        )
+    )
