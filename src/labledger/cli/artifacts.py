@@ -219,7 +219,8 @@ def get(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", "-f", help="Replace a file that is already there.")
+        bool,
+        typer.Option("--force", "-f", metavar="", help="Replace a file that is already there."),
     ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:

@@ -27,11 +27,15 @@ WorkspaceOption = Annotated[
         help="Workspace folder or database URL; defaults to the nearest .labledger folder.",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+# A flag takes no value: an empty metavar keeps help from showing one.
+JsonOption = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print JSON instead of a table.")
+]
 WideOption = Annotated[
     bool,
     typer.Option(
         "--wide",
+        metavar="",
         help="Show every column and whole ids, however wide the table gets.",
     ),
 ]

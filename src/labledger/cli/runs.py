@@ -31,6 +31,7 @@ from labledger.cli.options import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from labledger.pipelines.run_detail import RunDetail
     from labledger.tracking.types import MetricPoint, Run, RunComparison
     from labledger.workspace.workspace import Workspace
 
@@ -216,7 +217,8 @@ def _history_by_key(points: Sequence[MetricPoint]) -> dict[str, list[MetricPoint
     return history
 
 
-def _run_json(run: Run, history: dict[str, list[MetricPoint]]) -> dict[str, Any]:
+def _run_json(detail: RunDetail, history: dict[str, list[MetricPoint]]) -> dict[str, Any]:
+    run = detail.run
     return {
         "id": run.id,
         "name": run.name,
@@ -239,10 +241,15 @@ def _run_json(run: Run, history: dict[str, list[MetricPoint]]) -> dict[str, Any]
             key: [{"step": p.step, "value": p.value, "timestamp": p.timestamp} for p in points]
             for key, points in history.items()
         },
+        "tasks": detail.tasks,
+        "outputs": detail.outputs,
+        "has_logs": detail.has_logs,
+        "metadata": detail.metadata,
+        "collections": detail.collections,
     }
 
 
-def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
+def _print_overview(run: Run) -> None:
     git = ""
     if run.git_commit:
         git = run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
@@ -260,9 +267,9 @@ def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
         ("record", run.record_digest or "not sealed yet"),
     ]
     print_table(f"run {run.name}", ["field", "value"], overview, markup=False)
-    print_table(
-        "params", ["param", "value"], sorted(run.params.items()), empty="no params", markup=False
-    )
+
+
+def _print_metrics(run: Run, history: dict[str, list[MetricPoint]]) -> None:
     metric_rows = []
     for key, value in run.metrics.items():
         values = [p.value for p in history.get(key, [])]
@@ -270,12 +277,74 @@ def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
         metric_rows.append([key, value, len(values), chart])
     print_table(
         "metrics",
-        ["metric", "latest", "points", "history"],
+        [Column("metric"), Column("latest", justify="right"), Column("points", drop=2),
+         Column("history", drop=1)],
         metric_rows,
         empty="no metrics",
         markup=False,
+    )  # fmt: skip
+
+
+_TASK_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "skipped": "yellow"}
+
+
+def _print_pipeline(detail: RunDetail, shown: dict[str, str], wide: bool) -> None:
+    tasks = [
+        [
+            task.node,
+            Text(task.status, style=_TASK_STYLE.get(task.status, "")),
+            format_duration(task.duration_s),
+            "yes" if task.has_log else "",
+            task.step,
+        ]
+        for task in detail.tasks
+    ]
+    columns = [
+        Column("task"),
+        Column("status"),
+        Column("took", justify="right"),
+        Column("log", drop=2),
+        Column("step", drop=1),
+    ]
+    print_table("tasks", columns, tasks, markup=False, wide=wide)
+    outputs = [
+        [
+            f"{output.node}.{output.name}" if output.name != "out" else output.node,
+            output.artifact_name,
+            shown.get(output.artifact_id, output.artifact_id),
+            "made" if output.produced else "reused",
+        ]
+        for output in detail.outputs
+    ]
+    columns = [Column("output"), Column("artifact", drop=1), Column("id"), Column("made")]
+    print_table("outputs", columns, outputs, empty="no outputs", markup=False, wide=wide)
+    if detail.has_logs:
+        run = shown.get(detail.run.id, detail.run.id)
+        console.print(
+            Text(f"captured output: labledger runs logs {run} TASK shows a task's log"),
+            highlight=False,
+        )
+
+
+def _print_run(
+    detail: RunDetail, history: dict[str, list[MetricPoint]], shown: dict[str, str], wide: bool
+) -> None:
+    run = detail.run
+    _print_overview(run)
+    print_table(
+        "params", ["param", "value"], sorted(run.params.items()), empty="no params", markup=False
     )
+    _print_metrics(run, history)
     print_table("tags", ["tag", "value"], sorted(run.tags.items()), empty="no tags", markup=False)
+    if detail.tasks:
+        _print_pipeline(detail, shown, wide)
+    if detail.metadata:
+        rows = [
+            [entry.field, format_value(entry.value), entry.unit or ""] for entry in detail.metadata
+        ]
+        print_table("metadata", ["field", "value", "unit"], rows, markup=False)
+    if detail.collections:
+        console.print(Text(f"in collections: {', '.join(detail.collections)}"), highlight=False)
     if run.error:
         console.print(Text("error", style="bold red"))
         console.print(Text(run.error.rstrip()))
@@ -284,25 +353,33 @@ def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
 @app.command("show")
 @command
 def show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id (8 or more characters).")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="Run id, or a unique prefix of it.")
+    ],
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Show one run: params, latest metrics with their history, tags, environment, git and status.
+    """Show one run: params, metrics with their history, tags, and for a pipeline run its tasks,
+    every output (reused ones too) and whether logs were captured; then metadata and collections.
 
     Example:
 
-        labledger runs show 0190a1b2
+        labledger runs show 01a24372-fc
     """
-    from labledger.tracking import get_metric_history, get_run
+    from labledger.pipelines.run_detail import describe_run
+    from labledger.tracking import get_metric_history
 
     with open_workspace(workspace) as ws:
-        run = get_run(run_id, workspace=ws)
-        history = _history_by_key(get_metric_history(run.id, workspace=ws))
+        detail = describe_run(run_id, workspace=ws)
+        history = _history_by_key(get_metric_history(detail.run.id, workspace=ws))
+        ids = [output.artifact_id for output in detail.outputs]
+        shown = {i: i for i in ids} if wide else catalog_short_ids(ws, ids, "artifact")
+        shown.update(_run_ids(ws, [detail.run], wide))
     if as_json:
-        print_json(_run_json(run, history))
+        print_json(_run_json(detail, history))
     else:
-        _print_run(run, history)
+        _print_run(detail, history, shown, wide)
 
 
 _DIFFERS = "≠"
