@@ -109,3 +109,67 @@ def test_unknown_artifact_is_one_line(cli: Callable[..., Result], populated: Wor
         assert result.exit_code == 1
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: no "), result.stderr
+
+
+def test_get_into_a_new_folder_given_with_a_trailing_slash(
+    cli: Callable[..., Result], populated: Workspace, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    result = cli("artifacts", "get", "model.bin", f"{dest}/", "-w", _where(populated))
+    assert result.exit_code == 0, result.output
+    assert dest.is_dir()
+    assert (dest / "model.bin").read_bytes() == b"weights"
+
+
+def test_get_refuses_to_overwrite_a_file_without_force(
+    cli: Callable[..., Result], populated: Workspace, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    assert cli("artifacts", "get", "model.bin", str(target), "-w", _where(populated)).exit_code == 0
+    assert target.read_bytes() == b"weights"
+    again = cli("artifacts", "get", "scores.json", str(target), "-w", _where(populated))
+    assert again.exit_code == 1
+    assert "exists" in again.stderr and "--force" in again.stderr
+    assert target.read_bytes() == b"weights"
+    forced = cli("artifacts", "get", "scores.json", str(target), "--force", "-w", _where(populated))
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(target.read_text()) == {"auc": 0.75}
+
+
+def test_get_a_tree_named_dot_dot_stays_inside_the_current_folder(
+    cli: Callable[..., Result],
+    workspace_factory: Callable[..., Workspace],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha")
+    ws = workspace_factory(runs=[{"name": "r", "artifacts": {"..": folder}}])
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = cli("artifacts", "get", "..", "-w", _where(ws))
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "a.txt").exists()
+    assert [p.relative_to(here).parts[-1] for p in here.rglob("a.txt")] == ["a.txt"]
+
+
+def test_show_draws_numeric_statistics_as_a_table_per_column(
+    cli: Callable[..., Result], workspace_factory: Callable[..., Workspace]
+) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"dose": [1.0, 2.0, None], "cell_line": ["HeLa", "A549", "HeLa"]})
+    ws = workspace_factory(runs=[{"name": "r", "artifacts": {"doses": frame}}])
+    result = cli("artifacts", "show", "doses", "-w", _where(ws))
+    assert result.exit_code == 0, result.output
+    assert "{" not in result.stdout  # no dict dumped
+    header = next(
+        line for line in result.stdout.splitlines() if "column" in line and "mean" in line
+    )
+    for figure in ("type", "nulls", "min", "max"):
+        assert figure in header
+    dose = next(line for line in result.stdout.splitlines() if line.startswith("│ dose"))
+    assert "1.5" in dose and "double" in dose
+    assert any(line.startswith("│ cell_line") for line in result.stdout.splitlines())

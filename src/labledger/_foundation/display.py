@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["short_ids", "sparkline"]
 
@@ -23,16 +23,23 @@ def _common_prefix(a: str, b: str) -> int:
     return length
 
 
-def short_ids(identifiers: Sequence[str], minimum: int = 8) -> dict[str, str]:
+def short_ids(
+    identifiers: Sequence[str], minimum: int = 8, *, among: Iterable[str] = ()
+) -> dict[str, str]:
     """The shortest prefix (at least ``minimum`` characters) that tells each id from the others.
 
     Time-ordered ids (UUIDv7) made in the same minute share their first 8 characters, so a fixed
-    length is not enough to pass a shown id back to a command.
+    length is not enough to pass a shown id back to a command. ``among`` holds more ids the
+    prefixes must not match (those next to the shown ones in the catalog, say), so a shown prefix
+    names one id wherever it is typed back.
     """
-    unique = sorted(set(identifiers))
+    shown = set(identifiers)
+    every = sorted(shown.union(among))
     result: dict[str, str] = {}
-    for index, identifier in enumerate(unique):
-        neighbours = unique[max(index - 1, 0) : index] + unique[index + 1 : index + 2]
+    for index, identifier in enumerate(every):
+        if identifier not in shown:
+            continue
+        neighbours = every[max(index - 1, 0) : index] + every[index + 1 : index + 2]
         length = max([minimum, *(_common_prefix(identifier, n) + 1 for n in neighbours)])
         if identifier[length - 1 : length] == "-":
             length += 1

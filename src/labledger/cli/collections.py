@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from labledger.cli.console import (
+    Column,
+    catalog_short_ids,
     command,
     console,
     format_time,
     print_json,
     print_table,
-    short_ids,
 )
-from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+from labledger.cli.options import JsonOption, WideOption, WorkspaceOption, open_workspace
 
 if TYPE_CHECKING:
     from labledger.metadata import Collection
+    from labledger.workspace.workspace import Workspace
 
 __all__ = ["app"]
 
@@ -36,7 +39,8 @@ MembersArgument = Annotated[
     list[str],
     typer.Argument(
         metavar="MEMBER...",
-        help="Run or artifact ids (or unique prefixes), or KIND:ID, e.g. model:classifier.",
+        help="Run or artifact ids (or unique prefixes), artifact names or digests, or KIND:ID, "
+        "e.g. model:classifier.",
     ),
 ]
 _KINDS = ("run", "artifact", "pipeline", "model")
@@ -50,24 +54,23 @@ def _members(items: list[str]) -> list[Any]:
     return members
 
 
-def _print_collection(collection: Collection) -> None:
-    console.print(
-        f"[bold]{collection.name}[/bold]  owner {collection.owner}", highlight=False, markup=False
-    )
+def _print_collection(collection: Collection, shown: dict[str, str], wide: bool = False) -> None:
+    title = Text(collection.name, style="bold")
+    title.append(f"  owner {collection.owner}", style="")
+    console.print(title, highlight=False)
     if collection.description:
         console.print(collection.description, highlight=False, markup=False)
-    shown = short_ids([m.id for m in collection.members if m.kind in ("run", "artifact")])
     rows = [
         (m.kind, shown.get(m.id, m.id), m.name, format_time(m.added_at)) for m in collection.members
     ]
-    print_table(
-        None,
-        ["kind", "id", "name", "added"],
-        rows,
-        empty="no members",
-        markup=False,
-        no_wrap=["id", "added"],
-    )
+    columns = [Column("kind"), Column("id"), Column("name"), Column("added", drop=1)]
+    print_table(None, columns, rows, empty="no members", markup=False, wide=wide)
+
+
+def _shown_ids(ws: Workspace, collection: Collection, wide: bool = False) -> dict[str, str]:
+    """Run and artifact ids as their shortest prefixes that name one run or artifact."""
+    ids = [m.id for m in collection.members if m.kind in ("run", "artifact")]
+    return {i: i for i in ids} if wide else catalog_short_ids(ws, ids, "run", "artifact")
 
 
 @app.command("create")
@@ -94,7 +97,8 @@ def add(name: NameArgument, members: MembersArgument, workspace: WorkspaceOption
 
     with open_workspace(workspace) as ws:
         collection = add_to_collection(name, *_members(members), workspace=ws)
-    _print_collection(collection)
+        shown = _shown_ids(ws, collection)
+    _print_collection(collection, shown)
 
 
 @app.command("remove")
@@ -105,23 +109,28 @@ def remove(name: NameArgument, members: MembersArgument, workspace: WorkspaceOpt
 
     with open_workspace(workspace) as ws:
         collection = remove_from_collection(name, *_members(members), workspace=ws)
-    _print_collection(collection)
+        shown = _shown_ids(ws, collection)
+    _print_collection(collection, shown)
 
 
 @app.command("show")
 @command
 def show(
-    name: NameArgument, json_out: JsonOption = False, workspace: WorkspaceOption = None
+    name: NameArgument,
+    json_out: JsonOption = False,
+    wide: WideOption = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Show a collection and its members."""
     from labledger.metadata import get_collection
 
     with open_workspace(workspace) as ws:
         collection = get_collection(name, workspace=ws)
+        shown = _shown_ids(ws, collection, wide)
     if json_out:
         print_json(collection)
         return
-    _print_collection(collection)
+    _print_collection(collection, shown, wide)
 
 
 @app.command("list")
@@ -153,7 +162,9 @@ def list_(json_out: JsonOption = False, workspace: WorkspaceOption = None) -> No
 @command
 def delete(
     name: NameArgument,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")
+    ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Delete a collection; its runs, artifacts, pipelines and models stay."""

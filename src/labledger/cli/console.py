@@ -7,9 +7,10 @@ import json
 import math
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -18,9 +19,13 @@ from rich.text import Text
 from labledger._foundation.display import short_ids, sparkline
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from labledger.workspace.workspace import Workspace
 
 __all__ = [
+    "Column",
+    "catalog_short_ids",
     "command",
     "console",
     "err_console",
@@ -106,36 +111,131 @@ def short_id(identifier: str | None) -> str:
     return "" if identifier is None else identifier[:8]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Column:
+    """A table column and how it behaves when the terminal is narrow.
+
+    Attributes:
+        name: The header.
+        drop: 0 for a column always shown; columns with higher numbers are hidden first when
+            the table does not fit the terminal (``--wide`` shows them all).
+        wrap: Free text that may wrap between words. Other columns keep each value on one line.
+        justify: ``left`` or ``right`` (numbers).
+    """
+
+    name: str
+    drop: int = 0
+    wrap: bool = False
+    justify: Literal["left", "right"] = "left"
+
+
+# Each column pads one space either side and the box draws one line between columns and two
+# at the edges.
+_COLUMN_FRAME = 3
+_LONGEST_WORD = 16
+
+
+def _width_needed(column: Column, cells: Sequence[Text]) -> int:
+    """How narrow a column may get: its widest value, or for free text its longest word."""
+    widest = max([cell_len(column.name), *(cell.cell_len for cell in cells)])
+    if not column.wrap:
+        return widest
+    words = [cell_len(word) for cell in cells for word in cell.plain.split()]
+    return min(widest, max([cell_len(column.name), min(max(words, default=1), _LONGEST_WORD)]))
+
+
+def _fitting(columns: Sequence[Column], widths: Sequence[int], room: int) -> list[int]:
+    """Indexes of the columns to show: all of them, less the most droppable until they fit."""
+    shown = list(range(len(columns)))
+    while sum(widths[i] + _COLUMN_FRAME for i in shown) + 1 > room:
+        droppable = [i for i in shown if columns[i].drop > 0]
+        if not droppable:
+            break
+        # The highest drop number goes first; among equals, the rightmost.
+        shown.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    return shown
+
+
 def print_table(
     title: str | None,
-    columns: Sequence[str],
+    columns: Sequence[str | Column],
     rows: Sequence[Sequence[Any]],
     *,
     empty: str = "nothing to show",
     markup: bool = True,
     no_wrap: Sequence[str] = (),
+    wide: bool = False,
 ) -> None:
     """Print rows as a Rich table, or ``empty`` (dimmed) when there are none.
 
     Cells that are ``rich.text.Text`` are printed as they are; with ``markup=False`` other cells are
-    printed literally (so values holding ``[brackets]`` are never read as Rich markup). Columns
-    named in ``no_wrap`` (ids, times) keep their values on one line; the others fold.
+    printed literally (so values holding ``[brackets]`` are never read as Rich markup). A column
+    given by name alone wraps between words unless it is named in ``no_wrap``; no value is ever
+    broken inside a word to fit. When the terminal is too narrow, columns with a ``drop`` number
+    are hidden, highest first, and a line says which; ``wide=True`` shows every column, as wide as
+    it needs.
     """
     if not rows:
         console.print(f"[dim]{empty}[/dim]")
         return
+    specs = [Column(c, wrap=c not in no_wrap) if isinstance(c, str) else c for c in columns]
+    cells = [[_cell(v, markup) for v in row] for row in rows]
+    widths = [_width_needed(spec, [row[i] for row in cells]) for i, spec in enumerate(specs)]
+    shown = list(range(len(specs))) if wide else _fitting(specs, widths, console.width)
+    if sum(widths[i] + _COLUMN_FRAME for i in shown) + 1 > console.width and not wide:
+        # Still too wide: let free text take what is left rather than cropping the table.
+        widths = [w if not specs[i].wrap else 1 for i, w in enumerate(widths)]
     table = Table(title=title, header_style="bold", title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold", no_wrap=column in no_wrap)
-    for row in rows:
-        table.add_row(*(_cell(v, markup) for v in row))
-    console.print(table)
+    for i in shown:
+        spec = specs[i]
+        table.add_column(
+            spec.name,
+            justify=spec.justify,
+            no_wrap=not spec.wrap,
+            overflow="fold",
+            min_width=widths[i],
+        )
+    for row in cells:
+        table.add_row(*(row[i] for i in shown))
+    if wide:
+        # As wide as the table needs: the terminal may wrap the lines, but no value is cut.
+        natural = sum(
+            max(c.cell_len for c in [Text(specs[i].name), *(row[i] for row in cells)])
+            + _COLUMN_FRAME
+            for i in shown
+        )
+        Console(width=max(console.width, natural + 1)).print(table)
+    else:
+        console.print(table)
+    hidden = [specs[i].name for i in range(len(specs)) if i not in shown]
+    if hidden:
+        console.print(
+            Text(f"hidden to fit the terminal: {', '.join(hidden)} (--wide shows every column)"),
+            style="dim",
+        )
 
 
-def _cell(value: Any, markup: bool) -> str | Text:
+def _cell(value: Any, markup: bool) -> Text:
     if isinstance(value, Text):
         return value
-    return format_value(value) if markup else Text(format_value(value))
+    return Text.from_markup(format_value(value)) if markup else Text(format_value(value))
+
+
+def catalog_short_ids(
+    workspace: Workspace, ids: Iterable[str | None], *kinds: str
+) -> dict[str, str]:
+    """Short ids to show: the shortest prefix (8+ characters) naming one run or artifact.
+
+    ``kinds`` (``run``, ``artifact``) are the catalog tables the prefix must be unique in, so a
+    shown id typed back to any command finds the same row.
+    """
+    from labledger.workspace import schema
+    from labledger.workspace.lookup import unique_prefixes
+
+    tables = {"run": schema.runs, "artifact": schema.artifacts}
+    wanted = [i for i in ids if i]
+    with workspace.read() as conn:
+        return unique_prefixes(conn, wanted, [tables[k] for k in kinds or ("run",)])
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

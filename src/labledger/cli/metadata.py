@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from labledger.cli.console import command, console, print_json, print_table
+from labledger.cli.console import command, console, format_value, print_json, print_table
 from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
 
 __all__ = ["app"]
@@ -22,7 +22,10 @@ app = typer.Typer(
 )
 
 TargetArgument = Annotated[
-    str, typer.Argument(help="A run or artifact id (or a unique prefix of 8+ characters).")
+    str,
+    typer.Argument(
+        help="A run or artifact id (or a unique prefix), or an artifact name or digest.",
+    ),
 ]
 
 
@@ -43,7 +46,8 @@ def define(
         typer.Option("--choice", help="An allowed value of an enum field; repeat for each."),
     ] = None,
     required: Annotated[
-        bool, typer.Option("--required", help="Every run or artifact should have a value.")
+        bool,
+        typer.Option("--required", metavar="", help="Every run or artifact should have a value."),
     ] = False,
     applies_to: Annotated[
         str, typer.Option("--applies-to", help="run, artifact or both.")
@@ -146,15 +150,24 @@ def show(
     target: TargetArgument, json_out: JsonOption = False, workspace: WorkspaceOption = None
 ) -> None:
     """Show the metadata of a run or artifact, and the required fields it lacks."""
-    from labledger.metadata import get_metadata, missing_required
+    from labledger.metadata import get_metadata, list_fields, missing_required
 
     with open_workspace(workspace) as ws:
         values = get_metadata(target, workspace=ws)
         missing = missing_required(target, workspace=ws)
+        units = {f.name: f.unit or "" for f in list_fields(workspace=ws)}
     if json_out:
-        print_json({"target": target, "metadata": values, "missing_required": missing})
+        print_json(
+            {
+                "target": target,
+                "metadata": values,
+                "units": {k: units[k] for k in values if units.get(k)},
+                "missing_required": missing,
+            }
+        )
         return
-    print_table(None, ["field", "value"], sorted(values.items()), empty="no metadata", markup=False)
+    rows = [(key, format_value(value), units.get(key, "")) for key, value in sorted(values.items())]
+    print_table(None, ["field", "value", "unit"], rows, empty="no metadata", markup=False)
     if missing:
         console.print(f"[yellow]missing required:[/yellow] {', '.join(missing)}", highlight=False)
 

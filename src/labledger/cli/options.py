@@ -14,7 +14,7 @@ import typer
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["JsonOption", "LimitOption", "WorkspaceOption", "open_workspace"]
+__all__ = ["JsonOption", "LimitOption", "WideOption", "WorkspaceOption", "open_workspace"]
 
 WorkspaceOption = Annotated[
     str | None,
@@ -27,7 +27,18 @@ WorkspaceOption = Annotated[
         help="Workspace folder or database URL; defaults to the nearest .labledger folder.",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+# A flag takes no value: an empty metavar keeps help from showing one.
+JsonOption = Annotated[
+    bool, typer.Option("--json", metavar="", help="Print JSON instead of a table.")
+]
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        metavar="",
+        help="Show every column and whole ids, however wide the table gets.",
+    ),
+]
 LimitOption = Annotated[
     int, typer.Option("--limit", "-n", min=1, metavar="N", help="Show at most this many.")
 ]

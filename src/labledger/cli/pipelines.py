@@ -236,7 +236,7 @@ def reproduce_command(
 
     Example:
 
-        labledger reproduce 0192f3
+        labledger reproduce 01a24373-178a
     """
     from labledger.pipelines.reproduction import reproduce
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
 from labledger.cli.console import (
+    Column,
+    catalog_short_ids,
     command,
     console,
     format_duration,
@@ -17,17 +18,24 @@ from labledger.cli.console import (
     format_value,
     print_json,
     print_table,
-    short_ids,
     sparkline,
 )
-from labledger.cli.options import JsonOption, LimitOption, WorkspaceOption, open_workspace
+from labledger.cli.options import (
+    JsonOption,
+    LimitOption,
+    WideOption,
+    WorkspaceOption,
+    open_workspace,
+)
 from labledger.cli.plots import plot_command
 from labledger.cli.run_logs import logs_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from labledger.pipelines.run_detail import RunDetail
     from labledger.tracking.types import MetricPoint, Run, RunComparison
+    from labledger.workspace.workspace import Workspace
 
 __all__ = ["app"]
 
@@ -41,9 +49,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_DEFAULT_METRIC_COLUMNS = 3
-# Up to the millisecond of a time-ordered id: runs not on screen rarely share that much.
-_SHORT_ID = 13
+_DEFAULT_METRIC_COLUMNS = 4
 
 FilterOption = Annotated[
     str | None,
@@ -69,9 +75,11 @@ MetricColumnsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--metric",
+        "--metrics",
         "-m",
-        metavar="NAME",
-        help="Metric to show as a column; repeat for more (default: the most common three).",
+        metavar="NAME[,NAME...]",
+        help="Metrics to show as columns, e.g. --metrics auc,loss (default: those of the most "
+        "recent runs, at most four; names starting with _ or system/ are skipped).",
         show_default=False,
     ),
 ]
@@ -84,11 +92,11 @@ ProjectOption = Annotated[
 
 
 def _metric_columns(runs: Sequence[Run], chosen: Sequence[str] | None) -> list[str]:
+    from labledger.tracking.metric_rules import default_metric_keys
+
     if chosen:
-        return list(chosen)
-    counts = Counter(key for run in runs for key in run.metrics)
-    ranked = sorted(counts, key=lambda key: (-counts[key], key))
-    return ranked[:_DEFAULT_METRIC_COLUMNS]
+        return [key.strip() for item in chosen for key in item.split(",") if key.strip()]
+    return default_metric_keys(runs, _DEFAULT_METRIC_COLUMNS)
 
 
 def _status_text(status: str) -> Text:
@@ -98,12 +106,19 @@ def _status_text(status: str) -> Text:
     return Text(status, style=style)
 
 
-def _print_runs(runs: Sequence[Run], metric_columns: Sequence[str] | None, as_json: bool) -> None:
-    if as_json:
-        print_json(runs)
-        return
+def _run_ids(ws: Workspace, runs: Sequence[Run], wide: bool) -> dict[str, str]:
+    if wide:
+        return {run.id: run.id for run in runs}
+    return catalog_short_ids(ws, [run.id for run in runs], "run")
+
+
+def _print_runs(
+    runs: Sequence[Run],
+    shown: dict[str, str],
+    metric_columns: Sequence[str] | None,
+    wide: bool,
+) -> None:
     metrics = _metric_columns(runs, metric_columns)
-    shown = short_ids([run.id for run in runs], minimum=_SHORT_ID)
     rows = [
         [
             shown[run.id],
@@ -115,23 +130,42 @@ def _print_runs(runs: Sequence[Run], metric_columns: Sequence[str] | None, as_js
         ]
         for run in runs
     ]
-    columns = ["id", "name", "status", "started", "duration", *metrics]
-    print_table(None, columns, rows, empty="no runs match", markup=False, no_wrap=("id",))
+    # Narrow terminals hide the duration first, then the later metrics, then the start time.
+    columns = [
+        Column("id"),
+        Column("name"),
+        Column("status"),
+        Column("started", drop=3),
+        Column("duration", drop=10),
+        *(
+            Column(key, drop=2 if index == 0 else 4 + index, justify="right")
+            for index, key in enumerate(metrics)
+        ),
+    ]
+    print_table(None, columns, rows, empty="no runs match", markup=False, wide=wide)
 
 
-def _search(
+def _list(
     workspace: str | None,
     filter_text: str | None,
     order_by: Sequence[str] | None,
     limit: int,
     project: str | None,
-) -> list[Run]:
+    metric: Sequence[str] | None,
+    as_json: bool,
+    wide: bool,
+) -> None:
     from labledger.tracking import search_runs
 
     with open_workspace(workspace) as ws:
-        return search_runs(
+        runs = search_runs(
             filter_text, order_by=order_by, max_results=limit, project=project, workspace=ws
         )
+        shown = {} if as_json else _run_ids(ws, runs, wide)
+    if as_json:
+        print_json(runs)
+    else:
+        _print_runs(runs, shown, metric, wide)
 
 
 @app.command("list")
@@ -143,6 +177,7 @@ def list_runs(
     project: ProjectOption = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """List runs, newest first, with their status, duration and key metrics.
@@ -151,7 +186,7 @@ def list_runs(
 
         labledger runs list --filter "status = 'finished'" --order-by "metrics.auc desc" -n 10
     """
-    _print_runs(_search(workspace, filter_text, order_by, limit, project), metric, as_json)
+    _list(workspace, filter_text, order_by, limit, project, metric, as_json, wide)
 
 
 @app.command("search")
@@ -165,6 +200,7 @@ def search(
     project: ProjectOption = None,
     limit: LimitOption = 50,
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Find runs matching a filter on metrics, params, tags and attributes.
@@ -173,7 +209,7 @@ def search(
 
         labledger runs search "metrics.auc > 0.8 and params.model = 'gbm'" --json
     """
-    _print_runs(_search(workspace, filter_text, order_by, limit, project), metric, as_json)
+    _list(workspace, filter_text, order_by, limit, project, metric, as_json, wide)
 
 
 def _history_by_key(points: Sequence[MetricPoint]) -> dict[str, list[MetricPoint]]:
@@ -183,7 +219,8 @@ def _history_by_key(points: Sequence[MetricPoint]) -> dict[str, list[MetricPoint
     return history
 
 
-def _run_json(run: Run, history: dict[str, list[MetricPoint]]) -> dict[str, Any]:
+def _run_json(detail: RunDetail, history: dict[str, list[MetricPoint]]) -> dict[str, Any]:
+    run = detail.run
     return {
         "id": run.id,
         "name": run.name,
@@ -206,10 +243,15 @@ def _run_json(run: Run, history: dict[str, list[MetricPoint]]) -> dict[str, Any]
             key: [{"step": p.step, "value": p.value, "timestamp": p.timestamp} for p in points]
             for key, points in history.items()
         },
+        "tasks": detail.tasks,
+        "outputs": detail.outputs,
+        "has_logs": detail.has_logs,
+        "metadata": detail.metadata,
+        "collections": detail.collections,
     }
 
 
-def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
+def _print_overview(run: Run) -> None:
     git = ""
     if run.git_commit:
         git = run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
@@ -227,9 +269,9 @@ def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
         ("record", run.record_digest or "not sealed yet"),
     ]
     print_table(f"run {run.name}", ["field", "value"], overview, markup=False)
-    print_table(
-        "params", ["param", "value"], sorted(run.params.items()), empty="no params", markup=False
-    )
+
+
+def _print_metrics(run: Run, history: dict[str, list[MetricPoint]]) -> None:
     metric_rows = []
     for key, value in run.metrics.items():
         values = [p.value for p in history.get(key, [])]
@@ -237,12 +279,74 @@ def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
         metric_rows.append([key, value, len(values), chart])
     print_table(
         "metrics",
-        ["metric", "latest", "points", "history"],
+        [Column("metric"), Column("latest", justify="right"), Column("points", drop=2),
+         Column("history", drop=1)],
         metric_rows,
         empty="no metrics",
         markup=False,
+    )  # fmt: skip
+
+
+_TASK_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "skipped": "yellow"}
+
+
+def _print_pipeline(detail: RunDetail, shown: dict[str, str], wide: bool) -> None:
+    tasks = [
+        [
+            task.node,
+            Text(task.status, style=_TASK_STYLE.get(task.status, "")),
+            format_duration(task.duration_s),
+            "yes" if task.has_log else "",
+            task.step,
+        ]
+        for task in detail.tasks
+    ]
+    columns = [
+        Column("task"),
+        Column("status"),
+        Column("took", justify="right"),
+        Column("log", drop=2),
+        Column("step", drop=1),
+    ]
+    print_table("tasks", columns, tasks, markup=False, wide=wide)
+    outputs = [
+        [
+            f"{output.node}.{output.name}" if output.name != "out" else output.node,
+            output.artifact_name,
+            shown.get(output.artifact_id, output.artifact_id),
+            "made" if output.produced else "reused",
+        ]
+        for output in detail.outputs
+    ]
+    columns = [Column("output"), Column("artifact", drop=1), Column("id"), Column("made")]
+    print_table("outputs", columns, outputs, empty="no outputs", markup=False, wide=wide)
+    if detail.has_logs:
+        run = shown.get(detail.run.id, detail.run.id)
+        console.print(
+            Text(f"captured output: labledger runs logs {run} TASK shows a task's log"),
+            highlight=False,
+        )
+
+
+def _print_run(
+    detail: RunDetail, history: dict[str, list[MetricPoint]], shown: dict[str, str], wide: bool
+) -> None:
+    run = detail.run
+    _print_overview(run)
+    print_table(
+        "params", ["param", "value"], sorted(run.params.items()), empty="no params", markup=False
     )
+    _print_metrics(run, history)
     print_table("tags", ["tag", "value"], sorted(run.tags.items()), empty="no tags", markup=False)
+    if detail.tasks:
+        _print_pipeline(detail, shown, wide)
+    if detail.metadata:
+        rows = [
+            [entry.field, format_value(entry.value), entry.unit or ""] for entry in detail.metadata
+        ]
+        print_table("metadata", ["field", "value", "unit"], rows, markup=False)
+    if detail.collections:
+        console.print(Text(f"in collections: {', '.join(detail.collections)}"), highlight=False)
     if run.error:
         console.print(Text("error", style="bold red"))
         console.print(Text(run.error.rstrip()))
@@ -251,25 +355,36 @@ def _print_run(run: Run, history: dict[str, list[MetricPoint]]) -> None:
 @app.command("show")
 @command
 def show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id (8 or more characters).")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="Run id, or a unique prefix of it.")
+    ],
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Show one run: params, latest metrics with their history, tags, environment, git and status.
+    """Show one run: params, metrics with their history, tags, and for a pipeline run its tasks,
+    every output (reused ones too) and whether logs were captured; then metadata and collections.
 
     Example:
 
-        labledger runs show 0190a1b2
+        labledger runs show 01a24372-fc
     """
-    from labledger.tracking import get_metric_history, get_run
+    from labledger.pipelines.run_detail import describe_run
+    from labledger.tracking import get_metric_history
 
     with open_workspace(workspace) as ws:
-        run = get_run(run_id, workspace=ws)
-        history = _history_by_key(get_metric_history(run.id, workspace=ws))
+        detail = describe_run(run_id, workspace=ws)
+        history = _history_by_key(get_metric_history(detail.run.id, workspace=ws))
+        ids = [output.artifact_id for output in detail.outputs]
+        shown = {i: i for i in ids} if wide else catalog_short_ids(ws, ids, "artifact")
+        shown.update(_run_ids(ws, [detail.run], wide))
     if as_json:
-        print_json(_run_json(run, history))
+        print_json(_run_json(detail, history))
     else:
-        _print_run(run, history)
+        _print_run(detail, history, shown, wide)
+
+
+_DIFFERS = "≠"
 
 
 def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
@@ -283,7 +398,8 @@ def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
         differs = key in comparison.differing_params
         style = "bold yellow" if differs else ""
         cells = [Text(format_value(run.params.get(key)), style=style) for run in runs]
-        rows.append([Text(f"params.{key}", style=style), *cells])
+        label = f"{_DIFFERS} params.{key}" if differs else f"  params.{key}"
+        rows.append([Text(label, style=style), *cells])
     for key in comparison.metric_keys:
         best = comparison.best.get(key)
         cells = []
@@ -291,7 +407,8 @@ def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
             value = run.metrics.get(key)
             text = format_value(None if value is None or math.isnan(value) else value)
             cells.append(Text(f"{text} *", style="bold green") if run.id == best else Text(text))
-        rows.append([Text(f"metrics.{key}"), *cells])
+        direction = "lower" if key in comparison.lower_is_better else "higher"
+        rows.append([Text(f"  metrics.{key} ({direction})"), *cells])
     return rows
 
 
@@ -307,31 +424,41 @@ def compare(
         typer.Option(
             "--higher-is-better",
             metavar="NAME",
-            help="Metric where higher wins even if its name says loss or error; repeatable.",
+            help="Metric where higher wins even if its name says loss, error, std or time; "
+            "repeatable.",
             show_default=False,
         ),
     ] = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Put runs side by side: differing params in yellow, the best value of each metric marked *.
+    """Put runs side by side: differing params marked ≠, the best value of each metric marked *.
 
-    Metrics named like loss, error, rmse or mae count lower as better; all others higher.
+    Metrics named like losses, errors, spreads or times (loss, error, rmse, mae, std, var,
+    variance, time, duration, latency...) count lower as better; all others higher.
 
     Example:
 
-        labledger runs compare 0190a1b2 0190a1c7 0190a1d3
+        labledger runs compare 01a24372-f8 01a24372-fc
     """
     from labledger.tracking import compare_runs
 
     with open_workspace(workspace) as ws:
         comparison = compare_runs(run_ids, higher_is_better=higher_is_better or (), workspace=ws)
+        shown = _run_ids(ws, comparison.runs, wide)
     if as_json:
         print_json(comparison)
         return
-    shown = short_ids([run.id for run in comparison.runs], minimum=_SHORT_ID)
-    columns = ["", *(shown[run.id] for run in comparison.runs)]
-    print_table("runs compared", columns, _compare_rows(comparison), markup=False)
+    columns = [Column(""), *(Column(shown[run.id], wrap=True) for run in comparison.runs)]
+    print_table("runs compared", columns, _compare_rows(comparison), markup=False, wide=wide)
+    console.print(
+        Text(
+            f"{_DIFFERS} marks params that differ; * marks the best value of each metric "
+            "(higher or lower is better, as shown)",
+            style="dim",
+        )
+    )
 
 
 app.command("plot")(plot_command)

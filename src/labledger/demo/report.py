@@ -125,7 +125,8 @@ def print_runs(console: Console, runs: Sequence[Run], best_id: str) -> None:
     table = Table(title="Runs, best AUC first", title_justify="left", header_style="bold")
     ids = short_ids([run.id for run in runs])
     for column in ("run", "id", "family"):
-        table.add_column(column)
+        # Never cut or wrapped: two runs whose names were cut can look the same.
+        table.add_column(column, no_wrap=True, overflow="fold")
     for column in ("auc", "accuracy", "log_loss", "duration"):
         table.add_column(column, justify="right")
     for run in runs:
@@ -167,7 +168,7 @@ def print_comparison(console: Console, comparison: RunComparison) -> None:
     table = Table(header_style="bold")
     table.add_column("")
     for run in runs:
-        table.add_column(run.name, justify="right")
+        table.add_column(run.name, justify="right", no_wrap=True)
     for key in comparison.differing_params:
         table.add_row(f"params.{key}", *(run.params.get(key, "-") for run in runs), style="yellow")
     for key in FINAL_METRICS:

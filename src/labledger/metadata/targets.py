@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
 import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.workspace import schema
-from labledger.workspace.lookup import find_by_id
+from labledger.workspace.lookup import find_artifact, find_by_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -33,12 +34,17 @@ MemberRef: TypeAlias = str | tuple[str, str]
 TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
 MEMBER_KINDS = ("run", "artifact", "pipeline", "model")
 _TABLES = {"run": schema.runs, "artifact": schema.artifacts}
-_MAX_ID = 36
+# An artifact is also named by its name or digest, both longer than an id.
+_MAX_REF = 400
 _HINT = "list runs with `labledger runs list` and artifacts with `labledger artifacts list`"
 
 
 def _find(conn: Connection, kinds: tuple[str, ...], ref: str) -> tuple[str, str] | None:
-    """The one (kind, id) among ``kinds`` whose id is ``ref`` or, for 8+ characters, starts with it."""
+    """The one (kind, id) among ``kinds`` that ``ref`` names.
+
+    ``ref`` is an id or a unique id prefix; an artifact is also found by name or digest, through
+    the same lookup as ``labledger artifacts show``.
+    """
     found: list[tuple[str, str]] = []
     for kind in kinds:
         row = find_by_id(conn, _TABLES[kind], ref, what=kind)
@@ -49,13 +55,17 @@ def _find(conn: Connection, kinds: tuple[str, ...], ref: str) -> tuple[str, str]
             f"id prefix {ref!r} matches more than one run or artifact",
             hint="give more characters of the id",
         )
+    if not found and "artifact" in kinds:
+        with contextlib.suppress(NotFoundError):
+            found.append(("artifact", find_artifact(conn, ref).id))
     return found[0] if found else None
 
 
 def _check_id(id_: object) -> str:
-    if not isinstance(id_, str) or not id_ or len(id_) > _MAX_ID:
+    if not isinstance(id_, str) or not id_ or len(id_) > _MAX_REF:
         raise ValidationError(
-            f"{id_!r} is not a run or artifact id", hint="pass an id string or a (kind, id) tuple"
+            f"{id_!r} is not a run or artifact id, name or digest",
+            hint="pass an id string or a (kind, id) tuple",
         )
     return id_
 
@@ -80,7 +90,10 @@ def resolve_target(conn: Connection, target: TargetRef) -> tuple[TargetKind, str
     else:
         found = _find(conn, TARGET_KINDS, _check_id(target))
         if found is None:
-            raise NotFoundError(f"no run or artifact with id {target!r}", hint=_HINT)
+            raise NotFoundError(
+                f"no run or artifact with id {target!r} (nor an artifact of that name or digest)",
+                hint=_HINT,
+            )
     return ("run" if found[0] == "run" else "artifact"), found[1]
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import NotFoundError, ValidationError
@@ -151,12 +151,21 @@ def list_artifacts(
     limit: int = 1000,
     workspace: Workspace | None = None,
 ) -> list[Artifact]:
-    """Artifacts, newest first, optionally of one run or kind."""
+    """Artifacts, newest first, optionally of one run or kind.
+
+    The artifacts of a run are every output of it: those it made, and those its pipeline tasks
+    reused from the cache (their ``run_id`` is the run that made them).
+    """
     workspace = workspace or get_workspace()
     table = schema.artifacts
     query = select(table).order_by(table.c.created_at.desc()).limit(limit)
     if run_id is not None:
-        query = query.where(table.c.run_id == run_id)
+        reused = (
+            select(schema.task_outputs.c.artifact_id)
+            .join(schema.tasks, schema.tasks.c.id == schema.task_outputs.c.task_id)
+            .where(schema.tasks.c.run_id == run_id)
+        )
+        query = query.where(or_(table.c.run_id == run_id, table.c.id.in_(reused)))
     if kind is not None:
         query = query.where(table.c.kind == kind)
     with workspace.read() as conn:
@@ -170,35 +179,77 @@ def read_tree(workspace: Workspace, digest: str) -> list[dict[str, Any]]:
 
 def export_artifact(
     artifact: Artifact | str,
-    destination: str | os.PathLike[str],
+    destination: str | os.PathLike[str] | None = None,
     *,
+    overwrite: bool = False,
     workspace: Workspace | None = None,
 ) -> Path:
     """Write an artifact's bytes (a file, or a folder for trees) to ``destination``.
 
+    ``destination`` is a folder when it ends with ``/`` or is an existing folder: it is created
+    when missing and the file is written inside it, named after the artifact (only the last part
+    of the name, so a name can never lead outside the folder). Otherwise it is the file to write.
+    A tree always makes (or fills) the folder ``destination``. Without a destination a file goes
+    into the current folder and a tree into a new folder named after it.
+
     Args:
         artifact: An ``Artifact`` or a reference ``get_artifact`` accepts.
-        destination: A file path, or a folder to write into (trees always make a folder).
+        destination: A file path, or a folder to write into.
+        overwrite: Replace a file that is already there.
         workspace: Defaults to the current workspace.
 
     Returns:
         The path written.
+
+    Raises:
+        ValidationError: A file is in the way and ``overwrite`` is false, or the path leads
+            through a symbolic link or out of the destination.
     """
     workspace = workspace or get_workspace()
     if isinstance(artifact, str):
         artifact = get_artifact(artifact, workspace=workspace)
+    if destination is None:
+        # A tree spills many files: give it its own folder rather than the current one.
+        destination = Path(_base_name(artifact)) if artifact.kind == "tree" else Path()
+    as_folder = str(destination).endswith(("/", os.sep))
     destination = Path(destination)
     if artifact.kind == "tree":
+        if destination.exists() and not destination.is_dir():
+            raise ValidationError(
+                f"{destination} is a file; the tree {artifact.name!r} needs a folder",
+                hint="choose a folder path, e.g. ./out/",
+            )
         return write_tree(workspace.store, artifact.digest, destination)
-    if destination.is_dir():
-        # Only the last path part of a name: a name can never lead outside the destination.
-        base = Path(artifact.name).name or artifact.id
-        suffix = "" if "." in base else f".{artifact.format}"
-        destination = destination / f"{base}{suffix}"
+    if as_folder or destination.is_dir():
+        destination.mkdir(parents=True, exist_ok=True)
+        destination = destination / _file_name(artifact)
     if destination.is_symlink():
         raise ValidationError(
             f"{destination} is a symbolic link; refusing to write through it",
             hint="remove the link or choose another destination",
         )
+    if destination.is_dir():
+        raise ValidationError(
+            f"{destination} is a folder",
+            hint="name a file, or end the path with / to write inside the folder",
+        )
+    if destination.exists() and not overwrite:
+        raise ValidationError(
+            f"{destination} exists; not overwriting it",
+            hint="pass --force (overwrite=True) to replace it, or choose another path",
+        )
+    destination.parent.mkdir(parents=True, exist_ok=True)
     copy_blob(workspace.store, artifact.digest, destination)
     return destination
+
+
+def _base_name(artifact: Artifact) -> str:
+    """The last part of the artifact's name; its id when that is empty, ``.`` or ``..``."""
+    base = PurePosixPath(artifact.name.replace("\\", "/")).name
+    return artifact.id if base in {"", ".", ".."} else base
+
+
+def _file_name(artifact: Artifact) -> str:
+    """A file name for the artifact inside a folder: never empty, ``.``, ``..`` or a path."""
+    base = _base_name(artifact)
+    return base if "." in base else f"{base}.{artifact.format}"

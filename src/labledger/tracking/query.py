@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.tracking.metric_rules import lower_is_better
 from labledger.tracking.types import MetricPoint, Run, RunComparison
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
@@ -156,8 +157,9 @@ def compare_runs(
 ) -> RunComparison:
     """Put runs side by side; ``best`` names the best run per metric.
 
-    Metrics whose names contain ``loss`` or ``error``, unless listed in ``higher_is_better``, are
-    taken as lower-is-better; all others as higher-is-better.
+    Metrics named like losses, errors, spreads or times (``val_loss``, ``rmse``, ``cv_auc_std``,
+    ``fit_time``: the rule of :func:`labledger.tracking.metric_rules.lower_is_better`) are taken
+    as lower-is-better unless listed in ``higher_is_better``; all others as higher-is-better.
     """
     if len(run_ids) < 1:
         raise ValidationError("compare_runs needs at least one run id")
@@ -169,6 +171,7 @@ def compare_runs(
     metric_keys = sorted({k for run in runs for k in run.metrics})
     differing = [k for k in param_keys if len({run.params.get(k) for run in runs}) > 1]
     best: dict[str, str] = {}
+    lower_keys = [k for k in metric_keys if k not in higher_is_better and lower_is_better(k)]
     for key in metric_keys:
         scored = [
             (run.metrics[key], run.id)
@@ -177,8 +180,5 @@ def compare_runs(
         ]
         if not scored:
             continue
-        lower = key not in higher_is_better and any(
-            w in key.lower() for w in ("loss", "error", "rmse", "mae")
-        )
-        best[key] = (min(scored) if lower else max(scored))[1]
-    return RunComparison(runs, param_keys, metric_keys, differing, best)
+        best[key] = (min(scored) if key in lower_keys else max(scored))[1]
+    return RunComparison(runs, param_keys, metric_keys, differing, best, lower_keys)

@@ -70,3 +70,5 @@ class RunComparison:
     metric_keys: list[str]
     differing_params: list[str]
     best: dict[str, str]
+    lower_is_better: list[str] = field(default_factory=list)
+    """The metric keys where the lowest value was taken as the best."""

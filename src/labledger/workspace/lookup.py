@@ -7,17 +7,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from labledger._foundation.display import short_ids
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from sqlalchemy import Connection, Row, Table
 
-__all__ = ["MIN_PREFIX", "find_artifact", "find_by_id"]
+__all__ = ["MIN_PREFIX", "find_artifact", "find_by_id", "neighbour_ids", "unique_prefixes"]
 
 MIN_PREFIX = 8
+"""The fewest characters of an id that ids are shown with."""
+# Shorter prefixes are still looked up (a unique one works, an ambiguous one says so), as git does.
+_SHORTEST_PREFIX = 4
 _ID_LENGTH = 36
 _ID_CHARACTERS = frozenset("0123456789abcdef-")
 
@@ -26,27 +32,56 @@ def find_by_id(conn: Connection, table: Table, ref: str, *, what: str) -> Row[An
     """The row whose id is ``ref`` or starts with it; ``None`` when nothing matches.
 
     Raises:
-        ValidationError: The prefix matches several rows.
+        ValidationError: The prefix matches several rows, or is too short to be sure of.
     """
     row = conn.execute(select(table).where(table.c.id == ref)).first()
-    if row is not None or not MIN_PREFIX <= len(ref) < _ID_LENGTH:
+    if row is not None or not _SHORTEST_PREFIX <= len(ref) < _ID_LENGTH:
         return row
     if not _ID_CHARACTERS.issuperset(ref.lower()):
         # Not an id prefix (a name, say): skip the prefix search, which scans the table.
         return None
-    matches = conn.execute(
-        select(table)
-        .where(table.c.id.startswith(ref, autoescape=True))
-        .order_by(table.c.id)
-        .limit(4)
-    ).all()
+    matching = table.c.id.startswith(ref, autoescape=True)
+    matches = conn.execute(select(table).where(matching).order_by(table.c.id).limit(2)).all()
     if len(matches) > 1:
-        shown = ", ".join(m.id for m in matches[:3])
+        count = conn.execute(select(func.count()).select_from(table).where(matching)).scalar_one()
         raise ValidationError(
-            f"{what} id prefix {ref!r} is ambiguous: it matches {shown}{', ...' if len(matches) > 3 else ''}",
-            hint="type more characters of the id",
+            f"{what} id prefix {ref!r} is ambiguous: {count} {what}s start with it",
+            hint=f"type more characters of the id (the ids shown by `labledger {what}s list` "
+            "are long enough), or the whole id",
         )
     return matches[0] if matches else None
+
+
+def neighbour_ids(conn: Connection, table: Table, ids: Iterable[str]) -> set[str]:
+    """The ids next to each of ``ids`` in ``table``'s id order, which a short prefix must not match.
+
+    Two indexed look-ups per id: a prefix that differs from both neighbours differs from every id.
+    """
+    found: set[str] = set()
+    for id_ in set(ids):
+        for query in (
+            select(func.max(table.c.id)).where(table.c.id < id_),
+            select(func.min(table.c.id)).where(table.c.id > id_),
+        ):
+            neighbour = conn.execute(query).scalar()
+            if neighbour is not None:
+                found.add(neighbour)
+    return found
+
+
+def unique_prefixes(
+    conn: Connection, ids: Iterable[str], tables: Sequence[Table], *, minimum: int = MIN_PREFIX
+) -> dict[str, str]:
+    """The shortest prefix of each id (``minimum`` characters or more) that names one row.
+
+    A prefix is unique among ``ids`` and among every id in ``tables``, so it can be typed back
+    to any command that looks ids up there.
+    """
+    ids = list(ids)
+    among: set[str] = set()
+    for table in tables:
+        among |= neighbour_ids(conn, table, ids)
+    return short_ids(ids, minimum, among=among)
 
 
 def find_artifact(conn: Connection, ref: str) -> Row[Any]:

@@ -44,13 +44,32 @@ def test_define_list_set_show(cli: CliRunner, run: ActiveRun) -> None:
     assert shown == {
         "target": run.id,
         "metadata": {"line": "HeLa", "temp_c": 21.5},
+        "units": {"temp_c": "C"},
         "missing_required": [],
     }
-    assert "HeLa" in cli.invoke(root, ["metadata", "show", run.id]).output
+    table = cli.invoke(root, ["metadata", "show", run.id]).output
+    assert "HeLa" in table
+    assert any("temp_c" in line and "21.5" in line and " C " in line for line in table.splitlines())
 
     assert cli.invoke(root, ["metadata", "remove", run.id, "line"]).exit_code == 0
     shown = json.loads(cli.invoke(root, ["metadata", "show", run.id, "--json"]).output)
     assert shown["metadata"] == {"temp_c": 21.5}
+
+
+def test_set_and_collections_add_take_artifact_names_as_artifacts_show_does(
+    cli: CliRunner, artifact: Artifact
+) -> None:
+    assert cli.invoke(root, ["metadata", "define", "temp_c", "number"]).exit_code == 0
+    assert cli.invoke(root, ["artifacts", "show", artifact.name]).exit_code == 0
+    result = cli.invoke(root, ["metadata", "set", artifact.name, "temp_c=4"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(cli.invoke(root, ["metadata", "show", artifact.digest, "--json"]).output)
+    assert shown["metadata"] == {"temp_c": 4.0}
+    assert cli.invoke(root, ["collections", "create", "cold"]).exit_code == 0
+    result = cli.invoke(root, ["collections", "add", "cold", artifact.name])
+    assert result.exit_code == 0, result.output
+    members = json.loads(cli.invoke(root, ["collections", "show", "cold", "--json"]).output)
+    assert [(m["kind"], m["id"]) for m in members["members"]] == [("artifact", artifact.id)]
 
 
 def test_errors_are_one_line(cli: CliRunner, run: ActiveRun) -> None:

@@ -175,6 +175,8 @@ def test_unknown_targets(workspace: Workspace, run: ActiveRun) -> None:
     with pytest.raises(ValidationError, match="is not \\('run', id\\) or \\('artifact', id\\)"):
         get_metadata(("model", run.id), workspace=workspace)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="is not a run or artifact id"):
+        get_metadata("x" * 401, workspace=workspace)
+    with pytest.raises(NotFoundError, match="nor an artifact of that name"):
         get_metadata("x" * 37, workspace=workspace)
 
 
@@ -192,7 +194,7 @@ def test_unique_id_prefixes_are_enough(
         with pytest.raises(ValidationError, match="matches more than one run or artifact"):
             get_metadata(shared, workspace=workspace)
     with pytest.raises(NotFoundError, match="no run or artifact with id"):
-        get_metadata(run.id[:7], workspace=workspace)
+        get_metadata(run.id[:3], workspace=workspace)
     with pytest.raises(NotFoundError):
         get_metadata(run.id[:8] + "%", workspace=workspace)
 

@@ -21,7 +21,9 @@ def read_file(path: Path) -> str:
 @step
 def list_folder(folder: Path) -> list[str]:
     return sorted(
-        f"{p.relative_to(folder).as_posix()}={p.read_text()}" for p in folder.rglob("*") if p.is_file()
+        f"{p.relative_to(folder).as_posix()}={p.read_text()}"
+        for p in folder.rglob("*")
+        if p.is_file()
     )
 
 

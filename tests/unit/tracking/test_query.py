@@ -67,11 +67,26 @@ def test_ambiguous_short_or_unknown_ids_are_not_found(three_runs: Workspace) -> 
         with pytest.raises(ValidationError, match="ambiguous"):
             get_run(common)
     with pytest.raises(NotFoundError):
-        get_run(runs[0].id[:7])  # too short to be a prefix
+        get_run(runs[0].id[:3])  # too short to be a prefix
     with pytest.raises(NotFoundError) as caught:
         get_run("00000000-0000-7000-8000-000000000000")
     assert "labledger runs list" in str(caught.value)
     assert caught.value.hint
+
+
+def test_an_ambiguous_short_prefix_says_how_many_runs_match_and_what_to_do(
+    workspace_factory: Callable[..., Workspace],
+) -> None:
+    ws = workspace_factory(runs=[{"name": f"r{i}"} for i in range(3)])
+    ids = [run.id for run in search_runs(workspace=ws)]
+    prefix = ids[0][:4]
+    if not all(id_.startswith(prefix) for id_ in ids):
+        pytest.skip("the runs were made on either side of a time boundary")
+    with pytest.raises(ValidationError, match="ambiguous: 3 runs start with it") as caught:
+        get_run(prefix, workspace=ws)
+    assert "more characters" in (caught.value.hint or "")
+    unique = next(n for n in range(4, 37) if sum(i.startswith(ids[0][:n]) for i in ids) == 1)
+    assert get_run(ids[0][:unique], workspace=ws).id == ids[0]
 
 
 @pytest.mark.parametrize("pattern", ["%%%%%%%%", "________", "0%%%%%%%%%", "%-%-%-%-%"])
