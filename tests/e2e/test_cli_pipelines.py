@@ -175,3 +175,22 @@ def test_an_error_in_the_pipelines_module_shows_the_users_frames_only(
         f"error: importing {broken} failed at {broken}, line 3: NameError: name 'pd' is not "
         f"defined (define or import 'pd' before {broken}, line 3, e.g. import pandas as pd)",
     ]
+
+
+def test_status_and_explain_name_what_changed(
+    cli: Callable[..., Result], workspace: Workspace, study_file: str
+) -> None:
+    where = str(workspace.settings.root)
+    assert "would run" in cli("status", f"{study_file}:study", "-w", where).output
+    cli("run", f"{study_file}:study", "-q", "-w", where)
+    up = cli("status", f"{study_file}:study", "-w", where)
+    assert up.exit_code == 0
+    assert "up to date, all 3 steps cached" in up.output
+    changed = cli("status", f"{study_file}:study", "-p", "n=5", "-w", where, "--json")
+    document = json.loads(changed.output)
+    load = document["steps"][0]
+    assert (load["node"], load["state"]) == ("load", "run")
+    assert load["reasons"][0]["message"] == "param n: 4 -> 5"
+    explained = cli("run", f"{study_file}:study", "-p", "n=5", "-q", "--explain", "-w", where)
+    assert "param n: 4 -> 5" in explained.output
+    assert "3 ran" in explained.output or "ran" in explained.output

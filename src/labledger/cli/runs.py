@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -271,16 +272,28 @@ def _print_overview(run: Run) -> None:
     print_table(f"run {run.name}", ["field", "value"], overview, markup=False)
 
 
+def _reused_metrics(run: Run) -> dict[str, str]:
+    from labledger.pipelines.runner import REUSED_METRICS_TAG
+
+    try:
+        found = json.loads(run.tags.get(REUSED_METRICS_TAG, "{}"))
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
 def _print_metrics(run: Run, history: dict[str, list[MetricPoint]]) -> None:
+    reused = _reused_metrics(run)
     metric_rows = []
     for key, value in run.metrics.items():
         values = [p.value for p in history.get(key, [])]
         chart = Text(sparkline(values), style="cyan") if len(values) > 1 else ""
-        metric_rows.append([key, value, len(values), chart])
+        source = f"reused from run {reused[key][:13]}" if key in reused else ""
+        metric_rows.append([key, value, len(values), chart, source])
     print_table(
         "metrics",
         [Column("metric"), Column("latest", justify="right"), Column("points", drop=2),
-         Column("history", drop=1)],
+         Column("history", drop=1), Column("from", drop=3)],
         metric_rows,
         empty="no metrics",
         markup=False,
@@ -337,7 +350,10 @@ def _print_run(
         "params", ["param", "value"], sorted(run.params.items()), empty="no params", markup=False
     )
     _print_metrics(run, history)
-    print_table("tags", ["tag", "value"], sorted(run.tags.items()), empty="no tags", markup=False)
+    from labledger.pipelines.runner import REUSED_METRICS_TAG
+
+    tags = sorted((k, v) for k, v in run.tags.items() if k != REUSED_METRICS_TAG)
+    print_table("tags", ["tag", "value"], tags, empty="no tags", markup=False)
     if detail.tasks:
         _print_pipeline(detail, shown, wide)
     if detail.metadata:

@@ -84,10 +84,19 @@ class OutputRef:
 
 @dataclass(frozen=True, slots=True)
 class CacheHit:
-    """A finished task whose outputs can be reused."""
+    """A finished task whose outputs can be reused.
+
+    Attributes:
+        task_id: The task.
+        outputs: Its outputs by name.
+        run_id: The run it belongs to.
+        logged_digest: The blob of the metrics and tags it logged, if it logged any.
+    """
 
     task_id: str
     outputs: dict[str, OutputRef]
+    run_id: str | None = None
+    logged_digest: str | None = None
 
 
 _t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
@@ -95,6 +104,8 @@ _LOOKUP = (
     select(
         _t.c.id,
         _t.c.ended_at,
+        _t.c.run_id,
+        _t.c.logged_digest,
         _o.c.name,
         _o.c.materializer,
         _a.c.id.label("artifact_id"),
@@ -115,7 +126,7 @@ _LOOKUP = (
 
 
 _SQLITE_LOOKUP = (
-    "SELECT t.id, t.ended_at, o.name, o.materializer, a.id, a.digest, a.size, a.kind, a.format, "
+    "SELECT t.id, t.ended_at, t.run_id, t.logged_digest, o.name, o.materializer, a.id, a.digest, a.size, a.kind, a.format, "
     "a.schema_json FROM tasks AS t "
     "JOIN task_outputs AS o ON o.task_id = t.id AND o.produced = 1 "
     "JOIN artifacts AS a ON a.id = o.artifact_id "
@@ -167,11 +178,14 @@ def _pick(
     expiry: float | None,
 ) -> CacheHit | None:
     found: dict[str, dict[str, OutputRef]] = {}
+    owners: dict[str, tuple[str, str | None]] = {}
     order: list[str] = []
     oldest = time.time() - expiry if expiry is not None else None
     for (
         task_id,
         ended_at,
+        run_id,
+        logged_digest,
         name,
         materializer,
         artifact_id,
@@ -185,6 +199,7 @@ def _pick(
             continue
         if task_id not in found:
             found[task_id] = {}
+            owners[task_id] = (run_id, logged_digest)
             order.append(task_id)
         found[task_id][name] = OutputRef(
             artifact_id,
@@ -205,5 +220,5 @@ def _pick(
             continue
         blobs = [(ref.stored.digest, ref.stored.kind == "tree") for ref in refs.values()]
         if not missing_digests(store, blobs):
-            return CacheHit(task_id, refs)
+            return CacheHit(task_id, refs, *owners[task_id])
     return None

@@ -12,13 +12,15 @@ artifacts the first made instead of making its own, so each result is recorded o
 
 from __future__ import annotations
 
+import json
 import time
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger._foundation.canonical import canonical_text
+from labledger._foundation.canonical import canonical_json, canonical_text
+from labledger._foundation.errors import LabledgerError
 from labledger._foundation.ids import new_id
 from labledger.pipelines.cache import OutputRef
 from labledger.workspace import schema
@@ -34,9 +36,26 @@ if TYPE_CHECKING:
     from labledger.materializers import Stored
     from labledger.pipelines.cache import CacheHit
     from labledger.pipelines.task import TaskResult
+    from labledger.tracking.step_log import StepLog
+    from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["TaskRecord", "TaskRecorder"]
+__all__ = ["TaskRecord", "TaskRecorder", "read_step_log"]
+
+
+def read_step_log(store: BlobStore, digest: str | None) -> StepLog | None:
+    """The metrics and tags a task logged, from their blob; ``None`` if it is gone or unreadable."""
+    if digest is None:
+        return None
+    from labledger.tracking.step_log import StepLog
+
+    try:
+        with store.open(digest) as handle:
+            record = json.loads(handle.read())
+    except (OSError, ValueError, LabledgerError):
+        return None
+    return StepLog.from_record(record) if isinstance(record, dict) else None
+
 
 _t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
 _RECORDED = (
@@ -154,6 +173,14 @@ class TaskRecorder:
             for name, artifact_id in inputs.items()
         )
 
+    def _store_logged(self, result: TaskResult) -> str | None:
+        if result.logged is None:
+            return None
+        data = canonical_json(result.logged.as_record())
+        digest = self.workspace.store.put(data)
+        self._blobs[digest] = len(data)
+        return digest
+
     def source(self, stored: Stored, name: str) -> str:
         """Register a file or folder a task read as a new artifact of this run; returns its id."""
         artifact_id = new_id()
@@ -184,7 +211,13 @@ class TaskRecorder:
     ) -> dict[str, OutputRef]:
         """Record a task answered from the cache; returns its outputs."""
         self._tasks.append(
-            self._task_row(record, "cached", code_captured=code_captured, cached_from=hit.task_id)
+            self._task_row(
+                record,
+                "cached",
+                code_captured=code_captured,
+                cached_from=hit.task_id,
+                logged_digest=hit.logged_digest,
+            )
         )
         self._input_rows(record, inputs)
         for name, ref in hit.outputs.items():
@@ -219,6 +252,7 @@ class TaskRecorder:
                 started_at=result.started_at,
                 ended_at=result.ended_at,
                 log_digest=result.log_digest,
+                logged_digest=self._store_logged(result),
             )
         )
         if result.log_digest is not None:

@@ -19,7 +19,7 @@ from labledger.pipelines.capture import echoing, routing
 from labledger.pipelines.executor import LocalExecutor
 from labledger.pipelines.key_facts import key_facts
 from labledger.pipelines.progress import RunProgress
-from labledger.pipelines.recorder import TaskRecord, TaskRecorder
+from labledger.pipelines.recorder import TaskRecord, TaskRecorder, read_step_log
 from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.snapshot import snapshot_sources
 from labledger.pipelines.step_environment import step_environment
@@ -32,7 +32,7 @@ from labledger.workspace.current import get_workspace
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from labledger.pipelines.cache import OutputRef
+    from labledger.pipelines.cache import CacheHit, OutputRef
     from labledger.pipelines.definition import Pipeline
     from labledger.pipelines.executor import Executor
     from labledger.pipelines.graph import Graph, Node
@@ -40,7 +40,10 @@ if TYPE_CHECKING:
     from labledger.tracking.run import ActiveRun
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["run_pipeline"]
+__all__ = ["REUSED_METRICS_TAG", "run_pipeline"]
+
+# The run tag naming the metrics that came with tasks reused from the cache, and their runs.
+REUSED_METRICS_TAG = "labledger.reused_metrics"
 
 
 def _source_files(pipeline: Pipeline, graph: Graph) -> tuple[set[str], bool]:
@@ -84,6 +87,7 @@ class _Scheduler:
         self.use_cache = use_cache
         self.seed = seed
         self.environments: dict[Step, str] = {}
+        self.reused_metrics: dict[str, str] = {}  # metric key -> run it was logged in
         self.order = graph.topological_order()
         self.children: dict[Node, list[Node]] = {node: [] for node in self.order}
         self.waiting: dict[Node, int] = {}
@@ -139,6 +143,15 @@ class _Scheduler:
             **kw,
         )
 
+    def _reuse_logged(self, hit: CacheHit) -> None:
+        """Log to this run the metrics and tags a reused task logged when it ran."""
+        logged = read_step_log(self.ws.store, hit.logged_digest)
+        if logged is None:
+            return
+        logged.apply(self.pipeline_run)
+        for key, *_ in logged.metrics:
+            self.reused_metrics[key] = hit.run_id or ""
+
     def _environment(self, step: Step) -> str:
         found = self.environments.get(step)
         if found is None:
@@ -180,6 +193,8 @@ class _Scheduler:
                 outputs = self.recorder.cached(
                     record, hit, input_ids, code_captured=fingerprint.code_captured
                 )
+                if hit.logged_digest is not None:
+                    self._reuse_logged(hit)
                 self._outcome(node, record, "cached", outputs)
                 self.progress.done(node.key, "cached")
                 self._resolve(node, outputs, ready)
@@ -207,7 +222,7 @@ class _Scheduler:
         ready: deque[Node],
     ) -> None:
         seconds = max(0.0, result.ended_at - result.started_at)
-        if result.logged is not None:
+        if result.logged is not None and not result.logged.teed:
             result.logged.apply(self.pipeline_run)
         if result.ok:
             refs = self.recorder.finished(
@@ -377,6 +392,8 @@ def run_pipeline(
             ) from exc
         raise
     executor.close()
+    if scheduler.reused_metrics:
+        run.set_tag(REUSED_METRICS_TAG, canonical_text(scheduler.reused_metrics))
     failure = scheduler.failure
     run.end("failed" if failure else "finished", failure.error if failure else None)
     outcomes = {

@@ -7,7 +7,6 @@ descriptions cross process boundaries.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.errors import LabledgerError
 from labledger.pipelines.capture import capture_task
+from labledger.tracking.run import active_run, run_depth
 from labledger.tracking.step_log import step_log
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from labledger.pipelines.file_inputs import FileInput
     from labledger.pipelines.graph import Arg
     from labledger.pipelines.steps import Step
+    from labledger.tracking.run import ActiveRun
     from labledger.tracking.step_log import StepLog
     from labledger.workspace.blobstore import BlobStore
 
@@ -75,6 +76,11 @@ class TaskResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def _live_run() -> ActiveRun | None:
+    """The pipeline's run, when this process has it: step metrics then reach it as they come."""
+    return active_run() if run_depth() > 0 else None
 
 
 def _seed_generators(seed: int) -> None:
@@ -158,9 +164,9 @@ def execute_task(
         store: Where inputs are read and outputs written.
         values: Inputs already in memory, by input name (skips loading them).
         keep_values: Return the output values too (in-process executors pass them on).
-        defer_logging: Keep the metrics and tags the step logs in ``TaskResult.logged`` (the
-            last attempt's) for the runner to log, instead of logging them to the active run as
-            they come: for processes where the pipeline's run is out of reach.
+        defer_logging: Leave the metrics and tags the step logs to the runner, instead of also
+            logging them to the active run as they come: for processes where the pipeline's run
+            is out of reach. Either way ``TaskResult.logged`` holds them (the last attempt's).
         workdir: Where file and folder inputs are materialised.
     """
     from labledger.materializers import save
@@ -177,7 +183,7 @@ def execute_task(
         while arguments is not None:
             result.attempts += 1
             _seed_generators(spec.seed)
-            with step_log() if defer_logging else contextlib.nullcontext() as logged:
+            with step_log(None if defer_logging else _live_run()) as logged:
                 try:
                     outputs = _split_outputs(step, step.func(**arguments))
                 except Exception as exc:
@@ -190,8 +196,7 @@ def execute_task(
                     result.traceback = _format_error(exc)
                     break
                 finally:
-                    if logged is not None:
-                        result.logged = logged if logged.metrics or logged.tags else None
+                    result.logged = logged if logged.metrics or logged.tags else None
             try:
                 result.outputs = {
                     name: save(value, store, allow_pickle=step.trusted)

@@ -1,10 +1,12 @@
 """Metrics and tags logged inside a pipeline step that runs where the pipeline's run is not.
 
-A step on a Dask worker runs in another process, maybe on another machine, with no run to log to.
-While such a step runs, ``labledger.log_metric``, ``log_metrics``, ``set_tag`` and ``set_tags``
-called from its thread write to a ``StepLog`` instead, checked as a run would check them; the log
-travels back with the task's result and the runner applies it to the pipeline's run. (Steps in the
-pipeline's own process log to the run directly, so their metrics can be watched as they come.)
+While a step runs, ``labledger.log_metric``, ``log_metrics``, ``set_tag`` and ``set_tags`` called
+from its thread write to a ``StepLog``, checked as a run would check them. A step in the pipeline's
+own process also logs each value to the run as it comes (so a training step can be watched live).
+A step on a Dask worker runs in another process, maybe on another machine, with no run to log to:
+its log travels back with the task's result and the runner applies it to the pipeline's run. Either
+way the log is recorded with the task, so a later run that reuses the task from the cache shows the
+metrics it logged too.
 
 A run the step starts itself (``with labledger.start_run():`` inside the step) takes precedence
 while it is active.
@@ -41,14 +43,30 @@ _local = threading.local()
 
 
 class StepLog:
-    """What one step logged: metric points in order, and tags."""
+    """What one step logged: metric points in order, and tags.
 
-    __slots__ = ("depth", "metrics", "tags")
+    Attributes:
+        live: The run each value is also logged to as it comes (a step in the pipeline's own
+            process), or ``None`` (the runner applies the log when the task ends).
+        teed: Whether the values already went to a run as they came.
+    """
 
-    def __init__(self, depth: int = 0) -> None:
+    __slots__ = ("depth", "live", "metrics", "tags", "teed")
+
+    def __init__(self, depth: int = 0, live: ActiveRun | None = None) -> None:
         self.depth = depth  # active runs when the step started
+        self.live = live
+        self.teed = live is not None
         self.metrics: list[StepMetric] = []
         self.tags: dict[str, str] = {}
+
+    def __getstate__(self) -> tuple[int, list[StepMetric], dict[str, str], bool]:
+        # The live run stays in its process: only the values travel.
+        return (self.depth, self.metrics, self.tags, self.teed)
+
+    def __setstate__(self, state: tuple[int, list[StepMetric], dict[str, str], bool]) -> None:
+        self.depth, self.metrics, self.tags, self.teed = state
+        self.live = None
 
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp: float | None = None
@@ -60,6 +78,8 @@ class StepLog:
             step = metric_step(key, step)
         when = time.time() if timestamp is None else metric_timestamp(key, timestamp)
         self.metrics.append((key, number, step, when))
+        if self.live is not None:
+            self.live.log_metric(key, number, step, when)
 
     def log_metrics(
         self, metrics: Mapping[str, float] | Iterable[tuple[str, float]], step: int | None = None
@@ -70,10 +90,13 @@ class StepLog:
             self.log_metric(key, value, step=step, timestamp=now)  # type: ignore[arg-type]
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        """Set tags (applied to the run when the task ends)."""
-        self.tags.update(
-            {check_key(key, "tag"): value_text(key, value, "tag") for key, value in tags.items()}
-        )
+        """Set tags (applied to the run when the task ends, or at once when live)."""
+        checked = {
+            check_key(key, "tag"): value_text(key, value, "tag") for key, value in tags.items()
+        }
+        self.tags.update(checked)
+        if self.live is not None:
+            self.live.set_tags(checked)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag."""
@@ -86,17 +109,41 @@ class StepLog:
         if self.tags:
             run.set_tags(self.tags)
 
+    def as_record(self) -> dict[str, Any]:
+        """The log as JSON-able data (what a cached task brings to the runs that reuse it)."""
+        return {"metrics": [list(point) for point in self.metrics], "tags": self.tags}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> StepLog:
+        """A log rebuilt from ``as_record``; malformed points are left out."""
+        log = cls()
+        for point in record.get("metrics", ()):
+            if isinstance(point, list) and len(point) == 4:
+                key, value, step, timestamp = point
+                if isinstance(key, str) and isinstance(timestamp, int | float):
+                    number = float("nan") if value is None else float(value)
+                    log.metrics.append((key, number, step, float(timestamp)))
+        tags = record.get("tags", {})
+        if isinstance(tags, dict):
+            log.tags = {str(k): str(v) for k, v in tags.items()}
+        return log
+
 
 @contextlib.contextmanager
-def step_log() -> Iterator[StepLog]:
-    """Collect what this thread logs into a new ``StepLog`` while the block runs."""
+def step_log(live: ActiveRun | None = None) -> Iterator[StepLog]:
+    """Collect what this thread logs into a new ``StepLog`` while the block runs.
+
+    Args:
+        live: Also log each value to this run as it comes.
+    """
     previous = getattr(_local, "log", None)
-    log = StepLog(run_depth())
+    log = StepLog(run_depth(), live)
     _local.log = log
     try:
         yield log
     finally:
         _local.log = previous
+        log.live = None
 
 
 def current_step_log() -> StepLog | None:

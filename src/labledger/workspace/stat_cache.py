@@ -103,15 +103,16 @@ class StatCache:
     def _connect(self) -> sqlite3.Connection | None:
         if self._db is None and self.path is not None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.execute(_SCHEMA)
-            except (sqlite3.Error, OSError):
+                self._db = _open(self.path)
+            except sqlite3.DatabaseError:
+                # A damaged cache is only a cache: start a new one.
+                try:
+                    self.path.unlink()
+                    self._db = _open(self.path)
+                except (sqlite3.Error, OSError):
+                    self.path = None
+            except (sqlite3.Error, OSError, ValueError):
                 self.path = None  # no cache file this time; digests come from the bytes
-                return None
-            self._db = db
         return self._db
 
     def _load(self, path: str, *, folder: bool) -> None:
@@ -257,6 +258,19 @@ class StatCache:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
 
 
 def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:

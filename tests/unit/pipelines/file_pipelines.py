@@ -28,6 +28,16 @@ def list_folder(folder: Path) -> list[str]:
 
 
 @step
+def read_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+@pipeline
+def by_bytes(path: str = "assay.csv") -> None:
+    read_bytes(path)
+
+
+@step
 def shout(text: str) -> str:
     return text.upper()
 

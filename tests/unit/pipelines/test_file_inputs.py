@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from labledger._foundation.errors import NotFoundError, PipelineDefinitionError
 from labledger.lineage import ReproStatus, ancestors, reproducibility
@@ -224,3 +226,22 @@ def test_symbolic_links_in_a_folder_input_are_refused(workspace: Workspace, here
     (here / "plates" / "link.txt").symlink_to(here / "outside.txt")
     with pytest.raises(ValidationError, match="symbolic link"):
         fp.by_folder.run(workspace=workspace)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(first=st.binary(max_size=32), second=st.binary(max_size=32))
+def test_the_key_changes_exactly_when_the_bytes_do(
+    workspace: Workspace, here: Path, first: bytes, second: bytes
+) -> None:
+    path = here / "assay.csv"
+    path.write_bytes(first)
+    before = fp.by_bytes.run(workspace=workspace).tasks["read_bytes"].cache_key
+    stat = path.stat()
+    path.write_bytes(second)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the old times back
+    after = fp.by_bytes.run(workspace=workspace).tasks["read_bytes"].cache_key
+    assert (after == before) == (first == second)
+    os.utime(path)  # a new modification time, the same bytes
+    assert fp.by_bytes.run(workspace=workspace).tasks["read_bytes"].cache_key == after

@@ -35,11 +35,35 @@ def test_metrics_and_tags_logged_in_a_step_reach_the_run(
     assert labledger.get_run(result.run_id, workspace=workspace).tags["model"] == "toy"
 
 
-def test_a_cached_step_logs_nothing_again(workspace: Workspace) -> None:
-    sp.training.run(workspace=workspace)
-    again = sp.training.run(workspace=workspace)
+@pytest.mark.parametrize("executor", [None, LocalExecutor(max_workers=2)], ids=["inline", "pool"])
+def test_a_cached_step_brings_the_metrics_it_logged_marked_as_reused(
+    workspace: Workspace, executor: LocalExecutor | None
+) -> None:
+    import json
+
+    from labledger.pipelines.runner import REUSED_METRICS_TAG
+
+    first = sp.training.run(workspace=workspace, executor=executor)
+    again = sp.training.run(workspace=workspace, executor=executor)
     assert again.cached == ["trains"]
-    assert _metrics(again.run_id, "loss", workspace) == []
+    assert _metrics(again.run_id, "loss", workspace) == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+    run = labledger.get_run(again.run_id, workspace=workspace)
+    assert run.metrics["loss"] == pytest.approx(1 / 3)
+    assert run.tags["model"] == "toy"
+    assert json.loads(run.tags[REUSED_METRICS_TAG]) == {"loss": first.run_id}
+    found = labledger.search_runs("metrics.loss < 0.5", workspace=workspace)
+    assert {r.id for r in found} == {first.run_id, again.run_id}
+    assert labledger.verify(workspace=workspace).ok
+
+
+def test_a_partly_cached_run_shows_the_metrics_of_both_kinds_of_task(
+    workspace: Workspace,
+) -> None:
+    sp.training.run(workspace=workspace, epochs=3)
+    more = sp.training.run(workspace=workspace, epochs=2)  # a new key: runs
+    again = sp.training.run(workspace=workspace, epochs=2)
+    assert more.executed == ["trains"] and again.cached == ["trains"]
+    assert _metrics(again.run_id, "loss", workspace) == [(0, 1.0), (1, 0.5)]
 
 
 def test_in_process_every_attempt_logs_as_it_goes(workspace: Workspace, tmp_path: Path) -> None:

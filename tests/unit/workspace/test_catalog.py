@@ -68,6 +68,29 @@ def test_a_catalog_at_the_first_revision_upgrades_in_place(catalog: Catalog) -> 
         assert conn.execute(sa.select(schema.projects.c.name)).scalars().all() == ["kept"]
 
 
+def test_a_catalog_written_at_revision_0002_gains_the_0003_columns(catalog: Catalog) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
+    with catalog.writer.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        # As revision 0002 wrote them before these columns existed.
+        conn.exec_driver_sql("ALTER TABLE pipeline_runs DROP COLUMN facts_digest")
+        conn.exec_driver_sql("ALTER TABLE pipeline_runs DROP COLUMN replay_error")
+        conn.exec_driver_sql("ALTER TABLE tasks DROP COLUMN logged_digest")
+    upgrade(catalog)
+    assert catalog.revision() == HEAD_REVISION
+    with catalog.reader.connect() as conn:
+        inspector = sa.inspect(conn)
+        runs = {c["name"] for c in inspector.get_columns("pipeline_runs")}
+        tasks = {c["name"] for c in inspector.get_columns("tasks")}
+    assert {"facts_digest", "replay_error"} <= runs
+    assert "logged_digest" in tasks
+
+
 def test_sqlite_connection_settings(catalog: Catalog) -> None:
     upgrade(catalog)
     for engine in (catalog.writer, catalog.reader):
