@@ -105,8 +105,8 @@ def test_workspace_verifies(demo: Demo) -> None:
     assert demo.result.ledger_entries > MODEL_RUNS
     report = verify_workspace(demo.ws)
     assert report.ok, report.problems
-    # The ingest run, the model runs, three pipeline runs and the reproduction.
-    assert report.runs_checked == 1 + MODEL_RUNS + 3 + 1
+    # The ingest run, the model runs, four pipeline runs and the reproduction.
+    assert report.runs_checked == 1 + MODEL_RUNS + 4 + 1
 
 
 def test_artifacts_round_trip(demo: Demo) -> None:
@@ -175,7 +175,8 @@ def test_report_has_every_section(demo: Demo) -> None:
         "9. Reproduce",
         "8/8 outputs reproduced bit for bit",
         "10. Lineage of the best model",
-        "11. Verify",
+        "11. One value in the input file is corrected",
+        "12. Verify",
         "OK: the chain is intact",
         "Next steps",
         f"labledger runs list -w {demo.result.workspace}",
@@ -192,6 +193,15 @@ def test_pipeline_part_reruns_only_what_changed_and_reproduces(demo: Demo) -> No
     assert tour.best_model_status == "verified"
     cached = labledger.get_run(tour.cached_run_id, workspace=demo.ws)
     assert cached.kind == "pipeline"
+
+
+def test_pipeline_part_explains_and_reruns_after_the_input_file_is_edited(demo: Demo) -> None:
+    tour = demo.result.pipeline
+    assert tour.edit_reasons == (f"file {tour.biopsies} changed",)
+    assert tour.edited_rerun_steps[:2] == ("ingest", "quality_filter")
+    text = demo.text
+    assert "11. One value in the input file is corrected" in text
+    assert "changed" in text
 
 
 def test_existing_workspace_is_left_alone(tmp_path: Path) -> None:

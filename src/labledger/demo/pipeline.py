@@ -1,20 +1,25 @@
 """The demo's research pipeline: ingest biopsies, filter, build features, train two models, evaluate.
 
 Every function is an ordinary ``@step``; ``biopsy_study`` wires them into a graph. Run it with
-``labledger run labledger.demo.pipeline:biopsy_study -p n_estimators=300``.
+``labledger run labledger.demo.pipeline:biopsy_study -p n_estimators=300`` (the bundled data), or
+on a CSV file: ``python -c "from labledger.demo.pipeline import write_biopsies as w;
+w('biopsies.csv')"`` then ``-p biopsies=biopsies.csv``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labledger.pipelines import pipeline, step
+from labledger.pipelines import File, pipeline, step
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "biopsy_study",
+    "bundled",
+    "bundled_biopsies",
     "evaluate",
     "features",
     "ingest",
@@ -22,13 +27,13 @@ __all__ = [
     "roc_plot",
     "train_forest",
     "train_logistic",
+    "write_biopsies",
 ]
 
 LABEL = "malignant"
 
 
-@step
-def ingest() -> pd.DataFrame:
+def bundled_biopsies() -> pd.DataFrame:
     """The Wisconsin diagnostic biopsies bundled with scikit-learn (569 samples, 30 measurements)."""
     from sklearn.datasets import load_breast_cancer
 
@@ -37,6 +42,32 @@ def ingest() -> pd.DataFrame:
     frame[LABEL] = (1 - frame.pop("target")).astype("int64")
     frame.insert(0, "sample_id", [f"WDBC-{i + 1:04d}" for i in range(len(frame))])
     return frame
+
+
+def write_biopsies(path: str | Path) -> Path:
+    """Write the bundled biopsies as a CSV file, as a lab's export would hand them over."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    bundled_biopsies().to_csv(target, index=False, float_format="%.6g")
+    return target
+
+
+@step
+def ingest(path: Path) -> pd.DataFrame:
+    """Read the biopsies exported as CSV; the file's bytes are part of this step's cache key."""
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    missing = {"sample_id", LABEL} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path} lacks the columns {sorted(missing)}")
+    return frame
+
+
+@step
+def bundled() -> pd.DataFrame:
+    """The biopsies bundled with scikit-learn, when no file is given."""
+    return bundled_biopsies()
 
 
 @step
@@ -138,11 +169,19 @@ def roc_plot(models: dict[str, Any], test: pd.DataFrame) -> Any:
 
 @pipeline
 def biopsy_study(
-    max_z: float = 6.0, test_fraction: float = 0.3, c: float = 1.0, n_estimators: int = 200
+    biopsies: str | None = None,
+    max_z: float = 6.0,
+    test_fraction: float = 0.3,
+    c: float = 1.0,
+    n_estimators: int = 200,
 ) -> None:
-    """Ingest -> quality filter -> features -> logistic and forest models -> evaluation and ROC plot."""
-    biopsies = quality_filter(ingest(), max_z=max_z)
-    train, test = features(biopsies, test_fraction=test_fraction)
+    """Ingest -> quality filter -> features -> logistic and forest models -> evaluation and ROC plot.
+
+    ``biopsies`` is a CSV file (``write_biopsies`` makes one); without it the bundled data is used.
+    """
+    raw = ingest(File(biopsies)) if biopsies else bundled()
+    kept = quality_filter(raw, max_z=max_z)
+    train, test = features(kept, test_fraction=test_fraction)
     models = {
         "logistic": train_logistic(train, c=c),
         "forest": train_forest(train, n_estimators=n_estimators),

@@ -1,21 +1,23 @@
-"""The demo's pipeline part: run the study pipeline, re-run it cached, change a parameter, follow
-the lineage of the best model, and reproduce the first run bit for bit.
+"""The demo's pipeline part: run the study pipeline on a CSV file, re-run it cached, change a
+parameter, reproduce the run bit for bit, follow the lineage of the best model, then correct one
+value in the file and let ``status`` say what re-runs and why.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
 
-from labledger.demo.pipeline import biopsy_study
+from labledger.demo.pipeline import biopsy_study, write_biopsies
 from labledger.demo.report import section
 from labledger.lineage import ancestors, graph_reproducibility, reproducibility
 from labledger.lineage.display import lineage_tree
-from labledger.pipelines import reproduce
+from labledger.pipelines import reproduce, status
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,6 +45,10 @@ class PipelineTour:
         best_model_artifact_id: The best model's artifact.
         best_model_status: Its reproducibility status after ``reproduce``.
         reproduced: Whether every output of the changed run was reproduced bit for bit.
+        biopsies: The CSV file the pipeline reads.
+        edit_reasons: What ``status`` said about ``ingest`` after one value in the file changed.
+        edited_run_id: The run after that edit.
+        edited_rerun_steps: Steps that run executed.
     """
 
     first_run_id: str
@@ -53,6 +59,10 @@ class PipelineTour:
     best_model_artifact_id: str
     best_model_status: str
     reproduced: bool
+    biopsies: str
+    edit_reasons: tuple[str, ...]
+    edited_run_id: str
+    edited_rerun_steps: tuple[str, ...]
 
 
 def _tasks_table(result: PipelineRun, title: str) -> Table:
@@ -72,6 +82,19 @@ def _timed_run(ws: Workspace, **params: object) -> tuple[PipelineRun, float]:
     return result, time.perf_counter() - started
 
 
+def _correct_one_value(path: Path) -> str:
+    """Change one measurement of the first sample, as a corrected export would; say which."""
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    cells = lines[1].rstrip("\n").split(",")
+    column = header.index("mean radius")
+    old = cells[column]
+    cells[column] = f"{float(old) + 0.5:.6g}"
+    lines[1] = ",".join(cells) + "\n"
+    path.write_text("".join(lines))
+    return f"{cells[0]} {header[column]}: {old} -> {cells[column]}"
+
+
 def _reproduction_table(result: Reproduction) -> Table:
     table = Table(header_style="bold")
     for column in ("output", "result", "digest"):
@@ -86,16 +109,21 @@ def _reproduction_table(result: Reproduction) -> Table:
 def run_pipeline_tour(ws: Workspace, console: Console) -> PipelineTour:
     """Run the pipeline part of the demo in ``ws``, printing each step to ``console``."""
     section(console, "8. Pipeline: ingest -> quality filter -> features -> 2 models -> evaluation")
-    first, seconds = _timed_run(ws)
+    folder = ws.settings.root.parent if ws.settings.root is not None else Path.cwd()
+    biopsies = str(write_biopsies(folder / "data" / "biopsies.csv"))
+    console.print(
+        f"the pipeline reads [bold]{biopsies}[/bold] (a file input: part of the cache key)"
+    )
+    first, seconds = _timed_run(ws, biopsies=biopsies)
     console.print(_tasks_table(first, f"first run: every step ran ({seconds:.1f} s)"))
 
-    cached, seconds = _timed_run(ws)
+    cached, seconds = _timed_run(ws, biopsies=biopsies)
     console.print(
         f"second run: [cyan]{len(cached.cached)} of {len(cached.tasks)} steps from the cache[/cyan]"
         f" in {seconds:.2f} s, same outputs"
     )
 
-    changed, seconds = _timed_run(ws, **CHANGED)
+    changed, seconds = _timed_run(ws, biopsies=biopsies, **CHANGED)
     console.print(
         _tasks_table(changed, f"n_estimators=400: only what depends on it re-ran ({seconds:.1f} s)")
     )
@@ -122,6 +150,22 @@ def run_pipeline_tour(ws: Workspace, console: Console) -> PipelineTour:
     statuses = {k: str(v) for k, v in graph_reproducibility(graph, workspace=ws).items()}
     section(console, f"10. Lineage of the best model ({best}), coloured by reproducibility")
     console.print(lineage_tree(graph, statuses))
+    section(console, "11. One value in the input file is corrected: what re-runs, and why")
+    what = _correct_one_value(Path(biopsies))
+    console.print(f"edited {Path(biopsies).name}: {what}")
+    found = status(biopsy_study, {"biopsies": biopsies, **CHANGED}, workspace=ws)
+    for step_status in found.steps:
+        reasons = "; ".join(reason.message for reason in step_status.reasons)
+        state = (
+            "[cyan]cached[/cyan]" if step_status.state == "cached" else "[yellow]will run[/yellow]"
+        )
+        console.print(f"  {step_status.node:<15} {state}  {reasons}", highlight=False)
+    edited, seconds = _timed_run(ws, biopsies=biopsies, **CHANGED)
+    console.print(
+        f"re-run on the corrected file: {len(edited.executed)} steps ran, "
+        f"{len(edited.cached)} from the cache ({seconds:.1f} s)"
+    )
+    ingest_status = next(s for s in found.steps if s.node == "ingest")
     return PipelineTour(
         first_run_id=first.run_id,
         cached_run_id=cached.run_id,
@@ -131,4 +175,8 @@ def run_pipeline_tour(ws: Workspace, console: Console) -> PipelineTour:
         best_model_artifact_id=model_id,
         best_model_status=str(reproducibility(model_id, workspace=ws)),
         reproduced=reproduction.matched,
+        biopsies=biopsies,
+        edit_reasons=tuple(reason.message for reason in ingest_status.reasons),
+        edited_run_id=edited.run_id,
+        edited_rerun_steps=tuple(edited.executed),
     )

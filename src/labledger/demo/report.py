@@ -225,7 +225,7 @@ def print_collection(console: Console, collection: Collection) -> None:
 
 def print_verification(console: Console, report: VerifyReport) -> None:
     """The ledger chain, blobs and sealed runs that verification checked, and any problems."""
-    section(console, "11. Verify")
+    section(console, "12. Verify")
     console.print(f"ledger entries checked  {report.entries_checked}")
     console.print(f"blobs re-hashed         {report.blobs_checked}")
     console.print(f"sealed runs re-derived  {report.runs_checked}")

@@ -185,9 +185,14 @@ class _Judge:
         compared = earlier.task_id if earlier else None
         if waiting:
             self.states[node.key] = "run"
-            reasons = tuple(
-                Reason("upstream", f"reads the output of {key}, which will run", {"step": key})
-                for key in waiting
+            names = ", ".join(waiting)
+            what = "the output of" if len(waiting) == 1 else "the outputs of"
+            reasons = (
+                Reason(
+                    "upstream",
+                    f"reads {what} {names}, which will run",
+                    {"steps": waiting},
+                ),
             )
             return StepStatus(node.key, step.qualname, "run", reasons, compared)
         digests = {
