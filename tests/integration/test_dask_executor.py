@@ -112,5 +112,11 @@ def test_metrics_and_tags_logged_on_a_worker_reach_the_run(workspace: Workspace,
     history = labledger.get_metric_history(result.run_id, "progress", workspace=workspace)
     assert [(p.step, p.value) for p in history] == [(0, 0.0), (1, 1.0), (2, 2.0)]
     assert labledger.get_run(result.run_id, workspace=workspace).tags["host"] == "worker"
+    # Reused from the cache, the task brings what it logged on the worker.
+    again = ds.logging_steps.run(workspace=workspace, executor=DaskExecutor(client))
+    assert again.executed == []
+    history = labledger.get_metric_history(again.run_id, "progress", workspace=workspace)
+    assert [(p.step, p.value) for p in history] == [(0, 0.0), (1, 1.0), (2, 2.0)]
+    assert labledger.get_run(again.run_id, workspace=workspace).tags["host"] == "worker"
     with pytest.raises(StepFailedError, match="return values as step outputs"):
         ds.artifact_on_worker.run(workspace=workspace, executor=DaskExecutor(client))

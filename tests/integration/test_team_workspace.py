@@ -94,3 +94,34 @@ def test_team_workspace_detects_a_corrupted_object(team_env: str, s3_server: S3S
     finally:
         set_workspace(None)
         ws.close()
+
+
+def test_file_inputs_on_a_team_workspace(
+    team_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.lineage import ReproStatus, reproducibility
+    from labledger.pipelines import status
+    from tests.unit.pipelines import file_pipelines as fp
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    project = tmp_path / "project"
+    (project / "plates" / "a").mkdir(parents=True)
+    (project / "plates" / "a" / "1.txt").write_text("one")
+    (project / "assay.csv").write_text("1,2")
+    monkeypatch.chdir(project)
+    ws = Workspace.open()
+    try:
+        first = fp.by_folder.run(workspace=ws)
+        assert fp.by_folder.run(workspace=ws).executed == []
+        (project / "plates" / "a" / "1.txt").write_text("ONE")
+        assert status(fp.by_folder, workspace=ws).steps[0].reasons[0].message == (
+            "folder plates changed"
+        )
+        assert fp.by_folder.run(workspace=ws).load("list_folder") == ["a/1.txt=ONE"]
+        out = first.tasks["list_folder"].outputs["out"]
+        assert reproducibility(out, workspace=ws) == ReproStatus.REPRODUCIBLE
+        fp.by_file.run(workspace=ws, store=False)
+        assert (tmp_path / "cache" / "labledger" / "stat-cache.db").is_file()
+        assert verify_workspace(ws).ok
+    finally:
+        ws.close()
