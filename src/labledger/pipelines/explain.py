@@ -13,6 +13,7 @@ known before then (it may still come from the cache, if that output comes out th
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -187,14 +188,14 @@ class _Judge:
             self.states[node.key] = "run"
             names = ", ".join(waiting)
             what = "the output of" if len(waiting) == 1 else "the outputs of"
-            reasons = (
+            upstream = (
                 Reason(
                     "upstream",
                     f"reads {what} {names}, which will run",
                     {"steps": waiting},
                 ),
             )
-            return StepStatus(node.key, step.qualname, "run", reasons, compared)
+            return StepStatus(node.key, step.qualname, "run", upstream, compared)
         digests = {
             name: self.outputs[h.node.key][h.output] for name, h in node.inputs.items()
         } | self.inputs.digests(node.files, node.key)
@@ -238,7 +239,8 @@ class _Judge:
         if earlier.fingerprint != facts["fingerprint"]:
             reasons.append(_code_reason(old_facts, facts))
         reasons += _param_reasons(earlier.params_json, node.params_json)
-        reasons += _input_reasons(earlier.inputs, digests, {f.name: f.path for f in node.files})
+        files = {f.name: (f.path, _file_kind(f.kind, f.path)) for f in node.files}
+        reasons += _input_reasons(earlier.inputs, digests, files)
         if old_facts is not None:
             reasons += _environment_reasons(old_facts["environment"], facts["environment"])
         if task_seed(earlier.seed, node.key) != task_seed(self.seed, node.key):
@@ -310,20 +312,29 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _input_reasons(old: dict[str, str], new: dict[str, str], files: dict[str, str]) -> list[Reason]:
+def _file_kind(kind: str, path: str) -> str:
+    if kind == "any":
+        return "folder" if os.path.isdir(path) else "file"
+    return kind
+
+
+def _input_reasons(
+    old: dict[str, str], new: dict[str, str], files: dict[str, tuple[str, str]]
+) -> list[Reason]:
     reasons = []
     for name in sorted(set(old) | set(new)):
         if old.get(name) == new.get(name):
             continue
         if name in files:
+            path, kind = files[name]
             what = "changed" if name in old else "is a new input"
             reasons.append(
                 Reason(
                     "file",
-                    f"file {files[name]} {what}",
+                    f"{kind} {path} {what}",
                     {
                         "input": name,
-                        "path": files[name],
+                        "path": path,
                         "old": old.get(name),
                         "new": new.get(name),
                     },
