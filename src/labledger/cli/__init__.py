@@ -13,6 +13,7 @@ import typer
 
 from labledger.cli import artifacts, collections, keys, metadata, runs
 from labledger.cli.demo import demo as demo_command
+from labledger.cli.help_format import hide_flag_types
 from labledger.cli.lineage import lineage_command, prov_command
 from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
@@ -20,6 +21,8 @@ from labledger.cli.status import status_command
 from labledger.cli.workspace import gc, init, verify
 
 __all__ = ["app", "main"]
+
+hide_flag_types()
 
 app = typer.Typer(
     name="labledger",

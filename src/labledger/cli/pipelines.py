@@ -138,7 +138,7 @@ def run_command(
 
     Example:
 
-        labledger run examples/biopsy/pipeline.py:study -p n_estimators=300
+        labledger run examples/pipeline_quickstart.py:plate_summary -p threshold=0.6
     """
     from labledger._foundation.errors import PipelineImportError, StepFailedError
     from labledger.pipelines.executor import Executor, LocalExecutor
