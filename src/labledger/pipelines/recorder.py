@@ -181,8 +181,8 @@ class TaskRecorder:
         self._blobs[digest] = len(data)
         return digest
 
-    def source(self, stored: Stored, name: str) -> str:
-        """Register a file or folder a task read as a new artifact of this run; returns its id."""
+    def _artifact(self, stored: Stored, name: str, now: float) -> str:
+        """Collect the row of a new artifact holding ``stored`` (and its blobs); returns its id."""
         artifact_id = new_id()
         for digest, size in stored.blobs or ((stored.digest, stored.size),):
             self._blobs[digest] = size
@@ -198,10 +198,15 @@ class TaskRecorder:
                 "schema_json": canonical_text(stored.schema),
                 "stats_json": canonical_text(stored.stats),
                 "run_id": self.run_id,
-                "created_at": time.time(),
+                "created_at": now,
                 "created_by": self.workspace.actor,
             }
         )
+        return artifact_id
+
+    def source(self, stored: Stored, name: str) -> str:
+        """Register a file or folder a task read as a new artifact of this run; returns its id."""
+        artifact_id = self._artifact(stored, name, time.time())
         if self._oldest is None:
             self._oldest = time.monotonic()
         return artifact_id
@@ -261,24 +266,8 @@ class TaskRecorder:
         self._produced[record.cache_key] = record.id
         refs: dict[str, OutputRef] = {}
         for name, stored in result.outputs.items():
-            artifact_id = new_id()
-            for digest, size in stored.blobs or ((stored.digest, stored.size),):
-                self._blobs[digest] = size
-            self._artifacts.append(
-                {
-                    "id": artifact_id,
-                    "project_id": self.project_id,
-                    "name": record.node if single_output else f"{record.node}.{name}",
-                    "kind": stored.kind,
-                    "format": stored.format,
-                    "digest": stored.digest,
-                    "size": stored.size,
-                    "schema_json": canonical_text(stored.schema),
-                    "stats_json": canonical_text(stored.stats),
-                    "run_id": self.run_id,
-                    "created_at": now,
-                    "created_by": self.workspace.actor,
-                }
+            artifact_id = self._artifact(
+                stored, record.node if single_output else f"{record.node}.{name}", now
             )
             self._outputs.append(
                 {
