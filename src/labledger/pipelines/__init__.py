@@ -9,7 +9,7 @@ re-executes a run from its code snapshot and compares digests.
 from labledger.pipelines.definition import Pipeline, pipeline
 from labledger.pipelines.executor import Executor, LocalExecutor
 from labledger.pipelines.explain import PipelineStatus, Reason, StepStatus, status
-from labledger.pipelines.file_inputs import File, Folder, FolderArgumentWarning
+from labledger.pipelines.file_inputs import File, Folder, FolderArgumentWarning, InputChangedWarning
 from labledger.pipelines.graph import Handle
 from labledger.pipelines.loader import load_pipeline
 from labledger.pipelines.reproduction import OutputCheck, Reproduction, reproduce
@@ -25,6 +25,7 @@ __all__ = [
     "Folder",
     "FolderArgumentWarning",
     "Handle",
+    "InputChangedWarning",
     "LocalExecutor",
     "OutputCheck",
     "Pipeline",

@@ -60,6 +60,10 @@ class FolderArgumentWarning(UserWarning):
     """A step argument names a folder whose contents are not part of the step's cache key."""
 
 
+class InputChangedWarning(UserWarning):
+    """A file or folder changed while a step that reads it ran: its result is not cached."""
+
+
 class File(os.PathLike[str]):
     """A file a step reads: its bytes are part of the step's cache key and lineage.
 

@@ -99,6 +99,15 @@ class RunInputs:
             self._hashed[key] = found
         return found
 
+    def changed(self, items: Iterable[FileInput]) -> list[str]:
+        """Paths among ``items`` that changed since this run hashed them (a step may be reading
+        bytes its cache key does not hold)."""
+        return [
+            item.path
+            for item in items
+            if (found := self._hashed.get((item.path, item.kind))) is not None and found.changed()
+        ]
+
     def digests(self, items: Iterable[FileInput], step: str) -> dict[str, str]:
         """Input name -> digest of the bytes, without storing anything."""
         return {item.name: self.hashed(item, step).digest for item in items}

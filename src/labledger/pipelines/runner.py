@@ -9,6 +9,7 @@ as ``skipped``, and the run fails with the step's traceback.
 from __future__ import annotations
 
 import time
+import warnings
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from labledger._foundation.errors import StepFailedError
 from labledger.pipelines.cache import CacheReader, cache_key
 from labledger.pipelines.capture import echoing, routing
 from labledger.pipelines.executor import LocalExecutor
+from labledger.pipelines.file_inputs import InputChangedWarning
 from labledger.pipelines.key_facts import key_facts
 from labledger.pipelines.progress import RunProgress
 from labledger.pipelines.recorder import TaskRecord, TaskRecorder, read_step_log
@@ -143,6 +145,21 @@ class _Scheduler:
             **kw,
         )
 
+    def _check_inputs_unchanged(self, node: Node, record: TaskRecord) -> None:
+        """A file changed while the step ran: its result may not be what the key says."""
+        changed = self.inputs.changed(node.files)
+        if not changed:
+            return
+        # Recorded, but under a key no run will ask for: the next run computes it again.
+        record.cache_key = f"changed:{record.id}"
+        warnings.warn(
+            f"step {node.key!r}: {', '.join(changed)} changed while the step ran, so its result "
+            "may not match the bytes its cache key holds; the result is kept but will not be "
+            "reused from the cache",
+            InputChangedWarning,
+            stacklevel=2,
+        )
+
     def _reuse_logged(self, hit: CacheHit) -> None:
         """Log to this run the metrics and tags a reused task logged when it ran."""
         logged = read_step_log(self.ws.store, hit.logged_digest)
@@ -224,6 +241,8 @@ class _Scheduler:
         seconds = max(0.0, result.ended_at - result.started_at)
         if result.logged is not None and not result.logged.teed:
             result.logged.apply(self.pipeline_run)
+        if result.ok and node.files:
+            self._check_inputs_unchanged(node, record)
         if result.ok:
             refs = self.recorder.finished(
                 record,

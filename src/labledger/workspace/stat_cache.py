@@ -71,6 +71,8 @@ class HashedPath:
         size: Bytes of the file, or of all files in the folder.
         entries: The folder's files, sorted as in its manifest; empty for a file.
         manifest: The tree manifest's bytes; empty for a file.
+        seen: What ``stat`` said of each file when it was hashed (relative path -> device, inode,
+            size, modification and change time), to tell later whether anything changed.
     """
 
     path: str
@@ -79,6 +81,17 @@ class HashedPath:
     size: int
     entries: tuple[TreeEntry, ...] = ()
     manifest: bytes = b""
+    seen: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def changed(self) -> bool:
+        """Whether the file, or any file of the folder, changed (or came or went) since hashing."""
+        try:
+            if self.kind == "file":
+                return self.seen != (("", _key(os.stat(self.path))),)
+            now = sorted((relative, _key(st)) for relative, _, st in _walk(self.path))
+        except (OSError, ValidationError):
+            return True
+        return tuple(now) != self.seen
 
 
 def _key(st: os.stat_result) -> _Key:
@@ -178,7 +191,8 @@ class StatCache:
         if not stat.S_ISREG(st.st_mode):
             raise ValidationError(f"{path} is not a regular file", hint="pass a file or a folder")
         self._load(absolute, folder=False)
-        return HashedPath(absolute, "file", self._digest(absolute, st), st.st_size)
+        digest = self._digest(absolute, st)
+        return HashedPath(absolute, "file", digest, st.st_size, seen=(("", _key(st)),))
 
     def hash_folder(self, path: str | os.PathLike[str]) -> HashedPath:
         """The tree digest of a folder: every regular file under it, by relative path and digest.
@@ -201,9 +215,11 @@ class StatCache:
             )
         self._load(absolute, folder=True)
         entries: list[tuple[tuple[str, ...], TreeEntry]] = []
+        seen: list[tuple[str, _Key]] = []
         for relative, full, st in _walk(absolute):
             digest = self._digest(full, st)
             entries.append((tuple(relative.split("/")), TreeEntry(relative, digest, st.st_size)))
+            seen.append((relative, _key(st)))
         entries.sort(key=lambda item: item[0])
         ordered = tuple(entry for _, entry in entries)
         manifest = canonical_json(
@@ -219,6 +235,7 @@ class StatCache:
             sum(e.size for e in ordered),
             ordered,
             manifest,
+            tuple(sorted(seen)),
         )
 
     def hash_path(self, path: str | os.PathLike[str]) -> HashedPath:

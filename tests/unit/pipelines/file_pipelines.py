@@ -85,3 +85,15 @@ def many(paths: list[str]) -> None:
 @pipeline
 def folder_as_text(folder: str = "plates") -> None:
     read_text(folder)
+
+
+@step
+def edits_its_input(path: str) -> str:
+    text = Path(path).read_text()
+    Path(path).write_text(text + "!")  # a file changing while the step reads it
+    return text
+
+
+@pipeline
+def self_editing(path: str = "assay.csv") -> None:
+    edits_its_input(path)

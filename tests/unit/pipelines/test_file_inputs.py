@@ -245,3 +245,18 @@ def test_the_key_changes_exactly_when_the_bytes_do(
     assert (after == before) == (first == second)
     os.utime(path)  # a new modification time, the same bytes
     assert fp.by_bytes.run(workspace=workspace).tasks["read_bytes"].cache_key == after
+
+
+def test_a_file_changed_while_the_step_ran_is_never_a_cache_hit(
+    workspace: Workspace, here: Path
+) -> None:
+    from labledger.pipelines import InputChangedWarning
+
+    (here / "assay.csv").write_text("v1")
+    with pytest.warns(InputChangedWarning, match="changed while the step ran"):
+        first = fp.self_editing.run(workspace=workspace)
+    assert first.load("edits_its_input") == "v1"
+    (here / "assay.csv").write_text("v1")  # the bytes the first key held, again
+    with pytest.warns(InputChangedWarning):
+        again = fp.self_editing.run(workspace=workspace)
+    assert again.executed == ["edits_its_input"]
