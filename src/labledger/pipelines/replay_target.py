@@ -1,0 +1,162 @@
+"""How a re-execution finds a pipeline again, or why it cannot.
+
+``reproduce`` re-runs a pipeline in a fresh process that imports the pipeline's module from the
+run's code snapshot, so the run records a reference it can import:
+
+- a pipeline in a module is found as ``module:name``;
+- a pipeline in a script run as ``python study.py`` (module ``__main__``) is found as
+  ``study:name``, and as ``pkg.study:name`` when run as ``python -m pkg.study``: the names the
+  snapshot stores the script under. Imported under that name, its
+  ``if __name__ == "__main__":`` block does not run again.
+
+A pipeline that no import can bring back cannot be re-executed, and the run records why: one
+defined where no source file exists (a notebook cell, the interpreter, ``exec``), one that is not
+a module-level name, and one a script runs at import time (outside the ``__main__`` guard, so
+importing the script would run it a second time). Its outputs are then ``unverifiable`` and
+``reproduce`` refuses the run with that reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labledger.pipelines.snapshot import main_module_name
+
+if TYPE_CHECKING:
+    from types import FrameType, ModuleType
+
+    from labledger.pipelines.definition import Pipeline
+
+__all__ = ["ReplayTarget", "replay_target"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayTarget:
+    """Where a re-execution finds a pipeline.
+
+    Attributes:
+        ref: ``module:name`` as the snapshot's code imports it.
+        error: Why the pipeline cannot be re-executed (``None`` when it can).
+    """
+
+    ref: str
+    error: str | None = None
+
+
+def replay_target(pipeline: Pipeline) -> ReplayTarget:
+    """The reference a re-execution imports ``pipeline`` by, or why there is none.
+
+    Call it while the pipeline runs: for a script, it looks at the statement the script is
+    executing to tell whether importing the script would run the pipeline again.
+    """
+    func = pipeline.func
+    module_name = getattr(func, "__module__", None)
+    module = sys.modules.get(module_name) if isinstance(module_name, str) else None
+    module_file = getattr(module, "__file__", None)
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    source = code.co_filename if code is not None else None
+    if (
+        module is None
+        or not module_file
+        or not source
+        or not os.path.isfile(source)
+        or (module_name == "__main__" and not _same_file(module_file, source))
+    ):
+        return ReplayTarget(
+            pipeline.ref,
+            f"pipeline {pipeline.name!r} was defined in {source or 'unknown code'}, not in a "
+            "source file (a notebook cell, the interpreter or exec), so it cannot be run again; "
+            "define it in a .py file",
+        )
+    if module_name == "__main__":
+        line = _unguarded_line(module, module_file)
+        if line is not None:
+            return ReplayTarget(
+                pipeline.ref,
+                f"{Path(module_file).name} runs pipeline {pipeline.name!r} when it is imported "
+                f'(line {line} is outside `if __name__ == "__main__":`), so re-executing it '
+                "would run it twice; put the call under that guard",
+            )
+        module_name = main_module_name() or Path(module_file).stem
+    name = _attribute(module, pipeline)
+    if name is None:
+        return ReplayTarget(
+            pipeline.ref,
+            f"pipeline {pipeline.name!r} ({func.__qualname__}) is not a module-level name of "
+            f"{module_name}, so a re-run cannot find it; define it at module level",
+        )
+    return ReplayTarget(f"{module_name}:{name}")
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return Path(one).resolve() == Path(other).resolve()
+    except OSError:
+        return False
+
+
+def _attribute(module: ModuleType, pipeline: Pipeline) -> str | None:
+    """The dotted name under which ``module`` holds ``pipeline``: its qualified name, or a global."""
+    from labledger.pipelines.definition import Pipeline
+
+    def same(value: Any) -> bool:
+        return value is pipeline or (
+            isinstance(value, Pipeline) and value.func.__qualname__ == pipeline.func.__qualname__
+        )
+
+    found: Any = module
+    for part in pipeline.func.__qualname__.split("."):
+        found = getattr(found, part, None)
+    if same(found):
+        return str(pipeline.func.__qualname__)
+    for key, value in list(vars(module).items()):
+        if value is pipeline:
+            return key
+    return None
+
+
+def _unguarded_line(module: ModuleType, file: str) -> int | None:
+    """The line of the script's top-level statement running now, unless it is under the guard."""
+    frame: FrameType | None = sys._getframe(1)
+    namespace = vars(module)
+    while frame is not None and not (
+        frame.f_code.co_name == "<module>" and frame.f_globals is namespace
+    ):
+        frame = frame.f_back
+    if frame is None:  # not called while the script runs (a thread, atexit): import is harmless
+        return None
+    line = frame.f_lineno
+    try:
+        tree = ast.parse(Path(file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for statement in tree.body:
+        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+            guarded = isinstance(statement, ast.If) and _is_main_test(statement.test)
+            inside = isinstance(statement, ast.If) and any(
+                inner.lineno <= line <= (inner.end_lineno or inner.lineno)
+                for inner in statement.body
+            )
+            return None if guarded and inside else line
+    return None
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and len(test.comparators) == 1
+    ):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )
