@@ -74,8 +74,10 @@ def replay_target(pipeline: Pipeline) -> ReplayTarget:
             "source file (a notebook cell, the interpreter or exec), so it cannot be run again; "
             "define it in a .py file",
         )
+    skipped: set[str] = set()
     if module_name == "__main__":
-        line = _unguarded_line(module, module_file)
+        tree = _parsed(module_file)
+        line = _unguarded_line(module, tree)
         if line is not None:
             return ReplayTarget(
                 pipeline.ref,
@@ -84,7 +86,8 @@ def replay_target(pipeline: Pipeline) -> ReplayTarget:
                 "would run it twice; put the call under that guard",
             )
         module_name = main_module_name() or Path(module_file).stem
-    name = _attribute(module, pipeline)
+        skipped = _bound_under_guard(tree)
+    name = _attribute(module, pipeline, skipped)
     if name is None:
         return ReplayTarget(
             pipeline.ref,
@@ -101,8 +104,12 @@ def _same_file(one: str, other: str) -> bool:
         return False
 
 
-def _attribute(module: ModuleType, pipeline: Pipeline) -> str | None:
-    """The dotted name under which ``module`` holds ``pipeline``: its qualified name, or a global."""
+def _attribute(module: ModuleType, pipeline: Pipeline, skipped: set[str]) -> str | None:
+    """The dotted name under which ``module`` holds ``pipeline``: its qualified name, or a global.
+
+    Globals in ``skipped`` (bound only by a script's ``__main__`` block) do not count: an import
+    does not bind them.
+    """
     from labledger.pipelines.definition import Pipeline
 
     def same(value: Any) -> bool:
@@ -110,18 +117,46 @@ def _attribute(module: ModuleType, pipeline: Pipeline) -> str | None:
             isinstance(value, Pipeline) and value.func.__qualname__ == pipeline.func.__qualname__
         )
 
+    qualname = str(pipeline.func.__qualname__)
     found: Any = module
-    for part in pipeline.func.__qualname__.split("."):
+    for part in qualname.split("."):
         found = getattr(found, part, None)
-    if same(found):
-        return str(pipeline.func.__qualname__)
+    if qualname.partition(".")[0] not in skipped and same(found):
+        return qualname
     for key, value in list(vars(module).items()):
-        if value is pipeline:
+        if value is pipeline and key not in skipped:
             return key
     return None
 
 
-def _unguarded_line(module: ModuleType, file: str) -> int | None:
+def _parsed(file: str) -> ast.Module | None:
+    try:
+        return ast.parse(Path(file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _guards(tree: ast.Module | None) -> list[ast.If]:
+    """The script's top-level ``if __name__ == "__main__":`` blocks."""
+    if tree is None:
+        return []
+    return [s for s in tree.body if isinstance(s, ast.If) and _is_main_test(s.test)]
+
+
+def _bound_under_guard(tree: ast.Module | None) -> set[str]:
+    names: set[str] = set()
+    for guard in _guards(tree):
+        for node in ast.walk(guard):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.alias):
+                names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _unguarded_line(module: ModuleType, tree: ast.Module | None) -> int | None:
     """The line of the script's top-level statement running now, unless it is under the guard."""
     frame: FrameType | None = sys._getframe(1)
     namespace = vars(module)
@@ -132,19 +167,12 @@ def _unguarded_line(module: ModuleType, file: str) -> int | None:
     if frame is None:  # not called while the script runs (a thread, atexit): import is harmless
         return None
     line = frame.f_lineno
-    try:
-        tree = ast.parse(Path(file).read_bytes())
-    except (OSError, SyntaxError, ValueError):
+    if tree is None:
         return None
-    for statement in tree.body:
-        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
-            guarded = isinstance(statement, ast.If) and _is_main_test(statement.test)
-            inside = isinstance(statement, ast.If) and any(
-                inner.lineno <= line <= (inner.end_lineno or inner.lineno)
-                for inner in statement.body
-            )
-            return None if guarded and inside else line
-    return None
+    for guard in _guards(tree):
+        if any(s.lineno <= line <= (s.end_lineno or s.lineno) for s in guard.body):
+            return None
+    return line
 
 
 def _is_main_test(test: ast.expr) -> bool:
