@@ -12,7 +12,7 @@ from rich.text import Text
 
 from labledger.cli.console import command, console
 from labledger.cli.options import WorkspaceOption, open_workspace
-from labledger.lineage.display import lineage_tree
+from labledger.lineage.display import STATUS_STYLES, lineage_tree
 
 if TYPE_CHECKING:
     from labledger.lineage import LineageView
@@ -114,7 +114,7 @@ def lineage_command(
 ) -> None:
     """Show an artifact's lineage as a tree, coloured by reproducibility status, or export it.
 
-    verified (green): re-executed with the same result; reproducible (blue): code, environment and inputs all captured; unverifiable (yellow): a step's code or environment was not captured, or it is not deterministic; broken (red): a blob it depends on is missing.
+    verified (green): re-executed with the same result; reproducible (blue): code, environment and inputs all captured; unverifiable (yellow): a step's code or environment was not captured, it is not deterministic, its run cannot be re-executed, or an input was kept by reference only; broken (red): a blob it depends on is missing. The tree ends with the reasons when the artifact is unverifiable or broken.
 
     Tasks of the same step and cache key (one piece of work reused by later runs) show as one node that says how many runs used it.
 
@@ -122,7 +122,7 @@ def lineage_command(
 
         labledger lineage raw.csv --down --latest -o lineage.svg
     """
-    from labledger.lineage import lineage_view
+    from labledger.lineage import explain_status, lineage_view
 
     chosen = _chosen_format(output_format, as_json, output)
     with open_workspace(workspace) as ws:
@@ -135,8 +135,15 @@ def lineage_command(
             collapse=collapse,
             workspace=ws,
         )
-    if chosen is LineageFormat.TEXT:
+        why = (
+            explain_status(view.graph.root, workspace=ws) if chosen is LineageFormat.TEXT else None
+        )
+    if why is not None:
         console.print(lineage_tree(view.graph, view.statuses, runs=view.runs))
+        if why.status in ("unverifiable", "broken"):
+            console.print(Text(f"{why.status} because:", style=STATUS_STYLES[why.status]))
+            for reason in why.reasons:
+                console.print(Text(f"  - {reason}"), soft_wrap=True)
         return
     content = _export(view, chosen)
     if output is None:

@@ -232,7 +232,7 @@ def reproduce_command(
 ) -> None:
     """Re-execute a pipeline run from its code snapshot and compare every output's digest.
 
-    Outputs that match become verified. Exits with 1 when any output differs.
+    The re-run reads the file inputs the run recorded, placed in a scratch folder, so it gives the same result from any folder. Outputs that match become verified. Exits with 1 when any output differs.
 
     Example:
 
@@ -249,6 +249,7 @@ def reproduce_command(
                 "rerun_id": result.rerun_id,
                 "matched": result.matched,
                 "error": result.error,
+                "hint": result.hint,
                 "outputs": [
                     {
                         "node": c.node,
@@ -265,6 +266,10 @@ def reproduce_command(
     else:
         _show_reproduction(result)
         if result.error:
-            err_console.print(f"[red]the re-run failed:[/red] {result.error}")
+            err_console.print(
+                Text.assemble(("the re-run failed: ", "red"), result.error), soft_wrap=True
+            )
+            if result.hint:
+                err_console.print(Text(result.hint, style="dim"), soft_wrap=True)
     if not result.matched:
         raise typer.Exit(1)

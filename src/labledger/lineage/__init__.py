@@ -2,8 +2,8 @@
 
 ``ancestors`` and ``descendants`` walk the graph of artifacts and tasks up or down from an artifact,
 ``run_lineage`` reads one run's graph; each returns a frozen ``LineageGraph``.
-``reproducibility`` says whether an artifact is verified, reproducible, unverifiable or broken, and
-``graph_reproducibility`` says it for every node of a graph at once. ``lineage_view`` reads a graph
+``reproducibility`` says whether an artifact is verified, reproducible, unverifiable or broken,
+``explain_status`` says why, and ``graph_reproducibility`` says it for every node of a graph at once. ``lineage_view`` reads a graph
 for people (tasks of one step and cache key folded into one node, optionally cut to one run or to
 the newest run of each step); ``to_dot``, ``to_mermaid``, ``lineage_document`` and ``render_image``
 export such a view. ``export_prov`` writes a run's provenance as W3C PROV-JSON (needs
@@ -13,7 +13,12 @@ export such a view. ``export_prov`` writes a run's provenance as W3C PROV-JSON (
 from labledger.lineage.export import lineage_document, render_image, to_dot, to_mermaid
 from labledger.lineage.prov import export_prov
 from labledger.lineage.queries import ancestors, descendants, run_lineage
-from labledger.lineage.status import graph_reproducibility, reproducibility
+from labledger.lineage.status import (
+    StatusExplanation,
+    explain_status,
+    graph_reproducibility,
+    reproducibility,
+)
 from labledger.lineage.types import LineageEdge, LineageGraph, LineageNode, ReproStatus
 from labledger.lineage.views import LineageView, collapse_tasks, lineage_view
 
@@ -23,9 +28,11 @@ __all__ = [
     "LineageNode",
     "LineageView",
     "ReproStatus",
+    "StatusExplanation",
     "ancestors",
     "collapse_tasks",
     "descendants",
+    "explain_status",
     "export_prov",
     "graph_reproducibility",
     "lineage_document",

@@ -6,14 +6,16 @@ For an artifact, in this order:
   tree: the manifest or any entry);
 - ``verified``: a ``reproduce`` run re-executed its producing step and got the same digest;
 - ``unverifiable``: some ancestor task (its producer included) had its code uncaptured, is
-  declared not deterministic, or belongs to a run with no code snapshot or no environment lock;
-  or an ancestor is a file input recorded only by reference (``File(path, store=False)``), whose
-  bytes the workspace does not keep;
+  declared not deterministic, or belongs to a run with no code snapshot or no environment lock,
+  or to one that cannot be re-executed (its pipeline had no source file: ``replay_error``); or an
+  ancestor is a file input recorded only by reference (``File(path, store=False)``), whose bytes
+  the workspace does not keep;
 - ``reproducible``: otherwise. Artifacts that no task produced (logged sources) are immutable
   inputs: present, they are reproducible.
 
 A task is ``broken`` or ``unverifiable`` when one of its inputs is, or (unverifiable) when the task
-itself is; otherwise ``reproducible``. Verification applies to artifacts only.
+itself is; otherwise ``reproducible``. Verification applies to artifacts only. ``explain_status``
+gives an artifact's status with the reasons for it, read from the same facts.
 
 The facts are read in three statements (the upward closure of every node with each artifact's
 producer, then the artifacts' digests and the tasks' flags by id), then each status is derived
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, true, union
 
@@ -43,10 +45,27 @@ if TYPE_CHECKING:
     from labledger.lineage.types import LineageGraph
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["graph_reproducibility", "reproducibility"]
+__all__ = ["StatusExplanation", "explain_status", "graph_reproducibility", "reproducibility"]
 
 _a, _t, _i, _o = schema.artifacts, schema.tasks, schema.task_inputs, schema.task_outputs
 _p, _v = schema.pipeline_runs, schema.verifications
+
+
+@dataclass(frozen=True, slots=True)
+class StatusExplanation:
+    """An artifact's reproducibility status and why it has it.
+
+    Attributes:
+        status: The status, as ``reproducibility`` gives it.
+        reasons: For ``unverifiable``, each thing above the artifact that makes it so (a step's
+            code not captured, a step declared not deterministic, a run without code snapshot
+            or environment lock or that cannot be re-executed, an input kept by reference only);
+            for ``broken``, each missing blob; for ``verified``, the re-execution that matched;
+            empty for ``reproducible``.
+    """
+
+    status: ReproStatus
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -56,12 +75,17 @@ class _ArtifactFacts:
     producer: str | None
     verified: bool
     reference: bool = False  # a file input recorded by path and digest, its bytes not kept
+    name: str = ""
 
 
 @dataclass(slots=True)
 class _TaskFacts:
-    suspect: bool  # the task alone makes its outputs unverifiable
+    reasons: list[str]  # why the task alone makes its outputs unverifiable (none: it does not)
     inputs: list[str] = field(default_factory=list)
+
+    @property
+    def suspect(self) -> bool:
+        return bool(self.reasons)
 
 
 @dataclass(slots=True)
@@ -85,6 +109,50 @@ def reproducibility(artifact_ref: str, *, workspace: Workspace | None = None) ->
         root = str(find_artifact(conn, artifact_ref).id)
         facts = _read_facts(conn, [root], [])
     return _judge(facts, ws)[root]
+
+
+def explain_status(artifact_ref: str, *, workspace: Workspace | None = None) -> StatusExplanation:
+    """The reproducibility status of one artifact, with the reasons for it.
+
+    Args:
+        artifact_ref: An artifact id, unique id prefix, name (the newest of that name) or digest.
+        workspace: Defaults to the current workspace.
+
+    Raises:
+        NotFoundError: No artifact matches ``artifact_ref``.
+    """
+    ws = workspace or get_workspace()
+    with lineage_reader(ws) as conn:
+        root = str(find_artifact(conn, artifact_ref).id)
+        facts = _read_facts(conn, [root], [])
+    status = _judge(facts, ws)[root]
+    reasons: dict[str, None] = {}
+    # The facts hold the artifact's ancestors only, so each of their flaws is one of its reasons.
+    if status is ReproStatus.BROKEN:
+        missing = missing_digests(
+            ws.store, ((f.digest, f.is_tree) for f in facts.artifacts.values())
+        )
+        for artifact_id in _inputs_first(facts):
+            fact = facts.artifacts[artifact_id]
+            if fact.digest in missing:
+                reasons[
+                    f"artifact {fact.name!r} ({artifact_id}): its blob {fact.digest} is "
+                    "missing from the blob store"
+                ] = None
+    elif status is ReproStatus.VERIFIED:
+        reasons["re-executed by `labledger reproduce` with the same digest"] = None
+    elif status is ReproStatus.UNVERIFIABLE:
+        for artifact_id in _inputs_first(facts):
+            fact = facts.artifacts[artifact_id]
+            task = facts.tasks.get(fact.producer) if fact.producer is not None else None
+            for reason in task.reasons if task is not None else []:
+                reasons[reason] = None
+            if fact.reference:
+                reasons[
+                    f"input {fact.name!r} was recorded by reference only "
+                    "(File(path, store=False)): its bytes are not kept"
+                ] = None
+    return StatusExplanation(status, tuple(reasons))
 
 
 def graph_reproducibility(
@@ -130,10 +198,10 @@ def _read_facts(conn: Connection, artifact_ids: list[str], task_ids: list[str]) 
     )
     artifacts = {
         artifact_id: _ArtifactFacts(
-            digest, kind == "tree", producers[artifact_id], bool(checked), kind == "reference"
+            digest, kind == "tree", producers[artifact_id], bool(checked), kind == "reference", name
         )
-        for artifact_id, digest, kind, checked in conn.execute(
-            select(_a.c.id, _a.c.digest, _a.c.kind, verified).where(
+        for artifact_id, name, digest, kind, checked in conn.execute(
+            select(_a.c.id, _a.c.name, _a.c.digest, _a.c.kind, verified).where(
                 _a.c.id.in_(id_set(conn, producers))
             )
         ).all()
@@ -142,11 +210,14 @@ def _read_facts(conn: Connection, artifact_ids: list[str], task_ids: list[str]) 
     task_rows = conn.execute(
         select(
             _t.c.id,
+            _t.c.node,
+            _t.c.run_id,
             _t.c.code_captured,
             _t.c.options_json,
-            _p.c.run_id,
+            _p.c.run_id.label("pipeline_run"),
             _p.c.code_digest,
             _p.c.lock_digest,
+            _p.c.replay_error,
             _i.c.artifact_id,
         )
         .select_from(
@@ -155,20 +226,34 @@ def _read_facts(conn: Connection, artifact_ids: list[str], task_ids: list[str]) 
         .where(_t.c.id.in_(id_set(conn, wanted)))
     ).all()
     tasks: dict[str, _TaskFacts] = {}
-    for task_id, captured, options, pipeline_run, code, lock, input_id in task_rows:
-        task = tasks.get(task_id)
+    for row in task_rows:
+        task = tasks.get(row.id)
         if task is None:
-            suspect = (
-                not captured
-                or not _deterministic(options)
-                or pipeline_run is None
-                or code is None
-                or lock is None
-            )
-            task = tasks[task_id] = _TaskFacts(suspect)
-        if input_id is not None:
-            task.inputs.append(input_id)
+            task = tasks[row.id] = _TaskFacts(_task_reasons(row))
+        if row.artifact_id is not None:
+            task.inputs.append(row.artifact_id)
     return _Facts(artifacts, tasks)
+
+
+def _task_reasons(row: Any) -> list[str]:
+    """Why one task makes what it produced unverifiable, one sentence each."""
+    step = f"step {row.node!r} (run {row.run_id})"
+    run = f"run {row.run_id}"
+    reasons: list[str] = []
+    if not row.code_captured:
+        reasons.append(f"{step}: its code could not be captured (no source to fingerprint)")
+    if not _deterministic(row.options_json):
+        reasons.append(f"{step}: declared not deterministic (@step(deterministic=False))")
+    if row.pipeline_run is None:
+        reasons.append(f"{run}: not a pipeline run, so it has no code snapshot to re-execute")
+        return reasons
+    if row.code_digest is None:
+        reasons.append(f"{run}: ran without a code snapshot")
+    if row.lock_digest is None:
+        reasons.append(f"{run}: ran without an environment lock")
+    if row.replay_error:
+        reasons.append(f"{run}: cannot be re-executed: {row.replay_error}")
+    return reasons
 
 
 def _deterministic(options_json: str | None) -> bool:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from labledger._foundation.errors import LabledgerError
 from labledger.pipelines.cache import CacheReader, cache_key
 from labledger.pipelines.key_facts import key_facts_salt, step_facts
+from labledger.pipelines.replay_target import replay_target
 from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.task import task_seed
 from labledger.workspace import schema
@@ -144,7 +145,7 @@ def status(
     ws = workspace or get_workspace()
     bound = pipeline.bind_params(dict(params or {}))
     graph = pipeline.trace(**bound)
-    earlier = _earlier_tasks(ws, pipeline.ref, [node.key for node in graph.nodes])
+    earlier = _earlier_tasks(ws, replay_target(pipeline).ref, [node.key for node in graph.nodes])
     with CacheReader(ws) as reader, RunInputs(ws, None) as inputs:
         judge = _Judge(ws, reader, inputs, seed, earlier)
         steps = tuple(judge.node(node) for node in graph.topological_order())

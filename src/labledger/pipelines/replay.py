@@ -1,8 +1,9 @@
 """Entry point of the process that re-executes a pipeline from its code snapshot.
 
-``reproduce`` starts ``python -m labledger.pipelines.replay '<json>'`` with the snapshot's folder
-first on ``sys.path``, so the snapshot's code is imported, never a newer copy from the working
-tree. The last line printed is a JSON summary of the re-run.
+``reproduce`` starts ``python -m labledger.pipelines.replay '<json>'`` in a scratch working folder
+that holds the run's file inputs at their recorded relative paths, with the snapshot's folder
+(kept apart from that working folder) first on ``sys.path``, so the snapshot's code is imported,
+never a newer copy from a working tree. The last line printed is a JSON summary of the re-run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     request: dict[str, Any] = json.loads((argv or sys.argv[1:])[0])
     sys.path.insert(0, request["snapshot"])
-    from labledger._foundation.errors import LabledgerError
+    from labledger._foundation.errors import LabledgerError, StepFailedError
     from labledger.pipelines.loader import load_pipeline
     from labledger.pipelines.runner import run_pipeline
     from labledger.workspace.current import get_workspace
@@ -33,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
             run_name=request.get("name"),
             seed=request["seed"],
             reproduces=request["reproduces"],
+            path_map=request.get("path_map") or {},
         )
         summary = {"run_id": result.run_id, "status": result.status}
         summary["tasks"] = {k: t.digests for k, t in result.tasks.items()}
+    except StepFailedError as exc:
+        summary = {"error": exc.message, "run_id": exc.run_id, "node": exc.node}
     except LabledgerError as exc:
-        summary = {"error": str(exc), "run_id": getattr(exc, "run_id", None)}
+        summary = {"error": exc.message, "hint": exc.hint, "run_id": getattr(exc, "run_id", None)}
     print("\n" + json.dumps(summary))
     return 0
 

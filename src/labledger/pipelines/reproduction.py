@@ -1,7 +1,8 @@
 """``reproduce``: re-execute a pipeline run from its code snapshot and compare output digests.
 
-The re-run uses the snapshot's code, the run's parameters and seed, and no cache. Each output of
-the original run is compared by digest with the re-run's; matches are recorded as verifications,
+The re-run uses the snapshot's code, the run's parameters, seed and file inputs (as the run
+recorded them, placed in a scratch working folder), and no cache. Each output of the original
+run is compared by digest with the re-run's; matches are recorded as verifications,
 which make those artifacts ``verified``, and the comparison is sealed in the ledger.
 """
 
@@ -15,11 +16,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.pipelines.replay_inputs import place_inputs, recorded_inputs
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.lookup import find_by_id
@@ -64,12 +66,14 @@ class Reproduction:
         rerun_id: The run that re-executed it (``None`` if it could not start).
         checks: One per output of the original run.
         error: Why the re-run failed, if it did.
+        hint: What to do about that failure.
     """
 
     run_id: str
     rerun_id: str | None
     checks: tuple[OutputCheck, ...]
     error: str | None = None
+    hint: str | None = None
 
     @property
     def matched(self) -> bool:
@@ -111,9 +115,14 @@ def _original_outputs(ws: Workspace, run_id: str) -> list[tuple[str, str, str, s
 def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproduction:
     """Re-execute pipeline run ``run_ref`` from its code snapshot and compare every output.
 
+    The re-run works in a scratch folder holding the run's file inputs as it recorded them (see
+    ``replay_inputs``), so it behaves the same wherever it is started and whatever happened to
+    the original files since.
+
     Raises:
-        NotFoundError: No such run, or it has no code snapshot.
-        ValidationError: The run is not a pipeline run.
+        NotFoundError: No such run, it has no code snapshot, or a stored input is missing.
+        ValidationError: The run is not a pipeline run, cannot be re-executed (its pipeline had
+            no source file), or reads a file recorded by reference that changed.
     """
     from labledger.materializers import Stored, load
 
@@ -129,20 +138,30 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
         raise ValidationError(
             f"run {run.id} is not a pipeline run", hint="only pipeline runs can be reproduced"
         )
+    if row.replay_error:
+        raise ValidationError(
+            f"run {run.id} cannot be re-executed: {row.replay_error}",
+            hint="run the pipeline again that way; that new run can be reproduced",
+        )
     if row.code_digest is None:
         raise NotFoundError(f"run {run.id} has no code snapshot", hint="it cannot be re-executed")
+    inputs = recorded_inputs(ws, run.id)
     with tempfile.TemporaryDirectory(prefix="labledger-reproduce-") as scratch:
+        root = Path(scratch)
         tree = Stored(
             digest=row.code_digest,
             size=0,
             kind="tree",
             format="tree",
             materializer="path",
-            schema={},
+            schema={"name": "code"},
             stats={},
             blobs=(),
         )
-        code = load(tree, ws.store, workdir=Path(scratch))
+        code = load(tree, ws.store, workdir=root)
+        workdir = root / "work"
+        workdir.mkdir()
+        path_map = place_inputs(inputs, ws.store, workdir=workdir, elsewhere=root / "inputs")
         request = {
             "snapshot": str(code),
             "pipeline": row.pipeline,
@@ -150,22 +169,17 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
             "seed": row.seed,
             "reproduces": run.id,
             "name": f"reproduce {run.name}",
+            "path_map": path_map,
         }
         done = subprocess.run(
             [sys.executable, "-m", "labledger.pipelines.replay", json.dumps(request)],
             capture_output=True,
             text=True,
             env=_workspace_env(ws),
-            cwd=scratch,
+            cwd=workdir,
             check=False,
         )
-    lines = done.stdout.strip().splitlines()
-    try:
-        summary = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        summary = {}
-    if not summary:
-        summary = {"error": (done.stderr.strip().splitlines() or ["the re-run crashed"])[-1]}
+    summary = _summary(done)
     produced = summary.get("tasks", {})
     checks = tuple(
         OutputCheck(node, output, artifact_id, digest, produced.get(node, {}).get(output), det)
@@ -174,7 +188,42 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
     rerun_id = summary.get("run_id")
     if rerun_id is not None:
         _record(ws, run.id, rerun_id, checks)
-    return Reproduction(run.id, rerun_id, checks, summary.get("error"))
+    error = summary.get("error")
+    hint = _failure_hint(summary) if error else None
+    return Reproduction(run.id, rerun_id, checks, error, hint)
+
+
+def _summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The re-run's JSON summary (its last line), or what its crash left on stderr."""
+    lines = done.stdout.strip().splitlines()
+    try:
+        summary = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        summary = {}
+    if not isinstance(summary, dict) or not summary:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        summary = {"error": f"the re-run process exited with code {done.returncode}: {last}"}
+    return summary
+
+
+def _failure_hint(summary: dict[str, Any]) -> str:
+    """What to do when the re-run failed: it says which step, and where its log is."""
+    rerun, node = summary.get("run_id"), summary.get("node")
+    if node and rerun:
+        return (
+            f"step {node!r} failed when re-run from the run's code snapshot and recorded inputs; "
+            f"read its traceback with `labledger runs logs {rerun} {node}`. The original "
+            "outputs keep their status. A step that needs something the run did not record "
+            "(a file it opens without File() or reads=, a service, an environment variable) "
+            "must get it declared, then a new run of the pipeline can be reproduced"
+        )
+    given = summary.get("hint")
+    if given:
+        return f"the re-run from the code snapshot could not start: {given}"
+    return (
+        "the re-run from the code snapshot could not start; check that the packages the run "
+        "used are installed in the Python labledger runs on"
+    )
 
 
 def _record(ws: Workspace, run_id: str, rerun_id: str, checks: tuple[OutputCheck, ...]) -> None:

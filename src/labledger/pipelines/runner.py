@@ -22,6 +22,7 @@ from labledger.pipelines.file_inputs import InputChangedWarning
 from labledger.pipelines.key_facts import key_facts
 from labledger.pipelines.progress import RunProgress
 from labledger.pipelines.recorder import TaskRecord, TaskRecorder, read_step_log
+from labledger.pipelines.replay_target import replay_target
 from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.snapshot import snapshot_sources
 from labledger.pipelines.step_environment import step_environment
@@ -316,6 +317,7 @@ def _record_pipeline_run(
 ) -> bool:
     files, captured = _source_files(pipeline, graph)
     snapshot = snapshot_sources(ws.store, files)
+    target = replay_target(pipeline)
     facts = canonical_json(key_facts(graph))
     facts_digest = ws.store.put(facts)
     with ws.write() as conn:
@@ -325,14 +327,14 @@ def _record_pipeline_run(
             schema.pipeline_runs.insert(),
             {
                 "run_id": run.id,
-                "pipeline": pipeline.ref,
+                "pipeline": target.ref,
                 "code_digest": snapshot.digest,
                 "lock_digest": run._row.get("environment_digest"),
                 "seed": seed,
                 "params_json": canonical_text(params),
                 "reproduces": reproduces,
                 "facts_digest": facts_digest,
-                "replay_error": None,
+                "replay_error": target.error,
             },
         )
     return captured

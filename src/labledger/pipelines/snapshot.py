@@ -1,7 +1,9 @@
 """Code snapshots: a run's pipeline source files stored as a tree, so it can be re-run without git.
 
 Every file is stored at its module path (``pkg/sub/mod.py`` for ``pkg.sub.mod``), so putting the
-snapshot's folder first on ``sys.path`` imports the same code again.
+snapshot's folder first on ``sys.path`` imports the same code again. A script run as
+``python script.py`` (module ``__main__``) is stored as ``script.py``, and one run as
+``python -m pkg.script`` as ``pkg/script.py``: the names it is imported by again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 
     from labledger.workspace.blobstore import BlobStore
 
-__all__ = ["Snapshot", "module_path", "snapshot_sources"]
+__all__ = ["Snapshot", "main_module_name", "module_path", "snapshot_sources"]
 
 
 def module_path(module_name: str, file: str) -> str:
@@ -26,6 +28,21 @@ def module_path(module_name: str, file: str) -> str:
     if Path(file).name == "__init__.py":
         return "/".join([*parts, "__init__.py"])
     return "/".join([*parts[:-1], parts[-1] + ".py"])
+
+
+def main_module_name() -> str | None:
+    """The name a snapshot stores the ``__main__`` script under; ``None`` without a script file.
+
+    That is the module ``python -m`` was given (``__main__.__spec__.name``), else the file's stem
+    (``python study.py`` gives ``study``).
+    """
+    main = sys.modules.get("__main__")
+    file = getattr(main, "__file__", None)
+    if not file:
+        return None
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    return name if isinstance(name, str) and name else Path(file).stem
 
 
 def _modules_by_file(files: set[str]) -> dict[str, str]:
@@ -39,6 +56,12 @@ def _modules_by_file(files: set[str]) -> dict[str, str]:
             resolved = str(Path(file).resolve())
             if resolved in files:
                 found.setdefault(resolved, name)
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    main_name = main_module_name()
+    if main_file and main_name:
+        resolved = str(Path(main_file).resolve())
+        if resolved in files:
+            found.setdefault(resolved, main_name)
     return found
 
 

@@ -11,6 +11,7 @@ from labledger.lineage import (
     ReproStatus,
     ancestors,
     descendants,
+    explain_status,
     graph_reproducibility,
     reproducibility,
     run_lineage,
@@ -164,3 +165,49 @@ def _digest(workspace: Workspace, artifact_id: str) -> str:
                 select(schema.artifacts.c.digest).where(schema.artifacts.c.id == artifact_id)
             ).scalar_one()
         )
+
+
+def test_explain_status_gives_the_reasons_behind_each_status(study: Study) -> None:
+    ws = study.workspace
+    for name, expected in EXPECTED.items():
+        assert explain_status(study.artifacts[name], workspace=ws).status == expected, name
+    assert explain_status(study.artifacts["clean"], workspace=ws).reasons == ()
+    (peek,) = explain_status(study.artifacts["peek"], workspace=ws).reasons
+    assert peek.startswith("step 'peek' (run ") and "code could not be captured" in peek
+    noisy = explain_status(study.artifacts["noisy"], workspace=ws).reasons
+    assert len(noisy) == 2  # its step, and its run (no code snapshot)
+    assert "declared not deterministic" in noisy[0]
+    (plot,) = explain_status(study.artifacts["plot"], workspace=ws).reasons
+    assert plot.endswith("ran without a code snapshot")
+    assert noisy[1] == plot
+    assert "re-executed" in explain_status(study.artifacts["model"], workspace=ws).reasons[0]
+    ws.store.delete(study.digest("clean"))
+    broken = explain_status(study.artifacts["score"], workspace=ws)
+    assert broken.status == B
+    assert len(broken.reasons) == 1
+    assert "'clean'" in broken.reasons[0] and "missing from the blob store" in broken.reasons[0]
+
+
+def test_a_run_that_cannot_be_re_executed_makes_its_outputs_unverifiable(
+    workspace: Workspace,
+) -> None:
+    import sqlalchemy as sa
+
+    from labledger.workspace import schema
+
+    b = LineageBuilder(workspace)
+    run = b.run("notebook")
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.pipeline_runs)
+            .where(schema.pipeline_runs.c.run_id == run)
+            .values(replay_error="defined in a notebook cell")
+        )
+    source = b.artifact("raw", b"raw")
+    task, outputs = b.task(run, "clean", inputs={"raw": source}, outputs={"out": b"clean"})
+    why = explain_status(outputs["out"], workspace=workspace)
+    assert why.status == U
+    assert why.reasons == (f"run {run}: cannot be re-executed: defined in a notebook cell",)
+    assert (
+        graph_reproducibility(run_lineage(run, workspace=workspace), workspace=workspace)[task] == U
+    )
