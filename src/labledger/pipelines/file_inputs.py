@@ -329,7 +329,9 @@ def input_stored(hashed: HashedPath, item: FileInput, store: BlobStore) -> Store
 
 
 def _put_same(store: BlobStore, path: str, digest: str) -> None:
-    stored = store.put_file(path)
+    # A copy or a copy-on-write clone, never a hard link: the user goes on editing these files,
+    # and a hard-linked blob would change with them.
+    stored = store.put_file(path, link="reflink")
     if stored != digest:
         raise ValidationError(
             f"{path} changed while labledger was reading it",

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Iterator
 
+    from labledger._foundation.settings import StoreLink
+
 __all__ = ["BlobSource", "BlobStore", "VerifyingReader", "as_stream", "exists_many"]
 
 BlobSource = bytes | bytearray | memoryview | BinaryIO
@@ -32,8 +34,12 @@ class BlobStore(Protocol):
         """Store bytes or a binary stream; return its digest. Storing a present blob is a no-op."""
         ...
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
-        """Store a local file's bytes; return its digest."""
+    def put_file(self, path: str | os.PathLike[str], *, link: StoreLink | None = None) -> str:
+        """Store a local file's bytes; return its digest.
+
+        ``link`` asks a local store for a clone or hard link instead of a copy (``None``: the
+        store's own mode); stores that cannot link copy.
+        """
         ...
 
     def open(self, digest: str) -> BinaryIO:

@@ -24,6 +24,8 @@ from labledger.workspace.blobstore import BlobSource, VerifyingReader
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from labledger._foundation.settings import StoreLink
+
 __all__ = ["FsspecBlobStore"]
 
 _HEX_LENGTH = 64
@@ -147,7 +149,7 @@ class FsspecBlobStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spool)
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
+    def put_file(self, path: str | os.PathLike[str], *, link: StoreLink | None = None) -> str:
         local = os.fspath(path)
         before = os.stat(local)
         digest = digest_file(local)

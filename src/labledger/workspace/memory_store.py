@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterator
 
+    from labledger._foundation.settings import StoreLink
+
 __all__ = ["MemoryBlobStore"]
 
 
@@ -32,7 +34,7 @@ class MemoryBlobStore:
             self._blobs.setdefault(digest, data)
         return digest
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
+    def put_file(self, path: str | os.PathLike[str], *, link: StoreLink | None = None) -> str:
         with open(path, "rb") as handle:
             return self.put(handle)
 

@@ -260,3 +260,25 @@ def test_a_file_changed_while_the_step_ran_is_never_a_cache_hit(
     with pytest.warns(InputChangedWarning):
         again = fp.self_editing.run(workspace=workspace)
     assert again.executed == ["edits_its_input"]
+
+
+def test_inputs_are_never_hard_linked_into_the_store(
+    tmp_path: Path, here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace.workspace import Workspace as _Workspace
+
+    monkeypatch.setenv("LABLEDGER_STORE_LINK", "hardlink")
+    ws = _Workspace.init(tmp_path / "linked")
+    try:
+        path = here / "assay.csv"
+        path.write_text("original")
+        result = fp.by_file.run(workspace=ws)
+        assert path.stat().st_nlink == 1
+        with open(path, "r+") as handle:  # edited in place, as many tools do
+            handle.write("EDITED!!")
+        from labledger.workspace.verify import verify_workspace
+
+        assert verify_workspace(ws).ok
+        assert result.load("read_file") == "original"
+    finally:
+        ws.close()
