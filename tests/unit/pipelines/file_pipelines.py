@@ -75,3 +75,13 @@ def many(paths: list[str]) -> None:
 @pipeline
 def folder_as_text(folder: str = "plates") -> None:
     read_text(folder)
+
+
+@step
+def read_both(first: Path, second: Path) -> str:
+    return first.read_text() + second.read_text()
+
+
+@pipeline
+def same_file_twice(path: str = "assay.csv") -> None:
+    read_both(File(path), Path(path))
