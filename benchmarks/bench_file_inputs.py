@@ -570,7 +570,7 @@ def main() -> None:
     rows = results(plan, figures)
     print_results("labledger vs DVC 3 (dvc CLI from the same venv)", "DVC", rows)
     console.print(
-        "Medians of every repetition: "
+        "Every repetition: "
         + "; ".join(
             f"{key} {', '.join(format_value(v, 's') for v in values)}"
             for side, label in ((figures.ours, "labledger"), (figures.dvc, "dvc"))
