@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["ResolvedInput", "RunInputs"]
 
 _a = schema.artifacts
+_LOOKUP_BATCH = 400  # artifacts looked up per query (two parameters each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ class RunInputs:
         self.stat_cache = StatCache(default_cache_path(workspace.settings.root))
         self._hashed: dict[tuple[str, str], HashedPath] = {}
         self._resolved: dict[tuple[str, str, bool], ResolvedInput] = {}
+        # (name, digest, kind) -> the artifact recording those bytes under that name.
+        self._artifacts: dict[tuple[str, str, str], str] = {}
 
     def close(self) -> None:
         """Remember what was hashed for next time."""
@@ -113,40 +116,66 @@ class RunInputs:
         return {item.name: self.hashed(item, step).digest for item in items}
 
     def resolve(self, items: Iterable[FileInput], step: str) -> dict[str, ResolvedInput]:
-        """Input name -> the input hashed, stored and registered as an artifact."""
-        resolved: dict[str, ResolvedInput] = {}
+        """Input name -> the input hashed, stored and registered as an artifact.
+
+        The artifacts already in the catalog for the new inputs are looked up in one query, so a
+        step reading thousands of files costs one round trip, not one per file.
+        """
+        items = list(items)
+        new: dict[tuple[str, str, bool], tuple[FileInput, HashedPath]] = {}
         for item in items:
             key = (item.path, item.kind, item.store)
-            found = self._resolved.get(key)
-            if found is None:
-                found = self._register(item, self.hashed(item, step))
-                self._resolved[key] = found
-            resolved[item.name] = found
-        return resolved
+            if key not in self._resolved and key not in new:
+                new[key] = (item, self.hashed(item, step))
+        if new:
+            self._register(new)
+        return {item.name: self._resolved[item.path, item.kind, item.store] for item in items}
 
-    def _register(self, item: FileInput, hashed: HashedPath) -> ResolvedInput:
+    def _register(self, new: dict[tuple[str, str, bool], tuple[FileInput, HashedPath]]) -> None:
         if self.recorder is None:
-            return ResolvedInput(hashed.digest, None, None)
-        try:
-            stored = input_stored(hashed, item, self.workspace.store)
-        except OSError as exc:
-            raise LabledgerError(
-                f"cannot store {item.path!r} in the blob store: {exc}",
-                hint="check the store's free space and permissions, or pass store=False",
-            ) from exc
-        artifact_id = self._existing(item.path, stored) or self.recorder.source(stored, item.path)
-        return ResolvedInput(content_digest(stored), artifact_id, stored)
+            for key, (_, hashed) in new.items():
+                self._resolved[key] = ResolvedInput(hashed.digest, None, None)
+            return
+        stored: dict[tuple[str, str, bool], Stored] = {}
+        for key, (item, hashed) in new.items():
+            try:
+                stored[key] = input_stored(hashed, item, self.workspace.store)
+            except OSError as exc:
+                raise LabledgerError(
+                    f"cannot store {item.path!r} in the blob store: {exc}",
+                    hint="check the store's free space and permissions, or pass store=False",
+                ) from exc
+        self._find_existing((key[0], found) for key, found in stored.items())
+        for key, found in stored.items():
+            artifact = (key[0], found.digest, found.kind)
+            artifact_id = self._artifacts.get(artifact)
+            if artifact_id is None:
+                artifact_id = self._artifacts[artifact] = self.recorder.source(found, key[0])
+            self._resolved[key] = ResolvedInput(content_digest(found), artifact_id, found)
 
-    def _existing(self, name: str, stored: Stored) -> str | None:
-        query = (
-            select(_a.c.id)
-            .where(_a.c.digest == stored.digest, _a.c.name == name, _a.c.kind == stored.kind)
-            .order_by(_a.c.created_at)
-            .limit(1)
-        )
-        with self.workspace.read() as conn:
-            found = conn.execute(query).scalar()
-        return str(found) if found is not None else None
+    def _find_existing(self, wanted: Iterable[tuple[str, Stored]]) -> None:
+        """Remember the oldest artifact with each (name, digest, kind) of ``wanted`` that exists."""
+        todo = {
+            (name, found.digest, found.kind)
+            for name, found in wanted
+            if (name, found.digest, found.kind) not in self._artifacts
+        }
+        ordered = sorted(todo)
+        for start in range(0, len(ordered), _LOOKUP_BATCH):
+            batch = ordered[start : start + _LOOKUP_BATCH]
+            query = (
+                select(_a.c.id, _a.c.name, _a.c.digest, _a.c.kind)
+                .where(
+                    _a.c.digest.in_({digest for _, digest, _ in batch}),
+                    _a.c.name.in_({name for name, _, _ in batch}),
+                )
+                .order_by(_a.c.created_at)
+            )
+            with self.workspace.read() as conn:
+                rows = conn.execute(query).all()
+            for artifact_id, name, digest, kind in rows:
+                if (name, digest, kind) in todo:
+                    self._artifacts.setdefault((name, digest, kind), str(artifact_id))
 
 
 def _where(item: FileInput) -> str:

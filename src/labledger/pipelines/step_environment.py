@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from labledger._foundation.digests import digest_record
+from labledger.tracking.environment import installed_distributions
 
 __all__ = ["StepEnvironment", "distribution_closure", "step_environment"]
 
@@ -54,12 +55,9 @@ class StepEnvironment:
 def _installed() -> dict[str, tuple[str, tuple[str, ...]]]:
     """Normalised distribution name -> (version, names of what it requires unconditionally)."""
     found: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if not name:
-            continue
+    for dist in installed_distributions():
         requires: list[str] = []
-        for requirement in dist.requires or ():
+        for requirement in dist.requires:
             # Requirements of extras are optional: only what is installed counts anyway, and an
             # extra the step needs is named by the modules it uses.
             if "extra" in requirement.partition(";")[2]:
@@ -67,7 +65,7 @@ def _installed() -> dict[str, tuple[str, tuple[str, ...]]]:
             match = _NAME.match(requirement)
             if match:
                 requires.append(_normal(match.group(1)))
-        found.setdefault(_normal(name), (dist.version, tuple(requires)))
+        found.setdefault(_normal(dist.name), (dist.version, tuple(requires)))
     return found
 
 
@@ -86,13 +84,14 @@ def distribution_closure(modules: frozenset[str]) -> dict[str, str]:
         modules: Top-level module names (``sklearn``); standard library and unknown ones are
             skipped.
     """
-    owners = _module_owners()
-    installed = _installed()
     pending: list[str] = []
     for module in modules:
         if module in _SKIP or module in sys.stdlib_module_names:
             continue
-        pending.extend(owners.get(module, ()))
+        # Which distribution owns which module is read (from every distribution's file list) only
+        # when a step uses a module outside the standard library.
+        pending.extend(_module_owners().get(module, ()))
+    installed = _installed() if pending else {}
     versions: dict[str, str] = {}
     while pending:
         name = pending.pop()

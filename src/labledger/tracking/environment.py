@@ -1,11 +1,14 @@
 """What a run ran on: Python, platform, installed packages, hardware, and the git state.
 
 Captured once per process (packages and hardware do not change under a running interpreter), so
-starting a run stays cheap; the git state is re-read at most every few seconds.
+starting a run stays cheap; the git state is re-read at most every few seconds. Installed
+distributions are read from the header of their metadata only: the long description after it, which
+``importlib.metadata`` parses in full on every access, is most of the bytes.
 """
 
 from __future__ import annotations
 
+import email.parser
 import functools
 import os
 import platform
@@ -14,11 +17,18 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GitState", "capture_environment", "git_state"]
+__all__ = [
+    "Distribution",
+    "GitState",
+    "capture_environment",
+    "git_state",
+    "installed_distributions",
+]
 
 _GIT_TTL_S = 5.0
 _git_cache: dict[str, tuple[float, GitState]] = {}
@@ -49,16 +59,42 @@ def _gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """An installed distribution: its name as declared, version and requirements (as written)."""
+
+    name: str
+    version: str
+    requires: tuple[str, ...]
+
+
+def _headers(dist: metadata.Distribution) -> Any:
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
+    head = text.replace("\r\n", "\n").split("\n\n", 1)[0]
+    return email.parser.HeaderParser().parsestr(head)
+
+
+@functools.cache
+def installed_distributions() -> tuple[Distribution, ...]:
+    """Every installed distribution with a name, in ``importlib.metadata`` order, read once."""
+    found = []
+    for dist in metadata.distributions():
+        headers = _headers(dist)
+        name = headers.get("Name")
+        if not name:
+            continue
+        requires = headers.get_all("Requires-Dist") or []
+        if not requires and dist.read_text("requires.txt"):
+            requires = dist.requires or []  # an egg-info distribution
+        found.append(Distribution(str(name), str(headers.get("Version")), tuple(requires)))
+    return tuple(found)
+
+
 @functools.cache
 def capture_environment() -> dict[str, Any]:
     """The interpreter, platform, package lock and hardware of this process."""
     packages = sorted(
-        {
-            f"{dist.metadata['Name']}=={dist.version}"
-            for dist in metadata.distributions()
-            if dist.metadata["Name"]
-        },
-        key=str.lower,
+        {f"{dist.name}=={dist.version}" for dist in installed_distributions()}, key=str.lower
     )
     return {
         "python": {

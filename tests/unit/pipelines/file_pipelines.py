@@ -97,3 +97,13 @@ def edits_its_input(path: str) -> str:
 @pipeline
 def self_editing(path: str = "assay.csv") -> None:
     edits_its_input(path)
+
+
+@step
+def read_both(first: Path, second: Path) -> str:
+    return first.read_text() + second.read_text()
+
+
+@pipeline
+def same_file_twice(path: str = "assay.csv") -> None:
+    read_both(File(path), Path(path))

@@ -106,6 +106,45 @@ def test_the_same_file_read_again_is_one_artifact(workspace: Workspace, here: Pa
     assert count == 2
 
 
+def test_one_file_given_twice_to_a_step_is_one_artifact(workspace: Workspace, here: Path) -> None:
+    (here / "assay.csv").write_text("plate 1")
+    run = fp.same_file_twice.run(workspace=workspace)
+    assert run.load("read_both") == "plate 1plate 1"
+    with workspace.read() as conn:
+        names = conn.execute(
+            sa.select(schema.artifacts.c.name).where(schema.artifacts.c.kind == "file")
+        ).scalars()
+        assert list(names) == ["assay.csv"]
+
+
+def test_artifacts_of_many_file_inputs_are_found_in_one_query(
+    workspace: Workspace, here: Path
+) -> None:
+    paths = []
+    for index in range(50):
+        (here / f"plate-{index}.csv").write_text(f"plate {index}")
+        paths.append(f"plate-{index}.csv")
+    fp.many.run(workspace=workspace, paths=paths)
+    lookups: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM artifacts" in statement:
+            lookups.append(statement)
+
+    sa.event.listen(workspace.catalog.reader, "before_cursor_execute", count)
+    try:
+        again = fp.many.run(workspace=workspace, paths=paths)
+    finally:
+        sa.event.remove(workspace.catalog.reader, "before_cursor_execute", count)
+    assert again.executed == []
+    assert len(lookups) <= 3  # the inputs' artifacts in one query, not one per file
+    with workspace.read() as conn:
+        count_ = conn.execute(
+            sa.select(sa.func.count()).where(schema.artifacts.c.kind == "file")
+        ).scalar()
+    assert count_ == 50
+
+
 def test_a_referenced_file_is_not_stored_and_makes_lineage_unverifiable(
     workspace: Workspace, here: Path
 ) -> None:

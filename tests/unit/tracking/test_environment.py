@@ -69,6 +69,19 @@ def test_environment_describes_this_process() -> None:
     json.dumps(env)  # JSON-able, so it can be stored as a blob
 
 
+def test_installed_distributions_match_what_importlib_metadata_reads() -> None:
+    from importlib import metadata
+
+    expected = [
+        (dist.metadata["Name"], dist.version, tuple(dist.requires or ()))
+        for dist in metadata.distributions()
+        if dist.metadata["Name"]
+    ]
+    found = [(d.name, d.version, d.requires) for d in environment.installed_distributions()]
+    assert found == expected
+    assert any(name.lower() == "sqlalchemy" and requires for name, _, requires in found)
+
+
 def test_the_environment_is_stored_as_a_blob_of_each_run(workspace: Workspace) -> None:
     set_workspace(workspace)
     with labledger.start_run() as first:

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from labledger._foundation.canonical import canonical_json
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.workspace.stat_cache import RACY_WINDOW_NS, StatCache
+from labledger.workspace.stat_cache import RACY_WINDOW_NS, StatCache, TreeEntry, tree_manifest
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -154,3 +155,45 @@ def test_any_change_of_bytes_changes_the_digest_and_a_touch_does_not(
     os.utime(path)  # a touch: new times, same bytes
     with StatCache(db) as cache:
         assert cache.hash_file(path).digest == after
+
+
+def _tree(root: Path) -> None:
+    for name, text in {
+        "a.csv": "1",
+        "a-b/x.txt": "2",
+        "a/b.txt": "3",
+        "plaque-é/ü.txt": "4",
+        "z/deep/er/file": "5",
+    }.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        _age(path)
+
+
+def test_a_folder_manifest_is_the_canonical_json_of_its_entries(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    hashed = StatCache(None).hash_folder(tmp_path)
+    document = {
+        "kind": "tree",
+        "entries": [{"path": e.path, "digest": e.digest, "size": e.size} for e in hashed.entries],
+    }
+    assert hashed.manifest == canonical_json(document)
+    assert hashed.digest == digest_bytes(hashed.manifest)
+    assert [e.path for e in hashed.entries] == [
+        "a/b.txt",
+        "a-b/x.txt",
+        "a.csv",
+        "plaque-é/ü.txt",
+        "z/deep/er/file",
+    ]
+
+
+def test_tree_manifest_escapes_like_canonical_json() -> None:
+    entries = (TreeEntry('q"uote\\back\tslash/ñ', "blake3:" + "0" * 64, 3),)
+    assert tree_manifest(entries) == canonical_json(
+        {
+            "kind": "tree",
+            "entries": [{"path": e.path, "digest": e.digest, "size": e.size} for e in entries],
+        }
+    )
