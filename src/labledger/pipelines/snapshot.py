@@ -8,6 +8,7 @@ snapshot's folder first on ``sys.path`` imports the same code again. A script ru
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,12 +48,13 @@ def main_module_name() -> str | None:
 
 def _modules_by_file(files: set[str]) -> dict[str, str]:
     """Module names of ``files`` (resolved paths), from the modules imported so far."""
-    names = {Path(file).name for file in files}
+    names = {os.path.basename(file) for file in files}
     found: dict[str, str] = {}
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        # Comparing base names first spares resolving the path of every imported module.
-        if file and name != "__main__" and Path(file).name in names:
+        # Comparing base names first spares resolving the path of every imported module (with
+        # os.path: a Path object per module costs more than the rest of a small run).
+        if isinstance(file, str) and name != "__main__" and os.path.basename(file) in names:
             resolved = str(Path(file).resolve())
             if resolved in files:
                 found.setdefault(resolved, name)

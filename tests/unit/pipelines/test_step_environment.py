@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 
 def _clear() -> None:
+    from labledger.tracking.environment import installed_distributions
+
+    installed_distributions.cache_clear()
     env_module._installed.cache_clear()
     env_module._module_owners.cache_clear()
     step_environment.cache_clear()
