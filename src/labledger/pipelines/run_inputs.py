@@ -69,6 +69,7 @@ class RunInputs:
         self.stat_cache = StatCache(default_cache_path(workspace.settings.root))
         self._hashed: dict[tuple[str, str], HashedPath] = {}
         self._resolved: dict[tuple[str, str, bool], ResolvedInput] = {}
+        self._names: dict[str, int] = {}  # input artifact names this run registered
         # (name, digest, kind) -> the artifact recording those bytes under that name.
         self._artifacts: dict[tuple[str, str, str], str] = {}
 
@@ -91,7 +92,9 @@ class RunInputs:
         """
         key = (item.path, item.kind)
         found = self._hashed.get(key)
-        if found is None:
+        # Hashed earlier in this run, but an earlier step may have written it since: one stat
+        # (a walk, for a folder) says whether the digest still holds.
+        if found is None or found.changed():
             try:
                 found = resolve_input(item, self.stat_cache, self.path_map)
             except (NotFoundError, ValidationError) as exc:
@@ -124,9 +127,11 @@ class RunInputs:
         items = list(items)
         new: dict[tuple[str, str, bool], tuple[FileInput, HashedPath]] = {}
         for item in items:
+            hashed = self.hashed(item, step)
             key = (item.path, item.kind, item.store)
-            if key not in self._resolved and key not in new:
-                new[key] = (item, self.hashed(item, step))
+            known = self._resolved.get(key)
+            if (known is None or known.digest != hashed.digest) and key not in new:
+                new[key] = (item, hashed)
         if new:
             self._register(new)
         return {item.name: self._resolved[item.path, item.kind, item.store] for item in items}
@@ -150,8 +155,16 @@ class RunInputs:
             artifact = (key[0], found.digest, found.kind)
             artifact_id = self._artifacts.get(artifact)
             if artifact_id is None:
-                artifact_id = self._artifacts[artifact] = self.recorder.source(found, key[0])
+                name = self._new_name(key[0])
+                artifact_id = self._artifacts[artifact] = self.recorder.source(found, name)
             self._resolved[key] = ResolvedInput(content_digest(found), artifact_id, found)
+
+    def _new_name(self, path: str) -> str:
+        """The name of a new input artifact: its path, or ``path#2``... when this run already
+        registered other bytes under that path (a step rewrote the file)."""
+        count = self._names.get(path, 0) + 1
+        self._names[path] = count
+        return path if count == 1 else f"{path}#{count}"
 
     def _find_existing(self, wanted: Iterable[tuple[str, Stored]]) -> None:
         """Remember the oldest artifact with each (name, digest, kind) of ``wanted`` that exists."""

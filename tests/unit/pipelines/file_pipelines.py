@@ -107,3 +107,24 @@ def read_both(first: Path, second: Path) -> str:
 @pipeline
 def same_file_twice(path: str = "assay.csv") -> None:
     read_both(File(path), Path(path))
+
+
+@step
+def peek(path: Path) -> str:
+    return path.read_text()
+
+
+@step
+def regenerate(version: int, after: str) -> int:
+    Path("shared.txt").write_text(f"version {version}\n")
+    return version
+
+
+@step
+def consume(path: Path, after: int) -> str:
+    return path.read_text()
+
+
+@pipeline
+def rewritten_mid_run(version: int = 1) -> None:
+    consume(File("shared.txt"), regenerate(version, peek(File("shared.txt"))))

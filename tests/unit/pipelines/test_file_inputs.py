@@ -321,3 +321,21 @@ def test_inputs_are_never_hard_linked_into_the_store(
         assert result.load("read_file") == "original"
     finally:
         ws.close()
+
+
+def test_a_file_an_earlier_step_rewrites_is_hashed_again_for_a_later_step(
+    workspace: Workspace, here: Path
+) -> None:
+    (here / "shared.txt").write_text("version 0\n")
+    first = fp.rewritten_mid_run.run(workspace=workspace, version=1)
+    assert first.load("peek") == "version 0\n"
+    assert first.load("consume") == "version 1\n"
+    fp.rewritten_mid_run.run(workspace=workspace, version=1)
+    result = fp.rewritten_mid_run.run(workspace=workspace, version=2)
+    assert result.load("consume") == "version 2\n"
+    assert "consume" in result.executed
+    with workspace.read() as conn:
+        names = conn.execute(
+            sa.select(schema.artifacts.c.name).where(schema.artifacts.c.run_id == first.run_id)
+        ).scalars()
+        assert {"shared.txt", "shared.txt#2"} <= set(names)
