@@ -99,7 +99,7 @@ class CacheHit:
     logged_digest: str | None = None
 
 
-_t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
+_t, _o, _a, _p = schema.tasks, schema.task_outputs, schema.artifacts, schema.pipeline_runs
 _LOOKUP = (
     select(
         _t.c.id,
@@ -116,11 +116,16 @@ _LOOKUP = (
         _a.c.schema_json,
     )
     .select_from(
-        _t.join(_o, and_(_o.c.task_id == _t.c.id, _o.c.produced.is_(True))).join(
-            _a, _a.c.id == _o.c.artifact_id
-        )
+        _t.join(_o, and_(_o.c.task_id == _t.c.id, _o.c.produced.is_(True)))
+        .join(_a, _a.c.id == _o.c.artifact_id)
+        .join(_p, _p.c.run_id == _t.c.run_id)
     )
-    .where(_t.c.cache_key == bindparam("key"), _t.c.status == "finished")
+    .where(
+        _t.c.cache_key == bindparam("key"),
+        _t.c.status == "finished",
+        # A reproduction checks a run; what it computed is evidence, never a cache entry.
+        _p.c.reproduces.is_(None),
+    )
     .order_by(_t.c.ended_at.desc())
 )
 
@@ -130,7 +135,9 @@ _SQLITE_LOOKUP = (
     "a.schema_json FROM tasks AS t "
     "JOIN task_outputs AS o ON o.task_id = t.id AND o.produced = 1 "
     "JOIN artifacts AS a ON a.id = o.artifact_id "
-    "WHERE t.cache_key = ? AND t.status = 'finished' ORDER BY t.ended_at DESC"
+    "JOIN pipeline_runs AS p ON p.run_id = t.run_id "
+    "WHERE t.cache_key = ? AND t.status = 'finished' AND p.reproduces IS NULL "
+    "ORDER BY t.ended_at DESC"
 )
 
 

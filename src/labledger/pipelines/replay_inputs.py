@@ -4,19 +4,23 @@ A file input is an artifact a task of the run read (``task_inputs``) that no tas
 kind ``file``, ``tree`` or ``reference``; its schema holds the path as the step was given it and
 the absolute path it was read from. A reproduction re-creates them in a scratch working folder:
 
-- a stored input given by a relative path inside the working folder (``data/assay.csv``) is
-  written there at that path, so the step finds it by the same relative path, whether it was an
-  argument or declared with ``@step(reads=...)``;
-- a stored input given by an absolute path or one with ``..`` is written to a separate folder and
-  the run is told where (its ``path_map``);
-- an input recorded by reference only (``File(path, store=False)``) is used where it was read,
-  and only if its bytes still have the recorded digest.
+- an input given by a relative path (``data/assay.csv``, ``../shared.csv``) is written at that
+  path from the working folder, which is nested deep enough in the scratch folder that ``..``
+  stays inside it, so the step finds it by the same path, whether it was an argument or declared
+  with ``@step(reads=...)``;
+- an input given by an absolute path is written to a separate scratch folder and the run is told
+  where (its ``path_map``);
+- an input recorded by reference only (``File(path, store=False)``) is copied from where it was
+  read, and only if the copy has the recorded digest.
+
+Nothing is linked and nothing is written outside the scratch folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -32,9 +36,10 @@ if TYPE_CHECKING:
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["RecordedInput", "place_inputs", "recorded_inputs"]
+__all__ = ["RecordedInput", "place_inputs", "recorded_inputs", "working_folder"]
 
 _KINDS = ("file", "tree", "reference")
+_MAX_CLIMB = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +64,31 @@ class RecordedInput:
 
     @property
     def relative(self) -> bool:
-        """Given relative to the working folder, and staying inside it."""
+        """Given relative to the working folder (``..`` included), not absolute."""
         pure = PurePath(self.path)
-        return not pure.is_absolute() and not pure.drive and ".." not in pure.parts
+        return not pure.is_absolute() and not pure.drive and _climb(self.path) <= _MAX_CLIMB
+
+
+def _climb(path: str) -> int:
+    """How many folders above the working folder ``path`` reaches at most (``../../x``: 2)."""
+    depth = highest = 0
+    for part in PurePath(path).parts:
+        if part == "..":
+            depth -= 1
+        elif part not in ("", "."):
+            depth += 1
+        highest = max(highest, -depth)
+    return highest
+
+
+def working_folder(base: Path, inputs: list[RecordedInput]) -> Path:
+    """The re-run's working folder under ``base``, deep enough that every relative input path,
+    ``..`` included, lands inside ``base``: a step opening ``../shared.csv`` by name reads the
+    recorded copy, never a file outside the reproduction."""
+    depth = max((_climb(item.path) for item in inputs if item.relative), default=0)
+    folder = base.joinpath(*(f"up{level}" for level in range(depth)), "work")
+    folder.mkdir(parents=True)
+    return folder
 
 
 def recorded_inputs(workspace: Workspace, run_id: str) -> list[RecordedInput]:
@@ -119,21 +146,30 @@ def place_inputs(
     """
     path_map: dict[str, str] = {}
     for index, item in enumerate(inputs):
-        if item.kind == "reference":
-            _check_reference(item)
-            if item.relative:
-                _link(workdir / item.path, item.source, path_map, item.path)
-            elif item.path != item.source:
-                path_map[item.path] = item.source
-            continue
         if item.relative:
-            target = workdir / item.path
+            target = _inside(workdir, item.path)
         else:
             name = PurePath(item.path).name or "input"
             target = elsewhere / f"{index}-{name}"
             path_map[item.path] = str(target)
-        _write(item, store, target)
+        if item.kind == "reference":
+            _copy_reference(item, target)
+        else:
+            _write(item, store, target)
     return path_map
+
+
+def _inside(workdir: Path, path: str) -> Path:
+    """Where a relative input goes: under the scratch folder that holds ``workdir``, never out."""
+    target = Path(os.path.normpath(workdir / path))
+    climb = _climb(path)
+    base = workdir.parents[climb - 1] if climb else workdir
+    if not target.is_relative_to(base) or target == base:
+        raise ValidationError(
+            f"input path {path!r} of the run does not name a file under its working folder",
+            hint="the run's records may have been edited; run `labledger verify`",
+        )
+    return target
 
 
 def _write(item: RecordedInput, store: BlobStore, target: Path) -> None:
@@ -152,33 +188,35 @@ def _write(item: RecordedInput, store: BlobStore, target: Path) -> None:
         ) from exc
 
 
-def _link(target: Path, source: str, path_map: dict[str, str], path: str) -> None:
-    """A link at the relative path to where the file is, so steps that open it by name find it."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(source, target_is_directory=os.path.isdir(source))
-    except OSError:  # no links here (some Windows setups): arguments still get the real path
-        path_map[path] = source
+def _copy_reference(item: RecordedInput, target: Path) -> None:
+    """Copy an input recorded by reference into the scratch folder, if it still has its bytes.
 
-
-def _check_reference(item: RecordedInput) -> None:
+    A copy, never a link: the re-run may write next to its inputs, and nothing it does may reach
+    the user's files. The copy is hashed, so bytes that change while being copied are refused.
+    """
     what = f"{item.path!r} ({item.source})"
-    cache = StatCache(None)
+    hint = (
+        "restore the original bytes, or run the pipeline again with File(path) (stored) so it "
+        "can be reproduced from anywhere"
+    )
     try:
-        hashed = (
-            cache.hash_folder(item.source) if item.of == "tree" else (cache.hash_file(item.source))
-        )
-    except LabledgerError as exc:
+        if item.of == "tree":
+            shutil.copytree(item.source, target, symlinks=True, dirs_exist_ok=True)
+            copied = StatCache(None).hash_folder(target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item.source, target)
+            copied = StatCache(None).hash_file(target)
+    except (LabledgerError, OSError) as exc:
+        reason = exc.message if isinstance(exc, LabledgerError) else str(exc)
         raise ValidationError(
             f"input {what} was recorded with store=False, so only its path and digest were "
-            f"kept, and it cannot be read now: {exc.message}",
-            hint="put the file back at that path with the same bytes, or run the pipeline "
-            "again with File(path) (stored) so it can be reproduced from anywhere",
+            f"kept, and it cannot be read now: {reason}",
+            hint=hint,
         ) from None
-    if hashed.digest != item.content:
+    if copied.digest != item.content:
         raise ValidationError(
             f"input {what} was recorded with store=False, so only its path and digest were "
-            f"kept, and its bytes changed since (recorded {item.content}, now {hashed.digest})",
-            hint="restore the original bytes, or run the pipeline again with File(path) "
-            "(stored) so it can be reproduced from anywhere",
+            f"kept, and its bytes changed since (recorded {item.content}, now {copied.digest})",
+            hint=hint,
         )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.pipelines.replay_inputs import place_inputs, recorded_inputs
+from labledger.pipelines.replay_inputs import place_inputs, recorded_inputs, working_folder
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.lookup import find_by_id
@@ -159,8 +159,7 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
             blobs=(),
         )
         code = load(tree, ws.store, workdir=root)
-        workdir = root / "work"
-        workdir.mkdir()
+        workdir = working_folder(root / "data", inputs)
         path_map = place_inputs(inputs, ws.store, workdir=workdir, elsewhere=root / "inputs")
         request = {
             "snapshot": str(code),

@@ -56,6 +56,26 @@ def by_file(path: str = "assay.csv", store: bool = True) -> None:
 @pipeline
 def by_folder(folder: str = "plates") -> None:
     listing(Folder(folder))
+
+
+@step(reads=["../shared.csv"])
+def above() -> str:
+    return Path("../shared.csv").read_text()
+
+
+@pipeline
+def reads_above() -> None:
+    above()
+
+
+@step
+def first_line(path: Path, folder: Path) -> str:
+    return path.read_text() + str(sorted(p.name for p in folder.iterdir()))
+
+
+@pipeline
+def referenced_folder_and_stored_file() -> None:
+    first_line(File("plates/a.csv"), Folder("plates", store=False))
 """
 
 
@@ -183,3 +203,61 @@ def test_a_failing_rerun_says_which_step_and_where_its_log_is(
     assert result.hint is not None
     assert "cached" not in result.hint
     assert f"labledger runs logs {result.rerun_id} read_text" in result.hint
+
+
+def test_a_path_above_the_working_folder_is_read_from_the_recorded_copy(
+    workspace: Workspace, project: Path, tmp_path: Path
+) -> None:
+    (project.parent / "shared.csv").write_text("recorded")
+    pipe = _pipe(project, "reads_above")
+    result = pipe.run(workspace=workspace)
+    (project.parent / "shared.csv").write_text("planted by someone else")
+    outcome = reproduce(result.run_id, workspace=workspace)
+    assert outcome.matched, outcome
+    # A reproduction is evidence, never a cache entry: the original result stays the cached one.
+    (project.parent / "shared.csv").write_text("recorded")
+    again = pipe.run(workspace=workspace)
+    assert again.executed == []
+    assert again.load("above") == "recorded"
+
+
+def test_a_reproduction_that_differs_is_never_served_from_the_cache(
+    workspace: Workspace, project: Path
+) -> None:
+    import sqlalchemy as sa
+
+    from labledger.workspace import schema
+
+    pipe = _pipe(project, "by_string")
+    result = pipe.run(workspace=workspace)
+    outcome = reproduce(result.run_id, workspace=workspace)
+    assert outcome.rerun_id is not None
+    with workspace.read() as conn:
+        rerun_keys = set(
+            conn.execute(
+                sa.select(schema.tasks.c.cache_key).where(
+                    schema.tasks.c.run_id == outcome.rerun_id
+                )
+            ).scalars()
+        )
+    from labledger.pipelines.cache import CacheReader
+
+    with CacheReader(workspace) as reader:
+        for key in rerun_keys:
+            hit = reader.lookup(key, outputs=("out",))
+            assert hit is None or hit.run_id == result.run_id
+
+
+def test_reproduce_never_writes_to_the_users_files(workspace: Workspace, project: Path) -> None:
+    pipe = _pipe(project, "referenced_folder_and_stored_file")
+    result = pipe.run(workspace=workspace)
+    original = project / "plates" / "a.csv"
+    before = original.stat()
+    outcome = reproduce(result.run_id, workspace=workspace)
+    assert outcome.matched, outcome
+    after = original.stat()
+    assert (after.st_ino, after.st_mtime_ns, original.read_text()) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        "a",
+    )
