@@ -20,13 +20,22 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import (
+    IntegrityError,
+    NotFoundError,
+    RunStateError,
+    ValidationError,
+)
 from labledger.pipelines.replay_inputs import place_inputs, recorded_inputs, working_folder
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
+from labledger.workspace.ledger import iter_entries
 from labledger.workspace.lookup import find_by_id
+from labledger.workspace.records import run_record_digest
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["OutputCheck", "Reproduction", "reproduce"]
@@ -112,6 +121,29 @@ def _original_outputs(ws: Workspace, run_id: str) -> list[tuple[str, str, str, s
         ]
 
 
+def _check_sealed(conn: Connection, run_id: str) -> None:
+    """Refuse a run that is not sealed, or whose record changed after it was.
+
+    Reproduction runs the run's recorded code on its recorded inputs: records edited after the
+    seal could make it run other code or read other bytes.
+    """
+    sealed = [
+        entry.payload.get("record_digest")
+        for entry in iter_entries(conn, subject=f"run:{run_id}", kind="run.finished")
+    ]
+    if not sealed:
+        raise RunStateError(
+            f"run {run_id} is not sealed (still running, or it crashed)",
+            hint="reproduce a run that finished or failed",
+        )
+    if run_record_digest(conn, run_id) != sealed[-1]:
+        raise IntegrityError(
+            f"run {run_id}'s record changed after it was sealed, so its code and inputs cannot "
+            "be trusted",
+            hint="run `labledger verify` to see what changed",
+        )
+
+
 def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproduction:
     """Re-execute pipeline run ``run_ref`` from its code snapshot and compare every output.
 
@@ -123,6 +155,8 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
         NotFoundError: No such run, it has no code snapshot, or a stored input is missing.
         ValidationError: The run is not a pipeline run, cannot be re-executed (its pipeline had
             no source file), or reads a file recorded by reference that changed.
+        RunStateError: The run is not sealed.
+        IntegrityError: Its record changed after it was sealed.
     """
     from labledger.materializers import Stored, load
 
@@ -134,6 +168,8 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
         row = conn.execute(
             select(schema.pipeline_runs).where(schema.pipeline_runs.c.run_id == run.id)
         ).first()
+        if row is not None:
+            _check_sealed(conn, run.id)
     if row is None:
         raise ValidationError(
             f"run {run.id} is not a pipeline run", hint="only pipeline runs can be reproduced"

@@ -118,11 +118,20 @@ class StepLog:
         """A log rebuilt from ``as_record``; malformed points are left out."""
         log = cls()
         for point in record.get("metrics", ()):
-            if isinstance(point, list) and len(point) == 4:
-                key, value, step, timestamp = point
-                if isinstance(key, str) and isinstance(timestamp, int | float):
-                    number = float("nan") if value is None else float(value)
-                    log.metrics.append((key, number, step, float(timestamp)))
+            if not (isinstance(point, list) and len(point) == 4):
+                continue
+            key, value, step, timestamp = point
+            if (
+                isinstance(key, str)
+                and (
+                    value is None
+                    or (isinstance(value, int | float) and not isinstance(value, bool))
+                )
+                and (step is None or (isinstance(step, int) and not isinstance(step, bool)))
+                and isinstance(timestamp, int | float)
+            ):
+                number = float("nan") if value is None else float(value)
+                log.metrics.append((key, number, step, float(timestamp)))
         tags = record.get("tags", {})
         if isinstance(tags, dict):
             log.tags = {str(k): str(v) for k, v in tags.items()}

@@ -171,6 +171,7 @@ _TASKS = (
         schema.tasks.c.cached_from,
         schema.task_outputs.c.name,
         schema.artifacts.c.digest,
+        schema.tasks.c.logged_digest,
     )
     .select_from(
         schema.tasks.outerjoin(
@@ -183,8 +184,15 @@ _TASKS = (
 
 
 def _tasks_digest(conn: Connection, bind: Mapping[str, Any]) -> str:
-    """Digest of a pipeline run's tasks: what each ran, its cache key, status and output bytes."""
-    return digest_record([list(row) for row in conn.execute(_TASKS, bind)])
+    """Digest of a pipeline run's tasks: what each ran, its cache key, status, output bytes, and
+    the metrics and tags it logged (a later run reusing the task shows them).
+
+    A task that logged nothing contributes the row it did before ``logged_digest`` existed, so
+    records sealed then still verify.
+    """
+    return digest_record(
+        [list(row[:-1]) if row[-1] is None else list(row) for row in conn.execute(_TASKS, bind)]
+    )
 
 
 def run_record_digest(

@@ -235,9 +235,7 @@ def test_a_reproduction_that_differs_is_never_served_from_the_cache(
     with workspace.read() as conn:
         rerun_keys = set(
             conn.execute(
-                sa.select(schema.tasks.c.cache_key).where(
-                    schema.tasks.c.run_id == outcome.rerun_id
-                )
+                sa.select(schema.tasks.c.cache_key).where(schema.tasks.c.run_id == outcome.rerun_id)
             ).scalars()
         )
     from labledger.pipelines.cache import CacheReader
@@ -261,3 +259,22 @@ def test_reproduce_never_writes_to_the_users_files(workspace: Workspace, project
         before.st_mtime_ns,
         "a",
     )
+
+
+def test_a_run_whose_record_changed_after_the_seal_is_not_reproduced(
+    workspace: Workspace, project: Path
+) -> None:
+    import sqlalchemy as sa
+
+    from labledger._foundation.errors import IntegrityError
+    from labledger.workspace import schema
+
+    result = _pipe(project, "by_string").run(workspace=workspace)
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.tasks)
+            .where(schema.tasks.c.run_id == result.run_id, schema.tasks.c.node == "read_text")
+            .values(status="cached")
+        )
+    with pytest.raises(IntegrityError, match="changed after it was sealed"):
+        reproduce(result.run_id, workspace=workspace)

@@ -138,3 +138,29 @@ def test_outside_a_run_a_step_log_takes_metrics_but_not_params() -> None:
     assert current_step_log() is None
     assert [m[:3] for m in log.metrics] == [("m", 1.0, None)]
     assert log.tags == {"t": "v"}
+
+
+def test_a_forged_logged_digest_breaks_the_seal_and_bad_points_are_skipped(
+    workspace: Workspace,
+) -> None:
+    import sqlalchemy as sa
+
+    from labledger._foundation.canonical import canonical_json
+    from labledger.workspace import schema
+
+    first = sp.training.run(workspace=workspace)
+    forged = workspace.store.put(
+        canonical_json({"metrics": [["auc", "not-a-number", None, 1.0], ["auc", 0.999, 0, 1.0]]})
+    )
+    with workspace.write() as conn:
+        workspace.register_blob(conn, forged, 10)
+        conn.execute(
+            sa.update(schema.tasks)
+            .where(schema.tasks.c.run_id == first.run_id)
+            .values(logged_digest=forged)
+        )
+    report = labledger.verify(workspace=workspace)
+    assert not report.ok
+    assert first.run_id in {problem.id for problem in report.problems}
+    again = sp.training.run(workspace=workspace)  # the bad point is skipped, not a crash
+    assert _metrics(again.run_id, "auc", workspace) == [(0, 0.999)]
