@@ -54,7 +54,9 @@ def _modules_by_file(files: set[str]) -> dict[str, str]:
         file = getattr(module, "__file__", None)
         # Comparing base names first spares resolving the path of every imported module (with
         # os.path: a Path object per module costs more than the rest of a small run).
-        if isinstance(file, str) and name != "__main__" and os.path.basename(file) in names:
+        # Aliases such as multiprocessing's ``__mp_main__`` (joblib, scikit-learn) name the
+        # script too, but cannot be imported by that name.
+        if isinstance(file, str) and not name.startswith("__") and os.path.basename(file) in names:
             resolved = str(Path(file).resolve())
             if resolved in files:
                 found.setdefault(resolved, name)

@@ -111,9 +111,16 @@ class Step:
     def __repr__(self) -> str:
         return f"<Step {self.name}>"
 
-    @property
+    @functools.cached_property
     def qualname(self) -> str:
-        return f"{self.func.__module__}:{self.func.__qualname__}"
+        """``module:qualname``; a step of a script run as ``python study.py`` is ``study:...``
+        (the name its code snapshot keeps it under), not ``__main__:...``."""
+        module = self.func.__module__
+        if module == "__main__":
+            from labledger.pipelines.snapshot import main_module_name
+
+            module = main_module_name() or module
+        return f"{module}:{self.func.__qualname__}"
 
     @property
     def fingerprint(self) -> Fingerprint:

@@ -105,6 +105,24 @@ def test_a_script_run_with_python_is_reproduced_without_running_its_main_block(
     assert _runs(workspace) == 2  # the original and the re-run: the guarded block ran once
 
 
+def test_a_script_that_imports_multiprocessing_is_recorded_by_its_own_name(
+    workspace: Workspace, project: Path
+) -> None:
+    # multiprocessing (under joblib and scikit-learn) also registers the script as __mp_main__.
+    (project / "mp_script.py").write_text(_script("import multiprocessing.spawn") + GUARDED)
+    run_id = _python(workspace, "mp_script.py", cwd=project)
+    assert _recorded(workspace, run_id).pipeline == "mp_script:main_pipe"
+    with workspace.read() as conn:
+        steps = set(
+            conn.execute(
+                sa.select(schema.tasks.c.step).where(schema.tasks.c.run_id == run_id)
+            ).scalars()
+        )
+    assert steps == {"mp_script:draw", "mp_script:total"}
+    result = reproduce(run_id, workspace=workspace)
+    assert result.matched, (result.error, result.hint)
+
+
 def test_a_module_run_with_python_dash_m_keeps_its_package(
     workspace: Workspace, project: Path
 ) -> None:
