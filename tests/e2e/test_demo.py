@@ -247,3 +247,20 @@ def test_tracking_quickstart_example(tmp_path: Path) -> None:
         assert all(run.status == "finished" for run in runs)
     finally:
         ws.close()
+
+
+def test_next_steps_ids_name_one_run_or_artifact_each(demo: Demo) -> None:
+    import re
+
+    text = demo.text
+    lineage = re.search(r"labledger lineage (\S+) --up", text)
+    reproduce_id = re.search(r"labledger reproduce (\S+) -w", text)
+    show = re.search(r"labledger runs show (\S+) -w", text)
+    assert lineage and reproduce_id and show
+    assert labledger.get_artifact(lineage.group(1), workspace=demo.ws).id == (
+        demo.result.pipeline.best_model_artifact_id
+    )
+    assert labledger.get_run(reproduce_id.group(1), workspace=demo.ws).id == (
+        demo.result.pipeline.changed_run_id
+    )
+    assert labledger.get_run(show.group(1), workspace=demo.ws).id == demo.result.best_run_id

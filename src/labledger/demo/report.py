@@ -15,7 +15,7 @@ from rich.text import Text
 from labledger._foundation.display import short_ids, sparkline
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
     from rich.console import Console
@@ -243,17 +243,20 @@ def print_next_steps(
     *,
     best_id: str,
     runner_up_id: str,
-    run_ids: Sequence[str],
     search_filter: str,
     pipeline_run_id: str,
     model_artifact_id: str,
+    shown: Mapping[str, str],
     seconds: float,
 ) -> None:
-    """Commands to explore the workspace the demo built."""
+    """Commands to explore the workspace the demo built.
+
+    Args:
+        shown: Each id above -> a prefix that names it alone in the workspace.
+    """
     section(console, "Next steps")
     where = shlex.quote(str(workspace))
-    ids = short_ids(run_ids)
-    best, runner_up = ids[best_id], ids[runner_up_id]
+    best, runner_up = shown[best_id], shown[runner_up_id]
     commands = [
         f"labledger runs list -w {where}",
         f"labledger runs search {shlex.quote(search_filter)} -w {where}",
@@ -261,9 +264,9 @@ def print_next_steps(
         f"labledger runs compare {best} {runner_up} -w {where}",
         f"labledger artifacts list -w {where}",
         f"labledger run labledger.demo.pipeline:biopsy_study -p c=0.5 -w {where}",
-        f"labledger lineage {model_artifact_id[:13]} --up -w {where}",
-        f"labledger reproduce {pipeline_run_id[:13]} -w {where}",
-        f"labledger prov {pipeline_run_id[:13]} -o provenance.json -w {where}",
+        f"labledger lineage {shown[model_artifact_id]} --up -w {where}",
+        f"labledger reproduce {shown[pipeline_run_id]} -w {where}",
+        f"labledger prov {shown[pipeline_run_id]} -o provenance.json -w {where}",
         f"labledger verify -w {where}",
     ]
     for line in commands:

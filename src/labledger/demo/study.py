@@ -17,7 +17,8 @@ import labledger
 from labledger._foundation.settings import WORKSPACE_DIRNAME
 from labledger.demo import report
 from labledger.demo.pipeline_tour import PipelineTour, run_pipeline_tour
-from labledger.workspace import Workspace
+from labledger.workspace import Workspace, schema
+from labledger.workspace.lookup import unique_prefixes
 from labledger.workspace.verify import verify_workspace
 
 if TYPE_CHECKING:
@@ -215,15 +216,22 @@ def run_demo(path: Path, *, console: Console | None = None) -> DemoResult:
         verification = verify_workspace(ws)
         report.print_verification(console, verification)
         elapsed = time.perf_counter() - started
+        with ws.read() as conn:
+            shown = unique_prefixes(
+                conn, [best.id, runner_up.id, tour.changed_run_id], [schema.runs], minimum=13
+            )
+            shown |= unique_prefixes(
+                conn, [tour.best_model_artifact_id], [schema.artifacts], minimum=13
+            )
         report.print_next_steps(
             console,
             folder,
             best_id=best.id,
             runner_up_id=runner_up.id,
-            run_ids=[ingest_run.id, *run_ids],
             search_filter=SEARCH_FILTER,
             pipeline_run_id=tour.changed_run_id,
             model_artifact_id=tour.best_model_artifact_id,
+            shown=shown,
             seconds=elapsed,
         )
     finally:

@@ -171,6 +171,10 @@ class CacheReader:
         with self.workspace.read() as conn:
             return [tuple(row) for row in conn.execute(_LOOKUP, {"key": key})]
 
+    def recorded(self, key: str) -> bool:
+        """Whether a finished task with ``key`` is recorded, usable or not."""
+        return bool(self._rows(key))
+
     def lookup(
         self, key: str, *, outputs: tuple[str, ...], expiry: float | None = None
     ) -> CacheHit | None:

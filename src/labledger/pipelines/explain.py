@@ -47,7 +47,8 @@ class Reason:
 
     Attributes:
         kind: ``new``, ``code``, ``input``, ``file``, ``param``, ``environment``, ``seed``,
-            ``upstream``, ``outputs``, ``expired``, ``salt``, ``no-cache`` or ``unknown``.
+            ``upstream``, ``outputs`` (renamed), ``expired``, ``salt``, ``no-cache`` or
+            ``unknown`` (nothing it depends on changed, yet no cached result can be used).
         message: One line for people.
         detail: The facts behind it (names, old and new values), for ``--json``.
     """
@@ -121,6 +122,7 @@ class _Earlier:
     node: str
     inputs: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] | None = None
+    outputs: tuple[str, ...] | None = None
 
 
 def status(
@@ -189,14 +191,16 @@ class _Judge:
             self.states[node.key] = "run"
             names = ", ".join(waiting)
             what = "the output of" if len(waiting) == 1 else "the outputs of"
-            upstream = (
-                Reason(
-                    "upstream",
-                    f"reads {what} {names}, which will run",
-                    {"steps": waiting},
-                ),
+            upstream = Reason(
+                "upstream", f"reads {what} {names}, which will run", {"steps": waiting}
             )
-            return StepStatus(node.key, step.qualname, "run", upstream, compared)
+            # Its own changes still matter to whoever asks why: list them too.
+            own = (
+                self._changes(node, self.inputs.digests(node.files, node.key), earlier)
+                if step.cache and earlier is not None
+                else []
+            )
+            return StepStatus(node.key, step.qualname, "run", (upstream, *own), compared)
         digests = {
             name: self.outputs[h.node.key][h.output] for name, h in node.inputs.items()
         } | self.inputs.digests(node.files, node.key)
@@ -235,19 +239,7 @@ class _Judge:
             return (Reason("no-cache", "the step is declared with cache=False"),)
         if earlier is None:
             return (Reason("new", "no earlier run of this pipeline ran this step"),)
-        reasons: list[Reason] = []
-        old_facts = (earlier.facts or {}).get("steps", {}).get(step.qualname)
-        if earlier.fingerprint != facts["fingerprint"]:
-            reasons.append(_code_reason(old_facts, facts))
-        reasons += _param_reasons(earlier.params_json, node.params_json)
-        files = {f.name: (f.path, _file_kind(f.kind, f.path)) for f in node.files}
-        reasons += _input_reasons(earlier.inputs, digests, files)
-        if old_facts is not None:
-            reasons += _environment_reasons(old_facts["environment"], facts["environment"])
-        if task_seed(earlier.seed, node.key) != task_seed(self.seed, node.key):
-            reasons.append(
-                Reason("seed", f"seed {earlier.seed} -> {self.seed}", {"old": earlier.seed})
-            )
+        reasons = self._changes(node, digests, earlier)
         old_salt = (earlier.facts or {}).get("salt")
         if not reasons and old_salt is not None and old_salt != key_facts_salt():
             reasons.append(Reason("salt", "the cache salt changed (LABLEDGER_CACHE_SALT)"))
@@ -255,12 +247,51 @@ class _Judge:
             reasons.append(self._unchanged_miss(key, step.cache_expiry, step.outputs))
         return tuple(reasons)
 
+    def _changes(self, node: Node, digests: dict[str, str], earlier: _Earlier) -> list[Reason]:
+        """What differs from the earlier task: code, params, inputs (those in ``digests``),
+        environment, seed, output names."""
+        step = node.step
+        facts = self._facts(node)
+        reasons: list[Reason] = []
+        old_facts = (earlier.facts or {}).get("steps", {}).get(step.qualname)
+        if earlier.fingerprint != facts["fingerprint"]:
+            reasons.append(_code_reason(old_facts, facts))
+        reasons += _param_reasons(earlier.params_json, node.params_json)
+        files = {f.name: (f.path, _file_kind(f.kind, f.path)) for f in node.files}
+        known = {name: digest for name, digest in earlier.inputs.items() if name in digests}
+        if len(digests) == len(node.inputs) + len(node.files):
+            known = earlier.inputs  # every input is known: inputs no longer read count too
+        reasons += _input_reasons(known, digests, files)
+        if old_facts is not None:
+            reasons += _environment_reasons(old_facts["environment"], facts["environment"])
+        if task_seed(earlier.seed, node.key) != task_seed(self.seed, node.key):
+            reasons.append(
+                Reason("seed", f"seed {earlier.seed} -> {self.seed}", {"old": earlier.seed})
+            )
+        if earlier.outputs is not None and list(earlier.outputs) != list(step.outputs):
+            reasons.append(
+                Reason(
+                    "outputs",
+                    f"its outputs are now named {', '.join(step.outputs)} "
+                    f"(were {', '.join(earlier.outputs)})",
+                    {"old": list(earlier.outputs), "new": list(step.outputs)},
+                )
+            )
+        return reasons
+
     def _unchanged_miss(self, key: str, expiry: float | None, outputs: tuple[str, ...]) -> Reason:
         if expiry is not None and self.reader.lookup(key, outputs=outputs) is not None:
             return Reason("expired", f"its cached result is older than cache_expiry={expiry:g}s")
+        if self.reader.recorded(key):
+            return Reason(
+                "outputs",
+                "its cached outputs are no longer all in the store (deleted, or collected by "
+                "gc); `labledger verify` names what is missing",
+            )
         return Reason(
-            "outputs",
-            "its cached outputs are no longer all in the store (deleted, or collected by gc)",
+            "unknown",
+            "no cached result can be used, though nothing it depends on changed: its outputs "
+            "may be gone from the store (run `labledger verify`), or it was recorded differently",
         )
 
 
@@ -384,7 +415,15 @@ def _environment_reasons(old: dict[str, Any], new: dict[str, Any]) -> list[Reaso
 def _earlier_tasks(ws: Workspace, ref: str, nodes: list[str]) -> dict[str, _Earlier]:
     """The newest finished or cached task of each node among this pipeline's latest runs."""
     query = (
-        select(_t.c.id, _t.c.node, _t.c.fingerprint, _t.c.params_json, _p.c.seed, _p.c.facts_digest)
+        select(
+            _t.c.id,
+            _t.c.node,
+            _t.c.fingerprint,
+            _t.c.params_json,
+            _p.c.seed,
+            _p.c.facts_digest,
+            _t.c.options_json,
+        )
         .select_from(_t.join(_p, _p.c.run_id == _t.c.run_id))
         .where(
             _p.c.pipeline == ref,
@@ -398,9 +437,13 @@ def _earlier_tasks(ws: Workspace, ref: str, nodes: list[str]) -> dict[str, _Earl
     found: dict[str, _Earlier] = {}
     facts_of: dict[str, str | None] = {}
     with ws.read() as conn:
-        for task_id, node, fingerprint, params_json, seed, facts_digest in conn.execute(query):
+        for task_id, node, fingerprint, params_json, seed, facts_digest, options in conn.execute(
+            query
+        ):
             if node not in found:
-                found[node] = _Earlier(task_id, fingerprint, params_json, seed, node)
+                found[node] = _Earlier(
+                    task_id, fingerprint, params_json, seed, node, outputs=_outputs_of(options)
+                )
                 facts_of[task_id] = facts_digest
         if not found:
             return found
@@ -423,6 +466,14 @@ def _earlier_tasks(ws: Workspace, ref: str, nodes: list[str]) -> dict[str, _Earl
             blobs[digest] = _read_facts(ws, digest)
         by_task[task_id].facts = blobs[digest]
     return found
+
+
+def _outputs_of(options_json: str | None) -> tuple[str, ...] | None:
+    try:
+        outputs = json.loads(options_json or "{}").get("outputs")
+    except (ValueError, AttributeError):
+        return None
+    return tuple(str(o) for o in outputs) if isinstance(outputs, list) else None
 
 
 def _read_facts(ws: Workspace, digest: str) -> dict[str, Any] | None:

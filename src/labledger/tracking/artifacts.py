@@ -202,12 +202,22 @@ def export_artifact(
         The path written.
 
     Raises:
-        ValidationError: A file is in the way and ``overwrite`` is false, or the path leads
-            through a symbolic link or out of the destination.
+        ValidationError: A file is in the way and ``overwrite`` is false, the path leads
+            through a symbolic link or out of the destination, or the artifact is a file input
+            recorded by reference only (its bytes are not in the workspace).
     """
     workspace = workspace or get_workspace()
     if isinstance(artifact, str):
         artifact = get_artifact(artifact, workspace=workspace)
+    if artifact.kind == "reference":
+        source = artifact.schema.get("source") or artifact.schema.get("path") or "?"
+        raise ValidationError(
+            f"{artifact.name!r} was recorded by reference only (File(path, store=False)): the "
+            f"workspace keeps its path, size and digest ({artifact.schema.get('digest')}), not "
+            f"its bytes, which were read from {source}",
+            hint="copy the file from there, and compare its digest; store it with File(path) "
+            "next time to export it from the workspace",
+        )
     if destination is None:
         # A tree spills many files: give it its own folder rather than the current one.
         destination = Path(_base_name(artifact)) if artifact.kind == "tree" else Path()

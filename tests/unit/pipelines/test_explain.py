@@ -174,3 +174,40 @@ def test_a_package_upgrade_is_named(
         for name in ("uses_toy", "labtoy_stats"):
             sys.modules.pop(name, None)
         _clear()
+
+
+def test_a_step_behind_one_that_runs_still_lists_its_own_changes(workspace: Workspace) -> None:
+    sp.arithmetic.run(workspace=workspace)
+    found = status(sp.arithmetic, {"n": 6, "factor": 4}, workspace=workspace)
+    reasons = _reasons(found, "scaled")
+    assert reasons[0].startswith("reads the output of")
+    assert "param factor: 3 -> 4" in reasons
+
+
+def test_renamed_outputs_are_named_as_the_reason(workspace: Workspace, project: Path) -> None:
+    source = textwrap.dedent(
+        """
+        from labledger import pipeline, step
+
+
+        @step(outputs=({first!r}, {second!r}))
+        def split(n: int) -> tuple[list[int], list[int]]:
+            return list(range(n)), list(range(n, 2 * n))
+
+
+        @pipeline
+        def halves(n: int = 3) -> None:
+            split(n)
+        """
+    )
+    (project / "renamed_outputs.py").write_text(source.format(first="lo", second="hi"))
+    try:
+        module = importlib.import_module("renamed_outputs")
+        module.halves.run(workspace=workspace)
+        (project / "renamed_outputs.py").write_text(source.format(first="low", second="high"))
+        importlib.invalidate_caches()
+        module = importlib.reload(module)
+        found = status(module.halves, workspace=workspace)
+        assert _reasons(found, "split") == ["its outputs are now named low, high (were lo, hi)"]
+    finally:
+        sys.modules.pop("renamed_outputs", None)

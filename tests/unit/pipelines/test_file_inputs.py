@@ -339,3 +339,16 @@ def test_a_file_an_earlier_step_rewrites_is_hashed_again_for_a_later_step(
             sa.select(schema.artifacts.c.name).where(schema.artifacts.c.run_id == first.run_id)
         ).scalars()
         assert {"shared.txt", "shared.txt#2"} <= set(names)
+
+
+def test_a_referenced_input_cannot_be_exported_as_if_it_were_the_file(
+    workspace: Workspace, here: Path
+) -> None:
+    import labledger
+    from labledger._foundation.errors import ValidationError
+
+    (here / "assay.csv").write_text("secret plate")
+    fp.by_file.run(workspace=workspace, store=False)
+    with pytest.raises(ValidationError, match="recorded by reference only"):
+        labledger.tracking.export_artifact("assay.csv", here / "out/", workspace=workspace)
+    assert not (here / "out" / "assay.csv").exists()
