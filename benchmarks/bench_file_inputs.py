@@ -140,11 +140,16 @@ def make_files(root: Path, files: int, folders: int) -> int:
 
 
 def age(root: Path) -> None:
-    """Date every file under ``root`` ``AGE_S`` seconds back, as a later run would see them."""
+    """Date every file under ``root`` ``AGE_S`` seconds back and wait out the stat cache's racy
+    window, so the files look as a later run sees them (their change time, which cannot be set,
+    is then older than the window too)."""
+    from labledger.workspace.stat_cache import RACY_WINDOW_NS
+
     when = time.time() - AGE_S
     for folder, _, names in os.walk(root):
         for name in names:
             os.utime(os.path.join(folder, name), (when, when))
+    time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
 
 
 def edit(path: Path, round_: int) -> None:

@@ -163,7 +163,7 @@ def find_file_inputs(step: Step, name: str, value: Any) -> list[FileInput]:
         return path_hint[0]
 
     def visit_text(item: str, label: str, locator: Locator) -> None:
-        if not item or len(item) > 4096 or "\n" in item:
+        if not item or len(item) > 4096:
             return
         if os.path.isfile(item):
             found.append(FileInput(label, item, "file", True, locator))
@@ -346,7 +346,12 @@ def content_digest(stored: Stored) -> str:
     return stored.digest
 
 
-def resolve_input(item: FileInput, cache: StatCache, path_map: Mapping[str, str]) -> HashedPath:
+def resolve_input(
+    item: FileInput,
+    cache: StatCache,
+    path_map: Mapping[str, str],
+    skip: frozenset[str] = frozenset(),
+) -> HashedPath:
     """Hash a file input where it is now (or where a reproduction placed it).
 
     Raises:
@@ -357,5 +362,5 @@ def resolve_input(item: FileInput, cache: StatCache, path_map: Mapping[str, str]
     if item.kind == "file":
         return cache.hash_file(actual)
     if item.kind == "folder":
-        return cache.hash_folder(actual)
-    return cache.hash_path(actual)
+        return cache.hash_folder(actual, skip=skip)
+    return cache.hash_path(actual, skip=skip)

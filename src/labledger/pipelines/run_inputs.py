@@ -70,6 +70,10 @@ class RunInputs:
         self._hashed: dict[tuple[str, str], HashedPath] = {}
         self._resolved: dict[tuple[str, str, bool], ResolvedInput] = {}
         self._names: dict[str, int] = {}  # input artifact names this run registered
+        # A folder input holding the workspace (Folder(".")) leaves the workspace out: it changes
+        # with every run.
+        root = workspace.settings.root
+        self._skip = frozenset({str(root.resolve())} if root is not None else ())
         # (name, digest, kind) -> the artifact recording those bytes under that name.
         self._artifacts: dict[tuple[str, str, str], str] = {}
 
@@ -96,7 +100,7 @@ class RunInputs:
         # (a walk, for a folder) says whether the digest still holds.
         if found is None or found.changed():
             try:
-                found = resolve_input(item, self.stat_cache, self.path_map)
+                found = resolve_input(item, self.stat_cache, self.path_map, self._skip)
             except (NotFoundError, ValidationError) as exc:
                 raise type(exc)(
                     f"step {step!r} reads {item.path!r} ({_where(item)}): {exc.message}",

@@ -94,13 +94,14 @@ class HashedPath:
     entries: tuple[TreeEntry, ...] = ()
     manifest: bytes = b""
     seen: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    skip: frozenset[str] = frozenset()
 
     def changed(self) -> bool:
         """Whether the file, or any file of the folder, changed (or came or went) since hashing."""
         try:
             if self.kind == "file":
                 return self.seen != (("", _key(os.stat(self.path))),)
-            now = {relative: _key(st) for relative, _, st in _walk(self.path)}
+            now = {relative: _key(st) for relative, _, st in _walk(self.path, self.skip)}
         except (OSError, ValidationError):
             return True
         return now != dict(self.seen)
@@ -169,10 +170,16 @@ class StatCache:
     def _digest(self, path: str, st: os.stat_result) -> str:
         key = _key(st)
         known = self._known.get(path)
-        if known is not None and known[0] == key and st.st_mtime_ns < known[2] - RACY_WINDOW_NS:
+        # Racy unless the last change (of the bytes, or of the times put back by `cp -p`) was
+        # well before the hashing.
+        changed = max(st.st_mtime_ns, st.st_ctime_ns)
+        if known is not None and known[0] == key and changed < known[2] - RACY_WINDOW_NS:
             return known[1]
         hashed_ns = time.time_ns()
-        digest = digest_file(path)
+        try:
+            digest = digest_file(path)
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
         self.hashed += 1
         # A file that changed while it was read is not remembered: the next look reads it again.
         if _key(os.stat(path)) == key:
@@ -193,8 +200,10 @@ class StatCache:
         except FileNotFoundError:
             raise NotFoundError(
                 f"no file at {path}",
-                hint="check the path (relative paths start at the working folder)",
+                hint=f"check the path (relative paths start at the working folder, {os.getcwd()})",
             ) from None
+        except OSError as exc:
+            raise _unreadable(absolute, exc) from None
         if stat.S_ISDIR(st.st_mode):
             raise ValidationError(
                 f"{path} is a folder, not a file",
@@ -206,8 +215,14 @@ class StatCache:
         digest = self._digest(absolute, st)
         return HashedPath(absolute, "file", digest, st.st_size, seen=(("", _key(st)),))
 
-    def hash_folder(self, path: str | os.PathLike[str]) -> HashedPath:
+    def hash_folder(
+        self, path: str | os.PathLike[str], *, skip: frozenset[str] = frozenset()
+    ) -> HashedPath:
         """The tree digest of a folder: every regular file under it, by relative path and digest.
+
+        Args:
+            path: The folder.
+            skip: Absolute paths of folders inside it to leave out (a workspace's own folder).
 
         Raises:
             NotFoundError: No folder there.
@@ -223,12 +238,12 @@ class StatCache:
                 )
             raise NotFoundError(
                 f"no folder at {path}",
-                hint="check the path (relative paths start at the working folder)",
+                hint=f"check the path (relative paths start at the working folder, {os.getcwd()})",
             )
         self._load(absolute, folder=True)
         entries: list[tuple[tuple[str, ...], TreeEntry]] = []
         seen: list[tuple[str, _Key]] = []
-        for relative, full, st in _walk(absolute):
+        for relative, full, st in _walk(absolute, skip):
             digest = self._digest(full, st)
             entries.append((tuple(relative.split("/")), TreeEntry(relative, digest, st.st_size)))
             seen.append((relative, _key(st)))
@@ -243,11 +258,14 @@ class StatCache:
             ordered,
             manifest,
             tuple(seen),
+            skip,
         )
 
-    def hash_path(self, path: str | os.PathLike[str]) -> HashedPath:
+    def hash_path(
+        self, path: str | os.PathLike[str], *, skip: frozenset[str] = frozenset()
+    ) -> HashedPath:
         """A file's or a folder's digest, whichever ``path`` is."""
-        return self.hash_folder(path) if os.path.isdir(path) else self.hash_file(path)
+        return self.hash_folder(path, skip=skip) if os.path.isdir(path) else self.hash_file(path)
 
     def save(self) -> None:
         """Write what was hashed to the cache file (a no-op when nothing was)."""
@@ -306,16 +324,30 @@ def tree_manifest(entries: tuple[TreeEntry, ...]) -> bytes:
     return _encode_plain(document).encode("utf-8")
 
 
-def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+def _unreadable(path: str, exc: OSError) -> ValidationError:
+    return ValidationError(
+        f"cannot read {path}: {exc.strerror or exc}",
+        hint="check its permissions (labledger hashes every file a step reads)",
+    )
+
+
+def _walk(
+    root: str, skip: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, absolute path, stat) of every regular file under ``root``."""
     pending = [("", root)]
     while pending:
         prefix, folder = pending.pop()
-        with os.scandir(folder) as found:
+        try:
+            found = os.scandir(folder)
+        except OSError as exc:
+            raise _unreadable(folder, exc) from None
+        with found:
             for entry in found:
                 relative = prefix + entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append((relative + "/", entry.path))
+                    if not skip or os.path.realpath(entry.path) not in skip:
+                        pending.append((relative + "/", entry.path))
                 elif entry.is_file(follow_symlinks=False):
                     yield relative, entry.path, entry.stat(follow_symlinks=False)
                 else:

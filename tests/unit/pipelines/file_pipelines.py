@@ -128,3 +128,13 @@ def consume(path: Path, after: int) -> str:
 @pipeline
 def rewritten_mid_run(version: int = 1) -> None:
     consume(File("shared.txt"), regenerate(version, peek(File("shared.txt"))))
+
+
+@step
+def list_texts(folder: Path) -> list[str]:
+    return sorted(f"{p.name}={p.read_text()}" for p in folder.glob("*.txt"))
+
+
+@pipeline
+def whole_project() -> None:
+    list_texts(Folder("."))

@@ -352,3 +352,47 @@ def test_a_referenced_input_cannot_be_exported_as_if_it_were_the_file(
     with pytest.raises(ValidationError, match="recorded by reference only"):
         labledger.tracking.export_artifact("assay.csv", here / "out/", workspace=workspace)
     assert not (here / "out" / "assay.csv").exists()
+
+
+def test_a_folder_input_holding_the_workspace_leaves_the_workspace_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace.workspace import Workspace as _Workspace
+
+    project = tmp_path / "whole"
+    project.mkdir()
+    (project / "notes.txt").write_text("n")
+    monkeypatch.chdir(project)
+    ws = _Workspace.init(project)
+    try:
+        first = fp.whole_project.run(workspace=ws)
+        assert first.load("list_texts") == ["notes.txt=n"]
+        assert fp.whole_project.run(workspace=ws).executed == []
+    finally:
+        ws.close()
+
+
+def test_an_unreadable_input_is_a_clear_error_naming_the_step(
+    workspace: Workspace, here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger._foundation.errors import ValidationError
+    from labledger.workspace import stat_cache
+
+    (here / "assay.csv").write_text("x")
+
+    def refused(path: object) -> str:  # a file the user may not read (root reads anything)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(stat_cache, "digest_file", refused)
+    with pytest.raises(
+        ValidationError, match=r"step 'read_text' reads 'assay.csv'.*Permission denied"
+    ):
+        fp.by_string.run(workspace=workspace)
+
+
+def test_a_file_name_with_a_newline_is_still_an_input(workspace: Workspace, here: Path) -> None:
+    name = "odd\nname.csv"
+    (here / name).write_text("one")
+    assert fp.by_string.run(workspace=workspace, path=name).load("shout") == "ONE"
+    (here / name).write_text("two")
+    assert fp.by_string.run(workspace=workspace, path=name).load("shout") == "TWO"
