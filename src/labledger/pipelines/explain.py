@@ -24,6 +24,7 @@ from labledger.pipelines.cache import CacheReader, cache_key
 from labledger.pipelines.key_facts import key_facts_salt, step_facts
 from labledger.pipelines.replay_target import replay_target
 from labledger.pipelines.run_inputs import RunInputs
+from labledger.pipelines.step_environment import input_modules, step_environment
 from labledger.pipelines.task import task_seed
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
@@ -172,13 +173,21 @@ class _Judge:
         self.earlier = earlier
         self.outputs: dict[str, dict[str, str]] = {}  # node -> output -> digest, when cached
         self.states: dict[str, str] = {}
-        self.facts: dict[str, dict[str, Any]] = {}
+        self.facts: dict[tuple[str, frozenset[str]], dict[str, Any]] = {}
+        self.kinds: dict[str, dict[str, str]] = {}  # node -> output -> materializer, when cached
 
     def _facts(self, node: Node) -> dict[str, Any]:
-        qualname = node.step.qualname
-        if qualname not in self.facts:
-            self.facts[qualname] = step_facts(node.step)
-        return self.facts[qualname]
+        """The step's facts as a run would key this task, with the libraries of its inputs."""
+        kinds = frozenset(
+            self.kinds.get(h.node.key, {}).get(h.output, "") for h in node.inputs.values()
+        )
+        key = (node.step.qualname, kinds)
+        if key not in self.facts:
+            environment = step_environment(
+                node.step.fingerprint.libraries | input_modules(kinds - {""})
+            )
+            self.facts[key] = step_facts(node.step, [environment])
+        return self.facts[key]
 
     def node(self, node: Node) -> StepStatus:
         step = node.step
@@ -221,6 +230,9 @@ class _Judge:
         if hit is not None:
             self.states[node.key] = "cached"
             self.outputs[node.key] = {name: ref.stored.digest for name, ref in hit.outputs.items()}
+            self.kinds[node.key] = {
+                name: ref.stored.materializer for name, ref in hit.outputs.items()
+            }
             return StepStatus(node.key, step.qualname, "cached", (), hit.task_id)
         self.states[node.key] = "run"
         reasons = self._why(node, key, digests, facts, earlier)
@@ -386,7 +398,7 @@ def _input_reasons(
 
 
 def _environment_reasons(old: dict[str, Any], new: dict[str, Any]) -> list[Reason]:
-    if old.get("digest") == new.get("digest"):
+    if old.get("digest") == new.get("digest") or new.get("digest") in (old.get("digest") or ()):
         return []
     reasons = []
     for what in ("python", "platform"):

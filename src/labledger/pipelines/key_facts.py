@@ -15,7 +15,10 @@ from labledger.pipelines.cache import CACHE_SALT
 from labledger.pipelines.step_environment import step_environment
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from labledger.pipelines.graph import Graph
+    from labledger.pipelines.step_environment import StepEnvironment
     from labledger.pipelines.steps import Step
 
 __all__ = ["key_facts", "key_facts_salt", "step_facts"]
@@ -26,23 +29,45 @@ def key_facts_salt() -> str:
     return os.environ.get("LABLEDGER_CACHE_SALT", "") + CACHE_SALT
 
 
-def step_facts(step: Step) -> dict[str, Any]:
-    """The recorded facts of one step: fingerprint, its parts' digests, environment."""
+def step_facts(step: Step, environments: Iterable[StepEnvironment] = ()) -> dict[str, Any]:
+    """The recorded facts of one step: fingerprint, its parts' digests, environment.
+
+    Args:
+        step: The step.
+        environments: The environments its tasks' keys held (they differ when its inputs came
+            from different libraries); by default the one its code alone reaches.
+    """
     fingerprint = step.fingerprint
-    environment = step_environment(fingerprint.libraries)
+    found = list(environments) or [step_environment(fingerprint.libraries)]
+    packages: dict[str, str] = {}
+    for environment in found:
+        packages.update(environment.packages)
     return {
         "fingerprint": fingerprint.digest,
         "parts": fingerprint.part_digests,
-        "environment": {"digest": environment.digest, **environment.as_dict()},
+        "environment": {
+            "digest": found[0].digest if len(found) == 1 else sorted(e.digest for e in found),
+            "python": found[0].python,
+            "platform": found[0].platform,
+            "packages": dict(sorted(packages.items())),
+        },
     }
 
 
-def key_facts(graph: Graph) -> dict[str, Any]:
-    """The facts of every step of ``graph``, by qualified name, and the cache salt in force."""
+def key_facts(
+    graph: Graph, environments: Mapping[str, Iterable[StepEnvironment]] | None = None
+) -> dict[str, Any]:
+    """The facts of every step of ``graph``, by qualified name, and the cache salt in force.
+
+    Args:
+        graph: The run's graph.
+        environments: Per step (qualified name), the environments its tasks' keys held.
+    """
     steps: dict[str, Any] = {}
     for node in graph.nodes:
-        if node.step.qualname not in steps:
-            steps[node.step.qualname] = step_facts(node.step)
+        qualname = node.step.qualname
+        if qualname not in steps:
+            steps[qualname] = step_facts(node.step, (environments or {}).get(qualname, ()))
     return {
         "salt": key_facts_salt(),
         "steps": steps,

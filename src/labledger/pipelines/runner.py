@@ -25,7 +25,7 @@ from labledger.pipelines.recorder import TaskRecord, TaskRecorder, read_step_log
 from labledger.pipelines.replay_target import replay_target
 from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.snapshot import snapshot_sources
-from labledger.pipelines.step_environment import step_environment
+from labledger.pipelines.step_environment import input_modules, step_environment
 from labledger.pipelines.task import TaskResult, TaskSpec, task_seed
 from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 from labledger.tracking.run import start_run
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from labledger.pipelines.definition import Pipeline
     from labledger.pipelines.executor import Executor
     from labledger.pipelines.graph import Graph, Node
+    from labledger.pipelines.step_environment import StepEnvironment
     from labledger.pipelines.steps import Step
     from labledger.tracking.run import ActiveRun
     from labledger.workspace.workspace import Workspace
@@ -89,7 +90,9 @@ class _Scheduler:
         self.progress = progress
         self.use_cache = use_cache
         self.seed = seed
-        self.environments: dict[Step, str] = {}
+        self.environments: dict[tuple[Step, frozenset[str]], str] = {}
+        # Per step: every environment its tasks' keys held (for key facts).
+        self.environment_facts: dict[str, dict[str, StepEnvironment]] = {}
         self.reused_metrics: dict[str, str] = {}  # metric key -> run it was logged in
         self.order = graph.topological_order()
         self.children: dict[Node, list[Node]] = {node: [] for node in self.order}
@@ -170,10 +173,14 @@ class _Scheduler:
         for key, *_ in logged.metrics:
             self.reused_metrics[key] = hit.run_id or ""
 
-    def _environment(self, step: Step) -> str:
-        found = self.environments.get(step)
+    def _environment(self, step: Step, refs: Mapping[str, OutputRef]) -> str:
+        kinds = frozenset(ref.stored.materializer for ref in refs.values())
+        found = self.environments.get((step, kinds))
         if found is None:
-            found = self.environments[step] = step_environment(step.fingerprint.libraries).digest
+            modules = step.fingerprint.libraries | input_modules(kinds)
+            environment = step_environment(modules)
+            found = self.environments[step, kinds] = environment.digest
+            self.environment_facts.setdefault(step.qualname, {})[found] = environment
         return found
 
     def _start(self, node: Node, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
@@ -196,7 +203,7 @@ class _Scheduler:
                 fingerprint=fingerprint.digest,
                 inputs=digests,
                 params_json=node.params_json,
-                environment=self._environment(step),
+                environment=self._environment(step, refs),
                 seed=seed,
                 outputs=step.outputs,
             ),
@@ -318,10 +325,8 @@ def _record_pipeline_run(
     files, captured = _source_files(pipeline, graph)
     snapshot = snapshot_sources(ws.store, files)
     target = replay_target(pipeline)
-    facts = canonical_json(key_facts(graph))
-    facts_digest = ws.store.put(facts)
     with ws.write() as conn:
-        for digest, size in (*snapshot.blobs, (facts_digest, len(facts))):
+        for digest, size in snapshot.blobs:
             ws.register_blob(conn, digest, size)
         conn.execute(
             schema.pipeline_runs.insert(),
@@ -333,11 +338,28 @@ def _record_pipeline_run(
                 "seed": seed,
                 "params_json": canonical_text(params),
                 "reproduces": reproduces,
-                "facts_digest": facts_digest,
+                "facts_digest": None,  # written when the run's keys are known
                 "replay_error": target.error,
             },
         )
     return captured
+
+
+def _record_key_facts(ws: Workspace, run_id: str, graph: Graph, scheduler: _Scheduler) -> None:
+    """Keep what each step's keys were made of, so a later run can say what changed."""
+    facts = canonical_json(
+        key_facts(
+            graph, {name: list(envs.values()) for name, envs in scheduler.environment_facts.items()}
+        )
+    )
+    digest = ws.store.put(facts)
+    with ws.write() as conn:
+        ws.register_blob(conn, digest, len(facts))
+        conn.execute(
+            schema.pipeline_runs.update()
+            .where(schema.pipeline_runs.c.run_id == run_id)
+            .values(facts_digest=digest)
+        )
 
 
 def run_pipeline(
@@ -403,6 +425,7 @@ def run_pipeline(
                 scheduler.run()
             finally:
                 recorder.flush()
+                _record_key_facts(ws, run.id, graph, scheduler)
     except BaseException as exc:
         executor.close()
         run.end("killed" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))

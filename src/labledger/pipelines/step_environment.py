@@ -2,8 +2,9 @@
 
 A step's environment fingerprint covers the interpreter (implementation and version), the operating
 system and machine, and the version of every installed distribution the step's code can reach: the
-distributions providing the library modules it uses (``Fingerprint.libraries``), and everything
-those require, transitively. Installing or upgrading an unrelated package changes no step's key;
+distributions providing the library modules it uses (``Fingerprint.libraries``) and those behind
+the values it receives from other steps (a DataFrame: pandas and pyarrow, ``input_modules``), and
+everything those require, transitively. Installing or upgrading an unrelated package changes no step's key;
 upgrading pandas changes the keys of the steps that use pandas (or a library built on it).
 
 The standard library is covered by the Python version; labledger itself by the cache's salt.
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from labledger._foundation.digests import digest_record
+from labledger._foundation.errors import LabledgerError
 from labledger.tracking.environment import installed_distributions
 
-__all__ = ["StepEnvironment", "distribution_closure", "step_environment"]
+__all__ = ["StepEnvironment", "distribution_closure", "input_modules", "step_environment"]
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _SKIP = frozenset({"labledger", "__main__", "builtins", "__future__"})
@@ -101,6 +103,33 @@ def distribution_closure(modules: frozenset[str]) -> dict[str, str]:
         versions[name] = version
         pending.extend(requires)
     return dict(sorted(versions.items()))
+
+
+# Libraries a materializer reads its values back with, beyond the modules of the types it takes.
+_READS_WITH = {"pandas": ("pyarrow",), "arrow": ("pyarrow",), "sklearn": ("skops",)}
+
+
+@functools.cache
+def input_modules(materializers: frozenset[str]) -> frozenset[str]:
+    """Top-level modules behind values a step receives, by the materializers that stored them.
+
+    A step that takes a DataFrame from another step and calls its methods uses pandas without
+    naming it; its results depend on pandas' version (and on pyarrow's, which reads the table
+    back) all the same.
+    """
+    from labledger.materializers.registry import get_materializer
+
+    modules: set[str] = set()
+    for name in materializers:
+        try:
+            found = get_materializer(name)
+        except LabledgerError:
+            continue
+        modules.update(kind.partition(".")[0] for kind in found.types)
+        modules.update(_READS_WITH.get(name, ()))
+    modules.discard("builtins")
+    modules.discard("pathlib")
+    return frozenset(modules)
 
 
 @functools.cache

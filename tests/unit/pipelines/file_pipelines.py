@@ -138,3 +138,20 @@ def list_texts(folder: Path) -> list[str]:
 @pipeline
 def whole_project() -> None:
     list_texts(Folder("."))
+
+
+@step
+def make_frame(n: int):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.DataFrame({"x": list(range(n))})
+
+
+@step
+def frame_total(frame) -> float:  # type: ignore[no-untyped-def]
+    return float(frame["x"].sum())  # pandas is used only through the value it receives
+
+
+@pipeline
+def frames(n: int = 3) -> None:
+    frame_total(make_frame(n))

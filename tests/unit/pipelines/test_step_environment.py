@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from labledger.workspace.workspace import Workspace
+
 
 def _clear() -> None:
     from labledger.tracking.environment import installed_distributions
@@ -124,3 +126,33 @@ def test_numpy_steps_depend_on_numpy() -> None:
     packages = step_environment(fingerprint_step(uses_numpy).libraries).packages
     assert "numpy" in packages
     assert "hypothesis" not in packages
+
+
+def test_a_step_receiving_a_dataframe_depends_on_pandas_and_pyarrow(
+    workspace: Workspace,
+) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from labledger.pipelines.step_environment import input_modules
+    from labledger.workspace import schema
+    from tests.unit.pipelines import file_pipelines as fp
+
+    pytest.importorskip("pandas")
+    assert {"pandas", "pyarrow"} <= input_modules(frozenset({"pandas"}))
+    assert fingerprint_step(fp.frame_total.func).libraries == frozenset()
+    result = fp.frames.run(workspace=workspace)
+    with workspace.read() as conn:
+        digest = conn.execute(
+            sa.select(schema.pipeline_runs.c.facts_digest).where(
+                schema.pipeline_runs.c.run_id == result.run_id
+            )
+        ).scalar_one()
+    with workspace.store.open(digest) as handle:
+        facts = json.loads(handle.read())
+    packages = facts["steps"]["tests.unit.pipelines.file_pipelines:frame_total"]["environment"][
+        "packages"
+    ]
+    assert {"pandas", "pyarrow", "numpy"} <= set(packages)
+    assert fp.frames.run(workspace=workspace).executed == []
