@@ -145,3 +145,20 @@ def test_collections_show_prints_unique_ids_and_no_markup(
     for line in (line for line in table.splitlines() if line.startswith("│ run")):
         shown = line.split("│")[2].strip()
         assert cli("runs", "show", shown, "-w", where).exit_code == 0, shown
+
+
+def test_show_and_compare_name_the_files_runs_read(
+    cli: Callable[..., Result], workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.pipelines import file_pipelines as fp
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "assay.csv").write_text("1")
+    first = fp.by_string.run(workspace=workspace)
+    (tmp_path / "assay.csv").write_text("2")
+    second = fp.by_string.run(workspace=workspace)
+    where = str(workspace.settings.root)
+    shown = cli("runs", "show", first.run_id, "-w", where).output
+    assert "files read" in shown and "assay.csv" in shown
+    compared = cli("runs", "compare", first.run_id, second.run_id, "-w", where).output
+    assert "≠ file assay.csv" in compared

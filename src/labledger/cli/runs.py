@@ -300,6 +300,7 @@ def _print_metrics(run: Run, history: dict[str, list[MetricPoint]]) -> None:
     )  # fmt: skip
 
 
+_INPUT_KIND = {"file": "file", "tree": "folder", "reference": "reference only"}
 _TASK_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "skipped": "yellow"}
 
 
@@ -356,6 +357,12 @@ def _print_run(
     print_table("tags", ["tag", "value"], tags, empty="no tags", markup=False)
     if detail.tasks:
         _print_pipeline(detail, shown, wide)
+    if detail.inputs:
+        rows = [
+            [item.path, _INPUT_KIND.get(item.kind, item.kind), item.content[7:19]]
+            for item in detail.inputs
+        ]
+        print_table("files read", ["path", "kept as", "digest"], rows, markup=False)
     if detail.metadata:
         rows = [
             [entry.field, format_value(entry.value), entry.unit or ""] for entry in detail.metadata
@@ -403,13 +410,23 @@ def show(
 _DIFFERS = "≠"
 
 
-def _compare_rows(comparison: RunComparison) -> list[list[Any]]:
+def _compare_rows(
+    comparison: RunComparison, inputs: Sequence[dict[str, str]] = ()
+) -> list[list[Any]]:
     runs = comparison.runs
     rows: list[list[Any]] = [
         [Text("name", style="dim"), *(run.name for run in runs)],
         [Text("status", style="dim"), *(_status_text(run.status) for run in runs)],
         [Text("duration", style="dim"), *(format_duration(run.duration_s) for run in runs)],
     ]
+    # The files each run's steps read, by digest: the same params on other data differ here.
+    for path in sorted({path for found in inputs for path in found}):
+        digests = [found.get(path) for found in inputs]
+        differs = len(set(digests)) > 1
+        style = "bold yellow" if differs else ""
+        cells = [Text(digest[7:19] if digest else "-", style=style) for digest in digests]
+        label = f"{_DIFFERS} file {path}" if differs else f"  file {path}"
+        rows.append([Text(label, style=style), *cells])
     for key in comparison.param_keys:
         differs = key in comparison.differing_params
         style = "bold yellow" if differs else ""
@@ -458,16 +475,22 @@ def compare(
 
         labledger runs compare 01a24372-f8 01a24372-fc
     """
+    from labledger.pipelines.replay_inputs import recorded_inputs
     from labledger.tracking import compare_runs
 
     with open_workspace(workspace) as ws:
         comparison = compare_runs(run_ids, higher_is_better=higher_is_better or (), workspace=ws)
         shown = _run_ids(ws, comparison.runs, wide)
+        inputs = [
+            {item.path: item.content for item in recorded_inputs(ws, run.id)}
+            for run in comparison.runs
+        ]
     if as_json:
         print_json(comparison)
         return
     columns = [Column(""), *(Column(shown[run.id], wrap=True) for run in comparison.runs)]
-    print_table("runs compared", columns, _compare_rows(comparison), markup=False, wide=wide)
+    rows = _compare_rows(comparison, inputs if any(inputs) else ())
+    print_table("runs compared", columns, rows, markup=False, wide=wide)
     console.print(
         Text(
             f"{_DIFFERS} marks params that differ; * marks the best value of each metric "

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger._foundation.errors import LabledgerError
+from labledger.materializers.paths import read_manifest
 from labledger.pipelines.cache import CacheReader, cache_key
 from labledger.pipelines.key_facts import key_facts_salt, step_facts
 from labledger.pipelines.replay_target import replay_target
@@ -273,7 +274,10 @@ class _Judge:
         known = {name: digest for name, digest in earlier.inputs.items() if name in digests}
         if len(digests) == len(node.inputs) + len(node.files):
             known = earlier.inputs  # every input is known: inputs no longer read count too
-        reasons += _input_reasons(known, digests, files)
+        reasons += [
+            self._folder_detail(node, reason) if reason.kind == "file" else reason
+            for reason in _input_reasons(known, digests, files)
+        ]
         if old_facts is not None:
             reasons += _environment_reasons(old_facts["environment"], facts["environment"])
         if task_seed(earlier.seed, node.key) != task_seed(self.seed, node.key):
@@ -290,6 +294,28 @@ class _Judge:
                 )
             )
         return reasons
+
+    def _folder_detail(self, node: Node, reason: Reason) -> Reason:
+        """For a changed folder, which of its files were edited, added or removed."""
+        item = next((f for f in node.files if f.name == reason.detail.get("input")), None)
+        old = reason.detail.get("old")
+        if item is None or not isinstance(old, str) or not reason.message.startswith("folder"):
+            return reason
+        try:
+            before = {e["path"]: e["digest"] for e in read_manifest(self.ws.store, old)}
+        except (LabledgerError, OSError):
+            return reason  # the earlier manifest is not kept (a reference) or not readable
+        after = {e.path: e.digest for e in self.inputs.hashed(item, node.key).entries}
+        edited = sorted(p for p in after if p in before and before[p] != after[p])
+        added = sorted(set(after) - set(before))
+        removed = sorted(set(before) - set(after))
+        parts = [
+            f"{label} {_few(names)}"
+            for label, names in (("edited", edited), ("added", added), ("removed", removed))
+            if names
+        ]
+        detail = {**reason.detail, "edited": edited, "added": added, "removed": removed}
+        return Reason(reason.kind, f"{reason.message}: {'; '.join(parts)}", detail)
 
     def _unchanged_miss(self, key: str, expiry: float | None, outputs: tuple[str, ...]) -> Reason:
         if expiry is not None and self.reader.lookup(key, outputs=outputs) is not None:
@@ -354,6 +380,12 @@ def _show(value: Any) -> str:
         return "(none)"
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def _file_kind(kind: str, path: str) -> str:

@@ -6,11 +6,12 @@ returned, those reused from the cache included (``produced`` is false for those)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from labledger.pipelines.replay_inputs import RecordedInput, recorded_inputs
 from labledger.tracking.query import get_run
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
@@ -87,6 +88,7 @@ class RunDetail:
     outputs: tuple[RunOutput, ...]
     metadata: tuple[MetadataEntry, ...]
     collections: tuple[str, ...]
+    inputs: tuple[RecordedInput, ...] = ()  # the files and folders its steps read
 
     @property
     def has_logs(self) -> bool:
@@ -158,7 +160,8 @@ def _collections(conn: Connection, run_id: str) -> tuple[str, ...]:
 
 
 def describe_run(run_id: str, *, workspace: Workspace | None = None) -> RunDetail:
-    """A run with its tasks, every output (reused ones too), metadata and collections.
+    """A run with its tasks, every output (reused ones too), the files its steps read,
+    metadata and collections.
 
     Args:
         run_id: A run id or a unique prefix of it.
@@ -171,10 +174,13 @@ def describe_run(run_id: str, *, workspace: Workspace | None = None) -> RunDetai
     ws = workspace or get_workspace()
     run = get_run(run_id, workspace=ws)
     with ws.read() as conn:
-        return RunDetail(
+        detail = RunDetail(
             run=run,
             tasks=_tasks(conn, run.id),
             outputs=_outputs(conn, run.id),
             metadata=_metadata(conn, run.id),
             collections=_collections(conn, run.id),
         )
+    if not detail.tasks:
+        return detail
+    return replace(detail, inputs=tuple(recorded_inputs(ws, run.id)))

@@ -211,3 +211,20 @@ def test_renamed_outputs_are_named_as_the_reason(workspace: Workspace, project: 
         assert _reasons(found, "split") == ["its outputs are now named low, high (were lo, hi)"]
     finally:
         sys.modules.pop("renamed_outputs", None)
+
+
+def test_a_changed_folder_names_the_files_edited_added_and_removed(
+    workspace: Workspace, project: Path
+) -> None:
+    plates = project / "plates"
+    plates.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (plates / name).write_text(name)
+    fp.by_folder.run(workspace=workspace)
+    (plates / "a.txt").write_text("edited")
+    (plates / "b.txt").unlink()
+    (plates / "c.txt").write_text("new")
+    found = status(fp.by_folder, workspace=workspace)
+    assert _reasons(found, "list_folder") == [
+        "folder plates changed: edited a.txt; added c.txt; removed b.txt"
+    ]
