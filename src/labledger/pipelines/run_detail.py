@@ -99,7 +99,10 @@ class RunDetail:
 def _tasks(conn: Connection, run_id: str) -> tuple[TaskSummary, ...]:
     t = schema.tasks
     rows = conn.execute(
-        sa.select(t).where(t.c.run_id == run_id).order_by(t.c.started_at, t.c.node)
+        # In the order they ran (a cached task: when it was answered), as `labledger run` shows.
+        sa.select(t)
+        .where(t.c.run_id == run_id)
+        .order_by(sa.func.coalesce(t.c.started_at, t.c.ended_at), t.c.node)
     ).all()
     return tuple(
         TaskSummary(
