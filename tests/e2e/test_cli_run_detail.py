@@ -148,7 +148,10 @@ def test_collections_show_prints_unique_ids_and_no_markup(
 
 
 def test_show_and_compare_name_the_files_runs_read(
-    cli: Callable[..., Result], workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Callable[..., Result],
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.unit.pipelines import file_pipelines as fp
 
