@@ -115,7 +115,7 @@ def test_file_inputs_on_a_team_workspace(
         assert fp.by_folder.run(workspace=ws).executed == []
         (project / "plates" / "a" / "1.txt").write_text("ONE")
         assert status(fp.by_folder, workspace=ws).steps[0].reasons[0].message == (
-            "folder plates changed"
+            "folder plates changed: edited a/1.txt"
         )
         assert fp.by_folder.run(workspace=ws).load("list_folder") == ["a/1.txt=ONE"]
         out = first.tasks["list_folder"].outputs["out"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import TYPE_CHECKING, Annotated, Any
@@ -486,14 +487,15 @@ def compare(
             for run in comparison.runs
         ]
     if as_json:
-        print_json(comparison)
+        files = {run.id: found for run, found in zip(comparison.runs, inputs, strict=True)}
+        print_json({**dataclasses.asdict(comparison), "files_read": files})
         return
     columns = [Column(""), *(Column(shown[run.id], wrap=True) for run in comparison.runs)]
     rows = _compare_rows(comparison, inputs if any(inputs) else ())
     print_table("runs compared", columns, rows, markup=False, wide=wide)
     console.print(
         Text(
-            f"{_DIFFERS} marks params that differ; * marks the best value of each metric "
+            f"{_DIFFERS} marks params and files read that differ; * marks the best value of each metric "
             "(higher or lower is better, as shown)",
             style="dim",
         )

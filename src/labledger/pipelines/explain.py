@@ -206,7 +206,9 @@ class _Judge:
             )
             # Its own changes still matter to whoever asks why: list them too.
             own = (
-                self._changes(node, self.inputs.digests(node.files, node.key), earlier)
+                self._changes(
+                    node, self.inputs.digests(node.files, node.key), earlier, environment=False
+                )
                 if step.cache and earlier is not None
                 else []
             )
@@ -260,9 +262,15 @@ class _Judge:
             reasons.append(self._unchanged_miss(key, step.cache_expiry, step.outputs))
         return tuple(reasons)
 
-    def _changes(self, node: Node, digests: dict[str, str], earlier: _Earlier) -> list[Reason]:
+    def _changes(
+        self, node: Node, digests: dict[str, str], earlier: _Earlier, *, environment: bool = True
+    ) -> list[Reason]:
         """What differs from the earlier task: code, params, inputs (those in ``digests``),
-        environment, seed, output names."""
+        environment, seed, output names.
+
+        ``environment=False`` leaves the environment out: before its inputs exist, the libraries
+        behind the values a step will receive are not known.
+        """
         step = node.step
         facts = self._facts(node)
         reasons: list[Reason] = []
@@ -278,7 +286,7 @@ class _Judge:
             self._folder_detail(node, reason) if reason.kind == "file" else reason
             for reason in _input_reasons(known, digests, files)
         ]
-        if old_facts is not None:
+        if old_facts is not None and environment:
             reasons += _environment_reasons(old_facts["environment"], facts["environment"])
         if task_seed(earlier.seed, node.key) != task_seed(self.seed, node.key):
             reasons.append(
@@ -382,10 +390,15 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _printable(path: str) -> str:
+    """A path as one line: control characters (a newline in a file name) shown escaped."""
+    return path if path.isprintable() else repr(path)
+
+
 def _few(names: list[str], shown: int = 3) -> str:
     if len(names) <= shown:
-        return ", ".join(names)
-    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+        return ", ".join(map(_printable, names))
+    return f"{', '.join(map(_printable, names[:shown]))} and {len(names) - shown} more"
 
 
 def _file_kind(kind: str, path: str) -> str:
@@ -403,6 +416,7 @@ def _input_reasons(
             continue
         if name in files:
             path, kind = files[name]
+            path = _printable(path)
             what = "changed" if name in old else "is a new input"
             reasons.append(
                 Reason(

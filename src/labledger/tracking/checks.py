@@ -146,6 +146,12 @@ def metric_step(key: str, step: object) -> int:
     """A metric's explicit step."""
     if type(step) is not int:
         raise ValidationError(f"step {step!r} of metric {key!r} is not an int")
+    if not -(2**63) <= step < 2**63:
+        # The catalog keeps steps as 64-bit integers: a larger one could never be written.
+        raise ValidationError(
+            f"step {step} of metric {key!r} is out of range",
+            hint="steps are whole numbers between -2**63 and 2**63 - 1",
+        )
     return step
 
 

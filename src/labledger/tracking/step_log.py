@@ -15,10 +15,12 @@ while it is active.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from labledger._foundation.errors import LabledgerError
 from labledger.tracking.checks import (
     check_key,
     metric_items,
@@ -115,27 +117,41 @@ class StepLog:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> StepLog:
-        """A log rebuilt from ``as_record``; malformed points are left out."""
+        """A log rebuilt from ``as_record``; a point or tag a run would refuse is left out."""
         log = cls()
         for point in record.get("metrics", ()):
-            if not (isinstance(point, list) and len(point) == 4):
-                continue
-            key, value, step, timestamp = point
-            if (
-                isinstance(key, str)
-                and (
-                    value is None
-                    or (isinstance(value, int | float) and not isinstance(value, bool))
-                )
-                and (step is None or (isinstance(step, int) and not isinstance(step, bool)))
-                and isinstance(timestamp, int | float)
-            ):
-                number = float("nan") if value is None else float(value)
-                log.metrics.append((key, number, step, float(timestamp)))
+            if isinstance(point, list) and len(point) == 4:
+                checked = _checked_point(point)
+                if checked is not None:
+                    log.metrics.append(checked)
         tags = record.get("tags", {})
         if isinstance(tags, dict):
-            log.tags = {str(k): str(v) for k, v in tags.items()}
+            for key, value in tags.items():
+                try:
+                    log.tags[check_key(str(key), "tag")] = value_text(str(key), str(value), "tag")
+                except (LabledgerError, ValueError):
+                    continue
         return log
+
+
+def _checked_point(point: list[Any]) -> StepMetric | None:
+    """A recorded metric point, checked as ``log_metric`` checks one; ``None`` when refused."""
+    key, value, step, timestamp = point
+    if not isinstance(key, str) or isinstance(value, bool) or isinstance(step, bool):
+        return None
+    if not (value is None or isinstance(value, int | float)):
+        return None
+    try:
+        check_key(key, "metric")
+        number = math.nan if value is None else metric_value(key, value)
+        return (
+            key,
+            number,
+            None if step is None else metric_step(key, step),
+            metric_timestamp(key, timestamp),
+        )
+    except (LabledgerError, OverflowError, TypeError, ValueError):
+        return None
 
 
 @contextlib.contextmanager

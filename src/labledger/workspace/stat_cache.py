@@ -95,16 +95,38 @@ class HashedPath:
     manifest: bytes = b""
     seen: tuple[tuple[str, tuple[int, ...]], ...] = ()
     skip: frozenset[str] = frozenset()
+    hashed_ns: int = 0
 
     def changed(self) -> bool:
-        """Whether the file, or any file of the folder, changed (or came or went) since hashing."""
+        """Whether the file, or any file of the folder, changed (or came or went) since hashing.
+
+        A file whose ``stat`` is unchanged but which changed less than ``RACY_WINDOW_NS`` before
+        it was hashed is read again: within one timestamp tick, new bytes keep the old times.
+        """
         try:
             if self.kind == "file":
-                return self.seen != (("", _key(os.stat(self.path))),)
-            now = {relative: _key(st) for relative, _, st in _walk(self.path, self.skip)}
+                now = {"": _key(os.stat(self.path))}
+            else:
+                now = {relative: _key(st) for relative, _, st in _walk(self.path, self.skip)}
         except (OSError, ValidationError):
             return True
-        return now != dict(self.seen)
+        if now != dict(self.seen):
+            return True
+        limit = self.hashed_ns - RACY_WINDOW_NS
+        racy = [relative for relative, key in self.seen if max(key[3], key[4]) >= limit]
+        if not racy:
+            return False
+        digests = (
+            {"": self.digest} if self.kind == "file" else {e.path: e.digest for e in self.entries}
+        )
+        for relative in racy:
+            full = os.path.join(self.path, relative) if relative else self.path
+            try:
+                if digest_file(full) != digests.get(relative):
+                    return True
+            except OSError:
+                return True
+        return False
 
 
 def _key(st: os.stat_result) -> _Key:
@@ -194,7 +216,9 @@ class StatCache:
             NotFoundError: No file there.
             ValidationError: The path is a folder or not a regular file.
         """
-        absolute = os.path.abspath(path)
+        # The file the step will open: through any symbolic link on the way (``lnk/../x``).
+        absolute = os.path.realpath(path)
+        started = time.time_ns()
         try:
             st = os.stat(absolute)
         except FileNotFoundError:
@@ -213,7 +237,9 @@ class StatCache:
             raise ValidationError(f"{path} is not a regular file", hint="pass a file or a folder")
         self._load(absolute, folder=False)
         digest = self._digest(absolute, st)
-        return HashedPath(absolute, "file", digest, st.st_size, seen=(("", _key(st)),))
+        return HashedPath(
+            absolute, "file", digest, st.st_size, seen=(("", _key(st)),), hashed_ns=started
+        )
 
     def hash_folder(
         self, path: str | os.PathLike[str], *, skip: frozenset[str] = frozenset()
@@ -229,7 +255,8 @@ class StatCache:
             ValidationError: It holds a symbolic link or something other than files and folders
                 (a tree stores file bytes only), or the path is a file.
         """
-        absolute = os.path.abspath(path)
+        absolute = os.path.realpath(path)
+        started = time.time_ns()
         if not os.path.isdir(absolute):
             if os.path.exists(absolute):
                 raise ValidationError(
@@ -259,6 +286,7 @@ class StatCache:
             manifest,
             tuple(seen),
             skip,
+            started,
         )
 
     def hash_path(
@@ -345,11 +373,17 @@ def _walk(
         with found:
             for entry in found:
                 relative = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    is_file = not is_dir and entry.is_file(follow_symlinks=False)
+                    st = entry.stat(follow_symlinks=False) if is_file else None
+                except OSError as exc:
+                    raise _unreadable(entry.path, exc) from None
+                if is_dir:
                     if not skip or os.path.realpath(entry.path) not in skip:
                         pending.append((relative + "/", entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    yield relative, entry.path, entry.stat(follow_symlinks=False)
+                elif st is not None:
+                    yield relative, entry.path, st
                 else:
                     what = "a symbolic link" if entry.is_symlink() else "not a regular file"
                     raise ValidationError(

@@ -228,3 +228,10 @@ def test_a_changed_folder_names_the_files_edited_added_and_removed(
     assert _reasons(found, "list_folder") == [
         "folder plates changed: edited a.txt; added c.txt; removed b.txt"
     ]
+
+
+def test_behind_an_upstream_that_runs_no_package_is_said_to_change(workspace: Workspace) -> None:
+    pytest.importorskip("pandas")
+    fp.frames.run(workspace=workspace, n=3)
+    found = status(fp.frames, {"n": 4}, workspace=workspace)
+    assert _reasons(found, "frame_total") == ["reads the output of make_frame, which will run"]

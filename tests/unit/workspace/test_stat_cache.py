@@ -220,3 +220,32 @@ def test_an_old_modification_time_put_back_does_not_make_a_fresh_change_trusted_
     with StatCache(db) as cache:
         cache.hash_file(path)
         assert cache.hashed == 1
+
+
+def test_bytes_changed_within_one_timestamp_tick_are_seen_by_changed_racy(tmp_path: Path) -> None:
+    # On a filesystem with coarse times, new bytes can keep every stat value: a racy file is read.
+    import dataclasses
+
+    path = tmp_path / "data.txt"
+    path.write_bytes(b"hello world")
+    hashed = StatCache(None).hash_file(path)
+    assert not hashed.changed()
+    path.write_bytes(b"HELLO WORLD")
+    same_stat = dataclasses.replace(hashed, seen=(("", tuple(_key_of(path))),))
+    assert same_stat.changed()
+
+
+def _key_of(path: Path) -> tuple[int, ...]:
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def test_a_path_through_a_link_is_hashed_where_the_system_opens_it(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "real").mkdir(parents=True)
+    (tmp_path / "sub" / "x.txt").write_text("the one opened")
+    (tmp_path / "x.txt").write_text("a decoy")
+    (tmp_path / "lnk").symlink_to(tmp_path / "sub" / "real")
+    through = tmp_path / "lnk" / ".." / "x.txt"
+    assert through.read_text() == "the one opened"
+    hashed = StatCache(None).hash_file(str(through))
+    assert hashed.digest == digest_bytes(b"the one opened")
