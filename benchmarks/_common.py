@@ -96,6 +96,17 @@ class Result:
         return self.ours >= self.target if self.higher_is_better else self.ours < self.target
 
 
+def dvc_executable() -> str:
+    """The ``dvc`` command beside this interpreter (the benchmark venv), else on the PATH."""
+    beside = Path(sys.executable).with_name("dvc")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dvc")
+    if found is None:
+        raise SystemExit("dvc is not installed; see benchmarks/README.md for the benchmark venv")
+    return found
+
+
 def format_value(value: float | None, unit: str) -> str:
     """A figure with its unit, seconds shown as ms or µs where that reads better."""
     if value is None:

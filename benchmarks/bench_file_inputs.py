@@ -44,6 +44,7 @@ from _common import (
     MachineInfo,
     Result,
     console,
+    dvc_executable,
     format_value,
     print_header,
     print_results,
@@ -265,16 +266,6 @@ def check(what: str, executed: int, cached: int, want_executed: int, want_cached
 
 
 # -- DVC -------------------------------------------------------------------------------------
-
-
-def dvc_executable() -> str:
-    beside = Path(sys.executable).with_name("dvc")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("dvc")
-    if found is None:
-        raise SystemExit("dvc is not installed; see benchmarks/README.md for the benchmark venv")
-    return found
 
 
 class DvcSide:

@@ -28,9 +28,7 @@ import mmap
 import os
 import shutil
 import statistics
-import sys
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -40,6 +38,7 @@ from _common import (
     MachineInfo,
     Result,
     console,
+    dvc_executable,
     format_value,
     print_header,
     print_results,
@@ -52,6 +51,7 @@ from _common import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from labledger._foundation.settings import StoreLink
 
@@ -123,16 +123,6 @@ def dvc_env(scratch: Path) -> dict[str, str]:
         "DVC_SITE_CACHE_DIR": str(scratch / "dvc-site-cache"),
         "DVC_GLOBAL_CONFIG_DIR": str(scratch / "dvc-global-config"),
     }
-
-
-def dvc_executable() -> str:
-    beside = Path(sys.executable).with_name("dvc")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("dvc")
-    if found is None:
-        raise SystemExit("dvc is not installed; see benchmarks/README.md for the benchmark venv")
-    return found
 
 
 class Workloads:

@@ -104,11 +104,7 @@ def reproducibility(artifact_ref: str, *, workspace: Workspace | None = None) ->
     Raises:
         NotFoundError: No artifact matches ``artifact_ref``.
     """
-    ws = workspace or get_workspace()
-    with lineage_reader(ws) as conn:
-        root = str(find_artifact(conn, artifact_ref).id)
-        facts = _read_facts(conn, [root], [])
-    return _judge(facts, ws)[root]
+    return explain_status(artifact_ref, workspace=workspace).status
 
 
 def explain_status(artifact_ref: str, *, workspace: Workspace | None = None) -> StatusExplanation:
