@@ -153,3 +153,13 @@ def test_compare_takes_spread_as_lower_is_better_and_marks_differing_params(
     std_line = next(line for line in table.splitlines() if "cv_auc_std" in line)
     assert "lower" in std_line
     assert "0.01 *" in std_line
+
+
+def test_ids_in_one_column_have_one_length(
+    cli: Callable[..., Result], populated: Workspace
+) -> None:
+    import re
+
+    out = cli("runs", "list", "-w", str(populated.settings.root)).output
+    ids = re.findall(r"\b[0-9a-f]{8}-[0-9a-f-]*", out)
+    assert ids and len({len(i) for i in ids}) == 1

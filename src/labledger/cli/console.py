@@ -224,7 +224,7 @@ def _cell(value: Any, markup: bool) -> Text:
 def catalog_short_ids(
     workspace: Workspace, ids: Iterable[str | None], *kinds: str
 ) -> dict[str, str]:
-    """Short ids to show: the shortest prefix (8+ characters) naming one run or artifact.
+    """Short ids to show: prefixes (8+ characters, one length for all) naming one run or artifact.
 
     ``kinds`` (``run``, ``artifact``) are the catalog tables the prefix must be unique in, so a
     shown id typed back to any command finds the same row.
@@ -235,7 +235,10 @@ def catalog_short_ids(
     tables = {"run": schema.runs, "artifact": schema.artifacts}
     wanted = [i for i in ids if i]
     with workspace.read() as conn:
-        return unique_prefixes(conn, wanted, [tables[k] for k in kinds or ("run",)])
+        found = unique_prefixes(conn, wanted, [tables[k] for k in kinds or ("run",)])
+    # One length for the whole column: ids that line up are easier to read and compare.
+    width = max((len(prefix) for prefix in found.values()), default=0)
+    return {identifier: identifier[:width] for identifier in found}
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -164,6 +164,17 @@ def _write_png(curves: dict[str, list[Curve]], target: Path) -> None:
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(curves), 1, squeeze=False)[:, 0]
     for panel, (metric, lines) in zip(axes, curves.items(), strict=True):
+        if all(len(curve.steps) == 1 for curve in lines):
+            # One value per run (a final score): bars side by side say more than dots on a line.
+            positions = range(len(lines))
+            panel.bar(
+                positions, [c.values[0] for c in lines], color=[c.colour for c in lines], width=0.6
+            )
+            panel.set_xticks(list(positions), [c.label for c in lines], fontsize=8)
+            panel.set_title(metric, loc="left", fontsize=11)
+            panel.set_ylabel(metric)
+            panel.grid(visible=True, axis="y", alpha=0.3)
+            continue
         for curve in lines:
             panel.plot(
                 curve.steps,

@@ -161,3 +161,29 @@ def test_ticks_are_round_and_cover_the_range(
     ticks = nice_ticks(low, high)
     assert ticks == pytest.approx(expected)
     assert ticks[0] <= low and ticks[-1] >= high
+
+
+def test_one_value_per_run_is_drawn_as_bars(
+    runs: tuple[Workspace, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.axes import Axes
+
+    ws, ids = runs
+    drawn: list[str] = []
+    real_bar, real_plot = Axes.bar, Axes.plot
+
+    def bar(self: Axes, *args: Any, **kwargs: Any) -> Any:
+        drawn.append("bar")
+        return real_bar(self, *args, **kwargs)
+
+    def plot(self: Axes, *args: Any, **kwargs: Any) -> Any:
+        drawn.append("line")
+        return real_plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "bar", bar)
+    monkeypatch.setattr(Axes, "plot", plot)
+    plot_metrics([ids["forest"]], ["accuracy"], tmp_path / "one.png", workspace=ws)
+    assert drawn == ["bar"]
+    drawn.clear()
+    plot_metrics([ids["baseline"], ids["tuned"]], ["loss"], tmp_path / "two.png", workspace=ws)
+    assert drawn == ["line", "line"]
