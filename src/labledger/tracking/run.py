@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ActiveRun", "active_run", "end_run", "run_depth", "start_run"]
 
+# The catalog keeps steps as 64-bit integers.
+_STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
 _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
 _env_digests: weakref.WeakKeyDictionary[Workspace, tuple[str, int]] = weakref.WeakKeyDictionary()
@@ -180,8 +182,8 @@ class ActiveRun:
             value = metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
-        elif type(step) is not int:
-            step = metric_step(key, step)
+        elif type(step) is not int or not _STEP_MIN <= step <= _STEP_MAX:
+            step = metric_step(key, step)  # refuses it, saying why
         if timestamp is not None and (type(timestamp) is not float or not math.isfinite(timestamp)):
             # Checked here: a bad row would otherwise fail every flush and the run's end.
             timestamp = metric_timestamp(key, timestamp)
