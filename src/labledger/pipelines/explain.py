@@ -443,8 +443,14 @@ def _input_reasons(
     return reasons
 
 
+def _digests(environment: dict[str, Any]) -> set[str]:
+    """The environment digests recorded for a step: one, or a list when its tasks' differed."""
+    found = environment.get("digest")
+    return {found} if isinstance(found, str) else {d for d in found or () if isinstance(d, str)}
+
+
 def _environment_reasons(old: dict[str, Any], new: dict[str, Any]) -> list[Reason]:
-    if old.get("digest") == new.get("digest") or new.get("digest") in (old.get("digest") or ()):
+    if _digests(new) <= _digests(old):
         return []
     reasons = []
     for what in ("python", "platform"):
