@@ -43,6 +43,7 @@ from labledger._foundation.digests import digest_record
 from labledger._foundation.errors import ValidationError
 from labledger.pipelines.callables import module_name, owner_class, qualified_name, unwrap
 from labledger.pipelines.code_refs import Ref, class_info, code_info, member_functions
+from labledger.pipelines.file_inputs import File
 from labledger.pipelines.project_scope import MISSING, ProjectScope, is_file_name, safe_attr
 from labledger.pipelines.source_index import normalised_dump, scalar_form
 
@@ -80,6 +81,8 @@ class Fingerprint:
             changed between two fingerprints.
         libraries: Top-level names of the library modules the code uses (``pandas``, ``sklearn``):
             the packages whose versions the step's environment fingerprint covers.
+        files: ``File`` and ``Folder`` constants the code uses (``DATA = File("x.csv")`` at module
+            level): inputs by content, as if declared with ``reads=``.
     """
 
     digest: str
@@ -88,6 +91,7 @@ class Fingerprint:
     parts: tuple[str, ...]
     part_digests: dict[str, str] = field(default_factory=dict, compare=False)
     libraries: frozenset[str] = frozenset()
+    files: tuple[File, ...] = ()
 
 
 def fingerprint_step(func: Callable[..., Any], *, project_root: Path | None = None) -> Fingerprint:
@@ -117,6 +121,7 @@ def fingerprint_step(func: Callable[..., Any], *, project_root: Path | None = No
         tuple(sorted(walk.parts)),
         part_digests,
         frozenset(walk.libraries),
+        tuple(dict.fromkeys(walk.files)),
     )
 
 
@@ -146,6 +151,7 @@ class _Walk:
         self.parts: dict[str, Any] = {}
         self.sources: set[str] = set()
         self.libraries: set[str] = set()
+        self.files: list[File] = []
         self.captured = True
         self._named: dict[int, str] = {}
         self._held: list[object] = []  # keeps every named object alive, so its id stays its own
@@ -437,6 +443,9 @@ class _Walk:
     def _instance(self, obj: object) -> dict[str, Any]:
         form: dict[str, Any] = {}
         cls = type(obj)
+        if isinstance(obj, File):
+            # A File or Folder constant the code opens: an input by content, as reads= is.
+            self.files.append(obj)
         if self.scope.has_module_named(cls.__module__):
             form["instance"] = self.klass(cls)
         else:

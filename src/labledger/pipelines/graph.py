@@ -202,7 +202,7 @@ class Graph:
             else:
                 files += find_file_inputs(step, name, value)
                 args[name] = Arg("literal", value=_literal(value, where))
-        node = Node(key=key, step=step, args=args, inputs=inputs, files=(*files, *step.reads))
+        node = Node(key=key, step=step, args=args, inputs=inputs, files=(*files, *step.all_reads))
         # Once here, not on every run: the canonical text enters the cache key and the task row.
         node.params_json = canonical_text(node.params)
         node.handles = tuple(Handle(node, output) for output in step.outputs)

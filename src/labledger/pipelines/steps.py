@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Sequence
 
+    from labledger.pipelines.file_inputs import FileInput
     from labledger.pipelines.fingerprint import Fingerprint
     from labledger.pipelines.graph import Graph
 
@@ -121,6 +122,15 @@ class Step:
 
             module = main_module_name() or module
         return f"{module}:{self.func.__qualname__}"
+
+    @functools.cached_property
+    def all_reads(self) -> tuple[FileInput, ...]:
+        """``reads`` and the ``File``/``Folder`` constants the step's code uses."""
+        from labledger.pipelines.file_inputs import declared_reads
+
+        found = declared_reads(self.fingerprint.files)
+        declared = {item.path for item in self.reads}
+        return (*self.reads, *(item for item in found if item.path not in declared))
 
     @property
     def fingerprint(self) -> Fingerprint:

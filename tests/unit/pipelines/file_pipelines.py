@@ -155,3 +155,16 @@ def frame_total(frame) -> float:  # type: ignore[no-untyped-def]
 @pipeline
 def frames(n: int = 3) -> None:
     frame_total(make_frame(n))
+
+
+NOTES = File("notes.txt")
+
+
+@step
+def read_notes() -> str:
+    return Path(NOTES).read_text()  # opened through a module-level constant, not an argument
+
+
+@pipeline
+def notes_constant() -> None:
+    read_notes()

@@ -396,3 +396,12 @@ def test_a_file_name_with_a_newline_is_still_an_input(workspace: Workspace, here
     assert fp.by_string.run(workspace=workspace, path=name).load("shout") == "ONE"
     (here / name).write_text("two")
     assert fp.by_string.run(workspace=workspace, path=name).load("shout") == "TWO"
+
+
+def test_a_file_constant_the_code_opens_is_an_input(workspace: Workspace, here: Path) -> None:
+    (here / "notes.txt").write_text("first")
+    assert fp.notes_constant.run(workspace=workspace).load("read_notes") == "first"
+    (here / "notes.txt").write_text("second")
+    result = fp.notes_constant.run(workspace=workspace)
+    assert result.executed == ["read_notes"]
+    assert result.load("read_notes") == "second"
