@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import bindparam, or_, select
 
 from labledger._foundation.digests import digest_record
 from labledger.materializers import Stored
@@ -100,6 +100,7 @@ class CacheHit:
 
 
 _t, _o, _a, _p = schema.tasks, schema.task_outputs, schema.artifacts, schema.pipeline_runs
+_r = schema.runs
 _LOOKUP = (
     select(
         _t.c.id,
@@ -116,15 +117,21 @@ _LOOKUP = (
         _a.c.schema_json,
     )
     .select_from(
-        _t.join(_o, and_(_o.c.task_id == _t.c.id, _o.c.produced.is_(True)))
+        # Every output of a task that ran, its own or (computed at the same time by another run)
+        # the equal one it was linked to: its sealed run vouches for either.
+        _t.join(_o, _o.c.task_id == _t.c.id)
         .join(_a, _a.c.id == _o.c.artifact_id)
         .join(_p, _p.c.run_id == _t.c.run_id)
+        .join(_r, _r.c.id == _t.c.run_id)
     )
     .where(
         _t.c.cache_key == bindparam("key"),
         _t.c.status == "finished",
         # A reproduction checks a run; what it computed is evidence, never a cache entry.
         _p.c.reproduces.is_(None),
+        # Only what a sealed run vouches for (or the asking run itself): a task row written into
+        # a run that never sealed proves nothing.
+        or_(_r.c.record_digest.is_not(None), _t.c.run_id == bindparam("run_id")),
     )
     .order_by(_t.c.ended_at.desc())
 )
@@ -133,23 +140,26 @@ _LOOKUP = (
 _SQLITE_LOOKUP = (
     "SELECT t.id, t.ended_at, t.run_id, t.logged_digest, o.name, o.materializer, a.id, a.digest, a.size, a.kind, a.format, "
     "a.schema_json FROM tasks AS t "
-    "JOIN task_outputs AS o ON o.task_id = t.id AND o.produced = 1 "
+    "JOIN task_outputs AS o ON o.task_id = t.id "
     "JOIN artifacts AS a ON a.id = o.artifact_id "
     "JOIN pipeline_runs AS p ON p.run_id = t.run_id "
+    "JOIN runs AS r ON r.id = t.run_id "
     "WHERE t.cache_key = ? AND t.status = 'finished' AND p.reproduces IS NULL "
+    "AND (r.record_digest IS NOT NULL OR t.run_id = ?) "
     "ORDER BY t.ended_at DESC"
 )
 
 
 class CacheReader:
-    """Answers cache lookups for one run.
+    """Answers cache lookups for one run: only tasks of sealed runs, or of ``run_id`` itself.
 
     On SQLite it keeps one driver connection in autocommit mode: each lookup is a single indexed
     query that sees every commit made so far, without a transaction or a pool checkout around it.
     """
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, run_id: str | None = None) -> None:
         self.workspace = workspace
+        self.run_id = run_id or ""  # the asking run: its own finished tasks count before its seal
         self._raw: Any = None
         if workspace.catalog.dialect == "sqlite":
             self._raw = workspace.catalog.reader.raw_connection()
@@ -167,9 +177,13 @@ class CacheReader:
 
     def _rows(self, key: str) -> list[tuple[Any, ...]]:
         if self._raw is not None:
-            return self._raw.driver_connection.execute(_SQLITE_LOOKUP, (key,)).fetchall()  # type: ignore[no-any-return]
+            return self._raw.driver_connection.execute(  # type: ignore[no-any-return]
+                _SQLITE_LOOKUP, (key, self.run_id)
+            ).fetchall()
         with self.workspace.read() as conn:
-            return [tuple(row) for row in conn.execute(_LOOKUP, {"key": key})]
+            return [
+                tuple(row) for row in conn.execute(_LOOKUP, {"key": key, "run_id": self.run_id})
+            ]
 
     def recorded(self, key: str) -> bool:
         """Whether a finished task with ``key`` is recorded, usable or not."""

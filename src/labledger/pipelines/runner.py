@@ -405,7 +405,7 @@ def run_pipeline(
             RunProgress(pipeline.name, len(graph), enabled=progress) as view,
             routing(),
             echoing(view.echo if echo else None),
-            CacheReader(ws) as reader,
+            CacheReader(ws, run.id) as reader,
             RunInputs(ws, recorder, path_map=path_map) as inputs,
         ):
             scheduler = _Scheduler(

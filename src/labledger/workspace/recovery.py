@@ -1,4 +1,8 @@
-"""Marking runs whose process died as ``crashed``, done whenever a workspace is opened."""
+"""Marking runs whose process died as ``crashed``, done whenever a workspace is opened.
+
+A crashed run is sealed as it stands (its record digest in the ``run.crashed`` ledger entry), so the
+tasks it finished can serve a re-run from the cache: only sealed runs' tasks can.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from labledger.workspace import schema
+from labledger.workspace.records import run_record_digest
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -64,5 +69,14 @@ def mark_crashed_runs(workspace: Workspace) -> list[str]:
                 )
             ).rowcount
             if changed:
-                workspace.record(conn, "run.crashed", f"run:{run_id}", {"run_id": run_id})
+                # Sealed as it stands: the tasks it finished stay usable from the cache (a re-run
+                # resumes), and edits made after this are seen by `verify`.
+                record = run_record_digest(conn, run_id)
+                conn.execute(update(runs).where(runs.c.id == run_id).values(record_digest=record))
+                workspace.record(
+                    conn,
+                    "run.crashed",
+                    f"run:{run_id}",
+                    {"run_id": run_id, "record_digest": record},
+                )
     return dead

@@ -65,6 +65,29 @@ def _changed_run(conn: Connection, run_id: str, sealed_metrics: Any) -> str:
     return f"{reason}: {'; '.join(changes)}" if changes else reason
 
 
+def _unsealed_tasks(conn: Connection) -> list[Problem]:
+    """Finished tasks of runs that ended without a seal: rows no run vouches for.
+
+    Every run that ends is sealed, a crashed one when it is marked crashed; so such a row was
+    written around labledger. It is never used from the cache, and is reported here.
+    """
+    t, r = schema.tasks, schema.runs
+    rows = conn.execute(
+        select(t.c.id, t.c.node, t.c.run_id)
+        .select_from(t.join(r, r.c.id == t.c.run_id))
+        .where(t.c.status == "finished", r.c.record_digest.is_(None), r.c.status != "running")
+    ).all()
+    return [
+        Problem(
+            "task",
+            task_id,
+            f"task {node!r} of run {run_id} claims to have finished, but its run was never "
+            "sealed: it is not used from the cache; delete it, or find who wrote it",
+        )
+        for task_id, node, run_id in rows
+    ]
+
+
 def verify_workspace(
     workspace: Workspace,
     *,
@@ -82,9 +105,12 @@ def verify_workspace(
     with workspace.read() as conn:
         checked, chain = verify_chain(conn)
         problems += [Problem("ledger", p.entry_id, f"entry #{p.seq}: {p.reason}") for p in chain]
+        # A crashed run is sealed as it stood when it was marked crashed.
         sealed = {
             entry.payload["run_id"]: (entry.payload["record_digest"], entry.payload.get("metrics"))
-            for entry in iter_entries(conn, kind="run.finished")
+            for kind in ("run.finished", "run.crashed")
+            for entry in iter_entries(conn, kind=kind)
+            if "record_digest" in entry.payload
         }
         for done, (run_id, (expected, metrics)) in enumerate(sorted(sealed.items()), 1):
             exists = conn.execute(
@@ -98,6 +124,7 @@ def verify_workspace(
                 problems.append(Problem("run", run_id, _changed_run(conn, run_id, metrics)))
             if progress:
                 progress("runs", done, len(sealed))
+        problems += _unsealed_tasks(conn)
         digests = list(conn.execute(select(schema.blobs.c.digest)).scalars())
     if blobs:
         for done, digest in enumerate(digests, 1):

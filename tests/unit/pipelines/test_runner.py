@@ -199,3 +199,22 @@ def test_editing_a_task_row_after_the_run_fails_verify(workspace: Workspace) -> 
     report = verify(workspace=workspace)
     assert not report.ok
     assert result.run_id in str(report.problems)
+
+
+def test_only_tasks_of_sealed_runs_are_cache_hits(workspace: Workspace) -> None:
+    from labledger.workspace.verify import verify_workspace
+
+    first = sp.arithmetic.run(workspace=workspace)
+    # As if the run had never been sealed (its rows written around labledger): nothing vouches
+    # for its task rows, so none of them may answer a later run.
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.runs)
+            .where(schema.runs.c.id == first.run_id)
+            .values(record_digest=None, status="crashed")
+        )
+    report = verify_workspace(workspace)
+    assert any(p.kind == "task" and "never sealed" in p.reason for p in report.problems)
+    again = sp.arithmetic.run(workspace=workspace)
+    assert again.cached == []
+    assert sp.arithmetic.run(workspace=workspace).executed == []  # the new run is sealed

@@ -95,7 +95,13 @@ def test_a_dead_local_run_is_marked_crashed_on_open(workspace: Workspace, tmp_pa
                 sa.select(schema.runs.c.error).where(schema.runs.c.id == run_id)
             ).scalar_one()
         assert [e.kind for e in entries] == ["run.crashed"]
-        assert entries[0].payload == {"run_id": run_id}
+        assert entries[0].payload["run_id"] == run_id
+        # Sealed as it stood: the crashed run's record digest, in the catalog and the ledger.
+        with ws.read() as conn:
+            sealed = conn.execute(
+                sa.select(schema.runs.c.record_digest).where(schema.runs.c.id == run_id)
+            ).scalar_one()
+        assert entries[0].payload["record_digest"] == sealed
         assert "ended without finishing" in error
         assert verify_workspace(ws).ok
     # Marked once: opening again changes nothing.
