@@ -22,14 +22,19 @@ _SETTINGS_ENV = (
     "LABLEDGER_SIGNING_KEY",
     "LABLEDGER_VERIFY_ON_READ",
     "LABLEDGER_USER",
+    "LABLEDGER_TRUSTED_KEYS",
 )
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """No setting leaks in from the environment, and no run or current workspace leaks out."""
     for name in _SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
+    # What `verify` remembers per user goes to a fresh folder, never the real home.
+    monkeypatch.setenv("LABLEDGER_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     yield
     with run_module._stack_lock:
         leftover = list(run_module._stack)

@@ -44,6 +44,8 @@ from labledger.tracking.run_rows import (
     upsert_latest_metrics,
 )
 from labledger.workspace import schema
+from labledger.workspace.artifact_entries import record_run_artifacts
+from labledger.workspace.checkpoints import ensure_workspace_key, write_checkpoint
 from labledger.workspace.current import get_workspace
 from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record_digest
 from labledger.workspace.search_index import index_finished_run, index_run
@@ -280,6 +282,7 @@ class ActiveRun:
                 _stack.remove(self)
 
     def _seal(self, status: str, error: str | None, rows: list[MetricRow]) -> None:
+        ensure_workspace_key(self.workspace)
         with self.workspace.write() as conn:
             metrics = self._metrics_digest.copy()
             if rows:
@@ -304,6 +307,7 @@ class ActiveRun:
                 params=self._params,
                 tags=self._tags,
             )
+            record_run_artifacts(self.workspace, conn, self.id)
             self.workspace.record(
                 conn,
                 "run.finished",
@@ -313,8 +317,11 @@ class ActiveRun:
                     "status": status,
                     "record_digest": record,
                     "metrics": metrics.summary(),
+                    # Every artifact of the run has its artifact.produced entry (verify checks).
+                    "artifacts_recorded": True,
                 },
             )
+            write_checkpoint(self.workspace, conn)
 
     def __enter__(self) -> ActiveRun:
         return self

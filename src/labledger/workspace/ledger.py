@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
@@ -19,24 +19,29 @@ from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.ids import new_id
 from labledger.workspace import schema
-from labledger.workspace.signing import signature_is_valid
+from labledger.workspace.key_history import KeyHistory
+from labledger.workspace.merkle import RootBuilder, leaf_hash
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from sqlalchemy import Connection
 
     from labledger.workspace.signing import Signer
+    from labledger.workspace.trusted_keys import TrustedKey
 
 __all__ = [
     "GENESIS_HASH",
     "ChainProblem",
+    "ChainWalk",
     "LedgerEntry",
     "append_entry",
     "entry_hash",
+    "entry_leaf",
     "iter_entries",
     "verify_chain",
+    "walk_chain",
 ]
 
 GENESIS_HASH = "blake3:" + "0" * 64
@@ -44,9 +49,12 @@ GENESIS_HASH = "blake3:" + "0" * 64
 _PG_LOCK_KEY = 0x6C61626C
 # Built once: constructing statements costs more than running them on the hot path.
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_HEAD = select(schema.ledger.c.hash).order_by(schema.ledger.c.seq.desc()).limit(1)
-_INSERT = schema.ledger.insert().returning(schema.ledger.c.seq)
+_HEAD = (
+    select(schema.ledger.c.seq, schema.ledger.c.hash).order_by(schema.ledger.c.seq.desc()).limit(1)
+)
+_INSERT = schema.ledger.insert()
 _COLUMNS = (
+    "seq",
     "id",
     "kind",
     "actor",
@@ -57,7 +65,7 @@ _COLUMNS = (
     "hash",
     "signature",
 )
-_SQLITE_HEAD = "SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1"
+_SQLITE_HEAD = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
 _SQLITE_INSERT = insert_sql(schema.ledger, _COLUMNS)
 
 
@@ -91,6 +99,13 @@ def entry_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return digest_bytes(prev_hash.encode("ascii") + canonical_json(body))
 
 
+def entry_leaf(entry: LedgerEntry) -> bytes:
+    """The bytes the entry is as a leaf of the Merkle tree: its canonical body, as hashed."""
+    return canonical_json(
+        _body(entry.id, entry.kind, entry.actor, entry.subject, entry.payload, entry.created_at)
+    )
+
+
 def _body(
     id_: str, kind: str, actor: str, subject: str, payload: Any, created_at: float
 ) -> dict[str, Any]:
@@ -118,12 +133,13 @@ def append_entry(
     if db is not None:
         # SQLite write transactions begin IMMEDIATE: nobody else can extend the head meanwhile.
         row = db.execute(_SQLITE_HEAD).fetchone()
-        head = row[0] if row is not None else None
     else:
         if conn.dialect.name == "postgresql":
             conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
-        head = conn.execute(_HEAD).scalar()
-    prev = head or GENESIS_HASH
+        row = conn.execute(_HEAD).first()
+    # Sequence numbers are dense (1, 2, 3, ...): entry seq is leaf seq - 1 of the Merkle tree.
+    last_seq, prev = (row[0], row[1]) if row is not None else (0, GENESIS_HASH)
+    seq = last_seq + 1
     id_ = new_id()
     created_at = time.time()
     payload_text = canonical_text(payload)
@@ -131,24 +147,30 @@ def append_entry(
     body = _body(id_, kind, actor, subject, payload, created_at)
     hash_ = entry_hash(prev, body)
     signature = signer.sign(hash_) if signer is not None and signer.actor == actor else None
-    values = (id_, kind, actor, subject, payload_text, created_at, prev, hash_, signature)
+    values = (seq, id_, kind, actor, subject, payload_text, created_at, prev, hash_, signature)
     if db is not None:
-        rowid = db.execute(_SQLITE_INSERT, values).lastrowid
-        assert rowid is not None  # seq is the rowid, which every INSERT sets
-        seq = rowid
+        db.execute(_SQLITE_INSERT, values)
     else:
-        seq = conn.execute(_INSERT, dict(zip(_COLUMNS, values, strict=True))).scalar_one()
+        conn.execute(_INSERT, dict(zip(_COLUMNS, values, strict=True)))
     return LedgerEntry(
         seq, id_, kind, actor, subject, body["payload"], created_at, prev, hash_, signature
     )
 
 
 def iter_entries(
-    conn: Connection, *, subject: str | None = None, kind: str | None = None, batch: int = 5000
+    conn: Connection,
+    *,
+    subject: str | None = None,
+    kind: str | None = None,
+    after_seq: int = 0,
+    batch: int = 5000,
 ) -> Iterator[LedgerEntry]:
-    """Entries in append order, optionally only those about ``subject`` or of ``kind``."""
+    """Entries in append order, optionally only those about ``subject`` or of ``kind``.
+
+    ``after_seq`` skips the entries up to and including that sequence number.
+    """
     table = schema.ledger
-    last = 0
+    last = after_seq
     while True:
         query = select(table).where(table.c.seq > last).order_by(table.c.seq).limit(batch)
         if subject is not None:
@@ -179,44 +201,88 @@ def count_entries(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(schema.ledger)).scalar_one())
 
 
-def verify_chain(conn: Connection) -> tuple[int, list[ChainProblem]]:
-    """Re-walk the whole chain; return (entries checked, problems in order)."""
-    keys = {row.actor: row.public_key for row in conn.execute(select(schema.ledger_keys))}
-    problems: list[ChainProblem] = []
-    # Actors whose key registration has been seen: their later entries must be signed.
-    signing_actors: set[str] = set()
-    expected_prev = GENESIS_HASH
-    checked = 0
+@dataclass(slots=True)
+class ChainWalk:
+    """What one pass over the whole ledger found.
+
+    Attributes:
+        checked: Entries walked (the tree's size).
+        problems: Entries failing a check, in order.
+        root: The Merkle root of all entries (hex).
+        roots: The root at each size asked for (hex), for the sizes the ledger reached.
+        registered: The keys registered or rotated in, per actor, and the entry that did it.
+        actors: How many entries each actor wrote.
+    """
+
+    checked: int = 0
+    problems: list[ChainProblem] = field(default_factory=list)
+    root: str = ""
+    roots: dict[int, str] = field(default_factory=dict)
+    registered: dict[tuple[str, str], str] = field(default_factory=dict)
+    actors: dict[str, int] = field(default_factory=dict)
+
+
+def walk_chain(
+    conn: Connection,
+    *,
+    trusted: Sequence[TrustedKey] | None = None,
+    sizes: Iterable[int] = (),
+    visit: Callable[[LedgerEntry], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ChainWalk:
+    """Re-walk the whole chain: hashes, signatures and key history, and the Merkle root.
+
+    Signatures are checked against the keys the ledger itself registers (``key.registered``,
+    ``key.rotated``, ``key.revoked`` entries), never the catalog's key table. With ``trusted``
+    keys, only those keys (and keys a trusted key rotated to) may sign. ``visit`` is called with
+    every entry.
+    """
+    walk = ChainWalk()
+    keys = KeyHistory(trusted)
+    builder = RootBuilder()
+    wanted = set(sizes)
+    expected_prev, last_seq = GENESIS_HASH, 0
     for entry in iter_entries(conn):
-        checked += 1
-        body = _body(
-            entry.id, entry.kind, entry.actor, entry.subject, entry.payload, entry.created_at
-        )
-        if entry.prev_hash != expected_prev:
-            problems.append(
+        walk.checked += 1
+        leaf = entry_leaf(entry)
+        builder.add(leaf_hash(leaf))
+        if builder.size in wanted:
+            walk.roots[builder.size] = builder.root().hex()
+        if entry.seq != last_seq + 1:
+            gone = (
+                f"entry #{last_seq + 1} is"
+                if entry.seq == last_seq + 2
+                else f"entries #{last_seq + 1} to #{entry.seq - 1} are"
+            )
+            walk.problems.append(
+                ChainProblem(entry.id, entry.seq, f"{gone} missing before it (deleted)")
+            )
+        elif entry.prev_hash != expected_prev:
+            walk.problems.append(
                 ChainProblem(
                     entry.id, entry.seq, "its previous hash does not match the entry before it"
                 )
             )
-        if entry_hash(entry.prev_hash, body) != entry.hash:
-            problems.append(
+        if digest_bytes(entry.prev_hash.encode("ascii") + leaf) != entry.hash:
+            walk.problems.append(
                 ChainProblem(entry.id, entry.seq, "its content does not match its hash")
             )
-        if entry.signature is None and entry.actor in signing_actors:
-            problems.append(
-                ChainProblem(
-                    entry.id,
-                    entry.seq,
-                    f"it is unsigned, but {entry.actor} signs every entry since registering a key",
-                )
-            )
-        if entry.kind == "key.registered":
-            signing_actors.add(str(entry.payload.get("actor")))
-        if entry.signature is not None:
-            public = keys.get(entry.actor)
-            if public is None or not signature_is_valid(public, entry.hash, entry.signature):
-                problems.append(
-                    ChainProblem(entry.id, entry.seq, f"its signature by {entry.actor} is invalid")
-                )
-        expected_prev = entry.hash
-    return checked, problems
+        for reason in keys.check(entry):
+            walk.problems.append(ChainProblem(entry.id, entry.seq, reason))
+        walk.actors[entry.actor] = walk.actors.get(entry.actor, 0) + 1
+        if visit is not None:
+            visit(entry)
+        expected_prev, last_seq = entry.hash, entry.seq
+        if progress is not None and walk.checked % 10_000 == 0:
+            progress(walk.checked)
+    walk.root = builder.root().hex()
+    walk.registered = dict(keys.registered)
+    for reason in keys.missing_trusted(walk.actors):
+        walk.problems.append(ChainProblem("", 0, reason))
+    return walk
+
+
+def verify_chain(conn: Connection) -> tuple[int, list[ChainProblem]]:
+    """Re-walk the whole chain; return (entries checked, problems in order)."""
+    walk = walk_chain(conn)
+    return walk.checked, walk.problems

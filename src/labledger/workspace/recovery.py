@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from labledger.workspace import schema
+from labledger.workspace.artifact_entries import record_run_artifacts
 from labledger.workspace.records import run_record_digest
 
 if TYPE_CHECKING:
@@ -73,10 +74,11 @@ def mark_crashed_runs(workspace: Workspace) -> list[str]:
                 # resumes), and edits made after this are seen by `verify`.
                 record = run_record_digest(conn, run_id)
                 conn.execute(update(runs).where(runs.c.id == run_id).values(record_digest=record))
+                record_run_artifacts(workspace, conn, run_id)
                 workspace.record(
                     conn,
                     "run.crashed",
                     f"run:{run_id}",
-                    {"run_id": run_id, "record_digest": record},
+                    {"run_id": run_id, "record_digest": record, "artifacts_recorded": True},
                 )
     return dead

@@ -28,7 +28,9 @@ __all__ = [
     "collections",
     "latest_metrics",
     "ledger",
+    "ledger_checkpoints",
     "ledger_keys",
+    "ledger_tree",
     "metadata",
     "metadata_fields",
     "metadata_values",
@@ -43,6 +45,7 @@ __all__ = [
     "task_outputs",
     "tasks",
     "verifications",
+    "workspace_info",
 ]
 
 metadata = MetaData(
@@ -249,6 +252,40 @@ ledger_keys = Table(
     Column("created_at", Double, nullable=False),
 )
 
+
+# -- transparency log (revision 0004) ---------------------------------------------------------
+
+# The ledger's Merkle tree (see merkle.py): the hash of every complete subtree, by level (0 for
+# leaves) and index; leaf i is the entry with seq i + 1. Derived from the entries, so it can always
+# be rebuilt; verify recomputes it.
+ledger_tree = Table(
+    "ledger_tree",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Signed statements of the tree (size, root, time, workspace): one at the end of every run and
+# one per `labledger checkpoint`. The document is the checkpoint as published.
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("document", Text, nullable=False),
+    Index(None, "size"),
+)
+
+# Facts about the workspace itself: "id", a UUID made when it was created, which checkpoints name.
+workspace_info = Table(
+    "workspace_info",
+    metadata,
+    Column("key", String(60), primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
 # -- pipelines (revision 0002) ----------------------------------------------------------------
 

@@ -1,8 +1,15 @@
-"""Verifying a workspace: the ledger chain, every referenced blob, and every sealed run record."""
+"""Verifying a workspace: the ledger and its anchors, rows against entries, runs, and blobs.
+
+One pass over the whole ledger checks its chain, signatures and key history, and computes its
+Merkle root at every size an anchor names (a checkpoint given, the ones the catalog keeps, what
+this user last verified). Then rows are cross-checked with the entries about them, every sealed run
+record is re-derived, and every blob the catalog references is re-hashed.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,14 +19,27 @@ from labledger._foundation.canonical import canonical_text
 from labledger._foundation.digests import CHUNK_SIZE, Hasher
 from labledger._foundation.errors import NotFoundError
 from labledger.workspace import schema
-from labledger.workspace.ledger import iter_entries, verify_chain
+from labledger.workspace.anchors import (
+    check_checkpoint,
+    check_remembered,
+    check_stored,
+    stored_checkpoint_sizes,
+)
+from labledger.workspace.checkpoints import workspace_id
+from labledger.workspace.cross_checks import EntryIndex, cross_check
+from labledger.workspace.ledger import count_entries, walk_chain
+from labledger.workspace.log_tree import tree_size
 from labledger.workspace.records import describe_metric_changes, metric_summary, run_record_digest
+from labledger.workspace.verify_state import VerifiedState, load_state, save_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from sqlalchemy import Connection
 
+    from labledger.workspace.checkpoints import Checkpoint
+    from labledger.workspace.ledger import ChainWalk
+    from labledger.workspace.trusted_keys import TrustedKey
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["Problem", "VerifyReport", "verify_workspace"]
@@ -42,6 +62,9 @@ class VerifyReport:
     blobs_checked: int
     runs_checked: int
     problems: list[Problem] = field(default_factory=list)
+    tree_size: int = 0
+    tree_root: str = ""
+    anchors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -88,44 +111,112 @@ def _unsealed_tasks(conn: Connection) -> list[Problem]:
     ]
 
 
+def _sealed_runs(
+    conn: Connection, index: EntryIndex, progress: Callable[[str, int, int], None] | None
+) -> list[Problem]:
+    problems: list[Problem] = []
+    # A crashed run is sealed as it stood when it was marked crashed.
+    sealed = {
+        run_id: (payload["record_digest"], payload.get("metrics"))
+        for run_id, (_, payload) in index.seals.items()
+        if "record_digest" in payload
+    }
+    for done, (run_id, (expected, metrics)) in enumerate(sorted(sealed.items()), 1):
+        exists = conn.execute(select(schema.runs.c.id).where(schema.runs.c.id == run_id)).scalar()
+        if exists is not None and run_record_digest(conn, run_id) != expected:
+            problems.append(Problem("run", run_id, _changed_run(conn, run_id, metrics)))
+        if progress:
+            progress("runs", done, len(sealed))
+    return problems
+
+
+def _anchors(
+    conn: Connection,
+    workspace: Workspace,
+    checkpoint: Checkpoint | None,
+    trusted: Sequence[TrustedKey] | None,
+    remembered: VerifiedState | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[ChainWalk, EntryIndex, list[Problem], list[str]]:
+    """Walk the ledger once and hold it against every anchor; also return what it was held to."""
+    stored = stored_checkpoint_sizes(conn)
+    sizes = set(stored) | {tree_size(conn)}
+    if checkpoint is not None:
+        sizes.add(checkpoint.size)
+    if remembered is not None:
+        sizes.add(remembered.size)
+    index = EntryIndex()
+    total = count_entries(conn)
+    walk = walk_chain(
+        conn,
+        trusted=trusted,
+        sizes=sizes,
+        visit=index.visit,
+        progress=(lambda done: progress("ledger", done, total)) if progress else None,
+    )
+    problems = [
+        Problem(
+            "ledger",
+            p.entry_id or "trusted keys",
+            f"entry #{p.seq}: {p.reason}" if p.seq else p.reason,
+        )
+        for p in walk.problems
+    ]
+    own_id = workspace_id(conn)
+    anchors: list[str] = []
+    if not problems:
+        # The catalog's own checkpoints and tree are evidence only while the entries are sound;
+        # a broken entry already explains why they no longer match.
+        problems += [
+            Problem("ledger", "catalog", reason) for reason in check_stored(conn, walk, stored)
+        ]
+    if checkpoint is not None:
+        anchors.append(f"the given checkpoint ({checkpoint.size} entries)")
+        problems += [
+            Problem("checkpoint", checkpoint.root[:16], reason)
+            for reason in check_checkpoint(walk, checkpoint, own_id, trusted)
+        ]
+    if remembered is not None:
+        anchors.append(f"your last verify ({remembered.size} entries)")
+        problems += [
+            Problem("ledger", "last verified", reason)
+            for reason in check_remembered(walk, remembered, own_id)
+        ]
+    if trusted is not None:
+        anchors.append(f"{len(trusted)} trusted key(s)")
+    return walk, index, problems, anchors
+
+
 def verify_workspace(
     workspace: Workspace,
     *,
     blobs: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    checkpoint: Checkpoint | None = None,
+    trusted: Sequence[TrustedKey] | None = None,
+    remember: bool = True,
 ) -> VerifyReport:
-    """Re-walk the ledger chain, re-hash every blob the catalog references, re-derive run records.
+    """Re-walk the ledger, hold it to its anchors, cross-check rows, re-derive runs, re-hash blobs.
 
     Args:
         workspace: The workspace to check.
         blobs: Re-hash blobs (the slow part); ``False`` checks only the catalog and ledger.
         progress: Called as ``progress(phase, done, total)``.
+        checkpoint: A checkpoint the ledger must extend (a consistency check).
+        trusted: Pinned public keys: only they (and keys they rotated to) may sign.
+        remember: Hold the ledger to what this user last verified, and when everything is in
+            order, remember it now (see ``verify_state``).
     """
-    problems: list[Problem] = []
+    remembered = load_state(workspace) if remember else None
     with workspace.read() as conn:
-        checked, chain = verify_chain(conn)
-        problems += [Problem("ledger", p.entry_id, f"entry #{p.seq}: {p.reason}") for p in chain]
-        # A crashed run is sealed as it stood when it was marked crashed.
-        sealed = {
-            entry.payload["run_id"]: (entry.payload["record_digest"], entry.payload.get("metrics"))
-            for kind in ("run.finished", "run.crashed")
-            for entry in iter_entries(conn, kind=kind)
-            if "record_digest" in entry.payload
-        }
-        for done, (run_id, (expected, metrics)) in enumerate(sorted(sealed.items()), 1):
-            exists = conn.execute(
-                select(schema.runs.c.id).where(schema.runs.c.id == run_id)
-            ).scalar()
-            if exists is None:
-                problems.append(
-                    Problem("run", run_id, "sealed in the ledger but missing from the catalog")
-                )
-            elif run_record_digest(conn, run_id) != expected:
-                problems.append(Problem("run", run_id, _changed_run(conn, run_id, metrics)))
-            if progress:
-                progress("runs", done, len(sealed))
+        walk, index, problems, anchors = _anchors(
+            conn, workspace, checkpoint, trusted, remembered, progress
+        )
+        problems += [Problem(*found) for found in cross_check(conn, index)]
+        problems += _sealed_runs(conn, index, progress)
         problems += _unsealed_tasks(conn)
         digests = list(conn.execute(select(schema.blobs.c.digest)).scalars())
+        own_id = workspace_id(conn)
     if blobs:
         for done, digest in enumerate(digests, 1):
             try:
@@ -137,4 +228,17 @@ def verify_workspace(
                     problems.append(Problem("blob", digest, f"its bytes hash to {actual}"))
             if progress:
                 progress("blobs", done, len(digests))
-    return VerifyReport(checked, len(digests) if blobs else 0, len(sealed), problems)
+    sealed_count = sum(1 for _, payload in index.seals.values() if "record_digest" in payload)
+    report = VerifyReport(
+        walk.checked,
+        len(digests) if blobs else 0,
+        sealed_count,
+        problems,
+        tree_size=walk.checked,
+        tree_root=walk.root,
+        anchors=anchors,
+    )
+    if remember and report.ok:
+        keys = [[actor, key, entry] for (actor, key), entry in sorted(walk.registered.items())]
+        save_state(workspace, VerifiedState(own_id, walk.checked, walk.root, time.time(), keys))
+    return report

@@ -103,6 +103,8 @@ class Workspace:
         self.actor = actor or current_actor()
         self.host = socket.gethostname()
         self.signer: Signer | None = None
+        # Signs checkpoints (see checkpoints.ensure_workspace_key); loaded on first use.
+        self.workspace_signer: Signer | None = None
         key_path = os.environ.get("LABLEDGER_SIGNING_KEY")
         if key_path:
             self.signer = load_signer(key_path, self.actor)

@@ -223,7 +223,12 @@ def test_the_run_record_is_sealed_in_the_ledger(current: Workspace) -> None:
         recomputed = run_record_digest(conn, run.id)
     assert kinds == ["run.started", "run.finished"]
     summary = finished.payload.pop("metrics")
-    assert finished.payload == {"run_id": run.id, "status": "finished", "record_digest": recomputed}
+    assert finished.payload == {
+        "run_id": run.id,
+        "status": "finished",
+        "record_digest": recomputed,
+        "artifacts_recorded": True,
+    }
     assert summary["loss"] == {
         "count": 20,
         "sum": pytest.approx(sum(1 / (s + 1) for s in range(20))),

@@ -56,6 +56,7 @@ def _running_row(ws: Workspace, pid: int, **overrides: Any) -> str:
     }
     with ws.write() as conn:
         conn.execute(schema.runs.insert(), row)
+        ws.record(conn, "run.started", f"run:{run_id}", {"run_id": run_id, "name": "orphan"})
     return run_id
 
 
@@ -94,14 +95,14 @@ def test_a_dead_local_run_is_marked_crashed_on_open(workspace: Workspace, tmp_pa
             error = conn.execute(
                 sa.select(schema.runs.c.error).where(schema.runs.c.id == run_id)
             ).scalar_one()
-        assert [e.kind for e in entries] == ["run.crashed"]
+        assert [e.kind for e in entries] == ["run.started", "run.crashed"]
         assert entries[0].payload["run_id"] == run_id
         # Sealed as it stood: the crashed run's record digest, in the catalog and the ledger.
         with ws.read() as conn:
             sealed = conn.execute(
                 sa.select(schema.runs.c.record_digest).where(schema.runs.c.id == run_id)
             ).scalar_one()
-        assert entries[0].payload["record_digest"] == sealed
+        assert entries[-1].payload["record_digest"] == sealed
         assert "ended without finishing" in error
         assert verify_workspace(ws).ok
     # Marked once: opening again changes nothing.

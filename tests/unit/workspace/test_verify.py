@@ -120,7 +120,7 @@ def test_a_sealed_run_missing_from_the_catalog(workspace: Workspace) -> None:
     _edit(workspace, "DELETE FROM runs WHERE id = :r", r=run_id)
     problems = verify_workspace(workspace).problems
     assert ("run", run_id) in [(p.kind, p.id) for p in problems]
-    assert any("missing from the catalog" in p.reason for p in problems)
+    assert any("its row is gone" in p.reason for p in problems)
 
 
 def test_a_broken_chain_is_a_ledger_problem(workspace: Workspace) -> None:

@@ -1,0 +1,47 @@
+"""Every artifact gets its ``artifact.produced`` ledger entry, at the latest when its run is sealed.
+
+Artifacts logged one by one (``log_artifact``) get theirs at once. Pipeline outputs and recorded
+input files are written in batches while a pipeline runs; their entries are appended when the run
+is sealed, in the sealing transaction, so the ledger names each artifact and its blob digest and an
+inclusion proof can be made for any of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, bindparam, exists, select
+
+from labledger.workspace import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["record_run_artifacts"]
+
+_a, _l = schema.artifacts, schema.ledger
+_UNRECORDED = (
+    select(_a.c.id, _a.c.name, _a.c.digest)
+    .where(
+        _a.c.run_id == bindparam("run_id"),
+        ~exists().where(
+            and_(_l.c.subject == "artifact:" + _a.c.id, _l.c.kind == "artifact.produced")
+        ),
+    )
+    .order_by(_a.c.created_at, _a.c.id)
+)
+
+
+def record_run_artifacts(workspace: Workspace, conn: Connection, run_id: str) -> int:
+    """Append ``artifact.produced`` for each of the run's artifacts that lacks one; return how many."""
+    rows = conn.execute(_UNRECORDED, {"run_id": run_id}).all()
+    for artifact_id, name, digest in rows:
+        workspace.record(
+            conn,
+            "artifact.produced",
+            f"artifact:{artifact_id}",
+            {"artifact_id": artifact_id, "name": name, "digest": digest, "run_id": run_id},
+        )
+    return len(rows)

@@ -1,0 +1,281 @@
+"""Checkpoints: signed statements of the ledger's Merkle tree (size, root, time, workspace).
+
+A checkpoint is a small JSON document::
+
+    {"format": "labledger-checkpoint/1", "workspace": "<id>", "size": 1234,
+     "root": "<sha-256 hex>", "time": 1764900000.0,
+     "signatures": [{"actor": "workspace", "public_key": "<hex>", "signature": "<hex>"}]}
+
+Each signature is Ed25519 over the canonical JSON of the document without ``signatures``. One is
+written at the end of every run and by ``labledger checkpoint``; kept anywhere outside the catalog
+(a paper, a release note, the per-user state folder), it lets ``verify`` prove the ledger still
+extends it: nothing before it was cut, rewritten or forked.
+
+Signers: the workspace key (for a folder workspace, ``.labledger/workspace-key.pem``, made on first
+use and registered in the ledger as actor ``workspace``), and the writer's own key when
+``LABLEDGER_SIGNING_KEY`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from labledger._foundation.canonical import canonical_json
+from labledger._foundation.errors import ValidationError
+from labledger._foundation.ids import new_id
+from labledger.workspace import schema
+from labledger.workspace.log_tree import extend_tree, tree_root
+from labledger.workspace.signing import generate_key, load_signer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection
+
+    from labledger.workspace.signing import Signer
+    from labledger.workspace.trusted_keys import TrustedKey
+    from labledger.workspace.workspace import Workspace
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "WORKSPACE_ACTOR",
+    "Checkpoint",
+    "CheckpointSignature",
+    "checkpoint_signature_problems",
+    "ensure_workspace_key",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "make_checkpoint",
+    "signature_is_valid_bytes",
+    "workspace_id",
+    "write_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "labledger-checkpoint/1"
+WORKSPACE_ACTOR = "workspace"
+_KEY_FILE = "workspace-key.pem"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSignature:
+    """One signature on a checkpoint."""
+
+    actor: str
+    public_key: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A statement that the workspace's ledger had ``size`` entries with Merkle root ``root``."""
+
+    workspace: str
+    size: int
+    root: str
+    time: float
+    signatures: tuple[CheckpointSignature, ...] = field(default=())
+
+    def body(self) -> dict[str, Any]:
+        """The signed part."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "workspace": self.workspace,
+            "size": self.size,
+            "root": self.root,
+            "time": self.time,
+        }
+
+    def signed_bytes(self) -> bytes:
+        """What each signature covers."""
+        return canonical_json(self.body())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as a JSON-able dict."""
+        signatures = [
+            {"actor": s.actor, "public_key": s.public_key, "signature": s.signature}
+            for s in self.signatures
+        ]
+        return {**self.body(), "signatures": signatures}
+
+    def to_json(self) -> str:
+        """The document's JSON text."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, document: Any) -> Checkpoint:
+        """Read a checkpoint document.
+
+        Raises:
+            ValidationError: It is not a labledger checkpoint.
+        """
+        hint = "pass the JSON that `labledger checkpoint` printed or wrote"
+        if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
+            raise ValidationError(f"not a {CHECKPOINT_FORMAT} document", hint=hint)
+        try:
+            signatures = tuple(
+                CheckpointSignature(str(s["actor"]), str(s["public_key"]), str(s["signature"]))
+                for s in document.get("signatures", [])
+            )
+            size, root, time_ = document["size"], document["root"], document["time"]
+            workspace = document["workspace"]
+        except (KeyError, TypeError) as exc:
+            raise ValidationError(f"the checkpoint lacks {exc}", hint=hint) from None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValidationError(f"the checkpoint's size {size!r} is not a count", hint=hint)
+        if not isinstance(root, str) or len(root) != 64:
+            raise ValidationError(f"the checkpoint's root {root!r} is not a hash", hint=hint)
+        if not isinstance(time_, int | float) or not isinstance(workspace, str):
+            raise ValidationError("the checkpoint's time or workspace is malformed", hint=hint)
+        return cls(workspace, size, root.lower(), float(time_), signatures)
+
+
+def load_checkpoint(source: str | os.PathLike[str]) -> Checkpoint:
+    """A checkpoint from a file, or from its JSON text itself.
+
+    Raises:
+        ValidationError: The file is missing, or holds no checkpoint.
+    """
+    text = os.fspath(source)
+    if not text.lstrip().startswith("{"):
+        try:
+            text = Path(text).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                f"cannot read the checkpoint {os.fspath(source)}: {exc}",
+                hint="pass a file that `labledger checkpoint --output` wrote, or its JSON text",
+            ) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"the checkpoint is not valid JSON: {exc}") from None
+    if isinstance(document, dict) and "checkpoint" in document and "format" not in document:
+        document = document["checkpoint"]  # a proof file holds one
+    return Checkpoint.from_dict(document)
+
+
+def workspace_id(conn: Connection) -> str:
+    """The workspace's id, which its checkpoints name."""
+    info = schema.workspace_info
+    value = conn.execute(select(info.c.value).where(info.c.key == "id")).scalar()
+    return str(value or "")
+
+
+def _key_path(workspace: Workspace) -> Path | None:
+    root = workspace.settings.root
+    return root / _KEY_FILE if root is not None else None
+
+
+def ensure_workspace_key(workspace: Workspace) -> Signer | None:
+    """The workspace key (made and registered on first use); ``None`` for a database workspace.
+
+    Call it outside any write transaction: registering the key writes.
+    """
+    if workspace.workspace_signer is not None:
+        return workspace.workspace_signer
+    path = _key_path(workspace)
+    if path is None:
+        return None
+    from labledger.workspace.keys import register_key
+
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            generate_key(path)
+    signer = load_signer(path, WORKSPACE_ACTOR)
+    register_key(workspace, WORKSPACE_ACTOR, signer.public_key_hex)
+    workspace.workspace_signer = signer
+    return signer
+
+
+def _signers(workspace: Workspace) -> list[Signer]:
+    signers: list[Signer] = []
+    if workspace.workspace_signer is not None:
+        signers.append(workspace.workspace_signer)
+    if workspace.signer is not None:
+        signers.append(workspace.signer)
+    return signers
+
+
+def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint:
+    """Extend the tree to every entry and store a signed checkpoint, inside ``conn``'s write."""
+    import time
+
+    size = extend_tree(conn)
+    unsigned = Checkpoint(workspace_id(conn), size, tree_root(conn, size), time.time())
+    message = unsigned.signed_bytes()
+    signatures = tuple(
+        CheckpointSignature(s.actor, s.public_key_hex, s.private_key.sign(message).hex())
+        for s in _signers(workspace)
+    )
+    checkpoint = Checkpoint(
+        unsigned.workspace, unsigned.size, unsigned.root, unsigned.time, signatures
+    )
+    conn.execute(
+        schema.ledger_checkpoints.insert(),
+        {
+            "id": new_id(),
+            "size": size,
+            "root": checkpoint.root,
+            "created_at": checkpoint.time,
+            "document": json.dumps(checkpoint.to_dict(), sort_keys=True),
+        },
+    )
+    return checkpoint
+
+
+def make_checkpoint(workspace: Workspace) -> Checkpoint:
+    """Sign a checkpoint of the ledger as it is now, store it, and return it."""
+    ensure_workspace_key(workspace)
+    with workspace.write() as conn:
+        return write_checkpoint(workspace, conn)
+
+
+def latest_checkpoint(conn: Connection) -> Checkpoint | None:
+    """The newest checkpoint stored in the catalog."""
+    table = schema.ledger_checkpoints
+    document = conn.execute(
+        select(table.c.document).order_by(table.c.size.desc(), table.c.created_at.desc()).limit(1)
+    ).scalar()
+    return Checkpoint.from_dict(json.loads(document)) if document else None
+
+
+def checkpoint_signature_problems(
+    checkpoint: Checkpoint, trusted: Sequence[TrustedKey] | None
+) -> list[str]:
+    """What is wrong with the checkpoint's signatures (nothing: ``[]``).
+
+    Without trusted keys every signature must be valid for the key it names. With trusted keys, at
+    least one signature must be by a trusted key, and every signature valid.
+    """
+    problems: list[str] = []
+    message = checkpoint.signed_bytes()
+    pinned = {(k.actor, k.public_key) for k in trusted or ()}
+    by_trusted = False
+    for s in checkpoint.signatures:
+        if not signature_is_valid_bytes(s.public_key, message, s.signature):
+            problems.append(f"its signature by {s.actor} ({s.public_key[:16]}...) is invalid")
+        elif (s.actor, s.public_key) in pinned:
+            by_trusted = True
+    if trusted is not None and not by_trusted:
+        problems.append("it is not signed by any of the trusted keys")
+    return problems
+
+
+def signature_is_valid_bytes(public_key: str, message: bytes, signature: str) -> bool:
+    """Whether ``signature`` (hex) is ``public_key``'s Ed25519 signature of ``message``."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
+            bytes.fromhex(signature), message
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -1,0 +1,127 @@
+"""Which keys may sign for whom, at each point of the ledger, as its own entries say.
+
+Three entry kinds change it, and each is checked as it is met in append order:
+
+- ``key.registered`` (payload ``actor``, ``public_key``): the actor's first key. From then on every
+  entry in the actor's name must be signed. With trusted keys, only a pinned key may be registered.
+- ``key.rotated`` (payload ``actor``, ``old_key``, ``new_key``): written by the actor and signed
+  by the old key, which must be valid; the new key replaces it. A trusted key's successor is
+  trusted.
+- ``key.revoked`` (payload ``actor``, ``public_key``, ``reason``): signed by a valid key of the
+  entry's writer (the actor, or someone else whose key is trusted); the key signs nothing after it.
+
+The catalog's ``ledger_keys`` table is never consulted: it is a hint for people, not evidence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from labledger.workspace.signing import signature_is_valid
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from labledger.workspace.ledger import LedgerEntry
+    from labledger.workspace.trusted_keys import TrustedKey
+
+__all__ = ["KeyHistory"]
+
+
+class KeyHistory:
+    """Follows key entries through the ledger and checks each entry's signature."""
+
+    def __init__(self, trusted: Sequence[TrustedKey] | None = None) -> None:
+        self.trusted = list(trusted) if trusted is not None else None
+        self._pinned = {(k.actor, k.public_key) for k in self.trusted or ()}
+        self.valid: dict[str, set[str]] = {}  # actor -> keys that may sign for them now
+        self.signing_actors: set[str] = set()
+        self.revoked: set[str] = set()
+        self.registered: dict[tuple[str, str], str] = {}  # (actor, key) -> entry id
+
+    def _signed_by(self, entry: LedgerEntry) -> str | None:
+        """The valid key of the entry's actor that made its signature, if any."""
+        if entry.signature is None:
+            return None
+        for key in self.valid.get(entry.actor, ()):
+            if signature_is_valid(key, entry.hash, entry.signature):
+                return key
+        return None
+
+    def _signer(self, entry: LedgerEntry) -> str | None:
+        signer = self._signed_by(entry)
+        actor = str(entry.payload.get("actor", ""))
+        if signer is None and entry.kind == "key.registered" and entry.actor == actor:
+            # A registration may be signed by the key it registers.
+            key = str(entry.payload.get("public_key", ""))
+            allowed = self.trusted is None or (actor, key) in self._pinned
+            if allowed and entry.signature and signature_is_valid(key, entry.hash, entry.signature):
+                signer = key
+        return signer
+
+    def check(self, entry: LedgerEntry) -> list[str]:
+        """Problems with ``entry``'s signature; then apply it if it changes keys."""
+        problems: list[str] = []
+        signer = self._signer(entry)
+        if entry.signature is not None and signer is None:
+            who = "a trusted key" if self.trusted is not None else "a key registered in the ledger"
+            problems.append(f"its signature by {entry.actor} is invalid, or not by {who} of theirs")
+        elif entry.signature is None and entry.actor in self.signing_actors:
+            problems.append(
+                f"it is unsigned, but {entry.actor} signs every entry since registering a key"
+            )
+        apply = {
+            "key.registered": self._registered,
+            "key.rotated": self._rotated,
+            "key.revoked": self._revoked,
+        }.get(entry.kind)
+        if apply is not None:
+            problems += apply(entry, str(entry.payload.get("actor", "")), signer)
+        return problems
+
+    def _registered(self, entry: LedgerEntry, actor: str, signer: str | None) -> list[str]:
+        key = str(entry.payload.get("public_key", ""))
+        self.signing_actors.add(actor)
+        if self.trusted is not None and (actor, key) not in self._pinned:
+            return [f"it registers a key for {actor} that is not among the trusted keys"]
+        if key in self.revoked:
+            return [f"it registers {actor}'s key {key[:16]}..., which was revoked"]
+        self.valid.setdefault(actor, set()).add(key)
+        self.registered[(actor, key)] = entry.id
+        return []
+
+    def _rotated(self, entry: LedgerEntry, actor: str, signer: str | None) -> list[str]:
+        old, new = str(entry.payload.get("old_key", "")), str(entry.payload.get("new_key", ""))
+        if entry.actor != actor or signer is None or signer != old:
+            return [f"it rotates {actor}'s key but is not signed by that key ({old[:16]}...)"]
+        self.valid[actor] = {new}
+        self.revoked.add(old)
+        self.registered[(actor, new)] = entry.id
+        return []
+
+    def _revoked(self, entry: LedgerEntry, actor: str, signer: str | None) -> list[str]:
+        key = str(entry.payload.get("public_key", ""))
+        if signer is None:
+            return [f"it revokes {actor}'s key {key[:16]}... without a valid signature"]
+        self.valid.get(actor, set()).discard(key)
+        self.revoked.add(key)
+        return []
+
+    def missing_trusted(self, actors: Mapping[str, int]) -> list[str]:
+        """Trusted keys whose registration is not in the ledger although it should be."""
+        problems: list[str] = []
+        for key in self.trusted or ():
+            seen = self.registered.get((key.actor, key.public_key))
+            if key.registered_entry is not None and seen != key.registered_entry:
+                problems.append(
+                    f"the trusted key of {key.actor} was registered by entry "
+                    f"{key.registered_entry}, which is not in the ledger as such: the "
+                    "registration (and with it the duty to sign) was removed or rewritten"
+                )
+            elif key.registered_entry is None and seen is None and actors.get(key.actor):
+                problems.append(
+                    f"{key.actor} wrote {actors[key.actor]} entries, but their trusted key is "
+                    "never registered in the ledger: signatures and registration may have been "
+                    "stripped"
+                )
+        return problems
