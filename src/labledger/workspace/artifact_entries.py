@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, bindparam, exists, select
 
 from labledger.workspace import schema
+from labledger.workspace.sqlite_driver import driver_connection
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -34,9 +35,20 @@ _UNRECORDED = (
 )
 
 
+_SQLITE_UNRECORDED = (
+    "SELECT a.id, a.name, a.digest FROM artifacts AS a WHERE a.run_id = ? AND NOT EXISTS "
+    "(SELECT 1 FROM ledger AS l WHERE l.subject = 'artifact:' || a.id "
+    "AND l.kind = 'artifact.produced') ORDER BY a.created_at, a.id"
+)
+
+
 def record_run_artifacts(workspace: Workspace, conn: Connection, run_id: str) -> int:
     """Append ``artifact.produced`` for each of the run's artifacts that lacks one; return how many."""
-    rows = conn.execute(_UNRECORDED, {"run_id": run_id}).all()
+    db = driver_connection(conn)
+    if db is not None:
+        rows = db.execute(_SQLITE_UNRECORDED, (run_id,)).fetchall()
+    else:
+        rows = [tuple(row) for row in conn.execute(_UNRECORDED, {"run_id": run_id})]
     for artifact_id, name, digest in rows:
         workspace.record(
             conn,

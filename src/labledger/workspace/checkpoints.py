@@ -31,8 +31,9 @@ from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import ValidationError
 from labledger._foundation.ids import new_id
 from labledger.workspace import schema
-from labledger.workspace.log_tree import extend_tree, tree_root
+from labledger.workspace.log_tree import extend_and_root
 from labledger.workspace.signing import generate_key, load_signer
+from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -160,8 +161,18 @@ def load_checkpoint(source: str | os.PathLike[str]) -> Checkpoint:
     return Checkpoint.from_dict(document)
 
 
+_SQLITE_ID = "SELECT value FROM workspace_info WHERE key = 'id'"
+_SQLITE_INSERT = insert_sql(
+    schema.ledger_checkpoints, ("id", "size", "root", "created_at", "document")
+)
+
+
 def workspace_id(conn: Connection) -> str:
     """The workspace's id, which its checkpoints name."""
+    db = driver_connection(conn)
+    if db is not None:
+        row = db.execute(_SQLITE_ID).fetchone()
+        return str(row[0]) if row else ""
     info = schema.workspace_info
     value = conn.execute(select(info.c.value).where(info.c.key == "id")).scalar()
     return str(value or "")
@@ -206,8 +217,8 @@ def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint:
     """Extend the tree to every entry and store a signed checkpoint, inside ``conn``'s write."""
     import time
 
-    size = extend_tree(conn)
-    unsigned = Checkpoint(workspace_id(conn), size, tree_root(conn, size), time.time())
+    size, root = extend_and_root(conn)
+    unsigned = Checkpoint(workspace_id(conn), size, root, time.time())
     message = unsigned.signed_bytes()
     signatures = tuple(
         CheckpointSignature(s.actor, s.public_key_hex, s.private_key.sign(message).hex())
@@ -216,16 +227,19 @@ def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint:
     checkpoint = Checkpoint(
         unsigned.workspace, unsigned.size, unsigned.root, unsigned.time, signatures
     )
-    conn.execute(
-        schema.ledger_checkpoints.insert(),
-        {
-            "id": new_id(),
-            "size": size,
-            "root": checkpoint.root,
-            "created_at": checkpoint.time,
-            "document": json.dumps(checkpoint.to_dict(), sort_keys=True),
-        },
+    row = (
+        new_id(),
+        size,
+        checkpoint.root,
+        checkpoint.time,
+        json.dumps(checkpoint.to_dict(), sort_keys=True),
     )
+    db = driver_connection(conn)
+    if db is not None:
+        db.execute(_SQLITE_INSERT, row)
+    else:
+        columns = ("id", "size", "root", "created_at", "document")
+        conn.execute(schema.ledger_checkpoints.insert(), dict(zip(columns, row, strict=True)))
     return checkpoint
 
 
