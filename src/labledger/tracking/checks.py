@@ -75,6 +75,15 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
+def _short(value: object) -> str:
+    """``value``'s repr for a message, cut short; never fails."""
+    try:
+        text = repr(value)
+    except Exception:  # a huge int, or a broken __repr__
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 def _shown(text: str) -> str:
     """``text`` for a message: its repr, cut short."""
     return repr(text) if len(text) <= 60 else f"{text[:40]!r}..."
@@ -94,7 +103,7 @@ def check_key(key: object, what: str) -> str:
     hint = f"use a non-empty string of at most {MAX_KEY} characters, e.g. 'val_loss'"
     if not isinstance(key, str):
         raise ValidationError(
-            f"{what} key {key!r:.60} is invalid: a {type(key).__name__}, not a string", hint=hint
+            f"{what} key {_short(key)} is invalid: a {type(key).__name__}, not a string", hint=hint
         )
     if not key:
         raise ValidationError(f"{what} key {key!r} is invalid: empty", hint=hint)
@@ -116,7 +125,7 @@ def check_name(name: object, what: str, limit: int = MAX_NAME) -> str:
     hint = f"use a non-empty string of at most {limit} characters"
     if not isinstance(name, str):
         raise ValidationError(
-            f"{what} name {name!r:.60} is {type(name).__name__}, not a string", hint=hint
+            f"{what} name {_short(name)} is {type(name).__name__}, not a string", hint=hint
         )
     if not name:
         raise ValidationError(f"{what} name is empty", hint=hint)
@@ -136,7 +145,7 @@ def check_mapping(values: object, call: str) -> Mapping[Any, Any]:
     """``values`` when it is a mapping of keys to values (``call`` names the function)."""
     if not isinstance(values, Mapping):
         raise ValidationError(
-            f"{call} got {type(values).__name__} {values!r:.60}, not a dict",
+            f"{call} got {type(values).__name__} {_short(values)}, not a dict",
             hint=f"pass a dict of names to values, e.g. {call}({{'lr': 0.1}})",
         )
     return values
@@ -183,8 +192,9 @@ def _as_text(key: str, value: object, what: str) -> str:
         if isinstance(value, dict | list | tuple):
             return canonical_json(value).decode()
         return str(value)
-    except (TypeError, ValueError, RecursionError) as exc:
-        # Not JSON-able, nested too deep, or an int with more digits than Python writes as text.
+    except Exception as exc:
+        # Not JSON-able, nested too deep, an int with more digits than Python writes as text, or
+        # an object whose __str__ fails.
         raise ValidationError(
             f"{what} {key!r} holds a {type(value).__name__} that cannot be written as text: "
             f"{exc or type(exc).__name__}",
@@ -198,15 +208,15 @@ def param_conflict(key: str, run_id: str, known: str, known_type: str | None, va
     new = value_text(key, value, "param")
     if known_type is not None and known_type != type(value).__name__:
         return (
-            f"param {key!r} is already {known!r} ({known_type}) in run {run_id}, not {new!r} "
+            f"param {key!r} is already {_shown(known)} ({known_type}) in run {run_id}, not {_shown(new)} "
             f"({type(value).__name__}); params are immutable"
         )
-    return f"param {key!r} is already {known!r} in run {run_id}, not {new!r}; params are immutable"
+    return f"param {key!r} is already {_shown(known)} in run {run_id}, not {_shown(new)}; params are immutable"
 
 
 def _not_a_number(key: str, value: object) -> ValidationError:
     return ValidationError(
-        f"metric {key!r} got {type(value).__name__} {value!r:.60}, not a number",
+        f"metric {key!r} got {type(value).__name__} {_short(value)}, not a number",
         hint="log a number (int, float, a NumPy scalar or a one-element array); record text as "
         "a tag or param",
     )
@@ -236,7 +246,7 @@ def metric_value(key: str, value: object) -> float:
         return float(value)
     except OverflowError:
         raise ValidationError(
-            f"metric {key!r} got {type(value).__name__} {value!r:.60}, too large for a float",
+            f"metric {key!r} got {type(value).__name__} {_short(value)}, too large for a float",
             hint="a metric is stored as a 64-bit float (at most about 1.8e308); log a param or "
             "tag for an exact large number",
         ) from None
@@ -250,14 +260,14 @@ def metric_items(metrics: object) -> list[tuple[str, object]]:
         return list(metrics.items())
     if isinstance(metrics, str | bytes) or not isinstance(metrics, Iterable):
         raise ValidationError(
-            f"log_metrics got {type(metrics).__name__} {metrics!r:.60}, not metric values",
+            f"log_metrics got {type(metrics).__name__} {_short(metrics)}, not metric values",
             hint=_METRICS_HINT,
         )
     items: list[tuple[str, object]] = []
     for item in metrics:
         if not isinstance(item, tuple | list) or len(item) != 2:
             raise ValidationError(
-                f"log_metrics got {item!r:.60} where a (key, value) pair belongs",
+                f"log_metrics got {_short(item)} where a (key, value) pair belongs",
                 hint=_METRICS_HINT,
             )
         items.append((item[0], item[1]))
@@ -272,14 +282,14 @@ def metric_step(key: str, step: object, bits: int = 64) -> int:
         number = operator.index(step)  # type: ignore[arg-type]
     except TypeError:
         raise ValidationError(
-            f"step {step!r:.60} of metric {key!r} is {type(step).__name__}, not an int",
+            f"step {_short(step)} of metric {key!r} is {type(step).__name__}, not an int",
             hint="steps are whole numbers: pass an int, e.g. step=int(step)",
         ) from None
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     if not low <= number <= high:
         # The catalog keeps steps as integers of this size: a larger one could never be written.
         raise ValidationError(
-            f"step {number} of metric {key!r} is out of range: this catalog keeps steps "
+            f"step {_short(number)} of metric {key!r} is out of range: this catalog keeps steps "
             f"between -2**{bits - 1} and 2**{bits - 1} - 1",
             hint="count steps from 0 (epochs, batches); pass times as timestamp=",
         )
@@ -290,7 +300,7 @@ def metric_timestamp(key: str, value: object) -> float:
     """A metric's explicit timestamp, in Unix seconds between 1970 and the end of 9999."""
     if isinstance(value, bool) or not hasattr(value, "__float__"):
         raise ValidationError(
-            f"timestamp {value!r:.60} of metric {key!r} is {type(value).__name__}, not a number",
+            f"timestamp {_short(value)} of metric {key!r} is {type(value).__name__}, not a number",
             hint="pass Unix seconds as a float, e.g. time.time()",
         )
     try:
@@ -300,7 +310,7 @@ def metric_timestamp(key: str, value: object) -> float:
     if not TIMESTAMP_MIN <= number <= TIMESTAMP_MAX:
         problem = "out of range" if math.isfinite(number) else "not finite, so out of range"
         raise ValidationError(
-            f"timestamp {value!r:.60} of metric {key!r} is {problem}: timestamps are Unix "
+            f"timestamp {_short(value)} of metric {key!r} is {problem}: timestamps are Unix "
             f"seconds from {TIMESTAMP_MIN:.0f} (1970) to {TIMESTAMP_MAX:.0f} (the end of 9999)",
             hint="pass seconds, e.g. time.time() (not milliseconds), or leave timestamp out",
         )
