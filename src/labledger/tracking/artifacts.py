@@ -20,6 +20,7 @@ from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.materializers.paths import copy_blob, read_manifest, write_tree
 from labledger.materializers.registry import save as materialize
+from labledger.tracking.checks import MAX_NAME, check_name, storable_text
 from labledger.tracking.types import Artifact
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
@@ -40,8 +41,6 @@ __all__ = [
     "store_artifact",
 ]
 
-_MAX_NAME = 300
-
 
 def store_artifact(
     workspace: Workspace, value: Any, *, name: str | None = None, run_id: str | None = None
@@ -51,6 +50,8 @@ def store_artifact(
     A ``str`` or ``os.PathLike`` names a file or folder; anything else is stored by the
     materializer for its type (see ``labledger.materializers``).
     """
+    if name is not None and name != "":
+        check_name(name, "artifact")  # before storing anything
     default_name: str | None = None
     if isinstance(value, str | os.PathLike):
         value = Path(value)
@@ -59,14 +60,13 @@ def store_artifact(
                 f"no file or folder at {value}",
                 hint="check the path; to store text or values, pass bytes, a dict or a list",
             )
-        default_name = value.name
+        # A file name may hold bytes that are not UTF-8 (escaped as lone surrogates).
+        default_name = storable_text(value.name)[:MAX_NAME]
     stored = materialize(value, workspace.store)
     digest, size, kind, fmt = stored.digest, stored.size, stored.kind, stored.format
     schema_doc, stats = stored.schema, stored.stats
     default_name = default_name or f"{kind}-{digest[7:15]}"
     name = name or default_name
-    if not isinstance(name, str) or not name or len(name) > _MAX_NAME:
-        raise ValidationError(f"artifact name {name!r} is invalid", hint="use 1-300 characters")
     artifact = Artifact(
         id=new_id(),
         name=name,

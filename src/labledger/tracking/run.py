@@ -23,12 +23,18 @@ from labledger._foundation.errors import RunStateError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.tracking.artifacts import store_artifact
 from labledger.tracking.checks import (
+    STEP_BITS,
+    TIMESTAMP_MAX,
+    TIMESTAMP_MIN,
     check_key,
+    check_mapping,
+    check_name,
     metric_items,
     metric_step,
     metric_timestamp,
     metric_value,
     param_conflict,
+    storable_text,
     value_text,
 )
 from labledger.tracking.environment import capture_environment, git_state
@@ -61,8 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ActiveRun", "active_run", "end_run", "run_depth", "start_run"]
 
-# The catalog keeps steps as 64-bit integers.
-_STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
+_TS_MIN, _TS_MAX = TIMESTAMP_MIN, TIMESTAMP_MAX
 _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
 _env_digests: weakref.WeakKeyDictionary[Workspace, tuple[str, int]] = weakref.WeakKeyDictionary()
@@ -107,6 +112,10 @@ class ActiveRun:
         self._param_types: dict[str, str] = {}  # type names, for the message of a conflict
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
+        # The steps the catalog can hold: 64-bit on SQLite, 32-bit on PostgreSQL.
+        self._step_bits = STEP_BITS.get(workspace.catalog.dialect, 32)
+        self._step_min = -(2 ** (self._step_bits - 1))
+        self._step_max = 2 ** (self._step_bits - 1) - 1
         # (step, timestamp) of each key's row in latest_metrics: this run is its only writer.
         self._latest_written: dict[str, tuple[int, float]] = {}
         self._metrics_digest = MetricsDigest()
@@ -118,9 +127,9 @@ class ActiveRun:
 
     # -- params and tags ---------------------------------------------------------------------
 
-    def _param_rows(self, params: dict[str, Any]) -> list[ParamRow]:
+    def _param_rows(self, params: Mapping[str, Any]) -> list[ParamRow]:
         rows: list[ParamRow] = []
-        for key, value in params.items():
+        for key, value in check_mapping(params, "log_params").items():
             text = value_text(check_key(key, "param"), value, "param")
             known = self._params.get(key)
             if known is not None and known != text:
@@ -133,7 +142,7 @@ class ActiveRun:
                 self._param_types[key] = type(value).__name__
         return rows
 
-    def log_params(self, params: dict[str, Any]) -> None:
+    def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several params (immutable once logged)."""
         self._require_running()
         rows = self._param_rows(params)
@@ -146,11 +155,11 @@ class ActiveRun:
         """Record one param."""
         self.log_params({key: value})
 
-    def set_tags(self, tags: dict[str, Any]) -> None:
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set or replace tags (tags stay editable after the run ends)."""
         rows = [
             {"run_id": self.id, "key": check_key(k, "tag"), "value": value_text(k, v, "tag")}
-            for k, v in tags.items()
+            for k, v in check_mapping(tags, "set_tags").items()
         ]
         with self.workspace.write() as conn:
             self.workspace.upsert(conn, schema.tags, rows, ["run_id", "key"])
@@ -184,9 +193,11 @@ class ActiveRun:
             value = metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
-        elif type(step) is not int or not _STEP_MIN <= step <= _STEP_MAX:
-            step = metric_step(key, step)  # refuses it, saying why
-        if timestamp is not None and (type(timestamp) is not float or not math.isfinite(timestamp)):
+        elif type(step) is not int or not self._step_min <= step <= self._step_max:
+            step = metric_step(key, step, self._step_bits)  # converts it, or refuses it
+        if timestamp is not None and (
+            type(timestamp) is not float or not _TS_MIN <= timestamp <= _TS_MAX
+        ):
             # Checked here: a bad row would otherwise fail every flush and the run's end.
             timestamp = metric_timestamp(key, timestamp)
         self._steps[key] = step
@@ -268,6 +279,8 @@ class ActiveRun:
             return
         self._buffer.stop()
         self.status = status
+        if error is not None:
+            error = storable_text(error)
         rows = self._buffer.drain()
         try:
             self._seal(status, error, rows)
@@ -359,10 +372,15 @@ def start_run(
     ws = workspace or get_workspace()
     run_id = new_id()
     now = time.time()
+    if name is not None and name != "":
+        check_name(name, "run")
+    check_name(project, "project", 200)
+    check_name(kind, "run kind", 20)
     run = ActiveRun(ws, run_id, name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)))
-    param_rows = run._param_rows(params or {})
+    param_rows = run._param_rows(check_mapping(params or {}, "start_run(params=...)"))
     tag_rows: list[TagRow] = [
-        (run_id, check_key(k, "tag"), value_text(k, v, "tag")) for k, v in (tags or {}).items()
+        (run_id, check_key(k, "tag"), value_text(k, v, "tag"))
+        for k, v in check_mapping(tags or {}, "start_run(tags=...)").items()
     ]
     git = git_state()
     project_id = ws.project_id(project)

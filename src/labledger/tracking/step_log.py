@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.errors import LabledgerError
 from labledger.tracking.checks import (
+    STEP_BITS,
     check_key,
+    check_mapping,
     metric_items,
     metric_step,
     metric_timestamp,
@@ -42,6 +44,7 @@ __all__ = ["StepLog", "StepMetric", "current_step_log", "step_log"]
 StepMetric = tuple[str, float, int | None, float]
 
 _local = threading.local()
+_NARROWEST_STEP = min(STEP_BITS.values())
 
 
 class StepLog:
@@ -73,15 +76,18 @@ class StepLog:
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp: float | None = None
     ) -> None:
-        """Record a metric value, checked as ``ActiveRun.log_metric`` checks it."""
+        """Record a metric value, checked as ``ActiveRun.log_metric`` checks it.
+
+        Without a live run the catalog is out of reach, so a step must fit the narrowest one's.
+        """
         check_key(key, "metric")
         number = value if type(value) is float else metric_value(key, value)
         if step is not None:
-            step = metric_step(key, step)
+            step = metric_step(key, step, 64 if self.live is not None else _NARROWEST_STEP)
         when = time.time() if timestamp is None else metric_timestamp(key, timestamp)
-        self.metrics.append((key, number, step, when))
         if self.live is not None:
-            self.live.log_metric(key, number, step, when)
+            self.live.log_metric(key, number, step, when)  # the run's own checks, first
+        self.metrics.append((key, number, step, when))
 
     def log_metrics(
         self, metrics: Mapping[str, float] | Iterable[tuple[str, float]], step: int | None = None
@@ -91,14 +97,15 @@ class StepLog:
         for key, value in metric_items(metrics):
             self.log_metric(key, value, step=step, timestamp=now)  # type: ignore[arg-type]
 
-    def set_tags(self, tags: dict[str, Any]) -> None:
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (applied to the run when the task ends, or at once when live)."""
         checked = {
-            check_key(key, "tag"): value_text(key, value, "tag") for key, value in tags.items()
+            check_key(key, "tag"): value_text(key, value, "tag")
+            for key, value in check_mapping(tags, "set_tags").items()
         }
-        self.tags.update(checked)
         if self.live is not None:
             self.live.set_tags(checked)
+        self.tags.update(checked)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag."""
