@@ -1,6 +1,6 @@
 """On PostgreSQL, a value at each limit round-trips and one past it is refused at the call.
 
-PostgreSQL checks what SQLite does not (column widths, 32-bit steps, NUL characters) and only when
+PostgreSQL checks what SQLite does not (column widths, 64-bit steps, NUL characters) and only when
 the rows are written: a value the checks let through would fail the run's flushes instead.
 """
 
@@ -25,13 +25,13 @@ def test_boundary_values_round_trip_or_are_refused_at_the_call(pg_workspace: Wor
     ws = pg_workspace
     key, value, name = "k" * MAX_KEY, "é" * MAX_VALUE, "n" * MAX_NAME
     with labledger.start_run(name, params={key: value}, tags={key: value}, workspace=ws) as run:
-        run.log_metric(key, 1.5, step=2**31 - 1, timestamp=TIMESTAMP_MAX)
-        run.log_metric("bounds", -(2**31) + 0.0, step=-(2**31), timestamp=0)
+        run.log_metric(key, 1.5, step=2**63 - 1, timestamp=TIMESTAMP_MAX)
+        run.log_metric("bounds", -(2**63) + 0.0, step=-(2**63), timestamp=0)
         run.log_metrics({"inf": math.inf, "-inf": -math.inf, "nan": math.nan}, step=0)
         run.log_artifact(b"x", name="a" * MAX_NAME)
         refused = [
-            lambda: run.log_metric("loss", 0.1, step=2**31),
-            lambda: run.log_metric("loss", 0.1, step=-(2**31) - 1),
+            lambda: run.log_metric("loss", 0.1, step=2**63),
+            lambda: run.log_metric("loss", 0.1, step=-(2**63) - 1),
             lambda: run.log_metric("loss", 0.1, timestamp=TIMESTAMP_MAX + 1),
             lambda: run.log_metric(key + "k", 0.1),
             lambda: run.log_metric("a\x00b", 0.1),
@@ -53,8 +53,8 @@ def test_boundary_values_round_trip_or_are_refused_at_the_call(pg_workspace: Wor
     assert stored.metrics["-inf"] == -math.inf
     assert math.isnan(stored.metrics["nan"])
     history = labledger.get_metric_history(run.id, key, workspace=ws)
-    assert [(p.step, p.value, p.timestamp) for p in history] == [(2**31 - 1, 1.5, TIMESTAMP_MAX)]
+    assert [(p.step, p.value, p.timestamp) for p in history] == [(2**63 - 1, 1.5, TIMESTAMP_MAX)]
     low = labledger.get_metric_history(run.id, "bounds", workspace=ws)
-    assert [(p.step, p.timestamp) for p in low] == [(-(2**31), 0.0)]
+    assert [(p.step, p.timestamp) for p in low] == [(-(2**63), 0.0)]
     assert [p.value for p in labledger.get_metric_history(run.id, "loss", workspace=ws)] == [0.1]
     assert labledger.verify(workspace=ws).ok

@@ -54,8 +54,8 @@ MAX_NAME = 300  # run and artifact names: VARCHAR(300)
 MAX_VALUE = 65_536  # param and tag values; larger data belongs in an artifact
 # Unix seconds from 1970-01-01 to the end of 9999 (UTC): what a date can show.
 TIMESTAMP_MIN, TIMESTAMP_MAX = 0.0, 253_402_300_799.0
-# Bits of a metric step per catalog dialect: PostgreSQL's INTEGER is 32-bit, SQLite's 64.
-STEP_BITS = {"sqlite": 64, "postgresql": 32}
+# Bits of a metric step per catalog dialect: 64 on both (BIGINT on PostgreSQL since revision 0004).
+STEP_BITS = {"sqlite": 64, "postgresql": 64}
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _METRICS_HINT = "pass a dict such as {'loss': 0.12, 'auc': 0.93}, or a list of (key, value) pairs"
 

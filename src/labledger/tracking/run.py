@@ -112,8 +112,8 @@ class ActiveRun:
         self._param_types: dict[str, str] = {}  # type names, for the message of a conflict
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
-        # The steps the catalog can hold: 64-bit on SQLite, 32-bit on PostgreSQL.
-        self._step_bits = STEP_BITS.get(workspace.catalog.dialect, 32)
+        # The steps the catalog can hold.
+        self._step_bits = STEP_BITS.get(workspace.catalog.dialect, 64)
         self._step_min = -(2 ** (self._step_bits - 1))
         self._step_max = 2 ** (self._step_bits - 1) - 1
         # (step, timestamp) of each key's row in latest_metrics: this run is its only writer.

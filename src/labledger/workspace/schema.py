@@ -8,6 +8,7 @@ on SQLite and a tsvector GIN index on PostgreSQL (see the initial migration).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Double,
@@ -57,6 +58,9 @@ metadata = MetaData(
     }
 )
 
+# 64-bit on PostgreSQL too (INTEGER there is 32-bit); SQLite's INTEGER is 64-bit already, and a
+# primary key must stay INTEGER there to be the rowid.
+_BIG = BigInteger().with_variant(Integer(), "sqlite")
 _ID = 36  # UUID text
 _DIGEST = 71  # "blake3:" + 64 hex
 
@@ -108,12 +112,12 @@ params = Table(
 metrics = Table(
     "metrics",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", _BIG, primary_key=True, autoincrement=True),
     Column("run_id", String(_ID), ForeignKey("runs.id"), nullable=False),
     Column("key", String(250), nullable=False),
     # NULL stands for NaN: SQLite cannot store NaN and PostgreSQL sorts it above every number.
     Column("value", Double),
-    Column("step", Integer, nullable=False),
+    Column("step", _BIG, nullable=False),
     Column("timestamp", Double, nullable=False),
     Index(None, "run_id", "key", "step"),
 )
@@ -124,7 +128,7 @@ latest_metrics = Table(
     Column("run_id", String(_ID), ForeignKey("runs.id"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Double),
-    Column("step", Integer, nullable=False),
+    Column("step", _BIG, nullable=False),
     Column("timestamp", Double, nullable=False),
     Index(None, "key", "value"),
 )
@@ -142,7 +146,7 @@ blobs = Table(
     "blobs",
     metadata,
     Column("digest", String(_DIGEST), primary_key=True),
-    Column("size", Integer, nullable=False),
+    Column("size", _BIG, nullable=False),
     Column("created_at", Double, nullable=False),
 )
 
@@ -155,7 +159,7 @@ artifacts = Table(
     Column("kind", String(30), nullable=False),
     Column("format", String(30), nullable=False),
     Column("digest", String(_DIGEST), ForeignKey("blobs.digest"), nullable=False),
-    Column("size", Integer, nullable=False),
+    Column("size", _BIG, nullable=False),
     Column("schema_json", Text, nullable=False, default="{}"),
     Column("stats_json", Text, nullable=False, default="{}"),
     Column("run_id", String(_ID), ForeignKey("runs.id")),
@@ -229,7 +233,7 @@ search_documents = Table(
 ledger = Table(
     "ledger",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", _BIG, primary_key=True, autoincrement=True),
     Column("id", String(_ID), nullable=False, unique=True),
     Column("kind", String(60), nullable=False),
     Column("actor", String(200), nullable=False),

@@ -25,10 +25,22 @@ branch_labels = None
 depends_on = None
 
 _TABLES = ("ledger_tree", "ledger_checkpoints", "workspace_info")
+# 32-bit INTEGER on PostgreSQL before; a metric step or a blob's size may need 64 bits.
+_WIDEN = (
+    ("metrics", "id"),
+    ("metrics", "step"),
+    ("latest_metrics", "step"),
+    ("blobs", "size"),
+    ("artifacts", "size"),
+    ("ledger", "seq"),
+)
 
 
 def upgrade() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        for table, column in _WIDEN:
+            op.alter_column(table, column, type_=sa.BigInteger(), existing_nullable=False)
     metadata.create_all(bind, tables=[metadata.tables[name] for name in _TABLES], checkfirst=True)
     info = metadata.tables["workspace_info"]
     if bind.execute(sa.select(info.c.value).where(info.c.key == "id")).scalar() is None:
