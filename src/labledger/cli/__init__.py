@@ -18,6 +18,7 @@ from labledger.cli.lineage import lineage_command, prov_command
 from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
 from labledger.cli.status import status_command
+from labledger.cli.trust import checkpoint_command, proof_command, verify_proof_command
 from labledger.cli.workspace import gc, init, verify
 
 __all__ = ["app", "main"]
@@ -67,6 +68,9 @@ def _root(
 app.command("init")(init)
 app.command("verify")(verify)
 app.command("gc")(gc)
+app.command("checkpoint")(checkpoint_command)
+app.command("proof")(proof_command)
+app.command("verify-proof")(verify_proof_command)
 app.command("search")(search_command)
 app.command("demo")(demo_command)
 app.command("lineage")(lineage_command)

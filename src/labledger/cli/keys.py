@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +16,7 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "Create and list the keys that sign ledger entries.\n\n"
+        "Create, list, rotate, revoke and export the keys that sign ledger entries.\n\n"
         "Example:\n\n"
         "    labledger keys create --actor alice"
     ),
@@ -86,3 +87,93 @@ def list_keys(as_json: JsonOption = False, workspace: WorkspaceOption = None) ->
     print_table(
         None, ["actor", "public key", "registered"], rows, empty="no keys registered", markup=False
     )
+
+
+@app.command("export")
+@command
+def export(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", show_default=False, help="Write to FILE, not stdout."
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Write the keys the ledger lets sign now, as a trusted-keys file for `verify --trusted-keys`.
+
+    Check the keys in it, then keep it where the workspace's writers cannot change it.
+
+    Example:
+
+        labledger keys export -o trusted-keys.json
+    """
+    from labledger.workspace.keys import trusted_keys
+    from labledger.workspace.trusted_keys import trusted_keys_document
+
+    with open_workspace(workspace) as ws:
+        text = trusted_keys_document(trusted_keys(ws))
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(Text(f"wrote {output}"))
+
+
+@app.command("rotate")
+@command
+def rotate(
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            "--path",
+            metavar="FILE",
+            show_default=False,
+            help="Where to write the new private key; defaults to ACTOR-NEW_TIME.pem beside the old.",
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Replace your signing key with a new one, by a ledger entry signed with the current key.
+
+    Needs LABLEDGER_SIGNING_KEY set to the current key. Readers who trust the old key trust the new.
+
+    Example:
+
+        labledger keys rotate
+    """
+    import os
+    import time
+
+    from labledger.workspace.keys import rotate_key
+
+    with open_workspace(workspace) as ws:
+        if path is None:
+            current = Path(os.environ.get("LABLEDGER_SIGNING_KEY", f"{ws.actor}.pem"))
+            path = current.with_name(f"{ws.actor}-{time.strftime('%Y%m%d%H%M%S')}.pem")
+        key = rotate_key(ws, path)
+    console.print(Text(f"rotated {key.actor}'s key to {key.public_key}", style="green"))
+    typer.echo(f"  export LABLEDGER_SIGNING_KEY={shlex.quote(str(path))}")
+
+
+@app.command("revoke")
+@command
+def revoke(
+    actor: Annotated[str, typer.Argument(metavar="ACTOR", help="Whose key.")],
+    public_key: Annotated[str, typer.Argument(metavar="PUBLIC_KEY", help="The key, in hex.")],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why, for the record.")
+    ] = "",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Revoke a key: entries it signs after this are invalid. Signed with your own key.
+
+    Example:
+
+        labledger keys revoke alice 3b6a27bc... --reason "laptop lost"
+    """
+    from labledger.workspace.keys import revoke_key
+
+    with open_workspace(workspace) as ws:
+        revoke_key(ws, actor, public_key, reason)
+    console.print(Text(f"revoked {actor}'s key {public_key[:16]}...", style="green"))

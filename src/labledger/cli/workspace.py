@@ -17,6 +17,7 @@ from labledger.cli.console import (
     print_table,
 )
 from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+from labledger.cli.trust import TrustedKeysOption, load_trusted
 from labledger.workspace.gc import DEFAULT_GRACE_S
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def init(
     )
 
 
-def _verify_with_progress(uri: str | None, blobs: bool) -> VerifyReport:
+def _verify_with_progress(uri: str | None, blobs: bool, **anchors: Any) -> VerifyReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from labledger.workspace.verify import verify_workspace
@@ -72,12 +73,13 @@ def _verify_with_progress(uri: str | None, blobs: bool) -> VerifyReport:
                 tasks[phase] = bar.add_task(f"checking {phase}", total=total)
             bar.update(tasks[phase], completed=done)
 
-        return verify_workspace(ws, blobs=blobs, progress=progress)
+        return verify_workspace(ws, blobs=blobs, progress=progress, **anchors)
 
 
 def _print_verify(report: VerifyReport, blobs: bool) -> None:
     rows: list[list[Any]] = [
         ["ledger entries", report.entries_checked],
+        ["checked against", "; ".join(report.anchors) or "nothing kept outside the catalog"],
         ["sealed runs", report.runs_checked],
         ["blobs re-hashed", report.blobs_checked if blobs else "skipped (--no-blobs)"],
         ["problems", len(report.problems)],
@@ -87,6 +89,11 @@ def _print_verify(report: VerifyReport, blobs: bool) -> None:
         console.print(
             Text("ok: the ledger chain, run records and blobs all check out", style="green")
         )
+        if not report.anchors:
+            typer.echo(
+                "note: nothing outside the catalog vouched for the ledger; keep a checkpoint "
+                "(`labledger checkpoint -o FILE`) and pass it with --checkpoint next time"
+            )
         return
     for problem in report.problems:
         # Plain lines, one per problem, so they can be grepped and never wrap mid-digest.
@@ -98,25 +105,51 @@ def verify(
     no_blobs: Annotated[
         bool, typer.Option("--no-blobs", help="Skip re-hashing blobs (the slow part).")
     ] = False,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            metavar="FILE|JSON",
+            show_default=False,
+            help="A checkpoint the ledger must still extend (file or its JSON text).",
+        ),
+    ] = None,
+    trusted_keys: TrustedKeysOption = None,
+    no_state: Annotated[
+        bool,
+        typer.Option(
+            "--no-state",
+            help="Neither check against nor remember what you last verified here.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Check the ledger chain and signatures, every sealed run record and every blob's digest.
+    """Check the ledger, its checkpoints and signatures, every run record, every blob's digest.
 
-    Exits with status 1 and lists each problem (kind, id, reason) when anything fails.
+    The ledger must extend the given --checkpoint and what you last verified of this workspace
+    (kept in your state folder, see LABLEDGER_STATE_DIR); with --trusted-keys only pinned keys may
+    sign. Exits with status 1 and lists each problem (kind, id, reason) when anything fails.
 
     Example:
 
-        labledger verify --no-blobs
+        labledger verify --checkpoint checkpoint.json --trusted-keys keys.json
     """
+    from labledger.workspace.checkpoints import load_checkpoint
+
+    anchors: dict[str, Any] = {
+        "checkpoint": load_checkpoint(checkpoint) if checkpoint else None,
+        "trusted": load_trusted(trusted_keys),
+        "remember": not no_state,
+    }
     if as_json:
         from labledger.workspace.verify import verify_workspace
 
         with open_workspace(workspace) as ws:
-            report = verify_workspace(ws, blobs=not no_blobs)
+            report = verify_workspace(ws, blobs=not no_blobs, **anchors)
         print_json({**_report_fields(report), "ok": report.ok})
     else:
-        report = _verify_with_progress(workspace, not no_blobs)
+        report = _verify_with_progress(workspace, not no_blobs, **anchors)
         _print_verify(report, not no_blobs)
     if not report.ok:
         raise typer.Exit(1)
@@ -127,6 +160,9 @@ def _report_fields(report: VerifyReport) -> dict[str, object]:
         "entries_checked": report.entries_checked,
         "blobs_checked": report.blobs_checked,
         "runs_checked": report.runs_checked,
+        "tree_size": report.tree_size,
+        "tree_root": report.tree_root,
+        "anchors": report.anchors,
         "problems": report.problems,
     }
 

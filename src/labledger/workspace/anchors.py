@@ -112,11 +112,25 @@ def stored_checkpoint_sizes(conn: Connection) -> dict[int, set[str]]:
 def check_stored(conn: Connection, walk: ChainWalk, stored: dict[int, set[str]]) -> list[str]:
     """Problems with the checkpoints and the Merkle tree the catalog keeps."""
     problems: list[str] = []
-    for size in sorted(stored):
-        for root in sorted(stored[size]):
-            found = check_anchor(walk, size, root, f"a checkpoint stored in the catalog ({size})")
-            if found:
-                problems.append(found)
+    # The newest stored checkpoint that fails says it all; older ones would repeat it.
+    for size in sorted(stored, reverse=True):
+        found = next(
+            (
+                reason
+                for root in sorted(stored[size])
+                if (
+                    reason := check_anchor(
+                        walk, size, root, f"the catalog's checkpoint of {size} entries"
+                    )
+                )
+            ),
+            None,
+        )
+        if found:
+            problems.append(found)
+            break
+    if problems:
+        return problems
     size = tree_size(conn)
     if size > walk.checked:
         problems.append(

@@ -1,8 +1,9 @@
-"""Registering actors' public signing keys, so anyone can check the ledger entries they sign.
+"""Registering, rotating and revoking actors' public signing keys, and exporting trusted keys.
 
-A key is registered once per actor, in the catalog table ``ledger_keys`` and in the ledger itself
-(entry ``key.registered``). Replacing an actor's key is refused: it would make every entry they
-signed before fail verification.
+A key is registered once per actor, in the ledger (entry ``key.registered``) and, as a hint for
+people, in the catalog table ``ledger_keys``. Registering a different key for an actor is refused;
+``rotate_key`` replaces it by an entry signed with the old key, and ``revoke_key`` withdraws a key.
+``verify`` reads the key history from the ledger alone (see ``key_history``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,26 @@ from sqlalchemy import select
 
 from labledger._foundation.errors import ValidationError
 from labledger.workspace import schema
+from labledger.workspace.key_history import KeyHistory
+from labledger.workspace.ledger import iter_entries
 from labledger.workspace.signing import default_key_path, generate_key, load_signer
+from labledger.workspace.trusted_keys import TrustedKey
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["CreatedKey", "RegisteredKey", "create_signing_key", "list_keys", "register_key"]
+__all__ = [
+    "CreatedKey",
+    "RegisteredKey",
+    "create_signing_key",
+    "list_keys",
+    "register_key",
+    "revoke_key",
+    "rotate_key",
+    "trusted_keys",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +135,98 @@ def list_keys(workspace: Workspace) -> list[RegisteredKey]:
     with workspace.read() as conn:
         rows = conn.execute(select(table).order_by(table.c.actor)).all()
     return [RegisteredKey(row.actor, row.public_key, row.created_at) for row in rows]
+
+
+def rotate_key(workspace: Workspace, new_path: Path) -> RegisteredKey:
+    """Replace the signing key of the workspace's actor with a new one, by a signed ledger entry.
+
+    The ``key.rotated`` entry is signed by the current key (``LABLEDGER_SIGNING_KEY``), so a reader
+    who trusts the old key trusts the new one; entries signed by the old key afterwards fail.
+
+    Raises:
+        ValidationError: No signing key is set, it is not the actor's registered key, or
+            ``new_path`` exists already.
+    """
+    signer = workspace.signer
+    if signer is None:
+        raise ValidationError(
+            "rotating a key needs the current one",
+            hint="set LABLEDGER_SIGNING_KEY to the current key's PEM file",
+        )
+    table = schema.ledger_keys
+    if new_path.exists():
+        raise ValidationError(
+            f"{new_path} exists already", hint="name a new file for the new key with --path"
+        )
+    generate_key(new_path)
+    new_signer = load_signer(new_path, signer.actor)
+    try:
+        with workspace.write() as conn:
+            row = conn.execute(select(table).where(table.c.actor == signer.actor)).first()
+            if row is None or row.public_key != signer.public_key_hex:
+                raise ValidationError(
+                    f"the key in LABLEDGER_SIGNING_KEY is not {signer.actor}'s registered key",
+                    hint="`labledger keys list` shows the registered keys",
+                )
+            workspace.record(
+                conn,
+                "key.rotated",
+                f"key:{signer.actor}",
+                {
+                    "actor": signer.actor,
+                    "old_key": signer.public_key_hex,
+                    "new_key": new_signer.public_key_hex,
+                },
+            )
+            now = time.time()
+            conn.execute(
+                table.update()
+                .where(table.c.actor == signer.actor)
+                .values(public_key=new_signer.public_key_hex, created_at=now)
+            )
+    except BaseException:
+        new_path.unlink(missing_ok=True)
+        raise
+    workspace.signer = new_signer
+    return RegisteredKey(signer.actor, new_signer.public_key_hex, now)
+
+
+def revoke_key(workspace: Workspace, actor: str, public_key: str, reason: str) -> None:
+    """Revoke ``actor``'s key: it signs nothing valid after this entry (signed by your own key).
+
+    Raises:
+        ValidationError: No signing key is set to sign the revocation, or the key is malformed.
+    """
+    public_key = _check_public_key(public_key)
+    if workspace.signer is None:
+        raise ValidationError(
+            "a revocation must be signed",
+            hint="set LABLEDGER_SIGNING_KEY to your own (registered) key",
+        )
+    table = schema.ledger_keys
+    with workspace.write() as conn:
+        workspace.record(
+            conn,
+            "key.revoked",
+            f"key:{actor}",
+            {"actor": actor, "public_key": public_key, "reason": reason},
+        )
+        conn.execute(table.delete().where(table.c.actor == actor, table.c.public_key == public_key))
+
+
+def trusted_keys(workspace: Workspace) -> list[TrustedKey]:
+    """Every key the ledger currently lets sign, with the entry that registered (or rotated) it.
+
+    What ``labledger keys export`` writes: check it, keep it somewhere the workspace's writers
+    cannot change, and pass it to ``verify --trusted-keys``.
+    """
+    with workspace.read() as conn:
+        history = KeyHistory()
+        for entry in iter_entries(conn, kind=None):
+            if entry.kind.startswith("key."):
+                history.check(entry)
+    return [
+        TrustedKey(actor, key, history.registered.get((actor, key)))
+        for actor, keys in sorted(history.valid.items())
+        for key in sorted(keys)
+    ]

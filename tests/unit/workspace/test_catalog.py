@@ -225,3 +225,27 @@ def test_a_corrupted_workspace_catalog_says_to_restore_it(tmp_path: Path) -> Non
     assert f"the catalog {catalog_file} is not a SQLite database or is corrupt" in message
     assert "restore the file from a backup copy" in message
     assert "permissions" not in message
+
+
+def test_a_catalog_at_revision_0003_gets_a_dense_ledger_and_a_workspace_id(tmp_path: Path) -> None:
+    from labledger.workspace.checkpoints import workspace_id
+    from labledger.workspace.ledger import iter_entries
+    from labledger.workspace.verify import verify_workspace
+
+    with Workspace.init(tmp_path) as ws:
+        with ws.write() as conn:
+            for i in range(5):
+                ws.record(conn, "test.event", f"t:{i}", {"i": i})
+        with ws.write() as conn:
+            # As a 0003 catalog on PostgreSQL may be: gaps left by rolled-back appends.
+            conn.exec_driver_sql("UPDATE ledger SET seq = seq + 10 WHERE seq > 2")
+            for name in ("ledger_tree", "ledger_checkpoints", "workspace_info"):
+                conn.exec_driver_sql(f"DROP TABLE {name}")
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
+    with Workspace.open(tmp_path) as ws:
+        with ws.read() as conn:
+            assert [e.seq for e in iter_entries(conn)] == [1, 2, 3, 4, 5]
+            assert len(workspace_id(conn)) == 36
+        report = verify_workspace(ws)
+        assert report.ok, report.problems
+        assert report.tree_size == 5
