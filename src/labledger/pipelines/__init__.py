@@ -6,6 +6,7 @@ to what it read. What steps print or log is kept per task (``get_task_logs``). `
 re-executes a run from its code snapshot and compares digests.
 """
 
+from labledger.pipelines.cache import CorruptCacheWarning, UnsealedCacheWarning
 from labledger.pipelines.definition import Pipeline, pipeline
 from labledger.pipelines.executor import Executor, LocalExecutor
 from labledger.pipelines.explain import PipelineStatus, Reason, StepStatus, status
@@ -19,6 +20,7 @@ from labledger.pipelines.task_logs import TaskLog, get_task_logs
 from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
 
 __all__ = [
+    "CorruptCacheWarning",
     "DaskExecutor",
     "Executor",
     "File",
@@ -39,6 +41,7 @@ __all__ = [
     "StepStatus",
     "TaskLog",
     "TaskOutcome",
+    "UnsealedCacheWarning",
     "get_task_logs",
     "load_pipeline",
     "pipeline",

@@ -332,7 +332,8 @@ class _Judge:
             return Reason(
                 "outputs",
                 "its cached outputs are no longer all in the store (deleted, or collected by "
-                "gc); `labledger verify` names what is missing",
+                "gc), or the run that made them no longer matches its seal; `labledger verify` "
+                "names what is missing or changed",
             )
         return Reason(
             "unknown",

@@ -140,12 +140,13 @@ def test_outside_a_run_a_step_log_takes_metrics_but_not_params() -> None:
     assert log.tags == {"t": "v"}
 
 
-def test_a_forged_logged_digest_breaks_the_seal_and_bad_points_are_skipped(
+def test_a_forged_logged_digest_breaks_the_seal_and_is_never_reused(
     workspace: Workspace,
 ) -> None:
     import sqlalchemy as sa
 
     from labledger._foundation.canonical import canonical_json
+    from labledger.pipelines import UnsealedCacheWarning
     from labledger.workspace import schema
 
     first = sp.training.run(workspace=workspace)
@@ -162,5 +163,16 @@ def test_a_forged_logged_digest_breaks_the_seal_and_bad_points_are_skipped(
     report = labledger.verify(workspace=workspace)
     assert not report.ok
     assert first.run_id in {problem.id for problem in report.problems}
-    again = sp.training.run(workspace=workspace)  # the bad point is skipped, not a crash
-    assert _metrics(again.run_id, "auc", workspace) == [(0, 0.999)]
+    with pytest.warns(UnsealedCacheWarning, match=first.run_id):
+        again = sp.training.run(workspace=workspace)
+    assert again.executed == ["trains"]
+    assert _metrics(again.run_id, "auc", workspace) == []
+    assert _metrics(again.run_id, "loss", workspace) == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+
+
+def test_a_logged_point_a_run_would_refuse_is_skipped_when_read_back() -> None:
+    log = StepLog.from_record(
+        {"metrics": [["auc", "not-a-number", None, 1.0], ["auc", 0.999, 0, 1.0]], "tags": {"": 1}}
+    )
+    assert [point[:3] for point in log.metrics] == [("auc", 0.999, 0)]
+    assert log.tags == {}
