@@ -47,7 +47,8 @@ def check_anchor(walk: ChainWalk, size: int, root: str, what: str) -> str | None
         return (
             f"{what} covers {size} entries, but the ledger now holds {walk.checked}: "
             f"{cut} entr{'y was' if cut == 1 else 'ies were'} cut from its end "
-            f"(#{walk.checked + 1} onwards), or this is another copy of the workspace"
+            f"(#{walk.checked + 1} onwards; or removed elsewhere and the chain re-hashed), "
+            "or this is another copy of the workspace"
         )
     if size and walk.roots.get(size) != root:
         return (

@@ -1,0 +1,346 @@
+"""The chain of trust against an attacker who can write the catalog: truncation, rewrites with a
+re-signed chain, downgrades, forks, and inclusion proofs checked without the workspace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import labledger
+from labledger.workspace.checkpoints import load_checkpoint, make_checkpoint
+from labledger.workspace.keys import create_signing_key, rotate_key, revoke_key, trusted_keys
+from labledger.workspace.ledger import _body, entry_hash, iter_entries
+from labledger.workspace.proofs import check_proof, make_proof
+from labledger.workspace.signing import Signer, generate_key, load_signer
+from labledger.workspace.trusted_keys import TrustedKey
+from labledger.workspace.verify import verify_workspace
+from labledger.workspace.workspace import Workspace
+
+
+def _db(ws: Workspace) -> sqlite3.Connection:
+    assert ws.settings.root is not None
+    return sqlite3.connect(ws.settings.root / "catalog.db")
+
+
+def _runs(ws: Workspace, count: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        with labledger.start_run(f"r{i}", params={"i": i}, workspace=ws) as run:
+            run.log_metric("auc", 0.5 + i / 100)
+            run.log_artifact({"weights": [i]}, name=f"model-{i}.json")
+        ids.append(run.id)
+    return ids
+
+
+def _rehash(ws: Workspace, signer: Signer | None = None, *, drop_anchors: bool = True) -> None:
+    """What an attacker with write access does after editing: make the chain whole again."""
+    db = _db(ws)
+    prev = "blake3:" + "0" * 64
+    rows = db.execute(
+        "SELECT seq, id, kind, actor, subject, payload_json, created_at FROM ledger ORDER BY seq"
+    ).fetchall()
+    for new_seq, (seq, id_, kind, actor, subject, payload, created) in enumerate(rows, 1):
+        body = _body(id_, kind, actor, subject, json.loads(payload), created)
+        hash_ = entry_hash(prev, body)
+        signature = signer.sign(hash_) if signer is not None and signer.actor == actor else None
+        db.execute(
+            "UPDATE ledger SET seq = ?, prev_hash = ?, hash = ?, signature = ? WHERE id = ?",
+            (-new_seq, prev, hash_, signature, id_),
+        )
+        prev = hash_
+    db.execute("UPDATE ledger SET seq = -seq")
+    if drop_anchors:
+        db.execute("DELETE FROM ledger_tree")
+        db.execute("DELETE FROM ledger_checkpoints")
+    db.commit()
+    db.close()
+
+
+def _truncate(ws: Workspace, count: int) -> None:
+    db = _db(ws)
+    db.execute("DELETE FROM ledger WHERE seq > (SELECT max(seq) FROM ledger) - ?", (count,))
+    db.execute("DELETE FROM ledger_tree")
+    db.execute("DELETE FROM ledger_checkpoints")
+    db.commit()
+    db.close()
+
+
+def _reasons(report: object) -> str:
+    return "\n".join(p.reason for p in report.problems)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("cut", [1, 5])
+def test_truncation_is_found_by_a_checkpoint_and_by_the_last_verify(
+    workspace: Workspace, cut: int
+) -> None:
+    _runs(workspace, 3)
+    assert verify_workspace(workspace).ok  # remembered in the state folder
+    checkpoint = make_checkpoint(workspace)
+    _truncate(workspace, cut)
+    # A hash chain alone cannot see it: the remaining entries are intact.
+    assert not any(p.kind == "ledger" and "entry #" in p.reason for p in verify_workspace(workspace, remember=False).problems)
+    report = verify_workspace(workspace, checkpoint=checkpoint, remember=False)
+    assert f"{cut} entr" in _reasons(report) and "cut from its end" in _reasons(report)
+    plain = verify_workspace(workspace)
+    assert not plain.ok
+    assert any(p.id == "last verified" and "cut from its end" in p.reason for p in plain.problems)
+
+
+def test_a_rewritten_and_resigned_chain_fails_against_pinned_keys(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    key = tmp_path / "alice.pem"
+    generate_key(key)
+    workspace.actor = "alice"
+    workspace.signer = load_signer(key, "alice")
+    create_signing_key(workspace, actor="alice", path=key)
+    _runs(workspace, 2)
+    pinned = trusted_keys(workspace)
+    assert {k.actor for k in pinned} == {"alice", "workspace"}
+    assert verify_workspace(workspace, trusted=pinned, remember=False).ok
+    # The attacker edits a sealed param, swaps in their own key for alice and re-signs it all.
+    forged = tmp_path / "mallory.pem"
+    generate_key(forged)
+    mallory = load_signer(forged, "alice")
+    db = _db(workspace)
+    db.execute("UPDATE params SET value = '99' WHERE key = 'i'")
+    for seq, payload in db.execute(
+        "SELECT seq, payload_json FROM ledger WHERE kind = 'key.registered'"
+    ).fetchall():
+        doc = json.loads(payload)
+        if doc["actor"] == "alice":
+            doc["public_key"] = mallory.public_key_hex
+            db.execute(
+                "UPDATE ledger SET payload_json = ? WHERE seq = ?",
+                (json.dumps(doc, sort_keys=True, separators=(",", ":")), seq),
+            )
+    db.execute("UPDATE ledger_keys SET public_key = ? WHERE actor = 'alice'", (mallory.public_key_hex,))
+    db.commit()
+    db.close()
+    with workspace.read() as conn:
+        from labledger.workspace.records import run_record_digest
+
+        runs = [e.payload["run_id"] for e in iter_entries(conn, kind="run.finished")]
+        digests = {r: run_record_digest(conn, r) for r in runs}
+    db = _db(workspace)
+    for seq, payload in db.execute("SELECT seq, payload_json FROM ledger WHERE kind = 'run.finished'"):
+        doc = json.loads(payload)
+        doc["record_digest"] = digests[doc["run_id"]]
+        db.execute(
+            "UPDATE ledger SET payload_json = ? WHERE seq = ?",
+            (json.dumps(doc, sort_keys=True, separators=(",", ":")), seq),
+        )
+    db.execute("UPDATE runs SET record_digest = (SELECT record_digest FROM runs)")  # no-op shape
+    db.commit()
+    db.close()
+    for run_id, digest in digests.items():
+        db = _db(workspace)
+        db.execute("UPDATE runs SET record_digest = ? WHERE id = ?", (digest, run_id))
+        db.commit()
+        db.close()
+    _rehash(workspace, mallory)
+    # Without anchors the forgery is consistent...
+    assert verify_workspace(workspace, remember=False).ok
+    # ...but not against the pinned keys.
+    report = verify_workspace(workspace, trusted=pinned, remember=False)
+    assert "not among the trusted keys" in _reasons(report)
+
+
+def test_stripping_signatures_and_the_registration_is_a_downgrade_pinned_keys_catch(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    key = tmp_path / "alice.pem"
+    workspace.actor = "alice"
+    create_signing_key(workspace, actor="alice", path=key)
+    workspace.signer = load_signer(key, "alice")
+    _runs(workspace, 2)
+    pinned = [k for k in trusted_keys(workspace) if k.actor == "alice"]
+    assert pinned[0].registered_entry is not None
+    assert verify_workspace(workspace).ok  # remembers alice's registration
+    db = _db(workspace)
+    db.execute("DELETE FROM ledger WHERE kind = 'key.registered' AND payload_json LIKE '%alice%'")
+    db.execute("UPDATE ledger SET signature = NULL")
+    db.execute("DELETE FROM ledger_keys WHERE actor = 'alice'")
+    db.commit()
+    db.close()
+    _rehash(workspace)
+    assert verify_workspace(workspace, remember=False).ok  # nothing in the catalog says otherwise
+    report = verify_workspace(workspace, trusted=pinned, remember=False)
+    assert "registration" in _reasons(report)
+    # Only the pin's key id is needed: a key pinned without its entry is caught too.
+    bare = [TrustedKey(k.actor, k.public_key) for k in pinned]
+    assert "never registered" in _reasons(verify_workspace(workspace, trusted=bare, remember=False))
+    assert "stripped" in _reasons(verify_workspace(workspace))  # the last verify remembers
+
+
+def test_a_fork_cannot_extend_the_other_branchs_checkpoint(workspace: Workspace, tmp_path: Path) -> None:
+    _runs(workspace, 2)
+    base = make_checkpoint(workspace)
+    assert workspace.settings.root is not None
+    copy_root = tmp_path / "fork"
+    shutil.copytree(workspace.settings.root.parent, copy_root, ignore=shutil.ignore_patterns("fork"))
+    _runs(workspace, 1)
+    ahead = make_checkpoint(workspace)
+    with Workspace.open(copy_root) as fork:
+        with fork.write() as conn:
+            for i in range(4):
+                fork.record(conn, "test.event", f"t:{i}", {"i": i})
+        # Both extend the common checkpoint...
+        assert verify_workspace(fork, checkpoint=base, remember=False).ok
+        assert verify_workspace(workspace, checkpoint=base, remember=False).ok
+        # ...but the fork does not extend the other branch's.
+        assert fork.settings.root is not None
+        report = verify_workspace(fork, checkpoint=ahead, remember=False)
+        assert "fork" in _reasons(report)
+        assert not verify_workspace(workspace, checkpoint=make_checkpoint(fork), remember=False).ok
+
+
+def test_a_checkpoint_of_another_workspace_or_badly_signed_is_refused(
+    workspace: Workspace, workspace_factory  # type: ignore[no-untyped-def]
+) -> None:
+    _runs(workspace, 1)
+    other = workspace_factory()
+    _runs(other, 1)
+    report = verify_workspace(workspace, checkpoint=make_checkpoint(other), remember=False)
+    assert "is of workspace" in _reasons(report)
+    checkpoint = make_checkpoint(workspace)
+    document = checkpoint.to_dict()
+    document["signatures"][0]["signature"] = "00" * 64
+    bad = load_checkpoint(json.dumps(document))
+    assert "signature by workspace" in _reasons(verify_workspace(workspace, checkpoint=bad, remember=False))
+    stranger = TrustedKey("workspace", "11" * 32)
+    report = verify_workspace(workspace, checkpoint=checkpoint, trusted=[stranger], remember=False)
+    assert "not signed by any of the trusted keys" in _reasons(report)
+
+
+def _proof_file(ws: Workspace, tmp_path: Path, ref: str) -> Path:
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(make_proof(ws, ref)))
+    return path
+
+
+def test_an_inclusion_proof_is_checked_by_a_fresh_process_without_the_workspace(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    _runs(workspace, 3)
+    proof = _proof_file(workspace, tmp_path, "model-1.json")
+    model = tmp_path / "model.json"
+    assert workspace.settings.root is not None
+    with workspace.read() as conn:
+        from labledger.workspace.lookup import find_artifact
+
+        digest = find_artifact(conn, "model-1.json").digest
+    with workspace.store.open(digest) as handle:
+        model.write_bytes(handle.read())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "labledger", "verify-proof", str(proof), "--file", str(model)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(elsewhere)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok: the entry is in the checkpoint's ledger" in result.stdout
+    assert "is the proven artifact" in result.stdout
+
+
+def test_a_tampered_proof_is_rejected(workspace: Workspace, tmp_path: Path) -> None:
+    run_ids = _runs(workspace, 3)
+    document = json.loads(_proof_file(workspace, tmp_path, run_ids[1]).read_text())
+    assert check_proof(document).ok
+    assert document["subject"]["kind"] == "run"
+    edits = {
+        "leaf": lambda d: d["entry"].update(leaf=d["entry"]["leaf"].replace("finished", "failed")),
+        "index": lambda d: d["entry"].update(index=d["entry"]["index"] + 1),
+        "path": lambda d: d["audit_path"].__setitem__(0, "00" * 32),
+        "root": lambda d: d["checkpoint"].update(root="11" * 32),
+        "size": lambda d: d["checkpoint"].update(size=d["checkpoint"]["size"] + 1),
+    }
+    for name, edit in edits.items():
+        forged = json.loads(json.dumps(document))
+        edit(forged)
+        assert not check_proof(forged).ok, name
+    wrong_file = tmp_path / "wrong.bin"
+    wrong_file.write_bytes(b"not the model")
+    artifact_proof = json.loads(_proof_file(workspace, tmp_path, "model-0.json").read_text())
+    assert "hashes to" in "\n".join(check_proof(artifact_proof, file=wrong_file).problems)
+
+
+def test_key_rotation_and_revocation_are_signed_ledger_entries(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    key = tmp_path / "alice.pem"
+    workspace.actor = "alice"
+    create_signing_key(workspace, actor="alice", path=key)
+    workspace.signer = load_signer(key, "alice")
+    old = workspace.signer.public_key_hex
+    _runs(workspace, 1)
+    pinned = trusted_keys(workspace)
+    new_key = rotate_key(workspace, tmp_path / "alice-2.pem")
+    _runs(workspace, 1)  # signed with the new key
+    assert verify_workspace(workspace, trusted=pinned, remember=False).ok
+    # The old key signs nothing valid after the rotation.
+    workspace.signer = load_signer(key, "alice")
+    _runs(workspace, 1)
+    report = verify_workspace(workspace, trusted=pinned, remember=False)
+    assert "signature by alice is invalid" in _reasons(report)
+    # A revocation makes the new key's later signatures invalid too.
+    workspace.signer = load_signer(tmp_path / "alice-2.pem", "alice")
+    revoke_key(workspace, "alice", new_key.public_key, "laptop lost")
+    with workspace.read() as conn:
+        kinds = [e.kind for e in iter_entries(conn) if e.kind.startswith("key.")]
+    assert kinds[-2:] == ["key.rotated", "key.revoked"]
+    assert old != new_key.public_key
+
+
+def test_cross_checks_find_rows_without_entries_and_entries_without_rows(
+    workspace: Workspace,
+) -> None:
+    _runs(workspace, 2)
+    assert verify_workspace(workspace).ok
+    db = _db(workspace)
+    other = db.execute("SELECT digest FROM blobs ORDER BY digest LIMIT 1").fetchone()[0]
+    first, second = [r[0] for r in db.execute("SELECT id FROM artifacts ORDER BY created_at")]
+    db.execute("UPDATE artifacts SET digest = ? WHERE id = ?", (other, first))
+    db.execute("DELETE FROM artifacts WHERE id = ?", (second,))
+    db.commit()
+    db.close()
+    reasons = _reasons(verify_workspace(workspace, remember=False))
+    assert "but its artifact.produced entry says" in reasons or "points at blob" in reasons
+    assert "records it as produced, but its row is gone" in reasons
+
+
+def test_pipeline_outputs_get_their_artifact_produced_entries_at_the_seal(
+    workspace: Workspace,
+) -> None:
+    from labledger.pipelines import pipeline, step
+
+    @step
+    def double(x: int) -> int:
+        return 2 * x
+
+    @pipeline
+    def twice(x: int = 3) -> int:
+        return double(double(x))
+
+    labledger.set_workspace(workspace)
+    result = twice.run(workspace=workspace) if "workspace" in twice.run.__code__.co_varnames else twice.run()
+    with workspace.read() as conn:
+        produced = {e.payload["artifact_id"] for e in iter_entries(conn, kind="artifact.produced")}
+        from sqlalchemy import select
+
+        from labledger.workspace import schema
+
+        artifacts = set(conn.execute(select(schema.artifacts.c.id)).scalars())
+    assert artifacts and artifacts == produced
+    assert verify_workspace(workspace).ok
+    assert result is not None
