@@ -174,7 +174,7 @@ def _empty_trash(
             freed += entry.size
         else:
             pending += 1
-    return restored, deleted, freed, pending
+    return sorted(restored), sorted(deleted), freed, pending
 
 
 def _collect_directly(workspace: Workspace, *, dry_run: bool, grace_s: float) -> GcReport:
