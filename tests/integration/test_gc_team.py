@@ -12,7 +12,12 @@ from labledger._foundation.digests import digest_bytes
 from labledger.workspace import Workspace
 from labledger.workspace.fsspec_store import FsspecBlobStore
 from labledger.workspace.gc import collect_garbage
-from tests.unit.workspace.gc_race import blob_problems, collect_while_writing, payload, start_writers
+from tests.unit.workspace.gc_race import (
+    blob_problems,
+    collect_while_writing,
+    payload,
+    start_writers,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path

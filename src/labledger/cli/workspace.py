@@ -147,7 +147,9 @@ def _print_gc(report: GcReport, grace_s: float) -> None:
     for digest in report.deleted:
         typer.echo(f"{'would delete' if dry else 'deleted'} {digest}")
     if report.linked:
-        typer.echo(f"kept {_blobs(report.linked)} hard-linked to your files (removing frees nothing)")
+        typer.echo(
+            f"kept {_blobs(report.linked)} hard-linked to your files (removing frees nothing)"
+        )
     if not (moved or report.restored or report.deleted or report.pending):
         console.print(Text("nothing to remove: every blob old enough is referenced", style="green"))
         return

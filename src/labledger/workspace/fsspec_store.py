@@ -258,10 +258,15 @@ class FsspecBlobStore:
             parts = full.removeprefix(prefix).split("/")
             if trash and len(parts) == 1 and _is_blob_name(parts[0]):
                 yield f"blake3:{parts[0]}", info
-            # In the store: the fan-out folder and the name.
-            elif not trash and len(parts) == 2 and _is_blob_name(parts[1]):
-                if parts[0] == parts[1][:2]:
-                    yield f"blake3:{parts[1]}", info
+            elif (
+                not trash
+                and len(parts) == 2
+                and _is_blob_name(parts[1])
+                and (
+                    parts[0] == parts[1][:2]  # in the store: the fan-out folder and the name
+                )
+            ):
+                yield f"blake3:{parts[1]}", info
 
     # -- the trash (see labledger.workspace.gc) ---------------------------------------------
 

@@ -131,9 +131,7 @@ def _only_gc(workspace: Workspace) -> Iterator[None]:
             conn.commit()
 
 
-def _sweep(
-    store: TrashingStore, referenced: set[str], grace_s: float
-) -> tuple[list[Listed], int]:
+def _sweep(store: TrashingStore, referenced: set[str], grace_s: float) -> tuple[list[Listed], int]:
     """The blobs to move to the trash, and the count of hard-linked ones kept."""
     now = time.time()
     candidates: list[Listed] = []
@@ -219,9 +217,7 @@ def collect_garbage(
         candidates, linked = _sweep(store, _referenced(workspace), grace_s)
         unreferenced = [blob.digest for blob in candidates]
         trashed = [] if dry_run else [b.digest for b in candidates if store.trash(b)]
-        restored, deleted, freed, pending = _empty_trash(
-            workspace, store, grace_s, dry_run=dry_run
-        )
+        restored, deleted, freed, pending = _empty_trash(workspace, store, grace_s, dry_run=dry_run)
         if dry_run and grace_s <= 0:
             # These would be moved to the trash and deleted in the same run.
             deleted += unreferenced

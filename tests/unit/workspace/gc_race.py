@@ -49,14 +49,25 @@ def payload(index: int) -> bytes:
     return f"orphan payload {index} ".encode() * 4
 
 
-def start_writers(where: str | None, count: int, writers: int, folder: Path) -> list[subprocess.Popen[bytes]]:
+def start_writers(
+    where: str | None, count: int, writers: int, folder: Path
+) -> list[subprocess.Popen[bytes]]:
     """Start ``writers`` processes logging the ``count`` payloads between them; wait until each has
     opened the workspace."""
     environment = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
     started = [folder / f"writer-{n}.started" for n in range(writers)]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, where or "-", str(n), str(writers), str(count), str(flag)],
+            [
+                sys.executable,
+                "-c",
+                _WRITER,
+                where or "-",
+                str(n),
+                str(writers),
+                str(count),
+                str(flag),
+            ],
             env=environment,
             stderr=subprocess.PIPE,
         )

@@ -244,9 +244,7 @@ def test_a_trash_copy_of_a_blob_stored_again_is_dropped(
     assert workspace.store.path_of(orphan).is_file()
 
 
-def test_hardlinked_blobs_are_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hardlinked_blobs_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABLEDGER_STORE_LINK", "hardlink")
     with Workspace.init(tmp_path / "ws") as ws:
         source = tmp_path / "data.csv"

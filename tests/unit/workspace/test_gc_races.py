@@ -94,7 +94,9 @@ _KILLED_GC = textwrap.dedent(
 )
 
 
-def _kill_gc_midway(workspace: Workspace, phase: str, ahead_s: float, when: Callable[[int], bool]) -> None:
+def _kill_gc_midway(
+    workspace: Workspace, phase: str, ahead_s: float, when: Callable[[int], bool]
+) -> None:
     """Run gc in a process and SIGKILL it once ``when(entries in the trash)`` holds."""
     store = workspace.store
     assert isinstance(store, LocalBlobStore)
@@ -170,7 +172,9 @@ def test_gc_killed_midway_loses_nothing_and_the_next_gc_finishes(
     assert all(store.path_of(digest).is_file() for digest in referenced)
     # The next gc after the grace period finishes the job: no trash left, nothing referenced lost.
     real = time.time
-    monkeypatch.setattr(gc_module, "time", SimpleNamespace(time=lambda: real() + 3 * DEFAULT_GRACE_S))
+    monkeypatch.setattr(
+        gc_module, "time", SimpleNamespace(time=lambda: real() + 3 * DEFAULT_GRACE_S)
+    )
     report = collect_garbage(workspace)
     assert report.pending == 0
     assert list(store.trashed()) == []
