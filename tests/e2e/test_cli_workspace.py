@@ -129,21 +129,33 @@ def test_gc_removes_old_unreferenced_blobs_only(
 
     dry = cli("gc", "--dry-run", "-w", _where(populated))
     assert dry.exit_code == 0, dry.output
-    assert f"would remove {orphan}" in dry.stdout
-    assert "30 B" in dry.stdout
-    assert store.exists(orphan)
+    assert f"would move {orphan} to the trash" in dry.stdout
+    assert "would move 1 blob to the trash, would delete 0 blobs" in dry.stdout
+    assert store.path_of(orphan).is_file()  # type: ignore[attr-defined]
 
     result = cli("gc", "--grace", "3600", "-w", _where(populated))
     assert result.exit_code == 0, result.output
-    assert f"removed {orphan}" in result.stdout
-    assert "removed 1 blobs, 30 B freed" in result.stdout
-    assert not store.exists(orphan)
-    assert store.exists(fresh)
+    assert f"moved {orphan} to the trash" in result.stdout
+    assert "moved 1 blob to the trash, deleted 0 blobs (0 B freed)" in result.stdout
+    assert "1 blob in the trash: a gc once they have been there 1h00m" in result.stdout
+    assert not store.path_of(orphan).exists()  # type: ignore[attr-defined]
+    assert store.path_of(fresh).is_file()  # type: ignore[attr-defined]
     assert set(store.digests()) == referenced | {fresh}
     assert cli("verify", "-w", _where(populated)).exit_code == 0
 
     again = json.loads(cli("gc", "--grace", "0", "-w", _where(populated), "--json").stdout)
-    assert again == {"deleted": 1, "dry_run": False, "freed_bytes": 20, "unreferenced": [fresh]}
+    assert again == {
+        "unreferenced": [fresh],
+        "trashed": [fresh],
+        "restored": [],
+        "deleted": sorted([fresh, orphan]),
+        "freed_bytes": 50,
+        "pending": 0,
+        "linked": 0,
+        "dry_run": False,
+    }
+    assert set(store.digests()) == referenced
+    assert "nothing to remove" in cli("gc", "-w", _where(populated)).stdout
 
 
 def test_runs_logged_from_python_show_up(cli: Callable[..., Result], workspace: Workspace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path  # noqa: TC003 - Typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +14,7 @@ from labledger.cli.console import (
     console,
     err_console,
     format_bytes,
+    format_duration,
     print_json,
     print_table,
 )
@@ -167,17 +169,37 @@ def _report_fields(report: VerifyReport) -> dict[str, object]:
     }
 
 
-def _print_gc(report: GcReport, sizes: dict[str, int]) -> None:
-    verb = "would remove" if report.dry_run else "removed"
-    if not report.unreferenced:
+def _blobs(count: int) -> str:
+    return f"{count} blob" + ("" if count == 1 else "s")
+
+
+def _print_gc(report: GcReport, grace_s: float) -> None:
+    dry = report.dry_run
+    moved = report.unreferenced if dry else report.trashed
+    for digest in moved:
+        typer.echo(f"{'would move' if dry else 'moved'} {digest} to the trash")
+    for digest in report.restored:
+        typer.echo(f"{'would restore' if dry else 'restored'} {digest} (referenced again)")
+    for digest in report.deleted:
+        typer.echo(f"{'would delete' if dry else 'deleted'} {digest}")
+    if report.linked:
+        typer.echo(
+            f"kept {_blobs(report.linked)} hard-linked to your files (removing frees nothing)"
+        )
+    if not (moved or report.restored or report.deleted or report.pending):
         console.print(Text("nothing to remove: every blob old enough is referenced", style="green"))
         return
-    for digest in report.unreferenced:
-        size = f" ({format_bytes(sizes[digest])})" if digest in sizes else ""
-        typer.echo(f"{verb} {digest}{size}")
-    freed = sum(sizes.values()) if report.dry_run else report.freed_bytes
-    summary = f"{verb} {len(report.unreferenced)} blobs, {format_bytes(freed)}"
-    console.print(Text(summary + (" would be freed" if report.dry_run else " freed"), style="bold"))
+    summary = (
+        f"{'would move' if dry else 'moved'} {_blobs(len(moved))} to the trash, "
+        f"{'would delete' if dry else 'deleted'} {_blobs(len(report.deleted))} "
+        f"({format_bytes(report.freed_bytes)} {'would be ' if dry else ''}freed)"
+    )
+    console.print(Text(summary, style="bold"))
+    if report.pending:
+        typer.echo(
+            f"{_blobs(report.pending)} in the trash: a gc once they have been there "
+            f"{format_duration(grace_s)} deletes those still unreferenced"
+        )
 
 
 @command
@@ -191,14 +213,19 @@ def gc(
             "--grace",
             min=0,
             metavar="SECONDS",
-            help="Keep unreferenced blobs younger than this many seconds (they may belong to "
-            "a write in progress).",
+            help="The grace period: keep unreferenced blobs younger than this many seconds (they "
+            "may belong to a write in progress), and keep blobs in the trash this long before "
+            "deleting them. 0 deletes at once, which is unsafe while anything writes.",
         ),
     ] = DEFAULT_GRACE_S,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Delete blobs that nothing in the catalog references, keeping recent ones.
+
+    Unreferenced blobs older than the grace period move to the trash; a later gc, once they have
+    been there for the grace period, deletes those still unreferenced. Reading a blob in the
+    trash, or referencing it again, takes it back out.
 
     Example:
 
@@ -208,17 +235,7 @@ def gc(
 
     with open_workspace(workspace) as ws:
         report = collect_garbage(ws, dry_run=dry_run, grace_s=grace)
-        # A dry run deletes nothing, so the sizes are still there to report.
-        sizes = {d: ws.store.size(d) for d in report.unreferenced} if dry_run else {}
     if as_json:
-        freed = sum(sizes.values()) if dry_run else report.freed_bytes
-        print_json(
-            {
-                "unreferenced": report.unreferenced,
-                "deleted": report.deleted,
-                "freed_bytes": freed,
-                "dry_run": report.dry_run,
-            }
-        )
+        print_json(dataclasses.asdict(report))
     else:
-        _print_gc(report, sizes)
+        _print_gc(report, grace)

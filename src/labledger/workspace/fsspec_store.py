@@ -3,7 +3,9 @@
 Layout: ``<prefix>/ab/<64 hex>``, the same fan-out as the local store. A blob becomes
 visible only once complete: every upload is a single PUT or a multipart upload, which S3 publishes
 atomically when it completes. Streams are spooled to a local temporary file while they are hashed,
-so the key is known before the first byte is sent.
+so the key is known before the first byte is sent. ``gc`` moves blobs it is about to delete to
+``<prefix>/trash/<64 hex>`` (a server-side copy, then a delete; see ``labledger.workspace.gc``), and
+a read that misses a blob there copies it back.
 
 fsspec and the filesystem's package (s3fs for S3) are imported when a store is built, never when
 this module is imported, so ``import labledger`` stays fast.
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from labledger._foundation.digests import CHUNK_SIZE, Hasher, digest_bytes, digest_file, hex_of
 from labledger._foundation.errors import ConfigurationError, IntegrityError, NotFoundError
 from labledger.workspace.blobstore import BlobSource, VerifyingReader
+from labledger.workspace.trash import TRASH_FOLDER, Listed, Trashed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -36,6 +39,19 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 
 def _is_blob_name(name: str) -> bool:
     return len(name) == _HEX_LENGTH and set(name) <= _HEX_DIGITS
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """When an object was written (Unix seconds); 0 where the filesystem does not say."""
+    for key in ("LastModified", "last_modified", "mtime", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        with contextlib.suppress(TypeError, ValueError):
+            return float(value)
+    return 0.0
 
 
 class FsspecBlobStore:
@@ -186,13 +202,15 @@ class FsspecBlobStore:
         try:
             handle = cast("BinaryIO", self._fs.open(path, "rb"))
         except FileNotFoundError:
-            raise self._missing(digest) from None
+            if not self.restore(digest):
+                raise self._missing(digest) from None
+            handle = cast("BinaryIO", self._fs.open(path, "rb"))
         if self.verify_on_read:
             return cast("BinaryIO", VerifyingReader(handle, digest))
         return handle
 
     def exists(self, digest: str) -> bool:
-        return self._present(self.path_of(digest))
+        return self._present(self.path_of(digest)) or self.restore(digest)
 
     def exists_many(self, digests: Iterable[str]) -> dict[str, bool]:
         """Whether each blob is present, asked with up to ``_CONCURRENCY`` requests at a time."""
@@ -208,7 +226,9 @@ class FsspecBlobStore:
         try:
             info = self._fs.info(path)
         except FileNotFoundError:
-            raise self._missing(digest) from None
+            if not self.restore(digest):
+                raise self._missing(digest) from None
+            info = self._fs.info(path)
         if info.get("type") != "file":
             raise self._missing(digest)
         return int(info["size"])
@@ -220,19 +240,78 @@ class FsspecBlobStore:
         self._fresh(path)
 
     def digests(self) -> Iterator[str]:
-        self._fs.invalidate_cache(self._root)
+        for blob in self._find(self._root):
+            yield blob[0]
+
+    def _find(self, root: str, *, trash: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The blobs under ``root`` (the store, or its trash) with their listing details."""
+        self._fs.invalidate_cache(root)
         try:
-            paths: list[str] = list(self._fs.find(self._root))
+            found: dict[str, dict[str, Any]] = self._fs.find(root, detail=True)
         except FileNotFoundError:
             return
         finally:
             # A full listing can be large; do not keep it cached.
-            self._fs.invalidate_cache(self._root)
-        prefix = f"{self._root}/"
-        for full in paths:
+            self._fs.invalidate_cache(root)
+        prefix = f"{root}/"
+        for full, info in found.items():
             parts = full.removeprefix(prefix).split("/")
-            if len(parts) != 2:  # the fan-out folder and the name
-                continue
-            first, name = parts
-            if _is_blob_name(name) and first == name[:2]:
-                yield f"blake3:{name}"
+            if trash and len(parts) == 1 and _is_blob_name(parts[0]):
+                yield f"blake3:{parts[0]}", info
+            elif (
+                not trash
+                and len(parts) == 2
+                and _is_blob_name(parts[1])
+                and (
+                    parts[0] == parts[1][:2]  # in the store: the fan-out folder and the name
+                )
+            ):
+                yield f"blake3:{parts[1]}", info
+
+    # -- the trash (see labledger.workspace.gc) ---------------------------------------------
+
+    def _trash_path(self, digest: str) -> str:
+        return f"{self._root}/{TRASH_FOLDER}/{hex_of(digest)}"
+
+    def listing(self) -> Iterator[Listed]:
+        for digest, info in self._find(self._root):
+            yield Listed(digest, _modified(info), int(info.get("size") or 0))
+
+    def trash(self, blob: Listed) -> bool:
+        # Objects cannot be renewed in place, so there is no stamp to compare: a writer that found
+        # the blob just before it moved is covered by the trash's own grace period.
+        source, target = self.path_of(blob.digest), self._trash_path(blob.digest)
+        try:
+            self._fs.copy(source, target)
+        except FileNotFoundError:
+            return False
+        finally:
+            self._fresh(target)
+        with contextlib.suppress(FileNotFoundError):
+            self._fs.rm_file(source)
+        self._fresh(source)
+        return True
+
+    def trashed(self) -> Iterator[Trashed]:
+        for digest, info in self._find(f"{self._root}/{TRASH_FOLDER}", trash=True):
+            # A copy's modification time is when it was copied: when the blob entered the trash.
+            stored = self._present(self.path_of(digest))
+            yield Trashed(digest, _modified(info), int(info.get("size") or 0), stored=stored)
+
+    def restore(self, digest: str) -> bool:
+        source, target = self._trash_path(digest), self.path_of(digest)
+        self._fresh(source)
+        try:
+            self._fs.copy(source, target)
+        except FileNotFoundError:
+            return self._present(target)
+        finally:
+            self._fresh(target)
+        self.purge(digest)
+        return True
+
+    def purge(self, digest: str) -> None:
+        path = self._trash_path(digest)
+        with contextlib.suppress(FileNotFoundError):
+            self._fs.rm_file(path)
+        self._fresh(path)

@@ -4,6 +4,8 @@ Layout: ``objects/ab/<64 hex>``, one level of 256 folders as in Git: a million b
 4,000 entries a folder, which the indexed directories of ext4, XFS and APFS look up directly, and a
 new workspace does not pay a folder creation for nearly every blob it writes. Writes go to
 ``objects/tmp/`` first, are fsynced and then renamed into place, and blobs are made read-only.
+``gc`` moves blobs it is about to delete to ``objects/trash/<64 hex>`` (see
+``labledger.workspace.gc``); a read that misses a blob there moves it back.
 
 ``put_file`` takes a file in as its ``link`` mode says (see ``StoreLink``): cloned where the
 filesystem can clone, hard-linked when asked to, and otherwise copied while it is hashed
@@ -26,12 +28,14 @@ from labledger._foundation.errors import IntegrityError, NotFoundError
 from labledger._foundation.settings import DEFAULT_STORE_LINK, StoreLink, parse_store_link
 from labledger.workspace.blobstore import BlobSource, VerifyingReader, as_stream
 from labledger.workspace.file_transfer import clone_file, hash_and_copy, link_file
+from labledger.workspace.trash import TRASH_FOLDER, Listed, Trashed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["LocalBlobStore"]
 
+_HEX_LENGTH = 64
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _names = itertools.count()
 # Distinguishes processes of different hosts sharing one folder, whose pids may be equal.
@@ -41,21 +45,33 @@ _PROCESS = uuid.uuid4().hex[:12]
 def _present(blob: str) -> bool:
     """Whether the blob is stored; if it is, its grace period restarts.
 
-    Callers are about to commit a new reference to it: without the renewal, gc could delete an old
-    unreferenced blob in between.
+    Callers are about to commit a new reference to it: the renewal tells a gc that listed the blob
+    as old to put it back (see ``labledger.workspace.gc``).
     """
     try:
         links = os.stat(blob).st_nlink
-    except FileNotFoundError:
-        return False
-    with contextlib.suppress(OSError):
         if links > 1:
             # A hard-linked blob is also someone's file, whose modification time is theirs:
             # re-applying the mode moves only its change time (see modified_at).
             os.chmod(blob, _READ_ONLY)
         else:
             os.utime(blob)
+    except FileNotFoundError:
+        # Gone, or moved to the trash by gc since the stat: the caller writes it again.
+        return False
+    except OSError:
+        # Present but not ours to renew (another user's blob in a shared folder): gc's trash
+        # still keeps it a grace period, long enough for the caller's row to commit.
+        pass
     return True
+
+
+def _modified(status: os.stat_result) -> float:
+    if status.st_nlink > 1:
+        # A hard-linked blob keeps its file's modification time; linking it into the store
+        # (or renewing it) moved its change time.
+        return max(status.st_mtime, status.st_ctime)
+    return status.st_mtime
 
 
 def _identity(status: os.stat_result) -> tuple[int, int, int, int]:
@@ -100,6 +116,7 @@ class LocalBlobStore:
         # Paths as text on the write path: building Path objects costs more than the small writes.
         self._root_text = os.fspath(self.root)
         self._tmp_text = os.fspath(self._tmp)
+        self._trash_text = f"{self._root_text}/{TRASH_FOLDER}"
         self._folders: set[str] = set()  # fan-out folders known to exist
 
     def _location(self, digest: str) -> tuple[str, str]:
@@ -293,24 +310,30 @@ class LocalBlobStore:
         return self._put_copy(path, before, skip_present=False)
 
     def open(self, digest: str) -> BinaryIO:
+        path = self._location(digest)[1]
         try:
-            handle = cast("BinaryIO", open(self.path_of(digest), "rb"))  # noqa: SIM115
+            handle = cast("BinaryIO", open(path, "rb"))  # noqa: SIM115
         except FileNotFoundError:
-            raise NotFoundError(
-                f"blob {digest} is not in the store at {self.root}",
-                hint="it may have been deleted; run `labledger verify`",
-            ) from None
+            if not self.restore(digest):
+                raise NotFoundError(
+                    f"blob {digest} is not in the store at {self.root}",
+                    hint="it may have been deleted; run `labledger verify`",
+                ) from None
+            handle = cast("BinaryIO", open(path, "rb"))  # noqa: SIM115
         if self.verify_on_read:
             return cast("BinaryIO", VerifyingReader(handle, digest))
         return handle
 
     def exists(self, digest: str) -> bool:
-        return os.path.isfile(self._location(digest)[1])
+        return os.path.isfile(self._location(digest)[1]) or self.restore(digest)
 
     def size(self, digest: str) -> int:
+        path = self._location(digest)[1]
         try:
-            return self.path_of(digest).stat().st_size
+            return os.stat(path).st_size
         except FileNotFoundError:
+            if self.restore(digest):
+                return os.stat(path).st_size
             raise NotFoundError(f"blob {digest} is not in the store at {self.root}") from None
 
     def delete(self, digest: str) -> None:
@@ -319,7 +342,7 @@ class LocalBlobStore:
 
     def digests(self) -> Iterator[str]:
         for first in sorted(self.root.iterdir()):
-            if first.name == "tmp" or not first.is_dir():
+            if first.name in ("tmp", TRASH_FOLDER) or not first.is_dir():
                 continue
             for blob in first.iterdir():
                 if len(blob.name) == 64 and blob.name.startswith(first.name):
@@ -327,12 +350,79 @@ class LocalBlobStore:
 
     def modified_at(self, digest: str) -> float:
         """When the blob was stored (Unix seconds)."""
-        status = self.path_of(digest).stat()
-        if status.st_nlink > 1:
-            # A hard-linked blob keeps its file's modification time; linking it into the store
-            # (or renewing it) moved its change time.
-            return max(status.st_mtime, status.st_ctime)
-        return status.st_mtime
+        return _modified(self.path_of(digest).stat())
+
+    # -- the trash (see labledger.workspace.gc) ---------------------------------------------
+
+    def _trash_path(self, digest: str) -> str:
+        return f"{self._trash_text}/{hex_of(digest)}"
+
+    def listing(self) -> Iterator[Listed]:
+        for digest in self.digests():
+            with contextlib.suppress(FileNotFoundError):
+                status = os.stat(self._location(digest)[1])
+                yield Listed(
+                    digest,
+                    _modified(status),
+                    status.st_size,
+                    stamp=status.st_mtime_ns,
+                    shared=status.st_nlink > 1,
+                )
+
+    def trash(self, blob: Listed) -> bool:
+        final = self._location(blob.digest)[1]
+        target = self._trash_path(blob.digest)
+        os.makedirs(self._trash_text, exist_ok=True)
+        try:
+            # Atomic: from here on a writer's stat misses the blob and stores it again.
+            os.replace(final, target)
+        except FileNotFoundError:
+            return False
+        status = os.stat(target)
+        if status.st_mtime_ns != blob.stamp or status.st_nlink > 1:
+            # A writer renewed it between the listing and the move (or linked a file in its place).
+            self.restore(blob.digest)
+            return False
+        # The change time starts the trash's grace period (most filesystems move it on rename).
+        os.chmod(target, _READ_ONLY)
+        return True
+
+    def trashed(self) -> Iterator[Trashed]:
+        try:
+            entries = list(os.scandir(self._trash_text))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if len(entry.name) != _HEX_LENGTH:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                status = entry.stat()
+                digest = f"blake3:{entry.name}"
+                yield Trashed(
+                    digest,
+                    max(status.st_mtime, status.st_ctime),
+                    status.st_size,
+                    stored=os.path.isfile(self._location(digest)[1]),
+                )
+
+    def restore(self, digest: str) -> bool:
+        folder, final = self._location(digest)
+        source = self._trash_path(digest)
+        try:
+            os.replace(source, final)
+        except FileNotFoundError:
+            if not os.path.lexists(source):
+                return os.path.isfile(final)
+            os.makedirs(folder, exist_ok=True)
+            try:
+                os.replace(source, final)
+            except FileNotFoundError:
+                return os.path.isfile(final)
+        return True
+
+    def purge(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._trash_path(digest))
 
     def clean_temp(self, *, older_than_s: float = 0.0) -> int:
         """Remove leftovers of interrupted writes older than ``older_than_s``; return the count."""
