@@ -8,19 +8,22 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import labledger
 from labledger.workspace.checkpoints import load_checkpoint, make_checkpoint
-from labledger.workspace.keys import create_signing_key, rotate_key, revoke_key, trusted_keys
+from labledger.workspace.keys import create_signing_key, revoke_key, rotate_key, trusted_keys
 from labledger.workspace.ledger import _body, entry_hash, iter_entries
 from labledger.workspace.proofs import check_proof, make_proof
 from labledger.workspace.signing import Signer, generate_key, load_signer
 from labledger.workspace.trusted_keys import TrustedKey
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _db(ws: Workspace) -> sqlite3.Connection:
@@ -84,7 +87,10 @@ def test_truncation_is_found_by_a_checkpoint_and_by_the_last_verify(
     checkpoint = make_checkpoint(workspace)
     _truncate(workspace, cut)
     # A hash chain alone cannot see it: the remaining entries are intact.
-    assert not any(p.kind == "ledger" and "entry #" in p.reason for p in verify_workspace(workspace, remember=False).problems)
+    assert not any(
+        p.kind == "ledger" and "entry #" in p.reason
+        for p in verify_workspace(workspace, remember=False).problems
+    )
     report = verify_workspace(workspace, checkpoint=checkpoint, remember=False)
     assert f"{cut} entr" in _reasons(report) and "cut from its end" in _reasons(report)
     plain = verify_workspace(workspace)
@@ -120,7 +126,9 @@ def test_a_rewritten_and_resigned_chain_fails_against_pinned_keys(
                 "UPDATE ledger SET payload_json = ? WHERE seq = ?",
                 (json.dumps(doc, sort_keys=True, separators=(",", ":")), seq),
             )
-    db.execute("UPDATE ledger_keys SET public_key = ? WHERE actor = 'alice'", (mallory.public_key_hex,))
+    db.execute(
+        "UPDATE ledger_keys SET public_key = ? WHERE actor = 'alice'", (mallory.public_key_hex,)
+    )
     db.commit()
     db.close()
     with workspace.read() as conn:
@@ -129,7 +137,9 @@ def test_a_rewritten_and_resigned_chain_fails_against_pinned_keys(
         runs = [e.payload["run_id"] for e in iter_entries(conn, kind="run.finished")]
         digests = {r: run_record_digest(conn, r) for r in runs}
     db = _db(workspace)
-    for seq, payload in db.execute("SELECT seq, payload_json FROM ledger WHERE kind = 'run.finished'"):
+    for seq, payload in db.execute(
+        "SELECT seq, payload_json FROM ledger WHERE kind = 'run.finished'"
+    ):
         doc = json.loads(payload)
         doc["record_digest"] = digests[doc["run_id"]]
         db.execute(
@@ -179,12 +189,16 @@ def test_stripping_signatures_and_the_registration_is_a_downgrade_pinned_keys_ca
     assert "stripped" in _reasons(verify_workspace(workspace))  # the last verify remembers
 
 
-def test_a_fork_cannot_extend_the_other_branchs_checkpoint(workspace: Workspace, tmp_path: Path) -> None:
+def test_a_fork_cannot_extend_the_other_branchs_checkpoint(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     _runs(workspace, 2)
     base = make_checkpoint(workspace)
     assert workspace.settings.root is not None
     copy_root = tmp_path / "fork"
-    shutil.copytree(workspace.settings.root.parent, copy_root, ignore=shutil.ignore_patterns("fork"))
+    shutil.copytree(
+        workspace.settings.root.parent, copy_root, ignore=shutil.ignore_patterns("fork")
+    )
     _runs(workspace, 1)
     ahead = make_checkpoint(workspace)
     with Workspace.open(copy_root) as fork:
@@ -202,7 +216,8 @@ def test_a_fork_cannot_extend_the_other_branchs_checkpoint(workspace: Workspace,
 
 
 def test_a_checkpoint_of_another_workspace_or_badly_signed_is_refused(
-    workspace: Workspace, workspace_factory  # type: ignore[no-untyped-def]
+    workspace: Workspace,
+    workspace_factory,  # type: ignore[no-untyped-def]
 ) -> None:
     _runs(workspace, 1)
     other = workspace_factory()
@@ -213,7 +228,9 @@ def test_a_checkpoint_of_another_workspace_or_badly_signed_is_refused(
     document = checkpoint.to_dict()
     document["signatures"][0]["signature"] = "00" * 64
     bad = load_checkpoint(json.dumps(document))
-    assert "signature by workspace" in _reasons(verify_workspace(workspace, checkpoint=bad, remember=False))
+    assert "signature by workspace" in _reasons(
+        verify_workspace(workspace, checkpoint=bad, remember=False)
+    )
     stranger = TrustedKey("workspace", "11" * 32)
     report = verify_workspace(workspace, checkpoint=checkpoint, trusted=[stranger], remember=False)
     assert "not signed by any of the trusted keys" in _reasons(report)
@@ -333,7 +350,11 @@ def test_pipeline_outputs_get_their_artifact_produced_entries_at_the_seal(
         return double(double(x))
 
     labledger.set_workspace(workspace)
-    result = twice.run(workspace=workspace) if "workspace" in twice.run.__code__.co_varnames else twice.run()
+    result = (
+        twice.run(workspace=workspace)
+        if "workspace" in twice.run.__code__.co_varnames
+        else twice.run()
+    )
     with workspace.read() as conn:
         produced = {e.payload["artifact_id"] for e in iter_entries(conn, kind="artifact.produced")}
         from sqlalchemy import select
