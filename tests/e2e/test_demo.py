@@ -102,6 +102,10 @@ def test_search_found_tree_models(demo: Demo) -> None:
 
 def test_workspace_verifies(demo: Demo) -> None:
     assert demo.result.verify_ok
+    # The last step: a checkpoint and the best model's proof, checked by a fresh process.
+    proof = demo.result.proof
+    assert proof.ok, proof.output
+    assert proof.checkpoint.is_file() and proof.proof.is_file() and proof.model.is_file()
     assert demo.result.ledger_entries > MODEL_RUNS
     report = verify_workspace(demo.ws)
     assert report.ok, report.problems

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from labledger.demo.curation import Curation
+    from labledger.demo.proof import ProofStep
     from labledger.metadata import Collection
     from labledger.tracking import Artifact, MetricPoint, Run, RunComparison
     from labledger.workspace.verify import VerifyReport
@@ -33,6 +34,7 @@ __all__ = [
     "print_learning_curve",
     "print_metadata",
     "print_next_steps",
+    "print_proof",
     "print_runs",
     "print_search",
     "print_verification",
@@ -237,6 +239,24 @@ def print_verification(console: Console, report: VerifyReport) -> None:
         console.print(f"  {problem.kind} {escape(problem.id)}: {escape(problem.reason)}")
 
 
+def print_proof(console: Console, proof: ProofStep) -> None:
+    """The checkpoint and the best model's inclusion proof, and what the fresh process said."""
+    section(console, "13. Checkpoint and proof")
+    console.print(
+        f"checkpoint   {escape(proof.checkpoint.name)}: {proof.size} entries, "
+        f"root {proof.root[:16]}... (keep it outside the workspace)"
+    )
+    console.print(f"proof        {escape(proof.proof.name)} for {escape(proof.model.name)}")
+    if proof.ok:
+        console.print(
+            "[bold green]OK[/bold green]: a fresh process, without the workspace, confirmed the "
+            "model's bytes are in the signed ledger"
+        )
+        return
+    console.print("[bold red]FAILED[/bold red]: the proof did not check out")
+    console.print(escape(proof.output[-2000:]))
+
+
 def print_next_steps(
     console: Console,
     workspace: Path,
@@ -246,6 +266,7 @@ def print_next_steps(
     search_filter: str,
     pipeline_run_id: str,
     model_artifact_id: str,
+    model_file: str,
     shown: Mapping[str, str],
     seconds: float,
 ) -> None:
@@ -267,7 +288,8 @@ def print_next_steps(
         f"labledger lineage {shown[model_artifact_id]} --up -w {where}",
         f"labledger reproduce {shown[pipeline_run_id]} -w {where}",
         f"labledger prov {shown[pipeline_run_id]} -o provenance.json -w {where}",
-        f"labledger verify -w {where}",
+        f"labledger verify --checkpoint {where}/checkpoint.json -w {where}",
+        f"labledger verify-proof {where}/best-model-proof.json --file {where}/{model_file}",
     ]
     for line in commands:
         console.print(f"  [bold]$[/bold] {escape(line)}", highlight=False, soft_wrap=True)

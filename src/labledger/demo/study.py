@@ -17,6 +17,7 @@ import labledger
 from labledger._foundation.settings import WORKSPACE_DIRNAME
 from labledger.demo import report
 from labledger.demo.pipeline_tour import PipelineTour, run_pipeline_tour
+from labledger.demo.proof import ProofStep, prove_best_model
 from labledger.workspace import Workspace, schema
 from labledger.workspace.lookup import unique_prefixes
 from labledger.workspace.verify import verify_workspace
@@ -49,6 +50,7 @@ class DemoResult:
         collection: The collection holding the best run and the dataset.
         verify_ok: Whether ``verify_workspace`` found no problem.
         ledger_entries: How many ledger entries verification checked.
+        proof: The checkpoint and the best model's inclusion proof, checked in a fresh process.
         pipeline: What the pipeline part did (cached re-run, changed parameter, reproduce).
         elapsed_s: Wall time of the whole demo.
     """
@@ -63,6 +65,7 @@ class DemoResult:
     collection: str
     verify_ok: bool
     ledger_entries: int
+    proof: ProofStep
     pipeline: PipelineTour
     elapsed_s: float
 
@@ -215,6 +218,8 @@ def run_demo(path: Path, *, console: Console | None = None) -> DemoResult:
 
         verification = verify_workspace(ws)
         report.print_verification(console, verification)
+        proof = prove_best_model(ws, folder, tour.best_model_artifact_id)
+        report.print_proof(console, proof)
         elapsed = time.perf_counter() - started
         with ws.read() as conn:
             shown = unique_prefixes(
@@ -231,6 +236,7 @@ def run_demo(path: Path, *, console: Console | None = None) -> DemoResult:
             search_filter=SEARCH_FILTER,
             pipeline_run_id=tour.changed_run_id,
             model_artifact_id=tour.best_model_artifact_id,
+            model_file=proof.model.name,
             shown=shown,
             seconds=elapsed,
         )
@@ -247,6 +253,7 @@ def run_demo(path: Path, *, console: Console | None = None) -> DemoResult:
         collection=collection.name,
         verify_ok=verification.ok,
         ledger_entries=verification.entries_checked,
+        proof=proof,
         pipeline=tour,
         elapsed_s=elapsed,
     )
