@@ -45,7 +45,7 @@ from labledger.tracking import (
     start_run,
 )
 from labledger.workspace import Workspace, get_workspace, set_workspace
-from labledger.workspace.api import init, open_workspace, verify
+from labledger.workspace.api import checkpoint, init, open_workspace, prove, verify, verify_proof
 
 __version__ = "0.1.0"
 
@@ -73,6 +73,7 @@ __all__ = [
     "WorkspaceNotFoundError",
     "__version__",
     "active_run",
+    "checkpoint",
     "compare_runs",
     "end_run",
     "get_artifact",
@@ -88,6 +89,7 @@ __all__ = [
     "log_params",
     "open_workspace",
     "pipeline",
+    "prove",
     "reproduce",
     "search_runs",
     "set_tag",
@@ -96,4 +98,5 @@ __all__ = [
     "start_run",
     "step",
     "verify",
+    "verify_proof",
 ]

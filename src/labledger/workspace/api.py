@@ -1,17 +1,21 @@
-"""Workspace-level entry points of the public API: create, open and verify."""
+"""Workspace-level entry points of the public API: create, open, verify, checkpoint and prove."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from labledger.workspace.checkpoints import Checkpoint, load_checkpoint, make_checkpoint
 from labledger.workspace.current import get_workspace, set_workspace
+from labledger.workspace.proofs import ProofCheck, check_proof, load_proof, make_proof
+from labledger.workspace.trusted_keys import load_trusted_keys
 from labledger.workspace.verify import VerifyReport, verify_workspace
 from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     import os
+    from typing import Any
 
-__all__ = ["init", "open_workspace", "verify"]
+__all__ = ["checkpoint", "init", "open_workspace", "prove", "verify", "verify_proof"]
 
 
 def init(path: str | os.PathLike[str] | None = None) -> Workspace:
@@ -28,6 +32,52 @@ def open_workspace(uri: str | os.PathLike[str] | None = None) -> Workspace:
     return workspace
 
 
-def verify(*, blobs: bool = True, workspace: Workspace | None = None) -> VerifyReport:
-    """Check the ledger chain, every blob and every sealed run record of a workspace."""
-    return verify_workspace(workspace or get_workspace(), blobs=blobs)
+def verify(
+    *,
+    blobs: bool = True,
+    checkpoint: Checkpoint | str | os.PathLike[str] | None = None,
+    trusted_keys: str | os.PathLike[str] | None = None,
+    workspace: Workspace | None = None,
+) -> VerifyReport:
+    """Check the ledger, its anchors, every sealed run record and every blob of a workspace.
+
+    Args:
+        blobs: Re-hash every blob (the slow part).
+        checkpoint: A checkpoint (or its file, or JSON text) the ledger must still extend.
+        trusted_keys: A trusted-keys file: only its keys may sign.
+        workspace: Defaults to the current workspace.
+    """
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        checkpoint = load_checkpoint(checkpoint)
+    trusted = load_trusted_keys(trusted_keys) if trusted_keys is not None else None
+    return verify_workspace(
+        workspace or get_workspace(), blobs=blobs, checkpoint=checkpoint, trusted=trusted
+    )
+
+
+def checkpoint(*, workspace: Workspace | None = None) -> Checkpoint:
+    """Sign and store a checkpoint of the ledger (size, Merkle root, time); publish ``to_json()``."""
+    return make_checkpoint(workspace or get_workspace())
+
+
+def prove(ref: str, *, workspace: Workspace | None = None) -> dict[str, Any]:
+    """An inclusion proof (a JSON-able dict) for a run id or an artifact id, name or digest."""
+    return make_proof(workspace or get_workspace(), ref)
+
+
+def verify_proof(
+    proof: dict[str, Any] | str | os.PathLike[str],
+    *,
+    trusted_keys: str | os.PathLike[str] | None = None,
+    file: str | os.PathLike[str] | None = None,
+) -> ProofCheck:
+    """Check an inclusion proof (a dict or its file) offline, without any workspace.
+
+    Args:
+        proof: What ``prove`` returned, or a file holding it.
+        trusted_keys: A trusted-keys file the checkpoint must be signed by.
+        file: A file whose bytes must be the proven artifact's.
+    """
+    document = proof if isinstance(proof, dict) else load_proof(proof)
+    trusted = load_trusted_keys(trusted_keys) if trusted_keys is not None else None
+    return check_proof(document, trusted=trusted, file=file)
