@@ -209,6 +209,10 @@ def verify_workspace(
     """
     remembered = load_state(workspace) if remember else None
     with workspace.read() as conn:
+        if conn.dialect.name == "postgresql":
+            # One snapshot for the whole check, as SQLite's read transaction gives: rows and
+            # entries committed meanwhile by other writers must not look like missing halves.
+            conn.execution_options(isolation_level="REPEATABLE READ")
         walk, index, problems, anchors = _anchors(
             conn, workspace, checkpoint, trusted, remembered, progress
         )

@@ -4,6 +4,7 @@ re-signed chain, downgrades, forks, and inclusion proofs checked without the wor
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -365,3 +366,30 @@ def test_pipeline_outputs_get_their_artifact_produced_entries_at_the_seal(
     assert artifacts and artifacts == produced
     assert verify_workspace(workspace).ok
     assert result is not None
+
+
+def test_verify_while_another_process_writes_sees_one_consistent_snapshot(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    assert workspace.settings.root is not None
+    script = (
+        "import sys, labledger\n"
+        "ws = labledger.open_workspace(sys.argv[1])\n"
+        "for i in range(60):\n"
+        "    with labledger.start_run(f'w{i}', params={'i': i}, workspace=ws) as run:\n"
+        "        run.log_artifact({'i': i}, name='a.json')\n"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(workspace.settings.root.parent)],
+        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(labledger.__file__))},
+    )
+    try:
+        reports = []
+        while writer.poll() is None:
+            reports.append(verify_workspace(workspace, blobs=False, remember=False))
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0
+    assert reports, "the writer finished before verify ran"
+    assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok][:1]
+    assert verify_workspace(workspace).ok
