@@ -8,6 +8,7 @@ entries without the private key. Set ``LABLEDGER_SIGNING_KEY`` to a PEM path to 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +46,26 @@ def default_key_path(actor: str) -> Path:
 
 
 def generate_key(path: Path) -> None:
-    """Write a new Ed25519 private key as PEM, readable by its owner only."""
+    """Write a new Ed25519 private key as PEM, readable by its owner only.
+
+    The file appears whole or not at all (written aside, then linked into place), so a process
+    that finds it can always read it.
+
+    Raises:
+        FileExistsError: ``path`` exists already.
+    """
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        os.link(temp, path)
+    finally:
+        os.unlink(temp)
 
 
 def load_signer(path: str | os.PathLike[str], actor: str) -> Signer:
