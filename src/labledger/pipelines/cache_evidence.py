@@ -55,13 +55,15 @@ class RunSeals:
 
     def _judge(self, run_id: str, record_digest: str) -> bool:
         with self.workspace.read() as conn:
-            sealed = None
-            # The latest seal is the one the catalog row was written with.
-            for entry in iter_entries(conn, subject=f"run:{run_id}"):
-                if entry.kind in SEAL_KINDS and "record_digest" in entry.payload:
-                    sealed = entry.payload["record_digest"]
-            if sealed != record_digest:
+            seals = [
+                entry.payload.get("record_digest")
+                for entry in iter_entries(conn, subject=f"run:{run_id}")
+                if entry.kind in SEAL_KINDS
+            ]
+            # A run is sealed once: a second seal is someone trying to re-seal it.
+            if len(seals) != 1 or seals[0] != record_digest:
                 return False
+            sealed = seals[0]
             return bool(run_record_digest(conn, run_id) == sealed)
 
 

@@ -127,10 +127,17 @@ def _check_sealed(conn: Connection, run_id: str) -> None:
     Reproduction runs the run's recorded code on its recorded inputs: records edited after the
     seal could make it run other code or read other bytes.
     """
-    sealed = [
-        entry.payload.get("record_digest")
-        for entry in iter_entries(conn, subject=f"run:{run_id}", kind="run.finished")
+    seals = [
+        entry
+        for entry in iter_entries(conn, subject=f"run:{run_id}")
+        if entry.kind in ("run.finished", "run.crashed")
     ]
+    if len(seals) > 1:
+        raise IntegrityError(
+            f"run {run_id} is sealed more than once, so its record cannot be trusted",
+            hint="run `labledger verify` to see who sealed it again",
+        )
+    sealed = [entry.payload.get("record_digest") for entry in seals if entry.kind == "run.finished"]
     if not sealed:
         raise RunStateError(
             f"run {run_id} is not sealed (still running, or it crashed)",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +29,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger._foundation.canonical import canonical_json
-from labledger._foundation.errors import ValidationError
+from labledger._foundation.errors import IntegrityError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.workspace import schema
-from labledger.workspace.log_tree import extend_and_root
+from labledger.workspace.log_tree import extend_tree
 from labledger.workspace.signing import generate_key, load_signer
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
+from labledger.workspace.tip import LedgerMoved, advance_tip
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,6 +51,7 @@ __all__ = [
     "WORKSPACE_ACTOR",
     "Checkpoint",
     "CheckpointSignature",
+    "LedgerChangedWarning",
     "checkpoint_signature_problems",
     "ensure_workspace_key",
     "latest_checkpoint",
@@ -62,6 +65,10 @@ __all__ = [
 CHECKPOINT_FORMAT = "labledger-checkpoint/1"
 WORKSPACE_ACTOR = "workspace"
 _KEY_FILE = "workspace-key.pem"
+
+
+class LedgerChangedWarning(UserWarning):
+    """The ledger no longer extends what this user saw, so no checkpoint was signed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +220,29 @@ def _signers(workspace: Workspace) -> list[Signer]:
     return signers
 
 
-def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint:
-    """Extend the tree to every entry and store a signed checkpoint, inside ``conn``'s write."""
+def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint | None:
+    """Sign and store a checkpoint of every entry, inside ``conn``'s write transaction.
+
+    The root is derived from the entries through this user's tip (``tip.advance_tip``), never read
+    from the stored tree; the stored tree is extended too, for proofs. When the ledger no longer
+    extends what this user saw, nothing is signed: a ``LedgerChangedWarning`` says so (and
+    ``verify`` says what changed), and ``None`` is returned.
+    """
     import time
 
-    size, root = extend_and_root(conn)
-    unsigned = Checkpoint(workspace_id(conn), size, root, time.time())
+    own_id = workspace_id(conn)
+    try:
+        tip = advance_tip(workspace, conn, own_id)
+    except LedgerMoved as exc:
+        warnings.warn(
+            LedgerChangedWarning(
+                f"no checkpoint signed: {exc}; run `labledger verify` to see what changed"
+            ),
+            stacklevel=3,
+        )
+        return None
+    extend_tree(conn)
+    unsigned = Checkpoint(own_id, tip.size, tip.root, time.time())
     message = unsigned.signed_bytes()
     signatures = tuple(
         CheckpointSignature(s.actor, s.public_key_hex, s.private_key.sign(message).hex())
@@ -229,7 +253,7 @@ def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint:
     )
     row = (
         new_id(),
-        size,
+        tip.size,
         checkpoint.root,
         checkpoint.time,
         json.dumps(checkpoint.to_dict(), sort_keys=True),
@@ -244,10 +268,23 @@ def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint:
 
 
 def make_checkpoint(workspace: Workspace) -> Checkpoint:
-    """Sign a checkpoint of the ledger as it is now, store it, and return it."""
+    """Sign a checkpoint of the ledger as it is now, store it, and return it.
+
+    Raises:
+        IntegrityError: The ledger no longer extends what this user saw of it.
+    """
     ensure_workspace_key(workspace)
-    with workspace.write() as conn:
-        return write_checkpoint(workspace, conn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LedgerChangedWarning)
+        with workspace.write() as conn:
+            made = write_checkpoint(workspace, conn)
+    if made is None:
+        raise IntegrityError(
+            "the ledger no longer extends what you saw of it (entries cut or rewritten), so no "
+            "checkpoint was signed",
+            hint="run `labledger verify` to see what changed; restore the catalog from a backup",
+        )
+    return made
 
 
 def latest_checkpoint(conn: Connection) -> Checkpoint | None:

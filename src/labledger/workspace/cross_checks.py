@@ -6,6 +6,9 @@
   artifacts were all recorded (their ``run.finished`` payload lacks ``artifacts_recorded``) keep
   their artifacts covered by the sealed record alone.
 - Reverse: an entry about a run or an artifact whose row is gone is reported.
+- Metadata values are those the ``metadata.set`` / ``metadata.removed`` entries leave, collection
+  members those the ``collection.*`` entries leave, and each reproduction check row (table
+  ``verifications``) says what its ``run.reproduced`` entry says.
 
 The entries are gathered while ``walk_chain`` walks the whole ledger, never through an index.
 """
@@ -33,19 +36,89 @@ _SEALS = ("run.finished", "run.crashed")
 class EntryIndex:
     """The entries ``cross_check`` needs, collected from one walk of the ledger."""
 
-    started: set[str] = field(default_factory=set)
+    started: dict[str, str] = field(default_factory=dict)  # run id -> who started it
+    # run id -> (kind, payload) of its seal: the first one; a run is sealed once
     seals: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
     produced: dict[str, str] = field(default_factory=dict)  # artifact id -> digest
+    # (target kind, target id) -> field name -> value, as the metadata entries leave them
+    metadata: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # collection -> members
+    # (artifact id, re-run id) -> whether the re-run matched it
+    reproduced: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def visit(self, entry: LedgerEntry) -> None:
-        """Note ``entry`` if it is about a run or an artifact."""
+        """Note ``entry`` if it is about something rows must agree with."""
         kind, payload = entry.kind, entry.payload
-        if kind == "run.started":
-            self.started.add(str(payload.get("run_id")))
+        if kind.startswith(("metadata.", "collection.", "run.reproduced")):
+            self._replay(kind, payload)
+        elif kind == "run.started":
+            self.started.setdefault(str(payload.get("run_id")), entry.actor)
         elif kind in _SEALS:
-            self.seals[str(payload.get("run_id"))] = (kind, payload)
+            self._seal(entry)
         elif kind == "artifact.produced":
-            self.produced[str(payload.get("artifact_id"))] = str(payload.get("digest"))
+            artifact_id = str(payload.get("artifact_id"))
+            if artifact_id in self.produced:
+                self.problems.append(
+                    (
+                        "artifact",
+                        artifact_id,
+                        f"entry #{entry.seq} by {entry.actor} records it as produced again: an "
+                        "artifact is produced once, so the first entry stands and this one is "
+                        "an attempt to re-point it",
+                    )
+                )
+            else:
+                self.produced[artifact_id] = str(payload.get("digest"))
+
+    def _seal(self, entry: LedgerEntry) -> None:
+        run_id = str(entry.payload.get("run_id"))
+        if run_id in self.seals:
+            self.problems.append(
+                (
+                    "run",
+                    run_id,
+                    f"entry #{entry.seq} by {entry.actor} seals it again: a run is sealed once, "
+                    "so its first seal stands and this one is an attempt to re-seal it",
+                )
+            )
+            return
+        started_by = self.started.get(run_id)
+        if entry.kind == "run.finished" and started_by is not None and entry.actor != started_by:
+            # A crashed run is sealed by whoever finds it dead; a finished one by its own writer.
+            self.problems.append(
+                (
+                    "run",
+                    run_id,
+                    f"it was started by {started_by} but sealed by {entry.actor} "
+                    f"(entry #{entry.seq}): only the run's own writer finishes it",
+                )
+            )
+        self.seals[run_id] = (entry.kind, entry.payload)
+
+    def _replay(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "metadata.set":
+            target = (str(payload.get("target_kind")), str(payload.get("target_id")))
+            self.metadata.setdefault(target, {}).update(payload.get("values") or {})
+        elif kind == "metadata.removed":
+            target = (str(payload.get("target_kind")), str(payload.get("target_id")))
+            self.metadata.get(target, {}).pop(str(payload.get("field")), None)
+        elif kind == "collection.created":
+            self.members[str(payload.get("collection_id"))] = set()
+        elif kind in ("collection.members_added", "collection.members_removed"):
+            members = {(str(m[0]), str(m[1])) for m in payload.get("members") or ()}
+            current = self.members.setdefault(str(payload.get("collection_id")), set())
+            if kind.endswith("added"):
+                current |= members
+            else:
+                current -= members
+        elif kind == "collection.deleted":
+            self.members.pop(str(payload.get("collection_id")), None)
+        elif kind == "run.reproduced":
+            rerun = str(payload.get("rerun_id"))
+            for matched, key in ((True, "matched"), (False, "mismatched")):
+                for artifact_id in payload.get(key) or ():
+                    self.reproduced[(str(artifact_id), rerun)] = matched
 
 
 def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
@@ -63,7 +136,7 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
             problems.append(
                 ("run", run_id, f"it {what}, but the ledger holds no seal for it (run.finished)")
             )
-    for run_id in sorted((index.started | set(index.seals)) - seen):
+    for run_id in sorted((set(index.started) | set(index.seals)) - seen):
         problems.append(("run", run_id, "the ledger records it, but its row is gone"))
     return problems
 
@@ -105,6 +178,97 @@ def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, s
     return problems
 
 
+def _shown(value: Any) -> str:
+    return repr(value) if value is not None else "nothing"
+
+
+def _metadata_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
+    values, fields = schema.metadata_values, schema.metadata_fields
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    query = select(
+        values.c.target_kind,
+        values.c.target_id,
+        fields.c.name,
+        fields.c.type,
+        values.c.value_num,
+        values.c.value_text,
+    ).select_from(values.join(fields, values.c.field_id == fields.c.id))
+    for target_kind, target_id, name, type_, number, text in conn.execute(query):
+        value = number if type_ == "number" else text
+        current.setdefault((target_kind, target_id), {})[name] = value
+    problems: list[tuple[str, str, str]] = []
+    for target in sorted(set(current) | set(index.metadata)):
+        now, recorded = current.get(target, {}), index.metadata.get(target, {})
+        for name in sorted(set(now) | set(recorded)):
+            if now.get(name) != recorded.get(name):
+                problems.append(
+                    (
+                        target[0],
+                        target[1],
+                        f"metadata {name!r} is {_shown(now.get(name))}, but the ledger's "
+                        f"metadata entries set {_shown(recorded.get(name))}",
+                    )
+                )
+    return problems
+
+
+def _collection_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
+    members = schema.collection_members
+    current: dict[str, set[tuple[str, str]]] = {}
+    for collection_id, kind, member_id in conn.execute(
+        select(members.c.collection_id, members.c.member_kind, members.c.member_id)
+    ):
+        current.setdefault(collection_id, set()).add((kind, member_id))
+    problems: list[tuple[str, str, str]] = []
+    for collection_id in sorted(set(current) | set(index.members)):
+        now, recorded = current.get(collection_id, set()), index.members.get(collection_id, set())
+        for kind, member_id in sorted(now - recorded):
+            problems.append(
+                (
+                    "collection",
+                    collection_id,
+                    f"holds {kind} {member_id}, which the ledger never recorded adding",
+                )
+            )
+        for kind, member_id in sorted(recorded - now):
+            problems.append(
+                (
+                    "collection",
+                    collection_id,
+                    f"lacks {kind} {member_id}, which the ledger records as a member",
+                )
+            )
+    return problems
+
+
+def _verification_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
+    table = schema.verifications
+    problems: list[tuple[str, str, str]] = []
+    for artifact_id, rerun_id, matched in conn.execute(
+        select(table.c.artifact_id, table.c.run_id, table.c.matched)
+    ):
+        recorded = index.reproduced.get((artifact_id, rerun_id))
+        if recorded is None or bool(matched) != recorded:
+            said = {None: "has no such check", True: "says it matched", False: "says it did not"}
+            problems.append(
+                (
+                    "artifact",
+                    artifact_id,
+                    f"its reproduction check by run {rerun_id} says "
+                    f"{'matched' if matched else 'mismatched'}, but the run.reproduced entry "
+                    f"{said[recorded]}",
+                )
+            )
+    return problems
+
+
 def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
     """``(kind, id, reason)`` for each disagreement between rows and entries."""
-    return _run_problems(conn, index) + _artifact_problems(conn, index)
+    return (
+        list(index.problems)
+        + _run_problems(conn, index)
+        + _artifact_problems(conn, index)
+        + _metadata_problems(conn, index)
+        + _collection_problems(conn, index)
+        + _verification_problems(conn, index)
+    )

@@ -212,6 +212,8 @@ class ChainWalk:
         roots: The root at each size asked for (hex), for the sizes the ledger reached.
         registered: The keys registered or rotated in, per actor, and the entry that did it.
         actors: How many entries each actor wrote.
+        head: The last entry's chained hash.
+        builder: The Merkle tree's compact range after the last entry.
     """
 
     checked: int = 0
@@ -220,6 +222,8 @@ class ChainWalk:
     roots: dict[int, str] = field(default_factory=dict)
     registered: dict[tuple[str, str], str] = field(default_factory=dict)
     actors: dict[str, int] = field(default_factory=dict)
+    head: str = GENESIS_HASH
+    builder: RootBuilder = field(default_factory=RootBuilder)
 
 
 def walk_chain(
@@ -275,7 +279,7 @@ def walk_chain(
         expected_prev, last_seq = entry.hash, entry.seq
         if progress is not None and walk.checked % 10_000 == 0:
             progress(walk.checked)
-    walk.root = builder.root().hex()
+    walk.root, walk.head, walk.builder = builder.root().hex(), expected_prev, builder
     walk.registered = dict(keys.registered)
     for reason in keys.missing_trusted(walk.actors):
         walk.problems.append(ChainProblem("", 0, reason))

@@ -182,6 +182,26 @@ class RootBuilder:
         self._stack.append((level, value))
         self.size += 1
 
+    def state(self) -> list[list[object]]:
+        """The compact range as JSON-able ``[level, hex]`` pairs (see ``from_state``)."""
+        return [[level, value.hex()] for level, value in self._stack]
+
+    @classmethod
+    def from_state(cls, size: int, state: list[list[object]]) -> RootBuilder:
+        """A builder that continues after ``size`` leaves whose compact range is ``state``.
+
+        Raises:
+            ValueError: ``state`` is not the compact range of ``size`` leaves.
+        """
+        builder = cls()
+        stack = [(int(str(level)), bytes.fromhex(str(value))) for level, value in state]
+        if sum(1 << level for level, _ in stack) != size or any(
+            len(value) != 32 for _, value in stack
+        ):
+            raise ValueError(f"not the compact range of {size} leaves")
+        builder._stack, builder.size = stack, size
+        return builder
+
     def root(self) -> bytes:
         """The root of the leaves added so far (the hash of the empty string for none)."""
         if not self._stack:

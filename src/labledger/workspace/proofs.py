@@ -31,7 +31,7 @@ from labledger.workspace.checkpoints import (
     make_checkpoint,
 )
 from labledger.workspace.ledger import entry_leaf, iter_entries
-from labledger.workspace.log_tree import tree_inclusion_proof
+from labledger.workspace.log_tree import rebuild_tree, tree_inclusion_proof
 from labledger.workspace.lookup import find_artifact, find_by_id
 from labledger.workspace.merkle import leaf_hash, verify_inclusion
 
@@ -98,6 +98,16 @@ def make_proof(workspace: Workspace, ref: str) -> dict[str, Any]:
     checkpoint = make_checkpoint(workspace)
     with workspace.read() as conn:
         path = tree_inclusion_proof(conn, entry.seq - 1, checkpoint.size)
+    leaf = leaf_hash(entry_leaf(entry))
+    root = bytes.fromhex(checkpoint.root)
+    if not verify_inclusion(
+        leaf, entry.seq - 1, checkpoint.size, [bytes.fromhex(h) for h in path], root
+    ):
+        # The stored tree is only an index: make it again from the entries and ask once more.
+        with workspace.write() as conn:
+            rebuild_tree(conn)
+        with workspace.read() as conn:
+            path = tree_inclusion_proof(conn, entry.seq - 1, checkpoint.size)
     return {
         "format": PROOF_FORMAT,
         "subject": subject,

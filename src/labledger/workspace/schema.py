@@ -266,7 +266,7 @@ ledger_tree = Table(
     "ledger_tree",
     metadata,
     Column("level", Integer, primary_key=True, autoincrement=False),
-    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("idx", _BIG, primary_key=True, autoincrement=False),
     Column("hash", String(64), nullable=False),
 )
 
@@ -276,7 +276,7 @@ ledger_checkpoints = Table(
     "ledger_checkpoints",
     metadata,
     Column("id", String(_ID), primary_key=True),
-    Column("size", Integer, nullable=False),
+    Column("size", _BIG, nullable=False),
     Column("root", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("document", Text, nullable=False),

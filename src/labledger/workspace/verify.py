@@ -30,6 +30,7 @@ from labledger.workspace.cross_checks import EntryIndex, cross_check
 from labledger.workspace.ledger import count_entries, walk_chain
 from labledger.workspace.log_tree import tree_size
 from labledger.workspace.records import describe_metric_changes, metric_summary, run_record_digest
+from labledger.workspace.tip import Tip, save_tip
 from labledger.workspace.verify_state import VerifiedState, load_state, save_state
 
 if TYPE_CHECKING:
@@ -245,4 +246,10 @@ def verify_workspace(
     if remember and report.ok:
         keys = [[actor, key, entry] for (actor, key), entry in sorted(walk.registered.items())]
         save_state(workspace, VerifiedState(own_id, walk.checked, walk.root, time.time(), keys))
+        # What was just derived from every entry is also where checkpoints continue from.
+        tip = Tip(own_id, walk.checked, walk.head, walk.builder, dirty=True)
+        current = workspace.ledger_tip
+        if current is None or current.workspace != own_id or current.size <= tip.size:
+            workspace.ledger_tip = tip
+            save_tip(workspace, tip)
     return report

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["VerifiedState", "load_state", "save_state", "state_dir", "workspace_location"]
+__all__ = [
+    "VerifiedState",
+    "load_state",
+    "save_state",
+    "state_dir",
+    "state_path",
+    "workspace_location",
+]
 
 
 def state_dir() -> Path:
@@ -61,15 +68,17 @@ class VerifiedState:
     keys: list[list[str]] = field(default_factory=list)
 
 
-def _path(workspace: Workspace) -> Path:
+def state_path(workspace: Workspace, what: str = "verified") -> Path:
+    """The file of this user's state about ``workspace``: ``verified`` or ``tip`` (see ``tip``)."""
     name = hashlib.sha256(workspace_location(workspace).encode()).hexdigest()[:32]
-    return state_dir() / "workspaces" / f"{name}.json"
+    suffix = "" if what == "verified" else f".{what}"
+    return state_dir() / "workspaces" / f"{name}{suffix}.json"
 
 
 def load_state(workspace: Workspace) -> VerifiedState | None:
     """What this user last verified of ``workspace``; ``None`` if never (or unreadable)."""
     try:
-        document: Any = json.loads(_path(workspace).read_text(encoding="utf-8"))
+        document: Any = json.loads(state_path(workspace).read_text(encoding="utf-8"))
         return VerifiedState(
             workspace=str(document["workspace"]),
             size=int(document["size"]),
@@ -86,7 +95,7 @@ def save_state(workspace: Workspace, state: VerifiedState) -> None:
 
     Best effort: a state folder that cannot be written costs only the check it would allow.
     """
-    path = _path(workspace)
+    path = state_path(workspace)
     known = load_state(workspace)
     if known is not None and known.workspace == state.workspace and known.size > state.size:
         return

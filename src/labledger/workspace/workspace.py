@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.signing import Signer
+    from labledger.workspace.tip import Tip
 
 __all__ = ["DEFAULT_PROJECT", "Workspace", "current_actor", "make_store"]
 
@@ -105,6 +106,8 @@ class Workspace:
         self.signer: Signer | None = None
         # Signs checkpoints (see checkpoints.ensure_workspace_key); loaded on first use.
         self.workspace_signer: Signer | None = None
+        # The ledger's tip as this process derived it from the entries (see tip.py).
+        self.ledger_tip: Tip | None = None
         key_path = os.environ.get("LABLEDGER_SIGNING_KEY")
         if key_path:
             self.signer = load_signer(key_path, self.actor)
@@ -177,7 +180,12 @@ class Workspace:
         mark_crashed_runs(self)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (and remember the ledger's tip for next time)."""
+        tip = self.ledger_tip
+        if tip is not None and tip.dirty:
+            from labledger.workspace.tip import save_tip
+
+            save_tip(self, tip)
         self._release_writers()
         self.catalog.dispose()
 
