@@ -209,6 +209,10 @@ def verify_workspace(
     """
     remembered = load_state(workspace) if remember else None
     with workspace.read() as conn:
+        if conn.dialect.name == "postgresql":
+            # One snapshot for every query: runs sealed while the ledger is walked would
+            # otherwise show rows without their entries, and a tree longer than the ledger.
+            conn.execution_options(isolation_level="REPEATABLE READ")
         walk, index, problems, anchors = _anchors(
             conn, workspace, checkpoint, trusted, remembered, progress
         )
