@@ -79,11 +79,7 @@ def _rehash(ws: Workspace, signer: Signer | None) -> None:
                 sa.text(
                     "UPDATE ledger SET prev_hash = :p, hash = :h, signature = :s WHERE id = :id"
                 ),
-                {"p": "tmp:" + entry.id, "h": "tmp-h:" + entry.id, "s": signature, "id": entry.id},
-            )
-            conn.execute(
-                sa.text("UPDATE ledger SET prev_hash = :p, hash = :h WHERE id = :id"),
-                {"p": prev, "h": hash_, "id": entry.id},
+                {"p": prev, "h": hash_, "s": signature, "id": entry.id},
             )
             prev = hash_
         _drop_anchors(conn)
