@@ -40,6 +40,7 @@ __all__ = [
     "entry_hash",
     "entry_leaf",
     "iter_entries",
+    "lock_ledger",
     "verify_chain",
     "walk_chain",
 ]
@@ -119,6 +120,17 @@ def _body(
     }
 
 
+def lock_ledger(conn: Connection) -> None:
+    """Take the ledger's append lock for the rest of ``conn``'s write transaction.
+
+    On PostgreSQL a transaction-scoped advisory lock (taking it again in the same transaction is
+    free); SQLite write transactions begin IMMEDIATE, so they hold it already. Appending an entry
+    takes it; so must anything else that writes what the ledger's head determines (its tree).
+    """
+    if driver_connection(conn) is None and conn.dialect.name == "postgresql":
+        conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
+
+
 def append_entry(
     conn: Connection,
     kind: str,
@@ -134,8 +146,7 @@ def append_entry(
         # SQLite write transactions begin IMMEDIATE: nobody else can extend the head meanwhile.
         row = db.execute(_SQLITE_HEAD).fetchone()
     else:
-        if conn.dialect.name == "postgresql":
-            conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
+        lock_ledger(conn)
         row = conn.execute(_HEAD).first()
     # Sequence numbers are dense (1, 2, 3, ...): entry seq is leaf seq - 1 of the Merkle tree.
     last_seq, prev = (row[0], row[1]) if row is not None else (0, GENESIS_HASH)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, func, or_, select
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import IntegrityError
 from labledger.workspace import schema
-from labledger.workspace.ledger import entry_leaf, iter_entries
+from labledger.workspace.ledger import entry_leaf, iter_entries, lock_ledger
 from labledger.workspace.merkle import (
     NodeSource,
     consistency_proof,
@@ -140,9 +140,10 @@ def _new_leaves(conn: Connection, after: int) -> Iterator[tuple[int, bytes]]:
 def extend_tree(conn: Connection, nodes: _Nodes | None = None) -> int:
     """Add every entry appended since the last extension to the tree; return its new size.
 
-    Call it inside a write transaction that holds the ledger's append lock (any write transaction
-    that appended an entry does), so that two writers never extend it at once.
+    Call it inside a write transaction: it takes the ledger's append lock, so that two writers
+    (one appending, one only signing a checkpoint, say) never extend it at once.
     """
+    lock_ledger(conn)
     nodes = nodes or _Nodes(conn)
     old = tree_size(conn)
     new_nodes: dict[tuple[int, int], bytes] = {}
@@ -175,6 +176,7 @@ def extend_tree(conn: Connection, nodes: _Nodes | None = None) -> int:
 
 def rebuild_tree(conn: Connection) -> int:
     """Drop the stored tree and make it again from the entries; return its size."""
+    lock_ledger(conn)
     conn.execute(delete(_tree))
     return extend_tree(conn)
 
