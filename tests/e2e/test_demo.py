@@ -182,9 +182,12 @@ def test_report_has_every_section(demo: Demo) -> None:
         "11. Lineage of the best model",
         "12. Verify",
         "OK: the chain is intact",
+        "13. Checkpoint and proof",
+        "OK: a fresh process, without the workspace, confirmed",
         "Next steps",
         f"labledger runs list -w {demo.result.workspace}",
-        "labledger verify -w",
+        "labledger verify --checkpoint",
+        "labledger verify-proof",
     ):
         assert expected in text, expected
     assert f"{len(demo.result.search_hit_ids)} hit(s)" in text
