@@ -170,7 +170,7 @@ def test_a_rewritten_and_resigned_chain_fails_against_pinned_keys(
     )
     # ...but not against the pinned keys, nor against what this user last verified.
     report = verify_workspace(pg_workspace, trusted=pinned, remember=False)
-    assert "not among the trusted keys" in _reasons(report)
+    assert "not by a trusted key of theirs" in _reasons(report)
     remembered = verify_workspace(pg_workspace)
     assert any(p.id == "last verified" for p in remembered.problems)
 

@@ -206,7 +206,7 @@ def ensure_workspace_key(workspace: Workspace) -> Signer | None:
         with contextlib.suppress(FileExistsError):  # another process made it first
             generate_key(path)
     signer = load_signer(path, WORKSPACE_ACTOR)
-    register_key(workspace, WORKSPACE_ACTOR, signer.public_key_hex)
+    register_key(workspace, WORKSPACE_ACTOR, signer.public_key_hex, signer=signer)
     workspace.workspace_signer = signer
     return signer
 

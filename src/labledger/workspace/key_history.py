@@ -2,8 +2,10 @@
 
 Three entry kinds change it, and each is checked as it is met in append order:
 
-- ``key.registered`` (payload ``actor``, ``public_key``): the actor's first key. From then on every
-  entry in the actor's name must be signed. With trusted keys, only a pinned key may be registered.
+- ``key.registered`` (payload ``actor``, ``public_key``): the actor's first key, written by the actor
+  (the workspace key by whoever first used the workspace). From then on every entry in the actor's
+  name must be signed; a second registration for the same actor is refused. With trusted keys, a
+  key nobody pinned is on record but its signatures do not count.
 - ``key.rotated`` (payload ``actor``, ``old_key``, ``new_key``): written by the actor and signed
   by the old key, which must be valid; the new key replaces it. A trusted key's successor is
   trusted.
@@ -18,6 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from labledger.workspace.signing import signature_is_valid
+
+WORKSPACE_ACTOR = "workspace"  # whose key signs checkpoints (see checkpoints.py)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -82,12 +86,22 @@ class KeyHistory:
     def _registered(self, entry: LedgerEntry, actor: str, signer: str | None) -> list[str]:
         key = str(entry.payload.get("public_key", ""))
         self.signing_actors.add(actor)
-        if self.trusted is not None and (actor, key) not in self._pinned:
-            return [f"it registers a key for {actor} that is not among the trusted keys"]
+        if actor not in (entry.actor, WORKSPACE_ACTOR):
+            return [
+                f"it registers a key for {actor} but was written by {entry.actor}: an actor "
+                "registers their own key"
+            ]
+        if self.valid.get(actor) or any(a == actor for a, _ in self.registered):
+            return [
+                f"it registers another key for {actor}, who has one: a key changes only by a "
+                "key.rotated entry signed with the old key"
+            ]
         if key in self.revoked:
             return [f"it registers {actor}'s key {key[:16]}..., which was revoked"]
-        self.valid.setdefault(actor, set()).add(key)
         self.registered[(actor, key)] = entry.id
+        if self.trusted is None or (actor, key) in self._pinned:
+            # With trusted keys, a key nobody pinned is on record but signs nothing valid.
+            self.valid.setdefault(actor, set()).add(key)
         return []
 
     def _rotated(self, entry: LedgerEntry, actor: str, signer: str | None) -> list[str]:

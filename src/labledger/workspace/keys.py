@@ -17,13 +17,14 @@ from sqlalchemy import select
 from labledger._foundation.errors import ValidationError
 from labledger.workspace import schema
 from labledger.workspace.key_history import KeyHistory
-from labledger.workspace.ledger import iter_entries
+from labledger.workspace.ledger import append_entry, iter_entries
 from labledger.workspace.signing import default_key_path, generate_key, load_signer
 from labledger.workspace.trusted_keys import TrustedKey
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from labledger.workspace.signing import Signer
     from labledger.workspace.workspace import Workspace
 
 __all__ = [
@@ -69,10 +70,13 @@ def _check_public_key(public_key: str) -> str:
     return raw.hex()
 
 
-def register_key(workspace: Workspace, actor: str, public_key: str) -> tuple[RegisteredKey, bool]:
+def register_key(
+    workspace: Workspace, actor: str, public_key: str, *, signer: Signer | None = None
+) -> tuple[RegisteredKey, bool]:
     """Register ``actor``'s public key (hex); return it and whether it was new.
 
-    Registering the same key again does nothing.
+    The ``key.registered`` entry is written in ``actor``'s name, signed by ``signer`` (the key
+    being registered, when the caller holds it). Registering the same key again does nothing.
 
     Raises:
         ValidationError: The key is malformed, or ``actor`` already has a different key.
@@ -95,8 +99,13 @@ def register_key(workspace: Workspace, actor: str, public_key: str) -> tuple[Reg
             table.insert(),
             {"actor": actor, "public_key": public_key, "created_at": key.created_at},
         )
-        workspace.record(
-            conn, "key.registered", f"key:{actor}", {"actor": actor, "public_key": public_key}
+        append_entry(
+            conn,
+            "key.registered",
+            subject=f"key:{actor}",
+            payload={"actor": actor, "public_key": public_key},
+            actor=actor,
+            signer=signer,
         )
     return key, True
 
@@ -120,7 +129,7 @@ def create_signing_key(
         generate_key(path)
     try:
         signer = load_signer(path, actor)
-        key, registered = register_key(workspace, actor, signer.public_key_hex)
+        key, registered = register_key(workspace, actor, signer.public_key_hex, signer=signer)
     except BaseException:
         if new_file:
             # A key nobody can register is of no use; leave no stray secret behind.
