@@ -46,11 +46,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import make_url, select, text
+from sqlalchemy import make_url, text
 
 from labledger._foundation.errors import WorkspaceError
-from labledger.workspace import schema
 from labledger.workspace.local_store import LocalBlobStore
+from labledger.workspace.references import referenced_blobs, tree_entries
 from labledger.workspace.trash import Listed, TrashingStore
 
 if TYPE_CHECKING:
@@ -91,8 +91,14 @@ class GcReport:
 
 
 def _referenced(workspace: Workspace) -> set[str]:
+    """Every blob a row or a ledger entry names, and the blobs their tree manifests list."""
     with workspace.read() as conn:
-        return set(conn.execute(select(schema.blobs.c.digest)).scalars())
+        found = referenced_blobs(conn)
+    referenced = set(found)
+    for digest, is_tree in found.items():
+        if is_tree:
+            referenced.update(tree_entries(workspace.store, digest))
+    return referenced
 
 
 def _busy() -> WorkspaceError:

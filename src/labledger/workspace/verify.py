@@ -25,11 +25,13 @@ from labledger.workspace.anchors import (
     check_stored,
     stored_checkpoint_sizes,
 )
+from labledger.workspace.blob_owners import BLOB_HINT, describe_owners
 from labledger.workspace.checkpoints import workspace_id
 from labledger.workspace.cross_checks import EntryIndex, cross_check
 from labledger.workspace.ledger import count_entries, walk_chain
 from labledger.workspace.log_tree import tree_size
 from labledger.workspace.records import describe_metric_changes, metric_summary, run_record_digest
+from labledger.workspace.references import referenced_blobs, tree_entries
 from labledger.workspace.tip import Tip, save_tip
 from labledger.workspace.verify_state import VerifiedState, load_state, save_state
 
@@ -48,11 +50,13 @@ __all__ = ["Problem", "VerifyReport", "verify_workspace"]
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Something that failed verification: what (ledger entry, blob or run), its id, and why."""
+    """Something that failed verification: what (ledger entry, blob, run...), its id, why, and
+    what to do about it."""
 
     kind: str
     id: str
     reason: str
+    hint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,35 @@ def _unsealed_tasks(conn: Connection) -> list[Problem]:
         )
         for task_id, node, run_id in rows
     ]
+
+
+def _check_blobs(
+    workspace: Workspace,
+    referenced: dict[str, bool],
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, str]:
+    """Digest -> what is wrong, for each referenced blob (and each tree's entries) not intact."""
+    bad: dict[str, str] = {}
+    todo = list(referenced)
+    seen = set(todo)
+    done = 0
+    while todo:
+        digest = todo.pop()
+        try:
+            actual = _rehash(workspace, digest)
+        except NotFoundError:
+            bad[digest] = "missing from the store"
+        else:
+            if actual != digest:
+                bad[digest] = f"its bytes hash to {actual}"
+            elif referenced.get(digest):
+                fresh = [d for d in tree_entries(workspace.store, digest) if d not in seen]
+                seen.update(fresh)
+                todo += fresh
+        done += 1
+        if progress:
+            progress("blobs", done, len(seen))
+    return bad
 
 
 def _sealed_runs(
@@ -220,23 +253,20 @@ def verify_workspace(
         problems += [Problem(*found) for found in cross_check(conn, index)]
         problems += _sealed_runs(conn, index, progress)
         problems += _unsealed_tasks(conn)
-        digests = list(conn.execute(select(schema.blobs.c.digest)).scalars())
+        referenced = referenced_blobs(conn)
         own_id = workspace_id(conn)
-    if blobs:
-        for done, digest in enumerate(digests, 1):
-            try:
-                actual = _rehash(workspace, digest)
-            except NotFoundError:
-                problems.append(Problem("blob", digest, "missing from the store"))
-            else:
-                if actual != digest:
-                    problems.append(Problem("blob", digest, f"its bytes hash to {actual}"))
-            if progress:
-                progress("blobs", done, len(digests))
+        digests: list[str] = []
+        if blobs:
+            bad = _check_blobs(workspace, referenced, progress)
+            digests = list(referenced)
+            owners = describe_owners(conn, bad)
+            for digest, reason in bad.items():
+                owner = owners.get(digest) or "nothing the catalog names (an orphan)"
+                problems.append(Problem("blob", digest, f"{reason}; needed by {owner}", BLOB_HINT))
     sealed_count = sum(1 for _, payload in index.seals.values() if "record_digest" in payload)
     report = VerifyReport(
         walk.checked,
-        len(digests) if blobs else 0,
+        len(digests),
         sealed_count,
         problems,
         tree_size=walk.checked,
