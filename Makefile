@@ -54,6 +54,7 @@ bench: .venv-bench/.installed
 	.venv-bench/bin/python benchmarks/bench_store.py
 	.venv-bench/bin/python benchmarks/bench_pipeline.py
 	.venv-bench/bin/python benchmarks/bench_file_inputs.py
+	.venv-bench/bin/python benchmarks/bench_verify.py --quick
 
 clean:
 	rm -rf $(VENV) .venv-bench $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache .coverage
