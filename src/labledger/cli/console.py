@@ -67,7 +67,10 @@ def format_time(timestamp: float | None) -> str:
     """A Unix time as local ``YYYY-MM-DD HH:MM:SS``, or an empty string."""
     if timestamp is None:
         return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    except (OverflowError, ValueError, TypeError, OSError):
+        return str(timestamp)[:40]  # not a time (a forged document, say): show what it holds
 
 
 def format_value(value: Any) -> str:

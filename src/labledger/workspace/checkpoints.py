@@ -31,6 +31,7 @@ from sqlalchemy import select
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import IntegrityError, ValidationError
 from labledger._foundation.ids import new_id
+from labledger._foundation.json_input import finite_number, hex_string, parse_json
 from labledger.workspace import schema
 from labledger.workspace.log_tree import extend_tree
 from labledger.workspace.signing import generate_key, load_signer
@@ -126,22 +127,29 @@ class Checkpoint:
         hint = "pass the JSON that `labledger checkpoint` printed or wrote"
         if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
             raise ValidationError(f"not a {CHECKPOINT_FORMAT} document", hint=hint)
-        try:
-            signatures = tuple(
-                CheckpointSignature(str(s["actor"]), str(s["public_key"]), str(s["signature"]))
-                for s in document.get("signatures", [])
-            )
-            size, root, time_ = document["size"], document["root"], document["time"]
-            workspace = document["workspace"]
-        except (KeyError, TypeError) as exc:
-            raise ValidationError(f"the checkpoint lacks {exc}", hint=hint) from None
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValidationError(f"the checkpoint's size {size!r} is not a count", hint=hint)
-        if not isinstance(root, str) or len(root) != 64:
-            raise ValidationError(f"the checkpoint's root {root!r} is not a hash", hint=hint)
-        if not isinstance(time_, int | float) or not isinstance(workspace, str):
+        raw_signatures = document.get("signatures", [])
+        if not isinstance(raw_signatures, list) or not all(
+            isinstance(s, dict)
+            and isinstance(s.get("actor"), str)
+            and hex_string(s.get("public_key"), 64)
+            and hex_string(s.get("signature"), 128)
+            for s in raw_signatures
+        ):
+            raise ValidationError("the checkpoint's signatures are malformed", hint=hint)
+        signatures = tuple(
+            CheckpointSignature(s["actor"], s["public_key"].lower(), s["signature"].lower())
+            for s in raw_signatures
+        )
+        size, root = document.get("size"), document.get("root")
+        time_, workspace = finite_number(document.get("time")), document.get("workspace")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 2**63:
+            raise ValidationError(f"the checkpoint's size {size!r:.40} is not a count", hint=hint)
+        if not hex_string(root, 64):
+            raise ValidationError(f"the checkpoint's root {root!r:.80} is not a hash", hint=hint)
+        if time_ is None or not 0 <= time_ < 1e11 or not isinstance(workspace, str):
             raise ValidationError("the checkpoint's time or workspace is malformed", hint=hint)
-        return cls(workspace, size, root.lower(), float(time_), signatures)
+        assert isinstance(root, str)
+        return cls(workspace, size, root.lower(), time_, signatures)
 
 
 def load_checkpoint(source: str | os.PathLike[str]) -> Checkpoint:
@@ -159,10 +167,7 @@ def load_checkpoint(source: str | os.PathLike[str]) -> Checkpoint:
                 f"cannot read the checkpoint {os.fspath(source)}: {exc}",
                 hint="pass a file that `labledger checkpoint --output` wrote, or its JSON text",
             ) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"the checkpoint is not valid JSON: {exc}") from None
+    document = parse_json(text, "the checkpoint")
     if isinstance(document, dict) and "checkpoint" in document and "format" not in document:
         document = document["checkpoint"]  # a proof file holds one
     return Checkpoint.from_dict(document)

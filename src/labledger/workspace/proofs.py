@@ -16,14 +16,14 @@ docs/ledger.md that needs only the standard library).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labledger._foundation.digests import digest_file
+from labledger._foundation.digests import digest_bytes, digest_file
 from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.json_input import parse_json
 from labledger.workspace import schema
 from labledger.workspace.checkpoints import (
     Checkpoint,
@@ -34,6 +34,7 @@ from labledger.workspace.ledger import entry_leaf, iter_entries
 from labledger.workspace.log_tree import rebuild_tree, tree_inclusion_proof
 from labledger.workspace.lookup import find_artifact, find_by_id
 from labledger.workspace.merkle import leaf_hash, verify_inclusion
+from labledger.workspace.signing import signature_is_valid
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -114,6 +115,7 @@ def make_proof(workspace: Workspace, ref: str) -> dict[str, Any]:
         "entry": {
             "index": entry.seq - 1,
             "leaf": entry_leaf(entry).decode("utf-8"),
+            "prev_hash": entry.prev_hash,
             "hash": entry.hash,
             "signature": entry.signature,
         },
@@ -129,13 +131,12 @@ def load_proof(source: str | os.PathLike[str]) -> dict[str, Any]:
         ValidationError: The file is missing or holds no proof.
     """
     path = Path(source)
+    hint = "pass a file that `labledger proof ... --output FILE` wrote"
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(
-            f"cannot read the proof {path}: {exc}",
-            hint="pass a file that `labledger proof ... --output FILE` wrote",
-        ) from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read the proof {path}: {exc}", hint=hint) from None
+    document = parse_json(text, f"the proof {path}", hint=hint)
     if not isinstance(document, dict) or document.get("format") != PROOF_FORMAT:
         raise ValidationError(f"{path} is not a {PROOF_FORMAT} document")
     return document
@@ -168,7 +169,9 @@ def _path_hashes(document: dict[str, Any]) -> list[bytes] | None:
         path = [bytes.fromhex(h) for h in raw] if isinstance(raw, list) else None
     except (TypeError, ValueError):
         return None
-    return path if path is not None and all(len(h) == 32 for h in path) else None
+    if path is None or len(path) > 64 or not all(len(h) == 32 for h in path):
+        return None
+    return path
 
 
 def check_proof(
@@ -191,44 +194,123 @@ def check_proof(
     entry_doc: dict[str, Any] = raw_entry if isinstance(raw_entry, dict) else {}
     leaf_text = entry_doc.get("leaf")
     try:
-        entry = json.loads(leaf_text) if isinstance(leaf_text, str) else {}
-    except json.JSONDecodeError:
+        entry = parse_json(leaf_text, "the proof's entry") if isinstance(leaf_text, str) else {}
+    except ValidationError:
+        entry = {}
+    if not isinstance(entry, dict):
         entry = {}
     try:
         checkpoint: Checkpoint | None = Checkpoint.from_dict(document.get("checkpoint"))
     except ValidationError as exc:
         checkpoint = None
         problems.append(f"its checkpoint is unreadable: {exc.message}")
-    index, path = entry_doc.get("index"), _path_hashes(document)
-    if not isinstance(leaf_text, str) or not isinstance(entry, dict) or not entry:
+    if not isinstance(leaf_text, str) or not entry:
         problems.append("its entry is missing or not JSON")
-    elif not isinstance(index, int) or path is None:
-        problems.append("its index or audit path is malformed")
-    elif checkpoint is not None:
-        leaf = leaf_hash(leaf_text.encode("utf-8"))
-        root = bytes.fromhex(checkpoint.root)
-        if not verify_inclusion(leaf, index, checkpoint.size, path, root):
-            problems.append(
-                f"the entry is not leaf {index} of the checkpoint's tree ({checkpoint.size} "
-                "entries): the entry, its audit path or the checkpoint was altered"
-            )
+    else:
+        problems += _inclusion_problems(document, entry_doc, leaf_text, checkpoint)
+        problems += _subject_problems(document.get("subject"), entry)
+        found, said = _entry_signature(entry_doc, entry, leaf_text, trusted)
+        problems, notes = problems + found, notes + said
     if checkpoint is not None:
         problems += [f"checkpoint: {p}" for p in checkpoint_signature_problems(checkpoint, trusted)]
-        if not checkpoint.signatures:
-            notes.append("the checkpoint is unsigned: it proves inclusion, not who vouches for it")
-        elif trusted is None:
-            keys = ", ".join(f"{s.actor} {s.public_key}" for s in checkpoint.signatures)
-            notes.append(
-                f"signed by {keys}; not compared with trusted keys (pass --trusted-keys to pin)"
-            )
-    payload = entry.get("payload") if isinstance(entry, dict) else None
+        notes += _signature_notes(checkpoint, trusted)
     if file is not None:
-        expected = payload.get("digest") if isinstance(payload, dict) else None
+        found, said = _file_check(entry, file)
+        problems, notes = problems + found, notes + said
+    return ProofCheck(entry, checkpoint, problems, notes)
+
+
+def _inclusion_problems(
+    document: dict[str, Any],
+    entry_doc: dict[str, Any],
+    leaf_text: str,
+    checkpoint: Checkpoint | None,
+) -> list[str]:
+    index, path = entry_doc.get("index"), _path_hashes(document)
+    if not isinstance(index, int) or isinstance(index, bool) or path is None:
+        return ["its index or audit path is malformed"]
+    if checkpoint is None:
+        return []
+    leaf = leaf_hash(leaf_text.encode("utf-8"))
+    if not verify_inclusion(leaf, index, checkpoint.size, path, bytes.fromhex(checkpoint.root)):
+        return [
+            f"the entry is not leaf {index} of the checkpoint's tree ({checkpoint.size} "
+            "entries): the entry, its audit path or the checkpoint was altered"
+        ]
+    return []
+
+
+def _file_check(entry: dict[str, Any], file: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    if entry.get("kind") != "artifact.produced":
+        return [
+            f"--file checks an artifact's bytes, but the proven entry is {entry.get('kind')!r}"
+        ], []
+    payload = entry.get("payload")
+    expected = payload.get("digest") if isinstance(payload, dict) else None
+    try:
         actual = digest_file(file)
-        if expected != actual:
-            problems.append(
-                f"{os.fspath(file)} hashes to {actual}, the proven entry says {expected}"
-            )
-        else:
-            notes.append(f"{os.fspath(file)} is the proven artifact ({actual})")
-    return ProofCheck(entry if isinstance(entry, dict) else {}, checkpoint, problems, notes)
+    except OSError as exc:
+        raise ValidationError(f"cannot read {os.fspath(file)}: {exc.strerror}") from None
+    if expected != actual:
+        return [f"{os.fspath(file)} hashes to {actual}, the proven entry says {expected}"], []
+    return [], [f"{os.fspath(file)} is the proven artifact ({actual})"]
+
+
+def _signature_notes(checkpoint: Checkpoint, trusted: Sequence[TrustedKey] | None) -> list[str]:
+    if not checkpoint.signatures:
+        return ["the checkpoint is unsigned: it proves inclusion, not who vouches for it"]
+    keys = ", ".join(f"{s.actor} {s.public_key}" for s in checkpoint.signatures)
+    if trusted is None:
+        return [f"signed by {keys}; not compared with trusted keys (pass --trusted-keys to pin)"]
+    pinned = {(k.actor, k.public_key) for k in trusted}
+    by = [
+        f"{s.actor} {s.public_key[:16]}..."
+        for s in checkpoint.signatures
+        if (s.actor, s.public_key) in pinned
+    ]
+    return [f"the checkpoint is signed by the trusted key(s) {', '.join(by)}"] if by else []
+
+
+def _subject_problems(subject: Any, entry: dict[str, Any]) -> list[str]:
+    """The proof's ``subject`` must say what its entry says (it is what a reader looks at)."""
+    if not isinstance(subject, dict):
+        return []
+    payload = entry.get("payload") if isinstance(entry.get("payload"), dict) else {}
+    assert isinstance(payload, dict)
+    if subject.get("kind") == "artifact":
+        said = {
+            "id": payload.get("artifact_id"),
+            "digest": payload.get("digest"),
+            "name": payload.get("name"),
+        }
+    else:
+        said = {"id": payload.get("run_id")}
+    wrong = [key for key, value in said.items() if key in subject and subject[key] != value]
+    return [f"its subject's {', '.join(wrong)} differ from the proven entry's"] if wrong else []
+
+
+def _entry_signature(
+    entry_doc: dict[str, Any],
+    entry: dict[str, Any],
+    leaf_text: str,
+    trusted: Sequence[TrustedKey] | None,
+) -> tuple[list[str], list[str]]:
+    """Check the entry's own chained hash and, against trusted keys, its signature."""
+    prev, hash_, signature = (
+        entry_doc.get("prev_hash"),
+        entry_doc.get("hash"),
+        entry_doc.get("signature"),
+    )
+    if not isinstance(prev, str) or not isinstance(hash_, str):
+        return [], []  # a proof made before entries carried their previous hash
+    if digest_bytes(prev.encode("ascii", "replace") + leaf_text.encode("utf-8")) != hash_:
+        return ["the entry's chained hash does not match its content"], []
+    actor = entry.get("actor")
+    keys = [k.public_key for k in trusted or () if k.actor == actor]
+    if not keys:
+        return [], []
+    if not isinstance(signature, str):
+        return [], [f"the entry is unsigned (written before {actor} signed entries, or stripped)"]
+    if not any(signature_is_valid(key, hash_, signature) for key in keys):
+        return [f"the entry's signature is not by a trusted key of {actor}"], []
+    return [], [f"the entry is signed by a trusted key of {actor}"]

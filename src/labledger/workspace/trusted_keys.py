@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labledger._foundation.errors import ValidationError
+from labledger._foundation.json_input import parse_json
 
 if TYPE_CHECKING:
     import os
@@ -69,10 +70,7 @@ def load_trusted_keys(source: str | os.PathLike[str]) -> list[TrustedKey]:
             hint="write one with `labledger keys export --output FILE`",
         ) from None
     if text.lstrip().startswith("{"):
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"{path} is not valid JSON: {exc}") from None
+        document = parse_json(text, str(path))
         entries = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(entries, list):
             raise ValidationError(

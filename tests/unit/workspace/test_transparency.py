@@ -394,3 +394,209 @@ def test_verify_while_another_process_writes_sees_one_consistent_snapshot(
     assert reports, "the writer finished before verify ran"
     assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok][:1]
     assert verify_workspace(workspace).ok
+
+
+def _append_forged(ws: Workspace, kind: str, subject: str, payload: dict, actor: str) -> None:  # type: ignore[type-arg]
+    """An attacker's entry: correctly chained, unsigned, under any name."""
+    import time
+    import uuid
+
+    from labledger._foundation.canonical import canonical_text
+
+    db = _db(ws)
+    seq, prev = db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    id_, now = str(uuid.uuid4()), time.time()
+    hash_ = entry_hash(prev, _body(id_, kind, actor, subject, payload, now))
+    db.execute(
+        "INSERT INTO ledger (seq, id, kind, actor, subject, payload_json, created_at, prev_hash, "
+        "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq + 1, id_, kind, actor, subject, canonical_text(payload), now, prev, hash_),
+    )
+    db.commit()
+    db.close()
+
+
+def test_a_second_seal_or_produced_entry_cannot_re_point_a_sealed_result(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from labledger.workspace.records import metric_summary, run_record_digest
+
+    (run_id,) = _runs(workspace, 1)
+    assert verify_workspace(workspace).ok
+    evil = workspace.store.put(b"evil model")
+    db = _db(workspace)
+    db.execute("INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, 10, 0)", (evil,))
+    artifact_id = db.execute("SELECT id FROM artifacts WHERE run_id = ?", (run_id,)).fetchone()[0]
+    db.execute("UPDATE artifacts SET digest = ? WHERE id = ?", (evil, artifact_id))
+    db.execute("UPDATE metrics SET value = 0.99 WHERE run_id = ?", (run_id,))
+    db.execute("UPDATE latest_metrics SET value = 0.99 WHERE run_id = ?", (run_id,))
+    db.commit()
+    db.close()
+    with workspace.read() as conn:
+        record, summary = run_record_digest(conn, run_id), metric_summary(conn, run_id)
+    _append_forged(
+        workspace,
+        "artifact.produced",
+        f"artifact:{artifact_id}",
+        {"artifact_id": artifact_id, "name": "model-0.json", "digest": evil, "run_id": run_id},
+        "mallory",
+    )
+    _append_forged(
+        workspace,
+        "run.finished",
+        f"run:{run_id}",
+        {"run_id": run_id, "status": "finished", "record_digest": record, "metrics": summary},
+        "mallory",
+    )
+    db = _db(workspace)
+    db.execute("UPDATE runs SET record_digest = ? WHERE id = ?", (record, run_id))
+    db.commit()
+    db.close()
+    reasons = _reasons(verify_workspace(workspace, remember=False))
+    assert "seals it again" in reasons
+    assert "records it as produced again" in reasons
+
+
+def test_checkpoints_are_signed_over_the_entries_not_a_forged_stored_tree(
+    workspace: Workspace,
+) -> None:
+    from labledger.workspace.merkle import leaf_hash, node_hash
+
+    _runs(workspace, 2)
+    honest = make_checkpoint(workspace).root
+    # The attacker forges leaf 0 and every stored ancestor of it.
+    db = _db(workspace)
+    forged = leaf_hash(b"forged")
+    db.execute("UPDATE ledger_tree SET hash = ? WHERE level = 0 AND idx = 0", (forged.hex(),))
+    level, idx, value = 0, 0, forged
+    while True:
+        sibling = db.execute(
+            "SELECT hash FROM ledger_tree WHERE level = ? AND idx = ?", (level, idx ^ 1)
+        ).fetchone()
+        parent = db.execute(
+            "SELECT 1 FROM ledger_tree WHERE level = ? AND idx = ?", (level + 1, idx // 2)
+        ).fetchone()
+        if sibling is None or parent is None:
+            break
+        pair = (
+            (value, bytes.fromhex(sibling[0]))
+            if idx % 2 == 0
+            else (bytes.fromhex(sibling[0]), value)
+        )
+        value, level, idx = node_hash(*pair), level + 1, idx // 2
+        db.execute(
+            "UPDATE ledger_tree SET hash = ? WHERE level = ? AND idx = ?", (value.hex(), level, idx)
+        )
+    db.commit()
+    db.close()
+    workspace.ledger_tip = None  # a new process of the victim's
+    fresh = make_checkpoint(workspace)
+    with workspace.read() as conn:
+        from labledger.workspace.ledger import walk_chain
+
+        assert fresh.root == walk_chain(conn).root  # from the entries, whatever the tree says
+    assert honest == fresh.root  # no entry was added: the same root, not the forged one
+    # A proof made now is still right: the tree is rebuilt when it disagrees.
+    document = make_proof(workspace, "model-0.json")
+    assert check_proof(document).ok
+
+
+def test_a_deleted_blobs_row_neither_hides_a_missing_blob_nor_lets_gc_delete_it(
+    workspace: Workspace,
+) -> None:
+    from labledger.workspace.gc import collect_garbage
+
+    _runs(workspace, 1)
+    db = _db(workspace)
+    digest = db.execute("SELECT digest FROM artifacts LIMIT 1").fetchone()[0]
+    db.execute("PRAGMA foreign_keys = OFF")
+    db.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
+    db.commit()
+    db.close()
+    report = collect_garbage(workspace, grace_s=0)
+    assert digest not in report.unreferenced
+    assert workspace.store.exists(digest)
+    path = workspace.store.path_of(digest)  # type: ignore[attr-defined]
+    os.chmod(path, 0o600)
+    os.unlink(path)
+    reasons = _reasons(verify_workspace(workspace, remember=False))
+    assert "missing from the store; needed by artifact 'model-0.json'" in reasons
+
+
+def test_an_unsigned_second_key_for_an_actor_is_refused(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    key = tmp_path / "alice.pem"
+    workspace.actor = "alice"
+    create_signing_key(workspace, actor="alice", path=key)
+    workspace.signer = load_signer(key, "alice")
+    _runs(workspace, 1)
+    generate_key(tmp_path / "mallory.pem")
+    mallory = load_signer(tmp_path / "mallory.pem", "alice")
+    _append_forged(
+        workspace,
+        "key.registered",
+        "key:alice",
+        {"actor": "alice", "public_key": mallory.public_key_hex},
+        "nobody",
+    )
+    workspace.signer = mallory
+    _runs(workspace, 1)
+    reasons = _reasons(verify_workspace(workspace, remember=False))
+    assert "an actor registers their own key" in reasons
+    assert "signature by alice is invalid" in reasons
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["checkpoint"].update(root="zz" * 32),
+        lambda d: d["checkpoint"].update(time=10**400),
+        lambda d: d["checkpoint"].update(time=1e300),
+        lambda d: d["checkpoint"].update(time=float("nan")),
+        lambda d: d["entry"].update(
+            leaf=d["entry"]["leaf"].replace('"created_at":', '"created_at":1e300,"x":')
+        ),
+        lambda d: d["entry"].update(index=True),
+        lambda d: d.update(audit_path=["00" * 32] * 100),
+        lambda d: d["checkpoint"].update(signatures={"a": 1}),
+        lambda d: d["subject"].update(digest="blake3:" + "0" * 64),
+    ],
+)
+def test_a_malformed_proof_is_refused_without_a_traceback(
+    workspace: Workspace,
+    tmp_path: Path,
+    edit,  # type: ignore[no-untyped-def]
+) -> None:
+    _runs(workspace, 1)
+    document = make_proof(workspace, "model-0.json")
+    edit(document)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document))
+    result = subprocess.run(
+        [sys.executable, "-m", "labledger", "verify-proof", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(labledger.__file__))},
+    )
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000, '{"format": "labledger-proof/1", "x": ' + "9" * 5000 + "}"]
+)
+def test_hostile_json_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    from labledger._foundation.errors import ValidationError
+    from labledger.workspace.proofs import load_proof
+    from labledger.workspace.trusted_keys import load_trusted_keys
+
+    path = tmp_path / "hostile.json"
+    path.write_text(text if text.startswith("{") else "{" + '"k":' + text)
+    with pytest.raises(ValidationError):
+        load_proof(path)
+    with pytest.raises(ValidationError):
+        load_trusted_keys(path)
+    with pytest.raises(ValidationError):
+        load_checkpoint(str(path))
