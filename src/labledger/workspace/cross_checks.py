@@ -262,6 +262,40 @@ def _verification_problems(conn: Connection, index: EntryIndex) -> list[tuple[st
     return problems
 
 
+def _latest_metric_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
+    """``latest_metrics`` (what run lists, search and compare show) must say what the seal says."""
+    lm = schema.latest_metrics
+    shown: dict[str, dict[str, tuple[float | None, int]]] = {}
+    for run_id, key, value, step in conn.execute(
+        select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.step)
+    ):
+        shown.setdefault(run_id, {})[key] = (value, step)
+    problems: list[tuple[str, str, str]] = []
+    for run_id, (_, payload) in sorted(index.seals.items()):
+        sealed = payload.get("metrics")
+        if not isinstance(sealed, dict):
+            continue  # sealed before runs kept a metric summary
+        now = shown.get(run_id, {})
+        for key in sorted(set(sealed) | set(now)):
+            summary = sealed.get(key)
+            expected = (
+                (summary.get("latest"), summary.get("step")) if isinstance(summary, dict) else None
+            )
+            if now.get(key) != expected:
+                value = now.get(key)
+                showing = f"{value[0]!r} at step {value[1]}" if value else "nothing"
+                was = f"{expected[0]!r} at step {expected[1]}" if expected else "nothing"
+                problems.append(
+                    (
+                        "run",
+                        run_id,
+                        f"metric {key!r} is shown as {showing} (the latest-values table that "
+                        f"lists and searches read), but the run was sealed with {was}",
+                    )
+                )
+    return problems
+
+
 def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
     """``(kind, id, reason)`` for each disagreement between rows and entries."""
     return (
@@ -271,4 +305,5 @@ def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str
         + _metadata_problems(conn, index)
         + _collection_problems(conn, index)
         + _verification_problems(conn, index)
+        + _latest_metric_problems(conn, index)
     )
