@@ -4,6 +4,10 @@ Workers open the same blob store as the client (a shared folder or S3) and excha
 a task's inputs are read from the store on the worker, its outputs are written there, and the
 result sent back is a small ``TaskResult``. Step resources map to Dask worker resources
 (``CPU``, ``MEMORY``, ``GPU``); a LocalCluster started here declares what its workers have.
+
+A task carries its ``TaskSpec`` and a ``StoreSpec`` (the store's URL, S3 endpoint, link mode and
+verify flag), never the workspace's ``Settings``: workers never see the catalog's URL or password,
+and find their own store credentials. The client alone records runs in the catalog.
 """
 
 from __future__ import annotations
@@ -16,30 +20,28 @@ from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.errors import ConfigurationError, ValidationError
 from labledger.pipelines.task import TaskResult
+from labledger.workspace.store_spec import StoreSpec
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
-    from labledger._foundation.settings import Settings
     from labledger.pipelines.task import TaskSpec
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["DaskExecutor"]
 
-_stores: dict[Settings, BlobStore] = {}
+_stores: dict[StoreSpec, BlobStore] = {}
 
 
-def _store_on_worker(settings: Settings) -> BlobStore:
-    store = _stores.get(settings)
+def _store_on_worker(where: StoreSpec) -> BlobStore:
+    store = _stores.get(where)
     if store is None:
-        from labledger.workspace.workspace import make_store
-
-        store = _stores[settings] = make_store(settings)
+        store = _stores[where] = where.open()
     return store
 
 
-def _run_on_worker(spec: TaskSpec, settings: Settings) -> TaskResult:
+def _run_on_worker(spec: TaskSpec, where: StoreSpec) -> TaskResult:
     import tempfile
 
     from labledger.pipelines.capture import routing
@@ -48,7 +50,7 @@ def _run_on_worker(spec: TaskSpec, settings: Settings) -> TaskResult:
     workdir = Path(tempfile.gettempdir()) / "labledger-worker"
     workdir.mkdir(parents=True, exist_ok=True)
     with routing():
-        return execute_task(spec, _store_on_worker(settings), defer_logging=True, workdir=workdir)
+        return execute_task(spec, _store_on_worker(where), defer_logging=True, workdir=workdir)
 
 
 def _project_modules(files: frozenset[str]) -> list[Any]:
@@ -91,7 +93,7 @@ class DaskExecutor:
         self.client: Any = None
         self._cluster: Any = None
         self._owns_client = False
-        self._settings: Settings | None = None
+        self._store: StoreSpec | None = None  # all a worker is told about the workspace
         self._nodes: dict[Any, str] = {}
         self._resources: list[dict[str, float]] = []
         self._by_value: set[str] = set()
@@ -114,7 +116,7 @@ class DaskExecutor:
                 "Dask workers cannot reach an in-memory blob store",
                 hint="use a folder or S3 store the workers can read",
             )
-        self._settings = workspace.settings
+        self._store = StoreSpec.of(workspace.settings)
         if self.client is not None:
             return
         if self.address is None:
@@ -160,7 +162,7 @@ class DaskExecutor:
         return wanted
 
     def submit(self, spec: TaskSpec, values: Mapping[str, Any]) -> Any:
-        assert self.client is not None and self._settings is not None, "open() first"
+        assert self.client is not None and self._store is not None, "open() first"
         cloudpickle: Any = importlib.import_module("cloudpickle")
 
         # Project modules travel by value: workers need not have the project on their path.
@@ -174,7 +176,7 @@ class DaskExecutor:
         future = self.client.submit(
             _run_on_worker,
             spec,
-            self._settings,
+            self._store,
             key=f"{spec.node}-{spec.task_id}",
             resources=self._wanted(spec),
             pure=False,

@@ -31,9 +31,9 @@ from labledger._foundation.settings import (
 from labledger.workspace import schema
 from labledger.workspace.catalog import Catalog, upgrade
 from labledger.workspace.ledger import LedgerEntry, append_entry
-from labledger.workspace.local_store import LocalBlobStore
 from labledger.workspace.signing import load_signer
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
+from labledger.workspace.store_spec import StoreSpec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -68,19 +68,7 @@ def current_actor() -> str:
 
 def make_store(settings: Settings) -> BlobStore:
     """The blob store that ``settings`` name (a folder, or an fsspec URL such as S3)."""
-    url = settings.store_url
-    if "://" not in url or url.startswith("file://"):
-        return LocalBlobStore(
-            url.removeprefix("file://"),
-            verify_on_read=settings.verify_on_read,
-            link=settings.store_link,
-        )
-    from labledger.workspace.fsspec_store import FsspecBlobStore
-
-    options: dict[str, Any] = {}
-    if settings.s3_endpoint_url:
-        options["endpoint_url"] = settings.s3_endpoint_url
-    return FsspecBlobStore(url, storage_options=options, verify_on_read=settings.verify_on_read)
+    return StoreSpec.of(settings).open()
 
 
 class Workspace:

@@ -1,0 +1,63 @@
+"""``StoreSpec``: what it takes to open a workspace's blob store, and nothing else.
+
+A workspace's ``Settings`` also name its catalog, whose URL may hold a database password. Processes
+that only read and write blobs (Dask workers) get a ``StoreSpec`` instead: the store's URL, the S3
+endpoint, the link mode and the verify-on-read flag. Store credentials are never part of it: each
+process finds its own (for S3, the ``AWS_*`` environment variables, a profile or an instance role,
+as fsspec and s3fs look them up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from labledger._foundation.settings import DEFAULT_STORE_LINK
+from labledger.workspace.local_store import LocalBlobStore
+
+if TYPE_CHECKING:
+    from labledger._foundation.settings import Settings, StoreLink
+    from labledger.workspace.blobstore import BlobStore
+
+__all__ = ["StoreSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSpec:
+    """Where a blob store is and how to open it; safe to send to another process.
+
+    Attributes:
+        url: Folder path or fsspec URL of the blob store.
+        s3_endpoint_url: Endpoint of an S3-compatible server, when not AWS.
+        verify_on_read: Re-hash blobs as they are read.
+        link: How a folder store takes in local files (``STORE_LINKS``).
+    """
+
+    url: str
+    s3_endpoint_url: str | None = None
+    verify_on_read: bool = False
+    link: StoreLink = DEFAULT_STORE_LINK
+
+    @classmethod
+    def of(cls, settings: Settings) -> StoreSpec:
+        """The store part of a workspace's settings (never its catalog)."""
+        return cls(
+            url=settings.store_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            verify_on_read=settings.verify_on_read,
+            link=settings.store_link,
+        )
+
+    def open(self) -> BlobStore:
+        """Build the blob store: a folder, or an fsspec URL such as S3."""
+        url = self.url
+        if "://" not in url or url.startswith("file://"):
+            return LocalBlobStore(
+                url.removeprefix("file://"), verify_on_read=self.verify_on_read, link=self.link
+            )
+        from labledger.workspace.fsspec_store import FsspecBlobStore
+
+        options: dict[str, Any] = {}
+        if self.s3_endpoint_url:
+            options["endpoint_url"] = self.s3_endpoint_url
+        return FsspecBlobStore(url, storage_options=options, verify_on_read=self.verify_on_read)
