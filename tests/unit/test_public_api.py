@@ -37,6 +37,7 @@ EXPECTED = {
     "WorkspaceNotFoundError",
     "__version__",
     "active_run",
+    "checkpoint",
     "compare_runs",
     "end_run",
     "get_artifact",
@@ -52,6 +53,7 @@ EXPECTED = {
     "log_params",
     "open_workspace",
     "pipeline",
+    "prove",
     "reproduce",
     "search_runs",
     "set_tag",
@@ -60,6 +62,7 @@ EXPECTED = {
     "start_run",
     "step",
     "verify",
+    "verify_proof",
 }
 
 
