@@ -35,6 +35,8 @@ def _isolated_settings(
         monkeypatch.delenv(name, raising=False)
     # What `verify` remembers per user goes to a fresh folder, never the real home.
     monkeypatch.setenv("LABLEDGER_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    # Signing keys made by `keys create` go to a fresh folder too.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     yield
     with run_module._stack_lock:
         leftover = list(run_module._stack)

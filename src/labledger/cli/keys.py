@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
+from pathlib import Path  # noqa: TC003 - Typer reads the annotations at run time
 from typing import Annotated
 
 import typer
@@ -129,31 +129,29 @@ def rotate(
             "--path",
             metavar="FILE",
             show_default=False,
-            help="Where to write the new private key; defaults to ACTOR-NEW_TIME.pem beside the old.",
+            help="Write the new private key here instead of over the current key's file.",
         ),
     ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Replace your signing key with a new one, by a ledger entry signed with the current key.
 
-    Needs LABLEDGER_SIGNING_KEY set to the current key. Readers who trust the old key trust the new.
+    The new key takes the current key's file (the old one is kept beside it, renamed), so
+    LABLEDGER_SIGNING_KEY stays as it is. Readers who trust the old key trust the new one.
 
     Example:
 
         labledger keys rotate
     """
-    import os
-    import time
-
     from labledger.workspace.keys import rotate_key
 
     with open_workspace(workspace) as ws:
-        if path is None:
-            current = Path(os.environ.get("LABLEDGER_SIGNING_KEY", f"{ws.actor}.pem"))
-            path = current.with_name(f"{ws.actor}-{time.strftime('%Y%m%d%H%M%S')}.pem")
         key = rotate_key(ws, path)
+        where = ws.signer.path if ws.signer is not None else path
     console.print(Text(f"rotated {key.actor}'s key to {key.public_key}", style="green"))
-    typer.echo(f"  export LABLEDGER_SIGNING_KEY={shlex.quote(str(path))}")
+    console.print(Text(f"new private key: {where}"))
+    if path is not None:
+        typer.echo(f"  export LABLEDGER_SIGNING_KEY={shlex.quote(str(path))}")
 
 
 @app.command("revoke")

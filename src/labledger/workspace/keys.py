@@ -8,6 +8,7 @@ people, in the catalog table ``ledger_keys``. Registering a different key for an
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -146,14 +147,16 @@ def list_keys(workspace: Workspace) -> list[RegisteredKey]:
     return [RegisteredKey(row.actor, row.public_key, row.created_at) for row in rows]
 
 
-def rotate_key(workspace: Workspace, new_path: Path) -> RegisteredKey:
+def rotate_key(workspace: Workspace, new_path: Path | None = None) -> RegisteredKey:
     """Replace the signing key of the workspace's actor with a new one, by a signed ledger entry.
 
-    The ``key.rotated`` entry is signed by the current key (``LABLEDGER_SIGNING_KEY``), so a reader
-    who trusts the old key trusts the new one; entries signed by the old key afterwards fail.
+    The ``key.rotated`` entry is signed by the current key, so a reader who trusts the old key
+    trusts the new one; entries signed by the old key afterwards fail. By default the new key takes
+    the current key's file (the old one is kept beside it as ``NAME.rotated-TIME``), so
+    ``LABLEDGER_SIGNING_KEY`` needs no change.
 
     Raises:
-        ValidationError: No signing key is set, it is not the actor's registered key, or
+        ValidationError: No signing key is loaded, it is not the actor's registered key, or
             ``new_path`` exists already.
     """
     signer = workspace.signer
@@ -162,19 +165,25 @@ def rotate_key(workspace: Workspace, new_path: Path) -> RegisteredKey:
             "rotating a key needs the current one",
             hint="set LABLEDGER_SIGNING_KEY to the current key's PEM file",
         )
-    table = schema.ledger_keys
-    if new_path.exists():
+    in_place = new_path is None
+    target = new_path or signer.path
+    if target is None:
+        raise ValidationError("say where the new key goes", hint="pass --path FILE")
+    written = target.with_name(f".{target.name}.new") if in_place else target
+    if written.exists() and not in_place:
         raise ValidationError(
-            f"{new_path} exists already", hint="name a new file for the new key with --path"
+            f"{written} exists already", hint="name a new file for the new key with --path"
         )
-    generate_key(new_path)
-    new_signer = load_signer(new_path, signer.actor)
+    written.unlink(missing_ok=True)
+    generate_key(written)
+    new_signer = load_signer(written, signer.actor)
+    table = schema.ledger_keys
     try:
         with workspace.write() as conn:
             row = conn.execute(select(table).where(table.c.actor == signer.actor)).first()
             if row is None or row.public_key != signer.public_key_hex:
                 raise ValidationError(
-                    f"the key in LABLEDGER_SIGNING_KEY is not {signer.actor}'s registered key",
+                    f"the loaded signing key is not {signer.actor}'s registered key",
                     hint="`labledger keys list` shows the registered keys",
                 )
             workspace.record(
@@ -194,8 +203,13 @@ def rotate_key(workspace: Workspace, new_path: Path) -> RegisteredKey:
                 .values(public_key=new_signer.public_key_hex, created_at=now)
             )
     except BaseException:
-        new_path.unlink(missing_ok=True)
+        written.unlink(missing_ok=True)
         raise
+    if in_place:
+        kept = target.with_name(f"{target.name}.rotated-{time.strftime('%Y%m%d%H%M%S')}")
+        os.replace(target, kept)
+        os.replace(written, target)
+        new_signer = load_signer(target, signer.actor)
     workspace.signer = new_signer
     return RegisteredKey(signer.actor, new_signer.public_key_hex, now)
 

@@ -18,7 +18,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from labledger._foundation.errors import ConfigurationError
 
-__all__ = ["Signer", "default_key_path", "generate_key", "load_signer", "signature_is_valid"]
+__all__ = [
+    "Signer",
+    "UnsignedWriteWarning",
+    "default_key_path",
+    "generate_key",
+    "load_signer",
+    "signature_is_valid",
+]
+
+
+class UnsignedWriteWarning(UserWarning):
+    """Entries are about to be written unsigned by an actor who registered a signing key."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class Signer:
 
     actor: str
     private_key: Ed25519PrivateKey
+    path: Path | None = None  # the PEM file it was loaded from
 
     @property
     def public_key_hex(self) -> str:
@@ -79,7 +91,7 @@ def load_signer(path: str | os.PathLike[str], actor: str) -> Signer:
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError(f"{os.fspath(path)} is not an Ed25519 key")
-    return Signer(actor=actor, private_key=key)
+    return Signer(actor=actor, private_key=key, path=Path(path))
 
 
 def signature_is_valid(public_key_hex: str, entry_hash: str, signature_hex: str) -> bool:

@@ -11,6 +11,7 @@ import getpass
 import os
 import socket
 import time
+import warnings
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,8 @@ class Workspace:
         self.workspace_signer: Signer | None = None
         # The ledger's tip as this process derived it from the entries (see tip.py).
         self.ledger_tip: Tip | None = None
+        # Whether the actor's own key was looked for (see _resolve_signer).
+        self._signer_resolved = self.signer is not None
         key_path = os.environ.get("LABLEDGER_SIGNING_KEY")
         if key_path:
             self.signer = load_signer(key_path, self.actor)
@@ -231,8 +234,47 @@ class Workspace:
         self, conn: Connection, kind: str, subject: str, payload: dict[str, Any]
     ) -> LedgerEntry:
         """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction."""
+        if not self._signer_resolved:
+            self._resolve_signer(conn)
         return append_entry(
             conn, kind, subject=subject, payload=payload, actor=self.actor, signer=self.signer
+        )
+
+    def _resolve_signer(self, conn: Connection) -> None:
+        """Load the actor's own key (``keys create``'s file) when it is registered here.
+
+        Once an actor registers a key, ``verify`` reports their unsigned entries; without
+        ``LABLEDGER_SIGNING_KEY``, the key at the default path is used if it is the registered one,
+        and otherwise a warning says the entries about to be written will not be signed.
+        """
+        self._signer_resolved = True
+        if self.signer is not None:
+            return
+        from sqlalchemy import select
+
+        from labledger.workspace import schema
+        from labledger.workspace.signing import UnsignedWriteWarning, default_key_path
+
+        table = schema.ledger_keys
+        registered = conn.execute(
+            select(table.c.public_key).where(table.c.actor == self.actor)
+        ).scalar()
+        if registered is None:
+            return
+        path = default_key_path(self.actor)
+        with contextlib.suppress(ConfigurationError, OSError):
+            if path.is_file():
+                signer = load_signer(path, self.actor)
+                if signer.public_key_hex == registered:
+                    self.signer = signer
+                    return
+        warnings.warn(
+            UnsignedWriteWarning(
+                f"{self.actor} has a signing key registered in this workspace, but it is not "
+                "loaded: entries written now are unsigned and `labledger verify` will report "
+                "them; set LABLEDGER_SIGNING_KEY to your key's file"
+            ),
+            stacklevel=4,
         )
 
     def _dialect_insert(self, table: Any) -> Any:

@@ -600,3 +600,34 @@ def test_hostile_json_is_a_clear_error(tmp_path: Path, text: str) -> None:
         load_trusted_keys(path)
     with pytest.raises(ValidationError):
         load_checkpoint(str(path))
+
+
+def test_a_registered_key_is_used_without_the_environment_and_rotation_keeps_its_file(
+    workspace: Workspace,
+) -> None:
+    from labledger.workspace.signing import default_key_path
+
+    workspace.actor = "alice"
+    created = create_signing_key(workspace, actor="alice")
+    assert created.path == default_key_path("alice")
+    with Workspace.open(workspace.settings.root.parent, actor="alice") as again:  # type: ignore[union-attr]
+        _runs(again, 1)  # no LABLEDGER_SIGNING_KEY: the key at the default path signs
+        assert again.signer is not None
+        rotated = rotate_key(again)
+        assert load_signer(created.path, "alice").public_key_hex == rotated.public_key
+        assert list(created.path.parent.glob("alice.pem.rotated-*"))
+    with Workspace.open(workspace.settings.root.parent, actor="alice") as later:  # type: ignore[union-attr]
+        _runs(later, 1)  # signed with the new key, found at the same path
+    assert verify_workspace(workspace, remember=False).ok
+
+
+def test_writing_unsigned_after_registering_a_key_warns(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from labledger.workspace.signing import UnsignedWriteWarning
+
+    workspace.actor = "alice"
+    create_signing_key(workspace, actor="alice", path=tmp_path / "elsewhere.pem")
+    with Workspace.open(workspace.settings.root.parent, actor="alice") as again:  # type: ignore[union-attr]
+        with pytest.warns(UnsignedWriteWarning, match="LABLEDGER_SIGNING_KEY"):
+            _runs(again, 1)
