@@ -88,9 +88,10 @@ def _print_verify(report: VerifyReport, blobs: bool) -> None:
     ]
     print_table("verify", ["checked", "count"], rows, markup=False)
     if report.ok:
-        console.print(
-            Text("ok: the ledger chain, run records and blobs all check out", style="green")
-        )
+        what = "the ledger, its anchors, rows, run records and blobs"
+        if not blobs:
+            what = "the ledger, its anchors, rows and run records (blobs not re-hashed)"
+        console.print(Text(f"ok: {what} all check out", style="green"))
         if not report.anchors:
             typer.echo(
                 "note: nothing outside the catalog vouched for the ledger; keep a checkpoint "
@@ -100,6 +101,11 @@ def _print_verify(report: VerifyReport, blobs: bool) -> None:
     for problem in report.problems:
         # Plain lines, one per problem, so they can be grepped and never wrap mid-digest.
         typer.echo(f"{problem.kind} {problem.id}: {problem.reason}")
+    hints = list(dict.fromkeys(p.hint for p in report.problems if p.hint))
+    if hints:
+        typer.echo("what to do:")
+        for hint in hints:
+            typer.echo(f"  - {hint}")
 
 
 @command

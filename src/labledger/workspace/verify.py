@@ -47,6 +47,19 @@ if TYPE_CHECKING:
 
 __all__ = ["Problem", "VerifyReport", "verify_workspace"]
 
+LEDGER_HINT = (
+    "the ledger was changed behind labledger: restore the catalog from a backup "
+    "(`labledger restore`), and compare it with a checkpoint kept elsewhere (`--checkpoint`)"
+)
+RUN_HINT = (
+    "rows of a sealed run were edited: restore the catalog from a backup; until then do not "
+    "trust this run's results (the pipeline cache no longer reuses its steps)"
+)
+ROW_HINT = (
+    "catalog rows and the ledger disagree: the ledger says what happened; restore the catalog "
+    "from a backup, or find who edited it"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -158,7 +171,7 @@ def _sealed_runs(
     for done, (run_id, (expected, metrics)) in enumerate(sorted(sealed.items()), 1):
         exists = conn.execute(select(schema.runs.c.id).where(schema.runs.c.id == run_id)).scalar()
         if exists is not None and run_record_digest(conn, run_id) != expected:
-            problems.append(Problem("run", run_id, _changed_run(conn, run_id, metrics)))
+            problems.append(Problem("run", run_id, _changed_run(conn, run_id, metrics), RUN_HINT))
         if progress:
             progress("runs", done, len(sealed))
     return problems
@@ -193,6 +206,7 @@ def _anchors(
             "ledger",
             p.entry_id or "trusted keys",
             f"entry #{p.seq}: {p.reason}" if p.seq else p.reason,
+            LEDGER_HINT,
         )
         for p in walk.problems
     ]
@@ -202,18 +216,19 @@ def _anchors(
         # The catalog's own checkpoints and tree are evidence only while the entries are sound;
         # a broken entry already explains why they no longer match.
         problems += [
-            Problem("ledger", "catalog", reason) for reason in check_stored(conn, walk, stored)
+            Problem("ledger", "stored checkpoints", reason, LEDGER_HINT)
+            for reason in check_stored(conn, walk, stored)
         ]
     if checkpoint is not None:
         anchors.append(f"the given checkpoint ({checkpoint.size} entries)")
         problems += [
-            Problem("checkpoint", checkpoint.root[:16], reason)
+            Problem("checkpoint", checkpoint.root[:16], reason, LEDGER_HINT)
             for reason in check_checkpoint(walk, checkpoint, own_id, trusted)
         ]
     if remembered is not None:
         anchors.append(f"your last verify ({remembered.size} entries)")
         problems += [
-            Problem("ledger", "last verified", reason)
+            Problem("ledger", "last verified", reason, LEDGER_HINT)
             for reason in check_remembered(walk, remembered, own_id)
         ]
     if trusted is not None:
@@ -250,7 +265,7 @@ def verify_workspace(
         walk, index, problems, anchors = _anchors(
             conn, workspace, checkpoint, trusted, remembered, progress
         )
-        problems += [Problem(*found) for found in cross_check(conn, index)]
+        problems += [Problem(*found, ROW_HINT) for found in cross_check(conn, index)]
         problems += _sealed_runs(conn, index, progress)
         problems += _unsealed_tasks(conn)
         referenced = referenced_blobs(conn)
