@@ -239,7 +239,8 @@ def step(
         resources: CPUs, memory and GPUs one call needs (executors schedule by them).
         deterministic: Equal inputs give equal output bytes; ``reproduce`` expects matching digests.
         outputs: Names of several outputs; the function then returns a tuple or dict of them.
-        trusted: Allow pickling outputs that have no safe format, and loading pickled inputs.
+        trusted: Allow pickling outputs that have no safe format, and loading pickled inputs
+            and models holding types outside the skops allow-list.
         cache_expiry: Recompute when the cached result is older than this (seconds or timedelta).
         reads: Files and folders the step opens by name in its code (paths, or ``File``/``Folder``
             for a kind or ``store=False``); their bytes become part of its cache key. Paths
