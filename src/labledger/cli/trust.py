@@ -91,20 +91,32 @@ def proof_command(
         str, typer.Argument(metavar="RUN|ARTIFACT", help="A run id, or an artifact id/name/digest.")
     ],
     output: OutputOption = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            metavar="FILE|JSON",
+            show_default=False,
+            help="Prove against this checkpoint, published earlier, instead of a new one.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Write an inclusion proof: the entry that vouches for a run or artifact, in a signed checkpoint.
 
-    Anyone can check it offline with `labledger verify-proof FILE`, without the workspace.
+    Anyone can check it offline with `labledger verify-proof FILE`, without the workspace. With
+    --checkpoint, the proof ties the result to a checkpoint you already published.
 
     Example:
 
-        labledger proof model.skops -o model-proof.json
+        labledger proof model.skops -o model-proof.json --checkpoint published-checkpoint.json
     """
+    from labledger.workspace.checkpoints import load_checkpoint
     from labledger.workspace.proofs import make_proof
 
+    published = load_checkpoint(checkpoint) if checkpoint else None
     with open_workspace(workspace) as ws:
-        document = make_proof(ws, ref)
+        document = make_proof(ws, ref, checkpoint=published)
     _write(json.dumps(document, indent=2) + "\n", output)
     subject = document["subject"]
     err_console.print(
@@ -130,17 +142,26 @@ def verify_proof_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check an inclusion proof offline: entry, audit path, checkpoint signatures (no workspace).
+    """Check an inclusion proof (or a checkpoint's signatures) offline, without any workspace.
 
-    Exits with status 1 when the proof does not hold.
+    Given a checkpoint file instead of a proof, checks who signed it. Exits with status 1 when the
+    proof does not hold.
 
     Example:
 
         labledger verify-proof model-proof.json --file model.skops --trusted-keys keys.json
     """
-    from labledger.workspace.proofs import check_proof, load_proof
+    from labledger.workspace.checkpoints import Checkpoint, checkpoint_signature_problems
+    from labledger.workspace.proofs import ProofCheck, check_proof, load_proof
 
-    result = check_proof(load_proof(proof), trusted=load_trusted(trusted_keys), file=file)
+    trusted = load_trusted(trusted_keys)
+    document = load_proof(proof, allow_checkpoint=True)
+    if "checkpoint" not in document:
+        made = Checkpoint.from_dict(document)
+        problems = [f"checkpoint: {p}" for p in checkpoint_signature_problems(made, trusted)]
+        result = ProofCheck({}, made, problems, [])
+    else:
+        result = check_proof(document, trusted=trusted, file=file)
     checkpoint = result.checkpoint
     if as_json:
         print_json(
@@ -152,25 +173,33 @@ def verify_proof_command(
                 "checkpoint": checkpoint.to_dict() if checkpoint else None,
             }
         )
-    else:
-        entry = result.entry
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    for problem in result.problems:
+        typer.echo(f"problem: {problem}")
+    entry = result.entry
+    if entry:
         console.print(
             Text(
                 f"entry: {entry.get('kind')} {entry.get('subject')} by {entry.get('actor')} "
                 f"at {format_time(entry.get('created_at'))}"
             )
         )
-        typer.echo(f"payload: {json.dumps(entry.get('payload'), sort_keys=True)}")
-        if checkpoint is not None:
-            typer.echo(
-                f"checkpoint: workspace {checkpoint.workspace}, {checkpoint.size} entries, "
-                f"root {checkpoint.root}, {format_time(checkpoint.time)}"
-            )
-        for note in result.notes:
-            typer.echo(f"note: {note}")
-        for problem in result.problems:
-            typer.echo(f"problem: {problem}")
-        if result.ok:
-            console.print(Text("ok: the entry is in the checkpoint's ledger", style="green"))
+        typer.echo(f"payload: {json.dumps(entry.get('payload'), sort_keys=True)[:2000]}")
+    if checkpoint is not None:
+        signers = ", ".join(f"{s.actor} {s.public_key[:16]}..." for s in checkpoint.signatures)
+        typer.echo(
+            f"checkpoint: workspace {checkpoint.workspace}, {checkpoint.size} entries, "
+            f"root {checkpoint.root}, {format_time(checkpoint.time)}, "
+            f"signed by {signers or 'nobody'}"
+        )
+    for note in result.notes:
+        typer.echo(f"note: {note}")
     if not result.ok:
+        console.print(Text("FAILED: see the problems above", style="red"))
         raise typer.Exit(1)
+    what = (
+        "the entry is in the checkpoint's ledger" if entry else "the checkpoint's signatures hold"
+    )
+    console.print(Text(f"ok: {what}", style="green"))

@@ -60,9 +60,22 @@ def checkpoint(*, workspace: Workspace | None = None) -> Checkpoint:
     return make_checkpoint(workspace or get_workspace())
 
 
-def prove(ref: str, *, workspace: Workspace | None = None) -> dict[str, Any]:
-    """An inclusion proof (a JSON-able dict) for a run id or an artifact id, name or digest."""
-    return make_proof(workspace or get_workspace(), ref)
+def prove(
+    ref: str,
+    *,
+    checkpoint: Checkpoint | str | os.PathLike[str] | None = None,
+    workspace: Workspace | None = None,
+) -> dict[str, Any]:
+    """An inclusion proof (a JSON-able dict) for a run id or an artifact id, name or digest.
+
+    Args:
+        ref: What to prove.
+        checkpoint: A checkpoint published earlier to prove against; by default a new one.
+        workspace: Defaults to the current workspace.
+    """
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        checkpoint = load_checkpoint(checkpoint)
+    return make_proof(workspace or get_workspace(), ref, checkpoint=checkpoint)
 
 
 def verify_proof(

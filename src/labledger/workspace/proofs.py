@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.digests import digest_bytes, digest_file
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import IntegrityError, NotFoundError, ValidationError
 from labledger._foundation.json_input import parse_json
 from labledger.workspace import schema
 from labledger.workspace.checkpoints import (
+    CHECKPOINT_FORMAT,
     Checkpoint,
     checkpoint_signature_problems,
     make_checkpoint,
@@ -88,27 +89,49 @@ def _entry_for(conn: Connection, ref: str) -> tuple[dict[str, Any], LedgerEntry]
     return subject, entries[-1]
 
 
-def make_proof(workspace: Workspace, ref: str) -> dict[str, Any]:
-    """An inclusion proof for the run or artifact ``ref`` names, against a new checkpoint.
+def make_proof(
+    workspace: Workspace, ref: str, *, checkpoint: Checkpoint | None = None
+) -> dict[str, Any]:
+    """An inclusion proof for the run or artifact ``ref`` names.
+
+    Args:
+        workspace: Where the run or artifact is.
+        ref: A run id, or an artifact id, name or digest.
+        checkpoint: A checkpoint published earlier to prove against (the entry must be in it);
+            by default a new one is signed.
 
     Raises:
         NotFoundError: Nothing matches ``ref``, or it has no ledger entry yet.
+        IntegrityError: The ledger does not extend ``checkpoint``.
+        ValidationError: The entry came after ``checkpoint``.
     """
     with workspace.read() as conn:
         subject, entry = _entry_for(conn, ref)
-    checkpoint = make_checkpoint(workspace)
-    with workspace.read() as conn:
-        path = tree_inclusion_proof(conn, entry.seq - 1, checkpoint.size)
+    if checkpoint is None:
+        checkpoint = make_checkpoint(workspace)
+    elif entry.seq > checkpoint.size:
+        raise ValidationError(
+            f"the entry for {ref} is #{entry.seq}, after the checkpoint's {checkpoint.size} entries",
+            hint="prove it against a newer checkpoint (leave out --checkpoint for a new one)",
+        )
     leaf = leaf_hash(entry_leaf(entry))
     root = bytes.fromhex(checkpoint.root)
-    if not verify_inclusion(
-        leaf, entry.seq - 1, checkpoint.size, [bytes.fromhex(h) for h in path], root
-    ):
-        # The stored tree is only an index: make it again from the entries and ask once more.
-        with workspace.write() as conn:
-            rebuild_tree(conn)
+    path: list[str] = []
+    for attempt in range(2):
+        if attempt:
+            # The stored tree is only an index: make it again from the entries, ask once more.
+            with workspace.write() as conn:
+                rebuild_tree(conn)
         with workspace.read() as conn:
             path = tree_inclusion_proof(conn, entry.seq - 1, checkpoint.size)
+        hashes = [bytes.fromhex(h) for h in path]
+        if verify_inclusion(leaf, entry.seq - 1, checkpoint.size, hashes, root):
+            break
+    else:
+        raise IntegrityError(
+            f"the ledger does not extend the checkpoint of {checkpoint.size} entries",
+            hint="run `labledger verify --checkpoint` with it to see what changed",
+        )
     return {
         "format": PROOF_FORMAT,
         "subject": subject,
@@ -124,8 +147,8 @@ def make_proof(workspace: Workspace, ref: str) -> dict[str, Any]:
     }
 
 
-def load_proof(source: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a proof file.
+def load_proof(source: str | os.PathLike[str], *, allow_checkpoint: bool = False) -> dict[str, Any]:
+    """Read a proof file (or, with ``allow_checkpoint``, a checkpoint file).
 
     Raises:
         ValidationError: The file is missing or holds no proof.
@@ -137,8 +160,9 @@ def load_proof(source: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read the proof {path}: {exc}", hint=hint) from None
     document = parse_json(text, f"the proof {path}", hint=hint)
-    if not isinstance(document, dict) or document.get("format") != PROOF_FORMAT:
-        raise ValidationError(f"{path} is not a {PROOF_FORMAT} document")
+    formats = {PROOF_FORMAT, CHECKPOINT_FORMAT} if allow_checkpoint else {PROOF_FORMAT}
+    if not isinstance(document, dict) or document.get("format") not in formats:
+        raise ValidationError(f"{path} is not a {PROOF_FORMAT} document", hint=hint)
     return document
 
 
