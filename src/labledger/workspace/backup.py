@@ -115,7 +115,8 @@ def _sqlite_path(url: str) -> Path:
 
 def _snapshot_sqlite(database: Path, target: Path) -> dict[str, int]:
     """Copy the database into ``target`` as one snapshot; return its blobs (digest -> size)."""
-    target.unlink(missing_ok=True)
+    for stale in ("", "-wal", "-shm"):  # leftovers of an interrupted backup
+        Path(f"{target}{stale}").unlink(missing_ok=True)
     source = sqlite3.connect(database, timeout=60)
     try:
         copy = sqlite3.connect(target)
