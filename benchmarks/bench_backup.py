@@ -56,7 +56,7 @@ def _make_workspace(folder: Path, artifacts: int, size: int) -> Workspace:
 def _fresh(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
-    subprocess.run(["sync"], check=True)  # noqa: S607 - the system's sync
+    subprocess.run(["sync"], check=True)
     return path
 
 
@@ -73,13 +73,13 @@ def bench(artifacts: int, size: int, parent: str | None, repeat: int) -> list[Re
 
             def copy_tree() -> None:
                 subprocess.run(
-                    ["cp", "-r", str(objects), str(_fresh(scratch / "cp"))],  # noqa: S607
+                    ["cp", "-r", str(objects), str(_fresh(scratch / "cp"))],
                     check=True,
                 )
 
             def copy_tree_sync() -> None:
                 copy_tree()
-                subprocess.run(["sync"], check=True)  # noqa: S607
+                subprocess.run(["sync"], check=True)
 
             full_s, _ = median_seconds(full, repeat)
             cp_s, _ = median_seconds(copy_tree, repeat)
@@ -94,7 +94,7 @@ def bench(artifacts: int, size: int, parent: str | None, repeat: int) -> list[Re
                 assert report.ok and report.copied == 0
 
             backup_workspace(ws, _fresh(scratch / "backup"))
-            subprocess.run(["sync"], check=True)  # noqa: S607
+            subprocess.run(["sync"], check=True)
             incremental_s, _ = median_seconds(incremental, max(repeat, 5))
             rehash_s, _ = median_seconds(incremental_rehash, repeat)
 

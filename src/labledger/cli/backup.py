@@ -98,7 +98,10 @@ def _rows(report: BackupReport) -> Iterator[list[Any]]:
         yield ["missing / corrupt in source", f"{len(report.missing)} / {len(report.corrupt)}"]
     yield ["workspace key", "copied" if report.key_copied else "none"]
     if report.checkpoint is not None:
-        yield ["ledger checkpoint", f"{report.checkpoint.size} entries, root {report.checkpoint.root[:16]}..."]
+        yield [
+            "ledger checkpoint",
+            f"{report.checkpoint.size} entries, root {report.checkpoint.root[:16]}...",
+        ]
     verify = report.verify
     if verify is not None:
         yield ["verified", f"{verify.entries_checked} entries, {verify.blobs_checked} blobs"]

@@ -227,13 +227,17 @@ def _check_destination(workspace: Workspace, destination: Path) -> None:
 
 
 def _write_manifest(destination: Path, report: BackupReport, workspace: Workspace) -> None:
-    from labledger import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        labledger_version = version("labledger")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        labledger_version = "unknown"
     verify = report.verify
     document: dict[str, Any] = {
         "format": BACKUP_FORMAT,
         "created_at": time.time(),
-        "labledger_version": __version__,
+        "labledger_version": labledger_version,
         "source": {"catalog": workspace.catalog.safe_url, "store": workspace.store.url},
         "catalog": {
             "kind": report.catalog_kind,
