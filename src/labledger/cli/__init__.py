@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from labledger.cli import artifacts, collections, keys, metadata, runs
+from labledger.cli.backup import backup_command, restore_command
 from labledger.cli.demo import demo as demo_command
 from labledger.cli.help_format import hide_flag_types
 from labledger.cli.lineage import lineage_command, prov_command
@@ -68,6 +69,8 @@ def _root(
 app.command("init")(init)
 app.command("verify")(verify)
 app.command("gc")(gc)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 app.command("checkpoint")(checkpoint_command)
 app.command("proof")(proof_command)
 app.command("verify-proof")(verify_proof_command)
