@@ -29,8 +29,8 @@ from sqlalchemy import select
 
 from labledger._foundation.errors import LabledgerError, NotFoundError, ValidationError
 from labledger.materializers.paths import write_tree
-from labledger.workspace.blob_export import export_blob, name_problem
 from labledger.workspace import schema
+from labledger.workspace.blob_export import export_blob, name_problem
 from labledger.workspace.stat_cache import StatCache
 
 if TYPE_CHECKING:

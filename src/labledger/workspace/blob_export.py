@@ -62,24 +62,28 @@ _NO_LINKS = frozenset(
 LINK_HINT = "remove the link, or choose a destination that is not one"
 
 
+_SPECIAL_NAMES = {
+    "": "it is empty",
+    ".": "'.' names the folder itself",
+    "..": "'..' leads to the parent folder, outside the destination",
+}
+
+
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be one file or folder name inside a destination; ``None`` if it can."""
-    if name == "":
-        return "it is empty"
-    if name == ".":
-        return "'.' names the folder itself"
-    if name == "..":
-        return "'..' leads to the parent folder, outside the destination"
+    if name in _SPECIAL_NAMES:
+        return _SPECIAL_NAMES[name]
+    control = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
+    why = None
     if "/" in name:
-        return "it holds a path separator (/)"
-    if "\\" in name:
-        return "it holds a backslash, a path separator on Windows"
-    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
-    if bad is not None:
-        return f"it holds the control character {bad!r}"
-    if _DRIVE.match(name):
-        return f"it starts with a drive letter ({name[:2]}), which leads outside the destination"
-    return None
+        why = "it holds a path separator (/)"
+    elif "\\" in name:
+        why = "it holds a backslash, a path separator on Windows"
+    elif control is not None:
+        why = f"it holds the control character {control!r}"
+    elif _DRIVE.match(name):
+        why = f"it starts with a drive letter ({name[:2]}), which leads outside the destination"
+    return why
 
 
 def lstat_at(folder_fd: int, name: str) -> os.stat_result | None:

@@ -68,7 +68,9 @@ def check_paths(paths: Iterable[str], *, what: str) -> list[Parts]:
     for path in paths:
         why = _path_problem(path)
         if why is not None:
-            raise ValidationError(f"{what}: tree entry {path!r} cannot be written: {why}", hint=_HINT)
+            raise ValidationError(
+                f"{what}: tree entry {path!r} cannot be written: {why}", hint=_HINT
+            )
         parts = tuple(path.split("/"))
         if parts in seen:
             raise ValidationError(f"{what}: tree entry {path!r} is listed twice", hint=_HINT)
@@ -200,7 +202,9 @@ def _stage(
     for parts, digest in entries:
         path = "/".join(parts)
         folder = staged.must(parts[:-1])
-        write_checked(store, digest, folder, parts[-1], what=f"file {path!r} of {what}", shown=shown)
+        write_checked(
+            store, digest, folder, parts[-1], what=f"file {path!r} of {what}", shown=shown
+        )
 
 
 def _write_new(
@@ -212,7 +216,8 @@ def _write_new(
     what: str,
 ) -> None:
     parent_fd = open_folder(destination.parent)
-    stage: str | None = temp_name()
+    stage = temp_name()
+    staged_away = False
     try:
         os.mkdir(stage, 0o777, dir_fd=parent_fd)
         staged = _Folders(os.open(stage, FOLDER_FLAGS, dir_fd=parent_fd), destination)
@@ -220,7 +225,7 @@ def _write_new(
             _stage(store, entries, staged, what, destination)
             try:
                 os.rename(stage, destination.name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
-                stage = None
+                staged_away = True
             except OSError as exc:
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
@@ -233,7 +238,7 @@ def _write_new(
         finally:
             staged.close()
     finally:
-        if stage is not None:
+        if not staged_away:
             with contextlib.suppress(OSError):
                 shutil.rmtree(stage, dir_fd=parent_fd)
         os.close(parent_fd)

@@ -321,7 +321,9 @@ def _rename(ws: Workspace, artifact_id: str, name: str) -> Artifact:
     """Forge the catalog row's name, as an edited catalog would hold it."""
     with ws.write() as conn:
         conn.execute(
-            sa.update(schema.artifacts).where(schema.artifacts.c.id == artifact_id).values(name=name)
+            sa.update(schema.artifacts)
+            .where(schema.artifacts.c.id == artifact_id)
+            .values(name=name)
         )
     return get_artifact(artifact_id, workspace=ws)
 

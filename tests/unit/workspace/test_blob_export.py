@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "memory":
         return MemoryBlobStore()
-    return LocalBlobStore(
-        tmp_path / "objects", verify_on_read=request.param == "local-verifying"
-    )
+    return LocalBlobStore(tmp_path / "objects", verify_on_read=request.param == "local-verifying")
 
 
 def corrupt(store: BlobStore, digest: str, data: bytes) -> None:

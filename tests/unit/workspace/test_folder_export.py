@@ -27,9 +27,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def _listing(root: Path) -> list[str]:
@@ -134,9 +132,7 @@ def test_an_existing_folder_is_filled_without_replacing_files(
     assert _tree(destination) == {"a.txt": b"alpha", "sub/b.txt": b"beta", "other.txt": b"other"}
 
 
-def test_a_link_inside_the_destination_is_never_followed(
-    store: BlobStore, tmp_path: Path
-) -> None:
+def test_a_link_inside_the_destination_is_never_followed(store: BlobStore, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "b.txt").write_bytes(b"original")
