@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    import pytest
     from typer.testing import Result
 
     from labledger.workspace.workspace import Workspace
@@ -136,23 +137,129 @@ def test_get_refuses_to_overwrite_a_file_without_force(
     assert json.loads(target.read_text()) == {"auc": 0.75}
 
 
-def test_get_a_tree_named_dot_dot_stays_inside_the_current_folder(
+def _forge_name(ws: Workspace, ref: str, name: str) -> str:
+    """Give an artifact's catalog row another name, as an edited catalog would; return its id."""
+    import sqlalchemy as sa
+
+    from labledger.tracking import get_artifact
+    from labledger.workspace import schema
+
+    artifact_id = get_artifact(ref, workspace=ws).id
+    with ws.write() as conn:
+        conn.execute(
+            sa.update(schema.artifacts)
+            .where(schema.artifacts.c.id == artifact_id)
+            .values(name=name)
+        )
+    return artifact_id
+
+
+def _corrupt(ws: Workspace, digest: str) -> None:
+    path = ws.settings.root / "objects" / digest[7:9] / digest[7:]
+    path.chmod(0o644)  # blobs are read-only
+    path.write_bytes(b"tampered bytes")
+
+
+@pytest.fixture
+def below(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current folder ``parent/here``, with ``parent/a.txt`` that no export may touch."""
+    parent = tmp_path / "parent"
+    (parent / "here").mkdir(parents=True)
+    (parent / "a.txt").write_text("original")
+    monkeypatch.chdir(parent / "here")
+    return parent
+
+
+def _untouched(parent: Path) -> None:
+    assert (parent / "a.txt").read_text() == "original"
+    assert sorted(p.relative_to(parent).as_posix() for p in parent.rglob("*")) == [
+        "a.txt",
+        "here",
+    ]
+
+
+@pytest.mark.parametrize("ref", ["images", "model.bin"])
+def test_get_an_artifact_named_dot_dot_is_refused(
+    cli: Callable[..., Result], populated: Workspace, below: Path, ref: str
+) -> None:
+    artifact_id = _forge_name(populated, ref, "..")
+    result = cli("artifacts", "get", artifact_id, "-w", _where(populated))
+    assert result.exit_code == 1
+    assert "'..'" in result.stderr and "pass a destination" in result.stderr
+    _untouched(below)
+    named = cli("artifacts", "get", artifact_id, "exported", "-w", _where(populated))
+    assert named.exit_code == 0, named.output
+    assert (below / "here" / "exported").exists()
+
+
+@pytest.mark.parametrize("entry", ["../a.txt", "/etc/x", "C:x", "a\x00b", "a", "a/b"])
+def test_get_refuses_a_manifest_entry_that_leaves_the_folder(
     cli: Callable[..., Result],
     workspace_factory: Callable[..., Workspace],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    below: Path,
+    entry: str,
 ) -> None:
-    folder = tmp_path / "src"
-    folder.mkdir()
-    (folder / "a.txt").write_text("alpha")
-    ws = workspace_factory(runs=[{"name": "r", "artifacts": {"..": folder}}])
-    here = tmp_path / "here"
-    here.mkdir()
-    monkeypatch.chdir(here)
-    result = cli("artifacts", "get", "..", "-w", _where(ws))
-    assert result.exit_code == 0, result.output
-    assert not (tmp_path / "a.txt").exists()
-    assert [p.relative_to(here).parts[-1] for p in here.rglob("a.txt")] == ["a.txt"]
+    from labledger._foundation.canonical import canonical_json
+
+    ws = workspace_factory(runs=[{"name": "r", "artifacts": {"t": b"placeholder"}}])
+    blob = ws.store.put(b"evil")
+    entries = [{"path": entry.replace("\\x00", "\x00"), "digest": blob, "size": 4}]
+    if entry == "a/b":  # a file named a, and a file inside it
+        entries.insert(0, {"path": "a", "digest": blob, "size": 4})
+    document = canonical_json({"kind": "tree", "entries": entries})
+    manifest = ws.store.put(document)
+    import sqlalchemy as sa
+
+    from labledger.workspace import schema
+
+    with ws.write() as conn:
+        ws.register_blob(conn, manifest, len(document))
+        conn.execute(
+            sa.update(schema.artifacts)
+            .where(schema.artifacts.c.name == "t")
+            .values(kind="tree", format="tree", digest=manifest)
+        )
+    for args in ((), ("out",)):
+        result = cli("artifacts", "get", "t", *args, "-w", _where(ws))
+        if entry == "a":  # a plain entry: the forged tree exports
+            assert result.exit_code == 0, result.output
+            continue
+        assert result.exit_code == 1, result.output
+        assert "tree entry" in result.stderr
+        _untouched(below)
+
+
+def test_get_refuses_a_linked_destination(
+    cli: Callable[..., Result], populated: Workspace, below: Path
+) -> None:
+    (below / "here" / "link.bin").symlink_to(below / "a.txt")
+    (below / "here" / "dir").symlink_to(below, target_is_directory=True)
+    for args in (("model.bin", "link.bin", "--force"), ("model.bin", "dir/"), ("images", "dir")):
+        result = cli("artifacts", "get", *args, "-w", _where(populated))
+        assert result.exit_code == 1, result.output
+        assert "symbolic link" in result.stderr
+    assert (below / "a.txt").read_text() == "original"
+    assert sorted(p.name for p in below.iterdir()) == ["a.txt", "here"]
+
+
+@pytest.mark.parametrize(("ref", "dest"), [("model.bin", "out.bin"), ("images", "out")])
+def test_get_refuses_corrupt_bytes_and_writes_nothing(
+    cli: Callable[..., Result], populated: Workspace, below: Path, ref: str, dest: str
+) -> None:
+    from labledger.tracking import get_artifact
+    from labledger.tracking.artifacts import read_tree
+
+    artifact = get_artifact(ref, workspace=populated)
+    digest = artifact.digest
+    if artifact.kind == "tree":
+        digest = read_tree(populated, digest)[-1]["digest"]
+    _corrupt(populated, digest)
+    for args in ((ref,), (ref, dest), (ref, "../", "--force")):
+        result = cli("artifacts", "get", *args, "-w", _where(populated))
+        assert result.exit_code == 1, result.output
+        assert "corrupt" in result.stderr and digest in result.stderr, result.stderr
+        assert f"artifact {ref!r}" in result.stderr
+        _untouched(below)
 
 
 def test_show_draws_numeric_statistics_as_a_table_per_column(

@@ -226,7 +226,9 @@ def get(
 ) -> None:
     """Export an artifact's bytes to DEST: a file, or a folder for file trees.
 
-    Nothing is written outside DEST, and no file is replaced without --force.
+    Nothing is written outside DEST, and no file is replaced without --force. Every byte is
+    checked against the artifact's digest while it is copied: damaged bytes fail the command and
+    leave nothing at DEST. A symbolic link at DEST, or inside a folder being filled, is refused.
 
     Example:
 

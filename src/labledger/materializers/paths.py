@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.materializers.base import Stored, read_bytes
+from labledger.workspace.blob_export import export_blob, name_problem
+from labledger.workspace.folder_export import write_folder
 
 if TYPE_CHECKING:
     from labledger.materializers.base import StoredRef
     from labledger.workspace.blobstore import BlobStore
 
 __all__ = ["PathMaterializer", "copy_blob", "read_manifest", "store_tree", "write_tree"]
-
-_CHUNK = 1 << 20
 
 
 def _regular_files(folder: Path) -> list[Path]:
@@ -114,48 +114,41 @@ def read_manifest(store: BlobStore, digest: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _target(root: Path, relative: str) -> Path:
-    """Where an entry goes under ``root``; refuse anything that would land outside it."""
-    pure = PurePosixPath(relative)
-    target = (root / relative).resolve()
-    if pure.is_absolute() or ".." in pure.parts or not target.is_relative_to(root):
-        raise ValidationError(
-            f"tree entry {relative!r} points outside the destination",
-            hint="the manifest may have been tampered with; run `labledger verify`",
-        )
-    if target == root:
-        raise ValidationError(f"tree entry {relative!r} names no file")
-    return target
-
-
 def copy_blob(store: BlobStore, digest: str, target: Path) -> None:
-    """Write a blob's bytes to ``target``, streaming."""
-    with store.open(digest) as source, open(target, "wb") as sink:
-        while chunk := source.read(_CHUNK):
-            sink.write(chunk)
+    """Write a blob's bytes to ``target`` (replacing a file there), checked against its digest.
+
+    Raises:
+        IntegrityError: The bytes do not match ``digest``; ``target`` is left as it was.
+    """
+    export_blob(store, digest, target.parent, target.name, overwrite=True, what=f"{target.name!r}")
 
 
-def write_tree(store: BlobStore, digest: str, destination: Path) -> Path:
-    """Write the files of a tree under ``destination`` (created when missing); return it.
+def write_tree(
+    store: BlobStore,
+    digest: str,
+    destination: Path,
+    *,
+    overwrite: bool = False,
+    what: str | None = None,
+) -> Path:
+    """Write the files of a tree under ``destination`` (made, or filled when it exists).
 
-    Every entry is checked before any file is written, so a manifest with an entry such as
-    ``../x`` (or one reaching out through a link already in ``destination``) raises
-    ``ValidationError`` and writes nothing.
+    Every entry is checked before any file is written, and every file's bytes against its digest
+    (see ``labledger.workspace.folder_export``): an entry such as ``../x``, a symbolic link in
+    ``destination``, a file in the way (without ``overwrite``) or a damaged blob raises and
+    leaves ``destination`` as it was.
     """
     entries = read_manifest(store, digest)
-    destination.mkdir(parents=True, exist_ok=True)
-    root = destination.resolve()
-    targets = [(_target(root, entry["path"]), entry["digest"]) for entry in entries]
-    for target, blob in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        copy_blob(store, blob, target)
-    return destination
+    files = [(entry["path"], entry["digest"]) for entry in entries]
+    return write_folder(
+        store, files, destination, overwrite=overwrite, what=what or f"tree {digest}"
+    )
 
 
 def _safe_name(name: Any, fallback: str) -> str:
     """Only the last part of a recorded name: it can never lead out of the work folder."""
-    base = PurePosixPath(str(name)).name if isinstance(name, str) else ""
-    return base if base not in {"", ".", ".."} else fallback
+    base = PurePosixPath(name.replace("\\", "/")).name if isinstance(name, str) else ""
+    return base if name_problem(base) is None else fallback
 
 
 class PathMaterializer:
@@ -198,14 +191,10 @@ class PathMaterializer:
         short = stored.digest.rpartition(":")[2][:12]
         if stored.kind == "tree":
             return write_tree(
-                store, stored.digest, folder / _safe_name(stored.schema.get("name"), short)
+                store,
+                stored.digest,
+                folder / _safe_name(stored.schema.get("name"), short),
+                overwrite=True,
             )
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / _safe_name(stored.schema.get("name"), f"{short}.{stored.format}")
-        if target.is_symlink():
-            raise ValidationError(
-                f"{target} is a symbolic link; refusing to write through it",
-                hint="remove the link or load into another folder",
-            )
-        copy_blob(store, stored.digest, target)
-        return target
+        name = _safe_name(stored.schema.get("name"), f"{short}.{stored.format}")
+        return export_blob(store, stored.digest, folder, name, overwrite=True, what=f"{name!r}")

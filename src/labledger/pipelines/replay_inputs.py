@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger._foundation.errors import LabledgerError, NotFoundError, ValidationError
-from labledger.materializers.paths import copy_blob, write_tree
+from labledger.materializers.paths import write_tree
 from labledger.workspace import schema
+from labledger.workspace.blob_export import export_blob, name_problem
 from labledger.workspace.stat_cache import StatCache
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ def place_inputs(
         if item.relative:
             target = _inside(workdir, item.path)
         else:
-            name = PurePath(item.path).name or "input"
+            name = PurePath(item.path).name
+            name = name if name_problem(name) is None else "input"
             target = elsewhere / f"{index}-{name}"
             path_map[item.path] = str(target)
         if item.kind == "reference":
@@ -173,12 +175,14 @@ def _inside(workdir: Path, path: str) -> Path:
 
 
 def _write(item: RecordedInput, store: BlobStore, target: Path) -> None:
+    """Write a stored input, every byte checked against its digest (``IntegrityError`` if not)."""
+    what = f"input {item.path!r}"
     try:
         if item.kind == "tree":
-            write_tree(store, item.digest, target)
+            # Overwrite: a folder input and a file input inside it hold the same bytes.
+            write_tree(store, item.digest, target, overwrite=True, what=what)
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        copy_blob(store, item.digest, target)
+        export_blob(store, item.digest, target.parent, target.name, overwrite=True, what=what)
     except (NotFoundError, OSError) as exc:
         raise NotFoundError(
             f"input {item.path!r} of the run cannot be read from the blob store "

@@ -18,11 +18,12 @@ from sqlalchemy import or_, select
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
-from labledger.materializers.paths import copy_blob, read_manifest, write_tree
+from labledger.materializers.paths import read_manifest, write_tree
 from labledger.materializers.registry import save as materialize
 from labledger.tracking.checks import MAX_NAME, check_name, storable_text
 from labledger.tracking.types import Artifact
 from labledger.workspace import schema
+from labledger.workspace.blob_export import export_blob, name_problem
 from labledger.workspace.current import get_workspace
 from labledger.workspace.lookup import find_artifact
 from labledger.workspace.search_index import refresh_document
@@ -192,19 +193,27 @@ def export_artifact(
     A tree always makes (or fills) the folder ``destination``. Without a destination a file goes
     into the current folder and a tree into a new folder named after it.
 
+    Every byte is checked against the artifact's digest while it is copied, into a temporary
+    file renamed into place only when it matches (a tree: a staging folder), so a damaged blob
+    leaves nothing at the destination.
+
     Args:
         artifact: An ``Artifact`` or a reference ``get_artifact`` accepts.
         destination: A file path, or a folder to write into.
-        overwrite: Replace a file that is already there.
+        overwrite: Replace files that are already there.
         workspace: Defaults to the current workspace.
 
     Returns:
         The path written.
 
     Raises:
-        ValidationError: A file is in the way and ``overwrite`` is false, the path leads
-            through a symbolic link or out of the destination, or the artifact is a file input
-            recorded by reference only (its bytes are not in the workspace).
+        ValidationError: A file is in the way and ``overwrite`` is false; the destination, or a
+            folder or file inside it, is a symbolic link; the artifact's name cannot be a file
+            name and no destination names one; a tree entry would land outside the destination
+            (``..``, an absolute path, a drive letter, a control character) or clashes with
+            another; or the artifact is a file input recorded by reference only (its bytes are
+            not in the workspace).
+        IntegrityError: The stored bytes do not match their digest; nothing is written.
     """
     workspace = workspace or get_workspace()
     if isinstance(artifact, str):
@@ -218,45 +227,49 @@ def export_artifact(
             hint="copy the file from there, and compare its digest; store it with File(path) "
             "next time to export it from the workspace",
         )
+    what = f"artifact {artifact.name!r} ({artifact.id})"
+    store = workspace.store
     if destination is None:
         # A tree spills many files: give it its own folder rather than the current one.
-        destination = Path(_base_name(artifact)) if artifact.kind == "tree" else Path()
+        if artifact.kind == "tree":
+            return write_tree(
+                store, artifact.digest, Path(_base_name(artifact)), overwrite=overwrite, what=what
+            )
+        return export_blob(
+            store, artifact.digest, Path(), _file_name(artifact), overwrite=overwrite, what=what
+        )
     as_folder = str(destination).endswith(("/", os.sep))
     destination = Path(destination)
     if artifact.kind == "tree":
-        if destination.exists() and not destination.is_dir():
-            raise ValidationError(
-                f"{destination} is a file; the tree {artifact.name!r} needs a folder",
-                hint="choose a folder path, e.g. ./out/",
-            )
-        return write_tree(workspace.store, artifact.digest, destination)
-    if as_folder or destination.is_dir():
-        destination.mkdir(parents=True, exist_ok=True)
-        destination = destination / _file_name(artifact)
-    if destination.is_symlink():
-        raise ValidationError(
-            f"{destination} is a symbolic link; refusing to write through it",
-            hint="remove the link or choose another destination",
+        return write_tree(store, artifact.digest, destination, overwrite=overwrite, what=what)
+    if as_folder or (destination.is_dir() and not destination.is_symlink()):
+        name = _file_name(artifact)
+        return export_blob(
+            store, artifact.digest, destination, name, overwrite=overwrite, what=what
         )
-    if destination.is_dir():
-        raise ValidationError(
-            f"{destination} is a folder",
-            hint="name a file, or end the path with / to write inside the folder",
-        )
-    if destination.exists() and not overwrite:
-        raise ValidationError(
-            f"{destination} exists; not overwriting it",
-            hint="pass --force (overwrite=True) to replace it, or choose another path",
-        )
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    copy_blob(workspace.store, artifact.digest, destination)
-    return destination
+    return export_blob(
+        store,
+        artifact.digest,
+        destination.parent,
+        destination.name,
+        overwrite=overwrite,
+        what=what,
+    )
 
 
 def _base_name(artifact: Artifact) -> str:
-    """The last part of the artifact's name; its id when that is empty, ``.`` or ``..``."""
+    """The last part of the artifact's name, refused when it cannot name a file or folder."""
     base = PurePosixPath(artifact.name.replace("\\", "/")).name
-    return artifact.id if base in {"", ".", ".."} else base
+    why = name_problem(base)
+    if why is not None:
+        example = "./exported" if artifact.kind == "tree" else f"./exported.{artifact.format}"
+        raise ValidationError(
+            f"artifact {artifact.name!r} ({artifact.id}) cannot be written under its own name: "
+            f"{why}",
+            hint="pass a destination that names the file or folder to write, e.g. "
+            f"`labledger artifacts get {artifact.id} {example}`",
+        )
+    return base
 
 
 def _file_name(artifact: Artifact) -> str:

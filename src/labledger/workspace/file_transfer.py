@@ -89,6 +89,7 @@ def hash_and_copy(
     size: int,
     *,
     present: Callable[[str], bool] | None = None,
+    direct: bool = True,
 ) -> tuple[str, bool]:
     """Copy the first ``size`` bytes of ``source_fd`` to the empty ``target_fd`` while hashing them.
 
@@ -98,6 +99,8 @@ def hash_and_copy(
         size: How many bytes to copy.
         present: Called with the digest as soon as it is known; when it returns ``True`` the copy
             may stop early, because those bytes are stored already.
+        direct: Write with direct I/O where the filesystem offers it (for a target that is
+            flushed next); ``False`` leaves the bytes in the page cache, as a plain copy does.
 
     Returns:
         The digest, and whether the target holds every byte (``False`` when the copy stopped
@@ -125,7 +128,7 @@ def hash_and_copy(
         thread = threading.Thread(target=hash_mapping, name="labledger-hash", daemon=True)
         thread.start()
         try:
-            complete = _write_mapping(mapping, target_fd, size, stop)
+            complete = _write_mapping(mapping, target_fd, size, stop, direct=direct)
         finally:
             thread.join()
         if failure:
@@ -170,14 +173,16 @@ def _set_direct(fd: int, on: bool) -> bool:
     return True
 
 
-def _write_mapping(mapping: mmap.mmap, fd: int, size: int, stop: threading.Event) -> bool:
+def _write_mapping(
+    mapping: mmap.mmap, fd: int, size: int, stop: threading.Event, *, direct: bool
+) -> bool:
     """Write the mapping to ``fd`` unless ``stop`` is set first; ``True`` once all is written.
 
     The aligned part goes with direct I/O where the filesystem offers it, the rest buffered.
     """
     offset = 0
     aligned = size - size % _ALIGNMENT
-    direct = _set_direct(fd, on=True)
+    direct = direct and _set_direct(fd, on=True)
     with memoryview(mapping) as view:
         try:
             while direct and offset < aligned:

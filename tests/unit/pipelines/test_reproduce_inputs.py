@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from labledger._foundation.errors import ValidationError
+from labledger._foundation.errors import IntegrityError, ValidationError
 from labledger.lineage import ReproStatus, explain_status
 from labledger.pipelines import load_pipeline, reproduce
 
@@ -278,3 +278,17 @@ def test_a_run_whose_record_changed_after_the_seal_is_not_reproduced(
         )
     with pytest.raises(IntegrityError, match="changed after it was sealed"):
         reproduce(result.run_id, workspace=workspace)
+
+
+def test_a_damaged_input_blob_is_refused_not_replayed(
+    workspace: Workspace, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger._foundation.digests import digest_file
+
+    run = _pipe(project, "by_folder").run(workspace=workspace)
+    blob = workspace.store.path_of(digest_file(project / "plates" / "sub" / "b.csv"))  # type: ignore[attr-defined]
+    blob.chmod(0o644)  # blobs are read-only
+    blob.write_text("B")
+    _elsewhere(tmp_path, monkeypatch)
+    with pytest.raises(IntegrityError, match=r"'sub/b.csv' of input 'plates'.*corrupt"):
+        reproduce(run.run_id, workspace=workspace)

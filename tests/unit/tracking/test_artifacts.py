@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import labledger
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.digests import digest_bytes, digest_file
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import IntegrityError, NotFoundError, ValidationError
 from labledger.tracking.artifacts import (
     export_artifact,
     get_artifact,
@@ -30,6 +30,7 @@ from labledger.workspace.verify import verify_workspace
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from labledger.tracking.types import Artifact
     from labledger.workspace.workspace import Workspace
 
 
@@ -314,3 +315,118 @@ def test_read_tree_refuses_other_blobs(current: Workspace) -> None:
     digest = current.store.put(b'{"kind": "not a tree"}')
     with pytest.raises(ValidationError, match="not a tree"):
         read_tree(current, digest)
+
+
+def _rename(ws: Workspace, artifact_id: str, name: str) -> Artifact:
+    """Forge the catalog row's name, as an edited catalog would hold it."""
+    with ws.write() as conn:
+        conn.execute(
+            sa.update(schema.artifacts)
+            .where(schema.artifacts.c.id == artifact_id)
+            .values(name=name)
+        )
+    return get_artifact(artifact_id, workspace=ws)
+
+
+def _corrupt(ws: Workspace, digest: str, data: bytes) -> None:
+    path = ws.store.path_of(digest)  # type: ignore[attr-defined]
+    path.chmod(0o644)  # blobs are read-only
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/..", "", "C:", "a\nb"])
+@pytest.mark.parametrize("kind", ["file", "tree"])
+def test_a_name_that_is_no_file_name_is_refused_without_a_destination(
+    current: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    kind: str,
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "victim.txt").write_bytes(b"from the artifact")
+    stored = store_artifact(current, source if kind == "tree" else source / "victim.txt")
+    artifact = _rename(current, stored.id, name)
+    parent = tmp_path / "parent"
+    (parent / "here").mkdir(parents=True)
+    (parent / "victim.txt").write_bytes(b"original")
+    monkeypatch.chdir(parent / "here")
+    with pytest.raises(ValidationError, match="pass a destination"):
+        export_artifact(artifact, workspace=current)
+    assert (parent / "victim.txt").read_bytes() == b"original"
+    assert sorted(p.name for p in parent.rglob("*")) == ["here", "victim.txt"]
+    out = export_artifact(artifact, parent / "here" / "named", workspace=current)
+    assert out == parent / "here" / "named"
+
+
+def test_a_corrupt_file_artifact_raises_and_writes_nothing(
+    current: Workspace, tmp_path: Path
+) -> None:
+    artifact = store_artifact(current, b"weights", name="model.bin")
+    _corrupt(current, artifact.digest, b"tampered")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "model.bin").write_bytes(b"original")
+    for destination, overwrite in ((exports / "out.bin", False), (exports, True)):
+        with pytest.raises(IntegrityError, match=r"artifact 'model.bin' \(.*corrupt") as raised:
+            export_artifact(artifact, destination, overwrite=overwrite, workspace=current)
+        assert artifact.id in str(raised.value) and artifact.digest in str(raised.value)
+    assert sorted(p.name for p in exports.iterdir()) == ["model.bin"]
+    assert (exports / "model.bin").read_bytes() == b"original"
+
+
+def test_a_corrupt_file_in_a_tree_raises_and_writes_nothing(
+    current: Workspace, tmp_path: Path
+) -> None:
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("alpha")
+    (folder / "sub" / "b.txt").write_text("beta")
+    artifact = store_artifact(current, folder)
+    bad = next(e for e in read_tree(current, artifact.digest) if e["path"] == "sub/b.txt")
+    _corrupt(current, bad["digest"], b"evil")
+    out = tmp_path / "out"
+    with pytest.raises(IntegrityError, match=r"'sub/b.txt' of artifact 'images'"):
+        export_artifact(artifact, out, workspace=current)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".labledger", "images"]
+
+
+@pytest.mark.parametrize(
+    "entry", ["../evil.txt", "/tmp/evil.txt", "C:evil.txt", "a\x00b", "a\\..\\..\\evil.txt"]
+)
+def test_tree_entries_that_leave_the_destination_are_refused(
+    current: Workspace, tmp_path: Path, entry: str
+) -> None:
+    inner = current.store.put(b"evil")
+    manifest = canonical_json(
+        {
+            "kind": "tree",
+            "entries": [
+                {"path": "ok.txt", "digest": inner, "size": 4},
+                {"path": entry, "digest": inner, "size": 4},
+            ],
+        }
+    )
+    tree = get_artifact(store_artifact(current, b"placeholder", name="t").id, workspace=current)
+    forged = dataclasses.replace(tree, kind="tree", digest=current.store.put(manifest))
+    with pytest.raises(ValidationError, match="tree entry"):
+        export_artifact(forged, tmp_path / "dest", workspace=current)
+    assert not (tmp_path / "dest").exists()
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_a_linked_destination_is_refused(current: Workspace, tmp_path: Path) -> None:
+    artifact = store_artifact(current, b"weights", name="model.bin")
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"original")
+    (tmp_path / "link.bin").symlink_to(victim)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "linked").symlink_to(elsewhere, target_is_directory=True)
+    for destination in (tmp_path / "link.bin", tmp_path / "linked", f"{tmp_path}/linked/"):
+        with pytest.raises(ValidationError, match="symbolic link"):
+            export_artifact(artifact, destination, overwrite=True, workspace=current)
+    assert victim.read_bytes() == b"original"
+    assert list(elsewhere.iterdir()) == []
