@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from labledger._foundation.digests import CHUNK_SIZE, Hasher
 from labledger._foundation.errors import IntegrityError, LabledgerError
 from labledger.workspace.ledger import iter_entries
-from labledger.workspace.records import run_record_digest
+from labledger.workspace.records import run_record_digest, sealed_format
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -56,15 +56,16 @@ class RunSeals:
     def _judge(self, run_id: str, record_digest: str) -> bool:
         with self.workspace.read() as conn:
             seals = [
-                entry.payload.get("record_digest")
+                entry.payload
                 for entry in iter_entries(conn, subject=f"run:{run_id}")
                 if entry.kind in SEAL_KINDS
             ]
             # A run is sealed once: a second seal is someone trying to re-seal it.
-            if len(seals) != 1 or seals[0] != record_digest:
+            if len(seals) != 1 or seals[0].get("record_digest") != record_digest:
                 return False
-            sealed = seals[0]
-            return bool(run_record_digest(conn, run_id) == sealed)
+            sealed = seals[0]["record_digest"]
+            record_format = sealed_format(seals[0])
+            return bool(run_record_digest(conn, run_id, record_format=record_format) == sealed)
 
 
 class BlobCheck:

@@ -31,7 +31,7 @@ from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.ledger import iter_entries
 from labledger.workspace.lookup import find_by_id
-from labledger.workspace.records import run_record_digest
+from labledger.workspace.records import run_record_digest, sealed_format
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -137,13 +137,16 @@ def _check_sealed(conn: Connection, run_id: str) -> None:
             f"run {run_id} is sealed more than once, so its record cannot be trusted",
             hint="run `labledger verify` to see who sealed it again",
         )
-    sealed = [entry.payload.get("record_digest") for entry in seals if entry.kind == "run.finished"]
+    sealed = [entry.payload for entry in seals if entry.kind == "run.finished"]
     if not sealed:
         raise RunStateError(
             f"run {run_id} is not sealed (still running, or it crashed)",
             hint="reproduce a run that finished or failed",
         )
-    if run_record_digest(conn, run_id) != sealed[-1]:
+    record_format = sealed_format(sealed[-1])
+    if run_record_digest(conn, run_id, record_format=record_format) != sealed[-1].get(
+        "record_digest"
+    ):
         raise IntegrityError(
             f"run {run_id}'s record changed after it was sealed, so its code and inputs cannot "
             "be trusted",

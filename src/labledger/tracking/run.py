@@ -53,7 +53,7 @@ from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
 from labledger.workspace.checkpoints import ensure_workspace_key, write_checkpoint
 from labledger.workspace.current import get_workspace
-from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record_digest
+from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record, seal_fields
 from labledger.workspace.search_index import index_finished_run, index_run
 
 if TYPE_CHECKING:
@@ -302,13 +302,16 @@ class ActiveRun:
                 self._insert_metrics(conn, rows)
                 metrics.update(rows)
             now = time.time()
-            record = run_record_digest(
-                conn,
-                self.id,
-                run={**self._row, "status": status, "ended_at": now},
-                params=self._params,
-                metrics=metrics,
+            sealed = seal_fields(
+                run_record(
+                    conn,
+                    self.id,
+                    run={**self._row, "status": status, "ended_at": now},
+                    params=self._params,
+                    metrics=metrics,
+                )
             )
+            record = sealed["record_digest"]
             finish_run(
                 conn, self.id, status=status, ended_at=now, error=error, record_digest=record
             )
@@ -328,7 +331,7 @@ class ActiveRun:
                 {
                     "run_id": self.id,
                     "status": status,
-                    "record_digest": record,
+                    **sealed,
                     "metrics": metrics.summary(),
                     # Every artifact of the run has its artifact.produced entry (verify checks).
                     "artifacts_recorded": True,

@@ -131,6 +131,16 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
         seen.add(run_id)
         if run_id not in index.started:
             problems.append(("run", run_id, "its run.started entry is missing from the ledger"))
+        seal = index.seals.get(run_id)
+        if seal is not None and record_digest != seal[1].get("record_digest"):
+            problems.append(
+                (
+                    "run",
+                    run_id,
+                    f"its record digest reads {record_digest}, but its seal says "
+                    f"{seal[1].get('record_digest')}",
+                )
+            )
         if status != "running" and run_id not in index.seals:
             what = "is marked sealed" if record_digest is not None else f"ended ({status})"
             problems.append(

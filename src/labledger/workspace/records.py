@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select
 
 from labledger._foundation.digests import Hasher, digest_record
 from labledger.workspace import schema
+from labledger.workspace.record_facts import artifact_facts, pipeline_facts, task_facts_digest
 from labledger.workspace.sqlite_driver import driver_connection, select_sql
 
 if TYPE_CHECKING:
@@ -27,14 +28,20 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 __all__ = [
+    "RECORD_FORMAT",
     "RUN_FIELDS",
     "MetricsDigest",
     "describe_metric_changes",
     "metric_summary",
+    "record_sections",
     "run_record",
     "run_record_digest",
+    "seal_fields",
+    "sealed_format",
 ]
 
+# The format new seals use; ``record_facts`` says what format 2 adds to format 1.
+RECORD_FORMAT = 2
 RUN_FIELDS = ("id", "name", "status", "started_at", "ended_at", "environment_digest", "git_commit")
 
 _ROW = struct.Struct("<Idqd")
@@ -120,6 +127,7 @@ def run_record(
     run: Mapping[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
     metrics: MetricsDigest | None = None,
+    record_format: int = RECORD_FORMAT,
 ) -> dict[str, Any]:
     """The canonical record of a run.
 
@@ -129,6 +137,7 @@ def run_record(
         run: The run row's ``RUN_FIELDS``, when the caller has them; read from the catalog if not.
         params: The run's params, when the caller has them.
         metrics: The digest of the run's metric rows, when the caller kept one while writing them.
+        record_format: 1 or 2 (see ``record_facts``): the format the run was sealed with.
     """
     bind = {"run_id": run_id}
     row = run if run is not None else conn.execute(_RUN, bind).one()._mapping
@@ -137,6 +146,8 @@ def run_record(
     if metrics is None:
         metrics = MetricsDigest()
         metrics.update(conn.execute(_METRICS, bind))
+    if record_format >= 2:
+        return _record_v2(conn, bind, dict(row), params, metrics)
     db = driver_connection(conn)
     artifacts = (
         db.execute(_SQLITE_ARTIFACTS, (run_id,))
@@ -159,6 +170,39 @@ def run_record(
         # Only pipeline runs have tasks; other runs keep the record they were sealed with.
         record["tasks"] = _tasks_digest(conn, bind)
     return record
+
+
+def _record_v2(
+    conn: Connection,
+    bind: Mapping[str, Any],
+    row: Mapping[str, Any],
+    params: Mapping[str, str],
+    metrics: MetricsDigest,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "format": 2,
+        "run": {
+            "id": row["id"],
+            "name": row["name"],
+            "status": row["status"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "environment": row["environment_digest"],
+            "git_commit": row["git_commit"],
+        },
+        "params": dict(params),
+        "metrics": {"count": metrics.count, "digest": metrics.digest},
+        "artifacts": artifact_facts(conn, bind),
+    }
+    if row.get("kind") == "pipeline":
+        record["pipeline"] = pipeline_facts(conn, bind)
+        record["tasks"] = task_facts_digest(conn, bind)
+    return record
+
+
+def record_sections(record: Mapping[str, Any]) -> dict[str, str]:
+    """A digest per part of a format 2 record, so ``verify`` can say which part changed."""
+    return {key: digest_record(value) for key, value in record.items() if key != "format"}
 
 
 _TASKS = (
@@ -202,9 +246,34 @@ def run_record_digest(
     run: Mapping[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
     metrics: MetricsDigest | None = None,
+    record_format: int = RECORD_FORMAT,
 ) -> str:
     """Digest of ``run_record``."""
-    return digest_record(run_record(conn, run_id, run=run, params=params, metrics=metrics))
+    return digest_record(
+        run_record(
+            conn, run_id, run=run, params=params, metrics=metrics, record_format=record_format
+        )
+    )
+
+
+def seal_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a seal entry carries about a format 2 ``record``: its digest and format, a digest per
+    part and per param (so ``verify`` names what changed), and the pipeline facts as they were."""
+    fields: dict[str, Any] = {
+        "record_digest": digest_record(record),
+        "record_format": record.get("format", 1),
+        "sections": record_sections(record),
+        "param_digests": {k: digest_record(v) for k, v in sorted(record["params"].items())},
+    }
+    if record.get("pipeline") is not None:
+        fields["pipeline"] = record["pipeline"]
+    return fields
+
+
+def sealed_format(payload: Mapping[str, Any]) -> int:
+    """The record format a seal's digest was made with (1 before ``record_format`` existed)."""
+    value = payload.get("record_format", 1)
+    return value if isinstance(value, int) and value in (1, 2) else 1
 
 
 def metric_summary(conn: Connection, run_id: str) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
-from labledger.workspace.records import run_record_digest
+from labledger.workspace.records import run_record, seal_fields
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -72,13 +72,14 @@ def mark_crashed_runs(workspace: Workspace) -> list[str]:
             if changed:
                 # Sealed as it stands: the tasks it finished stay usable from the cache (a re-run
                 # resumes), and edits made after this are seen by `verify`.
-                record = run_record_digest(conn, run_id)
+                sealed = seal_fields(run_record(conn, run_id))
+                record = sealed["record_digest"]
                 conn.execute(update(runs).where(runs.c.id == run_id).values(record_digest=record))
                 record_run_artifacts(workspace, conn, run_id)
                 workspace.record(
                     conn,
                     "run.crashed",
                     f"run:{run_id}",
-                    {"run_id": run_id, "record_digest": record, "artifacts_recorded": True},
+                    {"run_id": run_id, **sealed, "artifacts_recorded": True},
                 )
     return dead

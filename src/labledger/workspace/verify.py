@@ -8,16 +8,14 @@ record is re-derived, and every blob the catalog references is re-hashed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger._foundation.canonical import canonical_text
 from labledger._foundation.digests import CHUNK_SIZE, Hasher
-from labledger._foundation.errors import NotFoundError
+from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.workspace import schema
 from labledger.workspace.anchors import (
     check_checkpoint,
@@ -30,13 +28,14 @@ from labledger.workspace.checkpoints import workspace_id
 from labledger.workspace.cross_checks import EntryIndex, cross_check
 from labledger.workspace.ledger import count_entries, walk_chain
 from labledger.workspace.log_tree import tree_size
-from labledger.workspace.records import describe_metric_changes, metric_summary, run_record_digest
+from labledger.workspace.records import run_record_digest, sealed_format
 from labledger.workspace.references import referenced_blobs, tree_entries
+from labledger.workspace.run_changes import describe_run_changes
 from labledger.workspace.tip import Tip, save_tip
 from labledger.workspace.verify_state import VerifiedState, load_state, save_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from sqlalchemy import Connection
 
@@ -89,20 +88,19 @@ class VerifyReport:
         return not self.problems
 
 
-def _rehash(workspace: Workspace, digest: str) -> str:
+def _rehash(workspace: Workspace, digest: str) -> tuple[str, int]:
     hasher = Hasher()
+    size = 0
     with workspace.store.open(digest) as handle:
         while chunk := handle.read(CHUNK_SIZE):
             hasher.update(chunk)
-    return hasher.digest
+            size += len(chunk)
+    return hasher.digest, size
 
 
-def _changed_run(conn: Connection, run_id: str, sealed_metrics: Any) -> str:
-    reason = "its params, metrics or artifacts changed after it was sealed"
-    if not isinstance(sealed_metrics, dict):
-        return reason  # sealed before runs kept a metric summary
-    current = json.loads(canonical_text(metric_summary(conn, run_id)))
-    changes = describe_metric_changes(sealed_metrics, current)
+def _changed_run(conn: Connection, run_id: str, payload: Mapping[str, Any]) -> str:
+    reason = "rows of this run changed after it was sealed"
+    changes = describe_run_changes(conn, run_id, payload)
     return f"{reason}: {'; '.join(changes)}" if changes else reason
 
 
@@ -132,6 +130,7 @@ def _unsealed_tasks(conn: Connection) -> list[Problem]:
 def _check_blobs(
     workspace: Workspace,
     referenced: dict[str, bool],
+    sizes: dict[str, int],
     progress: Callable[[str, int, int], None] | None,
 ) -> dict[str, str]:
     """Digest -> what is wrong, for each referenced blob (and each tree's entries) not intact."""
@@ -142,12 +141,16 @@ def _check_blobs(
     while todo:
         digest = todo.pop()
         try:
-            actual = _rehash(workspace, digest)
+            actual, size = _rehash(workspace, digest)
         except NotFoundError:
             bad[digest] = "missing from the store"
+        except ValidationError:
+            bad[digest] = "the catalog names it as a blob, but it is not a digest"
         else:
             if actual != digest:
                 bad[digest] = f"its bytes hash to {actual}"
+            elif digest in sizes and sizes[digest] != size:
+                bad[digest] = f"the catalog says it holds {sizes[digest]} bytes, it holds {size}"
             elif referenced.get(digest):
                 fresh = [d for d in tree_entries(workspace.store, digest) if d not in seen]
                 seen.update(fresh)
@@ -164,14 +167,19 @@ def _sealed_runs(
     problems: list[Problem] = []
     # A crashed run is sealed as it stood when it was marked crashed.
     sealed = {
-        run_id: (payload["record_digest"], payload.get("metrics"))
+        run_id: payload
         for run_id, (_, payload) in index.seals.items()
         if "record_digest" in payload
     }
-    for done, (run_id, (expected, metrics)) in enumerate(sorted(sealed.items()), 1):
+    for done, (run_id, payload) in enumerate(sorted(sealed.items()), 1):
         exists = conn.execute(select(schema.runs.c.id).where(schema.runs.c.id == run_id)).scalar()
-        if exists is not None and run_record_digest(conn, run_id) != expected:
-            problems.append(Problem("run", run_id, _changed_run(conn, run_id, metrics), RUN_HINT))
+        current = (
+            run_record_digest(conn, run_id, record_format=sealed_format(payload))
+            if exists is not None
+            else None
+        )
+        if current is not None and current != payload["record_digest"]:
+            problems.append(Problem("run", run_id, _changed_run(conn, run_id, payload), RUN_HINT))
         if progress:
             progress("runs", done, len(sealed))
     return problems
@@ -272,7 +280,10 @@ def verify_workspace(
         own_id = workspace_id(conn)
         digests: list[str] = []
         if blobs:
-            bad = _check_blobs(workspace, referenced, progress)
+            sizes = {
+                d: s for d, s in conn.execute(select(schema.blobs.c.digest, schema.blobs.c.size))
+            }
+            bad = _check_blobs(workspace, referenced, sizes, progress)
             digests = list(referenced)
             owners = describe_owners(conn, bad)
             for digest, reason in bad.items():

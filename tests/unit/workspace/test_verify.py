@@ -151,8 +151,11 @@ def test_an_edited_earlier_metric_value_or_a_deleted_row_is_named(workspace: Wor
     assert "metric 'loss' was sealed but is gone, last 0.2 at step 4" in problem.reason
 
 
-def test_an_edited_param_keeps_the_general_reason(workspace: Workspace) -> None:
+def test_an_edited_param_is_named(workspace: Workspace) -> None:
     run_id, _ = _finished_run(workspace)
     _edit(workspace, "UPDATE params SET value = '0.2' WHERE run_id = :r AND key = 'lr'", r=run_id)
     (problem,) = verify_workspace(workspace).problems
-    assert problem.reason == "its params, metrics or artifacts changed after it was sealed"
+    assert problem.reason == (
+        "rows of this run changed after it was sealed: param 'lr' changed after the seal, now 0.2"
+    )
+    assert "restore the catalog from a backup" in problem.hint
