@@ -8,11 +8,13 @@ record is re-derived, and every blob the catalog references is re-hashed.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from labledger._foundation.digests import CHUNK_SIZE, Hasher
 from labledger._foundation.errors import NotFoundError, ValidationError
@@ -53,6 +55,11 @@ LEDGER_HINT = (
 RUN_HINT = (
     "rows of a sealed run were edited: restore the catalog from a backup; until then do not "
     "trust this run's results (the pipeline cache no longer reuses its steps)"
+)
+CATALOG_HINT = (
+    "the catalog database is damaged: restore it from a backup (`labledger restore`); "
+    "`sqlite3 catalog.db .recover` salvages what is readable, and `labledger verify` on the "
+    "result shows what the ledger and blobs still vouch for"
 )
 ROW_HINT = (
     "catalog rows and the ledger disagree: the ledger says what happened; restore the catalog "
@@ -265,6 +272,50 @@ def verify_workspace(
             order, remember it now (see ``verify_state``).
     """
     remembered = load_state(workspace) if remember else None
+    damage = _integrity_problems(workspace)
+    if damage:
+        return VerifyReport(0, 0, 0, damage)
+    try:
+        return _verify(workspace, blobs, progress, checkpoint, trusted, remember, remembered)
+    except (DBAPIError, sqlite3.DatabaseError) as exc:
+        reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or ["unknown error"])[0]
+        problem = Problem(
+            "catalog", workspace.catalog.safe_url, f"cannot be read: {reason}", CATALOG_HINT
+        )
+        return VerifyReport(0, 0, 0, [problem])
+
+
+def _integrity_problems(workspace: Workspace) -> list[Problem]:
+    """SQLite's own check of every page, table and index, before anything else reads them."""
+    if workspace.catalog.dialect != "sqlite":
+        return []
+    try:
+        with workspace.read() as conn:
+            found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check(20)")]
+    except (DBAPIError, sqlite3.DatabaseError) as exc:
+        found = [(str(getattr(exc, "orig", exc)).strip().splitlines() or ["unknown error"])[0]]
+    if found == ["ok"]:
+        return []
+    shown = "; ".join(found[:5]) + (f" (and {len(found) - 5} more)" if len(found) > 5 else "")
+    return [
+        Problem(
+            "catalog",
+            workspace.catalog.safe_url,
+            f"SQLite's integrity check fails: {shown}",
+            CATALOG_HINT,
+        )
+    ]
+
+
+def _verify(
+    workspace: Workspace,
+    blobs: bool,
+    progress: Callable[[str, int, int], None] | None,
+    checkpoint: Checkpoint | None,
+    trusted: Sequence[TrustedKey] | None,
+    remember: bool,
+    remembered: VerifiedState | None,
+) -> VerifyReport:
     with workspace.read() as conn:
         if conn.dialect.name == "postgresql":
             # One snapshot for the whole check, as SQLite's read transaction gives: rows and

@@ -44,7 +44,7 @@ def _trash_of(ws: Workspace, digest: str) -> Path:
 def _register(ws: Workspace, digest: str) -> None:
     """Commit a catalog row referencing ``digest`` without storing it (a writer that knew it)."""
     with ws.write() as conn:
-        ws.register_blob(conn, digest, 0)
+        ws.register_blob(conn, digest, ws.store.size(digest))
 
 
 def _referenced(ws: Workspace) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,6 +20,7 @@ from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 # (table, column): what the seal and the ledger vouch for. Not in the list, on purpose: tags
 # (editable annotations), who/where a run ran (user, host, pid, heartbeat), task timings and
@@ -70,7 +70,7 @@ COVERED = [
     ("collection_members", "member_id"),
 ]
 
-PIPELINE = '''
+PIPELINE = """
 import labledger
 
 @labledger.step
@@ -84,7 +84,7 @@ def double(n: int) -> dict:
 @labledger.pipeline
 def study(factor: int = 2) -> dict:
     return double(count(labledger.File("words.txt")))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +130,11 @@ def _flip(db: sqlite3.Connection, table: str, column: str, rowid: int, value: An
         new = value + 1
     elif column in ("artifact_id", "member_id"):
         source = "artifacts" if column == "artifact_id" else "runs"
-        others = [r[0] for r in db.execute(f"SELECT id FROM {source} WHERE id != ?", (value,))]  # noqa: S608
+        others = [r[0] for r in db.execute(f"SELECT id FROM {source} WHERE id != ?", (value,))]
         if column == "artifact_id":
             digest = db.execute("SELECT digest FROM artifacts WHERE id = ?", (value,)).fetchone()[0]
             others = [
-                r[0]
-                for r in db.execute("SELECT id FROM artifacts WHERE digest != ?", (digest,))
+                r[0] for r in db.execute("SELECT id FROM artifacts WHERE digest != ?", (digest,))
             ]
         if not others:
             return False
@@ -147,7 +146,7 @@ def _flip(db: sqlite3.Connection, table: str, column: str, rowid: int, value: An
         new = "x"
     else:
         new = str(value) + "x"
-    db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (new, rowid))  # noqa: S608
+    db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (new, rowid))
     return True
 
 
@@ -165,7 +164,7 @@ def test_any_field_a_seal_depends_on_is_found(
     shutil.copytree(template, copy)
     db = sqlite3.connect(copy / ".labledger" / "catalog.db")
     db.execute("PRAGMA foreign_keys = OFF")
-    rows = db.execute(f"SELECT rowid, {column} FROM {table}").fetchall()  # noqa: S608
+    rows = db.execute(f"SELECT rowid, {column} FROM {table}").fetchall()
     assert rows, f"the template has no {table} rows"
     rowid, value = rows[pick % len(rows)]
     changed = _flip(db, table, column, rowid, value)
@@ -188,7 +187,7 @@ def test_every_covered_field_once(
         shutil.copytree(template, copy)
         db = sqlite3.connect(copy / ".labledger" / "catalog.db")
         db.execute("PRAGMA foreign_keys = OFF")
-        rows = db.execute(f"SELECT rowid, {target[1]} FROM {target[0]}").fetchall()  # noqa: S608
+        rows = db.execute(f"SELECT rowid, {target[1]} FROM {target[0]}").fetchall()
         rowid, value = rows[pick]
         changed = _flip(db, *target, rowid, value)
         db.commit()
@@ -198,3 +197,62 @@ def test_every_covered_field_once(
         with Workspace.open(copy) as ws:
             report = verify_workspace(ws, remember=False)
         assert not report.ok, f"{target} row {pick} {value!r} changed and verify said ok"
+
+
+def _pages(path: Path) -> int:
+    return path.stat().st_size // 4096
+
+
+def test_a_damaged_index_is_found_before_anything_trusts_it(template: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "ws"
+    shutil.copytree(template, copy)
+    catalog = copy / ".labledger" / "catalog.db"
+    db = sqlite3.connect(catalog)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (root,) = db.execute(
+        "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND name = 'ix_ledger_kind'"
+    ).fetchone()
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with catalog.open("r+b") as handle:  # keep the page header, scramble its cells (at its end)
+        handle.seek(root * page_size - 1024)
+        handle.write(bytes(range(256)) * 4)
+    with Workspace.open(copy) as ws:
+        report = verify_workspace(ws, remember=False)
+    assert not report.ok
+    assert report.problems[0].kind == "catalog"
+    assert "integrity check" in report.problems[0].reason
+    assert "restore it from a backup" in report.problems[0].hint
+
+
+def test_corrupt_pages_never_give_a_traceback_or_ok(template: Path, tmp_path: Path) -> None:
+    from labledger._foundation.errors import LabledgerError
+
+    source = template / ".labledger" / "catalog.db"
+    db = sqlite3.connect(source)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    pages = _pages(source)
+    outcomes = []
+    for page in range(1, pages, max(1, pages // 13)):
+        copy = tmp_path / f"ws{page}"
+        shutil.copytree(template, copy)
+        with (copy / ".labledger" / "catalog.db").open("r+b") as handle:
+            handle.seek((page + 1) * 4096 - 1024)  # cells sit at the end of a page
+            handle.write(b"\xff\x00" * 512)
+        try:
+            check = sqlite3.connect(copy / ".labledger" / "catalog.db")
+            sqlite_ok = check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            check.close()
+        except sqlite3.DatabaseError:
+            sqlite_ok = False
+        try:
+            with Workspace.open(copy) as ws:
+                report = verify_workspace(ws, remember=False)
+        except LabledgerError as exc:  # a catalog too damaged to open is a clear error too
+            outcomes.append(("refused", str(exc)))
+            continue
+        if not sqlite_ok:
+            assert not report.ok, f"page {page} damaged, SQLite's check fails, verify said ok"
+        outcomes.append(("found" if not report.ok else "harmless", page))
+    assert any(kind != "harmless" for kind, _ in outcomes)
