@@ -51,7 +51,7 @@ from labledger.tracking.run_rows import (
 )
 from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
-from labledger.workspace.checkpoints import ensure_workspace_key, write_checkpoint
+from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint
 from labledger.workspace.current import get_workspace
 from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record, seal_fields
 from labledger.workspace.search_index import index_finished_run, index_run
@@ -324,20 +324,19 @@ class ActiveRun:
                 tags=self._tags,
             )
             record_run_artifacts(self.workspace, conn, self.id)
-            self.workspace.record(
-                conn,
-                "run.finished",
-                f"run:{self.id}",
-                {
-                    "run_id": self.id,
-                    "status": status,
-                    **sealed,
-                    "metrics": metrics.summary(),
-                    # Every artifact of the run has its artifact.produced entry (verify checks).
-                    "artifacts_recorded": True,
-                },
-            )
-            write_checkpoint(self.workspace, conn)
+            payload = {
+                "run_id": self.id,
+                "status": status,
+                **sealed,
+                "metrics": metrics.summary(),
+                # Every artifact of the run is named by a produced entry (verify checks).
+                "artifacts_recorded": True,
+            }
+            # A signed checkpoint of the ledger up to this seal travels inside it.
+            checkpoint = seal_checkpoint(self.workspace, conn)
+            if checkpoint is not None:
+                payload["checkpoint"] = checkpoint
+            self.workspace.record(conn, "run.finished", f"run:{self.id}", payload)
 
     def __enter__(self) -> ActiveRun:
         return self

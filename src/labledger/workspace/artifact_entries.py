@@ -1,9 +1,10 @@
-"""Every artifact gets its ``artifact.produced`` ledger entry, at the latest when its run is sealed.
+"""Every artifact is named in the ledger with its blob digest, at the latest when its run is sealed.
 
-Artifacts logged one by one (``log_artifact``) get theirs at once. Pipeline outputs and recorded
-input files are written in batches while a pipeline runs; their entries are appended when the run
-is sealed, in the sealing transaction, so the ledger names each artifact and its blob digest and an
-inclusion proof can be made for any of them.
+Artifacts logged one by one (``log_artifact``) get an ``artifact.produced`` entry at once. Pipeline
+outputs and recorded input files are written in batches while a pipeline runs; they are named
+together in one ``artifacts.produced`` entry (payload ``artifacts``: ``[id, name, digest]`` each)
+appended in the transaction that seals the run, so an inclusion proof can be made for any of them
+and a run of a thousand steps adds one entry, not a thousand.
 """
 
 from __future__ import annotations
@@ -43,17 +44,17 @@ _SQLITE_UNRECORDED = (
 
 
 def record_run_artifacts(workspace: Workspace, conn: Connection, run_id: str) -> int:
-    """Append ``artifact.produced`` for each of the run's artifacts that lacks one; return how many."""
+    """Name the run's artifacts that lack an entry in one ``artifacts.produced``; return how many."""
     db = driver_connection(conn)
     if db is not None:
         rows = db.execute(_SQLITE_UNRECORDED, (run_id,)).fetchall()
     else:
         rows = [tuple(row) for row in conn.execute(_UNRECORDED, {"run_id": run_id})]
-    for artifact_id, name, digest in rows:
+    if rows:
         workspace.record(
             conn,
-            "artifact.produced",
-            f"artifact:{artifact_id}",
-            {"artifact_id": artifact_id, "name": name, "digest": digest, "run_id": run_id},
+            "artifacts.produced",
+            f"run:{run_id}",
+            {"run_id": run_id, "artifacts": [list(row) for row in rows]},
         )
     return len(rows)

@@ -58,6 +58,7 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "make_checkpoint",
+    "seal_checkpoint",
     "signature_is_valid_bytes",
     "workspace_id",
     "write_checkpoint",
@@ -225,17 +226,20 @@ def _signers(workspace: Workspace) -> list[Signer]:
     return signers
 
 
-def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint | None:
+def write_checkpoint(
+    workspace: Workspace, conn: Connection, *, extend: bool = True
+) -> Checkpoint | None:
     """Sign and store a checkpoint of every entry, inside ``conn``'s write transaction.
 
     The root is derived from the entries through this user's tip (``tip.advance_tip``), never read
-    from the stored tree; the stored tree is extended too, for proofs. When the ledger no longer
+    from the stored tree; the stored tree (an index for proofs) is extended too unless ``extend``
+    is false (the checkpoint at a run's end leaves that to the next proof or checkpoint). When the ledger no longer
     extends what this user saw, nothing is signed: a ``LedgerChangedWarning`` says so (and
     ``verify`` says what changed), and ``None`` is returned.
     """
     import time
 
-    own_id = workspace_id(conn)
+    own_id = workspace.ledger_tip.workspace if workspace.ledger_tip else workspace_id(conn)
     try:
         tip = advance_tip(workspace, conn, own_id)
     except LedgerMoved as exc:
@@ -246,7 +250,8 @@ def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint | Non
             stacklevel=3,
         )
         return None
-    extend_tree(conn)
+    if extend:
+        extend_tree(conn)
     unsigned = Checkpoint(own_id, tip.size, tip.root, time.time())
     message = unsigned.signed_bytes()
     signatures = tuple(
@@ -261,7 +266,7 @@ def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint | Non
         tip.size,
         checkpoint.root,
         checkpoint.time,
-        json.dumps(checkpoint.to_dict(), sort_keys=True),
+        json.dumps(checkpoint.to_dict(), sort_keys=True, separators=(",", ":")),
     )
     db = driver_connection(conn)
     if db is not None:
@@ -270,6 +275,40 @@ def write_checkpoint(workspace: Workspace, conn: Connection) -> Checkpoint | Non
         columns = ("id", "size", "root", "created_at", "document")
         conn.execute(schema.ledger_checkpoints.insert(), dict(zip(columns, row, strict=True)))
     return checkpoint
+
+
+def seal_checkpoint(workspace: Workspace, conn: Connection) -> dict[str, Any] | None:
+    """A signed checkpoint of every entry so far, to embed in a run's seal (``checkpoint`` field).
+
+    The automatic checkpoint at a run's end: it travels inside the ``run.finished`` entry (so it
+    costs no row of its own), and ``verify`` checks it against the root of the entries before
+    that entry as it walks the ledger. ``None``, with a ``LedgerChangedWarning``, when the ledger
+    no longer extends what this user saw.
+    """
+    import time
+
+    own_id = workspace.ledger_tip.workspace if workspace.ledger_tip else workspace_id(conn)
+    try:
+        tip = advance_tip(workspace, conn, own_id)
+    except LedgerMoved as exc:
+        warnings.warn(
+            LedgerChangedWarning(
+                f"no checkpoint signed: {exc}; run `labledger verify` to see what changed"
+            ),
+            stacklevel=3,
+        )
+        return None
+    made = Checkpoint(own_id, tip.size, tip.root, time.time())
+    message = made.signed_bytes()
+    signatures = [
+        {
+            "actor": s.actor,
+            "public_key": s.public_key_hex,
+            "signature": s.private_key.sign(message).hex(),
+        }
+        for s in _signers(workspace)
+    ]
+    return {**made.body(), "signatures": signatures}
 
 
 def make_checkpoint(workspace: Workspace) -> Checkpoint:

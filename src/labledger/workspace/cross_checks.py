@@ -57,19 +57,25 @@ class EntryIndex:
         elif kind in _SEALS:
             self._seal(entry)
         elif kind == "artifact.produced":
-            artifact_id = str(payload.get("artifact_id"))
-            if artifact_id in self.produced:
-                self.problems.append(
-                    (
-                        "artifact",
-                        artifact_id,
-                        f"entry #{entry.seq} by {entry.actor} records it as produced again: an "
-                        "artifact is produced once, so the first entry stands and this one is "
-                        "an attempt to re-point it",
-                    )
+            self._produced(entry, str(payload.get("artifact_id")), str(payload.get("digest")))
+        elif kind == "artifacts.produced":
+            for item in payload.get("artifacts") or ():
+                if isinstance(item, list) and len(item) == 3:
+                    self._produced(entry, str(item[0]), str(item[2]))
+
+    def _produced(self, entry: LedgerEntry, artifact_id: str, digest: str) -> None:
+        if artifact_id in self.produced:
+            self.problems.append(
+                (
+                    "artifact",
+                    artifact_id,
+                    f"entry #{entry.seq} by {entry.actor} records it as produced again: an "
+                    "artifact is produced once, so the first entry stands and this one is "
+                    "an attempt to re-point it",
                 )
-            else:
-                self.produced[artifact_id] = str(payload.get("digest"))
+            )
+        else:
+            self.produced[artifact_id] = digest
 
     def _seal(self, entry: LedgerEntry) -> None:
         run_id = str(entry.payload.get("run_id"))

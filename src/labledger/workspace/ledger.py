@@ -41,6 +41,7 @@ __all__ = [
     "entry_leaf",
     "iter_entries",
     "lock_ledger",
+    "row_leaf",
     "verify_chain",
     "walk_chain",
 ]
@@ -107,6 +108,86 @@ def entry_leaf(entry: LedgerEntry) -> bytes:
     )
 
 
+_encode_text = json.JSONEncoder(ensure_ascii=False).encode
+_encode_fast = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _payload_text(payload: dict[str, Any]) -> str:
+    """The payload's canonical JSON: in one C-speed pass when it holds only plain JSON values
+    with text keys (every payload labledger writes), else through ``canonical_text``."""
+    try:
+        if all(type(key) is str for key in payload):
+            return _encode_fast(payload)
+    except (TypeError, ValueError):  # NaN, or a value JSON cannot hold: the careful path says
+        pass
+    return canonical_text(payload)
+
+
+def _leaf_text(
+    id_: str, kind: str, actor: str, subject: str, payload_text: str, created_at: float
+) -> bytes:
+    """``canonical_json`` of an entry's body, given its payload's canonical text."""
+    return (
+        '{"actor":'
+        + _encode_text(actor)
+        + ',"created_at":'
+        + repr(float(created_at))
+        + ',"id":'
+        + _encode_text(id_)
+        + ',"kind":'
+        + _encode_text(kind)
+        + ',"payload":'
+        + payload_text
+        + ',"subject":'
+        + _encode_text(subject)
+        + "}"
+    ).encode("utf-8")
+
+
+def row_leaf(
+    id_: str,
+    kind: str,
+    actor: str,
+    subject: str,
+    payload_json: str,
+    created_at: float,
+    prev_hash: str,
+    hash_: str,
+) -> tuple[bytes, bool]:
+    """An entry's leaf bytes from its stored row, and whether its chained hash matches them.
+
+    Fast path: the body's canonical JSON is assembled around the stored payload text (stored in
+    canonical form); if the row's hash disagrees, the body is canonicalised the slow way, in case
+    the payload text was stored in another form.
+    """
+    leaf = (
+        '{"actor":'
+        + _encode_text(actor)
+        + ',"created_at":'
+        + repr(float(created_at))
+        + ',"id":'
+        + _encode_text(id_)
+        + ',"kind":'
+        + _encode_text(kind)
+        + ',"payload":'
+        + payload_json
+        + ',"subject":'
+        + _encode_text(subject)
+        + "}"
+    ).encode("utf-8")
+    prefix = prev_hash.encode("ascii", "replace")
+    if digest_bytes(prefix + leaf) == hash_:
+        return leaf, True
+    try:
+        payload = json.loads(payload_json)
+        leaf = canonical_json(_body(id_, kind, actor, subject, payload, created_at))
+    except (ValueError, TypeError, RecursionError):
+        return leaf, False
+    return leaf, digest_bytes(prefix + leaf) == hash_
+
+
 def _body(
     id_: str, kind: str, actor: str, subject: str, payload: Any, created_at: float
 ) -> dict[str, Any]:
@@ -153,19 +234,18 @@ def append_entry(
     seq = last_seq + 1
     id_ = new_id()
     created_at = time.time()
-    payload_text = canonical_text(payload)
-    # The body holds the payload itself: its canonical form is payload_text either way.
-    body = _body(id_, kind, actor, subject, payload, created_at)
-    hash_ = entry_hash(prev, body)
+    payload_text = _payload_text(payload)
+    # The body's canonical JSON, assembled around the payload's (what entry_hash would encode).
+    hash_ = digest_bytes(
+        prev.encode("ascii") + _leaf_text(id_, kind, actor, subject, payload_text, created_at)
+    )
     signature = signer.sign(hash_) if signer is not None and signer.actor == actor else None
     values = (seq, id_, kind, actor, subject, payload_text, created_at, prev, hash_, signature)
     if db is not None:
         db.execute(_SQLITE_INSERT, values)
     else:
         conn.execute(_INSERT, dict(zip(_COLUMNS, values, strict=True)))
-    return LedgerEntry(
-        seq, id_, kind, actor, subject, body["payload"], created_at, prev, hash_, signature
-    )
+    return LedgerEntry(seq, id_, kind, actor, subject, payload, created_at, prev, hash_, signature)
 
 
 def iter_entries(
@@ -259,6 +339,23 @@ def walk_chain(
     expected_prev, last_seq = GENESIS_HASH, 0
     for entry in iter_entries(conn):
         walk.checked += 1
+        embedded = entry.payload.get("checkpoint") if entry.kind == "run.finished" else None
+        # An entry already found broken explains why later checkpoints no longer match.
+        if (
+            isinstance(embedded, dict)
+            and not walk.problems
+            and (
+                embedded.get("size") != builder.size or embedded.get("root") != builder.root().hex()
+            )
+        ):
+            walk.problems.append(
+                ChainProblem(
+                    entry.id,
+                    entry.seq,
+                    "the checkpoint signed into it does not match the entries before it: "
+                    "entries before it were rewritten",
+                )
+            )
         leaf = entry_leaf(entry)
         builder.add(leaf_hash(leaf))
         if builder.size in wanted:

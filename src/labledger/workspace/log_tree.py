@@ -8,16 +8,14 @@ recomputes it, and ``rebuild_tree`` makes it again from scratch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import and_, delete, func, or_, select
 
-from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import IntegrityError
 from labledger.workspace import schema
-from labledger.workspace.ledger import entry_leaf, iter_entries, lock_ledger
+from labledger.workspace.ledger import entry_leaf, iter_entries, lock_ledger, row_leaf
 from labledger.workspace.merkle import (
     NodeSource,
     consistency_proof,
@@ -53,8 +51,8 @@ _SQLITE_SIZE = "SELECT max(idx) FROM ledger_tree WHERE level = 0"
 _SQLITE_NODE = "SELECT hash FROM ledger_tree WHERE level = ? AND idx = ?"
 _SQLITE_INSERT = "INSERT INTO ledger_tree (level, idx, hash) VALUES (?, ?, ?)"
 _SQLITE_ENTRIES = (
-    "SELECT seq, id, kind, actor, subject, payload_json, created_at FROM ledger "
-    "WHERE seq > ? ORDER BY seq"
+    "SELECT seq, id, kind, actor, subject, payload_json, created_at, prev_hash, hash "
+    "FROM ledger WHERE seq > ? ORDER BY seq"
 )
 
 
@@ -123,18 +121,8 @@ def _new_leaves(conn: Connection, after: int) -> Iterator[tuple[int, bytes]]:
         for entry in iter_entries(conn, after_seq=after):
             yield entry.seq, leaf_hash(entry_leaf(entry))
         return
-    for seq, id_, kind, actor, subject, payload_json, created_at in db.execute(
-        _SQLITE_ENTRIES, (after,)
-    ):
-        body = {
-            "id": id_,
-            "kind": kind,
-            "actor": actor,
-            "subject": subject,
-            "payload": json.loads(payload_json),
-            "created_at": created_at,
-        }
-        yield seq, leaf_hash(canonical_json(body))
+    for row in db.execute(_SQLITE_ENTRIES, (after,)):
+        yield row[0], leaf_hash(row_leaf(*row[1:])[0])
 
 
 def extend_tree(conn: Connection, nodes: _Nodes | None = None) -> int:

@@ -182,6 +182,12 @@ class RootBuilder:
         self._stack.append((level, value))
         self.size += 1
 
+    def copy(self) -> RootBuilder:
+        """An independent builder at the same point."""
+        clone = RootBuilder()
+        clone._stack, clone.size = list(self._stack), self.size
+        return clone
+
     def state(self) -> list[list[object]]:
         """The compact range as JSON-able ``[level, hex]`` pairs (see ``from_state``)."""
         return [[level, value.hex()] for level, value in self._stack]

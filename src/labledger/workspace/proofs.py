@@ -32,7 +32,7 @@ from labledger.workspace.checkpoints import (
     make_checkpoint,
 )
 from labledger.workspace.ledger import entry_leaf, iter_entries
-from labledger.workspace.log_tree import rebuild_tree, tree_inclusion_proof
+from labledger.workspace.log_tree import extend_tree, rebuild_tree, tree_inclusion_proof
 from labledger.workspace.lookup import find_artifact, find_by_id
 from labledger.workspace.merkle import leaf_hash, verify_inclusion
 from labledger.workspace.signing import signature_is_valid
@@ -75,6 +75,12 @@ def _entry_for(conn: Connection, ref: str) -> tuple[dict[str, Any], LedgerEntry]
             hint="pass a run id, an artifact id, name or digest (`labledger artifacts list`)",
         ) from None
     entries = list(iter_entries(conn, subject=f"artifact:{artifact.id}", kind="artifact.produced"))
+    if not entries and artifact.run_id:
+        entries = [
+            e
+            for e in iter_entries(conn, subject=f"run:{artifact.run_id}", kind="artifacts.produced")
+            if any(item[0] == artifact.id for item in e.payload.get("artifacts") or ())
+        ]
     if not entries:
         raise NotFoundError(
             f"artifact {artifact.id} has no artifact.produced entry yet",
@@ -109,7 +115,10 @@ def make_proof(
         subject, entry = _entry_for(conn, ref)
     if checkpoint is None:
         checkpoint = make_checkpoint(workspace)
-    elif entry.seq > checkpoint.size:
+    else:
+        with workspace.write() as conn:
+            extend_tree(conn)  # the stored tree must reach the checkpoint
+    if entry.seq > checkpoint.size:
         raise ValidationError(
             f"the entry for {ref} is #{entry.seq}, after the checkpoint's {checkpoint.size} entries",
             hint="prove it against a newer checkpoint (leave out --checkpoint for a new one)",
@@ -239,7 +248,7 @@ def check_proof(
         problems += [f"checkpoint: {p}" for p in checkpoint_signature_problems(checkpoint, trusted)]
         notes += _signature_notes(checkpoint, trusted)
     if file is not None:
-        found, said = _file_check(entry, file)
+        found, said = _file_check(entry, document.get("subject"), file)
         problems, notes = problems + found, notes + said
     return ProofCheck(entry, checkpoint, problems, notes)
 
@@ -264,13 +273,28 @@ def _inclusion_problems(
     return []
 
 
-def _file_check(entry: dict[str, Any], file: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
-    if entry.get("kind") != "artifact.produced":
-        return [
-            f"--file checks an artifact's bytes, but the proven entry is {entry.get('kind')!r}"
-        ], []
+def _produced_digest(entry: dict[str, Any], subject: Any) -> str | None:
+    """The digest the entry gives the proof's artifact (``None`` if it names none)."""
     payload = entry.get("payload")
-    expected = payload.get("digest") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict):
+        return None
+    if entry.get("kind") == "artifact.produced":
+        digest = payload.get("digest")
+        return digest if isinstance(digest, str) else None
+    wanted = subject.get("id") if isinstance(subject, dict) else None
+    for item in payload.get("artifacts") or ():
+        if isinstance(item, list) and len(item) == 3 and item[0] == wanted:
+            return item[2] if isinstance(item[2], str) else None
+    return None
+
+
+def _file_check(
+    entry: dict[str, Any], subject: Any, file: str | os.PathLike[str]
+) -> tuple[list[str], list[str]]:
+    if entry.get("kind") not in ("artifact.produced", "artifacts.produced"):
+        kind = entry.get("kind")
+        return [f"--file checks an artifact's bytes, but the proven entry is {kind!r}"], []
+    expected = _produced_digest(entry, subject)
     try:
         actual = digest_file(file)
     except OSError as exc:
@@ -301,7 +325,16 @@ def _subject_problems(subject: Any, entry: dict[str, Any]) -> list[str]:
         return []
     payload = entry.get("payload") if isinstance(entry.get("payload"), dict) else {}
     assert isinstance(payload, dict)
-    if subject.get("kind") == "artifact":
+    if subject.get("kind") == "artifact" and entry.get("kind") == "artifacts.produced":
+        listed = [
+            item
+            for item in payload.get("artifacts") or ()
+            if isinstance(item, list) and len(item) == 3 and item[0] == subject.get("id")
+        ]
+        if not listed:
+            return ["its subject is not among the artifacts the proven entry names"]
+        said = {"id": listed[0][0], "name": listed[0][1], "digest": listed[0][2]}
+    elif subject.get("kind") == "artifact":
         said = {
             "id": payload.get("artifact_id"),
             "digest": payload.get("digest"),

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select
 
 from labledger._foundation.digests import digest_record
 from labledger.workspace import schema
+from labledger.workspace.sqlite_driver import driver_connection
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -84,8 +85,19 @@ _INPUTS = (
 )
 
 
+_SQLITE_ARTIFACTS = (
+    "SELECT name, digest, size, kind, format, schema_json FROM artifacts WHERE run_id = ?"
+)
+
+
 def artifact_facts(conn: Connection, bind: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each artifact of the run by name: digest, size, kind, format and schema digest."""
+    db = driver_connection(conn)
+    rows = (
+        db.execute(_SQLITE_ARTIFACTS, (bind["run_id"],))
+        if db is not None
+        else conn.execute(_ARTIFACTS, bind)
+    )
     return {
         name: {
             "digest": digest,
@@ -94,7 +106,7 @@ def artifact_facts(conn: Connection, bind: Mapping[str, Any]) -> dict[str, dict[
             "format": fmt,
             "schema": digest_record(schema_json),
         }
-        for name, digest, size, kind, fmt, schema_json in conn.execute(_ARTIFACTS, bind)
+        for name, digest, size, kind, fmt, schema_json in rows
     }
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 
-from labledger._foundation.digests import Hasher, digest_record
+from labledger._foundation.digests import Hasher, digest_bytes, digest_record
 from labledger.workspace import schema
 from labledger.workspace.record_facts import artifact_facts, pipeline_facts, task_facts_digest
 from labledger.workspace.sqlite_driver import driver_connection, select_sql
@@ -33,11 +33,14 @@ __all__ = [
     "MetricsDigest",
     "describe_metric_changes",
     "metric_summary",
+    "param_digest",
+    "record_digest",
     "record_sections",
     "run_record",
     "run_record_digest",
     "seal_fields",
     "sealed_format",
+    "short_digest",
 ]
 
 # The format new seals use; ``record_facts`` says what format 2 adds to format 1.
@@ -248,26 +251,44 @@ def run_record_digest(
     metrics: MetricsDigest | None = None,
     record_format: int = RECORD_FORMAT,
 ) -> str:
-    """Digest of ``run_record``."""
-    return digest_record(
-        run_record(
-            conn, run_id, run=run, params=params, metrics=metrics, record_format=record_format
-        )
+    """Digest of ``run_record``: of the record itself for format 1, of its parts' digests for 2."""
+    record = run_record(
+        conn, run_id, run=run, params=params, metrics=metrics, record_format=record_format
     )
+    return record_digest(record)
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """The digest a record is sealed with (format 2: over the digest of each part)."""
+    if record.get("format") == 2:
+        return digest_record({"format": 2, "sections": record_sections(record)})
+    return digest_record(record)
 
 
 def seal_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     """What a seal entry carries about a format 2 ``record``: its digest and format, a digest per
     part and per param (so ``verify`` names what changed), and the pipeline facts as they were."""
+    sections = record_sections(record)
     fields: dict[str, Any] = {
-        "record_digest": digest_record(record),
+        "record_digest": digest_record({"format": 2, "sections": sections}),
         "record_format": record.get("format", 1),
-        "sections": record_sections(record),
-        "param_digests": {k: digest_record(v) for k, v in sorted(record["params"].items())},
+        # Short forms: they only name what changed; the record digest covers every byte.
+        "sections": {key: short_digest(value) for key, value in sections.items()},
+        "param_digests": {k: param_digest(v) for k, v in sorted(record["params"].items())},
     }
     if record.get("pipeline") is not None:
         fields["pipeline"] = record["pipeline"]
     return fields
+
+
+def short_digest(digest: str) -> str:
+    """The first 16 hex digits of a digest: enough to tell which part of a record changed."""
+    return digest.removeprefix("blake3:")[:16]
+
+
+def param_digest(value: str) -> str:
+    """How a seal names one param's value (a param is stored as text), in short form."""
+    return short_digest(digest_bytes(value.encode("utf-8")))
 
 
 def sealed_format(payload: Mapping[str, Any]) -> int:

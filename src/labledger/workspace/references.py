@@ -3,7 +3,7 @@
 ``verify`` re-hashes, and ``gc`` keeps, the union of: the ``blobs`` table; each artifact's digest
 (a tree artifact's manifest, and the blobs its manifest lists); each task's log and logged-values
 blobs; each pipeline run's code snapshot (a tree), environment lock and key facts; and every digest
-an ``artifact.produced`` ledger entry names. So a deleted ``blobs`` row can neither hide a missing
+an ``artifact.produced`` or ``artifacts.produced`` ledger entry names. So a deleted ``blobs`` row can neither hide a missing
 blob from ``verify`` nor let ``gc`` delete bytes a committed row still needs.
 """
 
@@ -52,15 +52,21 @@ def referenced_blobs(conn: Connection) -> dict[str, bool]:
         add([code], True)
         add([lock, facts])
     ledger = schema.ledger
-    for (payload,) in conn.execute(
-        select(ledger.c.payload_json).where(ledger.c.kind == "artifact.produced")
+    for kind, payload in conn.execute(
+        select(ledger.c.kind, ledger.c.payload_json).where(
+            ledger.c.kind.in_(("artifact.produced", "artifacts.produced"))
+        )
     ):
         try:
-            digest = json.loads(payload).get("digest")
-        except (ValueError, AttributeError):
+            document = json.loads(payload)
+            named = (
+                [document.get("digest")]
+                if kind == "artifact.produced"
+                else [item[2] for item in document.get("artifacts") or ()]
+            )
+        except (ValueError, AttributeError, TypeError, IndexError, RecursionError):
             continue
-        if isinstance(digest, str):
-            add([digest])
+        add([d for d in named if isinstance(d, str)])
     return found
 
 

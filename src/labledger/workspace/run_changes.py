@@ -12,12 +12,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
-from labledger._foundation.digests import digest_record
 from labledger.workspace.records import (
     describe_metric_changes,
     metric_summary,
+    param_digest,
     record_sections,
     run_record,
+    short_digest,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def describe_run_changes(conn: Connection, run_id: str, payload: Mapping[str, An
     if not isinstance(sections, dict):
         return changes  # sealed before seals named their parts
     record = run_record(conn, run_id, record_format=2)
-    now = record_sections(record)
+    now = {key: short_digest(value) for key, value in record_sections(record).items()}
     sealed_params = payload.get("param_digests")
     if now.get("params") != sections.get("params") and isinstance(sealed_params, dict):
         params = record["params"]
@@ -60,7 +61,7 @@ def describe_run_changes(conn: Connection, run_id: str, payload: Mapping[str, An
                 changes.append(f"param {key!r} was sealed but is gone")
             elif key not in sealed_params:
                 changes.append(f"param {key!r} = {_value(params[key])} was added after the seal")
-            elif digest_record(params[key]) != sealed_params[key]:
+            elif param_digest(params[key]) != sealed_params[key]:
                 changes.append(f"param {key!r} changed after the seal, now {_value(params[key])}")
     sealed_pipeline = payload.get("pipeline")
     if now.get("pipeline") != sections.get("pipeline") and isinstance(sealed_pipeline, dict):

@@ -280,7 +280,6 @@ ledger_checkpoints = Table(
     Column("root", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("document", Text, nullable=False),
-    Index(None, "size"),
 )
 
 # Facts about the workspace itself: "id", a UUID made when it was created, which checkpoints name.

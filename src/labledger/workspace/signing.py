@@ -7,6 +7,7 @@ entries without the private key. Set ``LABLEDGER_SIGNING_KEY`` to a PEM path to 
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ class UnsignedWriteWarning(UserWarning):
     """Entries are about to be written unsigned by an actor who registered a signing key."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # no slots: public_key_hex is cached on the instance
 class Signer:
     """Signs ledger hashes as ``actor``."""
 
@@ -40,7 +41,7 @@ class Signer:
     private_key: Ed25519PrivateKey
     path: Path | None = None  # the PEM file it was loaded from
 
-    @property
+    @functools.cached_property
     def public_key_hex(self) -> str:
         raw = self.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw

@@ -23,9 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from labledger._foundation.canonical import canonical_json
-from labledger._foundation.digests import digest_bytes
-from labledger.workspace.ledger import GENESIS_HASH, iter_entries
+from labledger._foundation.canonical import canonical_text
+from labledger.workspace.ledger import GENESIS_HASH, iter_entries, row_leaf
 from labledger.workspace.merkle import RootBuilder, leaf_hash
 from labledger.workspace.sqlite_driver import driver_connection
 from labledger.workspace.verify_state import state_path
@@ -143,7 +142,7 @@ def advance_tip(workspace: Workspace, conn: Connection, workspace_id: str) -> Ti
     tip: Tip | None = workspace.ledger_tip
     if tip is None or tip.workspace != workspace_id:
         tip = _load(workspace, workspace_id)
-    size, head, builder = tip.size, tip.head, RootBuilder.from_state(tip.size, tip.builder.state())
+    size, head, builder = tip.size, tip.head, tip.builder.copy()
     if size and _hash_at(conn, size) != head:
         raise LedgerMoved(
             f"ledger entry #{size} is gone or changed since this user last saw it (cut or rewritten)"
@@ -153,16 +152,9 @@ def advance_tip(workspace: Workspace, conn: Connection, workspace_id: str) -> Ti
             raise LedgerMoved(
                 f"ledger entry #{seq} does not follow entry #{size} as this user last saw it"
             )
-        body = {
-            "id": id_,
-            "kind": kind,
-            "actor": actor,
-            "subject": subject,
-            "payload": json.loads(payload) if isinstance(payload, str) else payload,
-            "created_at": created_at,
-        }
-        leaf = canonical_json(body)
-        if digest_bytes(prev_hash.encode("ascii") + leaf) != hash_:
+        text = payload if isinstance(payload, str) else canonical_text(payload)
+        leaf, matches = row_leaf(id_, kind, actor, subject, text, created_at, prev_hash, hash_)
+        if not matches:
             raise LedgerMoved(f"ledger entry #{seq}'s content does not match its hash")
         builder.add(leaf_hash(leaf))
         size, head = seq, hash_
