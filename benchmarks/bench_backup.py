@@ -24,7 +24,7 @@ import os
 import shutil
 import subprocess
 import warnings
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from _common import (
     MachineInfo,
@@ -36,10 +36,12 @@ from _common import (
     scratch_dir,
     write_json,
 )
-
 from labledger.tracking.run import start_run
 from labledger.workspace.backup import backup_workspace, restore_workspace
 from labledger.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _make_workspace(folder: Path, artifacts: int, size: int) -> Workspace:

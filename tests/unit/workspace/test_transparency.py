@@ -54,8 +54,8 @@ def _rehash(ws: Workspace, signer: Signer | None = None, *, drop_anchors: bool =
         if isinstance(document, dict) and "checkpoint" in document:
             # The checkpoints signed into seals would give the rewrite away: strip them too.
             del document["checkpoint"]
-            payload = json.dumps(document, sort_keys=True, separators=(",", ":"))
-            db.execute("UPDATE ledger SET payload_json = ? WHERE id = ?", (payload, id_))
+            stripped = json.dumps(document, sort_keys=True, separators=(",", ":"))
+            db.execute("UPDATE ledger SET payload_json = ? WHERE id = ?", (stripped, id_))
         body = _body(id_, kind, actor, subject, document, created)
         hash_ = entry_hash(prev, body)
         signature = signer.sign(hash_) if signer is not None and signer.actor == actor else None
