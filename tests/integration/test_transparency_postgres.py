@@ -68,8 +68,13 @@ def _rehash(ws: Workspace, signer: Signer | None) -> None:
     with ws.write() as conn:
         prev = GENESIS_HASH
         for entry in list(iter_entries(conn)):
+            payload = dict(entry.payload)
+            if "checkpoint" in payload:
+                # The checkpoints signed into seals would give the rewrite away: strip them too.
+                del payload["checkpoint"]
+                _set_payload(conn, entry.seq, payload)
             body = _body(
-                entry.id, entry.kind, entry.actor, entry.subject, entry.payload, entry.created_at
+                entry.id, entry.kind, entry.actor, entry.subject, payload, entry.created_at
             )
             hash_ = entry_hash(prev, body)
             signature = (
@@ -120,6 +125,7 @@ def test_truncation_with_the_catalogs_own_anchors_left_in_place_is_found(
     pg_workspace: Workspace,
 ) -> None:
     _runs(pg_workspace, 2)
+    make_checkpoint(pg_workspace)  # a checkpoint (and tree) the catalog keeps
     with pg_workspace.write() as conn:
         conn.execute(sa.text("DELETE FROM ledger WHERE seq = (SELECT max(seq) FROM ledger)"))
     report = verify_workspace(pg_workspace, remember=False)

@@ -33,6 +33,7 @@ from labledger._foundation.errors import IntegrityError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger._foundation.json_input import finite_number, hex_string, parse_json
 from labledger.workspace import schema
+from labledger.workspace.ledger import lock_ledger
 from labledger.workspace.log_tree import extend_tree
 from labledger.workspace.signing import generate_key, load_signer
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
@@ -288,6 +289,8 @@ def seal_checkpoint(workspace: Workspace, conn: Connection) -> dict[str, Any] | 
     import time
 
     own_id = workspace.ledger_tip.workspace if workspace.ledger_tip else workspace_id(conn)
+    # Nobody may append between the tip read here and the seal that carries it.
+    lock_ledger(conn)
     try:
         tip = advance_tip(workspace, conn, own_id)
     except LedgerMoved as exc:

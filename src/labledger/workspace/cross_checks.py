@@ -15,11 +15,13 @@ The entries are gathered while ``walk_chain`` walks the whole ledger, never thro
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from labledger._foundation.canonical import canonical_text
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
@@ -285,7 +287,8 @@ def _latest_metric_problems(conn: Connection, index: EntryIndex) -> list[tuple[s
     for run_id, key, value, step in conn.execute(
         select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.step)
     ):
-        shown.setdefault(run_id, {})[key] = (value, step)
+        # As the sealed summary holds it: through canonical JSON (infinities become text).
+        shown.setdefault(run_id, {})[key] = (json.loads(canonical_text(value)), step)
     problems: list[tuple[str, str, str]] = []
     for run_id, (_, payload) in sorted(index.seals.items()):
         sealed = payload.get("metrics")
