@@ -188,11 +188,21 @@ def restore_command(
             "--force", help="Replace the catalog of a workspace already there (blobs are kept)."
         ),
     ] = False,
+    blobs_only: Annotated[
+        bool,
+        typer.Option(
+            "--blobs-only",
+            help="Keep this workspace's catalog; only put back the blobs it needs that are "
+            "missing or damaged (what verify reports), taken from the backup.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Restore a backup into a new workspace, then verify it.
 
     Refuses a folder that already holds a workspace, or a database with tables, unless --force.
+    --force rolls the catalog back to the backup (work since is lost); --blobs-only keeps it and
+    only puts back missing or damaged blobs.
 
     Example:
 
@@ -200,8 +210,28 @@ def restore_command(
     """
     from labledger.workspace.backup import restore_workspace
 
+    if blobs_only:
+        _restore_blobs(source, to, as_json)
+        return
     if as_json:
         report = restore_workspace(source, to, force=force)
     else:
         report = _with_bars(lambda bars: restore_workspace(source, to, force=force, progress=bars))
     _render(report, "restore", as_json)
+
+
+def _restore_blobs(source: Path, to: str | None, as_json: bool) -> None:
+    from labledger.workspace.blob_restore import restore_blobs
+
+    with open_workspace(to) as ws:
+        done = restore_blobs(ws, source)
+    if as_json:
+        print_json({"restored": done.restored, "unavailable": done.unavailable})
+    else:
+        for digest in done.restored:
+            typer.echo(f"restored {digest}")
+        for digest in done.unavailable:
+            typer.echo(f"not in the backup (or damaged there too): {digest}")
+        typer.echo(f"{len(done.restored)} blob(s) put back; run `labledger verify` to check")
+    if done.unavailable:
+        raise typer.Exit(1)

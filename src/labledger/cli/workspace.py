@@ -130,6 +130,14 @@ def verify(
             help="Neither check against nor remember what you last verified here.",
         ),
     ] = False,
+    forget: Annotated[
+        bool,
+        typer.Option(
+            "--forget",
+            help="Forget what you last verified here first (after restoring an older backup "
+            "on purpose), then verify and remember the result.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -145,6 +153,11 @@ def verify(
     """
     from labledger.workspace.checkpoints import load_checkpoint
 
+    if forget:
+        from labledger.workspace.verify_state import forget_state
+
+        with open_workspace(workspace) as ws:
+            forget_state(ws)
     anchors: dict[str, Any] = {
         "checkpoint": load_checkpoint(checkpoint) if checkpoint else None,
         "trusted": load_trusted(trusted_keys),

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["BLOB_HINT", "describe_owners"]
 
 BLOB_HINT = (
-    "restore it from a backup (`labledger restore`), or re-run the step or run that made it "
-    "(`labledger run ... --no-cache`) so it is stored again"
+    "put it back from a backup without touching the catalog (`labledger restore BACKUP "
+    "--blobs-only`), or make it again: re-run the pipeline with `labledger run ... --no-cache`, "
+    "or log the artifact again"
 )
 
 

@@ -50,7 +50,9 @@ __all__ = ["Problem", "VerifyReport", "verify_workspace"]
 
 LEDGER_HINT = (
     "the ledger was changed behind labledger: restore the catalog from a backup "
-    "(`labledger restore`), and compare it with a checkpoint kept elsewhere (`--checkpoint`)"
+    "(`labledger restore BACKUP --force`) and compare it with a checkpoint kept elsewhere "
+    "(`--checkpoint`); if you restored an older backup on purpose, `labledger verify --forget` "
+    "starts over from what is there now"
 )
 RUN_HINT = (
     "rows of a sealed run were edited: restore the catalog from a backup; until then do not "

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "VerifiedState",
+    "forget_state",
     "load_state",
     "save_state",
     "state_dir",
@@ -73,6 +74,14 @@ def state_path(workspace: Workspace, what: str = "verified") -> Path:
     name = hashlib.sha256(workspace_location(workspace).encode()).hexdigest()[:32]
     suffix = "" if what == "verified" else f".{what}"
     return state_dir() / "workspaces" / f"{name}{suffix}.json"
+
+
+def forget_state(workspace: Workspace) -> None:
+    """Drop what this user remembers of ``workspace`` (after restoring an older backup on purpose)."""
+    for what in ("verified", "tip"):
+        with contextlib.suppress(FileNotFoundError):
+            state_path(workspace, what).unlink()
+    workspace.ledger_tip = None
 
 
 def load_state(workspace: Workspace) -> VerifiedState | None:
