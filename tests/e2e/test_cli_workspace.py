@@ -87,7 +87,7 @@ def test_verify_names_a_tampered_blob(cli: Callable[..., Result], populated: Wor
 
     result = cli("verify", "-w", _where(populated))
     assert result.exit_code == 1
-    assert f"blob {digest}: its bytes hash to blake3:" in result.stdout
+    assert f"blob {digest}: its bytes are corrupt (they hash to blake3:" in result.stdout
     report = json.loads(cli("verify", "-w", _where(populated), "--json").stdout)
     assert report["ok"] is False
     assert [(p["kind"], p["id"]) for p in report["problems"]] == [("blob", digest)]

@@ -244,7 +244,7 @@ def print_proof(console: Console, proof: ProofStep) -> None:
     section(console, "13. Checkpoint and proof")
     console.print(
         f"checkpoint   {escape(proof.checkpoint.name)}: {proof.size} entries, "
-        f"root {proof.root[:16]}... (keep it outside the workspace)"
+        f"root {proof.root[:16]}... (publish it, or keep a copy elsewhere)"
     )
     console.print(f"proof        {escape(proof.proof.name)} for {escape(proof.model.name)}")
     if proof.ok:

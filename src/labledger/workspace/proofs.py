@@ -343,7 +343,9 @@ def _subject_problems(subject: Any, entry: dict[str, Any]) -> list[str]:
     else:
         said = {"id": payload.get("run_id")}
     wrong = [key for key, value in said.items() if key in subject and subject[key] != value]
-    return [f"its subject's {', '.join(wrong)} differ from the proven entry's"] if wrong else []
+    if not wrong:
+        return []
+    return [f"the {' and '.join(wrong)} its subject shows differ from what the proven entry says"]
 
 
 def _entry_signature(

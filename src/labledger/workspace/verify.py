@@ -157,7 +157,7 @@ def _check_blobs(
             bad[digest] = "the catalog names it as a blob, but it is not a digest"
         else:
             if actual != digest:
-                bad[digest] = f"its bytes hash to {actual}"
+                bad[digest] = f"its bytes are corrupt (they hash to {actual})"
             elif digest in sizes and sizes[digest] != size:
                 bad[digest] = f"the catalog says it holds {sizes[digest]} bytes, it holds {size}"
             elif referenced.get(digest):
