@@ -15,10 +15,7 @@ who has none yet derives it once from every entry.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +24,7 @@ from labledger._foundation.canonical import canonical_text
 from labledger.workspace.ledger import GENESIS_HASH, iter_entries, row_leaf
 from labledger.workspace.merkle import RootBuilder, leaf_hash
 from labledger.workspace.sqlite_driver import driver_connection
-from labledger.workspace.verify_state import state_path
+from labledger.workspace.verify_state import state_path, write_state_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -86,17 +83,7 @@ def save_tip(workspace: Workspace, tip: Tip) -> None:
         "head": tip.head,
         "range": tip.builder.state(),
     }
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tip-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle)
-            os.replace(temp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+    write_state_file(path, document)
     tip.saved_at, tip.dirty = time.time(), False
 
 

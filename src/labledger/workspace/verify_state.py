@@ -30,6 +30,7 @@ __all__ = [
     "state_dir",
     "state_path",
     "workspace_location",
+    "write_state_file",
 ]
 
 
@@ -116,6 +117,11 @@ def save_state(workspace: Workspace, state: VerifiedState) -> None:
         "verified_at": state.verified_at,
         "keys": state.keys,
     }
+    write_state_file(path, document)
+
+
+def write_state_file(path: Path, document: dict[str, Any]) -> None:
+    """Replace ``path`` with ``document`` as JSON, whole or not at all; best effort."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".state-")
