@@ -151,7 +151,7 @@ def test_a_rewritten_and_resigned_chain_fails_against_pinned_keys(
     mallory = load_signer(forged, "alice")
     # Edit a sealed param, re-seal the runs, swap alice's key for the attacker's, re-sign it all.
     with pg_workspace.write() as conn:
-        conn.execute(sa.text("UPDATE params SET value = '99' WHERE key = 'i'"))
+        conn.execute(sa.text("UPDATE params SET value = '99', value_num = 99 WHERE key = 'i'"))
         for run_id in run_ids:
             conn.execute(
                 sa.text("UPDATE runs SET record_digest = :d WHERE id = :r"),

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from labledger._foundation.errors import ConfigurationError, WorkspaceError
+from labledger._foundation.errors import ConfigurationError, LabledgerError, WorkspaceError
 from labledger._foundation.settings import WORKSPACE_DIRNAME, resolve_settings
 from labledger.workspace.backup_blobs import copy_blobs, rehash_blobs, upload_blobs
 from labledger.workspace.backup_postgres import (
@@ -43,7 +43,7 @@ from labledger.workspace.backup_postgres import (
     dump_catalog,
     restore_catalog,
 )
-from labledger.workspace.checkpoints import latest_checkpoint, make_checkpoint
+from labledger.workspace.checkpoints import Checkpoint, latest_checkpoint, make_checkpoint
 from labledger.workspace.local_store import LocalBlobStore
 from labledger.workspace.verify import Problem, VerifyReport, verify_workspace
 from labledger.workspace.workspace import Workspace, make_store
@@ -51,7 +51,6 @@ from labledger.workspace.workspace import Workspace, make_store
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from labledger.workspace.checkpoints import Checkpoint
 
 __all__ = ["BACKUP_FILE", "BACKUP_FORMAT", "BackupReport", "backup_workspace", "restore_workspace"]
 
@@ -128,6 +127,45 @@ def _snapshot_sqlite(database: Path, target: Path) -> dict[str, int]:
     finally:
         source.close()
     return {str(digest): int(size) for digest, size in rows}
+
+
+def _with_references(
+    workspace: Workspace, snapshot: Path, wanted: dict[str, int]
+) -> dict[str, int]:
+    """Add every blob the snapshot's rows and entries name (see ``references``), not only the
+    ``blobs`` table's: a deleted row must not drop a blob from the backup unnoticed."""
+    from sqlalchemy import create_engine
+
+    from labledger.workspace.references import referenced_blobs, tree_entries
+
+    engine = create_engine(f"sqlite:///{snapshot}")
+    try:
+        with engine.connect() as conn:
+            found = referenced_blobs(conn)
+    finally:
+        engine.dispose()
+    every = dict(found)
+    for digest, is_tree in found.items():
+        if is_tree:
+            every.update(dict.fromkeys(tree_entries(workspace.store, digest), False))
+    result = dict(wanted)
+    for digest in every:
+        if digest not in result:
+            try:
+                result[digest] = workspace.store.size(digest)
+            except LabledgerError:
+                result[digest] = -1  # missing: the copy reports it
+    return result
+
+
+def _backup_checkpoint(source_root: Path) -> Checkpoint | None:
+    """The checkpoint ``backup.json`` holds (``None`` when it has none or cannot be read)."""
+    try:
+        document = json.loads((source_root / BACKUP_FILE).read_text(encoding="utf-8"))
+        held = document.get("checkpoint") if isinstance(document, dict) else None
+        return Checkpoint.from_dict(held) if held else None
+    except (OSError, ValueError, LabledgerError):
+        return None
 
 
 def _install_catalog(partial: Path, final: Path) -> None:
@@ -303,6 +341,7 @@ def backup_workspace(
     else:
         partial = root / f"{_CATALOG}.partial"
         wanted = _snapshot_sqlite(_sqlite_path(workspace.catalog.url), partial)
+        wanted = _with_references(workspace, partial, wanted)
     copy = copy_blobs(
         workspace.store, wanted, root / "objects", rehash_present=rehash_all, progress=progress
     )
@@ -380,7 +419,8 @@ def _restore_folder(
     key_copied = _copy_key(root, target_root)
     verify = _verify_folder(
         target_root,
-        checkpoint=None,
+        # The checkpoint written with the backup: the restored ledger must still extend it.
+        checkpoint=_backup_checkpoint(source_root=root.parent),
         rehash=None,
         extra=_copy_problems(copy.missing, copy.corrupt),
         progress=progress,

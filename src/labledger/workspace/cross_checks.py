@@ -16,6 +16,7 @@ The entries are gathered while ``walk_chain`` walks the whole ledger, never thro
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -160,9 +161,14 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
 
 
 def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
-    a = schema.artifacts
-    recorded_runs = {
-        run_id for run_id, (_, payload) in index.seals.items() if payload.get("artifacts_recorded")
+    a, r = schema.artifacts, schema.runs
+    # Runs whose artifacts may still lack an entry: running now (named when sealed), or sealed
+    # before every artifact was named in the ledger.
+    running = set(conn.execute(select(r.c.id).where(r.c.status == "running")).scalars())
+    legacy = {
+        run_id
+        for run_id, (_, payload) in index.seals.items()
+        if not payload.get("artifacts_recorded")
     }
     problems: list[tuple[str, str, str]] = []
     seen: set[str] = set()
@@ -172,12 +178,13 @@ def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, s
         seen.add(artifact_id)
         produced = index.produced.get(artifact_id)
         if produced is None:
-            if run_id is None or run_id in recorded_runs:
+            if run_id is None or (run_id not in running and run_id not in legacy):
                 problems.append(
                     (
                         "artifact",
                         artifact_id,
-                        f"artifact {name!r} has no artifact.produced entry in the ledger",
+                        f"artifact {name!r} has no artifact.produced entry in the ledger: "
+                        "nothing vouches for it",
                     )
                 )
         elif produced != digest:
@@ -280,6 +287,45 @@ def _verification_problems(conn: Connection, index: EntryIndex) -> list[tuple[st
     return problems
 
 
+def _matched_without_rows(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
+    """A reproduction check the ledger says matched must have its row (lineage reads the rows)."""
+    table = schema.verifications
+    rows = {(a, r) for a, r in conn.execute(select(table.c.artifact_id, table.c.run_id))}
+    return [
+        (
+            "artifact",
+            artifact_id,
+            f"the run.reproduced entry of run {rerun_id} says it matched, but its check row is gone",
+        )
+        for (artifact_id, rerun_id), matched in sorted(index.reproduced.items())
+        if matched and (artifact_id, rerun_id) not in rows
+    ]
+
+
+def _param_number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _param_numbers(conn: Connection) -> list[tuple[str, str, str]]:
+    """``params.value_num`` (what searches compare) must be the number the param's text holds."""
+    p = schema.params
+    return [
+        (
+            "run",
+            run_id,
+            f"param {key!r} is {value!r}, but searches compare it as {number!r}",
+        )
+        for run_id, key, value, number in conn.execute(
+            select(p.c.run_id, p.c.key, p.c.value, p.c.value_num)
+        )
+        if number != _param_number(value)
+    ]
+
+
 def _latest_metric_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
     """``latest_metrics`` (what run lists, search and compare show) must say what the seal says."""
     lm = schema.latest_metrics
@@ -324,5 +370,7 @@ def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str
         + _metadata_problems(conn, index)
         + _collection_problems(conn, index)
         + _verification_problems(conn, index)
+        + _matched_without_rows(conn, index)
+        + _param_numbers(conn)
         + _latest_metric_problems(conn, index)
     )

@@ -60,6 +60,11 @@ def _entry_for(conn: Connection, ref: str) -> tuple[dict[str, Any], LedgerEntry]
             for e in iter_entries(conn, subject=f"run:{run.id}")
             if e.kind in ("run.finished", "run.crashed")
         ]
+        if len(entries) > 1:
+            raise IntegrityError(
+                f"run {run.id} is sealed more than once, so the ledger's word on it is in doubt",
+                hint="run `labledger verify` to see who sealed it again",
+            )
         if not entries:
             raise NotFoundError(
                 f"run {run.id} is not sealed yet",
@@ -81,6 +86,12 @@ def _entry_for(conn: Connection, ref: str) -> tuple[dict[str, Any], LedgerEntry]
             for e in iter_entries(conn, subject=f"run:{artifact.run_id}", kind="artifacts.produced")
             if any(item[0] == artifact.id for item in e.payload.get("artifacts") or ())
         ]
+    if len(entries) > 1:
+        raise IntegrityError(
+            f"artifact {artifact.id} is recorded as produced more than once, so the ledger's "
+            "word on it is in doubt",
+            hint="run `labledger verify` to see who recorded it again",
+        )
     if not entries:
         raise NotFoundError(
             f"artifact {artifact.id} has no artifact.produced entry yet",

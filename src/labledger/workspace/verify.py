@@ -287,6 +287,24 @@ def verify_workspace(
         return VerifyReport(0, 0, 0, [problem])
 
 
+def _dangling_rows(conn: Connection) -> list[Problem]:
+    """Rows pointing at rows that do not exist (SQLite): never written by labledger, whose
+    connections enforce foreign keys."""
+    if conn.dialect.name != "sqlite":
+        return []  # PostgreSQL enforces them on every write
+    return [
+        Problem(
+            "catalog",
+            f"{table} row {rowid}",
+            f"it refers to a {parent} row that does not exist",
+            ROW_HINT,
+        )
+        for table, rowid, parent, _ in conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(
+            50
+        )
+    ]
+
+
 def _integrity_problems(workspace: Workspace) -> list[Problem]:
     """SQLite's own check of every page, table and index, before anything else reads them."""
     if workspace.catalog.dialect != "sqlite":
@@ -327,6 +345,7 @@ def _verify(
             conn, workspace, checkpoint, trusted, remembered, progress
         )
         problems += [Problem(*found, ROW_HINT) for found in cross_check(conn, index)]
+        problems += _dangling_rows(conn)
         problems += _sealed_runs(conn, index, progress)
         problems += _unsealed_tasks(conn)
         referenced = referenced_blobs(conn)

@@ -193,3 +193,24 @@ def test_progress_reports_bytes_copied(workspace: Workspace, tmp_path: Path) -> 
     )
     assert seen["copying"] == (report.bytes_copied, report.bytes_copied)
     assert seen["checking"] == (report.blobs, report.blobs)
+
+
+def test_a_backup_copies_blobs_whose_rows_were_deleted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    import labledger
+    from labledger.workspace.backup import backup_workspace
+    from labledger.workspace.workspace import Workspace
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        with labledger.start_run("r", workspace=ws) as run:
+            run.log_artifact(b"precious bytes", name="data.bin")
+        db = sqlite3.connect(tmp_path / "ws" / ".labledger" / "catalog.db")
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute("DELETE FROM blobs")
+        db.commit()
+        db.close()
+        report = backup_workspace(ws, tmp_path / "backup")
+    copied = list((tmp_path / "backup" / ".labledger" / "objects").rglob("*"))
+    assert any(p.is_file() for p in copied)
+    assert report.copied > 0

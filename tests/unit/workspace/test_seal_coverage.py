@@ -34,6 +34,7 @@ COVERED = [
     ("runs", "git_commit"),
     ("runs", "record_digest"),
     ("params", "value"),
+    ("params", "value_num"),
     ("params", "key"),
     ("metrics", "value"),
     ("metrics", "step"),

@@ -122,7 +122,7 @@ def test_a_rewritten_and_resigned_chain_fails_against_pinned_keys(
     generate_key(forged)
     mallory = load_signer(forged, "alice")
     db = _db(workspace)
-    db.execute("UPDATE params SET value = '99' WHERE key = 'i'")
+    db.execute("UPDATE params SET value = '99', value_num = 99 WHERE key = 'i'")
     for seq, payload in db.execute(
         "SELECT seq, payload_json FROM ledger WHERE kind = 'key.registered'"
     ).fetchall():
@@ -640,3 +640,47 @@ def test_writing_unsigned_after_registering_a_key_warns(
     with Workspace.open(workspace.settings.root.parent, actor="alice") as again:  # type: ignore[union-attr]
         with pytest.warns(UnsignedWriteWarning, match="LABLEDGER_SIGNING_KEY"):
             _runs(again, 1)
+
+
+def test_an_artifact_row_nothing_vouches_for_is_found(workspace: Workspace) -> None:
+    _runs(workspace, 1)
+    evil = workspace.store.put(b"EVIL MODEL BYTES")
+    db = _db(workspace)
+    db.execute("PRAGMA foreign_keys = OFF")
+    db.execute("INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, 16, 0)", (evil,))
+    project = db.execute("SELECT id FROM projects LIMIT 1").fetchone()[0]
+    db.execute(
+        "INSERT INTO artifacts (id, project_id, name, kind, format, digest, size, schema_json, "
+        "stats_json, run_id, created_at, created_by) VALUES "
+        "('01a2443b-ffff-7000-8000-000000000001', ?, 'model-0.json', 'bytes', 'bin', ?, 16, "
+        "'{}', '{}', '01a2443b-0000-7000-8000-00000000dead', 1896441075.0, 'root')",
+        (project, evil),
+    )
+    db.commit()
+    db.close()
+    reasons = _reasons(verify_workspace(workspace, remember=False))
+    assert "nothing vouches for it" in reasons
+    assert "refers to a runs row that does not exist" in reasons
+
+
+def test_a_proof_is_made_from_the_entry_that_stands_not_a_later_one(workspace: Workspace) -> None:
+    from labledger._foundation.errors import IntegrityError
+
+    _runs(workspace, 1)
+    db = _db(workspace)
+    artifact_id, run_id = db.execute("SELECT id, run_id FROM artifacts LIMIT 1").fetchone()
+    db.close()
+    _append_forged(
+        workspace,
+        "artifact.produced",
+        f"artifact:{artifact_id}",
+        {
+            "artifact_id": artifact_id,
+            "name": "model-0.json",
+            "digest": "blake3:" + "0" * 64,
+            "run_id": run_id,
+        },
+        "root",
+    )
+    with pytest.raises(IntegrityError, match="more than once"):
+        make_proof(workspace, "model-0.json")

@@ -82,7 +82,11 @@ def _edit(ws: Workspace, statement: str, **params: object) -> None:
 
 def test_editing_a_param_of_a_finished_run_is_a_run_problem(workspace: Workspace) -> None:
     run_id, _ = _finished_run(workspace)
-    _edit(workspace, "UPDATE params SET value = '0.2' WHERE run_id = :r AND key = 'lr'", r=run_id)
+    _edit(
+        workspace,
+        "UPDATE params SET value = '0.2', value_num = 0.2 WHERE run_id = :r AND key = 'lr'",
+        r=run_id,
+    )
     report = verify_workspace(workspace)
     assert [(p.kind, p.id) for p in report.problems] == [("run", run_id)]
     assert "changed after it was sealed" in report.problems[0].reason
@@ -153,7 +157,11 @@ def test_an_edited_earlier_metric_value_or_a_deleted_row_is_named(workspace: Wor
 
 def test_an_edited_param_is_named(workspace: Workspace) -> None:
     run_id, _ = _finished_run(workspace)
-    _edit(workspace, "UPDATE params SET value = '0.2' WHERE run_id = :r AND key = 'lr'", r=run_id)
+    _edit(
+        workspace,
+        "UPDATE params SET value = '0.2', value_num = 0.2 WHERE run_id = :r AND key = 'lr'",
+        r=run_id,
+    )
     (problem,) = verify_workspace(workspace).problems
     assert problem.reason == (
         "rows of this run changed after it was sealed: param 'lr' changed after the seal, now 0.2"
