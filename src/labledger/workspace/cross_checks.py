@@ -49,6 +49,8 @@ class EntryIndex:
     members: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # collection -> members
     # (artifact id, re-run id) -> whether the re-run matched it
     reproduced: dict[tuple[str, str], bool] = field(default_factory=dict)
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # field id -> definition
+    collection_rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> name, owner
 
     def visit(self, entry: LedgerEntry) -> None:
         """Note ``entry`` if it is about something rows must agree with."""
@@ -112,8 +114,16 @@ class EntryIndex:
         elif kind == "metadata.removed":
             target = (str(payload.get("target_kind")), str(payload.get("target_id")))
             self.metadata.get(target, {}).pop(str(payload.get("field")), None)
+        elif kind in ("metadata.field_defined", "metadata.field_updated"):
+            self.fields[str(payload.get("field_id"))] = {
+                k: v for k, v in payload.items() if k != "field_id"
+            }
         elif kind == "collection.created":
             self.members[str(payload.get("collection_id"))] = set()
+            self.collection_rows[str(payload.get("collection_id"))] = {
+                "name": payload.get("name"),
+                "owner": payload.get("owner"),
+            }
         elif kind in ("collection.members_added", "collection.members_removed"):
             members = {(str(m[0]), str(m[1])) for m in payload.get("members") or ()}
             current = self.members.setdefault(str(payload.get("collection_id")), set())
@@ -123,6 +133,7 @@ class EntryIndex:
                 current -= members
         elif kind == "collection.deleted":
             self.members.pop(str(payload.get("collection_id")), None)
+            self.collection_rows.pop(str(payload.get("collection_id")), None)
         elif kind == "run.reproduced":
             rerun = str(payload.get("rerun_id"))
             for matched, key in ((True, "matched"), (False, "mismatched")):
@@ -287,6 +298,48 @@ def _verification_problems(conn: Connection, index: EntryIndex) -> list[tuple[st
     return problems
 
 
+def _definition_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
+    """Metadata field definitions and collections are what their entries made them."""
+    problems: list[tuple[str, str, str]] = []
+    f = schema.metadata_fields
+    for row in conn.execute(select(f)):
+        recorded = index.fields.get(row.id)
+        if recorded is None:
+            problems.append(
+                ("field", row.id, f"field {row.name!r} has no ledger entry defining it")
+            )
+            continue
+        for key, value in recorded.items():
+            now = json.loads(canonical_text(getattr(row, key, None)))
+            if key in row._mapping and now != value:
+                problems.append(
+                    (
+                        "field",
+                        row.id,
+                        f"field {row.name!r}'s {key} is {now!r}, but its entries say {value!r}",
+                    )
+                )
+    c = schema.collections
+    seen = set()
+    for collection_id, name, owner in conn.execute(select(c.c.id, c.c.name, c.c.owner)):
+        seen.add(collection_id)
+        recorded = index.collection_rows.get(collection_id)
+        if recorded is None:
+            problems.append(
+                ("collection", collection_id, f"{name!r} has no ledger entry creating it")
+            )
+        elif (name, owner) != (recorded["name"], recorded["owner"]):
+            problems.append(
+                (
+                    "collection",
+                    collection_id,
+                    f"it is {name!r} of {owner}, but its entry created {recorded['name']!r} of "
+                    f"{recorded['owner']}",
+                )
+            )
+    return problems
+
+
 def _matched_without_rows(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
     """A reproduction check the ledger says matched must have its row (lineage reads the rows)."""
     table = schema.verifications
@@ -371,6 +424,7 @@ def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str
         + _collection_problems(conn, index)
         + _verification_problems(conn, index)
         + _matched_without_rows(conn, index)
+        + _definition_problems(conn, index)
         + _param_numbers(conn)
         + _latest_metric_problems(conn, index)
     )

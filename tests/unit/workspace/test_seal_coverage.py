@@ -69,6 +69,10 @@ COVERED = [
     ("verifications", "matched"),
     ("metadata_values", "value_num"),
     ("collection_members", "member_id"),
+    ("metadata_fields", "unit"),
+    ("metadata_fields", "maximum"),
+    ("metadata_fields", "minimum"),
+    ("collections", "name"),
 ]
 
 PIPELINE = """
