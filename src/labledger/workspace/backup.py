@@ -361,7 +361,9 @@ def backup_workspace(
         verify = _verify_folder(
             root,
             checkpoint=checkpoint,
-            rehash=None if rehash_all else copy.copied,
+            # Copied blobs were hashed as they were written (and fsynced): reading them back
+            # again would double the cost; --rehash-all re-reads everything.
+            rehash=None if rehash_all else [],
             extra=extra,
             progress=progress,
         )
