@@ -411,6 +411,10 @@ def start_run(
     with _stack_lock:
         _stack.append(run)
         _install_exit_hooks()
+    # The background thread beats the run's heart from now on, whether or not it logs metrics:
+    # a run that is quiet for a while is not mistaken for a dead one by other processes.
+    run._buffer_started = True
+    run._buffer.start()
     return run
 
 

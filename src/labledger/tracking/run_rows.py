@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, update
 
+from labledger._foundation.errors import RunStateError
 from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
@@ -78,7 +79,8 @@ _SQLITE_INSERT_PARAMS = insert_sql(schema.params, _PARAM_COLUMNS)
 _SQLITE_INSERT_TAGS = insert_sql(schema.tags, _TAG_COLUMNS)
 _SQLITE_INSERT_METRICS = insert_sql(schema.metrics, _METRIC_COLUMNS)
 _SQLITE_UPSERT_LATEST = upsert_sql(schema.latest_metrics, _METRIC_COLUMNS, ("run_id", "key"))
-_SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",))
+_SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",)) + " AND status = 'running'"
+_FINISH_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
 _SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",))
 
 
@@ -165,14 +167,24 @@ def finish_run(
     error: str | None,
     record_digest: str,
 ) -> None:
-    """Mark a run ended with ``status`` and the digest of its sealed record."""
+    """Mark a run ended with ``status`` and the digest of its sealed record.
+
+    Raises:
+        RunStateError: The run is no longer running (another process marked it crashed).
+    """
     values = (status, ended_at, ended_at, error, record_digest)
     db = driver_connection(conn)
     if db is not None:
-        db.execute(_SQLITE_FINISH, (*values, run_id))
+        changed = db.execute(_SQLITE_FINISH, (*values, run_id)).rowcount
     else:
-        conn.execute(
-            _UPDATE_RUN, {"run_id_": run_id, **dict(zip(_FINISH_COLUMNS, values, strict=True))}
+        changed = conn.execute(
+            _FINISH_RUNNING, {"run_id_": run_id, **dict(zip(_FINISH_COLUMNS, values, strict=True))}
+        ).rowcount
+    if changed != 1:
+        raise RunStateError(
+            f"run {run_id} is no longer running: another process marked it crashed (it stopped "
+            "sending heartbeats), and its record was sealed as it stood then",
+            hint="start a new run; what this run logged before it was marked crashed is kept",
         )
 
 

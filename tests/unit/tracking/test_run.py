@@ -329,3 +329,38 @@ def test_a_param_conflict_between_int_and_float_names_both_types(current: Worksp
             run.log_param("k", 1.0)
     assert "param 'k' is already '1' (int)" in str(caught.value)
     assert "not '1.0' (float)" in str(caught.value)
+
+
+def _heartbeat_at(ws: Workspace, run_id: str) -> float:
+    with ws.read() as conn:
+        return float(
+            conn.execute(
+                sa.select(schema.runs.c.heartbeat_at).where(schema.runs.c.id == run_id)
+            ).scalar_one()
+        )
+
+
+def test_a_run_that_logs_no_metric_still_sends_heartbeats(workspace: Workspace) -> None:
+    import time
+
+    run = start_run("quiet", workspace=workspace)
+    run._buffer._heartbeat_every = 0.0  # beat on every tick of the background thread
+    first = _heartbeat_at(workspace, run.id)
+    deadline = time.monotonic() + 10
+    while _heartbeat_at(workspace, run.id) == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _heartbeat_at(workspace, run.id) > first
+    run.end()
+
+
+def test_finishing_a_run_another_process_marked_crashed_is_an_error(workspace: Workspace) -> None:
+    run = start_run("marked dead", workspace=workspace)
+    run.log_metric("loss", 0.5)
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.runs).where(schema.runs.c.id == run.id).values(status="crashed")
+        )
+    with pytest.raises(RunStateError, match="no longer running"):
+        run.end()
+    assert get_run(run.id, workspace=workspace).status == "crashed"
+    run._buffer.stop()
