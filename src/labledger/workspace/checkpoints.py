@@ -227,20 +227,18 @@ def _signers(workspace: Workspace) -> list[Signer]:
     return signers
 
 
-def write_checkpoint(
-    workspace: Workspace, conn: Connection, *, extend: bool = True
-) -> Checkpoint | None:
-    """Sign and store a checkpoint of every entry, inside ``conn``'s write transaction.
+def _sign_tip(workspace: Workspace, conn: Connection) -> Checkpoint | None:
+    """A checkpoint of every entry, its root derived from the entries through this user's tip
+    (``tip.advance_tip``), never read from the stored tree; signed by the workspace's signers.
 
-    The root is derived from the entries through this user's tip (``tip.advance_tip``), never read
-    from the stored tree; the stored tree (an index for proofs) is extended too unless ``extend``
-    is false (the checkpoint at a run's end leaves that to the next proof or checkpoint). When the ledger no longer
-    extends what this user saw, nothing is signed: a ``LedgerChangedWarning`` says so (and
-    ``verify`` says what changed), and ``None`` is returned.
+    Taken under the ledger's lock, so nobody appends between the tip read here and whatever the
+    caller writes with it. ``None``, with a ``LedgerChangedWarning``, when the ledger no longer
+    extends what this user saw (``verify`` then says what changed).
     """
     import time
 
     own_id = workspace.ledger_tip.workspace if workspace.ledger_tip else workspace_id(conn)
+    lock_ledger(conn)
     try:
         tip = advance_tip(workspace, conn, own_id)
     except LedgerMoved as exc:
@@ -248,23 +246,33 @@ def write_checkpoint(
             LedgerChangedWarning(
                 f"no checkpoint signed: {exc}; run `labledger verify` to see what changed"
             ),
-            stacklevel=3,
+            stacklevel=4,
         )
         return None
-    if extend:
-        extend_tree(conn)
     unsigned = Checkpoint(own_id, tip.size, tip.root, time.time())
     message = unsigned.signed_bytes()
     signatures = tuple(
         CheckpointSignature(s.actor, s.public_key_hex, s.private_key.sign(message).hex())
         for s in _signers(workspace)
     )
-    checkpoint = Checkpoint(
-        unsigned.workspace, unsigned.size, unsigned.root, unsigned.time, signatures
-    )
+    return Checkpoint(own_id, tip.size, tip.root, unsigned.time, signatures)
+
+
+def write_checkpoint(
+    workspace: Workspace, conn: Connection, *, extend: bool = True
+) -> Checkpoint | None:
+    """Sign (``_sign_tip``) and store a checkpoint of every entry, inside ``conn``'s write.
+
+    The stored tree (an index for proofs) is extended too unless ``extend`` is false.
+    """
+    checkpoint = _sign_tip(workspace, conn)
+    if checkpoint is None:
+        return None
+    if extend:
+        extend_tree(conn)
     row = (
         new_id(),
-        tip.size,
+        checkpoint.size,
         checkpoint.root,
         checkpoint.time,
         json.dumps(checkpoint.to_dict(), sort_keys=True, separators=(",", ":")),
@@ -281,37 +289,12 @@ def write_checkpoint(
 def seal_checkpoint(workspace: Workspace, conn: Connection) -> dict[str, Any] | None:
     """A signed checkpoint of every entry so far, to embed in a run's seal (``checkpoint`` field).
 
-    The automatic checkpoint at a run's end: it travels inside the ``run.finished`` entry (so it
-    costs no row of its own), and ``verify`` checks it against the root of the entries before
-    that entry as it walks the ledger. ``None``, with a ``LedgerChangedWarning``, when the ledger
-    no longer extends what this user saw.
+    The automatic checkpoint at a run's end travels inside the ``run.finished`` entry (it costs no
+    row of its own), and ``verify`` checks it against the root of the entries before that entry as
+    it walks the ledger.
     """
-    import time
-
-    own_id = workspace.ledger_tip.workspace if workspace.ledger_tip else workspace_id(conn)
-    # Nobody may append between the tip read here and the seal that carries it.
-    lock_ledger(conn)
-    try:
-        tip = advance_tip(workspace, conn, own_id)
-    except LedgerMoved as exc:
-        warnings.warn(
-            LedgerChangedWarning(
-                f"no checkpoint signed: {exc}; run `labledger verify` to see what changed"
-            ),
-            stacklevel=3,
-        )
-        return None
-    made = Checkpoint(own_id, tip.size, tip.root, time.time())
-    message = made.signed_bytes()
-    signatures = [
-        {
-            "actor": s.actor,
-            "public_key": s.public_key_hex,
-            "signature": s.private_key.sign(message).hex(),
-        }
-        for s in _signers(workspace)
-    ]
-    return {**made.body(), "signatures": signatures}
+    checkpoint = _sign_tip(workspace, conn)
+    return checkpoint.to_dict() if checkpoint is not None else None
 
 
 def make_checkpoint(workspace: Workspace) -> Checkpoint:

@@ -280,7 +280,7 @@ def verify_workspace(
     try:
         return _verify(workspace, blobs, progress, checkpoint, trusted, remember, remembered)
     except (DBAPIError, sqlite3.DatabaseError) as exc:
-        reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or ["unknown error"])[0]
+        reason = _first_line(exc)
         problem = Problem(
             "catalog", workspace.catalog.safe_url, f"cannot be read: {reason}", CATALOG_HINT
         )
@@ -305,6 +305,11 @@ def _dangling_rows(conn: Connection) -> list[Problem]:
     ]
 
 
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message of a database error, first line only."""
+    return (str(getattr(exc, "orig", exc)).strip().splitlines() or ["unknown error"])[0]
+
+
 def _integrity_problems(workspace: Workspace) -> list[Problem]:
     """SQLite's own check of every page, table and index, before anything else reads them."""
     if workspace.catalog.dialect != "sqlite":
@@ -313,7 +318,7 @@ def _integrity_problems(workspace: Workspace) -> list[Problem]:
         with workspace.read() as conn:
             found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check(20)")]
     except (DBAPIError, sqlite3.DatabaseError) as exc:
-        found = [(str(getattr(exc, "orig", exc)).strip().splitlines() or ["unknown error"])[0]]
+        found = [_first_line(exc)]
     if found == ["ok"]:
         return []
     shown = "; ".join(found[:5]) + (f" (and {len(found) - 5} more)" if len(found) > 5 else "")
@@ -349,6 +354,10 @@ def _verify(
         problems += _sealed_runs(conn, index, progress)
         problems += _unsealed_tasks(conn)
         referenced = referenced_blobs(conn)
+        # The digests the produced entries name, as the full walk read them (not through the
+        # ledger's kind index, which referenced_blobs uses).
+        for digest in index.produced.values():
+            referenced.setdefault(digest, False)
         own_id = workspace_id(conn)
         digests: list[str] = []
         if blobs:
