@@ -409,3 +409,19 @@ def pg_workspace(
         yield workspace
     finally:
         workspace.close()
+
+
+@pytest.fixture
+def team_env(
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_postgres_url: str,
+    s3_server: S3Server,
+    s3_bucket_url: str,
+) -> str:
+    """Settings of a team workspace: a fresh PostgreSQL catalog and an S3 bucket; the catalog URL."""
+    monkeypatch.setenv("LABLEDGER_URI", fresh_postgres_url)
+    monkeypatch.setenv("LABLEDGER_STORE", s3_bucket_url)
+    monkeypatch.setenv("LABLEDGER_S3_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    return fresh_postgres_url

@@ -22,7 +22,6 @@ from tests.unit.workspace.gc_race import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.integration.conftest import S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,21 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ORPHANS = 600
 # Objects cannot be aged on S3: a short grace period makes the orphans old after a short wait.
 GRACE_S = 2.0
-
-
-@pytest.fixture
-def team_env(
-    monkeypatch: pytest.MonkeyPatch,
-    fresh_postgres_url: str,
-    s3_server: S3Server,
-    s3_bucket_url: str,
-) -> str:
-    monkeypatch.setenv("LABLEDGER_URI", fresh_postgres_url)
-    monkeypatch.setenv("LABLEDGER_STORE", s3_bucket_url)
-    monkeypatch.setenv("LABLEDGER_S3_ENDPOINT_URL", s3_server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    return fresh_postgres_url
 
 
 def test_gc_racing_writers_on_postgres_and_s3_loses_nothing(team_env: str, tmp_path: Path) -> None:

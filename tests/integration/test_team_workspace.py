@@ -22,21 +22,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def team_env(
-    monkeypatch: pytest.MonkeyPatch,
-    fresh_postgres_url: str,
-    s3_server: S3Server,
-    s3_bucket_url: str,
-) -> str:
-    monkeypatch.setenv("LABLEDGER_URI", fresh_postgres_url)
-    monkeypatch.setenv("LABLEDGER_STORE", s3_bucket_url)
-    monkeypatch.setenv("LABLEDGER_S3_ENDPOINT_URL", s3_server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    return fresh_postgres_url
-
-
 def test_team_workspace_round_trip(team_env: str, tmp_path: Path) -> None:
     ws = labledger.init()
     try:
