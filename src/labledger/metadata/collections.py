@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.metadata.targets import resolve_member, titles
+from labledger.stores.metadata import Collection, CollectionMember
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
@@ -40,44 +40,6 @@ __all__ = [
 ]
 
 _MAX_NAME = 200
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionMember:
-    """One member of a collection.
-
-    Attributes:
-        kind: ``run``, ``artifact``, ``pipeline`` or ``model``.
-        id: Its id.
-        name: The run's or artifact's name; ``None`` for other kinds.
-        added_at: Unix seconds.
-    """
-
-    kind: str
-    id: str
-    name: str | None
-    added_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Collection:
-    """A named set of runs, artifacts, pipelines and models.
-
-    Attributes:
-        id: Catalog id.
-        name: Unique name.
-        description: What it gathers and why.
-        owner: Who looks after it.
-        created_at: Unix seconds.
-        members: Its members, in the order they were added.
-    """
-
-    id: str
-    name: str
-    description: str
-    owner: str
-    created_at: float
-    members: list[CollectionMember]
 
 
 def _checked_name(name: object) -> str:
@@ -151,7 +113,7 @@ def create_collection(
     table = schema.collections
     with ws.write() as conn:
         if conn.execute(sa.select(table.c.id).where(table.c.name == name)).first() is not None:
-            raise ValidationError(
+            raise ConflictError(
                 f"a collection named {name!r} exists already",
                 hint="choose another name, or add to it with add_to_collection()",
             )

@@ -11,14 +11,14 @@ import dataclasses
 import enum
 import json
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import sqlalchemy as sa
 
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.metadata.field_rules import check_definition, choices_argument
+from labledger.stores.metadata import AppliesTo, FieldType, MetadataField
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
@@ -41,9 +41,6 @@ __all__ = [
     "update_field",
 ]
 
-FieldType = Literal["number", "text", "date", "enum"]
-AppliesTo = Literal["run", "artifact", "both"]
-
 
 class _Unset(enum.Enum):
     UNSET = enum.auto()
@@ -53,48 +50,6 @@ UNSET = _Unset.UNSET
 """Marks an ``update_field`` argument as "leave unchanged" (``None`` clears a setting)."""
 
 _Keep: TypeAlias = Literal[_Unset.UNSET]
-
-
-@dataclass(frozen=True, slots=True)
-class MetadataField:
-    """A metadata key and the rules its values follow.
-
-    Attributes:
-        name: The key, e.g. ``concentration_um``.
-        type: ``number``, ``text``, ``date`` or ``enum``.
-        unit: Unit of a number field, shown with values and in errors.
-        minimum: Smallest allowed number (inclusive), or ``None``.
-        maximum: Largest allowed number (inclusive), or ``None``.
-        choices: The allowed values of an enum field.
-        required: Whether every run or artifact it applies to should have a value.
-        applies_to: ``run``, ``artifact`` or ``both``.
-        description: What the field means, for people.
-        id: Catalog id.
-        created_at: Unix seconds.
-    """
-
-    name: str
-    type: FieldType
-    unit: str | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] | None = None
-    required: bool = False
-    applies_to: AppliesTo = "both"
-    description: str = ""
-    id: str = ""
-    created_at: float = 0.0
-
-    def applies(self, kind: str) -> bool:
-        """Whether values of this field may be attached to a target of ``kind``."""
-        return self.applies_to in ("both", kind)
-
-    def bounds_text(self) -> str:
-        """The allowed range in words, e.g. ``0 to 100 uM``."""
-        unit = f" {self.unit}" if self.unit else ""
-        low = "-inf" if self.minimum is None else f"{self.minimum:g}"
-        high = "inf" if self.maximum is None else f"{self.maximum:g}"
-        return f"{low} to {high}{unit}"
 
 
 def _settings(field: MetadataField) -> dict[str, Any]:
@@ -211,7 +166,7 @@ def define_field(
             changed = [key for key in new if old[key] != new[key]]
             if not changed:
                 return existing
-            raise ValidationError(
+            raise ConflictError(
                 f"metadata field {name!r} is already defined with other {', '.join(changed)}",
                 hint="change it with update_field() (description, unit, bounds, choices, required, "
                 "applies_to); a field's type cannot change",

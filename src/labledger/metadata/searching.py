@@ -11,13 +11,13 @@ string, so punctuation cannot cause a syntax error. Field conditions become ``EX
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from labledger._foundation.errors import ValidationError
 from labledger.metadata.conditions import compile_where, parse_conditions
+from labledger.stores.metadata import SearchHit
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.search_index import reindex_all
@@ -37,25 +37,6 @@ _KINDS = ("run", "artifact")
 _MAX_LIMIT = 1000
 _TITLE_WEIGHT = 10.0
 _HEADLINE = "StartSel=[, StopSel=], MaxWords=20, MinWords=5, MaxFragments=1"
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """One run or artifact that matched.
-
-    Attributes:
-        kind: ``run`` or ``artifact``.
-        id: Its id.
-        title: Its name.
-        snippet: Matching text with hits in ``[brackets]``; empty for field-only searches.
-        score: Relevance, higher is better; ``0.0`` for field-only searches.
-    """
-
-    kind: str
-    id: str
-    title: str
-    snippet: str
-    score: float
 
 
 def fts5_query(text: str) -> str | None:

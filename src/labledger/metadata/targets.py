@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, get_args
 
 import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.stores.metadata import MemberRef, TargetKind, TargetRef
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_artifact, find_by_id
 
@@ -25,11 +26,6 @@ __all__ = [
     "titles",
 ]
 
-TargetKind = Literal["run", "artifact"]
-TargetRef: TypeAlias = str | tuple[str, str]
-"""A run or artifact id, or ``("run", id)`` / ``("artifact", id)``."""
-MemberRef: TypeAlias = str | tuple[str, str]
-"""Like ``TargetRef``; a tuple may also name a ``pipeline`` or ``model``."""
 
 TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
 MEMBER_KINDS = ("run", "artifact", "pipeline", "model")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from labledger._foundation.canonical import canonical_text
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.materializers.paths import read_manifest, write_tree
 from labledger.materializers.registry import save as materialize
@@ -91,7 +91,7 @@ def store_artifact(
                 )
             ).scalar()
             if clash is not None:
-                raise ValidationError(
+                raise ConflictError(
                     f"run {run_id} already has an artifact named {name!r}",
                     hint="pass another name=",
                 )

@@ -19,7 +19,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_json
-from labledger._foundation.errors import RunStateError, ValidationError
+from labledger._foundation.errors import ConflictError, RunStateError
 from labledger._foundation.ids import new_id
 from labledger.tracking.artifacts import store_artifact
 from labledger.tracking.checks import (
@@ -133,7 +133,7 @@ class ActiveRun:
             text = value_text(check_key(key, "param"), value, "param")
             known = self._params.get(key)
             if known is not None and known != text:
-                raise ValidationError(
+                raise ConflictError(
                     param_conflict(key, self.id, known, self._param_types.get(key), value),
                     hint="log the changed value under another key, or start a new run",
                 )

@@ -1,64 +1,17 @@
-"""Public, frozen views of tracked things: what the API returns."""
+"""Public, frozen views of tracked things: what the API returns.
+
+``Run``, ``MetricPoint`` and ``Artifact`` are what the stores return (``labledger.stores``); they
+are named here too, where the tracking API has always offered them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from labledger.stores.artifacts import Artifact
+from labledger.stores.runs import MetricPoint, Run
 
 __all__ = ["Artifact", "MetricPoint", "Run", "RunComparison"]
-
-
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """One logged metric value."""
-
-    key: str
-    value: float
-    step: int
-    timestamp: float
-
-
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    """A typed, named value stored as a blob."""
-
-    id: str
-    name: str
-    kind: str
-    format: str
-    digest: str
-    size: int
-    run_id: str | None
-    created_at: float
-    created_by: str
-    schema: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One tracked execution, with its latest metric values."""
-
-    id: str
-    name: str
-    status: str
-    kind: str
-    user: str
-    host: str
-    started_at: float
-    ended_at: float | None
-    params: dict[str, str]
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    environment_digest: str | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-    record_digest: str | None = None
-    error: str | None = None
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.ended_at is None else self.ended_at - self.started_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from labledger._foundation.errors import ValidationError
+from labledger._foundation.errors import ConflictError, ValidationError
 from labledger.workspace import schema
 from labledger.workspace.key_history import KeyHistory
 from labledger.workspace.ledger import append_entry, iter_entries
@@ -90,7 +90,7 @@ def register_key(
         row = conn.execute(select(table).where(table.c.actor == actor)).first()
         if row is not None:
             if row.public_key != public_key:
-                raise ValidationError(
+                raise ConflictError(
                     f"{actor} already has a different signing key in this workspace",
                     hint="keep using that key, or create one for another actor with --actor",
                 )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from labledger._foundation.display import short_ids
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import AmbiguousReferenceError, NotFoundError
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def find_by_id(conn: Connection, table: Table, ref: str, *, what: str) -> Row[An
     matches = conn.execute(select(table).where(matching).order_by(table.c.id).limit(2)).all()
     if len(matches) > 1:
         count = conn.execute(select(func.count()).select_from(table).where(matching)).scalar_one()
-        raise ValidationError(
+        raise AmbiguousReferenceError(
             f"{what} id prefix {ref!r} is ambiguous: {count} {what}s start with it",
             hint=f"type more characters of the id (the ids shown by `labledger {what}s list` "
             "are long enough), or the whole id",

@@ -21,6 +21,8 @@ from labledger._foundation.errors import (
 
 def test_every_exported_error_is_a_labledger_error() -> None:
     for name in errors.__all__:
+        if name == "error_class":
+            continue
         assert issubclass(getattr(errors, name), LabledgerError)
         assert issubclass(getattr(errors, name), Exception)
 
@@ -59,3 +61,35 @@ def test_errors_can_be_raised_and_caught_by_base_class() -> None:
         raise WorkspaceNotFoundError("nothing here", hint="run `labledger init`")
     assert "labledger init" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def _error_classes() -> list[type[LabledgerError]]:
+    return [getattr(errors, name) for name in errors.__all__ if name != "error_class"]
+
+
+def test_every_error_has_its_own_code_and_the_code_finds_the_class() -> None:
+    classes = _error_classes()
+    codes = [cls.code for cls in classes]
+    assert len(set(codes)) == len(codes), "two error classes share a code"
+    for cls in classes:
+        assert errors.error_class(cls.code) is cls
+        raised = cls("boom") if cls is not errors.StepFailedError else cls("boom", node="n")
+        assert raised.code == cls.code
+
+
+def test_an_unknown_code_is_a_plain_labledger_error() -> None:
+    assert errors.error_class("no_such_code") is LabledgerError
+
+
+@pytest.mark.parametrize(
+    ("child", "parent"),
+    [
+        (errors.ConflictError, ValidationError),
+        (errors.AmbiguousReferenceError, ValidationError),
+        (errors.StoreUnavailableError, WorkspaceError),
+    ],
+)
+def test_the_store_errors_keep_old_catches_working(
+    child: type[Exception], parent: type[Exception]
+) -> None:
+    assert issubclass(child, parent)
