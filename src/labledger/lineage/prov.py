@@ -21,20 +21,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import select, true
-
 from labledger._foundation.errors import ConfigurationError
-from labledger.lineage.queries import resolve_run
-from labledger.lineage.reading import lineage_reader
-from labledger.lineage.traversal import run_walk
-from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Row
-
+    from labledger.stores.lineage import (
+        ProvArtifact,
+        ProvEdge,
+        ProvPipeline,
+        ProvRun,
+        ProvTask,
+    )
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["NAMESPACES", "export_prov"]
@@ -47,14 +46,6 @@ NAMESPACES = {
     "artifact": "urn:labledger:artifact:",
     "user": "urn:labledger:user:",
 }
-
-_r, _p, _t, _a, _o = (
-    schema.runs,
-    schema.pipeline_runs,
-    schema.tasks,
-    schema.artifacts,
-    schema.task_outputs,
-)
 
 
 def _prov_model() -> Any:
@@ -84,28 +75,13 @@ def export_prov(run_id: str, *, workspace: Workspace | None = None) -> dict[str,
     """
     model = _prov_model()
     ws = workspace or get_workspace()
-    with lineage_reader(ws) as conn:
-        run = conn.execute(select(_r).where(_r.c.id == resolve_run(conn, run_id))).one()
-        pipeline = conn.execute(select(_p).where(_p.c.run_id == run.id)).first()
-        steps = run_walk(run.id)
-        tasks = conn.execute(select(_t).where(_t.c.id.in_(steps.task_ids)).order_by(_t.c.id)).all()
-        artifacts = conn.execute(
-            select(_a).where(_a.c.id.in_(steps.artifact_ids)).order_by(_a.c.id)
-        ).all()
-        edges = conn.execute(steps.edges).all()
-        producers = dict(
-            conn.execute(
-                select(_o.c.artifact_id, _o.c.task_id).where(
-                    _o.c.artifact_id.in_(steps.artifact_ids), _o.c.produced == true()
-                )
-            ).all()
-        )
-    builder = _Builder(model, run, pipeline)
-    for artifact in artifacts:
-        builder.artifact(artifact, producers.get(artifact.id))
-    for task in tasks:
+    facts = ws.stores.lineage.provenance(run_id)
+    builder = _Builder(model, facts.run, facts.pipeline)
+    for artifact in facts.artifacts:
+        builder.artifact(artifact, facts.producers.get(artifact.id))
+    for task in facts.tasks:
         builder.task(task)
-    builder.edges(edges, producers)
+    builder.edges(facts.edges, facts.producers)
     document: dict[str, Any] = json.loads(builder.document.serialize(format="json"))
     return document
 
@@ -121,7 +97,7 @@ def _attributes(values: dict[str, Any]) -> dict[str, Any]:
 class _Builder:
     """Adds a run's records to a ``ProvDocument``."""
 
-    def __init__(self, model: Any, run: Row[Any], pipeline: Row[Any] | None) -> None:
+    def __init__(self, model: Any, run: ProvRun, pipeline: ProvPipeline | None) -> None:
         self.model = model
         self.document = model.ProvDocument()
         for prefix, uri in NAMESPACES.items():
@@ -156,7 +132,7 @@ class _Builder:
     def _name(self, qualified: str) -> Any:
         return self.document.valid_qualified_name(qualified)
 
-    def artifact(self, row: Row[Any], producer: str | None) -> None:
+    def artifact(self, row: ProvArtifact, producer: str | None) -> None:
         """An Entity for an artifact the run read, made or reused."""
         self.document.entity(
             f"artifact:{row.id}",
@@ -175,7 +151,7 @@ class _Builder:
         if producer is None and row.run_id == self.run_id.removeprefix("run:"):
             self.logged.append((row.id, row.created_at))
 
-    def task(self, row: Row[Any]) -> None:
+    def task(self, row: ProvTask) -> None:
         """An Activity for a task of the run, started by the run."""
         start, end = _time(row.started_at), _time(row.ended_at)
         self.task_times[row.id] = (start, end)
@@ -210,7 +186,7 @@ class _Builder:
         if row.cached_from:
             self.document.wasInformedBy(task_id, f"task:{row.cached_from}")
 
-    def edges(self, edges: Sequence[Row[Any]], producers: dict[str, str]) -> None:
+    def edges(self, edges: Sequence[ProvEdge], producers: dict[str, str]) -> None:
         """Usage, generation, derivation and communication between the run's tasks and artifacts."""
         ordered = sorted(edges, key=lambda e: (e.task, e.output, e.name))
         inputs: dict[str, list[str]] = {}

@@ -24,31 +24,19 @@ once, inputs before outputs, so a whole graph costs no more than its closure.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, true, union
-
-from labledger.lineage.idsets import id_set
-from labledger.lineage.reading import lineage_reader
-from labledger.lineage.traversal import closure_up
 from labledger.lineage.types import ReproStatus
-from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
-from labledger.workspace.lookup import find_artifact
 from labledger.workspace.presence import missing_digests
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from labledger.lineage.types import LineageGraph
+    from labledger.stores.lineage import ReproFacts, TaskFacts
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["StatusExplanation", "explain_status", "graph_reproducibility", "reproducibility"]
-
-_a, _t, _i, _o = schema.artifacts, schema.tasks, schema.task_inputs, schema.task_outputs
-_p, _v = schema.pipeline_runs, schema.verifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,32 +54,6 @@ class StatusExplanation:
 
     status: ReproStatus
     reasons: tuple[str, ...] = ()
-
-
-@dataclass(slots=True)
-class _ArtifactFacts:
-    digest: str
-    is_tree: bool
-    producer: str | None
-    verified: bool
-    reference: bool = False  # a file input recorded by path and digest, its bytes not kept
-    name: str = ""
-
-
-@dataclass(slots=True)
-class _TaskFacts:
-    reasons: list[str]  # why the task alone makes its outputs unverifiable (none: it does not)
-    inputs: list[str] = field(default_factory=list)
-
-    @property
-    def suspect(self) -> bool:
-        return bool(self.reasons)
-
-
-@dataclass(slots=True)
-class _Facts:
-    artifacts: dict[str, _ArtifactFacts]
-    tasks: dict[str, _TaskFacts]
 
 
 def reproducibility(artifact_ref: str, *, workspace: Workspace | None = None) -> ReproStatus:
@@ -118,15 +80,15 @@ def explain_status(artifact_ref: str, *, workspace: Workspace | None = None) -> 
         NotFoundError: No artifact matches ``artifact_ref``.
     """
     ws = workspace or get_workspace()
-    with lineage_reader(ws) as conn:
-        root = str(find_artifact(conn, artifact_ref).id)
-        facts = _read_facts(conn, [root], [])
+    store = ws.stores.lineage
+    root = store.artifact_id(artifact_ref)
+    facts = store.repro_facts([root], [])
     status = _judge(facts, ws)[root]
     reasons: dict[str, None] = {}
     # The facts hold the artifact's ancestors only, so each of their flaws is one of its reasons.
     if status is ReproStatus.BROKEN:
         missing = missing_digests(
-            ws.store, ((f.digest, f.is_tree) for f in facts.artifacts.values())
+            ws.store, ((f.digest, f.kind == "tree") for f in facts.artifacts.values())
         )
         for artifact_id in _inputs_first(facts):
             fact = facts.artifacts[artifact_id]
@@ -141,9 +103,9 @@ def explain_status(artifact_ref: str, *, workspace: Workspace | None = None) -> 
         for artifact_id in _inputs_first(facts):
             fact = facts.artifacts[artifact_id]
             task = facts.tasks.get(fact.producer) if fact.producer is not None else None
-            for reason in task.reasons if task is not None else []:
+            for reason in _task_reasons(task) if task is not None else []:
                 reasons[reason] = None
-            if fact.reference:
+            if fact.kind == "reference":
                 reasons[
                     f"input {fact.name!r} was recorded by reference only "
                     "(File(path, store=False)): its bytes are not kept"
@@ -169,106 +131,41 @@ def graph_reproducibility(
     ws = workspace or get_workspace()
     artifact_ids = [node.id for node in graph.nodes if node.kind == "artifact"]
     task_ids = [node.id for node in graph.nodes if node.kind == "task"]
-    with lineage_reader(ws) as conn:
-        facts = _read_facts(conn, artifact_ids, task_ids)
+    facts = ws.stores.lineage.repro_facts(artifact_ids, task_ids)
     statuses = _judge(facts, ws)
     return {node.id: statuses[node.id] for node in graph.nodes if node.id in statuses}
 
 
-def _read_facts(conn: Connection, artifact_ids: list[str], task_ids: list[str]) -> _Facts:
-    """What decides these nodes' statuses: every artifact above them, and every producing task."""
-    seeds = union(
-        id_set(conn, artifact_ids, "artifact_ids"),
-        select(_i.c.artifact_id).where(_i.c.task_id.in_(id_set(conn, task_ids, "task_ids"))),
-    )
-    closure = closure_up(seeds)
-    producers: dict[str, str | None] = {}
-    for artifact_id, producer in conn.execute(select(closure.c.id, closure.c.producer)).all():
-        if producers.get(artifact_id) is None:
-            producers[artifact_id] = producer
-    verified = (
-        select(_v.c.artifact_id)
-        .where(_v.c.artifact_id == _a.c.id, _v.c.matched == true())
-        .exists()
-        .label("verified")
-    )
-    artifacts = {
-        artifact_id: _ArtifactFacts(
-            digest, kind == "tree", producers[artifact_id], bool(checked), kind == "reference", name
-        )
-        for artifact_id, name, digest, kind, checked in conn.execute(
-            select(_a.c.id, _a.c.name, _a.c.digest, _a.c.kind, verified).where(
-                _a.c.id.in_(id_set(conn, producers))
-            )
-        ).all()
-    }
-    wanted = {p for p in producers.values() if p is not None} | set(task_ids)
-    task_rows = conn.execute(
-        select(
-            _t.c.id,
-            _t.c.node,
-            _t.c.run_id,
-            _t.c.code_captured,
-            _t.c.options_json,
-            _p.c.run_id.label("pipeline_run"),
-            _p.c.code_digest,
-            _p.c.lock_digest,
-            _p.c.replay_error,
-            _i.c.artifact_id,
-        )
-        .select_from(
-            _t.outerjoin(_p, _p.c.run_id == _t.c.run_id).outerjoin(_i, _i.c.task_id == _t.c.id)
-        )
-        .where(_t.c.id.in_(id_set(conn, wanted)))
-    ).all()
-    tasks: dict[str, _TaskFacts] = {}
-    for row in task_rows:
-        task = tasks.get(row.id)
-        if task is None:
-            task = tasks[row.id] = _TaskFacts(_task_reasons(row))
-        if row.artifact_id is not None:
-            task.inputs.append(row.artifact_id)
-    return _Facts(artifacts, tasks)
-
-
-def _task_reasons(row: Any) -> list[str]:
+def _task_reasons(task: TaskFacts) -> list[str]:
     """Why one task makes what it produced unverifiable, one sentence each."""
-    step = f"step {row.node!r} (run {row.run_id})"
-    run = f"run {row.run_id}"
+    step = f"step {task.node!r} (run {task.run_id})"
+    run = f"run {task.run_id}"
     reasons: list[str] = []
-    if not row.code_captured:
+    if not task.code_captured:
         reasons.append(f"{step}: its code could not be captured (no source to fingerprint)")
-    if not _deterministic(row.options_json):
+    if not task.deterministic:
         reasons.append(f"{step}: declared not deterministic (@step(deterministic=False))")
-    if row.pipeline_run is None:
+    if not task.pipeline_run:
         reasons.append(f"{run}: not a pipeline run, so it has no code snapshot to re-execute")
         return reasons
-    if row.code_digest is None:
+    if not task.has_code_snapshot:
         reasons.append(f"{run}: ran without a code snapshot")
-    if row.lock_digest is None:
+    if not task.has_lock:
         reasons.append(f"{run}: ran without an environment lock")
-    if row.replay_error:
-        reasons.append(f"{run}: cannot be re-executed: {row.replay_error}")
+    if task.replay_error:
+        reasons.append(f"{run}: cannot be re-executed: {task.replay_error}")
     return reasons
 
 
-def _deterministic(options_json: str | None) -> bool:
-    try:
-        options = json.loads(options_json or "{}")
-    except ValueError:
-        return False
-    return not isinstance(options, dict) or options.get("deterministic", True) is not False
-
-
-def _inputs_first(facts: _Facts) -> list[str]:
+def _inputs_first(facts: ReproFacts) -> list[str]:
     """Artifact ids, each after every artifact its producer read (iteratively: chains run deep)."""
     order: list[str] = []
     seen: set[str] = set()
 
-    def inputs_of(artifact_id: str) -> list[str]:
+    def inputs_of(artifact_id: str) -> tuple[str, ...]:
         producer = facts.artifacts[artifact_id].producer
         task = facts.tasks.get(producer) if producer is not None else None
-        return task.inputs if task is not None else []
+        return task.inputs if task is not None else ()
 
     for start in facts.artifacts:
         if start in seen:
@@ -288,18 +185,20 @@ def _inputs_first(facts: _Facts) -> list[str]:
     return order
 
 
-def _judge(facts: _Facts, workspace: Workspace) -> dict[str, ReproStatus]:
+def _judge(facts: ReproFacts, workspace: Workspace) -> dict[str, ReproStatus]:
     """Every artifact's and task's status, from the facts and the store."""
     missing = missing_digests(
-        workspace.store, ((f.digest, f.is_tree) for f in facts.artifacts.values())
+        workspace.store, ((f.digest, f.kind == "tree") for f in facts.artifacts.values())
     )
     broken: dict[str, bool] = {}
     shaky: dict[str, bool] = {}
 
-    def task_state(task: _TaskFacts) -> tuple[bool, bool]:
+    suspect = {task_id: bool(_task_reasons(task)) for task_id, task in facts.tasks.items()}
+
+    def task_state(task: TaskFacts) -> tuple[bool, bool]:
         return (
             any(broken.get(i, False) for i in task.inputs),
-            task.suspect or any(shaky.get(i, False) for i in task.inputs),
+            suspect[task.id] or any(shaky.get(i, False) for i in task.inputs),
         )
 
     statuses: dict[str, ReproStatus] = {}
@@ -308,7 +207,7 @@ def _judge(facts: _Facts, workspace: Workspace) -> dict[str, ReproStatus]:
         task = facts.tasks.get(fact.producer) if fact.producer is not None else None
         task_broken, task_shaky = task_state(task) if task is not None else (False, False)
         broken[artifact_id] = fact.digest in missing or task_broken
-        shaky[artifact_id] = task_shaky or fact.reference
+        shaky[artifact_id] = task_shaky or fact.kind == "reference"
         statuses[artifact_id] = _status(broken[artifact_id], fact.verified, shaky[artifact_id])
     for task_id, task in facts.tasks.items():
         task_broken, task_shaky = task_state(task)

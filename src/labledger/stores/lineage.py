@@ -4,9 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
-__all__ = ["Direction", "LineageEdge", "LineageGraph", "LineageNode", "NodeKind", "ReproStatus"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "ArtifactFacts",
+    "Direction",
+    "LineageEdge",
+    "LineageGraph",
+    "LineageNode",
+    "LineageStore",
+    "NodeKind",
+    "ProvArtifact",
+    "ProvEdge",
+    "ProvPipeline",
+    "ProvRun",
+    "ProvTask",
+    "ReproFacts",
+    "ReproStatus",
+    "RunProvenance",
+    "TaskFacts",
+]
 
 NodeKind = Literal["artifact", "task"]
 Direction = Literal["up", "down", "run"]
@@ -111,3 +131,187 @@ class LineageGraph:
     def tasks(self) -> tuple[LineageNode, ...]:
         """The task nodes."""
         return tuple(n for n in self.nodes if n.kind == "task")
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFacts:
+    """What decides an artifact's reproducibility status, as the catalog holds it.
+
+    Attributes:
+        id: The artifact's id.
+        name: Its name.
+        digest: Its blob's digest.
+        kind: Its kind (``tree`` and ``reference`` matter here).
+        producer: The task that produced it; ``None`` for a source.
+        verified: Whether a ``reproduce`` run re-executed its producer and got the same digest.
+    """
+
+    id: str
+    name: str
+    digest: str
+    kind: str
+    producer: str | None
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """What decides a task's reproducibility status, as the catalog holds it.
+
+    Attributes:
+        id: The task's id.
+        node: Its name in its run's graph.
+        run_id: Its run.
+        code_captured: Whether its step's code was fingerprinted from source.
+        deterministic: Whether the step is declared deterministic (the default).
+        pipeline_run: Whether its run is a pipeline run (which has a code snapshot to replay).
+        has_code_snapshot: Whether that pipeline run kept a code snapshot.
+        has_lock: Whether it kept an environment lock.
+        replay_error: Why it cannot be re-executed, if it cannot.
+        inputs: The artifacts it read.
+    """
+
+    id: str
+    node: str
+    run_id: str
+    code_captured: bool
+    deterministic: bool
+    pipeline_run: bool
+    has_code_snapshot: bool
+    has_lock: bool
+    replay_error: str | None
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReproFacts:
+    """The facts behind some nodes' statuses: those nodes, every artifact above them, and every
+    task that produced one of those artifacts (and the tasks asked for)."""
+
+    artifacts: dict[str, ArtifactFacts]
+    tasks: dict[str, TaskFacts]
+
+
+@dataclass(frozen=True, slots=True)
+class ProvRun:
+    """The run a provenance document describes."""
+
+    id: str
+    name: str
+    status: str
+    user: str
+    started_at: float
+    ended_at: float | None
+    git_commit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvPipeline:
+    """The pipeline side of a pipeline run."""
+
+    pipeline: str
+    code_digest: str | None
+    lock_digest: str | None
+    seed: int
+    reproduces: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvTask:
+    """One task of the run, with what a provenance document tells of it."""
+
+    id: str
+    node: str
+    step: str
+    status: str
+    fingerprint: str
+    cache_key: str
+    code_captured: bool
+    options_json: str
+    cached_from: str | None
+    started_at: float | None
+    ended_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvArtifact:
+    """One artifact the run read, made, reused or logged."""
+
+    id: str
+    name: str
+    digest: str
+    kind: str
+    format: str
+    size: int
+    run_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProvEdge:
+    """An edge of the run's graph: ``output`` false when the task read the artifact."""
+
+    artifact: str
+    task: str
+    name: str
+    output: bool
+    cached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunProvenance:
+    """Everything a run's provenance document is built from.
+
+    Attributes:
+        run: The run.
+        pipeline: Its pipeline side; ``None`` for a tracked script.
+        tasks: Its tasks, by id.
+        artifacts: The artifacts its tasks read or wrote and those it logged, by id.
+        edges: Its graph's edges.
+        producers: For each of those artifacts that a task produced, that task.
+    """
+
+    run: ProvRun
+    pipeline: ProvPipeline | None
+    tasks: tuple[ProvTask, ...]
+    artifacts: tuple[ProvArtifact, ...]
+    edges: tuple[ProvEdge, ...]
+    producers: dict[str, str]
+
+
+class LineageStore(Protocol):
+    """Reading lineage: walks, the facts behind reproducibility statuses, run provenance.
+
+    References (``ref``) are what users type: an artifact id, unique id prefix, name (the newest
+    of that name) or digest; a run id or unique prefix.
+    """
+
+    def walk(self, ref: str, direction: Direction, depth: int | None = None) -> LineageGraph:
+        """Ancestors (``up``) or descendants (``down``) of artifact ``ref``, or the graph of run
+        ``ref`` (``run``: its tasks, what they read and wrote, and what it logged).
+
+        Raises:
+            NotFoundError: Nothing matches ``ref``.
+            AmbiguousReferenceError: An id prefix matches several.
+        """
+        ...
+
+    def artifact_id(self, ref: str) -> str:
+        """The id of the artifact ``ref`` names.
+
+        Raises:
+            NotFoundError: No artifact matches.
+        """
+        ...
+
+    def repro_facts(self, artifact_ids: Sequence[str], task_ids: Sequence[str]) -> ReproFacts:
+        """The facts behind these nodes' statuses (see ``ReproFacts``); unknown ids are left out."""
+        ...
+
+    def provenance(self, run_ref: str) -> RunProvenance:
+        """What run ``run_ref``'s provenance document is built from.
+
+        Raises:
+            NotFoundError: No run matches.
+        """
+        ...

@@ -7,6 +7,7 @@ team workspace is a PostgreSQL database plus an S3 bucket. Both open the same wa
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import os
 import socket
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
+    from labledger.stores.bundle import Stores
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.signing import Signer
     from labledger.workspace.tip import Tip
@@ -189,6 +191,13 @@ class Workspace:
     def __repr__(self) -> str:
         where = self.settings.root or self.catalog.url.split("@")[-1]
         return f"<Workspace {where}>"
+
+    @functools.cached_property
+    def stores(self) -> Stores:
+        """The stores the services read and write through."""
+        from labledger.workspace.sql.stores import SqlStores
+
+        return SqlStores(self)
 
     # -- transactions ------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from labledger.workspace import schema
 if TYPE_CHECKING:
     from sqlalchemy import CTE, ColumnElement, CompoundSelect, Select
 
-    from labledger.lineage.types import Direction
+    from labledger.stores.lineage import Direction
 
 __all__ = ["Walk", "closure_up", "run_walk", "walk", "walk_down", "walk_up"]
 

@@ -1,0 +1,25 @@
+"""``Stores``: the bundle of stores a workspace hands to the services.
+
+A folder or a database URL gives the SQL stores; a server's URL will give the HTTP stores. The
+services reach storage only through these.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from labledger.stores.lineage import LineageStore
+
+__all__ = ["Stores"]
+
+
+class Stores(Protocol):
+    """The stores of one workspace.
+
+    Attributes:
+        lineage: Walks, reproducibility facts and run provenance.
+    """
+
+    @property
+    def lineage(self) -> LineageStore: ...

@@ -1,0 +1,24 @@
+"""``SqlStores``: every SQL store of one workspace, made on first use."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from labledger.workspace.sql.lineage import SqlLineageStore
+
+if TYPE_CHECKING:
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["SqlStores"]
+
+
+class SqlStores:
+    """The ``Stores`` of a workspace whose catalog is a SQL database."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    @functools.cached_property
+    def lineage(self) -> SqlLineageStore:
+        return SqlLineageStore(self._workspace)

@@ -1,0 +1,47 @@
+"""The lineage store's contract on PostgreSQL: every lineage test of the unit suite, run against
+a real PostgreSQL server instead of SQLite.
+
+The unit tests reach the store through the public lineage API; here their ``workspace`` is a
+fresh PostgreSQL database, so both backends answer the same tests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from labledger.workspace import current
+from tests.unit.lineage import (
+    test_export,
+    test_exports,
+    test_prov,
+    test_queries,
+    test_status,
+    test_views,
+)
+from tests.unit.lineage.conftest import study
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from labledger.workspace.workspace import Workspace
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["study", "view"]
+
+view = test_export.view
+for _module in (test_queries, test_status, test_prov, test_views, test_exports, test_export):
+    for _name in dir(_module):
+        if _name.startswith("test_"):
+            globals()[_name] = getattr(_module, _name)
+
+
+@pytest.fixture
+def workspace(pg_workspace: Workspace) -> Iterator[Workspace]:
+    """The unit tests' workspace, on a fresh PostgreSQL database."""
+    try:
+        yield pg_workspace
+    finally:
+        current.set_workspace(None)
