@@ -15,17 +15,17 @@ import sqlalchemy as sa
 
 from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
-from labledger.metadata.targets import resolve_member, titles
 from labledger.stores.metadata import Collection, CollectionMember
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
+from labledger.workspace.sql.targets import resolve_member, titles
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy import Connection, Row
 
-    from labledger.metadata.targets import MemberRef
+    from labledger.stores.metadata import MemberRef
     from labledger.workspace.workspace import Workspace
 
 __all__ = [

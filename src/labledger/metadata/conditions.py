@@ -25,10 +25,11 @@ import sqlalchemy as sa
 
 from labledger._foundation import query_syntax as qs
 from labledger._foundation.errors import ValidationError
-from labledger.metadata.fields import load_fields, unknown_field
 from labledger.metadata.values import stored_value
+from labledger.stores.metadata import unknown_field
 from labledger.workspace import schema
 from labledger.workspace.search_index import DocumentMatch
+from labledger.workspace.sql.metadata import load_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -68,8 +68,12 @@ def _text_columns(conn: Connection, text: str) -> tuple[Any, list[Any], Any, Any
         return source, [whole.match(fts5_query(text))], snippet, -rank
     query = sa.func.websearch_to_tsquery(sa.literal_column("'english'::regconfig"), text)
     vector: sa.ColumnElement[Any] = sa.literal_column("search_documents.tsv")
+    # Over the title too, as SQLite's snippet is: a hit in the name alone still shows where.
     snippet = sa.func.ts_headline(
-        sa.literal_column("'english'::regconfig"), docs.c.body, query, _HEADLINE
+        sa.literal_column("'english'::regconfig"),
+        docs.c.title + sa.literal("; ") + docs.c.body,
+        query,
+        _HEADLINE,
     )
     return docs, [vector.bool_op("@@")(query)], snippet, sa.func.ts_rank(vector, query)
 

@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.metadata.fields import MetadataField, load_fields, unknown_field
-from labledger.metadata.targets import resolve_target
-from labledger.workspace import schema
+from labledger._foundation.errors import ValidationError
+from labledger.stores.metadata import MetadataField, StoredValue, unknown_field
 from labledger.workspace.current import get_workspace
-from labledger.workspace.search_index import refresh_document
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from sqlalchemy import Connection
-
-    from labledger.metadata.targets import TargetRef
+    from labledger.stores.metadata import TargetRef
     from labledger.workspace.workspace import Workspace
 
 __all__ = [
@@ -138,26 +130,6 @@ def checked_value(field: MetadataField, value: object) -> tuple[float | None, st
     return number, text
 
 
-def _shown(field: MetadataField, number: float | None, text: str | None) -> Any:
-    if field.type == "number":
-        return number
-    return text
-
-
-def _read(conn: Connection, kind: str, id_: str) -> dict[str, Any]:
-    values, fields = schema.metadata_values, schema.metadata_fields
-    query = (
-        sa.select(fields.c.name, fields.c.type, values.c.value_num, values.c.value_text)
-        .select_from(values.join(fields, values.c.field_id == fields.c.id))
-        .where(values.c.target_kind == kind, values.c.target_id == id_)
-        .order_by(fields.c.name)
-    )
-    return {
-        row.name: row.value_num if row.type == "number" else row.value_text
-        for row in conn.execute(query)
-    }
-
-
 def set_metadata(
     target: TargetRef, values: Mapping[str, Any], *, workspace: Workspace | None = None
 ) -> dict[str, Any]:
@@ -180,45 +152,21 @@ def set_metadata(
             field does not apply to the target's kind.
     """
     ws = workspace or get_workspace()
-    with ws.write() as conn:
-        kind, id_ = resolve_target(conn, target)
-        fields = load_fields(conn, list(values))
-        rows = []
-        shown: dict[str, Any] = {}
-        now = time.time()
-        for name, value in values.items():
-            field = fields.get(name)
-            if field is None:
-                raise unknown_field(name)
-            if not field.applies(kind):
-                raise ValidationError(
-                    f"metadata field {name!r} applies to {field.applies_to}s only, not to {kind} {id_}",
-                    hint="attach it to the other kind, or widen it with update_field(applies_to='both')",
-                )
-            number, text = checked_value(field, value)
-            shown[name] = _shown(field, number, text)
-            rows.append(
-                {
-                    "field_id": field.id,
-                    "target_kind": kind,
-                    "target_id": id_,
-                    "value_num": number,
-                    "value_text": text,
-                    "updated_at": now,
-                }
+    store = ws.stores.metadata
+    kind, id_ = store.resolve_target(target)
+    fields = store.get_fields(list(values))
+    checked = []
+    for name, value in values.items():
+        field = fields.get(name)
+        if field is None:
+            raise unknown_field(name)
+        if not field.applies(kind):
+            raise ValidationError(
+                f"metadata field {name!r} applies to {field.applies_to}s only, not to {kind} {id_}",
+                hint="attach it to the other kind, or widen it with update_field(applies_to='both')",
             )
-        if not rows:
-            return _read(conn, kind, id_)
-        # Recorded first: on PostgreSQL the ledger's lock then orders the writes that follow.
-        ws.record(
-            conn,
-            "metadata.set",
-            f"{kind}:{id_}",
-            {"target_kind": kind, "target_id": id_, "values": shown},
-        )
-        ws.upsert(conn, schema.metadata_values, rows, ["field_id", "target_kind", "target_id"])
-        refresh_document(conn, kind, id_)
-        return _read(conn, kind, id_)
+        checked.append(StoredValue(name, *checked_value(field, value)))
+    return store.set_values(kind, id_, checked)
 
 
 def get_metadata(target: TargetRef, *, workspace: Workspace | None = None) -> dict[str, Any]:
@@ -227,9 +175,8 @@ def get_metadata(target: TargetRef, *, workspace: Workspace | None = None) -> di
     Numbers come back as floats, text and enum values as strings, dates as ISO strings.
     """
     ws = workspace or get_workspace()
-    with ws.read() as conn:
-        kind, id_ = resolve_target(conn, target)
-        return _read(conn, kind, id_)
+    store = ws.stores.metadata
+    return store.get_values(*store.resolve_target(target))
 
 
 def remove_metadata(target: TargetRef, name: str, *, workspace: Workspace | None = None) -> None:
@@ -239,41 +186,19 @@ def remove_metadata(target: TargetRef, name: str, *, workspace: Workspace | None
         NotFoundError: The target or field does not exist, or the target has no value for it.
     """
     ws = workspace or get_workspace()
-    values = schema.metadata_values
-    with ws.write() as conn:
-        kind, id_ = resolve_target(conn, target)
-        field = load_fields(conn, [name]).get(name)
-        if field is None:
-            raise unknown_field(name)
-        deleted = conn.execute(
-            sa.delete(values).where(
-                values.c.field_id == field.id,
-                values.c.target_kind == kind,
-                values.c.target_id == id_,
-            )
-        ).rowcount
-        if not deleted:
-            raise NotFoundError(
-                f"{kind} {id_} has no value for metadata field {name!r}",
-                hint="show its metadata with `labledger metadata show`",
-            )
-        refresh_document(conn, kind, id_)
-        ws.record(
-            conn,
-            "metadata.removed",
-            f"{kind}:{id_}",
-            {"target_kind": kind, "target_id": id_, "field": name},
-        )
+    store = ws.stores.metadata
+    kind, id_ = store.resolve_target(target)
+    store.remove_value(kind, id_, name)
 
 
 def missing_required(target: TargetRef, *, workspace: Workspace | None = None) -> list[str]:
     """Names of the required fields that apply to the target and have no value on it, by name."""
     ws = workspace or get_workspace()
-    with ws.read() as conn:
-        kind, id_ = resolve_target(conn, target)
-        present = _read(conn, kind, id_)
-        return [
-            field.name
-            for field in load_fields(conn).values()
-            if field.required and field.applies(kind) and field.name not in present
-        ]
+    store = ws.stores.metadata
+    kind, id_ = store.resolve_target(target)
+    present = store.get_values(kind, id_)
+    return [
+        field.name
+        for field in store.get_fields().values()
+        if field.required and field.applies(kind) and field.name not in present
+    ]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from labledger.stores.lineage import LineageStore
+    from labledger.stores.metadata import MetadataStore
 
 __all__ = ["Stores"]
 
@@ -19,7 +20,11 @@ class Stores(Protocol):
 
     Attributes:
         lineage: Walks, reproducibility facts and run provenance.
+        metadata: Metadata fields and their values on runs and artifacts.
     """
 
     @property
     def lineage(self) -> LineageStore: ...
+
+    @property
+    def metadata(self) -> MetadataStore: ...

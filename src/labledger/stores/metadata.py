@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, get_args
+
+from labledger._foundation.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 
 __all__ = [
+    "MEMBER_KINDS",
+    "TARGET_KINDS",
     "AppliesTo",
     "Collection",
     "CollectionMember",
     "FieldType",
     "MemberRef",
     "MetadataField",
+    "MetadataStore",
     "SearchHit",
+    "StoredValue",
     "TargetKind",
     "TargetRef",
+    "unknown_field",
 ]
 
 FieldType = Literal["number", "text", "date", "enum"]
@@ -24,6 +35,8 @@ TargetRef: TypeAlias = str | tuple[str, str]
 """A run or artifact id, or ``("run", id)`` / ``("artifact", id)``."""
 MemberRef: TypeAlias = str | tuple[str, str]
 """Like ``TargetRef``; a tuple may also name a ``pipeline`` or ``model``."""
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
+MEMBER_KINDS = ("run", "artifact", "pipeline", "model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +136,90 @@ class Collection:
     owner: str
     created_at: float
     members: list[CollectionMember]
+
+
+def unknown_field(name: str) -> NotFoundError:
+    """The error for a field name that is not defined."""
+    return NotFoundError(
+        f"no metadata field named {name!r}",
+        hint=f"define it first with define_field({name!r}, 'number') or "
+        f"`labledger metadata define {name} number`; list fields with `labledger metadata list`",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """A metadata value checked against its field, as the catalog stores it.
+
+    Attributes:
+        field: The field's name.
+        number: The value as a number (numbers; dates as Unix seconds), else ``None``.
+        text: The value as text (text, enum choices; dates as ISO text), else ``None``.
+    """
+
+    field: str
+    number: float | None
+    text: str | None
+
+
+class MetadataStore(Protocol):
+    """Metadata fields and the values attached to runs and artifacts.
+
+    The service checks definitions and values against their fields first (``field_rules``,
+    ``values.checked_value``); each write here is one transaction with its ledger entry.
+    """
+
+    def get_fields(self, names: Sequence[str] | None = None) -> dict[str, MetadataField]:
+        """Fields by name: all of them, or those among ``names`` that exist."""
+        ...
+
+    def define_field(self, field: MetadataField) -> MetadataField:
+        """Store a new field (``field.id`` and ``created_at`` are assigned) and return it; the
+        stored field when one with identical settings exists.
+
+        Raises:
+            ConflictError: A field of this name exists with other settings.
+        """
+        ...
+
+    def update_field(self, field: MetadataField) -> MetadataField:
+        """Replace the settings of the field named ``field.name``, unless values stored break
+        them (a bound they lie outside, a choice in use dropped, a kind excluded).
+
+        Raises:
+            NotFoundError: No field has this name.
+            ValidationError: Stored values do not fit the new settings.
+        """
+        ...
+
+    def resolve_target(self, target: TargetRef) -> tuple[TargetKind, str]:
+        """The kind and id of the run or artifact ``target`` names.
+
+        Raises:
+            NotFoundError: No run or artifact matches.
+            ValidationError: The reference is malformed or ambiguous.
+        """
+        ...
+
+    def get_values(self, kind: TargetKind, target_id: str) -> dict[str, Any]:
+        """A target's metadata, field name to value, by name."""
+        ...
+
+    def set_values(
+        self, kind: TargetKind, target_id: str, values: Sequence[StoredValue]
+    ) -> dict[str, Any]:
+        """Attach checked values (replacing earlier values of those fields), all or none, with
+        one ledger entry; return the target's metadata after.
+
+        Raises:
+            NotFoundError: A field does not exist.
+        """
+        ...
+
+    def remove_value(self, kind: TargetKind, target_id: str, field: str) -> None:
+        """Remove one field's value from a target.
+
+        Raises:
+            NotFoundError: The field does not exist, or the target has no value for it.
+        """
+        ...

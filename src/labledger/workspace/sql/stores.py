@@ -6,6 +6,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from labledger.workspace.sql.lineage import SqlLineageStore
+from labledger.workspace.sql.metadata import SqlMetadataStore
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -22,3 +23,7 @@ class SqlStores:
     @functools.cached_property
     def lineage(self) -> SqlLineageStore:
         return SqlLineageStore(self._workspace)
+
+    @functools.cached_property
+    def metadata(self) -> SqlMetadataStore:
+        return SqlMetadataStore(self._workspace)

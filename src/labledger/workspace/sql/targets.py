@@ -1,34 +1,26 @@
-"""Finding what metadata and collections point at: a run or an artifact, by id or ``(kind, id)``."""
+"""Finding what metadata and collections point at: a run or an artifact, by id or ``(kind, id)``.
+
+The SQL half of target references; the reference types live in ``labledger.stores.metadata``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.stores.metadata import MemberRef, TargetKind, TargetRef
+from labledger.stores.metadata import MEMBER_KINDS, TARGET_KINDS, MemberRef, TargetKind, TargetRef
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_artifact, find_by_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-__all__ = [
-    "MEMBER_KINDS",
-    "TARGET_KINDS",
-    "MemberRef",
-    "TargetKind",
-    "TargetRef",
-    "resolve_member",
-    "resolve_target",
-    "titles",
-]
+__all__ = ["resolve_member", "resolve_target", "titles"]
 
 
-TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
-MEMBER_KINDS = ("run", "artifact", "pipeline", "model")
 _TABLES = {"run": schema.runs, "artifact": schema.artifacts}
 # An artifact is also named by its name or digest, both longer than an id.
 _MAX_REF = 400
