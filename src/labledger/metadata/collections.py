@@ -7,24 +7,14 @@ changing the members of a collection are ledger entries.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
-from labledger._foundation.ids import new_id
+from labledger._foundation.errors import ValidationError
 from labledger.stores.metadata import Collection, CollectionMember
-from labledger.workspace import schema
+from labledger.stores.pages import MAX_PAGE_SIZE
 from labledger.workspace.current import get_workspace
-from labledger.workspace.sql.targets import resolve_member, titles
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from sqlalchemy import Connection, Row
-
     from labledger.stores.metadata import MemberRef
     from labledger.workspace.workspace import Workspace
 
@@ -55,38 +45,6 @@ def _checked_name(name: object) -> str:
     return name
 
 
-def _row(conn: Connection, name: str) -> Row[Any]:
-    table = schema.collections
-    row = conn.execute(sa.select(table).where(table.c.name == name)).first()
-    if row is None:
-        raise NotFoundError(
-            f"no collection named {name!r}", hint="list them with `labledger collections list`"
-        )
-    return row
-
-
-def _members(conn: Connection, ids: list[str]) -> dict[str, list[CollectionMember]]:
-    table = schema.collection_members
-    rows = conn.execute(
-        sa.select(table)
-        .where(table.c.collection_id.in_(ids))
-        .order_by(table.c.added_at, table.c.member_kind, table.c.member_id)
-    ).all()
-    names = titles(conn, [(row.member_kind, row.member_id) for row in rows])
-    found: dict[str, list[CollectionMember]] = defaultdict(list)
-    for row in rows:
-        key = (row.member_kind, row.member_id)
-        found[row.collection_id].append(
-            CollectionMember(row.member_kind, row.member_id, names.get(key), row.added_at)
-        )
-    return found
-
-
-def _collection(conn: Connection, row: Row[Any]) -> Collection:
-    members = _members(conn, [row.id]).get(row.id, [])
-    return Collection(row.id, row.name, row.description, row.owner, row.created_at, members)
-
-
 def create_collection(
     name: str,
     description: str = "",
@@ -109,32 +67,7 @@ def create_collection(
     _checked_name(name)
     if not isinstance(description, str):
         raise ValidationError("a collection's description must be text")
-    owner = owner or ws.actor
-    table = schema.collections
-    with ws.write() as conn:
-        if conn.execute(sa.select(table.c.id).where(table.c.name == name)).first() is not None:
-            raise ConflictError(
-                f"a collection named {name!r} exists already",
-                hint="choose another name, or add to it with add_to_collection()",
-            )
-        collection = Collection(new_id(), name, description, owner, time.time(), [])
-        conn.execute(
-            table.insert(),
-            {
-                "id": collection.id,
-                "name": name,
-                "description": description,
-                "owner": owner,
-                "created_at": collection.created_at,
-            },
-        )
-        ws.record(
-            conn,
-            "collection.created",
-            f"collection:{collection.id}",
-            {"collection_id": collection.id, "name": name, "owner": owner},
-        )
-    return collection
+    return ws.stores.collections.create(name, description=description, owner=owner or ws.actor)
 
 
 def add_to_collection(
@@ -155,36 +88,7 @@ def add_to_collection(
         NotFoundError: The collection, or a run or artifact, does not exist.
     """
     ws = workspace or get_workspace()
-    table = schema.collection_members
-    with ws.write() as conn:
-        row, wanted, present = _membership(conn, name, members)
-        new = [member for member in wanted if member not in present]
-        if new:
-            now = time.time()
-            conn.execute(
-                table.insert(),
-                [
-                    {"collection_id": row.id, "member_kind": k, "member_id": i, "added_at": now}
-                    for k, i in new
-                ],
-            )
-            ws.record(
-                conn,
-                "collection.members_added",
-                f"collection:{row.id}",
-                {"collection_id": row.id, "name": name, "members": [list(m) for m in new]},
-            )
-        return _collection(conn, row)
-
-
-def _membership(
-    conn: Connection, name: str, members: Sequence[MemberRef]
-) -> tuple[Row[Any], list[tuple[str, str]], set[tuple[str, str]]]:
-    """The collection's row, the members asked for (resolved, in order) and those it holds."""
-    row = _row(conn, name)
-    wanted = list(dict.fromkeys(resolve_member(conn, member) for member in members))
-    present = {(m.kind, m.id) for m in _members(conn, [row.id]).get(row.id, [])}
-    return row, wanted, present
+    return ws.stores.collections.add_members(name, members)
 
 
 def remove_from_collection(
@@ -196,26 +100,7 @@ def remove_from_collection(
         NotFoundError: The collection, or a run or artifact, does not exist.
     """
     ws = workspace or get_workspace()
-    table = schema.collection_members
-    with ws.write() as conn:
-        row, wanted, present = _membership(conn, name, members)
-        gone = [member for member in wanted if member in present]
-        for kind, id_ in gone:
-            conn.execute(
-                sa.delete(table).where(
-                    table.c.collection_id == row.id,
-                    table.c.member_kind == kind,
-                    table.c.member_id == id_,
-                )
-            )
-        if gone:
-            ws.record(
-                conn,
-                "collection.members_removed",
-                f"collection:{row.id}",
-                {"collection_id": row.id, "name": name, "members": [list(m) for m in gone]},
-            )
-        return _collection(conn, row)
+    return ws.stores.collections.remove_members(name, members)
 
 
 def get_collection(name: str, *, workspace: Workspace | None = None) -> Collection:
@@ -225,23 +110,21 @@ def get_collection(name: str, *, workspace: Workspace | None = None) -> Collecti
         NotFoundError: No collection has this name.
     """
     ws = workspace or get_workspace()
-    with ws.read() as conn:
-        return _collection(conn, _row(conn, name))
+    return ws.stores.collections.get(name)
 
 
 def list_collections(*, workspace: Workspace | None = None) -> list[Collection]:
     """Every collection with its members, by name."""
     ws = workspace or get_workspace()
-    table = schema.collections
-    with ws.read() as conn:
-        rows = conn.execute(sa.select(table).order_by(table.c.name)).all()
-        members: dict[str, list[CollectionMember]] = {}
-        for start in range(0, len(rows), 500):
-            members.update(_members(conn, [row.id for row in rows[start : start + 500]]))
-    return [
-        Collection(r.id, r.name, r.description, r.owner, r.created_at, members.get(r.id, []))
-        for r in rows
-    ]
+    store = ws.stores.collections
+    found: list[Collection] = []
+    token: str | None = None
+    while True:
+        page = store.list_page(page_token=token, max_results=MAX_PAGE_SIZE)
+        found.extend(page.items)
+        if page.next_token is None:
+            return found
+        token = page.next_token
 
 
 def delete_collection(name: str, *, workspace: Workspace | None = None) -> None:
@@ -251,17 +134,4 @@ def delete_collection(name: str, *, workspace: Workspace | None = None) -> None:
         NotFoundError: No collection has this name.
     """
     ws = workspace or get_workspace()
-    with ws.write() as conn:
-        row = _row(conn, name)
-        count = conn.execute(
-            sa.delete(schema.collection_members).where(
-                schema.collection_members.c.collection_id == row.id
-            )
-        ).rowcount
-        conn.execute(sa.delete(schema.collections).where(schema.collections.c.id == row.id))
-        ws.record(
-            conn,
-            "collection.deleted",
-            f"collection:{row.id}",
-            {"collection_id": row.id, "name": name, "members": count},
-        )
+    ws.stores.collections.delete(name)

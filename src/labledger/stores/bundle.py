@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from labledger.stores.lineage import LineageStore
-    from labledger.stores.metadata import MetadataStore
+    from labledger.stores.metadata import CollectionStore, MetadataStore
 
 __all__ = ["Stores"]
 
@@ -21,6 +21,7 @@ class Stores(Protocol):
     Attributes:
         lineage: Walks, reproducibility facts and run provenance.
         metadata: Metadata fields and their values on runs and artifacts.
+        collections: Named sets of runs, artifacts, pipelines and models.
     """
 
     @property
@@ -28,3 +29,6 @@ class Stores(Protocol):
 
     @property
     def metadata(self) -> MetadataStore: ...
+
+    @property
+    def collections(self) -> CollectionStore: ...

@@ -10,6 +10,8 @@ from labledger._foundation.errors import NotFoundError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from labledger.stores.pages import Page
+
 
 __all__ = [
     "MEMBER_KINDS",
@@ -17,6 +19,7 @@ __all__ = [
     "AppliesTo",
     "Collection",
     "CollectionMember",
+    "CollectionStore",
     "FieldType",
     "MemberRef",
     "MetadataField",
@@ -221,5 +224,59 @@ class MetadataStore(Protocol):
 
         Raises:
             NotFoundError: The field does not exist, or the target has no value for it.
+        """
+        ...
+
+
+class CollectionStore(Protocol):
+    """Curated, named sets of runs, artifacts, pipelines and models.
+
+    Members are ``MemberRef`` values: run and artifact references are resolved (and must exist);
+    pipelines and models are stored as given. Each write is one transaction with its ledger entry.
+    """
+
+    def create(self, name: str, *, description: str, owner: str) -> Collection:
+        """Create an empty collection.
+
+        Raises:
+            ConflictError: The name is taken.
+        """
+        ...
+
+    def add_members(self, name: str, members: Sequence[MemberRef]) -> Collection:
+        """Add members (those already in it are skipped); return the collection after.
+
+        Raises:
+            NotFoundError: The collection, or a run or artifact, does not exist.
+        """
+        ...
+
+    def remove_members(self, name: str, members: Sequence[MemberRef]) -> Collection:
+        """Remove members (those not in it are ignored); return the collection after.
+
+        Raises:
+            NotFoundError: The collection, or a run or artifact, does not exist.
+        """
+        ...
+
+    def get(self, name: str) -> Collection:
+        """One collection with its members.
+
+        Raises:
+            NotFoundError: No collection has this name.
+        """
+        ...
+
+    def list_page(
+        self, *, page_token: str | None = None, max_results: int = 100
+    ) -> Page[Collection]:
+        """Collections with their members, by name, a page at a time."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Delete a collection (its members themselves stay).
+
+        Raises:
+            NotFoundError: No collection has this name.
         """
         ...

@@ -149,3 +149,26 @@ def test_ledger_entries(
     assert added.payload["members"] == [["run", run.id], ["model", "m"]]
     assert removed.payload["members"] == [["model", "m"]]
     assert deleted.payload == {"collection_id": collection.id, "name": "c", "members": 1}
+
+
+def test_collections_are_listed_a_page_at_a_time(workspace: Workspace) -> None:
+    for name in ["b", "a", "d", "c", "e"]:
+        create_collection(name, workspace=workspace)
+    store = workspace.stores.collections
+    seen: list[str] = []
+    token: str | None = None
+    pages = 0
+    while True:
+        page = store.list_page(page_token=token, max_results=2)
+        seen += [collection.name for collection in page.items]
+        pages += 1
+        if page.next_token is None:
+            break
+        token = page.next_token
+    assert seen == ["a", "b", "c", "d", "e"] and pages == 3
+    # A collection created behind the cursor does not shift the pages still to come.
+    first = store.list_page(max_results=2)
+    create_collection("0", workspace=workspace)
+    assert first.next_token is not None
+    rest = store.list_page(page_token=first.next_token, max_results=10)
+    assert [c.name for c in rest.items] == ["c", "d", "e"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from labledger.workspace.sql.collections import SqlCollectionStore
 from labledger.workspace.sql.lineage import SqlLineageStore
 from labledger.workspace.sql.metadata import SqlMetadataStore
 
@@ -27,3 +28,7 @@ class SqlStores:
     @functools.cached_property
     def metadata(self) -> SqlMetadataStore:
         return SqlMetadataStore(self._workspace)
+
+    @functools.cached_property
+    def collections(self) -> SqlCollectionStore:
+        return SqlCollectionStore(self._workspace)
