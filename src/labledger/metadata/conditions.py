@@ -10,45 +10,34 @@ must hold) or as text in the query dialect that run filters use too
 
 Names are field names (the ``meta.`` prefix of run filters is accepted); values are numbers,
 quoted strings, ``true``/``false`` or bare words. A word or quoted phrase that is not compared is
-a text term: it must appear in the search document of the run or artifact. Each condition
-compiles to an ``EXISTS`` over ``metadata_values`` with bound parameters; nothing is formatted
-into SQL.
+a text term: it must appear in the search document of the run or artifact. ``bind_conditions``
+checks each condition against its field and converts its values as the field stores them; the
+store compiles the bound tree (never formatting anything into a query).
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
-
-import sqlalchemy as sa
 
 from labledger._foundation import query_syntax as qs
 from labledger._foundation.errors import ValidationError
 from labledger.metadata.values import stored_value
 from labledger.stores.metadata import unknown_field
-from labledger.workspace import schema
-from labledger.workspace.search_index import DocumentMatch
-from labledger.workspace.sql.metadata import load_fields
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
-    from sqlalchemy import Connection
+    from collections.abc import Iterator
 
     from labledger.metadata.fields import MetadataField
 
-__all__ = ["FieldCondition", "WhereSpec", "compile_where", "parse_conditions"]
+__all__ = ["FieldCondition", "WhereSpec", "bind_conditions", "field_names", "parse_conditions"]
 
 Scalar: TypeAlias = int | float | str
 WhereSpec: TypeAlias = Mapping[str, Any] | str | None
 FieldCondition = qs.Condition
 """One condition on a metadata field: ``FieldCondition("concentration_um", ">", 10)``."""
 
-_ORDERING: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-    ">=": operator.ge,
-}  # fmt: skip
+_ORDERING = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _ALIASES = {"==": "="}
 _HINT = (
     "write conditions such as concentration_um > 10 and (cell_line = HeLa or cell_line = U2OS), "
@@ -146,32 +135,37 @@ def _bound(field: MetadataField, value: object) -> float | str:
     return text
 
 
-def _compare(field: MetadataField, condition: qs.Condition) -> sa.ColumnElement[bool]:
-    values = schema.metadata_values
+def _bind(field: MetadataField, condition: qs.Condition) -> qs.Condition:
+    """The condition on ``field``'s own name, its values as the field stores them."""
     numeric = field.type in ("number", "date")
-    column = values.c.value_num if numeric else values.c.value_text
     op, value = condition.op, condition.value
-    if isinstance(value, tuple):
-        items = [_bound(field, item) for item in value]
-        return column.in_(items) if op == "in" else column.not_in(items)
-    if op in ("in", "not in"):
+    bound: Any
+    if op in ("is null", "is not null"):
+        bound = value
+    elif isinstance(value, tuple):
+        bound = tuple(_bound(field, item) for item in value)
+    elif op in ("in", "not in"):
         raise ValidationError(f"'{op}' on field {field.name!r} needs a list of values")
-    if "like" in op:
+    elif "like" in op:
         if numeric:
             raise ValidationError(
                 f"field {field.name!r} is {field.type}; like and ilike match text fields only",
                 hint=f"compare it with = != < <= > >=, e.g. {field.name} > 10",
             )
-        pattern = str(value)
-        matched = (column.ilike if "ilike" in op else column.like)(pattern, escape="\\")
-        return sa.not_(matched) if op.startswith("not ") else matched
-    if op not in ("=", "!=") and not numeric:
-        raise ValidationError(
-            f"field {field.name!r} is {field.type}; it compares with = != in, not {op}",
-            hint="order comparisons work on number and date fields",
-        )
-    result: sa.ColumnElement[bool] = _ORDERING[op](column, _bound(field, value))
-    return result
+        bound = str(value)
+    else:
+        if op not in ("=", "!=") and not numeric:
+            raise ValidationError(
+                f"field {field.name!r} is {field.type}; it compares with = != in, not {op}",
+                hint="order comparisons work on number and date fields",
+            )
+        bound = _bound(field, value)
+    return qs.Condition(field.name, op, bound, condition.name_pos, condition.value_pos)
+
+
+def field_names(node: qs.QueryNode | None) -> list[str]:
+    """The field names a condition tree may refer to (with and without ``meta.``), sorted."""
+    return sorted(set(_field_names(node))) if node is not None else []
 
 
 def _field_names(node: qs.QueryNode) -> Iterator[str]:
@@ -185,41 +179,29 @@ def _field_names(node: qs.QueryNode) -> Iterator[str]:
         yield node.name.removeprefix("meta.")
 
 
-def compile_where(
-    conn: Connection,
-    node: qs.QueryNode | None,
-    kind_column: sa.ColumnElement[str],
-    id_column: sa.ColumnElement[str],
-) -> sa.ColumnElement[bool] | None:
-    """One condition for a query over ``search_documents``: each field condition an ``EXISTS``
-    correlated with the target kind and id columns, each text term a match of the document.
+def bind_conditions(
+    node: qs.QueryNode | None, fields: Mapping[str, MetadataField]
+) -> qs.QueryNode | None:
+    """``node`` with every condition checked against its field and its values as stored.
+
+    Args:
+        node: A tree from ``parse_conditions``.
+        fields: The defined fields among ``field_names(node)``.
 
     Raises:
         NotFoundError: A condition names a field that is not defined.
-        ValidationError: A value does not fit its field's type or choices.
+        ValidationError: A value does not fit its field's type or choices, or an operator does
+            not suit the field.
     """
-    if node is None:
-        return None
-    fields = load_fields(conn, sorted(set(_field_names(node))))
+    return None if node is None else _bind_node(node, fields)
 
-    def build(item: qs.QueryNode) -> sa.ColumnElement[bool]:
-        if isinstance(item, qs.And):
-            return sa.and_(*map(build, item.operands))
-        if isinstance(item, qs.Or):
-            return sa.or_(*map(build, item.operands))
-        if isinstance(item, qs.Not):
-            return sa.not_(build(item.operand))
-        if isinstance(item, qs.TextTerm):
-            return DocumentMatch(item.text)
-        field = _field_for(fields, item.name)
-        values = schema.metadata_values
-        exists = sa.exists().where(
-            values.c.field_id == field.id,
-            values.c.target_kind == kind_column,
-            values.c.target_id == id_column,
-        )
-        if item.op == "is null":
-            return sa.not_(exists)
-        return exists if item.op == "is not null" else exists.where(_compare(field, item))
 
-    return build(node)
+def _bind_node(node: qs.QueryNode, fields: Mapping[str, MetadataField]) -> qs.QueryNode:
+    if isinstance(node, qs.And | qs.Or):
+        operands = tuple(_bind_node(operand, fields) for operand in node.operands)
+        return qs.And(operands) if isinstance(node, qs.And) else qs.Or(operands)
+    if isinstance(node, qs.Not):
+        return qs.Not(_bind_node(node.operand, fields))
+    if isinstance(node, qs.TextTerm):
+        return node
+    return _bind(_field_for(fields, node.name), node)

@@ -10,6 +10,7 @@ from labledger._foundation.errors import NotFoundError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from labledger._foundation.query_syntax import QueryNode
     from labledger.stores.pages import Page
 
 
@@ -25,6 +26,7 @@ __all__ = [
     "MetadataField",
     "MetadataStore",
     "SearchHit",
+    "SearchQuery",
     "StoredValue",
     "TargetKind",
     "TargetRef",
@@ -165,6 +167,25 @@ class StoredValue:
     text: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A search, its conditions already bound to their fields by the service.
+
+    Attributes:
+        text: Words to find in the search documents; ``None`` or blank for conditions only.
+        where: The condition tree: field names as defined, values as stored (numbers for number
+            and date fields, text otherwise), operators that suit each field; text terms match
+            the document. ``None`` for no conditions.
+        kinds: ``run``, ``artifact`` or both.
+        limit: At most this many hits.
+    """
+
+    text: str | None
+    where: QueryNode | None
+    kinds: tuple[str, ...]
+    limit: int
+
+
 class MetadataStore(Protocol):
     """Metadata fields and the values attached to runs and artifacts.
 
@@ -225,6 +246,18 @@ class MetadataStore(Protocol):
         Raises:
             NotFoundError: The field does not exist, or the target has no value for it.
         """
+        ...
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        """Runs and artifacts that match, best first for text and newest first otherwise.
+
+        Raises:
+            NotFoundError: A condition names a field that is not defined.
+        """
+        ...
+
+    def reindex(self) -> int:
+        """Rebuild every search document; return how many were indexed."""
         ...
 
 

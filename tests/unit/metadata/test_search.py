@@ -16,8 +16,8 @@ from labledger.metadata import (
     set_metadata,
 )
 from labledger.metadata.conditions import FieldCondition, parse_conditions
-from labledger.metadata.searching import fts5_query
 from labledger.tracking import start_run
+from labledger.workspace.sql.search import fts5_query
 
 if TYPE_CHECKING:
     from labledger.tracking import ActiveRun, Artifact

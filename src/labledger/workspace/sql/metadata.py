@@ -17,7 +17,7 @@ from labledger._foundation.errors import ConflictError, NotFoundError, Validatio
 from labledger._foundation.ids import new_id
 from labledger.stores.metadata import MetadataField, unknown_field
 from labledger.workspace import schema
-from labledger.workspace.search_index import refresh_document
+from labledger.workspace.search_index import refresh_document, reindex_all
 from labledger.workspace.sql.targets import resolve_target
 
 if TYPE_CHECKING:
@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection, Row
 
-    from labledger.stores.metadata import StoredValue, TargetKind, TargetRef
+    from labledger.stores.metadata import (
+        SearchHit,
+        SearchQuery,
+        StoredValue,
+        TargetKind,
+        TargetRef,
+    )
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["SqlMetadataStore", "field_from_row", "load_fields"]
@@ -172,6 +178,16 @@ class SqlMetadataStore:
                 f"{kind}:{target_id}",
                 {"target_kind": kind, "target_id": target_id, "field": field},
             )
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        from labledger.workspace.sql.search import run_search
+
+        with self._workspace.read() as conn:
+            return run_search(conn, query)
+
+    def reindex(self) -> int:
+        with self._workspace.write() as conn:
+            return reindex_all(conn)
 
 
 def field_from_row(row: Row[Any]) -> MetadataField:
