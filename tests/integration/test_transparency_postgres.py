@@ -441,3 +441,35 @@ def _column_types(conn: sa.Connection) -> dict[str, str]:
         )
     )
     return {f"{table}.{column}": kind for table, column, kind in rows}
+
+
+def test_a_body_signed_before_others_write_is_chained_on_postgres(
+    pg_workspace: Workspace, fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    from labledger._foundation.errors import ValidationError
+    from labledger.workspace.keys import register_key
+    from labledger.workspace.ledger import verify_chain
+    from labledger.workspace.signed_entries import append_signed_entry
+    from labledger.workspace.signing import EntryBody
+
+    generate_key(tmp_path / "alice.pem")
+    alice = load_signer(tmp_path / "alice.pem", "alice")
+    register_key(pg_workspace, "alice", alice.public_key_hex, signer=alice)
+    body = EntryBody.new(
+        "model.approved",
+        subject="model:churn",
+        payload={"version": 3},
+        actor="alice",
+        key_id=alice.public_key_hex,
+    )
+    signature = alice.sign_body(body)
+    with Workspace.open(fresh_postgres_url, actor="carol") as other:
+        _runs(other, 1)  # another writer moves the head meanwhile
+    with pg_workspace.write() as conn:
+        entry = append_signed_entry(conn, body, signature)
+    with pg_workspace.read() as conn:
+        assert verify_chain(conn)[1] == []
+        stored = [e for e in iter_entries(conn) if e.id == body.id]
+    assert [(e.seq, e.signature) for e in stored] == [(entry.seq, signature)]
+    with pytest.raises(ValidationError, match="already"), pg_workspace.write() as conn:
+        append_signed_entry(conn, body, signature)

@@ -12,6 +12,10 @@ Three entry kinds change it, and each is checked as it is met in append order:
 - ``key.revoked`` (payload ``actor``, ``public_key``, ``reason``): signed by a valid key of the
   entry's writer (the actor, or someone else whose key is trusted); the key signs nothing after it.
 
+Signatures of both schemes count (see ``signing``): a body signature (``v2:...``) holds only for
+the key it names as ``key_id``, a chained-hash one (hex, older entries) for the key that signed the
+hash; either way it must be one of the actor's valid keys at that point of the ledger.
+
 The catalog's ``ledger_keys`` table is never consulted: it is a hint for people, not evidence.
 """
 
@@ -19,9 +23,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from labledger.workspace.signing import signature_is_valid
+from labledger.workspace.signing import entry_signature_is_valid
 
 WORKSPACE_ACTOR = "workspace"  # whose key signs checkpoints (see checkpoints.py)
+KEY_KINDS = ("key.registered", "key.rotated", "key.revoked")  # the entries that change keys
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
     from labledger.workspace.ledger import LedgerEntry
     from labledger.workspace.trusted_keys import TrustedKey
 
-__all__ = ["KeyHistory"]
+__all__ = ["KEY_KINDS", "KeyHistory"]
 
 
 class KeyHistory:
@@ -48,7 +53,7 @@ class KeyHistory:
         if entry.signature is None:
             return None
         for key in self.valid.get(entry.actor, ()):
-            if signature_is_valid(key, entry.hash, entry.signature):
+            if _signs(key, entry, entry.signature):
                 return key
         return None
 
@@ -59,7 +64,7 @@ class KeyHistory:
             # A registration may be signed by the key it registers.
             key = str(entry.payload.get("public_key", ""))
             allowed = self.trusted is None or (actor, key) in self._pinned
-            if allowed and entry.signature and signature_is_valid(key, entry.hash, entry.signature):
+            if allowed and entry.signature and _signs(key, entry, entry.signature):
                 signer = key
         return signer
 
@@ -139,3 +144,16 @@ class KeyHistory:
                     "stripped"
                 )
         return problems
+
+
+def _signs(key: str, entry: LedgerEntry, signature: str) -> bool:
+    """Whether ``signature`` is ``key``'s, over the entry's body (``v2:``) or its chained hash."""
+    fields = {
+        "id": entry.id,
+        "kind": entry.kind,
+        "actor": entry.actor,
+        "subject": entry.subject,
+        "payload": entry.payload,
+        "created_at": entry.created_at,
+    }
+    return entry_signature_is_valid(key, signature, chained_hash=entry.hash, fields=fields)

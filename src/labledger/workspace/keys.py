@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from labledger._foundation.errors import ConflictError, ValidationError
 from labledger.workspace import schema
-from labledger.workspace.key_history import KeyHistory
-from labledger.workspace.ledger import append_entry, iter_entries
+from labledger.workspace.ledger import append_entry
+from labledger.workspace.signed_entries import ledger_key_history
 from labledger.workspace.signing import default_key_path, generate_key, load_signer
 from labledger.workspace.trusted_keys import TrustedKey
 
@@ -244,10 +244,7 @@ def trusted_keys(workspace: Workspace) -> list[TrustedKey]:
     cannot change, and pass it to ``verify --trusted-keys``.
     """
     with workspace.read() as conn:
-        history = KeyHistory()
-        for entry in iter_entries(conn, kind=None):
-            if entry.kind.startswith("key."):
-                history.check(entry)
+        history = ledger_key_history(conn)
     return [
         TrustedKey(actor, key, history.registered.get((actor, key)))
         for actor, keys in sorted(history.valid.items())

@@ -4,6 +4,10 @@ Each entry's hash is ``blake3(prev_hash || canonical_json(body))`` where the bod
 kind, actor, subject, payload and time. Editing, inserting or deleting any entry breaks the chain
 from that point on, which ``verify_chain`` reports by entry id. Entries are appended inside the same
 transaction as the change they record, so the two commit or vanish together.
+
+A signature covers the entry's body and the signing key's id, not its place in the chain (see
+``signing``): ``append_entry`` signs locally, and ``signed_entries.append_signed_entry`` chains a body
+someone signed before knowing where it would go.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from labledger._foundation.ids import new_id
 from labledger.workspace import schema
 from labledger.workspace.key_history import KeyHistory
 from labledger.workspace.merkle import RootBuilder, leaf_hash
+from labledger.workspace.signing import EntryBody
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from sqlalchemy import Connection
@@ -37,9 +43,11 @@ __all__ = [
     "ChainWalk",
     "LedgerEntry",
     "append_entry",
+    "chain_entry",
     "entry_hash",
     "entry_leaf",
     "iter_entries",
+    "ledger_head",
     "lock_ledger",
     "row_leaf",
     "verify_chain",
@@ -162,21 +170,7 @@ def row_leaf(
     canonical form); if the row's hash disagrees, the body is canonicalised the slow way, in case
     the payload text was stored in another form.
     """
-    leaf = (
-        '{"actor":'
-        + _encode_text(actor)
-        + ',"created_at":'
-        + repr(float(created_at))
-        + ',"id":'
-        + _encode_text(id_)
-        + ',"kind":'
-        + _encode_text(kind)
-        + ',"payload":'
-        + payload_json
-        + ',"subject":'
-        + _encode_text(subject)
-        + "}"
-    ).encode("utf-8")
+    leaf = _leaf_text(id_, kind, actor, subject, payload_json, created_at)
     prefix = prev_hash.encode("ascii", "replace")
     if digest_bytes(prefix + leaf) == hash_:
         return leaf, True
@@ -221,25 +215,59 @@ def append_entry(
     actor: str,
     signer: Signer | None = None,
 ) -> LedgerEntry:
-    """Append an entry inside the caller's write transaction and return it."""
-    db = driver_connection(conn)
+    """Append an entry inside the caller's write transaction and return it.
+
+    With a ``signer`` in the entry's actor's name, the entry's body is signed (``Signer.sign_body``).
+    """
+    id_ = new_id()
+    created_at = time.time()
+    signature = None
+    if signer is not None and signer.actor == actor:
+        body = EntryBody(id_, kind, actor, subject, payload, created_at, signer.public_key_hex)
+        signature = signer.sign_body(body)
+    return chain_entry(conn, id_, kind, actor, subject, payload, created_at, signature)
+
+
+def ledger_head(conn: Connection) -> tuple[int, str]:
+    """The last entry's (seq, hash), taking the ledger lock for the rest of ``conn``'s write
+    transaction; ``(0, GENESIS_HASH)`` when the ledger is empty."""
+    return _read_head(conn, driver_connection(conn))
+
+
+def _read_head(conn: Connection, db: sqlite3.Connection | None) -> tuple[int, str]:
     if db is not None:
         # SQLite write transactions begin IMMEDIATE: nobody else can extend the head meanwhile.
         row = db.execute(_SQLITE_HEAD).fetchone()
     else:
         lock_ledger(conn)
         row = conn.execute(_HEAD).first()
+    return (row[0], row[1]) if row is not None else (0, GENESIS_HASH)
+
+
+def chain_entry(
+    conn: Connection,
+    id_: str,
+    kind: str,
+    actor: str,
+    subject: str,
+    payload: dict[str, Any],
+    created_at: float,
+    signature: str | None,
+    head: tuple[int, str] | None = None,
+) -> LedgerEntry:
+    """Write an entry after ``head`` and return it; ``signature`` is stored as given, unchecked.
+
+    ``head`` is ``ledger_head``'s answer in the same transaction; by default it is read now.
+    """
+    db = driver_connection(conn)
     # Sequence numbers are dense (1, 2, 3, ...): entry seq is leaf seq - 1 of the Merkle tree.
-    last_seq, prev = (row[0], row[1]) if row is not None else (0, GENESIS_HASH)
+    last_seq, prev = head if head is not None else _read_head(conn, db)
     seq = last_seq + 1
-    id_ = new_id()
-    created_at = time.time()
     payload_text = _payload_text(payload)
     # The body's canonical JSON, assembled around the payload's (what entry_hash would encode).
     hash_ = digest_bytes(
         prev.encode("ascii") + _leaf_text(id_, kind, actor, subject, payload_text, created_at)
     )
-    signature = signer.sign(hash_) if signer is not None and signer.actor == actor else None
     values = (seq, id_, kind, actor, subject, payload_text, created_at, prev, hash_, signature)
     if db is not None:
         db.execute(_SQLITE_INSERT, values)
@@ -255,8 +283,9 @@ def iter_entries(
     kind: str | None = None,
     after_seq: int = 0,
     batch: int = 5000,
+    kinds: Sequence[str] | None = None,
 ) -> Iterator[LedgerEntry]:
-    """Entries in append order, optionally only those about ``subject`` or of ``kind``.
+    """Entries in append order, optionally only those about ``subject`` or of ``kind`` (or ``kinds``).
 
     ``after_seq`` skips the entries up to and including that sequence number.
     """
@@ -268,6 +297,8 @@ def iter_entries(
             query = query.where(table.c.subject == subject)
         if kind is not None:
             query = query.where(table.c.kind == kind)
+        if kinds is not None:
+            query = query.where(table.c.kind.in_(kinds))
         rows = conn.execute(query).all()
         for row in rows:
             yield LedgerEntry(

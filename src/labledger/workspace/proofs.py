@@ -35,7 +35,7 @@ from labledger.workspace.ledger import entry_leaf, iter_entries
 from labledger.workspace.log_tree import extend_tree, rebuild_tree, tree_inclusion_proof
 from labledger.workspace.lookup import find_artifact, find_by_id
 from labledger.workspace.merkle import leaf_hash, verify_inclusion
-from labledger.workspace.signing import signature_is_valid
+from labledger.workspace.signing import entry_signature_is_valid
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -365,7 +365,11 @@ def _entry_signature(
     leaf_text: str,
     trusted: Sequence[TrustedKey] | None,
 ) -> tuple[list[str], list[str]]:
-    """Check the entry's own chained hash and, against trusted keys, its signature."""
+    """Check the entry's own chained hash and, against trusted keys, its signature.
+
+    A body signature (``v2:...``) is checked over the leaf's fields with the trusted key as its key
+    id; a chained-hash one over the hash just checked against the leaf.
+    """
     prev, hash_, signature = (
         entry_doc.get("prev_hash"),
         entry_doc.get("hash"),
@@ -381,6 +385,8 @@ def _entry_signature(
         return [], []
     if not isinstance(signature, str):
         return [], [f"the entry is unsigned (written before {actor} signed entries, or stripped)"]
-    if not any(signature_is_valid(key, hash_, signature) for key in keys):
+    if not any(
+        entry_signature_is_valid(key, signature, chained_hash=hash_, fields=entry) for key in keys
+    ):
         return [f"the entry's signature is not by a trusted key of {actor}"], []
     return [], [f"the entry is signed by a trusted key of {actor}"]
