@@ -6,6 +6,7 @@ The hierarchy::
     ├── ConfigurationError          bad setting, unknown URI scheme, missing optional extra
     ├── WorkspaceError
     │   ├── WorkspaceNotFoundError  no workspace here or above; run `labledger init`
+    │   ├── SchemaOutdatedError     the catalog's schema is older than this labledger; `labledger migrate`
     │   └── WorkspaceUnreadableError  the catalog or store cannot be opened or is newer than us
     ├── NotFoundError               an id or name that does not exist (run, artifact, blob, field...)
     ├── ValidationError             a value that does not fit (metric, param, metadata value)
@@ -31,6 +32,7 @@ __all__ = [
     "PipelineDefinitionError",
     "PipelineImportError",
     "RunStateError",
+    "SchemaOutdatedError",
     "StepFailedError",
     "UnsupportedValueError",
     "ValidationError",
@@ -64,6 +66,27 @@ class WorkspaceError(LabledgerError):
 
 class WorkspaceNotFoundError(WorkspaceError):
     """No workspace at the given place, nor in any parent folder."""
+
+
+class SchemaOutdatedError(WorkspaceError):
+    """The catalog's schema is at an older revision than this labledger needs.
+
+    Opening a workspace never migrates it: ``labledger migrate`` (``labledger.migrate()``) does.
+
+    Attributes:
+        code: A stable, machine-readable name for this error.
+        current: The revision the catalog is at.
+        required: The revision this labledger needs.
+    """
+
+    code = "schema_outdated"
+
+    def __init__(
+        self, message: str, *, current: str, required: str, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.current = current
+        self.required = required
 
 
 class WorkspaceUnreadableError(WorkspaceError):
