@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 from labledger.workspace import schema
 from labledger.workspace.catalog import HEAD_REVISION, Catalog
-from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from labledger.workspace.workspace import Workspace
 
     from typer.testing import Result
 

@@ -1,9 +1,12 @@
-"""A PostgreSQL role that may only read can open a team workspace and use every reading command."""
+"""On PostgreSQL: a role that may only read can open a team workspace and use every reading
+command; migrations from several processes at once apply once."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +16,7 @@ import labledger
 from labledger.metadata import search
 from labledger.tracking import get_run, search_runs
 from labledger.workspace import schema
+from labledger.workspace.catalog import HEAD_REVISION, Catalog, Migration
 from labledger.workspace.recovery import HEARTBEAT_TIMEOUT_S
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
@@ -33,7 +37,7 @@ def reader_url(pg_workspace: Workspace) -> Iterator[str]:
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
         conn.exec_driver_sql(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")
-        conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        conn.exec_driver_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         conn.exec_driver_sql(f"GRANT CONNECT ON DATABASE {database} TO {role}")
         conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {role}")
         conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
@@ -91,3 +95,41 @@ def test_a_read_only_role_opens_lists_searches_and_verifies(
         assert run.id in [hit.id for hit in search("trained", workspace=ws)]
         report = verify_workspace(ws, remember=False)
         assert report.ok, report.problems
+
+
+def test_migrations_at_once_apply_once(
+    fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "objects"))
+    catalog = Catalog(fresh_postgres_url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
+    try:
+        with catalog.writer.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+    finally:
+        catalog.dispose()
+    results: list[Migration] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def migrate() -> None:
+        start.wait()
+        try:
+            results.append(labledger.migrate(fresh_postgres_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert sorted(m.changed for m in results) == [False, False, True]
+    with Workspace.open(fresh_postgres_url) as ws:
+        assert ws.catalog.revision() == HEAD_REVISION

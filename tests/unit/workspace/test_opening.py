@@ -92,9 +92,9 @@ def _pid(ws: Workspace, run_id: str) -> int:
     with ws.read() as conn:
         return int(
             conn.execute(
-                schema.runs.select().with_only_columns(schema.runs.c.pid).where(
-                    schema.runs.c.id == run_id
-                )
+                schema.runs.select()
+                .with_only_columns(schema.runs.c.pid)
+                .where(schema.runs.c.id == run_id)
             ).scalar_one()
         )
 
