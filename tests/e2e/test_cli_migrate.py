@@ -16,9 +16,9 @@ from labledger.workspace.catalog import HEAD_REVISION, Catalog
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from labledger.workspace.workspace import Workspace
-
     from typer.testing import Result
+
+    from labledger.workspace.workspace import Workspace
 
 _DIE_MID_RUN = """
 import os, sys, labledger
