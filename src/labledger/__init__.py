@@ -15,6 +15,7 @@ from labledger._foundation.errors import (
     NotFoundError,
     PipelineDefinitionError,
     RunStateError,
+    SchemaOutdatedError,
     StepFailedError,
     ValidationError,
     WorkspaceError,
@@ -45,7 +46,15 @@ from labledger.tracking import (
     start_run,
 )
 from labledger.workspace import Workspace, get_workspace, set_workspace
-from labledger.workspace.api import checkpoint, init, open_workspace, prove, verify, verify_proof
+from labledger.workspace.api import (
+    checkpoint,
+    init,
+    migrate,
+    open_workspace,
+    prove,
+    verify,
+    verify_proof,
+)
 
 __version__ = "0.1.0"
 
@@ -66,6 +75,7 @@ __all__ = [
     "Run",
     "RunComparison",
     "RunStateError",
+    "SchemaOutdatedError",
     "StepFailedError",
     "ValidationError",
     "Workspace",
@@ -87,6 +97,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "migrate",
     "open_workspace",
     "pipeline",
     "prove",

@@ -105,7 +105,9 @@ def test_a_killed_process_leaves_a_consistent_workspace(tmp_path: Path, delay_s:
 
     with Workspace.open(tmp_path) as ws:
         run = get_run(run_id, workspace=ws)
-        assert run.status == "crashed"
+        # Opening reads only: the run keeps its status, and reading says it lost its lease.
+        assert run.status == "running"
+        assert run.lost is not None and run.lost.endswith("is gone")
         assert run.params == {"seed": "7"}
         history = get_metric_history(run_id, "loss", workspace=ws)
         assert len(history) >= flushed
@@ -126,11 +128,12 @@ def test_a_killed_process_leaves_a_consistent_workspace(tmp_path: Path, delay_s:
         assert artifacts
         assert all(ws.store.exists(d) for d in artifacts)
 
-        # Work goes on in the same workspace.
+        # Work goes on in the same workspace; the next run seals the dead one as crashed.
         with start_run("after the crash", workspace=ws) as again:
             again.log_metric("loss", 0.1)
             again.log_artifact(b"fresh" * 1000, name="fresh")
         assert get_run(again.id, workspace=ws).status == "finished"
+        assert get_run(run_id, workspace=ws).status == "crashed"
         assert verify_workspace(ws).ok
 
 

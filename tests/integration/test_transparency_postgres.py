@@ -382,6 +382,7 @@ def test_a_catalog_at_revision_0003_gets_a_dense_ledger_a_workspace_id_and_64_bi
     from alembic import command
     from alembic.config import Config
 
+    from labledger._foundation.errors import SchemaOutdatedError
     from labledger.workspace import schema
     from labledger.workspace.catalog import HEAD_REVISION, Catalog
     from labledger.workspace.ledger import append_entry
@@ -412,6 +413,9 @@ def test_a_catalog_at_revision_0003_gets_a_dense_ledger_a_workspace_id_and_64_bi
         assert catalog.revision() == "0003"
     finally:
         catalog.dispose()
+    with pytest.raises(SchemaOutdatedError, match="labledger migrate"):
+        Workspace.open(fresh_postgres_url)
+    assert Workspace.migrate(fresh_postgres_url).from_revision == "0003"
     with Workspace.open(fresh_postgres_url) as ws:
         assert ws.catalog.revision() == HEAD_REVISION
         with ws.read() as conn:

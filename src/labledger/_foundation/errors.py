@@ -6,7 +6,8 @@ The hierarchy::
     ├── ConfigurationError          bad setting, unknown URI scheme, missing optional extra
     ├── WorkspaceError
     │   ├── WorkspaceNotFoundError  no workspace here or above; run `labledger init`
-    │   └── WorkspaceUnreadableError  the catalog or store cannot be opened or is newer than us
+    │   ├── SchemaOutdatedError     the catalog's schema is older than this labledger; `labledger migrate`
+    │   ├── WorkspaceUnreadableError  the catalog or store cannot be opened or is newer than us
     │   └── StoreUnavailableError   the catalog, blob store or server cannot be reached now
     ├── NotFoundError               an id or name that does not exist (run, artifact, blob, field...)
     ├── ValidationError             a value that does not fit (metric, param, metadata value)
@@ -38,6 +39,7 @@ __all__ = [
     "PipelineDefinitionError",
     "PipelineImportError",
     "RunStateError",
+    "SchemaOutdatedError",
     "StepFailedError",
     "StoreUnavailableError",
     "UnsupportedValueError",
@@ -84,6 +86,27 @@ class WorkspaceNotFoundError(WorkspaceError):
     """No workspace at the given place, nor in any parent folder."""
 
     code = "workspace_not_found"
+
+
+class SchemaOutdatedError(WorkspaceError):
+    """The catalog's schema is at an older revision than this labledger needs.
+
+    Opening a workspace never migrates it: ``labledger migrate`` (``labledger.migrate()``) does.
+
+    Attributes:
+        code: A stable, machine-readable name for this error.
+        current: The revision the catalog is at.
+        required: The revision this labledger needs.
+    """
+
+    code = "schema_outdated"
+
+    def __init__(
+        self, message: str, *, current: str = "", required: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.current = current
+        self.required = required
 
 
 class WorkspaceUnreadableError(WorkspaceError):

@@ -20,7 +20,7 @@ from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
 from labledger.cli.status import status_command
 from labledger.cli.trust import checkpoint_command, proof_command, verify_proof_command
-from labledger.cli.workspace import gc, init, verify
+from labledger.cli.workspace import gc, init, migrate, verify
 
 __all__ = ["app", "main"]
 
@@ -67,6 +67,7 @@ def _root(
 
 
 app.command("init")(init)
+app.command("migrate")(migrate)
 app.command("verify")(verify)
 app.command("gc")(gc)
 app.command("backup")(backup_command)

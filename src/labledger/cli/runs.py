@@ -31,6 +31,7 @@ from labledger.cli.options import (
 )
 from labledger.cli.plots import plot_command
 from labledger.cli.run_logs import logs_command
+from labledger.cli.run_reap import reap_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,7 +44,8 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "List, search, show and compare tracked runs, and print their steps' logs.\n\n"
+        "List, search, show and compare tracked runs, print their steps' logs, and seal dead "
+        "runs as crashed.\n\n"
         "Example:\n\n"
         '    labledger runs list --filter "metrics.auc > 0.8"'
     ),
@@ -101,11 +103,14 @@ def _metric_columns(runs: Sequence[Run], chosen: Sequence[str] | None) -> list[s
     return default_metric_keys(runs, _DEFAULT_METRIC_COLUMNS)
 
 
-def _status_text(status: str) -> Text:
+def _status_text(run: Run) -> Text:
+    if run.lost is not None:
+        # Still stored as running, but its process is gone: a writer will seal it crashed.
+        return Text(f"{run.status} (lost: {run.lost})", style="red")
     style = {"finished": "green", "running": "cyan", "failed": "red", "crashed": "red"}.get(
-        status, "yellow"
+        run.status, "yellow"
     )
-    return Text(status, style=style)
+    return Text(run.status, style=style)
 
 
 def _run_ids(ws: Workspace, runs: Sequence[Run], wide: bool) -> dict[str, str]:
@@ -125,7 +130,7 @@ def _print_runs(
         [
             shown[run.id],
             run.name,
-            _status_text(run.status),
+            _status_text(run),
             format_time(run.started_at),
             format_duration(run.duration_s),
             *(run.metrics.get(key) for key in metrics),
@@ -241,6 +246,8 @@ def _run_json(detail: RunDetail, history: dict[str, list[MetricPoint]]) -> dict[
         "git_dirty": run.git_dirty,
         "record_digest": run.record_digest,
         "error": run.error,
+        "heartbeat_at": run.heartbeat_at,
+        "lost": run.lost,
         "metric_history": {
             key: [{"step": p.step, "value": p.value, "timestamp": p.timestamp} for p in points]
             for key, points in history.items()
@@ -260,7 +267,7 @@ def _print_overview(run: Run) -> None:
     overview = [
         ("id", run.id),
         ("name", run.name),
-        ("status", _status_text(run.status)),
+        ("status", _status_text(run)),
         ("kind", run.kind),
         ("user", f"{run.user}@{run.host}"),
         ("started", format_time(run.started_at)),
@@ -417,7 +424,7 @@ def _compare_rows(
     runs = comparison.runs
     rows: list[list[Any]] = [
         [Text("name", style="dim"), *(run.name for run in runs)],
-        [Text("status", style="dim"), *(_status_text(run.status) for run in runs)],
+        [Text("status", style="dim"), *(_status_text(run) for run in runs)],
         [Text("duration", style="dim"), *(format_duration(run.duration_s) for run in runs)],
     ]
     # The files each run's steps read, by digest: the same params on other data differ here.
@@ -504,3 +511,4 @@ def compare(
 
 app.command("plot")(plot_command)
 app.command("logs")(logs_command)
+app.command("reap")(reap_command)

@@ -1,4 +1,4 @@
-"""Workspace commands: ``init``, ``verify`` and ``gc``."""
+"""Workspace commands: ``init``, ``migrate``, ``verify`` and ``gc``."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from labledger.workspace.gc import GcReport
     from labledger.workspace.verify import VerifyReport
 
-__all__ = ["gc", "init", "verify"]
+__all__ = ["gc", "init", "migrate", "verify"]
 
 
 @command
@@ -59,6 +59,40 @@ def init(
             "  labledger verify"
         )
     )
+
+
+@command
+def migrate(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+    """Bring the workspace's catalog to the schema this labledger needs.
+
+    Opening a workspace never migrates it; after upgrading labledger, commands say when this is
+    needed. Back up first (`labledger backup`). Running it twice, or from two places at once, is
+    safe: the second finds nothing to do.
+
+    Example:
+
+        labledger backup /mnt/backups/assay-2024 && labledger migrate
+    """
+    from labledger.workspace.api import migrate as migrate_workspace
+
+    migration = migrate_workspace(workspace)
+    if as_json:
+        print_json(
+            {
+                "from_revision": migration.from_revision,
+                "to_revision": migration.to_revision,
+                "changed": migration.changed,
+            }
+        )
+    elif migration.changed:
+        before = migration.from_revision or "no schema"
+        console.print(
+            Text.assemble(("migrated: ", "bold green"), f"{before} → {migration.to_revision}")
+        )
+    else:
+        console.print(
+            Text(f"already at the newest schema ({migration.to_revision})", style="green")
+        )
 
 
 def _verify_with_progress(uri: str | None, blobs: bool, **anchors: Any) -> VerifyReport:

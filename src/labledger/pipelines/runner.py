@@ -389,6 +389,9 @@ def run_pipeline(
     graph = pipeline.trace(**bound)
     executor = executor or LocalExecutor()
     began = time.perf_counter()
+    # Seal dead runs first, every time: the cache serves only sealed runs' tasks, so a re-run
+    # after a crash resumes from what the crashed run finished.
+    ws.reap_dead_runs()
     run = start_run(
         run_name or pipeline.name, params=bound, tags=tags, kind="pipeline", workspace=ws
     )

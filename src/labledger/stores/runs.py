@@ -19,7 +19,12 @@ class MetricPoint:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One tracked execution, with its latest metric values."""
+    """One tracked execution, with its latest metric values.
+
+    ``status`` is as stored. A ``running`` run whose process died (on this host) or that has sent
+    no heartbeat for longer than its lease (from another host) keeps ``running`` until a writer
+    seals it ``crashed``; reading it says so in ``lost``.
+    """
 
     id: str
     name: str
@@ -37,6 +42,11 @@ class Run:
     git_dirty: bool | None = None
     record_digest: str | None = None
     error: str | None = None
+    heartbeat_at: float | None = None
+    """When a ``running`` run last reported alive."""
+    lost: str | None = None
+    """Why a ``running`` run has lost its lease (``process 123 is gone``, ``no heartbeat for 20
+    min``); ``None`` while it holds it and for runs that ended."""
 
     @property
     def duration_s(self) -> float | None:

@@ -12,7 +12,7 @@ from labledger.tracking.api import (
 from labledger.tracking.artifacts import export_artifact, get_artifact, list_artifacts
 from labledger.tracking.plots import plot_metrics
 from labledger.tracking.query import compare_runs, get_metric_history, get_run, search_runs
-from labledger.tracking.run import ActiveRun, active_run, end_run, start_run
+from labledger.tracking.run import ActiveRun, active_run, end_run, reap_crashed_runs, start_run
 from labledger.tracking.types import Artifact, MetricPoint, Run, RunComparison
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "log_param",
     "log_params",
     "plot_metrics",
+    "reap_crashed_runs",
     "search_runs",
     "set_tag",
     "set_tags",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from labledger.tracking.types import MetricPoint, Run, RunComparison
 from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 from labledger.workspace.lookup import find_by_id
+from labledger.workspace.recovery import lease_lost
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,7 +31,13 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def _hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
+def _lost(ws: Workspace, row: Row[Any], now: float) -> str | None:
+    if row.status != "running":
+        return None
+    return lease_lost(row.host, row.pid, row.heartbeat_at, here=ws.host, now=now)
+
+
+def _hydrate(ws: Workspace, conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
     ids = [row.id for row in rows]
     params: dict[str, dict[str, str]] = defaultdict(dict)
     metrics: dict[str, dict[str, float]] = defaultdict(dict)
@@ -53,6 +61,7 @@ def _hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
             )
         ):
             tags[r.run_id][r.key] = r.value
+    now = time.time()
     return [
         Run(
             id=row.id,
@@ -71,6 +80,8 @@ def _hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
             git_dirty=row.git_dirty,
             record_digest=row.record_digest,
             error=row.error,
+            heartbeat_at=row.heartbeat_at if row.status == "running" else None,
+            lost=_lost(ws, row, now),
         )
         for row in rows
     ]
@@ -90,7 +101,7 @@ def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     """One run with its params, latest metrics and tags."""
     ws = workspace or get_workspace()
     with ws.read() as conn:
-        return _hydrate(conn, [_find_run_row(conn, run_id)])[0]
+        return _hydrate(ws, conn, [_find_run_row(conn, run_id)])[0]
 
 
 def search_runs(
@@ -124,10 +135,13 @@ def search_runs(
     if condition is not None:
         query = query.where(condition)
     if project is not None:
-        query = query.where(runs.c.project_id == ws.project_id(project))
+        project_id = ws.find_project_id(project)
+        if project_id is None:
+            return []  # no such project: nothing to find, and reading creates nothing
+        query = query.where(runs.c.project_id == project_id)
     query = query.order_by(*parse_order_by(order_by or []), runs.c.id.desc()).limit(max_results)
     with ws.read() as conn:
-        return _hydrate(conn, conn.execute(query).all())
+        return _hydrate(ws, conn, conn.execute(query).all())
 
 
 def get_metric_history(
@@ -166,7 +180,7 @@ def compare_runs(
     ws = workspace or get_workspace()
     with ws.read() as conn:
         rows = [_find_run_row(conn, run_id) for run_id in run_ids]
-        runs = _hydrate(conn, rows)
+        runs = _hydrate(ws, conn, rows)
     param_keys = sorted({k for run in runs for k in run.params})
     metric_keys = sorted({k for run in runs for k in run.metrics})
     differing = [k for k in param_keys if len({run.params.get(k) for run in runs}) > 1]

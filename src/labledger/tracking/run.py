@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from labledger.tracking.types import Artifact
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["ActiveRun", "active_run", "end_run", "run_depth", "start_run"]
+__all__ = ["ActiveRun", "active_run", "end_run", "reap_crashed_runs", "run_depth", "start_run"]
 
 _TS_MIN, _TS_MAX = TIMESTAMP_MIN, TIMESTAMP_MAX
 _stack: list[ActiveRun] = []
@@ -385,6 +385,9 @@ def start_run(
         for k, v in check_mapping(tags or {}, "start_run(tags=...)").items()
     ]
     git = git_state()
+    # A writer seals runs whose process died (readers only report them); rate-limited per
+    # workspace object, so a loop of short runs pays for it once.
+    ws.reap_dead_runs(force=False)
     project_id = ws.project_id(project)
     with ws.write() as conn:
         row = {
@@ -438,6 +441,21 @@ def run_depth() -> int:
 def end_run(status: str = "finished") -> None:
     """End the innermost active run."""
     active_run().end(status)
+
+
+def reap_crashed_runs(*, workspace: Workspace | None = None) -> list[str]:
+    """Seal as ``crashed`` every ``running`` run that lost its lease; return their ids.
+
+    A run loses its lease when its process on this host is gone, or when it has sent no heartbeat
+    for ``HEARTBEAT_TIMEOUT_S`` from another host. Each is sealed as it stands (a ``run.crashed``
+    ledger entry with its record digest), so a re-run resumes from the tasks it finished.
+    ``start_run`` and pipeline runs do this too; call it from a cron job or a server to keep run
+    lists current.
+
+    Args:
+        workspace: Defaults to the current workspace.
+    """
+    return (workspace or get_workspace()).reap_dead_runs()
 
 
 _hooks_installed = False

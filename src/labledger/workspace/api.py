@@ -1,4 +1,4 @@
-"""Workspace-level entry points of the public API: create, open, verify, checkpoint and prove."""
+"""Workspace-level entry points of the public API: create, open, migrate, verify, checkpoint, prove."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     import os
     from typing import Any
 
-__all__ = ["checkpoint", "init", "open_workspace", "prove", "verify", "verify_proof"]
+    from labledger.workspace.catalog import Migration
+
+__all__ = ["checkpoint", "init", "migrate", "open_workspace", "prove", "verify", "verify_proof"]
 
 
 def init(path: str | os.PathLike[str] | None = None) -> Workspace:
@@ -26,10 +28,33 @@ def init(path: str | os.PathLike[str] | None = None) -> Workspace:
 
 
 def open_workspace(uri: str | os.PathLike[str] | None = None) -> Workspace:
-    """Open an existing workspace and make it the current one."""
+    """Open an existing workspace and make it the current one.
+
+    Opening never writes. A catalog at an older schema revision raises ``SchemaOutdatedError``:
+    run ``labledger migrate`` (or ``labledger.migrate()``) first.
+    """
     workspace = Workspace.open(uri)
     set_workspace(workspace)
     return workspace
+
+
+def migrate(uri: str | os.PathLike[str] | None = None) -> Migration:
+    """Bring a workspace's catalog to the schema this labledger needs (back it up first).
+
+    Running it again, or from several processes at once, is safe: whoever comes second finds the
+    work done.
+
+    Args:
+        uri: The workspace; defaults to ``LABLEDGER_URI`` or the nearest ``.labledger`` folder.
+
+    Returns:
+        The revision before and after (``Migration.changed`` says whether anything was applied).
+
+    Example:
+        >>> labledger.migrate("~/studies/assay-2024")  # doctest: +SKIP
+        Migration(from_revision='0003', to_revision='0004')
+    """
+    return Workspace.migrate(uri)
 
 
 def verify(

@@ -1,5 +1,9 @@
 """Opening the catalog database: engine settings per dialect and schema migrations.
 
+Opening only checks the schema revision (``check_revision``); migrating is explicit (``upgrade``,
+called by ``labledger init`` and ``labledger migrate``), so a reader never writes and a read-only
+database role can open a workspace.
+
 SQLite runs in WAL mode with a generous busy timeout, foreign keys on, and write transactions that
 start with ``BEGIN IMMEDIATE``: a writer takes the lock up front instead of upgrading a read lock
 half-way, which is what otherwise surfaces as "database is locked" under several writers.
@@ -9,22 +13,30 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadableError
+from labledger._foundation.errors import (
+    ConfigurationError,
+    SchemaOutdatedError,
+    WorkspaceNotFoundError,
+    WorkspaceUnreadableError,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["HEAD_REVISION", "Catalog", "upgrade"]
+__all__ = ["HEAD_REVISION", "Catalog", "Migration", "check_revision", "upgrade"]
 
 HEAD_REVISION = "0004"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_TIMEOUT_MS = 60_000
+# The PostgreSQL advisory lock that serialises migrations (any fixed 64-bit number; "lbldgr").
+_MIGRATION_LOCK = 0x6C626C646772
 # What SQLite says of a file that is not one of its databases, or one whose pages are damaged.
 _DAMAGED = re.compile(r"not a database|malformed|corrupt", re.IGNORECASE)
 
@@ -121,21 +133,83 @@ class Catalog:
             self.reader.dispose()
 
 
-def upgrade(catalog: Catalog) -> None:
-    """Bring the schema to the newest revision (cheap when it is already there)."""
-    current = catalog.revision()
-    if current == HEAD_REVISION:
-        return
-    if current is not None and current > HEAD_REVISION:
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """What ``upgrade`` did: the schema revision before and after.
+
+    Attributes:
+        from_revision: The revision the catalog was at (``None``: it had no schema).
+        to_revision: The revision it is at now (always this labledger's head).
+    """
+
+    from_revision: str | None
+    to_revision: str
+
+    @property
+    def changed(self) -> bool:
+        """Whether any migration was applied."""
+        return self.from_revision != self.to_revision
+
+
+def _refuse_newer(current: str) -> None:
+    if current > HEAD_REVISION:
         raise WorkspaceUnreadableError(
             f"the catalog is at schema revision {current}, newer than this labledger knows",
             hint="upgrade labledger: pip install -U labledger",
         )
+
+
+def check_revision(catalog: Catalog) -> str:
+    """The catalog's revision, if it is the one this labledger needs; never writes.
+
+    Raises:
+        WorkspaceNotFoundError: The database has no labledger schema at all.
+        SchemaOutdatedError: The schema is older than this labledger's.
+        WorkspaceUnreadableError: The schema is newer than this labledger's, or unreadable.
+    """
+    current = catalog.revision()
+    if current == HEAD_REVISION:
+        return current
+    if current is None:
+        raise WorkspaceNotFoundError(
+            f"the catalog at {catalog.safe_url} has no labledger schema",
+            hint="run `labledger init` to create the workspace",
+        )
+    _refuse_newer(current)
+    raise SchemaOutdatedError(
+        f"the catalog is at schema revision {current}; this labledger needs {HEAD_REVISION}",
+        current=current,
+        required=HEAD_REVISION,
+        hint="run `labledger migrate` (back up first: `labledger backup`)",
+    )
+
+
+def upgrade(catalog: Catalog) -> Migration:
+    """Bring the schema to the newest revision (cheap when it is already there).
+
+    Safe when several processes call it at once: the migration runs in one transaction that holds
+    the database's write lock (SQLite) or an advisory lock (PostgreSQL) from before it reads the
+    revision, so one process applies it and the others find it done.
+    """
+    current = catalog.revision()
+    if current == HEAD_REVISION:
+        return Migration(current, HEAD_REVISION)
+    if current is not None:
+        _refuse_newer(current)
     from alembic import command
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
 
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with catalog.writer.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        if catalog.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        # Read again under the lock: another process may have migrated in the meantime.
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is not None:
+            _refuse_newer(current)
+        if current != HEAD_REVISION:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    return Migration(current, HEAD_REVISION)

@@ -31,7 +31,7 @@ from labledger._foundation.settings import (
     resolve_settings,
 )
 from labledger.workspace import schema
-from labledger.workspace.catalog import Catalog, upgrade
+from labledger.workspace.catalog import Catalog, Migration, check_revision, upgrade
 from labledger.workspace.ledger import LedgerEntry, append_entry
 from labledger.workspace.signing import load_signer
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PROJECT", "Workspace", "current_actor", "make_store"]
 
 DEFAULT_PROJECT = "default"
+# How often a writer looks for dead runs to seal as crashed (see reap_dead_runs).
+REAP_EVERY_S = 60.0
 # Every run registers its environment blob, so SQLite gets this from the driver (see sqlite_driver).
 _SQLITE_REGISTER_BLOB = insert_sql(schema.blobs, ("digest", "size", "created_at"), ignore=True)
 
@@ -78,6 +80,8 @@ class Workspace:
     """A catalog, a blob store and a ledger, opened together.
 
     Use ``Workspace.open()`` for an existing workspace and ``Workspace.init()`` to create one.
+    Opening never writes: it checks the schema revision (``Workspace.migrate()`` upgrades an older
+    one) and leaves dead runs as they are (writers seal them, see ``reap_dead_runs``).
 
     Attributes:
         settings: Where the parts live.
@@ -105,6 +109,8 @@ class Workspace:
         if key_path:
             self.signer = load_signer(key_path, self.actor)
         self._project_ids: dict[str, str] = {}
+        # When this object last looked for dead runs (time.monotonic; None: never).
+        self._reaped_at: float | None = None
         self._statements: dict[tuple[Any, ...], Any] = {}
         # On SQLite, the connection of the last write transaction is kept for the next one (see
         # write); closed with the workspace, or when the workspace is collected.
@@ -123,8 +129,33 @@ class Workspace:
                 hint="run `labledger init` to create the workspace",
             )
         workspace = cls(settings, **kwargs)
-        workspace._prepare_or_close()
+        workspace._prepare_or_close(migrate=False)
         return workspace
+
+    @classmethod
+    def migrate(cls, uri: str | os.PathLike[str] | None = None, **kwargs: Any) -> Migration:
+        """Bring an existing workspace's catalog to the schema this labledger needs.
+
+        Safe to run twice (the second finds nothing to do) and from several processes at once
+        (one applies the migrations, the others wait and find them done). Back the workspace up
+        first (``labledger backup``): migrations change tables in place.
+
+        Args:
+            uri: The workspace (see ``resolve_settings`` for how it is found when ``None``).
+
+        Returns:
+            The schema revision before and after.
+        """
+        settings = resolve_settings(uri)
+        if settings.root is not None and not (settings.root / "catalog.db").is_file():
+            raise WorkspaceNotFoundError(
+                f"{settings.root} has no catalog.db",
+                hint="run `labledger init` to create the workspace",
+            )
+        with cls(settings, **kwargs) as workspace:
+            migration = upgrade(workspace.catalog)
+            workspace.project_id(DEFAULT_PROJECT)
+        return migration
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:
@@ -153,24 +184,42 @@ class Workspace:
             # Resolved like open() does, so the environment's store settings apply here too.
             settings = resolve_settings(root.resolve())
         workspace = cls(settings, **kwargs)
-        workspace._prepare_or_close()
+        workspace._prepare_or_close(migrate=True)
         return workspace
 
-    def _prepare_or_close(self) -> None:
+    def _prepare_or_close(self, *, migrate: bool) -> None:
         try:
-            self._prepare()
+            if migrate:
+                upgrade(self.catalog)
+                self.project_id(DEFAULT_PROJECT)
+            else:
+                check_revision(self.catalog)
         except BaseException:
             # A workspace that cannot be prepared is never returned, so nobody else would close it.
             self.close()
             raise
 
-    def _prepare(self) -> None:
-        upgrade(self.catalog)
-        self.project_id(DEFAULT_PROJECT)
+    def reap_dead_runs(self, *, force: bool = True) -> list[str]:
+        """Seal as ``crashed`` the ``running`` runs whose process died or whose lease expired.
+
+        Writers call this before they write (``start_run`` does, at most every ``REAP_EVERY_S``
+        per workspace object, so the cost stays off the hot path); readers never do.
+
+        Args:
+            force: Look now; with ``False``, only if this object has not looked in the last
+                ``REAP_EVERY_S`` seconds.
+
+        Returns:
+            The ids of the runs sealed as crashed.
+        """
+        now = time.monotonic()
+        if not force and self._reaped_at is not None and now - self._reaped_at < REAP_EVERY_S:
+            return []
+        self._reaped_at = now
         # Imported here: recovery is a tracking concern that needs only catalog tables.
         from labledger.workspace.recovery import mark_crashed_runs
 
-        mark_crashed_runs(self)
+        return mark_crashed_runs(self)
 
     def close(self) -> None:
         """Release database connections (and remember the ledger's tip for next time)."""
@@ -336,8 +385,8 @@ class Workspace:
 
     # -- projects ----------------------------------------------------------------------------
 
-    def project_id(self, name: str = DEFAULT_PROJECT) -> str:
-        """The id of project ``name``, created on first use."""
+    def find_project_id(self, name: str = DEFAULT_PROJECT) -> str | None:
+        """The id of project ``name``, or ``None`` when there is no such project (never writes)."""
         cached = self._project_ids.get(name)
         if cached is not None:
             return cached
@@ -346,13 +395,23 @@ class Workspace:
         table = schema.projects
         with self.read() as conn:
             found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
-        if found is None:
-            with self.write() as conn:
-                self.insert_ignore(
-                    conn,
-                    table,
-                    [{"id": new_id(), "name": name, "description": "", "created_at": time.time()}],
-                )
-                found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar_one()
-        self._project_ids[name] = str(found)
-        return str(found)
+        if found is not None:
+            self._project_ids[name] = str(found)
+        return None if found is None else str(found)
+
+    def project_id(self, name: str = DEFAULT_PROJECT) -> str:
+        """The id of project ``name``, created on first use (a write: readers use
+        ``find_project_id``)."""
+        found = self.find_project_id(name)
+        if found is not None:
+            return found
+        table = schema.projects
+        with self.write() as conn:
+            self.insert_ignore(
+                conn,
+                table,
+                [{"id": new_id(), "name": name, "description": "", "created_at": time.time()}],
+            )
+            created = conn.execute(select(table.c.id).where(table.c.name == name)).scalar_one()
+        self._project_ids[name] = str(created)
+        return str(created)

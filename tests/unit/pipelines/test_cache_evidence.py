@@ -180,6 +180,35 @@ def test_a_run_crashed_mid_way_is_resumed_from_its_seal(
     assert resumed.load("combine") == 10
 
 
+def test_a_pipeline_rerun_seals_a_crashed_run_itself_and_resumes(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.tracking.run import ActiveRun
+
+    def die(*_: object) -> None:
+        raise SystemExit("the process died before sealing the run")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ActiveRun, "_seal", die)
+        with pytest.raises(SystemExit):
+            sp.arithmetic.run(workspace=workspace)
+    with workspace.write() as conn:
+        run_id = conn.execute(
+            sa.select(schema.runs.c.id).where(schema.runs.c.status == "running")
+        ).scalar_one()
+        conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(pid=2**22 + 1))
+    # No reap in between: the pipeline run seals the dead run before it looks in the cache,
+    # even though this workspace object started a run a moment ago.
+    resumed = sp.arithmetic.run(workspace=workspace)
+    assert resumed.executed == []
+    assert resumed.load("combine") == 10
+    with workspace.read() as conn:
+        status = conn.execute(
+            sa.select(schema.runs.c.status).where(schema.runs.c.id == run_id)
+        ).scalar_one()
+    assert status == "crashed"
+
+
 def test_linked_duplicate_outputs_of_a_sealed_run_are_hits(workspace: Workspace) -> None:
     first = sp.arithmetic.run(workspace=workspace)
     recomputed = sp.arithmetic.run(workspace=workspace, cache=False)

@@ -99,7 +99,17 @@ def test_two_runs_at_once_both_finish_and_store_each_artifact_once(
     assert sorted(names) == ["maybe_die", "slow_numbers", "slow_total"]
 
 
-def test_a_run_killed_mid_way_is_marked_crashed_and_the_rerun_resumes(
+def _pipeline_runs(ws: Workspace) -> list[tuple[str, str]]:
+    with ws.read() as conn:
+        rows = conn.execute(
+            sa.select(schema.runs.c.id, schema.runs.c.status)
+            .where(schema.runs.c.kind == "pipeline")
+            .order_by(schema.runs.c.id)
+        ).all()
+    return [(row.id, row.status) for row in rows]
+
+
+def test_a_run_killed_mid_way_is_sealed_crashed_by_the_rerun_which_resumes(
     workspace: Workspace, tmp_path: Path
 ) -> None:
     ref, runner = _write(tmp_path)
@@ -110,14 +120,14 @@ def test_a_run_killed_mid_way_is_marked_crashed_and_the_rerun_resumes(
 
     reopened = labledger.open_workspace(str(workspace.settings.root))
     try:
-        with reopened.read() as conn:
-            status = conn.execute(
-                sa.select(schema.runs.c.status).where(schema.runs.c.kind == "pipeline")
-            ).scalar_one()
-        assert status == "crashed"
+        # Opening reads: the dead run keeps its status, and reading it says it lost its lease.
+        [(dead_id, status)] = _pipeline_runs(reopened)
+        assert status == "running"
+        assert (labledger.get_run(dead_id, workspace=reopened).lost or "").endswith("is gone")
         result = load_pipeline(ref).run(workspace=reopened)
         assert result.cached == ["slow_numbers", "slow_total"]
         assert result.executed == ["maybe_die"]
+        assert _pipeline_runs(reopened) == [(dead_id, "crashed"), (result.run_id, "finished")]
         assert labledger.verify(workspace=reopened).ok
     finally:
         reopened.close()

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
-from labledger._foundation.errors import ConfigurationError, WorkspaceUnreadableError
+from labledger._foundation.errors import (
+    ConfigurationError,
+    SchemaOutdatedError,
+    WorkspaceUnreadableError,
+)
 from labledger.workspace import schema
 from labledger.workspace.catalog import HEAD_REVISION, Catalog, upgrade
 from labledger.workspace.workspace import Workspace
@@ -242,6 +246,9 @@ def test_a_catalog_at_revision_0003_gets_a_dense_ledger_and_a_workspace_id(tmp_p
             for name in ("ledger_tree", "ledger_checkpoints", "workspace_info"):
                 conn.exec_driver_sql(f"DROP TABLE {name}")
             conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
+    with pytest.raises(SchemaOutdatedError, match="labledger migrate"):
+        Workspace.open(tmp_path)
+    assert Workspace.migrate(tmp_path).from_revision == "0003"
     with Workspace.open(tmp_path) as ws:
         with ws.read() as conn:
             assert [e.seq for e in iter_entries(conn)] == [1, 2, 3, 4, 5]

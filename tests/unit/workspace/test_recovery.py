@@ -1,4 +1,4 @@
-"""Runs whose process died are marked crashed when the workspace is next opened."""
+"""Runs whose process died: readers report them lost, writers seal them crashed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
+from labledger.tracking import get_run, reap_crashed_runs, start_run
 from labledger.workspace import schema
 from labledger.workspace.ledger import iter_entries
 from labledger.workspace.recovery import HEARTBEAT_TIMEOUT_S, mark_crashed_runs, process_is_alive
@@ -86,10 +87,33 @@ def test_zombies_count_as_dead() -> None:
         child.wait()
 
 
-def test_a_dead_local_run_is_marked_crashed_on_open(workspace: Workspace, tmp_path: Path) -> None:
+def _ledger_size(ws: Workspace) -> int:
+    with ws.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(schema.ledger)).scalar_one())
+
+
+def test_opening_leaves_a_dead_run_alone_and_reports_it_lost(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    pid = _dead_pid()
+    run_id = _running_row(workspace, pid)
+    before = _ledger_size(workspace)
+    with Workspace.open(tmp_path) as ws:
+        assert _status(ws, run_id) == "running"
+        run = get_run(run_id, workspace=ws)
+        assert run.status == "running"
+        assert run.lost == f"process {pid} is gone"
+        assert _ledger_size(ws) == before
+
+
+def test_a_dead_local_run_is_sealed_crashed_by_the_next_start_run(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     run_id = _running_row(workspace, _dead_pid())
     with Workspace.open(tmp_path) as ws:
+        start_run("next", workspace=ws).end()
         assert _status(ws, run_id) == "crashed"
+        assert get_run(run_id, workspace=ws).lost is None
         with ws.read() as conn:
             entries = list(iter_entries(conn, subject=f"run:{run_id}"))
             error = conn.execute(
@@ -105,9 +129,32 @@ def test_a_dead_local_run_is_marked_crashed_on_open(workspace: Workspace, tmp_pa
         assert entries[-1].payload["record_digest"] == sealed
         assert "ended without finishing" in error
         assert verify_workspace(ws).ok
-    # Marked once: opening again changes nothing.
-    with Workspace.open(tmp_path) as ws, ws.read() as conn:
-        assert len(list(iter_entries(conn, kind="run.crashed"))) == 1
+    # Sealed once: another writer finds nothing to do.
+    with Workspace.open(tmp_path) as ws:
+        assert reap_crashed_runs(workspace=ws) == []
+        with ws.read() as conn:
+            assert len(list(iter_entries(conn, kind="run.crashed"))) == 1
+
+
+def test_start_run_looks_for_dead_runs_at_most_once_a_while(workspace: Workspace) -> None:
+    start_run("first", workspace=workspace).end()
+    run_id = _running_row(workspace, _dead_pid())
+    # Looked a moment ago: this start does not look again (the hot path stays cheap)...
+    start_run("second", workspace=workspace).end()
+    assert _status(workspace, run_id) == "running"
+    # ...while an explicit reap always does.
+    assert reap_crashed_runs(workspace=workspace) == [run_id]
+    assert _status(workspace, run_id) == "crashed"
+
+
+def test_a_remote_run_without_heartbeat_is_reported_lost(workspace: Workspace) -> None:
+    stale = _running_row(
+        workspace, 1, host="other-host", heartbeat_at=time.time() - HEARTBEAT_TIMEOUT_S - 300
+    )
+    fresh = _running_row(workspace, 2, host="other-host")
+    assert get_run(stale, workspace=workspace).lost == "no heartbeat for 20 min"
+    assert get_run(fresh, workspace=workspace).lost is None
+    assert _status(workspace, stale) == "running"
 
 
 def test_a_live_local_run_is_left_alone(workspace: Workspace, sleeper: int) -> None:
