@@ -305,7 +305,7 @@ def sealed_format(payload: Mapping[str, Any]) -> int:
 def metrics_digest(conn: Connection, run_id: str) -> MetricsDigest:
     """The ``MetricsDigest`` of a run's metric rows as the catalog holds them now, in seq order."""
     metrics = MetricsDigest()
-    metrics.update(conn.execute(_METRICS, {"run_id": run_id}))  # type: ignore[arg-type]
+    metrics.update(conn.execute(_METRICS, {"run_id": run_id}))
     return metrics
 
 
