@@ -2,6 +2,12 @@
 
 The thread flushes every buffer at most every 100 ms in one batched transaction per run, and each run
 flushes what is left when it ends, so the hot path costs a deque append.
+
+Each row carries its ``seq``, its place in the run, given by the run as values are logged. A batch is
+named by its run and the seqs it holds (``batch_id``). A write that fails keeps its batch, and the
+next flush sends that same batch, under the same id, before anything logged since: a write whose
+commit succeeded but whose reply was lost is sent again unchanged, and the catalog, which keeps one
+row per ``(run, seq)``, writes nothing twice.
 """
 
 from __future__ import annotations
@@ -15,18 +21,25 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["FLUSH_INTERVAL_S", "MetricBuffer", "MetricRow"]
+__all__ = ["FLUSH_INTERVAL_S", "MetricBuffer", "MetricRow", "batch_id"]
 
 FLUSH_INTERVAL_S = 0.1
-# (key, value or None for NaN, step, timestamp)
-MetricRow = tuple[str, float | None, int, float]
+# (key, value or None for NaN, step, timestamp, seq)
+MetricRow = tuple[str, float | None, int, float, int]
+
+
+def batch_id(run_id: str, rows: list[MetricRow]) -> str:
+    """The name of a batch of ``run_id``'s rows: the run and the first and last seq it holds."""
+    return f"{run_id}:{rows[0][4]}-{rows[-1][4]}"
 
 
 class MetricBuffer:
     """A queue of metric rows for one run, drained by ``flush``.
 
     Args:
-        write: Writes a batch of rows in one transaction; raising keeps the rows for the next try.
+        write: Writes a batch of rows in one transaction; raising keeps the batch, which the next
+            flush sends again unchanged (the write must be idempotent: the commit may have
+            succeeded).
         heartbeat: Called by the background thread every ``heartbeat_every_s``.
     """
 
@@ -37,6 +50,8 @@ class MetricBuffer:
         heartbeat_every_s: float = 30.0,
     ) -> None:
         self.rows: deque[MetricRow] = deque()
+        # The batch whose write raised: sent again, as it was, before anything newer.
+        self._unacked: list[MetricRow] | None = None
         self._write = write
         self._heartbeat = heartbeat
         self._heartbeat_every = heartbeat_every_s
@@ -47,21 +62,31 @@ class MetricBuffer:
     def flush(self) -> int:
         """Write everything queued so far; return how many rows were written."""
         with self._lock:
+            written = 0
+            if self._unacked is not None:
+                self._send(self._unacked)
+                written = len(self._unacked)
+                self._unacked = None
             count = len(self.rows)
-            if not count:
-                return 0
-            batch = [self.rows.popleft() for _ in range(count)]
-            try:
-                self._write(batch)
-            except BaseException:
-                self.rows.extendleft(reversed(batch))
-                raise
-            return count
+            if count:
+                self._send([self.rows.popleft() for _ in range(count)])
+            return written + count
+
+    def _send(self, batch: list[MetricRow]) -> None:
+        try:
+            self._write(batch)
+        except BaseException:
+            self._unacked = batch
+            raise
 
     def drain(self) -> list[MetricRow]:
-        """Take every queued row (waiting for a flush in progress to finish)."""
+        """Take every queued row, a batch left unacknowledged first (waiting for a flush in
+        progress to finish)."""
         with self._lock:
-            return [self.rows.popleft() for _ in range(len(self.rows))]
+            rows = self._unacked or []
+            self._unacked = None
+            rows.extend(self.rows.popleft() for _ in range(len(self.rows)))
+            return rows
 
     def _tick(self, elapsed: float) -> None:
         try:

@@ -4,12 +4,18 @@ A run is opened in one transaction (row, params, tags, environment blob, ledger 
 and sealed in another (status, remaining metrics, record digest, ledger entry ``run.finished``).
 Metrics go through a ``MetricBuffer``; params and tags are written when logged. The rows themselves
 are written by ``run_rows``.
+
+Each metric value gets the next ``seq`` of its run as it is logged: its natural key in the catalog
+(a retried batch writes nothing twice) and its place in the sealed record, whatever order the
+batches commit in.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import math
+import operator
 import os
 import sys
 import threading
@@ -53,7 +59,13 @@ from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
 from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint
 from labledger.workspace.current import get_workspace
-from labledger.workspace.records import RUN_FIELDS, MetricsDigest, run_record, seal_fields
+from labledger.workspace.records import (
+    RUN_FIELDS,
+    MetricsDigest,
+    metrics_digest,
+    run_record,
+    seal_fields,
+)
 from labledger.workspace.search_index import index_finished_run, index_run
 
 if TYPE_CHECKING:
@@ -68,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = ["ActiveRun", "active_run", "end_run", "reap_crashed_runs", "run_depth", "start_run"]
 
 _TS_MIN, _TS_MAX = TIMESTAMP_MIN, TIMESTAMP_MAX
+_SEQ = operator.itemgetter(4)  # a MetricRow's seq
 _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
 _env_digests: weakref.WeakKeyDictionary[Workspace, tuple[str, int]] = weakref.WeakKeyDictionary()
@@ -116,9 +129,15 @@ class ActiveRun:
         self._step_bits = STEP_BITS.get(workspace.catalog.dialect, 64)
         self._step_min = -(2 ** (self._step_bits - 1))
         self._step_max = 2 ** (self._step_bits - 1) - 1
-        # (step, timestamp) of each key's row in latest_metrics: this run is its only writer.
-        self._latest_written: dict[str, tuple[int, float]] = {}
+        # (step, seq) of each key's row in latest_metrics: this run is its only writer.
+        self._latest_written: dict[str, tuple[int, int]] = {}
+        # The next seq; ``next`` on a count is atomic, so threads logging at once get distinct ones.
+        self._seq = itertools.count(1)
+        # The digest of rows 1..digested, while batches commit in seq order (they do unless
+        # threads race); otherwise the seal digests the rows as the catalog holds them.
         self._metrics_digest = MetricsDigest()
+        self._digested = 0
+        self._digest_in_order = True
         self._buffer = MetricBuffer(self._write_metrics, heartbeat=self._heartbeat)
         self._buffer_started = False
 
@@ -207,6 +226,7 @@ class ActiveRun:
                 None if math.isnan(value) else value,
                 step,
                 time.time() if timestamp is None else timestamp,
+                next(self._seq),
             )
         )
         if not self._buffer_started:
@@ -224,24 +244,40 @@ class ActiveRun:
     def _write_metrics(self, rows: list[MetricRow]) -> None:
         with self.workspace.write() as conn:
             written = self._insert_metrics(conn, rows)
-        # Only once committed: a failed flush re-queues its rows.
+        # Only once committed: a failed flush keeps its batch and sends it again.
         self._latest_written.update(written)
-        self._metrics_digest.update(rows)
+        self._digest(self._metrics_digest, rows)
+
+    def _digest(self, digest: MetricsDigest, rows: list[MetricRow]) -> None:
+        """Add committed ``rows`` (sorted by seq) to ``digest`` when they follow the rows in it."""
+        if not self._digest_in_order or not rows:
+            return
+        if rows[0][4] == self._digested + 1 and rows[-1][4] == self._digested + len(rows):
+            digest.update(rows)
+            self._digested = rows[-1][4]
+        else:
+            self._digest_in_order = False
 
     def _insert_metrics(
         self, conn: Connection, rows: list[MetricRow]
-    ) -> dict[str, tuple[int, float]]:
-        """Insert rows and refresh latest_metrics; return the (step, time) written per key."""
+    ) -> dict[str, tuple[int, int]]:
+        """Insert rows and refresh latest_metrics; return the (step, seq) written per key.
+
+        Sorts ``rows`` by seq first (threads logging at once may queue them out of order).
+        """
+        rows.sort(key=_SEQ)
         latest: dict[str, MetricRow] = {}
         for row in rows:
             best = latest.get(row[0])
-            if best is None or (row[2], row[3]) >= (best[2], best[3]):
+            if best is None or row[2] >= best[2]:
                 latest[row[0]] = row
         insert_metrics(conn, self.id, rows)
         written = self._latest_written
-        newer = {k: row for k, row in latest.items() if k not in written or row[2:] >= written[k]}
+        newer = {
+            k: row for k, row in latest.items() if k not in written or (row[2], row[4]) > written[k]
+        }
         upsert_latest_metrics(conn, self.id, list(newer.values()))
-        return {k: (s, t) for k, (_, _, s, t) in newer.items()}
+        return {k: (row[2], row[4]) for k, row in newer.items()}
 
     def _heartbeat(self) -> None:
         with self.workspace.write() as conn:
@@ -298,9 +334,14 @@ class ActiveRun:
         ensure_workspace_key(self.workspace)
         with self.workspace.write() as conn:
             metrics = self._metrics_digest.copy()
+            digested, in_order = self._digested, self._digest_in_order
             if rows:
                 self._insert_metrics(conn, rows)
-                metrics.update(rows)
+                self._digest(metrics, rows)
+            if not self._digest_in_order:
+                # Batches committed out of seq order: digest the rows in seq order as stored.
+                metrics = metrics_digest(conn, self.id)
+            self._digested, self._digest_in_order = digested, in_order
             now = time.time()
             sealed = seal_fields(
                 run_record(

@@ -4,6 +4,18 @@ Each function writes inside the caller's transaction. On SQLite the statements g
 ``labledger.workspace.sqlite_driver``): a run's start and end are a dozen statements, and through
 SQLAlchemy's execution path each would cost more than SQLite takes to run it. PostgreSQL gets the
 same rows through SQLAlchemy.
+
+Every write a client may retry is idempotent, so a batch whose commit succeeded but whose reply was
+lost (a dropped connection, a restarted database, later an HTTP timeout) can be sent again as it was:
+
+- metrics: a row's natural key is ``(run_id, seq)``, the seq its run gave it when it was logged; a
+  row whose key exists is skipped, and ``latest_metrics`` takes a value only when it is newer (a
+  higher step, then a higher seq) than the one shown, so a late or repeated batch changes nothing.
+- params: immutable; the same value again is a no-op, a different one a ``ValidationError``.
+- tags: editable; written as upserts, so writing the same batch twice leaves the same rows.
+
+So no table of applied batches is kept: a batch is named by its run and the seqs it holds
+(``metric_buffer.batch_id``), and its rows themselves say whether it was applied.
 """
 
 from __future__ import annotations
@@ -11,9 +23,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, tuple_, update
 
-from labledger._foundation.errors import RunStateError
+from labledger._foundation.errors import RunStateError, ValidationError
 from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
@@ -59,7 +71,10 @@ RUN_COLUMNS = (
 )
 _PARAM_COLUMNS = ("run_id", "key", "value", "value_num")
 _TAG_COLUMNS = ("run_id", "key", "value")
-_METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp")
+_METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp", "seq")
+# A metric row's natural key; the latest value is the one highest in (step, seq).
+_METRIC_KEY = ("run_id", "seq")
+_NEWER = ("step", "seq")
 _FINISH_COLUMNS = ("status", "ended_at", "heartbeat_at", "error", "record_digest")
 # (run_id, key, value as text, value as a number when it reads as one)
 ParamRow = tuple[str, str, str, float | None]
@@ -70,15 +85,23 @@ TagRow = tuple[str, str, str]
 _INSERT_RUN = schema.runs.insert()
 _INSERT_PARAMS = schema.params.insert()
 _INSERT_TAGS = schema.tags.insert()
-_INSERT_METRICS = schema.metrics.insert()
 _RUN_ID: Any = bindparam("run_id_")
 _UPDATE_RUN = update(schema.runs).where(schema.runs.c.id == _RUN_ID)
 
 _SQLITE_INSERT_RUN = insert_sql(schema.runs, RUN_COLUMNS)
 _SQLITE_INSERT_PARAMS = insert_sql(schema.params, _PARAM_COLUMNS)
 _SQLITE_INSERT_TAGS = insert_sql(schema.tags, _TAG_COLUMNS)
-_SQLITE_INSERT_METRICS = insert_sql(schema.metrics, _METRIC_COLUMNS)
-_SQLITE_UPSERT_LATEST = upsert_sql(schema.latest_metrics, _METRIC_COLUMNS, ("run_id", "key"))
+_SQLITE_INSERT_METRICS = insert_sql(schema.metrics, _METRIC_COLUMNS, ignore=True, keys=_METRIC_KEY)
+_SQLITE_UPSERT_LATEST = upsert_sql(
+    schema.latest_metrics, _METRIC_COLUMNS, ("run_id", "key"), newer=_NEWER
+)
+_SQLITE_IGNORE_PARAMS = insert_sql(
+    schema.params, _PARAM_COLUMNS, ignore=True, keys=("run_id", "key")
+)
+_STORED_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
+    schema.params.c.run_id == bindparam("run_id"),
+    schema.params.c.key.in_(bindparam("keys", expanding=True)),
+)
 _SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",)) + " AND status = 'running'"
 _FINISH_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
 _SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",))
@@ -111,29 +134,48 @@ def insert_run(
 
 
 def insert_params(conn: Connection, params: Sequence[ParamRow]) -> None:
-    """Insert param rows."""
+    """Insert the params of one run; one logged already with the same value is left as it is.
+
+    Raises:
+        ValidationError: A param is logged already with another value (params are immutable).
+    """
+    if not params:
+        return
     db = driver_connection(conn)
     if db is not None:
-        db.executemany(_SQLITE_INSERT_PARAMS, params)
+        cursor = db.executemany(_SQLITE_IGNORE_PARAMS, params)
+        if cursor.rowcount == len(params):
+            return  # every row is new: nothing to compare
     else:
-        conn.execute(_INSERT_PARAMS, _dicts(_PARAM_COLUMNS, params))
+        conn.execute(_ignore_params(conn.dialect.name), _dicts(_PARAM_COLUMNS, params))
+    run_id = params[0][0]
+    given = {key: value for _, key, value, _ in params}
+    stored = conn.execute(_STORED_PARAMS, {"run_id": run_id, "keys": list(given)})
+    for key, value in stored:
+        if value != given[key]:
+            raise ValidationError(
+                f"param {key!r} of run {run_id} is logged already as {value!r}; params cannot "
+                f"change, so {given[key]!r} was not recorded",
+                hint="log the changed value under another key, or start a new run",
+            )
 
 
 def insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
-    """Insert metric rows of ``run_id`` in order (their ids fix the order the record digests)."""
+    """Insert metric rows of ``run_id``, skipping any whose ``(run_id, seq)`` is stored already."""
     db = driver_connection(conn)
-    values = [(run_id, key, value, step, ts) for key, value, step, ts in rows]
+    values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
     if db is not None:
         db.executemany(_SQLITE_INSERT_METRICS, values)
     else:
-        conn.execute(_INSERT_METRICS, _dicts(_METRIC_COLUMNS, values))
+        conn.execute(_insert_metrics(conn.dialect.name), _dicts(_METRIC_COLUMNS, values))
 
 
 def upsert_latest_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
-    """Make ``rows`` the latest values of their keys in ``run_id``."""
+    """Show ``rows`` as the latest values of their keys in ``run_id`` where they are newer (a
+    higher step, then a higher seq) than the values shown; at most one row per key."""
     if not rows:
         return
-    values = [(run_id, key, value, step, ts) for key, value, step, ts in rows]
+    values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
     db = driver_connection(conn)
     if db is not None:
         db.executemany(_SQLITE_UPSERT_LATEST, values)
@@ -141,20 +183,40 @@ def upsert_latest_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRo
     conn.execute(_upsert_latest(conn.dialect.name), _dicts(_METRIC_COLUMNS, values))
 
 
-@functools.cache
-def _upsert_latest(dialect: str) -> Any:
+def _dialect_insert(dialect: str, table: Any) -> Any:
     # Imported on first use: the dialect modules are not needed to start the CLI.
     if dialect == "sqlite":
         from sqlalchemy.dialects import sqlite
 
-        insert: Any = sqlite.insert(schema.latest_metrics)
-    else:
-        from sqlalchemy.dialects import postgresql
+        return sqlite.insert(table)
+    from sqlalchemy.dialects import postgresql
 
-        insert = postgresql.insert(schema.latest_metrics)
+    return postgresql.insert(table)
+
+
+@functools.cache
+def _insert_metrics(dialect: str) -> Any:
+    return _dialect_insert(dialect, schema.metrics).on_conflict_do_nothing(
+        index_elements=list(_METRIC_KEY)
+    )
+
+
+@functools.cache
+def _ignore_params(dialect: str) -> Any:
+    return _dialect_insert(dialect, schema.params).on_conflict_do_nothing(
+        index_elements=["run_id", "key"]
+    )
+
+
+@functools.cache
+def _upsert_latest(dialect: str) -> Any:
+    insert = _dialect_insert(dialect, schema.latest_metrics)
+    shown = schema.latest_metrics.c
     return insert.on_conflict_do_update(
         index_elements=["run_id", "key"],
-        set_={name: insert.excluded[name] for name in ("value", "step", "timestamp")},
+        set_={name: insert.excluded[name] for name in ("value", "step", "timestamp", "seq")},
+        where=tuple_(*(insert.excluded[name] for name in _NEWER))
+        > tuple_(*(shown[name] for name in _NEWER)),
     )
 
 

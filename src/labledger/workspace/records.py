@@ -5,8 +5,11 @@ metric value, artifacts), not its tags, which stay editable annotations. ``verif
 the catalog and compares its digest with the one sealed in the ledger, so editing a param or metric
 row after the fact is detected.
 
-Metric values enter the record as a running digest over the rows in the order they were written
-(``metrics.id``), so a run can seal a million values without reading them back.
+Metric values enter the record as a running digest over the rows in the order they were logged
+(``metrics.seq``, given by the run as each value is logged), so a run can seal a million values
+without reading them back, and the digest does not depend on the order batches committed in. The
+seq numbers themselves are not digested, only the order they give: records sealed when rows were
+ordered by ``metrics.id`` (the same order, see migration 0005) still verify.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "MetricsDigest",
     "describe_metric_changes",
     "metric_summary",
+    "metrics_digest",
     "param_digest",
     "record_digest",
     "record_sections",
@@ -58,9 +62,10 @@ _METRICS = (
         schema.metrics.c.value,
         schema.metrics.c.step,
         schema.metrics.c.timestamp,
+        schema.metrics.c.seq,
     )
     .where(schema.metrics.c.run_id == bindparam("run_id"))
-    .order_by(schema.metrics.c.id)
+    .order_by(schema.metrics.c.seq)
 )
 _ARTIFACTS = select(schema.artifacts.c.name, schema.artifacts.c.digest).where(
     schema.artifacts.c.run_id == bindparam("run_id")
@@ -70,10 +75,11 @@ _SQLITE_ARTIFACTS = select_sql(schema.artifacts, ("name", "digest"), ("run_id",)
 
 
 class MetricsDigest:
-    """A running digest of metric rows ``(key, value or None for NaN, step, timestamp)``.
+    """A running digest of metric rows ``(key, value or None for NaN, step, timestamp, seq)``,
+    given in seq order (the seq itself is not digested).
 
     Beside the digest it keeps, per key, the number of values, their sum and the latest value (the
-    one at the highest step, then the newest): the summary sealed with a run, so ``verify`` can
+    one at the highest step, then the highest seq): the summary sealed with a run, so ``verify`` can
     say which metric changed and from what to what.
     """
 
@@ -84,11 +90,11 @@ class MetricsDigest:
         self._keys: dict[str, list[Any]] = {}
         self.count = 0
 
-    def update(self, rows: Iterable[tuple[str, float | None, int, float]]) -> None:
+    def update(self, rows: Iterable[tuple[str, float | None, int, float, int]]) -> None:
         # A fixed binary layout per row (length-prefixed key, then value, step and time), far
         # cheaper than JSON: a run of a million values is sealed without reading it back.
         pack, update, keys = _ROW.pack, self._hasher.update, self._keys
-        for key, value, step, timestamp in rows:
+        for key, value, step, timestamp, _seq in rows:
             encoded = key.encode("utf-8")
             update(
                 pack(len(encoded), math.nan if value is None else value, step, timestamp) + encoded
@@ -147,8 +153,7 @@ def run_record(
     if params is None:
         params = {r.key: r.value for r in conn.execute(_PARAMS, bind)}
     if metrics is None:
-        metrics = MetricsDigest()
-        metrics.update(conn.execute(_METRICS, bind))
+        metrics = metrics_digest(conn, run_id)
     if record_format >= 2:
         return _record_v2(conn, bind, dict(row), params, metrics)
     db = driver_connection(conn)
@@ -297,11 +302,16 @@ def sealed_format(payload: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and value in (1, 2) else 1
 
 
-def metric_summary(conn: Connection, run_id: str) -> dict[str, dict[str, Any]]:
-    """``MetricsDigest.summary()`` of a run's metric rows as the catalog holds them now."""
+def metrics_digest(conn: Connection, run_id: str) -> MetricsDigest:
+    """The ``MetricsDigest`` of a run's metric rows as the catalog holds them now, in seq order."""
     metrics = MetricsDigest()
     metrics.update(conn.execute(_METRICS, {"run_id": run_id}))
-    return metrics.summary()
+    return metrics
+
+
+def metric_summary(conn: Connection, run_id: str) -> dict[str, dict[str, Any]]:
+    """``MetricsDigest.summary()`` of a run's metric rows as the catalog holds them now."""
+    return metrics_digest(conn, run_id).summary()
 
 
 def _shown(value: Any) -> str:

@@ -119,7 +119,11 @@ metrics = Table(
     Column("value", Double),
     Column("step", _BIG, nullable=False),
     Column("timestamp", Double, nullable=False),
+    # The value's place in its run, given by the writer as values are logged (1, 2, 3, ...): the
+    # row's natural key, so a retried batch writes nothing twice, and the order the record seals.
+    Column("seq", _BIG, nullable=False),
     Index(None, "run_id", "key", "step"),
+    Index("ux_metrics_run_seq", "run_id", "seq", unique=True),
 )
 
 latest_metrics = Table(
@@ -130,6 +134,9 @@ latest_metrics = Table(
     Column("value", Double),
     Column("step", _BIG, nullable=False),
     Column("timestamp", Double, nullable=False),
+    # The ``metrics.seq`` of the value shown: the latest value is the one at the highest step,
+    # then the highest seq, whatever order the batches arrive in.
+    Column("seq", _BIG, nullable=False),
     Index(None, "key", "value"),
 )
 

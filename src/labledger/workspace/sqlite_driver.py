@@ -38,22 +38,46 @@ def _names(table: Table, columns: Sequence[str]) -> list[str]:
     return [f'"{table.c[name].name}"' for name in columns]
 
 
-def insert_sql(table: Table, columns: Sequence[str], *, ignore: bool = False) -> str:
-    """``INSERT`` of ``columns`` with ``?`` placeholders; ``ignore`` skips rows whose key exists."""
+def insert_sql(
+    table: Table, columns: Sequence[str], *, ignore: bool = False, keys: Sequence[str] = ()
+) -> str:
+    """``INSERT`` of ``columns`` with ``?`` placeholders.
+
+    Args:
+        table: The table.
+        columns: The columns given, in the placeholders' order.
+        ignore: Skip a row whose key exists instead of failing.
+        keys: With ``ignore``, the unique columns that make a row a duplicate (any key when empty).
+    """
     names = _names(table, columns)
     placeholders = ", ".join(["?"] * len(names))
     sql = f'INSERT INTO "{table.name}" ({", ".join(names)}) VALUES ({placeholders})'  # noqa: S608
-    return sql + " ON CONFLICT DO NOTHING" if ignore else sql
+    if not ignore:
+        return sql
+    target = f" ({', '.join(_names(table, keys))})" if keys else ""
+    return f"{sql} ON CONFLICT{target} DO NOTHING"
 
 
-def upsert_sql(table: Table, columns: Sequence[str], keys: Sequence[str]) -> str:
-    """``INSERT`` of ``columns`` that replaces the other columns of a row whose ``keys`` exist."""
+def upsert_sql(
+    table: Table, columns: Sequence[str], keys: Sequence[str], *, newer: Sequence[str] = ()
+) -> str:
+    """``INSERT`` of ``columns`` that replaces the other columns of a row whose ``keys`` exist.
+
+    With ``newer``, the row is replaced only when the new values of those columns, compared in
+    order, are greater than the stored ones.
+    """
     updates = [name for name in columns if name not in keys]
     assignments = ", ".join(f"{name} = excluded.{name}" for name in _names(table, updates))
-    return (
+    sql = (
         f"{insert_sql(table, columns)} ON CONFLICT ({', '.join(_names(table, keys))}) "
         f"DO UPDATE SET {assignments}"
     )
+    if newer:
+        names = _names(table, newer)
+        stored = ", ".join(f'"{table.name}".{name}' for name in names)
+        given = ", ".join(f"excluded.{name}" for name in names)
+        sql += f" WHERE ({given}) > ({stored})"
+    return sql
 
 
 def select_sql(table: Table, columns: Sequence[str], where: Sequence[str]) -> str:

@@ -68,7 +68,9 @@ def _write(tmp_path: Path) -> tuple[str, Path]:
 
 
 def _start(workspace: Workspace, ref: str, runner: Path, mode: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    # The labledger under test first (the one on PYTHONPATH, if any), then the test modules.
+    paths = [os.environ.get("PYTHONPATH", ""), str(Path.cwd())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     return subprocess.Popen(
         [sys.executable, str(runner), str(workspace.settings.root), ref, mode],
         stdout=subprocess.PIPE,

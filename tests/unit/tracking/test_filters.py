@@ -345,7 +345,7 @@ def _insert_runs(engine: sa.Engine, data: dict[str, dict[str, Any]]) -> None:
                 stored = None if math.isnan(value) else value
                 connection.execute(
                     sa.insert(schema.latest_metrics).values(
-                        run_id=run_id, key=key, value=stored, step=0, timestamp=0.0
+                        run_id=run_id, key=key, value=stored, step=0, timestamp=0.0, seq=1
                     )
                 )
             for key, value in run.get("tags", {}).items():

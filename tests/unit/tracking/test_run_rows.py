@@ -38,6 +38,14 @@ def _lifecycle(ws: Workspace) -> None:
             run.log_metrics({"loss": 1.0 / (step + 1), "auc": 0.5 + step / 10}, step=step)
         run.flush()
         run.log_metric("loss", float("nan"), step=3, timestamp=1.0)
+        # Two batches committed in reverse, then the first sent again (its reply lost).
+        run.log_metric("auc", 0.9, step=2, timestamp=3.0)
+        first = run._buffer.drain()
+        run.log_metric("auc", 0.8, step=2, timestamp=2.0)
+        second = run._buffer.drain()
+        for batch in (second, first, first):
+            run._write_metrics(list(batch))
+        run.log_params({"seed": 7})  # again, the same value
         set_metadata(("run", run.id), {"assay": "elisa"}, workspace=ws)
     run.set_tags({"reviewed": "yes"})
     with start_run("second", workspace=ws) as second:
@@ -64,7 +72,9 @@ def _rows(ws: Workspace) -> dict[str, list[tuple[Any, ...]]]:
             "params": keyed(sa.select(params)),
             "tags": keyed(sa.select(schema.tags)),
             "metrics": keyed(
-                sa.select(metrics.c.run_id, metrics.c.key, metrics.c.value, metrics.c.step)
+                sa.select(
+                    metrics.c.run_id, metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.seq
+                )
             ),
             "latest": keyed(
                 sa.select(
@@ -72,6 +82,7 @@ def _rows(ws: Workspace) -> dict[str, list[tuple[Any, ...]]]:
                     schema.latest_metrics.c.key,
                     schema.latest_metrics.c.value,
                     schema.latest_metrics.c.step,
+                    schema.latest_metrics.c.seq,
                 )
             ),
             "documents": keyed(

@@ -256,3 +256,47 @@ def test_a_catalog_at_revision_0003_gets_a_dense_ledger_and_a_workspace_id(tmp_p
         report = verify_workspace(ws)
         assert report.ok, report.problems
         assert report.tree_size == 5
+
+
+def test_a_catalog_at_revision_0004_numbers_its_metrics_and_every_seal_still_verifies(
+    tmp_path: Path,
+) -> None:
+    import labledger
+    from labledger.tracking.query import get_run
+    from labledger.workspace.verify import verify_workspace
+
+    with Workspace.init(tmp_path) as ws:
+        first = labledger.start_run("first", workspace=ws)
+        second = labledger.start_run("second", workspace=ws)
+        for step in range(3):  # the two runs' rows interleave in metrics.id
+            for run in (first, second):
+                run.log_metric("loss", 1.0 / (step + 1), step=step)
+                run.log_metric("loss", 2.0 / (step + 1), step=step, timestamp=1.0)
+                run.flush()
+        second.end()
+        first.end()
+        with ws.write() as conn:
+            # As revision 0004 left the tables: no seq, no unique index on it.
+            conn.exec_driver_sql("DROP INDEX ux_metrics_run_seq")
+            conn.exec_driver_sql("ALTER TABLE metrics DROP COLUMN seq")
+            conn.exec_driver_sql("ALTER TABLE latest_metrics DROP COLUMN seq")
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0004'")
+    assert Workspace.migrate(tmp_path).changed
+    with Workspace.open(tmp_path) as ws:
+        assert ws.catalog.revision() == HEAD_REVISION
+        m = schema.metrics
+        with ws.read() as conn:
+            numbered = conn.execute(
+                sa.select(m.c.run_id, m.c.seq, m.c.value).order_by(m.c.id)
+            ).all()
+            shown = conn.execute(
+                sa.select(schema.latest_metrics.c.run_id, schema.latest_metrics.c.seq)
+            ).all()
+            indexes = {i["name"]: i for i in sa.inspect(conn).get_indexes("metrics")}
+        for run in (first, second):
+            assert [seq for run_id, seq, _ in numbered if run_id == run.id] == list(range(1, 7))
+        assert sorted(shown) == sorted([(first.id, 6), (second.id, 6)])
+        assert indexes["ux_metrics_run_seq"]["unique"]
+        report = verify_workspace(ws, remember=False)
+        assert report.ok, report.problems
+        assert get_run(first.id, workspace=ws).metrics == {"loss": 2.0 / 3}

@@ -1,0 +1,107 @@
+"""On PostgreSQL, metric batches are exactly-once per run, and migration 0005 numbers the rows of a
+catalog made before it without breaking a seal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import sqlalchemy as sa
+
+import labledger
+from labledger._foundation.errors import ValidationError
+from labledger.tracking import run_rows
+from labledger.tracking.query import get_run
+from labledger.workspace import schema
+from labledger.workspace.records import run_record
+from labledger.workspace.verify import verify_workspace
+from labledger.workspace.workspace import Workspace
+from tests.unit.tracking.test_metric_batches import (
+    _log_in_two_batches,
+    _lose_the_first_reply,
+    _quiet,
+    _stored,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_retried_batch_writes_nothing_twice(pg_workspace: Workspace) -> None:
+    ws = pg_workspace
+    run = _quiet(labledger.start_run("retried", params={"lr": 0.1}, workspace=ws))
+    for step in range(5):
+        run.log_metric("loss", 1.0 / (step + 1), step=step)
+    _lose_the_first_reply(run)
+    with pytest.raises(ConnectionError):
+        run.flush()
+    run.flush()
+    with ws.write() as conn:
+        run_rows.insert_params(conn, [(run.id, "lr", "0.1", 0.1)])  # the same value: a no-op
+    with pytest.raises(ValidationError), ws.write() as conn:
+        run_rows.insert_params(conn, [(run.id, "lr", "0.2", 0.2)])
+    run.end()
+    assert [row[0] for row in _stored(ws, run.id)] == [1, 2, 3, 4, 5]
+    assert get_run(run.id, workspace=ws).metrics == {"loss": 0.2}
+    report = verify_workspace(ws, remember=False)
+    assert report.ok, report.problems
+
+
+def test_reversed_batches_seal_the_same_record_and_latest_values(pg_workspace: Workspace) -> None:
+    ws = pg_workspace
+    records, latest = [], []
+    for reverse in (False, True):
+        run = _quiet(labledger.start_run("two batches", workspace=ws))
+        _log_in_two_batches(run, reverse=reverse)
+        run.end()
+        with ws.read() as conn:
+            records.append(run_record(conn, run.id)["metrics"])
+        latest.append(get_run(run.id, workspace=ws).metrics)
+    assert records[0] == records[1]
+    assert latest == [{"acc": 0.5, "loss": 0.2}] * 2
+    report = verify_workspace(ws, remember=False)
+    assert report.ok, report.problems
+
+
+def test_a_catalog_at_revision_0004_keeps_every_seal_valid(
+    fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace.catalog import HEAD_REVISION
+
+    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "objects"))
+    with Workspace.init(fresh_postgres_url) as ws:
+        first = labledger.start_run("first", workspace=ws)
+        second = labledger.start_run("second", workspace=ws)
+        for step in range(3):  # the two runs' rows interleave in metrics.id
+            for run in (first, second):
+                run.log_metric("loss", 1.0 / (step + 1), step=step)
+                run.flush()
+        second.end()
+        first.end()
+        with ws.write() as conn:
+            # As revision 0004 left the tables.
+            conn.exec_driver_sql("DROP INDEX ux_metrics_run_seq")
+            conn.exec_driver_sql("ALTER TABLE metrics DROP COLUMN seq")
+            conn.exec_driver_sql("ALTER TABLE latest_metrics DROP COLUMN seq")
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0004'")
+    assert Workspace.migrate(fresh_postgres_url).changed
+    with Workspace.open(fresh_postgres_url) as ws:
+        assert ws.catalog.revision() == HEAD_REVISION
+        m = schema.metrics
+        with ws.read() as conn:
+            numbered = conn.execute(sa.select(m.c.run_id, m.c.seq).order_by(m.c.id)).all()
+            columns = {
+                (c["name"], c["nullable"]) for c in sa.inspect(conn).get_columns("latest_metrics")
+            }
+        for run in (first, second):
+            assert [seq for run_id, seq in numbered if run_id == run.id] == [1, 2, 3]
+        assert ("seq", False) in columns
+        report = verify_workspace(ws, remember=False)
+        assert report.ok, report.problems
+        # The unique index is there: a batch sent again after the upgrade adds nothing.
+        with ws.write() as conn:
+            run_rows.insert_metrics(conn, first.id, [("loss", 1.0, 0, 1.0, 1)])
+        assert len(_stored(ws, first.id)) == 3
+        assert verify_workspace(ws, remember=False).ok
