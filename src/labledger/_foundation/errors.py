@@ -8,7 +8,10 @@ The hierarchy::
     │   ├── WorkspaceNotFoundError  no workspace here or above; run `labledger init`
     │   └── WorkspaceUnreadableError  the catalog or store cannot be opened or is newer than us
     ├── NotFoundError               an id or name that does not exist (run, artifact, blob, field...)
+    ├── AuthenticationError         no credentials, or a wrong, expired or revoked password or token
+    ├── PermissionDeniedError       a known user whose role does not allow the operation
     ├── ValidationError             a value that does not fit (metric, param, metadata value)
+    │   ├── ConflictError           a name that exists already, or a value that differs from the stored one
     │   ├── FilterSyntaxError       a search filter that does not parse
     │   ├── UnsupportedValueError   a value no materializer can store (its type, or a part of it)
     │   └── PipelineDefinitionError a pipeline that cannot be built (cycle, missing argument...)
@@ -23,11 +26,14 @@ Each message says what happened and what to do next, on one line, so the CLI can
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ConfigurationError",
+    "ConflictError",
     "FilterSyntaxError",
     "IntegrityError",
     "LabledgerError",
     "NotFoundError",
+    "PermissionDeniedError",
     "PipelineDefinitionError",
     "PipelineImportError",
     "RunStateError",
@@ -76,6 +82,18 @@ class NotFoundError(LabledgerError):
 
 class ValidationError(LabledgerError):
     """A value does not fit what it is given to."""
+
+
+class ConflictError(ValidationError):
+    """Something of that name exists already, or differs from what is stored."""
+
+
+class AuthenticationError(LabledgerError):
+    """Who is asking is not known: no credentials, or wrong, expired or revoked ones."""
+
+
+class PermissionDeniedError(LabledgerError):
+    """The user is known, but their role does not allow the operation."""
 
 
 class FilterSyntaxError(ValidationError):

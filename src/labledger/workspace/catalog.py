@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "Catalog", "upgrade"]
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0006"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_TIMEOUT_MS = 60_000
 # What SQLite says of a file that is not one of its databases, or one whose pages are damaged.

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
+    from labledger.stores.identity import IdentityStore
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.signing import Signer
     from labledger.workspace.tip import Tip
@@ -347,3 +348,10 @@ class Workspace:
                 found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar_one()
         self._project_ids[name] = str(found)
         return str(found)
+
+    @property
+    def identity(self) -> IdentityStore:
+        """The store of users, API tokens and project roles."""
+        from labledger.workspace.identity_sql import SqlIdentityStore
+
+        return SqlIdentityStore(self)
