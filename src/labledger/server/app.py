@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from labledger._foundation.errors import WorkspaceUnreadableError
@@ -17,7 +16,7 @@ from labledger.identity import IdentityService, local_user
 from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
 from labledger.server.middleware import BodyLimit, RequestIds
-from labledger.server.permissions import public, route_permissions
+from labledger.server.permissions import api_routes, public, route_permissions
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -64,8 +63,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         from fastapi.openapi.utils import get_openapi
 
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        for route in app.routes:
-            if not isinstance(route, APIRoute) or not route.include_in_schema:
+        for route in api_routes(app.routes):
+            if not route.include_in_schema:
                 continue
             declared = route_permissions(route)
             operations = schema["paths"][route.path_format]

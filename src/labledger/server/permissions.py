@@ -20,8 +20,11 @@ from labledger._foundation.errors import AuthenticationError, PermissionDeniedEr
 from labledger.stores.identity import Role, User
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from fastapi.dependencies.models import Dependant
     from fastapi.routing import APIRoute
+    from starlette.routing import BaseRoute
 
     from labledger.identity import IdentityService
 
@@ -29,6 +32,7 @@ __all__ = [
     "Permission",
     "ProjectContext",
     "admin_only",
+    "api_routes",
     "public",
     "requires",
     "route_permissions",
@@ -167,3 +171,19 @@ def _walk(dependant: Dependant) -> list[Permission]:
 def route_permissions(route: APIRoute) -> list[Permission]:
     """The permissions a route declares (exactly one on every route of this server)."""
     return _walk(route.dependant)
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route in ``routes`` (an app's), looking inside included routers.
+
+    Routers must carry their prefix themselves (``APIRouter(prefix=...)``), so each route's path is
+    the one served.
+    """
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_routes(included.routes)
