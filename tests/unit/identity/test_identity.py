@@ -92,9 +92,7 @@ def test_disabled_users_tokens_fail(service: IdentityService) -> None:
         service.authenticate_token(issued.secret)
 
 
-def test_last_use_is_written_at_most_once_a_minute(
-    service: IdentityService, clock: Clock
-) -> None:
+def test_last_use_is_written_at_most_once_a_minute(service: IdentityService, clock: Clock) -> None:
     service.create_user("alice", by="root")
     issued = service.issue_token("alice", "laptop", by="root")
     service.authenticate_token(issued.secret)

@@ -8,12 +8,8 @@ from labledger.server.permissions import api_routes, route_permissions
 from tests.unit.server.conftest import TestClient
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from labledger.identity import IdentityService
     from labledger.workspace.workspace import Workspace
-
-Headers = "Callable[[str], dict[str, str]]"
 
 
 def _is_error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -83,7 +79,9 @@ def test_me_and_tokens_round_trip(client: TestClient, as_user: Any) -> None:
     made = client.post("/api/v1/tokens", json={"name": "ci"}, headers=as_user("ed"))
     assert made.status_code == 201
     secret = made.json()["secret"]
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    )
     listed = client.get("/api/v1/tokens", headers=as_user("ed")).json()
     assert [t["name"] for t in listed["items"]] == ["test", "ci"]
     assert all("secret" not in t and "secret_hash" not in t for t in listed["items"])
@@ -92,9 +90,7 @@ def test_me_and_tokens_round_trip(client: TestClient, as_user: Any) -> None:
     _is_error(client.delete(f"/api/v1/tokens/{other}", headers=as_user("vera")), 404, "not_found")
 
 
-def test_viewer_cannot_write_and_non_member_cannot_see(
-    client: TestClient, as_user: Any
-) -> None:
+def test_viewer_cannot_write_and_non_member_cannot_see(client: TestClient, as_user: Any) -> None:
     members = "/api/v1/projects/assay/members"
     assert client.get(members, headers=as_user("vera")).status_code == 200
     denied = client.put(f"{members}/otto", json={"role": "viewer"}, headers=as_user("vera"))
@@ -152,7 +148,9 @@ def test_unknown_routes_and_bodies_too_large_use_the_error_shape(
 ) -> None:
     _is_error(client.get("/api/v1/nothing"), 404, "not_found")
     big = client.post(
-        "/api/v1/tokens", content=b"x" * 5000, headers={**as_user("ed"), "content-type": "application/json"}
+        "/api/v1/tokens",
+        content=b"x" * 5000,
+        headers={**as_user("ed"), "content-type": "application/json"},
     )
     _is_error(big, 413, "too_large")
 
