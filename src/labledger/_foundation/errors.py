@@ -10,6 +10,8 @@ The hierarchy::
     │   ├── WorkspaceUnreadableError  the catalog or store cannot be opened or is newer than us
     │   └── StoreUnavailableError   the catalog, blob store or server cannot be reached now
     ├── NotFoundError               an id or name that does not exist (run, artifact, blob, field...)
+    ├── AuthenticationError         no credentials, or a wrong, expired or revoked password or token
+    ├── PermissionDeniedError       a known user whose role does not allow the operation
     ├── ValidationError             a value that does not fit (metric, param, metadata value)
     │   ├── ConflictError           it exists already, differently (a param, a name, a key)
     │   ├── AmbiguousReferenceError an id prefix that names more than one thing
@@ -30,12 +32,14 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousReferenceError",
+    "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
     "FilterSyntaxError",
     "IntegrityError",
     "LabledgerError",
     "NotFoundError",
+    "PermissionDeniedError",
     "PipelineDefinitionError",
     "PipelineImportError",
     "RunStateError",
@@ -144,6 +148,18 @@ class StoreUnavailableError(WorkspaceError):
     """The catalog, the blob store or the server cannot be reached now; retrying may succeed."""
 
     code = "store_unavailable"
+
+
+class AuthenticationError(LabledgerError):
+    """Who is asking is not known: no credentials, or wrong, expired or revoked ones."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(LabledgerError):
+    """The user is known, but their role does not allow the operation."""
+
+    code = "permission_denied"
 
 
 class FilterSyntaxError(ValidationError):

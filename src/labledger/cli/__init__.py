@@ -11,13 +11,14 @@ from typing import Annotated
 
 import typer
 
-from labledger.cli import artifacts, collections, keys, metadata, runs
+from labledger.cli import artifacts, collections, keys, metadata, projects, runs, tokens, users
 from labledger.cli.backup import backup_command, restore_command
 from labledger.cli.demo import demo as demo_command
 from labledger.cli.help_format import hide_flag_types
 from labledger.cli.lineage import lineage_command, prov_command
 from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
+from labledger.cli.server import server_command
 from labledger.cli.status import status_command
 from labledger.cli.trust import checkpoint_command, proof_command, verify_proof_command
 from labledger.cli.workspace import gc, init, migrate, verify
@@ -82,11 +83,15 @@ app.command("prov")(prov_command)
 app.command("run")(run_command)
 app.command("reproduce")(reproduce_command)
 app.command("status")(status_command)
+app.command("server")(server_command)
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(metadata.app, name="metadata")
 app.add_typer(collections.app, name="collections")
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(projects.app, name="projects")
 
 
 def main() -> None:

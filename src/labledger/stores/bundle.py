@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from labledger.stores.identity import IdentityStore
     from labledger.stores.lineage import LineageStore
     from labledger.stores.metadata import CollectionStore, MetadataStore
 
@@ -22,6 +23,7 @@ class Stores(Protocol):
         lineage: Walks, reproducibility facts and run provenance.
         metadata: Metadata fields and their values on runs and artifacts.
         collections: Named sets of runs, artifacts, pipelines and models.
+        identity: Users, API tokens and project roles.
     """
 
     @property
@@ -32,3 +34,6 @@ class Stores(Protocol):
 
     @property
     def collections(self) -> CollectionStore: ...
+
+    @property
+    def identity(self) -> IdentityStore: ...

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "api_tokens",
     "artifacts",
     "blobs",
     "collection_members",
@@ -38,6 +39,7 @@ __all__ = [
     "metrics",
     "params",
     "pipeline_runs",
+    "project_members",
     "projects",
     "runs",
     "search_documents",
@@ -45,6 +47,7 @@ __all__ = [
     "task_inputs",
     "task_outputs",
     "tasks",
+    "users",
     "verifications",
     "workspace_info",
 ]
@@ -374,4 +377,46 @@ verifications = Table(
     Column("digest", String(_DIGEST), nullable=False),
     Column("matched", Boolean, nullable=False),
     Column("checked_at", Double, nullable=False),
+)
+
+
+# -- identity (revision 0006) -----------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False, default=""),
+    # An argon2 hash (its parameters and salt included); NULL for users who sign in with tokens.
+    Column("password_hash", Text),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Double, nullable=False),
+)
+
+# Only the SHA-256 of a token's secret is kept: the secret itself is shown once and never stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("user_id", String(_ID), ForeignKey("users.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double),
+    Column("revoked_at", Double),
+    Column("last_used_at", Double),
+    Index(None, "user_id"),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", String(_ID), ForeignKey("projects.id"), primary_key=True),
+    Column("user_id", String(_ID), ForeignKey("users.id"), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("granted_at", Double, nullable=False),
+    Column("granted_by", String(200), nullable=False),
+    Index(None, "user_id"),
 )

@@ -6,6 +6,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from labledger.workspace.sql.collections import SqlCollectionStore
+from labledger.workspace.sql.identity import SqlIdentityStore
 from labledger.workspace.sql.lineage import SqlLineageStore
 from labledger.workspace.sql.metadata import SqlMetadataStore
 
@@ -32,3 +33,7 @@ class SqlStores:
     @functools.cached_property
     def collections(self) -> SqlCollectionStore:
         return SqlCollectionStore(self._workspace)
+
+    @functools.cached_property
+    def identity(self) -> SqlIdentityStore:
+        return SqlIdentityStore(self._workspace)

@@ -1,0 +1,115 @@
+"""``labledger users``: create, list and disable the users of a team server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from labledger.cli.console import command, console, format_time, print_json, print_table
+from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help=(
+        "Create, list and disable the users who sign in to `labledger server`.\n\n"
+        "Example:\n\n"
+        "    labledger users create alice --admin"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command("create")
+@command
+def create(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user's login name.")],
+    display_name: Annotated[
+        str, typer.Option("--display-name", metavar="TEXT", help="How to show them.")
+    ] = "",
+    admin: Annotated[
+        bool, typer.Option("--admin", metavar="", help="Make them a workspace administrator.")
+    ] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            metavar="",
+            help="Read a password from the first line of stdin; without it they use tokens only.",
+        ),
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a user; they sign in with API tokens (`labledger tokens create --user NAME`).
+
+    Example:
+
+        labledger users create alice --admin
+    """
+    from labledger.identity import IdentityService
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    with open_workspace(workspace) as ws:
+        user = IdentityService(ws.stores.identity).create_user(
+            name, by=ws.actor, display_name=display_name, password=password, is_admin=admin
+        )
+    role = "administrator" if user.is_admin else "user"
+    console.print(Text(f"created {role} {user.name} ({user.id})", style="green"))
+
+
+@app.command("list")
+@command
+def list_users(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+    """List the users.
+
+    Example:
+
+        labledger users list --json
+    """
+    from labledger.identity import IdentityService
+
+    with open_workspace(workspace) as ws:
+        users = IdentityService(ws.stores.identity).list_users()
+    if as_json:
+        print_json(users)
+        return
+    rows = [
+        [
+            u.name,
+            u.display_name,
+            "yes" if u.is_admin else "",
+            "disabled" if u.disabled else "active",
+            format_time(u.created_at),
+        ]
+        for u in users
+    ]
+    print_table(
+        None,
+        ["name", "display name", "admin", "status", "created"],
+        rows,
+        empty="no users: the server runs in single-user mode on loopback",
+        markup=False,
+    )
+
+
+@app.command("disable")
+@command
+def disable(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user to disable.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Disable a user: their password and tokens stop working at once.
+
+    Example:
+
+        labledger users disable alice
+    """
+    from labledger.identity import IdentityService
+
+    with open_workspace(workspace) as ws:
+        user = IdentityService(ws.stores.identity).disable_user(name, by=ws.actor)
+    console.print(Text(f"disabled {user.name}", style="green"))

@@ -1,0 +1,265 @@
+"""The identity service: users, passwords, API tokens and project roles, with their rules.
+
+The store keeps rows; this module decides: who may sign in, what a token is worth, which role an
+operation needs, and what a non-member may learn (nothing: a project they cannot see does not exist
+for them).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from labledger._foundation.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from labledger._foundation.ids import new_id
+from labledger.identity.hashing import (
+    TOKEN_PREFIX,
+    hash_password,
+    new_token_secret,
+    token_hash,
+    verify_password,
+)
+from labledger.stores.identity import (
+    ApiToken,
+    IdentityStore,
+    Membership,
+    NewToken,
+    NewUser,
+    ProjectAccess,
+    Role,
+    User,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["IdentityService", "IssuedToken", "local_user"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
+# A token's last use is written at most this often, so using a token is not a write per request.
+TOUCH_INTERVAL_S = 60.0
+_BAD_TOKEN = "the API token is not valid"  # noqa: S105 - not a secret
+_TOKEN_HINT = "create a new one with `labledger tokens create`"  # noqa: S105 - not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A token just made: its row and its secret, which is shown this once and never again."""
+
+    token: ApiToken
+    secret: str
+
+
+class IdentityService:
+    """Users, passwords, tokens and roles over an ``IdentityStore``.
+
+    Args:
+        store: Where identities live (``workspace.stores.identity``).
+        clock: Returns the time in Unix seconds (tests pass a fake one).
+    """
+
+    def __init__(self, store: IdentityStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self._clock = clock
+        self._touched: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    # -- users -------------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        name: str,
+        *,
+        by: str,
+        display_name: str = "",
+        password: str | None = None,
+        is_admin: bool = False,
+    ) -> User:
+        """Create a user, with a password or (``password=None``) for token sign-in only."""
+        if not _NAME.match(name):
+            raise ValidationError(
+                f"invalid user name {name!r}",
+                hint="use 1-200 letters, digits and . _ @ -, starting with a letter or digit",
+            )
+        password_hash = None if password is None else hash_password(_checked(password))
+        new = NewUser(new_id(), name, display_name, self._clock(), is_admin)
+        return self.store.create_user(new, password_hash=password_hash, by=by)
+
+    def get_user(self, ref: str) -> User:
+        """The user with this id or name; ``NotFoundError`` otherwise."""
+        found = self.store.get_users([ref]).get(ref)
+        if found is None:
+            raise NotFoundError(f"no user called {ref!r}", hint="see `labledger users list`")
+        return found
+
+    def list_users(self) -> list[User]:
+        """Every user, by name."""
+        return self.store.list_users()
+
+    def has_users(self) -> bool:
+        """Whether any enabled user exists (without one, only loopback single-user mode works)."""
+        return self.store.count_users() > 0
+
+    def set_password(self, user: str, password: str | None, *, by: str) -> None:
+        """Set (or with ``None`` remove) a user's password."""
+        target = self.get_user(user)
+        hashed = None if password is None else hash_password(_checked(password))
+        self.store.set_password_hash(target.id, hashed, by=by)
+
+    def disable_user(self, user: str, *, by: str) -> User:
+        """Disable a user: their password and tokens stop working at once."""
+        return self.store.set_disabled(self.get_user(user).id, True, by=by)
+
+    # -- authentication ----------------------------------------------------------------------
+
+    def authenticate_password(self, name: str, password: str) -> User:
+        """The user whose name and password these are; ``AuthenticationError`` otherwise."""
+        found = self.store.credentials(name)
+        # One message for every failure: which part was wrong is not the caller's to learn.
+        failure = AuthenticationError(
+            "wrong user name or password", hint="check both, or sign in with an API token"
+        )
+        if found is None or found.password_hash is None:
+            # Hash anyway so that an unknown name takes as long as a wrong password.
+            hash_password(password)
+            raise failure
+        if not verify_password(found.password_hash, password) or found.user.disabled:
+            raise failure
+        return found.user
+
+    def authenticate_token(self, secret: str) -> User:
+        """The user an API token belongs to; ``AuthenticationError`` if it is wrong or spent."""
+        if not secret.startswith(TOKEN_PREFIX):
+            raise AuthenticationError(_BAD_TOKEN, hint=f"tokens start with {TOKEN_PREFIX}")
+        match = self.store.token_by_hash(token_hash(secret))
+        now = self._clock()
+        if match is None:
+            raise AuthenticationError(_BAD_TOKEN, hint=_TOKEN_HINT)
+        if match.token.revoked_at is not None:
+            raise AuthenticationError("the API token was revoked", hint=_TOKEN_HINT)
+        if match.token.expires_at is not None and now >= match.token.expires_at:
+            raise AuthenticationError("the API token has expired", hint=_TOKEN_HINT)
+        if match.user.disabled:
+            raise AuthenticationError(
+                f"user {match.user.name} is disabled", hint="ask an administrator"
+            )
+        self._note_use(match.token.id, now)
+        return match.user
+
+    def _note_use(self, token_id: str, now: float) -> None:
+        with self._lock:
+            last = self._touched.get(token_id)
+            if last is not None and now - last < TOUCH_INTERVAL_S:
+                return
+            self._touched[token_id] = now
+        self.store.touch_tokens({token_id: now})
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def issue_token(
+        self, user: str, name: str, *, by: str, expires_in_s: float | None = None
+    ) -> IssuedToken:
+        """Make an API token for ``user``; the secret in the result is shown once, never stored."""
+        owner = self.get_user(user)
+        if owner.disabled:
+            raise ValidationError(f"user {owner.name} is disabled", hint="enable them first")
+        if not name or len(name) > 200:
+            raise ValidationError(f"invalid token name {name!r}", hint="use 1-200 characters")
+        if expires_in_s is not None and expires_in_s <= 0:
+            raise ValidationError("a token's lifetime must be positive")
+        secret = new_token_secret()
+        now = self._clock()
+        expires = None if expires_in_s is None else now + expires_in_s
+        row = NewToken(new_id(), owner.id, name, token_hash(secret), now, expires)
+        return IssuedToken(self.store.create_token(row, by=by), secret)
+
+    def list_tokens(self, user: str) -> list[ApiToken]:
+        """A user's tokens (never their secrets)."""
+        return self.store.list_tokens(self.get_user(user).id)
+
+    def revoke_token(self, token_id: str, *, actor: User) -> ApiToken:
+        """Revoke a token: its owner may, and so may an admin; to anyone else it does not exist."""
+        token = self.store.get_tokens([token_id]).get(token_id)
+        if token is None or (token.user_id != actor.id and not actor.is_admin):
+            raise NotFoundError(f"no token with id {token_id}", hint="see `labledger tokens list`")
+        return self.store.revoke_token(token_id, at=self._clock(), by=actor.name)
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def role_in(self, user: User, project: str) -> Role | None:
+        """The role ``user`` acts with in ``project``: admins are admins everywhere."""
+        if user.is_admin:
+            if not any(p.name == project for p in self.store.projects(user.id, every=True)):
+                return None
+            return Role.ADMIN
+        return self.store.role_of(user.id, project)
+
+    def require(self, user: User, project: str, needed: Role) -> Role:
+        """Check that ``user`` may act as ``needed`` in ``project``, and return their role.
+
+        Raises:
+            NotFoundError: The project does not exist, or the user is no member: either way they
+                learn nothing about it.
+            PermissionDeniedError: The user is a member with a lesser role.
+        """
+        role = self.role_in(user, project)
+        if role is None:
+            raise NotFoundError(
+                f"no project called {project!r}", hint="see `labledger projects list`"
+            )
+        if not role.allows(needed):
+            raise PermissionDeniedError(
+                f"{user.name} is {role.value} in {project}; this needs {needed.value}",
+                hint="ask a project admin for a higher role",
+            )
+        return role
+
+    def visible_projects(self, user: User) -> list[ProjectAccess]:
+        """The projects ``user`` may see: their own, or every project for an admin."""
+        return self.store.projects(user.id, every=user.is_admin)
+
+    def grant(self, project: str, user: str, role: Role, *, actor: User) -> Membership:
+        """Give ``user`` ``role`` in ``project``; ``actor`` must be a project admin."""
+        self.require(actor, project, Role.ADMIN)
+        return self.store.set_role(project, self.get_user(user).id, role, by=actor.name)
+
+    def revoke_role(self, project: str, user: str, *, actor: User) -> bool:
+        """Take ``user`` out of ``project``; ``actor`` must be a project admin."""
+        self.require(actor, project, Role.ADMIN)
+        target = self.get_user(user)
+        if target.id == actor.id and not actor.is_admin:
+            raise ConflictError(
+                "project admins cannot remove themselves", hint="ask another admin to do it"
+            )
+        return self.store.remove_member(project, target.id, by=actor.name)
+
+    def members(self, project: str, *, actor: User) -> list[Membership]:
+        """A project's members, for anyone who may view it."""
+        self.require(actor, project, Role.VIEWER)
+        return self.store.members(project)
+
+
+def local_user(name: str) -> User:
+    """Whoever runs labledger on the workspace's own machine, acting as an administrator.
+
+    The CLI acts so (reaching the catalog directly means holding it already), and so does a
+    loopback server in single-user mode.
+    """
+    return User(id="local", name=name, display_name=name, created_at=0.0, is_admin=True)
+
+
+def _checked(password: str) -> str:
+    if len(password) < 8:
+        raise ValidationError("the password is too short", hint="use at least 8 characters")
+    if len(password) > 1024:
+        raise ValidationError("the password is too long", hint="use at most 1024 characters")
+    return password

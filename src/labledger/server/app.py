@@ -1,0 +1,109 @@
+"""``create_app``: the FastAPI application over one workspace.
+
+Every route declares one permission (see ``permissions``); the OpenAPI document names it on each
+operation as ``x-labledger-permission``. Errors have one body shape (see ``errors``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, Request
+
+from labledger._foundation.errors import WorkspaceUnreadableError
+from labledger.identity import IdentityService, local_user
+from labledger.server.errors import install_error_handlers
+from labledger.server.identity_routes import router as identity_router
+from labledger.server.middleware import BodyLimit, RequestIds
+from labledger.server.permissions import api_routes, public, route_permissions
+
+if TYPE_CHECKING:
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["DEFAULT_BODY_LIMIT", "create_app"]
+
+DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
+# Any well-formed digest will do: the probe asks the store a question, whatever the answer.
+_PROBE_DIGEST = "blake3:" + "0" * 64
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/healthz", dependencies=[public()])
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@health.get("/readyz", dependencies=[public()])
+def readyz(request: Request) -> dict[str, str]:
+    """The catalog database and the blob store answer."""
+    workspace: Workspace = request.app.state.workspace
+    try:
+        workspace.catalog.revision()
+    except Exception as exc:
+        raise WorkspaceUnreadableError(
+            f"the catalog does not answer: {type(exc).__name__}",
+            hint="check the database server and the workspace URI",
+        ) from exc
+    try:
+        workspace.store.exists(_PROBE_DIGEST)
+    except Exception as exc:
+        raise WorkspaceUnreadableError(
+            f"the blob store does not answer: {type(exc).__name__}",
+            hint="check the store's location and credentials",
+        ) from exc
+    return {"status": "ready", "catalog": "ok", "store": "ok"}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        for route in api_routes(app.routes):
+            if not route.include_in_schema:
+                continue
+            declared = route_permissions(route)
+            operations = schema["paths"][route.path_format]
+            for method in route.methods or ():
+                operation = operations.get(method.lower())
+                if operation is not None and len(declared) == 1:
+                    operation["x-labledger-permission"] = declared[0].describe()
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(
+    workspace: Workspace, *, auth_required: bool, body_limit: int = DEFAULT_BODY_LIMIT
+) -> FastAPI:
+    """The labledger server over ``workspace``.
+
+    Args:
+        workspace: The open workspace the routes read and write.
+        auth_required: Whether every non-public route needs an API token. Without it (single-user
+            mode, for loopback binds only) requests without a token act as the workspace's actor,
+            with administrator rights.
+        body_limit: The largest request body accepted, in bytes.
+    """
+    from labledger import __version__
+
+    app = FastAPI(
+        title="labledger",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.workspace = workspace
+    app.state.identity = IdentityService(workspace.stores.identity)
+    app.state.auth_required = auth_required
+    app.state.local_user = None if auth_required else local_user(workspace.actor)
+    install_error_handlers(app)
+    app.include_router(health)
+    app.include_router(identity_router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # Outermost first: the request id exists before anything (even a 413) is answered.
+    app.add_middleware(BodyLimit, max_bytes=body_limit)
+    app.add_middleware(RequestIds)
+    return app

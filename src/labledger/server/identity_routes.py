@@ -1,0 +1,142 @@
+"""``/api/v1`` routes for identity: who am I, tokens, users, projects and their members.
+
+Each route parses, authorises (its one declared permission), calls the identity service and
+renders; nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from labledger.server.models import (
+    IssuedTokenOut,
+    MembershipOut,
+    NewTokenIn,
+    NewUserIn,
+    ProjectOut,
+    RoleIn,
+    TokenOut,
+    UserOut,
+)
+from labledger.server.pagination import Page, PageQuery, page_query, paginate
+from labledger.server.permissions import (
+    ProjectContext,
+    admin_only,
+    requires,
+    signed_in,
+)
+from labledger.stores.identity import Role, User
+
+if TYPE_CHECKING:
+    from labledger.identity import IdentityService
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1")
+
+_DAY_S = 86_400.0
+Pages = Annotated[PageQuery, Depends(page_query)]
+
+
+def _service(request: Request) -> IdentityService:
+    service: IdentityService = request.app.state.identity
+    return service
+
+
+@router.get("/me", response_model=UserOut, tags=["identity"])
+def me(user: Annotated[User, signed_in()]) -> UserOut:
+    """The signed-in user."""
+    return UserOut.of(user)
+
+
+@router.post("/tokens", response_model=IssuedTokenOut, status_code=201, tags=["identity"])
+def create_token(
+    body: NewTokenIn, request: Request, user: Annotated[User, signed_in()]
+) -> IssuedTokenOut:
+    """Make an API token for the signed-in user; the secret is in this response only."""
+    lifetime = None if body.expires_in_days is None else body.expires_in_days * _DAY_S
+    issued = _service(request).issue_token(
+        user.name, body.name, by=user.name, expires_in_s=lifetime
+    )
+    return IssuedTokenOut(token=TokenOut.of(issued.token), secret=issued.secret)
+
+
+@router.get("/tokens", response_model=Page[TokenOut], tags=["identity"])
+def list_tokens(
+    request: Request, user: Annotated[User, signed_in()], page: Pages
+) -> Page[TokenOut]:
+    """The signed-in user's tokens (never their secrets)."""
+    tokens = sorted(_service(request).list_tokens(user.name), key=lambda t: t.id)
+    items, token = paginate(tokens, key=lambda t: t.id, page=page)
+    return Page[TokenOut](items=[TokenOut.of(t) for t in items], next_page_token=token)
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["identity"])
+def revoke_token(token_id: str, request: Request, user: Annotated[User, signed_in()]) -> TokenOut:
+    """Revoke one of the signed-in user's tokens (an admin may revoke anyone's)."""
+    return TokenOut.of(_service(request).revoke_token(token_id, actor=user))
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["admin"])
+def create_user(body: NewUserIn, request: Request, admin: Annotated[User, admin_only()]) -> UserOut:
+    """Create a user (administrators only)."""
+    user = _service(request).create_user(
+        body.name,
+        by=admin.name,
+        display_name=body.display_name,
+        password=body.password,
+        is_admin=body.is_admin,
+    )
+    return UserOut.of(user)
+
+
+@router.get("/users", response_model=Page[UserOut], tags=["admin"])
+def list_users(
+    request: Request, admin: Annotated[User, admin_only()], page: Pages
+) -> Page[UserOut]:
+    """Every user, by name (administrators only)."""
+    items, token = paginate(_service(request).list_users(), key=lambda u: u.name, page=page)
+    return Page[UserOut](items=[UserOut.of(u) for u in items], next_page_token=token)
+
+
+@router.get("/projects", response_model=Page[ProjectOut], tags=["projects"])
+def list_projects(
+    request: Request, user: Annotated[User, signed_in()], page: Pages
+) -> Page[ProjectOut]:
+    """The projects the signed-in user may see, with their role in each."""
+    projects = _service(request).visible_projects(user)
+    items, token = paginate(projects, key=lambda p: p.name, page=page)
+    return Page[ProjectOut](items=[ProjectOut.of(p) for p in items], next_page_token=token)
+
+
+@router.get("/projects/{project}/members", response_model=Page[MembershipOut], tags=["projects"])
+def list_members(
+    request: Request, ctx: Annotated[ProjectContext, requires(Role.VIEWER)], page: Pages
+) -> Page[MembershipOut]:
+    """A project's members and their roles."""
+    members = _service(request).members(ctx.project, actor=ctx.user)
+    items, token = paginate(members, key=lambda m: m.user, page=page)
+    return Page[MembershipOut](items=[MembershipOut.of(m) for m in items], next_page_token=token)
+
+
+@router.put("/projects/{project}/members/{user}", response_model=MembershipOut, tags=["projects"])
+def set_member(
+    user: str,
+    body: RoleIn,
+    request: Request,
+    ctx: Annotated[ProjectContext, requires(Role.ADMIN)],
+) -> MembershipOut:
+    """Give a user a role in the project (project admins only)."""
+    member = _service(request).grant(ctx.project, user, body.role, actor=ctx.user)
+    return MembershipOut.of(member)
+
+
+@router.delete("/projects/{project}/members/{user}", status_code=204, tags=["projects"])
+def remove_member(
+    user: str, request: Request, ctx: Annotated[ProjectContext, requires(Role.ADMIN)]
+) -> Response:
+    """Take a user out of the project (project admins only)."""
+    _service(request).revoke_role(ctx.project, user, actor=ctx.user)
+    return Response(status_code=204)

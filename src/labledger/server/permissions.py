@@ -1,0 +1,189 @@
+"""Who is asking, and what each route allows: every route declares exactly one permission.
+
+- ``public()``: anyone (health checks).
+- ``signed_in()``: any user with a valid token (or the local user in single-user mode).
+- ``admin_only()``: workspace administrators.
+- ``requires(role)``: at least ``role`` in the route's ``{project}``; non-members get 404.
+
+Each returns a FastAPI ``Depends`` whose callable carries its ``Permission``; ``route_permissions``
+finds them again, so a test can insist that no route goes without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import Depends, Request
+
+from labledger._foundation.errors import AuthenticationError, PermissionDeniedError
+from labledger.stores.identity import Role, User
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+    from starlette.routing import BaseRoute
+
+    from labledger.identity import IdentityService
+
+__all__ = [
+    "Permission",
+    "ProjectContext",
+    "admin_only",
+    "api_routes",
+    "public",
+    "requires",
+    "route_permissions",
+    "signed_in",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """What a route needs: ``public``, ``user``, ``admin``, or ``project`` with a role."""
+
+    kind: Literal["public", "user", "admin", "project"]
+    role: Role | None = None
+
+    def describe(self) -> str:
+        """``public``, ``user``, ``admin`` or ``project:<role>``."""
+        return f"project:{self.role.value}" if self.role is not None else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectContext:
+    """An authorised request in a project: who, where, and the role they act with."""
+
+    user: User
+    project: str
+    role: Role
+
+
+def _service(request: Request) -> IdentityService:
+    service: IdentityService = request.app.state.identity
+    return service
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise AuthenticationError(
+            "the Authorization header is not a bearer token",
+            hint="send `Authorization: Bearer <token>`",
+        )
+    return credentials.strip()
+
+
+def _user(request: Request) -> User:
+    cached = getattr(request.state, "user", None)
+    if isinstance(cached, User):
+        return cached
+    secret = _bearer(request)
+    if secret is not None:
+        user = _service(request).authenticate_token(secret)
+    elif request.app.state.local_user is not None:
+        user = request.app.state.local_user
+    else:
+        raise AuthenticationError(
+            "this server needs an API token",
+            hint="send `Authorization: Bearer <token>`; make one with `labledger tokens create`",
+        )
+    request.state.user = user
+    request.state.user_name = user.name
+    return user
+
+
+class _Check:
+    permission: Permission
+
+
+class _Public(_Check):
+    permission = Permission("public")
+
+    def __call__(self) -> None:
+        return None
+
+
+class _SignedIn(_Check):
+    permission = Permission("user")
+
+    def __call__(self, request: Request) -> User:
+        return _user(request)
+
+
+class _Admin(_Check):
+    permission = Permission("admin")
+
+    def __call__(self, request: Request) -> User:
+        user = _user(request)
+        if not user.is_admin:
+            raise PermissionDeniedError(
+                "only workspace administrators may do this", hint="ask an administrator"
+            )
+        return user
+
+
+class _InProject(_Check):
+    def __init__(self, role: Role) -> None:
+        self.permission = Permission("project", role)
+        self.role = role
+
+    def __call__(self, project: str, request: Request) -> ProjectContext:
+        user = _user(request)
+        role = _service(request).require(user, project, self.role)
+        return ProjectContext(user, project, role)
+
+
+def public() -> Any:
+    """Declare a route open to anyone."""
+    return Depends(_Public())
+
+
+def signed_in() -> Any:
+    """Declare a route open to any signed-in user; the dependency gives the ``User``."""
+    return Depends(_SignedIn())
+
+
+def admin_only() -> Any:
+    """Declare a route for workspace administrators; the dependency gives the ``User``."""
+    return Depends(_Admin())
+
+
+def requires(role: Role) -> Any:
+    """Declare a project route needing ``role``; the dependency gives a ``ProjectContext``."""
+    return Depends(_InProject(role))
+
+
+def _walk(dependant: Dependant) -> list[Permission]:
+    found: list[Permission] = []
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, _Check):
+            found.append(sub.call.permission)
+        found.extend(_walk(sub))
+    return found
+
+
+def route_permissions(route: APIRoute) -> list[Permission]:
+    """The permissions a route declares (exactly one on every route of this server)."""
+    return _walk(route.dependant)
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route in ``routes`` (an app's), looking inside included routers.
+
+    Routers must carry their prefix themselves (``APIRouter(prefix=...)``), so each route's path is
+    the one served.
+    """
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_routes(included.routes)

@@ -1,0 +1,276 @@
+"""Identity: users, API tokens and project roles, and the ``IdentityStore`` Protocol that keeps them.
+
+The types here are what the identity service, the server and the CLI speak. None of them ever holds
+a token's secret: the store keeps only its SHA-256, and the secret is shown once, when it is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from labledger._foundation.errors import ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "ApiToken",
+    "Credentials",
+    "IdentityStore",
+    "Membership",
+    "NewToken",
+    "NewUser",
+    "ProjectAccess",
+    "Role",
+    "TokenMatch",
+    "User",
+]
+
+_RANK = {"viewer": 1, "editor": 2, "admin": 3}
+
+
+class Role(StrEnum):
+    """A user's role in a project, ordered ``VIEWER < EDITOR < ADMIN``.
+
+    Comparisons follow that order (not the alphabet), so ``role >= Role.EDITOR`` reads as "may
+    write".
+
+    Example:
+        >>> Role.parse("editor") >= Role.VIEWER
+        True
+    """
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """1 for viewer, 2 for editor, 3 for admin."""
+        return _RANK[self.value]
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role includes everything ``needed`` may do."""
+        return self.rank >= needed.rank
+
+    @classmethod
+    def parse(cls, value: str) -> Role:
+        """The role named ``value`` (any case); ``ValidationError`` for anything else."""
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            raise ValidationError(
+                f"unknown role {value!r}", hint="use viewer, editor or admin"
+            ) from None
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person (or service account) known to the workspace.
+
+    Attributes:
+        id: UUIDv7.
+        name: The unique login name.
+        display_name: How to show them; may be empty.
+        created_at: Unix seconds.
+        disabled: A disabled user can neither sign in nor use their tokens.
+        is_admin: Workspace administrator: every role in every project, and user management.
+    """
+
+    id: str
+    name: str
+    display_name: str
+    created_at: float
+    disabled: bool = False
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """A user to create (the store gives it no id: the caller does, so retries are idempotent)."""
+
+    id: str
+    name: str
+    display_name: str
+    created_at: float
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A user and their password's hash (``None`` when they sign in with tokens only)."""
+
+    user: User
+    password_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token as listed: never its secret, nor the secret's hash.
+
+    Attributes:
+        id: UUIDv7; what `tokens revoke` takes.
+        user_id: Whose token it is.
+        name: A label the owner chose ("laptop", "ci").
+        created_at: Unix seconds.
+        expires_at: When it stops working; ``None`` for never.
+        revoked_at: When it was revoked; ``None`` while it is not.
+        last_used_at: Roughly when it was last used (updated at most once a minute).
+    """
+
+    id: str
+    user_id: str
+    name: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+
+    def active(self, now: float) -> bool:
+        """Whether the token may be used at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A token to store: its row, with the SHA-256 (hex) of its secret and never the secret."""
+
+    id: str
+    user_id: str
+    name: str
+    secret_hash: str
+    created_at: float
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMatch:
+    """The token whose secret hashes to the looked-up value, and its owner."""
+
+    token: ApiToken
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A user's role in a project."""
+
+    project: str
+    user: str
+    role: Role
+    granted_at: float
+    granted_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectAccess:
+    """A project as one user sees it: ``role`` is theirs (``None`` for an admin who is no member)."""
+
+    id: str
+    name: str
+    description: str
+    created_at: float
+    role: Role | None
+
+
+class IdentityStore(Protocol):
+    """Where users, tokens and project roles live.
+
+    Every write is one transaction that appends its own ledger entry (``user.created``,
+    ``token.created``, ``token.revoked``, ``role.changed`` ...) naming ``by``, the acting user; no
+    entry ever holds a secret or a hash.
+    """
+
+    def create_user(self, user: NewUser, *, password_hash: str | None, by: str) -> User:
+        """Create a user; ``ConflictError`` when the name is taken."""
+        ...
+
+    def get_users(self, refs: Sequence[str]) -> dict[str, User]:
+        """The users named by ids or names, keyed by the given ref; unknown refs are left out."""
+        ...
+
+    def list_users(self) -> list[User]:
+        """Every user, by name."""
+        ...
+
+    def count_users(self, *, enabled_only: bool = True) -> int:
+        """How many users there are (enabled ones only, by default)."""
+        ...
+
+    def credentials(self, name: str) -> Credentials | None:
+        """The user called ``name`` and their password hash, or ``None``."""
+        ...
+
+    def set_password_hash(self, user_id: str, password_hash: str | None, *, by: str) -> None:
+        """Replace a user's password hash (``None`` removes password sign-in)."""
+        ...
+
+    def set_disabled(self, user_id: str, disabled: bool, *, by: str) -> User:
+        """Disable or enable a user."""
+        ...
+
+    def create_token(self, token: NewToken, *, by: str) -> ApiToken:
+        """Store a token's row (its secret's hash, never the secret)."""
+        ...
+
+    def token_by_hash(self, secret_hash: str) -> TokenMatch | None:
+        """The token whose secret hashes to ``secret_hash``, with its owner, or ``None``."""
+        ...
+
+    def touch_tokens(self, used: Mapping[str, float]) -> None:
+        """Record when tokens were last used, many at once: ``{token_id: unix_seconds}``."""
+        ...
+
+    def revoke_token(self, token_id: str, *, at: float, by: str) -> ApiToken:
+        """Revoke a token (idempotent: a revoked token keeps its first time)."""
+        ...
+
+    def get_tokens(self, token_ids: Sequence[str]) -> dict[str, ApiToken]:
+        """Tokens by id; unknown ids are left out."""
+        ...
+
+    def list_tokens(self, user_id: str) -> list[ApiToken]:
+        """A user's tokens, oldest first, revoked and expired ones included."""
+        ...
+
+    def set_role(self, project: str, user_id: str, role: Role, *, by: str) -> Membership:
+        """Give ``user_id`` ``role`` in ``project`` (replacing any role they had)."""
+        ...
+
+    def remove_member(self, project: str, user_id: str, *, by: str) -> bool:
+        """Take ``user_id`` out of ``project``; whether they were a member."""
+        ...
+
+    def members(self, project: str) -> list[Membership]:
+        """A project's members, by user name."""
+        ...
+
+    def role_of(self, user_id: str, project: str) -> Role | None:
+        """The user's role in the project, or ``None`` (not a member, or no such project)."""
+        ...
+
+    def projects(self, user_id: str, *, every: bool = False) -> list[ProjectAccess]:
+        """Projects ``user_id`` is a member of, with their role; with ``every``, all projects."""
+        ...

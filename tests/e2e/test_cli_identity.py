@@ -1,0 +1,77 @@
+"""``labledger users``, ``tokens``, ``projects`` and ``server`` as a user drives them."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from typer.testing import Result
+
+    from labledger.workspace.workspace import Workspace
+
+
+def test_users_tokens_and_roles(cli: Callable[..., Result], workspace: Workspace) -> None:
+    uri = str(workspace.settings.root)
+    workspace.project_id("assay")
+    assert "created administrator ada" in cli("users", "create", "ada", "--admin", "-w", uri).output
+    assert cli("users", "create", "bob", "-w", uri).exit_code == 0
+    duplicate = cli("users", "create", "bob", "-w", uri)
+    assert duplicate.exit_code == 1 and "exists already" in duplicate.output
+    users = json.loads(cli("users", "list", "--json", "-w", uri).output)
+    assert [(u["name"], u["is_admin"]) for u in users] == [("ada", True), ("bob", False)]
+
+    made = cli("tokens", "create", "--user", "bob", "--name", "laptop", "-w", uri)
+    secret = made.output.strip().splitlines()[-1]
+    assert secret.startswith("lle_")
+    tokens = json.loads(cli("tokens", "list", "--user", "bob", "--json", "-w", uri).output)
+    assert [t["name"] for t in tokens] == ["laptop"]
+    assert secret not in json.dumps(tokens)
+    assert "revoked" in cli("tokens", "revoke", tokens[0]["id"], "-w", uri).output
+    assert "revoked" in cli("tokens", "list", "--user", "bob", "-w", uri).output
+
+    assert (
+        "bob is editor in assay"
+        in cli("projects", "grant", "bob", "editor", "--project", "assay", "-w", uri).output
+    )
+    listed = json.loads(cli("projects", "list", "--json", "-w", uri).output)
+    assay = next(p for p in listed if p["name"] == "assay")
+    assert [(m["user"], m["role"]) for m in assay["members"]] == [("bob", "editor")]
+    bad = cli("projects", "grant", "bob", "owner", "--project", "assay", "-w", uri)
+    assert bad.exit_code == 1 and "unknown role" in bad.output
+    assert (
+        "no longer a member"
+        in cli("projects", "revoke", "bob", "--project", "assay", "-w", uri).output
+    )
+    assert "disabled bob" in cli("users", "disable", "bob", "-w", uri).output
+
+
+def test_server_refuses_open_bind_without_users(
+    cli: Callable[..., Result], workspace: Workspace
+) -> None:
+    result = cli("server", "--host", "0.0.0.0", "-w", str(workspace.settings.root))
+    assert result.exit_code == 1
+    assert "refusing to listen on 0.0.0.0 without authentication" in result.output
+
+
+def test_password_from_stdin(cli: Callable[..., Result], workspace: Workspace) -> None:
+    pytest.importorskip("argon2")
+    from typer.testing import CliRunner
+
+    from labledger.cli import app
+    from labledger.identity import IdentityService
+
+    runner = CliRunner()
+    uri = str(workspace.settings.root)
+    result = runner.invoke(
+        app, ["users", "create", "carol", "--password-stdin", "-w", uri], input="long enough pw\n"
+    )
+    assert result.exit_code == 0, result.output
+    user = IdentityService(workspace.stores.identity).authenticate_password(
+        "carol", "long enough pw"
+    )
+    assert user.name == "carol"

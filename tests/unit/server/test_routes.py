@@ -1,0 +1,195 @@
+"""The server's identity routes: authentication, roles, errors, pages, limits, request ids."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from labledger.server.permissions import api_routes, route_permissions
+from tests.unit.server.conftest import TestClient
+
+if TYPE_CHECKING:
+    from labledger.identity import IdentityService
+    from labledger.workspace.workspace import Workspace
+
+
+def _is_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"code", "message", "hint"}
+    assert body["code"] == code
+    return dict(body)
+
+
+def test_every_route_declares_exactly_one_permission(app: Any, client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    operations = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+    assert len(operations) >= 12
+    missing = [
+        f"{method.upper()} {path}"
+        for path, method, operation in operations
+        if "x-labledger-permission" not in operation
+    ]
+    assert missing == []
+    # Routes left out of the document must declare one too.
+    routes = list(api_routes(app.routes))
+    assert len(routes) == len(operations)
+    for route in routes:
+        assert len(route_permissions(route)) == 1, route.path
+    public = {
+        path for path, _, operation in operations if operation["x-labledger-permission"] == "public"
+    }
+    assert public == {"/healthz", "/readyz"}
+
+
+def test_health_and_readiness_are_public(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_missing_wrong_expired_and_revoked_tokens_get_401(
+    client: TestClient, team: dict[str, str], service: IdentityService
+) -> None:
+    missing = client.get("/api/v1/me")
+    _is_error(missing, 401, "unauthenticated")
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="labledger"'
+    for header in ("Bearer lle_wrong", "Basic abc", "Bearer "):
+        wrong = client.get("/api/v1/me", headers={"Authorization": header})
+        _is_error(wrong, 401, "unauthenticated")
+        assert "Bearer" in wrong.headers["WWW-Authenticate"]
+    expiring = service.issue_token("vera", "brief", by="root", expires_in_s=0.001)
+    import time
+
+    time.sleep(0.01)
+    expired = client.get("/api/v1/me", headers={"Authorization": f"Bearer {expiring.secret}"})
+    assert "expired" in _is_error(expired, 401, "unauthenticated")["message"]
+    assert 'error="invalid_token"' in expired.headers["WWW-Authenticate"]
+    vera = {"Authorization": f"Bearer {team['vera']}"}
+    listed = client.get("/api/v1/tokens", headers=vera).json()["items"]
+    assert client.delete(f"/api/v1/tokens/{listed[0]['id']}", headers=vera).status_code == 200
+    revoked = client.get("/api/v1/me", headers=vera)
+    assert "revoked" in _is_error(revoked, 401, "unauthenticated")["message"]
+
+
+def test_me_and_tokens_round_trip(client: TestClient, as_user: Any) -> None:
+    assert client.get("/api/v1/me", headers=as_user("ed")).json()["name"] == "ed"
+    made = client.post("/api/v1/tokens", json={"name": "ci"}, headers=as_user("ed"))
+    assert made.status_code == 201
+    secret = made.json()["secret"]
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    )
+    listed = client.get("/api/v1/tokens", headers=as_user("ed")).json()
+    assert [t["name"] for t in listed["items"]] == ["test", "ci"]
+    assert all("secret" not in t and "secret_hash" not in t for t in listed["items"])
+    # Someone else's token does not exist for you.
+    other = listed["items"][0]["id"]
+    _is_error(client.delete(f"/api/v1/tokens/{other}", headers=as_user("vera")), 404, "not_found")
+
+
+def test_viewer_cannot_write_and_non_member_cannot_see(client: TestClient, as_user: Any) -> None:
+    members = "/api/v1/projects/assay/members"
+    assert client.get(members, headers=as_user("vera")).status_code == 200
+    denied = client.put(f"{members}/otto", json={"role": "viewer"}, headers=as_user("vera"))
+    _is_error(denied, 403, "permission_denied")
+    denied = client.put(f"{members}/otto", json={"role": "viewer"}, headers=as_user("ed"))
+    _is_error(denied, 403, "permission_denied")
+    hidden = _is_error(client.get(members, headers=as_user("otto")), 404, "not_found")
+    absent = _is_error(
+        client.get("/api/v1/projects/nope/members", headers=as_user("otto")), 404, "not_found"
+    )
+    assert hidden["message"].replace("assay", "P") == absent["message"].replace("nope", "P")
+    assert client.get("/api/v1/projects", headers=as_user("otto")).json()["items"] == []
+
+
+def test_project_admin_grants_and_revokes(client: TestClient, as_user: Any) -> None:
+    members = "/api/v1/projects/assay/members"
+    granted = client.put(f"{members}/otto", json={"role": "editor"}, headers=as_user("pat"))
+    assert granted.json()["role"] == "editor"
+    projects = client.get("/api/v1/projects", headers=as_user("otto")).json()["items"]
+    assert [(p["name"], p["role"]) for p in projects] == [("assay", "editor")]
+    assert client.delete(f"{members}/otto", headers=as_user("pat")).status_code == 204
+    _is_error(client.get(members, headers=as_user("otto")), 404, "not_found")
+    bad = client.put(f"{members}/otto", json={"role": "owner"}, headers=as_user("pat"))
+    _is_error(bad, 422, "invalid_request")
+
+
+def test_users_are_for_admins(client: TestClient, as_user: Any) -> None:
+    _is_error(client.get("/api/v1/users", headers=as_user("pat")), 403, "permission_denied")
+    made = client.post("/api/v1/users", json={"name": "new"}, headers=as_user("ada"))
+    assert made.status_code == 201
+    again = client.post("/api/v1/users", json={"name": "new"}, headers=as_user("ada"))
+    _is_error(again, 409, "conflict")
+
+
+def test_lists_are_paged_with_cursors(client: TestClient, as_user: Any) -> None:
+    names: list[str] = []
+    token = None
+    while True:
+        params: dict[str, Any] = {"max_results": 2}
+        if token:
+            params["page_token"] = token
+        page = client.get("/api/v1/users", params=params, headers=as_user("ada")).json()
+        assert len(page["items"]) <= 2
+        names += [u["name"] for u in page["items"]]
+        token = page["next_page_token"]
+        if token is None:
+            break
+    assert names == ["ada", "ed", "otto", "pat", "vera"]
+    bad = client.get("/api/v1/users", params={"page_token": "!!"}, headers=as_user("ada"))
+    _is_error(bad, 400, "validation")
+
+
+def test_unknown_routes_and_bodies_too_large_use_the_error_shape(
+    client: TestClient, as_user: Any
+) -> None:
+    _is_error(client.get("/api/v1/nothing"), 404, "not_found")
+    big = client.post(
+        "/api/v1/tokens",
+        content=b"x" * 5000,
+        headers={**as_user("ed"), "content-type": "application/json"},
+    )
+    _is_error(big, 413, "too_large")
+
+
+def test_request_ids_are_echoed_or_made(client: TestClient, caplog: Any) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="labledger.server"):
+        given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert given.headers["x-request-id"] == "abc-123"
+    assert made.headers["x-request-id"] != "bad id with spaces"
+    assert len(made.headers["x-request-id"]) == 36
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == "abc-123"]
+    assert logged and logged[0].status == 200 and logged[0].path == "/healthz"
+
+
+def test_json_log_lines_carry_the_request_fields() -> None:
+    import json
+    import logging
+
+    from labledger.server.logs import JsonFormatter
+
+    record = logging.LogRecord("labledger.server", logging.INFO, "x", 1, "request", None, None)
+    record.request_id = "abc"
+    record.status = 200
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "abc" and line["status"] == 200 and line["message"] == "request"
+
+
+def test_single_user_mode_acts_as_the_local_user(workspace: Workspace) -> None:
+    from labledger.server import create_app
+
+    client = TestClient(create_app(workspace, auth_required=False))
+    me = client.get("/api/v1/me").json()
+    assert me["name"] == workspace.actor and me["is_admin"] is True
+    # A token presented is still checked.
+    _is_error(
+        client.get("/api/v1/me", headers={"Authorization": "Bearer lle_nope"}),
+        401,
+        "unauthenticated",
+    )
