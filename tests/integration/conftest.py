@@ -418,10 +418,15 @@ def team_env(
     s3_server: S3Server,
     s3_bucket_url: str,
 ) -> str:
-    """Settings of a team workspace: a fresh PostgreSQL catalog and an S3 bucket; the catalog URL."""
+    """Settings of a new team workspace (``labledger init`` done): a fresh PostgreSQL catalog and
+    an S3 bucket; the catalog URL."""
     monkeypatch.setenv("LABLEDGER_URI", fresh_postgres_url)
     monkeypatch.setenv("LABLEDGER_STORE", s3_bucket_url)
     monkeypatch.setenv("LABLEDGER_S3_ENDPOINT_URL", s3_server.endpoint_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    # Created as `labledger init` would: opening a workspace never creates its schema.
+    from labledger.workspace.workspace import Workspace as _Workspace
+
+    _Workspace.init(fresh_postgres_url).close()
     return fresh_postgres_url

@@ -247,6 +247,7 @@ def team_env(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    Workspace.init(fresh_postgres_url).close()  # as `labledger init`: opening never creates
     return env
 
 
