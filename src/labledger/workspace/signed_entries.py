@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from labledger._foundation.errors import ValidationError
+from labledger._foundation.errors import ConflictError, PermissionDeniedError, ValidationError
 from labledger.workspace import schema
 from labledger.workspace.key_history import KEY_KINDS, KeyHistory
 from labledger.workspace.ledger import LedgerEntry, chain_entry, iter_entries, ledger_head
@@ -57,8 +57,11 @@ def append_signed_entry(
         now: The ledger's clock (default: ``time.time()``).
 
     Raises:
-        ValidationError: The body is malformed, stale or already in the ledger, or its signature
-            is not valid, not a body signature, or not by a key of ``body.actor``'s.
+        ValidationError: The body is malformed or stale, or its signature is not a body
+            signature.
+        ConflictError: The body is in the ledger already (a replay).
+        PermissionDeniedError: Its signature is not valid, or not by a key ``body.actor`` may
+            sign with now.
     """
     _check_body(body, signature)
     now = time.time() if now is None else now
@@ -71,7 +74,7 @@ def append_signed_entry(
     head = ledger_head(conn)  # takes the ledger lock: the checks below hold until the commit
     table = schema.ledger
     if conn.execute(select(table.c.seq).where(table.c.id == body.id)).first() is not None:
-        raise ValidationError(
+        raise ConflictError(
             f"the ledger holds entry {body.id} already: a signed body is appended once",
             hint="sign a new body (EntryBody.new) for a new entry",
         )
@@ -83,7 +86,7 @@ def append_signed_entry(
     )  # fmt: skip
     problems = history.check(entry)
     if problems:
-        raise ValidationError(
+        raise PermissionDeniedError(
             f"the signed entry {body.id} is refused: {'; '.join(problems)}",
             hint="sign the body with the actor's current registered key (`labledger keys list`)",
         )
@@ -125,7 +128,7 @@ def _check_key(history: KeyHistory, body: EntryBody) -> None:
         why = f"belongs to {', '.join(owners)}, not {body.actor}"
     else:
         why = f"is not registered for {body.actor} in the ledger"
-    raise ValidationError(
+    raise PermissionDeniedError(
         f"the signed entry {body.id} is refused: its key {body.key_id[:16]}... {why}",
         hint="sign with the actor's current key; `labledger keys create` registers one",
     )

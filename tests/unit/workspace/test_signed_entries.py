@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import labledger
-from labledger._foundation.errors import ValidationError
+from labledger._foundation.errors import ConflictError, PermissionDeniedError, ValidationError
 from labledger.cli import app
 from labledger.workspace.keys import create_signing_key, register_key, revoke_key, rotate_key
 from labledger.workspace.keys import trusted_keys as export_keys
@@ -238,13 +238,13 @@ def test_a_body_signature_cannot_pass_as_a_chained_hash_one(ws: Workspace, alice
 def test_a_key_nobody_registered_is_refused(ws: Workspace, tmp_path: Path) -> None:
     carol = _signer(tmp_path, "carol")
     body = _body(carol)
-    with pytest.raises(ValidationError, match="not registered for carol") as caught:
+    with pytest.raises(PermissionDeniedError, match="not registered for carol") as caught:
         _append(ws, body, carol.sign_body(body))
     assert caught.value.hint
     # A second key for alice, registered nowhere, neither.
     mallory = _signer(tmp_path, "alice", "mallory")
     body = _body(mallory)
-    with pytest.raises(ValidationError, match="not registered for alice"):
+    with pytest.raises(PermissionDeniedError, match="not registered for alice"):
         _append(ws, body, mallory.sign_body(body))
     assert _entries(ws)[-1].kind == "key.registered"  # nothing was written
 
@@ -254,7 +254,7 @@ def test_another_actors_key_is_refused(ws: Workspace, alice: Signer, bob: Signer
     body = _body(alice, key_id=bob.public_key_hex)
     raw = bob.private_key.sign(body_message(body))
     signature = "v2:" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    with pytest.raises(ValidationError, match="belongs to bob, not alice"):
+    with pytest.raises(PermissionDeniedError, match="belongs to bob, not alice"):
         _append(ws, body, signature)
     with pytest.raises(ValidationError, match="cannot be signed"):
         bob.sign_body(_body(alice))
@@ -265,9 +265,9 @@ def test_a_bad_signature_is_refused(ws: Workspace, alice: Signer, bob: Signer) -
     signature = alice.sign_body(body)
     flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
     for bad in (flipped, alice.sign_body(_body(alice)), "v2:" + "A" * 86, "v2:not base64"):
-        with pytest.raises(ValidationError, match="invalid"):
+        with pytest.raises(PermissionDeniedError, match="invalid"):
             _append(ws, body, bad)
-    with pytest.raises(ValidationError, match="invalid"):
+    with pytest.raises(PermissionDeniedError, match="invalid"):
         _append(ws, dataclasses.replace(body, payload={"version": 4}), signature)
     assert body.id not in {e.id for e in _entries(ws)}
 
@@ -280,13 +280,13 @@ def test_revoked_and_rotated_out_keys_are_refused(tmp_path: Path, alice: Signer)
         rotate_key(ws, tmp_path / "keys" / "alice-2.pem")  # signed (v2) by the old key
         new = load_signer(tmp_path / "keys" / "alice-2.pem", "alice")
         body = _body(old)
-        with pytest.raises(ValidationError, match="revoked or rotated out"):
+        with pytest.raises(PermissionDeniedError, match="revoked or rotated out"):
             _append(ws, body, old.sign_body(body))
         body = _body(new)
         _append(ws, body, new.sign_body(body))
         revoke_key(ws, "alice", new.public_key_hex, "laptop lost")  # signed (v2) by the new key
         body = _body(new)
-        with pytest.raises(ValidationError, match="revoked"):
+        with pytest.raises(PermissionDeniedError, match="revoked"):
             _append(ws, body, new.sign_body(body))
         kinds = [
             (e.kind, (e.signature or "")[:3]) for e in _entries(ws) if e.kind.startswith("key")
@@ -299,7 +299,7 @@ def test_a_body_is_chained_once_and_only_near_its_time(ws: Workspace, alice: Sig
     body = _body(alice)
     signature = alice.sign_body(body)
     _append(ws, body, signature)
-    with pytest.raises(ValidationError, match=r"holds entry .* already"):
+    with pytest.raises(ConflictError, match=r"holds entry .* already"):
         _append(ws, body, signature)
     for offset in (-MAX_CLOCK_SKEW - 1, MAX_CLOCK_SKEW + 1, -86_400.0):
         stale = _body(alice, created_at=time.time() + offset)
@@ -326,7 +326,7 @@ def test_a_client_registers_its_own_key_with_a_signed_body(ws: Workspace, tmp_pa
     mallory = _signer(tmp_path, "carol", "mallory")
     payload = {"actor": "carol", "public_key": mallory.public_key_hex}
     again = _body(mallory, kind="key.registered", subject="key:carol", payload=payload)
-    with pytest.raises(ValidationError, match="registers another key for carol"):
+    with pytest.raises(PermissionDeniedError, match="registers another key for carol"):
         _append(ws, again, mallory.sign_body(again))
 
 
