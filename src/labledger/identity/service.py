@@ -42,9 +42,12 @@ from labledger.stores.identity import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["IdentityService", "IssuedToken", "local_user"]
+__all__ = ["MIN_PASSWORD", "USER_NAME_PATTERN", "IdentityService", "IssuedToken", "local_user"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
+USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
+"""What a user name may be: 1-200 letters, digits and ``. _ @ -``, starting with a letter or digit."""
+MIN_PASSWORD = 8
+_NAME = re.compile(USER_NAME_PATTERN)
 # A token's last use is written at most this often, so using a token is not a write per request.
 TOUCH_INTERVAL_S = 60.0
 _BAD_TOKEN = "the API token is not valid"  # noqa: S105 - not a secret
@@ -258,7 +261,7 @@ def local_user(name: str) -> User:
 
 
 def _checked(password: str) -> str:
-    if len(password) < 8:
+    if len(password) < MIN_PASSWORD:
         raise ValidationError("the password is too short", hint="use at least 8 characters")
     if len(password) > 1024:
         raise ValidationError("the password is too long", hint="use at most 1024 characters")

@@ -6,7 +6,7 @@ operation as ``x-labledger-permission``. Errors have one body shape (see ``error
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 
@@ -15,7 +15,8 @@ from labledger.identity import IdentityService, local_user
 from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
 from labledger.server.middleware import BodyLimit, RequestIds
-from labledger.server.permissions import api_routes, public, route_permissions
+from labledger.server.openapi import openapi_document
+from labledger.server.permissions import public
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -56,24 +57,6 @@ def readyz(request: Request) -> dict[str, str]:
     return {"status": "ready", "catalog": "ok", "store": "ok"}
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        for route in api_routes(app.routes):
-            if not route.include_in_schema:
-                continue
-            declared = route_permissions(route)
-            operations = schema["paths"][route.path_format]
-            for method in route.methods or ():
-                operation = operations.get(method.lower())
-                if operation is not None and len(declared) == 1:
-                    operation["x-labledger-permission"] = declared[0].describe()
-        app.openapi_schema = schema
-    return app.openapi_schema
-
-
 def create_app(
     workspace: Workspace, *, auth_required: bool, body_limit: int = DEFAULT_BODY_LIMIT
 ) -> FastAPI:
@@ -102,7 +85,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health)
     app.include_router(identity_router)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     # Outermost first: the request id exists before anything (even a 413) is answered.
     app.add_middleware(BodyLimit, max_bytes=body_limit)
     app.add_middleware(RequestIds)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from labledger.identity.service import MIN_PASSWORD, USER_NAME_PATTERN
 from labledger.stores.identity import Role  # noqa: TC001 - pydantic reads field types at run time
 
 if TYPE_CHECKING:
@@ -48,9 +49,11 @@ class UserOut(BaseModel):
 class NewUserIn(BaseModel):
     """A user to create; without a password they sign in with API tokens only."""
 
-    name: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=USER_NAME_PATTERN)
     display_name: str = Field(default="", max_length=200)
-    password: str | None = Field(default=None, max_length=1024)
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=1024)
     is_admin: bool = False
 
 
@@ -80,6 +83,8 @@ class TokenOut(BaseModel):
 
 class NewTokenIn(BaseModel):
     """A token to make for the signed-in user."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     expires_in_days: float | None = Field(default=None, gt=0)
@@ -114,6 +119,8 @@ class ProjectOut(BaseModel):
 
 class RoleIn(BaseModel):
     """The role to give."""
+
+    model_config = ConfigDict(extra="forbid")
 
     role: Role
 
