@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from labledger.stores.identity import IdentityStore
+    from labledger.stores.ledger import LedgerStore
     from labledger.stores.lineage import LineageStore
     from labledger.stores.metadata import CollectionStore, MetadataStore
 
@@ -24,6 +25,7 @@ class Stores(Protocol):
         metadata: Metadata fields and their values on runs and artifacts.
         collections: Named sets of runs, artifacts, pipelines and models.
         identity: Users, API tokens and project roles.
+        ledger: The ledger's entries, signed checkpoints and proofs.
     """
 
     @property
@@ -37,3 +39,6 @@ class Stores(Protocol):
 
     @property
     def identity(self) -> IdentityStore: ...
+
+    @property
+    def ledger(self) -> LedgerStore: ...

@@ -22,16 +22,15 @@ import contextlib
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import IntegrityError, ValidationError
 from labledger._foundation.ids import new_id
-from labledger._foundation.json_input import finite_number, hex_string, parse_json
+from labledger._foundation.json_input import parse_json
+from labledger.stores.ledger import CHECKPOINT_FORMAT, Checkpoint, CheckpointSignature
 from labledger.workspace import schema
 from labledger.workspace.ledger import lock_ledger
 from labledger.workspace.log_tree import extend_tree
@@ -65,93 +64,12 @@ __all__ = [
     "write_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = "labledger-checkpoint/1"
 WORKSPACE_ACTOR = "workspace"
 _KEY_FILE = "workspace-key.pem"
 
 
 class LedgerChangedWarning(UserWarning):
     """The ledger no longer extends what this user saw, so no checkpoint was signed."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointSignature:
-    """One signature on a checkpoint."""
-
-    actor: str
-    public_key: str
-    signature: str
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A statement that the workspace's ledger had ``size`` entries with Merkle root ``root``."""
-
-    workspace: str
-    size: int
-    root: str
-    time: float
-    signatures: tuple[CheckpointSignature, ...] = field(default=())
-
-    def body(self) -> dict[str, Any]:
-        """The signed part."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "workspace": self.workspace,
-            "size": self.size,
-            "root": self.root,
-            "time": self.time,
-        }
-
-    def signed_bytes(self) -> bytes:
-        """What each signature covers."""
-        return canonical_json(self.body())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The document as a JSON-able dict."""
-        signatures = [
-            {"actor": s.actor, "public_key": s.public_key, "signature": s.signature}
-            for s in self.signatures
-        ]
-        return {**self.body(), "signatures": signatures}
-
-    def to_json(self) -> str:
-        """The document's JSON text."""
-        return json.dumps(self.to_dict(), indent=2) + "\n"
-
-    @classmethod
-    def from_dict(cls, document: Any) -> Checkpoint:
-        """Read a checkpoint document.
-
-        Raises:
-            ValidationError: It is not a labledger checkpoint.
-        """
-        hint = "pass the JSON that `labledger checkpoint` printed or wrote"
-        if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
-            raise ValidationError(f"not a {CHECKPOINT_FORMAT} document", hint=hint)
-        raw_signatures = document.get("signatures", [])
-        if not isinstance(raw_signatures, list) or not all(
-            isinstance(s, dict)
-            and isinstance(s.get("actor"), str)
-            and hex_string(s.get("public_key"), 64)
-            and hex_string(s.get("signature"), 128)
-            for s in raw_signatures
-        ):
-            raise ValidationError("the checkpoint's signatures are malformed", hint=hint)
-        signatures = tuple(
-            CheckpointSignature(s["actor"], s["public_key"].lower(), s["signature"].lower())
-            for s in raw_signatures
-        )
-        size, root = document.get("size"), document.get("root")
-        time_, workspace = finite_number(document.get("time")), document.get("workspace")
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 2**63:
-            raise ValidationError(f"the checkpoint's size {size!r:.40} is not a count", hint=hint)
-        if not hex_string(root, 64):
-            raise ValidationError(f"the checkpoint's root {root!r:.80} is not a hash", hint=hint)
-        if time_ is None or not 0 <= time_ < 1e11 or not isinstance(workspace, str):
-            raise ValidationError("the checkpoint's time or workspace is malformed", hint=hint)
-        assert isinstance(root, str)
-        return cls(workspace, size, root.lower(), time_, signatures)
 
 
 def load_checkpoint(source: str | os.PathLike[str]) -> Checkpoint:
@@ -193,14 +111,20 @@ def workspace_id(conn: Connection) -> str:
 
 
 def _key_path(workspace: Workspace) -> Path | None:
+    configured = os.environ.get("LABLEDGER_WORKSPACE_KEY")
+    if configured:
+        return Path(configured).expanduser()
     root = workspace.settings.root
     return root / _KEY_FILE if root is not None else None
 
 
 def ensure_workspace_key(workspace: Workspace) -> Signer | None:
-    """The workspace key (made and registered on first use); ``None`` for a database workspace.
+    """The workspace key (made and registered on first use), which signs checkpoints.
 
-    Call it outside any write transaction: registering the key writes.
+    It is ``LABLEDGER_WORKSPACE_KEY`` (a PEM file, made there if missing: what a team server
+    sets) or, for a folder workspace, ``.labledger/workspace-key.pem``; a database workspace
+    without the setting has none (``None``), and its checkpoints carry only the writer's own
+    signature. Call it outside any write transaction: registering the key writes.
     """
     if workspace.workspace_signer is not None:
         return workspace.workspace_signer

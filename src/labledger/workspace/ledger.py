@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.ids import new_id
+from labledger.stores.ledger import LedgerEntry
 from labledger.workspace import schema
 from labledger.workspace.key_history import KeyHistory
 from labledger.workspace.merkle import RootBuilder, leaf_hash
@@ -52,6 +53,7 @@ __all__ = [
     "row_leaf",
     "verify_chain",
     "walk_chain",
+    "walk_entries",
 ]
 
 GENESIS_HASH = "blake3:" + "0" * 64
@@ -77,22 +79,6 @@ _COLUMNS = (
 )
 _SQLITE_HEAD = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
 _SQLITE_INSERT = insert_sql(schema.ledger, _COLUMNS)
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One ledger entry as stored."""
-
-    seq: int
-    id: str
-    kind: str
-    actor: str
-    subject: str
-    payload: dict[str, Any]
-    created_at: float
-    prev_hash: str
-    hash: str
-    signature: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,19 +342,34 @@ def walk_chain(
     visit: Callable[[LedgerEntry], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ChainWalk:
-    """Re-walk the whole chain: hashes, signatures and key history, and the Merkle root.
+    """Re-walk the whole chain of the catalog ``conn`` reads (see ``walk_entries``)."""
+    return walk_entries(
+        iter_entries(conn), trusted=trusted, sizes=sizes, visit=visit, progress=progress
+    )
+
+
+def walk_entries(
+    entries: Iterable[LedgerEntry],
+    *,
+    trusted: Sequence[TrustedKey] | None = None,
+    sizes: Iterable[int] = (),
+    visit: Callable[[LedgerEntry], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ChainWalk:
+    """Re-walk a whole chain, given its entries in order from the first: hashes, signatures and
+    key history, and the Merkle root.
 
     Signatures are checked against the keys the ledger itself registers (``key.registered``,
     ``key.rotated``, ``key.revoked`` entries), never the catalog's key table. With ``trusted``
     keys, only those keys (and keys a trusted key rotated to) may sign. ``visit`` is called with
-    every entry.
+    every entry. The entries may come from the catalog or from a server.
     """
     walk = ChainWalk()
     keys = KeyHistory(trusted)
     builder = RootBuilder()
     wanted = set(sizes)
     expected_prev, last_seq = GENESIS_HASH, 0
-    for entry in iter_entries(conn):
+    for entry in entries:
         walk.checked += 1
         embedded = entry.payload.get("checkpoint") if entry.kind == "run.finished" else None
         # An entry already found broken explains why later checkpoints no longer match.

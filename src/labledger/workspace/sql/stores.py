@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from labledger.workspace.sql.collections import SqlCollectionStore
 from labledger.workspace.sql.identity import SqlIdentityStore
+from labledger.workspace.sql.ledger import SqlLedgerStore
 from labledger.workspace.sql.lineage import SqlLineageStore
 from labledger.workspace.sql.metadata import SqlMetadataStore
 
@@ -37,3 +38,7 @@ class SqlStores:
     @functools.cached_property
     def identity(self) -> SqlIdentityStore:
         return SqlIdentityStore(self._workspace)
+
+    @functools.cached_property
+    def ledger(self) -> SqlLedgerStore:
+        return SqlLedgerStore(self._workspace)
