@@ -14,6 +14,7 @@ from labledger._foundation.errors import WorkspaceUnreadableError
 from labledger.identity import IdentityService, local_user
 from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
+from labledger.server.ledger_routes import router as ledger_router
 from labledger.server.middleware import BodyLimit, RequestIds
 from labledger.server.openapi import openapi_document
 from labledger.server.permissions import public
@@ -85,6 +86,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health)
     app.include_router(identity_router)
+    app.include_router(ledger_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     # Outermost first: the request id exists before anything (even a 413) is answered.
     app.add_middleware(BodyLimit, max_bytes=body_limit)

@@ -7,9 +7,6 @@ encoded, so a page stays correct when rows are added before it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
 
@@ -17,6 +14,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from labledger._foundation.errors import ValidationError
+from labledger.stores.pages import decode_token, encode_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -56,21 +54,16 @@ def page_query(
 
 
 def _encode(key: str) -> str:
-    raw = json.dumps({"after": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_token({"after": key})
 
 
 def _decode(token: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        after = json.loads(raw)["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    after = decode_token(token)
+    if not isinstance(after, dict) or not isinstance(after.get("after"), str):
         raise ValidationError(
             "invalid page_token", hint="pass the next_page_token of the previous page as it is"
-        ) from None
-    if not isinstance(after, str):
-        raise ValidationError("invalid page_token", hint="pass next_page_token as it is")
-    return after
+        )
+    return str(after["after"])
 
 
 def paginate(

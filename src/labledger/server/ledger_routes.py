@@ -1,0 +1,171 @@
+"""``/api/v1`` routes for the ledger: what a client needs to check it without trusting the server.
+
+- Any signed-in user may ask for a new signed checkpoint and for consistency proofs between two
+  sizes: enough to prove the server did not cut, rewrite or fork history since the checkpoint the
+  user saw last (``labledger verify`` against a server does this every time). They reveal sizes and
+  hashes only.
+- Administrators may read the entries themselves (every project's events), get inclusion proofs,
+  and have the server re-check its own chain, rows and blobs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from labledger.server.permissions import admin_only, signed_in
+from labledger.stores.identity import User  # noqa: TC001 - FastAPI reads annotations at run time
+
+if TYPE_CHECKING:
+    from labledger.stores.ledger import LedgerEntry
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+
+
+class EntryOut(BaseModel):
+    """One ledger entry as stored: enough to re-hash it and check its signature."""
+
+    seq: int
+    id: str
+    kind: str
+    actor: str
+    subject: str
+    payload: dict[str, Any]
+    created_at: float
+    prev_hash: str
+    hash: str
+    signature: str | None
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> EntryOut:
+        return cls(
+            seq=entry.seq,
+            id=entry.id,
+            kind=entry.kind,
+            actor=entry.actor,
+            subject=entry.subject,
+            payload=entry.payload,
+            created_at=entry.created_at,
+            prev_hash=entry.prev_hash,
+            hash=entry.hash,
+            signature=entry.signature,
+        )
+
+
+class EntriesOut(BaseModel):
+    """Entries in order; ``next_after_seq`` continues the list (``null`` after the last)."""
+
+    items: list[EntryOut]
+    next_after_seq: int | None
+
+
+class SignatureOut(BaseModel):
+    actor: str
+    public_key: str
+    signature: str
+
+
+class CheckpointOut(BaseModel):
+    """A signed checkpoint document (``labledger-checkpoint/1``)."""
+
+    format: str
+    workspace: str
+    size: int
+    root: str
+    time: float
+    signatures: list[SignatureOut]
+
+
+class ConsistencyOut(BaseModel):
+    """The RFC 6962 consistency proof between two tree sizes, as hex hashes."""
+
+    old_size: int
+    new_size: int
+    proof: list[str]
+
+
+class ProblemOut(BaseModel):
+    kind: str
+    id: str
+    reason: str
+    hint: str
+
+
+class VerifyOut(BaseModel):
+    """What the server found when it re-checked its own ledger, rows and blobs."""
+
+    ok: bool
+    entries_checked: int
+    blobs_checked: int
+    runs_checked: int
+    tree_size: int
+    tree_root: str
+    problems: list[ProblemOut]
+
+
+def _workspace(request: Request) -> Workspace:
+    workspace: Workspace = request.app.state.workspace
+    return workspace
+
+
+@router.get("/entries", response_model=EntriesOut)
+def entries(
+    request: Request,
+    _user: Annotated[User, admin_only()],
+    after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    max_results: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> EntriesOut:
+    """Entries after ``after_seq``, in append order."""
+    found = _workspace(request).stores.ledger.entries(after_seq=after_seq, limit=max_results)
+    more = len(found) == max_results
+    return EntriesOut(
+        items=[EntryOut.of(e) for e in found], next_after_seq=found[-1].seq if more else None
+    )
+
+
+@router.post("/checkpoints", response_model=CheckpointOut)
+def checkpoint(request: Request, _user: Annotated[User, signed_in()]) -> dict[str, Any]:
+    """A new checkpoint of the whole ledger, signed by the server's workspace key."""
+    return _workspace(request).stores.ledger.checkpoint().to_dict()
+
+
+@router.get("/consistency", response_model=ConsistencyOut)
+def consistency(
+    request: Request,
+    _user: Annotated[User, signed_in()],
+    old_size: Annotated[int, Query(ge=1, le=2**62)],
+    new_size: Annotated[int, Query(ge=1, le=2**62)],
+) -> ConsistencyOut:
+    """The proof that the tree of ``new_size`` entries extends the tree of ``old_size``."""
+    proof = _workspace(request).stores.ledger.consistency(old_size, new_size)
+    return ConsistencyOut(old_size=old_size, new_size=new_size, proof=proof)
+
+
+@router.get("/proofs/{ref}")
+def proof(request: Request, ref: str, _user: Annotated[User, admin_only()]) -> dict[str, Any]:
+    """The inclusion proof of a run or artifact (``labledger verify-proof`` checks it offline)."""
+    return _workspace(request).stores.ledger.proof(ref)
+
+
+@router.post("/verify", response_model=VerifyOut)
+def verify(request: Request, _user: Annotated[User, admin_only()], blobs: bool = True) -> VerifyOut:
+    """Re-check the server's own ledger, rows and (with ``blobs``) every blob."""
+    from labledger.workspace.verify import verify_workspace
+
+    report = verify_workspace(_workspace(request), blobs=blobs, remember=False)
+    return VerifyOut(
+        ok=report.ok,
+        entries_checked=report.entries_checked,
+        blobs_checked=report.blobs_checked,
+        runs_checked=report.runs_checked,
+        tree_size=report.tree_size,
+        tree_root=report.tree_root,
+        problems=[
+            ProblemOut(kind=p.kind, id=p.id, reason=p.reason, hint=p.hint) for p in report.problems
+        ],
+    )
