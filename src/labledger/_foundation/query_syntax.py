@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 from labledger._foundation.errors import FilterSyntaxError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "OPERATOR_HINT",
@@ -42,6 +42,7 @@ __all__ = [
     "QueryParser",
     "QueryValue",
     "TextTerm",
+    "conditions_of",
     "parse_query",
     "syntax_error",
 ]
@@ -360,3 +361,14 @@ def parse_query(
     node = parser.or_expr()
     parser.expect_end(f"and, or or the end of the {subject}")
     return node
+
+
+def conditions_of(node: QueryNode) -> Iterator[Condition]:
+    """Every comparison in a query tree, left to right."""
+    if isinstance(node, And | Or):
+        for operand in node.operands:
+            yield from conditions_of(operand)
+    elif isinstance(node, Not):
+        yield from conditions_of(node.operand)
+    elif isinstance(node, Condition):
+        yield node

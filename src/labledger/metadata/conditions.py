@@ -26,8 +26,6 @@ from labledger.metadata.values import stored_value
 from labledger.stores.metadata import unknown_field
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from labledger.metadata.fields import MetadataField
 
 __all__ = ["FieldCondition", "WhereSpec", "bind_conditions", "field_names", "parse_conditions"]
@@ -165,18 +163,10 @@ def _bind(field: MetadataField, condition: qs.Condition) -> qs.Condition:
 
 def field_names(node: qs.QueryNode | None) -> list[str]:
     """The field names a condition tree may refer to (with and without ``meta.``), sorted."""
-    return sorted(set(_field_names(node))) if node is not None else []
-
-
-def _field_names(node: qs.QueryNode) -> Iterator[str]:
-    if isinstance(node, qs.And | qs.Or):
-        for operand in node.operands:
-            yield from _field_names(operand)
-    elif isinstance(node, qs.Not):
-        yield from _field_names(node.operand)
-    elif isinstance(node, qs.Condition):
-        yield node.name
-        yield node.name.removeprefix("meta.")
+    if node is None:
+        return []
+    names = {c.name for c in qs.conditions_of(node)}
+    return sorted(names | {name.removeprefix("meta.") for name in names})
 
 
 def bind_conditions(

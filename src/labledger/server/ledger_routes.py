@@ -17,9 +17,9 @@ from pydantic import BaseModel
 
 from labledger.server.permissions import admin_only, signed_in
 from labledger.stores.identity import User  # noqa: TC001 - FastAPI reads annotations at run time
+from labledger.stores.ledger import LedgerEntry  # noqa: TC001 - pydantic reads it at run time
 
 if TYPE_CHECKING:
-    from labledger.stores.ledger import LedgerEntry
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["router"]
@@ -27,40 +27,10 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
 
 
-class EntryOut(BaseModel):
-    """One ledger entry as stored: enough to re-hash it and check its signature."""
-
-    seq: int
-    id: str
-    kind: str
-    actor: str
-    subject: str
-    payload: dict[str, Any]
-    created_at: float
-    prev_hash: str
-    hash: str
-    signature: str | None
-
-    @classmethod
-    def of(cls, entry: LedgerEntry) -> EntryOut:
-        return cls(
-            seq=entry.seq,
-            id=entry.id,
-            kind=entry.kind,
-            actor=entry.actor,
-            subject=entry.subject,
-            payload=entry.payload,
-            created_at=entry.created_at,
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-            signature=entry.signature,
-        )
-
-
 class EntriesOut(BaseModel):
     """Entries in order; ``next_after_seq`` continues the list (``null`` after the last)."""
 
-    items: list[EntryOut]
+    items: list[LedgerEntry]
     next_after_seq: int | None
 
 
@@ -123,9 +93,7 @@ def entries(
     """Entries after ``after_seq``, in append order."""
     found = _workspace(request).stores.ledger.entries(after_seq=after_seq, limit=max_results)
     more = len(found) == max_results
-    return EntriesOut(
-        items=[EntryOut.of(e) for e in found], next_after_seq=found[-1].seq if more else None
-    )
+    return EntriesOut(items=found, next_after_seq=found[-1].seq if more else None)
 
 
 @router.post("/checkpoints", response_model=CheckpointOut)

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from labledger._foundation.errors import ValidationError
-from labledger.stores.ledger import LedgerEntry
-from labledger.workspace import schema
 from labledger.workspace.checkpoints import make_checkpoint
+from labledger.workspace.ledger import iter_entries
 from labledger.workspace.log_tree import extend_tree, tree_consistency_proof
 from labledger.workspace.proofs import make_proof
 
 if TYPE_CHECKING:
-    from labledger.stores.ledger import Checkpoint
+    from labledger.stores.ledger import Checkpoint, LedgerEntry
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["MAX_ENTRIES_PAGE", "SqlLedgerStore"]
 
 MAX_ENTRIES_PAGE = 5000
-_l = schema.ledger
 
 
 class SqlLedgerStore:
@@ -36,24 +32,10 @@ class SqlLedgerStore:
                 f"cannot list {limit} entries after #{after_seq}",
                 hint=f"ask for 1-{MAX_ENTRIES_PAGE} entries after a sequence number >= 0",
             )
-        query = select(_l).where(_l.c.seq > after_seq).order_by(_l.c.seq).limit(limit)
         with self._workspace.read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            LedgerEntry(
-                row.seq,
-                row.id,
-                row.kind,
-                row.actor,
-                row.subject,
-                json.loads(row.payload_json),
-                row.created_at,
-                row.prev_hash,
-                row.hash,
-                row.signature,
+            return list(
+                itertools.islice(iter_entries(conn, after_seq=after_seq, batch=limit), limit)
             )
-            for row in rows
-        ]
 
     def checkpoint(self) -> Checkpoint:
         return make_checkpoint(self._workspace)

@@ -24,7 +24,7 @@ from labledger.workspace.search_index import DocumentMatch
 from labledger.workspace.sql.metadata import load_fields
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from sqlalchemy import Connection
 
@@ -114,16 +114,6 @@ def run_search(conn: Connection, query: SearchQuery) -> list[SearchHit]:
     return [SearchHit(row[0], row[1], row[2], row[3] or "", float(row[4] or 0.0)) for row in rows]
 
 
-def _field_names(node: qs.QueryNode) -> Iterator[str]:
-    if isinstance(node, qs.And | qs.Or):
-        for operand in node.operands:
-            yield from _field_names(operand)
-    elif isinstance(node, qs.Not):
-        yield from _field_names(node.operand)
-    elif isinstance(node, qs.Condition):
-        yield node.name
-
-
 def compile_where(
     conn: Connection,
     node: qs.QueryNode | None,
@@ -138,7 +128,7 @@ def compile_where(
     """
     if node is None:
         return None
-    fields = load_fields(conn, sorted(set(_field_names(node))))
+    fields = load_fields(conn, sorted({c.name for c in qs.conditions_of(node)}))
     values = schema.metadata_values
 
     def build(item: qs.QueryNode) -> sa.ColumnElement[bool]:
