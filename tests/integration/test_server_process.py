@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.conftest import subprocess_env
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -48,7 +49,7 @@ def test_server_process_answers_health_and_authenticated_routes(workspace: Works
     service.create_user("ada", by="root", is_admin=True)
     secret = service.issue_token("ada", "test", by="root").secret
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = subprocess_env()
     process = subprocess.Popen(
         [
             sys.executable,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import os
     from typing import Any
 
+    from labledger._foundation.settings import Settings
     from labledger.workspace.catalog import Migration
 
 __all__ = ["checkpoint", "init", "migrate", "open_workspace", "prove", "verify", "verify_proof"]
@@ -38,14 +39,15 @@ def open_workspace(uri: str | os.PathLike[str] | None = None) -> Workspace:
     return workspace
 
 
-def migrate(uri: str | os.PathLike[str] | None = None) -> Migration:
+def migrate(uri: str | os.PathLike[str] | Settings | None = None) -> Migration:
     """Bring a workspace's catalog to the schema this labledger needs (back it up first).
 
     Running it again, or from several processes at once, is safe: whoever comes second finds the
     work done.
 
     Args:
-        uri: The workspace; defaults to ``LABLEDGER_URI`` or the nearest ``.labledger`` folder.
+        uri: The workspace; defaults to ``LABLEDGER_URI`` or the nearest ``.labledger`` folder. A
+            resolved ``Settings`` is used as it is.
 
     Returns:
         The revision before and after (``Migration.changed`` says whether anything was applied).
