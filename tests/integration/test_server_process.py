@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from labledger.identity import IdentityService
 from tests.conftest import subprocess_env
+from tests.integration.server_processes import call, start_server
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -43,7 +45,6 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
 
 
 def test_server_process_answers_health_and_authenticated_routes(workspace: Workspace) -> None:
-    from labledger.identity import IdentityService
 
     service = IdentityService(workspace.stores.identity)
     service.create_user("ada", by="root", is_admin=True)
@@ -93,3 +94,57 @@ def test_server_process_answers_health_and_authenticated_routes(workspace: Works
     assert any(r["path"] == "/api/v1/me" and r["user"] == "ada" for r in requests)
     assert all("request_id" in r for r in requests)
     assert secret not in stderr.decode()
+
+
+def _refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(workspace: Workspace) -> None:
+    server = start_server("-w", str(workspace.settings.root))
+    server.wait_until_up()
+    body = json.dumps({"name": "bob", "display_name": "B" * 100}).encode()
+    half = len(body) // 2
+    head = (
+        "POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    # A slow client: the request is in flight, half of its body sent, when the signal comes.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as client:
+        client.sendall(head + body[:half])
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not _refused(server.port):  # it stops accepting new connections at once
+            assert time.monotonic() < deadline, "still accepting after SIGTERM"
+            time.sleep(0.1)
+        assert server.process.poll() is None  # ... but waits for the request in flight
+        client.sendall(body[half:])
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    assert server.stop() == 0, server.stderr
+    users = IdentityService(workspace.stores.identity).list_users()
+    assert [user.name for user in users] == ["bob"]
+
+
+def test_a_body_over_max_body_mb_is_refused(workspace: Workspace) -> None:
+    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
+    try:
+        server.wait_until_up()
+        status, error = call(
+            f"{server.base}/api/v1/users", method="POST", body={"name": "x" * (1024 * 1024)}
+        )
+        assert (status, error["code"]) == (413, "too_large")
+        assert "1048576 bytes" in error["message"]
+        status, _ = call(
+            f"{server.base}/api/v1/users", method="POST", body={"name": "y", "display_name": "z"}
+        )
+        assert status == 201
+    finally:
+        server.stop()
