@@ -125,9 +125,10 @@ def _render(report: BackupReport, title: str, as_json: bool) -> None:
         if report.ok:
             console.print(Text(f"ok: {report.destination} verifies", style="green"))
         if report.outdated:
+            then = "restore it, " if title == "backup" else ""
             typer.echo(
                 f"the catalog is at schema revision {report.revision}: its ledger is verified "
-                "once the workspace is migrated (restore it, `labledger migrate`, `labledger verify`)"
+                f"once the workspace is migrated ({then}`labledger migrate`, `labledger verify`)"
             )
         for problem in report.verify.problems if report.verify else []:
             typer.echo(f"{problem.kind} {problem.id}: {problem.reason}")
