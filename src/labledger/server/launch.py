@@ -91,14 +91,13 @@ def open_served_workspace(
         catalog: The catalog's database URL; takes the place of ``uri``.
         store: The blob store (``s3://bucket/prefix`` or a shared folder) of a database catalog.
         s3_endpoint_url: The endpoint of an S3-compatible server.
-        migrate: Apply pending migrations (``labledger.migrate``); with ``False`` an outdated
+        migrate: Apply pending migrations (as ``labledger.migrate``); with ``False`` an outdated
             catalog is refused (``SchemaOutdatedError``).
 
     Raises:
         ConfigurationError: A store for a folder workspace, or a database without a store.
         SchemaOutdatedError: ``migrate`` is ``False`` and the catalog needs a migration.
     """
-    from labledger.workspace.api import migrate as apply_migrations
     from labledger.workspace.workspace import Workspace
 
     settings = resolve_settings(
@@ -110,7 +109,7 @@ def open_served_workspace(
             hint="--store and --s3-endpoint-url go with --catalog postgresql://...",
         )
     if migrate:
-        migration = apply_migrations(settings)
+        migration = Workspace.migrate(settings)  # what labledger.migrate() runs
         if migration.changed:
             _log.info(
                 "catalog migrated from schema revision %s to %s",

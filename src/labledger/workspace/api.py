@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     import os
     from typing import Any
 
-    from labledger._foundation.settings import Settings
     from labledger.workspace.catalog import Migration
 
 __all__ = ["checkpoint", "init", "migrate", "open_workspace", "prove", "verify", "verify_proof"]
@@ -39,15 +38,14 @@ def open_workspace(uri: str | os.PathLike[str] | None = None) -> Workspace:
     return workspace
 
 
-def migrate(uri: str | os.PathLike[str] | Settings | None = None) -> Migration:
+def migrate(uri: str | os.PathLike[str] | None = None) -> Migration:
     """Bring a workspace's catalog to the schema this labledger needs (back it up first).
 
     Running it again, or from several processes at once, is safe: whoever comes second finds the
     work done.
 
     Args:
-        uri: The workspace; defaults to ``LABLEDGER_URI`` or the nearest ``.labledger`` folder. A
-            resolved ``Settings`` is used as it is.
+        uri: The workspace; defaults to ``LABLEDGER_URI`` or the nearest ``.labledger`` folder.
 
     Returns:
         The revision before and after (``Migration.changed`` says whether anything was applied).
