@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from labledger._foundation.errors import ConfigurationError
 from labledger._foundation.settings import resolve_settings
@@ -171,8 +171,12 @@ def serve(
     from labledger.server.logs import log_config
 
     app = create_app(workspace, auth_required=auth, body_limit=max_body_mb * 1024 * 1024)
-    options: dict[str, Any] = {"log_config": log_config(), "access_log": False}
     with _returning_on_sigterm():
         uvicorn.run(
-            app, host=host, port=port, timeout_graceful_shutdown=graceful_shutdown_s, **options
+            app,
+            host=host,
+            port=port,
+            log_config=log_config(),
+            access_log=False,  # RequestIds logs each request, with its id
+            timeout_graceful_shutdown=graceful_shutdown_s,
         )
