@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,8 +13,10 @@ from labledger.workspace import current
 from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from pathlib import Path
+    from collections.abc import Callable, Iterator, Mapping
+
+# This checkout's package sources: what a Python subprocess of a test must import.
+SOURCE = Path(__file__).resolve().parents[1] / "src"
 
 _SETTINGS_ENV = (
     "LABLEDGER_URI",
@@ -24,6 +28,27 @@ _SETTINGS_ENV = (
     "LABLEDGER_USER",
     "LABLEDGER_TRUSTED_KEYS",
 )
+
+
+def subprocess_env(
+    *paths: str | os.PathLike[str], base: Mapping[str, str] | None = None, **variables: str
+) -> dict[str, str]:
+    """The environment for a Python subprocess that imports this checkout's labledger.
+
+    ``PYTHONPATH`` is this checkout's ``src`` first, then ``paths``, then whatever it held before,
+    so the subprocess never imports another copy of the package (an installed one, or another
+    checkout's).
+
+    Args:
+        paths: More folders to import from (test modules, a generated project).
+        base: The environment to start from (default: this process's).
+        variables: Variables to set besides.
+    """
+    env = dict(os.environ if base is None else base)
+    entries = [str(SOURCE), *map(os.fspath, paths), *env.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(entry for entry in entries if entry))
+    env.update(variables)
+    return env
 
 
 @pytest.fixture(autouse=True)

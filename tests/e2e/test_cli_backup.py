@@ -108,3 +108,87 @@ def test_forget_starts_over_after_a_deliberate_rollback(
     assert "--forget" in rolled_back.stdout
     assert cli("verify", "-w", where, "--forget").exit_code == 0
     assert cli("verify", "-w", where).exit_code == 0
+
+
+def _revision(folder: Path) -> str | None:
+    from labledger.workspace.catalog import Catalog
+
+    catalog = Catalog(f"sqlite:///{folder / '.labledger' / 'catalog.db'}")
+    try:
+        return catalog.revision()
+    finally:
+        catalog.dispose()
+
+
+def _old_workspace_with_a_blob(folder: Path, revision: str) -> str:
+    """A workspace whose catalog a labledger at ``revision`` wrote, holding one blob."""
+    import sqlite3
+
+    from labledger.workspace.local_store import LocalBlobStore
+    from tests.e2e.test_cli_migrate import _catalog_at
+
+    _catalog_at(folder, revision)
+    digest = LocalBlobStore(folder / ".labledger" / "objects").put(b"model weights")
+    with sqlite3.connect(folder / ".labledger" / "catalog.db") as conn:
+        conn.execute("INSERT INTO blobs VALUES (?, ?, ?)", (digest, 13, 1.0))
+    conn.close()
+    return digest
+
+
+def test_a_catalog_that_needs_a_migration_is_backed_up_first_and_restored_at_its_revision(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    from labledger.workspace.catalog import HEAD_REVISION
+
+    study, backup = tmp_path / "study", tmp_path / "backup"
+    digest = _old_workspace_with_a_blob(study, "0002")
+    refused = cli("runs", "list", "-w", str(study))
+    assert "back up first: `labledger backup`" in refused.output
+
+    # The advice can be followed: the backup only reads the outdated catalog.
+    backed = cli("backup", str(backup), "-w", str(study))
+    assert backed.exit_code == 0, backed.output
+    assert "0002 (older than this labledger's)" in backed.stdout
+    assert "ledger is verified once the workspace is migrated" in backed.stdout
+    summary = json.loads(cli("backup", str(backup), "-w", str(study), "--json").stdout)
+    assert summary["ok"] and summary["outdated"] and summary["schema_revision"] == "0002"
+    assert (summary["blobs"], summary["already_there"], summary["checkpoint"]) == (1, 1, None)
+    manifest = json.loads((backup / "backup.json").read_text())
+    assert manifest["catalog"]["schema_revision"] == "0002"
+    assert manifest["verified"] == {**manifest["verified"], "ok": True, "ledger": False}
+    assert _revision(study) == "0002"  # the backup wrote nothing to it
+
+    migrated = cli("migrate", "-w", str(study))
+    assert migrated.exit_code == 0, migrated.output
+    assert _revision(study) == HEAD_REVISION
+
+    # Rolling the upgrade back: the catalog as it was before `migrate`, ready to migrate again.
+    restored = cli("restore", str(backup), "--to", str(study), "--force", "--json")
+    assert restored.exit_code == 0, restored.output
+    assert json.loads(restored.stdout)["schema_revision"] == "0002"
+    assert _revision(study) == "0002"
+    assert cli("runs", "list", "-w", str(study)).exit_code != 0
+    elsewhere = cli("restore", str(backup), "--to", str(tmp_path / "elsewhere"))
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert _revision(tmp_path / "elsewhere") == "0002"
+    assert (tmp_path / "elsewhere" / ".labledger" / "objects" / digest[7:9]).is_dir()
+    assert cli("migrate", "-w", str(study)).exit_code == 0
+    assert cli("verify", "-w", str(study)).exit_code == 0
+
+
+def test_a_damaged_copy_of_an_outdated_catalog_does_not_verify(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    study, backup = tmp_path / "study", tmp_path / "backup"
+    digest = _old_workspace_with_a_blob(study, "0005")
+    assert cli("backup", str(backup), "-w", str(study)).exit_code == 0
+    held = backup / ".labledger" / "objects" / digest[7:9] / digest[7:]
+    held.chmod(0o644)
+    held.write_bytes(b"model weightz")
+    checked = cli("backup", str(backup), "-w", str(study), "--rehash-all", "--json")
+    assert json.loads(checked.stdout)["copied"] == 1  # damaged in the backup: copied again
+    held.chmod(0o644)
+    held.unlink()
+    restored = cli("restore", str(backup), "--to", str(tmp_path / "restored"))
+    assert restored.exit_code == 1
+    assert digest in restored.output

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import subprocess_env
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gen_cli_docs.py"
 
@@ -35,7 +37,9 @@ def test_cli_reference_covers_every_command_without_terminal_codes() -> None:
 
 
 def test_check_mode_does_not_depend_on_the_terminal() -> None:
-    env = {"PATH": "", "COLUMNS": "37", "TERM": "xterm-256color", "FORCE_COLOR": "1"}
+    env = subprocess_env(
+        base={"PATH": "", "COLUMNS": "37", "TERM": "xterm-256color", "FORCE_COLOR": "1"}
+    )
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--check"],
         env=env,

@@ -4,7 +4,6 @@ longer does."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from labledger.workspace import schema
 from labledger.workspace.catalog import HEAD_REVISION, Catalog
+from tests.conftest import subprocess_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +29,7 @@ os._exit(0)  # dies without ending the run
 
 
 def _orphan_run(root: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = subprocess_env()
     done = subprocess.run(
         [sys.executable, "-c", _DIE_MID_RUN, str(root)],
         env=env,

@@ -6,19 +6,21 @@ blob plus one blob per file), so blobs are stored and rows committed all the tim
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-import labledger
 from labledger.workspace.backup import backup_workspace, restore_workspace
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+from tests.conftest import subprocess_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +55,6 @@ WRITER = textwrap.dedent(
 )
 
 
-def _src() -> str:
-    return str(Path(labledger.__file__).resolve().parents[1])
-
-
 def test_a_backup_taken_while_eight_processes_write_verifies_and_restores(
     tmp_path: Path,
 ) -> None:
@@ -65,7 +63,7 @@ def test_a_backup_taken_while_eight_processes_write_verifies_and_restores(
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     stop = tmp_path / "stop"
-    env = {**os.environ, "PYTHONPATH": _src()}
+    env = subprocess_env()
     writers = [
         subprocess.Popen(
             [sys.executable, str(script), str(source), str(worker), str(stop)],

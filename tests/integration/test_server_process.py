@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from labledger.identity import IdentityService
+from tests.integration.server_processes import call, start_server
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -24,71 +21,75 @@ pytestmark = pytest.mark.integration
 pytest.importorskip("uvicorn")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(url)
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_server_process_answers_health_and_authenticated_routes(workspace: Workspace) -> None:
-    from labledger.identity import IdentityService
-
     service = IdentityService(workspace.stores.identity)
     service.create_user("ada", by="root", is_admin=True)
     secret = service.issue_token("ada", "test", by="root").secret
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "labledger",
-            "server",
-            "--port",
-            str(port),
-            "-w",
-            str(Path(workspace.settings.root)),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = start_server("-w", str(workspace.settings.root))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, body = _get(f"{base}/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.stderr.read().decode() if process.stderr else "")
-                time.sleep(0.2)
-        assert (status, body) == (200, {"status": "ok"})
-        status, me = _get(f"{base}/api/v1/me", secret)
+        server.wait_until_up()
+        assert call(f"{server.base}/healthz") == (200, {"status": "ok"})
+        status, me = call(f"{server.base}/api/v1/me", token=secret)
         assert status == 200 and me["name"] == "ada"
-        status, error = _get(f"{base}/api/v1/me")
+        status, error = call(f"{server.base}/api/v1/me")
         assert status == 401 and error["code"] == "unauthenticated"
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, stderr = process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
-    lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
-    requests = [line for line in lines if line.get("message") == "request"]
+        assert server.stop(signal.SIGINT) == 0
+    requests = [line for line in server.log_lines() if line.get("message") == "request"]
     assert any(r["path"] == "/api/v1/me" and r["user"] == "ada" for r in requests)
     assert all("request_id" in r for r in requests)
-    assert secret not in stderr.decode()
+    assert secret not in server.stderr
+
+
+def _refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(workspace: Workspace) -> None:
+    server = start_server("-w", str(workspace.settings.root))
+    server.wait_until_up()
+    body = json.dumps({"name": "bob", "display_name": "B" * 100}).encode()
+    half = len(body) // 2
+    head = (
+        "POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    # A slow client: the request is in flight, half of its body sent, when the signal comes.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as client:
+        client.sendall(head + body[:half])
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not _refused(server.port):  # it stops accepting new connections at once
+            assert time.monotonic() < deadline, "still accepting after SIGTERM"
+            time.sleep(0.1)
+        assert server.process.poll() is None  # ... but waits for the request in flight
+        client.sendall(body[half:])
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    assert server.stop() == 0, server.stderr
+    users = IdentityService(workspace.stores.identity).list_users()
+    assert [user.name for user in users] == ["bob"]
+
+
+def test_a_body_over_max_body_mb_is_refused(workspace: Workspace) -> None:
+    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
+    try:
+        server.wait_until_up()
+        status, error = call(
+            f"{server.base}/api/v1/users", method="POST", body={"name": "x" * (1024 * 1024)}
+        )
+        assert (status, error["code"]) == (413, "too_large")
+        assert "1048576 bytes" in error["message"]
+        status, _ = call(
+            f"{server.base}/api/v1/users", method="POST", body={"name": "y", "display_name": "z"}
+        )
+        assert status == 201
+    finally:
+        server.stop()

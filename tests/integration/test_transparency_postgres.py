@@ -4,7 +4,6 @@ PostgreSQL + S3 workspace, concurrent writers, and the migration that made the l
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,7 @@ from labledger.workspace.records import run_record_digest
 from labledger.workspace.signing import Signer, generate_key, load_signer
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+from tests.conftest import subprocess_env
 from tests.unit.workspace import ledger_writers
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from tests.integration.conftest import S3Server, _PostgresCluster
 
 pytestmark = pytest.mark.integration
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _runs(ws: Workspace, count: int, prefix: str = "r") -> list[str]:
@@ -260,13 +258,14 @@ def _cli(
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(cwd),
-            "PYTHONPATH": str(SRC),
-            "LABLEDGER_STATE_DIR": str(cwd / "state"),
-            **(env or {}),
-        },
+        env=subprocess_env(
+            base={
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(cwd),
+                "LABLEDGER_STATE_DIR": str(cwd / "state"),
+                **(env or {}),
+            }
+        ),
         check=False,
         timeout=120,
     )
@@ -347,7 +346,7 @@ RUNS = 6
 def test_concurrent_writers_leave_one_whole_log(
     pg_workspace: Workspace, fresh_postgres_url: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = subprocess_env()
     writers, checkpointer, go, stop = ledger_writers.start(
         fresh_postgres_url, WRITERS, RUNS, tmp_path, env
     )

@@ -110,13 +110,19 @@ def _root_from_path(path: Path) -> Path:
 
 
 def resolve_settings(
-    uri: str | os.PathLike[str] | None = None, *, must_exist: bool = True
+    uri: str | os.PathLike[str] | None = None,
+    *,
+    must_exist: bool = True,
+    store: str | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> Settings:
     """Resolve workspace settings.
 
     Args:
         uri: A folder, ``file://`` URL or database URL; ``None`` reads ``LABLEDGER_URI`` or discovers.
         must_exist: Raise when a local workspace folder does not exist yet.
+        store: The blob store of a database catalog, in place of ``LABLEDGER_STORE``.
+        s3_endpoint_url: The S3-compatible endpoint, in place of ``LABLEDGER_S3_ENDPOINT_URL``.
 
     Raises:
         WorkspaceNotFoundError: Nothing given and no ``.labledger`` folder here or above.
@@ -137,7 +143,7 @@ def resolve_settings(
         return local_settings(found, verify_on_read=verify, store_link=link)
     scheme = raw.split("://", 1)[0].split("+", 1)[0] if "://" in raw else ""
     if scheme in _DB_SCHEMES:
-        store = env.get("LABLEDGER_STORE")
+        store = store or env.get("LABLEDGER_STORE")
         if not store:
             raise ConfigurationError(
                 f"workspace URI {raw.split('@')[-1]!r} is a database but no blob store is set",
@@ -146,7 +152,7 @@ def resolve_settings(
         return Settings(
             catalog_url=raw,
             store_url=store,
-            s3_endpoint_url=env.get("LABLEDGER_S3_ENDPOINT_URL") or None,
+            s3_endpoint_url=s3_endpoint_url or env.get("LABLEDGER_S3_ENDPOINT_URL") or None,
             verify_on_read=verify,
             store_link=link,
         )

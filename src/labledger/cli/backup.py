@@ -83,6 +83,8 @@ def _fields(report: BackupReport) -> dict[str, Any]:
         "corrupt": report.corrupt,
         "key_copied": report.key_copied,
         "checkpoint": report.checkpoint.to_dict() if report.checkpoint else None,
+        "schema_revision": report.revision,
+        "outdated": report.outdated,
         "seconds": round(report.seconds, 3),
         "problems": verify.problems if verify else [],
         "ok": report.ok,
@@ -102,8 +104,15 @@ def _rows(report: BackupReport) -> Iterator[list[Any]]:
             "ledger checkpoint",
             f"{report.checkpoint.size} entries, root {report.checkpoint.root[:16]}...",
         ]
+    if report.revision:
+        yield [
+            "schema revision",
+            report.revision + (" (older than this labledger's)" if report.outdated else ""),
+        ]
     verify = report.verify
-    if verify is not None:
+    if verify is not None and report.outdated:
+        yield ["verified", f"{verify.blobs_checked} blobs, {', '.join(verify.anchors)}"]
+    elif verify is not None:
         yield ["verified", f"{verify.entries_checked} entries, {verify.blobs_checked} blobs"]
     yield ["took", format_duration(report.seconds)]
 
@@ -115,6 +124,12 @@ def _render(report: BackupReport, title: str, as_json: bool) -> None:
         print_table(title, ["what", "value"], list(_rows(report)), markup=False)
         if report.ok:
             console.print(Text(f"ok: {report.destination} verifies", style="green"))
+        if report.outdated:
+            then = "restore it, " if title == "backup" else ""
+            typer.echo(
+                f"the catalog is at schema revision {report.revision}: its ledger is verified "
+                f"once the workspace is migrated ({then}`labledger migrate`, `labledger verify`)"
+            )
         for problem in report.verify.problems if report.verify else []:
             typer.echo(f"{problem.kind} {problem.id}: {problem.reason}")
     if not report.ok:
@@ -146,15 +161,17 @@ def backup_command(
 
     The catalog is copied first as one snapshot, then every blob it references, by digest: a
     second backup into the same DEST copies only what is new. A PostgreSQL catalog is dumped with
-    pg_dump. Exits with status 1 when a blob is missing or the backup does not verify.
+    pg_dump. A catalog that needs `labledger migrate` is backed up as it is (do this before
+    migrating). Exits with status 1 when a blob is missing or the backup does not verify.
 
     Example:
 
         labledger backup /mnt/backups/assay-2024
     """
-    from labledger.workspace.backup import backup_workspace
+    from labledger.workspace.backup import backup_workspace, open_for_backup
 
-    with open_workspace(workspace) as ws:
+    # Not open_workspace: a catalog that needs `labledger migrate` must be backed up first.
+    with open_for_backup(workspace) as ws:
         if as_json:
             report = backup_workspace(ws, destination, rehash_all=rehash_all)
         else:

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from labledger.server.launch import auth_required_for, is_loopback, serve
+from labledger.server.launch import (
+    auth_required_for,
+    is_loopback,
+    open_served_workspace,
+    serve,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["auth_required_for", "create_app", "is_loopback", "serve"]
+__all__ = ["auth_required_for", "create_app", "is_loopback", "open_served_workspace", "serve"]
 
 
 def create_app(workspace: Workspace, *, auth_required: bool, **options: Any) -> FastAPI:

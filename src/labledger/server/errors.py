@@ -132,11 +132,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = _request_id(request)
     _log.exception("unexpected error", extra={"request_id": request_id})
+    # Starlette answers unexpected errors outside every middleware, so the id header goes on here.
     return error_response(
         500,
         "internal",
         "internal server error",
         f"the server log has it under request {request_id}",
+        headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 

@@ -1,16 +1,43 @@
-"""Starting the server: which binds need authentication, and running it under uvicorn."""
+"""Starting the server: which workspace it serves, which binds need authentication, and running
+it under uvicorn until a signal stops it gracefully.
+
+The server keeps no state of its own beyond the catalog and the blob store, so several replicas
+may serve one team workspace behind a load balancer; each applies pending migrations on start
+(``labledger.migrate`` takes a lock, so they may all start at once).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import signal
+import threading
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from labledger._foundation.errors import ConfigurationError
+from labledger._foundation.settings import resolve_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["auth_required_for", "is_loopback", "serve"]
+__all__ = [
+    "DEFAULT_BODY_LIMIT_MB",
+    "GRACEFUL_SHUTDOWN_S",
+    "auth_required_for",
+    "is_loopback",
+    "open_served_workspace",
+    "serve",
+]
+
+DEFAULT_BODY_LIMIT_MB = 16
+# How long a stopping server lets requests in flight finish (after SIGTERM or Ctrl-C) before it
+# cancels them; under the 30 s most process managers wait before they kill.
+GRACEFUL_SHUTDOWN_S = 25
+
+_log = logging.getLogger("labledger.server")
 
 
 def is_loopback(host: str) -> bool:
@@ -45,8 +72,92 @@ def auth_required_for(host: str, *, has_users: bool) -> bool:
     )
 
 
-def serve(workspace: Workspace, *, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the server over ``workspace`` until interrupted (uvicorn, one process)."""
+def open_served_workspace(
+    uri: str | None = None,
+    *,
+    catalog: str | None = None,
+    store: str | None = None,
+    s3_endpoint_url: str | None = None,
+    migrate: bool = True,
+) -> Workspace:
+    """Open the workspace a server serves, migrating its catalog first unless told not to.
+
+    ``catalog``, ``store`` and ``s3_endpoint_url`` name a team workspace exactly as
+    ``LABLEDGER_URI``, ``LABLEDGER_STORE`` and ``LABLEDGER_S3_ENDPOINT_URL`` do (each falls back to
+    its variable); without them, ``uri`` (``--workspace``) or discovery finds the workspace.
+
+    Args:
+        uri: A workspace folder or URL (``--workspace``).
+        catalog: The catalog's database URL; takes the place of ``uri``.
+        store: The blob store (``s3://bucket/prefix`` or a shared folder) of a database catalog.
+        s3_endpoint_url: The endpoint of an S3-compatible server.
+        migrate: Apply pending migrations (as ``labledger.migrate``); with ``False`` an outdated
+            catalog is refused (``SchemaOutdatedError``).
+
+    Raises:
+        ConfigurationError: A store for a folder workspace, or a database without a store.
+        SchemaOutdatedError: ``migrate`` is ``False`` and the catalog needs a migration.
+    """
+    from labledger.workspace.workspace import Workspace
+
+    settings = resolve_settings(
+        catalog if catalog is not None else uri, store=store, s3_endpoint_url=s3_endpoint_url
+    )
+    if settings.root is not None and (store is not None or s3_endpoint_url is not None):
+        raise ConfigurationError(
+            f"{settings.root} is a workspace folder: it keeps its blobs in its own objects folder",
+            hint="--store and --s3-endpoint-url go with --catalog postgresql://...",
+        )
+    if migrate:
+        migration = Workspace.migrate(settings)  # what labledger.migrate() runs
+        if migration.changed:
+            _log.info(
+                "catalog migrated from schema revision %s to %s",
+                migration.from_revision,
+                migration.to_revision,
+            )
+    workspace = Workspace.open(settings)
+    _log.info("serving catalog %s, store %s", workspace.catalog.safe_url, workspace.store.url)
+    return workspace
+
+
+@contextmanager
+def _returning_on_sigterm() -> Iterator[None]:
+    """While uvicorn runs, a SIGTERM stops it gracefully and then returns (exit status 0).
+
+    uvicorn handles SIGTERM itself and, once it has shut down, raises the signal again for the
+    handler that was there before it; without one of ours, that kills the process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve(
+    workspace: Workspace,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_body_mb: int = DEFAULT_BODY_LIMIT_MB,
+    graceful_shutdown_s: int = GRACEFUL_SHUTDOWN_S,
+) -> None:
+    """Run the server over ``workspace`` until interrupted (uvicorn, one process).
+
+    On SIGTERM (or Ctrl-C) it stops accepting connections, lets the requests in flight finish for
+    up to ``graceful_shutdown_s`` seconds, and returns.
+
+    Args:
+        workspace: The open workspace to serve.
+        host: The address to listen on.
+        port: The port to listen on.
+        max_body_mb: The largest request body accepted, in MiB (larger ones get 413).
+        graceful_shutdown_s: How long requests in flight may take to finish when stopping.
+    """
     from labledger.identity import IdentityService
 
     auth = auth_required_for(host, has_users=IdentityService(workspace.stores.identity).has_users())
@@ -59,5 +170,13 @@ def serve(workspace: Workspace, *, host: str = "127.0.0.1", port: int = 8080) ->
     from labledger.server.app import create_app
     from labledger.server.logs import log_config
 
-    app = create_app(workspace, auth_required=auth)
-    uvicorn.run(app, host=host, port=port, log_config=log_config(), access_log=False)
+    app = create_app(workspace, auth_required=auth, body_limit=max_body_mb * 1024 * 1024)
+    with _returning_on_sigterm():
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=log_config(),
+            access_log=False,  # RequestIds logs each request, with its id
+            timeout_graceful_shutdown=graceful_shutdown_s,
+        )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 from typing import Any
 
-__all__ = ["JsonFormatter", "log_config"]
+__all__ = ["JsonFormatter", "configure_logging", "log_config"]
 
 _FIELDS = ("request_id", "method", "path", "status", "duration_ms", "user", "client")
 
@@ -44,3 +45,8 @@ def log_config(level: str = "info") -> dict[str, Any]:
         "handlers": {"json": handler},
         "loggers": loggers,
     }
+
+
+def configure_logging(level: str = "info") -> None:
+    """Send the server's logs to stderr as JSON from now on (before uvicorn starts, too)."""
+    logging.config.dictConfig(log_config(level))

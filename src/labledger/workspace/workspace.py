@@ -120,9 +120,9 @@ class Workspace:
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, uri: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:
+    def open(cls, uri: str | os.PathLike[str] | Settings | None = None, **kwargs: Any) -> Workspace:
         """Open an existing workspace (see ``resolve_settings`` for how ``uri`` is found)."""
-        settings = resolve_settings(uri)
+        settings = uri if isinstance(uri, Settings) else resolve_settings(uri)
         if settings.root is not None and not (settings.root / "catalog.db").is_file():
             raise WorkspaceNotFoundError(
                 f"{settings.root} has no catalog.db",
@@ -133,7 +133,9 @@ class Workspace:
         return workspace
 
     @classmethod
-    def migrate(cls, uri: str | os.PathLike[str] | None = None, **kwargs: Any) -> Migration:
+    def migrate(
+        cls, uri: str | os.PathLike[str] | Settings | None = None, **kwargs: Any
+    ) -> Migration:
         """Bring an existing workspace's catalog to the schema this labledger needs.
 
         Safe to run twice (the second finds nothing to do) and from several processes at once
@@ -141,12 +143,13 @@ class Workspace:
         first (``labledger backup``): migrations change tables in place.
 
         Args:
-            uri: The workspace (see ``resolve_settings`` for how it is found when ``None``).
+            uri: The workspace (see ``resolve_settings`` for how it is found when ``None``), or
+                its resolved ``Settings``.
 
         Returns:
             The schema revision before and after.
         """
-        settings = resolve_settings(uri)
+        settings = uri if isinstance(uri, Settings) else resolve_settings(uri)
         if settings.root is not None and not (settings.root / "catalog.db").is_file():
             raise WorkspaceNotFoundError(
                 f"{settings.root} has no catalog.db",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from labledger.pipelines import load_pipeline
 from labledger.workspace import schema
+from tests.conftest import subprocess_env
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -68,9 +68,8 @@ def _write(tmp_path: Path) -> tuple[str, Path]:
 
 
 def _start(workspace: Workspace, ref: str, runner: Path, mode: str) -> subprocess.Popen[str]:
-    # The labledger under test first (the one on PYTHONPATH, if any), then the test modules.
-    paths = [os.environ.get("PYTHONPATH", ""), str(Path.cwd())]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    # This checkout's labledger first, then the test modules.
+    env = subprocess_env(Path.cwd())
     return subprocess.Popen(
         [sys.executable, str(runner), str(workspace.settings.root), ref, mode],
         stdout=subprocess.PIPE,

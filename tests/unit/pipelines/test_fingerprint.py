@@ -6,7 +6,6 @@ import copy
 import functools
 import importlib
 import importlib.util
-import os
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from labledger._foundation.errors import ValidationError
 from labledger.pipelines.fingerprint import Fingerprint, fingerprint_step, normalised_source
+from tests.conftest import subprocess_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -537,7 +537,7 @@ def test_the_digest_is_the_same_in_a_fresh_interpreter(project: Project) -> None
         f"import {project.package}.steps as m; "
         "print(fingerprint_step(m.compute, project_root=Path(sys.argv[1])).digest)"
     )
-    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(project.root)}
+    env = subprocess_env(project.root, PYTHONHASHSEED="12345")
     out = subprocess.run(
         [sys.executable, "-B", "-c", code, str(project.root)],
         capture_output=True,

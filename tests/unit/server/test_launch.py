@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from labledger._foundation.errors import ConfigurationError
-from labledger.server import auth_required_for, is_loopback
+from labledger._foundation.errors import ConfigurationError, SchemaOutdatedError
+from labledger.server import auth_required_for, is_loopback, open_served_workspace
+from labledger.workspace.catalog import HEAD_REVISION
+from labledger.workspace.workspace import Workspace
+from tests.unit.workspace.test_opening import _catalog_at
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2"])
@@ -21,3 +29,31 @@ def test_other_binds_without_users_refuse(host: str) -> None:
     with pytest.raises(ConfigurationError, match="without authentication"):
         auth_required_for(host, has_users=False)
     assert auth_required_for(host, has_users=True) is True
+
+
+def test_a_served_workspace_is_migrated_on_start(tmp_path: Path) -> None:
+    root = _catalog_at(tmp_path, "0005")
+    with pytest.raises(SchemaOutdatedError, match="labledger migrate"):
+        open_served_workspace(str(tmp_path), migrate=False)
+    with open_served_workspace(str(tmp_path)) as ws:
+        assert ws.catalog.revision() == HEAD_REVISION
+        assert ws.settings.root == root.resolve()
+    with open_served_workspace(str(tmp_path), migrate=False) as ws:  # now current
+        assert ws.catalog.revision() == HEAD_REVISION
+
+
+def test_a_team_workspace_is_named_by_catalog_and_store(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    blobs = str(tmp_path / "blobs")
+    with pytest.raises(ConfigurationError, match="no blob store"):
+        open_served_workspace(catalog=url)
+    monkeypatch.setenv("LABLEDGER_STORE", blobs)
+    Workspace.init(url).close()
+    monkeypatch.delenv("LABLEDGER_STORE")
+    # --catalog takes the place of --workspace / LABLEDGER_URI.
+    with open_served_workspace(str(workspace.settings.root), catalog=url, store=blobs) as ws:
+        assert (ws.settings.catalog_url, ws.settings.store_url) == (url, blobs)
+    with pytest.raises(ConfigurationError, match="workspace folder"):
+        open_served_workspace(str(workspace.settings.root), store=blobs)

@@ -168,6 +168,30 @@ def test_request_ids_are_echoed_or_made(client: TestClient, caplog: Any) -> None
     assert logged and logged[0].status == 200 and logged[0].path == "/healthz"
 
 
+def test_an_unexpected_error_is_logged_under_the_request_id_its_500_names(
+    app: Any, caplog: Any
+) -> None:
+    import logging
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("the disk caught fire")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    with caplog.at_level(logging.INFO, logger="labledger.server"):
+        response = client.get("/boom", headers={"X-Request-ID": "req-500"})
+    body = _is_error(response, 500, "internal")
+    assert body["message"] == "internal server error"  # nothing of the error itself leaks out
+    assert "the disk caught fire" not in response.text
+    assert body["hint"] == "the server log has it under request req-500"
+    assert response.headers["x-request-id"] == "req-500"
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == "req-500"]
+    failure = next(r for r in logged if r.message == "unexpected error")
+    assert failure.exc_info and "the disk caught fire" in str(failure.exc_info[1])
+    access = next(r for r in logged if r.message == "request")
+    assert access.status == 500 and access.path == "/boom"
+
+
 def test_json_log_lines_carry_the_request_fields() -> None:
     import json
     import logging

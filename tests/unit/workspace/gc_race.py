@@ -7,23 +7,21 @@ share, and so finds most orphans present (renewing them) just before it commits 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import labledger
 from labledger.workspace.gc import collect_garbage
 from labledger.workspace.verify import verify_workspace
+from tests.conftest import subprocess_env
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from labledger.workspace.gc import GcReport
     from labledger.workspace.workspace import Workspace
-
-SOURCE_ROOT = Path(labledger.__file__).resolve().parents[1]
 
 _WRITER = textwrap.dedent(
     """
@@ -54,7 +52,7 @@ def start_writers(
 ) -> list[subprocess.Popen[bytes]]:
     """Start ``writers`` processes logging the ``count`` payloads between them; wait until each has
     opened the workspace."""
-    environment = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
+    environment = subprocess_env()
     started = [folder / f"writer-{n}.started" for n in range(writers)]
     processes = [
         subprocess.Popen(

@@ -14,21 +14,19 @@ from typing import TYPE_CHECKING, Any
 import fsspec
 import pytest
 
-import labledger
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.errors import ConfigurationError, IntegrityError
 from labledger.workspace import local_store
 from labledger.workspace.fsspec_store import FsspecBlobStore
 from labledger.workspace.local_store import LocalBlobStore
 from labledger.workspace.memory_store import MemoryBlobStore
+from tests.conftest import subprocess_env
 from tests.unit.workspace.blobstore_conformance import BlobStoreConformance, read_all, some_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from labledger.workspace.blobstore import BlobStore
-
-SOURCE_ROOT = Path(labledger.__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -126,7 +124,7 @@ class TestLocalBlobStore:
             LocalBlobStore(sys.argv[1]).put(DiesMidway())
             """
         )
-        environment = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
+        environment = subprocess_env()
         finished = subprocess.run(
             [sys.executable, "-c", script, str(store.root)],
             env=environment,
@@ -169,7 +167,7 @@ class TestFsspecBlobStore:
             "print(sorted(m for m in ('s3fs', 'aiobotocore', 'botocore', 'boto3') "
             "if m in sys.modules))"
         )
-        environment = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
+        environment = subprocess_env()
         finished = subprocess.run(
             [sys.executable, "-c", probe], env=environment, check=True, capture_output=True
         )

@@ -18,8 +18,8 @@ from labledger.tracking.run import start_run
 from labledger.workspace import gc as gc_module
 from labledger.workspace.gc import DEFAULT_GRACE_S, collect_garbage
 from labledger.workspace.local_store import LocalBlobStore
+from tests.conftest import subprocess_env
 from tests.unit.workspace.gc_race import (
-    SOURCE_ROOT,
     blob_problems,
     collect_while_writing,
     payload,
@@ -101,7 +101,7 @@ def _kill_gc_midway(
     store = workspace.store
     assert isinstance(store, LocalBlobStore)
     trash = store.root / "trash"
-    environment = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
+    environment = subprocess_env()
     process = subprocess.Popen(
         [sys.executable, "-c", _KILLED_GC, phase, str(workspace.settings.root), str(ahead_s)],
         env=environment,

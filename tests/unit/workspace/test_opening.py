@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from labledger.workspace import schema
 from labledger.workspace.catalog import HEAD_REVISION, Catalog
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+from tests.conftest import subprocess_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,7 +52,7 @@ os._exit(0)  # dies without ending the run
 
 def _orphan_run(root: Path) -> str:
     """A run left ``running`` by a process that has since died."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = subprocess_env()
     done = subprocess.run(
         [sys.executable, "-c", _DIE_MID_RUN, str(root)],
         env=env,
@@ -159,7 +159,7 @@ def test_a_catalog_without_a_schema_says_to_init(tmp_path: Path) -> None:
 
 def test_two_migrations_at_once_both_succeed(tmp_path: Path) -> None:
     _catalog_at(tmp_path, "0001")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = subprocess_env()
     script = (
         "import sys, time, labledger\n"
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"

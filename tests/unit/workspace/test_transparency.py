@@ -22,6 +22,7 @@ from labledger.workspace.signing import Signer, generate_key, load_signer
 from labledger.workspace.trusted_keys import TrustedKey
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+from tests.conftest import subprocess_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -391,7 +392,7 @@ def test_verify_while_another_process_writes_sees_one_consistent_snapshot(
     )
     writer = subprocess.Popen(
         [sys.executable, "-c", script, str(workspace.settings.root.parent)],
-        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(labledger.__file__))},
+        env=subprocess_env(),
     )
     try:
         reports = []
@@ -587,7 +588,7 @@ def test_a_malformed_proof_is_refused_without_a_traceback(
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(labledger.__file__))},
+        env=subprocess_env(),
     )
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr + result.stdout

@@ -3,12 +3,15 @@ workspace at once: the Merkle tree and every checkpoint still match the ledger."
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+from tests.conftest import subprocess_env
 from tests.unit.workspace import ledger_writers
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 WRITERS = 3
 RUNS = 4
@@ -16,11 +19,7 @@ RUNS = 4
 
 def test_concurrent_writers_leave_one_whole_log(tmp_path: Path) -> None:
     Workspace.init(tmp_path).close()
-    src = Path(__file__).resolve().parents[3] / "src"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = subprocess_env()
     writers, checkpointer, go, stop = ledger_writers.start(
         str(tmp_path), WRITERS, RUNS, tmp_path, env
     )
