@@ -86,9 +86,12 @@ def _user(request: Request) -> User:
     secret = _bearer(request)
     if secret is not None:
         user = _service(request).authenticate_token(secret)
-    elif request.app.state.local_user is not None:
+    elif request.app.state.local_user is not None and not _service(request).has_users():
         user = request.app.state.local_user
     else:
+        # Single-user mode ends for good once the workspace has users (they are never deleted,
+        # only disabled): from then on, as after a restart, every request signs in.
+        request.app.state.local_user = None
         raise AuthenticationError(
             "this server needs an API token",
             hint="send `Authorization: Bearer <token>`; make one with `labledger tokens create`",

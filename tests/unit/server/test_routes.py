@@ -217,3 +217,16 @@ def test_single_user_mode_acts_as_the_local_user(workspace: Workspace) -> None:
         401,
         "unauthenticated",
     )
+
+
+def test_single_user_mode_ends_once_the_workspace_has_users(workspace: Workspace) -> None:
+    from labledger.server import create_app
+
+    client = TestClient(create_app(workspace, auth_required=False))
+    made = client.post("/api/v1/users", json={"name": "ada", "is_admin": True})
+    assert made.status_code == 201, made.text
+    # From now on nobody acts without a token, on this server as after a restart.
+    _is_error(client.get("/api/v1/me"), 401, "unauthenticated")
+    _is_error(
+        client.post("/api/v1/users", json={"name": "eve", "is_admin": True}), 401, "unauthenticated"
+    )
