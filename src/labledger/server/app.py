@@ -16,6 +16,7 @@ from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
 from labledger.server.middleware import BodyLimit, RequestIds
 from labledger.server.permissions import api_routes, public, route_permissions
+from labledger.server.routes import store_routers
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -102,6 +103,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health)
     app.include_router(identity_router)
+    for router in store_routers:
+        app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Outermost first: the request id exists before anything (even a 413) is answered.
     app.add_middleware(BodyLimit, max_bytes=body_limit)

@@ -31,6 +31,7 @@ from labledger._foundation.settings import (
     resolve_settings,
 )
 from labledger.workspace import schema
+from labledger.workspace.attribution import requesting_user
 from labledger.workspace.catalog import Catalog, Migration, check_revision, upgrade
 from labledger.workspace.ledger import LedgerEntry, append_entry
 from labledger.workspace.signing import load_signer
@@ -291,7 +292,14 @@ class Workspace:
     def record(
         self, conn: Connection, kind: str, subject: str, payload: dict[str, Any]
     ) -> LedgerEntry:
-        """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction."""
+        """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction.
+
+        Inside ``attribution.acting_for(user)`` (a server request), the payload names that user as
+        ``by`` unless it names someone already.
+        """
+        by = requesting_user()
+        if by is not None and "by" not in payload:
+            payload = {**payload, "by": by}
         if not self._signer_resolved:
             self._resolve_signer(conn)
         return append_entry(
