@@ -126,8 +126,16 @@ class MemberRefIn(BaseModel):
         """The JSON model of a ``MemberRef`` (or ``TargetRef``)."""
         if isinstance(member, str):
             return cls(ref=member)
-        kind, ref = member
-        return cls(kind=kind, ref=ref)
+        if (
+            isinstance(member, tuple)
+            and len(member) == 2
+            and all(isinstance(part, str) for part in member)
+        ):
+            return cls(kind=member[0], ref=member[1])
+        raise ValidationError(
+            f"collection member {member!r} is not a (kind, id) pair",
+            hint="kinds are run, artifact, pipeline, model",
+        )
 
 
 def member_ref(wire: MemberRefIn) -> str | tuple[str, str]:

@@ -72,6 +72,16 @@ def current_actor() -> str:
         return "unknown"
 
 
+def _local(settings: Settings, verb: str) -> Settings:
+    """``settings``, unless they name a server (its workspace is made and migrated where it runs)."""
+    if settings.server_url is not None:
+        raise ConfigurationError(
+            f"a server's workspace is {verb} where the server runs, not through it",
+            hint="run the command there, against the workspace's folder or database URL",
+        )
+    return settings
+
+
 def make_store(settings: Settings) -> BlobStore:
     """The blob store that ``settings`` name (a folder, or an fsspec URL such as S3)."""
     return StoreSpec.of(settings).open()
@@ -122,8 +132,15 @@ class Workspace:
 
     @classmethod
     def open(cls, uri: str | os.PathLike[str] | None = None, **kwargs: Any) -> Workspace:
-        """Open an existing workspace (see ``resolve_settings`` for how ``uri`` is found)."""
+        """Open an existing workspace (see ``resolve_settings`` for how ``uri`` is found).
+
+        A server's URL (``http(s)://``) opens a ``RemoteWorkspace``: the same stores, over HTTP.
+        """
         settings = resolve_settings(uri)
+        if settings.server_url is not None:
+            from labledger.workspace.http.workspace import RemoteWorkspace
+
+            return RemoteWorkspace(settings, **kwargs)
         if settings.root is not None and not (settings.root / "catalog.db").is_file():
             raise WorkspaceNotFoundError(
                 f"{settings.root} has no catalog.db",
@@ -147,7 +164,7 @@ class Workspace:
         Returns:
             The schema revision before and after.
         """
-        settings = resolve_settings(uri)
+        settings = _local(resolve_settings(uri), "migrated")
         if settings.root is not None and not (settings.root / "catalog.db").is_file():
             raise WorkspaceNotFoundError(
                 f"{settings.root} has no catalog.db",
@@ -168,7 +185,7 @@ class Workspace:
         """
         raw = os.fspath(path) if path is not None else os.environ.get("LABLEDGER_URI") or "."
         if "://" in raw and not raw.startswith("file://"):
-            settings = resolve_settings(raw, must_exist=False)
+            settings = _local(resolve_settings(raw, must_exist=False), "created")
         else:
             folder = Path(raw.removeprefix("file://")).expanduser()
             root = folder if folder.name == WORKSPACE_DIRNAME else folder / WORKSPACE_DIRNAME
