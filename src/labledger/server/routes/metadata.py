@@ -16,7 +16,6 @@ from labledger.server.pagination import Page, PageQuery, page_query, paginate
 from labledger.server.permissions import ProjectContext, in_workspace
 from labledger.stores.identity import Role
 from labledger.stores.metadata import (
-    TARGET_KINDS,
     MetadataField,
     SearchHit,
     SearchQuery,
@@ -68,12 +67,16 @@ class ValuesOut(BaseModel):
     values: dict[str, Any]
 
 
+def _every_kind() -> list[TargetKind]:
+    return ["run", "artifact"]
+
+
 class SearchIn(BaseModel):
     """A search whose conditions the client's service already bound to their fields."""
 
     text: str | None = Field(default=None, max_length=10_000)
     where: QueryNodeIn | None = None
-    kinds: list[TargetKind] = Field(default_factory=lambda: list(TARGET_KINDS), min_length=1)
+    kinds: list[TargetKind] = Field(default_factory=_every_kind, min_length=1)
     limit: int = Field(default=50, ge=1, le=1000)
 
 

@@ -33,9 +33,7 @@ class SessionIn(BaseModel):
     expires_in_days: float | None = Field(default=90.0, gt=0)
 
 
-@router.post(
-    "/sessions", response_model=IssuedTokenOut, status_code=201, dependencies=[public()]
-)
+@router.post("/sessions", response_model=IssuedTokenOut, status_code=201, dependencies=[public()])
 def sign_in(body: SessionIn, request: Request) -> IssuedTokenOut:
     """Check a user's password and make them an API token; the secret is in this response only."""
     service: IdentityService = request.app.state.identity

@@ -84,7 +84,7 @@ class HttpBlobStore:
 
     def open(self, digest: str) -> BinaryIO:
         response = self._client.stream(f"{_ROUTE}/{parse_digest(digest)}")
-        return io.BufferedReader(_ResponseReader(response))  # type: ignore[return-value]
+        return io.BufferedReader(_ResponseReader(response))
 
     def size(self, digest: str) -> int:
         try:

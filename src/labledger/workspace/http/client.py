@@ -57,7 +57,11 @@ def error_from_response(response: httpx.Response, base_url: str) -> LabledgerErr
         code, message = body["code"], str(body.get("message") or "request failed")
         hint = body.get("hint") if isinstance(body.get("hint"), str) else None
     elif response.status_code >= 500:
-        code, message, hint = "store_unavailable", f"the server answered {response.status_code}", None
+        code, message, hint = (
+            "store_unavailable",
+            f"the server answered {response.status_code}",
+            None,
+        )
     else:
         code = _STATUS_CODES.get(response.status_code, "error")
         message, hint = f"the server answered {response.status_code}", None
@@ -146,7 +150,7 @@ class Client:
             StoreUnavailableError: The server cannot be reached, or stays unavailable.
         """
         again = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
-        content = None if body is None else _adapter(type(body)).dump_json(body)
+        content = None if body is None else _adapter(type(body)).dump_json(body)  # type: ignore[arg-type]
         headers = {"Content-Type": "application/json"} if content is not None else None
         response = self._send(
             again,
@@ -206,4 +210,6 @@ class Client:
             if sent
             else "check that the server is running (`labledger server`) and the URL is right"
         )
-        return StoreUnavailableError(f"cannot reach the server at {self.base_url}: {detail}", hint=hint)
+        return StoreUnavailableError(
+            f"cannot reach the server at {self.base_url}: {detail}", hint=hint
+        )

@@ -21,8 +21,8 @@ __all__ = [
     "credentials_path",
     "forget_login",
     "normalise_url",
-    "saved_login",
     "save_login",
+    "saved_login",
     "token_for",
 ]
 

@@ -71,10 +71,7 @@ class HttpIdentityStore:
     def get_users(self, refs: Sequence[str]) -> dict[str, User]:
         wanted = set(refs)
         return {
-            ref: user
-            for user in self.list_users()
-            for ref in (user.id, user.name)
-            if ref in wanted
+            ref: user for user in self.list_users() for ref in (user.id, user.name) if ref in wanted
         }
 
     def count_users(self, *, enabled_only: bool = True) -> int:

@@ -87,7 +87,9 @@ class HttpMetadataStore:
         return stored
 
     def resolve_target(self, target: TargetRef) -> tuple[TargetKind, str]:
-        params = {"ref": target} if isinstance(target, str) else {"kind": target[0], "ref": target[1]}
+        params = (
+            {"ref": target} if isinstance(target, str) else {"kind": target[0], "ref": target[1]}
+        )
         found = self._client.call("GET", "/api/v1/metadata/targets", model=dict, params=params)
         return found["kind"], str(found["id"])
 
@@ -123,9 +125,7 @@ class HttpMetadataStore:
         return hits.items
 
     def reindex(self) -> int:
-        found = self._client.call(
-            "POST", "/api/v1/metadata/reindex", model=dict, idempotent=True
-        )
+        found = self._client.call("POST", "/api/v1/metadata/reindex", model=dict, idempotent=True)
         return int(found["indexed"])
 
 

@@ -20,7 +20,6 @@ from labledger.workspace.http.stores import HttpStores
 from labledger.workspace.workspace import Workspace, current_actor
 
 if TYPE_CHECKING:
-
     import httpx
     from sqlalchemy import Connection
 
@@ -52,7 +51,7 @@ class RemoteWorkspace(Workspace):
         token: An API token; by default ``LABLEDGER_TOKEN`` or the one ``labledger login`` saved.
     """
 
-    def __init__(  # noqa: PLR0913 - each is a documented, optional override
+    def __init__(
         self,
         settings: Settings,
         *,
@@ -80,7 +79,7 @@ class RemoteWorkspace(Workspace):
         self._project_ids = {}
         self._reaped_at = None
 
-    @property  # type: ignore[override]
+    @property
     def actor(self) -> str:
         """The signed-in user's name on the server (asked once), who every write is done for."""
         if self._actor is None:
@@ -98,7 +97,7 @@ class RemoteWorkspace(Workspace):
         raise AttributeError(name)
 
     @functools.cached_property
-    def stores(self) -> HttpStores:  # type: ignore[override]
+    def stores(self) -> HttpStores:
         """The HTTP stores of the server's workspace."""
         return HttpStores(self.client)
 
@@ -109,10 +108,10 @@ class RemoteWorkspace(Workspace):
     def __repr__(self) -> str:
         return f"<Workspace {self.client.base_url}>"
 
-    def write(self) -> NoReturn:  # type: ignore[override]
+    def write(self) -> NoReturn:
         raise _not_remote("writing to the catalog directly", self.client.base_url)
 
-    def read(self) -> NoReturn:  # type: ignore[override]
+    def read(self) -> NoReturn:
         raise _not_remote("reading the catalog directly", self.client.base_url)
 
     def record(
@@ -139,4 +138,3 @@ class RemoteWorkspace(Workspace):
 
     def insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         raise _not_remote("writing to the catalog directly", self.client.base_url)
-
