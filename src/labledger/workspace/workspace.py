@@ -311,11 +311,11 @@ class Workspace:
     ) -> LedgerEntry:
         """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction.
 
-        Inside ``attribution.acting_for(user)`` (a server request), the payload names that user as
-        ``by`` unless it names someone already.
+        Inside ``attribution.acting_for(user)`` (a server request for someone other than this
+        actor), the payload names that user as ``by`` unless it names someone already.
         """
         by = requesting_user()
-        if by is not None and "by" not in payload:
+        if by is not None and by != self.actor and "by" not in payload:
             payload = {**payload, "by": by}
         if not self._signer_resolved:
             self._resolve_signer(conn)

@@ -130,9 +130,10 @@ def resolve_target(
     request: Request,
     _: Reader,
     ref: Annotated[str, Query(min_length=1, max_length=1000)],
-    kind: TargetKind | None = None,
+    kind: Annotated[str | None, Query(max_length=100, description="run or artifact")] = None,
 ) -> TargetOut:
     """The kind and id of the run or artifact ``ref`` names (of ``kind`` when given)."""
+    # The store judges the kind, so a wrong one gets its own error and hint.
     found_kind, found_id = _store(request).resolve_target(ref if kind is None else (kind, ref))
     return TargetOut(kind=found_kind, id=found_id)
 
