@@ -67,7 +67,7 @@ def error_from_response(response: httpx.Response, base_url: str) -> LabledgerErr
         code = _STATUS_CODES.get(response.status_code, "error")
         message, hint = f"the server answered {response.status_code}", None
     cls = error_class(code)
-    if cls is LabledgerError and response.status_code in (400, 422):
+    if cls is LabledgerError and code != cls.code and response.status_code in (400, 422):
         # A request the server could not take as sent (``invalid_request``): a value that does
         # not fit, as a local store would have said.
         cls = ValidationError
