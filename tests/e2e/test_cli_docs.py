@@ -36,6 +36,8 @@ def test_cli_reference_covers_every_command_without_terminal_codes() -> None:
 
 def test_check_mode_does_not_depend_on_the_terminal() -> None:
     env = {"PATH": "", "COLUMNS": "37", "TERM": "xterm-256color", "FORCE_COLOR": "1"}
+    # The script imports the labledger under test, not whichever one is installed.
+    env["PYTHONPATH"] = str(ROOT / "src")
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--check"],
         env=env,
