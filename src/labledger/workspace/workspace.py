@@ -2,6 +2,8 @@
 
 An embedded workspace is a ``.labledger`` folder with ``catalog.db`` (SQLite) and ``objects/``; a
 team workspace is a PostgreSQL database plus an S3 bucket. Both open the same way and behave the same.
+A server's URL (``http(s)://``) opens a ``RemoteWorkspace`` (``workspace.http``): the same stores,
+reached through the server.
 """
 
 from __future__ import annotations
