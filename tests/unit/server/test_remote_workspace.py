@@ -198,3 +198,21 @@ def test_a_token_brought_to_login_is_checked_and_kept_valid_by_logout(
     logout(URL, transport=transport)
     still = RemoteWorkspace(server_settings(URL), transport=transport, token=team["vera"])
     assert still.actor == "vera"
+
+
+def test_the_identity_store_shows_what_the_routes_expose(
+    open_as: Callable[[str], RemoteWorkspace],
+) -> None:
+    from labledger.identity import Role
+
+    admin = open_as("ada").stores.identity
+    assert {u.name for u in admin.list_users()} == {"vera", "ed", "pat", "otto", "ada"}
+    assert set(admin.get_users(["ed"])) == {"ed"}
+    assert admin.role_of("ed", "default") == Role.EDITOR
+    assert {m.user for m in admin.members("assay")} == {"vera", "ed", "pat"}
+    changed = admin.set_role("assay", "otto", Role.VIEWER, by="ada")
+    assert (changed.user, changed.role) == ("otto", Role.VIEWER)
+    with pytest.raises(ConfigurationError, match="kept on the server"):
+        admin.credentials("ed")
+    with pytest.raises(PermissionDeniedError):
+        open_as("ed").stores.identity.list_users()
