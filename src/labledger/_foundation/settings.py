@@ -5,7 +5,8 @@ Order of precedence: an explicit argument (``--workspace``), then ``LABLEDGER_UR
 
 A workspace URI is either a folder (``/data/study`` or ``file:///data/study``; the ``.labledger``
 folder inside it holds everything) or a database URL (``postgresql://...``, ``sqlite:///...``), in which
-case ``LABLEDGER_STORE`` names the blob store (``s3://bucket/prefix`` or a folder).
+case ``LABLEDGER_STORE`` names the blob store (``s3://bucket/prefix`` or a folder), or a labledger
+server's URL (``http://host:port``, ``https://...``), whose workspace is then reached through it.
 ``LABLEDGER_STORE_LINK`` says how a folder store takes in local files (see ``STORE_LINKS``).
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "find_workspace_root",
     "parse_store_link",
     "resolve_settings",
+    "server_settings",
 ]
 
 WORKSPACE_DIRNAME = ".labledger"
@@ -52,6 +54,10 @@ class Settings:
         s3_endpoint_url: Endpoint of an S3-compatible server, when not AWS.
         verify_on_read: Re-hash blobs as they are read.
         store_link: How a folder store takes in local files (``STORE_LINKS``).
+        server_url: The labledger server the workspace is reached through (an ``http(s)://``
+            URI, no trailing slash); ``None`` for a folder or a database. A server's settings
+            have no catalog URL of their own: ``catalog_url`` is empty and ``store_url`` is the
+            server's URL.
     """
 
     catalog_url: str
@@ -60,6 +66,13 @@ class Settings:
     s3_endpoint_url: str | None = None
     verify_on_read: bool = False
     store_link: StoreLink = DEFAULT_STORE_LINK
+    server_url: str | None = None
+
+
+def server_settings(url: str) -> Settings:
+    """Settings of a workspace reached through the labledger server at ``url``."""
+    base = url.strip().rstrip("/")
+    return Settings(catalog_url="", store_url=base, server_url=base)
 
 
 def find_workspace_root(start: Path | None = None) -> Path | None:
@@ -119,7 +132,8 @@ def resolve_settings(
     """Resolve workspace settings.
 
     Args:
-        uri: A folder, ``file://`` URL or database URL; ``None`` reads ``LABLEDGER_URI`` or discovers.
+        uri: A folder, ``file://`` URL, database URL or server URL (``http(s)://``); ``None``
+            reads ``LABLEDGER_URI`` or discovers.
         must_exist: Raise when a local workspace folder does not exist yet.
         store: The blob store of a database catalog, in place of ``LABLEDGER_STORE``.
         s3_endpoint_url: The S3-compatible endpoint, in place of ``LABLEDGER_S3_ENDPOINT_URL``.
@@ -142,6 +156,8 @@ def resolve_settings(
             )
         return local_settings(found, verify_on_read=verify, store_link=link)
     scheme = raw.split("://", 1)[0].split("+", 1)[0] if "://" in raw else ""
+    if scheme in ("http", "https"):
+        return server_settings(raw)
     if scheme in _DB_SCHEMES:
         store = store or env.get("LABLEDGER_STORE")
         if not store:
@@ -159,7 +175,7 @@ def resolve_settings(
     if scheme not in ("", "file"):
         raise ConfigurationError(
             f"unknown workspace URI scheme {scheme!r}",
-            hint="use a folder, file://, sqlite:// or postgresql:// URI",
+            hint="use a folder, file://, sqlite://, postgresql:// or a server's http(s):// URI",
         )
     path = Path(raw.removeprefix("file://")).expanduser()
     root = _root_from_path(path).resolve()

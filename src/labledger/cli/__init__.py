@@ -16,6 +16,7 @@ from labledger.cli.backup import backup_command, restore_command
 from labledger.cli.demo import demo as demo_command
 from labledger.cli.help_format import hide_flag_types
 from labledger.cli.lineage import lineage_command, prov_command
+from labledger.cli.login import login_command, logout_command
 from labledger.cli.pipelines import reproduce_command, run_command
 from labledger.cli.search import search_command
 from labledger.cli.server import server_command
@@ -84,6 +85,8 @@ app.command("run")(run_command)
 app.command("reproduce")(reproduce_command)
 app.command("status")(status_command)
 app.command("server")(server_command)
+app.command("login")(login_command)
+app.command("logout")(logout_command)
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(metadata.app, name="metadata")

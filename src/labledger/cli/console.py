@@ -237,6 +237,9 @@ def catalog_short_ids(
 
     tables = {"run": schema.runs, "artifact": schema.artifacts}
     wanted = [i for i in ids if i]
+    if workspace.settings.server_url is not None:
+        # Reached through a server: there is no catalog here to look prefixes up in.
+        return {identifier: identifier for identifier in wanted}
     with workspace.read() as conn:
         found = unique_prefixes(conn, wanted, [tables[k] for k in kinds or ("run",)])
     # One length for the whole column: ids that line up are easier to read and compare.

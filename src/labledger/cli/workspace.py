@@ -172,6 +172,14 @@ def verify(
             "on purpose), then verify and remember the result.",
         ),
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Against a server: also download every ledger entry and walk the whole chain "
+            "here (administrators).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -181,11 +189,21 @@ def verify(
     (kept in your state folder, see LABLEDGER_STATE_DIR); with --trusted-keys only pinned keys may
     sign. Exits with status 1 and lists each problem (kind, id, reason) when anything fails.
 
+    Against a server (LABLEDGER_URI=https://...), the server's new signed checkpoint must extend
+    --checkpoint and the one you saw there last: proof that it did not cut, rewrite or fork its
+    history since; --full also walks every entry here.
+
     Example:
 
         labledger verify --checkpoint checkpoint.json --trusted-keys keys.json
     """
     from labledger.workspace.checkpoints import load_checkpoint
+
+    if _is_server(workspace):
+        _verify_server(
+            workspace, checkpoint, trusted_keys, full=full, keep=not no_state, as_json=as_json
+        )
+        return
 
     if forget:
         from labledger.workspace.verify_state import forget_state
@@ -207,6 +225,67 @@ def verify(
         report = _verify_with_progress(workspace, not no_blobs, **anchors)
         _print_verify(report, not no_blobs)
     if not report.ok:
+        raise typer.Exit(1)
+
+
+def _is_server(uri: str | None) -> bool:
+    from labledger._foundation.settings import resolve_settings
+
+    return resolve_settings(uri, must_exist=False).server_url is not None
+
+
+def _verify_server(
+    uri: str | None,
+    checkpoint: str | None,
+    trusted_keys: Path | None,
+    *,
+    full: bool,
+    keep: bool,
+    as_json: bool,
+) -> None:
+    from labledger.workspace.checkpoints import load_checkpoint
+    from labledger.workspace.ledger_check import check_server
+
+    with open_workspace(uri) as ws:
+        location = str(ws.settings.server_url)
+        result = check_server(
+            ws.stores.ledger,
+            location,
+            checkpoint=load_checkpoint(checkpoint) if checkpoint else None,
+            full=full,
+            trusted=load_trusted(trusted_keys),
+            keep=keep,
+        )
+    if as_json:
+        print_json(
+            {
+                "ok": result.ok,
+                "server": location,
+                "checkpoint": result.checkpoint.to_dict(),
+                "previous_size": result.previous.size if result.previous else None,
+                "entries_walked": result.walked,
+                "problems": result.problems,
+            }
+        )
+    elif result.ok:
+        held = (
+            f"extends the {result.previous.size} entries seen before"
+            if result.previous
+            else "is the first seen from this server; remembered for next time"
+        )
+        walked = f"; {result.walked} entries walked here" if full else ""
+        console.print(
+            Text(
+                f"ok: the server's ledger of {result.checkpoint.size} entries, signed by "
+                f"{', '.join(s.actor for s in result.checkpoint.signatures) or 'nobody'}, "
+                f"{held}{walked}",
+                style="green",
+            )
+        )
+    else:
+        for problem in result.problems:
+            typer.echo(f"ledger: {problem}")
+    if not result.ok:
         raise typer.Exit(1)
 
 

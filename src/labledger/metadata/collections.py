@@ -22,6 +22,7 @@ __all__ = [
     "Collection",
     "CollectionMember",
     "add_to_collection",
+    "checked_name",
     "create_collection",
     "delete_collection",
     "get_collection",
@@ -32,7 +33,12 @@ __all__ = [
 _MAX_NAME = 200
 
 
-def _checked_name(name: object) -> str:
+def checked_name(name: object) -> str:
+    """``name`` if it is a valid collection name.
+
+    Raises:
+        ValidationError: It is not 1-200 printable characters without surrounding spaces.
+    """
     if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
         raise ValidationError(
             f"collection name {name!r} is invalid", hint=f"use 1-{_MAX_NAME} characters"
@@ -64,7 +70,7 @@ def create_collection(
         ValidationError: The name is invalid or taken.
     """
     ws = workspace or get_workspace()
-    _checked_name(name)
+    checked_name(name)
     if not isinstance(description, str):
         raise ValidationError("a collection's description must be text")
     return ws.stores.collections.create(name, description=description, owner=owner or ws.actor)

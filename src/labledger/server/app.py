@@ -18,6 +18,7 @@ from labledger.server.ledger_routes import router as ledger_router
 from labledger.server.middleware import BodyLimit, RequestIds
 from labledger.server.openapi import openapi_document
 from labledger.server.permissions import public
+from labledger.server.routes import store_routers
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -87,6 +88,8 @@ def create_app(
     app.include_router(health)
     app.include_router(identity_router)
     app.include_router(ledger_router)
+    for router in store_routers:
+        app.include_router(router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     # Outermost first: the request id exists before anything (even a 413) is answered.
     app.add_middleware(BodyLimit, max_bytes=body_limit)

@@ -114,7 +114,7 @@ def consistency(
     return ConsistencyOut(old_size=old_size, new_size=new_size, proof=proof)
 
 
-@router.get("/proofs/{ref}")
+@router.get("/proofs/{ref:path}")
 def proof(request: Request, ref: str, _user: Annotated[User, admin_only()]) -> dict[str, Any]:
     """The inclusion proof of a run or artifact (``labledger verify-proof`` checks it offline)."""
     return _workspace(request).stores.ledger.proof(ref)

@@ -33,6 +33,7 @@ __all__ = [
     "ProjectContext",
     "admin_only",
     "api_routes",
+    "in_workspace",
     "public",
     "requires",
     "route_permissions",
@@ -142,6 +143,15 @@ class _InProject(_Check):
         return ProjectContext(user, project, role)
 
 
+class _InWorkspace(_InProject):
+    """A role in the workspace's default project, where every store's data lives today."""
+
+    def __call__(self, request: Request) -> ProjectContext:  # type: ignore[override]
+        from labledger.workspace.workspace import DEFAULT_PROJECT
+
+        return super().__call__(DEFAULT_PROJECT, request)
+
+
 def public() -> Any:
     """Declare a route open to anyone."""
     return Depends(_Public())
@@ -160,6 +170,12 @@ def admin_only() -> Any:
 def requires(role: Role) -> Any:
     """Declare a project route needing ``role``; the dependency gives a ``ProjectContext``."""
     return Depends(_InProject(role))
+
+
+def in_workspace(role: Role) -> Any:
+    """Declare a route over the workspace's stores needing ``role`` in its default project (a
+    viewer reads, an editor writes); the dependency gives a ``ProjectContext``."""
+    return Depends(_InWorkspace(role))
 
 
 def _walk(dependant: Dependant) -> list[Permission]:

@@ -1,7 +1,8 @@
 """``Stores``: the bundle of stores a workspace hands to the services.
 
-A folder or a database URL gives the SQL stores; a server's URL will give the HTTP stores. The
-services reach storage only through these.
+A folder or a database URL gives the SQL stores (``workspace.sql.stores.SqlStores``); a server's
+URL gives the HTTP stores (``workspace.http.stores.HttpStores``). The services reach storage only
+through these.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from labledger.stores.ledger import LedgerEntry, LedgerStore
     from labledger.workspace.trusted_keys import TrustedKey
 
-__all__ = ["LedgerCheck", "check_ledger", "last_seen", "remember"]
+__all__ = ["LedgerCheck", "check_ledger", "check_server", "last_seen", "remember"]
 
 _PAGE = 5000
 
@@ -164,3 +164,31 @@ def _history_problems(store: LedgerStore, previous: Checkpoint, new: Checkpoint)
             "history was rewritten, cut and regrown, or forked"
         ]
     return []
+
+
+def check_server(
+    store: LedgerStore,
+    location: str,
+    *,
+    checkpoint: Checkpoint | None = None,
+    full: bool = False,
+    trusted: Sequence[TrustedKey] | None = None,
+    keep: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> LedgerCheck:
+    """Check a server's ledger against ``checkpoint`` and the one this user saw last there.
+
+    Both are held to the server's new signed checkpoint (``checkpoint`` is checked first, then the
+    remembered one); when everything checks out and ``keep`` is true, the new one is remembered
+    for ``location`` (the server's URL).
+    """
+    previous = checkpoint or (last_seen(location) if keep else None)
+    result = check_ledger(store, previous=previous, full=full, trusted=trusted, progress=progress)
+    if checkpoint is not None and keep and result.ok:
+        remembered = last_seen(location)
+        if remembered is not None:
+            again = check_ledger(store, previous=remembered, trusted=trusted)
+            result = LedgerCheck(result.checkpoint, previous, result.walked, again.problems)
+    if result.ok and keep:
+        remember(location, result.checkpoint)
+    return result

@@ -2,6 +2,8 @@
 
 An embedded workspace is a ``.labledger`` folder with ``catalog.db`` (SQLite) and ``objects/``; a
 team workspace is a PostgreSQL database plus an S3 bucket. Both open the same way and behave the same.
+A server's URL (``http(s)://``) opens a ``RemoteWorkspace`` (``workspace.http``): the same stores,
+reached through the server.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from labledger._foundation.settings import (
     resolve_settings,
 )
 from labledger.workspace import schema
+from labledger.workspace.attribution import requesting_user
 from labledger.workspace.catalog import Catalog, Migration, check_revision, upgrade
 from labledger.workspace.ledger import LedgerEntry, append_entry
 from labledger.workspace.signing import load_signer
@@ -69,6 +72,16 @@ def current_actor() -> str:
         return os.environ.get("LABLEDGER_USER") or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _local(settings: Settings, verb: str) -> Settings:
+    """``settings``, unless they name a server (its workspace is made and migrated where it runs)."""
+    if settings.server_url is not None:
+        raise ConfigurationError(
+            f"a server's workspace is {verb} where the server runs, not through it",
+            hint="run the command there, against the workspace's folder or database URL",
+        )
+    return settings
 
 
 def make_store(settings: Settings) -> BlobStore:
@@ -121,8 +134,15 @@ class Workspace:
 
     @classmethod
     def open(cls, uri: str | os.PathLike[str] | Settings | None = None, **kwargs: Any) -> Workspace:
-        """Open an existing workspace (see ``resolve_settings`` for how ``uri`` is found)."""
+        """Open an existing workspace (see ``resolve_settings`` for how ``uri`` is found).
+
+        A server's URL (``http(s)://``) opens a ``RemoteWorkspace``: the same stores, over HTTP.
+        """
         settings = uri if isinstance(uri, Settings) else resolve_settings(uri)
+        if settings.server_url is not None:
+            from labledger.workspace.http.workspace import RemoteWorkspace
+
+            return RemoteWorkspace(settings, **kwargs)
         if settings.root is not None and not (settings.root / "catalog.db").is_file():
             raise WorkspaceNotFoundError(
                 f"{settings.root} has no catalog.db",
@@ -149,7 +169,7 @@ class Workspace:
         Returns:
             The schema revision before and after.
         """
-        settings = uri if isinstance(uri, Settings) else resolve_settings(uri)
+        settings = _local(uri if isinstance(uri, Settings) else resolve_settings(uri), "migrated")
         if settings.root is not None and not (settings.root / "catalog.db").is_file():
             raise WorkspaceNotFoundError(
                 f"{settings.root} has no catalog.db",
@@ -170,7 +190,7 @@ class Workspace:
         """
         raw = os.fspath(path) if path is not None else os.environ.get("LABLEDGER_URI") or "."
         if "://" in raw and not raw.startswith("file://"):
-            settings = resolve_settings(raw, must_exist=False)
+            settings = _local(resolve_settings(raw, must_exist=False), "created")
         else:
             folder = Path(raw.removeprefix("file://")).expanduser()
             root = folder if folder.name == WORKSPACE_DIRNAME else folder / WORKSPACE_DIRNAME
@@ -294,7 +314,14 @@ class Workspace:
     def record(
         self, conn: Connection, kind: str, subject: str, payload: dict[str, Any]
     ) -> LedgerEntry:
-        """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction."""
+        """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction.
+
+        Inside ``attribution.acting_for(user)`` (a server request for someone other than this
+        actor), the payload names that user as ``by`` unless it names someone already.
+        """
+        by = requesting_user()
+        if by is not None and by != self.actor and "by" not in payload:
+            payload = {**payload, "by": by}
         if not self._signer_resolved:
             self._resolve_signer(conn)
         return append_entry(

@@ -1,0 +1,22 @@
+"""``/api/v1`` routes over the workspace's stores: one route per store method.
+
+Each route parses, authorises (a role in the workspace's default project: a viewer reads, an
+editor writes), calls one store method and renders the frozen type it returns. Writes run inside
+``acting_for(user)``, so their ledger entries name the signed-in user as ``by``.
+"""
+
+from labledger.server.routes.blobs import router as blobs_router
+from labledger.server.routes.collections import router as collections_router
+from labledger.server.routes.lineage import router as lineage_router
+from labledger.server.routes.metadata import router as metadata_router
+from labledger.server.routes.sessions import router as sessions_router
+
+__all__ = ["store_routers"]
+
+store_routers = (
+    lineage_router,
+    metadata_router,
+    collections_router,
+    blobs_router,
+    sessions_router,
+)

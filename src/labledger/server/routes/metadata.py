@@ -1,0 +1,189 @@
+"""``/api/v1/metadata``: the ``MetadataStore`` over HTTP (fields, values, search, reindex).
+
+The checks of definitions and values are the service's (``labledger.metadata``), which runs on the
+client: these routes take values as the service stored them, as the SQL store does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from labledger._foundation.errors import ValidationError
+from labledger._foundation.query_syntax import conditions_of
+from labledger.metadata.checks import check_prepared_values, check_search_query
+from labledger.metadata.field_rules import check_definition
+from labledger.server.pagination import Page, PageQuery, page_query, paginate
+from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.stores.identity import Role
+from labledger.stores.metadata import (
+    MetadataField,
+    SearchHit,
+    SearchQuery,
+    StoredValue,
+    TargetKind,
+)
+from labledger.stores.wire import QueryNodeIn, node_from_wire
+from labledger.workspace.attribution import acting_for
+
+if TYPE_CHECKING:
+    from labledger.stores.metadata import MetadataStore
+
+__all__ = [
+    "IndexedOut",
+    "SearchIn",
+    "SearchOut",
+    "TargetOut",
+    "ValuesIn",
+    "ValuesOut",
+    "router",
+]
+
+router = APIRouter(prefix="/api/v1/metadata", tags=["metadata"])
+Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
+Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+Pages = Annotated[PageQuery, Depends(page_query)]
+
+
+def _store(request: Request) -> MetadataStore:
+    return request.app.state.workspace.stores.metadata  # type: ignore[no-any-return]
+
+
+class TargetOut(BaseModel):
+    """The run or artifact a reference names."""
+
+    kind: TargetKind
+    id: str
+
+
+class ValuesIn(BaseModel):
+    """Checked values to attach (each replaces the field's earlier value)."""
+
+    values: list[StoredValue] = Field(max_length=10_000)
+
+
+class ValuesOut(BaseModel):
+    """A target's metadata: field name to value."""
+
+    values: dict[str, Any]
+
+
+def _every_kind() -> list[TargetKind]:
+    return ["run", "artifact"]
+
+
+class SearchIn(BaseModel):
+    """A search whose conditions the client's service already bound to their fields."""
+
+    text: str | None = Field(default=None, max_length=10_000)
+    where: QueryNodeIn | None = None
+    kinds: list[TargetKind] = Field(default_factory=_every_kind, min_length=1)
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class SearchOut(BaseModel):
+    """The hits, best first for text and newest first otherwise (at most ``limit``)."""
+
+    items: list[SearchHit]
+
+
+class IndexedOut(BaseModel):
+    """How many search documents were rebuilt."""
+
+    indexed: int
+
+
+@router.get("/fields", response_model=Page[MetadataField])
+def get_fields(
+    request: Request,
+    _: Reader,
+    page: Pages,
+    name: Annotated[list[str] | None, Query(description="Only these fields.")] = None,
+) -> Page[MetadataField]:
+    """Fields by name: all of them, or those among ``name`` that exist."""
+    fields = _store(request).get_fields(name)
+    ordered = [fields[key] for key in sorted(fields)]
+    items, token = paginate(ordered, key=lambda f: f.name, page=page)
+    return Page[MetadataField](items=items, next_page_token=token)
+
+
+@router.post("/fields", response_model=MetadataField, status_code=201)
+def define_field(request: Request, ctx: Writer, body: MetadataField) -> MetadataField:
+    """Store a new field; the stored one when one with identical settings exists."""
+    field = check_definition(body)
+    with acting_for(ctx.user.name):
+        return _store(request).define_field(field)
+
+
+@router.put("/fields/{name}", response_model=MetadataField)
+def update_field(request: Request, ctx: Writer, name: str, body: MetadataField) -> MetadataField:
+    """Replace a field's settings, unless stored values break them."""
+    if body.name != name:
+        raise ValidationError(
+            f"the body names field {body.name!r}, the path {name!r}",
+            hint="send the field under its own name",
+        )
+    field = check_definition(body)
+    with acting_for(ctx.user.name):
+        return _store(request).update_field(field)
+
+
+@router.get("/targets", response_model=TargetOut)
+def resolve_target(
+    request: Request,
+    _: Reader,
+    ref: Annotated[str, Query(min_length=1, max_length=1000)],
+    kind: Annotated[str | None, Query(max_length=100, description="run or artifact")] = None,
+) -> TargetOut:
+    """The kind and id of the run or artifact ``ref`` names (of ``kind`` when given)."""
+    # The store judges the kind, so a wrong one gets its own error and hint.
+    found_kind, found_id = _store(request).resolve_target(ref if kind is None else (kind, ref))
+    return TargetOut(kind=found_kind, id=found_id)
+
+
+@router.get("/values/{kind}/{target_id}", response_model=ValuesOut)
+def get_values(request: Request, _: Reader, kind: TargetKind, target_id: str) -> ValuesOut:
+    """A target's metadata."""
+    return ValuesOut(values=_store(request).get_values(kind, target_id))
+
+
+@router.put("/values/{kind}/{target_id}", response_model=ValuesOut)
+def set_values(
+    request: Request, ctx: Writer, kind: TargetKind, target_id: str, body: ValuesIn
+) -> ValuesOut:
+    """Attach checked values, all or none; the target's metadata after."""
+    store = _store(request)
+    fields = store.get_fields([value.field for value in body.values])
+    values = check_prepared_values(fields, kind, body.values)
+    with acting_for(ctx.user.name):
+        return ValuesOut(values=store.set_values(kind, target_id, values))
+
+
+@router.delete("/values/{kind}/{target_id}/{field}", status_code=204)
+def remove_value(
+    request: Request, ctx: Writer, kind: TargetKind, target_id: str, field: str
+) -> Response:
+    """Remove one field's value from a target."""
+    with acting_for(ctx.user.name):
+        _store(request).remove_value(kind, target_id, field)
+    return Response(status_code=204)
+
+
+@router.post("/search", response_model=SearchOut)
+def search(request: Request, _: Reader, body: SearchIn) -> SearchOut:
+    """Runs and artifacts that match (a read: the condition tree travels in the body)."""
+    where = None if body.where is None else node_from_wire(body.where)
+    query = SearchQuery(body.text, where, tuple(dict.fromkeys(body.kinds)), body.limit)
+    store = _store(request)
+    names = [] if where is None else sorted({c.name for c in conditions_of(where)})
+    check_search_query(query, store.get_fields(names))
+    return SearchOut(items=store.search(query))
+
+
+@router.post("/reindex", response_model=IndexedOut)
+def reindex(request: Request, ctx: Writer) -> IndexedOut:
+    """Rebuild every search document."""
+    with acting_for(ctx.user.name):
+        return IndexedOut(indexed=_store(request).reindex())

@@ -1,0 +1,228 @@
+"""``Client``: one labledger server's ``/api/v1``, with its errors raised again as labledger errors.
+
+Every store method is one ``call``: a request, the error body mapped back to the error class the
+server raised (``error_class(code)``, message and hint kept), the answer read into the frozen type.
+Transport failures raise ``StoreUnavailableError``. Only idempotent calls are retried (GETs, and
+writes that may safely happen twice), with exponential backoff; a write that is not idempotent is
+sent again only when its connection was refused (it never reached the server), so a lost answer
+says so rather than risking a second write.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from labledger._foundation.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    LabledgerError,
+    StoreUnavailableError,
+    ValidationError,
+    error_class,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import httpx
+
+__all__ = ["Client", "error_from_response"]
+
+T = TypeVar("T")
+_RETRY_STATUSES = frozenset({502, 503, 504})
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_STATUS_CODES = {401: "unauthenticated", 403: "permission_denied", 404: "not_found"}
+
+
+@functools.lru_cache(maxsize=256)
+def _adapter(model: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(model)
+
+
+def _login_hint(base_url: str) -> str:
+    return f"run `labledger login {base_url}`, or set LABLEDGER_TOKEN to an API token"
+
+
+def error_from_response(response: httpx.Response, base_url: str) -> LabledgerError:
+    """The labledger error an error response stands for (its body's code, message and hint)."""
+    body: Any = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("code"), str):
+        code, message = body["code"], str(body.get("message") or "request failed")
+        hint = body.get("hint") if isinstance(body.get("hint"), str) else None
+    elif response.status_code >= 500:
+        code, message, hint = (
+            "store_unavailable",
+            f"the server answered {response.status_code}",
+            None,
+        )
+    else:
+        code = _STATUS_CODES.get(response.status_code, "error")
+        message, hint = f"the server answered {response.status_code}", None
+    cls = error_class(code)
+    if cls is LabledgerError and code != cls.code and response.status_code in (400, 422):
+        # A request the server could not take as sent (``invalid_request``): a value that does
+        # not fit, as a local store would have said.
+        cls = ValidationError
+    if issubclass(cls, AuthenticationError):
+        hint = _login_hint(base_url)
+    try:
+        return cls(message, hint=hint)
+    except TypeError:
+        # A class whose constructor wants more than a message (a step's failure, say).
+        error = cls.__new__(cls)
+        LabledgerError.__init__(error, message, hint=hint)
+        return error
+
+
+class Client:
+    """A labledger server's ``/api/v1``, over httpx.
+
+    Args:
+        base_url: The server, e.g. ``http://127.0.0.1:8080``.
+        token: An API token; ``None`` sends no ``Authorization`` (a single-user server).
+        transport: An httpx transport (``httpx.MockTransport``, ``httpx.ASGITransport``...) in
+            place of the network, for tests.
+        retries: How many times an idempotent call is tried again after a transport failure or
+            a 502/503/504.
+        backoff_s: The first wait before trying again; doubled each time.
+        timeout_s: How long to wait for the server.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        timeout_s: float = 60.0,
+    ) -> None:
+        try:
+            import httpx
+        except ModuleNotFoundError as exc:  # pragma: no cover - an installation problem
+            raise ConfigurationError(
+                "talking to a labledger server needs httpx", hint="pip install 'labledger[server]'"
+            ) from exc
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff_s = backoff_s
+        headers = {"User-Agent": f"labledger/{_version()}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, transport=transport, timeout=timeout_s
+        )
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def call(
+        self,
+        method: str,
+        route: str,
+        body: Any = None,
+        model: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one request and read its answer.
+
+        Args:
+            method: ``GET``, ``POST``, ``PUT``, ``DELETE``, ``HEAD``.
+            route: The path under the base URL, e.g. ``/api/v1/lineage/walk``.
+            body: A JSON body: a pydantic model, a dataclass or plain JSON values.
+            model: The type to read the answer as (a frozen type, a pydantic model, ``list[...]``);
+                ``None`` returns nothing.
+            params: Query parameters.
+            idempotent: Whether the call may be sent again after a failure; by default GETs and
+                HEADs are, other methods are not.
+
+        Raises:
+            LabledgerError: The class the server raised, by its error code.
+            StoreUnavailableError: The server cannot be reached, or stays unavailable.
+        """
+        again = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
+        content = None if body is None else _adapter(type(body)).dump_json(body)  # type: ignore[arg-type]
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        response = self._send(
+            again,
+            lambda: self._http.request(
+                method, route, content=content, params=params, headers=headers
+            ),
+        )
+        if model is None or response.status_code == 204:
+            return None
+        return _adapter(model).validate_json(response.content)
+
+    def head(self, route: str) -> int:
+        """The ``Content-Length`` a HEAD request answers; errors raised as in ``call``."""
+        response = self._send(True, lambda: self._http.head(route))
+        return int(response.headers.get("content-length", "0"))
+
+    def stream(self, route: str) -> httpx.Response:
+        """An open streaming GET response (the caller closes it); errors raised as in ``call``."""
+        return self._send(
+            True, lambda: self._http.send(self._http.build_request("GET", route), stream=True)
+        )
+
+    def _send(self, again: bool, send: Callable[[], httpx.Response]) -> httpx.Response:
+        """``send()``, tried again (when ``again``) after transport failures and 502/503/504."""
+        import httpx
+
+        attempt = 0
+        while True:
+            try:
+                response = send()
+            except httpx.TransportError as exc:
+                # A refused connection never reached the server: trying again is always safe.
+                unsent = isinstance(exc, httpx.ConnectError)
+                if (again or unsent) and attempt < self.retries:
+                    self._wait(attempt)
+                    attempt += 1
+                    continue
+                raise self._unreachable(exc, sent=not (again or unsent)) from exc
+            if response.status_code in _RETRY_STATUSES and again and attempt < self.retries:
+                response.close()
+                self._wait(attempt)
+                attempt += 1
+                continue
+            if response.status_code >= 400:
+                response.read()
+                response.close()
+                raise error_from_response(response, self.base_url)
+            return response
+
+    def _wait(self, attempt: int) -> None:
+        time.sleep(self.backoff_s * (2**attempt))
+
+    def _unreachable(self, exc: Exception, *, sent: bool) -> StoreUnavailableError:
+        detail = type(exc).__name__
+        hint = (
+            "the server may or may not have done it: look before trying again"
+            if sent
+            else "check that the server is running (`labledger server`) and the URL is right"
+        )
+        return StoreUnavailableError(
+            f"cannot reach the server at {self.base_url}: {detail}", hint=hint
+        )
+
+
+def _version() -> str:
+    """This labledger's version, as installed (the package root is above this layer)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("labledger")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree only
+        return "unknown"

@@ -1,0 +1,129 @@
+"""``HttpIdentityStore``: the parts of a server's ``IdentityStore`` its routes expose.
+
+Users are listed (``GET /api/v1/users``, administrators only) and projects' members read and
+changed (``/api/v1/projects``). Passwords, token hashes and token bookkeeping stay on the server:
+those methods refuse with a ``ConfigurationError`` (manage them with the server's own CLI, or with
+``labledger login`` and ``/api/v1/tokens`` for your own tokens).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from labledger._foundation.errors import ConfigurationError
+from labledger.stores.identity import Membership, ProjectAccess, Role, User
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from labledger.stores.identity import ApiToken, Credentials, NewToken, NewUser, TokenMatch
+    from labledger.workspace.http.client import Client
+
+__all__ = ["HttpIdentityStore"]
+
+
+class _UserPage(BaseModel):
+    items: list[User]
+    next_page_token: str | None
+
+
+class _ProjectPage(BaseModel):
+    items: list[ProjectAccess]
+    next_page_token: str | None
+
+
+class _MemberPage(BaseModel):
+    items: list[Membership]
+    next_page_token: str | None
+
+
+class HttpIdentityStore:
+    """Users and project roles as a labledger server shows them to the signed-in user."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise ConfigurationError(
+            f"{what} is kept on the server and not available through it",
+            hint="run `labledger users ...` / `labledger tokens ...` on the server's workspace",
+        )
+
+    def _pages(self, route: str, model: Any) -> list[Any]:
+        items: list[Any] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"max_results": 1000}
+            if token is not None:
+                params["page_token"] = token
+            page = self._client.call("GET", route, model=model, params=params)
+            items.extend(page.items)
+            token = page.next_page_token
+            if token is None:
+                return items
+
+    def list_users(self) -> list[User]:
+        return self._pages("/api/v1/users", _UserPage)
+
+    def get_users(self, refs: Sequence[str]) -> dict[str, User]:
+        wanted = set(refs)
+        return {
+            ref: user for user in self.list_users() for ref in (user.id, user.name) if ref in wanted
+        }
+
+    def count_users(self, *, enabled_only: bool = True) -> int:
+        return sum(1 for u in self.list_users() if not (enabled_only and u.disabled))
+
+    def projects(self, user_id: str, *, every: bool = False) -> list[ProjectAccess]:
+        return self._pages("/api/v1/projects", _ProjectPage)
+
+    def members(self, project: str) -> list[Membership]:
+        return self._pages(f"/api/v1/projects/{quote(project, safe='')}/members", _MemberPage)
+
+    def role_of(self, user_id: str, project: str) -> Role | None:
+        return next((m.role for m in self.members(project) if m.user == user_id), None)
+
+    def set_role(self, project: str, user_id: str, role: Role, *, by: str) -> Membership:
+        route = f"/api/v1/projects/{quote(project, safe='')}/members/{quote(user_id, safe='')}"
+        member: Membership = self._client.call(
+            "PUT", route, {"role": role.value}, Membership, idempotent=True
+        )
+        return member
+
+    def remove_member(self, project: str, user_id: str, *, by: str) -> bool:
+        route = f"/api/v1/projects/{quote(project, safe='')}/members/{quote(user_id, safe='')}"
+        self._client.call("DELETE", route)
+        return True
+
+    def create_user(self, user: NewUser, *, password_hash: str | None, by: str) -> User:
+        self._refuse("creating users with a password hash")
+
+    def credentials(self, name: str) -> Credentials | None:
+        self._refuse("a user's password hash")
+
+    def set_password_hash(self, user_id: str, password_hash: str | None, *, by: str) -> None:
+        self._refuse("a user's password hash")
+
+    def set_disabled(self, user_id: str, disabled: bool, *, by: str) -> User:
+        self._refuse("disabling users")
+
+    def create_token(self, token: NewToken, *, by: str) -> ApiToken:
+        self._refuse("a token's hash")
+
+    def token_by_hash(self, secret_hash: str) -> TokenMatch | None:
+        self._refuse("looking tokens up by hash")
+
+    def touch_tokens(self, used: Mapping[str, float]) -> None:
+        self._refuse("token bookkeeping")
+
+    def revoke_token(self, token_id: str, *, at: float, by: str) -> ApiToken:
+        self._refuse("revoking tokens through the identity store")
+
+    def get_tokens(self, token_ids: Sequence[str]) -> dict[str, ApiToken]:
+        self._refuse("reading tokens by id")
+
+    def list_tokens(self, user_id: str) -> list[ApiToken]:
+        self._refuse("listing another user's tokens")

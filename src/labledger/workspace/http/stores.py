@@ -1,0 +1,43 @@
+"""``HttpStores``: every store of a server's workspace, over its ``/api/v1``."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from labledger.workspace.http.identity import HttpIdentityStore
+from labledger.workspace.http.ledger import HttpLedgerStore
+from labledger.workspace.http.lineage import HttpLineageStore
+from labledger.workspace.http.metadata import HttpCollectionStore, HttpMetadataStore
+
+if TYPE_CHECKING:
+    from labledger.workspace.http.client import Client
+
+__all__ = ["HttpStores"]
+
+
+class HttpStores:
+    """The ``Stores`` of a workspace reached through a labledger server."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @functools.cached_property
+    def lineage(self) -> HttpLineageStore:
+        return HttpLineageStore(self.client)
+
+    @functools.cached_property
+    def metadata(self) -> HttpMetadataStore:
+        return HttpMetadataStore(self.client)
+
+    @functools.cached_property
+    def collections(self) -> HttpCollectionStore:
+        return HttpCollectionStore(self.client)
+
+    @functools.cached_property
+    def identity(self) -> HttpIdentityStore:
+        return HttpIdentityStore(self.client)
+
+    @functools.cached_property
+    def ledger(self) -> HttpLedgerStore:
+        return HttpLedgerStore(self.client)

@@ -1,0 +1,179 @@
+"""A real ``labledger server`` (uvicorn, a subprocess on a free loopback port) over a fresh embedded
+workspace, and a workspace that reads through it.
+
+The store conformance modules (``test_*_store_http.py``) rerun the unit tests of a service against
+``ServedWorkspace``: every store call and every blob read goes over HTTP to the server, while the
+data a test *builds* through APIs that are not remote yet (runs, pipelines, lineage rows written
+straight into the catalog, blobs stored or deleted) is written on the served workspace itself, the
+same folder the server serves. The server reads it from there, as it would a teammate's writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import pytest
+
+from labledger._foundation.settings import server_settings
+from labledger.workspace import current
+from labledger.workspace.http.blobs import HttpBlobStore
+from labledger.workspace.http.stores import HttpStores
+from labledger.workspace.http.workspace import RemoteWorkspace
+from labledger.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from pathlib import Path
+
+__all__ = ["ServedWorkspace", "served_workspace", "start_server"]
+
+_START_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def start_server(root: Path) -> Iterator[str]:
+    """``labledger server`` over the workspace at ``root``; yields its base URL."""
+    pytest.importorskip("uvicorn")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labledger", "server", "--port", str(port), "-w", str(root)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    _, err = process.communicate()
+                    raise AssertionError(f"the server did not start: {err.decode()[-2000:]}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+class _SplitBlobStore:
+    """Reads through the server; stores and deletes on the served workspace's own store."""
+
+    def __init__(self, remote: HttpBlobStore, local: Any) -> None:
+        self.remote, self.local, self.url = remote, local, remote.url
+
+    def open(self, digest: str) -> BinaryIO:
+        return self.remote.open(digest)
+
+    def exists(self, digest: str) -> bool:
+        return self.remote.exists(digest)
+
+    def exists_many(self, digests: Iterable[str]) -> dict[str, bool]:
+        return self.remote.exists_many(digests)
+
+    def size(self, digest: str) -> int:
+        return self.remote.size(digest)
+
+    def __getattr__(self, name: str) -> Any:
+        # put, put_file, delete, digests: the building side.
+        return getattr(self.local, name)
+
+
+class _SplitStores(HttpStores):
+    """The HTTP stores; stores with no HTTP twin yet come from the served workspace."""
+
+    def __init__(self, client: Any, served: Workspace) -> None:
+        super().__init__(client)
+        self.served = served
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.served.stores, name)
+
+
+class ServedWorkspace(RemoteWorkspace):
+    """A workspace reached through a real server, that builds test data on the served workspace."""
+
+    def __init__(self, url: str, served: Workspace) -> None:
+        super().__init__(server_settings(url))
+        self.served = served
+        self.store = _SplitBlobStore(HttpBlobStore(self.client), served.store)
+
+    @functools.cached_property
+    def stores(self) -> _SplitStores:
+        return _SplitStores(self.client, self.served)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.served, name)
+
+    # What builds data goes to the served workspace directly.
+    def write(self) -> Any:
+        return self.served.write()
+
+    def read(self) -> Any:
+        return self.served.read()
+
+    def record(self, *args: Any, **kwargs: Any) -> Any:
+        return self.served.record(*args, **kwargs)
+
+    def reap_dead_runs(self, *, force: bool = True) -> list[str]:
+        return self.served.reap_dead_runs(force=force)
+
+    def register_blob(self, *args: Any) -> None:
+        self.served.register_blob(*args)
+
+    def find_project_id(self, name: str = "default") -> str | None:
+        return self.served.find_project_id(name)
+
+    def project_id(self, name: str = "default") -> str:
+        return self.served.project_id(name)
+
+    def upsert(self, *args: Any) -> None:
+        self.served.upsert(*args)
+
+    def insert_ignore(self, *args: Any) -> None:
+        self.served.insert_ignore(*args)
+
+    def close(self) -> None:
+        super().close()
+        self.served.close()
+
+
+@contextlib.contextmanager
+def served_workspace(folder: Path) -> Iterator[ServedWorkspace]:
+    """A fresh embedded workspace in ``folder``, served by a real server, opened through it."""
+    served = Workspace.init(folder)
+    try:
+        with start_server(served.settings.root or folder) as url:
+            remote = ServedWorkspace(url, served)
+            try:
+                yield remote
+            finally:
+                current.set_workspace(None)
+                remote.close()
+    finally:
+        served.close()

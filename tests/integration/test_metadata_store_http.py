@@ -1,0 +1,41 @@
+"""The metadata and collection stores' contract over HTTP: the metadata unit tests of fields,
+values, collections and search, run against a workspace reached through a real
+``labledger server``.
+
+Runs and artifacts are made on the served workspace (tracking has no HTTP store yet, see
+``served``); every field, value, search and collection call goes through the server.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.integration.served import served_workspace
+from tests.unit.metadata import test_collections, test_fields, test_search, test_values
+from tests.unit.metadata.conftest import artifact, ledger, run
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.integration.served import ServedWorkspace
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["artifact", "fields", "ledger", "run", "screen"]
+
+fields, screen = test_values.fields, test_search.screen
+
+for _module in (test_fields, test_values, test_collections, test_search):
+    for _name in dir(_module):
+        if _name.startswith("test_"):
+            globals()[_name] = getattr(_module, _name)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[ServedWorkspace]:
+    """The unit tests' workspace, reached through a real server."""
+    with served_workspace(tmp_path) as remote:
+        yield remote

@@ -1,0 +1,218 @@
+"""A workspace reached through a server: its stores, blobs and refusals, roles, attribution,
+settings, and ``login``/``logout`` (the server runs in this process, behind ``AppTransport``)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from labledger import metadata
+from labledger._foundation.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from labledger._foundation.settings import resolve_settings, server_settings
+from labledger.lineage import reproducibility
+from labledger.tracking import start_run
+from labledger.workspace.http.credentials import credentials_path, saved_login, token_for
+from labledger.workspace.http.login import login, logout
+from labledger.workspace.http.stores import HttpStores
+from labledger.workspace.http.workspace import RemoteWorkspace
+from labledger.workspace.ledger import iter_entries
+from labledger.workspace.workspace import Workspace
+from tests.unit.server.app_transport import AppTransport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+URL = "http://server.test"
+
+
+@pytest.fixture
+def transport(app: Any) -> AppTransport:
+    return AppTransport(app)
+
+
+@pytest.fixture
+def open_as(transport: AppTransport, team: dict[str, str]) -> Callable[[str], RemoteWorkspace]:
+    """The workspace, reached through the server as one of the team (roles in ``default``)."""
+    from labledger.identity import IdentityService, Role, local_user
+
+    service = IdentityService(transport.client.app.state.workspace.stores.identity)
+    service.grant("default", "vera", Role.VIEWER, actor=local_user("root"))
+    service.grant("default", "ed", Role.EDITOR, actor=local_user("root"))
+    opened: list[RemoteWorkspace] = []
+
+    def make(name: str) -> RemoteWorkspace:
+        remote = RemoteWorkspace(server_settings(URL), transport=transport, token=team[name])
+        opened.append(remote)
+        return remote
+
+    yield make  # type: ignore[misc]
+    for remote in opened:
+        remote.close()
+
+
+def test_http_uris_open_a_remote_workspace_without_asking_the_server() -> None:
+    settings = resolve_settings("https://lab.example:8443/")
+    assert settings.server_url == "https://lab.example:8443"
+    remote = Workspace.open("http://127.0.0.1:1")  # nothing listens there: opening asks nothing
+    try:
+        assert isinstance(remote, RemoteWorkspace) and isinstance(remote.stores, HttpStores)
+        assert repr(remote) == "<Workspace http://127.0.0.1:1>"
+    finally:
+        remote.close()
+
+
+def test_a_server_workspace_is_neither_created_nor_migrated_through_it() -> None:
+    with pytest.raises(ConfigurationError, match="where the server runs"):
+        Workspace.init("http://127.0.0.1:1")
+    with pytest.raises(ConfigurationError, match="where the server runs"):
+        Workspace.migrate("http://127.0.0.1:1")
+
+
+def test_sql_only_members_refuse_clearly(open_as: Callable[[str], RemoteWorkspace]) -> None:
+    remote = open_as("ed")
+    for attempt in (
+        lambda: remote.catalog,
+        remote.write,
+        remote.read,
+        remote.project_id,
+        lambda: remote.store.put(b"x"),
+        lambda: start_run("r", workspace=remote),
+    ):
+        with pytest.raises(ConfigurationError, match="not available"):
+            attempt()
+
+
+def test_metadata_and_collections_through_the_server(
+    workspace: Workspace, open_as: Callable[[str], RemoteWorkspace]
+) -> None:
+    run = start_run("dose", workspace=workspace)
+    artifact = run.log_artifact({"x": 1}, name="plate")
+    run.end()
+    remote = open_as("ed")
+    assert remote.actor == "ed"
+    metadata.define_field("conc", "number", unit="uM", minimum=0, workspace=remote)
+    assert metadata.set_metadata(run.id, {"conc": 5}, workspace=remote) == {"conc": 5.0}
+    with pytest.raises(ValidationError, match="outside its bounds"):
+        metadata.set_metadata(run.id, {"conc": -1}, workspace=remote)
+    hits = metadata.search(where="conc > 1", workspace=remote)
+    assert [h.id for h in hits] == [run.id]
+    made = metadata.create_collection("screens/2024", workspace=remote)
+    assert made.owner == "ed"
+    after = metadata.add_to_collection("screens/2024", run.id, artifact.id, workspace=remote)
+    assert {m.id for m in after.members} == {run.id, artifact.id}
+    for i in range(3):
+        metadata.create_collection(f"c{i}", workspace=remote)
+    listed = metadata.list_collections(workspace=remote)
+    assert [c.name for c in listed] == ["c0", "c1", "c2", "screens/2024"]
+    metadata.delete_collection("screens/2024", workspace=remote)
+    with pytest.raises(NotFoundError, match="screens/2024"):
+        metadata.get_collection("screens/2024", workspace=remote)
+    # The server's actor wrote the entries; each names the user it was done for.
+    with workspace.read() as conn:
+        entries = [e for e in iter_entries(conn) if e.kind.startswith(("metadata.", "collection."))]
+    assert entries and all(e.payload.get("by") == "ed" for e in entries)
+    assert {e.actor for e in entries} == {workspace.actor}
+
+
+def test_a_viewer_reads_but_cannot_write(
+    workspace: Workspace, open_as: Callable[[str], RemoteWorkspace]
+) -> None:
+    metadata.define_field("conc", "number", workspace=workspace)
+    viewer = open_as("vera")
+    assert [f.name for f in metadata.list_fields(workspace=viewer)] == ["conc"]
+    with pytest.raises(PermissionDeniedError):
+        metadata.create_collection("c", workspace=viewer)
+    outsider = open_as("otto")
+    with pytest.raises(NotFoundError):
+        metadata.list_fields(workspace=outsider)
+
+
+def test_blobs_are_read_through_the_server(
+    workspace: Workspace, open_as: Callable[[str], RemoteWorkspace], transport: AppTransport
+) -> None:
+    run = start_run("dose", workspace=workspace)
+    artifact = run.log_artifact(b"x" * 3_000_000, name="big")
+    run.end()
+    remote = open_as("vera")
+    with remote.store.open(artifact.digest) as handle:
+        assert handle.read() == b"x" * 3_000_000
+    assert remote.store.size(artifact.digest) == 3_000_000
+    absent = "blake3:" + "0" * 64
+    assert remote.store.exists_many([artifact.digest, absent]) == {
+        artifact.digest: True,
+        absent: False,
+    }
+    with pytest.raises(NotFoundError):
+        remote.store.size(absent)
+    with pytest.raises(NotFoundError):
+        remote.store.open(absent)
+    transport.requests.clear()
+    assert reproducibility(artifact.id, workspace=remote) == "reproducible"
+    presence = [r for r in transport.requests if r[1] == "/api/v1/blobs/presence"]
+    assert len(presence) == 1
+
+
+def test_login_saves_a_token_that_logout_revokes(
+    transport: AppTransport, team: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.identity import IdentityService
+
+    service = IdentityService(transport.client.app.state.workspace.stores.identity)
+    service.set_password("ed", "correct horse", by="root")
+    with pytest.raises(AuthenticationError):
+        login(URL, user="ed", password="wrong password", transport=transport)
+    saved = login(URL + "/", user="ed", password="correct horse", transport=transport)
+    assert saved_login(URL) == saved and saved.token_id is not None
+    path = credentials_path()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert token_for(URL) == saved.token
+    monkeypatch.setenv("LABLEDGER_TOKEN", "lle_from_env")
+    assert token_for(URL) == "lle_from_env"
+    monkeypatch.delenv("LABLEDGER_TOKEN")
+    remote = RemoteWorkspace(server_settings(URL), transport=transport)
+    assert remote.actor == "ed"
+    logout(URL, transport=transport)
+    assert saved_login(URL) is None
+    with pytest.raises(AuthenticationError, match="revoked"):
+        RemoteWorkspace(server_settings(URL), transport=transport, token=saved.token).actor
+    with pytest.raises(ConfigurationError, match="not logged in"):
+        logout(URL, transport=transport)
+
+
+def test_a_token_brought_to_login_is_checked_and_kept_valid_by_logout(
+    transport: AppTransport, team: dict[str, str]
+) -> None:
+    with pytest.raises(AuthenticationError, match="labledger login"):
+        login(URL, token="lle_wrong", transport=transport)
+    saved = login(URL, token=team["vera"], transport=transport)
+    assert (saved.user, saved.token_id) == ("vera", None)
+    logout(URL, transport=transport)
+    still = RemoteWorkspace(server_settings(URL), transport=transport, token=team["vera"])
+    assert still.actor == "vera"
+
+
+def test_the_identity_store_shows_what_the_routes_expose(
+    open_as: Callable[[str], RemoteWorkspace],
+) -> None:
+    from labledger.identity import Role
+
+    admin = open_as("ada").stores.identity
+    assert {u.name for u in admin.list_users()} == {"vera", "ed", "pat", "otto", "ada"}
+    assert set(admin.get_users(["ed"])) == {"ed"}
+    assert admin.role_of("ed", "default") == Role.EDITOR
+    assert {m.user for m in admin.members("assay")} == {"vera", "ed", "pat"}
+    changed = admin.set_role("assay", "otto", Role.VIEWER, by="ada")
+    assert (changed.user, changed.role) == ("otto", Role.VIEWER)
+    with pytest.raises(ConfigurationError, match="kept on the server"):
+        admin.credentials("ed")
+    with pytest.raises(PermissionDeniedError):
+        open_as("ed").stores.identity.list_users()
