@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from labledger.stores.artifacts import ArtifactStore
     from labledger.stores.identity import IdentityStore
     from labledger.stores.lineage import LineageStore
     from labledger.stores.metadata import CollectionStore, MetadataStore
+    from labledger.stores.runs import RunStore
 
 __all__ = ["Stores"]
 
@@ -24,6 +26,8 @@ class Stores(Protocol):
         metadata: Metadata fields and their values on runs and artifacts.
         collections: Named sets of runs, artifacts, pipelines and models.
         identity: Users, API tokens and project roles.
+        runs: Tracked runs: created, logged to in batches, sealed, searched.
+        artifacts: Artifacts: recorded, looked up and listed.
     """
 
     @property
@@ -37,3 +41,9 @@ class Stores(Protocol):
 
     @property
     def identity(self) -> IdentityStore: ...
+
+    @property
+    def runs(self) -> RunStore: ...
+
+    @property
+    def artifacts(self) -> ArtifactStore: ...
