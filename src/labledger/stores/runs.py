@@ -99,7 +99,7 @@ class NewRun:
     kind: str
     user: str
     host: str
-    pid: int | None
+    pid: int
     started_at: float
     environment_digest: str | None = None
     git_commit: str | None = None

@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlArtifactStore", "artifact_from_row"]
 
+
+def _foreign_token() -> ValidationError:
+    """A token that decodes but was given out for another list."""
+    return ValidationError(
+        "the page token is not one this workspace gave out for this list",
+        hint="start again from the first page, without a page token",
+    )
+
+
 _artifacts = schema.artifacts
 
 
@@ -138,7 +147,7 @@ class SqlArtifactStore:
         if page_token is not None:
             token = decode_token(page_token)
             if not (isinstance(token, list) and len(token) == 2 and isinstance(token[1], str)):
-                decode_token("!")  # raises: a token of another list
+                raise _foreign_token()
             created_at, last_id = token
             query = query.where(
                 sa.or_(

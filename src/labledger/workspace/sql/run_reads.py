@@ -34,6 +34,14 @@ _CHUNK = 500
 _METRIC_ORDER = (_metrics.c.key, _metrics.c.step, _metrics.c.timestamp, _metrics.c.seq)
 
 
+def _foreign_token() -> ValidationError:
+    """A token that decodes but was given out for another list."""
+    return ValidationError(
+        "the page token is not one this workspace gave out for this list",
+        hint="start again from the first page, without a page token",
+    )
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
@@ -146,7 +154,7 @@ def run_page(
             or len(token) != len(columns) + 1
             or not isinstance(token[-1], str)
         ):
-            decode_token("!")  # raises: a token of another search
+            raise _foreign_token()
         statement = statement.where(_after(columns, token[:-1], token[-1]))
     order = [
         (column.desc() if descending else column.asc()).nulls_last()
@@ -185,13 +193,14 @@ def metric_page(
     if page_token is not None:
         token = decode_token(page_token)
         if not isinstance(token, list) or len(token) != len(_METRIC_ORDER):
-            decode_token("!")  # raises: a token of another list
+            raise _foreign_token()
         statement = statement.where(sa.tuple_(*_METRIC_ORDER) > sa.tuple_(*token))
     rows = conn.execute(statement.order_by(*_METRIC_ORDER).limit(size + 1)).all()
     next_token = None
     if len(rows) > size:
         rows = rows[:size]
-        next_token = encode_token(list(rows[-1]))
+        last = rows[-1]
+        next_token = encode_token([last.key, last.step, last.timestamp, last.seq])
     return Page([MetricPoint(r.key, _nan(r.value), r.step, r.timestamp) for r in rows], next_token)
 
 
