@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from labledger.workspace import current
+from labledger.workspace.current import set_workspace
 from tests.unit.tracking import (
     test_artifacts,
     test_environment,
@@ -51,6 +51,10 @@ _MODULES = (
 )
 
 
+# Tests of the embedded layout: they open catalog.db with sqlite3 themselves.
+_SQLITE_ONLY = {"test_swapping_two_values_seq_is_found_by_verify"}
+
+
 def _is_fixture(value: object) -> bool:
     return hasattr(value, "_pytestfixturefunction") or type(value).__name__ == (
         "FixtureFunctionDefinition"
@@ -60,6 +64,8 @@ def _is_fixture(value: object) -> bool:
 for _module in _MODULES:
     for _name in dir(_module):
         _value = getattr(_module, _name)
+        if _name in _SQLITE_ONLY:
+            continue
         if _name.startswith("test_") or (_is_fixture(_value) and _name != "workspace"):
             globals()[_name] = _value
 
@@ -70,4 +76,4 @@ def workspace(pg_workspace: Workspace) -> Iterator[Workspace]:
     try:
         yield pg_workspace
     finally:
-        current.set_workspace(None)
+        set_workspace(None)
