@@ -223,8 +223,8 @@ class RunStore(Protocol):
         ...
 
     def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
-        """Record that the runs' processes are alive at ``at``; unknown or ended runs are
-        skipped."""
+        """Record that the runs' processes are alive at ``at``; runs that are unknown or no
+        longer running are left as they are."""
         ...
 
     def get_runs(self, refs: Sequence[str]) -> list[Run]:

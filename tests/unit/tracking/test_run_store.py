@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
 
 import labledger
 from labledger._foundation.errors import (
@@ -19,6 +20,7 @@ from labledger._foundation.errors import (
 from labledger.stores.runs import FinishRun, NewRun, RunQuery
 from labledger.tracking.filters import check_filter, parse_order_by
 from labledger.tracking.query import get_metric_history, get_run, search_runs
+from labledger.workspace import schema
 from labledger.workspace.verify import verify_workspace
 
 if TYPE_CHECKING:
@@ -219,3 +221,15 @@ def test_artifact_pages_and_references(workspace: Workspace) -> None:
     assert store.get_artifacts([made[1].id, "a3", made[0].digest]) == [made[1], made[3], made[0]]
     with pytest.raises(NotFoundError):
         store.get_artifacts(["no such artifact"])
+
+
+def test_a_heartbeat_leaves_an_ended_run_as_it_is(workspace: Workspace) -> None:
+    store = workspace.stores.runs
+    live, ended = _new_run(workspace, "3", "live"), _new_run(workspace, "4", "ended")
+    store.mark_crashed([ended.id], reason="gone", at=ended.started_at + 1)
+    store.heartbeat([live.id, ended.id, "no-such-run"], live.started_at + 60)
+    runs = schema.runs
+    with workspace.read() as conn:
+        beats = dict(conn.execute(sa.select(runs.c.id, runs.c.heartbeat_at)).all())
+    assert beats == {live.id: live.started_at + 60, ended.id: ended.started_at}
+    assert [running.run_id for running in store.running()] == [live.id]

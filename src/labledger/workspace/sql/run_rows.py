@@ -103,8 +103,8 @@ _STORED_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
     schema.params.c.key.in_(bindparam("keys", expanding=True)),
 )
 _SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",)) + " AND status = 'running'"
-_FINISH_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
-_SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",))
+_UPDATE_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
+_SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",)) + " AND status = 'running'"
 
 
 def _dicts(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
@@ -240,7 +240,7 @@ def finish_run(
         changed = db.execute(_SQLITE_FINISH, (*values, run_id)).rowcount
     else:
         changed = conn.execute(
-            _FINISH_RUNNING, {"run_id_": run_id, **dict(zip(_FINISH_COLUMNS, values, strict=True))}
+            _UPDATE_RUNNING, {"run_id_": run_id, **dict(zip(_FINISH_COLUMNS, values, strict=True))}
         ).rowcount
     if changed != 1:
         raise RunStateError(
@@ -251,9 +251,12 @@ def finish_run(
 
 
 def touch_heartbeat(conn: Connection, run_ids: Sequence[str], now: float) -> None:
-    """Record that the runs' processes are alive at ``now``."""
+    """Record that the runs' processes are alive at ``now``; runs no longer running are left as
+    they are."""
     db = driver_connection(conn)
     if db is not None:
         db.executemany(_SQLITE_HEARTBEAT, [(now, run_id) for run_id in run_ids])
     else:
-        conn.execute(_UPDATE_RUN, [{"run_id_": run_id, "heartbeat_at": now} for run_id in run_ids])
+        conn.execute(
+            _UPDATE_RUNNING, [{"run_id_": run_id, "heartbeat_at": now} for run_id in run_ids]
+        )
