@@ -233,3 +233,10 @@ def test_a_heartbeat_leaves_an_ended_run_as_it_is(workspace: Workspace) -> None:
         beats = dict(conn.execute(sa.select(runs.c.id, runs.c.heartbeat_at)).all())
     assert beats == {live.id: live.started_at + 60, ended.id: ended.started_at}
     assert [running.run_id for running in store.running()] == [live.id]
+
+
+def test_a_run_id_is_created_once(workspace: Workspace) -> None:
+    new = _new_run(workspace, "5", "once")
+    with pytest.raises(ConflictError, match="exists already"):
+        workspace.stores.runs.create_run(new)
+    assert [run.name for run in search_runs(workspace=workspace)] == ["once"]

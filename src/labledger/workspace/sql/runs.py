@@ -8,10 +8,12 @@ record is built by ``workspace.records``.
 from __future__ import annotations
 
 import operator
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from labledger._foundation.errors import ConflictError
 from labledger.stores.runs import MetricsSeal
 from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
@@ -102,18 +104,29 @@ class SqlRunStore:
             "git_commit": run.git_commit,
             "git_dirty": run.git_dirty,
         }
-        with ws.write() as conn:
-            for digest, size in blobs:
-                # Registered on every run: the transaction that first registered it may have
-                # rolled back.
-                ws.register_blob(conn, digest, size)
-            insert_run(
-                conn,
-                row,
-                [(run.id, *param) for param in params],
-                [(run.id, *tag) for tag in tags],
-            )
-            ws.record(conn, "run.started", f"run:{run.id}", {"run_id": run.id, "name": run.name})
+        try:
+            with ws.write() as conn:
+                for digest, size in blobs:
+                    # Registered on every run: the transaction that first registered it may have
+                    # rolled back.
+                    ws.register_blob(conn, digest, size)
+                insert_run(
+                    conn,
+                    row,
+                    [(run.id, *param) for param in params],
+                    [(run.id, *tag) for tag in tags],
+                )
+                ws.record(
+                    conn, "run.started", f"run:{run.id}", {"run_id": run.id, "name": run.name}
+                )
+        except (sa.exc.IntegrityError, sqlite3.IntegrityError):
+            with ws.read() as conn:
+                taken = conn.execute(sa.select(_runs.c.id).where(_runs.c.id == run.id)).first()
+            if taken is None:
+                raise
+            raise ConflictError(
+                f"a run with id {run.id} exists already", hint="start the run with a new id"
+            ) from None
 
     def log_batch(
         self,
