@@ -9,8 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 import labledger
-from labledger._foundation.errors import ValidationError
-from labledger.tracking import run_rows
+from labledger._foundation.errors import ConflictError
 from labledger.tracking.query import get_run
 from labledger.workspace import schema
 from labledger.workspace.records import run_record
@@ -38,10 +37,9 @@ def test_a_retried_batch_writes_nothing_twice(pg_workspace: Workspace) -> None:
     with pytest.raises(ConnectionError):
         run.flush()
     run.flush()
-    with ws.write() as conn:
-        run_rows.insert_params(conn, [(run.id, "lr", "0.1", 0.1)])  # the same value: a no-op
-    with pytest.raises(ValidationError), ws.write() as conn:
-        run_rows.insert_params(conn, [(run.id, "lr", "0.2", 0.2)])
+    ws.stores.runs.log_batch(run.id, params=[("lr", "0.1", 0.1)])  # the same value: a no-op
+    with pytest.raises(ConflictError):
+        ws.stores.runs.log_batch(run.id, params=[("lr", "0.2", 0.2)])
     run.end()
     assert [row[0] for row in _stored(ws, run.id)] == [1, 2, 3, 4, 5]
     assert get_run(run.id, workspace=ws).metrics == {"loss": 0.2}
@@ -101,7 +99,6 @@ def test_a_catalog_at_revision_0004_keeps_every_seal_valid(
         report = verify_workspace(ws, remember=False)
         assert report.ok, report.problems
         # The unique index is there: a batch sent again after the upgrade adds nothing.
-        with ws.write() as conn:
-            run_rows.insert_metrics(conn, first.id, [("loss", 1.0, 0, 1.0, 1)])
+        ws.stores.runs.log_batch(first.id, metrics=[("loss", 1.0, 0, 1.0, 1)])
         assert len(_stored(ws, first.id)) == 3
         assert verify_workspace(ws, remember=False).ok

@@ -1,11 +1,16 @@
-"""Artifacts as the stores return them: typed, named values stored as blobs."""
+"""Artifacts: ``ArtifactStore``, and the frozen types it takes and returns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["Artifact"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from labledger.stores.pages import Page
+
+__all__ = ["Artifact", "ArtifactStore", "NewArtifact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +28,54 @@ class Artifact:
     created_by: str
     schema: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewArtifact:
+    """An artifact to record: its row, its project, and every blob it is made of as
+    ``(digest, size)`` (a tree: its manifest and each file)."""
+
+    artifact: Artifact
+    project_id: str
+    blobs: tuple[tuple[str, int], ...] = ()
+
+
+class ArtifactStore(Protocol):
+    """Artifacts: recorded, looked up and listed."""
+
+    def add_artifacts(self, artifacts: Sequence[NewArtifact]) -> list[Artifact]:
+        """Record artifacts in one transaction: register their blobs, index them for search and
+        append an ``artifact.produced`` ledger entry for each.
+
+        Raises:
+            ConflictError: A run already has an artifact of one of these names (or two of them
+                share a run and a name); nothing is written.
+        """
+        ...
+
+    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+        """The artifacts ``refs`` name, in the order given: an id, a unique id prefix, a name
+        (the newest of that name) or a digest.
+
+        Raises:
+            NotFoundError: A reference names no artifact.
+            AmbiguousReferenceError: An id prefix names several artifacts.
+        """
+        ...
+
+    def list_artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        kind: str | None = None,
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> Page[Artifact]:
+        """One page of artifacts, newest first, of one run (those it made and those its pipeline
+        tasks reused) or kind when given.
+
+        Raises:
+            ValidationError: ``page_token`` is not one this store gave out, or ``max_results``
+                is not a positive int.
+        """
+        ...

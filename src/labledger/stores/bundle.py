@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from labledger.stores.artifacts import ArtifactStore
     from labledger.stores.identity import IdentityStore
     from labledger.stores.ledger import LedgerStore
     from labledger.stores.lineage import LineageStore
     from labledger.stores.metadata import CollectionStore, MetadataStore
+    from labledger.stores.runs import RunStore
 
 __all__ = ["Stores"]
 
@@ -27,6 +29,8 @@ class Stores(Protocol):
         collections: Named sets of runs, artifacts, pipelines and models.
         identity: Users, API tokens and project roles.
         ledger: The ledger's entries, signed checkpoints and proofs.
+        runs: Tracked runs: created, logged to in batches, sealed, searched.
+        artifacts: Artifacts: recorded, looked up and listed.
     """
 
     @property
@@ -43,3 +47,9 @@ class Stores(Protocol):
 
     @property
     def ledger(self) -> LedgerStore: ...
+
+    @property
+    def runs(self) -> RunStore: ...
+
+    @property
+    def artifacts(self) -> ArtifactStore: ...

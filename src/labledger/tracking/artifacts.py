@@ -2,39 +2,31 @@
 
 The bytes are written by ``labledger.materializers``: a folder becomes a *tree* (each file a blob,
 plus a manifest blob listing ``(path, digest, size)``), a DataFrame Parquet, and so on. This module
-records what was written and reads it back out.
+records what was written (through the workspace's ``ArtifactStore``) and reads it back out.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
-
-from labledger._foundation.canonical import canonical_text
-from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
+from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.materializers.paths import read_manifest, write_tree
 from labledger.materializers.registry import save as materialize
+from labledger.stores.artifacts import NewArtifact
+from labledger.stores.pages import MAX_PAGE_SIZE
 from labledger.tracking.checks import MAX_NAME, check_name, storable_text
 from labledger.tracking.types import Artifact
-from labledger.workspace import schema
 from labledger.workspace.blob_export import export_blob, name_problem
 from labledger.workspace.current import get_workspace
-from labledger.workspace.lookup import find_artifact
-from labledger.workspace.search_index import refresh_document
 
 if TYPE_CHECKING:
-    from sqlalchemy import Row
-
     from labledger.workspace.workspace import Workspace
 
 __all__ = [
-    "artifact_from_row",
     "export_artifact",
     "get_artifact",
     "list_artifacts",
@@ -81,68 +73,19 @@ def store_artifact(
         schema=schema_doc,
         stats=stats,
     )
-    with workspace.write() as conn:
-        for blob_digest, blob_size in stored.blobs:
-            workspace.register_blob(conn, blob_digest, blob_size)
-        if run_id is not None:
-            clash = conn.execute(
-                select(schema.artifacts.c.id).where(
-                    schema.artifacts.c.run_id == run_id, schema.artifacts.c.name == name
-                )
-            ).scalar()
-            if clash is not None:
-                raise ConflictError(
-                    f"run {run_id} already has an artifact named {name!r}",
-                    hint="pass another name=",
-                )
-        conn.execute(
-            schema.artifacts.insert(),
-            {
-                "id": artifact.id,
-                "project_id": workspace.project_id(),
-                "name": name,
-                "kind": kind,
-                "format": fmt,
-                "digest": digest,
-                "size": size,
-                "schema_json": canonical_text(schema_doc),
-                "stats_json": canonical_text(stats),
-                "run_id": run_id,
-                "created_at": artifact.created_at,
-                "created_by": workspace.actor,
-            },
-        )
-        refresh_document(conn, "artifact", artifact.id)
-        workspace.record(
-            conn,
-            "artifact.produced",
-            f"artifact:{artifact.id}",
-            {"artifact_id": artifact.id, "name": name, "digest": digest, "run_id": run_id},
-        )
-    return artifact
-
-
-def artifact_from_row(row: Row[Any]) -> Artifact:
-    return Artifact(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        format=row.format,
-        digest=row.digest,
-        size=row.size,
-        run_id=row.run_id,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        schema=json.loads(row.schema_json),
-        stats=json.loads(row.stats_json),
-    )
+    new = NewArtifact(artifact, workspace.project_id(), tuple(stored.blobs))
+    return workspace.stores.artifacts.add_artifacts([new])[0]
 
 
 def get_artifact(ref: str, *, workspace: Workspace | None = None) -> Artifact:
-    """An artifact by id, unique id prefix, name (the newest of that name) or digest."""
+    """An artifact by id, unique id prefix, name (the newest of that name) or digest.
+
+    Raises:
+        NotFoundError: Nothing matches.
+        AmbiguousReferenceError: An id prefix matches several artifacts.
+    """
     workspace = workspace or get_workspace()
-    with workspace.read() as conn:
-        return artifact_from_row(find_artifact(conn, ref))
+    return workspace.stores.artifacts.get_artifacts([ref])[0]
 
 
 def list_artifacts(
@@ -158,19 +101,21 @@ def list_artifacts(
     reused from the cache (their ``run_id`` is the run that made them).
     """
     workspace = workspace or get_workspace()
-    table = schema.artifacts
-    query = select(table).order_by(table.c.created_at.desc()).limit(limit)
-    if run_id is not None:
-        reused = (
-            select(schema.task_outputs.c.artifact_id)
-            .join(schema.tasks, schema.tasks.c.id == schema.task_outputs.c.task_id)
-            .where(schema.tasks.c.run_id == run_id)
+    store = workspace.stores.artifacts
+    found: list[Artifact] = []
+    token: str | None = None
+    while len(found) < limit:
+        page = store.list_artifacts(
+            run_id=run_id,
+            kind=kind,
+            page_token=token,
+            max_results=min(limit - len(found), MAX_PAGE_SIZE),
         )
-        query = query.where(or_(table.c.run_id == run_id, table.c.id.in_(reused)))
-    if kind is not None:
-        query = query.where(table.c.kind == kind)
-    with workspace.read() as conn:
-        return [artifact_from_row(row) for row in conn.execute(query)]
+        found += page.items
+        token = page.next_token
+        if token is None:
+            break
+    return found
 
 
 def read_tree(workspace: Workspace, digest: str) -> list[dict[str, Any]]:

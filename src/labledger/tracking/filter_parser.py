@@ -10,16 +10,29 @@ A key is letters, digits and ``_ - / . : +``; any other key is quoted after the 
 or double quotes (metrics.`val loss`). Strings take single or double quotes and backslash escapes.
 A word that is not followed by an operator (and is not a run attribute or prefixed name), or a
 quoted phrase on its own, is a :class:`Text` term, matched against the run's search document (its
-name, params, tags and metadata values).
+name, params, tags and metadata values). The tree's types live in ``labledger.stores.run_filters``,
+where the stores that compile it find them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, cast
 
 from labledger._foundation import query_syntax as qs
 from labledger._foundation.query_syntax import QueryParser, TextTerm, syntax_error
+from labledger.stores.run_filters import (
+    ATTRIBUTES,
+    NUMERIC_ATTRIBUTES,
+    And,
+    Comparison,
+    Node,
+    Not,
+    Operator,
+    Or,
+    Target,
+    Text,
+    Value,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,19 +54,6 @@ __all__ = [
     "parse_order_item",
 ]
 
-Target = Literal["metrics", "params", "tags", "meta", "attributes"]
-Operator = Literal[
-    "=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "not like", "ilike", "not ilike",
-    "is null", "is not null",
-]  # fmt: skip
-Value: TypeAlias = int | float | str | bool
-
-ATTRIBUTES = frozenset(
-    {"id", "name", "status", "user", "host", "kind", "started_at", "ended_at", "git_commit",
-     "project_id"}
-)  # fmt: skip
-NUMERIC_ATTRIBUTES = frozenset({"started_at", "ended_at"})
-
 FILTER_HINT = (
     'write comparisons such as metrics.auc > 0.8 and params.model = "gbm", '
     "tags.team in ('assay', 'core'), params.optimizer like 'ad%', not tags.note is null, "
@@ -62,45 +62,6 @@ FILTER_HINT = (
 _EXPECTED = "a name such as metrics.auc, or a word to find"
 ORDER_HINT = "write sort keys such as metrics.auc desc, params.lr, started_at asc"
 
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """One condition on a run: ``target.key op value``.
-
-    ``value`` is a tuple for ``in``/``not in`` and ``None`` for ``is null``/``is not null``.
-    """
-
-    target: Target
-    key: str
-    op: Operator
-    value: Value | tuple[Value, ...] | None
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    """All operands hold."""
-
-    operands: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    """At least one operand holds."""
-
-    operands: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    """The operand does not hold."""
-
-    operand: Node
-
-
-Text = TextTerm
-"""A word or quoted phrase that the run's search document must contain."""
-
-Node: TypeAlias = Comparison | TextTerm | And | Or | Not
 
 _PREFIXES: dict[str, Target] = {
     "metrics": "metrics", "params": "params", "tags": "tags", "meta": "meta",

@@ -1,6 +1,6 @@
 """Buffered metric writing: ``log_metric`` appends to a queue; one background thread flushes.
 
-The thread flushes every buffer at most every 100 ms in one batched transaction per run, and each run
+The thread flushes every buffer at most every 100 ms, one ``RunStore.log_batch`` per run, and each run
 flushes what is left when it ends, so the hot path costs a deque append.
 
 Each row carries its ``seq``, its place in the run, given by the run as values are logged. A batch is
@@ -18,14 +18,14 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING
 
+from labledger.stores.runs import MetricRow
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["FLUSH_INTERVAL_S", "MetricBuffer", "MetricRow", "batch_id"]
 
 FLUSH_INTERVAL_S = 0.1
-# (key, value or None for NaN, step, timestamp, seq)
-MetricRow = tuple[str, float | None, int, float, int]
 
 
 def batch_id(run_id: str, rows: list[MetricRow]) -> str:

@@ -1,107 +1,60 @@
-"""Reading runs back: one run, a filtered search, metric histories and side-by-side comparison."""
+"""Reading runs back: one run, a filtered search, metric histories and side-by-side comparison.
+
+The workspace's ``RunStore`` reads the rows; whether a ``running`` run has lost its lease (its
+process died, or it stopped sending heartbeats) is judged here, from where the reader runs.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import ValidationError
+from labledger.stores.pages import MAX_PAGE_SIZE
+from labledger.stores.runs import RunQuery
+from labledger.tracking.filters import check_filter, parse_order_by
 from labledger.tracking.metric_rules import lower_is_better
 from labledger.tracking.types import MetricPoint, Run, RunComparison
-from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
-from labledger.workspace.lookup import find_by_id
 from labledger.workspace.recovery import lease_lost
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Connection, Row
-
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["compare_runs", "get_metric_history", "get_run", "search_runs"]
 
-
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else value
-
-
-def _lost(ws: Workspace, row: Row[Any], now: float) -> str | None:
-    if row.status != "running":
-        return None
-    return lease_lost(row.host, row.pid, row.heartbeat_at, here=ws.host, now=now)
+# Metric values read per page: a history of a million values takes a few round trips.
+_HISTORY_PAGE = 50_000
 
 
-def _hydrate(ws: Workspace, conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
-    ids = [row.id for row in rows]
-    params: dict[str, dict[str, str]] = defaultdict(dict)
-    metrics: dict[str, dict[str, float]] = defaultdict(dict)
-    tags: dict[str, dict[str, str]] = defaultdict(dict)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for r in conn.execute(
-            select(schema.params.c.run_id, schema.params.c.key, schema.params.c.value).where(
-                schema.params.c.run_id.in_(chunk)
-            )
-        ):
-            params[r.run_id][r.key] = r.value
-        lm = schema.latest_metrics
-        for r in conn.execute(
-            select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(chunk))
-        ):
-            metrics[r.run_id][r.key] = _nan(r.value)
-        for r in conn.execute(
-            select(schema.tags.c.run_id, schema.tags.c.key, schema.tags.c.value).where(
-                schema.tags.c.run_id.in_(chunk)
-            )
-        ):
-            tags[r.run_id][r.key] = r.value
+def _judged(ws: Workspace, runs: list[Run]) -> list[Run]:
+    """``runs`` with ``lost`` saying why each ``running`` one has lost its lease."""
+    running = [run.id for run in runs if run.status == "running"]
+    if not running:
+        return runs
     now = time.time()
+    lost = {
+        live.run_id: lease_lost(live.host, live.pid, live.heartbeat_at, here=ws.host, now=now)
+        for live in ws.stores.runs.running(running)
+    }
     return [
-        Run(
-            id=row.id,
-            name=row.name,
-            status=row.status,
-            kind=row.kind,
-            user=row.user,
-            host=row.host,
-            started_at=row.started_at,
-            ended_at=row.ended_at,
-            params=dict(sorted(params[row.id].items())),
-            metrics=dict(sorted(metrics[row.id].items())),
-            tags=dict(sorted(tags[row.id].items())),
-            environment_digest=row.environment_digest,
-            git_commit=row.git_commit,
-            git_dirty=row.git_dirty,
-            record_digest=row.record_digest,
-            error=row.error,
-            heartbeat_at=row.heartbeat_at if row.status == "running" else None,
-            lost=_lost(ws, row, now),
-        )
-        for row in rows
+        dataclasses.replace(run, lost=lost[run.id]) if lost.get(run.id) else run for run in runs
     ]
 
 
-def _find_run_row(conn: Connection, run_id: str) -> Row[Any]:
-    row = find_by_id(conn, schema.runs, run_id, what="run")
-    if row is None:
-        raise NotFoundError(
-            f"no run with id {run_id!r}",
-            hint="list runs with `labledger runs list`; a unique prefix of the id also works",
-        )
-    return row
-
-
 def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
-    """One run with its params, latest metrics and tags."""
+    """One run with its params, latest metrics and tags.
+
+    Raises:
+        NotFoundError: No run has this id or id prefix.
+        AmbiguousReferenceError: The prefix names several runs.
+    """
     ws = workspace or get_workspace()
-    with ws.read() as conn:
-        return _hydrate(ws, conn, [_find_run_row(conn, run_id)])[0]
+    return _judged(ws, ws.stores.runs.get_runs([run_id]))[0]
 
 
 def search_runs(
@@ -124,43 +77,50 @@ def search_runs(
     Raises:
         FilterSyntaxError: The filter does not parse; the message points at the problem.
     """
-    from labledger.tracking.filters import compile_filter, parse_order_by
-
     if not isinstance(max_results, int) or max_results < 1:
         raise ValidationError(f"max_results must be a positive int, got {max_results!r}")
     ws = workspace or get_workspace()
-    runs = schema.runs
-    query = select(runs)
-    condition = compile_filter(filter or "")
-    if condition is not None:
-        query = query.where(condition)
+    node = check_filter(filter or "")
+    keys = parse_order_by(order_by or [])
+    project_id = None
     if project is not None:
         project_id = ws.find_project_id(project)
         if project_id is None:
             return []  # no such project: nothing to find, and reading creates nothing
-        query = query.where(runs.c.project_id == project_id)
-    query = query.order_by(*parse_order_by(order_by or []), runs.c.id.desc()).limit(max_results)
-    with ws.read() as conn:
-        return _hydrate(ws, conn, conn.execute(query).all())
+    query = RunQuery(filter=node, order_by=keys, project_id=project_id)
+    store = ws.stores.runs
+    found: list[Run] = []
+    token: str | None = None
+    while True:
+        size = min(max_results - len(found), MAX_PAGE_SIZE)
+        page = store.search_runs(query, page_token=token, max_results=size)
+        found += page.items
+        token = page.next_token
+        if token is None or len(found) >= max_results:
+            return _judged(ws, found)
 
 
 def get_metric_history(
     run_id: str, key: str | None = None, *, workspace: Workspace | None = None
 ) -> list[MetricPoint]:
-    """Every logged value of a run's metric (or of all its metrics), by key then step."""
+    """Every logged value of a run's metric (or of all its metrics), by key then step.
+
+    Raises:
+        NotFoundError: No run has this id or id prefix.
+        AmbiguousReferenceError: The prefix names several runs.
+    """
     ws = workspace or get_workspace()
-    table = schema.metrics
-    with ws.read() as conn:
-        run = _find_run_row(conn, run_id)
-        query = select(table.c.key, table.c.value, table.c.step, table.c.timestamp).where(
-            table.c.run_id == run.id
-        )
-        if key is not None:
-            query = query.where(table.c.key == key)
-        rows = conn.execute(
-            query.order_by(table.c.key, table.c.step, table.c.timestamp, table.c.id)
-        )
-        return [MetricPoint(r.key, _nan(r.value), r.step, r.timestamp) for r in rows]
+    store = ws.stores.runs
+    full_id = store.get_runs([run_id])[0].id
+    keys = None if key is None else [key]
+    points: list[MetricPoint] = []
+    token: str | None = None
+    while True:
+        page = store.metric_history(full_id, keys, page_token=token, max_results=_HISTORY_PAGE)
+        points += page.items
+        token = page.next_token
+        if token is None:
+            return points
 
 
 def compare_runs(
@@ -178,9 +138,7 @@ def compare_runs(
     if len(run_ids) < 1:
         raise ValidationError("compare_runs needs at least one run id")
     ws = workspace or get_workspace()
-    with ws.read() as conn:
-        rows = [_find_run_row(conn, run_id) for run_id in run_ids]
-        runs = _hydrate(ws, conn, rows)
+    runs = _judged(ws, ws.stores.runs.get_runs(list(run_ids)))
     param_keys = sorted({k for run in runs for k in run.params})
     metric_keys = sorted({k for run in runs for k in run.metrics})
     differing = [k for k in param_keys if len({run.params.get(k) for run in runs}) > 1]

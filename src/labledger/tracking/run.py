@@ -1,9 +1,10 @@
 """Tracked runs: ``start_run`` and the ``ActiveRun`` it returns.
 
-A run is opened in one transaction (row, params, tags, environment blob, ledger entry ``run.started``)
-and sealed in another (status, remaining metrics, record digest, ledger entry ``run.finished``).
-Metrics go through a ``MetricBuffer``; params and tags are written when logged. The rows themselves
-are written by ``run_rows``.
+A run is opened in one write (row, params, tags, environment blob, ledger entry ``run.started``)
+and sealed in another (status, remaining metrics, record digest, ledger entry ``run.finished``), each
+one call to the workspace's ``RunStore``. Metrics go through a ``MetricBuffer`` whose flusher sends
+them to ``RunStore.log_batch``; params and tags are written when logged. Checks and policy stay
+here: values are checked as they are logged, params against those logged before.
 
 Each metric value gets the next ``seq`` of its run as it is logged: its natural key in the catalog
 (a retried batch writes nothing twice) and its place in the sealed record, whatever order the
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import ConflictError, RunStateError
 from labledger._foundation.ids import new_id
+from labledger.stores.runs import FinishRun, MetricRow, MetricsSeal, NewRun
 from labledger.tracking.artifacts import store_artifact
 from labledger.tracking.checks import (
     STEP_BITS,
@@ -44,36 +46,15 @@ from labledger.tracking.checks import (
     value_text,
 )
 from labledger.tracking.environment import capture_environment, git_state
-from labledger.tracking.metric_buffer import MetricBuffer, MetricRow
-from labledger.tracking.run_rows import (
-    ParamRow,
-    TagRow,
-    finish_run,
-    insert_metrics,
-    insert_params,
-    insert_run,
-    touch_heartbeat,
-    upsert_latest_metrics,
-)
-from labledger.workspace import schema
-from labledger.workspace.artifact_entries import record_run_artifacts
-from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint
+from labledger.tracking.metric_buffer import MetricBuffer, batch_id
 from labledger.workspace.current import get_workspace
-from labledger.workspace.records import (
-    RUN_FIELDS,
-    MetricsDigest,
-    metrics_digest,
-    run_record,
-    seal_fields,
-)
-from labledger.workspace.search_index import index_finished_run, index_run
+from labledger.workspace.records import RUN_FIELDS, MetricsDigest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from types import TracebackType
 
-    from sqlalchemy import Connection
-
+    from labledger.stores.runs import BlobRef, ParamRow, TagRow
     from labledger.tracking.types import Artifact
     from labledger.workspace.workspace import Workspace
 
@@ -95,17 +76,16 @@ def _as_number(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _environment_digest(workspace: Workspace, conn: Connection) -> str:
+def _environment_blob(workspace: Workspace) -> BlobRef:
     # Per workspace object, not per URL: a workspace deleted and re-created at the same path in
-    # this process (a notebook) has an empty store. Registered on every run, because the
+    # this process (a notebook) has an empty store. Registered with every run, because the
     # transaction that first registered it may have rolled back.
     known = _env_digests.get(workspace)
     if known is None:
         data = canonical_json(capture_environment())
         known = (workspace.store.put(data), len(data))
         _env_digests[workspace] = known
-    workspace.register_blob(conn, *known)
-    return known[0]
+    return known
 
 
 class ActiveRun:
@@ -120,6 +100,8 @@ class ActiveRun:
         self.id = run_id
         self.name = name
         self.status = "running"
+        self._runs = workspace.stores.runs
+        self._new: NewRun | None = None
         self._row: dict[str, Any] = {}
         self._params: dict[str, str] = {}
         self._param_types: dict[str, str] = {}  # type names, for the message of a conflict
@@ -129,8 +111,6 @@ class ActiveRun:
         self._step_bits = STEP_BITS.get(workspace.catalog.dialect, 64)
         self._step_min = -(2 ** (self._step_bits - 1))
         self._step_max = 2 ** (self._step_bits - 1) - 1
-        # (step, seq) of each key's row in latest_metrics: this run is its only writer.
-        self._latest_written: dict[str, tuple[int, int]] = {}
         # The next seq; ``next`` on a count is atomic, so threads logging at once get distinct ones.
         self._seq = itertools.count(1)
         # The digest of rows 1..digested, while batches commit in seq order (they do unless
@@ -157,7 +137,7 @@ class ActiveRun:
                     hint="log the changed value under another key, or start a new run",
                 )
             if known is None:
-                rows.append((self.id, key, text, _as_number(text)))
+                rows.append((key, text, _as_number(text)))
                 self._param_types[key] = type(value).__name__
         return rows
 
@@ -166,9 +146,8 @@ class ActiveRun:
         self._require_running()
         rows = self._param_rows(params)
         if rows:
-            with self.workspace.write() as conn:
-                insert_params(conn, rows)
-            self._params.update({key: text for _, key, text, _ in rows})
+            self._runs.log_batch(self.id, params=rows)
+            self._params.update({key: text for key, text, _ in rows})
 
     def log_param(self, key: str, value: Any) -> None:
         """Record one param."""
@@ -176,16 +155,13 @@ class ActiveRun:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set or replace tags (tags stay editable after the run ends)."""
-        rows = [
-            {"run_id": self.id, "key": check_key(k, "tag"), "value": value_text(k, v, "tag")}
+        rows: list[TagRow] = [
+            (check_key(k, "tag"), value_text(k, v, "tag"))
             for k, v in check_mapping(tags, "set_tags").items()
         ]
-        with self.workspace.write() as conn:
-            self.workspace.upsert(conn, schema.tags, rows, ["run_id", "key"])
-            if self.status != "running":
-                # A running run is indexed when it ends; a finished one now.
-                index_run(conn, self.id)
-        self._tags.update({row["key"]: row["value"] for row in rows})
+        if rows:
+            self._runs.log_batch(self.id, tags=rows)
+        self._tags.update(rows)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag."""
@@ -242,10 +218,11 @@ class ActiveRun:
             self.log_metric(key, value, step=step, timestamp=now)  # type: ignore[arg-type]
 
     def _write_metrics(self, rows: list[MetricRow]) -> None:
-        with self.workspace.write() as conn:
-            written = self._insert_metrics(conn, rows)
+        # Sorted by seq (threads logging at once may queue them out of order), which names the
+        # batch: sent again after a failure, it carries the same id.
+        rows.sort(key=_SEQ)
+        self._runs.log_batch(self.id, metrics=rows, batch_id=batch_id(self.id, rows))
         # Only once committed: a failed flush keeps its batch and sends it again.
-        self._latest_written.update(written)
         self._digest(self._metrics_digest, rows)
 
     def _digest(self, digest: MetricsDigest, rows: list[MetricRow]) -> None:
@@ -258,30 +235,8 @@ class ActiveRun:
         else:
             self._digest_in_order = False
 
-    def _insert_metrics(
-        self, conn: Connection, rows: list[MetricRow]
-    ) -> dict[str, tuple[int, int]]:
-        """Insert rows and refresh latest_metrics; return the (step, seq) written per key.
-
-        Sorts ``rows`` by seq first (threads logging at once may queue them out of order).
-        """
-        rows.sort(key=_SEQ)
-        latest: dict[str, MetricRow] = {}
-        for row in rows:
-            best = latest.get(row[0])
-            if best is None or row[2] >= best[2]:
-                latest[row[0]] = row
-        insert_metrics(conn, self.id, rows)
-        written = self._latest_written
-        newer = {
-            k: row for k, row in latest.items() if k not in written or (row[2], row[4]) > written[k]
-        }
-        upsert_latest_metrics(conn, self.id, list(newer.values()))
-        return {k: (row[2], row[4]) for k, row in newer.items()}
-
     def _heartbeat(self) -> None:
-        with self.workspace.write() as conn:
-            touch_heartbeat(conn, self.id, time.time())
+        self._runs.heartbeat([self.id], time.time())
 
     def flush(self) -> None:
         """Write buffered metrics now."""
@@ -331,53 +286,30 @@ class ActiveRun:
                 _stack.remove(self)
 
     def _seal(self, status: str, error: str | None, rows: list[MetricRow]) -> None:
-        ensure_workspace_key(self.workspace)
-        with self.workspace.write() as conn:
-            metrics = self._metrics_digest.copy()
-            digested, in_order = self._digested, self._digest_in_order
-            if rows:
-                self._insert_metrics(conn, rows)
-                self._digest(metrics, rows)
-            if not self._digest_in_order:
-                # Batches committed out of seq order: digest the rows in seq order as stored.
-                metrics = metrics_digest(conn, self.id)
-            self._digested, self._digest_in_order = digested, in_order
-            now = time.time()
-            sealed = seal_fields(
-                run_record(
-                    conn,
-                    self.id,
-                    run={**self._row, "status": status, "ended_at": now},
-                    params=self._params,
-                    metrics=metrics,
-                )
-            )
-            record = sealed["record_digest"]
-            finish_run(
-                conn, self.id, status=status, ended_at=now, error=error, record_digest=record
-            )
-            index_finished_run(
-                conn,
-                self.id,
-                name=self.name,
-                kind=self._row.get("kind", "run"),
+        rows.sort(key=_SEQ)
+        metrics = self._metrics_digest.copy()
+        digested, in_order = self._digested, self._digest_in_order
+        self._digest(metrics, rows)
+        # Batches committed out of seq order: the store digests the rows in seq order as stored.
+        seal = (
+            MetricsSeal(metrics.count, metrics.digest, metrics.summary())
+            if self._digest_in_order
+            else None
+        )
+        self._digested, self._digest_in_order = digested, in_order
+        self._runs.finish_run(
+            self.id,
+            FinishRun(
+                status=status,
+                ended_at=time.time(),
+                error=error,
+                metrics=rows,
+                metrics_seal=seal,
+                run=self._new,
                 params=self._params,
                 tags=self._tags,
-            )
-            record_run_artifacts(self.workspace, conn, self.id)
-            payload = {
-                "run_id": self.id,
-                "status": status,
-                **sealed,
-                "metrics": metrics.summary(),
-                # Every artifact of the run is named by a produced entry (verify checks).
-                "artifacts_recorded": True,
-            }
-            # A signed checkpoint of the ledger up to this seal travels inside it.
-            checkpoint = seal_checkpoint(self.workspace, conn)
-            if checkpoint is not None:
-                payload["checkpoint"] = checkpoint
-            self.workspace.record(conn, "run.finished", f"run:{self.id}", payload)
+            ),
+        )
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -422,36 +354,33 @@ def start_run(
     run = ActiveRun(ws, run_id, name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)))
     param_rows = run._param_rows(check_mapping(params or {}, "start_run(params=...)"))
     tag_rows: list[TagRow] = [
-        (run_id, check_key(k, "tag"), value_text(k, v, "tag"))
+        (check_key(k, "tag"), value_text(k, v, "tag"))
         for k, v in check_mapping(tags or {}, "start_run(tags=...)").items()
     ]
     git = git_state()
     # A writer seals runs whose process died (readers only report them); rate-limited per
     # workspace object, so a loop of short runs pays for it once.
     ws.reap_dead_runs(force=False)
-    project_id = ws.project_id(project)
-    with ws.write() as conn:
-        row = {
-            "id": run_id,
-            "project_id": project_id,
-            "name": run.name,
-            "kind": kind,
-            "status": "running",
-            "user": ws.actor,
-            "host": ws.host,
-            "pid": os.getpid(),
-            "started_at": now,
-            "ended_at": None,
-            "heartbeat_at": now,
-            "environment_digest": _environment_digest(ws, conn),
-            "git_commit": git.commit,
-            "git_dirty": git.dirty,
-        }
-        insert_run(conn, row, param_rows, tag_rows)
-        ws.record(conn, "run.started", f"run:{run_id}", {"run_id": run_id, "name": run.name})
-    run._row = {key: row[key] for key in (*RUN_FIELDS, "kind")}
-    run._tags.update({key: value for _, key, value in tag_rows})
-    run._params.update({key: text for _, key, text, _ in param_rows})
+    environment = _environment_blob(ws)
+    new = NewRun(
+        id=run_id,
+        project_id=ws.project_id(project),
+        name=run.name,
+        kind=kind,
+        user=ws.actor,
+        host=ws.host,
+        pid=os.getpid(),
+        started_at=now,
+        environment_digest=environment[0],
+        git_commit=git.commit,
+        git_dirty=git.dirty,
+    )
+    run._runs.create_run(new, params=param_rows, tags=tag_rows, blobs=[environment])
+    run._new = new
+    run._row = {key: getattr(new, key, None) for key in (*RUN_FIELDS, "kind") if key != "status"}
+    run._row["status"] = "running"
+    run._tags.update(tag_rows)
+    run._params.update({key: text for key, text, _ in param_rows})
     with _stack_lock:
         _stack.append(run)
         _install_exit_hooks()

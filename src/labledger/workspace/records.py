@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
+    from labledger.stores.runs import MetricsSeal
+
 __all__ = [
     "RECORD_FORMAT",
     "RUN_FIELDS",
@@ -135,7 +137,7 @@ def run_record(
     *,
     run: Mapping[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
-    metrics: MetricsDigest | None = None,
+    metrics: MetricsDigest | MetricsSeal | None = None,
     record_format: int = RECORD_FORMAT,
 ) -> dict[str, Any]:
     """The canonical record of a run.
@@ -185,7 +187,7 @@ def _record_v2(
     bind: Mapping[str, Any],
     row: Mapping[str, Any],
     params: Mapping[str, str],
-    metrics: MetricsDigest,
+    metrics: MetricsDigest | MetricsSeal,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
         "format": 2,
@@ -253,7 +255,7 @@ def run_record_digest(
     *,
     run: Mapping[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
-    metrics: MetricsDigest | None = None,
+    metrics: MetricsDigest | MetricsSeal | None = None,
     record_format: int = RECORD_FORMAT,
 ) -> str:
     """Digest of ``run_record``: of the record itself for format 1, of its parts' digests for 2."""

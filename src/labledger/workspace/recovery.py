@@ -3,7 +3,7 @@
 A ``running`` run holds a lease: on its own host, for as long as its process lives; on any other
 host, for ``HEARTBEAT_TIMEOUT_S`` after its last heartbeat (a running run beats every few
 seconds). ``lease_lost`` judges it without writing, for readers; ``mark_crashed_runs`` seals the
-dead ones, and only writers call it (``Workspace.reap_dead_runs``, ``labledger runs reap``).
+dead ones through the run store, and only writers call it (``Workspace.reap_dead_runs``, ``labledger runs reap``).
 
 A crashed run is sealed as it stands (its record digest in the ``run.crashed`` ledger entry), so the
 tasks it finished can serve a re-run from the cache: only sealed runs' tasks can.
@@ -15,19 +15,21 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-
-from labledger.workspace import schema
-from labledger.workspace.artifact_entries import record_run_artifacts
-from labledger.workspace.records import run_record, seal_fields
-
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["HEARTBEAT_TIMEOUT_S", "lease_lost", "mark_crashed_runs", "process_is_alive"]
+__all__ = [
+    "CRASHED_REASON",
+    "HEARTBEAT_TIMEOUT_S",
+    "lease_lost",
+    "mark_crashed_runs",
+    "process_is_alive",
+]
 
 # A run on another host that has not reported for this long is taken as dead.
 HEARTBEAT_TIMEOUT_S = 15 * 60.0
+# The error a run sealed as crashed is left with.
+CRASHED_REASON = "the process ended without finishing the run"
 
 
 def process_is_alive(pid: int) -> bool:
@@ -73,44 +75,17 @@ def lease_lost(
 
 
 def mark_crashed_runs(workspace: Workspace) -> list[str]:
-    """Seal dead ``running`` runs as ``crashed`` (see ``lease_lost``); return their ids."""
-    runs = schema.runs
-    with workspace.read() as conn:
-        candidates = conn.execute(
-            select(runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat_at).where(
-                runs.c.status == "running"
-            )
-        ).all()
+    """Seal dead ``running`` runs as ``crashed`` (see ``lease_lost``); return their ids.
+
+    The policy (which runs are dead) is judged here; the run store seals them.
+    """
+    runs = workspace.stores.runs
     now = time.time()
     dead = [
-        row.id
-        for row in candidates
-        if lease_lost(row.host, row.pid, row.heartbeat_at, here=workspace.host, now=now)
+        live.run_id
+        for live in runs.running()
+        if lease_lost(live.host, live.pid, live.heartbeat_at, here=workspace.host, now=now)
     ]
     if not dead:
         return []
-    with workspace.write() as conn:
-        for run_id in dead:
-            changed = conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.status == "running")
-                .values(
-                    status="crashed",
-                    ended_at=now,
-                    error="the process ended without finishing the run",
-                )
-            ).rowcount
-            if changed:
-                # Sealed as it stands: the tasks it finished stay usable from the cache (a re-run
-                # resumes), and edits made after this are seen by `verify`.
-                sealed = seal_fields(run_record(conn, run_id))
-                record = sealed["record_digest"]
-                conn.execute(update(runs).where(runs.c.id == run_id).values(record_digest=record))
-                record_run_artifacts(workspace, conn, run_id)
-                workspace.record(
-                    conn,
-                    "run.crashed",
-                    f"run:{run_id}",
-                    {"run_id": run_id, **sealed, "artifacts_recorded": True},
-                )
-    return dead
+    return runs.mark_crashed(dead, reason=CRASHED_REASON, at=now)

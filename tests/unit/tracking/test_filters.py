@@ -1,4 +1,5 @@
-"""The run filter language: parsing, error messages, and what compiled filters select in SQLite."""
+"""The run filter language: parsing, error messages, and what the SQL store's compiled filters
+select in SQLite."""
 
 from __future__ import annotations
 
@@ -19,16 +20,23 @@ from labledger.tracking.filters import (
     Not,
     Or,
     Text,
-    compile_filter,
+    check_filter,
     parse_filter,
     parse_order_by,
 )
 from labledger.workspace import schema
+from labledger.workspace.sql import run_filters
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from labledger.workspace.workspace import Workspace
+
+
+def compile_filter(expression: Any) -> sa.ColumnElement[bool] | None:
+    """The SQL store's condition for a filter the service has checked."""
+    return run_filters.compile_filter(check_filter(expression))
+
 
 # --- parsing -------------------------------------------------------------------------------------
 
@@ -41,7 +49,7 @@ def test_exported_names() -> None:
         "Not",
         "Or",
         "Text",
-        "compile_filter",
+        "check_filter",
         "parse_filter",
         "parse_order_by",
     ]
@@ -489,7 +497,11 @@ def test_exists_subqueries_are_correlated_to_runs() -> None:
 
 
 def _ordered(engine: sa.Engine, *items: str) -> list[str]:
-    query = sa.select(schema.runs.c.id).order_by(*parse_order_by(items), schema.runs.c.id)
+    order = [
+        (column.desc() if descending else column.asc()).nulls_last()
+        for column, descending in run_filters.sort_columns(parse_order_by(items))
+    ]
+    query = sa.select(schema.runs.c.id).order_by(*order, schema.runs.c.id)
     with engine.connect() as connection:
         return list(connection.scalars(query))
 
@@ -506,7 +518,7 @@ def test_order_by(engine: sa.Engine) -> None:
     assert _ordered(engine, "tags.team") == ["r1", "r2", "r3", "r4"]
     assert _ordered(engine, "meta.temperature desc") == ["r1", "r2", "r3", "r4"]
     assert _ordered(engine, "meta.site desc") == ["r2", "r1", "r3", "r4"]
-    assert parse_order_by([]) == []
+    assert parse_order_by([]) == ()
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 import labledger
-from labledger._foundation.errors import ValidationError
-from labledger.tracking import run_rows
+from labledger._foundation.errors import ConflictError
 from labledger.tracking.query import get_metric_history, get_run
 from labledger.workspace import schema
 from labledger.workspace.records import run_record
@@ -83,10 +82,8 @@ def test_a_batch_committed_but_reported_failed_is_written_once(workspace: Worksp
 def test_a_batch_written_twice_by_the_store_leaves_each_value_once(workspace: Workspace) -> None:
     run = _quiet(labledger.start_run("twice", workspace=workspace))
     rows = [("auc", 0.5, 0, 1.0, 1), ("auc", 0.7, 1, 2.0, 2)]
-    for _ in range(2):
-        with workspace.write() as conn:
-            run_rows.insert_metrics(conn, run.id, rows)
-            run_rows.upsert_latest_metrics(conn, run.id, rows[-1:])
+    for _ in range(2):  # the same batch, sent again under its id
+        workspace.stores.runs.log_batch(run.id, metrics=rows, batch_id=f"{run.id}:1-2")
     assert _stored(workspace, run.id) == [(1, "auc", 0.5, 0), (2, "auc", 0.7, 1)]
     assert get_run(run.id, workspace=workspace).metrics == {"auc": 0.7}
 
@@ -134,13 +131,12 @@ def test_latest_values_stay_the_newest_when_batches_arrive_reversed(
 
 def test_an_older_row_never_replaces_a_newer_latest_value(workspace: Workspace) -> None:
     run = _quiet(labledger.start_run("late", workspace=workspace))
-    with workspace.write() as conn:
-        run_rows.upsert_latest_metrics(conn, run.id, [("loss", 0.2, 4, 9.0, 8)])
-        run_rows.upsert_latest_metrics(conn, run.id, [("loss", 0.9, 1, 99.0, 9)])  # lower step
-        run_rows.upsert_latest_metrics(conn, run.id, [("loss", 0.3, 4, 99.0, 7)])  # lower seq
+    store = workspace.stores.runs
+    store.log_batch(run.id, metrics=[("loss", 0.2, 4, 9.0, 8)])
+    store.log_batch(run.id, metrics=[("loss", 0.9, 1, 99.0, 9)])  # lower step
+    store.log_batch(run.id, metrics=[("loss", 0.3, 4, 99.0, 7)])  # lower seq
     assert get_run(run.id, workspace=workspace).metrics == {"loss": 0.2}
-    with workspace.write() as conn:
-        run_rows.upsert_latest_metrics(conn, run.id, [("loss", 0.1, 4, 1.0, 10)])
+    store.log_batch(run.id, metrics=[("loss", 0.1, 4, 1.0, 10)])
     assert get_run(run.id, workspace=workspace).metrics == {"loss": 0.1}
 
 
@@ -167,11 +163,9 @@ def test_a_param_written_again_with_its_value_is_a_no_op(workspace: Workspace) -
     # A write that committed, its reply lost: the client knows nothing of it and sends it again.
     run._params.clear()
     run.log_params({"lr": 0.1, "seed": 7})
-    with workspace.write() as conn:
-        run_rows.insert_params(conn, [(run.id, "seed", "7", 7.0)])
-    with pytest.raises(ValidationError, match=r"param 'lr' .* logged already as '0.1'"):
-        with workspace.write() as conn:
-            run_rows.insert_params(conn, [(run.id, "lr", "0.2", 0.2)])
+    workspace.stores.runs.log_batch(run.id, params=[("seed", "7", 7.0)])
+    with pytest.raises(ConflictError, match=r"param 'lr' .* logged already as '0.1'"):
+        workspace.stores.runs.log_batch(run.id, params=[("lr", "0.2", 0.2)])
     run.end()
     assert get_run(run.id, workspace=workspace).params == {"lr": "0.1", "seed": "7"}
     assert verify_workspace(workspace, remember=False).ok

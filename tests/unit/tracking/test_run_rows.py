@@ -1,6 +1,6 @@
 """A run's rows are the same whether SQLite gets them from the driver or through SQLAlchemy.
 
-On SQLite the run lifecycle writes through the sqlite3 connection; PostgreSQL, and SQLite with that
+On SQLite the run store writes a run's lifecycle through the sqlite3 connection; PostgreSQL, and SQLite with that
 path switched off here, write the same rows through SQLAlchemy (PostgreSQL itself is covered by the
 integration tests).
 """
@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from labledger.metadata import define_field, set_metadata
-from labledger.tracking import run_rows
 from labledger.tracking.run import start_run
 from labledger.workspace import ledger, records, schema, search_index, workspace
 from labledger.workspace.ledger import verify_chain
+from labledger.workspace.sql import run_rows
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from labledger._foundation.errors import ConfigurationError
 from labledger.workspace.http.identity import HttpIdentityStore
 from labledger.workspace.http.ledger import HttpLedgerStore
 from labledger.workspace.http.lineage import HttpLineageStore
 from labledger.workspace.http.metadata import HttpCollectionStore, HttpMetadataStore
 
 if TYPE_CHECKING:
+    from labledger.stores.artifacts import ArtifactStore
+    from labledger.stores.runs import RunStore
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpStores"]
@@ -41,3 +44,19 @@ class HttpStores:
     @functools.cached_property
     def ledger(self) -> HttpLedgerStore:
         return HttpLedgerStore(self.client)
+
+    @property
+    def runs(self) -> RunStore:
+        """Not over HTTP yet: tracking runs against a server comes with its routes."""
+        raise self._not_yet("tracking runs")
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Not over HTTP yet: artifacts against a server come with the run routes."""
+        raise self._not_yet("artifacts")
+
+    def _not_yet(self, what: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"{what} is not available against a server yet ({self.client.base_url})",
+            hint="open the server's workspace itself (its folder or database URL) for this",
+        )

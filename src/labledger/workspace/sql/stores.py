@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from labledger.workspace.sql.artifacts import SqlArtifactStore
 from labledger.workspace.sql.collections import SqlCollectionStore
 from labledger.workspace.sql.identity import SqlIdentityStore
 from labledger.workspace.sql.ledger import SqlLedgerStore
 from labledger.workspace.sql.lineage import SqlLineageStore
 from labledger.workspace.sql.metadata import SqlMetadataStore
+from labledger.workspace.sql.runs import SqlRunStore
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -42,3 +44,11 @@ class SqlStores:
     @functools.cached_property
     def ledger(self) -> SqlLedgerStore:
         return SqlLedgerStore(self._workspace)
+
+    @functools.cached_property
+    def runs(self) -> SqlRunStore:
+        return SqlRunStore(self._workspace)
+
+    @functools.cached_property
+    def artifacts(self) -> SqlArtifactStore:
+        return SqlArtifactStore(self._workspace)

@@ -1,6 +1,6 @@
 """The catalog rows of a run: written when it starts, as it logs, and when it is sealed.
 
-Each function writes inside the caller's transaction. On SQLite the statements go to the driver (see
+Each function writes inside the caller's transaction (``SqlRunStore`` opens it). On SQLite the statements go to the driver (see
 ``labledger.workspace.sqlite_driver``): a run's start and end are a dozen statements, and through
 SQLAlchemy's execution path each would cost more than SQLite takes to run it. PostgreSQL gets the
 same rows through SQLAlchemy.
@@ -11,11 +11,11 @@ lost (a dropped connection, a restarted database, later an HTTP timeout) can be 
 - metrics: a row's natural key is ``(run_id, seq)``, the seq its run gave it when it was logged; a
   row whose key exists is skipped, and ``latest_metrics`` takes a value only when it is newer (a
   higher step, then a higher seq) than the one shown, so a late or repeated batch changes nothing.
-- params: immutable; the same value again is a no-op, a different one a ``ValidationError``.
+- params: immutable; the same value again is a no-op, a different one a ``ConflictError``.
 - tags: editable; written as upserts, so writing the same batch twice leaves the same rows.
 
 So no table of applied batches is kept: a batch is named by its run and the seqs it holds
-(``metric_buffer.batch_id``), and its rows themselves say whether it was applied.
+(``tracking.metric_buffer.batch_id``), and its rows themselves say whether it was applied.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, tuple_, update
 
-from labledger._foundation.errors import RunStateError, ValidationError
+from labledger._foundation.errors import ConflictError, RunStateError
 from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
-    from labledger.tracking.metric_buffer import MetricRow
+    from labledger.stores.runs import MetricRow
 
 __all__ = [
     "RUN_COLUMNS",
@@ -103,8 +103,8 @@ _STORED_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
     schema.params.c.key.in_(bindparam("keys", expanding=True)),
 )
 _SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",)) + " AND status = 'running'"
-_FINISH_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
-_SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",))
+_UPDATE_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
+_SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",)) + " AND status = 'running'"
 
 
 def _dicts(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
@@ -137,7 +137,7 @@ def insert_params(conn: Connection, params: Sequence[ParamRow]) -> None:
     """Insert the params of one run; one logged already with the same value is left as it is.
 
     Raises:
-        ValidationError: A param is logged already with another value (params are immutable).
+        ConflictError: A param is logged already with another value (params are immutable).
     """
     if not params:
         return
@@ -153,7 +153,7 @@ def insert_params(conn: Connection, params: Sequence[ParamRow]) -> None:
     stored = conn.execute(_STORED_PARAMS, {"run_id": run_id, "keys": list(given)})
     for key, value in stored:
         if value != given[key]:
-            raise ValidationError(
+            raise ConflictError(
                 f"param {key!r} of run {run_id} is logged already as {value!r}; params cannot "
                 f"change, so {given[key]!r} was not recorded",
                 hint="log the changed value under another key, or start a new run",
@@ -240,7 +240,7 @@ def finish_run(
         changed = db.execute(_SQLITE_FINISH, (*values, run_id)).rowcount
     else:
         changed = conn.execute(
-            _FINISH_RUNNING, {"run_id_": run_id, **dict(zip(_FINISH_COLUMNS, values, strict=True))}
+            _UPDATE_RUNNING, {"run_id_": run_id, **dict(zip(_FINISH_COLUMNS, values, strict=True))}
         ).rowcount
     if changed != 1:
         raise RunStateError(
@@ -250,10 +250,13 @@ def finish_run(
         )
 
 
-def touch_heartbeat(conn: Connection, run_id: str, now: float) -> None:
-    """Record that the run's process is alive at ``now``."""
+def touch_heartbeat(conn: Connection, run_ids: Sequence[str], now: float) -> None:
+    """Record that the runs' processes are alive at ``now``; runs no longer running are left as
+    they are."""
     db = driver_connection(conn)
     if db is not None:
-        db.execute(_SQLITE_HEARTBEAT, (now, run_id))
+        db.executemany(_SQLITE_HEARTBEAT, [(now, run_id) for run_id in run_ids])
     else:
-        conn.execute(_UPDATE_RUN, {"run_id_": run_id, "heartbeat_at": now})
+        conn.execute(
+            _UPDATE_RUNNING, [{"run_id_": run_id, "heartbeat_at": now} for run_id in run_ids]
+        )

@@ -1,0 +1,165 @@
+"""The SQL artifact store: artifacts recorded with their blobs and ledger entries, looked up, listed.
+
+A list is paged by ``(created_at, id)`` of the page's last artifact, newest first.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from labledger._foundation.canonical import canonical_text
+from labledger._foundation.errors import ConflictError, ValidationError
+from labledger.stores.artifacts import Artifact
+from labledger.stores.pages import Page, decode_token, encode_token
+from labledger.workspace import schema
+from labledger.workspace.lookup import find_artifact
+from labledger.workspace.search_index import refresh_document
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Row
+
+    from labledger.stores.artifacts import NewArtifact
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["SqlArtifactStore", "artifact_from_row"]
+
+
+def _foreign_token() -> ValidationError:
+    """A token that decodes but was given out for another list."""
+    return ValidationError(
+        "the page token is not one this workspace gave out for this list",
+        hint="start again from the first page, without a page token",
+    )
+
+
+_artifacts = schema.artifacts
+
+
+def artifact_from_row(row: Row[Any]) -> Artifact:
+    """The ``Artifact`` of an ``artifacts`` row."""
+    return Artifact(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        format=row.format,
+        digest=row.digest,
+        size=row.size,
+        run_id=row.run_id,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        schema=json.loads(row.schema_json),
+        stats=json.loads(row.stats_json),
+    )
+
+
+def _clash(run_id: str, name: str) -> ConflictError:
+    return ConflictError(
+        f"run {run_id} already has an artifact named {name!r}", hint="pass another name="
+    )
+
+
+class SqlArtifactStore:
+    """``ArtifactStore`` over a workspace's catalog."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    def add_artifacts(self, artifacts: Sequence[NewArtifact]) -> list[Artifact]:
+        ws = self._workspace
+        named: set[tuple[str, str]] = set()
+        with ws.write() as conn:
+            for new in artifacts:
+                artifact = new.artifact
+                for blob_digest, blob_size in new.blobs:
+                    ws.register_blob(conn, blob_digest, blob_size)
+                if artifact.run_id is not None:
+                    key = (artifact.run_id, artifact.name)
+                    clash = conn.execute(
+                        sa.select(_artifacts.c.id).where(
+                            _artifacts.c.run_id == artifact.run_id,
+                            _artifacts.c.name == artifact.name,
+                        )
+                    ).scalar()
+                    if clash is not None or key in named:
+                        raise _clash(*key)
+                    named.add(key)
+                conn.execute(
+                    _artifacts.insert(),
+                    {
+                        "id": artifact.id,
+                        "project_id": new.project_id,
+                        "name": artifact.name,
+                        "kind": artifact.kind,
+                        "format": artifact.format,
+                        "digest": artifact.digest,
+                        "size": artifact.size,
+                        "schema_json": canonical_text(artifact.schema),
+                        "stats_json": canonical_text(artifact.stats),
+                        "run_id": artifact.run_id,
+                        "created_at": artifact.created_at,
+                        "created_by": artifact.created_by,
+                    },
+                )
+                refresh_document(conn, "artifact", artifact.id)
+                ws.record(
+                    conn,
+                    "artifact.produced",
+                    f"artifact:{artifact.id}",
+                    {
+                        "artifact_id": artifact.id,
+                        "name": artifact.name,
+                        "digest": artifact.digest,
+                        "run_id": artifact.run_id,
+                    },
+                )
+        return [new.artifact for new in artifacts]
+
+    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+        with self._workspace.read() as conn:
+            return [artifact_from_row(find_artifact(conn, ref)) for ref in refs]
+
+    def list_artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        kind: str | None = None,
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> Page[Artifact]:
+        if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
+            raise ValidationError(f"max_results must be a positive int, got {max_results!r}")
+        table = _artifacts
+        query = sa.select(table)
+        if run_id is not None:
+            reused = (
+                sa.select(schema.task_outputs.c.artifact_id)
+                .join(schema.tasks, schema.tasks.c.id == schema.task_outputs.c.task_id)
+                .where(schema.tasks.c.run_id == run_id)
+            )
+            query = query.where(sa.or_(table.c.run_id == run_id, table.c.id.in_(reused)))
+        if kind is not None:
+            query = query.where(table.c.kind == kind)
+        if page_token is not None:
+            token = decode_token(page_token)
+            if not (isinstance(token, list) and len(token) == 2 and isinstance(token[1], str)):
+                raise _foreign_token()
+            created_at, last_id = token
+            query = query.where(
+                sa.or_(
+                    table.c.created_at < created_at,
+                    sa.and_(table.c.created_at == created_at, table.c.id < last_id),
+                )
+            )
+        query = query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(max_results + 1)
+        with self._workspace.read() as conn:
+            rows = conn.execute(query).all()
+        next_token = None
+        if len(rows) > max_results:
+            rows = rows[:max_results]
+            next_token = encode_token([rows[-1].created_at, rows[-1].id])
+        return Page([artifact_from_row(row) for row in rows], next_token)

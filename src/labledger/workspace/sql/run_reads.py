@@ -1,0 +1,219 @@
+"""Reading runs back from the catalog: runs by reference, searches and metric histories, in pages.
+
+A search's page token names the sort values and the id of the page's last run, so the next page
+starts right after it whatever runs were created meanwhile; a metric history's token names the
+last point's ``(key, step, timestamp, seq)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.stores.pages import Page, decode_token, encode_token
+from labledger.stores.runs import MetricPoint, Run, RunLiveness
+from labledger.workspace import schema
+from labledger.workspace.lookup import find_by_id
+from labledger.workspace.sql.run_filters import compile_filter, sort_columns
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection, Row
+
+    from labledger.stores.runs import RunQuery
+
+__all__ = ["find_runs", "hydrate", "metric_page", "run_page", "running_runs"]
+
+_runs, _metrics = schema.runs, schema.metrics
+_CHUNK = 500
+_METRIC_ORDER = (_metrics.c.key, _metrics.c.step, _metrics.c.timestamp, _metrics.c.seq)
+
+
+def _foreign_token() -> ValidationError:
+    """A token that decodes but was given out for another list."""
+    return ValidationError(
+        "the page token is not one this workspace gave out for this list",
+        hint="start again from the first page, without a page token",
+    )
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _page_size(max_results: int) -> int:
+    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
+        raise ValidationError(f"max_results must be a positive int, got {max_results!r}")
+    return max_results
+
+
+def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
+    """``Run``s of ``runs`` rows, with their params, latest metrics and tags."""
+    ids = [row.id for row in rows]
+    params: dict[str, dict[str, str]] = defaultdict(dict)
+    metrics: dict[str, dict[str, float]] = defaultdict(dict)
+    tags: dict[str, dict[str, str]] = defaultdict(dict)
+    p, lm, t = schema.params, schema.latest_metrics, schema.tags
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for r in conn.execute(
+            sa.select(p.c.run_id, p.c.key, p.c.value).where(p.c.run_id.in_(chunk))
+        ):
+            params[r.run_id][r.key] = r.value
+        for r in conn.execute(
+            sa.select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(chunk))
+        ):
+            metrics[r.run_id][r.key] = _nan(r.value)
+        for r in conn.execute(
+            sa.select(t.c.run_id, t.c.key, t.c.value).where(t.c.run_id.in_(chunk))
+        ):
+            tags[r.run_id][r.key] = r.value
+    return [
+        Run(
+            id=row.id,
+            name=row.name,
+            status=row.status,
+            kind=row.kind,
+            user=row.user,
+            host=row.host,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            params=dict(sorted(params[row.id].items())),
+            metrics=dict(sorted(metrics[row.id].items())),
+            tags=dict(sorted(tags[row.id].items())),
+            environment_digest=row.environment_digest,
+            git_commit=row.git_commit,
+            git_dirty=row.git_dirty,
+            record_digest=row.record_digest,
+            error=row.error,
+            heartbeat_at=row.heartbeat_at if row.status == "running" else None,
+        )
+        for row in rows
+    ]
+
+
+def find_runs(conn: Connection, refs: Sequence[str]) -> list[Run]:
+    """The runs ``refs`` name (ids or unique id prefixes), in order.
+
+    Raises:
+        NotFoundError: A reference names no run.
+        AmbiguousReferenceError: A prefix names several runs.
+    """
+    rows = []
+    for ref in refs:
+        row = find_by_id(conn, _runs, ref, what="run")
+        if row is None:
+            raise NotFoundError(
+                f"no run with id {ref!r}",
+                hint="list runs with `labledger runs list`; a unique prefix of the id also works",
+            )
+        rows.append(row)
+    return hydrate(conn, rows)
+
+
+def _after(
+    columns: Sequence[tuple[sa.ColumnElement[Any], bool]], values: Sequence[Any], last_id: str
+) -> sa.ColumnElement[bool]:
+    """Rows after the one with sort ``values`` and id ``last_id`` in the order ``columns``
+    give (each sorts nulls last), then by id descending."""
+    later: list[sa.ColumnElement[bool]] = []
+    same: list[sa.ColumnElement[bool]] = []
+    for (column, descending), value in zip(columns, values, strict=True):
+        if value is not None:
+            beyond = column < value if descending else column > value
+            later.append(sa.and_(*same, sa.or_(beyond, column.is_(None))))
+            same.append(column == value)
+        else:
+            same.append(column.is_(None))  # nothing sorts after a missing value but another
+    later.append(sa.and_(*same, _runs.c.id < last_id))
+    return sa.or_(*later)
+
+
+def run_page(
+    conn: Connection, query: RunQuery, page_token: str | None, max_results: int
+) -> Page[Run]:
+    """One page of a run search (see ``RunStore.search_runs``)."""
+    size = _page_size(max_results)
+    columns = sort_columns(query.order_by)
+    labelled = [column.label(f"sort_{i}") for i, (column, _) in enumerate(columns)]
+    statement = sa.select(_runs, *labelled)
+    condition = compile_filter(query.filter)
+    if condition is not None:
+        statement = statement.where(condition)
+    if query.project_id is not None:
+        statement = statement.where(_runs.c.project_id == query.project_id)
+    if page_token is not None:
+        token = decode_token(page_token)
+        if (
+            not isinstance(token, list)
+            or len(token) != len(columns) + 1
+            or not isinstance(token[-1], str)
+        ):
+            raise _foreign_token()
+        statement = statement.where(_after(columns, token[:-1], token[-1]))
+    order = [
+        (column.desc() if descending else column.asc()).nulls_last()
+        for column, descending in columns
+    ]
+    rows = conn.execute(statement.order_by(*order, _runs.c.id.desc()).limit(size + 1)).all()
+    next_token = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_token = encode_token(
+            [*(last._mapping[f"sort_{i}"] for i in range(len(columns))), last.id]
+        )
+    return Page(hydrate(conn, rows), next_token)
+
+
+def metric_page(
+    conn: Connection,
+    run_id: str,
+    keys: Sequence[str] | None,
+    page_token: str | None,
+    max_results: int,
+) -> Page[MetricPoint]:
+    """One page of a run's metric values (see ``RunStore.metric_history``)."""
+    size = _page_size(max_results)
+    if conn.execute(sa.select(_runs.c.id).where(_runs.c.id == run_id)).first() is None:
+        raise NotFoundError(
+            f"no run with id {run_id!r}",
+            hint="list runs with `labledger runs list`",
+        )
+    statement = sa.select(
+        _metrics.c.key, _metrics.c.value, _metrics.c.step, _metrics.c.timestamp, _metrics.c.seq
+    ).where(_metrics.c.run_id == run_id)
+    if keys is not None:
+        statement = statement.where(_metrics.c.key.in_(list(keys)))
+    if page_token is not None:
+        token = decode_token(page_token)
+        if not isinstance(token, list) or len(token) != len(_METRIC_ORDER):
+            raise _foreign_token()
+        statement = statement.where(sa.tuple_(*_METRIC_ORDER) > sa.tuple_(*token))
+    rows = conn.execute(statement.order_by(*_METRIC_ORDER).limit(size + 1)).all()
+    next_token = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_token = encode_token([last.key, last.step, last.timestamp, last.seq])
+    return Page([MetricPoint(r.key, _nan(r.value), r.step, r.timestamp) for r in rows], next_token)
+
+
+def running_runs(conn: Connection, run_ids: Sequence[str] | None) -> list[RunLiveness]:
+    """The ``running`` runs (of ``run_ids`` when given) and what judges their lease."""
+    statement = sa.select(_runs.c.id, _runs.c.host, _runs.c.pid, _runs.c.heartbeat_at).where(
+        _runs.c.status == "running"
+    )
+    if run_ids is None:
+        return [RunLiveness(*row) for row in conn.execute(statement)]
+    found: list[RunLiveness] = []
+    ids = list(run_ids)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = statement.where(_runs.c.id.in_(ids[start : start + _CHUNK]))
+        found += [RunLiveness(*row) for row in conn.execute(chunk)]
+    return found

@@ -1,0 +1,79 @@
+"""The run and artifact stores' contract on PostgreSQL: the tracking unit tests of runs, metrics,
+params, tags, artifacts, searches and pages, run against a real PostgreSQL server instead of SQLite.
+
+Tests that build their own SQLite workspaces (``workspace_factory``, ``tmp_path``) run on SQLite
+here too; those using the ``workspace`` fixture get a fresh PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from labledger.workspace.current import set_workspace
+from tests.unit.tracking import (
+    test_artifacts,
+    test_environment,
+    test_filters,
+    test_metric_batches,
+    test_metrics,
+    test_plots,
+    test_query,
+    test_run,
+    test_run_store,
+    test_search_index,
+    test_step_log_records,
+    test_values_at_the_door,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from labledger.workspace.workspace import Workspace
+
+pytestmark = pytest.mark.integration
+
+# test_run_rows is left out: it compares SQLite's driver path with SQLAlchemy's on SQLite.
+_MODULES = (
+    test_artifacts,
+    test_environment,
+    test_filters,
+    test_metric_batches,
+    test_metrics,
+    test_plots,
+    test_query,
+    test_run,
+    test_run_store,
+    test_search_index,
+    test_step_log_records,
+    test_values_at_the_door,
+)
+
+
+# Tests of the embedded layout: they open catalog.db with sqlite3 themselves.
+_SQLITE_ONLY = {"test_swapping_two_values_seq_is_found_by_verify"}
+
+
+def _is_fixture(value: object) -> bool:
+    return hasattr(value, "_pytestfixturefunction") or type(value).__name__ == (
+        "FixtureFunctionDefinition"
+    )
+
+
+for _module in _MODULES:
+    for _name in dir(_module):
+        _value = getattr(_module, _name)
+        if _name in _SQLITE_ONLY:
+            continue
+        if _name.startswith("test_") or (_is_fixture(_value) and _name != "workspace"):
+            globals()[_name] = _value
+
+
+@pytest.fixture
+def workspace(pg_workspace: Workspace) -> Iterator[Workspace]:
+    """The unit tests' workspace, on a fresh PostgreSQL database."""
+    try:
+        yield pg_workspace
+    finally:
+        set_workspace(None)
