@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from labledger.stores.identity import IdentityStore
     from labledger.stores.lineage import LineageStore
     from labledger.stores.metadata import CollectionStore, MetadataStore
+    from labledger.stores.tasks import TaskStore
 
 __all__ = ["Stores"]
 
@@ -24,6 +25,7 @@ class Stores(Protocol):
         metadata: Metadata fields and their values on runs and artifacts.
         collections: Named sets of runs, artifacts, pipelines and models.
         identity: Users, API tokens and project roles.
+        tasks: Pipeline runs, their tasks and the cache.
     """
 
     @property
@@ -37,3 +39,6 @@ class Stores(Protocol):
 
     @property
     def identity(self) -> IdentityStore: ...
+
+    @property
+    def tasks(self) -> TaskStore: ...

@@ -9,6 +9,7 @@ from labledger.workspace.sql.collections import SqlCollectionStore
 from labledger.workspace.sql.identity import SqlIdentityStore
 from labledger.workspace.sql.lineage import SqlLineageStore
 from labledger.workspace.sql.metadata import SqlMetadataStore
+from labledger.workspace.sql.tasks import SqlTaskStore
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -37,3 +38,7 @@ class SqlStores:
     @functools.cached_property
     def identity(self) -> SqlIdentityStore:
         return SqlIdentityStore(self._workspace)
+
+    @functools.cached_property
+    def tasks(self) -> SqlTaskStore:
+        return SqlTaskStore(self._workspace)
