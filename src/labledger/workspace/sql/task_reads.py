@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -43,7 +43,7 @@ _INPUTS = sa.select(
 ).select_from(_i.join(_a, _a.c.id == _i.c.artifact_id))  # fmt: skip
 
 
-def _task(row: Row[tuple[object, ...]]) -> TaskRow:
+def _task(row: Row[Any]) -> TaskRow:
     m = row._mapping
     return TaskRow(
         id=m["id"],
@@ -66,7 +66,7 @@ def _task(row: Row[tuple[object, ...]]) -> TaskRow:
     )
 
 
-def _input(row: Row[tuple[object, ...]]) -> InputArtifact:
+def _input(row: Sequence[Any]) -> InputArtifact:
     task_id, name, artifact_id, artifact_name, kind, fmt, digest, schema_json = row
     return InputArtifact(
         str(task_id),
