@@ -197,6 +197,11 @@ class SqlTaskStore(TaskReads):
             return {}
         if self._workspace.catalog.dialect == "sqlite":
             return self._find_cached_sqlite(keys, asking)
+        return self._find_cached_portable(keys, asking)
+
+    def _find_cached_portable(
+        self, keys: Sequence[str], asking: str
+    ) -> dict[str, list[CachedTask]]:
         rows: list[Any] = []
         unique = list(dict.fromkeys(keys))
         with self._workspace.read() as conn:
