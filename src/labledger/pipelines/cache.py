@@ -168,11 +168,10 @@ class CacheReader:
         self, candidates: list[CachedTask], outputs: tuple[str, ...], expiry: float | None
     ) -> CacheHit | None:
         oldest = time.time() - expiry if expiry is not None else None
-        wanted = set(outputs)
         for task in candidates:
             if oldest is not None and (task.ended_at or 0) < oldest:
                 continue
-            if task.outputs.keys() != wanted:
+            if len(task.outputs) != len(outputs) or not all(o in task.outputs for o in outputs):
                 continue
             if not self._vouched(task.run_id, task.record_digest):
                 continue

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_json, canonical_text
@@ -275,13 +274,13 @@ class TaskRecorder:
         if remap:
             # Tasks that read a result an earlier flush linked read the linked artifact.
             inputs = [
-                replace(row, artifact_id=remap[row.artifact_id])
+                row._replace(artifact_id=remap[row.artifact_id])
                 if row.artifact_id in remap
                 else row
                 for row in inputs
             ]
             outputs = [
-                replace(row, artifact_id=remap[row.artifact_id])
+                row._replace(artifact_id=remap[row.artifact_id])
                 if row.artifact_id in remap
                 else row
                 for row in outputs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.errors import StepFailedError
@@ -61,6 +61,18 @@ def _source_files(pipeline: Pipeline, graph: Graph) -> tuple[set[str], bool]:
         files |= step.fingerprint.sources
         captured = captured and step.fingerprint.code_captured
     return files, captured
+
+
+class _Ready(NamedTuple):
+    """A node whose inputs are known, as a task: its record (with its cache key), input refs,
+    input values held in memory, input artifact ids and seed."""
+
+    node: Node
+    record: TaskRecord
+    refs: dict[str, OutputRef]
+    values: dict[str, Any]
+    input_ids: dict[str, str]
+    seed: int
 
 
 class _Scheduler:
@@ -183,11 +195,8 @@ class _Scheduler:
             self.environment_facts.setdefault(step.qualname, {})[found] = environment
         return found
 
-    def _prepare(
-        self, node: Node
-    ) -> tuple[TaskRecord, dict[str, OutputRef], dict[str, Any], dict[str, str]]:
-        """The task of a ready node: its record (with its cache key), input refs, input values
-        held in memory, and input artifact ids."""
+    def _prepare(self, node: Node) -> _Ready:
+        """The task of a ready node, with its cache key."""
         step = node.step
         fingerprint = step.fingerprint
         refs, values = self._inputs(node)
@@ -214,43 +223,36 @@ class _Scheduler:
             params_json=node.params_json,
             options_json=step.options_json,
         )
-        return record, refs, values, input_ids
+        return _Ready(node, record, refs, values, input_ids, seed)
 
     def _start_frontier(self, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
         """Start every ready node: one cache lookup for all their keys, then each hit is recorded
         and each miss goes to the executor."""
-        frontier = list(ready)
+        frontier = [self._prepare(node) for node in ready]
         ready.clear()
-        prepared = [(node, *self._prepare(node)) for node in frontier]
         hits = (
             self.cache.find(
                 {
-                    record.cache_key: (node.step.outputs, node.step.cache_expiry)
-                    for node, record, *_ in prepared
-                    if node.step.cache
+                    task.record.cache_key: (task.node.step.outputs, task.node.step.cache_expiry)
+                    for task in frontier
+                    if task.node.step.cache
                 }
             )
             if self.use_cache
             else {}
         )
-        for node, record, refs, values, input_ids in prepared:
-            hit = hits.get(record.cache_key) if node.step.cache else None
+        for task in frontier:
+            hit = hits.get(task.record.cache_key) if task.node.step.cache else None
             if hit is not None:
-                self._reuse(node, record, hit, input_ids, ready)
+                self._reuse(task, hit, ready)
             else:
-                self._submit(node, record, refs, values, input_ids, pending)
+                self._submit(task, pending)
             self.recorder.maybe_flush()
 
-    def _reuse(
-        self,
-        node: Node,
-        record: TaskRecord,
-        hit: CacheHit,
-        input_ids: dict[str, str],
-        ready: deque[Node],
-    ) -> None:
+    def _reuse(self, task: _Ready, hit: CacheHit, ready: deque[Node]) -> None:
+        node, record = task.node, task.record
         outputs = self.recorder.cached(
-            record, hit, input_ids, code_captured=node.step.fingerprint.code_captured
+            record, hit, task.input_ids, code_captured=node.step.fingerprint.code_captured
         )
         if hit.logged_digest is not None:
             self._reuse_logged(hit)
@@ -258,28 +260,21 @@ class _Scheduler:
         self.progress.done(node.key, "cached")
         self._resolve(node, outputs, ready)
 
-    def _submit(
-        self,
-        node: Node,
-        record: TaskRecord,
-        refs: dict[str, OutputRef],
-        values: dict[str, Any],
-        input_ids: dict[str, str],
-        pending: dict[Any, tuple[Node, Any]],
-    ) -> None:
+    def _submit(self, task: _Ready, pending: dict[Any, tuple[Node, Any]]) -> None:
+        node, record = task.node, task.record
         spec = TaskSpec(
             task_id=record.id,
             node=node.key,
             step=node.step,
             args=node.args,
-            inputs={name: ref.stored for name, ref in refs.items()},
-            seed=task_seed(self.seed, node.key),
+            inputs={name: ref.stored for name, ref in task.refs.items()},
+            seed=task.seed,
             files=node.files,
             path_map=self.inputs.path_map,
         )
         self.progress.running(node.key)
-        handle = self.executor.submit(spec, values if self.executor.shares_memory else {})
-        pending[handle] = (node, (record, input_ids))
+        handle = self.executor.submit(spec, task.values if self.executor.shares_memory else {})
+        pending[handle] = (node, (record, task.input_ids))
 
     def _finish(
         self,

@@ -1,6 +1,7 @@
 """Pipeline tasks as the stores take and return them: runs of a pipeline, task rows, cache hits.
 
-The ``TaskStore`` is batch-first: the scheduler asks for a whole ready frontier's cache keys in
+The row types a flush carries and a lookup returns are named tuples: immutable, and cheap enough
+to make several per task on the hot path. The ``TaskStore`` is batch-first: the scheduler asks for a whole ready frontier's cache keys in
 one ``find_cached`` call, and the recorder writes a flush of task rows with their edges in one
 ``record_tasks`` call. Policy stays in the services: the cache key formula, whether a sealed run
 vouches for its tasks (``pipelines.cache_evidence``), expiry and blob presence.
@@ -9,7 +10,7 @@ vouches for its tasks (``pipelines.cache_evidence``), expiry and blob presence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -60,8 +61,7 @@ class PipelineRunRecord:
     replay_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TaskRow:
+class TaskRow(NamedTuple):
     """One task as recorded (a row of ``tasks``)."""
 
     id: str
@@ -83,8 +83,7 @@ class TaskRow:
     logged_digest: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class TaskInput:
+class TaskInput(NamedTuple):
     """An edge: task ``task_id`` read artifact ``artifact_id`` as input ``name``."""
 
     task_id: str
@@ -92,8 +91,7 @@ class TaskInput:
     artifact_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class TaskOutput:
+class TaskOutput(NamedTuple):
     """An edge: task ``task_id`` returned artifact ``artifact_id`` as output ``name``.
 
     ``produced`` is false when the task reused the artifact (a cache hit, or an equal result
@@ -107,8 +105,7 @@ class TaskOutput:
     materializer: str
 
 
-@dataclass(frozen=True, slots=True)
-class NewArtifact:
+class NewArtifact(NamedTuple):
     """An artifact a task produced or a file a task read, as recorded (a row of ``artifacts``)."""
 
     id: str
@@ -144,8 +141,7 @@ class TaskBatch:
     blobs: Mapping[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class CachedOutput:
+class CachedOutput(NamedTuple):
     """One output of a cached task: its artifact and how it was stored."""
 
     artifact_id: str
@@ -157,8 +153,7 @@ class CachedOutput:
     schema: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class CachedTask:
+class CachedTask(NamedTuple):
     """A finished task recorded under a cache key, with the facts that judge whether to reuse it.
 
     Attributes:

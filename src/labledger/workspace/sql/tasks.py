@@ -12,15 +12,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from labledger._foundation.errors import ConflictError, NotFoundError
-from labledger.stores.tasks import CachedOutput, CachedTask, PipelineRunRecord
+from labledger.stores.tasks import (
+    CachedOutput,
+    CachedTask,
+    NewArtifact,
+    PipelineRunRecord,
+    TaskInput,
+    TaskOutput,
+    TaskRow,
+)
 from labledger.workspace import schema
 from labledger.workspace.search_index import index_new_artifacts
 from labledger.workspace.sql.task_reads import TaskReads
@@ -32,7 +38,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection, Table
 
-    from labledger.stores.tasks import OutputCheck, TaskBatch, TaskInput, TaskOutput, TaskRow
+    from labledger.stores.tasks import OutputCheck, TaskBatch
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["SqlTaskStore"]
@@ -80,42 +86,60 @@ _KEY_BATCH = 500
 
 
 class _Compiled:
-    """A statement compiled once for the sqlite3 driver, with its parameters in order."""
+    """A statement compiled once for the sqlite3 driver, with its parameters in order.
 
-    def __init__(self, statement: sa.Select[Any]) -> None:
+    Every parameter but the ``given`` ones is a constant of the statement (``status =
+    'finished'``); ``params`` fills the given ones in at their places.
+    """
+
+    def __init__(self, statement: sa.Select[Any], given: tuple[str, ...]) -> None:
         compiled = statement.compile(dialect=sqlite_dialect.dialect())
         self.sql = compiled.string
-        self.names = tuple(compiled.positiontup or ())
-        self.fixed = dict(compiled.params)
+        names = tuple(compiled.positiontup or ())
+        fixed = dict(compiled.params)
+        if set(given) - set(names) or set(names) - set(given) - set(fixed):
+            raise TypeError(f"the statement's parameters are {names}, not {given} and constants")
+        self._template = [None if name in given else fixed[name] for name in names]
+        self._places = [[i for i, name in enumerate(names) if name == g] for g in given]
 
-    def params(self, **given: Any) -> tuple[Any, ...]:
-        return tuple(given[name] if name in given else self.fixed[name] for name in self.names)
+    def params(self, *values: Any) -> list[Any]:
+        """The statement's parameters with ``values`` for the given ones, in their order."""
+        filled = self._template.copy()
+        for places, value in zip(self._places, values, strict=True):
+            for place in places:
+                filled[place] = value
+        return filled
 
 
-_SQLITE_ONE_KEY = _Compiled(_ONE_KEY)
+_SQLITE_ONE_KEY = _Compiled(_ONE_KEY, ("key", "run_id"))
 
 
 class _DriverInsert:
-    """An ``INSERT`` of row objects, whose attributes are the table's columns, to the driver."""
+    """An ``INSERT`` of row tuples, whose fields are the table's columns in order, to the driver
+    (``executemany`` takes the tuples as they are) or through SQLAlchemy."""
 
-    def __init__(self, table: Table, *, ignore: bool = False) -> None:
-        self.columns = [column.name for column in table.columns]
-        self.sql = insert_sql(table, self.columns, ignore=ignore)
-        self.values = attrgetter(*self.columns)
+    def __init__(self, table: Table, row_type: type[tuple[Any, ...]]) -> None:
+        columns = tuple(column.name for column in table.columns)
+        fields = getattr(row_type, "_fields", ())
+        if fields != columns:  # checked at import: a new column needs its field, in order
+            raise TypeError(f"{row_type.__name__} fields {fields} are not {table.name}'s {columns}")
+        self.table = table
+        self.sql = insert_sql(table, columns)
 
-    def run(self, db: sqlite3.Connection, rows: Iterable[Any]) -> None:
-        db.executemany(self.sql, map(self.values, rows))
+    def run(self, conn: Connection, db: sqlite3.Connection | None, rows: Sequence[Any]) -> None:
+        if db is not None:
+            db.executemany(self.sql, rows)
+        else:
+            conn.execute(self.table.insert(), [row._asdict() for row in rows])
 
-    def dicts(self, rows: Iterable[Any]) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, self.values(row), strict=True)) for row in rows]
 
-
-_INSERTS = {
-    "artifacts": _DriverInsert(schema.artifacts),
-    "tasks": _DriverInsert(schema.tasks),
-    "task_inputs": _DriverInsert(schema.task_inputs),
-    "task_outputs": _DriverInsert(schema.task_outputs),
-}
+# In the order a flush inserts them: every row after the rows it references.
+_INSERTS = (
+    _DriverInsert(schema.artifacts, NewArtifact),
+    _DriverInsert(schema.tasks, TaskRow),
+    _DriverInsert(schema.task_inputs, TaskInput),
+    _DriverInsert(schema.task_outputs, TaskOutput),
+)
 _SQLITE_BLOBS = insert_sql(schema.blobs, ["digest", "size", "created_at"], ignore=True)
 _RECORDED = (
     sa.select(_t.c.id, _t.c.cache_key, _o.c.name, _o.c.artifact_id, _a.c.digest)
@@ -129,7 +153,9 @@ class SqlTaskStore(TaskReads):
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)
-        self._idle: list[tuple[int, Any]] = []  # (pid, pooled driver connection) kept for lookups
+        # (pid, pooled connection, its sqlite3 connection), kept between lookups
+        self._idle: list[tuple[int, Any, sqlite3.Connection]] = []
+        self._sqlite = workspace.catalog.dialect == "sqlite"
 
     # -- pipeline runs -----------------------------------------------------------------------
 
@@ -192,12 +218,11 @@ class SqlTaskStore(TaskReads):
     def find_cached(
         self, keys: Sequence[str], *, run_id: str | None = None
     ) -> dict[str, list[CachedTask]]:
-        asking = run_id or ""
         if not keys:
             return {}
-        if self._workspace.catalog.dialect == "sqlite":
-            return self._find_cached_sqlite(keys, asking)
-        return self._find_cached_portable(keys, asking)
+        if self._sqlite:
+            return self._find_cached_sqlite(keys, run_id or "")
+        return self._find_cached_portable(keys, run_id or "")
 
     def _find_cached_portable(
         self, keys: Sequence[str], asking: str
@@ -211,40 +236,39 @@ class SqlTaskStore(TaskReads):
         return _cached_tasks(tuple(row) for row in rows)
 
     def _find_cached_sqlite(self, keys: Sequence[str], asking: str) -> dict[str, list[CachedTask]]:
-        raw = self._take_reader()
+        held = self._take_reader()
         rows: list[tuple[Any, ...]] = []
         try:
-            db = raw.driver_connection
-            sql, params = _SQLITE_ONE_KEY.sql, _SQLITE_ONE_KEY.params
-            for key in dict.fromkeys(keys):
-                rows.extend(db.execute(sql, params(key=key, run_id=asking)).fetchall())
+            execute, sql, params = held[2].execute, _SQLITE_ONE_KEY.sql, _SQLITE_ONE_KEY.params
+            for key in keys if len(keys) == 1 else dict.fromkeys(keys):
+                rows.extend(execute(sql, params(key, asking)).fetchall())
         except BaseException:
-            raw.close()
+            held[1].close()
             raise
-        self._give_back(raw)
+        if self._idle:
+            held[1].close()  # another thread's is kept already
+        else:
+            self._idle.append(held)
         return _cached_tasks(rows)
 
-    def _take_reader(self) -> Any:
-        """A driver connection in autocommit mode: each query sees every commit made so far."""
+    def _take_reader(self) -> tuple[int, Any, sqlite3.Connection]:
+        """``(pid, pooled connection, its sqlite3 connection)``, in autocommit mode: each query
+        sees every commit made so far."""
+        pid = os.getpid()
         while self._idle:
             try:
-                pid, raw = self._idle.pop()
-            except IndexError:
+                held = self._idle.pop()
+            except IndexError:  # another thread took it
                 break
-            if pid == os.getpid():
-                return raw
-        return self._workspace.catalog.reader.raw_connection()
-
-    def _give_back(self, raw: Any) -> None:
-        if self._idle:
-            raw.close()  # another thread's is kept already
-        else:
-            self._idle.append((os.getpid(), raw))
+            if held[0] == pid:  # a forked child must not use its parent's connection
+                return held
+        raw = self._workspace.catalog.reader.raw_connection()
+        return (pid, raw, cast("sqlite3.Connection", raw.driver_connection))
 
     def close(self) -> None:
         """Return the connection kept for lookups to its pool."""
         while self._idle:
-            pid, raw = self._idle.pop()
+            pid, raw, _ = self._idle.pop()
             if pid == os.getpid():
                 raw.close()
 
@@ -263,17 +287,17 @@ class SqlTaskStore(TaskReads):
             artifacts = list(batch.artifacts)
             if remap:
                 tasks = [
-                    replace(row, cached_from=cached_from[row.id]) if row.id in cached_from else row
+                    row._replace(cached_from=cached_from[row.id]) if row.id in cached_from else row
                     for row in tasks
                 ]
                 inputs = [
-                    replace(row, artifact_id=remap[row.artifact_id])
+                    row._replace(artifact_id=remap[row.artifact_id])
                     if row.artifact_id in remap
                     else row
                     for row in inputs
                 ]
                 outputs = [
-                    replace(row, artifact_id=remap[row.artifact_id], produced=False)
+                    row._replace(artifact_id=remap[row.artifact_id], produced=False)
                     if row.artifact_id in remap
                     else row
                     for row in outputs
@@ -300,19 +324,9 @@ class SqlTaskStore(TaskReads):
         elif batch.blobs:
             blobs = [{"digest": d, "size": s, "created_at": now} for d, s in batch.blobs.items()]
             self._workspace.insert_ignore(conn, schema.blobs, blobs)
-        for name, rows in (
-            ("artifacts", artifacts),
-            ("tasks", tasks),
-            ("task_inputs", inputs),
-            ("task_outputs", outputs),
-        ):
-            if not rows:
-                continue
-            insert = _INSERTS[name]
-            if db is not None:
-                insert.run(db, rows)
-            else:
-                conn.execute(schema.metadata.tables[name].insert(), insert.dicts(rows))
+        for insert, rows in zip(_INSERTS, (artifacts, tasks, inputs, outputs), strict=True):
+            if rows:
+                insert.run(conn, db, rows)
         index_new_artifacts(
             conn,
             [
