@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from labledger.workspace import schema
+from labledger.workspace.sql import task_batches
 from labledger.workspace.sql import tasks as sql_tasks
 from labledger.workspace.workspace import Workspace
 from tests.unit.pipelines import sample_pipelines as sp
@@ -180,7 +181,7 @@ def test_driver_and_sqlalchemy_paths_write_and_read_the_same_rows(
 ) -> None:
     with Workspace.init(tmp_path / "driver") as fast:
         expected, expected_lookups = _runs(fast, monkeypatch)
-    monkeypatch.setattr(sql_tasks, "driver_connection", lambda conn: None)
+    monkeypatch.setattr(task_batches, "driver_connection", lambda conn: None)
     monkeypatch.setattr(
         sql_tasks.SqlTaskStore, "_find_cached_sqlite", sql_tasks.SqlTaskStore._find_cached_portable
     )
@@ -196,14 +197,14 @@ def test_the_driver_path_is_taken_on_sqlite(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken: list[bool] = []
-    real = sql_tasks.driver_connection
+    real = task_batches.driver_connection
 
     def spy(conn: Any) -> Any:
         driver = real(conn)
         taken.append(driver is not None)
         return driver
 
-    monkeypatch.setattr(sql_tasks, "driver_connection", spy)
+    monkeypatch.setattr(task_batches, "driver_connection", spy)
     sp.arithmetic.run(workspace=workspace)
     assert taken
     assert all(taken)

@@ -2,9 +2,9 @@
 
 On SQLite the two hot paths go to the sqlite3 driver: cache lookups run on one autocommit driver
 connection kept between calls (a lookup is a single indexed query; a pool checkout and a
-transaction around it would cost more), and a flush of task rows is written with ``executemany``.
-Both statements are built from ``schema`` (the lookup is the portable query, compiled once for
-SQLite), so the two paths cannot drift apart.
+transaction around it would cost more), and a flush of task rows is written with ``executemany``
+(``task_batches``). Both statements are built from ``schema`` (the lookup is the portable query,
+compiled once for SQLite), so the two paths cannot drift apart.
 """
 
 from __future__ import annotations
@@ -21,22 +21,15 @@ from labledger._foundation.errors import ConflictError, NotFoundError
 from labledger.stores.tasks import (
     CachedOutput,
     CachedTask,
-    NewArtifact,
     PipelineRunRecord,
-    TaskInput,
-    TaskOutput,
-    TaskRow,
 )
 from labledger.workspace import schema
-from labledger.workspace.search_index import index_new_artifacts
+from labledger.workspace.sql.task_batches import record_batch
 from labledger.workspace.sql.task_reads import TaskReads
-from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Iterable, Sequence
-
-    from sqlalchemy import Connection, Table
 
     from labledger.stores.tasks import OutputCheck, TaskBatch
     from labledger.workspace.workspace import Workspace
@@ -112,40 +105,6 @@ class _Compiled:
 
 
 _SQLITE_ONE_KEY = _Compiled(_ONE_KEY, ("key", "run_id"))
-
-
-class _DriverInsert:
-    """An ``INSERT`` of row tuples, whose fields are the table's columns in order, to the driver
-    (``executemany`` takes the tuples as they are) or through SQLAlchemy."""
-
-    def __init__(self, table: Table, row_type: type[tuple[Any, ...]]) -> None:
-        columns = tuple(column.name for column in table.columns)
-        fields = getattr(row_type, "_fields", ())
-        if fields != columns:  # checked at import: a new column needs its field, in order
-            raise TypeError(f"{row_type.__name__} fields {fields} are not {table.name}'s {columns}")
-        self.table = table
-        self.sql = insert_sql(table, columns)
-
-    def run(self, conn: Connection, db: sqlite3.Connection | None, rows: Sequence[Any]) -> None:
-        if db is not None:
-            db.executemany(self.sql, rows)
-        else:
-            conn.execute(self.table.insert(), [row._asdict() for row in rows])
-
-
-# In the order a flush inserts them: every row after the rows it references.
-_INSERTS = (
-    _DriverInsert(schema.artifacts, NewArtifact),
-    _DriverInsert(schema.tasks, TaskRow),
-    _DriverInsert(schema.task_inputs, TaskInput),
-    _DriverInsert(schema.task_outputs, TaskOutput),
-)
-_SQLITE_BLOBS = insert_sql(schema.blobs, ["digest", "size", "created_at"], ignore=True)
-_RECORDED = (
-    sa.select(_t.c.id, _t.c.cache_key, _o.c.name, _o.c.artifact_id, _a.c.digest)
-    .select_from(_t.join(_o, _o.c.task_id == _t.c.id).join(_a, _a.c.id == _o.c.artifact_id))
-    .where(_t.c.status == "finished", _o.c.produced.is_(True))
-)
 
 
 class SqlTaskStore(TaskReads):
@@ -275,66 +234,7 @@ class SqlTaskStore(TaskReads):
     # -- recording ---------------------------------------------------------------------------
 
     def record_tasks(self, batch: TaskBatch) -> dict[str, str]:
-        if not batch.tasks and not batch.artifacts:
-            return {}
-        with self._workspace.write() as conn:
-            if _written(conn, batch):
-                return _remap_of(conn, batch)
-            remap, cached_from = _link_duplicates(conn, batch)
-            tasks: list[TaskRow] = list(batch.tasks)
-            inputs: list[TaskInput] = list(batch.inputs)
-            outputs: list[TaskOutput] = list(batch.outputs)
-            artifacts = list(batch.artifacts)
-            if remap:
-                tasks = [
-                    row._replace(cached_from=cached_from[row.id]) if row.id in cached_from else row
-                    for row in tasks
-                ]
-                inputs = [
-                    row._replace(artifact_id=remap[row.artifact_id])
-                    if row.artifact_id in remap
-                    else row
-                    for row in inputs
-                ]
-                outputs = [
-                    row._replace(artifact_id=remap[row.artifact_id], produced=False)
-                    if row.artifact_id in remap
-                    else row
-                    for row in outputs
-                ]
-                artifacts = [row for row in artifacts if row.id not in remap]
-            self._insert(conn, batch, artifacts, tasks, inputs, outputs)
-        return remap
-
-    def _insert(
-        self,
-        conn: Connection,
-        batch: TaskBatch,
-        artifacts: list[Any],
-        tasks: list[Any],
-        inputs: list[Any],
-        outputs: list[Any],
-    ) -> None:
-        now = time.time()
-        # On SQLite straight to the driver: thousands of rows a second, for which SQLAlchemy's
-        # per-row parameter handling would cost more than the inserts.
-        db = driver_connection(conn)
-        if db is not None:
-            db.executemany(_SQLITE_BLOBS, [(d, s, now) for d, s in batch.blobs.items()])
-        elif batch.blobs:
-            blobs = [{"digest": d, "size": s, "created_at": now} for d, s in batch.blobs.items()]
-            self._workspace.insert_ignore(conn, schema.blobs, blobs)
-        for insert, rows in zip(_INSERTS, (artifacts, tasks, inputs, outputs), strict=True):
-            if rows:
-                insert.run(conn, db, rows)
-        index_new_artifacts(
-            conn,
-            [
-                {"id": a.id, "name": a.name, "kind": a.kind, "format": a.format}
-                | {"schema_json": a.schema_json}
-                for a in artifacts
-            ],
-        )
+        return record_batch(self._workspace, batch)
 
     # -- reproductions -----------------------------------------------------------------------
 
@@ -400,62 +300,3 @@ def _cached_tasks(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[CachedTask]
             artifact_id, digest, size, kind, fmt, materializer, json.loads(schema_json)
         )
     return found
-
-
-def _written(conn: Connection, batch: TaskBatch) -> bool:
-    """Whether ``batch`` was written already (a retried flush): its rows are all or none there."""
-    if batch.tasks:
-        table, first = _t, batch.tasks[0].id
-    else:
-        table, first = _a, batch.artifacts[0].id
-    return conn.execute(sa.select(table.c.id).where(table.c.id == first)).first() is not None
-
-
-def _remap_of(conn: Connection, batch: TaskBatch) -> dict[str, str]:
-    """The remap a written ``batch`` got: the artifacts recorded for its outputs instead."""
-    ours = {(row.task_id, row.name): row.artifact_id for row in batch.outputs if row.produced}
-    if not ours:
-        return {}
-    remap: dict[str, str] = {}
-    task_ids = sorted({task_id for task_id, _ in ours})
-    for start in range(0, len(task_ids), _KEY_BATCH):
-        query = sa.select(_o.c.task_id, _o.c.name, _o.c.artifact_id).where(
-            _o.c.task_id.in_(task_ids[start : start + _KEY_BATCH])
-        )
-        for task_id, name, artifact_id in conn.execute(query):
-            mine = ours.get((task_id, name))
-            if mine is not None and mine != artifact_id:
-                remap[mine] = artifact_id
-    return remap
-
-
-def _link_duplicates(conn: Connection, batch: TaskBatch) -> tuple[dict[str, str], dict[str, str]]:
-    """Reuse what another run recorded meanwhile for the cache keys of the tasks that ran.
-
-    Returns ``(remap, cached_from)``: our artifact id -> theirs, our task id -> their task.
-    """
-    produced = {row.cache_key: row.id for row in batch.tasks if row.status == "finished"}
-    if not produced:
-        return {}, {}
-    theirs: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
-    keys = list(produced)
-    for start in range(0, len(keys), _KEY_BATCH):
-        query = _RECORDED.where(_t.c.cache_key.in_(keys[start : start + _KEY_BATCH]))
-        for found in conn.execute(query):
-            outputs = theirs.setdefault(found.cache_key, (found.id, {}))[1]
-            outputs[found.name] = (found.artifact_id, found.digest)
-    if not theirs:
-        return {}, {}
-    ours = {produced[key]: value for key, value in theirs.items()}
-    digests = {row.id: row.digest for row in batch.artifacts}
-    remap: dict[str, str] = {}
-    cached_from: dict[str, str] = {}
-    for row in batch.outputs:
-        if row.task_id in ours and row.produced:
-            other = ours[row.task_id][1].get(row.name)
-            # Only equal bytes are the same result: a step that is not deterministic keeps its
-            # own artifact.
-            if other is not None and other[1] == digests.get(row.artifact_id):
-                remap[row.artifact_id] = other[0]
-                cached_from[row.task_id] = ours[row.task_id][0]
-    return remap, cached_from
