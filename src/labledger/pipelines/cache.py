@@ -23,7 +23,7 @@ from labledger.pipelines.cache_evidence import BlobCheck, RunSeals
 from labledger.workspace.presence import missing_digests
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from labledger.stores.tasks import CachedTask
     from labledger.workspace.workspace import Workspace
@@ -151,52 +151,54 @@ class CacheReader:
     def find(
         self, wanted: Mapping[str, tuple[tuple[str, ...], float | None]]
     ) -> dict[str, CacheHit]:
-        """``lookup`` for many keys in one store call: key -> ``(outputs, expiry)`` in, key -> hit
-        out (keys without a usable hit are absent)."""
+        """``lookup`` for many keys at once: key -> ``(outputs, expiry)`` in, key -> hit out (keys
+        without a usable hit are absent).
+
+        One store call finds every key's candidates; the blob store is then asked about the
+        outputs of every key's next candidate in one batch, so a ready frontier costs one lookup
+        and (unless a candidate's bytes are gone) one presence check.
+        """
         if not wanted:
             return {}
         found = self._tasks.find_cached(list(wanted), run_id=self.run_id)
+        now = time.time()
+        queues = {key: iter(tasks) for key, tasks in found.items()}
         hits: dict[str, CacheHit] = {}
-        for key, candidates in found.items():
-            outputs, expiry = wanted[key]
-            hit = self._first_usable(candidates, outputs, expiry)
-            if hit is not None:
-                hits[key] = hit
+        while queues:
+            heads = {}
+            for key, queue in queues.items():
+                outputs, expiry = wanted[key]
+                task = self._next_trusted(queue, outputs, None if expiry is None else now - expiry)
+                if task is not None:
+                    heads[key] = task
+            blobs = {
+                key: [(out.digest, out.kind == "tree") for out in task.outputs.values()]
+                for key, task in heads.items()
+            }
+            missing = missing_digests(
+                self.workspace.store, (b for bs in blobs.values() for b in bs)
+            )
+            left, queues = queues, {}
+            for key, task in heads.items():
+                if (missing and any(digest in missing for digest, _ in blobs[key])) or (
+                    self._blobs is not None and self._corrupt(self._blobs, task.run_id, blobs[key])
+                ):
+                    queues[key] = left[key]  # its next candidate may answer
+                    continue
+                hits[key] = _hit(task)
         return hits
 
-    def _first_usable(
-        self, candidates: list[CachedTask], outputs: tuple[str, ...], expiry: float | None
-    ) -> CacheHit | None:
-        oldest = time.time() - expiry if expiry is not None else None
-        for task in candidates:
+    def _next_trusted(
+        self, queue: Iterator[CachedTask], outputs: tuple[str, ...], oldest: float | None
+    ) -> CachedTask | None:
+        """The next candidate that is fresh enough, has ``outputs``, and its run vouches for."""
+        for task in queue:
             if oldest is not None and (task.ended_at or 0) < oldest:
                 continue
             if len(task.outputs) != len(outputs) or not all(o in task.outputs for o in outputs):
                 continue
-            if not self._vouched(task.run_id, task.record_digest):
-                continue
-            blobs = [(out.digest, out.kind == "tree") for out in task.outputs.values()]
-            if missing_digests(self.workspace.store, blobs):
-                continue
-            if self._blobs is not None and self._corrupt(self._blobs, task.run_id, blobs):
-                continue
-            refs = {
-                name: OutputRef(
-                    out.artifact_id,
-                    Stored(
-                        digest=out.digest,
-                        size=out.size,
-                        kind=out.kind,
-                        format=out.format,
-                        materializer=out.materializer,
-                        schema=out.schema,
-                        stats={},
-                        blobs=(),
-                    ),
-                )
-                for name, out in task.outputs.items()
-            }
-            return CacheHit(task.task_id, refs, task.run_id, task.logged_digest)
+            if self._vouched(task.run_id, task.record_digest):
+                return task
         return None
 
     def _vouched(self, run_id: str, record_digest: str | None) -> bool:
@@ -231,3 +233,23 @@ class CacheReader:
                     stacklevel=4,
                 )
         return bool(corrupt)
+
+
+def _hit(task: CachedTask) -> CacheHit:
+    refs = {
+        name: OutputRef(
+            out.artifact_id,
+            Stored(
+                digest=out.digest,
+                size=out.size,
+                kind=out.kind,
+                format=out.format,
+                materializer=out.materializer,
+                schema=out.schema,
+                stats={},
+                blobs=(),
+            ),
+        )
+        for name, out in task.outputs.items()
+    }
+    return CacheHit(task.task_id, refs, task.run_id, task.logged_digest)

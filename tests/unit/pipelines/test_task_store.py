@@ -3,11 +3,13 @@ path writing and reading the same rows as the portable SQLAlchemy path."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
+from labledger.pipelines import pipeline, step
 from labledger.workspace import schema
 from labledger.workspace.sql import task_batches
 from labledger.workspace.sql import tasks as sql_tasks
@@ -16,6 +18,16 @@ from tests.unit.pipelines import sample_pipelines as sp
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+@step
+def now() -> int:
+    return time.time_ns()
+
+
+@pipeline
+def clocked() -> None:
+    now()
 
 
 def _spy(ws: Workspace, method: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -208,3 +220,42 @@ def test_the_driver_path_is_taken_on_sqlite(
     sp.arithmetic.run(workspace=workspace)
     assert taken
     assert all(taken)
+
+
+def test_a_frontier_asks_the_blob_store_once(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace import presence
+
+    sp.arithmetic.run(workspace=workspace)
+    asked: list[list[str]] = []
+    real = presence.exists_many
+
+    def spy(store: Any, digests: Any) -> Any:
+        asked.append(list(digests))
+        return real(store, digests)
+
+    monkeypatch.setattr(presence, "exists_many", spy)
+    again = sp.arithmetic.run(workspace=workspace)
+    assert again.cached == list(again.tasks)
+    # numbers -> (split, total) -> (total of each half, scaled) -> combine; split has two outputs
+    assert [len(digests) for digests in asked] == [1, 3, 3, 1]
+
+
+def test_a_key_whose_newest_result_is_gone_falls_back_to_an_older_one(
+    workspace: Workspace,
+) -> None:
+    from labledger.pipelines.cache import CacheReader
+
+    # A step that reads the clock: each run records other bytes under the same key.
+    older = clocked.run(workspace=workspace, cache=False).tasks["now"]
+    newer = clocked.run(workspace=workspace, cache=False).tasks["now"]
+    other = sp.arithmetic.run(workspace=workspace).tasks["numbers"]
+    assert newer.cache_key == older.cache_key
+    assert newer.digests["out"] != older.digests["out"]
+    workspace.store.delete(newer.digests["out"])
+    wanted = {newer.cache_key: (("out",), None), other.cache_key: (("out",), None)}
+    with CacheReader(workspace, "another-run") as reader:
+        hits = reader.find(wanted)
+    assert hits[newer.cache_key].task_id == older.task_id
+    assert hits[other.cache_key].task_id == other.task_id
