@@ -23,7 +23,7 @@ from labledger.pipelines.cache_evidence import BlobCheck, RunSeals
 from labledger.workspace.presence import missing_digests
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     from labledger.stores.tasks import CachedTask
     from labledger.workspace.workspace import Workspace
@@ -161,45 +161,56 @@ class CacheReader:
         if not wanted:
             return {}
         found = self._tasks.find_cached(list(wanted), run_id=self.run_id)
-        now = time.time()
-        queues = {key: iter(tasks) for key, tasks in found.items()}
+        now = time.time() if any(expiry is not None for _, expiry in wanted.values()) else 0.0
+        at = dict.fromkeys(found, 0)  # key -> index of its next candidate to judge
         hits: dict[str, CacheHit] = {}
-        while queues:
-            heads = {}
-            for key, queue in queues.items():
+        while at:
+            heads: list[tuple[str, int]] = []
+            for key, start in at.items():
                 outputs, expiry = wanted[key]
-                task = self._next_trusted(queue, outputs, None if expiry is None else now - expiry)
-                if task is not None:
-                    heads[key] = task
-            blobs = {
-                key: [(out.digest, out.kind == "tree") for out in task.outputs.values()]
-                for key, task in heads.items()
-            }
+                index = self._next_trusted(
+                    found[key], start, outputs, None if expiry is None else now - expiry
+                )
+                if index is not None:
+                    heads.append((key, index))
             missing = missing_digests(
-                self.workspace.store, (b for bs in blobs.values() for b in bs)
+                self.workspace.store,
+                [
+                    (out.digest, out.kind == "tree")
+                    for key, index in heads
+                    for out in found[key][index].outputs.values()
+                ],
             )
-            left, queues = queues, {}
-            for key, task in heads.items():
-                if (missing and any(digest in missing for digest, _ in blobs[key])) or (
-                    self._blobs is not None and self._corrupt(self._blobs, task.run_id, blobs[key])
-                ):
-                    queues[key] = left[key]  # its next candidate may answer
-                    continue
-                hits[key] = _hit(task)
+            at = {}
+            for key, index in heads:
+                task = found[key][index]
+                if (missing or self._blobs is not None) and not self._intact(task, missing):
+                    at[key] = index + 1  # its next candidate may answer
+                else:
+                    hits[key] = _hit(task)
         return hits
 
     def _next_trusted(
-        self, queue: Iterator[CachedTask], outputs: tuple[str, ...], oldest: float | None
-    ) -> CachedTask | None:
-        """The next candidate that is fresh enough, has ``outputs``, and its run vouches for."""
-        for task in queue:
+        self, tasks: list[CachedTask], start: int, outputs: tuple[str, ...], oldest: float | None
+    ) -> int | None:
+        """The index of the first candidate from ``start`` on that is fresh enough, has
+        ``outputs``, and whose run vouches for it."""
+        for index in range(start, len(tasks)):
+            task = tasks[index]
             if oldest is not None and (task.ended_at or 0) < oldest:
                 continue
             if len(task.outputs) != len(outputs) or not all(o in task.outputs for o in outputs):
                 continue
             if self._vouched(task.run_id, task.record_digest):
-                return task
+                return index
         return None
+
+    def _intact(self, task: CachedTask, missing: set[str]) -> bool:
+        """Whether all of ``task``'s output bytes are stored (and re-hash, when asked)."""
+        blobs = [(out.digest, out.kind == "tree") for out in task.outputs.values()]
+        if any(digest in missing for digest, _ in blobs):
+            return False
+        return self._blobs is None or not self._corrupt(self._blobs, task.run_id, blobs)
 
     def _vouched(self, run_id: str, record_digest: str | None) -> bool:
         """Whether ``run_id``'s seal covers its tasks; warn the first time one does not."""

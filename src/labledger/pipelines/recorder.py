@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.errors import LabledgerError
@@ -101,34 +101,44 @@ class TaskRecorder:
         self.remap: dict[str, str] = {}  # our artifact id -> the one another run recorded first
 
     def _task_row(
-        self, record: TaskRecord, status: str, *, code_captured: bool, **extra: Any
+        self,
+        record: TaskRecord,
+        status: str,
+        *,
+        code_captured: bool,
+        cached_from: str | None = None,
+        attempts: int = 0,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        log_digest: str | None = None,
+        error: str | None = None,
+        logged_digest: str | None = None,
     ) -> TaskRow:
-        started_at = extra.get("started_at")
-        ended_at = extra.get("ended_at", time.time())
-        row = TaskRow(
-            id=record.id,
-            run_id=self.run_id,
-            node=record.node,
-            step=record.step,
-            fingerprint=record.fingerprint,
-            cache_key=record.cache_key,
-            status=status,
-            cached_from=extra.get("cached_from"),
-            attempts=extra.get("attempts", 0),
-            started_at=started_at,
-            ended_at=ended_at,
-            params_json=record.params_json,
-            options_json=record.options_json,
-            code_captured=code_captured,
-            log_digest=extra.get("log_digest"),
-            error=extra.get("error"),
-            logged_digest=extra.get("logged_digest"),
-        )
+        if ended_at is None:
+            ended_at = time.time()
         if self._oldest is None:
             self._oldest = time.monotonic()
-        if started_at is not None and ended_at is not None:
+        if started_at is not None:
             self._work += ended_at - started_at
-        return row
+        return TaskRow(
+            record.id,
+            self.run_id,
+            record.node,
+            record.step,
+            record.fingerprint,
+            record.cache_key,
+            status,
+            cached_from,
+            attempts,
+            started_at,
+            ended_at,
+            record.params_json,
+            record.options_json,
+            code_captured,
+            log_digest,
+            error,
+            logged_digest,
+        )
 
     def _input_rows(self, record: TaskRecord, inputs: Mapping[str, str]) -> None:
         self._inputs.extend(

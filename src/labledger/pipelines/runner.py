@@ -65,7 +65,7 @@ def _source_files(pipeline: Pipeline, graph: Graph) -> tuple[set[str], bool]:
 
 class _Ready(NamedTuple):
     """A node whose inputs are known, as a task: its record (with its cache key), input refs,
-    input values held in memory, input artifact ids and seed."""
+    input values held in memory, input artifact ids, seed, and whether its code was captured."""
 
     node: Node
     record: TaskRecord
@@ -73,6 +73,7 @@ class _Ready(NamedTuple):
     values: dict[str, Any]
     input_ids: dict[str, str]
     seed: int
+    code_captured: bool
 
 
 class _Scheduler:
@@ -223,7 +224,7 @@ class _Scheduler:
             params_json=node.params_json,
             options_json=step.options_json,
         )
-        return _Ready(node, record, refs, values, input_ids, seed)
+        return _Ready(node, record, refs, values, input_ids, seed, fingerprint.code_captured)
 
     def _start_frontier(self, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
         """Start every ready node: one cache lookup for all their keys, then each hit is recorded
@@ -252,7 +253,7 @@ class _Scheduler:
     def _reuse(self, task: _Ready, hit: CacheHit, ready: deque[Node]) -> None:
         node, record = task.node, task.record
         outputs = self.recorder.cached(
-            record, hit, task.input_ids, code_captured=node.step.fingerprint.code_captured
+            record, hit, task.input_ids, code_captured=task.code_captured
         )
         if hit.logged_digest is not None:
             self._reuse_logged(hit)

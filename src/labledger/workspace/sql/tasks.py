@@ -195,7 +195,12 @@ class SqlTaskStore(TaskReads):
         return _cached_tasks(tuple(row) for row in rows)
 
     def _find_cached_sqlite(self, keys: Sequence[str], asking: str) -> dict[str, list[CachedTask]]:
-        held = self._take_reader()
+        try:
+            held: tuple[int, Any, sqlite3.Connection] | None = self._idle.pop()
+        except IndexError:  # none kept, or another thread has it
+            held = None
+        if held is None or held[0] != os.getpid():  # a forked child opens its own
+            held = self._new_reader()
         rows: list[tuple[Any, ...]] = []
         try:
             execute, sql, params = held[2].execute, _SQLITE_ONE_KEY.sql, _SQLITE_ONE_KEY.params
@@ -210,19 +215,11 @@ class SqlTaskStore(TaskReads):
             self._idle.append(held)
         return _cached_tasks(rows)
 
-    def _take_reader(self) -> tuple[int, Any, sqlite3.Connection]:
+    def _new_reader(self) -> tuple[int, Any, sqlite3.Connection]:
         """``(pid, pooled connection, its sqlite3 connection)``, in autocommit mode: each query
         sees every commit made so far."""
-        pid = os.getpid()
-        while self._idle:
-            try:
-                held = self._idle.pop()
-            except IndexError:  # another thread took it
-                break
-            if held[0] == pid:  # a forked child must not use its parent's connection
-                return held
         raw = self._workspace.catalog.reader.raw_connection()
-        return (pid, raw, cast("sqlite3.Connection", raw.driver_connection))
+        return (os.getpid(), raw, cast("sqlite3.Connection", raw.driver_connection))
 
     def close(self) -> None:
         """Return the connection kept for lookups to its pool."""
