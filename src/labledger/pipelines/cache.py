@@ -11,24 +11,21 @@ manifest and every file) is never a hit, nor is a task its run's sealed record d
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import bindparam, or_, select
+from typing import TYPE_CHECKING
 
 from labledger._foundation.digests import digest_record
 from labledger.materializers import Stored
 from labledger.pipelines.cache_evidence import BlobCheck, RunSeals
-from labledger.workspace import schema
 from labledger.workspace.presence import missing_digests
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from labledger.stores.tasks import CachedTask
     from labledger.workspace.workspace import Workspace
 
 __all__ = [
@@ -112,75 +109,18 @@ class CacheHit:
     logged_digest: str | None = None
 
 
-_t, _o, _a, _p = schema.tasks, schema.task_outputs, schema.artifacts, schema.pipeline_runs
-_r = schema.runs
-_LOOKUP = (
-    select(
-        _t.c.id,
-        _t.c.ended_at,
-        _t.c.run_id,
-        _t.c.logged_digest,
-        _r.c.record_digest,
-        _o.c.name,
-        _o.c.materializer,
-        _a.c.id.label("artifact_id"),
-        _a.c.digest,
-        _a.c.size,
-        _a.c.kind,
-        _a.c.format,
-        _a.c.schema_json,
-    )
-    .select_from(
-        # Every output of a task that ran, its own or (computed at the same time by another run)
-        # the equal one it was linked to: its sealed run vouches for either.
-        _t.join(_o, _o.c.task_id == _t.c.id)
-        .join(_a, _a.c.id == _o.c.artifact_id)
-        .join(_p, _p.c.run_id == _t.c.run_id)
-        .join(_r, _r.c.id == _t.c.run_id)
-    )
-    .where(
-        _t.c.cache_key == bindparam("key"),
-        _t.c.status == "finished",
-        # A reproduction checks a run; what it computed is evidence, never a cache entry.
-        _p.c.reproduces.is_(None),
-        # Only what a sealed run vouches for (or the asking run itself): a task row written into
-        # a run that never sealed proves nothing. That the seal covers the row is checked after
-        # (``RunSeals``), once per run.
-        or_(_r.c.record_digest.is_not(None), _t.c.run_id == bindparam("run_id")),
-    )
-    .order_by(_t.c.ended_at.desc())
-)
-
-
-_SQLITE_LOOKUP = (
-    "SELECT t.id, t.ended_at, t.run_id, t.logged_digest, r.record_digest, o.name, o.materializer, "
-    "a.id, a.digest, a.size, a.kind, a.format, a.schema_json FROM tasks AS t "
-    "JOIN task_outputs AS o ON o.task_id = t.id "
-    "JOIN artifacts AS a ON a.id = o.artifact_id "
-    "JOIN pipeline_runs AS p ON p.run_id = t.run_id "
-    "JOIN runs AS r ON r.id = t.run_id "
-    "WHERE t.cache_key = ? AND t.status = 'finished' AND p.reproduces IS NULL "
-    "AND (r.record_digest IS NOT NULL OR t.run_id = ?) "
-    "ORDER BY t.ended_at DESC"
-)
-
-
 class CacheReader:
     """Answers cache lookups for one run: only tasks of sealed runs, or of ``run_id`` itself.
 
     A task of another run answers only if that run's sealed record covers it (``RunSeals``, judged
     once per run); with ``verify_on_read`` its output bytes are re-hashed first (``BlobCheck``).
-
-    On SQLite it keeps one driver connection in autocommit mode: each lookup is a single indexed
-    query that sees every commit made so far, without a transaction or a pool checkout around it.
+    The store is asked once per batch of keys (``find``: a ready frontier of the scheduler).
     """
 
     def __init__(self, workspace: Workspace, run_id: str | None = None) -> None:
         self.workspace = workspace
         self.run_id = run_id or ""  # the asking run: its own finished tasks count before its seal
-        self._raw: Any = None
-        if workspace.catalog.dialect == "sqlite":
-            self._raw = workspace.catalog.reader.raw_connection()
+        self._tasks = workspace.stores.tasks
         self._seals = RunSeals(workspace)
         store = workspace.store
         rehash = workspace.settings.verify_on_read or getattr(store, "verify_on_read", False)
@@ -189,9 +129,7 @@ class CacheReader:
         self._warned_blobs: set[str] = set()
 
     def close(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        """Nothing to release; kept so a reader can be used as a context manager."""
 
     def __enter__(self) -> CacheReader:
         return self
@@ -199,35 +137,80 @@ class CacheReader:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _rows(self, key: str) -> list[tuple[Any, ...]]:
-        if self._raw is not None:
-            return self._raw.driver_connection.execute(  # type: ignore[no-any-return]
-                _SQLITE_LOOKUP, (key, self.run_id)
-            ).fetchall()
-        with self.workspace.read() as conn:
-            return [
-                tuple(row) for row in conn.execute(_LOOKUP, {"key": key, "run_id": self.run_id})
-            ]
-
     def recorded(self, key: str) -> bool:
         """Whether a finished task with ``key`` is recorded, usable or not."""
-        return bool(self._rows(key))
+        return bool(self._tasks.find_cached([key], run_id=self.run_id))
 
     def lookup(
         self, key: str, *, outputs: tuple[str, ...], expiry: float | None = None
     ) -> CacheHit | None:
         """The newest finished task with ``key`` that its run vouches for and whose outputs are
         all still in the store (and, with ``verify_on_read``, still hash to their digests)."""
-        for task_id, run_id, sealed, logged, refs in _candidates(self._rows(key), outputs, expiry):
-            if not self._vouched(run_id, sealed):
+        return self.find({key: (outputs, expiry)}).get(key)
+
+    def find(
+        self, wanted: Mapping[str, tuple[tuple[str, ...], float | None]]
+    ) -> dict[str, CacheHit]:
+        """``lookup`` for many keys at once: key -> ``(outputs, expiry)`` in, key -> hit out (keys
+        without a usable hit are absent).
+
+        One store call finds every key's candidates; the blob store is then asked about the
+        outputs of every key's next candidate in one batch, so a ready frontier costs one lookup
+        and (unless a candidate's bytes are gone) one presence check.
+        """
+        if not wanted:
+            return {}
+        found = self._tasks.find_cached(list(wanted), run_id=self.run_id)
+        now = time.time() if any(expiry is not None for _, expiry in wanted.values()) else 0.0
+        at = dict.fromkeys(found, 0)  # key -> index of its next candidate to judge
+        hits: dict[str, CacheHit] = {}
+        while at:
+            heads: list[tuple[str, int]] = []
+            for key, start in at.items():
+                outputs, expiry = wanted[key]
+                index = self._next_trusted(
+                    found[key], start, outputs, None if expiry is None else now - expiry
+                )
+                if index is not None:
+                    heads.append((key, index))
+            missing = missing_digests(
+                self.workspace.store,
+                [
+                    (out.digest, out.kind == "tree")
+                    for key, index in heads
+                    for out in found[key][index].outputs.values()
+                ],
+            )
+            at = {}
+            for key, index in heads:
+                task = found[key][index]
+                if (missing or self._blobs is not None) and not self._intact(task, missing):
+                    at[key] = index + 1  # its next candidate may answer
+                else:
+                    hits[key] = _hit(task)
+        return hits
+
+    def _next_trusted(
+        self, tasks: list[CachedTask], start: int, outputs: tuple[str, ...], oldest: float | None
+    ) -> int | None:
+        """The index of the first candidate from ``start`` on that is fresh enough, has
+        ``outputs``, and whose run vouches for it."""
+        for index in range(start, len(tasks)):
+            task = tasks[index]
+            if oldest is not None and (task.ended_at or 0) < oldest:
                 continue
-            blobs = [(ref.stored.digest, ref.stored.kind == "tree") for ref in refs.values()]
-            if missing_digests(self.workspace.store, blobs):
+            if len(task.outputs) != len(outputs) or not all(o in task.outputs for o in outputs):
                 continue
-            if self._blobs is not None and self._corrupt(self._blobs, run_id, blobs):
-                continue
-            return CacheHit(task_id, refs, run_id, logged)
+            if self._vouched(task.run_id, task.record_digest):
+                return index
         return None
+
+    def _intact(self, task: CachedTask, missing: set[str]) -> bool:
+        """Whether all of ``task``'s output bytes are stored (and re-hash, when asked)."""
+        blobs = [(out.digest, out.kind == "tree") for out in task.outputs.values()]
+        if any(digest in missing for digest, _ in blobs):
+            return False
+        return self._blobs is None or not self._corrupt(self._blobs, task.run_id, blobs)
 
     def _vouched(self, run_id: str, record_digest: str | None) -> bool:
         """Whether ``run_id``'s seal covers its tasks; warn the first time one does not."""
@@ -263,48 +246,21 @@ class CacheReader:
         return bool(corrupt)
 
 
-def _candidates(
-    rows: list[tuple[Any, ...]], outputs: tuple[str, ...], expiry: float | None
-) -> list[tuple[str, str, str | None, str | None, dict[str, OutputRef]]]:
-    """The tasks among lookup ``rows``, newest first, that are not expired and have ``outputs``:
-    ``(task_id, run_id, its run's record_digest, logged_digest, outputs)``."""
-    found: dict[str, dict[str, OutputRef]] = {}
-    owners: dict[str, tuple[str, str | None, str | None]] = {}
-    oldest = time.time() - expiry if expiry is not None else None
-    for (
-        task_id,
-        ended_at,
-        run_id,
-        logged_digest,
-        record_digest,
-        name,
-        materializer,
-        artifact_id,
-        digest,
-        size,
-        kind,
-        fmt,
-        schema_json,
-    ) in rows:
-        if oldest is not None and (ended_at or 0) < oldest:
-            continue
-        if task_id not in found:
-            found[task_id] = {}
-            owners[task_id] = (run_id, record_digest, logged_digest)
-        found[task_id][name] = OutputRef(
-            artifact_id,
+def _hit(task: CachedTask) -> CacheHit:
+    refs = {
+        name: OutputRef(
+            out.artifact_id,
             Stored(
-                digest=digest,
-                size=size,
-                kind=kind,
-                format=fmt,
-                materializer=materializer,
-                schema=json.loads(schema_json),
+                digest=out.digest,
+                size=out.size,
+                kind=out.kind,
+                format=out.format,
+                materializer=out.materializer,
+                schema=out.schema,
                 stats={},
                 blobs=(),
             ),
         )
-    wanted = set(outputs)
-    return [
-        (task_id, *owners[task_id], refs) for task_id, refs in found.items() if set(refs) == wanted
-    ]
+        for name, out in task.outputs.items()
+    }
+    return CacheHit(task.task_id, refs, task.run_id, task.logged_digest)

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 
 from labledger._foundation.digests import CHUNK_SIZE, Hasher
 from labledger._foundation.errors import IntegrityError, LabledgerError
-from labledger.workspace.ledger import iter_entries
-from labledger.workspace.records import run_record_digest, sealed_format
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SEAL_KINDS", "BlobCheck", "RunSeals"]
 
-SEAL_KINDS = ("run.finished", "run.crashed")
+SEAL_KINDS = ("run.finished", "run.crashed")  # the entries that seal a run
 
 
 class RunSeals:
@@ -54,18 +52,11 @@ class RunSeals:
         return verdict
 
     def _judge(self, run_id: str, record_digest: str) -> bool:
-        with self.workspace.read() as conn:
-            seals = [
-                entry.payload
-                for entry in iter_entries(conn, subject=f"run:{run_id}")
-                if entry.kind in SEAL_KINDS
-            ]
-            # A run is sealed once: a second seal is someone trying to re-seal it.
-            if len(seals) != 1 or seals[0].get("record_digest") != record_digest:
-                return False
-            sealed = seals[0]["record_digest"]
-            record_format = sealed_format(seals[0])
-            return bool(run_record_digest(conn, run_id, record_format=record_format) == sealed)
+        seal = self.workspace.stores.tasks.run_seal(run_id)
+        # A run is sealed once: a second seal is someone trying to re-seal it.
+        if len(seal.seals) != 1 or seal.seals[0][1].get("record_digest") != record_digest:
+            return False
+        return seal.record_digest == record_digest
 
 
 class BlobCheck:

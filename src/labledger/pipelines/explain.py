@@ -17,8 +17,6 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from labledger._foundation.errors import LabledgerError
 from labledger.materializers.paths import read_manifest
 from labledger.pipelines.cache import CacheReader, cache_key
@@ -27,7 +25,6 @@ from labledger.pipelines.replay_target import replay_target
 from labledger.pipelines.run_inputs import RunInputs
 from labledger.pipelines.step_environment import input_modules, step_environment
 from labledger.pipelines.task import task_seed
-from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
@@ -39,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PipelineStatus", "Reason", "StepStatus", "status"]
 
-_t, _p, _i, _a = schema.tasks, schema.pipeline_runs, schema.task_inputs, schema.artifacts
 _BASELINE_RUNS = 50
 
 
@@ -479,50 +475,30 @@ def _environment_reasons(old: dict[str, Any], new: dict[str, Any]) -> list[Reaso
 
 def _earlier_tasks(ws: Workspace, ref: str, nodes: list[str]) -> dict[str, _Earlier]:
     """The newest finished or cached task of each node among this pipeline's latest runs."""
-    query = (
-        select(
-            _t.c.id,
-            _t.c.node,
-            _t.c.fingerprint,
-            _t.c.params_json,
-            _p.c.seed,
-            _p.c.facts_digest,
-            _t.c.options_json,
-        )
-        .select_from(_t.join(_p, _p.c.run_id == _t.c.run_id))
-        .where(
-            _p.c.pipeline == ref,
-            _t.c.status.in_(("finished", "cached")),
-            _t.c.node.in_(nodes),
-            _p.c.reproduces.is_(None),
-        )
-        .order_by(_t.c.ended_at.desc())
-        .limit(len(nodes) * _BASELINE_RUNS)
-    )
+    store = ws.stores.tasks
     found: dict[str, _Earlier] = {}
     facts_of: dict[str, str | None] = {}
-    with ws.read() as conn:
-        for task_id, node, fingerprint, params_json, seed, facts_digest, options in conn.execute(
-            query
-        ):
-            if node not in found:
-                found[node] = _Earlier(
-                    task_id, fingerprint, params_json, seed, node, outputs=_outputs_of(options)
-                )
-                facts_of[task_id] = facts_digest
-        if not found:
-            return found
-        by_task = {e.task_id: e for e in found.values()}
-        rows = conn.execute(
-            select(_i.c.task_id, _i.c.name, _a.c.digest, _a.c.kind, _a.c.schema_json)
-            .select_from(_i.join(_a, _a.c.id == _i.c.artifact_id))
-            .where(_i.c.task_id.in_(list(by_task)))
-        )
-        for task_id, name, digest, kind, schema_json in rows:
-            content = (
-                json.loads(schema_json).get("digest", digest) if kind == "reference" else digest
+    for task in store.earlier_tasks(ref, nodes, len(nodes) * _BASELINE_RUNS):
+        if task.node not in found:
+            found[task.node] = _Earlier(
+                task.task_id,
+                task.fingerprint,
+                task.params_json,
+                task.seed,
+                task.node,
+                outputs=_outputs_of(task.options_json),
             )
-            by_task[task_id].inputs[name] = content
+            facts_of[task.task_id] = task.facts_digest
+    if not found:
+        return found
+    by_task = {e.task_id: e for e in found.values()}
+    for row in store.task_inputs(list(by_task)):
+        content = (
+            json.loads(row.schema_json).get("digest", row.digest)
+            if row.kind == "reference"
+            else row.digest
+        )
+        by_task[row.task_id].inputs[row.name] = content
     blobs: dict[str, dict[str, Any] | None] = {}
     for task_id, digest in facts_of.items():
         if digest is None:

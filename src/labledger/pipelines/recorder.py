@@ -14,24 +14,16 @@ from __future__ import annotations
 
 import json
 import time
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.errors import LabledgerError
 from labledger._foundation.ids import new_id
 from labledger.pipelines.cache import OutputRef
-from labledger.workspace import schema
-from labledger.workspace.search_index import index_new_artifacts
-from labledger.workspace.sqlite_driver import driver_connection, insert_sql
+from labledger.stores.tasks import NewArtifact, TaskBatch, TaskInput, TaskOutput, TaskRow
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Callable, Mapping
-
-    from sqlalchemy import Connection, Table
 
     from labledger.materializers import Stored
     from labledger.pipelines.cache import CacheHit
@@ -55,35 +47,6 @@ def read_step_log(store: BlobStore, digest: str | None) -> StepLog | None:
     except (OSError, ValueError, LabledgerError):
         return None
     return StepLog.from_record(record) if isinstance(record, dict) else None
-
-
-_t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
-_RECORDED = (
-    select(_t.c.id, _t.c.cache_key, _o.c.name, _o.c.artifact_id, _a.c.digest)
-    .select_from(_t.join(_o, _o.c.task_id == _t.c.id).join(_a, _a.c.id == _o.c.artifact_id))
-    .where(_t.c.status == "finished", _o.c.produced.is_(True))
-)
-
-
-class _DriverInsert:
-    """An ``INSERT`` of dict rows, which hold every column, straight to the sqlite3 driver."""
-
-    def __init__(self, table: Table, *, ignore: bool = False) -> None:
-        columns = [column.name for column in table.columns]
-        self.sql = insert_sql(table, columns, ignore=ignore)
-        self.values = itemgetter(*columns)
-
-    def run(self, db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
-        db.executemany(self.sql, map(self.values, rows))
-
-
-_SQLITE_INSERTS = {
-    "blobs": _DriverInsert(schema.blobs, ignore=True),
-    "artifacts": _DriverInsert(schema.artifacts),
-    "tasks": _DriverInsert(schema.tasks),
-    "task_inputs": _DriverInsert(schema.task_inputs),
-    "task_outputs": _DriverInsert(schema.task_outputs),
-}
 
 
 class TaskRecord:
@@ -130,47 +93,56 @@ class TaskRecorder:
         self.before_write = before_write
         self._oldest: float | None = None  # when the oldest unwritten row was added
         self._work = 0.0  # seconds of computation the unwritten rows hold
-        self._tasks: list[dict[str, Any]] = []
-        self._inputs: list[dict[str, Any]] = []
-        self._outputs: list[dict[str, Any]] = []
-        self._artifacts: list[dict[str, Any]] = []
+        self._tasks: list[TaskRow] = []
+        self._inputs: list[TaskInput] = []
+        self._outputs: list[TaskOutput] = []
+        self._artifacts: list[NewArtifact] = []
         self._blobs: dict[str, int] = {}
-        self._produced: dict[str, str] = {}  # cache key -> task id, for tasks made in this batch
         self.remap: dict[str, str] = {}  # our artifact id -> the one another run recorded first
 
     def _task_row(
-        self, record: TaskRecord, status: str, *, code_captured: bool, **extra: Any
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": record.id,
-            "run_id": self.run_id,
-            "node": record.node,
-            "step": record.step,
-            "fingerprint": record.fingerprint,
-            "cache_key": record.cache_key,
-            "status": status,
-            "cached_from": None,
-            "attempts": 0,
-            "started_at": None,
-            "ended_at": time.time(),
-            "params_json": record.params_json,
-            "options_json": record.options_json,
-            "code_captured": code_captured,
-            "log_digest": None,
-            "error": None,
-            "logged_digest": None,
-        }
-        row.update(extra)
+        self,
+        record: TaskRecord,
+        status: str,
+        *,
+        code_captured: bool,
+        cached_from: str | None = None,
+        attempts: int = 0,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        log_digest: str | None = None,
+        error: str | None = None,
+        logged_digest: str | None = None,
+    ) -> TaskRow:
+        if ended_at is None:
+            ended_at = time.time()
         if self._oldest is None:
             self._oldest = time.monotonic()
-        if row["started_at"] is not None and row["ended_at"] is not None:
-            self._work += row["ended_at"] - row["started_at"]
-        return row
+        if started_at is not None:
+            self._work += ended_at - started_at
+        return TaskRow(
+            record.id,
+            self.run_id,
+            record.node,
+            record.step,
+            record.fingerprint,
+            record.cache_key,
+            status,
+            cached_from,
+            attempts,
+            started_at,
+            ended_at,
+            record.params_json,
+            record.options_json,
+            code_captured,
+            log_digest,
+            error,
+            logged_digest,
+        )
 
     def _input_rows(self, record: TaskRecord, inputs: Mapping[str, str]) -> None:
         self._inputs.extend(
-            {"task_id": record.id, "name": name, "artifact_id": artifact_id}
-            for name, artifact_id in inputs.items()
+            TaskInput(record.id, name, artifact_id) for name, artifact_id in inputs.items()
         )
 
     def _store_logged(self, result: TaskResult) -> str | None:
@@ -187,20 +159,20 @@ class TaskRecorder:
         for digest, size in stored.blobs or ((stored.digest, stored.size),):
             self._blobs[digest] = size
         self._artifacts.append(
-            {
-                "id": artifact_id,
-                "project_id": self.project_id,
-                "name": name,
-                "kind": stored.kind,
-                "format": stored.format,
-                "digest": stored.digest,
-                "size": stored.size,
-                "schema_json": canonical_text(stored.schema),
-                "stats_json": canonical_text(stored.stats),
-                "run_id": self.run_id,
-                "created_at": now,
-                "created_by": self.workspace.actor,
-            }
+            NewArtifact(
+                id=artifact_id,
+                project_id=self.project_id,
+                name=name,
+                kind=stored.kind,
+                format=stored.format,
+                digest=stored.digest,
+                size=stored.size,
+                schema_json=canonical_text(stored.schema),
+                stats_json=canonical_text(stored.stats),
+                run_id=self.run_id,
+                created_at=now,
+                created_by=self.workspace.actor,
+            )
         )
         return artifact_id
 
@@ -225,16 +197,10 @@ class TaskRecorder:
             )
         )
         self._input_rows(record, inputs)
-        for name, ref in hit.outputs.items():
-            self._outputs.append(
-                {
-                    "task_id": record.id,
-                    "name": name,
-                    "artifact_id": ref.artifact_id,
-                    "produced": False,
-                    "materializer": ref.stored.materializer,
-                }
-            )
+        self._outputs.extend(
+            TaskOutput(record.id, name, ref.artifact_id, False, ref.stored.materializer)
+            for name, ref in hit.outputs.items()
+        )
         return hit.outputs
 
     def finished(
@@ -263,20 +229,13 @@ class TaskRecorder:
         if result.log_digest is not None:
             self._blobs[result.log_digest] = result.log_size
         self._input_rows(record, inputs)
-        self._produced[record.cache_key] = record.id
         refs: dict[str, OutputRef] = {}
         for name, stored in result.outputs.items():
             artifact_id = self._artifact(
                 stored, record.node if single_output else f"{record.node}.{name}", now
             )
             self._outputs.append(
-                {
-                    "task_id": record.id,
-                    "name": name,
-                    "artifact_id": artifact_id,
-                    "produced": True,
-                    "materializer": stored.materializer,
-                }
+                TaskOutput(record.id, name, artifact_id, True, stored.materializer)
             )
             refs[name] = OutputRef(artifact_id, stored)
         return refs
@@ -309,68 +268,35 @@ class TaskRecorder:
         ):
             self.flush()
 
-    def _link_duplicates(self, conn: Connection) -> None:
-        """Reuse what another run recorded meanwhile for the same cache keys."""
-        if not self._produced:
-            return
-        query = _RECORDED.where(_t.c.cache_key.in_(list(self._produced)))
-        theirs: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
-        for found in conn.execute(query):
-            outputs = theirs.setdefault(found.cache_key, (found.id, {}))[1]
-            outputs[found.name] = (found.artifact_id, found.digest)
-        if not theirs:
-            return
-        ours = {self._produced[key]: value for key, value in theirs.items()}
-        digests = {row["id"]: row["digest"] for row in self._artifacts}
-        linked: set[str] = set()
-        for row in self._outputs:
-            if row["task_id"] in ours and row["produced"]:
-                other = ours[row["task_id"]][1].get(row["name"])
-                # Only equal bytes are the same result: a step that is not deterministic keeps
-                # its own artifact.
-                if other is not None and other[1] == digests.get(row["artifact_id"]):
-                    self.remap[row["artifact_id"]] = other[0]
-                    row["produced"] = False
-                    linked.add(row["task_id"])
-        for row in self._tasks:
-            if row["id"] in linked:
-                row["cached_from"] = ours[row["id"]][0]
-        self._artifacts = [row for row in self._artifacts if row["id"] not in self.remap]
-
     def flush(self) -> None:
-        """Write every collected row in one transaction."""
+        """Write every collected row in one store call (one transaction).
+
+        A result another run recorded meanwhile under the same cache key, with equal bytes, is
+        linked instead of recorded again; ``remap`` says which artifacts were replaced.
+        """
         if not self._tasks and not self._artifacts:
             return
         if self.before_write is not None:
             # The blobs these rows reference become durable before the rows are committed.
             self.before_write()
-        ws = self.workspace
-        with ws.write() as conn:
-            self._link_duplicates(conn)
-            for rows in (self._inputs, self._outputs):
-                for row in rows:
-                    row["artifact_id"] = self.remap.get(row["artifact_id"], row["artifact_id"])
-            now = time.time()
-            blobs = [{"digest": d, "size": s, "created_at": now} for d, s in self._blobs.items()]
-            # On SQLite straight to the driver: thousands of rows a second, for which
-            # SQLAlchemy's per-row parameter handling would cost more than the inserts.
-            db = driver_connection(conn)
-            for table, rows in (
-                (schema.blobs, blobs),
-                (schema.artifacts, self._artifacts),
-                (schema.tasks, self._tasks),
-                (schema.task_inputs, self._inputs),
-                (schema.task_outputs, self._outputs),
-            ):
-                if not rows:
-                    continue
-                if db is not None:
-                    _SQLITE_INSERTS[table.name].run(db, rows)
-                elif table is schema.blobs:
-                    ws.insert_ignore(conn, table, rows)
-                else:
-                    conn.execute(table.insert(), rows)
-            index_new_artifacts(conn, self._artifacts)
+        remap = self.remap
+        inputs, outputs = self._inputs, self._outputs
+        if remap:
+            # Tasks that read a result an earlier flush linked read the linked artifact.
+            inputs = [
+                row._replace(artifact_id=remap[row.artifact_id])
+                if row.artifact_id in remap
+                else row
+                for row in inputs
+            ]
+            outputs = [
+                row._replace(artifact_id=remap[row.artifact_id])
+                if row.artifact_id in remap
+                else row
+                for row in outputs
+            ]
+        batch = TaskBatch(self._tasks, inputs, outputs, self._artifacts, self._blobs)
+        remap.update(self.workspace.stores.tasks.record_tasks(batch))
         self._tasks, self._inputs, self._outputs, self._artifacts = [], [], [], []
-        self._blobs, self._produced = {}, {}
+        self._blobs = {}
         self._oldest, self._work = None, 0.0

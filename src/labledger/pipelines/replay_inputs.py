@@ -25,11 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from labledger._foundation.errors import LabledgerError, NotFoundError, ValidationError
 from labledger.materializers.paths import write_tree
-from labledger.workspace import schema
 from labledger.workspace.blob_export import export_blob, name_problem
 from labledger.workspace.stat_cache import StatCache
 
@@ -94,20 +91,11 @@ def working_folder(base: Path, inputs: list[RecordedInput]) -> Path:
 
 def recorded_inputs(workspace: Workspace, run_id: str) -> list[RecordedInput]:
     """The file inputs run ``run_id``'s tasks read, once per path, in path order."""
-    t, i, a, o = schema.tasks, schema.task_inputs, schema.artifacts, schema.task_outputs
-    produced = select(o.c.artifact_id).where(o.c.artifact_id == a.c.id).exists()
-    query = (
-        select(a.c.id, a.c.name, a.c.kind, a.c.format, a.c.digest, a.c.schema_json)
-        .select_from(t.join(i, i.c.task_id == t.c.id).join(a, a.c.id == i.c.artifact_id))
-        .where(t.c.run_id == run_id, a.c.kind.in_(_KINDS), ~produced)
-        .order_by(a.c.name, a.c.id)
-    )
-    with workspace.read() as conn:
-        rows = conn.execute(query).all()
+    rows = workspace.stores.tasks.run_file_inputs(run_id)
     found: dict[str, RecordedInput] = {}
     for row in rows:
         described = _schema(row.schema_json)
-        path = str(described.get("path") or row.name)
+        path = str(described.get("path") or row.artifact_name)
         found.setdefault(
             path,
             RecordedInput(

@@ -13,12 +13,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
 
 from labledger._foundation.errors import (
     IntegrityError,
@@ -27,43 +24,14 @@ from labledger._foundation.errors import (
     ValidationError,
 )
 from labledger.pipelines.replay_inputs import place_inputs, recorded_inputs, working_folder
-from labledger.workspace import schema
+from labledger.stores.tasks import OutputCheck
+from labledger.tracking.query import get_run
 from labledger.workspace.current import get_workspace
-from labledger.workspace.ledger import iter_entries
-from labledger.workspace.lookup import find_by_id
-from labledger.workspace.records import run_record_digest, sealed_format
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["OutputCheck", "Reproduction", "reproduce"]
-
-
-@dataclass(frozen=True, slots=True)
-class OutputCheck:
-    """One output of the original run, re-computed.
-
-    Attributes:
-        node: The task's name.
-        output: The output's name.
-        artifact_id: The original artifact.
-        expected: Its digest.
-        actual: The re-run's digest (``None`` if the re-run did not produce it).
-        deterministic: Whether the step promised equal bytes.
-    """
-
-    node: str
-    output: str
-    artifact_id: str
-    expected: str
-    actual: str | None
-    deterministic: bool
-
-    @property
-    def matched(self) -> bool:
-        return self.actual == self.expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,52 +69,39 @@ def _workspace_env(ws: Workspace) -> dict[str, str]:
 
 
 def _original_outputs(ws: Workspace, run_id: str) -> list[tuple[str, str, str, str, bool]]:
-    t, o, a = schema.tasks, schema.task_outputs, schema.artifacts
-    query = (
-        select(t.c.node, o.c.name, a.c.id, a.c.digest, t.c.options_json)
-        .select_from(t.join(o, o.c.task_id == t.c.id).join(a, a.c.id == o.c.artifact_id))
-        .where(t.c.run_id == run_id)
-        .order_by(t.c.node, o.c.name)
+    """``(node, output, artifact id, digest, deterministic)`` of every output, by node and name."""
+    options = {task.id: task.options_json for task in ws.stores.tasks.run_tasks(run_id)}
+    return sorted(
+        (
+            ref.node,
+            ref.name,
+            ref.artifact_id,
+            ref.digest,
+            bool(json.loads(options.get(ref.task_id) or "{}").get("deterministic", True)),
+        )
+        for ref in ws.stores.tasks.run_outputs(run_id)
     )
-    with ws.read() as conn:
-        return [
-            (
-                r.node,
-                r.name,
-                r.id,
-                r.digest,
-                bool(json.loads(r.options_json).get("deterministic", True)),
-            )
-            for r in conn.execute(query)
-        ]
 
 
-def _check_sealed(conn: Connection, run_id: str) -> None:
+def _check_sealed(ws: Workspace, run_id: str) -> None:
     """Refuse a run that is not sealed, or whose record changed after it was.
 
     Reproduction runs the run's recorded code on its recorded inputs: records edited after the
     seal could make it run other code or read other bytes.
     """
-    seals = [
-        entry
-        for entry in iter_entries(conn, subject=f"run:{run_id}")
-        if entry.kind in ("run.finished", "run.crashed")
-    ]
-    if len(seals) > 1:
+    seal = ws.stores.tasks.run_seal(run_id)
+    if len(seal.seals) > 1:
         raise IntegrityError(
             f"run {run_id} is sealed more than once, so its record cannot be trusted",
             hint="run `labledger verify` to see who sealed it again",
         )
-    sealed = [entry.payload for entry in seals if entry.kind == "run.finished"]
+    sealed = [payload for kind, payload in seal.seals if kind == "run.finished"]
     if not sealed:
         raise RunStateError(
             f"run {run_id} is not sealed (still running, or it crashed)",
             hint="reproduce a run that finished or failed",
         )
-    record_format = sealed_format(sealed[-1])
-    if run_record_digest(conn, run_id, record_format=record_format) != sealed[-1].get(
-        "record_digest"
-    ):
+    if seal.record_digest != sealed[-1].get("record_digest"):
         raise IntegrityError(
             f"run {run_id}'s record changed after it was sealed, so its code and inputs cannot "
             "be trusted",
@@ -168,22 +123,16 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
         RunStateError: The run is not sealed.
         IntegrityError: Its record changed after it was sealed.
     """
-    from labledger.materializers import Stored, load
+    from labledger.materializers import CatalogRef, load
 
     ws = workspace or get_workspace()
-    with ws.read() as conn:
-        run = find_by_id(conn, schema.runs, run_ref, what="run")
-        if run is None:
-            raise NotFoundError(f"no run {run_ref!r}", hint="list runs with `labledger runs list`")
-        row = conn.execute(
-            select(schema.pipeline_runs).where(schema.pipeline_runs.c.run_id == run.id)
-        ).first()
-        if row is not None:
-            _check_sealed(conn, run.id)
+    run = get_run(run_ref, workspace=ws)
+    row = ws.stores.tasks.pipeline_run(run.id)
     if row is None:
         raise ValidationError(
             f"run {run.id} is not a pipeline run", hint="only pipeline runs can be reproduced"
         )
+    _check_sealed(ws, run.id)
     if row.replay_error:
         raise ValidationError(
             f"run {run.id} cannot be re-executed: {row.replay_error}",
@@ -194,15 +143,12 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
     inputs = recorded_inputs(ws, run.id)
     with tempfile.TemporaryDirectory(prefix="labledger-reproduce-") as scratch:
         root = Path(scratch)
-        tree = Stored(
+        tree = CatalogRef(
             digest=row.code_digest,
-            size=0,
             kind="tree",
             format="tree",
             materializer="path",
             schema={"name": "code"},
-            stats={},
-            blobs=(),
         )
         code = load(tree, ws.store, workdir=root)
         workdir = working_folder(root / "data", inputs)
@@ -232,7 +178,7 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
     )
     rerun_id = summary.get("run_id")
     if rerun_id is not None:
-        _record(ws, run.id, rerun_id, checks)
+        ws.stores.tasks.record_verifications(run.id, rerun_id, checks)
     error = summary.get("error")
     hint = _failure_hint(summary) if error else None
     return Reproduction(run.id, rerun_id, checks, error, hint)
@@ -269,32 +215,3 @@ def _failure_hint(summary: dict[str, Any]) -> str:
         "the re-run from the code snapshot could not start; check that the packages the run "
         "used are installed in the Python labledger runs on"
     )
-
-
-def _record(ws: Workspace, run_id: str, rerun_id: str, checks: tuple[OutputCheck, ...]) -> None:
-    now = time.time()
-    rows = {
-        check.artifact_id: {
-            "artifact_id": check.artifact_id,
-            "run_id": rerun_id,
-            "digest": check.actual or "",
-            "matched": check.matched,
-            "checked_at": now,
-        }
-        for check in checks
-        if check.actual is not None
-    }
-    with ws.write() as conn:
-        if rows:
-            conn.execute(schema.verifications.insert(), list(rows.values()))
-        ws.record(
-            conn,
-            "run.reproduced",
-            f"run:{run_id}",
-            {
-                "run_id": run_id,
-                "rerun_id": rerun_id,
-                "matched": sorted(c.artifact_id for c in checks if c.matched),
-                "mismatched": sorted(c.artifact_id for c in checks if not c.matched),
-            },
-        )

@@ -9,16 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from labledger.pipelines.replay_inputs import RecordedInput, recorded_inputs
 from labledger.tracking.query import get_run
-from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from labledger.tracking.types import Run
     from labledger.workspace.workspace import Workspace
 
@@ -96,14 +91,12 @@ class RunDetail:
         return any(task.has_log for task in self.tasks)
 
 
-def _tasks(conn: Connection, run_id: str) -> tuple[TaskSummary, ...]:
-    t = schema.tasks
-    rows = conn.execute(
-        # In the order they ran (a cached task: when it was answered), as `labledger run` shows.
-        sa.select(t)
-        .where(t.c.run_id == run_id)
-        .order_by(sa.func.coalesce(t.c.started_at, t.c.ended_at), t.c.node)
-    ).all()
+def _tasks(ws: Workspace, run_id: str) -> tuple[TaskSummary, ...]:
+    # In the order they ran (a cached task: when it was answered), as `labledger run` shows.
+    rows = sorted(
+        ws.stores.tasks.run_tasks(run_id),
+        key=lambda row: (_when(row.started_at, row.ended_at), row.node),
+    )
     return tuple(
         TaskSummary(
             node=row.node,
@@ -119,47 +112,33 @@ def _tasks(conn: Connection, run_id: str) -> tuple[TaskSummary, ...]:
     )
 
 
-def _outputs(conn: Connection, run_id: str) -> tuple[RunOutput, ...]:
-    t, o, a = schema.tasks, schema.task_outputs, schema.artifacts
-    query = (
-        sa.select(
-            t.c.node, o.c.name, o.c.produced, a.c.id, a.c.name.label("artifact_name"), a.c.run_id
-        )
-        .select_from(o.join(t, t.c.id == o.c.task_id).join(a, a.c.id == o.c.artifact_id))
-        .where(t.c.run_id == run_id)
-        .order_by(t.c.started_at, t.c.node, o.c.name)
-    )
+def _when(*times: float | None) -> tuple[bool, float]:
+    """The first time given, for sorting: unknown before known."""
+    found = next((t for t in times if t is not None), None)
+    return (found is not None, found or 0.0)
+
+
+def _outputs(ws: Workspace, run_id: str) -> tuple[RunOutput, ...]:
     return tuple(
-        RunOutput(row.node, row.name, row.id, row.artifact_name, bool(row.produced), row.run_id)
-        for row in conn.execute(query)
-    )
-
-
-def _metadata(conn: Connection, run_id: str) -> tuple[MetadataEntry, ...]:
-    v, f = schema.metadata_values, schema.metadata_fields
-    query = (
-        sa.select(f.c.name, f.c.type, f.c.unit, v.c.value_num, v.c.value_text)
-        .select_from(v.join(f, v.c.field_id == f.c.id))
-        .where(v.c.target_kind == "run", v.c.target_id == run_id)
-        .order_by(f.c.name)
-    )
-    return tuple(
-        MetadataEntry(
-            row.name, row.value_num if row.type == "number" else row.value_text, row.unit or None
+        RunOutput(
+            ref.node,
+            ref.name,
+            ref.artifact_id,
+            ref.artifact_name,
+            ref.produced,
+            ref.artifact_run_id,
         )
-        for row in conn.execute(query)
+        for ref in ws.stores.tasks.run_outputs(run_id)
     )
 
 
-def _collections(conn: Connection, run_id: str) -> tuple[str, ...]:
-    c, m = schema.collections, schema.collection_members
-    query = (
-        sa.select(c.c.name)
-        .select_from(m.join(c, c.c.id == m.c.collection_id))
-        .where(m.c.member_kind == "run", m.c.member_id == run_id)
-        .order_by(c.c.name)
+def _metadata(ws: Workspace, run_id: str) -> tuple[MetadataEntry, ...]:
+    values = ws.stores.metadata.get_values("run", run_id)
+    fields = ws.stores.metadata.get_fields(list(values)) if values else {}
+    return tuple(
+        MetadataEntry(name, value, (field.unit or None) if (field := fields.get(name)) else None)
+        for name, value in sorted(values.items())
     )
-    return tuple(conn.execute(query).scalars())
 
 
 def describe_run(run_id: str, *, workspace: Workspace | None = None) -> RunDetail:
@@ -176,14 +155,13 @@ def describe_run(run_id: str, *, workspace: Workspace | None = None) -> RunDetai
     """
     ws = workspace or get_workspace()
     run = get_run(run_id, workspace=ws)
-    with ws.read() as conn:
-        detail = RunDetail(
-            run=run,
-            tasks=_tasks(conn, run.id),
-            outputs=_outputs(conn, run.id),
-            metadata=_metadata(conn, run.id),
-            collections=_collections(conn, run.id),
-        )
+    detail = RunDetail(
+        run=run,
+        tasks=_tasks(ws, run.id),
+        outputs=_outputs(ws, run.id),
+        metadata=_metadata(ws, run.id),
+        collections=tuple(ws.stores.collections.containing("run", run.id)),
+    )
     if not detail.tasks:
         return detail
     return replace(detail, inputs=tuple(recorded_inputs(ws, run.id)))

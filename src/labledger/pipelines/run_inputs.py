@@ -10,11 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from labledger._foundation.errors import LabledgerError, NotFoundError, ValidationError
 from labledger.pipelines.file_inputs import content_digest, input_stored, resolve_input
-from labledger.workspace import schema
 from labledger.workspace.stat_cache import StatCache, default_cache_path
 
 if TYPE_CHECKING:
@@ -28,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ResolvedInput", "RunInputs"]
 
-_a = schema.artifacts
 _LOOKUP_BATCH = 400  # artifacts looked up per query (two parameters each)
 
 
@@ -180,19 +176,12 @@ class RunInputs:
         ordered = sorted(todo)
         for start in range(0, len(ordered), _LOOKUP_BATCH):
             batch = ordered[start : start + _LOOKUP_BATCH]
-            query = (
-                select(_a.c.id, _a.c.name, _a.c.digest, _a.c.kind)
-                .where(
-                    _a.c.digest.in_({digest for _, digest, _ in batch}),
-                    _a.c.name.in_({name for name, _, _ in batch}),
-                )
-                .order_by(_a.c.created_at)
+            rows = self.workspace.stores.tasks.find_artifacts(
+                [name for name, _, _ in batch], [digest for _, digest, _ in batch]
             )
-            with self.workspace.read() as conn:
-                rows = conn.execute(query).all()
-            for artifact_id, name, digest, kind in rows:
-                if (name, digest, kind) in todo:
-                    self._artifacts.setdefault((name, digest, kind), str(artifact_id))
+            for row in rows:
+                if (row.name, row.digest, row.kind) in todo:
+                    self._artifacts.setdefault((row.name, row.digest, row.kind), row.id)
 
 
 def _where(item: FileInput) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.errors import StepFailedError
@@ -28,8 +28,8 @@ from labledger.pipelines.snapshot import snapshot_sources
 from labledger.pipelines.step_environment import input_modules, step_environment
 from labledger.pipelines.task import TaskResult, TaskSpec, task_seed
 from labledger.pipelines.types import PipelineRun, RunInterrupted, TaskOutcome
+from labledger.stores.tasks import PipelineRunRecord
 from labledger.tracking.run import start_run
-from labledger.workspace import schema
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
@@ -61,6 +61,19 @@ def _source_files(pipeline: Pipeline, graph: Graph) -> tuple[set[str], bool]:
         files |= step.fingerprint.sources
         captured = captured and step.fingerprint.code_captured
     return files, captured
+
+
+class _Ready(NamedTuple):
+    """A node whose inputs are known, as a task: its record (with its cache key), input refs,
+    input values held in memory, input artifact ids, seed, and whether its code was captured."""
+
+    node: Node
+    record: TaskRecord
+    refs: dict[str, OutputRef]
+    values: dict[str, Any]
+    input_ids: dict[str, str]
+    seed: int
+    code_captured: bool
 
 
 class _Scheduler:
@@ -183,7 +196,8 @@ class _Scheduler:
             self.environment_facts.setdefault(step.qualname, {})[found] = environment
         return found
 
-    def _start(self, node: Node, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
+    def _prepare(self, node: Node) -> _Ready:
+        """The task of a ready node, with its cache key."""
         step = node.step
         fingerprint = step.fingerprint
         refs, values = self._inputs(node)
@@ -210,33 +224,58 @@ class _Scheduler:
             params_json=node.params_json,
             options_json=step.options_json,
         )
-        if self.use_cache and step.cache:
-            hit = self.cache.lookup(
-                record.cache_key, outputs=step.outputs, expiry=step.cache_expiry
+        return _Ready(node, record, refs, values, input_ids, seed, fingerprint.code_captured)
+
+    def _start_frontier(self, ready: deque[Node], pending: dict[Any, tuple[Node, Any]]) -> None:
+        """Start every ready node: one cache lookup for all their keys, then each hit is recorded
+        and each miss goes to the executor."""
+        frontier = [self._prepare(node) for node in ready]
+        ready.clear()
+        hits = (
+            self.cache.find(
+                {
+                    task.record.cache_key: (task.node.step.outputs, task.node.step.cache_expiry)
+                    for task in frontier
+                    if task.node.step.cache
+                }
             )
+            if self.use_cache
+            else {}
+        )
+        for task in frontier:
+            hit = hits.get(task.record.cache_key) if task.node.step.cache else None
             if hit is not None:
-                outputs = self.recorder.cached(
-                    record, hit, input_ids, code_captured=fingerprint.code_captured
-                )
-                if hit.logged_digest is not None:
-                    self._reuse_logged(hit)
-                self._outcome(node, record, "cached", outputs)
-                self.progress.done(node.key, "cached")
-                self._resolve(node, outputs, ready)
-                return
+                self._reuse(task, hit, ready)
+            else:
+                self._submit(task, pending)
+            self.recorder.maybe_flush()
+
+    def _reuse(self, task: _Ready, hit: CacheHit, ready: deque[Node]) -> None:
+        node, record = task.node, task.record
+        outputs = self.recorder.cached(
+            record, hit, task.input_ids, code_captured=task.code_captured
+        )
+        if hit.logged_digest is not None:
+            self._reuse_logged(hit)
+        self._outcome(node, record, "cached", outputs)
+        self.progress.done(node.key, "cached")
+        self._resolve(node, outputs, ready)
+
+    def _submit(self, task: _Ready, pending: dict[Any, tuple[Node, Any]]) -> None:
+        node, record = task.node, task.record
         spec = TaskSpec(
             task_id=record.id,
             node=node.key,
-            step=step,
+            step=node.step,
             args=node.args,
-            inputs={name: ref.stored for name, ref in refs.items()},
-            seed=seed,
+            inputs={name: ref.stored for name, ref in task.refs.items()},
+            seed=task.seed,
             files=node.files,
             path_map=self.inputs.path_map,
         )
         self.progress.running(node.key)
-        handle = self.executor.submit(spec, values if self.executor.shares_memory else {})
-        pending[handle] = (node, (record, input_ids))
+        handle = self.executor.submit(spec, task.values if self.executor.shares_memory else {})
+        pending[handle] = (node, (record, task.input_ids))
 
     def _finish(
         self,
@@ -277,8 +316,7 @@ class _Scheduler:
         pending: dict[Any, tuple[Node, Any]] = {}
         while ready or pending:
             while ready and self.failure is None:
-                self._start(ready.popleft(), ready, pending)
-                self.recorder.maybe_flush()
+                self._start_frontier(ready, pending)
             if not pending:
                 break
             for handle, result in self.executor.wait(list(pending)):
@@ -325,23 +363,20 @@ def _record_pipeline_run(
     files, captured = _source_files(pipeline, graph)
     snapshot = snapshot_sources(ws.store, files)
     target = replay_target(pipeline)
-    with ws.write() as conn:
-        for digest, size in snapshot.blobs:
-            ws.register_blob(conn, digest, size)
-        conn.execute(
-            schema.pipeline_runs.insert(),
-            {
-                "run_id": run.id,
-                "pipeline": target.ref,
-                "code_digest": snapshot.digest,
-                "lock_digest": run._row.get("environment_digest"),
-                "seed": seed,
-                "params_json": canonical_text(params),
-                "reproduces": reproduces,
-                "facts_digest": None,  # written when the run's keys are known
-                "replay_error": target.error,
-            },
-        )
+    ws.stores.tasks.create_pipeline_run(
+        PipelineRunRecord(
+            run_id=run.id,
+            pipeline=target.ref,
+            code_digest=snapshot.digest,
+            lock_digest=run._row.get("environment_digest"),
+            seed=seed,
+            params_json=canonical_text(params),
+            reproduces=reproduces,
+            facts_digest=None,  # written when the run's keys are known
+            replay_error=target.error,
+        ),
+        blobs=snapshot.blobs,
+    )
     return captured
 
 
@@ -353,13 +388,7 @@ def _record_key_facts(ws: Workspace, run_id: str, graph: Graph, scheduler: _Sche
         )
     )
     digest = ws.store.put(facts)
-    with ws.write() as conn:
-        ws.register_blob(conn, digest, len(facts))
-        conn.execute(
-            schema.pipeline_runs.update()
-            .where(schema.pipeline_runs.c.run_id == run_id)
-            .values(facts_digest=digest)
-        )
+    ws.stores.tasks.set_key_facts(run_id, digest, len(facts))
 
 
 def run_pipeline(

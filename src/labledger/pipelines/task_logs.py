@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from labledger._foundation.errors import NotFoundError
-from labledger.workspace import schema
+from labledger.tracking.query import get_run
 from labledger.workspace.current import get_workspace
-from labledger.workspace.lookup import find_by_id
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -64,39 +61,24 @@ def get_task_logs(
         NotFoundError: No such run, or the run has no task named ``step``.
     """
     ws = workspace or get_workspace()
-    tasks = schema.tasks
-    with ws.read() as conn:
-        run = find_by_id(conn, schema.runs, run_id, what="run")
-        if run is None:
+    run = get_run(run_id, workspace=ws)
+    store = ws.stores.tasks
+    rows = store.run_tasks(run.id)
+    if step is not None:
+        chosen = [row for row in rows if _matches(step, row.node, row.step)]
+        if not chosen:
+            names = ", ".join(row.node for row in rows)
+            unfinished = (
+                ""
+                if run.status in ("finished", "failed")
+                else (f"; the run was {run.status}, and steps it stopped are not recorded")
+            )
             raise NotFoundError(
-                f"no run with id {run_id!r}",
-                hint="list runs with `labledger runs list`; a unique prefix of the id also works",
+                f"run {run.id} has no step {step!r}",
+                hint=f"its steps: {names}{unfinished}" if names else "it is not a pipeline run",
             )
-        query = select(tasks).where(tasks.c.run_id == run.id).order_by(tasks.c.id)
-        rows = conn.execute(query).all()
-        if step is not None:
-            chosen = [row for row in rows if _matches(step, row.node, row.step)]
-            if not chosen:
-                names = ", ".join(row.node for row in rows)
-                unfinished = (
-                    ""
-                    if run.status in ("finished", "failed")
-                    else (f"; the run was {run.status}, and steps it stopped are not recorded")
-                )
-                raise NotFoundError(
-                    f"run {run.id} has no step {step!r}",
-                    hint=f"its steps: {names}{unfinished}" if names else "it is not a pipeline run",
-                )
-            rows = chosen
-        sources = {row.cached_from for row in rows if row.cached_from}
-        origins = {
-            origin.id: origin
-            for origin in conn.execute(
-                select(tasks.c.id, tasks.c.run_id, tasks.c.log_digest).where(
-                    tasks.c.id.in_(sorted(sources))
-                )
-            )
-        }
+        rows = chosen
+    origins = store.get_tasks([row.cached_from for row in rows if row.cached_from])
     logs = []
     for row in rows:
         origin = origins.get(row.cached_from) if row.cached_from else None

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from labledger.stores.lineage import LineageStore
     from labledger.stores.metadata import CollectionStore, MetadataStore
     from labledger.stores.runs import RunStore
+    from labledger.stores.tasks import TaskStore
 
 __all__ = ["Stores"]
 
@@ -31,6 +32,7 @@ class Stores(Protocol):
         ledger: The ledger's entries, signed checkpoints and proofs.
         runs: Tracked runs: created, logged to in batches, sealed, searched.
         artifacts: Artifacts: recorded, looked up and listed.
+        tasks: Pipeline runs, their tasks and the cache.
     """
 
     @property
@@ -53,3 +55,6 @@ class Stores(Protocol):
 
     @property
     def artifacts(self) -> ArtifactStore: ...
+
+    @property
+    def tasks(self) -> TaskStore: ...

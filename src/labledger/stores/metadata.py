@@ -306,6 +306,11 @@ class CollectionStore(Protocol):
         """Collections with their members, by name, a page at a time."""
         ...
 
+    def containing(self, kind: str, member_id: str) -> list[str]:
+        """The names of the collections holding a member (``kind`` as in ``MEMBER_KINDS``), by
+        name."""
+        ...
+
     def delete(self, name: str) -> None:
         """Delete a collection (its members themselves stay).
 

@@ -252,6 +252,9 @@ class Workspace:
 
             save_tip(self, tip)
         self._release_writers()
+        made = self.__dict__.get("stores")
+        if made is not None and "tasks" in made.__dict__:
+            made.tasks.close()  # the connection it keeps for cache lookups
         self.catalog.dispose()
 
     def __enter__(self) -> Workspace:

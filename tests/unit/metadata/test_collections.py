@@ -172,3 +172,16 @@ def test_collections_are_listed_a_page_at_a_time(workspace: Workspace) -> None:
     assert first.next_token is not None
     rest = store.list_page(page_token=first.next_token, max_results=10)
     assert [c.name for c in rest.items] == ["c", "d", "e"]
+
+
+def test_the_store_names_the_collections_holding_a_member(
+    workspace: Workspace, run: ActiveRun, artifact: Artifact
+) -> None:
+    for name in ("pilot", "archive", "other"):
+        create_collection(name, workspace=workspace)
+    add_to_collection("pilot", run.id, artifact.id, workspace=workspace)
+    add_to_collection("archive", run.id, workspace=workspace)
+    store = workspace.stores.collections
+    assert store.containing("run", run.id) == ["archive", "pilot"]
+    assert store.containing("artifact", artifact.id) == ["pilot"]
+    assert store.containing("run", "no-such-run") == []

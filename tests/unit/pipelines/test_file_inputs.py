@@ -128,7 +128,9 @@ def test_artifacts_of_many_file_inputs_are_found_in_one_query(
     lookups: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM artifacts" in statement:
+        # Artifacts looked up by content (on PostgreSQL the reader is the writer too: the
+        # statements that record and seal the run pass here as well).
+        if statement.lstrip().upper().startswith("SELECT") and "artifacts.digest IN" in statement:
             lookups.append(statement)
 
     sa.event.listen(workspace.catalog.reader, "before_cursor_execute", count)
@@ -137,7 +139,7 @@ def test_artifacts_of_many_file_inputs_are_found_in_one_query(
     finally:
         sa.event.remove(workspace.catalog.reader, "before_cursor_execute", count)
     assert again.executed == []
-    assert len(lookups) <= 3  # the inputs' artifacts in one query, not one per file
+    assert len(lookups) == 1  # the inputs' artifacts in one query, not one per file
     with workspace.read() as conn:
         count_ = conn.execute(
             sa.select(sa.func.count()).where(schema.artifacts.c.kind == "file")

@@ -192,7 +192,7 @@ def test_a_failing_rerun_says_which_step_and_where_its_log_is(
     from labledger.pipelines import reproduction
     from labledger.workspace import schema
 
-    monkeypatch.setattr(reproduction, "_check_sealed", lambda conn, run_id: None)
+    monkeypatch.setattr(reproduction, "_check_sealed", lambda ws, run_id: None)
 
     with workspace.write() as conn:
         conn.execute(

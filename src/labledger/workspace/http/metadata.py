@@ -170,5 +170,20 @@ class HttpCollectionStore:
         )
         return Page(page.items, page.next_page_token)
 
+    def containing(self, kind: str, member_id: str) -> list[str]:
+        # No route of its own yet: read the pages and look (collections are few).
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            page = self.list_page(page_token=token, max_results=1000)
+            names += [
+                c.name
+                for c in page.items
+                if any(m.kind == kind and m.id == member_id for m in c.members)
+            ]
+            if page.next_token is None:
+                return sorted(names)
+            token = page.next_token
+
     def delete(self, name: str) -> None:
         self._client.call("DELETE", f"{_COLLECTIONS}/{_segment(name)}")

@@ -14,6 +14,7 @@ from labledger.workspace.http.metadata import HttpCollectionStore, HttpMetadataS
 if TYPE_CHECKING:
     from labledger.stores.artifacts import ArtifactStore
     from labledger.stores.runs import RunStore
+    from labledger.stores.tasks import TaskStore
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpStores"]
@@ -54,6 +55,11 @@ class HttpStores:
     def artifacts(self) -> ArtifactStore:
         """Not over HTTP yet: artifacts against a server come with the run routes."""
         raise self._not_yet("artifacts")
+
+    @property
+    def tasks(self) -> TaskStore:
+        """Not over HTTP yet: pipeline runs against a server come with their routes."""
+        raise self._not_yet("pipeline runs and the cache")
 
     def _not_yet(self, what: str) -> ConfigurationError:
         return ConfigurationError(

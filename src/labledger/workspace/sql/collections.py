@@ -127,6 +127,16 @@ class SqlCollectionStore:
         ]
         return Page(items, encode_token(rows[-1].name) if more else None)
 
+    def containing(self, kind: str, member_id: str) -> list[str]:
+        query = (
+            sa.select(_c.c.name)
+            .select_from(_m.join(_c, _c.c.id == _m.c.collection_id))
+            .where(_m.c.member_kind == kind, _m.c.member_id == member_id)
+            .order_by(_c.c.name)
+        )
+        with self._workspace.read() as conn:
+            return list(conn.execute(query).scalars())
+
     def delete(self, name: str) -> None:
         ws = self._workspace
         with ws.write() as conn:

@@ -12,6 +12,7 @@ from labledger.workspace.sql.ledger import SqlLedgerStore
 from labledger.workspace.sql.lineage import SqlLineageStore
 from labledger.workspace.sql.metadata import SqlMetadataStore
 from labledger.workspace.sql.runs import SqlRunStore
+from labledger.workspace.sql.tasks import SqlTaskStore
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -52,3 +53,7 @@ class SqlStores:
     @functools.cached_property
     def artifacts(self) -> SqlArtifactStore:
         return SqlArtifactStore(self._workspace)
+
+    @functools.cached_property
+    def tasks(self) -> SqlTaskStore:
+        return SqlTaskStore(self._workspace)

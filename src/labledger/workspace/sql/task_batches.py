@@ -1,0 +1,183 @@
+"""Writing a flush of task rows: one transaction, duplicates linked, retries harmless.
+
+On SQLite the rows go straight to the sqlite3 driver with ``executemany`` (the row tuples are
+passed as they are: their fields are the tables' columns in order, checked at import); elsewhere,
+and with ``driver_connection`` switched off, through SQLAlchemy. Both write the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from labledger.stores.tasks import NewArtifact, TaskInput, TaskOutput, TaskRow
+from labledger.workspace import schema
+from labledger.workspace.search_index import index_new_artifacts
+from labledger.workspace.sqlite_driver import driver_connection, insert_sql
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection, Table
+
+    from labledger.stores.tasks import TaskBatch
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["record_batch"]
+
+_t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
+_BATCH = 500
+
+
+class _DriverInsert:
+    """An ``INSERT`` of row tuples, whose fields are the table's columns in order, to the driver
+    (``executemany`` takes the tuples as they are) or through SQLAlchemy."""
+
+    def __init__(self, table: Table, row_type: type[tuple[Any, ...]]) -> None:
+        columns = tuple(column.name for column in table.columns)
+        fields = getattr(row_type, "_fields", ())
+        if fields != columns:  # checked at import: a new column needs its field, in order
+            raise TypeError(f"{row_type.__name__} fields {fields} are not {table.name}'s {columns}")
+        self.table = table
+        self.sql = insert_sql(table, columns)
+
+    def run(self, conn: Connection, db: sqlite3.Connection | None, rows: Sequence[Any]) -> None:
+        if db is not None:
+            db.executemany(self.sql, rows)
+        else:
+            conn.execute(self.table.insert(), [row._asdict() for row in rows])
+
+
+# In the order a flush inserts them: every row after the rows it references.
+_INSERTS = (
+    _DriverInsert(schema.artifacts, NewArtifact),
+    _DriverInsert(schema.tasks, TaskRow),
+    _DriverInsert(schema.task_inputs, TaskInput),
+    _DriverInsert(schema.task_outputs, TaskOutput),
+)
+_SQLITE_BLOBS = insert_sql(schema.blobs, ["digest", "size", "created_at"], ignore=True)
+_RECORDED = (
+    sa.select(_t.c.id, _t.c.cache_key, _o.c.name, _o.c.artifact_id, _a.c.digest)
+    .select_from(_t.join(_o, _o.c.task_id == _t.c.id).join(_a, _a.c.id == _o.c.artifact_id))
+    .where(_t.c.status == "finished", _o.c.produced.is_(True))
+)
+
+
+def record_batch(workspace: Workspace, batch: TaskBatch) -> dict[str, str]:
+    """``TaskStore.record_tasks``: the batch in one transaction; returns the remap."""
+    if not batch.tasks and not batch.artifacts:
+        return {}
+    with workspace.write() as conn:
+        if _written(conn, batch):
+            return _remap_of(conn, batch)
+        remap, cached_from = _link_duplicates(conn, batch)
+        tasks: list[TaskRow] = list(batch.tasks)
+        inputs: list[TaskInput] = list(batch.inputs)
+        outputs: list[TaskOutput] = list(batch.outputs)
+        artifacts = list(batch.artifacts)
+        if remap:
+            tasks = [
+                row._replace(cached_from=cached_from[row.id]) if row.id in cached_from else row
+                for row in tasks
+            ]
+            inputs = [
+                row._replace(artifact_id=remap[row.artifact_id])
+                if row.artifact_id in remap
+                else row
+                for row in inputs
+            ]
+            outputs = [
+                row._replace(artifact_id=remap[row.artifact_id], produced=False)
+                if row.artifact_id in remap
+                else row
+                for row in outputs
+            ]
+            artifacts = [row for row in artifacts if row.id not in remap]
+        _insert(workspace, conn, batch, artifacts, tasks, inputs, outputs)
+    return remap
+
+
+def _insert(
+    workspace: Workspace,
+    conn: Connection,
+    batch: TaskBatch,
+    artifacts: list[Any],
+    tasks: list[Any],
+    inputs: list[Any],
+    outputs: list[Any],
+) -> None:
+    now = time.time()
+    # On SQLite straight to the driver: thousands of rows a second, for which SQLAlchemy's
+    # per-row parameter handling would cost more than the inserts.
+    db = driver_connection(conn)
+    if db is not None:
+        db.executemany(_SQLITE_BLOBS, [(d, s, now) for d, s in batch.blobs.items()])
+    elif batch.blobs:
+        blobs = [{"digest": d, "size": s, "created_at": now} for d, s in batch.blobs.items()]
+        workspace.insert_ignore(conn, schema.blobs, blobs)
+    for insert, rows in zip(_INSERTS, (artifacts, tasks, inputs, outputs), strict=True):
+        if rows:
+            insert.run(conn, db, rows)
+    index_new_artifacts(conn, [artifact._asdict() for artifact in artifacts])
+
+
+def _written(conn: Connection, batch: TaskBatch) -> bool:
+    """Whether ``batch`` was written already (a retried flush): its rows are all or none there."""
+    if batch.tasks:
+        table, first = _t, batch.tasks[0].id
+    else:
+        table, first = _a, batch.artifacts[0].id
+    return conn.execute(sa.select(table.c.id).where(table.c.id == first)).first() is not None
+
+
+def _remap_of(conn: Connection, batch: TaskBatch) -> dict[str, str]:
+    """The remap a written ``batch`` got: the artifacts recorded for its outputs instead."""
+    ours = {(row.task_id, row.name): row.artifact_id for row in batch.outputs if row.produced}
+    if not ours:
+        return {}
+    remap: dict[str, str] = {}
+    task_ids = sorted({task_id for task_id, _ in ours})
+    for start in range(0, len(task_ids), _BATCH):
+        query = sa.select(_o.c.task_id, _o.c.name, _o.c.artifact_id).where(
+            _o.c.task_id.in_(task_ids[start : start + _BATCH])
+        )
+        for task_id, name, artifact_id in conn.execute(query):
+            mine = ours.get((task_id, name))
+            if mine is not None and mine != artifact_id:
+                remap[mine] = artifact_id
+    return remap
+
+
+def _link_duplicates(conn: Connection, batch: TaskBatch) -> tuple[dict[str, str], dict[str, str]]:
+    """Reuse what another run recorded meanwhile for the cache keys of the tasks that ran.
+
+    Returns ``(remap, cached_from)``: our artifact id -> theirs, our task id -> their task.
+    """
+    produced = {row.cache_key: row.id for row in batch.tasks if row.status == "finished"}
+    if not produced:
+        return {}, {}
+    theirs: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
+    keys = list(produced)
+    for start in range(0, len(keys), _BATCH):
+        query = _RECORDED.where(_t.c.cache_key.in_(keys[start : start + _BATCH]))
+        for found in conn.execute(query):
+            outputs = theirs.setdefault(found.cache_key, (found.id, {}))[1]
+            outputs[found.name] = (found.artifact_id, found.digest)
+    if not theirs:
+        return {}, {}
+    ours = {produced[key]: value for key, value in theirs.items()}
+    digests = {row.id: row.digest for row in batch.artifacts}
+    remap: dict[str, str] = {}
+    cached_from: dict[str, str] = {}
+    for row in batch.outputs:
+        if row.task_id in ours and row.produced:
+            other = ours[row.task_id][1].get(row.name)
+            # Only equal bytes are the same result: a step that is not deterministic keeps its
+            # own artifact.
+            if other is not None and other[1] == digests.get(row.artifact_id):
+                remap[row.artifact_id] = other[0]
+                cached_from[row.task_id] = ours[row.task_id][0]
+    return remap, cached_from
