@@ -114,6 +114,11 @@ class _SplitStores(HttpStores):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.served.stores, name)
 
+    # Not over HTTP yet: the tests build runs, artifacts and pipelines on the served workspace.
+    runs = property(lambda self: self.served.stores.runs)  # type: ignore[assignment]
+    artifacts = property(lambda self: self.served.stores.artifacts)  # type: ignore[assignment]
+    tasks = property(lambda self: self.served.stores.tasks)  # type: ignore[assignment]
+
 
 class ServedWorkspace(RemoteWorkspace):
     """A workspace reached through a real server, that builds test data on the served workspace."""

@@ -153,6 +153,10 @@ def test_a_token_made_through_one_replica_works_through_the_other(
             assert body["message"].startswith("the catalog does not answer")
             assert body["hint"]
             assert call(f"{server.base}/healthz") == (200, {"status": "ok"})
+            # A request that needs the catalog gets the retryable 503, not a 500.
+            status, body = call(f"{server.base}/api/v1/users", token=ada)
+            assert status == 503, body
+            assert body["code"] == "store_unavailable" and "does not answer" in body["message"]
     finally:
         _stop_all(servers)
     assert issued["secret"] not in one.stderr + other.stderr

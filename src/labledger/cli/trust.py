@@ -70,14 +70,13 @@ def checkpoint_command(
 
         labledger checkpoint -o checkpoint.json
     """
-    from labledger.workspace.checkpoints import make_checkpoint
     from labledger.workspace.log_tree import rebuild_tree
 
     with open_workspace(workspace) as ws:
         if rebuild:
             with ws.write() as conn:
                 rebuild_tree(conn)
-        made = make_checkpoint(ws)
+        made = ws.stores.ledger.checkpoint()
     _write(made.to_json(), output)
     signers = ", ".join(s.actor for s in made.signatures) or "nobody (unsigned)"
     err_console.print(
@@ -116,7 +115,11 @@ def proof_command(
 
     published = load_checkpoint(checkpoint) if checkpoint else None
     with open_workspace(workspace) as ws:
-        document = make_proof(ws, ref, checkpoint=published)
+        document = (
+            make_proof(ws, ref, checkpoint=published)
+            if published is not None
+            else ws.stores.ledger.proof(ref)
+        )
     _write(json.dumps(document, indent=2) + "\n", output)
     subject = document["subject"]
     err_console.print(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from labledger._foundation import query_syntax as qs
 from labledger._foundation.errors import ValidationError
@@ -34,6 +34,8 @@ _MAX_NODES = 10_000
 class ConditionNode(BaseModel):
     """``name op value``: ``value`` is a list for ``in``/``not in``, ``null`` for ``is null``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     node: Literal["condition"] = "condition"
     name: str
     op: str
@@ -43,12 +45,16 @@ class ConditionNode(BaseModel):
 class TextNode(BaseModel):
     """A word or phrase to find in the searched text."""
 
+    model_config = ConfigDict(extra="forbid")
+
     node: Literal["text"] = "text"
     text: str
 
 
 class AndNode(BaseModel):
     """All operands hold."""
+
+    model_config = ConfigDict(extra="forbid")
 
     node: Literal["and"] = "and"
     operands: list[QueryNodeIn]
@@ -57,12 +63,16 @@ class AndNode(BaseModel):
 class OrNode(BaseModel):
     """At least one operand holds."""
 
+    model_config = ConfigDict(extra="forbid")
+
     node: Literal["or"] = "or"
     operands: list[QueryNodeIn]
 
 
 class NotNode(BaseModel):
     """The operand does not hold."""
+
+    model_config = ConfigDict(extra="forbid")
 
     node: Literal["not"] = "not"
     operand: QueryNodeIn
@@ -117,6 +127,8 @@ def node_from_wire(
 
 class MemberRefIn(BaseModel):
     """A run or artifact reference (``kind`` null: either), or a kind and an id."""
+
+    model_config = ConfigDict(extra="forbid")
 
     kind: str | None = None
     ref: str

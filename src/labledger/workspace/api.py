@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from labledger.workspace.checkpoints import Checkpoint, load_checkpoint, make_checkpoint
+from labledger._foundation.errors import ConfigurationError
+from labledger.workspace.checkpoints import Checkpoint, load_checkpoint
 from labledger.workspace.current import get_workspace, set_workspace
 from labledger.workspace.proofs import ProofCheck, check_proof, load_proof, make_proof
 from labledger.workspace.trusted_keys import load_trusted_keys
@@ -72,17 +73,25 @@ def verify(
         trusted_keys: A trusted-keys file: only its keys may sign.
         workspace: Defaults to the current workspace.
     """
+    ws = workspace or get_workspace()
+    if ws.settings.server_url is not None:
+        raise ConfigurationError(
+            f"verify() checks a workspace's own catalog; {ws.settings.server_url} is a server",
+            hint="run `labledger verify -w URL` (or check_server(ws.stores.ledger, URL) from "
+            "labledger.workspace.ledger_check) to hold the server to its history",
+        )
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
     trusted = load_trusted_keys(trusted_keys) if trusted_keys is not None else None
-    return verify_workspace(
-        workspace or get_workspace(), blobs=blobs, checkpoint=checkpoint, trusted=trusted
-    )
+    return verify_workspace(ws, blobs=blobs, checkpoint=checkpoint, trusted=trusted)
 
 
 def checkpoint(*, workspace: Workspace | None = None) -> Checkpoint:
-    """Sign and store a checkpoint of the ledger (size, Merkle root, time); publish ``to_json()``."""
-    return make_checkpoint(workspace or get_workspace())
+    """Sign and store a checkpoint of the ledger (size, Merkle root, time); publish ``to_json()``.
+
+    Against a server, the server signs it with its workspace key.
+    """
+    return (workspace or get_workspace()).stores.ledger.checkpoint()
 
 
 def prove(
@@ -98,9 +107,12 @@ def prove(
         checkpoint: A checkpoint published earlier to prove against; by default a new one.
         workspace: Defaults to the current workspace.
     """
-    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+    ws = workspace or get_workspace()
+    if checkpoint is None:
+        return ws.stores.ledger.proof(ref)
+    if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
-    return make_proof(workspace or get_workspace(), ref, checkpoint=checkpoint)
+    return make_proof(ws, ref, checkpoint=checkpoint)
 
 
 def verify_proof(

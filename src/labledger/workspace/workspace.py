@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from labledger._foundation.errors import (
     ConfigurationError,
+    StoreUnavailableError,
     WorkspaceNotFoundError,
     WorkspaceUnreadableError,
 )
@@ -64,6 +65,22 @@ def _close_writers(idle: list[tuple[int, Connection]]) -> None:
         pid, conn = idle.pop()
         if pid == os.getpid():
             conn.close()
+
+
+@contextlib.contextmanager
+def _reachable(catalog: Catalog) -> Iterator[None]:
+    """Turn a lost or refused database connection into ``StoreUnavailableError`` (retryable)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+        raise StoreUnavailableError(
+            f"the catalog database at {catalog.safe_url} does not answer: {reason}",
+            hint="check that the database server is up and reachable; the operation can be "
+            "retried, nothing was half-written",
+        ) from exc
 
 
 def current_actor() -> str:
@@ -280,7 +297,7 @@ class Workspace:
     def write(self) -> Iterator[Connection]:
         """A write transaction; commits on success, rolls back on error."""
         if self.catalog.dialect != "sqlite":
-            with self.catalog.writer.begin() as conn:
+            with _reachable(self.catalog), self.catalog.writer.begin() as conn:
                 yield conn
             return
         # Taking a connection from the pool and returning it costs more than a small SQLite
@@ -311,6 +328,10 @@ class Workspace:
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only connection."""
+        if self.catalog.dialect != "sqlite":
+            with _reachable(self.catalog), self.catalog.reader.connect() as conn:
+                yield conn
+            return
         with self.catalog.reader.connect() as conn:
             yield conn
 

@@ -99,7 +99,10 @@ def test_metadata_and_collections_through_the_server(
     run.end()
     remote = open_as("ed")
     assert remote.actor == "ed"
-    metadata.define_field("conc", "number", unit="uM", minimum=0, workspace=remote)
+    # Fields are defined by the workspace's admins; editors set values.
+    with pytest.raises(PermissionDeniedError, match="needs admin"):
+        metadata.define_field("conc", "number", unit="uM", minimum=0, workspace=remote)
+    metadata.define_field("conc", "number", unit="uM", minimum=0, workspace=open_as("ada"))
     assert metadata.set_metadata(run.id, {"conc": 5}, workspace=remote) == {"conc": 5.0}
     with pytest.raises(ValidationError, match="outside its bounds"):
         metadata.set_metadata(run.id, {"conc": -1}, workspace=remote)
@@ -119,7 +122,10 @@ def test_metadata_and_collections_through_the_server(
     # The server's actor wrote the entries; each names the user it was done for.
     with workspace.read() as conn:
         entries = [e for e in iter_entries(conn) if e.kind.startswith(("metadata.", "collection."))]
-    assert entries and all(e.payload.get("by") == "ed" for e in entries)
+    assert entries and all(
+        e.payload.get("by") == ("ada" if e.kind == "metadata.field_defined" else "ed")
+        for e in entries
+    )
     assert {e.actor for e in entries} == {workspace.actor}
 
 

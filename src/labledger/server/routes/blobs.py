@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import NotFoundError
@@ -36,6 +36,8 @@ def _store(request: Request) -> BlobStore:
 
 class PresenceIn(BaseModel):
     """Digests to look for."""
+
+    model_config = ConfigDict(extra="forbid")
 
     digests: list[str] = Field(max_length=100_000)
 

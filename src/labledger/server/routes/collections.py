@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from labledger.metadata.collections import checked_name
 from labledger.server.pagination import Page, PageQuery, page_query
@@ -37,6 +37,8 @@ def _store(request: Request) -> CollectionStore:
 class NewCollectionIn(BaseModel):
     """A collection to create (its name is checked again here, as the Python API checks it)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=100_000)
     owner: str | None = Field(
@@ -46,6 +48,8 @@ class NewCollectionIn(BaseModel):
 
 class MembersIn(BaseModel):
     """Members to add or remove."""
+
+    model_config = ConfigDict(extra="forbid")
 
     members: list[MemberRefIn] = Field(max_length=100_000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from labledger.server.permissions import ProjectContext, in_workspace
 from labledger.stores.identity import Role
@@ -33,6 +33,8 @@ class ArtifactIdOut(BaseModel):
 
 class ReproFactsIn(BaseModel):
     """The nodes whose reproducibility facts to read."""
+
+    model_config = ConfigDict(extra="forbid")
 
     artifact_ids: list[str] = Field(default_factory=list, max_length=100_000)
     task_ids: list[str] = Field(default_factory=list, max_length=100_000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from labledger._foundation.errors import ValidationError
 from labledger._foundation.query_syntax import conditions_of
@@ -44,6 +44,8 @@ __all__ = [
 router = APIRouter(prefix="/api/v1/metadata", tags=["metadata"])
 Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
 Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+# Fields are the workspace's shared vocabulary: defining or changing one is for its admins.
+Admin = Annotated[ProjectContext, in_workspace(Role.ADMIN)]
 Pages = Annotated[PageQuery, Depends(page_query)]
 
 
@@ -61,6 +63,8 @@ class TargetOut(BaseModel):
 class ValuesIn(BaseModel):
     """Checked values to attach (each replaces the field's earlier value)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     values: list[StoredValue] = Field(max_length=10_000)
 
 
@@ -76,6 +80,8 @@ def _every_kind() -> list[TargetKind]:
 
 class SearchIn(BaseModel):
     """A search whose conditions the client's service already bound to their fields."""
+
+    model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(default=None, max_length=10_000)
     where: QueryNodeIn | None = None
@@ -110,7 +116,7 @@ def get_fields(
 
 
 @router.post("/fields", response_model=MetadataField, status_code=201)
-def define_field(request: Request, ctx: Writer, body: MetadataField) -> MetadataField:
+def define_field(request: Request, ctx: Admin, body: MetadataField) -> MetadataField:
     """Store a new field; the stored one when one with identical settings exists."""
     field = check_definition(body)
     with acting_for(ctx.user.name):
@@ -118,7 +124,7 @@ def define_field(request: Request, ctx: Writer, body: MetadataField) -> Metadata
 
 
 @router.put("/fields/{name}", response_model=MetadataField)
-def update_field(request: Request, ctx: Writer, name: str, body: MetadataField) -> MetadataField:
+def update_field(request: Request, ctx: Admin, name: str, body: MetadataField) -> MetadataField:
     """Replace a field's settings, unless stored values break them."""
     if body.name != name:
         raise ValidationError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from labledger.server.models import IssuedTokenOut, TokenOut
 from labledger.server.permissions import public
@@ -26,6 +26,8 @@ _DAY_S = 86_400.0
 
 class SessionIn(BaseModel):
     """A password sign-in, and the token to make for it."""
+
+    model_config = ConfigDict(extra="forbid")
 
     user: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=1024)
