@@ -222,3 +222,19 @@ def test_the_identity_store_shows_what_the_routes_expose(
         admin.credentials("ed")
     with pytest.raises(PermissionDeniedError):
         open_as("ed").stores.identity.list_users()
+
+
+def test_a_user_lists_and_revokes_their_own_tokens_through_the_server(
+    open_as: Callable[[str], RemoteWorkspace],
+) -> None:
+    from labledger.identity import IdentityService, local_user
+
+    remote = open_as("ed")
+    service = IdentityService(remote.stores.identity)
+    mine = service.list_tokens("ed")
+    assert mine and {t.user_id for t in mine} == {mine[0].user_id}
+    with pytest.raises(PermissionDeniedError):  # other users are for administrators
+        service.list_tokens("vera")
+    spare = next(t for t in mine if t.name == "test") if len(mine) == 1 else mine[-1]
+    revoked = service.revoke_token(spare.id, actor=local_user("ed"))
+    assert revoked.id == spare.id and revoked.revoked_at is not None

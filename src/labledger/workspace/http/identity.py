@@ -14,12 +14,12 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from labledger._foundation.errors import ConfigurationError
-from labledger.stores.identity import Membership, ProjectAccess, Role, User
+from labledger.stores.identity import ApiToken, Membership, ProjectAccess, Role, User
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from labledger.stores.identity import ApiToken, Credentials, NewToken, NewUser, TokenMatch
+    from labledger.stores.identity import Credentials, NewToken, NewUser, TokenMatch
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpIdentityStore"]
@@ -27,6 +27,11 @@ __all__ = ["HttpIdentityStore"]
 
 class _UserPage(BaseModel):
     items: list[User]
+    next_page_token: str | None
+
+
+class _TokenPage(BaseModel):
+    items: list[ApiToken]
     next_page_token: str | None
 
 
@@ -70,6 +75,10 @@ class HttpIdentityStore:
 
     def get_users(self, refs: Sequence[str]) -> dict[str, User]:
         wanted = set(refs)
+        me: User = self._client.call("GET", "/api/v1/me", model=User)
+        if wanted <= {me.id, me.name}:
+            # Anyone may read themselves; the list of users is for administrators.
+            return {ref: me for ref in wanted}
         return {
             ref: user for user in self.list_users() for ref in (user.id, user.name) if ref in wanted
         }
@@ -120,10 +129,22 @@ class HttpIdentityStore:
         self._refuse("token bookkeeping")
 
     def revoke_token(self, token_id: str, *, at: float, by: str) -> ApiToken:
-        self._refuse("revoking tokens through the identity store")
+        # The server revokes it as the signed-in user (an administrator may revoke anyone's).
+        revoked: ApiToken = self._client.call(
+            "DELETE", f"/api/v1/tokens/{quote(token_id, safe='')}", model=ApiToken
+        )
+        return revoked
+
+    def _my_id(self) -> str:
+        me: User = self._client.call("GET", "/api/v1/me", model=User)
+        return me.id
 
     def get_tokens(self, token_ids: Sequence[str]) -> dict[str, ApiToken]:
-        self._refuse("reading tokens by id")
+        # The server shows the signed-in user their own tokens only.
+        wanted = set(token_ids)
+        return {t.id: t for t in self._pages("/api/v1/tokens", _TokenPage) if t.id in wanted}
 
     def list_tokens(self, user_id: str) -> list[ApiToken]:
-        self._refuse("listing another user's tokens")
+        if user_id != self._my_id():
+            self._refuse("another user's tokens")
+        return list(self._pages("/api/v1/tokens", _TokenPage))
