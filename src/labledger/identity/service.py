@@ -42,11 +42,20 @@ from labledger.stores.identity import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MIN_PASSWORD", "USER_NAME_PATTERN", "IdentityService", "IssuedToken", "local_user"]
+__all__ = [
+    "MAX_TOKEN_DAYS",
+    "MIN_PASSWORD",
+    "USER_NAME_PATTERN",
+    "IdentityService",
+    "IssuedToken",
+    "local_user",
+]
 
 USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
 """What a user name may be: 1-200 letters, digits and ``. _ @ -``, starting with a letter or digit."""
 MIN_PASSWORD = 8
+MAX_TOKEN_DAYS = 36_500
+MAX_TOKEN_LIFETIME_S = MAX_TOKEN_DAYS * 86_400.0
 _NAME = re.compile(USER_NAME_PATTERN)
 # A token's last use is written at most this often, so using a token is not a write per request.
 TOUCH_INTERVAL_S = 60.0
@@ -109,8 +118,9 @@ class IdentityService:
         return self.store.list_users()
 
     def has_users(self) -> bool:
-        """Whether any enabled user exists (without one, only loopback single-user mode works)."""
-        return self.store.count_users() > 0
+        """Whether any user was ever created, enabled or not (without one, only loopback
+        single-user mode works). Disabling every user must not open the workspace again."""
+        return self.store.count_users(enabled_only=False) > 0
 
     def set_password(self, user: str, password: str | None, *, by: str) -> None:
         """Set (or with ``None`` remove) a user's password."""
@@ -175,10 +185,15 @@ class IdentityService:
         owner = self.get_user(user)
         if owner.disabled:
             raise ValidationError(f"user {owner.name} is disabled", hint="enable them first")
-        if not name or len(name) > 200:
-            raise ValidationError(f"invalid token name {name!r}", hint="use 1-200 characters")
-        if expires_in_s is not None and expires_in_s <= 0:
-            raise ValidationError("a token's lifetime must be positive")
+        if not name or len(name) > 200 or not name.isprintable():
+            raise ValidationError(
+                f"invalid token name {name!r}", hint="use 1-200 printable characters"
+            )
+        if expires_in_s is not None and not 0 < expires_in_s <= MAX_TOKEN_LIFETIME_S:
+            raise ValidationError(
+                f"a token's lifetime must be more than 0 and at most {MAX_TOKEN_DAYS:,} days",
+                hint="leave the expiry out for a token that never expires",
+            )
         secret = new_token_secret()
         now = self._clock()
         expires = None if expires_in_s is None else now + expires_in_s

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ancestors", "descendants", "run_lineage"]
 
+_MAX_DEPTH = 1_000_000
+
 
 def ancestors(
     artifact_ref: str, *, depth: int | None = None, workspace: Workspace | None = None
@@ -73,5 +75,9 @@ def _walk_from(
 ) -> LineageGraph:
     if depth is not None and depth < 0:
         raise ValidationError(f"depth {depth} is negative", hint="pass 0 or more, or no depth")
+    if depth is not None and depth > _MAX_DEPTH:
+        raise ValidationError(
+            f"depth {depth} is more than {_MAX_DEPTH:,}", hint="pass no depth to walk all the way"
+        )
     ws = workspace or get_workspace()
     return ws.stores.lineage.walk(ref, direction, depth)

@@ -125,16 +125,21 @@ def _check_condition(condition: qs.Condition, fields: Mapping[str, MetadataField
         )
     for value in values:
         if numeric:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
+            if not _finite_number(value):
                 raise ValidationError(
-                    f"field {field.name!r} compares with numbers, not {value!r:.40}"
+                    f"field {field.name!r} compares with finite numbers, not {str(value)[:40]}"
                 )
             continue
         text = _check_text(value, f"a value of field {field.name!r}")
         choices = field.choices if field.type == "enum" and "like" not in condition.op else None
         if choices is not None and text not in choices:
             raise ValidationError(f"{text!r} is not a choice of field {field.name!r}")
+
+
+def _finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False

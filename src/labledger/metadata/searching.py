@@ -61,6 +61,9 @@ def search(
     ws = workspace or get_workspace()
     store = ws.stores.metadata
     bound = bind_conditions(conditions, store.get_fields(field_names(conditions)))
+    if text is not None:
+        # A NUL can never be part of a word (and databases refuse it in text): it separates.
+        text = text.replace("\x00", " ")
     return store.search(SearchQuery(text, bound, tuple(chosen), limit))
 
 

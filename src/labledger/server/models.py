@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from labledger.identity.service import MIN_PASSWORD, USER_NAME_PATTERN
+from labledger.identity.service import MAX_TOKEN_DAYS, MIN_PASSWORD, USER_NAME_PATTERN
 from labledger.stores.identity import Role  # noqa: TC001 - pydantic reads field types at run time
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class NewTokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    expires_in_days: float | None = Field(default=None, gt=0)
+    expires_in_days: float | None = Field(default=None, gt=0, le=MAX_TOKEN_DAYS)
 
 
 class IssuedTokenOut(BaseModel):

@@ -80,6 +80,33 @@ def _bearer(request: Request) -> str | None:
     return credentials.strip()
 
 
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _loopback_name(netloc: str) -> bool:
+    host = netloc.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.lower() in _LOOPBACK_NAMES or host.startswith("127.")
+
+
+def _only_from_this_machine(request: Request) -> None:
+    """Single-user mode signs nobody in, so it answers only requests addressed to this machine
+    by name and not sent by a web page of another site: a page that rebinds its name to
+    127.0.0.1, or posts to it, gets nothing."""
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    origin_host = origin.split("://", 1)[-1] if origin else None
+    if not _loopback_name(host) or (origin_host is not None and not _loopback_name(origin_host)):
+        raise AuthenticationError(
+            "this single-user server answers requests to 127.0.0.1 or localhost from this "
+            "machine only, not from web pages of other sites",
+            hint="call it as http://127.0.0.1:PORT, or create users and send an API token",
+        )
+
+
 def _user(request: Request) -> User:
     cached = getattr(request.state, "user", None)
     if isinstance(cached, User):
@@ -88,6 +115,7 @@ def _user(request: Request) -> User:
     if secret is not None:
         user = _service(request).authenticate_token(secret)
     elif request.app.state.local_user is not None and not _service(request).has_users():
+        _only_from_this_machine(request)
         user = request.app.state.local_user
     else:
         # Single-user mode ends for good once the workspace has users (they are never deleted,

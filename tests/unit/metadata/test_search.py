@@ -119,6 +119,7 @@ def test_title_matches_rank_above_body_matches(workspace: Workspace, run: Active
         "{title body}: x",
         "\\",
         "\x00",
+        "0\x00viability",
         "é ü 漢字",
     ],
 )

@@ -50,3 +50,57 @@ def test_prepared_values_definitions_searches_and_names_are_checked_again(
         {"text": "a\u0000b", "where": None, "kinds": ["run"], "limit": 5},
     )
     assert "control characters" in refused("POST", "/api/v1/collections", {"name": "a\u0007b"})
+
+
+def test_values_go_only_on_runs_and_artifacts_that_exist(
+    workspace: Workspace, client: TestClient, as_user: Callable[[str], dict[str, str]]
+) -> None:
+    md.define_field("conc", "number", workspace=workspace)
+    with labledger.start_run("dose", workspace=workspace) as run:
+        pass
+    body = {"values": [{"field": "conc", "number": 1.0, "text": None}]}
+    for path in ("run/nosuch", f"artifact/{run.id}", "run/" + "z" * 5000):
+        answer = client.put(f"/api/v1/metadata/values/{path}", json=body, headers=as_user("ada"))
+        assert answer.status_code in (400, 404), answer.text
+    ok = client.put(f"/api/v1/metadata/values/run/{run.id}", json=body, headers=as_user("ada"))
+    assert ok.status_code == 200 and ok.json()["values"] == {"conc": 1.0}
+
+
+def test_numbers_too_large_for_a_float_are_a_400_not_a_500(
+    workspace: Workspace, client: TestClient, as_user: Callable[[str], dict[str, str]]
+) -> None:
+    md.define_field("conc", "number", workspace=workspace)
+    huge = 10**400
+    for value in (huge, [1, huge]):
+        where = {
+            "node": "condition",
+            "name": "conc",
+            "op": "in" if isinstance(value, list) else ">",
+            "value": value,
+        }
+        answer = client.post(
+            "/api/v1/metadata/search",
+            json={"text": None, "where": where, "kinds": ["run"], "limit": 5},
+            headers=as_user("ada"),
+        )
+        assert answer.status_code in (400, 422), answer.text
+    deep = client.get(
+        "/api/v1/lineage/walk",
+        params={"ref": "x", "direction": "up", "depth": 2**63},
+        headers=as_user("ada"),
+    )
+    assert deep.status_code == 422, deep.text
+
+
+def test_a_token_lifetime_is_finite_and_bounded(
+    client: TestClient, as_user: Callable[[str], dict[str, str]]
+) -> None:
+    for days in (1e308, 1e20, 0):
+        answer = client.post(
+            "/api/v1/tokens", json={"name": "t", "expires_in_days": days}, headers=as_user("ada")
+        )
+        assert answer.status_code == 422, answer.text
+    made = client.post(
+        "/api/v1/tokens", json={"name": "t", "expires_in_days": 30}, headers=as_user("ada")
+    )
+    assert made.status_code == 201 and made.json()["token"]["expires_at"] is not None

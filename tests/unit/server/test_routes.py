@@ -206,10 +206,13 @@ def test_json_log_lines_carry_the_request_fields() -> None:
     assert line["request_id"] == "abc" and line["status"] == 200 and line["message"] == "request"
 
 
+_LOCAL = "http://127.0.0.1:8080"
+
+
 def test_single_user_mode_acts_as_the_local_user(workspace: Workspace) -> None:
     from labledger.server import create_app
 
-    client = TestClient(create_app(workspace, auth_required=False))
+    client = TestClient(create_app(workspace, auth_required=False), base_url=_LOCAL)
     me = client.get("/api/v1/me").json()
     assert me["name"] == workspace.actor and me["is_admin"] is True
     # A token presented is still checked.
@@ -223,11 +226,42 @@ def test_single_user_mode_acts_as_the_local_user(workspace: Workspace) -> None:
 def test_single_user_mode_ends_once_the_workspace_has_users(workspace: Workspace) -> None:
     from labledger.server import create_app
 
-    client = TestClient(create_app(workspace, auth_required=False))
+    client = TestClient(create_app(workspace, auth_required=False), base_url=_LOCAL)
     made = client.post("/api/v1/users", json={"name": "ada", "is_admin": True})
     assert made.status_code == 201, made.text
     # From now on nobody acts without a token, on this server as after a restart.
     _is_error(client.get("/api/v1/me"), 401, "unauthenticated")
     _is_error(
         client.post("/api/v1/users", json={"name": "eve", "is_admin": True}), 401, "unauthenticated"
+    )
+
+
+def test_disabling_every_user_does_not_bring_single_user_mode_back(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService
+    from labledger.server import create_app
+    from labledger.server.launch import auth_required_for
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("carl", by="root")
+    service.disable_user("carl", by="root")
+    assert auth_required_for("127.0.0.1", has_users=service.has_users())
+    client = TestClient(create_app(workspace, auth_required=False), base_url=_LOCAL)
+    _is_error(client.get("/api/v1/me"), 401, "unauthenticated")
+
+
+def test_single_user_mode_refuses_other_hosts_and_web_pages(workspace: Workspace) -> None:
+    from labledger.server import create_app
+
+    client = TestClient(
+        create_app(workspace, auth_required=False), base_url="http://127.0.0.1:8080"
+    )
+    assert client.get("/api/v1/me").status_code == 200
+    assert client.get("/api/v1/me", headers={"Origin": "http://localhost:3000"}).status_code == 200
+    _is_error(
+        client.get("/api/v1/me", headers={"Host": "evil.example.com"}), 401, "unauthenticated"
+    )
+    _is_error(
+        client.post("/api/v1/ledger/checkpoints", headers={"Origin": "http://evil.example.com"}),
+        401,
+        "unauthenticated",
     )

@@ -7,6 +7,8 @@ import dataclasses
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 import labledger
 from labledger.workspace.ledger_check import check_ledger, last_seen, remember
 from labledger.workspace.workspace import Workspace
@@ -14,8 +16,6 @@ from tests.unit.workspace.test_transparency import _rehash, _truncate
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pytest
 
     from labledger.stores.ledger import LedgerEntry
 
@@ -124,3 +124,24 @@ def test_the_last_seen_checkpoint_is_remembered_per_location(
     remember("http://lab:8080", first)  # an older one never replaces a newer one
     assert last_seen("http://lab:8080") == second
     assert last_seen("http://other:8080") is None
+
+
+def test_a_keeper_holds_its_first_checkpoint_to_its_entries(workspace: Workspace) -> None:
+    from labledger._foundation.errors import IntegrityError
+
+    _runs(workspace, 3)
+    seen = check_ledger(workspace.stores.ledger).checkpoint
+    workspace.close()
+    assert workspace.settings.root is not None
+    db = sqlite3.connect(workspace.settings.root / "catalog.db")
+    changed = db.execute(
+        "UPDATE ledger SET payload_json = replace(payload_json, '\"r1\"', '\"r9\"') "
+        "WHERE kind = 'run.started'"
+    ).rowcount
+    assert changed == 3
+    db.commit()
+    db.close()
+    # The same user, who remembers the ledger as it was: its tip alone would sign the old root.
+    with Workspace.open(workspace.settings.root.parent) as keeper:
+        with pytest.raises(IntegrityError, match="edited in place"):
+            check_ledger(keeper.stores.ledger, previous=seen)

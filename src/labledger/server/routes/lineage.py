@@ -46,7 +46,7 @@ def walk(
     _: Reader,
     ref: Ref,
     direction: Direction,
-    depth: Annotated[int | None, Query(ge=0)] = None,
+    depth: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
 ) -> LineageGraph:
     """Ancestors (``up``) or descendants (``down``) of an artifact, or a run's graph (``run``)."""
     return _store(request).walk(ref, direction, depth)

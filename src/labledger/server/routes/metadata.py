@@ -161,6 +161,8 @@ def set_values(
 ) -> ValuesOut:
     """Attach checked values, all or none; the target's metadata after."""
     store = _store(request)
+    # The target must exist, and be of its kind, as the Python API resolves it first.
+    kind, target_id = store.resolve_target((kind, target_id))
     fields = store.get_fields([value.field for value in body.values])
     values = check_prepared_values(fields, kind, body.values)
     with acting_for(ctx.user.name):
@@ -172,8 +174,10 @@ def remove_value(
     request: Request, ctx: Writer, kind: TargetKind, target_id: str, field: str
 ) -> Response:
     """Remove one field's value from a target."""
+    store = _store(request)
+    kind, target_id = store.resolve_target((kind, target_id))
     with acting_for(ctx.user.name):
-        _store(request).remove_value(kind, target_id, field)
+        store.remove_value(kind, target_id, field)
     return Response(status_code=204)
 
 

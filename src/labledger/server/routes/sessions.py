@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from labledger.identity.service import MAX_TOKEN_DAYS
 from labledger.server.models import IssuedTokenOut, TokenOut
 from labledger.server.permissions import public
 
@@ -32,7 +33,7 @@ class SessionIn(BaseModel):
     user: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=1024)
     token_name: str = Field(default="login", min_length=1, max_length=200)
-    expires_in_days: float | None = Field(default=90.0, gt=0)
+    expires_in_days: float | None = Field(default=90.0, gt=0, le=MAX_TOKEN_DAYS)
 
 
 @router.post("/sessions", response_model=IssuedTokenOut, status_code=201, dependencies=[public()])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
-from labledger._foundation.errors import ValidationError
+from labledger._foundation.errors import IntegrityError, ValidationError
 from labledger.workspace.checkpoints import make_checkpoint
-from labledger.workspace.ledger import iter_entries
+from labledger.workspace.ledger import iter_entries, walk_entries
 from labledger.workspace.log_tree import extend_tree, tree_consistency_proof
 from labledger.workspace.proofs import make_proof
 
@@ -25,6 +25,8 @@ class SqlLedgerStore:
 
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
+        # How far this process has re-derived the root from the entries themselves.
+        self._checked_size = 0
 
     def entries(self, *, after_seq: int = 0, limit: int = MAX_ENTRIES_PAGE) -> list[LedgerEntry]:
         if after_seq < 0 or not 1 <= limit <= MAX_ENTRIES_PAGE:
@@ -38,7 +40,30 @@ class SqlLedgerStore:
             )
 
     def checkpoint(self) -> Checkpoint:
-        return make_checkpoint(self._workspace)
+        """A new signed checkpoint; the first one this process signs is held to the entries.
+
+        The signer's tip (``tip.py``) only checks entries appended since it last looked, so an
+        entry edited in place while no process was running would not change what it signs. The
+        first checkpoint of each process therefore walks every entry and refuses to hand out a
+        root the entries no longer produce; later ones extend what was walked.
+        """
+        made = make_checkpoint(self._workspace)
+        if made.size > self._checked_size and self._checked_size == 0:
+            with self._workspace.read() as conn:
+                walk = walk_entries(
+                    itertools.islice(iter_entries(conn), made.size), sizes=[made.size]
+                )
+            if walk.problems or walk.roots.get(made.size) != made.root:
+                first = walk.problems[0] if walk.problems else None
+                where = f" (entry #{first.seq}: {first.reason})" if first else ""
+                raise IntegrityError(
+                    f"the ledger's entries no longer produce the root this workspace signed for "
+                    f"its {made.size} entries{where}: entries were edited in place",
+                    hint="run `labledger verify` where the workspace is, and restore the catalog "
+                    "from a backup",
+                )
+        self._checked_size = max(self._checked_size, made.size)
+        return made
 
     def consistency(self, old_size: int, new_size: int) -> list[str]:
         with self._workspace.write() as conn:
