@@ -104,3 +104,16 @@ def test_a_token_lifetime_is_finite_and_bounded(
         "/api/v1/tokens", json={"name": "t", "expires_in_days": 30}, headers=as_user("ada")
     )
     assert made.status_code == 201 and made.json()["token"]["expires_at"] is not None
+
+
+def test_a_missing_blob_does_not_name_where_the_store_is_and_forged_tokens_are_refused(
+    workspace: Workspace, client: TestClient, as_user: Callable[[str], dict[str, str]]
+) -> None:
+    missing = client.get("/api/v1/blobs/blake3:" + "ab" * 32, headers=as_user("ada"))
+    assert missing.status_code == 404
+    assert str(workspace.settings.root) not in missing.text and "objects" not in missing.text
+    for token in ("e30", "bnVsbA", "MQ"):  # {}, null, 1: JSON, but not a key this server made
+        answer = client.get(
+            "/api/v1/collections", params={"page_token": token}, headers=as_user("ada")
+        )
+        assert answer.status_code == 400, answer.text

@@ -67,7 +67,11 @@ def presence(request: Request, _: Reader, body: PresenceIn) -> PresenceOut:
 @router.head("/{digest}", response_class=Response)
 def head(request: Request, _: Reader, digest: Digest) -> Response:
     """200 with ``Content-Length`` when the blob is stored, 404 otherwise."""
-    size = _store(request).size(parse_digest(digest))
+    checked = parse_digest(digest)
+    try:
+        size = _store(request).size(checked)
+    except (FileNotFoundError, NotFoundError):  # the store's message names its location
+        raise NotFoundError(f"blob {checked} is not in the store") from None
     return Response(status_code=200, headers={"Content-Length": str(size)})
 
 
@@ -83,7 +87,7 @@ def download(request: Request, _: Reader, digest: Digest) -> StreamingResponse:
     try:
         size = store.size(checked)
         handle = store.open(checked)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotFoundError):  # the store's message names its location
         raise NotFoundError(f"blob {checked} is not in the store") from None
     return StreamingResponse(
         _chunks(handle),

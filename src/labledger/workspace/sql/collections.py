@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from labledger._foundation.errors import ConflictError, NotFoundError
+from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.stores.metadata import Collection, CollectionMember
 from labledger.stores.pages import MAX_PAGE_SIZE, Page, decode_token, encode_token
@@ -115,7 +115,13 @@ class SqlCollectionStore:
         size = max(1, min(max_results, MAX_PAGE_SIZE))
         query = sa.select(_c).order_by(_c.c.name).limit(size + 1)
         if page_token is not None:
-            query = query.where(_c.c.name > str(decode_token(page_token)))
+            after = decode_token(page_token)
+            if not isinstance(after, str):
+                raise ValidationError(
+                    "the page token is not one this workspace gave out",
+                    hint="start again from the first page, without a page token",
+                )
+            query = query.where(_c.c.name > after)
         with self._workspace.read() as conn:
             rows = conn.execute(query).all()
             more = len(rows) > size
