@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labledger.workspace import schema
-from labledger.workspace.catalog import HEAD_REVISION, Catalog
+from labledger.workspace.catalog import HEAD_REVISION
 from tests.conftest import subprocess_env
+from tests.old_catalogs import folder_catalog_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from typer.testing import Result
 
@@ -41,28 +41,10 @@ def _orphan_run(root: Path) -> str:
     return done.stdout.strip()
 
 
-def _catalog_at(root: Path, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    (root / ".labledger" / "objects").mkdir(parents=True)
-    catalog = Catalog(f"sqlite:///{root / '.labledger' / 'catalog.db'}")
-    try:
-        config = Config()
-        config.set_main_option(
-            "script_location", str(Path(schema.__file__).with_name("migrations"))
-        )
-        with catalog.writer.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    finally:
-        catalog.dispose()
-
-
 def test_an_old_catalog_is_refused_until_migrate_brings_it_up(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
-    _catalog_at(tmp_path, "0002")
+    folder_catalog_at(tmp_path, "0002")
     where = str(tmp_path)
     refused = cli("runs", "list", "-w", where)
     assert refused.exit_code != 0

@@ -89,26 +89,26 @@ def test_backup_and_restore_a_postgres_s3_workspace(
         s3_server.remove_bucket(bucket)
 
 
-def test_a_postgres_catalog_that_needs_a_migration_is_backed_up_and_restored_at_its_revision(
+def test_a_postgres_catalog_that_needs_a_migration_is_backed_up_and_restored_at_itsrevision_of(
     team_env: str, empty_database: str, tmp_path: Path
 ) -> None:
     from labledger.workspace.backup import open_for_backup
     from labledger.workspace.catalog import HEAD_REVISION
-    from tests.integration.test_server_replicas import _catalog_at, _revision
+    from tests.old_catalogs import catalog_at, revision_of
 
-    _catalog_at(team_env, "0005")
+    catalog_at(team_env, "0005")
     with open_for_backup(team_env) as ws:
         report = backup_workspace(ws, tmp_path / "backup")
     assert report.ok, report.verify
     assert (report.revision, report.outdated, report.checkpoint) == ("0005", True, None)
     assert report.verify is not None
     assert "schema revision 0005: ledger not verified" in report.verify.anchors
-    assert _revision(team_env) == "0005"  # the backup wrote nothing
+    assert revision_of(team_env) == "0005"  # the backup wrote nothing
 
     assert Workspace.migrate(team_env).to_revision == HEAD_REVISION
     restored = restore_workspace(tmp_path / "backup", empty_database)
     assert restored.ok, restored.verify
-    assert (restored.revision, _revision(empty_database)) == ("0005", "0005")
+    assert (restored.revision, revision_of(empty_database)) == ("0005", "0005")
     assert Workspace.migrate(empty_database).changed
     with Workspace.open(empty_database) as copy:
         assert verify_workspace(copy, remember=False).ok

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from labledger.identity import IdentityService
-from labledger.workspace import schema
-from labledger.workspace.catalog import HEAD_REVISION, Catalog
+from labledger.workspace.catalog import HEAD_REVISION
 from labledger.workspace.workspace import Workspace
 from tests.conftest import subprocess_env
 from tests.integration.server_processes import ServerProcess, call, start_server
+from tests.old_catalogs import catalog_at, revision_of
 
 if TYPE_CHECKING:
     from tests.integration.conftest import S3Server, _PostgresCluster
@@ -34,32 +33,6 @@ def _env(s3: S3Server) -> dict[str, str]:
     return subprocess_env(AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key)
 
 
-def _catalog_at(url: str, revision: str) -> None:
-    """A catalog written by a labledger at ``revision``."""
-    from alembic import command
-    from alembic.config import Config
-
-    catalog = Catalog(url)
-    try:
-        config = Config()
-        config.set_main_option(
-            "script_location", str(Path(schema.__file__).with_name("migrations"))
-        )
-        with catalog.writer.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    finally:
-        catalog.dispose()
-
-
-def _revision(url: str) -> str | None:
-    catalog = Catalog(url)
-    try:
-        return catalog.revision()
-    finally:
-        catalog.dispose()
-
-
 def _stop_all(servers: list[ServerProcess]) -> None:
     for server in servers:
         server.stop()
@@ -68,7 +41,7 @@ def _stop_all(servers: list[ServerProcess]) -> None:
 def test_replicas_starting_together_migrate_an_old_catalog_once(
     fresh_postgres_url: str, s3_server: S3Server, s3_bucket_url: str
 ) -> None:
-    _catalog_at(fresh_postgres_url, "0005")
+    catalog_at(fresh_postgres_url, "0005")
     # The test server trusts local connections, so any password gets in: none may be printed.
     with_password = fresh_postgres_url.replace("postgres@", "postgres:hunter2-secret@")
     args = _team_args(with_password, s3_bucket_url, s3_server)
@@ -82,7 +55,7 @@ def test_replicas_starting_together_migrate_an_old_catalog_once(
     )
     assert refused.returncode != 0
     assert "labledger migrate" in refused.stderr
-    assert _revision(fresh_postgres_url) == "0005"
+    assert revision_of(fresh_postgres_url) == "0005"
 
     servers = [start_server(*args, env=_env(s3_server)) for _ in range(2)]
     try:
@@ -94,7 +67,7 @@ def test_replicas_starting_together_migrate_an_old_catalog_once(
             )
     finally:
         _stop_all(servers)
-    assert _revision(fresh_postgres_url) == HEAD_REVISION
+    assert revision_of(fresh_postgres_url) == HEAD_REVISION
     migrated = [
         line
         for server in servers

@@ -6,7 +6,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,13 +16,15 @@ from labledger.metadata import search
 from labledger.pipelines.run_detail import describe_run
 from labledger.tracking import get_run, search_runs
 from labledger.workspace import schema
-from labledger.workspace.catalog import HEAD_REVISION, Catalog
+from labledger.workspace.catalog import HEAD_REVISION
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
 from tests.conftest import subprocess_env
+from tests.old_catalogs import folder_catalog_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 def _catalog_file(root: Path) -> Path:
@@ -99,29 +100,8 @@ def _pid(ws: Workspace, run_id: str) -> int:
         )
 
 
-def _catalog_at(tmp_path: Path, revision: str) -> Path:
-    """A workspace whose catalog was written by a labledger at ``revision``."""
-    from alembic import command
-    from alembic.config import Config
-
-    root = tmp_path / ".labledger"
-    (root / "objects").mkdir(parents=True)
-    catalog = Catalog(f"sqlite:///{root / 'catalog.db'}")
-    try:
-        config = Config()
-        config.set_main_option(
-            "script_location", str(Path(schema.__file__).with_name("migrations"))
-        )
-        with catalog.writer.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    finally:
-        catalog.dispose()
-    return root
-
-
 def test_opening_an_older_catalog_says_to_migrate_and_changes_nothing(tmp_path: Path) -> None:
-    _catalog_at(tmp_path, "0003")
+    folder_catalog_at(tmp_path, "0003")
     before = _dump(tmp_path)
     with pytest.raises(SchemaOutdatedError) as caught:
         Workspace.open(tmp_path)
@@ -133,7 +113,7 @@ def test_opening_an_older_catalog_says_to_migrate_and_changes_nothing(tmp_path: 
 
 
 def test_migrate_brings_an_older_catalog_up_once(tmp_path: Path) -> None:
-    _catalog_at(tmp_path, "0001")
+    folder_catalog_at(tmp_path, "0001")
     migration = labledger.migrate(tmp_path)
     assert (migration.from_revision, migration.to_revision) == ("0001", HEAD_REVISION)
     assert migration.changed
@@ -158,7 +138,7 @@ def test_a_catalog_without_a_schema_says_to_init(tmp_path: Path) -> None:
 
 
 def test_two_migrations_at_once_both_succeed(tmp_path: Path) -> None:
-    _catalog_at(tmp_path, "0001")
+    folder_catalog_at(tmp_path, "0001")
     env = subprocess_env()
     script = (
         "import sys, time, labledger\n"
