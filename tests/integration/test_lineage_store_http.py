@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.integration.served import served_workspace
+from tests.integration.store_conformance import adopt
 from tests.unit.lineage import (
     test_export,
     test_exports,
@@ -30,13 +31,16 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["study", "view"]
-
-view = test_export.view
-for _module in (test_queries, test_status, test_prov, test_views, test_exports, test_export):
-    for _name in dir(_module):
-        if _name.startswith("test_"):
-            globals()[_name] = getattr(_module, _name)
+adopt(
+    globals(),
+    test_queries,
+    test_status,
+    test_prov,
+    test_views,
+    test_exports,
+    test_export,
+    fixtures={"study": study},
+)
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ adopt(
     test_views,
     test_exports,
     test_export,
-    fixtures={"study": study, "view": test_export.view},
+    fixtures={"study": study},
 )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.integration.served import served_workspace
+from tests.integration.store_conformance import adopt
 from tests.unit.metadata import test_collections, test_fields, test_search, test_values
 from tests.unit.metadata.conftest import artifact, ledger, run
 
@@ -24,14 +25,14 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["artifact", "fields", "ledger", "run", "screen"]
-
-fields, screen = test_values.fields, test_search.screen
-
-for _module in (test_fields, test_values, test_collections, test_search):
-    for _name in dir(_module):
-        if _name.startswith("test_"):
-            globals()[_name] = getattr(_module, _name)
+adopt(
+    globals(),
+    test_fields,
+    test_values,
+    test_collections,
+    test_search,
+    fixtures={"artifact": artifact, "ledger": ledger, "run": run},
+)
 
 
 @pytest.fixture

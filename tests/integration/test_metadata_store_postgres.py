@@ -27,10 +27,8 @@ adopt(
     test_search,
     fixtures={
         "artifact": artifact,
-        "fields": test_values.fields,
         "ledger": ledger,
         "run": run,
-        "screen": test_search.screen,
     },
 )
 

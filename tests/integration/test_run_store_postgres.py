@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labledger.workspace.current import set_workspace
+from tests.integration.store_conformance import adopt
 from tests.unit.tracking import (
     test_artifacts,
     test_environment,
@@ -26,6 +27,7 @@ from tests.unit.tracking import (
     test_step_log_records,
     test_values_at_the_door,
 )
+from tests.unit.tracking.conftest import current
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -55,19 +57,7 @@ _MODULES = (
 _SQLITE_ONLY = {"test_swapping_two_values_seq_is_found_by_verify"}
 
 
-def _is_fixture(value: object) -> bool:
-    return hasattr(value, "_pytestfixturefunction") or type(value).__name__ == (
-        "FixtureFunctionDefinition"
-    )
-
-
-for _module in _MODULES:
-    for _name in dir(_module):
-        _value = getattr(_module, _name)
-        if _name in _SQLITE_ONLY:
-            continue
-        if _name.startswith("test_") or (_is_fixture(_value) and _name != "workspace"):
-            globals()[_name] = _value
+adopt(globals(), *_MODULES, fixtures={"current": current}, skip=_SQLITE_ONLY)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labledger.workspace import current
+from tests.integration.store_conformance import adopt
 from tests.unit.pipelines import (
     test_cache_evidence,
     test_explain,
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["here", "project", "study"]
-
-project, study, here = test_explain.project, test_reproduce.study, test_file_inputs.here
 
 # These compare SQLite's driver path with its SQLAlchemy path: nothing to run on PostgreSQL.
 _SQLITE_ONLY = {
@@ -43,7 +41,8 @@ _SQLITE_ONLY = {
     "test_the_driver_path_is_taken_on_sqlite",
 }
 
-for _module in (
+adopt(
+    globals(),
     test_runner,
     test_cache_evidence,
     test_task_store,
@@ -52,10 +51,13 @@ for _module in (
     test_file_inputs,
     test_step_logging,
     test_step_output,
-):
-    for _name in dir(_module):
-        if _name.startswith("test_") and _name not in _SQLITE_ONLY:
-            globals()[_name] = getattr(_module, _name)
+    fixtures={
+        "project": test_explain.project,
+        "study": test_reproduce.study,
+        "here": test_file_inputs.here,
+    },
+    skip=_SQLITE_ONLY,
+)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labledger.workspace import current
+from tests.integration.store_conformance import adopt
 from tests.unit.pipelines import test_reproduce_inputs
 
 if TYPE_CHECKING:
@@ -17,13 +18,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["project"]
-
-project = test_reproduce_inputs.project
-
-for _name in dir(test_reproduce_inputs):
-    if _name.startswith("test_"):
-        globals()[_name] = getattr(test_reproduce_inputs, _name)
+adopt(globals(), test_reproduce_inputs)
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from labledger.tracking.artifacts import (
     store_artifact,
 )
 from labledger.workspace import schema
-from labledger.workspace.current import set_workspace
 from labledger.workspace.ledger import iter_entries
 from labledger.workspace.verify import verify_workspace
 
@@ -32,12 +31,6 @@ if TYPE_CHECKING:
 
     from labledger.tracking.types import Artifact
     from labledger.workspace.workspace import Workspace
-
-
-@pytest.fixture
-def current(workspace: Workspace) -> Workspace:
-    set_workspace(workspace)
-    return workspace
 
 
 def _read(ws: Workspace, digest: str) -> bytes:

@@ -16,16 +16,9 @@ import labledger
 from labledger._foundation.errors import ValidationError
 from labledger.tracking.query import get_metric_history, get_run
 from labledger.workspace import schema
-from labledger.workspace.current import set_workspace
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
-
-
-@pytest.fixture
-def current(workspace: Workspace) -> Workspace:
-    set_workspace(workspace)
-    return workspace
 
 
 def _rows(ws: Workspace, run_id: str) -> int:

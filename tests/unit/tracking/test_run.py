@@ -14,19 +14,12 @@ from labledger.tracking import api
 from labledger.tracking.query import get_run
 from labledger.tracking.run import active_run, end_run, start_run
 from labledger.workspace import schema
-from labledger.workspace.current import set_workspace
 from labledger.workspace.ledger import iter_entries
 from labledger.workspace.records import run_record_digest
 from labledger.workspace.verify import verify_workspace
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
-
-
-@pytest.fixture
-def current(workspace: Workspace) -> Workspace:
-    set_workspace(workspace)
-    return workspace
 
 
 def test_a_run_that_ends_normally_is_finished(current: Workspace) -> None:

@@ -48,7 +48,7 @@ class SqlLedgerStore:
         root the entries no longer produce; later ones extend what was walked.
         """
         made = make_checkpoint(self._workspace)
-        if made.size > self._checked_size and self._checked_size == 0:
+        if not self._checked_size:
             with self._workspace.read() as conn:
                 walk = walk_entries(
                     itertools.islice(iter_entries(conn), made.size), sizes=[made.size]
