@@ -10,7 +10,7 @@ from labledger._foundation.errors import ConfigurationError, SchemaOutdatedError
 from labledger.server import auth_required_for, is_loopback, open_served_workspace
 from labledger.workspace.catalog import HEAD_REVISION
 from labledger.workspace.workspace import Workspace
-from tests.unit.workspace.test_opening import _catalog_at
+from tests.old_catalogs import folder_catalog_at
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,7 +32,7 @@ def test_other_binds_without_users_refuse(host: str) -> None:
 
 
 def test_a_served_workspace_is_migrated_on_start(tmp_path: Path) -> None:
-    root = _catalog_at(tmp_path, "0005")
+    root = folder_catalog_at(tmp_path, "0005")
     with pytest.raises(SchemaOutdatedError, match="labledger migrate"):
         open_served_workspace(str(tmp_path), migrate=False)
     with open_served_workspace(str(tmp_path)) as ws:
