@@ -125,9 +125,9 @@ def _old_workspace_with_a_blob(folder: Path, revision: str) -> str:
     import sqlite3
 
     from labledger.workspace.local_store import LocalBlobStore
-    from tests.e2e.test_cli_migrate import _catalog_at
+    from tests.old_catalogs import folder_catalog_at
 
-    _catalog_at(folder, revision)
+    folder_catalog_at(folder, revision)
     digest = LocalBlobStore(folder / ".labledger" / "objects").put(b"model weights")
     with sqlite3.connect(folder / ".labledger" / "catalog.db") as conn:
         conn.execute("INSERT INTO blobs VALUES (?, ?, ?)", (digest, 13, 1.0))

@@ -112,7 +112,7 @@ def partly_cached(n: int = 3) -> None:
     uncached(total(numbers(n)))
 
 
-@step(cache_expiry=0.2)
+@step(cache_expiry=2.0)
 def short_lived(value: int) -> int:
     return value
 
