@@ -72,6 +72,8 @@ def test_a_user_registers_a_key_signs_entries_and_verify_accepts_them(
             # The server re-checks its chain; the client downloads it and checks it too.
             served = _cli("verify", "-w", url, token=ada_token, config=config)
             assert served.returncode == 0, served.stdout + served.stderr
+            walked = _cli("verify", "--full", "-w", url, token=ada_token, config=config)
+            assert walked.returncode == 0, walked.stdout + walked.stderr
 
             revoked = _cli("keys", "revoke", signer.public_key_hex, "-w", url,
                            token=ed_token, config=config)  # fmt: skip

@@ -43,6 +43,7 @@ def parse_public_key(text: str) -> str:
 
 
 def _decoded(text: str) -> bytes:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -55,7 +56,7 @@ def _decoded(text: str) -> bytes:
             key = serialization.load_pem_public_key(data)
         else:
             raise ValidationError("that is not a public key", hint=_HINT)
-    except (ValueError, TypeError, UnicodeError) as exc:
+    except (ValueError, TypeError, UnicodeError, UnsupportedAlgorithm) as exc:
         raise ValidationError(f"cannot read the public key: {exc}", hint=_HINT) from exc
     if not isinstance(key, Ed25519PublicKey):
         raise ValidationError("only Ed25519 keys sign ledger entries", hint=_HINT)
