@@ -14,8 +14,11 @@ Three entry kinds change it, and each is checked as it is met in append order:
 - ``user.key_added`` (payload ``user``, ``public_key``, ``by``): a server's record that the signed-in
   user registered a key (``/api/v1/me/keys``); the server vouches for it, as it does for every
   write it attributes to a user. From then on the key signs for ``user``, beside any other keys
-  they have; it does not oblige the user to sign (the server writes for them too). A key another
-  actor holds, or one revoked before, is refused. With trusted keys, only a pinned one counts.
+  they have, and every entry in ``user``'s name must be signed (so a signature stripped from one is
+  found); the server's own writes for them are in its actor's name, naming them as ``by``. A
+  server actor registering a key for itself is not held to that, as its unsigned writes would
+  break. A key another actor holds, or one revoked before, is refused. With trusted keys, only a
+  pinned one counts.
 - ``user.key_revoked`` (payload ``user``, ``public_key``, ``by``): the key signs nothing valid
   after this entry. Entries it signed before stay valid: the history is followed in append
   order. No signature by the key is needed, so a lost key can be revoked.
@@ -114,6 +117,8 @@ class KeyHistory:
         if others:
             return [f"it adds {user}'s key {key[:16]}..., which signs for {', '.join(others)}"]
         self.registered.setdefault((user, key), entry.id)
+        if user != entry.actor:
+            self.signing_actors.add(user)
         if self.trusted is None or (user, key) in self._pinned:
             self.valid.setdefault(user, set()).add(key)
         return []

@@ -275,3 +275,22 @@ def test_verify_fails_when_a_user_signed_entry_is_edited_in_the_database(
     assert not report.ok
     reasons = [p.reason for p in report.problems if p.id == document["id"]]
     assert any("signature by ed is invalid" in r for r in reasons), report.problems
+
+
+@pytest.mark.usefixtures("writers")
+def test_verify_fails_when_a_user_signed_entry_loses_its_signature(
+    client: TestClient, as_user: Headers, workspace: Workspace
+) -> None:
+    ed = _signer("ed")
+    _register(client, as_user("ed"), ed)
+    document = _signed(ed)
+    assert (
+        client.post("/api/v1/ledger/entries", json=document, headers=as_user("ed")).status_code
+        == 201
+    )
+    with workspace.write() as conn:
+        conn.execute(
+            update(schema.ledger).where(schema.ledger.c.id == document["id"]).values(signature=None)
+        )
+    report = labledger.verify(workspace=workspace, blobs=False)
+    assert any("it is unsigned, but ed signs" in p.reason for p in report.problems), report

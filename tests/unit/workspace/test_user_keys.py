@@ -90,3 +90,15 @@ def test_registered_keys_are_exported_and_with_trusted_keys_only_pinned_ones_cou
         TrustedKey(k.actor, k.public_key, k.registered_entry) for k in trusted_keys(workspace)
     ]
     assert verify_workspace(workspace, blobs=False, remember=False, trusted=pinned).ok
+
+
+def test_a_server_actor_that_registers_a_key_as_a_user_may_still_write_unsigned(
+    workspace: Workspace, service: IdentityService
+) -> None:
+    service.create_user(workspace.actor, by="root")
+    own = _signer(workspace.actor)
+    service.add_key(workspace.actor, own.public_key_hex, by=workspace.actor)
+    _append(workspace, own)
+    with workspace.write() as conn:  # the server's own writes stay unsigned, as before
+        workspace.record(conn, "collection.created", "collection:c", {"name": "c"})
+    assert labledger.verify(workspace=workspace, blobs=False).ok
