@@ -14,12 +14,13 @@ from labledger.identity import IdentityService
 from labledger.stores.ledger import EntryBody
 from labledger.workspace.keys import register_key, trusted_keys
 from labledger.workspace.signed_entries import append_signed_entry
-from labledger.workspace.signing import Signer
+from labledger.workspace.signing import Signer, default_key_path, generate_key, load_signer
 from labledger.workspace.trusted_keys import TrustedKey
 from labledger.workspace.verify import verify_workspace
+from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
-    from labledger.workspace.workspace import Workspace
+    from pathlib import Path
 
 
 def _signer(actor: str) -> Signer:
@@ -101,4 +102,18 @@ def test_a_server_actor_that_registers_a_key_as_a_user_may_still_write_unsigned(
     _append(workspace, own)
     with workspace.write() as conn:  # the server's own writes stay unsigned, as before
         workspace.record(conn, "collection.created", "collection:c", {"name": "c"})
+    assert labledger.verify(workspace=workspace, blobs=False).ok
+
+
+def test_a_user_writing_to_the_catalog_directly_signs_with_their_registered_key(
+    workspace: Workspace, service: IdentityService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("LABLEDGER_SIGNING_KEY", raising=False)
+    generate_key(default_key_path("ed"))
+    key = load_signer(default_key_path("ed"), "ed")
+    service.add_key("ed", key.public_key_hex, by="ed")
+    with Workspace.open(workspace.settings.root, actor="ed") as as_ed, as_ed.write() as conn:
+        entry = as_ed.record(conn, "review.approved", "model:m", {})
+    assert entry.signature is not None and entry.signature.startswith("v2:")
     assert labledger.verify(workspace=workspace, blobs=False).ok
