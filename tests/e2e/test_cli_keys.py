@@ -101,3 +101,34 @@ def test_list_without_keys(cli: Callable[..., Result], workspace: Workspace) -> 
     result = cli("keys", "list", "-w", _where(workspace))
     assert result.exit_code == 0
     assert "no keys registered" in result.stdout
+
+
+def test_a_user_adds_lists_and_revokes_a_registered_key_in_the_workspace(
+    cli: Callable[..., Result],
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from labledger.identity import IdentityService
+
+    IdentityService(workspace.stores.identity).create_user("bea", by="root")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("LABLEDGER_USER", "bea")
+    monkeypatch.delenv("LABLEDGER_SIGNING_KEY", raising=False)
+    added = cli("keys", "add", "--name", "laptop", "-w", _where(workspace))
+    assert added.exit_code == 0, added.output
+    key_path = tmp_path / "config" / "labledger" / "keys" / "bea.pem"
+    assert f"created private key {key_path}" in added.stdout
+    assert f"export LABLEDGER_SIGNING_KEY={key_path}" in added.stdout
+    keys = json.loads(cli("keys", "list", "--all", "--json", "-w", _where(workspace)).stdout)
+    assert [(k["user"], k["name"], k["revoked_at"]) for k in keys] == [("bea", "laptop", None)]
+    public = tmp_path / "bea.pub"
+    public.write_text(keys[0]["id"] + "\n")
+    again = cli("keys", "add", "--file", str(public), "-w", _where(workspace))
+    assert again.exit_code == 0 and keys[0]["id"] in again.stdout
+
+    revoked = cli("keys", "revoke", keys[0]["id"], "-w", _where(workspace))
+    assert revoked.exit_code == 0, revoked.output
+    keys = json.loads(cli("keys", "list", "--all", "--json", "-w", _where(workspace)).stdout)
+    assert keys[0]["revoked_at"] is not None
+    assert cli("verify", "-w", _where(workspace)).exit_code == 0

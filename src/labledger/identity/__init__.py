@@ -10,6 +10,7 @@ Example:
 """
 
 from labledger.identity.hashing import TOKEN_PREFIX, token_hash
+from labledger.identity.public_keys import parse_public_key
 from labledger.identity.service import IdentityService, IssuedToken, local_user
 from labledger.stores.identity import (
     ApiToken,
@@ -17,6 +18,7 @@ from labledger.stores.identity import (
     ProjectAccess,
     Role,
     User,
+    UserKey,
 )
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "ProjectAccess",
     "Role",
     "User",
+    "UserKey",
     "local_user",
+    "parse_public_key",
     "token_hash",
 ]

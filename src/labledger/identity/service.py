@@ -28,6 +28,7 @@ from labledger.identity.hashing import (
     token_hash,
     verify_password,
 )
+from labledger.identity.public_keys import parse_public_key
 from labledger.stores.identity import (
     ApiToken,
     IdentityStore,
@@ -37,6 +38,7 @@ from labledger.stores.identity import (
     ProjectAccess,
     Role,
     User,
+    UserKey,
 )
 
 if TYPE_CHECKING:
@@ -210,6 +212,35 @@ class IdentityService:
         if token is None or (token.user_id != actor.id and not actor.is_admin):
             raise NotFoundError(f"no token with id {token_id}", hint="see `labledger tokens list`")
         return self.store.revoke_token(token_id, at=self._clock(), by=actor.name)
+
+    # -- signing keys ------------------------------------------------------------------------
+
+    def add_key(self, user: str, public_key: str, *, name: str = "", by: str) -> UserKey:
+        """Register ``user``'s Ed25519 public key (64 hex digits) for signing their entries.
+
+        Raises:
+            ValidationError: The key is not an Ed25519 public key, or the name is unprintable.
+            ConflictError: The key was registered to someone else, or revoked.
+        """
+        owner = self.get_user(user)
+        if len(name) > 200 or not name.isprintable():
+            raise ValidationError(
+                f"invalid key name {name!r}", hint="use at most 200 printable characters"
+            )
+        key = parse_public_key(public_key)
+        return self.store.add_key(owner.id, key, name, at=self._clock(), by=by)
+
+    def list_keys(self, user: str | None = None) -> list[UserKey]:
+        """``user``'s registered keys, or every user's with ``None``, revoked ones included."""
+        return self.store.list_keys(None if user is None else self.get_user(user).id)
+
+    def revoke_key(self, key_id: str, *, actor: User) -> UserKey:
+        """Revoke a key: its owner may, and so may an admin; to anyone else it does not exist."""
+        scope = None if actor.is_admin else actor.id
+        found = next((k for k in self.store.list_keys(scope) if k.id == key_id.lower()), None)
+        if found is None:
+            raise NotFoundError(f"no key {key_id}", hint="see `labledger keys list`")
+        return self.store.revoke_key(found.id, at=self._clock(), by=actor.name)
 
     # -- roles -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from labledger._foundation.errors import WorkspaceUnreadableError
 from labledger.identity import IdentityService, local_user
 from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
+from labledger.server.key_routes import router as key_router
 from labledger.server.ledger_routes import router as ledger_router
 from labledger.server.middleware import BodyLimit, RequestIds
 from labledger.server.openapi import openapi_document
@@ -87,6 +88,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health)
     app.include_router(identity_router)
+    app.include_router(key_router)
     app.include_router(ledger_router)
     for router in store_routers:
         app.include_router(router)

@@ -6,6 +6,9 @@
   hashes only.
 - Administrators may read the entries themselves (every project's events), get inclusion proofs,
   and have the server re-check its own chain, rows and blobs.
+- Editors may append an entry they signed themselves (``POST /entries``): in their own name, with
+  one of their registered keys (``/api/v1/me/keys``); the ledger checks the signature, the time
+  and that the entry is new before it chains it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from labledger.server.permissions import admin_only, signed_in
-from labledger.stores.identity import User  # noqa: TC001 - FastAPI reads annotations at run time
-from labledger.stores.ledger import LedgerEntry  # noqa: TC001 - pydantic reads it at run time
+from labledger._foundation.errors import PermissionDeniedError
+from labledger.server.permissions import ProjectContext, admin_only, in_workspace, signed_in
+from labledger.stores.identity import Role, User
+from labledger.stores.ledger import EntryBody, LedgerEntry
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -78,6 +82,27 @@ class VerifyOut(BaseModel):
     problems: list[ProblemOut]
 
 
+class SignedEntryIn(BaseModel):
+    """An entry its actor signed (``Signer.sign_body``): the body's fields and the signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=36)
+    kind: str = Field(min_length=1, max_length=60)
+    actor: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=120)
+    payload: dict[str, Any] = Field(max_length=1000)
+    created_at: float = Field(ge=0, le=1e11)
+    key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    signature: str = Field(min_length=1, max_length=128)
+
+    def body(self) -> EntryBody:
+        """The signed body."""
+        return EntryBody(
+            self.id, self.kind, self.actor, self.subject, self.payload, self.created_at, self.key_id
+        )
+
+
 def _workspace(request: Request) -> Workspace:
     workspace: Workspace = request.app.state.workspace
     return workspace
@@ -94,6 +119,21 @@ def entries(
     found = _workspace(request).stores.ledger.entries(after_seq=after_seq, limit=max_results)
     more = len(found) == max_results
     return EntriesOut(items=found, next_after_seq=found[-1].seq if more else None)
+
+
+@router.post("/entries", response_model=LedgerEntry, status_code=201)
+def append_signed(
+    entry: SignedEntryIn,
+    request: Request,
+    ctx: Annotated[ProjectContext, in_workspace(Role.EDITOR)],
+) -> LedgerEntry:
+    """Chain an entry the signed-in user signed with one of their registered keys."""
+    if entry.actor != ctx.user.name:
+        raise PermissionDeniedError(
+            f"the entry is signed in the name of {entry.actor!r}, but you are {ctx.user.name!r}",
+            hint="sign entries in your own name (the server's name for you: GET /api/v1/me)",
+        )
+    return _workspace(request).stores.ledger.append_signed(entry.body(), entry.signature)
 
 
 @router.post("/checkpoints", response_model=CheckpointOut)

@@ -26,6 +26,7 @@ __all__ = [
     "Role",
     "TokenMatch",
     "User",
+    "UserKey",
 ]
 
 _RANK = {"viewer": 1, "editor": 2, "admin": 3}
@@ -195,12 +196,31 @@ class ProjectAccess:
     role: Role | None
 
 
+@dataclass(frozen=True, slots=True)
+class UserKey:
+    """An Ed25519 public key a user registered to sign their own ledger entries.
+
+    Attributes:
+        id: The public key, 64 hex digits: the ``key_id`` of the bodies it signs.
+        user: The owner's name.
+        name: A label the owner chose ("laptop", "cluster").
+        created_at: Unix seconds.
+        revoked_at: When it was revoked (it signs nothing valid after); ``None`` while it is not.
+    """
+
+    id: str
+    user: str
+    name: str
+    created_at: float
+    revoked_at: float | None = None
+
+
 class IdentityStore(Protocol):
     """Where users, tokens and project roles live.
 
     Every write is one transaction that appends its own ledger entry (``user.created``,
-    ``token.created``, ``token.revoked``, ``role.changed`` ...) naming ``by``, the acting user; no
-    entry ever holds a secret or a hash.
+    ``token.created``, ``token.revoked``, ``role.changed``, ``user.key_added`` ...) naming ``by``,
+    the acting user; no entry ever holds a secret or a hash.
     """
 
     def create_user(self, user: NewUser, *, password_hash: str | None, by: str) -> User:
@@ -273,4 +293,27 @@ class IdentityStore(Protocol):
 
     def projects(self, user_id: str, *, every: bool = False) -> list[ProjectAccess]:
         """Projects ``user_id`` is a member of, with their role; with ``every``, all projects."""
+        ...
+
+    def add_key(self, user_id: str, public_key: str, name: str, *, at: float, by: str) -> UserKey:
+        """Register a public key (64 hex digits) for ``user_id``, with a ``user.key_added`` entry.
+
+        Registering a user's active key again returns it unchanged.
+
+        Raises:
+            NotFoundError: No such user.
+            ConflictError: The key is registered to someone else, or was revoked.
+        """
+        ...
+
+    def list_keys(self, user_id: str | None = None) -> list[UserKey]:
+        """A user's keys (every user's, with ``None``), oldest first, revoked ones included."""
+        ...
+
+    def revoke_key(self, key_id: str, *, at: float, by: str) -> UserKey:
+        """Revoke a key, with a ``user.key_revoked`` entry (idempotent: it keeps its first time).
+
+        Raises:
+            NotFoundError: No such key.
+        """
         ...

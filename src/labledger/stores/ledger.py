@@ -2,23 +2,27 @@
 
 A ``LedgerStore`` is what a client needs to check a ledger it does not hold: its entries, in
 order, a checkpoint signed by the workspace (or the server that keeps it), consistency proofs
-between two sizes of its Merkle tree, and inclusion proofs of single entries.
+between two sizes of its Merkle tree, and inclusion proofs of single entries; and the one write a
+client may make to it directly: appending an ``EntryBody`` it signed itself.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import ValidationError
+from labledger._foundation.ids import new_id
 from labledger._foundation.json_input import finite_number, hex_string
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
     "CheckpointSignature",
+    "EntryBody",
     "LedgerEntry",
     "LedgerStore",
 ]
@@ -40,6 +44,51 @@ class LedgerEntry:
     prev_hash: str
     hash: str
     signature: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryBody:
+    """What a body signature covers: a ledger entry before it has a place in the chain.
+
+    A client signs one (``Signer.sign_body``) and hands it with its signature to the ledger, which
+    checks the signature and chains it (``LedgerStore.append_signed``).
+
+    Attributes:
+        id: The entry's id (a new UUIDv7 from ``EntryBody.new``).
+        kind: What happened, e.g. ``model.approved``.
+        actor: Who writes it; the signing key must be theirs.
+        subject: What it is about, e.g. ``run:<id>``.
+        payload: The details, JSON-able.
+        created_at: When (Unix seconds); the ledger refuses bodies far from its own clock.
+        key_id: The signing key's public half, hex.
+    """
+
+    id: str
+    kind: str
+    actor: str
+    subject: str
+    payload: dict[str, Any]
+    created_at: float
+    key_id: str
+
+    @classmethod
+    def new(
+        cls, kind: str, *, subject: str, payload: dict[str, Any], actor: str, key_id: str
+    ) -> EntryBody:
+        """A body with a fresh id, stamped now."""
+        return cls(new_id(), kind, actor, subject, payload, time.time(), key_id)
+
+    def fields(self) -> dict[str, Any]:
+        """The body as the mapping that is signed (time as a float)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "actor": self.actor,
+            "subject": self.subject,
+            "payload": self.payload,
+            "created_at": float(self.created_at),
+            "key_id": self.key_id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +172,8 @@ class Checkpoint:
 
 
 class LedgerStore(Protocol):
-    """Reading a workspace's ledger from outside: enough to check it without trusting its keeper."""
+    """Reading a workspace's ledger from outside: enough to check it without trusting its keeper;
+    and appending entries their actors signed."""
 
     def entries(self, *, after_seq: int = 0, limit: int = 5000) -> list[LedgerEntry]:
         """Entries in append order, after sequence number ``after_seq``, at most ``limit``."""
@@ -152,5 +202,20 @@ class LedgerStore(Protocol):
 
         Raises:
             NotFoundError: Nothing matches ``ref``, or it has no ledger entry.
+        """
+        ...
+
+    def append_signed(self, body: EntryBody, signature: str) -> LedgerEntry:
+        """Chain ``body``, which its actor signed (``signature``: ``v2:...``), after the head.
+
+        The signature must hold for the body and be by a key the ledger lets ``body.actor`` sign
+        with now; the body's time must be near the ledger's clock and its id new to the ledger.
+        Through a server, ``body.actor`` must also be the signed-in user.
+
+        Raises:
+            ValidationError: The body is malformed, stale, or of a kind only the workspace writes.
+            ConflictError: The body is in the ledger already (a replay).
+            PermissionDeniedError: The signature is not valid, or not by a key ``body.actor`` may
+                sign with now, or (through a server) ``body.actor`` is not the signed-in user.
         """
         ...

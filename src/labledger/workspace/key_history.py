@@ -11,6 +11,17 @@ Three entry kinds change it, and each is checked as it is met in append order:
   trusted.
 - ``key.revoked`` (payload ``actor``, ``public_key``, ``reason``): signed by a valid key of the
   entry's writer (the actor, or someone else whose key is trusted); the key signs nothing after it.
+- ``user.key_added`` (payload ``user``, ``public_key``, ``by``): a server's record that the signed-in
+  user registered a key (``/api/v1/me/keys``); the server vouches for it, as it does for every
+  write it attributes to a user. From then on the key signs for ``user``, beside any other keys
+  they have, and every entry in ``user``'s name must be signed (so a signature stripped from one is
+  found); the server's own writes for them are in its actor's name, naming them as ``by``. A
+  server actor registering a key for itself is not held to that, as its unsigned writes would
+  break. A key another actor holds, or one revoked before, is refused. With trusted keys, only a
+  pinned one counts.
+- ``user.key_revoked`` (payload ``user``, ``public_key``, ``by``): the key signs nothing valid
+  after this entry. Entries it signed before stay valid: the history is followed in append
+  order. No signature by the key is needed, so a lost key can be revoked.
 
 Signatures of both schemes count (see ``signing``): a body signature (``v2:...``) holds only for
 the key it names as ``key_id``, a chained-hash one (hex, older entries) for the key that signed the
@@ -26,7 +37,9 @@ from typing import TYPE_CHECKING
 from labledger.workspace.signing import entry_signature_is_valid
 
 WORKSPACE_ACTOR = "workspace"  # whose key signs checkpoints (see checkpoints.py)
-KEY_KINDS = ("key.registered", "key.rotated", "key.revoked")  # the entries that change keys
+USER_KEY_KINDS = ("user.key_added", "user.key_revoked")  # written by a server for its users
+# The entries that change keys.
+KEY_KINDS = ("key.registered", "key.rotated", "key.revoked", *USER_KEY_KINDS)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -34,7 +47,7 @@ if TYPE_CHECKING:
     from labledger.workspace.ledger import LedgerEntry
     from labledger.workspace.trusted_keys import TrustedKey
 
-__all__ = ["KEY_KINDS", "KeyHistory"]
+__all__ = ["KEY_KINDS", "USER_KEY_KINDS", "KeyHistory"]
 
 
 class KeyHistory:
@@ -86,7 +99,29 @@ class KeyHistory:
         }.get(entry.kind)
         if apply is not None:
             problems += apply(entry, str(entry.payload.get("actor", "")), signer)
+        elif entry.kind == "user.key_added":
+            problems += self._user_key_added(str(entry.payload.get("user", "")), entry)
+        elif entry.kind == "user.key_revoked":
+            key = str(entry.payload.get("public_key", ""))
+            self.valid.get(str(entry.payload.get("user", "")), set()).discard(key)
+            self.revoked.add(key)
         return problems
+
+    def _user_key_added(self, user: str, entry: LedgerEntry) -> list[str]:
+        key = str(entry.payload.get("public_key", ""))
+        if not user or len(key) != 64:
+            return ["it adds a user's key but does not name both the user and the key"]
+        if key in self.revoked:
+            return [f"it adds {user}'s key {key[:16]}..., which was revoked"]
+        others = sorted(a for a, keys in self.valid.items() if key in keys and a != user)
+        if others:
+            return [f"it adds {user}'s key {key[:16]}..., which signs for {', '.join(others)}"]
+        self.registered.setdefault((user, key), entry.id)
+        if user != entry.actor:
+            self.signing_actors.add(user)
+        if self.trusted is None or (user, key) in self._pinned:
+            self.valid.setdefault(user, set()).add(key)
+        return []
 
     def _registered(self, entry: LedgerEntry, actor: str, signer: str | None) -> list[str]:
         key = str(entry.payload.get("public_key", ""))

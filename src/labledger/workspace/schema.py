@@ -47,6 +47,7 @@ __all__ = [
     "task_inputs",
     "task_outputs",
     "tasks",
+    "user_keys",
     "users",
     "verifications",
     "workspace_info",
@@ -418,5 +419,22 @@ project_members = Table(
     Column("role", String(20), nullable=False),
     Column("granted_at", Double, nullable=False),
     Column("granted_by", String(200), nullable=False),
+    Index(None, "user_id"),
+)
+
+
+# -- users' signing keys (revision 0007) ------------------------------------------------------
+
+# The Ed25519 public keys users registered through the server, by key id (the public key, hex,
+# as signed bodies name it). A hint for people and for refusing early: ``verify`` learns the keys
+# from the ledger's ``user.key_added`` and ``user.key_revoked`` entries, never from this table.
+user_keys = Table(
+    "user_keys",
+    metadata,
+    Column("public_key", String(64), primary_key=True),
+    Column("user_id", String(_ID), ForeignKey("users.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double),
     Index(None, "user_id"),
 )

@@ -4,6 +4,11 @@ A client of a server signs an entry's body (``EntryBody``, ``Signer.sign_body``)
 its signature; ``append_signed_entry`` places it after the head, in the caller's transaction, once
 the signature holds against the key history the ledger itself records. A signed body is accepted
 once, and only near its own time, so it cannot be replayed.
+
+A service that writes rows with their entry (a run and its ``run.started``) calls
+``append_signed_entry`` in its own transaction in place of ``Workspace.record``; a client's
+free-standing statement (``POST /api/v1/ledger/entries``) goes through ``check_client_kind``
+first, so it cannot pass for an entry the workspace writes beside its own rows.
 """
 
 from __future__ import annotations
@@ -24,10 +29,50 @@ if TYPE_CHECKING:
 
     from labledger.workspace.signing import EntryBody
 
-__all__ = ["MAX_CLOCK_SKEW", "append_signed_entry", "ledger_key_history"]
+__all__ = [
+    "MAX_CLOCK_SKEW",
+    "WORKSPACE_KIND_PREFIXES",
+    "append_signed_entry",
+    "check_client_kind",
+    "ledger_key_history",
+]
 
 # How far a signed body's time may be from the ledger's clock (seconds).
 MAX_CLOCK_SKEW = 300.0
+
+# Kinds the workspace writes itself, beside the rows they describe (or, for keys and users, that
+# change whose signatures count): a client's free-standing signed entry may not take one of them.
+WORKSPACE_KIND_PREFIXES = (
+    "artifact.",
+    "artifacts.",
+    "checkpoint.",
+    "collection.",
+    "key.",
+    "metadata.",
+    "pipeline.",
+    "project.",
+    "role.",
+    "run.",
+    "task.",
+    "token.",
+    "user.",
+    "workspace.",
+)
+
+
+def check_client_kind(kind: str) -> None:
+    """Refuse a kind the workspace writes itself for a client's free-standing signed entry.
+
+    Raises:
+        ValidationError: ``kind`` starts with one of ``WORKSPACE_KIND_PREFIXES``.
+    """
+    if isinstance(kind, str) and kind.startswith(WORKSPACE_KIND_PREFIXES):
+        raise ValidationError(
+            f"entries of kind {kind!r} are written by the workspace with the rows they describe, "
+            "not appended on their own",
+            hint="use a kind of your own (e.g. review.approved); runs, artifacts and keys carry "
+            "their signatures through their own routes",
+        )
 
 
 def ledger_key_history(conn: Connection) -> KeyHistory:

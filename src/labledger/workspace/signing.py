@@ -22,7 +22,6 @@ import functools
 import math
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import ConfigurationError, ValidationError
-from labledger._foundation.ids import new_id
+from labledger.stores.ledger import EntryBody
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,48 +56,6 @@ __all__ = [
 BODY_SIGNATURE_DOMAIN = b"labledger-entry-v2\n"
 BODY_SIGNATURE_PREFIX = "v2:"
 _BODY_SIGNATURE_CHARS = 86  # 64 bytes in unpadded base64url; the column holds 128 characters
-
-
-@dataclass(frozen=True, slots=True)
-class EntryBody:
-    """What a body signature covers: a ledger entry before it has a place in the chain.
-
-    Attributes:
-        id: The entry's id (a new UUIDv7 from ``EntryBody.new``).
-        kind: What happened, e.g. ``model.approved``.
-        actor: Who writes it; the signing key must be theirs.
-        subject: What it is about, e.g. ``run:<id>``.
-        payload: The details, JSON-able.
-        created_at: When (Unix seconds); the ledger refuses bodies far from its own clock.
-        key_id: The signing key's public half, hex.
-    """
-
-    id: str
-    kind: str
-    actor: str
-    subject: str
-    payload: dict[str, Any]
-    created_at: float
-    key_id: str
-
-    @classmethod
-    def new(
-        cls, kind: str, *, subject: str, payload: dict[str, Any], actor: str, key_id: str
-    ) -> EntryBody:
-        """A body with a fresh id, stamped now."""
-        return cls(new_id(), kind, actor, subject, payload, time.time(), key_id)
-
-    def fields(self) -> dict[str, Any]:
-        """The body as the mapping that is signed (time as a float)."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "actor": self.actor,
-            "subject": self.subject,
-            "payload": self.payload,
-            "created_at": float(self.created_at),
-            "key_id": self.key_id,
-        }
 
 
 def body_message(body: EntryBody) -> bytes:

@@ -367,17 +367,25 @@ class Workspace:
         from labledger.workspace import schema
         from labledger.workspace.signing import UnsignedWriteWarning, default_key_path
 
-        table = schema.ledger_keys
-        registered = conn.execute(
-            select(table.c.public_key).where(table.c.actor == self.actor)
-        ).scalar()
-        if registered is None:
+        table, users, user_keys = schema.ledger_keys, schema.users, schema.user_keys
+        registered = set(
+            conn.execute(select(table.c.public_key).where(table.c.actor == self.actor)).scalars()
+        )
+        # Keys the actor registered as a user of a server over this catalog count too.
+        registered.update(
+            conn.execute(
+                select(user_keys.c.public_key)
+                .join(users, users.c.id == user_keys.c.user_id)
+                .where(users.c.name == self.actor, user_keys.c.revoked_at.is_(None))
+            ).scalars()
+        )
+        if not registered:
             return
         path = default_key_path(self.actor)
         with contextlib.suppress(ConfigurationError, OSError):
             if path.is_file():
                 signer = load_signer(path, self.actor)
-                if signer.public_key_hex == registered:
+                if signer.public_key_hex in registered:
                     self.signer = signer
                     return
         warnings.warn(

@@ -1,7 +1,8 @@
 """``HttpIdentityStore``: the parts of a server's ``IdentityStore`` its routes expose.
 
-Users are listed (``GET /api/v1/users``, administrators only) and projects' members read and
-changed (``/api/v1/projects``). Passwords, token hashes and token bookkeeping stay on the server:
+Users are listed (``GET /api/v1/users``, administrators only), projects' members read and
+changed (``/api/v1/projects``), and signing keys registered, listed and revoked
+(``/api/v1/me/keys``; anyone's through ``/api/v1/keys``, administrators only). Passwords, token hashes and token bookkeeping stay on the server:
 those methods refuse with a ``ConfigurationError`` (manage them with the server's own CLI, or with
 ``labledger login`` and ``/api/v1/tokens`` for your own tokens).
 """
@@ -13,8 +14,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from labledger._foundation.errors import ConfigurationError
-from labledger.stores.identity import ApiToken, Membership, ProjectAccess, Role, User
+from labledger._foundation.errors import ConfigurationError, NotFoundError, PermissionDeniedError
+from labledger.stores.identity import ApiToken, Membership, ProjectAccess, Role, User, UserKey
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -45,6 +46,16 @@ class _MemberPage(BaseModel):
     next_page_token: str | None
 
 
+class _KeyPage(BaseModel):
+    items: list[UserKey]
+    next_page_token: str | None
+
+
+class _NewKey(BaseModel):
+    public_key: str
+    name: str
+
+
 class HttpIdentityStore:
     """Users and project roles as a labledger server shows them to the signed-in user."""
 
@@ -57,11 +68,11 @@ class HttpIdentityStore:
             hint="run `labledger users ...` / `labledger tokens ...` on the server's workspace",
         )
 
-    def _pages(self, route: str, model: Any) -> list[Any]:
+    def _pages(self, route: str, model: Any, **query: str) -> list[Any]:
         items: list[Any] = []
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"max_results": 1000}
+            params: dict[str, Any] = {"max_results": 1000, **query}
             if token is not None:
                 params["page_token"] = token
             page = self._client.call("GET", route, model=model, params=params)
@@ -148,3 +159,33 @@ class HttpIdentityStore:
         if user_id != self._my_id():
             self._refuse("another user's tokens")
         return list(self._pages("/api/v1/tokens", _TokenPage))
+
+    def add_key(self, user_id: str, public_key: str, name: str, *, at: float, by: str) -> UserKey:
+        # The server registers it for the signed-in user, at its own time.
+        if user_id != self._my_id():
+            self._refuse("registering another user's key")
+        added: UserKey = self._client.call(
+            "POST", "/api/v1/me/keys", _NewKey(public_key=public_key, name=name), model=UserKey
+        )
+        return added
+
+    def list_keys(self, user_id: str | None = None) -> list[UserKey]:
+        if user_id is not None and user_id == self._my_id():
+            return list(self._pages("/api/v1/me/keys", _KeyPage))
+        query = {} if user_id is None else {"user": user_id}
+        return list(self._pages("/api/v1/keys", _KeyPage, **query))
+
+    def revoke_key(self, key_id: str, *, at: float, by: str) -> UserKey:
+        # One's own key through /me/keys; anyone else's through /keys (administrators only).
+        route = quote(key_id, safe="")
+        try:
+            mine: UserKey = self._client.call("DELETE", f"/api/v1/me/keys/{route}", model=UserKey)
+        except NotFoundError as missing:
+            try:
+                theirs: UserKey = self._client.call(
+                    "DELETE", f"/api/v1/keys/{route}", model=UserKey
+                )
+            except PermissionDeniedError:
+                raise missing from None
+            return theirs
+        return mine

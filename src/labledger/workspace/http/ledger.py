@@ -8,6 +8,7 @@ from urllib.parse import quote
 from labledger.stores.ledger import Checkpoint, LedgerEntry
 
 if TYPE_CHECKING:
+    from labledger.stores.ledger import EntryBody
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpLedgerStore"]
@@ -16,7 +17,8 @@ _ROUTE = "/api/v1/ledger"
 
 
 class HttpLedgerStore:
-    """A server's ledger, read to check it (see ``labledger.workspace.ledger_check``)."""
+    """A server's ledger, read to check it (see ``labledger.workspace.ledger_check``), and
+    appended to with entries the signed-in user signed."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -49,3 +51,13 @@ class HttpLedgerStore:
             "GET", f"{_ROUTE}/proofs/{quote(ref, safe='')}", model=dict
         )
         return document
+
+    def append_signed(self, body: EntryBody, signature: str) -> LedgerEntry:
+        # Not retried: a second copy of a body that did land is refused as a replay (409).
+        entry: LedgerEntry = self._client.call(
+            "POST",
+            f"{_ROUTE}/entries",
+            {**body.fields(), "signature": signature},
+            model=LedgerEntry,
+        )
+        return entry

@@ -4,15 +4,21 @@ Its ``stores`` are the HTTP stores and its blob store reads through the server, 
 that speak only to stores (lineage, metadata, collections, search) work unchanged. What still needs
 the catalog itself (``catalog``, ``read``, ``write``, ``record``: runs, pipelines, the ledger)
 refuses with a ``ConfigurationError`` rather than failing somewhere deeper.
+
+A user who registered a signing key (``labledger keys add``) and holds its private half
+(``LABLEDGER_SIGNING_KEY``) signs their own entries: ``sign_entry`` makes a signed body to send
+with a write, ``append_signed`` has the server chain one on its own.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import socket
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from labledger._foundation.errors import ConfigurationError
+from labledger.stores.ledger import EntryBody
 from labledger.workspace.http.blobs import HttpBlobStore
 from labledger.workspace.http.client import Client
 from labledger.workspace.http.credentials import token_for
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
     from labledger._foundation.settings import Settings
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.ledger import LedgerEntry
+    from labledger.workspace.signing import Signer
 
 __all__ = ["RemoteWorkspace"]
 
@@ -49,6 +56,8 @@ class RemoteWorkspace(Workspace):
         actor: Who acts; by default the signed-in user, as the server knows them.
         transport: An httpx transport in place of the network (tests).
         token: An API token; by default ``LABLEDGER_TOKEN`` or the one ``labledger login`` saved.
+        signer: The user's signing key; by default the PEM file ``LABLEDGER_SIGNING_KEY`` names,
+            loaded when first needed. Its public half must be registered (``labledger keys add``).
     """
 
     def __init__(
@@ -60,6 +69,7 @@ class RemoteWorkspace(Workspace):
         transport: httpx.BaseTransport | None = None,
         token: str | None = None,
         client: Client | None = None,
+        signer: Signer | None = None,
     ) -> None:
         # No super().__init__(): there is no catalog to connect to.
         server = settings.server_url
@@ -72,7 +82,8 @@ class RemoteWorkspace(Workspace):
         self.store = store if store is not None else HttpBlobStore(self.client)
         self._actor = actor
         self.host = socket.gethostname()
-        self.signer = None
+        self._signer = signer
+        self._signer_loaded = signer is not None
         self.workspace_signer = None
         self.ledger_tip = None
         self._signer_resolved = True
@@ -90,6 +101,54 @@ class RemoteWorkspace(Workspace):
     @actor.setter
     def actor(self, value: str) -> None:
         self._actor = value
+
+    @property
+    def signer(self) -> Signer | None:
+        """The signed-in user's signing key, or ``None`` when they hold none here."""
+        if not self._signer_loaded:
+            self._signer_loaded = True
+            path = os.environ.get("LABLEDGER_SIGNING_KEY")
+            if path:
+                from labledger.workspace.signing import load_signer
+
+                self._signer = load_signer(path, self.actor)
+        return self._signer
+
+    @signer.setter
+    def signer(self, value: Signer | None) -> None:
+        self._signer, self._signer_loaded = value, True
+
+    def sign_entry(self, kind: str, subject: str, payload: dict[str, Any]) -> tuple[EntryBody, str]:
+        """A new entry body in the signed-in user's name, and its signature (``v2:...``).
+
+        What a write that lands in the ledger carries to the server, which checks the signature
+        against the user's registered keys before it chains the entry.
+
+        Raises:
+            ConfigurationError: No signing key is loaded.
+        """
+        signer = self.signer
+        if signer is None:
+            raise ConfigurationError(
+                "signing an entry needs your private key",
+                hint="set LABLEDGER_SIGNING_KEY to its PEM file; `labledger keys create` makes "
+                "one and `labledger keys add` registers it with the server",
+            )
+        body = EntryBody.new(
+            kind, subject=subject, payload=payload, actor=self.actor, key_id=signer.public_key_hex
+        )
+        return body, signer.sign_body(body)
+
+    def append_signed(self, kind: str, subject: str, payload: dict[str, Any]) -> LedgerEntry:
+        """Sign an entry with the user's key and have the server chain it.
+
+        Raises:
+            ConfigurationError: No signing key is loaded.
+            PermissionDeniedError: The key is not one of the user's registered, unrevoked keys.
+            ValidationError: ``kind`` is one the workspace writes itself (``run.``, ``key.`` ...).
+        """
+        body, signature = self.sign_entry(kind, subject, payload)
+        return self.stores.ledger.append_signed(body, signature)
 
     def __getattr__(self, name: str) -> Any:
         if name in _SQL_ONLY:

@@ -22,8 +22,10 @@ from labledger.stores.identity import (
     Role,
     TokenMatch,
     User,
+    UserKey,
 )
 from labledger.workspace import schema
+from labledger.workspace.sql.user_keys import add_user_key, list_user_keys, revoke_user_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -178,6 +180,17 @@ class SqlIdentityStore:
         if name is None:
             raise NotFoundError(f"no user with id {user_id}", hint="see `labledger users list`")
         return str(name)
+
+    # -- signing keys ------------------------------------------------------------------------
+
+    def add_key(self, user_id: str, public_key: str, name: str, *, at: float, by: str) -> UserKey:
+        return add_user_key(self._ws, user_id, public_key, name, at=at, by=by)
+
+    def list_keys(self, user_id: str | None = None) -> list[UserKey]:
+        return list_user_keys(self._ws, user_id)
+
+    def revoke_key(self, key_id: str, *, at: float, by: str) -> UserKey:
+        return revoke_user_key(self._ws, key_id, at=at, by=by)
 
     # -- tokens ------------------------------------------------------------------------------
 

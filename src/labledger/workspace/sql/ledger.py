@@ -10,9 +10,10 @@ from labledger.workspace.checkpoints import make_checkpoint
 from labledger.workspace.ledger import iter_entries, walk_entries
 from labledger.workspace.log_tree import extend_tree, tree_consistency_proof
 from labledger.workspace.proofs import make_proof
+from labledger.workspace.signed_entries import append_signed_entry, check_client_kind
 
 if TYPE_CHECKING:
-    from labledger.stores.ledger import Checkpoint, LedgerEntry
+    from labledger.stores.ledger import Checkpoint, EntryBody, LedgerEntry
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["MAX_ENTRIES_PAGE", "SqlLedgerStore"]
@@ -79,3 +80,8 @@ class SqlLedgerStore:
 
     def proof(self, ref: str) -> dict[str, Any]:
         return make_proof(self._workspace, ref)
+
+    def append_signed(self, body: EntryBody, signature: str) -> LedgerEntry:
+        check_client_kind(body.kind)
+        with self._workspace.write() as conn:
+            return append_signed_entry(conn, body, signature)
