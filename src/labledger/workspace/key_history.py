@@ -72,9 +72,12 @@ class KeyHistory:
 
     def _signer(self, entry: LedgerEntry) -> str | None:
         signer = self._signed_by(entry)
-        actor = str(entry.payload.get("actor", ""))
-        if signer is None and entry.kind == "key.registered" and entry.actor == actor:
-            # A registration may be signed by the key it registers.
+        field = "user" if entry.kind == "user.key_added" else "actor"
+        actor = str(entry.payload.get(field, ""))
+        registers = entry.kind in ("key.registered", "user.key_added")
+        if signer is None and registers and entry.actor == actor:
+            # A registration may be signed by the key it registers (a user who adds a key while
+            # holding it signs the entry with it).
             key = str(entry.payload.get("public_key", ""))
             allowed = self.trusted is None or (actor, key) in self._pinned
             if allowed and entry.signature and _signs(key, entry, entry.signature):
