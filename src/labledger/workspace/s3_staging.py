@@ -153,6 +153,9 @@ class S3Staging:
         cutoff = time.time() - older_than_s
         removed = 0
         for path, info in found.items():
+            name = path.rsplit("/", 1)[-1]
+            if len(name) != _ID_LENGTH or not set(name) <= _ID_DIGITS:
+                continue  # not a staged object (a folder entry some S3 servers list)
             if _modified(info) <= cutoff:
                 with contextlib.suppress(FileNotFoundError):
                     self._fs.rm_file(path)
