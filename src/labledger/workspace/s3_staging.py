@@ -7,8 +7,9 @@ staged object back **in full** to hash it (S3 does not hash with BLAKE3 for us, 
 one read of the blob's bytes from the bucket), compares its size and digest with what the client
 claims, and only when both match copies it server-side to its content address and deletes the
 staging object. A staged object that does not match is deleted. Staged objects nobody completes
-(a client that died) are deleted by ``clean`` once older than the URL's life plus a margin;
-``begin`` runs it now and then, and a bucket lifecycle rule on ``uploads/`` does it too.
+(a client that died) are deleted by ``clean`` once older than the URL's life plus a margin:
+``begin`` runs it now and then, ``labledger gc`` too, and a bucket lifecycle rule on ``uploads/``
+can as well.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from labledger._foundation.errors import NotFoundError, ValidationError
 if TYPE_CHECKING:
     from labledger.workspace.fsspec_store import FsspecBlobStore
 
-__all__ = ["STAGING_FOLDER", "S3Staging", "StagedBlob", "staging_of"]
+__all__ = ["STAGING_FOLDER", "URL_LIFETIME_S", "S3Staging", "StagedBlob", "staging_of"]
 
 STAGING_FOLDER = "uploads"
 URL_LIFETIME_S = 3600

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import NotFoundError
 from labledger.server.permissions import ProjectContext, in_workspace
-from labledger.server.upload_body import UploadBody
+from labledger.server.upload_body import UploadBody, UploadCutOffError
 from labledger.stores.identity import Role
 
 if TYPE_CHECKING:
@@ -133,8 +134,13 @@ async def upload(request: Request, _: Writer, digest: Digest) -> JSONResponse:
     checked = parse_digest(digest)
     store = _store(request)
     if await run_in_threadpool(store.exists, checked):
-        async for _chunk in request.stream():
-            pass
+        try:
+            async for _chunk in request.stream():
+                pass
+        except ClientDisconnect:
+            raise UploadCutOffError(
+                f"the upload of {checked} was cut off", hint="the blob is stored already"
+            ) from None
         size = await run_in_threadpool(store.size, checked)
         answer = UploadOut(digest=checked, size=size, stored=False)
         return JSONResponse(answer.model_dump(), status_code=200)

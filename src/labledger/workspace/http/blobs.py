@@ -92,12 +92,11 @@ class HttpBlobStore:
         self.direct_upload_bytes = direct_upload_bytes
         self._direct = DirectUploads(client)
 
-    def _refuse(self, verb: str) -> NoReturn:
+    def _refuse(self, what: str) -> NoReturn:
         raise ConfigurationError(
-            f"{verb} blobs through a server is not possible: the server's garbage collection "
+            f"{what} a server's blobs is not done through it: the server's garbage collection "
             "owns its store",
-            hint="run `labledger gc` where the server runs (on its workspace) to remove "
-            "unreferenced blobs",
+            hint="run `labledger gc` (or `labledger verify`) where the server's workspace is",
         )
 
     def put(self, source: BlobSource) -> str:
@@ -168,7 +167,7 @@ class HttpBlobStore:
         self._refuse("deleting")
 
     def digests(self) -> Iterator[str]:
-        self._refuse("listing")
+        self._refuse("listing every one of")
 
     def open(self, digest: str) -> BinaryIO:
         response = self._client.stream(f"{_ROUTE}/{parse_digest(digest)}")
