@@ -78,6 +78,16 @@ def test_the_maker_is_the_signed_in_user_never_a_name_sent(
     run.end()
 
 
+def test_sizes_must_be_those_of_the_stored_blobs(
+    client: TestClient, headers: Any, workspace: Workspace
+) -> None:
+    digest = workspace.store.put(b"bytes")
+    lying = {"artifacts": [_artifact(b"bytes", blobs=[[digest, 10**9]])]}
+    refused = client.post(ARTIFACTS, json=lying, headers=headers("ed"))
+    assert refused.status_code == 400 and "the store holds 5" in refused.json()["message"]
+    assert client.get(ARTIFACTS, headers=headers("ed")).json()["items"] == []
+
+
 def test_viewers_cannot_record_and_unknown_runs_are_not_found(
     client: TestClient, headers: Any, workspace: Workspace
 ) -> None:
@@ -87,6 +97,11 @@ def test_viewers_cannot_record_and_unknown_runs_are_not_found(
     assert client.post(ARTIFACTS, json=body, headers=headers("otto")).status_code == 404
     orphan = {"artifacts": [_artifact(b"bytes", run_id="no-such-run")]}
     assert client.post(ARTIFACTS, json=orphan, headers=headers("ed")).status_code == 404
+    run = start_run("named", workspace=workspace)
+    for almost in (run.id[:12], "named"):  # a prefix or a name is a reference, not an id
+        near = {"artifacts": [_artifact(b"bytes", run_id=almost)]}
+        assert client.post(ARTIFACTS, json=near, headers=headers("ed")).status_code == 404
+    run.end()
     bad_name = {"artifacts": [_artifact(b"bytes", name="a\x00b")]}
     assert client.post(ARTIFACTS, json=bad_name, headers=headers("ed")).status_code == 400
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from labledger._foundation.digests import parse_digest
-from labledger._foundation.errors import ValidationError
+from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.server.pagination import MAX_RESULTS, Page, PageQuery, page_query
 from labledger.server.permissions import ProjectContext, in_workspace
@@ -98,11 +98,22 @@ def _blobs_of(item: ArtifactIn) -> tuple[tuple[str, int], ...]:
     return tuple(blobs)
 
 
-def _missing_blobs(request: Request, digests: list[str]) -> list[str]:
-    from labledger.workspace.blobstore import exists_many
+def _stored_sizes(request: Request, digests: list[str]) -> dict[str, int | None]:
+    """Each blob's size in the store (``None``: not there), asked concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    found = exists_many(_workspace(request).store, digests)
-    return [digest for digest in digests if not found[digest]]
+    store = _workspace(request).store
+
+    def size(digest: str) -> int | None:
+        try:
+            return store.size(digest)
+        except (FileNotFoundError, NotFoundError):
+            return None
+
+    if len(digests) <= 1:
+        return {digest: size(digest) for digest in digests}
+    with ThreadPoolExecutor(min(16, len(digests))) as pool:
+        return dict(zip(digests, pool.map(size, digests), strict=True))
 
 
 @router.post("", response_model=ArtifactsOut, status_code=201)
@@ -129,7 +140,8 @@ async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> Art
         )
         batch.append(NewArtifact(artifact, "", blobs))
     digests = list(dict.fromkeys(d for new in batch for d, _ in new.blobs))
-    missing = await run_in_threadpool(_missing_blobs, request, digests)
+    sizes = await run_in_threadpool(_stored_sizes, request, digests)
+    missing = [digest for digest in digests if sizes[digest] is None]
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
@@ -138,11 +150,25 @@ async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> Art
             f"{len(missing)} blob(s) these artifacts are made of are not in the store: {shown}",
             hint="upload them first (PUT /api/v1/blobs/{digest}); nothing was recorded",
         )
+    for new in batch:
+        claimed = [(d, n) for d, n in new.blobs if sizes[d] != n]
+        if claimed:
+            digest, size = claimed[0]
+            raise ValidationError(
+                f"artifact {new.artifact.name!r} says blob {digest} is {size} bytes; the store "
+                f"holds {sizes[digest]}",
+                hint="send the sizes of the blobs as stored; nothing was recorded",
+            )
 
     def record() -> list[Artifact]:
         runs = sorted({new.artifact.run_id for new in batch if new.artifact.run_id is not None})
-        if runs:
-            workspace.stores.runs.get_runs(runs)  # NotFoundError (404) names a missing one
+        # By exact id: a run reference may also be a name or an id prefix.
+        found = {run.id for run in workspace.stores.runs.get_runs(runs)} if runs else set()
+        for run_id in runs:
+            if run_id not in found:
+                raise NotFoundError(
+                    f"no run with id {run_id}", hint="give the id of a run of this workspace"
+                )
         project = workspace.project_id()
         ready = [NewArtifact(new.artifact, project, new.blobs) for new in batch]
         with acting_for(ctx.user.name):
