@@ -220,3 +220,16 @@ def test_a_file_that_changes_while_it_is_sent_is_refused(
     with pytest.raises(IntegrityError, match="changed while it was being stored"):
         remote.store.put_file(path)
     assert list(workspace.store.digests()) == []
+
+
+def test_the_direct_upload_threshold_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labledger.workspace.http.blobs import DIRECT_UPLOAD_BYTES, direct_upload_threshold
+
+    monkeypatch.delenv("LABLEDGER_DIRECT_UPLOAD_MB", raising=False)
+    assert direct_upload_threshold() == DIRECT_UPLOAD_BYTES == 64 * 1024 * 1024
+    monkeypatch.setenv("LABLEDGER_DIRECT_UPLOAD_MB", "1.5")
+    assert direct_upload_threshold() == 1536 * 1024
+    for wrong in ("0", "-3", "lots", "nan", "inf"):
+        monkeypatch.setenv("LABLEDGER_DIRECT_UPLOAD_MB", wrong)
+        with pytest.raises(ConfigurationError, match="LABLEDGER_DIRECT_UPLOAD_MB"):
+            direct_upload_threshold()

@@ -35,11 +35,33 @@ if TYPE_CHECKING:
     from labledger.workspace.blobstore import BlobSource
     from labledger.workspace.http.client import Client
 
-__all__ = ["DIRECT_UPLOAD_BYTES", "HttpBlobStore"]
+__all__ = ["DIRECT_UPLOAD_BYTES", "HttpBlobStore", "direct_upload_threshold"]
 
 _ROUTE = "/api/v1/blobs"
 _PRESENCE_BATCH = 10_000
 DIRECT_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+def direct_upload_threshold() -> int:
+    """The size from which blobs go straight to a server's S3 bucket: ``LABLEDGER_DIRECT_UPLOAD_MB``
+    (MiB), else 64 MiB.
+
+    Raises:
+        ConfigurationError: The variable is not a positive number.
+    """
+    raw = os.environ.get("LABLEDGER_DIRECT_UPLOAD_MB")
+    if raw is None or not raw.strip():
+        return DIRECT_UPLOAD_BYTES
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = -1.0
+    if not mib > 0 or mib == float("inf"):
+        raise ConfigurationError(
+            f"LABLEDGER_DIRECT_UPLOAD_MB={raw!r} is not a positive number of MiB",
+            hint="set it to e.g. 64, or unset it for the default (64 MiB)",
+        )
+    return int(mib * 1024 * 1024)
 
 
 def _changed(path: str) -> IntegrityError:
@@ -83,13 +105,18 @@ class HttpBlobStore:
     Args:
         client: The server.
         direct_upload_bytes: Blobs at least this large go straight to the server's S3 bucket
-            (when its store is S3) instead of through the server.
+            (when its store is S3) instead of through the server; by default
+            ``LABLEDGER_DIRECT_UPLOAD_MB`` or 64 MiB.
     """
 
-    def __init__(self, client: Client, *, direct_upload_bytes: int = DIRECT_UPLOAD_BYTES) -> None:
+    def __init__(self, client: Client, *, direct_upload_bytes: int | None = None) -> None:
         self._client = client
         self.url = client.base_url
-        self.direct_upload_bytes = direct_upload_bytes
+        self.direct_upload_bytes = (
+            globals()["direct_upload_threshold"]()
+            if direct_upload_bytes is None
+            else direct_upload_bytes
+        )
         self._direct = DirectUploads(client)
 
     def _refuse(self, what: str) -> NoReturn:
