@@ -113,9 +113,7 @@ class HttpBlobStore:
         self._client = client
         self.url = client.base_url
         self.direct_upload_bytes = (
-            globals()["direct_upload_threshold"]()
-            if direct_upload_bytes is None
-            else direct_upload_bytes
+            direct_upload_threshold() if direct_upload_bytes is None else direct_upload_bytes
         )
         self._direct = DirectUploads(client)
 
