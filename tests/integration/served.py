@@ -4,8 +4,8 @@ workspace, and a workspace that reads through it.
 The store conformance modules (``test_*_store_http.py``) rerun the unit tests of a service against
 ``ServedWorkspace``: every store call and every blob read goes over HTTP to the server, while the
 data a test *builds* through APIs that are not remote yet (runs, pipelines, lineage rows written
-straight into the catalog, blobs stored or deleted) is written on the served workspace itself, the
-same folder the server serves. The server reads it from there, as it would a teammate's writes.
+straight into the catalog, blobs deleted) is written on the served workspace itself, the same
+folder the server serves. Blobs are stored, and artifacts recorded, through the server. The server reads it from there, as it would a teammate's writes.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def start_server(root: Path) -> Iterator[str]:
 
 
 class _SplitBlobStore:
-    """Reads through the server; stores and deletes on the served workspace's own store."""
+    """Reads and stores through the server; deletes and lists on the served workspace's store."""
 
     def __init__(self, remote: HttpBlobStore, local: Any) -> None:
         self.remote, self.local, self.url = remote, local, remote.url
@@ -99,8 +99,17 @@ class _SplitBlobStore:
     def size(self, digest: str) -> int:
         return self.remote.size(digest)
 
+    def put(self, source: Any) -> str:
+        return self.remote.put(source)
+
+    def put_file(self, path: Any, *, link: Any = None) -> str:
+        return self.remote.put_file(path, link=link)
+
+    def put_files(self, paths: Any) -> list[str]:
+        return self.remote.put_files(paths)
+
     def __getattr__(self, name: str) -> Any:
-        # put, put_file, delete, digests: the building side.
+        # delete, digests, the trash: the server's garbage collection, done on its side.
         return getattr(self.local, name)
 
 
@@ -114,9 +123,8 @@ class _SplitStores(HttpStores):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.served.stores, name)
 
-    # Not over HTTP yet: the tests build runs, artifacts and pipelines on the served workspace.
+    # Not over HTTP yet: the tests build runs and pipelines on the served workspace.
     runs = property(lambda self: self.served.stores.runs)  # type: ignore[assignment]
-    artifacts = property(lambda self: self.served.stores.artifacts)  # type: ignore[assignment]
     tasks = property(lambda self: self.served.stores.tasks)  # type: ignore[assignment]
 
 

@@ -61,9 +61,21 @@ def server_command(
     max_body_mb: Annotated[
         int,
         typer.Option(
-            "--max-body-mb", min=1, metavar="MIB", help="Largest request body accepted, in MiB."
+            "--max-body-mb",
+            min=1,
+            metavar="MIB",
+            help="Largest request body accepted, in MiB (blob uploads aside).",
         ),
     ] = 16,
+    max_upload_mb: Annotated[
+        int,
+        typer.Option(
+            "--max-upload-mb",
+            min=1,
+            metavar="MIB",
+            help="Largest blob accepted in one upload, in MiB.",
+        ),
+    ] = 5 * 1024,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve the workspace's JSON API under /api/v1 until stopped.
@@ -89,4 +101,4 @@ def server_command(
         migrate=not no_migrate,
     )
     with served as ws:
-        serve(ws, host=host, port=port, max_body_mb=max_body_mb)
+        serve(ws, host=host, port=port, max_body_mb=max_body_mb, max_upload_mb=max_upload_mb)

@@ -21,6 +21,7 @@ from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.materializers.base import Stored, read_bytes
 from labledger.workspace.blob_export import export_blob, name_problem
+from labledger.workspace.blobstore import put_files
 from labledger.workspace.folder_export import write_folder
 
 if TYPE_CHECKING:
@@ -56,8 +57,8 @@ def store_tree(store: BlobStore, folder: Path, *, materializer: str = "path") ->
     """Store every file under ``folder`` and a manifest listing them; describe the tree."""
     entries: list[dict[str, Any]] = []
     blobs: list[tuple[str, int]] = []
-    for path in _regular_files(folder):
-        digest = store.put_file(path)
+    files = _regular_files(folder)
+    for path, digest in zip(files, put_files(store, files), strict=True):
         size = path.stat().st_size
         entries.append(
             {"path": path.relative_to(folder).as_posix(), "digest": digest, "size": size}

@@ -24,9 +24,10 @@ from labledger.server.routes import store_routers
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["DEFAULT_BODY_LIMIT", "create_app"]
+__all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_UPLOAD_LIMIT", "create_app"]
 
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
+DEFAULT_UPLOAD_LIMIT = 5 * 1024 * 1024 * 1024
 # Any well-formed digest will do: the probe asks the store a question, whatever the answer.
 _PROBE_DIGEST = "blake3:" + "0" * 64
 
@@ -61,7 +62,11 @@ def readyz(request: Request) -> dict[str, str]:
 
 
 def create_app(
-    workspace: Workspace, *, auth_required: bool, body_limit: int = DEFAULT_BODY_LIMIT
+    workspace: Workspace,
+    *,
+    auth_required: bool,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT,
 ) -> FastAPI:
     """The labledger server over ``workspace``.
 
@@ -70,7 +75,8 @@ def create_app(
         auth_required: Whether every non-public route needs an API token. Without it (single-user
             mode, for loopback binds only) requests without a token act as the workspace's actor,
             with administrator rights.
-        body_limit: The largest request body accepted, in bytes.
+        body_limit: The largest request body accepted, in bytes (blob uploads aside).
+        upload_limit: The largest blob accepted in one upload, in bytes.
     """
     from labledger import __version__
 
@@ -84,6 +90,7 @@ def create_app(
     app.state.workspace = workspace
     app.state.identity = IdentityService(workspace.stores.identity)
     app.state.auth_required = auth_required
+    app.state.upload_limit = upload_limit
     app.state.local_user = None if auth_required else local_user(workspace.actor)
     install_error_handlers(app)
     app.include_router(health)
@@ -94,6 +101,6 @@ def create_app(
         app.include_router(router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     # Outermost first: the request id exists before anything (even a 413) is answered.
-    app.add_middleware(BodyLimit, max_bytes=body_limit)
+    app.add_middleware(BodyLimit, max_bytes=body_limit, upload_bytes=upload_limit)
     app.add_middleware(RequestIds)
     return app

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BODY_LIMIT_MB",
+    "DEFAULT_UPLOAD_LIMIT_MB",
     "GRACEFUL_SHUTDOWN_S",
     "auth_required_for",
     "is_loopback",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 DEFAULT_BODY_LIMIT_MB = 16
+DEFAULT_UPLOAD_LIMIT_MB = 5 * 1024
 # How long a stopping server lets requests in flight finish (after SIGTERM or Ctrl-C) before it
 # cancels them; under the 30 s most process managers wait before they kill.
 GRACEFUL_SHUTDOWN_S = 25
@@ -144,6 +146,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     max_body_mb: int = DEFAULT_BODY_LIMIT_MB,
+    max_upload_mb: int = DEFAULT_UPLOAD_LIMIT_MB,
     graceful_shutdown_s: int = GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run the server over ``workspace`` until interrupted (uvicorn, one process).
@@ -155,7 +158,9 @@ def serve(
         workspace: The open workspace to serve.
         host: The address to listen on.
         port: The port to listen on.
-        max_body_mb: The largest request body accepted, in MiB (larger ones get 413).
+        max_body_mb: The largest request body accepted, in MiB (larger ones get 413); blob
+            uploads have their own limit.
+        max_upload_mb: The largest blob accepted in one upload, in MiB (larger ones get 413).
         graceful_shutdown_s: How long requests in flight may take to finish when stopping.
     """
     from labledger.identity import IdentityService
@@ -170,7 +175,12 @@ def serve(
     from labledger.server.app import create_app
     from labledger.server.logs import log_config
 
-    app = create_app(workspace, auth_required=auth, body_limit=max_body_mb * 1024 * 1024)
+    app = create_app(
+        workspace,
+        auth_required=auth,
+        body_limit=max_body_mb * 1024 * 1024,
+        upload_limit=max_upload_mb * 1024 * 1024,
+    )
     with _returning_on_sigterm():
         uvicorn.run(
             app,

@@ -66,19 +66,36 @@ class RequestIds:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, by header or while they stream in."""
+    """Refuse request bodies over the limit with 413, by header or while they stream in.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    Blob uploads (``PUT`` under ``upload_prefix``) have their own limit, ``upload_bytes``: a
+    blob may be gigabytes where a JSON body is at most a few megabytes.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_bytes: int | None = None,
+        upload_prefix: str = "/api/v1/blobs/",
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = max_bytes if upload_bytes is None else upload_bytes
+        self.upload_prefix = upload_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        is_upload = scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(
+            self.upload_prefix
+        )
+        limit = self.upload_bytes if is_upload else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(413, "too_large", *self._words())
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = error_response(413, "too_large", *self._words(limit, is_upload=is_upload))
             await response(scope, receive, send)
             return
         seen = 0
@@ -88,14 +105,21 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise RequestTooLargeError(*self._words()[:1], hint=self._words()[1])
+                if seen > limit:
+                    message_text, hint = self._words(limit, is_upload=is_upload)
+                    raise RequestTooLargeError(message_text, hint=hint)
             return message
 
         await self.app(scope, limited, send)
 
-    def _words(self) -> tuple[str, str]:
+    @staticmethod
+    def _words(limit: int, *, is_upload: bool) -> tuple[str, str]:
+        if is_upload:
+            return (
+                f"the blob is larger than the server's upload limit of {limit} bytes",
+                "ask the server's administrator to raise --max-upload-mb",
+            )
         return (
-            f"the request body is larger than {self.max_bytes} bytes",
+            f"the request body is larger than {limit} bytes",
             "send less per request, or raise the server's body limit",
         )

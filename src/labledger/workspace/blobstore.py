@@ -15,11 +15,18 @@ from labledger._foundation.errors import IntegrityError
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     from labledger._foundation.settings import StoreLink
 
-__all__ = ["BlobSource", "BlobStore", "VerifyingReader", "as_stream", "exists_many"]
+__all__ = [
+    "BlobSource",
+    "BlobStore",
+    "VerifyingReader",
+    "as_stream",
+    "exists_many",
+    "put_files",
+]
 
 BlobSource = bytes | bytearray | memoryview | BinaryIO
 
@@ -74,6 +81,17 @@ def exists_many(store: BlobStore, digests: Iterable[str]) -> dict[str, bool]:
     if batch is not None:
         return dict(batch(unique))
     return {digest: store.exists(digest) for digest in unique}
+
+
+def put_files(store: BlobStore, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Store local files; their digests in order. One batch on stores that offer one.
+
+    A server's store asks once which of the files it already has, then sends only the others.
+    """
+    batch = getattr(store, "put_files", None)
+    if batch is not None:
+        return list(batch(paths))
+    return [store.put_file(path) for path in paths]
 
 
 def as_stream(source: BlobSource) -> BinaryIO:

@@ -51,6 +51,7 @@ from sqlalchemy import make_url, text
 from labledger._foundation.errors import WorkspaceError
 from labledger.workspace.local_store import LocalBlobStore
 from labledger.workspace.references import referenced_blobs, tree_entries
+from labledger.workspace.s3_staging import URL_LIFETIME_S, staging_of
 from labledger.workspace.trash import Listed, TrashingStore
 
 if TYPE_CHECKING:
@@ -230,6 +231,10 @@ def collect_garbage(
             freed += sum(blob.size for blob in candidates)
         if not dry_run and isinstance(store, LocalBlobStore):
             store.clean_temp(older_than_s=grace_s)
+        staging = None if dry_run else staging_of(store)
+        if staging is not None:
+            # Direct uploads nobody completed; one whose URL still works may be under way.
+            staging.clean(older_than_s=max(grace_s, URL_LIFETIME_S))
     return GcReport(
         unreferenced,
         trashed=trashed,

@@ -5,6 +5,8 @@ editor writes), calls one store method and renders the frozen type it returns. W
 ``acting_for(user)``, so their ledger entries name the signed-in user as ``by``.
 """
 
+from labledger.server.routes.artifacts import router as artifacts_router
+from labledger.server.routes.blob_uploads import router as blob_uploads_router
 from labledger.server.routes.blobs import router as blobs_router
 from labledger.server.routes.collections import router as collections_router
 from labledger.server.routes.lineage import router as lineage_router
@@ -17,6 +19,8 @@ store_routers = (
     lineage_router,
     metadata_router,
     collections_router,
+    artifacts_router,
+    blob_uploads_router,
     blobs_router,
     sessions_router,
 )

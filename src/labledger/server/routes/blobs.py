@@ -1,6 +1,8 @@
-"""``/api/v1/blobs``: reading the workspace's blob store over HTTP (download, presence).
+"""``/api/v1/blobs``: the workspace's blob store over HTTP (download, presence, upload).
 
-Uploads are not served yet: a remote workspace reads blobs through the server and writes none.
+``PUT /api/v1/blobs/{digest}`` streams the body into the store's own ``put`` (see ``UploadBody``):
+every byte is hashed as it arrives, and the blob becomes visible only when the bytes match the
+digest. Uploads have their own size limit (``--max-upload-mb``), apart from the JSON body limit.
 """
 
 from __future__ import annotations
@@ -8,12 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import NotFoundError
 from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.upload_body import UploadBody, UploadCutOffError
 from labledger.stores.identity import Role
 
 if TYPE_CHECKING:
@@ -22,10 +27,11 @@ if TYPE_CHECKING:
 
     from labledger.workspace.blobstore import BlobStore
 
-__all__ = ["PresenceIn", "PresenceOut", "router"]
+__all__ = ["PresenceIn", "PresenceOut", "UploadOut", "router"]
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
+Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
 Digest = Annotated[str, Path(max_length=200, description="``blake3:`` and 64 hex digits.")]
 _CHUNK = 1024 * 1024
 
@@ -46,6 +52,14 @@ class PresenceOut(BaseModel):
     """Which of the digests asked about the store holds."""
 
     present: list[str]
+
+
+class UploadOut(BaseModel):
+    """The blob an upload left in the store; ``stored`` is false when it was there already."""
+
+    digest: str
+    size: int
+    stored: bool
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:
@@ -94,3 +108,44 @@ def download(request: Request, _: Reader, digest: Digest) -> StreamingResponse:
         media_type="application/octet-stream",
         headers={"Content-Length": str(size)},
     )
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.put(
+    "/{digest}",
+    response_model=UploadOut,
+    status_code=201,
+    responses={200: {"model": UploadOut, "description": "The blob was stored already."}},
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload(request: Request, _: Writer, digest: Digest) -> JSONResponse:
+    """Store the body as the blob ``digest``: visible only if its bytes hash to ``digest``.
+
+    A blob the store holds already is not written again (200, ``stored: false``); its body is
+    read and dropped, so a client may ask first (``HEAD`` or ``POST /presence``) to save sending it.
+    """
+    checked = parse_digest(digest)
+    store = _store(request)
+    if await run_in_threadpool(store.exists, checked):
+        try:
+            async for _chunk in request.stream():
+                pass
+        except ClientDisconnect:
+            raise UploadCutOffError(
+                f"the upload of {checked} was cut off", hint="the blob is stored already"
+            ) from None
+        size = await run_in_threadpool(store.size, checked)
+        answer = UploadOut(digest=checked, size=size, stored=False)
+        return JSONResponse(answer.model_dump(), status_code=200)
+    body = UploadBody(request.stream(), checked)
+    # The store's own put: a temporary copy made visible only after a complete, matching read.
+    stored = await run_in_threadpool(store.put, body)  # type: ignore[arg-type]
+    answer = UploadOut(digest=stored, size=body.size, stored=True)
+    return JSONResponse(answer.model_dump(), status_code=201)

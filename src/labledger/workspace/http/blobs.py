@@ -1,20 +1,33 @@
-"""``HttpBlobStore``: a server's blob store, read over ``/api/v1/blobs``.
+"""``HttpBlobStore``: a server's blob store, over ``/api/v1/blobs``.
 
-Reading works (stream, presence, size); uploads through a server are not available yet, so
-``put``, ``put_file``, ``delete`` and ``digests`` refuse with a ``ConfigurationError``.
+Reads stream; writes hash the bytes here first, ask the server whether it has them (one request
+for a whole batch with ``put_files``), and send only what it lacks, streamed from the file (never
+read whole into memory): through the server (``PUT /api/v1/blobs/{digest}``), or, for blobs of at
+least ``direct_upload_bytes`` when the server's store is S3, straight to the bucket through a
+presigned URL, after which the server checks the bytes before the blob becomes visible
+(``blob_staging``). Deleting and listing stay the server's (its garbage collection).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import tempfile
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
-from labledger._foundation.digests import parse_digest
-from labledger._foundation.errors import ConfigurationError, NotFoundError
+from labledger._foundation.digests import (
+    CHUNK_SIZE,
+    Hasher,
+    digest_bytes,
+    digest_file,
+    parse_digest,
+)
+from labledger._foundation.errors import ConfigurationError, IntegrityError, NotFoundError
+from labledger.workspace.http.blob_staging import DirectUploads, UploadOut, file_chunks
 
 if TYPE_CHECKING:
-    import os
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     import httpx
 
@@ -22,10 +35,40 @@ if TYPE_CHECKING:
     from labledger.workspace.blobstore import BlobSource
     from labledger.workspace.http.client import Client
 
-__all__ = ["HttpBlobStore"]
+__all__ = ["DIRECT_UPLOAD_BYTES", "HttpBlobStore", "direct_upload_threshold"]
 
 _ROUTE = "/api/v1/blobs"
 _PRESENCE_BATCH = 10_000
+DIRECT_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+def direct_upload_threshold() -> int:
+    """The size from which blobs go straight to a server's S3 bucket: ``LABLEDGER_DIRECT_UPLOAD_MB``
+    (MiB), else 64 MiB.
+
+    Raises:
+        ConfigurationError: The variable is not a positive number.
+    """
+    raw = os.environ.get("LABLEDGER_DIRECT_UPLOAD_MB")
+    if raw is None or not raw.strip():
+        return DIRECT_UPLOAD_BYTES
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = -1.0
+    if not mib > 0 or mib == float("inf"):
+        raise ConfigurationError(
+            f"LABLEDGER_DIRECT_UPLOAD_MB={raw!r} is not a positive number of MiB",
+            hint="set it to e.g. 64, or unset it for the default (64 MiB)",
+        )
+    return int(mib * 1024 * 1024)
+
+
+def _changed(path: str) -> IntegrityError:
+    return IntegrityError(
+        f"{path} changed while it was being stored",
+        hint="store it again once nothing is writing to it",
+    )
 
 
 class _ResponseReader(io.RawIOBase):
@@ -57,30 +100,99 @@ class _ResponseReader(io.RawIOBase):
 
 
 class HttpBlobStore:
-    """The blob store of the workspace a server serves, for reading."""
+    """The blob store of the workspace a server serves.
 
-    def __init__(self, client: Client) -> None:
+    Args:
+        client: The server.
+        direct_upload_bytes: Blobs at least this large go straight to the server's S3 bucket
+            (when its store is S3) instead of through the server; by default
+            ``LABLEDGER_DIRECT_UPLOAD_MB`` or 64 MiB.
+    """
+
+    def __init__(self, client: Client, *, direct_upload_bytes: int | None = None) -> None:
         self._client = client
         self.url = client.base_url
+        self.direct_upload_bytes = (
+            direct_upload_threshold() if direct_upload_bytes is None else direct_upload_bytes
+        )
+        self._direct = DirectUploads(client)
 
-    def _refuse(self, verb: str) -> NoReturn:
+    def _refuse(self, what: str) -> NoReturn:
         raise ConfigurationError(
-            f"{verb} blobs through a server is not available yet",
-            hint="write on the server's own workspace (its folder or database), or log from a "
-            "workspace opened there",
+            f"{what} a server's blobs is not done through it: the server's garbage collection "
+            "owns its store",
+            hint="run `labledger gc` (or `labledger verify`) where the server's workspace is",
         )
 
     def put(self, source: BlobSource) -> str:
-        self._refuse("storing")
+        if isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+            digest = digest_bytes(data)
+            if not self.exists(digest):
+                self._send(digest, len(data), lambda: iter((data,)))
+            return digest
+        # A stream's digest is known only at its end, and the upload's address needs it first.
+        fd, spool = tempfile.mkstemp(prefix="labledger-upload-")
+        try:
+            hasher = Hasher()
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := source.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+                    handle.write(chunk)
+            digest = hasher.digest
+            if not self.exists(digest):
+                self._send_file(spool, digest, os.stat(spool))
+            return digest
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
 
     def put_file(self, path: str | os.PathLike[str], *, link: StoreLink | None = None) -> str:
-        self._refuse("storing")
+        """Store a local file's bytes (``link`` does not apply: the bytes travel)."""
+        return self.put_files([path])[0]
+
+    def put_files(self, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """Store local files; their digests, in order. One presence request for them all."""
+        local = [os.fspath(path) for path in paths]
+        before = [os.stat(path) for path in local]
+        digests = [digest_file(path) for path in local]
+        present = self.exists_many(digests)
+        sent: set[str] = set()
+        for path, status, digest in zip(local, before, digests, strict=True):
+            if present[digest] or digest in sent:
+                continue
+            self._send_file(path, digest, status)
+            sent.add(digest)
+        return digests
+
+    def _send_file(self, path: str, digest: str, before: os.stat_result) -> None:
+        after = os.stat(path)
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            raise _changed(path)
+        try:
+            if before.st_size >= self.direct_upload_bytes and self._direct.send(
+                path, digest, before.st_size
+            ):
+                return
+            self._send(digest, before.st_size, lambda: file_chunks(path))
+        except IntegrityError:
+            raise
+        except Exception as exc:
+            # The server refuses bytes that do not match; say why when the file moved under us.
+            now = os.stat(path)
+            if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                raise _changed(path) from exc
+            raise
+
+    def _send(self, digest: str, size: int, chunks: Any) -> UploadOut:
+        answer: UploadOut = self._client.upload(f"{_ROUTE}/{digest}", chunks, size, UploadOut)
+        return answer
 
     def delete(self, digest: str) -> None:
         self._refuse("deleting")
 
     def digests(self) -> Iterator[str]:
-        self._refuse("listing")
+        self._refuse("listing every one of")
 
     def open(self, digest: str) -> BinaryIO:
         response = self._client.stream(f"{_ROUTE}/{parse_digest(digest)}")

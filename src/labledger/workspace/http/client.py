@@ -24,7 +24,7 @@ from labledger._foundation.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     import httpx
 
@@ -115,6 +115,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
         headers = {"User-Agent": f"labledger/{_version()}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -163,6 +164,21 @@ class Client:
         )
         if model is None or response.status_code == 204:
             return None
+        return _adapter(model).validate_json(response.content)
+
+    def upload(
+        self, route: str, chunks: Callable[[], Iterator[bytes]], size: int, model: Any
+    ) -> Any:
+        """``PUT`` a body of ``size`` bytes, streamed from ``chunks()``, and read the answer.
+
+        Tried again like an idempotent call (storing the same bytes twice is a no-op): each try
+        calls ``chunks`` afresh, so the body is streamed from its start again.
+        """
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        response = self._send(
+            True,
+            lambda: self._http.request("PUT", route, content=chunks(), headers=headers),
+        )
         return _adapter(model).validate_json(response.content)
 
     def head(self, route: str) -> int:

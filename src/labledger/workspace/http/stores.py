@@ -6,13 +6,13 @@ import functools
 from typing import TYPE_CHECKING
 
 from labledger._foundation.errors import ConfigurationError
+from labledger.workspace.http.artifacts import HttpArtifactStore
 from labledger.workspace.http.identity import HttpIdentityStore
 from labledger.workspace.http.ledger import HttpLedgerStore
 from labledger.workspace.http.lineage import HttpLineageStore
 from labledger.workspace.http.metadata import HttpCollectionStore, HttpMetadataStore
 
 if TYPE_CHECKING:
-    from labledger.stores.artifacts import ArtifactStore
     from labledger.stores.runs import RunStore
     from labledger.stores.tasks import TaskStore
     from labledger.workspace.http.client import Client
@@ -51,10 +51,9 @@ class HttpStores:
         """Not over HTTP yet: tracking runs against a server comes with its routes."""
         raise self._not_yet("tracking runs")
 
-    @property
-    def artifacts(self) -> ArtifactStore:
-        """Not over HTTP yet: artifacts against a server come with the run routes."""
-        raise self._not_yet("artifacts")
+    @functools.cached_property
+    def artifacts(self) -> HttpArtifactStore:
+        return HttpArtifactStore(self.client)
 
     @property
     def tasks(self) -> TaskStore:

@@ -1,0 +1,201 @@
+"""``/api/v1/artifacts``: the ``ArtifactStore`` over HTTP (record, look up, list).
+
+Recording checks what the Python API checks (names, kinds, sizes), then two things only a server
+must: every blob an artifact is made of is already in the store (uploaded first with
+``PUT /api/v1/blobs/{digest}``), so the catalog never points at bytes nobody has; and the artifact
+is made by the signed-in user, in the workspace's project, at the server's time, whatever the
+client sent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from labledger._foundation.digests import parse_digest
+from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.ids import new_id
+from labledger.server.pagination import MAX_RESULTS, Page, PageQuery, page_query
+from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.stores.artifacts import Artifact, NewArtifact
+from labledger.stores.identity import Role
+from labledger.tracking.checks import MAX_NAME, check_name
+from labledger.workspace.attribution import acting_for
+
+if TYPE_CHECKING:
+    from labledger.stores.artifacts import ArtifactStore
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["ArtifactIn", "ArtifactsIn", "ArtifactsOut", "RefsIn", "router"]
+
+router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
+Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+Pages = Annotated[PageQuery, Depends(page_query)]
+_MAX_BATCH = 1000
+_MAX_BLOBS = 100_000
+
+
+def _workspace(request: Request) -> Workspace:
+    return request.app.state.workspace  # type: ignore[no-any-return]
+
+
+def _store(request: Request) -> ArtifactStore:
+    return _workspace(request).stores.artifacts
+
+
+class ArtifactIn(BaseModel):
+    """An artifact to record. Who made it, when, and in which project are the server's to say."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    kind: str = Field(min_length=1, max_length=100)
+    format: str = Field(min_length=1, max_length=100)
+    digest: str = Field(max_length=200)
+    size: int = Field(ge=0, le=2**62)
+    run_id: str | None = Field(default=None, max_length=64)
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    stats: dict[str, Any] = Field(default_factory=dict)
+    blobs: list[tuple[str, int]] = Field(default_factory=list, max_length=_MAX_BLOBS)
+
+
+class ArtifactsIn(BaseModel):
+    """Artifacts to record in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    artifacts: list[ArtifactIn] = Field(min_length=1, max_length=_MAX_BATCH)
+
+
+class ArtifactsOut(BaseModel):
+    """Artifacts, in the order asked for."""
+
+    items: list[Artifact]
+
+
+class RefsIn(BaseModel):
+    """References to resolve: ids, unique id prefixes, names or digests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refs: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(max_length=_MAX_BATCH)
+
+
+def _blobs_of(item: ArtifactIn) -> tuple[tuple[str, int], ...]:
+    blobs = [(parse_digest(d), size) for d, size in item.blobs]
+    for _, size in blobs:
+        if size < 0:
+            raise ValidationError(f"a blob of artifact {item.name!r} has a negative size")
+    digest = parse_digest(item.digest)
+    if item.kind != "reference" and digest not in {d for d, _ in blobs}:
+        blobs.append((digest, item.size))
+    return tuple(blobs)
+
+
+def _stored_sizes(request: Request, digests: list[str]) -> dict[str, int | None]:
+    """Each blob's size in the store (``None``: not there), asked concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = _workspace(request).store
+
+    def size(digest: str) -> int | None:
+        try:
+            return store.size(digest)
+        except (FileNotFoundError, NotFoundError):
+            return None
+
+    if len(digests) <= 1:
+        return {digest: size(digest) for digest in digests}
+    with ThreadPoolExecutor(min(16, len(digests))) as pool:
+        return dict(zip(digests, pool.map(size, digests), strict=True))
+
+
+@router.post("", response_model=ArtifactsOut, status_code=201)
+async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> ArtifactsOut:
+    """Record artifacts whose blobs are all in the store, made by the signed-in user."""
+    workspace = _workspace(request)
+    made_at = time.time()
+    batch: list[NewArtifact] = []
+    for item in body.artifacts:
+        check_name(item.name, "artifact")
+        blobs = _blobs_of(item)
+        artifact = Artifact(
+            id=item.id or new_id(),
+            name=item.name,
+            kind=item.kind,
+            format=item.format,
+            digest=parse_digest(item.digest),
+            size=item.size,
+            run_id=item.run_id,
+            created_at=made_at,
+            created_by=ctx.user.name,
+            schema=item.schema_,
+            stats=item.stats,
+        )
+        batch.append(NewArtifact(artifact, "", blobs))
+    digests = list(dict.fromkeys(d for new in batch for d, _ in new.blobs))
+    sizes = await run_in_threadpool(_stored_sizes, request, digests)
+    missing = [digest for digest in digests if sizes[digest] is None]
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise ValidationError(
+            f"{len(missing)} blob(s) these artifacts are made of are not in the store: {shown}",
+            hint="upload them first (PUT /api/v1/blobs/{digest}); nothing was recorded",
+        )
+    for new in batch:
+        claimed = [(d, n) for d, n in new.blobs if sizes[d] != n]
+        if claimed:
+            digest, size = claimed[0]
+            raise ValidationError(
+                f"artifact {new.artifact.name!r} says blob {digest} is {size} bytes; the store "
+                f"holds {sizes[digest]}",
+                hint="send the sizes of the blobs as stored; nothing was recorded",
+            )
+
+    def record() -> list[Artifact]:
+        runs = sorted({new.artifact.run_id for new in batch if new.artifact.run_id is not None})
+        # By exact id: a run reference may also be a name or an id prefix.
+        found = {run.id for run in workspace.stores.runs.get_runs(runs)} if runs else set()
+        for run_id in runs:
+            if run_id not in found:
+                raise NotFoundError(
+                    f"no run with id {run_id}", hint="give the id of a run of this workspace"
+                )
+        project = workspace.project_id()
+        ready = [NewArtifact(new.artifact, project, new.blobs) for new in batch]
+        with acting_for(ctx.user.name):
+            return _store(request).add_artifacts(ready)
+
+    return ArtifactsOut(items=await run_in_threadpool(record))
+
+
+@router.post("/get", response_model=ArtifactsOut)
+def get_artifacts(request: Request, _: Reader, body: RefsIn) -> ArtifactsOut:
+    """The artifacts the references name, in order (a read: the references travel in the body)."""
+    return ArtifactsOut(items=_store(request).get_artifacts(body.refs))
+
+
+@router.get("", response_model=Page[Artifact])
+def list_artifacts(
+    request: Request,
+    _: Reader,
+    page: Pages,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[Artifact]:
+    """One page of artifacts, newest first, of one run or kind when given."""
+    found = _store(request).list_artifacts(
+        run_id=run_id,
+        kind=kind,
+        page_token=page.page_token,
+        max_results=min(page.max_results, MAX_RESULTS),
+    )
+    return Page[Artifact](items=found.items, next_page_token=found.next_token)

@@ -1,0 +1,95 @@
+"""``HttpArtifactStore``: a server's artifacts, over ``/api/v1/artifacts``.
+
+The server records an artifact only once every blob it is made of is in its store (the blob store
+uploads them first), and names the signed-in user as its maker: the artifacts it answers are the
+ones to keep (their ``created_by`` and ``created_at`` are the server's).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from labledger.stores.artifacts import Artifact  # noqa: TC001 - pydantic reads it at runtime
+from labledger.stores.pages import Page
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from labledger.stores.artifacts import NewArtifact
+    from labledger.workspace.http.client import Client
+
+__all__ = ["HttpArtifactStore"]
+
+_ROUTE = "/api/v1/artifacts"
+_BATCH = 1000
+
+
+class _Artifacts(BaseModel):
+    items: list[Artifact]
+
+
+class _ArtifactPage(BaseModel):
+    items: list[Artifact]
+    next_page_token: str | None
+
+
+def _wire(new: NewArtifact) -> dict[str, Any]:
+    artifact = new.artifact
+    return {
+        "id": artifact.id,
+        "name": artifact.name,
+        "kind": artifact.kind,
+        "format": artifact.format,
+        "digest": artifact.digest,
+        "size": artifact.size,
+        "run_id": artifact.run_id,
+        "schema": artifact.schema,
+        "stats": artifact.stats,
+        "blobs": [list(blob) for blob in new.blobs],
+    }
+
+
+class HttpArtifactStore:
+    """Artifacts kept by a labledger server."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def add_artifacts(self, artifacts: Sequence[NewArtifact]) -> list[Artifact]:
+        # One request, one transaction: a batch over the server's limit is refused whole.
+        if not artifacts:
+            return []
+        body = {"artifacts": [_wire(new) for new in artifacts]}
+        # Not retried: a lost answer must not record the artifacts twice.
+        answer: _Artifacts = self._client.call("POST", _ROUTE, body, _Artifacts)
+        return answer.items
+
+    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+        found: list[Artifact] = []
+        for start in range(0, len(refs), _BATCH):
+            batch = list(refs[start : start + _BATCH])
+            answer: _Artifacts = self._client.call(
+                "POST", f"{_ROUTE}/get", {"refs": batch}, _Artifacts, idempotent=True
+            )
+            found += answer.items
+        return found
+
+    def list_artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        kind: str | None = None,
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> Page[Artifact]:
+        params: dict[str, Any] = {"max_results": max_results}
+        if run_id is not None:
+            params["run_id"] = run_id
+        if kind is not None:
+            params["kind"] = kind
+        if page_token is not None:
+            params["page_token"] = page_token
+        page: _ArtifactPage = self._client.call("GET", _ROUTE, model=_ArtifactPage, params=params)
+        return Page(page.items, page.next_page_token)
