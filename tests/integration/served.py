@@ -3,7 +3,7 @@ workspace, and a workspace that reads through it.
 
 The store conformance modules (``test_*_store_http.py``) rerun the unit tests of a service against
 ``ServedWorkspace``: every store call and every blob read goes over HTTP to the server, while the
-data a test *builds* through APIs that are not remote yet (runs, pipelines, lineage rows written
+data a test *builds* through APIs that are not remote yet (runs, artifacts, lineage rows written
 straight into the catalog, blobs stored or deleted) is written on the served workspace itself, the
 same folder the server serves. The server reads it from there, as it would a teammate's writes.
 """
@@ -114,10 +114,9 @@ class _SplitStores(HttpStores):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.served.stores, name)
 
-    # Not over HTTP yet: the tests build runs, artifacts and pipelines on the served workspace.
+    # Not over HTTP yet: the tests build runs and artifacts on the served workspace.
     runs = property(lambda self: self.served.stores.runs)  # type: ignore[assignment]
     artifacts = property(lambda self: self.served.stores.artifacts)  # type: ignore[assignment]
-    tasks = property(lambda self: self.served.stores.tasks)  # type: ignore[assignment]
 
 
 class ServedWorkspace(RemoteWorkspace):

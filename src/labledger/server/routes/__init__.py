@@ -10,6 +10,7 @@ from labledger.server.routes.collections import router as collections_router
 from labledger.server.routes.lineage import router as lineage_router
 from labledger.server.routes.metadata import router as metadata_router
 from labledger.server.routes.sessions import router as sessions_router
+from labledger.server.routes.tasks import router as tasks_router
 
 __all__ = ["store_routers"]
 
@@ -19,4 +20,5 @@ store_routers = (
     collections_router,
     blobs_router,
     sessions_router,
+    tasks_router,
 )
