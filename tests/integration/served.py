@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -48,37 +49,44 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def start_server(root: Path) -> Iterator[str]:
-    """``labledger server`` over the workspace at ``root``; yields its base URL."""
+    """``labledger server`` over the workspace at ``root``; yields its base URL.
+
+    Its log (a JSON line per request) goes to a file: a pipe nobody reads until the end would
+    fill up and stop the server mid-request.
+    """
     pytest.importorskip("uvicorn")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "labledger", "server", "--port", str(port), "-w", str(root)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    _, err = process.communicate()
-                    raise AssertionError(f"the server did not start: {err.decode()[-2000:]}")
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "labledger", "server", "--port", str(port), "-w", str(root)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+            deadline = time.monotonic() + _START_TIMEOUT_S
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                        break
+                except (urllib.error.URLError, ConnectionError):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        process.kill()
+                        process.wait()
+                        log.seek(0)
+                        err = log.read().decode(errors="replace")
+                        raise AssertionError(f"the server did not start: {err[-2000:]}")
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 class _SplitBlobStore:
