@@ -50,7 +50,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     from fastapi.openapi.utils import get_openapi
 
-    schema = _positional_arrays(
+    schema: dict[str, Any] = _positional_arrays(
         get_openapi(title=app.title, version=app.version, routes=app.routes)
     )
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA

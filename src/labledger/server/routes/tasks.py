@@ -159,10 +159,10 @@ def record_tasks(request: Request, ctx: Writer, body: TaskBatchIn) -> RemapOut:
             )
     _require_blobs(ws.store, body.blobs, "the task batch")
     ours = {row.id for row in body.tasks}
-    for edge in (*body.inputs, *body.outputs):
-        if edge.task_id not in ours:
+    for task_id in [row.task_id for row in body.inputs] + [row.task_id for row in body.outputs]:
+        if task_id not in ours:
             raise ValidationError(
-                f"an edge names task {edge.task_id}, which is not in the batch",
+                f"an edge names task {task_id}, which is not in the batch",
                 hint="send each task's inputs and outputs with the task",
             )
     _require_pipeline_runs(

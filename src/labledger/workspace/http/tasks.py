@@ -205,7 +205,12 @@ class HttpTaskStore:
         items: list[T] = []
         params: dict[str, Any] = {"max_results": _PAGE}
         while True:
-            page: _Page[T] = self._client.call("GET", route, model=_Page[item], params=params)
+            page: _Page[T] = self._client.call(
+                "GET",
+                route,
+                model=_Page[item],  # type: ignore[valid-type]
+                params=params,
+            )
             items.extend(page.items)
             token = page.next_page_token
             if not token:
