@@ -92,7 +92,7 @@ class HttpTaskStore:
         unique = list(dict.fromkeys(keys))
         found: dict[str, list[CachedTask]] = {}
         for start in range(0, len(unique), _MAX_IDS):
-            body = {"keys": unique[start : start + _MAX_IDS], "run_id": run_id}
+            body = {"keys": unique[start : start + _MAX_IDS], "run_id": run_id or None}
             answer = self._client.call(
                 "POST", f"{_ROUTE}/cache/find", body, _FOUND, idempotent=True
             )
