@@ -241,3 +241,18 @@ def test_key_facts_need_their_blob_in_the_store(
     workspace.store.delete(digest)
     with pytest.raises(ValidationError, match="not in the store"):
         store.set_key_facts(run_id, digest, 5)
+
+
+def test_a_reproduction_of_a_remote_run_reopens_the_same_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from labledger.pipelines.reproduction import _workspace_env
+
+    monkeypatch.setenv("LABLEDGER_STORE", "/somewhere/else")
+    remote = RemoteWorkspace(server_settings(URL))
+    try:
+        env = _workspace_env(remote)
+    finally:
+        remote.close()
+    assert env["LABLEDGER_URI"] == URL
+    assert "LABLEDGER_STORE" not in env  # the server's blobs, not a folder of this machine
