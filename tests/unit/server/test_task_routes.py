@@ -61,6 +61,7 @@ def store_as(
     service = IdentityService(workspace.stores.identity)
     service.grant("default", "vera", Role.VIEWER, actor=local_user("root"))
     service.grant("default", "ed", Role.EDITOR, actor=local_user("root"))
+    service.grant("default", "pat", Role.EDITOR, actor=local_user("root"))
     opened: list[RemoteWorkspace] = []
 
     def make(name: str) -> HttpTaskStore:
@@ -256,3 +257,21 @@ def test_a_reproduction_of_a_remote_run_reopens_the_same_server(
         remote.close()
     assert env["LABLEDGER_URI"] == URL
     assert "LABLEDGER_STORE" not in env  # the server's blobs, not a folder of this machine
+
+
+def test_a_task_another_user_recorded_is_found_once_its_run_is_sealed(
+    workspace: Workspace, store_as: Callable[[str], HttpTaskStore]
+) -> None:
+    ed, pat = store_as("ed"), store_as("pat")
+    run = start_run("ed's", kind="pipeline", workspace=workspace)
+    ed.create_pipeline_run(PipelineRunRecord(run.id, "m:pipe", None, None, 0, "{}"))
+    batch = _batch(workspace, run.id)
+    ed.record_tasks(batch)
+    key = batch.tasks[0].cache_key
+    mine = _pipeline_run(workspace, pat)
+    assert pat.find_cached([key], run_id=mine) == {}  # not vouched for yet
+    run.end()
+    [found] = pat.find_cached([key], run_id=mine)[key]
+    assert (found.task_id, found.run_id) == (batch.tasks[0].id, run.id)
+    assert found.record_digest is not None
+    assert pat.run_seal(run.id).record_digest == found.record_digest
