@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from labledger._foundation.errors import ConflictError, NotFoundError
+from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger.stores.tasks import (
     CachedOutput,
     CachedTask,
@@ -83,13 +83,18 @@ _KEY_BATCH = 500
 @contextlib.contextmanager
 def _unknown_references(what: str) -> Iterator[None]:
     """Refuse a write whose rows name runs or artifacts the catalog does not hold (its foreign
-    keys), as a ``NotFoundError`` rather than the driver's error."""
+    keys), as a ``NotFoundError``, and one whose value does not fit its column (a seed past a
+    PostgreSQL integer) as a ``ValidationError``, rather than the driver's error."""
     try:
         yield
     except (IntegrityError, sqlite3.IntegrityError) as exc:
         raise NotFoundError(
             f"{what} names a run or artifact that does not exist",
             hint="check the ids; nothing was written",
+        ) from exc
+    except DataError as exc:
+        raise ValidationError(
+            f"a value of {what} does not fit the catalog", hint="nothing was written"
         ) from exc
 
 
