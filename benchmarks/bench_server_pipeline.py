@@ -14,8 +14,10 @@ and path), in the window of each timed run, and shown per step and by route. The
 not a request per step).
 
 ``--split`` runs what has no HTTP route yet on the served workspace itself (tracked runs,
-artifacts, blob writes), as the store conformance tests do, while every task store call (cache
-lookups, task batches, pipeline records, seals) and every blob read goes to the server. Without
+artifacts, blobs), much as the store conformance tests do, while every task store call (cache
+lookups, task batches, pipeline records, seals) goes to the server: it measures the task store
+over HTTP. (Blob presence checks of cache hits are then answered by the folder, not by
+``POST /api/v1/blobs/presence``: a remote client adds one such request per frontier of hits.) Without
 it the pipeline is opened as ``labledger`` opens ``LABLEDGER_URI=http://...``; that needs runs,
 artifacts and blob uploads over HTTP, and the script says so when the server lacks them.
 
@@ -152,7 +154,11 @@ def open_remote(url: str, served_ws: Workspace, *, split: bool) -> Workspace:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tests.integration.served import ServedWorkspace
 
-        return ServedWorkspace(url, served_ws)
+        remote = ServedWorkspace(url, served_ws)
+        # Blobs go to the served store itself, as a folder store: the executor then makes a
+        # batch of outputs durable with one sync (as embedded), not an fsync per output.
+        remote.store = served_ws.store
+        return remote
     from labledger._foundation.settings import server_settings
     from labledger.workspace.http.workspace import RemoteWorkspace
 
