@@ -33,12 +33,12 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,17 +134,27 @@ def served(root: Path, log: Path) -> Iterator[str]:
             process.wait()
 
 
-def requests_between(log: Path, start: float, end: float) -> Counter[str]:
-    """The requests the server logged between ``start`` and ``end``, by method and route."""
-    counted: Counter[str] = Counter()
+def requests_between(log: Path, start: float, end: float) -> dict[str, list[float]]:
+    """The requests the server logged between ``start`` and ``end``: method and route -> the
+    milliseconds the server spent on each (its ``duration_ms``)."""
+    found: dict[str, list[float]] = {}
     for line in log.read_text().splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
         if "path" in entry and "method" in entry and start <= entry.get("time", 0) <= end:
-            counted[f"{entry['method']} {_ID.sub('/{id}', entry['path'])}"] += 1
-    return counted
+            route = f"{entry['method']} {_ID.sub('/{id}', entry['path'])}"
+            found.setdefault(route, []).append(float(entry.get("duration_ms") or 0.0))
+    return found
+
+
+def summary(found: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per route: how many requests, and the server's median milliseconds on one."""
+    return {
+        route: {"count": len(times), "server_median_ms": statistics.median(times)}
+        for route, times in sorted(found.items(), key=lambda item: -len(item[1]))
+    }
 
 
 def open_remote(url: str, served_ws: Workspace, *, split: bool) -> Workspace:
@@ -232,10 +242,10 @@ def bench(folder: Path, steps: int, *, split: bool) -> dict[str, Any]:
             "embedded_cached_ms_per_step": embedded_cached / steps * 1e3,
             "server_ms_per_step": fresh / steps * 1e3,
             "server_cached_ms_per_step": again / steps * 1e3,
-            "requests_per_step": sum(fresh_requests.values()) / steps,
-            "cached_requests_per_step": sum(cached_requests.values()) / steps,
-            "requests": dict(fresh_requests.most_common()),
-            "cached_requests": dict(cached_requests.most_common()),
+            "requests_per_step": sum(map(len, fresh_requests.values())) / steps,
+            "cached_requests_per_step": sum(map(len, cached_requests.values())) / steps,
+            "requests": summary(fresh_requests),
+            "cached_requests": summary(cached_requests),
         }
     return figures
 
@@ -272,7 +282,10 @@ def report(figures: dict[str, Any]) -> None:
     console.print(table)
     for shape, f in figures["shapes"].items():
         for label, key in (("fresh", "requests"), ("cached re-run", "cached_requests")):
-            routes = ", ".join(f"{route} x{count}" for route, count in f[key].items())
+            routes = ", ".join(
+                f"{route} x{seen['count']} ({seen['server_median_ms']:.2f} ms on the server)"
+                for route, seen in f[key].items()
+            )
             console.print(f"{shape}, {label}: {routes}")
 
 
