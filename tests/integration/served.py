@@ -3,9 +3,10 @@ workspace, and a workspace that reads through it.
 
 The store conformance modules (``test_*_store_http.py``) rerun the unit tests of a service against
 ``ServedWorkspace``: every store call and every blob read goes over HTTP to the server, while the
-data a test *builds* through APIs that are not remote yet (runs, pipelines, lineage rows written
-straight into the catalog, blobs deleted) is written on the served workspace itself, the same
-folder the server serves. Blobs are stored, and artifacts recorded, through the server. The server reads it from there, as it would a teammate's writes.
+data a test *builds* through APIs that are not remote yet (runs, lineage rows written straight
+into the catalog, blobs deleted) is written on the served workspace itself, the same folder the
+server serves; blobs are stored, and artifacts and pipeline tasks recorded, through the server.
+The server reads it from there, as it would a teammate's writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -48,37 +50,44 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def start_server(root: Path) -> Iterator[str]:
-    """``labledger server`` over the workspace at ``root``; yields its base URL."""
+    """``labledger server`` over the workspace at ``root``; yields its base URL.
+
+    Its log (a JSON line per request) goes to a file: a pipe nobody reads until the end would
+    fill up and stop the server mid-request.
+    """
     pytest.importorskip("uvicorn")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "labledger", "server", "--port", str(port), "-w", str(root)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    _, err = process.communicate()
-                    raise AssertionError(f"the server did not start: {err.decode()[-2000:]}")
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "labledger", "server", "--port", str(port), "-w", str(root)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+            deadline = time.monotonic() + _START_TIMEOUT_S
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                        break
+                except (urllib.error.URLError, ConnectionError):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        process.kill()
+                        process.wait()
+                        log.seek(0)
+                        err = log.read().decode(errors="replace")
+                        raise AssertionError(f"the server did not start: {err[-2000:]}")
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 class _SplitBlobStore:
@@ -123,9 +132,8 @@ class _SplitStores(HttpStores):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.served.stores, name)
 
-    # Not over HTTP yet: the tests build runs and pipelines on the served workspace.
+    # Not over HTTP yet: the tests build runs on the served workspace.
     runs = property(lambda self: self.served.stores.runs)  # type: ignore[assignment]
-    tasks = property(lambda self: self.served.stores.tasks)  # type: ignore[assignment]
 
 
 class ServedWorkspace(RemoteWorkspace):

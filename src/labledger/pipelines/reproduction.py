@@ -61,6 +61,12 @@ class Reproduction:
 def _workspace_env(ws: Workspace) -> dict[str, str]:
     env = dict(os.environ)
     settings = ws.settings
+    if settings.server_url is not None:
+        # The re-run reaches the same server, with the token this process found (the
+        # environment's, or the one `labledger login` saved); its blobs are the server's.
+        env["LABLEDGER_URI"] = settings.server_url
+        env.pop("LABLEDGER_STORE", None)
+        return env
     env["LABLEDGER_URI"] = str(settings.root) if settings.root else settings.catalog_url
     env["LABLEDGER_STORE"] = settings.store_url
     if settings.s3_endpoint_url:

@@ -2,7 +2,9 @@
 
 Each operation names the permission it needs (``x-labledger-permission``) and documents the error
 answers it can give, all in the one error body shape, so a client (or a fuzzer) can check every
-response against the document.
+response against the document. Rows sent as positional arrays (the stores' named tuples) are
+described as arrays of their fields' types whose description lists the fields in order: the
+``prefixItems`` form pydantic writes is not read by every OpenAPI tool.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     from fastapi.openapi.utils import get_openapi
 
-    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    schema: dict[str, Any] = _positional_arrays(
+        get_openapi(title=app.title, version=app.version, routes=app.routes)
+    )
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for route in api_routes(app.routes):
@@ -67,3 +71,28 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault(status, {"description": description, "content": error})
     app.openapi_schema = schema
     return schema
+
+
+def _positional_arrays(node: Any) -> Any:
+    """``node`` with each ``prefixItems`` array schema written as an array whose items are any
+    of its fields' types, of exactly their number, the fields named in order."""
+    if isinstance(node, list):
+        return [_positional_arrays(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _positional_arrays(value) for key, value in node.items()}
+    fields = node.pop("prefixItems", None)
+    if isinstance(fields, list):
+        kinds: list[Any] = []
+        for field in fields:
+            kind = {key: value for key, value in field.items() if key != "title"}
+            if kind not in kinds:
+                kinds.append(kind)
+        names = ", ".join(str(field.get("title", "?")) for field in fields)
+        node["items"] = kinds[0] if len(kinds) == 1 else {"anyOf": kinds}
+        node["minItems"] = node["maxItems"] = len(fields)
+        order = f"A positional array: [{names}]."
+        node["description"] = (
+            f"{node['description']}\n\n{order}" if "description" in node else order
+        )
+    return node

@@ -322,6 +322,10 @@ class TaskStore(Protocol):
 
         Returns:
             Artifact id in the batch -> the id recorded instead, for each reused artifact.
+
+        Raises:
+            ConflictError: The batch does not fit what is recorded (a task of an unknown run,
+                an edge to an unknown artifact, a name its run has already); nothing is written.
         """
         ...
 

@@ -4,7 +4,8 @@ A workspace's ``Settings`` also name its catalog, whose URL may hold a database 
 that only read and write blobs (Dask workers) get a ``StoreSpec`` instead: the store's URL, the S3
 endpoint, the link mode and the verify-on-read flag. Store credentials are never part of it: each
 process finds its own (for S3, the ``AWS_*`` environment variables, a profile or an instance role,
-as fsspec and s3fs look them up).
+as fsspec and s3fs look them up; for a workspace reached through a labledger server, whose blobs
+are the server's, ``LABLEDGER_TOKEN`` or the token ``labledger login`` saved).
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ class StoreSpec:
         s3_endpoint_url: Endpoint of an S3-compatible server, when not AWS.
         verify_on_read: Re-hash blobs as they are read.
         link: How a folder store takes in local files (``STORE_LINKS``).
+        server: Whether ``url`` is a labledger server, whose blob store is reached through it.
     """
 
     url: str
     s3_endpoint_url: str | None = None
     verify_on_read: bool = False
     link: StoreLink = DEFAULT_STORE_LINK
+    server: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> StoreSpec:
@@ -46,11 +49,18 @@ class StoreSpec:
             s3_endpoint_url=settings.s3_endpoint_url,
             verify_on_read=settings.verify_on_read,
             link=settings.store_link,
+            server=settings.server_url is not None,
         )
 
     def open(self) -> BlobStore:
-        """Build the blob store: a folder, or an fsspec URL such as S3."""
+        """Build the blob store: a folder, an fsspec URL such as S3, or a server's."""
         url = self.url
+        if self.server:
+            from labledger.workspace.http.blobs import HttpBlobStore
+            from labledger.workspace.http.client import Client
+            from labledger.workspace.http.credentials import token_for
+
+            return HttpBlobStore(Client(url, token=token_for(url)))
         if "://" not in url or url.startswith("file://"):
             return LocalBlobStore(
                 url.removeprefix("file://"), verify_on_read=self.verify_on_read, link=self.link

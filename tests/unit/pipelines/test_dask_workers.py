@@ -59,6 +59,22 @@ def test_a_store_spec_opens_an_fsspec_store_for_a_url() -> None:
     assert store.verify_on_read
 
 
+def test_a_store_spec_of_a_server_workspace_reaches_the_server_with_the_workers_own_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("httpx")
+    from labledger._foundation.settings import server_settings
+    from labledger.workspace.http.blobs import HttpBlobStore
+
+    monkeypatch.setenv("LABLEDGER_TOKEN", "lle_worker-secret")
+    spec = StoreSpec.of(server_settings("http://lab.internal:8080/"))
+    assert spec.server and spec.url == "http://lab.internal:8080"
+    assert b"lle_worker-secret" not in pickle.dumps(spec)  # each worker finds its own
+    store = pickle.loads(pickle.dumps(spec)).open()
+    assert isinstance(store, HttpBlobStore)
+    assert store.url == "http://lab.internal:8080"
+
+
 @pytest.fixture
 def client() -> Iterator[Any]:
     distributed = pytest.importorskip("distributed")

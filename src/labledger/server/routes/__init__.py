@@ -12,6 +12,7 @@ from labledger.server.routes.collections import router as collections_router
 from labledger.server.routes.lineage import router as lineage_router
 from labledger.server.routes.metadata import router as metadata_router
 from labledger.server.routes.sessions import router as sessions_router
+from labledger.server.routes.tasks import router as tasks_router
 
 __all__ = ["store_routers"]
 
@@ -23,4 +24,5 @@ store_routers = (
     blob_uploads_router,
     blobs_router,
     sessions_router,
+    tasks_router,
 )

@@ -11,10 +11,10 @@ from labledger.workspace.http.identity import HttpIdentityStore
 from labledger.workspace.http.ledger import HttpLedgerStore
 from labledger.workspace.http.lineage import HttpLineageStore
 from labledger.workspace.http.metadata import HttpCollectionStore, HttpMetadataStore
+from labledger.workspace.http.tasks import HttpTaskStore
 
 if TYPE_CHECKING:
     from labledger.stores.runs import RunStore
-    from labledger.stores.tasks import TaskStore
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpStores"]
@@ -55,10 +55,9 @@ class HttpStores:
     def artifacts(self) -> HttpArtifactStore:
         return HttpArtifactStore(self.client)
 
-    @property
-    def tasks(self) -> TaskStore:
-        """Not over HTTP yet: pipeline runs against a server come with their routes."""
-        raise self._not_yet("pipeline runs and the cache")
+    @functools.cached_property
+    def tasks(self) -> HttpTaskStore:
+        return HttpTaskStore(self.client)
 
     def _not_yet(self, what: str) -> ConfigurationError:
         return ConfigurationError(

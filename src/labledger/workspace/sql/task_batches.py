@@ -1,5 +1,9 @@
 """Writing a flush of task rows: one transaction, duplicates linked, retries harmless.
 
+A batch that breaks the catalog's constraints (a task of a run that does not exist, an edge to an
+unknown artifact, a second task of a run under one name) is refused with a ``ConflictError`` and
+writes nothing: over a server such a batch is a client's mistake, not the server's failure.
+
 On SQLite the rows go straight to the sqlite3 driver with ``executemany`` (the row tuples are
 passed as they are: their fields are the tables' columns in order, checked at import); elsewhere,
 and with ``driver_connection`` switched off, through SQLAlchemy. Both write the same rows.
@@ -7,18 +11,20 @@ and with ``driver_connection`` switched off, through SQLAlchemy. Both write the 
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DataError, IntegrityError
 
+from labledger._foundation.errors import ConflictError, ValidationError
 from labledger.stores.tasks import NewArtifact, TaskInput, TaskOutput, TaskRow
 from labledger.workspace import schema
 from labledger.workspace.search_index import index_new_artifacts
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Sequence
 
     from sqlalchemy import Connection, Table
@@ -67,9 +73,31 @@ _RECORDED = (
 
 
 def record_batch(workspace: Workspace, batch: TaskBatch) -> dict[str, str]:
-    """``TaskStore.record_tasks``: the batch in one transaction; returns the remap."""
+    """``TaskStore.record_tasks``: the batch in one transaction; returns the remap.
+
+    Raises:
+        ConflictError: The batch breaks the catalog's constraints; nothing was written.
+        ValidationError: A value does not fit its column; nothing was written.
+    """
     if not batch.tasks and not batch.artifacts:
         return {}
+    try:
+        return _record(workspace, batch)
+    except (IntegrityError, sqlite3.IntegrityError) as exc:
+        raise ConflictError(
+            "the task batch does not fit what the catalog holds (an unknown run, task or "
+            "artifact, or a task or artifact name its run has already)",
+            hint="record a pipeline run's tasks through its recorder; nothing of the batch "
+            "was written",
+        ) from exc
+    except DataError as exc:
+        raise ValidationError(
+            "a value of the task batch does not fit its column",
+            hint="nothing of the batch was written",
+        ) from exc
+
+
+def _record(workspace: Workspace, batch: TaskBatch) -> dict[str, str]:
     with workspace.write() as conn:
         if _written(conn, batch):
             return _remap_of(conn, batch)

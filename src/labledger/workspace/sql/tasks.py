@@ -9,15 +9,18 @@ compiled once for SQLite), so the two paths cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import DataError, IntegrityError
 
-from labledger._foundation.errors import ConflictError, NotFoundError
+from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger.stores.tasks import (
     CachedOutput,
     CachedTask,
@@ -28,8 +31,7 @@ from labledger.workspace.sql.task_batches import record_batch
 from labledger.workspace.sql.task_reads import TaskReads
 
 if TYPE_CHECKING:
-    import sqlite3
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from labledger.stores.tasks import OutputCheck, TaskBatch
     from labledger.workspace.workspace import Workspace
@@ -78,6 +80,24 @@ _MANY_KEYS = _LOOKUP.where(_t.c.cache_key.in_(sa.bindparam("keys", expanding=Tru
 _KEY_BATCH = 500
 
 
+@contextlib.contextmanager
+def _unknown_references(what: str) -> Iterator[None]:
+    """Refuse a write whose rows name runs or artifacts the catalog does not hold (its foreign
+    keys), as a ``NotFoundError``, and one whose value does not fit its column (a seed past a
+    PostgreSQL integer) as a ``ValidationError``, rather than the driver's error."""
+    try:
+        yield
+    except (IntegrityError, sqlite3.IntegrityError) as exc:
+        raise NotFoundError(
+            f"{what} names a run or artifact that does not exist",
+            hint="check the ids; nothing was written",
+        ) from exc
+    except DataError as exc:
+        raise ValidationError(
+            f"a value of {what} does not fit the catalog", hint="nothing was written"
+        ) from exc
+
+
 class _Compiled:
     """A statement compiled once for the sqlite3 driver, with its parameters in order.
 
@@ -122,7 +142,7 @@ class SqlTaskStore(TaskReads):
         self, record: PipelineRunRecord, *, blobs: Sequence[tuple[str, int]] = ()
     ) -> None:
         ws = self._workspace
-        with ws.write() as conn:
+        with _unknown_references(f"the pipeline record of run {record.run_id}"), ws.write() as conn:
             if conn.execute(sa.select(_p.c.run_id).where(_p.c.run_id == record.run_id)).first():
                 raise ConflictError(
                     f"run {record.run_id} already has a pipeline record",
@@ -251,7 +271,7 @@ class SqlTaskStore(TaskReads):
             for check in checks
             if check.actual is not None
         }
-        with ws.write() as conn:
+        with _unknown_references(f"the reproduction of run {run_id}"), ws.write() as conn:
             if rows:
                 conn.execute(schema.verifications.insert(), list(rows.values()))
             ws.record(

@@ -1,0 +1,273 @@
+"""``/api/v1/tasks``: the ``TaskStore`` over HTTP (pipeline runs, the cache, task batches).
+
+Batch-first, as the store is: a ready frontier's cache keys are looked up in one request, and a
+recorder's flush (tasks, edges, artifacts, blobs) is written in one. Before a batch is written the
+server checks that every blob it references is in the store, and it sets the artifacts' project
+and author itself: they are never taken from the client. A batch sent again (a retried flush)
+changes nothing and answers as the first time did, so clients retry it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from labledger._foundation.digests import parse_digest
+from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.server.pagination import Page, PageQuery, page_query, paginate
+from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.task_bodies import (
+    ArtifactMatchesOut,
+    BlobIn,
+    EarlierTasksIn,
+    EarlierTasksOut,
+    FindArtifactsIn,
+    FindCachedIn,
+    FindCachedOut,
+    InputsOut,
+    PipelineRunIn,
+    PipelineRunOut,
+    RemapOut,
+    TaskBatchIn,
+    TaskIdsIn,
+    TasksByIdOut,
+    VerificationsIn,
+)
+from labledger.stores.identity import Role
+from labledger.stores.tasks import (
+    InputArtifact,
+    OutputCheck,
+    RunSeal,
+    TaskBatch,
+    TaskOutputRef,
+    TaskRow,
+)
+from labledger.workspace.attribution import acting_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from labledger.stores.tasks import TaskStore
+    from labledger.workspace.blobstore import BlobStore
+    from labledger.workspace.workspace import Workspace
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
+Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+Pages = Annotated[PageQuery, Depends(page_query)]
+RunId = Annotated[str, Path(min_length=1, max_length=64)]
+_SHOWN = 5  # missing blobs named in an error
+
+
+def _workspace(request: Request) -> Workspace:
+    return request.app.state.workspace  # type: ignore[no-any-return]
+
+
+def _store(request: Request) -> TaskStore:
+    return _workspace(request).stores.tasks
+
+
+def _require_blobs(store: BlobStore, digests: Iterable[str], what: str) -> None:
+    """Refuse a record whose blobs are not all in the store: its rows would point at nothing."""
+    from labledger.workspace.blobstore import exists_many
+
+    checked = [parse_digest(digest) for digest in dict.fromkeys(digests)]
+    if not checked:
+        return
+    missing = [digest for digest, found in exists_many(store, checked).items() if not found]
+    if missing:
+        shown = ", ".join(missing[:_SHOWN]) + (" ..." if len(missing) > _SHOWN else "")
+        raise ValidationError(
+            f"{len(missing)} blob(s) {what} references are not in the store: {shown}",
+            hint="upload the blobs first (the client does, before it records); nothing was written",
+        )
+
+
+def _require_pipeline_runs(store: TaskStore, run_ids: Iterable[str]) -> None:
+    for run_id in sorted(set(run_ids)):
+        if store.pipeline_run(run_id) is None:
+            raise NotFoundError(
+                f"run {run_id} is not a pipeline run",
+                hint="create the pipeline run first (POST /api/v1/tasks/pipeline-runs)",
+            )
+
+
+# -- pipeline runs ---------------------------------------------------------------------------
+
+
+@router.post("/pipeline-runs", status_code=201, response_class=Response)
+def create_pipeline_run(request: Request, ctx: Writer, body: PipelineRunIn) -> Response:
+    """Record what a pipeline run adds to its tracked run, and register its code blobs (which
+    must be in the store). 409 when the run has a pipeline record already."""
+    ws = _workspace(request)
+    blobs = [(blob.digest, blob.size) for blob in body.blobs]
+    _require_blobs(ws.store, [digest for digest, _ in blobs], "the pipeline run")
+    with acting_for(ctx.user.name):
+        ws.stores.tasks.create_pipeline_run(body.record(), blobs=blobs)
+    return Response(status_code=201)
+
+
+@router.get("/pipeline-runs/{run_id}", response_model=PipelineRunOut)
+def pipeline_run(request: Request, _: Reader, run_id: RunId) -> PipelineRunOut:
+    """The pipeline record of a run (``null`` when it is not a pipeline run)."""
+    return PipelineRunOut(record=_store(request).pipeline_run(run_id))
+
+
+@router.put("/pipeline-runs/{run_id}/key-facts", status_code=204, response_class=Response)
+def set_key_facts(request: Request, ctx: Writer, run_id: RunId, body: BlobIn) -> Response:
+    """Point a pipeline run at the blob (already in the store) of what its cache keys were made
+    of. Setting it again to the same blob changes nothing."""
+    digest, size = body.digest, body.size
+    ws = _workspace(request)
+    _require_blobs(ws.store, [digest], "the key facts")
+    with acting_for(ctx.user.name):
+        ws.stores.tasks.set_key_facts(run_id, digest, size)
+    return Response(status_code=204)
+
+
+# -- the cache -------------------------------------------------------------------------------
+
+
+@router.post("/cache/find", response_model=FindCachedOut)
+def find_cached(request: Request, _: Reader, body: FindCachedIn) -> FindCachedOut:
+    """The finished tasks recorded under each cache key, newest first, in one request (a read:
+    the keys travel in the body). Only tasks of sealed runs, or of ``run_id``."""
+    return FindCachedOut(found=_store(request).find_cached(body.keys, run_id=body.run_id))
+
+
+# -- recording -------------------------------------------------------------------------------
+
+
+@router.post("/batches", response_model=RemapOut)
+def record_tasks(request: Request, ctx: Writer, body: TaskBatchIn) -> RemapOut:
+    """Write a recorder's flush in one transaction; the artifacts linked instead of recorded.
+
+    The batch's blobs must be in the store already (400 otherwise). Artifacts are recorded in
+    the workspace's project as made by the signed-in user, whatever the rows say. Sending the
+    same batch again changes nothing and answers the same remap.
+    """
+    ws = _workspace(request)
+    store = ws.stores.tasks
+    for artifact in body.artifacts:
+        if artifact.digest not in body.blobs:
+            raise ValidationError(
+                f"artifact {artifact.id}'s blob {artifact.digest} is not among the batch's blobs",
+                hint="list every blob the batch's artifacts reference in `blobs`",
+            )
+    _require_blobs(ws.store, body.blobs, "the task batch")
+    ours = {row.id for row in body.tasks}
+    for task_id in [row.task_id for row in body.inputs] + [row.task_id for row in body.outputs]:
+        if task_id not in ours:
+            raise ValidationError(
+                f"an edge names task {task_id}, which is not in the batch",
+                hint="send each task's inputs and outputs with the task",
+            )
+    _require_pipeline_runs(
+        store,
+        [row.run_id for row in body.tasks]
+        + [row.run_id for row in body.artifacts if row.run_id is not None],
+    )
+    project_id = ws.find_project_id(ctx.project)
+    if project_id is None:  # pragma: no cover - the permission check found the project
+        raise NotFoundError(f"project {ctx.project!r} does not exist")
+    user = ctx.user.name
+    batch = TaskBatch(
+        tasks=body.tasks,
+        inputs=body.inputs,
+        outputs=body.outputs,
+        artifacts=[row._replace(project_id=project_id, created_by=user) for row in body.artifacts],
+        blobs=body.blobs,
+    )
+    with acting_for(user):
+        return RemapOut(remap=store.record_tasks(batch))
+
+
+@router.post("/runs/{run_id}/verifications", status_code=204, response_class=Response)
+def record_verifications(
+    request: Request, ctx: Writer, run_id: RunId, body: VerificationsIn
+) -> Response:
+    """Record a reproduction of the run by ``rerun_id`` and append ``run.reproduced`` to the
+    ledger (as the signed-in user)."""
+    checks = [
+        OutputCheck(
+            node=check.node,
+            output=check.output,
+            artifact_id=check.artifact_id,
+            expected=check.expected,
+            actual=check.actual,
+            deterministic=check.deterministic,
+        )
+        for check in body.checks
+    ]
+    with acting_for(ctx.user.name):
+        _store(request).record_verifications(run_id, body.rerun_id, checks)
+    return Response(status_code=204)
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+@router.get("/runs/{run_id}/tasks", response_model=Page[TaskRow])
+def run_tasks(request: Request, _: Reader, run_id: RunId, page: Pages) -> Page[TaskRow]:
+    """The tasks of a run by id, a page at a time; each task a ``TaskRow`` array."""
+    items, token = paginate(_store(request).run_tasks(run_id), key=lambda row: row.id, page=page)
+    return Page[TaskRow](items=items, next_page_token=token)
+
+
+def _by_position(count: int) -> list[str]:
+    """Page keys for a list in an order of its own: each item's position, sortable as text."""
+    return [f"{index:012d}" for index in range(count)]
+
+
+@router.get("/runs/{run_id}/outputs", response_model=Page[TaskOutputRef])
+def run_outputs(request: Request, _: Reader, run_id: RunId, page: Pages) -> Page[TaskOutputRef]:
+    """Every output of a run's tasks, reused ones included, in the order the tasks ran."""
+    refs = _store(request).run_outputs(run_id)
+    keyed = list(zip(_by_position(len(refs)), refs, strict=True))
+    items, token = paginate(keyed, key=lambda pair: pair[0], page=page)
+    return Page[TaskOutputRef](items=[ref for _, ref in items], next_page_token=token)
+
+
+@router.get("/runs/{run_id}/file-inputs", response_model=Page[InputArtifact])
+def run_file_inputs(request: Request, _: Reader, run_id: RunId, page: Pages) -> Page[InputArtifact]:
+    """The files, folders and references a run's tasks read that no task produced."""
+    found = _store(request).run_file_inputs(run_id)
+    keyed = list(zip(_by_position(len(found)), found, strict=True))
+    items, token = paginate(keyed, key=lambda pair: pair[0], page=page)
+    return Page[InputArtifact](items=[item for _, item in items], next_page_token=token)
+
+
+@router.get("/runs/{run_id}/seal", response_model=RunSeal)
+def run_seal(request: Request, _: Reader, run_id: RunId) -> RunSeal:
+    """The run's seal entries in the ledger and its record as the catalog holds it now."""
+    return _store(request).run_seal(run_id)
+
+
+@router.post("/by-id", response_model=TasksByIdOut)
+def get_tasks(request: Request, _: Reader, body: TaskIdsIn) -> TasksByIdOut:
+    """Tasks by id (a read: the ids travel in the body); unknown ids are absent."""
+    return TasksByIdOut(tasks=_store(request).get_tasks(body.task_ids))
+
+
+@router.post("/inputs", response_model=InputsOut)
+def task_inputs(request: Request, _: Reader, body: TaskIdsIn) -> InputsOut:
+    """Every input of the given tasks (a read)."""
+    return InputsOut(items=_store(request).task_inputs(body.task_ids))
+
+
+@router.post("/earlier", response_model=EarlierTasksOut)
+def earlier_tasks(request: Request, _: Reader, body: EarlierTasksIn) -> EarlierTasksOut:
+    """Up to ``limit`` finished or cached tasks named ``nodes`` of earlier runs of
+    ``pipeline`` (reproductions excluded), newest first (a read)."""
+    store = _store(request)
+    return EarlierTasksOut(items=store.earlier_tasks(body.pipeline, body.nodes, body.limit))
+
+
+@router.post("/artifacts/find", response_model=ArtifactMatchesOut)
+def find_artifacts(request: Request, _: Reader, body: FindArtifactsIn) -> ArtifactMatchesOut:
+    """Artifacts whose name is among ``names`` and digest among ``digests``, oldest first (a
+    read)."""
+    return ArtifactMatchesOut(items=_store(request).find_artifacts(body.names, body.digests))

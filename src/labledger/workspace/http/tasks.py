@@ -1,0 +1,218 @@
+"""``HttpTaskStore``: the ``TaskStore`` of a server's workspace, over ``/api/v1/tasks``.
+
+One request per store call, as the store is batch-first: a ready frontier's cache keys in one
+lookup, a recorder's flush in one batch. Rows travel as arrays (the named tuples' fields in
+order). Reads and the writes that are safe to repeat (a task batch, the key facts) are retried
+after a transport failure; creating a pipeline run and recording a reproduction are not, so a lost
+answer is reported rather than risking a second ledger entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from labledger.stores.tasks import (
+    ArtifactMatch,
+    CachedTask,
+    EarlierTask,
+    InputArtifact,
+    PipelineRunRecord,
+    RunSeal,
+    TaskOutputRef,
+    TaskRow,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from labledger.stores.tasks import OutputCheck, TaskBatch
+    from labledger.workspace.http.client import Client
+
+__all__ = ["HttpTaskStore"]
+
+_ROUTE = "/api/v1/tasks"
+_MAX_IDS = 10_000  # the server's bound on keys or ids in one read
+_PAGE = 1000
+T = TypeVar("T")
+_FOUND = dict[str, dict[str, list[CachedTask]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Page(Generic[T]):
+    """One page of a list route."""
+
+    items: list[T]
+    next_page_token: str | None
+
+
+class HttpTaskStore:
+    """Pipeline runs, their tasks and the cache, through a labledger server."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    # -- pipeline runs -----------------------------------------------------------------------
+
+    def create_pipeline_run(
+        self, record: PipelineRunRecord, *, blobs: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        body = {
+            "run_id": record.run_id,
+            "pipeline": record.pipeline,
+            "code_digest": record.code_digest,
+            "lock_digest": record.lock_digest,
+            "seed": record.seed,
+            "params_json": record.params_json,
+            "reproduces": record.reproduces,
+            "facts_digest": record.facts_digest,
+            "replay_error": record.replay_error,
+            "blobs": [{"digest": digest, "size": size} for digest, size in blobs],
+        }
+        self._client.call("POST", f"{_ROUTE}/pipeline-runs", body)
+
+    def set_key_facts(self, run_id: str, digest: str, size: int) -> None:
+        self._client.call(
+            "PUT",
+            f"{_ROUTE}/pipeline-runs/{run_id}/key-facts",
+            {"digest": digest, "size": size},
+            idempotent=True,
+        )
+
+    def pipeline_run(self, run_id: str) -> PipelineRunRecord | None:
+        found = self._client.call("GET", f"{_ROUTE}/pipeline-runs/{run_id}", model=dict)
+        record = found.get("record")
+        return None if record is None else PipelineRunRecord(**record)
+
+    # -- the cache ---------------------------------------------------------------------------
+
+    def find_cached(
+        self, keys: Sequence[str], *, run_id: str | None = None
+    ) -> dict[str, list[CachedTask]]:
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, list[CachedTask]] = {}
+        for start in range(0, len(unique), _MAX_IDS):
+            body = {"keys": unique[start : start + _MAX_IDS], "run_id": run_id or None}
+            answer = self._client.call(
+                "POST", f"{_ROUTE}/cache/find", body, _FOUND, idempotent=True
+            )
+            found.update(answer["found"])
+        return found
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record_tasks(self, batch: TaskBatch) -> dict[str, str]:
+        if not batch.tasks and not batch.artifacts:
+            return {}
+        body = {
+            "tasks": list(batch.tasks),
+            "inputs": list(batch.inputs),
+            "outputs": list(batch.outputs),
+            "artifacts": list(batch.artifacts),
+            "blobs": dict(batch.blobs),
+        }
+        # A flush written twice changes nothing (the store's promise): safe to send again.
+        answer = self._client.call("POST", f"{_ROUTE}/batches", body, dict, idempotent=True)
+        return {str(k): str(v) for k, v in answer["remap"].items()}
+
+    def record_verifications(
+        self, run_id: str, rerun_id: str, checks: Sequence[OutputCheck]
+    ) -> None:
+        body = {
+            "rerun_id": rerun_id,
+            "checks": [
+                {
+                    "node": check.node,
+                    "output": check.output,
+                    "artifact_id": check.artifact_id,
+                    "expected": check.expected,
+                    "actual": check.actual,
+                    "deterministic": check.deterministic,
+                }
+                for check in checks
+            ],
+        }
+        self._client.call("POST", f"{_ROUTE}/runs/{run_id}/verifications", body)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def run_tasks(self, run_id: str) -> list[TaskRow]:
+        return self._pages(f"{_ROUTE}/runs/{run_id}/tasks", TaskRow)
+
+    def get_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskRow]:
+        ids = list(dict.fromkeys(task_ids))
+        found: dict[str, TaskRow] = {}
+        for start in range(0, len(ids), _MAX_IDS):
+            answer = self._client.call(
+                "POST",
+                f"{_ROUTE}/by-id",
+                {"task_ids": ids[start : start + _MAX_IDS]},
+                dict[str, dict[str, TaskRow]],
+                idempotent=True,
+            )
+            found.update(answer["tasks"])
+        return found
+
+    def run_outputs(self, run_id: str) -> list[TaskOutputRef]:
+        return self._pages(f"{_ROUTE}/runs/{run_id}/outputs", TaskOutputRef)
+
+    def run_file_inputs(self, run_id: str) -> list[InputArtifact]:
+        return self._pages(f"{_ROUTE}/runs/{run_id}/file-inputs", InputArtifact)
+
+    def task_inputs(self, task_ids: Sequence[str]) -> list[InputArtifact]:
+        ids = list(dict.fromkeys(task_ids))
+        found: list[InputArtifact] = []
+        for start in range(0, len(ids), _MAX_IDS):
+            answer = self._client.call(
+                "POST",
+                f"{_ROUTE}/inputs",
+                {"task_ids": ids[start : start + _MAX_IDS]},
+                dict[str, list[InputArtifact]],
+                idempotent=True,
+            )
+            found.extend(answer["items"])
+        return found
+
+    def earlier_tasks(self, pipeline: str, nodes: Sequence[str], limit: int) -> list[EarlierTask]:
+        body = {"pipeline": pipeline, "nodes": list(dict.fromkeys(nodes)), "limit": limit}
+        answer = self._client.call(
+            "POST", f"{_ROUTE}/earlier", body, dict[str, list[EarlierTask]], idempotent=True
+        )
+        return list(answer["items"])
+
+    def find_artifacts(self, names: Sequence[str], digests: Sequence[str]) -> list[ArtifactMatch]:
+        body = {"names": sorted(set(names)), "digests": sorted(set(digests))}
+        if not body["names"] or not body["digests"]:
+            return []
+        answer = self._client.call(
+            "POST",
+            f"{_ROUTE}/artifacts/find",
+            body,
+            dict[str, list[ArtifactMatch]],
+            idempotent=True,
+        )
+        return list(answer["items"])
+
+    def run_seal(self, run_id: str) -> RunSeal:
+        seal: RunSeal = self._client.call("GET", f"{_ROUTE}/runs/{run_id}/seal", model=RunSeal)
+        return seal
+
+    def close(self) -> None:
+        """Nothing to release: the client's connections belong to the workspace."""
+
+    def _pages(self, route: str, item: type[T]) -> list[T]:
+        """Every item of a paginated list route, following its page tokens."""
+        items: list[T] = []
+        params: dict[str, Any] = {"max_results": _PAGE}
+        while True:
+            page: _Page[T] = self._client.call(
+                "GET",
+                route,
+                model=_Page[item],  # type: ignore[valid-type]
+                params=params,
+            )
+            items.extend(page.items)
+            token = page.next_page_token
+            if not token:
+                return items
+            params = {"max_results": _PAGE, "page_token": token}
