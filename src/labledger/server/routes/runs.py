@@ -44,16 +44,12 @@ Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 
 
 def _check_texts(keys: Iterable[str], values: Iterable[str] = ()) -> None:
-    """Refuse text no catalog can store (a NUL, a lone surrogate, a key that is not ASCII)."""
-    for key in set(keys):
-        if not key.isascii() or "\x00" in key:
+    """Refuse text no catalog can store (a NUL character, a lone surrogate), as the Python API
+    refuses it before it sends anything."""
+    for text in (*set(keys), *values):
+        if "\x00" in text or (not text.isascii() and _unencodable(text)):
             raise ValidationError(
-                f"key {key[:80]!r} is not plain ASCII text", hint="use keys such as 'val_loss'"
-            )
-    for value in values:
-        if "\x00" in value or (not value.isprintable() and _unencodable(value)):
-            raise ValidationError(
-                "a value holds a NUL character or a lone surrogate",
+                f"{text[:80]!r} holds a NUL character or a lone surrogate",
                 hint="escape it, as labledger's Python API does",
             )
 
