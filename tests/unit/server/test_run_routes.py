@@ -78,6 +78,10 @@ def test_an_editor_runs_and_a_viewer_reads(
         headers=as_user("ed"),
     )
     assert sealed.status_code == 200, sealed.text
+    # A sealed record stays as sealed: more metrics are refused, tags still change.
+    late = {"metrics": [["loss", 0.1, 99, 1_700_000_300.0, 99]]}
+    refused = client.post(f"/api/v1/runs/{run_id}/batch", json=late, headers=as_user("ed"))
+    _error(refused, 409, "run_state")
     got = client.post("/api/v1/runs/get", json={"refs": [run_id[:30]]}, headers=as_user("vera"))
     assert got.status_code == 200, got.text
     (run,) = got.json()["items"]
