@@ -2,7 +2,8 @@
 
 Rows travel as arrays, not objects: a batch of 1,000 metric values is 1,000 short arrays
 (``["loss", 0.12, 3, 1733390000.5, 42]``), read by pydantic's core without Python work per row.
-A metric value that is NaN travels as ``null`` (JSON has no NaN), as the catalog stores it.
+A metric value that is NaN travels as ``null`` (JSON has no NaN), as the catalog stores it; an
+infinite one as the string ``"Infinity"`` or ``"-Infinity"``.
 
 A request names no user: the server attributes every run and write to whoever signed in. A
 finish carries no seal, run, params or tags: the server's store reads back what it holds and
@@ -53,8 +54,11 @@ Step = Annotated[int, Field(ge=-_INT64 - 1, le=_INT64)]
 Seq = Annotated[int, Field(ge=1, le=_INT64)]
 Timestamp = Annotated[float, Field(ge=0.0, le=253_402_300_799.0)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
-MetricRowIn = tuple[Key, Number | None, Step, Timestamp, Seq]
-"""``[key, value or null for NaN, step, timestamp, seq]``."""
+MetricValue = float | None
+"""A metric value: a number, ``"Infinity"``/``"-Infinity"``, or ``null`` for NaN (a ``"NaN"``
+that reaches a route is stored as ``null`` too)."""
+MetricRowIn = tuple[Key, MetricValue, Step, Timestamp, Seq]
+"""``[key, value, step, timestamp, seq]``."""
 ParamRowIn = tuple[Key, Text, Number | None]
 """``[key, value as text, value as a number or null]``."""
 TagRowIn = tuple[Key, Text]
@@ -163,7 +167,12 @@ class SearchRunsIn(_In):
     max_results: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
-class RunOut(BaseModel):
+class _Out(BaseModel):
+    # Infinite metric values travel as "Infinity" and "-Infinity" (NaN ones as null).
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+
+
+class RunOut(_Out):
     """A run as stored (``metrics`` holds ``null`` for a NaN latest value)."""
 
     id: str
@@ -216,20 +225,20 @@ class RunOut(BaseModel):
         return Run(**fields, metrics=metrics)
 
 
-class RunsOut(BaseModel):
+class RunsOut(_Out):
     """Runs, in the order asked for."""
 
     items: list[RunOut]
 
 
-class RunPageOut(BaseModel):
+class RunPageOut(_Out):
     """One page of a search; ``next_page_token`` resumes after its last run."""
 
     items: list[RunOut]
     next_page_token: str | None = None
 
 
-class MetricPageOut(BaseModel):
+class MetricPageOut(_Out):
     """One page of a metric history: ``[key, value or null for NaN, step, timestamp]`` each."""
 
     items: list[tuple[str, float | None, int, float]]

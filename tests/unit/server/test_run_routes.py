@@ -126,17 +126,27 @@ def test_the_server_names_the_user_and_takes_no_seal_from_the_client(
     _error(refused, 422, "invalid_request")
 
 
-def test_a_create_sent_again_is_a_no_op_and_another_run_with_its_id_a_conflict(
+def test_a_create_tried_again_is_a_no_op_and_another_create_of_its_id_a_conflict(
     client: TestClient, as_user: Headers, assay: str
 ) -> None:
     run_id = "0190aaaa-0000-7000-8000-000000000003"
-    for _ in range(2):
-        _run(client, as_user, run_id, assay, "ed")
+    _run(client, as_user, run_id, assay, "ed")
+    # The client's second try of the same create (the first one's answer was lost).
+    again = {**as_user("ed"), "Labledger-Attempt": "2"}
+    assert client.post("/api/v1/runs", json=_new(run_id, assay), headers=again).status_code == 201
+    # A create of its own, or another run under the same id, is a conflict.
+    _error(
+        client.post("/api/v1/runs", json=_new(run_id, assay), headers=as_user("ed")),
+        409,
+        "conflict",
+    )
     other = _new(run_id, assay, name="another")
-    _error(client.post("/api/v1/runs", json=other, headers=as_user("ed")), 409, "conflict")
+    _error(client.post("/api/v1/runs", json=other, headers=again), 409, "conflict")
     # The same content from another user is another run.
-    again = client.post("/api/v1/runs", json=_new(run_id, assay), headers=as_user("pat"))
-    _error(again, 409, "conflict")
+    pat_again = {**as_user("pat"), "Labledger-Attempt": "2"}
+    _error(
+        client.post("/api/v1/runs", json=_new(run_id, assay), headers=pat_again), 409, "conflict"
+    )
 
 
 def test_a_viewer_cannot_write(client: TestClient, as_user: Headers, assay: str) -> None:

@@ -10,6 +10,7 @@ the rows it holds, so a client cannot seal a record other than the one stored.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,13 +35,14 @@ from labledger.stores.run_wire import (
     SealOut,
 )
 from labledger.stores.runs import FinishRun, NewRun
+from labledger.stores.wire import ATTEMPT_HEADER
 from labledger.workspace.attribution import acting_for
 from labledger.workspace.recovery import CRASHED_REASON, lease_lost
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from labledger.stores.runs import RunStore
+    from labledger.stores.runs import MetricRow, RunStore
 
 __all__ = ["router"]
 
@@ -67,6 +69,13 @@ def _unencodable(value: str) -> bool:
     return False
 
 
+def _numbers(rows: list[MetricRow]) -> list[MetricRow]:
+    """``rows`` with a ``"NaN"`` value sent as text stored as NaN is, as ``None``."""
+    if all(row[1] is None or not math.isnan(row[1]) for row in rows):
+        return rows
+    return [(k, None if v is not None and math.isnan(v) else v, s, t, q) for k, v, s, t, q in rows]
+
+
 def _same_run(store: RunStore, new: NewRun) -> bool:
     """Whether the stored run with ``new``'s id is the one ``new`` describes (a create sent
     again after its answer was lost)."""
@@ -83,8 +92,9 @@ def _same_run(store: RunStore, new: NewRun) -> bool:
 def create_run(request: Request, scope: Writer, body: CreateRunIn) -> IdsOut:
     """Create a running run for the signed-in user, with its first params and tags.
 
-    Sent again with the same content (its answer was lost), it changes nothing; another run
-    with the same id is a conflict.
+    Sent again by the client (``Labledger-Attempt: 2``...) with the same content, after the
+    first try's answer was lost, it changes nothing; any other create of an existing id is a
+    conflict.
     """
     spec = body.run
     if scope.role(spec.project_id) is None:
@@ -110,7 +120,8 @@ def create_run(request: Request, scope: Writer, body: CreateRunIn) -> IdsOut:
         try:
             store.create_run(new, params=body.params, tags=body.tags, blobs=body.blobs)
         except ConflictError:
-            if not _same_run(store, new):
+            again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
+            if not again or not _same_run(store, new):
                 raise
     return IdsOut(ids=[new.id])
 
@@ -134,7 +145,7 @@ def log_batch(request: Request, scope: Writer, run_id: str, body: LogBatchIn) ->
     with acting_for(scope.user.name):
         store.log_batch(
             run_id,
-            metrics=body.metrics,
+            metrics=_numbers(body.metrics),
             params=body.params,
             tags=body.tags,
             batch_id=body.batch_id,
@@ -149,7 +160,10 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
     _check_texts({row[0] for row in body.metrics}, [body.error or ""])
     # No seal, run, params or tags from the client: the store reads back and digests its own.
     seal = FinishRun(
-        status=body.status, ended_at=body.ended_at, error=body.error, metrics=body.metrics
+        status=body.status,
+        ended_at=body.ended_at,
+        error=body.error,
+        metrics=_numbers(body.metrics),
     )
     with acting_for(scope.user.name):
         return SealOut(record_digest=run_store(request).finish_run(run_id, seal))

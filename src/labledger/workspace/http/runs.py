@@ -62,13 +62,20 @@ def filter_tree(node: Node) -> qs.QueryNode:
     return node
 
 
+def _wire_value(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return None
+    return "Infinity" if value > 0 else "-Infinity"
+
+
 def _metric_rows(rows: Sequence[MetricRow]) -> list[Any]:
-    # NaN travels as null; rows without one go as they are (no copy per row).
-    if any(row[1] is not None and math.isnan(row[1]) for row in rows):
-        return [
-            (k, None if v is not None and math.isnan(v) else v, s, t, q) for k, v, s, t, q in rows
-        ]
-    return list(rows)
+    # JSON has no NaN or infinity: NaN travels as null, an infinity as a string. Rows without
+    # either go as they are (no copy per row).
+    if all(row[1] is None or math.isfinite(row[1]) for row in rows):
+        return list(rows)
+    return [(k, _wire_value(v), s, t, q) for k, v, s, t, q in rows]
 
 
 class HttpRunStore:
