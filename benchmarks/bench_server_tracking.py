@@ -4,7 +4,9 @@ Starts ``labledger server`` over a fresh embedded workspace (single-user mode, o
 port), then ``--clients`` client processes each create a run and send ``--batches`` batches of
 ``--size`` metric values (one ``RunStore.log_batch`` request each, as a run's metric buffer sends
 them), and prints the values written per second over all clients, wall time from the first batch
-to the last answer. The issue's target: 200,000 values/s with 16 clients.
+to the last answer; then the same batches of one client written straight to a workspace's SQL run
+store in this process, the ceiling the server adds its cost to. The issue's target: 200,000
+values/s with 16 clients.
 
 Run: ``python benchmarks/bench_server_tracking.py [--clients 16] [--batches 100] [--size 1000]``.
 """
@@ -55,6 +57,31 @@ def _client(url: str, batches: int, size: int, start: float) -> float:
     return done
 
 
+def _direct(batches: int, size: int) -> float:
+    """Values per second of the same batches written straight to a fresh workspace's store."""
+    from labledger._foundation.ids import new_id
+    from labledger.stores.runs import NewRun
+    from labledger.workspace.workspace import Workspace
+
+    ws = Workspace.init(Path(tempfile.mkdtemp(prefix="labledger-bench-direct-")))
+    store = ws.stores.runs
+    run_id = new_id()
+    store.create_run(
+        NewRun(run_id, ws.project_id(), "bench", "run", "me", ws.host, os.getpid(), time.time())
+    )
+    now = time.time()
+    rows = [
+        [("loss", 1.0 / (i + 1), b * size + i, now, b * size + i + 1) for i in range(size)]
+        for b in range(batches)
+    ]
+    began = time.perf_counter()
+    for b, batch in enumerate(rows):
+        store.log_batch(run_id, metrics=batch, batch_id=f"{run_id}-{b}")
+    elapsed = time.perf_counter() - began
+    ws.close()
+    return batches * size / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1)
@@ -92,6 +119,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    direct = _direct(args.batches, args.size)
+    print(f"the same batches straight to the SQL run store, one process: {direct:,.0f} values/s")
 
 
 if __name__ == "__main__":

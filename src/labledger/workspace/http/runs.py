@@ -189,6 +189,9 @@ class HttpRunStore:
         page_token: str | None = None,
         max_results: int = 1000,
     ) -> Page[MetricPoint]:
+        if keys is not None and not keys:
+            self.get_runs([run_id])  # no metric asked for: the run must still exist
+            return Page([], None)
         params: dict[str, Any] = {"max_results": max_results}
         if keys is not None:
             params["key"] = list(keys)
