@@ -15,6 +15,7 @@ from labledger._foundation import query_syntax as qs
 from labledger._foundation.errors import ValidationError
 
 __all__ = [
+    "ATTEMPT_HEADER",
     "AndNode",
     "ConditionNode",
     "MemberRefIn",
@@ -26,6 +27,9 @@ __all__ = [
     "node_from_wire",
     "node_to_wire",
 ]
+
+ATTEMPT_HEADER = "Labledger-Attempt"
+"""The header a client sends with a request it sends again: which try it is (2, 3...)."""
 
 Scalar = int | float | str | bool
 _MAX_NODES = 10_000

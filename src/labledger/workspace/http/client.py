@@ -22,6 +22,7 @@ from labledger._foundation.errors import (
     ValidationError,
     error_class,
 )
+from labledger.stores.wire import ATTEMPT_HEADER
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -155,13 +156,15 @@ class Client:
         """
         again = method in _IDEMPOTENT_METHODS if idempotent is None else idempotent
         content = None if body is None else _adapter(type(body)).dump_json(body)  # type: ignore[arg-type]
-        headers = {"Content-Type": "application/json"} if content is not None else None
-        response = self._send(
-            again,
-            lambda: self._http.request(
-                method, route, content=content, params=params, headers=headers
-            ),
-        )
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+
+        def send(attempt: int) -> httpx.Response:
+            # A request sent again says so: a create that the first try may have done answers
+            # the same on the second, where a second create of its own would be a conflict.
+            sent = {**headers, ATTEMPT_HEADER: str(attempt + 1)} if attempt else headers
+            return self._http.request(method, route, content=content, params=params, headers=sent)
+
+        response = self._send(again, send)
         if model is None or response.status_code == 204:
             return None
         return _adapter(model).validate_json(response.content)
@@ -177,29 +180,30 @@ class Client:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         response = self._send(
             True,
-            lambda: self._http.request("PUT", route, content=chunks(), headers=headers),
+            lambda _: self._http.request("PUT", route, content=chunks(), headers=headers),
         )
         return _adapter(model).validate_json(response.content)
 
     def head(self, route: str) -> int:
         """The ``Content-Length`` a HEAD request answers; errors raised as in ``call``."""
-        response = self._send(True, lambda: self._http.head(route))
+        response = self._send(True, lambda _: self._http.head(route))
         return int(response.headers.get("content-length", "0"))
 
     def stream(self, route: str) -> httpx.Response:
         """An open streaming GET response (the caller closes it); errors raised as in ``call``."""
         return self._send(
-            True, lambda: self._http.send(self._http.build_request("GET", route), stream=True)
+            True, lambda _: self._http.send(self._http.build_request("GET", route), stream=True)
         )
 
-    def _send(self, again: bool, send: Callable[[], httpx.Response]) -> httpx.Response:
-        """``send()``, tried again (when ``again``) after transport failures and 502/503/504."""
+    def _send(self, again: bool, send: Callable[[int], httpx.Response]) -> httpx.Response:
+        """``send(attempt)``, tried again (when ``again``) after transport failures and
+        502/503/504; ``attempt`` counts from 0."""
         import httpx
 
         attempt = 0
         while True:
             try:
-                response = send()
+                response = send(attempt)
             except httpx.TransportError as exc:
                 # A refused connection never reached the server: trying again is always safe.
                 unsent = isinstance(exc, httpx.ConnectError)
