@@ -4,6 +4,9 @@
 - ``signed_in()``: any user with a valid token (or the local user in single-user mode).
 - ``admin_only()``: workspace administrators.
 - ``requires(role)``: at least ``role`` in the route's ``{project}``; non-members get 404.
+- ``in_projects(role)``: at least ``role`` in the project of what the route touches (a run), which
+  the route finds first; the dependency gives a ``ProjectScope`` that checks it, and non-members
+  get 404.
 
 Each returns a FastAPI ``Depends`` whose callable carries its ``Permission``; ``route_permissions``
 finds them again, so a test can insist that no route goes without one.
@@ -16,11 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, Request
 
-from labledger._foundation.errors import AuthenticationError, PermissionDeniedError
+from labledger._foundation.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from labledger.stores.identity import Role, User
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
     from fastapi.dependencies.models import Dependant
     from fastapi.routing import APIRoute
@@ -31,8 +38,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Permission",
     "ProjectContext",
+    "ProjectScope",
     "admin_only",
     "api_routes",
+    "in_projects",
     "in_workspace",
     "public",
     "requires",
@@ -60,6 +69,57 @@ class ProjectContext:
     user: User
     project: str
     role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectScope:
+    """A signed-in user, the role a route needs, and the projects they act in (by project id).
+
+    A route whose project is named by what it touches (a run's) asks ``require`` once it knows
+    it; a search keeps to ``readable``.
+    """
+
+    user: User
+    needed: Role
+    roles: Mapping[str, Role]
+    names: Mapping[str, str]
+
+    def role(self, project_id: str | None) -> Role | None:
+        """The user's role in the project ``project_id``, or ``None`` when they are no member
+        (a run of no project, from an old catalog, is for administrators)."""
+        if project_id is None:
+            return Role.ADMIN if self.user.is_admin else None
+        return self.roles.get(project_id)
+
+    def require(self, project_id: str | None, *, what: str) -> Role:
+        """Check the needed role in ``project_id``.
+
+        Raises:
+            NotFoundError: The user is no member: ``what`` (e.g. ``run 'abc'``) is not found,
+                exactly as if it did not exist.
+            PermissionDeniedError: The user is a member with a lesser role.
+        """
+        role = self.role(project_id)
+        if role is None:
+            raise NotFoundError(
+                f"no {what}", hint="list runs with `labledger runs list`; ask for access if needed"
+            )
+        if not role.allows(self.needed):
+            name = self.names.get(project_id or "", project_id)
+            raise PermissionDeniedError(
+                f"{self.user.name} is {role.value} in {name}; this needs {self.needed.value}",
+                hint="ask a project admin for a higher role",
+            )
+        return role
+
+    def allowed(self, project_id: str | None) -> bool:
+        """Whether the user holds the needed role in ``project_id``."""
+        role = self.role(project_id)
+        return role is not None and role.allows(self.needed)
+
+    def readable(self) -> tuple[str, ...]:
+        """The ids of the projects the user may read, sorted."""
+        return tuple(sorted(self.roles))
 
 
 def _service(request: Request) -> IdentityService:
@@ -171,6 +231,24 @@ class _InProject(_Check):
         return ProjectContext(user, project, role)
 
 
+class _InProjects(_Check):
+    def __init__(self, role: Role) -> None:
+        self.permission = Permission("project", role)
+        self.role = role
+
+    def __call__(self, request: Request) -> ProjectScope:
+        user = _user(request)
+        visible = _service(request).visible_projects(user)
+        # An administrator is an administrator in every project, member or not.
+        roles = {p.id: Role.ADMIN if user.is_admin else p.role for p in visible}
+        return ProjectScope(
+            user,
+            self.role,
+            {key: role for key, role in roles.items() if role is not None},
+            {p.id: p.name for p in visible},
+        )
+
+
 class _InWorkspace(_InProject):
     """A role in the workspace's default project, where every store's data lives today."""
 
@@ -204,6 +282,12 @@ def in_workspace(role: Role) -> Any:
     """Declare a route over the workspace's stores needing ``role`` in its default project (a
     viewer reads, an editor writes); the dependency gives a ``ProjectContext``."""
     return Depends(_InWorkspace(role))
+
+
+def in_projects(role: Role) -> Any:
+    """Declare a route needing ``role`` in the project of what it touches, which the route finds
+    and checks with the ``ProjectScope`` the dependency gives."""
+    return Depends(_InProjects(role))
 
 
 def _walk(dependant: Dependant) -> list[Permission]:

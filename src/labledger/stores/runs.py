@@ -83,6 +83,8 @@ class Run:
     lost: str | None = None
     """Why a ``running`` run has lost its lease (``process 123 is gone``, ``no heartbeat for 20
     min``); ``None`` while it holds it and for runs that ended."""
+    project_id: str | None = None
+    """The id of the project the run belongs to."""
 
     @property
     def duration_s(self) -> float | None:
@@ -164,6 +166,7 @@ class RunLiveness:
     host: str
     pid: int | None
     heartbeat_at: float | None
+    project_id: str | None = None
 
 
 class RunStore(Protocol):

@@ -16,7 +16,7 @@ where the stores that compile it find them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, cast, get_args
 
 from labledger._foundation import query_syntax as qs
 from labledger._foundation.query_syntax import QueryParser, TextTerm, syntax_error
@@ -52,6 +52,8 @@ __all__ = [
     "comparison_problem",
     "parse_filter",
     "parse_order_item",
+    "typed_filter",
+    "typed_order_item",
 ]
 
 FILTER_HINT = (
@@ -68,6 +70,7 @@ _PREFIXES: dict[str, Target] = {
     "attributes": "attributes", "run": "attributes",
 }  # fmt: skip
 _KNOWN_PREFIXES = frozenset(f"{prefix}." for prefix in _PREFIXES)
+_OPERATORS = frozenset(get_args(Operator))
 
 
 def _is_number(value: object) -> bool:
@@ -176,6 +179,29 @@ def parse_filter(text: str) -> Node | None:
         text, subject="filter", hint=FILTER_HINT, expected=_EXPECTED, must_compare=_must_compare
     )
     return None if node is None else _typed(node)
+
+
+def typed_filter(node: qs.QueryNode | None) -> Node | None:
+    """Type a condition tree built elsewhere (one a client sent as JSON) as ``parse_filter`` types
+    the trees it parses, with the same checks.
+
+    Raises:
+        FilterSyntaxError: A name is unknown, an operator is not one of the language's, or a
+            comparison's types do not fit.
+    """
+    if node is None:
+        return None
+    for condition in qs.conditions_of(node):
+        if condition.op not in _OPERATORS:
+            raise syntax_error("filter", 0, f"unknown operator {condition.op!r}", FILTER_HINT)
+    return _typed(node)
+
+
+def typed_order_item(name: str, descending: bool) -> tuple[Target, str, bool]:
+    """The sort key ``name`` (``metrics.auc``, unquoted) names, checked as ``parse_order_item``
+    checks it."""
+    target, key = _name_at(f"sort key {name!r}", name, 0)
+    return target, key, descending
 
 
 def parse_order_item(text: str) -> tuple[Target, str, bool]:

@@ -107,8 +107,9 @@ class ActiveRun:
         self._param_types: dict[str, str] = {}  # type names, for the message of a conflict
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
-        # The steps the catalog can hold.
-        self._step_bits = STEP_BITS.get(workspace.catalog.dialect, 64)
+        # The steps the catalog can hold (a server's checks them again against its own).
+        dialect = None if workspace.settings.server_url else workspace.catalog.dialect
+        self._step_bits = STEP_BITS.get(dialect or "", 64)
         self._step_min = -(2 ** (self._step_bits - 1))
         self._step_max = 2 ** (self._step_bits - 1) - 1
         # The next seq; ``next`` on a count is atomic, so threads logging at once get distinct ones.

@@ -1,7 +1,7 @@
 """``/api/v1`` routes over the workspace's stores: one route per store method.
 
-Each route parses, authorises (a role in the workspace's default project: a viewer reads, an
-editor writes), calls one store method and renders the frozen type it returns. Writes run inside
+Each route parses, authorises (a role in the workspace's default project, or for runs in the
+run's project: a viewer reads, an editor writes), calls one store method and renders the frozen type it returns. Writes run inside
 ``acting_for(user)``, so their ledger entries name the signed-in user as ``by``.
 """
 
@@ -9,6 +9,8 @@ from labledger.server.routes.blobs import router as blobs_router
 from labledger.server.routes.collections import router as collections_router
 from labledger.server.routes.lineage import router as lineage_router
 from labledger.server.routes.metadata import router as metadata_router
+from labledger.server.routes.run_reads import router as run_reads_router
+from labledger.server.routes.runs import router as runs_router
 from labledger.server.routes.sessions import router as sessions_router
 
 __all__ = ["store_routers"]
@@ -19,4 +21,6 @@ store_routers = (
     collections_router,
     blobs_router,
     sessions_router,
+    runs_router,
+    run_reads_router,
 )

@@ -10,10 +10,10 @@ from labledger.workspace.http.identity import HttpIdentityStore
 from labledger.workspace.http.ledger import HttpLedgerStore
 from labledger.workspace.http.lineage import HttpLineageStore
 from labledger.workspace.http.metadata import HttpCollectionStore, HttpMetadataStore
+from labledger.workspace.http.runs import HttpRunStore
 
 if TYPE_CHECKING:
     from labledger.stores.artifacts import ArtifactStore
-    from labledger.stores.runs import RunStore
     from labledger.stores.tasks import TaskStore
     from labledger.workspace.http.client import Client
 
@@ -46,10 +46,9 @@ class HttpStores:
     def ledger(self) -> HttpLedgerStore:
         return HttpLedgerStore(self.client)
 
-    @property
-    def runs(self) -> RunStore:
-        """Not over HTTP yet: tracking runs against a server comes with its routes."""
-        raise self._not_yet("tracking runs")
+    @functools.cached_property
+    def runs(self) -> HttpRunStore:
+        return HttpRunStore(self.client)
 
     @property
     def artifacts(self) -> ArtifactStore:

@@ -1,23 +1,25 @@
 """``RemoteWorkspace``: a workspace reached through a labledger server (``LABLEDGER_URI=http://...``).
 
 Its ``stores`` are the HTTP stores and its blob store reads through the server, so the services
-that speak only to stores (lineage, metadata, collections, search) work unchanged. What still needs
-the catalog itself (``catalog``, ``read``, ``write``, ``record``: runs, pipelines, the ledger)
-refuses with a ``ConfigurationError`` rather than failing somewhere deeper.
+that speak only to stores (tracked runs, lineage, metadata, collections, search) work unchanged.
+Projects are found by name among those the signed-in user may see, and dead runs are sealed by
+the server. What still needs the catalog itself (``catalog``, ``read``, ``write``, ``record``:
+pipelines, the ledger) refuses with a ``ConfigurationError`` rather than failing somewhere deeper.
 """
 
 from __future__ import annotations
 
 import functools
 import socket
+import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from labledger._foundation.errors import ConfigurationError
+from labledger._foundation.errors import ConfigurationError, NotFoundError
 from labledger.workspace.http.blobs import HttpBlobStore
 from labledger.workspace.http.client import Client
 from labledger.workspace.http.credentials import token_for
 from labledger.workspace.http.stores import HttpStores
-from labledger.workspace.workspace import Workspace, current_actor
+from labledger.workspace.workspace import DEFAULT_PROJECT, REAP_EVERY_S, Workspace, current_actor
 
 if TYPE_CHECKING:
     import httpx
@@ -120,16 +122,43 @@ class RemoteWorkspace(Workspace):
         raise _not_remote("writing ledger entries", self.client.base_url)
 
     def reap_dead_runs(self, *, force: bool = True) -> list[str]:
-        raise _not_remote("sealing dead runs", self.client.base_url)
+        """Have the server seal as ``crashed`` the runs that lost their lease (judged there, as a
+        local writer judges them), at most every ``REAP_EVERY_S`` unless ``force``."""
+        now = time.monotonic()
+        if not force and self._reaped_at is not None and now - self._reaped_at < REAP_EVERY_S:
+            return []
+        self._reaped_at = now
+        return self.stores.runs.reap()
 
     def register_blob(self, conn: Connection, digest: str, size: int) -> None:
         raise _not_remote("registering blobs", self.client.base_url)
 
-    def find_project_id(self, name: str = "default") -> str | None:
-        raise _not_remote("projects by id", self.client.base_url)
+    def find_project_id(self, name: str = DEFAULT_PROJECT) -> str | None:
+        """The id of project ``name`` among those the signed-in user may see, or ``None``."""
+        cached = self._project_ids.get(name)
+        if cached is not None:
+            return cached
+        token: str | None = None
+        while True:
+            params = {"page_token": token} if token is not None else None
+            page = self.client.call("GET", "/api/v1/projects", model=dict, params=params)
+            for project in page.get("items", []):
+                self._project_ids[str(project["name"])] = str(project["id"])
+            token = page.get("next_page_token")
+            if name in self._project_ids or token is None:
+                return self._project_ids.get(name)
 
-    def project_id(self, name: str = "default") -> str:
-        raise _not_remote("projects by id", self.client.base_url)
+    def project_id(self, name: str = DEFAULT_PROJECT) -> str:
+        """The id of project ``name``; a server's projects are made by its administrators, so
+        one that the user cannot see is an error, not made on first use."""
+        found = self.find_project_id(name)
+        if found is None:
+            raise NotFoundError(
+                f"no project called {name!r} on {self.client.base_url}",
+                hint="see `labledger projects list`; a workspace administrator creates "
+                "projects and grants roles in them",
+            )
+        return found
 
     def upsert(
         self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]

@@ -92,6 +92,7 @@ def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
             record_digest=row.record_digest,
             error=row.error,
             heartbeat_at=row.heartbeat_at if row.status == "running" else None,
+            project_id=row.project_id,
         )
         for row in rows
     ]
@@ -206,9 +207,9 @@ def metric_page(
 
 def running_runs(conn: Connection, run_ids: Sequence[str] | None) -> list[RunLiveness]:
     """The ``running`` runs (of ``run_ids`` when given) and what judges their lease."""
-    statement = sa.select(_runs.c.id, _runs.c.host, _runs.c.pid, _runs.c.heartbeat_at).where(
-        _runs.c.status == "running"
-    )
+    statement = sa.select(
+        _runs.c.id, _runs.c.host, _runs.c.pid, _runs.c.heartbeat_at, _runs.c.project_id
+    ).where(_runs.c.status == "running")
     if run_ids is None:
         return [RunLiveness(*row) for row in conn.execute(statement)]
     found: list[RunLiveness] = []

@@ -1,0 +1,197 @@
+"""``/api/v1/runs``: the ``RunStore``'s writes over HTTP (create, log, finish, heartbeat, seal dead
+runs); the reads are in ``run_reads``.
+
+Each route needs one role in the project of the run it touches: an editor of a project writes to
+any run of it (as in MLflow), and the ledger names whoever signed in as the author of each write
+(``acting_for``), never a name the client sends. A run is created for the signed-in user; its
+``host`` and ``pid`` describe the client's process. A finish carries no seal: the store digests
+the rows it holds, so a client cannot seal a record other than the one stored.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Request, Response
+
+from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
+from labledger.server.permissions import ProjectScope, in_projects
+from labledger.server.routes.run_access import project_of, require_run, run_store
+from labledger.stores.identity import Role
+from labledger.stores.run_wire import (
+    CrashIn,
+    CreateRunIn,
+    FinishRunIn,
+    HeartbeatIn,
+    IdsOut,
+    LogBatchIn,
+    SealOut,
+)
+from labledger.stores.runs import FinishRun, NewRun
+from labledger.workspace.attribution import acting_for
+from labledger.workspace.recovery import CRASHED_REASON, lease_lost
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from labledger.stores.runs import RunStore
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
+
+
+def _check_texts(keys: Iterable[str], values: Iterable[str] = ()) -> None:
+    """Refuse text no catalog can store (a NUL, a lone surrogate, a key that is not ASCII)."""
+    for key in set(keys):
+        if not key.isascii() or "\x00" in key:
+            raise ValidationError(
+                f"key {key[:80]!r} is not plain ASCII text", hint="use keys such as 'val_loss'"
+            )
+    for value in values:
+        if "\x00" in value or (not value.isprintable() and _unencodable(value)):
+            raise ValidationError(
+                "a value holds a NUL character or a lone surrogate",
+                hint="escape it, as labledger's Python API does",
+            )
+
+
+def _unencodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _same_run(store: RunStore, new: NewRun) -> bool:
+    """Whether the stored run with ``new``'s id is the one ``new`` describes (a create sent
+    again after its answer was lost)."""
+    stored = store.get_runs([new.id])[0]
+    return (
+        stored.id == new.id
+        and stored.project_id == new.project_id
+        and (stored.name, stored.kind, stored.user, stored.host, stored.started_at)
+        == (new.name, new.kind, new.user, new.host, new.started_at)
+    )
+
+
+@router.post("", response_model=IdsOut, status_code=201)
+def create_run(request: Request, scope: Writer, body: CreateRunIn) -> IdsOut:
+    """Create a running run for the signed-in user, with its first params and tags.
+
+    Sent again with the same content (its answer was lost), it changes nothing; another run
+    with the same id is a conflict.
+    """
+    spec = body.run
+    if scope.role(spec.project_id) is None:
+        raise NotFoundError(
+            f"no project with id {spec.project_id!r}", hint="see `labledger projects list`"
+        )
+    scope.require(spec.project_id, what=f"project {spec.project_id!r}")
+    _check_texts(
+        [k for k, _, _ in body.params] + [k for k, _ in body.tags],
+        [spec.name, spec.host, *(v for _, v, _ in body.params), *(v for _, v in body.tags)],
+    )
+    blobs = request.app.state.workspace.store
+    for digest, size in body.blobs:
+        if not blobs.exists(digest) or blobs.size(digest) != size:
+            raise ValidationError(
+                f"the run refers to blob {digest[:12]} of {size} bytes, which the server's "
+                "store does not hold",
+                hint="store the blob first",
+            )
+    new = NewRun(**spec.model_dump(), user=scope.user.name)
+    store = run_store(request)
+    with acting_for(scope.user.name):
+        try:
+            store.create_run(new, params=body.params, tags=body.tags, blobs=body.blobs)
+        except ConflictError:
+            if not _same_run(store, new):
+                raise
+    return IdsOut(ids=[new.id])
+
+
+@router.post("/{run_id}/batch", status_code=204)
+def log_batch(request: Request, scope: Writer, run_id: str, body: LogBatchIn) -> Response:
+    """Write a batch of metrics, params and tags in one transaction; sent again, it changes
+    nothing."""
+    require_run(request, scope, run_id)
+    keys = {row[0] for row in body.metrics}
+    keys.update(k for k, _, _ in body.params)
+    keys.update(k for k, _ in body.tags)
+    _check_texts(keys, [*(v for _, v, _ in body.params), *(v for _, v in body.tags)])
+    with acting_for(scope.user.name):
+        run_store(request).log_batch(
+            run_id,
+            metrics=body.metrics,
+            params=body.params,
+            tags=body.tags,
+            batch_id=body.batch_id,
+        )
+    return Response(status_code=204)
+
+
+@router.post("/{run_id}/finish", response_model=SealOut)
+def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) -> SealOut:
+    """Seal a running run with what the store holds of it (and the last metric rows)."""
+    require_run(request, scope, run_id)
+    _check_texts({row[0] for row in body.metrics}, [body.error or ""])
+    # No seal, run, params or tags from the client: the store reads back and digests its own.
+    seal = FinishRun(
+        status=body.status, ended_at=body.ended_at, error=body.error, metrics=body.metrics
+    )
+    with acting_for(scope.user.name):
+        return SealOut(record_digest=run_store(request).finish_run(run_id, seal))
+
+
+def _writable(request: Request, scope: ProjectScope, run_ids: Sequence[str]) -> list[str]:
+    """The runs of ``run_ids`` that exist and that the user may write to; asking to write to a
+    run of a project the user is only a viewer of is refused."""
+    found: list[str] = []
+    for run_id in dict.fromkeys(run_ids):
+        exists, project = project_of(request, run_id)
+        if exists and scope.role(project) is not None:
+            scope.require(project, what=f"run with id {run_id!r}")
+            found.append(run_id)
+    return found
+
+
+@router.post("/heartbeat", status_code=204)
+def heartbeat(request: Request, scope: Writer, body: HeartbeatIn) -> Response:
+    """Record that the runs' processes are alive; unknown runs are left as they are."""
+    run_ids = _writable(request, scope, body.run_ids)
+    with acting_for(scope.user.name):
+        run_store(request).heartbeat(run_ids, body.at)
+    return Response(status_code=204)
+
+
+@router.post("/crashed", response_model=IdsOut)
+def mark_crashed(request: Request, scope: Writer, body: CrashIn) -> IdsOut:
+    """Seal each run that is still running as ``crashed``, as it stands; the ids sealed."""
+    run_ids = _writable(request, scope, body.run_ids)
+    _check_texts((), [body.reason])
+    with acting_for(scope.user.name):
+        sealed = run_store(request).mark_crashed(run_ids, reason=body.reason, at=body.at)
+    return IdsOut(ids=sealed)
+
+
+@router.post("/reap", response_model=IdsOut)
+def reap_dead_runs(request: Request, scope: Writer) -> IdsOut:
+    """Seal as ``crashed`` the running runs that lost their lease, in the projects where the user
+    writes, judged on the server as a local writer judges them (its host, its clock)."""
+    store = run_store(request)
+    here = request.app.state.workspace.host
+    now = time.time()
+    dead = [
+        live.run_id
+        for live in store.running()
+        if scope.allowed(live.project_id)
+        and lease_lost(live.host, live.pid, live.heartbeat_at, here=here, now=now)
+    ]
+    if not dead:
+        return IdsOut(ids=[])
+    with acting_for(scope.user.name):
+        return IdsOut(ids=store.mark_crashed(dead, reason=CRASHED_REASON, at=now))

@@ -1,0 +1,198 @@
+"""``HttpRunStore``: the ``RunStore`` of a server's workspace, over ``/api/v1/runs``.
+
+Each method is one request (a search or a history, one per page). Metrics reach it in batches
+from the run's metric buffer, so a run sends one request per flush, not one per value. What may
+be sent again after a lost answer is: a batch (its rows are keyed by seq), a heartbeat, a create
+(the same run again is a no-op on the server), and every read. A finish is sent once: the server
+seals what it holds, and a finish whose answer was lost says so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from labledger._foundation import query_syntax as qs
+from labledger.stores.pages import Page
+from labledger.stores.run_filters import And, Comparison, Not, Or
+from labledger.stores.run_wire import (
+    IdsOut,
+    LivenessOut,
+    MetricPageOut,
+    RunPageOut,
+    RunsOut,
+    SealOut,
+)
+from labledger.stores.wire import node_to_wire
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from labledger.stores.run_filters import Node
+    from labledger.stores.runs import (
+        BlobRef,
+        FinishRun,
+        MetricPoint,
+        MetricRow,
+        NewRun,
+        ParamRow,
+        Run,
+        RunLiveness,
+        RunQuery,
+        TagRow,
+    )
+    from labledger.workspace.http.client import Client
+
+__all__ = ["HttpRunStore", "filter_tree"]
+
+_ROUTE = "/api/v1/runs"
+
+
+def filter_tree(node: Node) -> qs.QueryNode:
+    """The condition tree a run filter travels as: ``metrics.auc > 0.8`` names its target and
+    key unquoted (``metrics.val loss``), so nothing is lost in quoting."""
+    if isinstance(node, Comparison):
+        return qs.Condition(f"{node.target}.{node.key}", node.op, node.value)
+    if isinstance(node, And):
+        return qs.And(tuple(filter_tree(o) for o in node.operands))
+    if isinstance(node, Or):
+        return qs.Or(tuple(filter_tree(o) for o in node.operands))
+    if isinstance(node, Not):
+        return qs.Not(filter_tree(node.operand))
+    return node
+
+
+def _metric_rows(rows: Sequence[MetricRow]) -> list[Any]:
+    # NaN travels as null; rows without one go as they are (no copy per row).
+    if any(row[1] is not None and math.isnan(row[1]) for row in rows):
+        return [
+            (k, None if v is not None and math.isnan(v) else v, s, t, q) for k, v, s, t, q in rows
+        ]
+    return list(rows)
+
+
+class HttpRunStore:
+    """``RunStore`` over a labledger server."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run: NewRun,
+        *,
+        params: Sequence[ParamRow] = (),
+        tags: Sequence[TagRow] = (),
+        blobs: Sequence[BlobRef] = (),
+    ) -> None:
+        spec = {
+            "id": run.id,
+            "project_id": run.project_id,
+            "name": run.name,
+            "kind": run.kind,
+            "host": run.host,
+            "pid": run.pid,
+            "started_at": run.started_at,
+            "environment_digest": run.environment_digest,
+            "git_commit": run.git_commit,
+            "git_dirty": run.git_dirty,
+        }
+        # ``run.user`` stays here: the server creates the run for whoever signed in.
+        body = {"run": spec, "params": list(params), "tags": list(tags), "blobs": list(blobs)}
+        self.client.call("POST", _ROUTE, body, IdsOut, idempotent=True)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricRow] = (),
+        params: Sequence[ParamRow] = (),
+        tags: Sequence[TagRow] = (),
+        batch_id: str | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"batch_id": batch_id}
+        if metrics:
+            body["metrics"] = _metric_rows(metrics)
+        if params:
+            body["params"] = list(params)
+        if tags:
+            body["tags"] = list(tags)
+        # Metric rows are keyed by seq, params immutable, tags upserts: sending it again is safe.
+        self.client.call("POST", f"{_ROUTE}/{run_id}/batch", body, idempotent=True)
+
+    def finish_run(self, run_id: str, seal: FinishRun) -> str:
+        # The seal, run, params and tags the writer kept stay here: the server digests its own.
+        body = {
+            "status": seal.status,
+            "ended_at": seal.ended_at,
+            "error": seal.error,
+            "metrics": _metric_rows(seal.metrics),
+        }
+        sealed = self.client.call("POST", f"{_ROUTE}/{run_id}/finish", body, SealOut)
+        return str(sealed.record_digest)
+
+    def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
+        if run_ids:
+            body = {"run_ids": list(run_ids), "at": at}
+            self.client.call("POST", f"{_ROUTE}/heartbeat", body, idempotent=True)
+
+    def mark_crashed(self, run_ids: Sequence[str], *, reason: str, at: float) -> list[str]:
+        if not run_ids:
+            return []
+        body = {"run_ids": list(run_ids), "reason": reason, "at": at}
+        return list(self.client.call("POST", f"{_ROUTE}/crashed", body, IdsOut).ids)
+
+    def reap(self) -> list[str]:
+        """Have the server seal the runs that lost their lease; the ids it sealed."""
+        return list(self.client.call("POST", f"{_ROUTE}/reap", None, IdsOut).ids)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get_runs(self, refs: Sequence[str]) -> list[Run]:
+        if not refs:
+            return []
+        found = self.client.call(
+            "POST", f"{_ROUTE}/get", {"refs": list(refs)}, RunsOut, idempotent=True
+        )
+        return [item.run() for item in found.items]
+
+    def search_runs(
+        self, query: RunQuery, *, page_token: str | None = None, max_results: int = 100
+    ) -> Page[Run]:
+        body: dict[str, Any] = {
+            "where": None if query.filter is None else node_to_wire(filter_tree(query.filter)),
+            "order_by": [
+                {"name": f"{key.target}.{key.key}", "descending": key.descending}
+                for key in query.order_by
+            ],
+            "project_id": query.project_id,
+            "page_token": page_token,
+            "max_results": max_results,
+        }
+        page = self.client.call("POST", f"{_ROUTE}/search", body, RunPageOut, idempotent=True)
+        return Page([item.run() for item in page.items], page.next_page_token)
+
+    def metric_history(
+        self,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        *,
+        page_token: str | None = None,
+        max_results: int = 1000,
+    ) -> Page[MetricPoint]:
+        params: dict[str, Any] = {"max_results": max_results}
+        if keys is not None:
+            params["key"] = list(keys)
+        if page_token is not None:
+            params["page_token"] = page_token
+        page = self.client.call(
+            "GET", f"{_ROUTE}/{run_id}/metrics", model=MetricPageOut, params=params
+        )
+        return Page(page.points(), page.next_page_token)
+
+    def running(self, run_ids: Sequence[str] | None = None) -> list[RunLiveness]:
+        body = {"run_ids": None if run_ids is None else list(run_ids)}
+        found = self.client.call("POST", f"{_ROUTE}/running", body, LivenessOut, idempotent=True)
+        return list(found.items)

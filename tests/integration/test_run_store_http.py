@@ -1,0 +1,65 @@
+"""The run store's contract over HTTP: the tracking unit tests of runs, metrics, params, tags,
+searches, pages and crashed runs, run against a workspace reached through a real
+``labledger server``.
+
+Every run store call goes through the server; artifacts, environment blobs and projects are made
+on the served workspace (they have no HTTP route here yet, see ``served``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.integration.served import served_workspace
+from tests.integration.store_conformance import adopt
+from tests.unit.tracking import (
+    test_artifacts,
+    test_environment,
+    test_filters,
+    test_metric_batches,
+    test_metrics,
+    test_plots,
+    test_query,
+    test_run,
+    test_run_store,
+    test_search_index,
+    test_step_log_records,
+    test_values_at_the_door,
+)
+from tests.unit.tracking.conftest import current
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.integration.served import ServedWorkspace
+
+pytestmark = pytest.mark.integration
+
+_MODULES = (
+    test_artifacts,
+    test_environment,
+    test_filters,
+    test_metric_batches,
+    test_metrics,
+    test_plots,
+    test_query,
+    test_run,
+    test_run_store,
+    test_search_index,
+    test_step_log_records,
+    test_values_at_the_door,
+)
+
+_LOCAL_CATALOG: dict[str, str] = {}
+
+adopt(globals(), *_MODULES, fixtures={"current": current}, skip=_LOCAL_CATALOG)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[ServedWorkspace]:
+    """The unit tests' workspace, reached through a real server."""
+    with served_workspace(tmp_path) as remote:
+        yield remote
