@@ -1,7 +1,8 @@
 """A throw-away local PostgreSQL server for the benchmarks that compare catalogs.
 
-``local_postgres(folder)`` runs ``initdb`` and ``pg_ctl`` from the newest installed PostgreSQL on a
-free port of 127.0.0.1, in ``folder``, and stops it afterwards. As root it runs them as the
+``local_postgres()`` runs ``initdb`` and ``pg_ctl`` from the newest installed PostgreSQL on a free
+port of 127.0.0.1, in a folder of its own in the system temp folder, and stops and removes it
+afterwards. As root it runs them as the
 ``postgres`` user (``initdb`` refuses root). The server runs with ``fsync=off``, as a test cluster
 does: figures taken on it show the database's work, not the disk's flush.
 """
@@ -13,6 +14,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,14 +92,15 @@ def create_database(server_url: str, name: str) -> str:
 
 
 @contextmanager
-def local_postgres(folder: Path) -> Iterator[LocalPostgres]:
-    """Start a PostgreSQL cluster in ``folder`` (created) and stop it on the way out."""
+def local_postgres() -> Iterator[LocalPostgres]:
+    """Start a PostgreSQL cluster; stop it and remove its folder on the way out."""
     problem = postgres_available()
     bindir = _bindir()
     if problem is not None or bindir is None:
         raise RuntimeError(problem or "no PostgreSQL")
     as_user: list[str] = []
-    folder.mkdir(parents=True, exist_ok=True)
+    # In the system temp folder: the ``postgres`` user must be able to reach it.
+    folder = Path(tempfile.mkdtemp(prefix="bench-postgres-"))
     if os.geteuid() == 0:
         owner = pwd.getpwnam("postgres")
         os.chown(folder, owner.pw_uid, owner.pw_gid)
@@ -116,6 +119,7 @@ def local_postgres(folder: Path) -> Iterator[LocalPostgres]:
 
     init = run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
     if init.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
     options = " ".join(
         [
@@ -133,8 +137,10 @@ def local_postgres(folder: Path) -> Iterator[LocalPostgres]:
         "-o", options, "start",
     )  # fmt: skip
     if started.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"PostgreSQL did not start on port {port}:\n{started.stderr}")
     try:
         yield LocalPostgres(port, folder)
     finally:
         run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import queue as queues
 import random
+import shutil
 import time
 import warnings
 from contextlib import ExitStack
@@ -85,9 +86,11 @@ class Plan:
     batch: int
     runs_per_client: int
     prefill: int
+    prefill_postgres: int
     time_limit_s: float
     lister_pause_s: float
     mlflow_workers: int
+    prefill_cache: str | None = None
 
 
 @dataclass
@@ -256,15 +259,24 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
         uri, store, processes = str(folder / "workspace"), None, 1
     else:
         uri, store, processes = database, str(folder / "store"), 4
-    if plan.prefill:
-        prefill(uri, plan.prefill, store=store, processes=processes)
+    count = plan.prefill if database is None else plan.prefill_postgres
+    cache = Path(plan.prefill_cache) / f"sqlite-{count}" if plan.prefill_cache else None
+    if cache is not None and database is None and (cache / "complete").exists():
+        console.print(f"copying the pre-filled catalog ({count:,} runs) from {cache}")
+        shutil.copytree(cache / "workspace", uri)
+    elif count:
+        prefill(uri, count, store=store, processes=processes)
+        if cache is not None and database is None:
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.copytree(uri, cache / "workspace")
+            (cache / "complete").touch()
     with labledger_server(
         folder,
         workspace=Path(uri) if database is None else None,
         catalog=database,
     ) as url:
         outcome = drive("labledger", catalog, url, plan, labledger_writer, labledger_lister)
-        outcome.catalog_runs = plan.prefill + len(outcome.runs)
+        outcome.catalog_runs = count + len(outcome.runs) + plan.clients  # + warm-up runs
         if outcome.runs:
             check(outcome, check_labledger, url)
     return outcome
@@ -285,7 +297,7 @@ def run_mlflow(catalog: str, plan: Plan, folder: Path, backend: str) -> Outcome:
             mlflow_lister,
             experiment_id=experiment,
         )
-        outcome.catalog_runs = len(outcome.runs)
+        outcome.catalog_runs = len(outcome.runs) + plan.clients  # + warm-up runs
         if outcome.runs:
             check(outcome, check_mlflow, url)
     return outcome
@@ -294,12 +306,16 @@ def run_mlflow(catalog: str, plan: Plan, folder: Path, backend: str) -> Outcome:
 # -- results -------------------------------------------------------------------------------------
 
 
-def results_of(plan: Plan, ours: Outcome, peer: Outcome | None) -> list[Result]:
-    """The table rows of one catalog: ingest, then p50 and p99 of each operation."""
-    group = (
-        f"{ours.catalog}: {plan.clients} writers x {plan.values:,} values "
+def title_of(plan: Plan, catalog: str) -> str:
+    return (
+        f"{catalog}: {plan.clients} writers x {plan.values:,} values "
         f"(batches of {plan.batch:,}), {plan.listers} listers"
     )
+
+
+def results_of(plan: Plan, ours: Outcome, peer: Outcome | None) -> list[Result]:
+    """The table rows of one catalog: ingest, then p50 and p99 of each operation."""
+    group = title_of(plan, ours.catalog)
     peer_runs = f"over {peer.catalog_runs:,} runs" if peer else ""
     rows = [
         Result(
@@ -403,7 +419,7 @@ def postgres_servers(stack: ExitStack, args: argparse.Namespace, scratch: Path) 
         console.print(f"[yellow]no PostgreSQL: {problem}; SQLite only (or pass --postgres URL)")
         return None
     console.print("starting a local PostgreSQL (initdb, fsync off)...")
-    cluster = stack.enter_context(local_postgres(scratch / "postgres"))
+    cluster = stack.enter_context(local_postgres())
     return cluster.url("postgres")
 
 
@@ -432,12 +448,14 @@ def bench(args: argparse.Namespace, plan: Plan) -> tuple[list[Result], list[Outc
             peer = None
             if not args.no_mlflow:
                 peer = run_mlflow(catalog, plan, scratch / f"mlflow-{slug}", mlflow_backend)
-            if ours.routes:
-                print_routes(ours)
             results += results_of(plan, ours, peer)
             outcomes += [ours, *([peer] if peer else [])]
             pairs.append((ours, peer))
-    print_results("labledger server vs MLflow server", "MLflow", results)
+    for ours, _peer in pairs:
+        if ours.routes:
+            print_routes(ours)
+        title = title_of(plan, ours.catalog)
+        print_results(title, "MLflow", [r for r in results if r.group == title])
     print_ratio_target(pairs)
     print_checks(outcomes)
     return results, outcomes
@@ -455,7 +473,18 @@ def main() -> None:
     parser.add_argument("--values", type=int, help="metric values per writer (default 10,000)")
     parser.add_argument("--batch", type=int, default=1000, help="values per batch (default 1,000)")
     parser.add_argument("--runs-per-client", type=int, help="runs each writer creates (default 5)")
-    parser.add_argument("--prefill", type=int, help="runs in labledger's catalog beforehand")
+    parser.add_argument(
+        "--prefill", type=int, help="runs in labledger's SQLite catalog beforehand (100,000)"
+    )
+    parser.add_argument(
+        "--prefill-postgres",
+        type=int,
+        help="runs in labledger's PostgreSQL catalog beforehand (10,000; quick 1,000)",
+    )
+    parser.add_argument(
+        "--prefill-cache",
+        help="keep the pre-filled SQLite workspace here and copy it next time (saves minutes)",
+    )
     parser.add_argument(
         "--time-limit", type=float, help="seconds each load may run (default 600, quick 60)"
     )
@@ -480,9 +509,15 @@ def main() -> None:
         batch=args.batch,
         runs_per_client=args.runs_per_client or (2 if quick else 5),
         prefill=args.prefill if args.prefill is not None else (10_000 if quick else 100_000),
+        prefill_postgres=(
+            args.prefill_postgres
+            if args.prefill_postgres is not None
+            else (1_000 if quick else 10_000)
+        ),
         time_limit_s=args.time_limit or (60.0 if quick else 600.0),
         lister_pause_s=args.lister_pause,
         mlflow_workers=args.mlflow_workers,
+        prefill_cache=args.prefill_cache,
     )
     if plan.values % (plan.runs_per_client * 10):
         parser.error("--values must be a multiple of 10 x --runs-per-client (10 keys a step)")
