@@ -66,6 +66,9 @@ from _servers import labledger_server, mlflow_server
 TARGET_INGEST_VALUES_PER_S = 200_000
 TARGET_LIST_P99_S = 0.100
 TARGET_INGEST_RATIO = 20.0
+# The issue's own measurement of ``mlflow server`` 3.17 on SQLite with 2 workers, 16 clients x
+# 10,000 values in batches of 1,000, on a quieter machine: a yardstick besides this run's figure.
+RECORDED_MLFLOW_SQLITE_VALUES_PER_S = 6_600
 OPERATIONS = ("create", "batch", "finish", "list", "search")
 OPERATION_NAMES = {
     "create": "create run (start_run / create_run)",
@@ -74,7 +77,7 @@ OPERATION_NAMES = {
     "list": f"list runs, first {LIST_PAGE}",
     "search": f"search '{SEARCH_FILTER}', first {LIST_PAGE}",
 }
-_SETUP_ALLOWANCE_S = 90.0  # for the clients to start and import before the load's time limit runs
+_SETUP_ALLOWANCE_S = 240.0  # for the clients to start and import before the time limit runs
 _GRACE_S = 120.0
 
 
@@ -264,7 +267,9 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
     if cache is not None and database is None and (cache / "complete").exists():
         console.print(f"copying the pre-filled catalog ({count:,} runs) from {cache}")
         shutil.copytree(cache / "workspace", uri)
-    elif count:
+    elif not count:
+        labledger_init(uri, store)
+    else:
         prefill(uri, count, store=store, processes=processes)
         if cache is not None and database is None:
             shutil.rmtree(cache, ignore_errors=True)
@@ -394,6 +399,13 @@ def print_checks(outcomes: list[Outcome]) -> None:
 
 
 def print_ratio_target(pairs: list[tuple[Outcome, Outcome | None]]) -> None:
+    for ours, _peer in pairs:
+        if ours.catalog == "SQLite" and ours.throughput:
+            console.print(
+                f"ingest vs the issue's recorded mlflow server figure on SQLite "
+                f"({RECORDED_MLFLOW_SQLITE_VALUES_PER_S:,} values/s): "
+                f"{ours.throughput / RECORDED_MLFLOW_SQLITE_VALUES_PER_S:,.1f}x (for information)"
+            )
     for ours, peer in pairs:
         if peer is None or not peer.throughput or not ours.throughput:
             continue
