@@ -53,7 +53,13 @@ _MODULES = (
     test_values_at_the_door,
 )
 
-_LOCAL_CATALOG: dict[str, str] = {}
+# They end with ``labledger.verify()``, which checks a workspace's own catalog and refuses a
+# server's; ``test_remote_runs`` verifies the served catalog after runs made through the server.
+_LOCAL_CATALOG = {
+    "test_a_failed_seal_keeps_the_run_open_and_its_metrics",
+    "test_every_value_is_refused_at_the_call_or_kept_and_the_run_ends",
+    "test_text_no_catalog_can_store_is_refused_at_the_call",
+}
 
 adopt(globals(), *_MODULES, fixtures={"current": current}, skip=_LOCAL_CATALOG)
 

@@ -59,7 +59,9 @@ ParamRowIn = tuple[Key, Text, Number | None]
 """``[key, value as text, value as a number or null]``."""
 TagRowIn = tuple[Key, Text]
 """``[key, value]``."""
-BlobRefIn = tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")], Annotated[int, Field(ge=0)]]
+BlobRefIn = tuple[
+    Annotated[str, Field(pattern=r"^blake3:[0-9a-f]{64}$")], Annotated[int, Field(ge=0)]
+]
 """``[digest, size]`` of a blob the run refers to (its environment)."""
 _MAX_ROWS = 100_000
 _MAX_IDS = 10_000
@@ -80,7 +82,7 @@ class NewRunIn(_In):
     host: Annotated[str, Field(max_length=255)]
     pid: Annotated[int, Field(ge=0, le=2**31 - 1)]
     started_at: Timestamp
-    environment_digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    environment_digest: Annotated[str, Field(pattern=r"^blake3:[0-9a-f]{64}$")] | None = None
     git_commit: Annotated[str, Field(max_length=64)] | None = None
     git_dirty: bool | None = None
 

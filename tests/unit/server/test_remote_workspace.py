@@ -83,7 +83,6 @@ def test_sql_only_members_refuse_clearly(open_as: Callable[[str], RemoteWorkspac
         lambda: remote.catalog,
         remote.write,
         remote.read,
-        remote.project_id,
         lambda: remote.store.put(b"x"),
         lambda: start_run("r", workspace=remote),
     ):

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Request, Response
 
-from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
+from labledger._foundation.errors import (
+    ConflictError,
+    NotFoundError,
+    RunStateError,
+    ValidationError,
+)
 from labledger.server.permissions import ProjectScope, in_projects
 from labledger.server.routes.run_access import project_of, require_run, run_store
 from labledger.stores.identity import Role
@@ -44,16 +49,12 @@ Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 
 
 def _check_texts(keys: Iterable[str], values: Iterable[str] = ()) -> None:
-    """Refuse text no catalog can store (a NUL, a lone surrogate, a key that is not ASCII)."""
-    for key in set(keys):
-        if not key.isascii() or "\x00" in key:
+    """Refuse text no catalog can store (a NUL character, a lone surrogate), as the Python API
+    refuses it before it sends anything."""
+    for text in (*set(keys), *values):
+        if "\x00" in text or (not text.isascii() and _unencodable(text)):
             raise ValidationError(
-                f"key {key[:80]!r} is not plain ASCII text", hint="use keys such as 'val_loss'"
-            )
-    for value in values:
-        if "\x00" in value or (not value.isprintable() and _unencodable(value)):
-            raise ValidationError(
-                "a value holds a NUL character or a lone surrogate",
+                f"{text[:80]!r} holds a NUL character or a lone surrogate",
                 hint="escape it, as labledger's Python API does",
             )
 
@@ -123,8 +124,15 @@ def log_batch(request: Request, scope: Writer, run_id: str, body: LogBatchIn) ->
     keys.update(k for k, _, _ in body.params)
     keys.update(k for k, _ in body.tags)
     _check_texts(keys, [*(v for _, v, _ in body.params), *(v for _, v in body.tags)])
+    store = run_store(request)
+    if (body.metrics or body.params) and not store.running([run_id]):
+        # A sealed record stays as sealed: only tags change after a run ends.
+        raise RunStateError(
+            f"run {run_id} has ended; only its tags can change",
+            hint="start a new run with labledger.start_run()",
+        )
     with acting_for(scope.user.name):
-        run_store(request).log_batch(
+        store.log_batch(
             run_id,
             metrics=body.metrics,
             params=body.params,
