@@ -42,6 +42,8 @@ __all__ = [
     "Report",
     "check_labledger",
     "check_mlflow",
+    "idle_labledger",
+    "idle_mlflow",
     "labledger_lister",
     "labledger_writer",
     "mlflow_lister",
@@ -371,3 +373,43 @@ def check_mlflow(url: str, runs: dict[str, int]) -> tuple[int, list[str]]:
         if problem:
             problems.append(f"{run_id}: {problem}")
     return found, problems
+
+
+# -- listing on an idle server -------------------------------------------------------------------
+
+
+def idle_labledger(url: str, calls: int) -> dict[str, list[float]]:
+    """``calls`` lists and searches, one at a time, with nothing else running: the cost of the
+    query itself, apart from the contention of the load."""
+    import labledger
+    from labledger.workspace.workspace import Workspace
+
+    workspace = Workspace.open(url)
+    labledger.search_runs(max_results=1, workspace=workspace)  # untimed: the connection
+    latencies: dict[str, list[float]] = {"list": [], "search": []}
+    for _ in range(calls):
+        _timed(latencies["list"], labledger.search_runs, max_results=LIST_PAGE, workspace=workspace)
+        _timed(
+            latencies["search"],
+            labledger.search_runs,
+            SEARCH_FILTER,
+            max_results=LIST_PAGE,
+            workspace=workspace,
+        )
+    return latencies
+
+
+def idle_mlflow(url: str, calls: int, experiment_id: str) -> dict[str, list[float]]:
+    """As ``idle_labledger``, through ``MlflowClient.search_runs``."""
+    client = _mlflow_setup(url, quiet=False)
+    latencies: dict[str, list[float]] = {"list": [], "search": []}
+    for _ in range(calls):
+        _timed(latencies["list"], client.search_runs, [experiment_id], "", max_results=LIST_PAGE)
+        _timed(
+            latencies["search"],
+            client.search_runs,
+            [experiment_id],
+            SEARCH_FILTER,
+            max_results=LIST_PAGE,
+        )
+    return latencies

@@ -11,7 +11,9 @@ given with ``--postgres URL`` or can be started here) and each tool, in the same
    metric values in all, in batches of ``--batch``, while ``--listers`` processes list and search
    runs; each operation is timed by the client that makes it (see ``_server_clients.py``);
 4. every run's metric history is read back through the server: each (key, step) sent must be
-   there exactly once.
+   there exactly once;
+5. ``--idle-calls`` lists and searches are timed one at a time with nothing else running, the
+   query's own cost beside its cost under the load.
 
 Ingest throughput is every value logged over the wall time from the start signal to the last
 writer's end (creating and finishing runs included). Latencies are p50 / p99 per operation.
@@ -56,6 +58,8 @@ from _server_clients import (
     Report,
     check_labledger,
     check_mlflow,
+    idle_labledger,
+    idle_mlflow,
     labledger_lister,
     labledger_writer,
     mlflow_lister,
@@ -69,13 +73,15 @@ TARGET_INGEST_RATIO = 20.0
 # The issue's own measurement of ``mlflow server`` 3.17 on SQLite with 2 workers, 16 clients x
 # 10,000 values in batches of 1,000, on a quieter machine: a yardstick besides this run's figure.
 RECORDED_MLFLOW_SQLITE_VALUES_PER_S = 6_600
-OPERATIONS = ("create", "batch", "finish", "list", "search")
+OPERATIONS = ("create", "batch", "finish", "list", "search", "idle list", "idle search")
 OPERATION_NAMES = {
     "create": "create run (start_run / create_run)",
     "batch": "log a batch (flush / log_batch)",
     "finish": "finish run (end / set_terminated)",
     "list": f"list runs, first {LIST_PAGE}",
     "search": f"search '{SEARCH_FILTER}', first {LIST_PAGE}",
+    "idle list": f"list runs, first {LIST_PAGE}, after the load (nothing else running)",
+    "idle search": f"search '{SEARCH_FILTER}', first {LIST_PAGE}, after the load",
 }
 _SETUP_ALLOWANCE_S = 240.0  # for the clients to start and import before the time limit runs
 _GRACE_S = 120.0
@@ -94,6 +100,7 @@ class Plan:
     lister_pause_s: float
     mlflow_workers: int
     prefill_cache: str | None = None
+    idle_calls: int = 50
 
 
 @dataclass
@@ -284,6 +291,9 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
         outcome.catalog_runs = count + len(outcome.runs) + plan.clients  # + warm-up runs
         if outcome.runs:
             check(outcome, check_labledger, url)
+        if plan.idle_calls:
+            idle = idle_labledger(url, plan.idle_calls)
+            outcome.latencies |= {f"idle {name}": samples for name, samples in idle.items()}
     return outcome
 
 
@@ -305,6 +315,9 @@ def run_mlflow(catalog: str, plan: Plan, folder: Path, backend: str) -> Outcome:
         outcome.catalog_runs = len(outcome.runs) + plan.clients  # + warm-up runs
         if outcome.runs:
             check(outcome, check_mlflow, url)
+        if plan.idle_calls:
+            idle = idle_mlflow(url, plan.idle_calls, experiment)
+            outcome.latencies |= {f"idle {name}": samples for name, samples in idle.items()}
     return outcome
 
 
@@ -335,7 +348,7 @@ def results_of(plan: Plan, ours: Outcome, peer: Outcome | None) -> list[Result]:
         )
     ]
     for operation in OPERATIONS:
-        listing = operation in ("list", "search")
+        listing = operation.endswith(("list", "search"))
         for name, q in (("p50", 0.5), ("p99", 0.99)):
             value = percentile(ours.latencies.get(operation, []), q)
             peer_value = percentile(peer.latencies.get(operation, []), q) if peer else None
@@ -504,6 +517,12 @@ def main() -> None:
         "--lister-pause", type=float, default=0.05, help="seconds a lister waits between calls"
     )
     parser.add_argument("--mlflow-workers", type=int, default=2, help="mlflow server --workers")
+    parser.add_argument(
+        "--idle-calls",
+        type=int,
+        default=50,
+        help="lists and searches timed after the load, one at a time (default 50; 0 skips)",
+    )
     parser.add_argument("--postgres", help="a PostgreSQL server URL (postgresql+psycopg://...)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-mlflow", action="store_true", help="leave out the peer")
@@ -530,6 +549,7 @@ def main() -> None:
         lister_pause_s=args.lister_pause,
         mlflow_workers=args.mlflow_workers,
         prefill_cache=args.prefill_cache,
+        idle_calls=args.idle_calls,
     )
     if plan.values % (plan.runs_per_client * 10):
         parser.error("--values must be a multiple of 10 x --runs-per-client (10 keys a step)")
