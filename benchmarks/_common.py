@@ -85,7 +85,7 @@ class Result:
     @property
     def ratio(self) -> float | None:
         """How many times better labledger is than the peer (> 1: labledger is faster)."""
-        if self.peer is None or self.peer <= 0 or self.ours <= 0:
+        if self.peer is None or not self.peer > 0 or not self.ours > 0:  # NaN: not measured
             return None
         return self.ours / self.peer if self.higher_is_better else self.peer / self.ours
 
@@ -109,7 +109,7 @@ def dvc_executable() -> str:
 
 def format_value(value: float | None, unit: str) -> str:
     """A figure with its unit, seconds shown as ms or µs where that reads better."""
-    if value is None:
+    if value is None or value != value:  # None or NaN: not measured
         return "-"
     if unit == "s":
         if value < 1e-3:

@@ -1,0 +1,130 @@
+"""Tracking servers as subprocesses on free loopback ports: ``labledger server`` and ``mlflow server``.
+
+Each context manager starts the server, waits for its health route to answer, yields its base URL,
+and stops it with SIGINT (then SIGKILL if it does not stop within 20 s). The server's output goes to
+a log file beside its data, shown when it fails to start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from _common import console
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["free_port", "labledger_server", "mlflow_server"]
+
+_START_TIMEOUT_S = 120.0
+_STOP_TIMEOUT_S = 20.0
+_SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+@contextmanager
+def _served(
+    name: str, args: list[str], health: str, log: Path, env: dict[str, str]
+) -> Iterator[None]:
+    with log.open("wb") as out:
+        # A session of its own: SIGINT reaches the server and its workers, not this process.
+        process = subprocess.Popen(
+            args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        started = time.monotonic()
+        deadline = started + _START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(health, timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{' '.join(args[:4])} did not start:\n{_tail(log)}"
+                    ) from None
+                time.sleep(0.2)
+        console.print(f"  {name} up in {time.monotonic() - started:.1f} s")
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@contextmanager
+def labledger_server(
+    folder: Path, *, workspace: Path | None = None, catalog: str | None = None
+) -> Iterator[str]:
+    """``labledger server`` (one process) over the workspace folder, or over ``catalog`` with its
+    blob store in ``folder / "store"``; yields its base URL."""
+    port = free_port()
+    args = [sys.executable, "-m", "labledger", "server", "--port", str(port)]
+    if catalog is not None:
+        args += ["--catalog", catalog, "--store", str(folder / "store")]
+    else:
+        assert workspace is not None
+        args += ["-w", str(workspace)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_SRC), *sys.path])}
+    env.pop("LABLEDGER_URI", None)
+    base = f"http://127.0.0.1:{port}"
+    with _served("labledger server", args, f"{base}/healthz", folder / "labledger-server.log", env):
+        yield base
+
+
+def mlflow_executable() -> str:
+    beside = Path(sys.executable).with_name("mlflow")
+    if not beside.exists():
+        raise SystemExit("mlflow is not installed; see benchmarks/README.md for the benchmark venv")
+    return str(beside)
+
+
+@contextmanager
+def mlflow_server(folder: Path, backend: str, *, workers: int) -> Iterator[str]:
+    """``mlflow server`` with ``workers`` worker processes over ``backend`` (a SQLAlchemy URL),
+    artifacts in ``folder / "mlartifacts"``; yields its base URL."""
+    port = free_port()
+    args = [
+        mlflow_executable(), "server",
+        "--backend-store-uri", backend,
+        "--artifacts-destination", (folder / "mlartifacts").as_uri(),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", str(workers),
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
+    base = f"http://127.0.0.1:{port}"
+    with _served(
+        f"mlflow server ({workers} workers)",
+        args,
+        f"{base}/health",
+        folder / "mlflow-server.log",
+        env,
+    ):
+        yield base

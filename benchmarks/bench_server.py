@@ -1,0 +1,431 @@
+"""Tracking servers under load: ``labledger server`` against ``mlflow server``, on SQLite and PostgreSQL.
+
+Bounded in count and time, loopback only. For each catalog (SQLite, and PostgreSQL when one is
+given with ``--postgres URL`` or can be started here) and each tool, in the same run:
+
+1. the catalog is pre-filled (labledger: ``--prefill`` runs of 5 params + 5 metrics, written on the
+   workspace directly with the Python API before the server starts; MLflow: none, its list and
+   search are measured over the runs it has, which the output says);
+2. the server starts on a free 127.0.0.1 port (labledger: one process; MLflow: ``--workers``);
+3. ``--clients`` writer processes each create ``--runs-per-client`` runs and log ``--values``
+   metric values in all, in batches of ``--batch``, while ``--listers`` processes list and search
+   runs; each operation is timed by the client that makes it (see ``_server_clients.py``);
+4. every run's metric history is read back through the server: each (key, step) sent must be
+   there exactly once;
+5. ``--idle-calls`` lists and searches are timed one at a time with nothing else running, the
+   query's own cost beside its cost under the load.
+
+Ingest throughput is every value logged over the wall time from the start signal to the last
+writer's end (creating and finishing runs included). Latencies are p50 / p99 per operation.
+
+Run: ``.venv-bench/bin/python benchmarks/bench_server.py [--quick] [--postgres URL] [--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import queue as queues
+import random
+import shutil
+import time
+import warnings
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    MachineInfo,
+    Result,
+    console,
+    format_value,
+    print_header,
+    print_results,
+    scratch_dir,
+    timed,
+    write_json,
+)
+from _postgres import create_database, local_postgres, postgres_available
+from _server_clients import (
+    Load,
+    Report,
+    check_labledger,
+    check_mlflow,
+    idle_labledger,
+    idle_mlflow,
+    labledger_lister,
+    labledger_writer,
+    mlflow_lister,
+    mlflow_writer,
+)
+from _server_report import (
+    Outcome,
+    Plan,
+    percentile,
+    print_checks,
+    print_ratio_target,
+    print_routes,
+    results_of,
+    title_of,
+)
+from _servers import labledger_server, mlflow_server
+
+_SETUP_ALLOWANCE_S = 240.0  # for the clients to start and import before the time limit runs
+_GRACE_S = 120.0
+
+
+# -- pre-filling a labledger catalog ------------------------------------------------------------
+
+
+def _prefill_part(uri: str, store: str | None, count: int, seed: int) -> None:
+    """Create ``count`` finished runs (5 params, 5 metrics) in the workspace at ``uri``."""
+    if store is not None:
+        os.environ["LABLEDGER_STORE"] = store
+    import labledger
+
+    workspace = labledger.init(uri)
+    rng = random.Random(seed)
+    for _ in range(count):
+        params = {"lr": rng.choice([0.001, 0.01, 0.1]), "depth": rng.randint(2, 12)}
+        params |= {"model": rng.choice(["gbm", "rf"]), "seed": rng.randint(0, 9999), "bs": 64}
+        with labledger.start_run(params=params, workspace=workspace) as run:
+            run.log_metrics({key: rng.random() for key in ("auc", "loss", "f1", "acc", "prec")})
+    workspace.close()
+
+
+def prefill(uri: str, count: int, *, store: str | None = None, processes: int = 1) -> float:
+    """Pre-fill the catalog with ``count`` runs in ``processes`` processes; return the seconds."""
+    console.print(f"pre-filling the labledger catalog with {count:,} runs...")
+    labledger_init(uri, store)  # migrate once, before processes race to
+    with timed() as watch:
+        if processes <= 1:
+            _prefill_part(uri, store, count, 0)
+        else:
+            context = multiprocessing.get_context("spawn")
+            parts = [count // processes + (i < count % processes) for i in range(processes)]
+            with context.Pool(processes) as pool:
+                pool.starmap(_prefill_part, [(uri, store, n, i) for i, n in enumerate(parts)])
+    console.print(
+        f"  {count:,} runs in {watch.seconds:.1f} s ({count / watch.seconds:,.0f} runs/s)"
+    )
+    return watch.seconds
+
+
+def labledger_init(uri: str, store: str | None) -> None:
+    if store is not None:
+        os.environ["LABLEDGER_STORE"] = store
+    import labledger
+
+    labledger.init(uri).close()
+    labledger.set_workspace(None)
+
+
+# -- one load ------------------------------------------------------------------------------------
+
+
+def drive(
+    tool: str, catalog: str, url: str, plan: Plan, writer: Any, lister: Any, **extra: Any
+) -> Outcome:
+    """Run the load against the server at ``url``: start the clients, release them together,
+    gather their reports."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(plan.clients + plan.listers + 1)
+    stop, reports = context.Event(), context.Queue()
+    load = Load(
+        runs=plan.runs_per_client,
+        values=plan.values,
+        batch=plan.batch,
+        lister_pause_s=plan.lister_pause_s,
+        deadline=time.monotonic() + _SETUP_ALLOWANCE_S + plan.time_limit_s,
+    )
+    jobs = [(writer, i) for i in range(plan.clients)] + [(lister, i) for i in range(plan.listers)]
+    processes = [
+        context.Process(target=fn, args=(url, i, load, barrier, reports, stop), kwargs=extra)
+        for fn, i in jobs
+    ]
+    for process in processes:
+        process.start()
+    console.print(
+        f"{tool} on {catalog}: {plan.clients} writers x {plan.values:,} values, "
+        f"{plan.listers} listers..."
+    )
+    outcome = Outcome(tool, catalog)
+    with timed() as ready:
+        try:
+            barrier.wait(_SETUP_ALLOWANCE_S)
+        except Exception:
+            outcome.errors.append("the clients did not get ready (see their errors)")
+    console.print(f"  clients ready in {ready.seconds:.1f} s (processes started, imports done)")
+    gathered: list[Report] = []
+    writers_left = plan.clients
+    limit = load.deadline + _GRACE_S
+    while len(gathered) < len(processes) and time.monotonic() < limit:
+        if writers_left == 0 or outcome.errors:
+            stop.set()
+        try:
+            report = reports.get(timeout=1.0)
+        except queues.Empty:
+            if not any(p.is_alive() for p in processes):
+                break
+            continue
+        gathered.append(report)
+        if report.role.startswith("writer"):
+            writers_left -= 1
+    stop.set()
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+    if len(gathered) < len(processes):
+        outcome.errors.append(f"{len(processes) - len(gathered)} clients sent no report")
+    writers = [r for r in gathered if r.role.startswith("writer")]
+    for report in gathered:
+        outcome.errors += [f"{report.role}: {error}" for error in report.errors]
+        outcome.timed_out |= report.timed_out
+        for name, samples in report.latencies.items():
+            outcome.latencies.setdefault(name, []).extend(samples)
+        for name, samples in report.routes.items():
+            outcome.routes.setdefault(name, []).extend(samples)
+        outcome.runs |= report.runs
+    outcome.values = sum(r.values for r in writers)
+    if writers and all(r.started for r in writers):
+        outcome.seconds = max(r.ended for r in writers) - min(r.started for r in writers)
+        console.print(f"  load: {outcome.values:,} values in {outcome.seconds:.1f} s")
+    return outcome
+
+
+def check(outcome: Outcome, checker: Any, url: str) -> None:
+    """Read every run back (exactly once per value) and note it on ``outcome``."""
+    with timed() as watch:
+        outcome.found, outcome.problems = checker(url, outcome.runs)
+    console.print(
+        f"  checked {len(outcome.runs):,} runs, {outcome.found:,} values read back "
+        f"in {watch.seconds:.1f} s: {len(outcome.problems)} runs wrong"
+    )
+
+
+def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) -> Outcome:
+    folder.mkdir(parents=True)
+    if database is None:
+        uri, store, processes = str(folder / "workspace"), None, 1
+    else:
+        uri, store, processes = database, str(folder / "store"), 4
+    count = plan.prefill if database is None else plan.prefill_postgres
+    cache = Path(plan.prefill_cache) / f"sqlite-{count}" if plan.prefill_cache else None
+    if cache is not None and database is None and (cache / "complete").exists():
+        console.print(f"copying the pre-filled catalog ({count:,} runs) from {cache}")
+        shutil.copytree(cache / "workspace", uri)
+    elif not count:
+        labledger_init(uri, store)
+    else:
+        prefill(uri, count, store=store, processes=processes)
+        if cache is not None and database is None:
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.copytree(uri, cache / "workspace")
+            (cache / "complete").touch()
+    with labledger_server(
+        folder,
+        workspace=Path(uri) if database is None else None,
+        catalog=database,
+    ) as url:
+        outcome = drive("labledger", catalog, url, plan, labledger_writer, labledger_lister)
+        outcome.catalog_runs = count + len(outcome.runs) + plan.clients  # + warm-up runs
+        if outcome.runs:
+            check(outcome, check_labledger, url)
+        if plan.idle_calls:
+            idle = idle_labledger(url, plan.idle_calls)
+            outcome.latencies |= {f"idle {name}": samples for name, samples in idle.items()}
+    return outcome
+
+
+def run_mlflow(catalog: str, plan: Plan, folder: Path, backend: str) -> Outcome:
+    folder.mkdir(parents=True)
+    with mlflow_server(folder, backend, workers=plan.mlflow_workers) as url:
+        from mlflow import MlflowClient
+
+        experiment = MlflowClient(tracking_uri=url).create_experiment("load")
+        outcome = drive(
+            "MLflow",
+            catalog,
+            url,
+            plan,
+            mlflow_writer,
+            mlflow_lister,
+            experiment_id=experiment,
+        )
+        outcome.catalog_runs = len(outcome.runs) + plan.clients  # + warm-up runs
+        if outcome.runs:
+            check(outcome, check_mlflow, url)
+        if plan.idle_calls:
+            idle = idle_mlflow(url, plan.idle_calls, experiment)
+            outcome.latencies |= {f"idle {name}": samples for name, samples in idle.items()}
+    return outcome
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def postgres_servers(stack: ExitStack, args: argparse.Namespace, scratch: Path) -> str | None:
+    """The PostgreSQL server to use (a URL of its ``postgres`` database), or ``None``."""
+    if args.postgres:
+        return str(args.postgres)
+    if args.no_postgres:
+        return None
+    problem = postgres_available()
+    if problem is not None:
+        console.print(f"[yellow]no PostgreSQL: {problem}; SQLite only (or pass --postgres URL)")
+        return None
+    console.print("starting a local PostgreSQL (initdb, fsync off)...")
+    cluster = stack.enter_context(local_postgres())
+    return cluster.url("postgres")
+
+
+def bench(args: argparse.Namespace, plan: Plan) -> tuple[list[Result], list[Outcome]]:
+    results: list[Result] = []
+    outcomes: list[Outcome] = []
+    pairs: list[tuple[Outcome, Outcome | None]] = []
+    with ExitStack() as stack:
+        scratch = stack.enter_context(scratch_dir(args.tmp, "bench-server-", keep=args.keep))
+        catalogs: list[tuple[str, str | None, str]] = [
+            ("SQLite", None, f"sqlite:///{scratch / 'mlflow-sqlite' / 'mlflow.db'}")
+        ]
+        server = postgres_servers(stack, args, scratch)
+        if server is not None:
+            suffix = f"{os.getpid()}_{int(time.time())}"
+            catalogs.append(
+                (
+                    "PostgreSQL",
+                    create_database(server, f"labledger_bench_{suffix}"),
+                    create_database(server, f"mlflow_bench_{suffix}"),
+                )
+            )
+        for catalog, database, mlflow_backend in catalogs:
+            slug = catalog.lower()
+            ours = run_labledger(catalog, plan, scratch / f"labledger-{slug}", database)
+            peer = None
+            if not args.no_mlflow:
+                peer = run_mlflow(catalog, plan, scratch / f"mlflow-{slug}", mlflow_backend)
+            results += results_of(plan, ours, peer)
+            outcomes += [ours, *([peer] if peer else [])]
+            pairs.append((ours, peer))
+    for ours, _peer in pairs:
+        if ours.routes:
+            print_routes(ours)
+        title = title_of(plan, ours.catalog)
+        print_results(title, "MLflow", [r for r in results if r.group == title])
+    print_ratio_target(pairs)
+    print_checks(outcomes)
+    return results, outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="4 writers x 2,000 values, 2 listers, 10,000 pre-filled runs (under a minute)",
+    )
+    parser.add_argument("--clients", type=int, help="writer processes (default 16)")
+    parser.add_argument("--listers", type=int, help="list/search processes (default 4)")
+    parser.add_argument("--values", type=int, help="metric values per writer (default 10,000)")
+    parser.add_argument("--batch", type=int, default=1000, help="values per batch (default 1,000)")
+    parser.add_argument("--runs-per-client", type=int, help="runs each writer creates (default 5)")
+    parser.add_argument(
+        "--prefill", type=int, help="runs in labledger's SQLite catalog beforehand (100,000)"
+    )
+    parser.add_argument(
+        "--prefill-postgres",
+        type=int,
+        help="runs in labledger's PostgreSQL catalog beforehand (10,000; quick 1,000)",
+    )
+    parser.add_argument(
+        "--prefill-cache",
+        help="keep the pre-filled SQLite workspace here and copy it next time (saves minutes)",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, help="seconds each load may run (default 600, quick 60)"
+    )
+    parser.add_argument(
+        "--lister-pause", type=float, default=0.05, help="seconds a lister waits between calls"
+    )
+    parser.add_argument("--mlflow-workers", type=int, default=2, help="mlflow server --workers")
+    parser.add_argument(
+        "--idle-calls",
+        type=int,
+        default=50,
+        help="lists and searches timed after the load, one at a time (default 50; 0 skips)",
+    )
+    parser.add_argument("--postgres", help="a PostgreSQL server URL (postgresql+psycopg://...)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-mlflow", action="store_true", help="leave out the peer")
+    parser.add_argument("--tmp", help="folder for the scratch data (default: system temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+
+    warnings.filterwarnings("ignore")
+    quick = args.quick
+    plan = Plan(
+        clients=args.clients or (4 if quick else 16),
+        listers=args.listers if args.listers is not None else (2 if quick else 4),
+        values=args.values or (2_000 if quick else 10_000),
+        batch=args.batch,
+        runs_per_client=args.runs_per_client or (2 if quick else 5),
+        prefill=args.prefill if args.prefill is not None else (10_000 if quick else 100_000),
+        prefill_postgres=(
+            args.prefill_postgres
+            if args.prefill_postgres is not None
+            else (1_000 if quick else 10_000)
+        ),
+        time_limit_s=args.time_limit or (60.0 if quick else 600.0),
+        lister_pause_s=args.lister_pause,
+        mlflow_workers=args.mlflow_workers,
+        prefill_cache=args.prefill_cache,
+        idle_calls=args.idle_calls,
+    )
+    if plan.values % (plan.runs_per_client * 10):
+        parser.error("--values must be a multiple of 10 x --runs-per-client (10 keys a step)")
+    info = MachineInfo.collect(["labledger", "mlflow", "fastapi", "uvicorn", "sqlalchemy"])
+    print_header("labledger server vs MLflow server: tracking under load", info)
+    console.print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with timed() as total:
+        results, outcomes = bench(args, plan)
+    console.print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    console.print(
+        "labledger: one server process; MLflow: "
+        f"{plan.mlflow_workers} workers. Latencies are timed by the client that makes the call. "
+        "MLflow's list and search run over the runs its writers created (no pre-fill)."
+    )
+    console.print(f"total time {format_value(total.seconds, 's')}")
+    write_json(
+        args.json,
+        info,
+        results,
+        plan=plan.__dict__,
+        outcomes=[
+            {
+                "tool": o.tool,
+                "catalog": o.catalog,
+                "values": o.values,
+                "seconds": o.seconds,
+                "catalog_runs": o.catalog_runs,
+                "found": o.found,
+                "problems": o.problems,
+                "errors": o.errors,
+                "routes": {
+                    route: {
+                        "requests": len(s),
+                        "p50": percentile(s, 0.5),
+                        "p99": percentile(s, 0.99),
+                    }
+                    for route, s in o.routes.items()
+                },
+            }
+            for o in outcomes
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
