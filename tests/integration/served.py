@@ -32,9 +32,10 @@ from labledger.workspace.http.blobs import HttpBlobStore
 from labledger.workspace.http.stores import HttpStores
 from labledger.workspace.http.workspace import RemoteWorkspace
 from labledger.workspace.workspace import Workspace
+from tests.integration.server_forks import fork_server, process_gone
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
 __all__ = ["ServedWorkspace", "served_workspace", "start_server"]
@@ -48,38 +49,49 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _wait_until_healthy(base: str, alive: Callable[[], bool], log: BinaryIO) -> None:
+    """Return once ``base`` answers /healthz; fail with the server's log if it dies or stalls."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if not alive() or time.monotonic() > deadline:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                raise AssertionError(f"the server did not start: {err[-2000:]}") from None
+            time.sleep(0.02)
+
+
 @contextlib.contextmanager
-def start_server(root: Path) -> Iterator[str]:
+def start_server(root: Path, *, forked: bool = False) -> Iterator[str]:
     """``labledger server`` over the workspace at ``root``; yields its base URL.
 
-    Its log (a JSON line per request) goes to a file: a pipe nobody reads until the end would
-    fill up and stop the server mid-request.
+    By default a new interpreter; ``forked`` forks it from a process that imported the server
+    once (``server_forks``), which starts in a fraction of the time, for the conformance modules
+    that start a server per test. Its log (a JSON line per request) goes to a file: a pipe nobody
+    reads until the end would fill up and stop the server mid-request.
     """
     pytest.importorskip("uvicorn")
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    with tempfile.TemporaryFile() as log:
+    argv = ["server", "--port", str(port), "-w", str(root)]
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.NamedTemporaryFile() as log:
+        if forked:
+            with fork_server(argv, log.name) as pid:
+                _wait_until_healthy(base, lambda: not process_gone(pid), log)
+                yield base
+            return
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         process = subprocess.Popen(
-            [sys.executable, "-m", "labledger", "server", "--port", str(port), "-w", str(root)],
+            [sys.executable, "-m", "labledger", *argv],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-        base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + _START_TIMEOUT_S
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                        break
-                except (urllib.error.URLError, ConnectionError):
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        process.kill()
-                        process.wait()
-                        log.seek(0)
-                        err = log.read().decode(errors="replace")
-                        raise AssertionError(f"the server did not start: {err[-2000:]}")
-                    time.sleep(0.1)
+            _wait_until_healthy(base, lambda: process.poll() is None, log)
             yield base
         finally:
             process.send_signal(signal.SIGINT)
@@ -183,7 +195,7 @@ def served_workspace(folder: Path) -> Iterator[ServedWorkspace]:
     """A fresh embedded workspace in ``folder``, served by a real server, opened through it."""
     served = Workspace.init(folder)
     try:
-        with start_server(served.settings.root or folder) as url:
+        with start_server(served.settings.root or folder, forked=True) as url:
             remote = ServedWorkspace(url, served)
             try:
                 yield remote
