@@ -242,6 +242,8 @@ def test_a_team_works_through_one_server_on_postgres_and_s3(team_server: TeamSer
     assert "read_plate" in json.dumps(lineage) and "hits" in json.dumps(lineage)
     shown = team.cli("bob", "runs", "show", first["run_id"], "--json").json()
     assert {task["node"] for task in shown["tasks"]} == STEPS
+    compared = team.cli("bob", "runs", "compare", first["run_id"], changed.json()["run_id"])
+    assert compared.code == 0 and "threshold" in compared.out, compared.out + compared.err
     logs = team.cli("bob", "runs", "logs", first["run_id"])
     assert logs.code == 0 and "read_plate" in logs.out, logs.out + logs.err
 
