@@ -1,13 +1,14 @@
 """The team-server walkthrough of docs/server.md, end to end, as its users would do it.
 
-A real ``labledger server`` serves a PostgreSQL catalog and a SeaweedFS S3 bucket. An
-administrator creates it from the command line (the first administrator and their token on the
-catalog itself, everyone else through the server); then every command runs in a process of its
-own whose environment names nothing but the server and the user's token (``LABLEDGER_URI``,
-``LABLEDGER_TOKEN``): alice (editor) runs a pipeline with the local executor, runs it again from
-another process and on Dask and gets the cached results, lists and searches runs, reads an
-output's lineage and holds the server to its ledger; bob (viewer) reads all of it and is refused
-every write with a clear message and a non-zero exit status.
+A real ``labledger server`` serves a PostgreSQL catalog and a SeaweedFS S3 bucket. Where the
+workspace is, the owner creates the users and their tokens on the catalog itself; the
+administrator gives roles through the server. Then every command runs in a process of its own
+whose environment names nothing but the server and the user's token (``LABLEDGER_URI``,
+``LABLEDGER_TOKEN``): alice (editor) runs a pipeline with the local executor, carol (another
+editor) runs it and gets every step from the cache alice filled, alice runs it on Dask (cached,
+then with a changed parameter), bob (viewer) lists, searches and reads lineage, runs and logs,
+both hold the server to its ledger, and bob is refused every write with a clear message and a
+non-zero exit status.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def _secret(outcome: Outcome) -> str:
 def team_server(
     team_env: str, s3_server: S3Server, s3_bucket_url: str, tmp_path: Path
 ) -> Iterator[TeamServer]:
-    """A server on PostgreSQL and S3 with an administrator, alice (editor) and bob (viewer)."""
+    """A server on PostgreSQL and S3 with an administrator, alice and carol (editors) and bob (viewer)."""
     catalog = team_env
     # Users and their tokens are made where the workspace is (the catalog and the bucket).
     owner = _bare_env(
@@ -138,7 +139,7 @@ def team_server(
     initialised = owner_cli("init")  # done already: it is safe to run again
     assert initialised.code == 0, initialised.out + initialised.err
     tokens: dict[str, str] = {}
-    for name, admin in (("admin", True), ("alice", False), ("bob", False)):
+    for name, admin in (("admin", True), ("alice", False), ("carol", False), ("bob", False)):
         made = owner_cli("users", "create", name, *(["--admin"] if admin else []))
         assert made.code == 0, made.out + made.err
         tokens[name] = _secret(owner_cli("tokens", "create", "--user", name, "--name", "laptop"))
@@ -149,7 +150,7 @@ def team_server(
         bucket = FsspecBlobStore(s3_bucket_url, storage_options=s3_server.storage_options)
         team = TeamServer(server.base, catalog, tmp_path, tokens, bucket)
         # Roles are given through the server, by the administrator.
-        for name, role in (("alice", "editor"), ("bob", "viewer")):
+        for name, role in (("alice", "editor"), ("carol", "editor"), ("bob", "viewer")):
             granted = team.cli("admin", "projects", "grant", name, role, "--project", "default")
             assert granted.code == 0, granted.out + granted.err
         yield team
@@ -178,8 +179,8 @@ def test_a_team_works_through_one_server_on_postgres_and_s3(team_server: TeamSer
     stored = [digest for outputs in digests.values() for digest in outputs.values()]
     assert stored and all(team.bucket.exists(digest) for digest in stored)
 
-    # The same pipeline from another process: every step comes from the server's cache.
-    again = team.cli("alice", "run", target, "--json").json()
+    # carol, another editor, runs the same pipeline: every step comes from the server's cache.
+    again = team.cli("carol", "run", target, "--json").json()
     assert again["run_id"] != first["run_id"]
     assert set(_statuses(again).values()) == {"cached"}
     assert {task["node"]: task["digests"] for task in again["tasks"]} == digests
