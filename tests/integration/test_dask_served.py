@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labledger import init
-from labledger._foundation.errors import StepFailedError
 from tests.integration import dask_steps as ds
 from tests.integration.served import served_workspace
 
@@ -43,12 +42,6 @@ def client() -> Iterator[object]:
         cluster.close()
 
 
-@pytest.mark.xfail(
-    raises=StepFailedError,
-    strict=True,
-    reason="workers store their outputs through the server: that needs blob uploads over HTTP "
-    "(today the worker's store refuses, and the step fails)",
-)
 def test_a_pipeline_on_dask_against_a_server_matches_an_embedded_run(
     tmp_path: Path, client: object
 ) -> None:

@@ -156,8 +156,27 @@ def test_the_runs_commands_work_with_a_server_uri(
     code, out = cli("vera", "runs", "search", "params.model = 'gbm'", "--json")
     assert code == 0, out
     assert [r["id"] for r in json.loads(out)] == [run.id]
-    # ``runs show`` and ``runs compare`` also read a run's tasks and the files its steps read,
-    # which come with the task store's routes.
+    # ``runs show``, ``runs compare`` and ``runs logs`` read a run's tasks (and the files its
+    # steps read) through the server's task routes.
+    code, out = cli("vera", "runs", "show", run.id, "--json")
+    assert code == 0, out
+    shown = json.loads(out)
+    assert shown["id"] == run.id and shown["params"] == {"model": "gbm"}
+    assert [p["value"] for p in shown["metric_history"]["auc"]] == pytest.approx([0.7, 0.8, 0.9])
+    assert shown["tasks"] == []
+    code, out = cli("vera", "runs", "show", run.id)
+    assert code == 0 and "gbm" in out and "auc" in out, out
+    code, out = cli("vera", "runs", "compare", run.id, other.id, "--json")
+    assert code == 0, out
+    compared = json.loads(out)
+    assert [r["id"] for r in compared["runs"]] == [run.id, other.id]
+    assert compared["files_read"] == {run.id: {}, other.id: {}}
+    code, out = cli("vera", "runs", "compare", run.id, other.id)
+    assert code == 0 and "gbm" in out and "rf" in out, out
+    code, out = cli("vera", "runs", "logs", run.id, "--json")
+    assert code == 0 and json.loads(out) == [], out
+    code, out = cli("otto", "runs", "show", run.id)
+    assert code == 1 and "no run" in out.lower(), out
     code, out = cli("otto", "runs", "list", "--json")
     assert code == 0 and json.loads(out) == [], out
     code, out = cli("otto", "runs", "search", f"id = '{run.id}'", "--json")

@@ -2,8 +2,8 @@
 searches, pages and crashed runs, run against a workspace reached through a real
 ``labledger server``.
 
-Every run store call goes through the server; artifacts, environment blobs and projects are made
-on the served workspace (they have no HTTP route here yet, see ``served``).
+Every run store call goes through the server, and so do artifacts and blobs; projects are made on
+the served workspace (see ``served``).
 """
 
 from __future__ import annotations

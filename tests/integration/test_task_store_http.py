@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-# Tests that need the served workspace's own catalog, or a whole pipeline run from a new process,
-# with the reason each is not run here.
+# Tests that need the served workspace's own catalog, with the reason each is not run here.
 NOT_OVER_HTTP = {
     # They compare SQLite's driver path with its SQLAlchemy path.
     "test_driver_and_sqlalchemy_paths_write_and_read_the_same_rows": "the local SQLite catalog",
@@ -49,10 +48,6 @@ NOT_OVER_HTTP = {
     "test_run_is_sealed_in_the_ledger_and_verifies": "verify() of the catalog itself",
     "test_a_forged_logged_digest_breaks_the_seal_and_is_never_reused": "verify() of the catalog",
     "test_a_cached_step_brings_the_metrics_it_logged_marked_as_reused": "verify() of the catalog",
-    # The re-run is a new process that opens the server as any remote client: its tracked run
-    # needs runs over HTTP.
-    "test_reproduce_matches_every_output_and_marks_them_verified": "a re-run needs runs over HTTP",
-    "test_a_step_that_is_not_deterministic_is_reported_as_differing": "a re-run needs runs over HTTP",
 }
 
 adopt(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from labledger._foundation.errors import ConfigurationError
 from labledger.workspace.http.artifacts import HttpArtifactStore
 from labledger.workspace.http.identity import HttpIdentityStore
 from labledger.workspace.http.ledger import HttpLedgerStore
@@ -57,9 +56,3 @@ class HttpStores:
     @functools.cached_property
     def tasks(self) -> HttpTaskStore:
         return HttpTaskStore(self.client)
-
-    def _not_yet(self, what: str) -> ConfigurationError:
-        return ConfigurationError(
-            f"{what} is not available against a server yet ({self.client.base_url})",
-            hint="open the server's workspace itself (its folder or database URL) for this",
-        )
