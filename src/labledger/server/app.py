@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from labledger._foundation.errors import WorkspaceUnreadableError
 from labledger.identity import IdentityService, local_user
+from labledger.server.access import AccessCache
 from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
 from labledger.server.key_routes import router as key_router
@@ -89,6 +90,7 @@ def create_app(
     )
     app.state.workspace = workspace
     app.state.identity = IdentityService(workspace.stores.identity)
+    app.state.access = AccessCache(app.state.identity)
     app.state.auth_required = auth_required
     app.state.upload_limit = upload_limit
     app.state.local_user = None if auth_required else local_user(workspace.actor)

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from labledger._foundation.errors import (
     AuthenticationError,
     NotFoundError,
     PermissionDeniedError,
 )
-from labledger.stores.identity import Role, User
+from labledger.stores.identity import ProjectAccess, Role, User
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from labledger.identity import IdentityService
+    from labledger.server.access import AccessCache
 
 __all__ = [
     "Permission",
@@ -167,14 +169,25 @@ def _only_from_this_machine(request: Request) -> None:
         )
 
 
+def _access(request: Request) -> AccessCache:
+    access: AccessCache = request.app.state.access
+    return access
+
+
+def _signed_in_as(request: Request, user: User) -> User:
+    request.state.user = user
+    request.state.user_name = user.name
+    return user
+
+
 def _user(request: Request) -> User:
     cached = getattr(request.state, "user", None)
     if isinstance(cached, User):
         return cached
     secret = _bearer(request)
     if secret is not None:
-        user = _service(request).authenticate_token(secret)
-    elif request.app.state.local_user is not None and not _service(request).has_users():
+        user = _access(request).user(secret)
+    elif request.app.state.local_user is not None and not _access(request).has_users():
         _only_from_this_machine(request)
         user = request.app.state.local_user
     else:
@@ -185,9 +198,7 @@ def _user(request: Request) -> User:
             "this server needs an API token",
             hint="send `Authorization: Bearer <token>`; make one with `labledger tokens create`",
         )
-    request.state.user = user
-    request.state.user_name = user.name
-    return user
+    return _signed_in_as(request, user)
 
 
 class _Check:
@@ -236,9 +247,22 @@ class _InProjects(_Check):
         self.permission = Permission("project", role)
         self.role = role
 
-    def __call__(self, request: Request) -> ProjectScope:
+    async def __call__(self, request: Request) -> ProjectScope:
+        # A client that sends many requests a second is answered from what this process
+        # remembers (see ``access``), without a trip to the thread pool; otherwise the catalog
+        # is read in the pool, as a synchronous dependency would be.
+        secret = _bearer(request)
+        user = _access(request).known_user(secret) if secret is not None else None
+        visible = _access(request).known_projects(user) if user is not None else None
+        if user is None or visible is None:
+            return await run_in_threadpool(self._scope, request)
+        return self._of(_signed_in_as(request, user), visible)
+
+    def _scope(self, request: Request) -> ProjectScope:
         user = _user(request)
-        visible = _service(request).visible_projects(user)
+        return self._of(user, _access(request).projects(user))
+
+    def _of(self, user: User, visible: list[ProjectAccess]) -> ProjectScope:
         # An administrator is an administrator in every project, member or not.
         roles = {p.id: Role.ADMIN if user.is_admin else p.role for p in visible}
         return ProjectScope(
