@@ -9,7 +9,9 @@ every request.
 - The projects a user sees, and their role in each, are remembered as long: a role granted or
   taken away elsewhere is seen within ``ttl_s`` seconds.
 - That the workspace has users is remembered for good once true (users are never deleted, only
-  disabled), so single-user mode ends as it did; while it has none, every request asks again.
+  disabled); that it has none, for ``ttl_s`` seconds: a loopback server in single-user mode asks
+  for tokens at the latest ``ttl_s`` seconds after the first user is made elsewhere (at once when
+  made through this server).
 
 Failed sign-ins are never remembered: a wrong token costs a catalog lookup each time.
 """
@@ -60,6 +62,7 @@ class AccessCache:
         self._users: dict[str, tuple[float, User]] = {}
         self._projects: dict[str, tuple[float, list[ProjectAccess]]] = {}
         self._has_users = False
+        self._no_users_until = 0.0
 
     def known_user(self, secret: str) -> User | None:
         """The user of token ``secret`` if it was checked less than ``ttl_s`` ago; no I/O."""
@@ -94,15 +97,26 @@ class AccessCache:
         self._keep(self._projects, user.id, visible)
         return visible
 
+    def known_no_users(self) -> bool:
+        """Whether the workspace had no user when last asked, less than ``ttl_s`` ago; no I/O."""
+        return not self._has_users and self._clock() < self._no_users_until
+
     def has_users(self) -> bool:
-        """Whether the workspace has (ever had) a user; remembered once true."""
-        if not self._has_users:
-            self._has_users = self.identity.has_users()
+        """Whether the workspace has (ever had) a user; remembered for good once true."""
+        if self._has_users:
+            return True
+        if self.known_no_users():
+            return False
+        self._has_users = self.identity.has_users()
+        if not self._has_users and self.ttl_s > 0:
+            self._no_users_until = self._clock() + self.ttl_s
         return self._has_users
 
     def forget(self) -> None:
-        """Drop every remembered token and project list (after this process changed one)."""
+        """Drop every remembered token, project list and "no users" (after this process
+        changed one)."""
         with self._lock:
+            self._no_users_until = 0.0
             self._users.clear()
             self._projects.clear()
 

@@ -98,6 +98,7 @@ def create_user(body: NewUserIn, request: Request, admin: Annotated[User, admin_
         password=body.password,
         is_admin=body.is_admin,
     )
+    _forget_access(request)  # single-user mode, if on, ends with the first user
     return UserOut.of(user)
 
 

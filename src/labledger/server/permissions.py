@@ -180,6 +180,20 @@ def _signed_in_as(request: Request, user: User) -> User:
     return user
 
 
+def _known_user(request: Request) -> User | None:
+    """The user a request signs in as, when this process knows it without reading the
+    catalog; ``None`` when it must read it."""
+    secret = _bearer(request)
+    access = _access(request)
+    if secret is not None:
+        return access.known_user(secret)
+    if request.app.state.local_user is not None and access.known_no_users():
+        _only_from_this_machine(request)
+        local: User = request.app.state.local_user
+        return local
+    return None
+
+
 def _user(request: Request) -> User:
     cached = getattr(request.state, "user", None)
     if isinstance(cached, User):
@@ -251,8 +265,7 @@ class _InProjects(_Check):
         # A client that sends many requests a second is answered from what this process
         # remembers (see ``access``), without a trip to the thread pool; otherwise the catalog
         # is read in the pool, as a synchronous dependency would be.
-        secret = _bearer(request)
-        user = _access(request).known_user(secret) if secret is not None else None
+        user = _known_user(request)
         visible = _access(request).known_projects(user) if user is not None else None
         if user is None or visible is None:
             return await run_in_threadpool(self._scope, request)

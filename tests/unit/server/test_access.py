@@ -110,13 +110,16 @@ def test_no_ttl_reads_every_time(service: IdentityService, clock: Clock, assay: 
         access.user(issued.secret)
 
 
-def test_having_users_is_asked_again_until_true_then_remembered(
-    service: IdentityService, access: AccessCache
+def test_no_users_is_remembered_for_the_ttl_and_users_for_good(
+    service: IdentityService, access: AccessCache, clock: Clock
 ) -> None:
     assert not access.has_users()
-    service.create_user("first", by="root")
-    assert access.has_users()  # no TTL on "no users": single-user mode ends at once
+    service.create_user("first", by="root")  # elsewhere, as `labledger users create` would
+    assert not access.has_users()
+    clock.now += 5.0
+    assert access.has_users()
     service.disable_user("first", by="root")
+    clock.now += 50.0
     assert access.has_users()
 
 
@@ -198,3 +201,18 @@ def test_a_role_taken_away_through_the_server_is_seen_at_once(
     )
     assert removed.status_code == 204, removed.text
     assert _batch(client, ed, 2).status_code == 404
+
+
+def test_single_user_mode_ends_at_once_when_the_server_makes_the_first_user(
+    workspace: Workspace, service: IdentityService, clock: Clock
+) -> None:
+    from labledger.server import create_app
+    from tests.unit.server.conftest import TestClient
+
+    app = create_app(workspace, auth_required=False)
+    app.state.access = AccessCache(service, ttl_s=5.0, clock=clock)
+    local = TestClient(app, base_url="http://127.0.0.1")
+    assert local.post("/api/v1/runs/running", json={}).status_code == 200
+    made = local.post("/api/v1/users", json={"name": "ada", "is_admin": True})
+    assert made.status_code == 201, made.text
+    assert local.post("/api/v1/runs/running", json={}).status_code == 401

@@ -74,7 +74,7 @@ def _unencodable(value: str) -> bool:
 
 def _numbers(rows: list[MetricRow]) -> list[MetricRow]:
     """``rows`` with a ``"NaN"`` value sent as text stored as NaN is, as ``None``."""
-    if all(row[1] is None or not math.isnan(row[1]) for row in rows):
+    if all(row[1] == row[1] for row in rows):  # NaN is the one value unequal to itself
         return rows
     return [(k, None if v is not None and math.isnan(v) else v, s, t, q) for k, v, s, t, q in rows]
 
