@@ -6,8 +6,9 @@ every request.
   catalog keeps), never by the secret. A token revoked or expired, or a user disabled, through
   another process (the CLI, another replica) is refused at the latest ``ttl_s`` seconds later;
   through this process's own routes, at once (they call ``forget``).
-- The projects a user sees, and their role in each, are remembered as long: a role granted or
-  taken away elsewhere is seen within ``ttl_s`` seconds.
+- The projects a user sees, and their role in each, are remembered as long: a role taken away
+  elsewhere is seen within ``ttl_s`` seconds. A refusal is never made from memory (see
+  ``ProjectScope``), so a project made or a role granted is seen at once.
 - That the workspace has users is remembered for good once true (users are never deleted, only
   disabled); that it has none, for ``ttl_s`` seconds: a loopback server in single-user mode asks
   for tokens at the latest ``ttl_s`` seconds after the first user is made elsewhere (at once when
@@ -88,9 +89,10 @@ class AccessCache:
             return None
         return found[1]
 
-    def projects(self, user: User) -> list[ProjectAccess]:
-        """The projects ``user`` sees (every one for an admin), with their role in each."""
-        known = self.known_projects(user)
+    def projects(self, user: User, *, fresh: bool = False) -> list[ProjectAccess]:
+        """The projects ``user`` sees (every one for an admin), with their role in each; read
+        from the catalog when ``fresh`` (and remembered again)."""
+        known = None if fresh else self.known_projects(user)
         if known is not None:
             return known
         visible = self.identity.visible_projects(user)

@@ -14,7 +14,7 @@ finds them again, so a test can insist that no route goes without one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, Request
@@ -28,7 +28,7 @@ from labledger._foundation.errors import (
 from labledger.stores.identity import ProjectAccess, Role, User
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from fastapi.dependencies.models import Dependant
     from fastapi.routing import APIRoute
@@ -78,20 +78,34 @@ class ProjectScope:
     """A signed-in user, the role a route needs, and the projects they act in (by project id).
 
     A route whose project is named by what it touches (a run's) asks ``require`` once it knows
-    it; a search keeps to ``readable``.
+    it; a search keeps to ``readable``. Roles may come from what the server process remembers
+    (see ``access``); a refusal never does: before it says no, the scope reads the user's roles
+    again (``reread``), so a project made or a role granted a moment ago is seen at once.
     """
 
     user: User
     needed: Role
     roles: Mapping[str, Role]
     names: Mapping[str, str]
+    reread: Callable[[], ProjectScope] | None = field(default=None, compare=False, repr=False)
+    _fresh: list[ProjectScope] = field(default_factory=list, compare=False, repr=False)
+
+    def _current(self) -> ProjectScope | None:
+        """The scope as the catalog has it now (read once), or ``None`` when this is it."""
+        if self.reread is None:
+            return None
+        if not self._fresh:
+            self._fresh.append(self.reread())
+        return self._fresh[0]
 
     def role(self, project_id: str | None) -> Role | None:
         """The user's role in the project ``project_id``, or ``None`` when they are no member
         (a run of no project, from an old catalog, is for administrators)."""
         if project_id is None:
             return Role.ADMIN if self.user.is_admin else None
-        return self.roles.get(project_id)
+        found = self.roles.get(project_id)
+        current = self._current() if found is None else None
+        return found if current is None else current.role(project_id)
 
     def require(self, project_id: str | None, *, what: str) -> Role:
         """Check the needed role in ``project_id``.
@@ -102,22 +116,28 @@ class ProjectScope:
             PermissionDeniedError: The user is a member with a lesser role.
         """
         role = self.role(project_id)
+        if role is not None and role.allows(self.needed):
+            return role
+        current = self._current()
+        if current is not None:
+            return current.require(project_id, what=what)
         if role is None:
             raise NotFoundError(
                 f"no {what}", hint="list runs with `labledger runs list`; ask for access if needed"
             )
-        if not role.allows(self.needed):
-            name = self.names.get(project_id or "", project_id)
-            raise PermissionDeniedError(
-                f"{self.user.name} is {role.value} in {name}; this needs {self.needed.value}",
-                hint="ask a project admin for a higher role",
-            )
-        return role
+        name = self.names.get(project_id or "", project_id)
+        raise PermissionDeniedError(
+            f"{self.user.name} is {role.value} in {name}; this needs {self.needed.value}",
+            hint="ask a project admin for a higher role",
+        )
 
     def allowed(self, project_id: str | None) -> bool:
         """Whether the user holds the needed role in ``project_id``."""
         role = self.role(project_id)
-        return role is not None and role.allows(self.needed)
+        if role is not None and role.allows(self.needed):
+            return True
+        current = self._current()
+        return current is not None and current.allowed(project_id)
 
     def readable(self) -> tuple[str, ...]:
         """The ids of the projects the user may read, sorted."""
@@ -269,13 +289,21 @@ class _InProjects(_Check):
         visible = _access(request).known_projects(user) if user is not None else None
         if user is None or visible is None:
             return await run_in_threadpool(self._scope, request)
-        return self._of(_signed_in_as(request, user), visible)
+        access = _access(request)
+        known = _signed_in_as(request, user)
+        return self._of(known, visible, lambda: self._of(known, access.projects(known, fresh=True)))
 
     def _scope(self, request: Request) -> ProjectScope:
         user = _user(request)
-        return self._of(user, _access(request).projects(user))
+        access = _access(request)
+        return self._of(user, access.projects(user, fresh=True))
 
-    def _of(self, user: User, visible: list[ProjectAccess]) -> ProjectScope:
+    def _of(
+        self,
+        user: User,
+        visible: list[ProjectAccess],
+        reread: Callable[[], ProjectScope] | None = None,
+    ) -> ProjectScope:
         # An administrator is an administrator in every project, member or not.
         roles = {p.id: Role.ADMIN if user.is_admin else p.role for p in visible}
         return ProjectScope(
@@ -283,6 +311,7 @@ class _InProjects(_Check):
             self.role,
             {key: role for key, role in roles.items() if role is not None},
             {p.id: p.name for p in visible},
+            reread,
         )
 
 

@@ -216,3 +216,21 @@ def test_single_user_mode_ends_at_once_when_the_server_makes_the_first_user(
     made = local.post("/api/v1/users", json={"name": "ada", "is_admin": True})
     assert made.status_code == 201, made.text
     assert local.post("/api/v1/runs/running", json={}).status_code == 401
+
+
+def test_a_project_made_or_a_role_granted_elsewhere_is_seen_at_once(
+    served: Any, client: TestClient, service: IdentityService, workspace: Workspace, assay: str
+) -> None:
+    issued = service.issue_token("ed", "laptop", by="root")
+    _new_run(client, issued.secret, assay)
+    assert _batch(client, issued.secret, 1).status_code == 204  # ed's roles are remembered now
+    screening = workspace.project_id("screening")
+    service.grant("screening", "ed", Role.VIEWER, actor=ROOT)
+    run = {"id": RUN_ID.replace("a1", "b2"), "project_id": screening, "name": "fit"}
+    run |= {"kind": "run", "host": "laptop", "pid": 1, "started_at": 1_700_000_000.0}
+    auth = {"Authorization": f"Bearer {issued.secret}"}
+    viewer = client.post("/api/v1/runs", json={"run": run}, headers=auth)
+    assert viewer.status_code == 403, viewer.text
+    service.grant("screening", "ed", Role.EDITOR, actor=ROOT)
+    made = client.post("/api/v1/runs", json={"run": run}, headers=auth)
+    assert made.status_code == 201, made.text
