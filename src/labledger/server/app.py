@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from labledger._foundation.errors import WorkspaceUnreadableError
 from labledger.identity import IdentityService, local_user
+from labledger.server.access import AccessCache
 from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
 from labledger.server.key_routes import router as key_router
@@ -89,16 +90,17 @@ def create_app(
     )
     app.state.workspace = workspace
     app.state.identity = IdentityService(workspace.stores.identity)
+    app.state.access = AccessCache(app.state.identity)
     app.state.auth_required = auth_required
     app.state.upload_limit = upload_limit
     app.state.local_user = None if auth_required else local_user(workspace.actor)
     install_error_handlers(app)
+    for router in store_routers:  # the hottest first (see ``store_routers``)
+        app.include_router(router)
     app.include_router(health)
     app.include_router(identity_router)
     app.include_router(key_router)
     app.include_router(ledger_router)
-    for router in store_routers:
-        app.include_router(router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     # Outermost first: the request id exists before anything (even a 413) is answered.
     app.add_middleware(BodyLimit, max_bytes=body_limit, upload_bytes=upload_limit)

@@ -31,6 +31,7 @@ from labledger.stores.identity import Role, User
 
 if TYPE_CHECKING:
     from labledger.identity import IdentityService
+    from labledger.server.access import AccessCache
 
 __all__ = ["router"]
 
@@ -43,6 +44,12 @@ Pages = Annotated[PageQuery, Depends(page_query)]
 def _service(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity
     return service
+
+
+def _forget_access(request: Request) -> None:
+    """This process changed a token or a role: stop trusting what it remembers of them."""
+    access: AccessCache = request.app.state.access
+    access.forget()
 
 
 @router.get("/me", response_model=UserOut, tags=["identity"])
@@ -76,7 +83,9 @@ def list_tokens(
 @router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["identity"])
 def revoke_token(token_id: str, request: Request, user: Annotated[User, signed_in()]) -> TokenOut:
     """Revoke one of the signed-in user's tokens (an admin may revoke anyone's)."""
-    return TokenOut.of(_service(request).revoke_token(token_id, actor=user))
+    revoked = _service(request).revoke_token(token_id, actor=user)
+    _forget_access(request)
+    return TokenOut.of(revoked)
 
 
 @router.post("/users", response_model=UserOut, status_code=201, tags=["admin"])
@@ -89,6 +98,7 @@ def create_user(body: NewUserIn, request: Request, admin: Annotated[User, admin_
         password=body.password,
         is_admin=body.is_admin,
     )
+    _forget_access(request)  # single-user mode, if on, ends with the first user
     return UserOut.of(user)
 
 
@@ -130,6 +140,7 @@ def set_member(
 ) -> MembershipOut:
     """Give a user a role in the project (project admins only)."""
     member = _service(request).grant(ctx.project, user, body.role, actor=ctx.user)
+    _forget_access(request)
     return MembershipOut.of(member)
 
 
@@ -139,4 +150,5 @@ def remove_member(
 ) -> Response:
     """Take a user out of the project (project admins only)."""
     _service(request).revoke_role(ctx.project, user, actor=ctx.user)
+    _forget_access(request)
     return Response(status_code=204)

@@ -14,26 +14,28 @@ finds them again, so a test can insist that no route goes without one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from labledger._foundation.errors import (
     AuthenticationError,
     NotFoundError,
     PermissionDeniedError,
 )
-from labledger.stores.identity import Role, User
+from labledger.stores.identity import ProjectAccess, Role, User
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from fastapi.dependencies.models import Dependant
     from fastapi.routing import APIRoute
     from starlette.routing import BaseRoute
 
     from labledger.identity import IdentityService
+    from labledger.server.access import AccessCache
 
 __all__ = [
     "Permission",
@@ -76,20 +78,34 @@ class ProjectScope:
     """A signed-in user, the role a route needs, and the projects they act in (by project id).
 
     A route whose project is named by what it touches (a run's) asks ``require`` once it knows
-    it; a search keeps to ``readable``.
+    it; a search keeps to ``readable``. Roles may come from what the server process remembers
+    (see ``access``); a refusal never does: before it says no, the scope reads the user's roles
+    again (``reread``), so a project made or a role granted a moment ago is seen at once.
     """
 
     user: User
     needed: Role
     roles: Mapping[str, Role]
     names: Mapping[str, str]
+    reread: Callable[[], ProjectScope] | None = field(default=None, compare=False, repr=False)
+    _fresh: list[ProjectScope] = field(default_factory=list, compare=False, repr=False)
+
+    def _current(self) -> ProjectScope | None:
+        """The scope as the catalog has it now (read once), or ``None`` when this is it."""
+        if self.reread is None:
+            return None
+        if not self._fresh:
+            self._fresh.append(self.reread())
+        return self._fresh[0]
 
     def role(self, project_id: str | None) -> Role | None:
         """The user's role in the project ``project_id``, or ``None`` when they are no member
         (a run of no project, from an old catalog, is for administrators)."""
         if project_id is None:
             return Role.ADMIN if self.user.is_admin else None
-        return self.roles.get(project_id)
+        found = self.roles.get(project_id)
+        current = self._current() if found is None else None
+        return found if current is None else current.role(project_id)
 
     def require(self, project_id: str | None, *, what: str) -> Role:
         """Check the needed role in ``project_id``.
@@ -100,22 +116,28 @@ class ProjectScope:
             PermissionDeniedError: The user is a member with a lesser role.
         """
         role = self.role(project_id)
+        if role is not None and role.allows(self.needed):
+            return role
+        current = self._current()
+        if current is not None:
+            return current.require(project_id, what=what)
         if role is None:
             raise NotFoundError(
                 f"no {what}", hint="list runs with `labledger runs list`; ask for access if needed"
             )
-        if not role.allows(self.needed):
-            name = self.names.get(project_id or "", project_id)
-            raise PermissionDeniedError(
-                f"{self.user.name} is {role.value} in {name}; this needs {self.needed.value}",
-                hint="ask a project admin for a higher role",
-            )
-        return role
+        name = self.names.get(project_id or "", project_id)
+        raise PermissionDeniedError(
+            f"{self.user.name} is {role.value} in {name}; this needs {self.needed.value}",
+            hint="ask a project admin for a higher role",
+        )
 
     def allowed(self, project_id: str | None) -> bool:
         """Whether the user holds the needed role in ``project_id``."""
         role = self.role(project_id)
-        return role is not None and role.allows(self.needed)
+        if role is not None and role.allows(self.needed):
+            return True
+        current = self._current()
+        return current is not None and current.allowed(project_id)
 
     def readable(self) -> tuple[str, ...]:
         """The ids of the projects the user may read, sorted."""
@@ -167,14 +189,39 @@ def _only_from_this_machine(request: Request) -> None:
         )
 
 
+def _access(request: Request) -> AccessCache:
+    access: AccessCache = request.app.state.access
+    return access
+
+
+def _signed_in_as(request: Request, user: User) -> User:
+    request.state.user = user
+    request.state.user_name = user.name
+    return user
+
+
+def _known_user(request: Request) -> User | None:
+    """The user a request signs in as, when this process knows it without reading the
+    catalog; ``None`` when it must read it."""
+    secret = _bearer(request)
+    access = _access(request)
+    if secret is not None:
+        return access.known_user(secret)
+    if request.app.state.local_user is not None and access.known_no_users():
+        _only_from_this_machine(request)
+        local: User = request.app.state.local_user
+        return local
+    return None
+
+
 def _user(request: Request) -> User:
     cached = getattr(request.state, "user", None)
     if isinstance(cached, User):
         return cached
     secret = _bearer(request)
     if secret is not None:
-        user = _service(request).authenticate_token(secret)
-    elif request.app.state.local_user is not None and not _service(request).has_users():
+        user = _access(request).user(secret)
+    elif request.app.state.local_user is not None and not _access(request).has_users():
         _only_from_this_machine(request)
         user = request.app.state.local_user
     else:
@@ -185,9 +232,7 @@ def _user(request: Request) -> User:
             "this server needs an API token",
             hint="send `Authorization: Bearer <token>`; make one with `labledger tokens create`",
         )
-    request.state.user = user
-    request.state.user_name = user.name
-    return user
+    return _signed_in_as(request, user)
 
 
 class _Check:
@@ -236,9 +281,29 @@ class _InProjects(_Check):
         self.permission = Permission("project", role)
         self.role = role
 
-    def __call__(self, request: Request) -> ProjectScope:
+    async def __call__(self, request: Request) -> ProjectScope:
+        # A client that sends many requests a second is answered from what this process
+        # remembers (see ``access``), without a trip to the thread pool; otherwise the catalog
+        # is read in the pool, as a synchronous dependency would be.
+        user = _known_user(request)
+        visible = _access(request).known_projects(user) if user is not None else None
+        if user is None or visible is None:
+            return await run_in_threadpool(self._scope, request)
+        access = _access(request)
+        known = _signed_in_as(request, user)
+        return self._of(known, visible, lambda: self._of(known, access.projects(known, fresh=True)))
+
+    def _scope(self, request: Request) -> ProjectScope:
         user = _user(request)
-        visible = _service(request).visible_projects(user)
+        access = _access(request)
+        return self._of(user, access.projects(user, fresh=True))
+
+    def _of(
+        self,
+        user: User,
+        visible: list[ProjectAccess],
+        reread: Callable[[], ProjectScope] | None = None,
+    ) -> ProjectScope:
         # An administrator is an administrator in every project, member or not.
         roles = {p.id: Role.ADMIN if user.is_admin else p.role for p in visible}
         return ProjectScope(
@@ -246,6 +311,7 @@ class _InProjects(_Check):
             self.role,
             {key: role for key, role in roles.items() if role is not None},
             {p.id: p.name for p in visible},
+            reread,
         )
 
 

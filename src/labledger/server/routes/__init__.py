@@ -18,7 +18,11 @@ from labledger.server.routes.tasks import router as tasks_router
 
 __all__ = ["store_routers"]
 
+# The run routes first: a request is matched against the routes in order, and a metric batch is
+# the request a busy server answers most.
 store_routers = (
+    runs_router,
+    run_reads_router,
     lineage_router,
     metadata_router,
     collections_router,
@@ -27,6 +31,4 @@ store_routers = (
     blobs_router,
     sessions_router,
     tasks_router,
-    runs_router,
-    run_reads_router,
 )
