@@ -109,9 +109,9 @@ class AccessCache:
             return True
         if self.known_no_users():
             return False
+        # "No users yet" is asked every time: single-user mode must end the moment a first user
+        # exists, however it was made.
         self._has_users = self.identity.has_users()
-        if not self._has_users and self.ttl_s > 0:
-            self._no_users_until = self._clock() + self.ttl_s
         return self._has_users
 
     def forget(self) -> None:
