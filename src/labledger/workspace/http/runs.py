@@ -137,7 +137,10 @@ class HttpRunStore:
             "error": seal.error,
             "metrics": _metric_rows(seal.metrics),
         }
-        sealed = self.client.call("POST", f"{_ROUTE}/{run_id}/finish", body, SealOut)
+        # Sent again after a lost answer, the server answers the seal the first try committed.
+        sealed = self.client.call(
+            "POST", f"{_ROUTE}/{run_id}/finish", body, SealOut, idempotent=True
+        )
         return str(sealed.record_digest)
 
     def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
