@@ -286,3 +286,142 @@ def test_a_postgresql_restart_mid_run_loses_and_doubles_nothing(
         assert run.status == "finished" and run.record_digest
         for key in ("loss", "acc"):
             assert _history_steps(ws, run_id, key) == list(range(steps))
+
+
+def test_a_server_sigkilled_under_eight_writers_loses_no_acknowledged_write(
+    team_catalog: tuple[str, Path], tmp_path: Path
+) -> None:
+    catalog, store = team_catalog
+    runs, steps, every = 2, 400, 20
+    with _served(catalog, store, tmp_path) as server:
+        clients = [
+            _start_client(server.base, tmp_path, f"c{n}", runs, steps, every, 0.01)
+            for n in range(8)
+        ]
+        try:
+            _wait_until(
+                lambda: all(len(c.acked()) >= 3 for c in clients), 40, "every client has logged"
+            )
+            assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+            acked_before = {c.name: c.acked() for c in clients}
+            # Killed mid-load: no client had written everything yet.
+            assert all(len(a) < runs * steps // every for a in acked_before.values())
+            # Writes in flight lose their answer; new ones are refused until a new process (on
+            # the same catalog and port) answers, which the clients wait for.
+            time.sleep(0.5)
+            server.start()
+            for client in clients:
+                _finish(client, 50)
+        finally:
+            for client in clients:
+                client.process.kill()
+        _verify(catalog, store, tmp_path, server.base)
+    assert server.starts == 2
+    counts = _metric_counts(catalog)
+    assert set(counts.values()) == {1}, "a metric value was stored twice"
+    run_ids: set[str] = set()
+    with Workspace.open(catalog) as ws:
+        for client in clients:
+            events = client.events()
+            started = [e["run"] for e in events if e["event"] == "started"]
+            finished = [e["run"] for e in events if e["event"] == "finished"]
+            assert len(started) == runs and finished == started, events[-5:]
+            run_ids.update(started)
+            # Everything acknowledged before the kill is there, and so is everything after.
+            for run_id, step in acked_before[client.name]:
+                assert counts[(run_id, "loss", step)] == counts[(run_id, "acc", step)] == 1
+            for run_id in started:
+                assert {(key, step) for (rid, key, step) in counts if rid == run_id} == {
+                    (key, step) for key in ("loss", "acc") for step in range(steps)
+                }
+                (run,) = ws.stores.runs.get_runs([run_id])
+                assert run.status == "finished" and run.record_digest, run
+                assert run.params == {"steps": str(steps), "client": client.name}
+                assert run.tags["progress"] == str(steps - 1)
+        # No run was left behind: every run in the catalog is one a client finished.
+        with ws.read() as conn:
+            assert set(conn.execute(sa.select(schema.runs.c.id)).scalars()) == run_ids
+
+
+def _refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def _half_sent_batch(port: int, run_id: str, rows: int) -> tuple[socket.socket, bytes]:
+    """A connection that has sent half of a batch of ``rows`` metric values; the rest of it."""
+    batch = {
+        "batch_id": f"{run_id}:1-{rows}",
+        "metrics": [["loss", 1.0 / (i + 1), i, 1_700_000_001.0 + i, i + 1] for i in range(rows)],
+    }
+    body = json.dumps(batch).encode()
+    head = (
+        f"POST /api/v1/runs/{run_id}/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    half = len(body) // 2
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection.sendall(head + body[:half])
+    return connection, body[half:]
+
+
+def _sigterm_and_wait_until_refusing(server: _Server) -> None:
+    assert server.process is not None
+    time.sleep(0.3)  # the server has read the head and part of the body
+    server.process.send_signal(signal.SIGTERM)
+    _wait_until(lambda: _refused(server.port), 10, "the server stops accepting")
+    assert server.process.poll() is None, "it must wait for the request in flight"
+
+
+def test_sigterm_during_a_batch_writes_all_of_it_or_none_of_it(
+    team_catalog: tuple[str, Path], tmp_path: Path
+) -> None:
+    catalog, store = team_catalog
+    with Workspace.open(catalog) as ws:
+        project = ws.project_id("default")
+    rows = 5000
+    server = _Server(["--catalog", catalog, "--store", str(store)], tmp_path)
+    run_ids = ["0190bbbb-0000-7000-8000-000000000001", "0190bbbb-0000-7000-8000-000000000002"]
+    try:
+        server.start()
+        for run_id in run_ids:
+            spec = {
+                "id": run_id,
+                "project_id": project,
+                "name": "graceful",
+                "kind": "run",
+                "host": "trainer",
+                "pid": 4242,
+                "started_at": 1_700_000_000.0,
+            }
+            status, body = call(f"{server.base}/api/v1/runs", method="POST", body={"run": spec})
+            assert status == 201, body
+
+        # The batch in flight when SIGTERM comes is accepted whole once its body arrives.
+        connection, rest = _half_sent_batch(server.port, run_ids[0], rows)
+        with connection:
+            _sigterm_and_wait_until_refusing(server)
+            connection.sendall(rest)
+            answer = connection.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 204"), answer[:300]
+        assert server.stop() == 0, server.log_text()
+
+        # The client that gives up halfway through its body leaves nothing of it behind.
+        server.start()
+        connection, _ = _half_sent_batch(server.port, run_ids[1], rows)
+        with connection:
+            _sigterm_and_wait_until_refusing(server)
+        assert server.stop() == 0, server.log_text()
+    finally:
+        server.stop(signal.SIGKILL)
+    counts = _metric_counts(catalog)
+    assert sum(1 for (run_id, _, _) in counts if run_id == run_ids[0]) == rows
+    assert set(counts.values()) == {1}
+    assert not [key for key in counts if key[0] == run_ids[1]]
+    with Workspace.open(catalog) as ws:
+        first, second = ws.stores.runs.get_runs(run_ids)
+        assert first.metrics == {"loss": 1.0 / rows}
+        assert second.metrics == {}
