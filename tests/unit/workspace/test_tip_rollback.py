@@ -24,9 +24,7 @@ class _CommitLost(Exception):
 def _seal_checkpoints(workspace: Workspace) -> list[bool]:
     """For each ``run.finished`` entry, whether it carries a checkpoint."""
     with workspace.read() as conn:
-        return [
-            "checkpoint" in entry.payload for entry in iter_entries(conn, kind="run.finished")
-        ]
+        return ["checkpoint" in entry.payload for entry in iter_entries(conn, kind="run.finished")]
 
 
 @pytest.mark.parametrize("saved", [False, True], ids=["in-memory", "saved-to-disk"])
