@@ -14,15 +14,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
+from labledger.identity import IdentityService, Role, local_user
 from labledger.workspace import schema
+from labledger.workspace.checkpoints import ensure_workspace_key
+from labledger.workspace.ledger import iter_entries
 from labledger.workspace.workspace import Workspace
 from tests.conftest import subprocess_env
 from tests.integration.server_processes import call, free_port
@@ -159,12 +164,14 @@ class _Client:
 
 
 def _start_client(
-    base: str, folder: Path, name: str, runs: int, steps: int, every: int, pause: float
+    base: str, token: str, folder: Path, name: str, runs: int, steps: int, every: int, pause: float
 ) -> _Client:
     out, err = folder / f"{name}.out", folder / f"{name}.err"
-    env = subprocess_env(LABLEDGER_URI=base, LABLEDGER_STATE_DIR=str(folder / "state"))
-    for name in ("LABLEDGER_TOKEN", "LABLEDGER_HTTP_RETRIES", "LABLEDGER_HTTP_BACKOFF_S"):
-        env.pop(name, None)  # single-user mode, and the client's default retry budget
+    env = subprocess_env(
+        LABLEDGER_URI=base, LABLEDGER_TOKEN=token, LABLEDGER_STATE_DIR=str(folder / "state")
+    )
+    for variable in ("LABLEDGER_HTTP_RETRIES", "LABLEDGER_HTTP_BACKOFF_S"):
+        env.pop(variable, None)  # the client's default retry budget
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-c", _CLIENT, name, str(runs), str(steps), str(every), str(pause)],
@@ -192,15 +199,29 @@ def _finish(client: _Client, timeout: float) -> None:
     assert client.process.returncode == 0, client.err.read_text(errors="replace")[-3000:]
 
 
+@dataclass(frozen=True)
+class _Team:
+    """A new team workspace: its PostgreSQL catalog, its blob store folder, an editor's token."""
+
+    catalog: str
+    store: Path
+    token: str
+    admin_token: str
+
+
 @pytest.fixture
-def team_catalog(
-    fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, Path]]:
-    """A new team workspace: its PostgreSQL catalog URL and its blob store folder."""
+def team(fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _Team:
     store = tmp_path / "objects"
     monkeypatch.setenv("LABLEDGER_STORE", str(store))
-    Workspace.init(fresh_postgres_url).close()
-    yield fresh_postgres_url, store
+    with Workspace.init(fresh_postgres_url) as ws:
+        service = IdentityService(ws.stores.identity)
+        service.create_user("ed", by="root")
+        service.grant("default", "ed", Role.EDITOR, actor=local_user("root"))
+        # Every request is signed in: the token is looked up in the catalog each time.
+        token = service.issue_token("ed", "trainer", by="root").secret
+        service.create_user("ada", by="root", is_admin=True)
+        admin_token = service.issue_token("ada", "audit", by="root").secret
+    return _Team(fresh_postgres_url, store, token, admin_token)
 
 
 @contextlib.contextmanager
@@ -237,10 +258,16 @@ def _history_steps(ws: Workspace, run_id: str, key: str) -> list[int]:
             return steps
 
 
-def _verify(catalog: str, store: Path, folder: Path, server: str | None = None) -> None:
-    """``labledger verify`` on the catalog itself, and through the server when given one."""
-    env = subprocess_env(LABLEDGER_STORE=str(store), LABLEDGER_STATE_DIR=str(folder / "state"))
+def _verify(team: _Team, folder: Path, server: str | None = None) -> None:
+    """``labledger verify`` on the catalog itself, and through the server (an administrator walking
+    every entry) when given one."""
+    env = subprocess_env(
+        LABLEDGER_STORE=str(team.store),
+        LABLEDGER_STATE_DIR=str(folder / "state"),
+        LABLEDGER_TOKEN=team.admin_token,
+    )
     env.pop("LABLEDGER_URI", None)
+    catalog = team.catalog
     commands = [[sys.executable, "-m", "labledger", "verify", "-w", catalog]]
     if server is not None:
         commands.append([sys.executable, "-m", "labledger", "verify", "--full", "-w", server])
@@ -252,12 +279,12 @@ def _verify(catalog: str, store: Path, folder: Path, server: str | None = None) 
 
 
 def test_a_postgresql_restart_mid_run_loses_and_doubles_nothing(
-    team_catalog: tuple[str, Path], _postgres_cluster: _PostgresCluster, tmp_path: Path
+    team: _Team, _postgres_cluster: _PostgresCluster, tmp_path: Path
 ) -> None:
-    catalog, store = team_catalog
+    catalog, store = team.catalog, team.store
     steps = 10_000  # two metrics a step: 20,000 values, flushed 100 at a time
     with _served(catalog, store, tmp_path) as server:
-        client = _start_client(server.base, tmp_path, "restart", 1, steps, 100, 0.02)
+        client = _start_client(server.base, team.token, tmp_path, "restart", 1, steps, 100, 0.02)
         try:
             _wait_until(lambda: len(client.acked()) >= 10, 40, "the client has logged a while")
             restarted_at = client.acked()[-1][1]
@@ -270,7 +297,7 @@ def test_a_postgresql_restart_mid_run_loses_and_doubles_nothing(
         finally:
             client.process.kill()
         statuses = server.statuses()
-        _verify(catalog, store, tmp_path, server.base)
+        _verify(team, tmp_path, server.base)
     events = client.events()
     (run_id,) = {e["run"] for e in events if e["event"] == "finished"}
     assert restarted_at < steps - 1000, "the restart came too late to test anything"
@@ -292,13 +319,13 @@ def test_a_postgresql_restart_mid_run_loses_and_doubles_nothing(
 
 
 def test_a_server_sigkilled_under_eight_writers_loses_no_acknowledged_write(
-    team_catalog: tuple[str, Path], tmp_path: Path
+    team: _Team, tmp_path: Path
 ) -> None:
-    catalog, store = team_catalog
+    catalog, store = team.catalog, team.store
     runs, steps, every = 2, 400, 20
     with _served(catalog, store, tmp_path) as server:
         clients = [
-            _start_client(server.base, tmp_path, f"c{n}", runs, steps, every, 0.01)
+            _start_client(server.base, team.token, tmp_path, f"c{n}", runs, steps, every, 0.01)
             for n in range(8)
         ]
         try:
@@ -318,7 +345,7 @@ def test_a_server_sigkilled_under_eight_writers_loses_no_acknowledged_write(
         finally:
             for client in clients:
                 client.process.kill()
-        _verify(catalog, store, tmp_path, server.base)
+        _verify(team, tmp_path, server.base)
     assert server.starts == 2
     counts = _metric_counts(catalog)
     assert set(counts.values()) == {1}, "a metric value was stored twice"
@@ -354,7 +381,7 @@ def _refused(port: int) -> bool:
         return True
 
 
-def _half_sent_batch(port: int, run_id: str, rows: int) -> tuple[socket.socket, bytes]:
+def _half_sent_batch(port: int, token: str, run_id: str, rows: int) -> tuple[socket.socket, bytes]:
     """A connection that has sent half of a batch of ``rows`` metric values; the rest of it."""
     batch = {
         "batch_id": f"{run_id}:1-{rows}",
@@ -363,7 +390,8 @@ def _half_sent_batch(port: int, run_id: str, rows: int) -> tuple[socket.socket, 
     body = json.dumps(batch).encode()
     head = (
         f"POST /api/v1/runs/{run_id}/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
     half = len(body) // 2
     connection = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -379,10 +407,8 @@ def _sigterm_and_wait_until_refusing(server: _Server) -> None:
     assert server.process.poll() is None, "it must wait for the request in flight"
 
 
-def test_sigterm_during_a_batch_writes_all_of_it_or_none_of_it(
-    team_catalog: tuple[str, Path], tmp_path: Path
-) -> None:
-    catalog, store = team_catalog
+def test_sigterm_during_a_batch_writes_all_of_it_or_none_of_it(team: _Team, tmp_path: Path) -> None:
+    catalog, store = team.catalog, team.store
     with Workspace.open(catalog) as ws:
         project = ws.project_id("default")
     rows = 5000
@@ -400,11 +426,13 @@ def test_sigterm_during_a_batch_writes_all_of_it_or_none_of_it(
                 "pid": 4242,
                 "started_at": 1_700_000_000.0,
             }
-            status, body = call(f"{server.base}/api/v1/runs", method="POST", body={"run": spec})
+            status, body = call(
+                f"{server.base}/api/v1/runs", method="POST", body={"run": spec}, token=team.token
+            )
             assert status == 201, body
 
         # The batch in flight when SIGTERM comes is accepted whole once its body arrives.
-        connection, rest = _half_sent_batch(server.port, run_ids[0], rows)
+        connection, rest = _half_sent_batch(server.port, team.token, run_ids[0], rows)
         with connection:
             _sigterm_and_wait_until_refusing(server)
             connection.sendall(rest)
@@ -414,7 +442,7 @@ def test_sigterm_during_a_batch_writes_all_of_it_or_none_of_it(
 
         # The client that gives up halfway through its body leaves nothing of it behind.
         server.start()
-        connection, _ = _half_sent_batch(server.port, run_ids[1], rows)
+        connection, _ = _half_sent_batch(server.port, team.token, run_ids[1], rows)
         with connection:
             _sigterm_and_wait_until_refusing(server)
         assert server.stop() == 0, server.log_text()
@@ -428,3 +456,30 @@ def test_sigterm_during_a_batch_writes_all_of_it_or_none_of_it(
         first, second = ws.stores.runs.get_runs(run_ids)
         assert first.metrics == {"loss": 1.0 / rows}
         assert second.metrics == {}
+
+
+def test_writers_registering_the_workspace_key_at_once_all_get_it(
+    team: _Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a server's first seals after a (re)start do, several requests at once, and replicas
+    # starting together: register the workspace key it signs checkpoints with.
+    monkeypatch.setenv("LABLEDGER_WORKSPACE_KEY", str(tmp_path / "workspace-key.pem"))
+    workspaces = [Workspace.open(team.catalog) for _ in range(8)]
+    start = threading.Barrier(len(workspaces))
+
+    def register(ws: Workspace) -> str:
+        start.wait()
+        signer = ensure_workspace_key(ws)
+        assert signer is not None
+        return signer.public_key_hex
+
+    try:
+        with ThreadPoolExecutor(len(workspaces)) as pool:
+            keys = list(pool.map(register, workspaces))
+    finally:
+        for ws in workspaces:
+            ws.close()
+    assert len(set(keys)) == 1
+    with Workspace.open(team.catalog) as ws, ws.read() as conn:
+        registered = list(iter_entries(conn, kind="key.registered"))
+        assert [e.subject for e in registered].count("key:workspace") == 1
