@@ -127,6 +127,10 @@ class _PostgresCluster:
         )
         if init.returncode != 0:
             pytest.fail(f"initdb failed:\n{init.stdout}\n{init.stderr}", pytrace=False)
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the cluster's data folder (again, after ``stop_server``)."""
         server_options = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
@@ -152,6 +156,13 @@ class _PostgresCluster:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: roll back and drop every connection; ``immediate``: as
+        if it crashed), keeping its data, for a test of what happens while it is down."""
+        stopped = self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        if stopped.returncode != 0:
+            pytest.fail(f"PostgreSQL did not stop:\n{stopped.stderr}", pytrace=False)
 
     def admin(self, statement: str) -> None:
         """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""

@@ -111,7 +111,7 @@ def node_from_wire(
     """The condition tree a JSON model describes.
 
     Raises:
-        ValidationError: The tree is too large.
+        ValidationError: The tree is too large, or an and/or has no operands.
     """
     count = _count if _count is not None else [0]
     count[0] += 1
@@ -122,6 +122,9 @@ def node_from_wire(
         return qs.Condition(wire.name, wire.op, value)
     if isinstance(wire, TextNode):
         return qs.TextTerm(wire.text)
+    if isinstance(wire, AndNode | OrNode) and not wire.operands:
+        # Nothing the query parser makes; the stores would build a condition of nothing.
+        raise ValidationError("an and/or of no conditions", hint="give it at least one")
     if isinstance(wire, AndNode):
         return qs.And(tuple(node_from_wire(o, count) for o in wire.operands))
     if isinstance(wire, OrNode):

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from labledger._foundation.errors import ConflictError, ValidationError
 from labledger.workspace import schema
-from labledger.workspace.ledger import append_entry
+from labledger.workspace.ledger import append_entry, lock_ledger
 from labledger.workspace.signed_entries import ledger_key_history
 from labledger.workspace.signing import default_key_path, generate_key, load_signer
 from labledger.workspace.trusted_keys import TrustedKey
@@ -87,6 +87,9 @@ def register_key(
     public_key = _check_public_key(public_key)
     table = schema.ledger_keys
     with workspace.write() as conn:
+        # The ledger's lock first: a writer registering the same key at the same moment (a
+        # server's first seals, replicas starting together) waits, then finds it registered.
+        lock_ledger(conn)
         row = conn.execute(select(table).where(table.c.actor == actor)).first()
         if row is not None:
             if row.public_key != public_key:

@@ -12,6 +12,7 @@ import pytest
 from labledger._foundation import errors
 from labledger._foundation.errors import (
     AuthenticationError,
+    ConfigurationError,
     LabledgerError,
     StoreUnavailableError,
     ValidationError,
@@ -136,6 +137,37 @@ def test_retries_give_up_with_store_unavailable() -> None:
     with pytest.raises(StoreUnavailableError, match="cannot reach the server") as raised:
         _client(handler, retries=2).call("GET", "/api/v1/x", model=dict)
     assert "labledger server" in (raised.value.hint or "")
+
+
+def test_the_retry_budget_rides_out_a_restart_and_the_environment_can_change_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr("labledger.workspace.http.client.time.sleep", waits.append)
+    refused: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        refused.append(request.method)
+        raise httpx.ConnectError("refused")
+
+    with pytest.raises(StoreUnavailableError):
+        Client(URL, transport=httpx.MockTransport(handler)).call("GET", "/api/v1/x", model=dict)
+    # 8 more tries, waiting 0.2 s doubled each time up to 5 s: about 21 s for a server to return.
+    assert waits == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0] and len(refused) == 9
+    waits.clear()
+    monkeypatch.setenv("LABLEDGER_HTTP_RETRIES", "2")
+    monkeypatch.setenv("LABLEDGER_HTTP_BACKOFF_S", "1.5")
+    with pytest.raises(StoreUnavailableError):
+        Client(URL, transport=httpx.MockTransport(handler)).call("GET", "/api/v1/x", model=dict)
+    assert waits == [1.5, 3.0]
+    monkeypatch.setenv("LABLEDGER_HTTP_RETRIES", "lots")
+    with pytest.raises(ConfigurationError, match="LABLEDGER_HTTP_RETRIES") as raised:
+        Client(URL)
+    assert "unset it" in (raised.value.hint or "")
+    monkeypatch.setenv("LABLEDGER_HTTP_RETRIES", "3")
+    monkeypatch.setenv("LABLEDGER_HTTP_BACKOFF_S", "nan")
+    with pytest.raises(ConfigurationError, match="LABLEDGER_HTTP_BACKOFF_S"):
+        Client(URL)
 
 
 def test_the_token_is_sent_as_a_bearer() -> None:

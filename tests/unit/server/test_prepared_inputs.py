@@ -117,3 +117,21 @@ def test_a_missing_blob_does_not_name_where_the_store_is_and_forged_tokens_are_r
             "/api/v1/collections", params={"page_token": token}, headers=as_user("ada")
         )
         assert answer.status_code == 400, answer.text
+
+
+def test_an_and_or_an_or_of_nothing_is_refused(
+    workspace: Workspace, client: TestClient, as_user: Callable[[str], dict[str, str]]
+) -> None:
+    md.define_field("conc", "number", workspace=workspace)
+    admin = as_user("ada")
+    for node in ("and", "or"):
+        empty = {"node": node, "operands": []}
+        answer = client.post(
+            "/api/v1/metadata/search",
+            json={"text": None, "where": empty, "kinds": ["run"], "limit": 5},
+            headers=admin,
+        )
+        assert answer.status_code == 400, answer.text
+        runs = client.post("/api/v1/runs/search", json={"where": empty}, headers=admin)
+        assert runs.status_code == 400, runs.text
+        assert runs.json()["message"] == "an and/or of no conditions"

@@ -149,6 +149,34 @@ def test_a_create_tried_again_is_a_no_op_and_another_create_of_its_id_a_conflict
     )
 
 
+def test_a_finish_tried_again_answers_the_seal_the_first_try_committed(
+    client: TestClient, as_user: Headers, assay: str
+) -> None:
+    run_id = "0190aaaa-0000-7000-8000-000000000009"
+    _run(client, as_user, run_id, assay, "ed")
+    seal = {
+        "status": "finished",
+        "ended_at": 1_700_000_200.0,
+        "metrics": [["loss", 0.5, 0, 1.0, 1]],
+    }
+    route = f"/api/v1/runs/{run_id}/finish"
+    first = client.post(route, json=seal, headers=as_user("ed"))
+    assert first.status_code == 200, first.text
+    # The first try's answer was lost (the server died after its commit): the second try gets it.
+    again = {**as_user("ed"), "Labledger-Attempt": "2"}
+    second = client.post(route, json=seal, headers=again)
+    assert second.status_code == 200, second.text
+    assert second.json() == first.json()
+    # A finish of its own, or another seal sent again, is refused: the run has ended.
+    _error(client.post(route, json=seal, headers=as_user("ed")), 409, "run_state")
+    other = {**seal, "status": "failed"}
+    _error(client.post(route, json=other, headers=again), 409, "run_state")
+    later = {**seal, "ended_at": 1_700_000_201.0}
+    _error(client.post(route, json=later, headers=again), 409, "run_state")
+    history = client.get(f"/api/v1/runs/{run_id}/metrics", headers=as_user("ed")).json()
+    assert len(history["items"]) == 1
+
+
 def test_a_viewer_cannot_write(client: TestClient, as_user: Headers, assay: str) -> None:
     run_id = "0190aaaa-0000-7000-8000-000000000004"
     _error(

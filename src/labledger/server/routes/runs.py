@@ -193,8 +193,27 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
         error=body.error,
         metrics=_numbers(body.metrics),
     )
+    store = run_store(request)
     with acting_for(scope.user.name):
-        return SealOut(record_digest=run_store(request).finish_run(run_id, seal))
+        try:
+            return SealOut(record_digest=store.finish_run(run_id, seal))
+        except RunStateError:
+            # Sent again after its answer was lost (the server died, the connection dropped):
+            # the seal the first try committed is the answer.
+            again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
+            sealed = _same_seal(store, run_id, seal) if again else None
+            if sealed is None:
+                raise
+            return SealOut(record_digest=sealed)
+
+
+def _same_seal(store: RunStore, run_id: str, seal: FinishRun) -> str | None:
+    """The record digest of ``run_id`` when it was sealed as ``seal`` says (a finish sent again
+    after its answer was lost), else ``None``."""
+    stored = store.get_runs([run_id])[0]
+    if (stored.status, stored.ended_at, stored.error) != (seal.status, seal.ended_at, seal.error):
+        return None
+    return stored.record_digest
 
 
 def _writable(request: Request, scope: ProjectScope, run_ids: Sequence[str]) -> list[str]:

@@ -3,8 +3,8 @@
 Each method is one request (a search or a history, one per page). Metrics reach it in batches
 from the run's metric buffer, so a run sends one request per flush, not one per value. What may
 be sent again after a lost answer is: a batch (its rows are keyed by seq), a heartbeat, a create
-(the same run again is a no-op on the server), and every read. A finish is sent once: the server
-seals what it holds, and a finish whose answer was lost says so.
+(the same run again is a no-op on the server), a finish (the server seals what it holds; sent
+again, it answers the seal the first try committed), and every read.
 """
 
 from __future__ import annotations
@@ -137,7 +137,10 @@ class HttpRunStore:
             "error": seal.error,
             "metrics": _metric_rows(seal.metrics),
         }
-        sealed = self.client.call("POST", f"{_ROUTE}/{run_id}/finish", body, SealOut)
+        # Sent again after a lost answer, the server answers the seal the first try committed.
+        sealed = self.client.call(
+            "POST", f"{_ROUTE}/{run_id}/finish", body, SealOut, idempotent=True
+        )
         return str(sealed.record_digest)
 
     def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
