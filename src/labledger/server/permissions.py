@@ -14,6 +14,7 @@ finds them again, so a test can insist that no route goes without one.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -162,16 +163,29 @@ def _bearer(request: Request) -> str | None:
     return credentials.strip()
 
 
-_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
 def _loopback_name(netloc: str) -> bool:
-    host = netloc.rsplit("@", 1)[-1]
-    if host.startswith("["):
-        host = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    return host.lower() in _LOOPBACK_NAMES or host.startswith("127.")
+    """Whether ``netloc`` (a Host header, or an Origin without its scheme) names this machine:
+    ``localhost``, or a loopback address written as an address, with an optional port.
+
+    Names that only start like one (``127.evil.example``, ``127.0.0.1.nip.io``) are not: a page
+    can point such a name at 127.0.0.1 after it has loaded (DNS rebinding).
+    """
+    if "@" in netloc or "/" in netloc:
+        return False
+    host, port = netloc, ""
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        port = rest.removeprefix(":") if rest.startswith(":") else rest
+    elif netloc.count(":") == 1:
+        host, port = netloc.split(":", 1)
+    if port and not port.isdigit():
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _only_from_this_machine(request: Request) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from labledger.server.permissions import api_routes, route_permissions
 from tests.unit.server.conftest import TestClient
 
@@ -265,3 +267,40 @@ def test_single_user_mode_refuses_other_hosts_and_web_pages(workspace: Workspace
         401,
         "unauthenticated",
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("Host", "127.evil.com"),
+        ("Host", "127.0.0.1.nip.io:8080"),
+        ("Host", "evil.com@127.0.0.1"),
+        ("Host", "localhost.evil.com"),
+        ("Host", "127.0.0.1:80x"),
+        ("Origin", "http://127.attacker.example"),
+        ("Origin", "http://127.0.0.1.nip.io"),
+        ("Origin", "null"),
+    ],
+)
+def test_single_user_mode_refuses_names_that_only_look_like_loopback(
+    workspace: Workspace, header: str, value: str
+) -> None:
+    """A name a page can point at 127.0.0.1 after it loaded (DNS rebinding) is not this machine."""
+    from labledger.server import create_app
+
+    client = TestClient(
+        create_app(workspace, auth_required=False), base_url="http://127.0.0.1:8080"
+    )
+    _is_error(client.get("/api/v1/me", headers={header: value}), 401, "unauthenticated")
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:8080", "localhost:8080", "[::1]:8080", "127.0.0.2"]
+)
+def test_single_user_mode_answers_loopback_addresses(workspace: Workspace, host: str) -> None:
+    from labledger.server import create_app
+
+    client = TestClient(
+        create_app(workspace, auth_required=False), base_url="http://127.0.0.1:8080"
+    )
+    assert client.get("/api/v1/me", headers={"Host": host}).status_code == 200
