@@ -3,7 +3,7 @@ catalog made before it without breaking a seal."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
@@ -63,6 +63,35 @@ def test_reversed_batches_seal_the_same_record_and_latest_values(pg_workspace: W
     assert report.ok, report.problems
 
 
+def test_stored_rows_are_read_back_only_for_a_batch_sent_again(
+    pg_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace.sql import runs as sql_runs
+
+    checked: list[int] = []
+    real = sql_runs.check_replayed_metrics
+
+    def spy(conn: Any, run_id: str, rows: Any) -> None:
+        checked.append(len(rows))
+        real(conn, run_id, rows)
+
+    monkeypatch.setattr(sql_runs, "check_replayed_metrics", spy)
+    run = _quiet(labledger.start_run("hot", workspace=pg_workspace))
+    for step in range(1500):  # past one batched INSERT
+        run.log_metrics({"a": 1.0, "b": float(step)}, step=step)
+    batch = run._buffer.drain()
+    run._write_metrics(list(batch))
+    assert checked == []  # every row new: nothing is read back
+    run._write_metrics(list(batch))
+    assert checked == [3000]
+    with pytest.raises(ConflictError):
+        pg_workspace.stores.runs.log_batch(run.id, metrics=[("a", 2.0, 0, 0.0, 1)])
+    run.end()
+    assert get_run(run.id, workspace=pg_workspace).metrics == {"a": 1.0, "b": 1499.0}
+    report = verify_workspace(pg_workspace, remember=False)
+    assert report.ok, report.problems
+
+
 def test_a_catalog_at_revision_0004_keeps_every_seal_valid(
     fresh_postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,7 +127,16 @@ def test_a_catalog_at_revision_0004_keeps_every_seal_valid(
         assert ("seq", False) in columns
         report = verify_workspace(ws, remember=False)
         assert report.ok, report.problems
-        # The unique index is there: a batch sent again after the upgrade adds nothing.
-        ws.stores.runs.log_batch(first.id, metrics=[("loss", 1.0, 0, 1.0, 1)])
+        # The unique index is there: a batch sent again after the upgrade adds nothing, and one
+        # with other content under a stored seq is refused.
+        with ws.read() as conn:
+            row = conn.execute(
+                sa.select(m.c.key, m.c.value, m.c.step, m.c.timestamp, m.c.seq).where(
+                    m.c.run_id == first.id, m.c.seq == 1
+                )
+            ).one()
+        ws.stores.runs.log_batch(first.id, metrics=[tuple(row)])
+        with pytest.raises(ConflictError):
+            ws.stores.runs.log_batch(first.id, metrics=[("loss", 1.0, 0, 1.0, 1)])
         assert len(_stored(ws, first.id)) == 3
         assert verify_workspace(ws, remember=False).ok

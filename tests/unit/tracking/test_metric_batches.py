@@ -88,6 +88,53 @@ def test_a_batch_written_twice_by_the_store_leaves_each_value_once(workspace: Wo
     assert get_run(run.id, workspace=workspace).metrics == {"auc": 0.7}
 
 
+def test_a_batch_sent_again_with_other_content_is_refused_and_changes_nothing(
+    workspace: Workspace,
+) -> None:
+    run = _quiet(labledger.start_run("replayed", params={"lr": 0.1}, workspace=workspace))
+    run.log_metric("loss", 0.9, step=0, timestamp=1.0)
+    run.flush()  # stored as seq 1, under the batch id f"{run.id}:1-1"
+    store = workspace.stores.runs
+    # The same seq under the same batch id, but another metric: not a retry of what was sent.
+    with pytest.raises(ConflictError, match=r"metric seq 1 .* stored already"):
+        store.log_batch(
+            run.id,
+            metrics=[("auc", 0.999, 0, 1.0, 1)],
+            params=[("seed", "7", 7.0)],
+            batch_id=f"{run.id}:1-1",
+        )
+    # A stored seq with another value, among new ones: none of it is written either.
+    with pytest.raises(ConflictError):
+        store.log_batch(run.id, metrics=[("loss", 0.1, 0, 1.0, 1), ("loss", 0.2, 5, 2.0, 2)])
+    assert _stored(workspace, run.id) == [(1, "loss", 0.9, 0)]
+    assert get_run(run.id, workspace=workspace).metrics == {"loss": 0.9}
+    assert get_run(run.id, workspace=workspace).params == {"lr": "0.1"}
+    # The same content again is still a no-op, and the run goes on as usual.
+    store.log_batch(run.id, metrics=[("loss", 0.9, 0, 1.0, 1)], batch_id=f"{run.id}:1-1")
+    run.log_metric("loss", 0.5, step=1, timestamp=2.0)
+    run.end()
+    assert _stored(workspace, run.id) == [(1, "loss", 0.9, 0), (2, "loss", 0.5, 1)]
+    assert get_run(run.id, workspace=workspace).metrics == {"loss": 0.5}
+    assert [p.value for p in get_metric_history(run.id, "loss", workspace=workspace)] == [0.9, 0.5]
+    assert get_metric_history(run.id, "auc", workspace=workspace) == []
+    assert labledger.search_runs("metrics.auc > 0.99", workspace=workspace) == []
+    report = verify_workspace(workspace, remember=False)
+    assert report.ok, report.problems
+
+
+def test_a_batch_holding_nan_sent_again_is_a_no_op(workspace: Workspace) -> None:
+    run = _quiet(labledger.start_run("nan", workspace=workspace))
+    run.log_metric("loss", float("nan"), step=0, timestamp=1.0)
+    run.log_metric("loss", 0.5, step=1, timestamp=2.0)
+    batch = run._buffer.drain()
+    for _ in range(2):  # NaN is stored as NULL and equals nothing, yet this is the same batch
+        run._write_metrics(list(batch))
+    assert _stored(workspace, run.id) == [(1, "loss", None, 0), (2, "loss", 0.5, 1)]
+    run.end()
+    report = verify_workspace(workspace, remember=False)
+    assert report.ok, report.problems
+
+
 def _log_in_two_batches(run: ActiveRun, *, reverse: bool) -> None:
     """Log the same values each time, and write them as two batches, in order or reversed."""
     for step in range(3):

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
+from labledger._foundation.errors import ConflictError
 from labledger.metadata import define_field, set_metadata
 from labledger.tracking.run import start_run
 from labledger.workspace import ledger, records, schema, search_index, workspace
 from labledger.workspace.ledger import verify_chain
 from labledger.workspace.sql import run_rows
+from labledger.workspace.sql import runs as sql_runs
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
 
@@ -45,6 +47,10 @@ def _lifecycle(ws: Workspace) -> None:
         second = run._buffer.drain()
         for batch in (second, first, first):
             run._write_metrics(list(batch))
+        # The first batch's seqs again, with other values: refused, and nothing of it written.
+        other = [(key, -1.0, step, ts, seq) for key, _, step, ts, seq in first]
+        with pytest.raises(ConflictError):
+            ws.stores.runs.log_batch(run.id, metrics=other, batch_id="replayed")
         run.log_params({"seed": 7})  # again, the same value
         set_metadata(("run", run.id), {"assay": "elisa"}, workspace=ws)
     run.set_tags({"reviewed": "yes"})
@@ -119,6 +125,31 @@ def test_driver_and_sqlalchemy_paths_write_the_same_rows(
             checked, problems = verify_chain(conn)
         assert checked == len(expected["ledger"])
         assert problems == []
+
+
+@pytest.mark.parametrize("path", ["driver", "sqlalchemy"])
+def test_stored_rows_are_read_back_only_for_a_batch_sent_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    if path == "sqlalchemy":
+        monkeypatch.setattr(run_rows, "driver_connection", lambda conn: None)
+    checked: list[int] = []
+    real = sql_runs.check_replayed_metrics
+
+    def spy(conn: Any, run_id: str, rows: Any) -> None:
+        checked.append(len(rows))
+        real(conn, run_id, rows)
+
+    monkeypatch.setattr(sql_runs, "check_replayed_metrics", spy)
+    with Workspace.init(tmp_path) as ws, start_run("hot", workspace=ws) as run:
+        run._buffer.stop()
+        for step in range(1500):  # past one batched INSERT of the SQLAlchemy path
+            run.log_metrics({"a": 1.0, "b": float(step)}, step=step)
+        batch = run._buffer.drain()
+        run._write_metrics(list(batch))
+        assert checked == []  # every row new: nothing is read back
+        run._write_metrics(list(batch))
+        assert checked == [3000]
 
 
 def test_the_driver_path_is_taken_on_sqlite(

@@ -11,6 +11,10 @@ lost (a dropped connection, a restarted database, later an HTTP timeout) can be 
 - metrics: a row's natural key is ``(run_id, seq)``, the seq its run gave it when it was logged; a
   row whose key exists is skipped, and ``latest_metrics`` takes a value only when it is newer (a
   higher step, then a higher seq) than the one shown, so a late or repeated batch changes nothing.
+  A batch that finds some of its seqs stored already is compared with what is stored: the same
+  values again are a no-op, different ones a ``ConflictError`` (the transaction then writes
+  nothing), so the latest values only ever move from rows as they are stored. The comparison is
+  read only when the insert skipped a row: a batch of new rows costs nothing more.
 - params: immutable; the same value again is a no-op, a different one a ``ConflictError``.
 - tags: editable; written as upserts, so writing the same batch twice leaves the same rows.
 
@@ -21,6 +25,7 @@ So no table of applied batches is kept: a batch is named by its run and the seqs
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, tuple_, update
@@ -45,6 +50,7 @@ __all__ = [
     "RUN_COLUMNS",
     "ParamRow",
     "TagRow",
+    "check_replayed_metrics",
     "finish_run",
     "insert_metrics",
     "insert_params",
@@ -97,6 +103,10 @@ _SQLITE_UPSERT_LATEST = upsert_sql(
 )
 _SQLITE_IGNORE_PARAMS = insert_sql(
     schema.params, _PARAM_COLUMNS, ignore=True, keys=("run_id", "key")
+)
+_m = schema.metrics
+_STORED_METRICS = select(_m.c.seq, _m.c.key, _m.c.value, _m.c.step, _m.c.timestamp).where(
+    _m.c.run_id == bindparam("run_id"), _m.c.seq.between(bindparam("first"), bindparam("last"))
 )
 _STORED_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
     schema.params.c.run_id == bindparam("run_id"),
@@ -160,14 +170,54 @@ def insert_params(conn: Connection, params: Sequence[ParamRow]) -> None:
             )
 
 
-def insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
-    """Insert metric rows of ``run_id``, skipping any whose ``(run_id, seq)`` is stored already."""
+def insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> bool:
+    """Insert metric rows of ``run_id``, skipping any whose ``(run_id, seq)`` is stored already.
+
+    Returns:
+        Whether every row was inserted; when not, ``check_replayed_metrics`` says whether the
+        skipped rows hold what is stored.
+    """
     db = driver_connection(conn)
     values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
     if db is not None:
-        db.executemany(_SQLITE_INSERT_METRICS, values)
+        inserted = db.executemany(_SQLITE_INSERT_METRICS, values).rowcount
     else:
-        conn.execute(_insert_metrics(conn.dialect.name), _dicts(_METRIC_COLUMNS, values))
+        # A batched insert's rowcount is not known there (-1): the inserted rows' seqs come back.
+        stored = conn.execute(_insert_metrics(conn.dialect.name), _dicts(_METRIC_COLUMNS, values))
+        inserted = len(stored.all())
+    return inserted == len(values)
+
+
+def _same_number(value: float | None) -> float | None:
+    # NULL stands for NaN in the table (see ``schema.metrics``), and NaN equals nothing.
+    return None if value is None or math.isnan(value) else value
+
+
+def check_replayed_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
+    """Check that ``rows``, some of them skipped by ``insert_metrics``, hold what ``run_id`` has
+    stored under their seqs.
+
+    Raises:
+        ConflictError: A seq is stored with another key, value, step or timestamp (a batch sent
+            again with other content, or two values logged under one seq).
+    """
+    seqs = [row[4] for row in rows]
+    stored = {
+        seq: (key, _same_number(value), step, ts)
+        for seq, key, value, step, ts in conn.execute(
+            _STORED_METRICS, {"run_id": run_id, "first": min(seqs), "last": max(seqs)}
+        )
+    }
+    for key, value, step, ts, seq in rows:
+        if stored.get(seq) != (key, _same_number(value), step, ts):
+            raise ConflictError(
+                f"metric seq {seq} of run {run_id} is stored already as {stored.get(seq)!r} "
+                f"(key, value, step, timestamp), not {(key, value, step, ts)!r}; a batch sent "
+                "again must hold what it held the first time, so nothing of this batch was "
+                "recorded",
+                hint="send the batch again exactly as it was first sent, or log new values "
+                "under new seqs",
+            )
 
 
 def upsert_latest_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
@@ -196,8 +246,10 @@ def _dialect_insert(dialect: str, table: Any) -> Any:
 
 @functools.cache
 def _insert_metrics(dialect: str) -> Any:
-    return _dialect_insert(dialect, schema.metrics).on_conflict_do_nothing(
-        index_elements=list(_METRIC_KEY)
+    return (
+        _dialect_insert(dialect, schema.metrics)
+        .on_conflict_do_nothing(index_elements=list(_METRIC_KEY))
+        .returning(schema.metrics.c.seq)
     )
 
 

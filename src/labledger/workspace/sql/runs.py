@@ -22,6 +22,7 @@ from labledger.workspace.records import metrics_digest, run_record, seal_fields
 from labledger.workspace.search_index import index_finished_run, index_run
 from labledger.workspace.sql.run_reads import find_runs, metric_page, run_page, running_runs
 from labledger.workspace.sql.run_rows import (
+    check_replayed_metrics,
     finish_run,
     insert_metrics,
     insert_params,
@@ -137,8 +138,8 @@ class SqlRunStore:
         tags: Sequence[TagRow] = (),
         batch_id: str | None = None,
     ) -> None:
-        # No table of applied batches: the rows say whether a batch was applied (see run_rows),
-        # so ``batch_id`` only names the batch.
+        # No table of applied batches: the rows say whether a batch was applied, and a replay
+        # must hold what they hold (see run_rows), so ``batch_id`` only names the batch.
         del batch_id
         ws = self._workspace
         with ws.write() as conn:
@@ -156,7 +157,10 @@ class SqlRunStore:
 
     @staticmethod
     def _write_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
-        insert_metrics(conn, run_id, rows)
+        if not insert_metrics(conn, run_id, rows):
+            # Some seqs were stored already: the batch may show its rows as the latest values
+            # only if they are what is stored (else this raises, and the batch writes nothing).
+            check_replayed_metrics(conn, run_id, rows)
         upsert_latest_metrics(conn, run_id, _latest(rows))
 
     def finish_run(self, run_id: str, seal: FinishRun) -> str:
