@@ -17,9 +17,14 @@ if TYPE_CHECKING:
 
 def test_users_tokens_and_roles(cli: Callable[..., Result], workspace: Workspace) -> None:
     uri = str(workspace.settings.root)
-    workspace.project_id("assay")
+    made = cli("projects", "create", "assay", "--description", "plate assays", "-w", uri)
+    assert made.exit_code == 0 and "created project assay" in made.output
+    again = cli("projects", "create", "assay", "-w", uri)
+    assert again.exit_code == 1 and "exists already" in again.output
     assert "created administrator ada" in cli("users", "create", "ada", "--admin", "-w", uri).output
-    assert cli("users", "create", "bob", "-w", uri).exit_code == 0
+    made_bob = cli("users", "create", "bob", "-w", uri)
+    assert made_bob.exit_code == 0
+    assert "labledger projects grant bob viewer --project default" in made_bob.output
     duplicate = cli("users", "create", "bob", "-w", uri)
     assert duplicate.exit_code == 1 and "exists already" in duplicate.output
     users = json.loads(cli("users", "list", "--json", "-w", uri).output)

@@ -14,8 +14,9 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "List projects and grant or revoke users' roles in them (viewer < editor < admin).\n\n"
+        "Create and list projects, and grant or revoke users' roles in them (viewer < editor < admin).\n\n"
         "Example:\n\n"
+        "    labledger projects create assay\n"
         "    labledger projects grant alice editor --project assay"
     ),
     no_args_is_help=True,
@@ -64,6 +65,36 @@ def list_projects(as_json: JsonOption = False, workspace: WorkspaceOption = None
         for p in projects
     ]
     print_table(None, ["name", "members", "created"], rows, empty="no projects", markup=False)
+
+
+@app.command("create")
+@command
+def create(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The new project's name.")],
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="What the project is for.")
+    ] = "",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a project (workspace administrators only); then grant users roles in it.
+
+    Example:
+
+        labledger projects create screening --description "Plate screening"
+    """
+    from labledger.identity import IdentityService, local_user
+
+    with open_workspace(workspace) as ws:
+        project = IdentityService(ws.stores.identity).create_project(
+            name, actor=local_user(ws.actor), description=description
+        )
+    console.print(Text(f"created project {project.name}", style="green"))
+    console.print(
+        Text(
+            f"grant roles next: labledger projects grant USER editor --project {project.name}",
+            style="dim",
+        )
+    )
 
 
 @app.command("grant")

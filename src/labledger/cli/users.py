@@ -59,6 +59,14 @@ def create(
         )
     role = "administrator" if user.is_admin else "user"
     console.print(Text(f"created {role} {user.name} ({user.id})", style="green"))
+    if not user.is_admin:
+        console.print(
+            Text(
+                f"{user.name} has no role in any project yet: grant one, e.g. "
+                f"labledger projects grant {user.name} viewer --project default",
+                style="yellow",
+            )
+        )
 
 
 @app.command("list")

@@ -219,7 +219,7 @@ class IdentityStore(Protocol):
     """Where users, tokens and project roles live.
 
     Every write is one transaction that appends its own ledger entry (``user.created``,
-    ``token.created``, ``token.revoked``, ``role.changed``, ``user.key_added`` ...) naming ``by``,
+    ``token.created``, ``token.revoked``, ``project.created``, ``role.changed``, ``user.key_added`` ...) naming ``by``,
     the acting user; no entry ever holds a secret or a hash.
     """
 
@@ -273,6 +273,13 @@ class IdentityStore(Protocol):
 
     def list_tokens(self, user_id: str) -> list[ApiToken]:
         """A user's tokens, oldest first, revoked and expired ones included."""
+        ...
+
+    def create_project(self, name: str, description: str, *, at: float, by: str) -> ProjectAccess:
+        """Create a project, with a ``project.created`` entry; ``ConflictError`` when it exists.
+
+        The result's ``role`` is ``None``: making a project grants nobody a role in it.
+        """
         ...
 
     def set_role(self, project: str, user_id: str, role: Role, *, by: str) -> Membership:

@@ -51,6 +51,11 @@ class _KeyPage(BaseModel):
     next_page_token: str | None
 
 
+class _NewProject(BaseModel):
+    name: str
+    description: str
+
+
 class _NewKey(BaseModel):
     public_key: str
     name: str
@@ -99,6 +104,12 @@ class HttpIdentityStore:
 
     def projects(self, user_id: str, *, every: bool = False) -> list[ProjectAccess]:
         return self._pages("/api/v1/projects", _ProjectPage)
+
+    def create_project(self, name: str, description: str, *, at: float, by: str) -> ProjectAccess:
+        # The server creates it as the signed-in user (administrators only), at its own time.
+        body = _NewProject(name=name, description=description)
+        made: ProjectAccess = self._client.call("POST", "/api/v1/projects", body, ProjectAccess)
+        return made
 
     def members(self, project: str) -> list[Membership]:
         return self._pages(f"/api/v1/projects/{quote(project, safe='')}/members", _MemberPage)
