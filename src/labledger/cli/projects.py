@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 from labledger.cli.console import command, console, format_time, print_json, print_table
-from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+from labledger.cli.options import JsonOption, WorkspaceOption, open_catalog
 
 __all__ = ["app"]
 
@@ -37,7 +37,7 @@ def list_projects(as_json: JsonOption = False, workspace: WorkspaceOption = None
     """
     from labledger.identity import IdentityService, local_user
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         service = IdentityService(ws.stores.identity)
         me = local_user(ws.actor)
         projects = service.visible_projects(me)
@@ -84,7 +84,7 @@ def create(
     """
     from labledger.identity import IdentityService, local_user
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         project = IdentityService(ws.stores.identity).create_project(
             name, actor=local_user(ws.actor), description=description
         )
@@ -114,7 +114,7 @@ def grant(
     from labledger.identity import IdentityService, Role, local_user
 
     wanted = Role.parse(role)
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         member = IdentityService(ws.stores.identity).grant(
             project, user, wanted, actor=local_user(ws.actor)
         )
@@ -136,7 +136,7 @@ def revoke(
     """
     from labledger.identity import IdentityService, local_user
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         removed = IdentityService(ws.stores.identity).revoke_role(
             project, user, actor=local_user(ws.actor)
         )
