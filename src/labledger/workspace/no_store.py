@@ -24,6 +24,8 @@ __all__ = ["NoBlobStore"]
 class NoBlobStore:
     """A ``BlobStore`` for a workspace opened without one: every verb raises."""
 
+    url: str = ""
+
     def _refuse(self) -> NoReturn:
         raise ConfigurationError(
             "this workspace was opened without a blob store",
