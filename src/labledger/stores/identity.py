@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from labledger._foundation.errors import ValidationError
 
@@ -24,6 +24,7 @@ __all__ = [
     "NewUser",
     "ProjectAccess",
     "Role",
+    "TokenIssuer",
     "TokenMatch",
     "User",
     "UserKey",
@@ -213,6 +214,23 @@ class UserKey:
     name: str
     created_at: float
     revoked_at: float | None = None
+
+
+@runtime_checkable
+class TokenIssuer(Protocol):
+    """An identity store that makes API tokens itself: a server, which keeps every token's hash
+    and so must make the secret too (it is in the answer once, never stored)."""
+
+    def issue_token(
+        self, user_id: str, name: str, *, expires_in_s: float | None
+    ) -> tuple[ApiToken, str]:
+        """Make a token for ``user_id``; its row and its secret.
+
+        Raises:
+            ConfigurationError: ``user_id`` is not the signed-in user (a server makes tokens
+                for whoever asks, for themselves only).
+        """
+        ...
 
 
 class IdentityStore(Protocol):
