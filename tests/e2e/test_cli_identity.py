@@ -17,9 +17,14 @@ if TYPE_CHECKING:
 
 def test_users_tokens_and_roles(cli: Callable[..., Result], workspace: Workspace) -> None:
     uri = str(workspace.settings.root)
-    workspace.project_id("assay")
+    made = cli("projects", "create", "assay", "--description", "plate assays", "-w", uri)
+    assert made.exit_code == 0 and "created project assay" in made.output
+    again = cli("projects", "create", "assay", "-w", uri)
+    assert again.exit_code == 1 and "exists already" in again.output
     assert "created administrator ada" in cli("users", "create", "ada", "--admin", "-w", uri).output
-    assert cli("users", "create", "bob", "-w", uri).exit_code == 0
+    made_bob = cli("users", "create", "bob", "-w", uri)
+    assert made_bob.exit_code == 0
+    assert "labledger projects grant bob viewer --project default" in made_bob.output
     duplicate = cli("users", "create", "bob", "-w", uri)
     assert duplicate.exit_code == 1 and "exists already" in duplicate.output
     users = json.loads(cli("users", "list", "--json", "-w", uri).output)
@@ -75,3 +80,22 @@ def test_password_from_stdin(cli: Callable[..., Result], workspace: Workspace) -
         "carol", "long enough pw"
     )
     assert user.name == "carol"
+
+
+def test_identity_commands_on_a_database_need_no_blob_store(
+    cli: Callable[..., Result], workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Users, tokens and projects live in the catalog alone: a database URL is enough.
+    monkeypatch.delenv("LABLEDGER_STORE", raising=False)
+    url = workspace.settings.catalog_url
+    made = cli("users", "create", "pi", "--admin", "-w", url)
+    assert made.exit_code == 0, made.output
+    assert cli("projects", "create", "screening", "-w", url).exit_code == 0
+    assert cli("users", "create", "nora", "-w", url).exit_code == 0
+    granted = cli("projects", "grant", "nora", "viewer", "--project", "screening", "-w", url)
+    assert "nora is viewer in screening" in granted.output
+    token = cli("tokens", "create", "--user", "nora", "--name", "laptop", "-w", url)
+    assert token.output.strip().splitlines()[-1].startswith("lle_")
+    # Commands that need blobs still say what is missing.
+    listed = cli("artifacts", "list", "-w", url)
+    assert listed.exit_code == 1 and "no blob store is set" in listed.output

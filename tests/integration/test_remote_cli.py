@@ -78,6 +78,25 @@ def test_the_cli_works_against_a_server_after_login(
             checked = json.loads(out)
             assert checked["ok"] and checked["entries_walked"] == checked["checkpoint"]["size"]
             assert checked["previous_size"] < checked["checkpoint"]["size"]
+            code, out = cli("projects", "create", "screening", "--description", "plates")
+            assert code == 0 and "created project screening" in out, out
+            code, out = cli("projects", "create", "screening")
+            assert code == 1 and "exists already" in out
+            code, out = cli("tokens", "create", "--name", "ci")
+            assert code == 0, out
+            secret = out.strip().splitlines()[-1]
+            assert secret.startswith("lle_")
+            monkeypatch.setenv("LABLEDGER_TOKEN", secret)
+            code, out = cli("runs", "list", "--json")
+            assert code == 0 and [r["id"] for r in json.loads(out)] == [run.id]
+            service.create_user("nora", by="ada")
+            nora = service.issue_token("nora", "laptop", by="ada").secret
+            monkeypatch.setenv("LABLEDGER_TOKEN", nora)
+            for command in (("runs", "list"), ("artifacts", "list")):
+                code, out = cli(*command)
+                assert code == 1 and "nora has no role in project 'default'" in out, out
+                assert "labledger projects grant nora viewer --project default" in out
+            monkeypatch.delenv("LABLEDGER_TOKEN")
             assert cli("logout", url)[0] == 0
             code, out = cli("metadata", "list")
             assert code == 1 and "labledger login" in out

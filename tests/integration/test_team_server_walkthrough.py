@@ -143,6 +143,8 @@ def team_server(
         made = owner_cli("users", "create", name, *(["--admin"] if admin else []))
         assert made.code == 0, made.out + made.err
         tokens[name] = _secret(owner_cli("tokens", "create", "--user", name, "--name", "laptop"))
+    made = owner_cli("projects", "create", "screening", "--description", "Plate screening")
+    assert made.code == 0, made.out + made.err
     # The catalog, the store and its endpoint come from the variables, as the docs show.
     server = start_server("--host", "127.0.0.1", env=owner)
     try:
@@ -153,6 +155,10 @@ def team_server(
         for name, role in (("alice", "editor"), ("carol", "editor"), ("bob", "viewer")):
             granted = team.cli("admin", "projects", "grant", name, role, "--project", "default")
             assert granted.code == 0, granted.out + granted.err
+        granted = team.cli(
+            "admin", "projects", "grant", "alice", "editor", "--project", "screening"
+        )
+        assert granted.code == 0, granted.out + granted.err
         yield team
     finally:
         code = server.stop()

@@ -21,11 +21,13 @@ from labledger._foundation.errors import ConfigurationError, WorkspaceNotFoundEr
 
 __all__ = [
     "DEFAULT_STORE_LINK",
+    "NO_STORE",
     "STORE_LINKS",
     "WORKSPACE_DIRNAME",
     "Settings",
     "StoreLink",
     "find_workspace_root",
+    "masked_uri",
     "parse_store_link",
     "resolve_settings",
     "server_settings",
@@ -33,6 +35,25 @@ __all__ = [
 
 WORKSPACE_DIRNAME = ".labledger"
 _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+# The store URL of a database catalog opened for its catalog alone (``catalog_only``): a blob
+# store that refuses every use (users, tokens and projects live in the catalog only).
+NO_STORE = ""
+
+
+def masked_uri(uri: str) -> str:
+    """``uri`` for a message: scheme, user, host and path kept, any password shown as ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(uri)
+        if parts.password is None:
+            return uri
+        user, _, host = parts.netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:  # an unparsable URI still needs a message, without what may be secret
+        return uri.rsplit("@", 1)[-1]
+
 
 # How a local folder store takes in a file: ``copy`` always copies its bytes; ``reflink`` clones it
 # where the filesystem can (copy-on-write, still an independent file) and copies elsewhere;
@@ -128,6 +149,7 @@ def resolve_settings(
     must_exist: bool = True,
     store: str | None = None,
     s3_endpoint_url: str | None = None,
+    catalog_only: bool = False,
 ) -> Settings:
     """Resolve workspace settings.
 
@@ -137,10 +159,13 @@ def resolve_settings(
         must_exist: Raise when a local workspace folder does not exist yet.
         store: The blob store of a database catalog, in place of ``LABLEDGER_STORE``.
         s3_endpoint_url: The S3-compatible endpoint, in place of ``LABLEDGER_S3_ENDPOINT_URL``.
+        catalog_only: The caller needs the catalog alone (users, tokens, projects): a database
+            URL without a blob store opens with ``NO_STORE``, a store that refuses every use.
 
     Raises:
         WorkspaceNotFoundError: Nothing given and no ``.labledger`` folder here or above.
-        ConfigurationError: A database URL without ``LABLEDGER_STORE``, or an unknown
+        ConfigurationError: A database URL without ``LABLEDGER_STORE`` (unless
+            ``catalog_only``), or an unknown
             ``LABLEDGER_STORE_LINK``.
     """
     env = os.environ
@@ -160,14 +185,14 @@ def resolve_settings(
         return server_settings(raw)
     if scheme in _DB_SCHEMES:
         store = store or env.get("LABLEDGER_STORE")
-        if not store:
+        if not store and not catalog_only:
             raise ConfigurationError(
-                f"workspace URI {raw.split('@')[-1]!r} is a database but no blob store is set",
+                f"workspace URI {masked_uri(raw)!r} is a database but no blob store is set",
                 hint="set LABLEDGER_STORE to s3://bucket/prefix or a shared folder",
             )
         return Settings(
             catalog_url=raw,
-            store_url=store,
+            store_url=store or NO_STORE,
             s3_endpoint_url=s3_endpoint_url or env.get("LABLEDGER_S3_ENDPOINT_URL") or None,
             verify_on_read=verify,
             store_link=link,

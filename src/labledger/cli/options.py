@@ -14,7 +14,14 @@ import typer
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["JsonOption", "LimitOption", "WideOption", "WorkspaceOption", "open_workspace"]
+__all__ = [
+    "JsonOption",
+    "LimitOption",
+    "WideOption",
+    "WorkspaceOption",
+    "open_catalog",
+    "open_workspace",
+]
 
 WorkspaceOption = Annotated[
     str | None,
@@ -24,7 +31,10 @@ WorkspaceOption = Annotated[
         metavar="URI",
         envvar="LABLEDGER_URI",
         show_default=False,
-        help="Workspace folder or database URL; defaults to the nearest .labledger folder.",
+        help=(
+            "Workspace folder, database URL, or server URL (http://...); defaults to the "
+            "nearest .labledger folder."
+        ),
     ),
 ]
 # A flag takes no value: an empty metavar keeps help from showing one.
@@ -49,3 +59,15 @@ def open_workspace(uri: str | None) -> Workspace:
     from labledger.workspace.workspace import Workspace
 
     return Workspace.open(uri)
+
+
+def open_catalog(uri: str | None) -> Workspace:
+    """Open the workspace for commands that need its catalog alone (users, tokens, projects).
+
+    A database URL then needs no blob store (``LABLEDGER_STORE``): what these commands touch
+    lives in the catalog, and the store that stands in refuses every use.
+    """
+    from labledger._foundation.settings import resolve_settings
+    from labledger.workspace.workspace import Workspace
+
+    return Workspace.open(resolve_settings(uri, catalog_only=True))

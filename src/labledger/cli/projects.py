@@ -8,14 +8,15 @@ import typer
 from rich.text import Text
 
 from labledger.cli.console import command, console, format_time, print_json, print_table
-from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+from labledger.cli.options import JsonOption, WorkspaceOption, open_catalog
 
 __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "List projects and grant or revoke users' roles in them (viewer < editor < admin).\n\n"
+        "Create and list projects, and grant or revoke users' roles in them (viewer < editor < admin).\n\n"
         "Example:\n\n"
+        "    labledger projects create assay\n"
         "    labledger projects grant alice editor --project assay"
     ),
     no_args_is_help=True,
@@ -36,7 +37,7 @@ def list_projects(as_json: JsonOption = False, workspace: WorkspaceOption = None
     """
     from labledger.identity import IdentityService, local_user
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         service = IdentityService(ws.stores.identity)
         me = local_user(ws.actor)
         projects = service.visible_projects(me)
@@ -66,6 +67,36 @@ def list_projects(as_json: JsonOption = False, workspace: WorkspaceOption = None
     print_table(None, ["name", "members", "created"], rows, empty="no projects", markup=False)
 
 
+@app.command("create")
+@command
+def create(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The new project's name.")],
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="What the project is for.")
+    ] = "",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a project (workspace administrators only); then grant users roles in it.
+
+    Example:
+
+        labledger projects create screening --description "Plate screening"
+    """
+    from labledger.identity import IdentityService, local_user
+
+    with open_catalog(workspace) as ws:
+        project = IdentityService(ws.stores.identity).create_project(
+            name, actor=local_user(ws.actor), description=description
+        )
+    console.print(Text(f"created project {project.name}", style="green"))
+    console.print(
+        Text(
+            f"grant roles next: labledger projects grant USER editor --project {project.name}",
+            style="dim",
+        )
+    )
+
+
 @app.command("grant")
 @command
 def grant(
@@ -83,7 +114,7 @@ def grant(
     from labledger.identity import IdentityService, Role, local_user
 
     wanted = Role.parse(role)
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         member = IdentityService(ws.stores.identity).grant(
             project, user, wanted, actor=local_user(ws.actor)
         )
@@ -105,7 +136,7 @@ def revoke(
     """
     from labledger.identity import IdentityService, local_user
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         removed = IdentityService(ws.stores.identity).revoke_role(
             project, user, actor=local_user(ws.actor)
         )

@@ -90,8 +90,10 @@ def server_command(
         labledger server --host 0.0.0.0 --catalog postgresql+psycopg://lab@db/ll --store s3://lab/ll
     """
     from labledger.server import open_served_workspace, serve
+    from labledger.server.launch import require_server_extras
     from labledger.server.logs import configure_logging
 
+    require_server_extras()  # before the workspace is opened (and its catalog logged)
     configure_logging()
     served = open_served_workspace(
         workspace,

@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 from labledger.cli.console import command, console, format_time, print_json, print_table
-from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+from labledger.cli.options import JsonOption, WorkspaceOption, open_catalog
 
 __all__ = ["app"]
 
@@ -59,7 +59,7 @@ def create(
     from labledger.identity import IdentityService
 
     lifetime = None if expires_in_days is None else expires_in_days * 86_400
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         issued = IdentityService(ws.stores.identity).issue_token(
             user or ws.actor, name, by=ws.actor, expires_in_s=lifetime
         )
@@ -85,7 +85,7 @@ def list_tokens(
 
     from labledger.identity import IdentityService
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         tokens = IdentityService(ws.stores.identity).list_tokens(user or ws.actor)
     if as_json:
         print_json(tokens)
@@ -130,7 +130,7 @@ def revoke(
     """
     from labledger.identity import IdentityService, local_user
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         token = IdentityService(ws.stores.identity).revoke_token(
             token_id, actor=local_user(ws.actor)
         )

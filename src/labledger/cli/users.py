@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from labledger.cli.console import command, console, format_time, print_json, print_table
-from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
+from labledger.cli.options import JsonOption, WorkspaceOption, open_catalog
 
 __all__ = ["app"]
 
@@ -53,12 +53,20 @@ def create(
     from labledger.identity import IdentityService
 
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         user = IdentityService(ws.stores.identity).create_user(
             name, by=ws.actor, display_name=display_name, password=password, is_admin=admin
         )
     role = "administrator" if user.is_admin else "user"
     console.print(Text(f"created {role} {user.name} ({user.id})", style="green"))
+    if not user.is_admin:
+        console.print(
+            Text(
+                f"{user.name} has no role in any project yet: grant one, e.g. "
+                f"labledger projects grant {user.name} viewer --project default",
+                style="yellow",
+            )
+        )
 
 
 @app.command("list")
@@ -72,7 +80,7 @@ def list_users(as_json: JsonOption = False, workspace: WorkspaceOption = None) -
     """
     from labledger.identity import IdentityService
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         users = IdentityService(ws.stores.identity).list_users()
     if as_json:
         print_json(users)
@@ -110,6 +118,6 @@ def disable(
     """
     from labledger.identity import IdentityService
 
-    with open_workspace(workspace) as ws:
+    with open_catalog(workspace) as ws:
         user = IdentityService(ws.stores.identity).disable_user(name, by=ws.actor)
     console.print(Text(f"disabled {user.name}", style="green"))

@@ -37,6 +37,7 @@ from labledger.stores.identity import (
     NewUser,
     ProjectAccess,
     Role,
+    TokenIssuer,
     User,
     UserKey,
 )
@@ -45,12 +46,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "MAX_DESCRIPTION",
     "MAX_TOKEN_DAYS",
     "MIN_PASSWORD",
+    "PROJECT_NAME_PATTERN",
     "USER_NAME_PATTERN",
     "IdentityService",
     "IssuedToken",
     "local_user",
+    "no_role_error",
 ]
 
 USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
@@ -59,6 +63,11 @@ MIN_PASSWORD = 8
 MAX_TOKEN_DAYS = 36_500
 MAX_TOKEN_LIFETIME_S = MAX_TOKEN_DAYS * 86_400.0
 _NAME = re.compile(USER_NAME_PATTERN)
+# Every workspace has it (the catalog makes it), so saying it exists tells nobody anything.
+DEFAULT_PROJECT = "default"
+PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+_PROJECT_NAME = re.compile(PROJECT_NAME_PATTERN)
+MAX_DESCRIPTION = 2_000
 # A token's last use is written at most this often, so using a token is not a write per request.
 TOUCH_INTERVAL_S = 60.0
 _BAD_TOKEN = "the API token is not valid"  # noqa: S105 - not a secret
@@ -196,6 +205,10 @@ class IdentityService:
                 f"a token's lifetime must be more than 0 and at most {MAX_TOKEN_DAYS:,} days",
                 hint="leave the expiry out for a token that never expires",
             )
+        if isinstance(self.store, TokenIssuer):
+            # A server makes the secret and keeps its hash.
+            made, secret = self.store.issue_token(owner.id, name, expires_in_s=expires_in_s)
+            return IssuedToken(made, secret)
         secret = new_token_secret()
         now = self._clock()
         expires = None if expires_in_s is None else now + expires_in_s
@@ -262,9 +275,7 @@ class IdentityService:
         """
         role = self.role_in(user, project)
         if role is None:
-            raise NotFoundError(
-                f"no project called {project!r}", hint="see `labledger projects list`"
-            )
+            raise no_role_error(user.name, project)
         if not role.allows(needed):
             raise PermissionDeniedError(
                 f"{user.name} is {role.value} in {project}; this needs {needed.value}",
@@ -275,6 +286,33 @@ class IdentityService:
     def visible_projects(self, user: User) -> list[ProjectAccess]:
         """The projects ``user`` may see: their own, or every project for an admin."""
         return self.store.projects(user.id, every=user.is_admin)
+
+    def create_project(self, name: str, *, actor: User, description: str = "") -> ProjectAccess:
+        """Create project ``name``; only a workspace administrator may.
+
+        Nobody gets a role in it by this: grant roles next (``grant``).
+
+        Raises:
+            PermissionDeniedError: ``actor`` is no administrator.
+            ValidationError: The name or description is not acceptable.
+            ConflictError: A project of that name exists already.
+        """
+        if not actor.is_admin:
+            raise PermissionDeniedError(
+                f"{actor.name} may not create projects: that needs a workspace administrator",
+                hint="ask an administrator to run `labledger projects create NAME`",
+            )
+        if not _PROJECT_NAME.fullmatch(name):
+            raise ValidationError(
+                f"invalid project name {name!r}",
+                hint="use 1-200 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+        if len(description) > MAX_DESCRIPTION or not description.isprintable():
+            raise ValidationError(
+                "a project's description must be printable text on one line",
+                hint=f"use at most {MAX_DESCRIPTION:,} characters",
+            )
+        return self.store.create_project(name, description, at=self._clock(), by=actor.name)
 
     def grant(self, project: str, user: str, role: Role, *, actor: User) -> Membership:
         """Give ``user`` ``role`` in ``project``; ``actor`` must be a project admin."""
@@ -295,6 +333,21 @@ class IdentityService:
         """A project's members, for anyone who may view it."""
         self.require(actor, project, Role.VIEWER)
         return self.store.members(project)
+
+
+def no_role_error(user: str, project: str) -> NotFoundError:
+    """The error for ``user`` acting in ``project`` where they hold no role.
+
+    A project they are no member of answers like one that does not exist, so that nobody learns
+    which projects there are; ``default`` is on every workspace, so there the error says plainly
+    what is missing and how to get it.
+    """
+    if project == DEFAULT_PROJECT:
+        return NotFoundError(
+            f"{user} has no role in project {project!r}",
+            hint=f"ask an admin: labledger projects grant {user} viewer --project {project}",
+        )
+    return NotFoundError(f"no project called {project!r}", hint="see `labledger projects list`")
 
 
 def local_user(name: str) -> User:

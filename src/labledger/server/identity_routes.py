@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from labledger.server.models import (
     IssuedTokenOut,
     MembershipOut,
+    NewProjectIn,
     NewTokenIn,
     NewUserIn,
     ProjectOut,
@@ -119,6 +120,16 @@ def list_projects(
     projects = _service(request).visible_projects(user)
     items, token = paginate(projects, key=lambda p: p.name, page=page)
     return Page[ProjectOut](items=[ProjectOut.of(p) for p in items], next_page_token=token)
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=201, tags=["projects"])
+def create_project(
+    body: NewProjectIn, request: Request, admin: Annotated[User, admin_only()]
+) -> ProjectOut:
+    """Create a project (administrators only); nobody has a role in it until one is granted."""
+    project = _service(request).create_project(body.name, actor=admin, description=body.description)
+    _forget_access(request)
+    return ProjectOut.of(project)
 
 
 @router.get("/projects/{project}/members", response_model=Page[MembershipOut], tags=["projects"])

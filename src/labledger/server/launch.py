@@ -30,6 +30,7 @@ __all__ = [
     "auth_required_for",
     "is_loopback",
     "open_served_workspace",
+    "require_server_extras",
     "serve",
 ]
 
@@ -121,6 +122,29 @@ def open_served_workspace(
     workspace = Workspace.open(settings)
     _log.info("serving catalog %s, store %s", workspace.catalog.safe_url, workspace.store.url)
     return workspace
+
+
+# What the ``server`` extra installs that the server cannot start without.
+_SERVER_MODULES = ("fastapi", "uvicorn", "httpx")
+
+
+def require_server_extras() -> None:
+    """Check that the ``server`` extra is installed, before anything is opened or logged.
+
+    Raises:
+        ConfigurationError: A module of the extra is missing; the hint says what to install.
+    """
+    from importlib.util import find_spec
+
+    missing = [name for name in _SERVER_MODULES if find_spec(name) is None]
+    if missing:
+        raise ConfigurationError(
+            f"the server needs its extra dependencies ({', '.join(missing)} missing)",
+            hint=(
+                "pip install 'labledger[server]' (add postgres and s3 for a team workspace; "
+                "in a clone: pip install -e '.[server,postgres]')"
+            ),
+        )
 
 
 @contextmanager

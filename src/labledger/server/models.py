@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from labledger.identity.service import MAX_TOKEN_DAYS, MIN_PASSWORD, USER_NAME_PATTERN
+from labledger.identity.service import (
+    MAX_DESCRIPTION,
+    MAX_TOKEN_DAYS,
+    MIN_PASSWORD,
+    PROJECT_NAME_PATTERN,
+    USER_NAME_PATTERN,
+)
 from labledger.stores.identity import Role  # noqa: TC001 - pydantic reads field types at run time
 
 if TYPE_CHECKING:
@@ -15,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IssuedTokenOut",
     "MembershipOut",
+    "NewProjectIn",
     "NewTokenIn",
     "NewUserIn",
     "ProjectOut",
@@ -95,6 +102,15 @@ class IssuedTokenOut(BaseModel):
 
     token: TokenOut
     secret: str
+
+
+class NewProjectIn(BaseModel):
+    """A project to create: its name, and what it is for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=PROJECT_NAME_PATTERN)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
 
 class ProjectOut(BaseModel):

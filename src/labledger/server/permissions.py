@@ -144,6 +144,13 @@ class ProjectScope:
         """The ids of the projects the user may read, sorted."""
         return tuple(sorted(self.roles))
 
+    def readable_now(self) -> tuple[str, ...]:
+        """``readable``, read again from the catalog when it is empty (a role granted a moment
+        ago counts at once)."""
+        found = self.readable()
+        current = self._current() if not found else None
+        return found if current is None else current.readable()
+
 
 def _service(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from labledger._foundation.errors import ValidationError
 
@@ -24,6 +24,7 @@ __all__ = [
     "NewUser",
     "ProjectAccess",
     "Role",
+    "TokenIssuer",
     "TokenMatch",
     "User",
     "UserKey",
@@ -215,11 +216,28 @@ class UserKey:
     revoked_at: float | None = None
 
 
+@runtime_checkable
+class TokenIssuer(Protocol):
+    """An identity store that makes API tokens itself: a server, which keeps every token's hash
+    and so must make the secret too (it is in the answer once, never stored)."""
+
+    def issue_token(
+        self, user_id: str, name: str, *, expires_in_s: float | None
+    ) -> tuple[ApiToken, str]:
+        """Make a token for ``user_id``; its row and its secret.
+
+        Raises:
+            ConfigurationError: ``user_id`` is not the signed-in user (a server makes tokens
+                for whoever asks, for themselves only).
+        """
+        ...
+
+
 class IdentityStore(Protocol):
     """Where users, tokens and project roles live.
 
     Every write is one transaction that appends its own ledger entry (``user.created``,
-    ``token.created``, ``token.revoked``, ``role.changed``, ``user.key_added`` ...) naming ``by``,
+    ``token.created``, ``token.revoked``, ``project.created``, ``role.changed``, ``user.key_added`` ...) naming ``by``,
     the acting user; no entry ever holds a secret or a hash.
     """
 
@@ -273,6 +291,13 @@ class IdentityStore(Protocol):
 
     def list_tokens(self, user_id: str) -> list[ApiToken]:
         """A user's tokens, oldest first, revoked and expired ones included."""
+        ...
+
+    def create_project(self, name: str, description: str, *, at: float, by: str) -> ProjectAccess:
+        """Create a project, with a ``project.created`` entry; ``ConflictError`` when it exists.
+
+        The result's ``role`` is ``None``: making a project grants nobody a role in it.
+        """
         ...
 
     def set_role(self, project: str, user_id: str, role: Role, *, by: str) -> Membership:

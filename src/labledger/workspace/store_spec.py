@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from labledger._foundation.settings import DEFAULT_STORE_LINK
+from labledger._foundation.settings import DEFAULT_STORE_LINK, NO_STORE
 from labledger.workspace.local_store import LocalBlobStore
 
 if TYPE_CHECKING:
@@ -55,6 +55,10 @@ class StoreSpec:
     def open(self) -> BlobStore:
         """Build the blob store: a folder, an fsspec URL such as S3, or a server's."""
         url = self.url
+        if url == NO_STORE:
+            from labledger.workspace.no_store import NoBlobStore
+
+            return NoBlobStore()
         if self.server:
             from labledger.workspace.http.blobs import HttpBlobStore
             from labledger.workspace.http.client import Client

@@ -13,10 +13,12 @@ from labledger._foundation.errors import (
 )
 from labledger._foundation.settings import (
     DEFAULT_STORE_LINK,
+    NO_STORE,
     STORE_LINKS,
     WORKSPACE_DIRNAME,
     find_workspace_root,
     local_settings,
+    masked_uri,
     parse_store_link,
     resolve_settings,
 )
@@ -210,3 +212,30 @@ def test_an_unknown_store_link_is_a_configuration_error(
 
 def test_parse_store_link_treats_empty_as_the_default() -> None:
     assert parse_store_link(None) == parse_store_link("") == DEFAULT_STORE_LINK
+
+
+def test_a_database_without_a_store_is_named_with_its_password_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LABLEDGER_STORE", raising=False)
+    uri = "postgresql+psycopg://pi:hunter2@127.0.0.1:55432/labledger"
+    with pytest.raises(ConfigurationError) as refused:
+        resolve_settings(uri)
+    message = str(refused.value)
+    assert "'postgresql+psycopg://pi:***@127.0.0.1:55432/labledger'" in message
+    assert "hunter2" not in message
+    assert masked_uri("postgresql://db.example/labledger") == "postgresql://db.example/labledger"
+    catalog = resolve_settings(uri, catalog_only=True)
+    assert (catalog.catalog_url, catalog.store_url) == (uri, NO_STORE)
+
+
+def test_a_workspace_opened_for_its_catalog_refuses_blobs() -> None:
+    from labledger.workspace.no_store import NoBlobStore
+    from labledger.workspace.store_spec import StoreSpec
+
+    store = StoreSpec(url=NO_STORE).open()
+    assert isinstance(store, NoBlobStore)
+    with pytest.raises(ConfigurationError, match="LABLEDGER_STORE"):
+        store.put(b"x")
+    with pytest.raises(ConfigurationError, match="without a blob store"):
+        store.exists("0" * 64)

@@ -178,3 +178,47 @@ def test_password_sign_in(service: IdentityService) -> None:
             service.authenticate_password(name, password)
     with pytest.raises(ValidationError, match="too short"):
         service.set_password("alice", "short", by="root")
+
+
+def test_admins_create_projects_once_with_a_ledger_entry(
+    service: IdentityService, workspace: Workspace
+) -> None:
+    root = local_user("root")
+    made = service.create_project("screening", actor=root, description="plate screens")
+    assert (made.name, made.description, made.role) == ("screening", "plate screens", None)
+    assert {p.name for p in service.visible_projects(root)} == {"default", "screening"}
+    with pytest.raises(ConflictError, match="exists already"):
+        service.create_project("screening", actor=root)
+    for bad in ("", " lead", "a/b", "x" * 201):
+        with pytest.raises(ValidationError, match="invalid project name"):
+            service.create_project(bad, actor=root)
+    with pytest.raises(ValidationError, match="description"):
+        service.create_project("other", actor=root, description="two\nlines")
+    nora = service.create_user("nora", by="root")
+    with pytest.raises(PermissionDeniedError, match="administrator"):
+        service.create_project("mine", actor=nora)
+    with workspace.read() as conn:
+        created = [e.payload for e in iter_entries(conn) if e.kind == "project.created"]
+    assert created == [{"name": "screening", "description": "plate screens", "by": "root"}]
+    # Once made, roles can be granted in it.
+    service.grant("screening", "nora", Role.EDITOR, actor=root)
+    assert service.require(nora, "screening", Role.EDITOR) is Role.EDITOR
+
+
+def test_no_role_in_default_is_said_plainly_and_other_projects_stay_hidden(
+    service: IdentityService, workspace: Workspace
+) -> None:
+    workspace.project_id("secret")
+    nora = service.create_user("nora", by="root")
+    with pytest.raises(NotFoundError) as plain:
+        service.require(nora, "default", Role.VIEWER)
+    assert "nora has no role in project 'default'" in str(plain.value)
+    assert "labledger projects grant nora viewer --project default" in str(plain.value.hint)
+    with pytest.raises(NotFoundError) as hidden:
+        service.require(nora, "secret", Role.VIEWER)
+    with pytest.raises(NotFoundError) as missing:
+        service.require(nora, "nothing-here", Role.VIEWER)
+    assert str(hidden.value).replace("secret", "P") == str(missing.value).replace(
+        "nothing-here", "P"
+    )
+    assert "no role" not in str(hidden.value)

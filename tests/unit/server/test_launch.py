@@ -57,3 +57,23 @@ def test_a_team_workspace_is_named_by_catalog_and_store(
         assert (ws.settings.catalog_url, ws.settings.store_url) == (url, blobs)
     with pytest.raises(ConfigurationError, match="workspace folder"):
         open_served_workspace(str(workspace.settings.root), store=blobs)
+
+
+def test_a_missing_server_extra_is_named_before_anything_is_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from labledger.cli import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a)
+    )
+    # No workspace there: the check comes first, so its error is the one the user reads.
+    result = CliRunner().invoke(app, ["server", "-w", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "the server needs its extra dependencies (uvicorn missing)" in result.output
+    assert "no workspace" not in result.output

@@ -235,3 +235,44 @@ def test_a_user_lists_and_revokes_their_own_tokens_through_the_server(
     spare = next(t for t in mine if t.name == "test") if len(mine) == 1 else mine[-1]
     revoked = service.revoke_token(spare.id, actor=local_user("ed"))
     assert revoked.id == spare.id and revoked.revoked_at is not None
+
+
+def test_a_user_makes_their_own_token_through_the_server(
+    open_as: Callable[[str], RemoteWorkspace], transport: AppTransport
+) -> None:
+    from labledger.identity import IdentityService
+
+    service = IdentityService(open_as("ed").stores.identity)
+    issued = service.issue_token("ed", "laptop", by="ed", expires_in_s=7 * 86_400.0)
+    assert issued.secret.startswith("lle_") and issued.token.name == "laptop"
+    assert issued.token.expires_at is not None
+    assert issued.token.expires_at - issued.token.created_at == pytest.approx(7 * 86_400.0)
+    # The new secret signs requests as ed.
+    fresh = RemoteWorkspace(server_settings(URL), transport=transport, token=issued.secret)
+    try:
+        assert fresh.actor == "ed"
+    finally:
+        fresh.close()
+    assert "laptop" in {t.name for t in service.list_tokens("ed")}
+    # The server makes tokens for the signed-in user only.
+    admin = IdentityService(open_as("ada").stores.identity)
+    with pytest.raises(ConfigurationError, match="another user's token"):
+        admin.issue_token("ed", "sneaky", by="ada")
+
+
+def test_an_admin_creates_a_project_through_the_server(
+    open_as: Callable[[str], RemoteWorkspace],
+) -> None:
+    from labledger.identity import IdentityService, Role, local_user
+
+    made = IdentityService(open_as("ada").stores.identity).create_project(
+        "screening", actor=local_user("ada"), description="plates"
+    )
+    assert (made.name, made.description) == ("screening", "plates")
+    IdentityService(open_as("ada").stores.identity).grant(
+        "screening", "ed", Role.EDITOR, actor=local_user("ada")
+    )
+    with pytest.raises(PermissionDeniedError):
+        IdentityService(open_as("ed").stores.identity).create_project(
+            "mine", actor=local_user("ed")
+        )

@@ -304,3 +304,32 @@ def test_single_user_mode_answers_loopback_addresses(workspace: Workspace, host:
         create_app(workspace, auth_required=False), base_url="http://127.0.0.1:8080"
     )
     assert client.get("/api/v1/me", headers={"Host": host}).status_code == 200
+
+
+def test_admins_create_projects_and_members_then_see_them(client: TestClient, as_user: Any) -> None:
+    body = {"name": "screening", "description": "plate screens"}
+    _is_error(
+        client.post("/api/v1/projects", json=body, headers=as_user("pat")), 403, "permission_denied"
+    )
+    made = client.post("/api/v1/projects", json=body, headers=as_user("ada"))
+    assert made.status_code == 201, made.text
+    assert (made.json()["name"], made.json()["role"]) == ("screening", None)
+    again = client.post("/api/v1/projects", json=body, headers=as_user("ada"))
+    _is_error(again, 409, "conflict")
+    for bad in ({"name": "a/b"}, {"name": ""}, {"name": "ok", "owner": "me"}):
+        _is_error(
+            client.post("/api/v1/projects", json=bad, headers=as_user("ada")),
+            422,
+            "invalid_request",
+        )
+    members = "/api/v1/projects/screening/members"
+    granted = client.put(f"{members}/otto", json={"role": "editor"}, headers=as_user("ada"))
+    assert granted.status_code == 200, granted.text
+    projects = client.get("/api/v1/projects", headers=as_user("otto")).json()["items"]
+    assert [(p["name"], p["role"]) for p in projects] == [("screening", "editor")]
+
+
+def test_no_role_in_default_says_so_and_how_to_get_one(client: TestClient, as_user: Any) -> None:
+    answer = _is_error(client.get("/api/v1/artifacts", headers=as_user("otto")), 404, "not_found")
+    assert answer["message"] == "otto has no role in project 'default'"
+    assert answer["hint"] == "ask an admin: labledger projects grant otto viewer --project default"

@@ -240,7 +240,12 @@ def test_a_non_member_finds_nothing_and_a_guessed_id_is_a_404(
         assert page.status_code == 200, page.text
         return {run["id"] for run in page.json()["items"]}
 
-    assert found("otto") == set()
+    # Someone with no role anywhere is told so, naming only the project every workspace has.
+    lost = _error(
+        client.post("/api/v1/runs/search", json={}, headers=as_user("otto")), 404, "not_found"
+    )
+    assert "otto has no role in project 'default'" in lost["message"]
+    assert "projects grant otto viewer --project default" in lost["hint"]
     assert found("ed") == {visible}
     assert found("pat") == {visible, hidden}
     assert found("ada") == {visible, hidden}  # a workspace administrator

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.identity.service import no_role_error
 from labledger.server.permissions import ProjectScope, in_projects
 from labledger.server.routes.run_access import no_such_run, remember, require_run, run_store
 from labledger.stores.identity import Role
@@ -51,9 +52,12 @@ def get_runs(request: Request, scope: Reader, body: RunRefsIn) -> RunsOut:
     return RunsOut(items=[RunOut.of(run) for run in runs])
 
 
-def _query(scope: ProjectScope, body: SearchRunsIn) -> RunQuery | None:
-    """The store's query for ``body``, kept to the projects the user reads; ``None`` when they
-    read none."""
+def _query(scope: ProjectScope, body: SearchRunsIn) -> RunQuery:
+    """The store's query for ``body``, kept to the projects the user reads.
+
+    Raises:
+        NotFoundError: The user reads no project at all (so no search could find anything).
+    """
     if body.filter is not None and body.where is not None:
         raise ValidationError(
             "a search takes filter text or a filter tree, not both", hint="send one of them"
@@ -70,9 +74,10 @@ def _query(scope: ProjectScope, body: SearchRunsIn) -> RunQuery | None:
             )
         return RunQuery(filter=node, order_by=order, project_id=body.project_id)
     if not scope.user.is_admin:
-        readable = scope.readable()
+        readable = scope.readable_now()
         if not readable:
-            return None
+            # Every workspace has the default project, so naming it reveals nothing.
+            raise no_role_error(scope.user.name, "default")
         mine = Comparison("attributes", "project_id", "in", readable)
         node = mine if node is None else And((node, mine))
     return RunQuery(filter=node, order_by=order)
@@ -83,8 +88,6 @@ def search_runs(request: Request, scope: Reader, body: SearchRunsIn) -> RunPageO
     """One page of the runs a filter matches, in the projects the user reads (a read: the
     filter travels in the body); the token resumes after the page's last run."""
     query = _query(scope, body)
-    if query is None:
-        return RunPageOut(items=[])
     page = run_store(request).search_runs(
         query, page_token=body.page_token, max_results=body.max_results
     )

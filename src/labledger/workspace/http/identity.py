@@ -2,9 +2,10 @@
 
 Users are listed (``GET /api/v1/users``, administrators only), projects' members read and
 changed (``/api/v1/projects``), and signing keys registered, listed and revoked
-(``/api/v1/me/keys``; anyone's through ``/api/v1/keys``, administrators only). Passwords, token hashes and token bookkeeping stay on the server:
-those methods refuse with a ``ConfigurationError`` (manage them with the server's own CLI, or with
-``labledger login`` and ``/api/v1/tokens`` for your own tokens).
+(``/api/v1/me/keys``; anyone's through ``/api/v1/keys``, administrators only). The signed-in user makes their own API tokens
+(``POST /api/v1/tokens``: the server makes the secret and keeps its hash). Passwords, token hashes
+and token bookkeeping stay on the server: those methods refuse with a ``ConfigurationError``
+(manage them with the server's own CLI).
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ class _MemberPage(BaseModel):
 class _KeyPage(BaseModel):
     items: list[UserKey]
     next_page_token: str | None
+
+
+class _NewToken(BaseModel):
+    name: str
+    expires_in_days: float | None
+
+
+class _IssuedToken(BaseModel):
+    token: ApiToken
+    secret: str
+
+
+class _NewProject(BaseModel):
+    name: str
+    description: str
 
 
 class _NewKey(BaseModel):
@@ -100,6 +116,12 @@ class HttpIdentityStore:
     def projects(self, user_id: str, *, every: bool = False) -> list[ProjectAccess]:
         return self._pages("/api/v1/projects", _ProjectPage)
 
+    def create_project(self, name: str, description: str, *, at: float, by: str) -> ProjectAccess:
+        # The server creates it as the signed-in user (administrators only), at its own time.
+        body = _NewProject(name=name, description=description)
+        made: ProjectAccess = self._client.call("POST", "/api/v1/projects", body, ProjectAccess)
+        return made
+
     def members(self, project: str) -> list[Membership]:
         return self._pages(f"/api/v1/projects/{quote(project, safe='')}/members", _MemberPage)
 
@@ -132,6 +154,17 @@ class HttpIdentityStore:
 
     def create_token(self, token: NewToken, *, by: str) -> ApiToken:
         self._refuse("a token's hash")
+
+    def issue_token(
+        self, user_id: str, name: str, *, expires_in_s: float | None
+    ) -> tuple[ApiToken, str]:
+        # The server makes it for the signed-in user, so only they may ask. Not retried: a second try after a lost answer would make a second token.
+        if user_id != self._my_id():
+            self._refuse("making another user's token")
+        days = None if expires_in_s is None else expires_in_s / 86_400.0
+        body = _NewToken(name=name, expires_in_days=days)
+        issued: _IssuedToken = self._client.call("POST", "/api/v1/tokens", body, _IssuedToken)
+        return issued.token, issued.secret
 
     def token_by_hash(self, secret_hash: str) -> TokenMatch | None:
         self._refuse("looking tokens up by hash")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from labledger._foundation.errors import ConflictError, NotFoundError
+from labledger._foundation.ids import new_id
 from labledger.stores.identity import (
     ApiToken,
     Credentials,
@@ -296,6 +297,25 @@ class SqlIdentityStore:
                 f"no project called {project!r}", hint="see `labledger projects list`"
             )
         return str(found)
+
+    def create_project(self, name: str, description: str, *, at: float, by: str) -> ProjectAccess:
+        project_id = new_id()
+        row = {"id": project_id, "name": name, "description": description, "created_at": at}
+        exists = ConflictError(
+            f"a project called {name!r} exists already",
+            hint="choose another name, or see `labledger projects list`",
+        )
+        try:
+            with self._ws.write() as conn:
+                if conn.execute(select(_PROJECTS.c.id).where(_PROJECTS.c.name == name)).first():
+                    raise exists
+                conn.execute(_PROJECTS.insert().values(row))
+                payload = {"name": name, "description": description, "by": by}
+                self._ws.record(conn, "project.created", project_id, payload)
+        except SqlIntegrityError as exc:
+            # Two creators raced past the check above; the unique index decided.
+            raise exists from exc
+        return ProjectAccess(project_id, name, description, at, None)
 
     def set_role(self, project: str, user_id: str, role: Role, *, by: str) -> Membership:
         import time
