@@ -171,7 +171,7 @@ def test_malformed_batches_get_clear_errors_and_write_nothing(
     store = store_as("ed")
     run_id = _pipeline_run(workspace, store)
     batch = _batch(workspace, run_id)
-    with pytest.raises(NotFoundError, match="not a pipeline run"):
+    with pytest.raises(NotFoundError, match="no run with id"):
         store.record_tasks(_batch(workspace, new_id()))
     stray = TaskBatch(tasks=batch.tasks, inputs=[TaskInput(new_id(), "x", "y")])
     with pytest.raises(ValidationError, match="not in the batch"):
@@ -189,8 +189,40 @@ def test_malformed_batches_get_clear_errors_and_write_nothing(
 def test_a_pipeline_run_of_an_unknown_run_is_a_404(
     store_as: Callable[[str], HttpTaskStore],
 ) -> None:
-    with pytest.raises(NotFoundError, match="does not exist"):
+    with pytest.raises(NotFoundError, match="no run with id"):
         store_as("ed").create_pipeline_run(PipelineRunRecord(new_id(), "m:p", None, None, 0, "{}"))
+
+
+def test_pipeline_records_and_tasks_go_only_into_running_runs_the_user_writes_to(
+    workspace: Workspace, store_as: Callable[[str], HttpTaskStore]
+) -> None:
+    from labledger._foundation.errors import RunStateError
+
+    workspace.project_id("secret")
+    IdentityService(workspace.stores.identity).grant(
+        "secret", "pat", Role.EDITOR, actor=local_user("root")
+    )
+    hidden = start_run("hidden", kind="pipeline", project="secret", workspace=workspace)
+    sealed = start_run("sealed", kind="pipeline", workspace=workspace)
+    sealed.end()
+    editor = store_as("ed")
+    with pytest.raises(NotFoundError, match="no run with id"):
+        editor.create_pipeline_run(PipelineRunRecord(hidden.id, "m:p", None, None, 0, "{}"))
+    with pytest.raises(RunStateError):
+        editor.create_pipeline_run(PipelineRunRecord(sealed.id, "m:p", None, None, 0, "{}"))
+    assert workspace.stores.tasks.pipeline_run(sealed.id) is None
+    # A batch into another project's pipeline run, or into a sealed one, writes nothing.
+    store_as("pat").create_pipeline_run(PipelineRunRecord(hidden.id, "m:p", None, None, 0, "{}"))
+    with pytest.raises(NotFoundError, match="no run with id"):
+        editor.record_tasks(_batch(workspace, hidden.id))
+    ended = start_run("ended", kind="pipeline", workspace=workspace)
+    editor.create_pipeline_run(PipelineRunRecord(ended.id, "m:p", None, None, 0, "{}"))
+    ended.end()
+    with pytest.raises(RunStateError):
+        editor.record_tasks(_batch(workspace, ended.id))
+    assert workspace.stores.tasks.run_tasks(hidden.id) == []
+    assert workspace.stores.tasks.run_tasks(ended.id) == []
+    hidden.end()
 
 
 def test_a_viewer_reads_the_cache_but_cannot_record(

@@ -17,6 +17,7 @@ from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.server.pagination import Page, PageQuery, page_query, paginate
 from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.routes.run_access import require_runs_of
 from labledger.server.task_bodies import (
     ArtifactMatchesOut,
     BlobIn,
@@ -103,6 +104,7 @@ def create_pipeline_run(request: Request, ctx: Writer, body: PipelineRunIn) -> R
     """Record what a pipeline run adds to its tracked run, and register its code blobs (which
     must be in the store). 409 when the run has a pipeline record already."""
     ws = _workspace(request)
+    require_runs_of(request, ctx.user, Role.EDITOR, [body.run_id])
     blobs = [(blob.digest, blob.size) for blob in body.blobs]
     _require_blobs(ws.store, [digest for digest, _ in blobs], "the pipeline run")
     with acting_for(ctx.user.name):
@@ -165,11 +167,11 @@ def record_tasks(request: Request, ctx: Writer, body: TaskBatchIn) -> RemapOut:
                 f"an edge names task {task_id}, which is not in the batch",
                 hint="send each task's inputs and outputs with the task",
             )
-    _require_pipeline_runs(
-        store,
-        [row.run_id for row in body.tasks]
-        + [row.run_id for row in body.artifacts if row.run_id is not None],
-    )
+    into = [row.run_id for row in body.tasks] + [
+        row.run_id for row in body.artifacts if row.run_id is not None
+    ]
+    require_runs_of(request, ctx.user, Role.EDITOR, into)
+    _require_pipeline_runs(store, into)
     project_id = ws.find_project_id(ctx.project)
     if project_id is None:  # pragma: no cover - the permission check found the project
         raise NotFoundError(f"project {ctx.project!r} does not exist")
