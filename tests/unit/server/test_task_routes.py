@@ -307,3 +307,61 @@ def test_a_task_another_user_recorded_is_found_once_its_run_is_sealed(
     assert (found.task_id, found.run_id) == (batch.tasks[0].id, run.id)
     assert found.record_digest is not None
     assert pat.run_seal(run.id).record_digest == found.record_digest
+
+
+def _verified(workspace: Workspace) -> list[Any]:
+    with workspace.read() as conn:
+        return list(conn.execute(sa.select(schema.verifications)))
+
+
+def test_a_reproduction_is_recorded_only_as_the_catalog_has_it(
+    workspace: Workspace,
+    store_as: Callable[[str], HttpTaskStore],
+    transport: AppTransport,
+    team: dict[str, str],
+) -> None:
+    from labledger.stores.tasks import OutputCheck
+
+    editor = store_as("ed")
+    original = start_run("pipe", kind="pipeline", workspace=workspace)
+    editor.create_pipeline_run(PipelineRunRecord(original.id, "m:pipe", None, None, 0, "{}"))
+    first = _batch(workspace, original.id, data=b"first bytes")
+    editor.record_tasks(first)
+    original.end()
+    (ref,) = workspace.stores.tasks.run_outputs(original.id)
+
+    remote = RemoteWorkspace(server_settings(URL), transport=transport, token=team["ed"])
+    try:
+        rerun = start_run("again", kind="pipeline", workspace=remote)
+        record = PipelineRunRecord(rerun.id, "m:pipe", None, None, 0, "{}", reproduces=original.id)
+        editor.create_pipeline_run(record)
+        other = _batch(workspace, rerun.id, data=b"other bytes")
+        editor.record_tasks(other)
+        rerun.end()
+        (again,) = workspace.stores.tasks.run_outputs(rerun.id)
+        assert again.digest != ref.digest
+
+        def claim(actual: str | None, **extra: Any) -> OutputCheck:
+            fields = {"node": "a", "output": "return", "artifact_id": ref.artifact_id}
+            fields.update(expected=ref.digest, actual=actual, deterministic=True)
+            fields.update(extra)
+            return OutputCheck(**fields)
+
+        # Claiming the bytes were reproduced when the re-run recorded others is refused.
+        with pytest.raises(ValidationError, match="recorded"):
+            editor.record_verifications(original.id, rerun.id, [claim(ref.digest)])
+        with pytest.raises(ValidationError, match="recorded no output"):
+            editor.record_verifications(original.id, rerun.id, [claim(again.digest, node="b")])
+        # A run that reproduces nothing is no reproduction.
+        with pytest.raises(ValidationError, match="not a reproduction"):
+            editor.record_verifications(rerun.id, original.id, [])
+        # Another editor cannot report a reproduction someone else ran.
+        with pytest.raises(ValidationError, match="started by ed"):
+            store_as("pat").record_verifications(original.id, rerun.id, [claim(again.digest)])
+        assert _verified(workspace) == []
+        # The truth is recorded, its match computed on the server.
+        editor.record_verifications(original.id, rerun.id, [claim(again.digest)])
+        (row,) = _verified(workspace)
+        assert row.digest == again.digest and not row.matched
+    finally:
+        remote.close()

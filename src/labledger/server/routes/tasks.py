@@ -17,6 +17,7 @@ from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.server.pagination import Page, PageQuery, page_query, paginate
 from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.reproduction_checks import checked_verifications
 from labledger.server.routes.run_access import require_runs_of
 from labledger.server.task_bodies import (
     ArtifactMatchesOut,
@@ -192,8 +193,10 @@ def record_verifications(
     request: Request, ctx: Writer, run_id: RunId, body: VerificationsIn
 ) -> Response:
     """Record a reproduction of the run by ``rerun_id`` and append ``run.reproduced`` to the
-    ledger (as the signed-in user)."""
-    checks = [
+    ledger (as the signed-in user), once each check agrees with the outputs both runs recorded
+    (400 otherwise: see ``reproduction_checks``)."""
+    require_runs_of(request, ctx.user, Role.EDITOR, [run_id, body.rerun_id], running=False)
+    claims = [
         OutputCheck(
             node=check.node,
             output=check.output,
@@ -204,8 +207,10 @@ def record_verifications(
         )
         for check in body.checks
     ]
+    ws = _workspace(request)
+    checks = checked_verifications(ws.stores, run_id, body.rerun_id, ctx.user.name, claims)
     with acting_for(ctx.user.name):
-        _store(request).record_verifications(run_id, body.rerun_id, checks)
+        ws.stores.tasks.record_verifications(run_id, body.rerun_id, checks)
     return Response(status_code=204)
 
 
