@@ -265,3 +265,16 @@ def test_single_user_mode_refuses_other_hosts_and_web_pages(workspace: Workspace
         401,
         "unauthenticated",
     )
+
+
+def test_a_collection_is_owned_by_a_user_of_the_server(client: TestClient, as_user: Any) -> None:
+    ada = as_user("ada")
+    forged = {"name": "release", "owner": "nobody-at-all"}
+    refused = client.post("/api/v1/collections", json=forged, headers=ada)
+    assert "no user of this server" in _is_error(refused, 400, "validation")["message"]
+    assert client.get("/api/v1/collections", headers=ada).json()["items"] == []
+    mine = client.post("/api/v1/collections", json={"name": "mine"}, headers=ada)
+    assert mine.status_code == 201 and mine.json()["owner"] == "ada"
+    given = {"name": "theirs", "owner": "ed"}
+    theirs = client.post("/api/v1/collections", json=given, headers=ada)
+    assert theirs.status_code == 201 and theirs.json()["owner"] == "ed"
