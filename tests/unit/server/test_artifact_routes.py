@@ -154,3 +154,12 @@ def test_an_artifact_goes_only_into_a_running_run_the_user_writes_to(
     assert ended.status_code == 409 and ended.json()["code"] == "run_state", ended.text
     assert client.get(ARTIFACTS, headers=headers("ed")).json()["items"] == []
     hidden.end()
+
+
+def test_a_reference_to_a_blob_nobody_stored_is_a_400(client: TestClient, headers: Any) -> None:
+    body = {"artifacts": [_artifact(b"only a path", kind="reference", blobs=[])]}
+    refused = client.post(ARTIFACTS, json=body, headers=headers("ed"))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["code"] == "validation"
+    assert "not in the store" in refused.json()["message"]
+    assert client.get(ARTIFACTS, headers=headers("ed")).json()["items"] == []
