@@ -278,3 +278,27 @@ def test_a_collection_is_owned_by_a_user_of_the_server(client: TestClient, as_us
     given = {"name": "theirs", "owner": "ed"}
     theirs = client.post("/api/v1/collections", json=given, headers=ada)
     assert theirs.status_code == 201 and theirs.json()["owner"] == "ed"
+
+
+def test_a_catalog_that_does_not_answer_is_a_503_that_names_no_database(
+    app: Any, caplog: Any
+) -> None:
+    import logging
+
+    from labledger._foundation.errors import StoreUnavailableError
+
+    secret = "postgresql://lab@db.internal:5433/catalog does not answer: password auth failed"
+
+    @app.get("/down")
+    def down() -> None:  # the database going away, as the workspace reports it
+        raise StoreUnavailableError(f"the catalog database at {secret}", hint="check db.internal")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    with caplog.at_level(logging.INFO, logger="labledger.server"):
+        response = client.get("/down", headers={"X-Request-ID": "req-503"})
+    body = _is_error(response, 503, "store_unavailable")
+    assert body["message"] == "the server's catalog database does not answer; try again later"
+    assert "db.internal" not in response.text and "5433" not in response.text
+    assert "req-503" in body["hint"]
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == "req-503"]
+    assert any(secret in r.getMessage() for r in logged)
