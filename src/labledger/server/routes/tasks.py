@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from labledger._foundation.digests import parse_digest
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import NotFoundError, RunStateError, ValidationError
 from labledger.server.pagination import Page, PageQuery, page_query, paginate
 from labledger.server.permissions import ProjectContext, in_workspace
 from labledger.server.reproduction_checks import checked_verifications
-from labledger.server.routes.run_access import require_runs_of
+from labledger.server.routes.run_access import require_runs_of, run_store
 from labledger.server.task_bodies import (
     ArtifactMatchesOut,
     BlobIn,
@@ -97,6 +97,25 @@ def _require_pipeline_runs(store: TaskStore, run_ids: Iterable[str]) -> None:
             )
 
 
+def _require_open_or_sent_again(
+    request: Request, store: TaskStore, body: TaskBatchIn, run_ids: Iterable[str]
+) -> None:
+    """Refuse a batch into a run that has ended, unless it is a flush sent again whose tasks
+    are all recorded already (it changes nothing, and answers as the first time did)."""
+    wanted = sorted(set(run_ids))
+    live = {row.run_id for row in run_store(request).running(wanted)} if wanted else set()
+    ended = [run_id for run_id in wanted if run_id not in live]
+    if not ended:
+        return
+    task_ids = [row.id for row in body.tasks]
+    recorded = store.get_tasks(task_ids) if task_ids else {}
+    if not task_ids or len(recorded) != len(set(task_ids)):
+        raise RunStateError(
+            f"run {ended[0]} has ended; nothing more can be recorded into it",
+            hint="start a new run; a sealed record stays as sealed",
+        )
+
+
 # -- pipeline runs ---------------------------------------------------------------------------
 
 
@@ -171,8 +190,9 @@ def record_tasks(request: Request, ctx: Writer, body: TaskBatchIn) -> RemapOut:
     into = [row.run_id for row in body.tasks] + [
         row.run_id for row in body.artifacts if row.run_id is not None
     ]
-    require_runs_of(request, ctx.user, Role.EDITOR, into)
+    require_runs_of(request, ctx.user, Role.EDITOR, into, running=False)
     _require_pipeline_runs(store, into)
+    _require_open_or_sent_again(request, store, body, into)
     project_id = ws.find_project_id(ctx.project)
     if project_id is None:  # pragma: no cover - the permission check found the project
         raise NotFoundError(f"project {ctx.project!r} does not exist")
