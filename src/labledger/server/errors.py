@@ -2,7 +2,9 @@
 
 labledger's own errors map to statuses here (validation 400, not found 404, permission 403,
 conflict 409, authentication 401 with ``WWW-Authenticate``); FastAPI's request validation is 422,
-and anything unexpected is a 500 whose hint names the request id to look up in the log.
+and anything unexpected is a 500 whose hint names the request id to look up in the log. A store
+that does not answer is a 503 with a generic message: its details (the database's address, the
+driver's words) go to the server's log only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from labledger._foundation.errors import (
     NotFoundError,
     PermissionDeniedError,
     RunStateError,
+    StoreUnavailableError,
     ValidationError,
     WorkspaceError,
 )
@@ -99,6 +102,16 @@ async def _labledger_error(request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": challenge + (', error="invalid_token"' if presented else "")}
     if status >= 500:
         _log.error("request failed: %s", exc, extra={"request_id": _request_id(request)})
+    if isinstance(exc, StoreUnavailableError):
+        # The store's own message names the database (user, host, port) and the driver's words:
+        # for the server's log (above), not for every client.
+        return error_response(
+            status,
+            code,
+            "the server's catalog database does not answer; try again later",
+            f"the server log has the details under request {_request_id(request)}",
+            headers,
+        )
     return error_response(status, code, exc.message, exc.hint, headers)
 
 

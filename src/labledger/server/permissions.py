@@ -49,6 +49,7 @@ __all__ = [
     "public",
     "requires",
     "route_permissions",
+    "scope_for",
     "signed_in",
 ]
 
@@ -334,6 +335,12 @@ class _InProjects(_Check):
             {p.id: p.name for p in visible},
             reread,
         )
+
+
+def scope_for(request: Request, user: User, role: Role) -> ProjectScope:
+    """The projects ``user`` acts in needing ``role``, read fresh: for a route whose permission is
+    the workspace's but whose data (a run) belongs to a project of its own."""
+    return _InProjects(role)._of(user, _access(request).projects(user, fresh=True))
 
 
 class _InWorkspace(_InProject):

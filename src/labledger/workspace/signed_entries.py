@@ -13,6 +13,7 @@ first, so it cannot pass for an entry the workspace writes beside its own rows.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -60,13 +61,24 @@ WORKSPACE_KIND_PREFIXES = (
 )
 
 
+_KIND = re.compile(r"[a-z0-9_.-]+")
+
+
 def check_client_kind(kind: str) -> None:
-    """Refuse a kind the workspace writes itself for a client's free-standing signed entry.
+    """Refuse a kind the workspace writes itself for a client's free-standing signed entry, and
+    a kind that is not plain lowercase ``[a-z0-9_.-]`` (``" Run.finished"`` is no way around the
+    reservation: a signed kind cannot be normalised, so it is refused).
 
     Raises:
-        ValidationError: ``kind`` starts with one of ``WORKSPACE_KIND_PREFIXES``.
+        ValidationError: ``kind`` is not lowercase ``[a-z0-9_.-]+``, or is or starts with one of
+            ``WORKSPACE_KIND_PREFIXES`` (``checkpoint`` as well as ``checkpoint.x``).
     """
-    if isinstance(kind, str) and kind.startswith(WORKSPACE_KIND_PREFIXES):
+    if not isinstance(kind, str) or _KIND.fullmatch(kind) is None:
+        raise ValidationError(
+            f"the entry kind {kind!r} is not lowercase letters, digits, '_', '.' and '-'",
+            hint="use a kind such as review.approved, and sign the entry again",
+        )
+    if kind.startswith(WORKSPACE_KIND_PREFIXES) or f"{kind}." in WORKSPACE_KIND_PREFIXES:
         raise ValidationError(
             f"entries of kind {kind!r} are written by the workspace with the rows they describe, "
             "not appended on their own",

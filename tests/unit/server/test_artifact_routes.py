@@ -125,3 +125,41 @@ def test_a_name_sent_over_http_never_leads_an_export_outside_its_folder(
     if written is not None:
         assert written.resolve().parent == target.resolve()
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["exports"]
+
+
+def test_an_artifact_goes_only_into_a_running_run_the_user_writes_to(
+    client: TestClient, headers: Any, workspace: Workspace
+) -> None:
+    workspace.store.put(b"bytes")
+    workspace.project_id("secret")
+    service = IdentityService(workspace.stores.identity)
+    service.grant("secret", "pat", Role.EDITOR, actor=local_user("root"))
+    hidden = start_run("hidden", project="secret", workspace=workspace)
+    sealed = start_run("sealed", workspace=workspace)
+    sealed.end()
+    missing = "0190aaaa-0000-7000-8000-00000000ffff"
+
+    def post(run_id: str, who: str = "ed") -> Any:
+        body = {"artifacts": [_artifact(b"bytes", run_id=run_id)]}
+        return client.post(ARTIFACTS, json=body, headers=headers(who))
+
+    # Another project's run is as missing as no run at all: the route is no existence oracle.
+    absent, guessed = post(missing), post(hidden.id)
+    assert absent.status_code == guessed.status_code == 404
+    assert absent.json()["message"].replace(missing, "X") == guessed.json()["message"].replace(
+        hidden.id, "X"
+    )
+    # A sealed run stays as sealed: its record still verifies.
+    ended = post(sealed.id)
+    assert ended.status_code == 409 and ended.json()["code"] == "run_state", ended.text
+    assert client.get(ARTIFACTS, headers=headers("ed")).json()["items"] == []
+    hidden.end()
+
+
+def test_a_reference_to_a_blob_nobody_stored_is_a_400(client: TestClient, headers: Any) -> None:
+    body = {"artifacts": [_artifact(b"only a path", kind="reference", blobs=[])]}
+    refused = client.post(ARTIFACTS, json=body, headers=headers("ed"))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["code"] == "validation"
+    assert "not in the store" in refused.json()["message"]
+    assert client.get(ARTIFACTS, headers=headers("ed")).json()["items"] == []

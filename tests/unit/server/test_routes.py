@@ -333,3 +333,40 @@ def test_no_role_in_default_says_so_and_how_to_get_one(client: TestClient, as_us
     answer = _is_error(client.get("/api/v1/artifacts", headers=as_user("otto")), 404, "not_found")
     assert answer["message"] == "otto has no role in project 'default'"
     assert answer["hint"] == "ask an admin: labledger projects grant otto viewer --project default"
+
+
+def test_a_collection_is_owned_by_a_user_of_the_server(client: TestClient, as_user: Any) -> None:
+    ada = as_user("ada")
+    forged = {"name": "release", "owner": "nobody-at-all"}
+    refused = client.post("/api/v1/collections", json=forged, headers=ada)
+    assert "no user of this server" in _is_error(refused, 400, "validation")["message"]
+    assert client.get("/api/v1/collections", headers=ada).json()["items"] == []
+    mine = client.post("/api/v1/collections", json={"name": "mine"}, headers=ada)
+    assert mine.status_code == 201 and mine.json()["owner"] == "ada"
+    given = {"name": "theirs", "owner": "ed"}
+    theirs = client.post("/api/v1/collections", json=given, headers=ada)
+    assert theirs.status_code == 201 and theirs.json()["owner"] == "ed"
+
+
+def test_a_catalog_that_does_not_answer_is_a_503_that_names_no_database(
+    app: Any, caplog: Any
+) -> None:
+    import logging
+
+    from labledger._foundation.errors import StoreUnavailableError
+
+    secret = "postgresql://lab@db.internal:5433/catalog does not answer: password auth failed"
+
+    @app.get("/down")
+    def down() -> None:  # the database going away, as the workspace reports it
+        raise StoreUnavailableError(f"the catalog database at {secret}", hint="check db.internal")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    with caplog.at_level(logging.INFO, logger="labledger.server"):
+        response = client.get("/down", headers={"X-Request-ID": "req-503"})
+    body = _is_error(response, 503, "store_unavailable")
+    assert body["message"] == "the server's catalog database does not answer; try again later"
+    assert "db.internal" not in response.text and "5433" not in response.text
+    assert "req-503" in body["hint"]
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == "req-503"]
+    assert any(secret in r.getMessage() for r in logged)

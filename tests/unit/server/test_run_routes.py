@@ -281,3 +281,42 @@ def test_bad_filters_and_sort_keys_are_400s(
     ):
         answer = client.post("/api/v1/runs/search", json=query, headers=ed)
         assert answer.status_code == 400, (query, answer.text)
+
+
+def test_client_times_are_held_to_the_server_clock(
+    client: TestClient, as_user: Headers, assay: str, workspace: Workspace
+) -> None:
+    now = time.time()
+    runs = workspace.stores.runs
+    beaten, crashed, ended = (f"0190aaaa-0000-7000-8000-0000000000{n}" for n in ("a1", "a2", "a3"))
+    for run_id in (beaten, crashed, ended):
+        made = client.post(
+            "/api/v1/runs", json=_new(run_id, assay, started_at=now - 60), headers=as_user("ed")
+        )
+        assert made.status_code == 201, made.text
+    # A heartbeat a year ahead would keep the run's lease forever: it is brought to the skew.
+    year = 365 * 86400.0
+    beat = {"run_ids": [beaten], "at": now + year}
+    assert (
+        client.post("/api/v1/runs/heartbeat", json=beat, headers=as_user("ed")).status_code == 204
+    )
+    assert runs.get_runs([beaten])[0].heartbeat_at <= time.time() + 300
+    crash = {"run_ids": [crashed], "reason": "gone", "at": now - year}
+    assert client.post("/api/v1/runs/crashed", json=crash, headers=as_user("ed")).json() == {
+        "ids": [crashed]
+    }
+    assert runs.get_runs([crashed])[0].ended_at >= now - 300
+    # An end before the start, or in the future, is refused and the run stays open.
+    for at in (now - 120, now + 3600):
+        finish = {"status": "finished", "ended_at": at}
+        refused = client.post(f"/api/v1/runs/{ended}/finish", json=finish, headers=as_user("ed"))
+        assert "server's clock" in _error(refused, 400, "validation")["message"]
+    assert runs.get_runs([ended])[0].status == "running"
+    finish = {"status": "finished", "ended_at": now}
+    assert client.post(
+        f"/api/v1/runs/{ended}/finish", json=finish, headers=as_user("ed")
+    ).is_success
+    # Finishing it again says it has ended, not that someone marked it crashed.
+    again = client.post(f"/api/v1/runs/{ended}/finish", json=finish, headers=as_user("ed"))
+    message = _error(again, 409, "run_state")["message"]
+    assert "already ended (status finished)" in message and "crashed" not in message

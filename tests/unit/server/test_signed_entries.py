@@ -168,6 +168,9 @@ def test_an_entry_signed_with_a_registered_key_lands_and_verifies(
         ("from the future", 400, "validation"),
         ("replayed", 409, "conflict"),
         ("a workspace kind", 400, "validation"),
+        ("a workspace kind in capitals", 400, "validation"),
+        ("a workspace kind with spaces", 400, "validation"),
+        ("a bare workspace kind", 400, "validation"),
         ("not a body signature", 400, "validation"),
         ("a viewer", 403, "permission_denied"),
     ],
@@ -209,6 +212,12 @@ def test_bad_signed_entries_are_refused_and_write_nothing(
         assert first.status_code == 201
     elif case == "a workspace kind":
         document = _signed(ed, kind="user.key_added")
+    elif case == "a workspace kind in capitals":
+        document = _signed(ed, kind="Run.finished")
+    elif case == "a workspace kind with spaces":
+        document = _signed(ed, kind=" run.finished")
+    elif case == "a bare workspace kind":
+        document = _signed(ed, kind="checkpoint")
     elif case == "not a body signature":
         document = _signed(ed, signature="ab" * 64)
     else:

@@ -171,7 +171,7 @@ def test_malformed_batches_get_clear_errors_and_write_nothing(
     store = store_as("ed")
     run_id = _pipeline_run(workspace, store)
     batch = _batch(workspace, run_id)
-    with pytest.raises(NotFoundError, match="not a pipeline run"):
+    with pytest.raises(NotFoundError, match="no run with id"):
         store.record_tasks(_batch(workspace, new_id()))
     stray = TaskBatch(tasks=batch.tasks, inputs=[TaskInput(new_id(), "x", "y")])
     with pytest.raises(ValidationError, match="not in the batch"):
@@ -189,8 +189,40 @@ def test_malformed_batches_get_clear_errors_and_write_nothing(
 def test_a_pipeline_run_of_an_unknown_run_is_a_404(
     store_as: Callable[[str], HttpTaskStore],
 ) -> None:
-    with pytest.raises(NotFoundError, match="does not exist"):
+    with pytest.raises(NotFoundError, match="no run with id"):
         store_as("ed").create_pipeline_run(PipelineRunRecord(new_id(), "m:p", None, None, 0, "{}"))
+
+
+def test_pipeline_records_and_tasks_go_only_into_running_runs_the_user_writes_to(
+    workspace: Workspace, store_as: Callable[[str], HttpTaskStore]
+) -> None:
+    from labledger._foundation.errors import RunStateError
+
+    workspace.project_id("secret")
+    IdentityService(workspace.stores.identity).grant(
+        "secret", "pat", Role.EDITOR, actor=local_user("root")
+    )
+    hidden = start_run("hidden", kind="pipeline", project="secret", workspace=workspace)
+    sealed = start_run("sealed", kind="pipeline", workspace=workspace)
+    sealed.end()
+    editor = store_as("ed")
+    with pytest.raises(NotFoundError, match="no run with id"):
+        editor.create_pipeline_run(PipelineRunRecord(hidden.id, "m:p", None, None, 0, "{}"))
+    with pytest.raises(RunStateError):
+        editor.create_pipeline_run(PipelineRunRecord(sealed.id, "m:p", None, None, 0, "{}"))
+    assert workspace.stores.tasks.pipeline_run(sealed.id) is None
+    # A batch into another project's pipeline run, or into a sealed one, writes nothing.
+    store_as("pat").create_pipeline_run(PipelineRunRecord(hidden.id, "m:p", None, None, 0, "{}"))
+    with pytest.raises(NotFoundError, match="no run with id"):
+        editor.record_tasks(_batch(workspace, hidden.id))
+    ended = start_run("ended", kind="pipeline", workspace=workspace)
+    editor.create_pipeline_run(PipelineRunRecord(ended.id, "m:p", None, None, 0, "{}"))
+    ended.end()
+    with pytest.raises(RunStateError):
+        editor.record_tasks(_batch(workspace, ended.id))
+    assert workspace.stores.tasks.run_tasks(hidden.id) == []
+    assert workspace.stores.tasks.run_tasks(ended.id) == []
+    hidden.end()
 
 
 def test_a_viewer_reads_the_cache_but_cannot_record(
@@ -275,3 +307,61 @@ def test_a_task_another_user_recorded_is_found_once_its_run_is_sealed(
     assert (found.task_id, found.run_id) == (batch.tasks[0].id, run.id)
     assert found.record_digest is not None
     assert pat.run_seal(run.id).record_digest == found.record_digest
+
+
+def _verified(workspace: Workspace) -> list[Any]:
+    with workspace.read() as conn:
+        return list(conn.execute(sa.select(schema.verifications)))
+
+
+def test_a_reproduction_is_recorded_only_as_the_catalog_has_it(
+    workspace: Workspace,
+    store_as: Callable[[str], HttpTaskStore],
+    transport: AppTransport,
+    team: dict[str, str],
+) -> None:
+    from labledger.stores.tasks import OutputCheck
+
+    editor = store_as("ed")
+    original = start_run("pipe", kind="pipeline", workspace=workspace)
+    editor.create_pipeline_run(PipelineRunRecord(original.id, "m:pipe", None, None, 0, "{}"))
+    first = _batch(workspace, original.id, data=b"first bytes")
+    editor.record_tasks(first)
+    original.end()
+    (ref,) = workspace.stores.tasks.run_outputs(original.id)
+
+    remote = RemoteWorkspace(server_settings(URL), transport=transport, token=team["ed"])
+    try:
+        rerun = start_run("again", kind="pipeline", workspace=remote)
+        record = PipelineRunRecord(rerun.id, "m:pipe", None, None, 0, "{}", reproduces=original.id)
+        editor.create_pipeline_run(record)
+        other = _batch(workspace, rerun.id, data=b"other bytes")
+        editor.record_tasks(other)
+        rerun.end()
+        (again,) = workspace.stores.tasks.run_outputs(rerun.id)
+        assert again.digest != ref.digest
+
+        def claim(actual: str | None, **extra: Any) -> OutputCheck:
+            fields = {"node": "a", "output": "return", "artifact_id": ref.artifact_id}
+            fields.update(expected=ref.digest, actual=actual, deterministic=True)
+            fields.update(extra)
+            return OutputCheck(**fields)
+
+        # Claiming the bytes were reproduced when the re-run recorded others is refused.
+        with pytest.raises(ValidationError, match="recorded"):
+            editor.record_verifications(original.id, rerun.id, [claim(ref.digest)])
+        with pytest.raises(ValidationError, match="recorded no output"):
+            editor.record_verifications(original.id, rerun.id, [claim(again.digest, node="b")])
+        # A run that reproduces nothing is no reproduction.
+        with pytest.raises(ValidationError, match="not a reproduction"):
+            editor.record_verifications(rerun.id, original.id, [])
+        # Another editor cannot report a reproduction someone else ran.
+        with pytest.raises(ValidationError, match="started by ed"):
+            store_as("pat").record_verifications(original.id, rerun.id, [claim(again.digest)])
+        assert _verified(workspace) == []
+        # The truth is recorded, its match computed on the server.
+        editor.record_verifications(original.id, rerun.id, [claim(again.digest)])
+        (row,) = _verified(workspace)
+        assert row.digest == again.digest and not row.matched
+    finally:
+        remote.close()

@@ -21,6 +21,7 @@ from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger.server.pagination import MAX_RESULTS, Page, PageQuery, page_query
 from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.routes.run_access import require_runs_of
 from labledger.stores.artifacts import Artifact, NewArtifact
 from labledger.stores.identity import Role
 from labledger.tracking.checks import MAX_NAME, check_name
@@ -161,14 +162,10 @@ async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> Art
             )
 
     def record() -> list[Artifact]:
+        # By exact id, in the run's own project, and only into a running run: a sealed
+        # record stays as sealed, and a run the user may not see is as missing as no run.
         runs = sorted({new.artifact.run_id for new in batch if new.artifact.run_id is not None})
-        # By exact id: a run reference may also be a name or an id prefix.
-        found = {run.id for run in workspace.stores.runs.get_runs(runs)} if runs else set()
-        for run_id in runs:
-            if run_id not in found:
-                raise NotFoundError(
-                    f"no run with id {run_id}", hint="give the id of a run of this workspace"
-                )
+        require_runs_of(request, ctx.user, Role.EDITOR, runs)
         project = workspace.project_id()
         ready = [NewArtifact(new.artifact, project, new.blobs) for new in batch]
         with acting_for(ctx.user.name):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from labledger._foundation.errors import ValidationError
 from labledger.metadata.collections import checked_name
 from labledger.server.pagination import Page, PageQuery, page_query
 from labledger.server.permissions import ProjectContext, in_workspace
@@ -42,7 +43,9 @@ class NewCollectionIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=100_000)
     owner: str | None = Field(
-        default=None, max_length=200, description="Who looks after it; the signed-in user if null."
+        default=None,
+        max_length=200,
+        description="Who looks after it: a user of the server; the signed-in user if null.",
     )
 
 
@@ -56,8 +59,16 @@ class MembersIn(BaseModel):
 
 @router.post("", response_model=Collection, status_code=201)
 def create(request: Request, ctx: Writer, body: NewCollectionIn) -> Collection:
-    """Create an empty collection."""
+    """Create an empty collection, looked after by the signed-in user or by another user of the
+    server (400 for a name that is no user's)."""
     owner = body.owner or ctx.user.name
+    if owner != ctx.user.name:
+        found = request.app.state.workspace.stores.identity.get_users([owner]).get(owner)
+        if found is None or found.name != owner:
+            raise ValidationError(
+                f"the owner {owner!r} is no user of this server",
+                hint="name a user (see `labledger users list`), or leave the owner out to own it",
+            )
     name = checked_name(body.name)
     with acting_for(ctx.user.name):
         return _store(request).create(name, description=body.description, owner=owner)

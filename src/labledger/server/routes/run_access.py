@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import NotFoundError, RunStateError, ValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from fastapi import Request
 
     from labledger.server.permissions import ProjectScope
+    from labledger.stores.identity import Role, User
     from labledger.stores.runs import RunStore
 
-__all__ = ["no_such_run", "project_of", "remember", "require_run", "run_store"]
+__all__ = ["no_such_run", "project_of", "remember", "require_run", "require_runs_of", "run_store"]
 
 _REMEMBERED = 100_000
 
@@ -76,3 +79,34 @@ def require_run(request: Request, scope: ProjectScope, run_id: str) -> None:
     if not exists or scope.role(project) is None:
         raise no_such_run(run_id)
     scope.require(project, what=f"run with id {run_id!r}")
+
+
+def require_runs_of(
+    request: Request, user: User, role: Role, run_ids: Iterable[str], *, running: bool = True
+) -> None:
+    """Check ``role`` in the project of each run of ``run_ids`` (full ids), for a route that
+    records something into them (an artifact, a task, a pipeline record); with ``running``,
+    each must still be running: a sealed record stays as sealed.
+
+    Raises:
+        NotFoundError: No such run, or the user is no member of its project.
+        PermissionDeniedError: The user's role there is too low.
+        RunStateError: A run has ended.
+    """
+    from labledger.server.permissions import scope_for
+
+    wanted = list(dict.fromkeys(run_ids))
+    if not wanted:
+        return
+    scope = scope_for(request, user, role)
+    for run_id in wanted:
+        require_run(request, scope, run_id)
+    if not running:
+        return
+    live = {row.run_id for row in run_store(request).running(wanted)}
+    for run_id in wanted:
+        if run_id not in live:
+            raise RunStateError(
+                f"run {run_id} has ended; nothing more can be recorded into it",
+                hint="start a new run; a sealed record stays as sealed",
+            )

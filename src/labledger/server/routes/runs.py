@@ -47,10 +47,13 @@ if TYPE_CHECKING:
 
     from labledger.stores.runs import MetricRow, RunStore
 
-__all__ = ["router"]
+__all__ = ["CLOCK_SKEW", "router"]
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
+CLOCK_SKEW = 300.0
+"""How far (seconds) a client's clock may be from the server's: an ``ended_at`` later than that
+is refused, a heartbeat's or a crash's ``at`` is brought within it."""
 
 
 def _check_texts(keys: Iterable[str], values: Iterable[str] = ()) -> None:
@@ -77,6 +80,12 @@ def _numbers(rows: list[MetricRow]) -> list[MetricRow]:
     if all(row[1] == row[1] for row in rows):  # NaN is the one value unequal to itself
         return rows
     return [(k, None if v is not None and math.isnan(v) else v, s, t, q) for k, v, s, t, q in rows]
+
+
+def _clamped(at: float) -> float:
+    """``at``, a client's time, brought within ``CLOCK_SKEW`` of the server's clock."""
+    now = time.time()
+    return min(max(at, now - CLOCK_SKEW), now + CLOCK_SKEW)
 
 
 def _same_run(store: RunStore, new: NewRun) -> bool:
@@ -186,6 +195,20 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
     """Seal a running run with what the store holds of it (and the last metric rows)."""
     require_run(request, scope, run_id)
     _check_texts({row[0] for row in body.metrics}, [body.error or ""])
+    (run,) = run_store(request).get_runs([run_id])
+    if run.status != "running":
+        raise RunStateError(
+            f"run {run_id} is no longer running: it has already ended (status {run.status})",
+            hint="start a new run with labledger.start_run()",
+        )
+    now = time.time()
+    if not run.started_at <= body.ended_at <= now + CLOCK_SKEW:
+        raise ValidationError(
+            f"run {run_id} cannot end at {body.ended_at}: it started at {run.started_at}, and the "
+            f"server's clock says {now:.3f}",
+            hint="send the time the run ended, by a clock that is right to within "
+            f"{CLOCK_SKEW:.0f} seconds",
+        )
     # No seal, run, params or tags from the client: the store reads back and digests its own.
     seal = FinishRun(
         status=body.status,
@@ -232,8 +255,10 @@ def _writable(request: Request, scope: ProjectScope, run_ids: Sequence[str]) -> 
 def heartbeat(request: Request, scope: Writer, body: HeartbeatIn) -> Response:
     """Record that the runs' processes are alive; unknown runs are left as they are."""
     run_ids = _writable(request, scope, body.run_ids)
+    # Within ``CLOCK_SKEW`` of the server's clock: a lease judged by any time the client chose
+    # could be kept alive forever.
     with acting_for(scope.user.name):
-        run_store(request).heartbeat(run_ids, body.at)
+        run_store(request).heartbeat(run_ids, _clamped(body.at))
     return Response(status_code=204)
 
 
@@ -243,7 +268,8 @@ def mark_crashed(request: Request, scope: Writer, body: CrashIn) -> IdsOut:
     run_ids = _writable(request, scope, body.run_ids)
     _check_texts((), [body.reason])
     with acting_for(scope.user.name):
-        sealed = run_store(request).mark_crashed(run_ids, reason=body.reason, at=body.at)
+        # Sealed within ``CLOCK_SKEW`` of the server's time, whatever ``at`` the client sent.
+        sealed = run_store(request).mark_crashed(run_ids, reason=body.reason, at=_clamped(body.at))
     return IdsOut(ids=sealed)
 
 

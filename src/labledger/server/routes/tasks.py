@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from labledger._foundation.digests import parse_digest
-from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger._foundation.errors import NotFoundError, RunStateError, ValidationError
 from labledger.server.pagination import Page, PageQuery, page_query, paginate
 from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.reproduction_checks import checked_verifications
+from labledger.server.routes.run_access import require_runs_of, run_store
 from labledger.server.task_bodies import (
     ArtifactMatchesOut,
     BlobIn,
@@ -95,6 +97,25 @@ def _require_pipeline_runs(store: TaskStore, run_ids: Iterable[str]) -> None:
             )
 
 
+def _require_open_or_sent_again(
+    request: Request, store: TaskStore, body: TaskBatchIn, run_ids: Iterable[str]
+) -> None:
+    """Refuse a batch into a run that has ended, unless it is a flush sent again whose tasks
+    are all recorded already (it changes nothing, and answers as the first time did)."""
+    wanted = sorted(set(run_ids))
+    live = {row.run_id for row in run_store(request).running(wanted)} if wanted else set()
+    ended = [run_id for run_id in wanted if run_id not in live]
+    if not ended:
+        return
+    task_ids = [row.id for row in body.tasks]
+    recorded = store.get_tasks(task_ids) if task_ids else {}
+    if not task_ids or len(recorded) != len(set(task_ids)):
+        raise RunStateError(
+            f"run {ended[0]} has ended; nothing more can be recorded into it",
+            hint="start a new run; a sealed record stays as sealed",
+        )
+
+
 # -- pipeline runs ---------------------------------------------------------------------------
 
 
@@ -103,6 +124,7 @@ def create_pipeline_run(request: Request, ctx: Writer, body: PipelineRunIn) -> R
     """Record what a pipeline run adds to its tracked run, and register its code blobs (which
     must be in the store). 409 when the run has a pipeline record already."""
     ws = _workspace(request)
+    require_runs_of(request, ctx.user, Role.EDITOR, [body.run_id])
     blobs = [(blob.digest, blob.size) for blob in body.blobs]
     _require_blobs(ws.store, [digest for digest, _ in blobs], "the pipeline run")
     with acting_for(ctx.user.name):
@@ -165,11 +187,12 @@ def record_tasks(request: Request, ctx: Writer, body: TaskBatchIn) -> RemapOut:
                 f"an edge names task {task_id}, which is not in the batch",
                 hint="send each task's inputs and outputs with the task",
             )
-    _require_pipeline_runs(
-        store,
-        [row.run_id for row in body.tasks]
-        + [row.run_id for row in body.artifacts if row.run_id is not None],
-    )
+    into = [row.run_id for row in body.tasks] + [
+        row.run_id for row in body.artifacts if row.run_id is not None
+    ]
+    require_runs_of(request, ctx.user, Role.EDITOR, into, running=False)
+    _require_pipeline_runs(store, into)
+    _require_open_or_sent_again(request, store, body, into)
     project_id = ws.find_project_id(ctx.project)
     if project_id is None:  # pragma: no cover - the permission check found the project
         raise NotFoundError(f"project {ctx.project!r} does not exist")
@@ -190,8 +213,10 @@ def record_verifications(
     request: Request, ctx: Writer, run_id: RunId, body: VerificationsIn
 ) -> Response:
     """Record a reproduction of the run by ``rerun_id`` and append ``run.reproduced`` to the
-    ledger (as the signed-in user)."""
-    checks = [
+    ledger (as the signed-in user), once each check agrees with the outputs both runs recorded
+    (400 otherwise: see ``reproduction_checks``)."""
+    require_runs_of(request, ctx.user, Role.EDITOR, [run_id, body.rerun_id], running=False)
+    claims = [
         OutputCheck(
             node=check.node,
             output=check.output,
@@ -202,8 +227,10 @@ def record_verifications(
         )
         for check in body.checks
     ]
+    ws = _workspace(request)
+    checks = checked_verifications(ws.stores, run_id, body.rerun_id, ctx.user.name, claims)
     with acting_for(ctx.user.name):
-        _store(request).record_verifications(run_id, body.rerun_id, checks)
+        ws.stores.tasks.record_verifications(run_id, body.rerun_id, checks)
     return Response(status_code=204)
 
 

@@ -88,6 +88,8 @@ class SqlArtifactStore:
                     if clash is not None or key in named:
                         raise _clash(*key)
                     named.add(key)
+                if artifact.digest not in {d for d, _ in new.blobs}:
+                    _require_known_blob(conn, artifact.name, artifact.digest)
                 conn.execute(
                     _artifacts.insert(),
                     {
@@ -163,3 +165,16 @@ class SqlArtifactStore:
             rows = rows[:max_results]
             next_token = encode_token([rows[-1].created_at, rows[-1].id])
         return Page([artifact_from_row(row) for row in rows], next_token)
+
+
+def _require_known_blob(conn: sa.Connection, name: str, digest: str) -> None:
+    """Refuse an artifact (one recorded by reference) whose digest is no blob the catalog
+    knows, as the store refuses any missing blob, rather than fail on the foreign key."""
+    known = conn.execute(
+        sa.select(schema.blobs.c.digest).where(schema.blobs.c.digest == digest)
+    ).scalar()
+    if known is None:
+        raise ValidationError(
+            f"artifact {name!r} names blob {digest}, which is not in the store",
+            hint="store the blob first (PUT /api/v1/blobs/{digest}); nothing was recorded",
+        )
