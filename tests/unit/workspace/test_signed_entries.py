@@ -383,7 +383,7 @@ def test_proofs_of_body_signed_entries_hold_offline_and_fail_when_tampered(
     )
     signature = document["entry"]["signature"]
     edits = {
-        "signature": lambda d: d["entry"].update(signature=signature[:-2] + "AA"),
+        "signature": lambda d: d["entry"].update(signature=_flip(signature, 10)),
         "legacy spelling": lambda d: d["entry"].update(signature="00" * 64),
         "leaf": lambda d: d["entry"].update(leaf=d["entry"]["leaf"].replace("model.json", "m.js")),
     }
@@ -401,7 +401,7 @@ def test_proofs_of_body_signed_entries_hold_offline_and_fail_when_tampered(
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     assert "signed by a trusted key of alice" in result.output
-    document["entry"]["signature"] = signature[:-2] + "AA"
+    document["entry"]["signature"] = _flip(signature, 10)
     proof_file.write_text(json.dumps(document))
     result = runner.invoke(app, command)
     assert result.exit_code == 1, result.output
@@ -454,3 +454,8 @@ def test_a_body_signature_holds_for_its_body_alone(
         "key_id": bob.public_key_hex,
     }[field]
     assert not body_signature_is_valid(dataclasses.replace(body, **{field: changed}), signature)
+
+
+def _flip(text: str, at: int) -> str:
+    """``text`` with one character changed (to another base64url character, never the same)."""
+    return text[:at] + ("B" if text[at] == "A" else "A") + text[at + 1 :]
