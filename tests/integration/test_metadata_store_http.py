@@ -32,6 +32,10 @@ adopt(
     test_collections,
     test_search,
     fixtures={"artifact": artifact, "ledger": ledger, "run": run},
+    # A server takes a collection's owner only among its users, and this single-user server has
+    # none: test_a_collection_is_owned_by_a_user_of_the_server (tests/unit/server/test_routes.py)
+    # checks owners over HTTP instead.
+    skip={"test_round_trip"},
 )
 
 

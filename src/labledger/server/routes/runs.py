@@ -195,8 +195,22 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
     """Seal a running run with what the store holds of it (and the last metric rows)."""
     require_run(request, scope, run_id)
     _check_texts({row[0] for row in body.metrics}, [body.error or ""])
-    (run,) = run_store(request).get_runs([run_id])
+    store = run_store(request)
+    # No seal, run, params or tags from the client: the store reads back and digests its own.
+    seal = FinishRun(
+        status=body.status,
+        ended_at=body.ended_at,
+        error=body.error,
+        metrics=_numbers(body.metrics),
+    )
+    # Sent again after its answer was lost (the server died, the connection dropped): the seal
+    # the first try committed is the answer.
+    again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
+    (run,) = store.get_runs([run_id])
     if run.status != "running":
+        sealed = _same_seal(store, run_id, seal) if again else None
+        if sealed is not None:
+            return SealOut(record_digest=sealed)
         raise RunStateError(
             f"run {run_id} is no longer running: it has already ended (status {run.status})",
             hint="start a new run with labledger.start_run()",
@@ -209,21 +223,10 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
             hint="send the time the run ended, by a clock that is right to within "
             f"{CLOCK_SKEW:.0f} seconds",
         )
-    # No seal, run, params or tags from the client: the store reads back and digests its own.
-    seal = FinishRun(
-        status=body.status,
-        ended_at=body.ended_at,
-        error=body.error,
-        metrics=_numbers(body.metrics),
-    )
-    store = run_store(request)
     with acting_for(scope.user.name):
         try:
             return SealOut(record_digest=store.finish_run(run_id, seal))
         except RunStateError:
-            # Sent again after its answer was lost (the server died, the connection dropped):
-            # the seal the first try committed is the answer.
-            again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
             sealed = _same_seal(store, run_id, seal) if again else None
             if sealed is None:
                 raise
