@@ -12,22 +12,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.integration.conformance_modules import TRACKING
 from tests.integration.served import served_workspace
 from tests.integration.store_conformance import adopt
-from tests.unit.tracking import (
-    test_artifacts,
-    test_environment,
-    test_filters,
-    test_metric_batches,
-    test_metrics,
-    test_plots,
-    test_query,
-    test_run,
-    test_run_store,
-    test_search_index,
-    test_step_log_records,
-    test_values_at_the_door,
-)
 from tests.unit.tracking.conftest import current
 
 if TYPE_CHECKING:
@@ -38,20 +25,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-_MODULES = (
-    test_artifacts,
-    test_environment,
-    test_filters,
-    test_metric_batches,
-    test_metrics,
-    test_plots,
-    test_query,
-    test_run,
-    test_run_store,
-    test_search_index,
-    test_step_log_records,
-    test_values_at_the_door,
-)
 
 # They end with ``labledger.verify()``, which checks a workspace's own catalog and refuses a
 # server's; ``test_remote_runs`` verifies the served catalog after runs made through the server.
@@ -61,7 +34,7 @@ _LOCAL_CATALOG = {
     "test_text_no_catalog_can_store_is_refused_at_the_call",
 }
 
-adopt(globals(), *_MODULES, fixtures={"current": current}, skip=_LOCAL_CATALOG)
+adopt(globals(), *TRACKING, fixtures={"current": current}, skip=_LOCAL_CATALOG)
 
 
 @pytest.fixture

@@ -12,21 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labledger.workspace.current import set_workspace
+from tests.integration.conformance_modules import TRACKING
 from tests.integration.store_conformance import adopt
-from tests.unit.tracking import (
-    test_artifacts,
-    test_environment,
-    test_filters,
-    test_metric_batches,
-    test_metrics,
-    test_plots,
-    test_query,
-    test_run,
-    test_run_store,
-    test_search_index,
-    test_step_log_records,
-    test_values_at_the_door,
-)
 from tests.unit.tracking.conftest import current
 
 if TYPE_CHECKING:
@@ -36,28 +23,12 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-# test_run_rows is left out: it compares SQLite's driver path with SQLAlchemy's on SQLite.
-_MODULES = (
-    test_artifacts,
-    test_environment,
-    test_filters,
-    test_metric_batches,
-    test_metrics,
-    test_plots,
-    test_query,
-    test_run,
-    test_run_store,
-    test_search_index,
-    test_step_log_records,
-    test_values_at_the_door,
-)
-
 
 # Tests of the embedded layout: they open catalog.db with sqlite3 themselves.
 _SQLITE_ONLY = {"test_swapping_two_values_seq_is_found_by_verify"}
 
 
-adopt(globals(), *_MODULES, fixtures={"current": current}, skip=_SQLITE_ONLY)
+adopt(globals(), *TRACKING, fixtures={"current": current}, skip=_SQLITE_ONLY)
 
 
 @pytest.fixture
