@@ -207,6 +207,10 @@ class RunStore(Protocol):
 
         Raises:
             ConflictError: A param is stored already with another value; nothing is written.
+            RunStateError: The batch holds metrics or params and the run has ended (finished,
+                failed or marked crashed): a sealed record stays as sealed, so nothing is
+                written. Checked in the batch's own transaction, so a finish cannot slip in
+                between.
         """
         ...
 

@@ -258,7 +258,14 @@ def test_single_user_mode_refuses_other_hosts_and_web_pages(workspace: Workspace
         create_app(workspace, auth_required=False), base_url="http://127.0.0.1:8080"
     )
     assert client.get("/api/v1/me").status_code == 200
-    assert client.get("/api/v1/me", headers={"Origin": "http://localhost:3000"}).status_code == 200
+    # The server's own pages (same host and port) may call it; a page of another local server
+    # (a notebook, a development server on another port) may not.
+    assert client.get("/api/v1/me", headers={"Origin": "http://127.0.0.1:8080"}).status_code == 200
+    _is_error(
+        client.get("/api/v1/me", headers={"Origin": "http://localhost:3000"}),
+        401,
+        "unauthenticated",
+    )
     _is_error(
         client.get("/api/v1/me", headers={"Host": "evil.example.com"}), 401, "unauthenticated"
     )

@@ -55,6 +55,7 @@ __all__ = [
     "insert_metrics",
     "insert_params",
     "insert_run",
+    "require_running",
     "touch_heartbeat",
     "upsert_latest_metrics",
 ]
@@ -114,6 +115,7 @@ _STORED_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
 )
 _SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",)) + " AND status = 'running'"
 _UPDATE_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
+_SQLITE_STATUS = 'SELECT "status" FROM "runs" WHERE "id" = ?'
 _SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",)) + " AND status = 'running'"
 
 
@@ -299,6 +301,28 @@ def finish_run(
             f"run {run_id} is no longer running: another process marked it crashed (it stopped "
             "sending heartbeats), and its record was sealed as it stood then",
             hint="start a new run; what this run logged before it was marked crashed is kept",
+        )
+
+
+def require_running(conn: Connection, run_id: str) -> None:
+    """Check, inside the caller's write, that ``run_id`` is still running: a sealed record stays
+    as sealed, so a batch that lands after the run was finished or marked crashed (a late flush, a
+    retry) writes nothing. A run the catalog lacks is left to the insert's own checks.
+
+    Raises:
+        RunStateError: The run has ended.
+    """
+    db = driver_connection(conn)
+    if db is not None:
+        found = db.execute(_SQLITE_STATUS, (run_id,)).fetchone()
+        status = None if found is None else found[0]
+    else:
+        runs = schema.runs
+        status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+    if status is not None and status != "running":
+        raise RunStateError(
+            f"run {run_id} has ended ({status}); only its tags can change",
+            hint="start a new run with labledger.start_run()",
         )
 
 

@@ -27,6 +27,7 @@ from labledger.workspace.sql.run_rows import (
     insert_metrics,
     insert_params,
     insert_run,
+    require_running,
     touch_heartbeat,
     upsert_latest_metrics,
 )
@@ -54,11 +55,16 @@ if TYPE_CHECKING:
 __all__ = ["SqlRunStore"]
 
 _SEQ = operator.itemgetter(4)  # a MetricRow's seq
+_STEP = operator.itemgetter(2)
 _runs = schema.runs
 
 
 def _latest(rows: Sequence[MetricRow]) -> list[MetricRow]:
     """Per key, the row of ``rows`` (sorted by seq) at the highest step, then the highest seq."""
+    steps = list(map(_STEP, rows))
+    if steps == sorted(steps):
+        # Steps that never go down in seq order (the usual training loop): each key's last row.
+        return list({row[0]: row for row in rows}.values())
     latest: dict[str, MetricRow] = {}
     for row in rows:
         best = latest.get(row[0])
@@ -143,6 +149,8 @@ class SqlRunStore:
         del batch_id
         ws = self._workspace
         with ws.write() as conn:
+            if metrics or params:
+                require_running(conn, run_id)
             if params:
                 insert_params(conn, [(run_id, *param) for param in params])
             if metrics:
