@@ -55,6 +55,7 @@ __all__ = [
     "insert_metrics",
     "insert_params",
     "insert_run",
+    "lock_run",
     "require_running",
     "touch_heartbeat",
     "upsert_latest_metrics",
@@ -304,6 +305,15 @@ def finish_run(
         )
 
 
+def lock_run(conn: Connection, run_id: str) -> None:
+    """Lock ``run_id``'s row for the rest of the caller's write, before a seal reads what it
+    digests: a batch in flight (``require_running``) commits first or sees the run ended. SQLite
+    write transactions hold the whole catalog already."""
+    if driver_connection(conn) is None:
+        runs = schema.runs
+        conn.execute(select(runs.c.id).where(runs.c.id == run_id).with_for_update())
+
+
 def require_running(conn: Connection, run_id: str) -> None:
     """Check, inside the caller's write, that ``run_id`` is still running: a sealed record stays
     as sealed, so a batch that lands after the run was finished or marked crashed (a late flush, a
@@ -314,11 +324,17 @@ def require_running(conn: Connection, run_id: str) -> None:
     """
     db = driver_connection(conn)
     if db is not None:
+        # SQLite write transactions begin IMMEDIATE: no seal can be written until this commits.
         found = db.execute(_SQLITE_STATUS, (run_id,)).fetchone()
         status = None if found is None else found[0]
     else:
+        # A shared lock on the run's row: a seal (which locks it first, see ``lock_run``) waits
+        # for this batch to commit and then digests its rows, or this waits for the seal and
+        # then sees the run ended.
         runs = schema.runs
-        status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+        status = conn.execute(
+            select(runs.c.status).where(runs.c.id == run_id).with_for_update(read=True)
+        ).scalar()
     if status is not None and status != "running":
         raise RunStateError(
             f"run {run_id} has ended ({status}); only its tags can change",

@@ -27,6 +27,7 @@ from labledger.workspace.sql.run_rows import (
     insert_metrics,
     insert_params,
     insert_run,
+    lock_run,
     require_running,
     touch_heartbeat,
     upsert_latest_metrics,
@@ -175,6 +176,7 @@ class SqlRunStore:
         ws = self._workspace
         ensure_workspace_key(ws)
         with ws.write() as conn:
+            lock_run(conn, run_id)
             if seal.metrics:
                 self._write_metrics(conn, run_id, _in_seq_order(seal.metrics))
             metrics = seal.metrics_seal
