@@ -70,7 +70,7 @@ def test_values_of_another_projects_run_are_not_found(
     denied = _error(
         client.put(assay_run, json=body, headers=as_user("vera")), 403, "permission_denied"
     )
-    assert "needs editor" in denied["message"]
+    assert denied["message"] == "vera is viewer in assay; this needs editor"
     _error(client.delete(f"{assay_run}/conc", headers=as_user("vera")), 403, "permission_denied")
     assert client.put(assay_run, json=body, headers=as_user("ed")).json()["values"] == {"conc": 9.0}
     lab_run = f"{_VALUES}/run/{data['lab_run']}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from labledger._foundation.errors import NotFoundError, PermissionDeniedError
+from labledger._foundation.errors import NotFoundError
 from labledger.identity.service import no_role_error
 from labledger.stores.identity import Role
 
@@ -67,11 +67,12 @@ def find_in_projects(
 
     A refusal is never made from remembered roles: when nothing is found, the user's roles are
     read again and the search repeated. When a write finds nothing where the user writes, but
-    the thing is there among projects they read, the answer is 403 rather than 404.
+    the thing is in a project they only read, the answer is 403 rather than 404.
 
     Raises:
         NotFoundError: Nothing the user reads matches (``find``'s own error).
-        PermissionDeniedError: It is there, but the user's role in its project is too low.
+        PermissionDeniedError: It is there, but the user's role in its project is too low
+            (``<user> is viewer in <project>; this needs editor``).
     """
     current = scope
     try:
@@ -86,12 +87,12 @@ def find_in_projects(
             missing = error
     if current.needed is Role.VIEWER or current.user.is_admin:
         raise missing
-    try:
-        find(projects_allowing(current, Role.VIEWER))
-    except NotFoundError:
-        raise missing from None
-    raise PermissionDeniedError(
-        f"{current.user.name} may read {what} but not change it: this needs "
-        f"{current.needed.value} in its project",
-        hint="ask a project admin for a higher role",
-    )
+    # Not where the user writes: is it in a project they only read? Then say so, naming it.
+    allowing = set(projects_allowing(current, current.needed) or ())
+    for project in sorted(set(current.roles) - allowing):
+        try:
+            find((project,))
+        except NotFoundError:
+            continue
+        current.require(project, what=what)
+    raise missing
