@@ -190,6 +190,9 @@ def test_collections_belong_to_a_project(
     )
     listed = client.get(route, headers=as_user("otto")).json()["items"]
     assert [(c["name"], c["project_id"]) for c in listed] == [("screen", data["lab"])]
+    # Left out, the project is default, where otto has no role: he is told so.
+    told = _error(client.get(f"{route}/screen", headers=as_user("otto")), 404, "not_found")
+    assert told["message"] == "otto has no role in project 'default'"
     # A viewer reads but cannot change it.
     assert client.get(f"{route}/screen", params=assay, headers=as_user("vera")).status_code == 200
     _error(

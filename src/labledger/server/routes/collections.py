@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from labledger._foundation.errors import NotFoundError, ValidationError
+from labledger.identity.service import no_role_error
 from labledger.metadata.collections import checked_name
 from labledger.server.pagination import Page, PageQuery, page_query
 from labledger.server.permissions import ProjectScope, in_projects
@@ -82,6 +83,9 @@ def _project(request: Request, scope: ProjectScope, project_id: str | None, name
     project = (
         project_id if project_id is not None else request.app.state.workspace.find_project_id()
     )
+    if project_id is None and (project is None or scope.role(project) is None):
+        # Every workspace has the default project, so saying what is missing reveals nothing.
+        raise no_role_error(scope.user.name, "default")
     if project is None or scope.role(project) is None:
         raise NotFoundError(
             f"no collection named {name!r}", hint="list them with `labledger collections list`"
