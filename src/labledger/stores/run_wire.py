@@ -132,6 +132,9 @@ class RunRefsIn(_In):
     refs: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=1000
     )
+    project_ids: list[Id] | None = Field(
+        default=None, max_length=_MAX_IDS, description="Only runs of these projects."
+    )
 
 
 class RunningIn(_In):

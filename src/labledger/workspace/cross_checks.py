@@ -121,6 +121,8 @@ class EntryIndex:
             self.collection_rows[str(payload.get("collection_id"))] = {
                 "name": payload.get("name"),
                 "owner": payload.get("owner"),
+                # Entries from before collections had projects name none: those went to default.
+                "project_id": payload.get("project_id"),
             }
         elif kind in ("collection.members_added", "collection.members_removed"):
             members = {(str(m[0]), str(m[1])) for m in payload.get("members") or ()}

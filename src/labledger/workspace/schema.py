@@ -211,14 +211,17 @@ metadata_values = Table(
     Index(None, "target_kind", "target_id"),
 )
 
+# A collection belongs to a project (revision 0008); its name is unique within the project.
 collections = Table(
     "collections",
     metadata,
     Column("id", String(_ID), primary_key=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("owner", String(200), nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("project_id", String(_ID), ForeignKey("projects.id"), nullable=False),
+    UniqueConstraint("project_id", "name"),
 )
 
 collection_members = Table(

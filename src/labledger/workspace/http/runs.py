@@ -160,12 +160,16 @@ class HttpRunStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get_runs(self, refs: Sequence[str]) -> list[Run]:
+    def get_runs(
+        self, refs: Sequence[str], *, project_ids: Sequence[str] | None = None
+    ) -> list[Run]:
         if not refs:
             return []
-        found = self.client.call(
-            "POST", f"{_ROUTE}/get", {"refs": list(refs)}, RunsOut, idempotent=True
-        )
+        body: dict[str, Any] = {"refs": list(refs)}
+        if project_ids is not None:
+            body["project_ids"] = list(project_ids)
+        # The server looks only among runs the signed-in user reads (and of these projects).
+        found = self.client.call("POST", f"{_ROUTE}/get", body, RunsOut, idempotent=True)
         return [item.run() for item in found.items]
 
     def search_runs(

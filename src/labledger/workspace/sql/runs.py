@@ -276,9 +276,11 @@ class SqlRunStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get_runs(self, refs: Sequence[str]) -> list[Run]:
+    def get_runs(
+        self, refs: Sequence[str], *, project_ids: Sequence[str] | None = None
+    ) -> list[Run]:
         with self._workspace.read() as conn:
-            return find_runs(conn, refs)
+            return find_runs(conn, refs, among=project_ids)
 
     def search_runs(
         self, query: RunQuery, *, page_token: str | None = None, max_results: int = 100
