@@ -128,6 +128,32 @@ def test_users_are_for_admins(client: TestClient, as_user: Any) -> None:
     _is_error(again, 409, "conflict")
 
 
+def test_an_admin_creates_a_user_with_a_password_the_server_hashes(
+    client: TestClient, as_user: Any, workspace: Workspace
+) -> None:
+    body = {"name": "bob", "display_name": "Bob", "password": "a long horse battery staple"}
+    _is_error(
+        client.post("/api/v1/users", json=body, headers=as_user("pat")), 403, "permission_denied"
+    )
+    made = client.post("/api/v1/users", json=body, headers=as_user("ada"))
+    assert made.status_code == 201, made.text
+    assert "password" not in made.text and body["password"] not in made.text
+    stored = workspace.stores.identity.credentials("bob")
+    assert stored is not None and (stored.password_hash or "").startswith("$argon2")
+    (entry,) = [
+        e for e in workspace.stores.ledger.entries()
+        if e.kind == "user.created" and e.payload.get("name") == "bob"
+    ]  # fmt: skip
+    assert "ada" in (entry.actor, entry.payload.get("by"))
+    for bad in ({"name": "no spaces"}, {"name": "bob2", "password": "short"}, {"name": ""}):
+        _is_error(
+            client.post("/api/v1/users", json=bad, headers=as_user("ada")), 422, "invalid_request"
+        )
+    assert {u.name for u in workspace.stores.identity.list_users()} == {
+        "ada", "bob", "ed", "otto", "pat", "vera"
+    }  # fmt: skip
+
+
 def test_lists_are_paged_with_cursors(client: TestClient, as_user: Any) -> None:
     names: list[str] = []
     token = None

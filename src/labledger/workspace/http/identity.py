@@ -1,10 +1,11 @@
 """``HttpIdentityStore``: the parts of a server's ``IdentityStore`` its routes expose.
 
-Users are listed (``GET /api/v1/users``, administrators only), projects' members read and
+Users are created and listed (``/api/v1/users``, administrators only: the server hashes the
+password it receives), projects' members read and
 changed (``/api/v1/projects``), and signing keys registered, listed and revoked
 (``/api/v1/me/keys``; anyone's through ``/api/v1/keys``, administrators only). The signed-in user makes their own API tokens
-(``POST /api/v1/tokens``: the server makes the secret and keeps its hash). Passwords, token hashes
-and token bookkeeping stay on the server: those methods refuse with a ``ConfigurationError``
+(``POST /api/v1/tokens``: the server makes the secret and keeps its hash). Password hashes, token
+hashes and token bookkeeping stay on the server: those methods refuse with a ``ConfigurationError``
 (manage them with the server's own CLI).
 """
 
@@ -65,6 +66,13 @@ class _IssuedToken(BaseModel):
 class _NewProject(BaseModel):
     name: str
     description: str
+
+
+class _NewUser(BaseModel):
+    name: str
+    display_name: str
+    password: str | None
+    is_admin: bool
 
 
 class _NewKey(BaseModel):
@@ -139,6 +147,15 @@ class HttpIdentityStore:
         route = f"/api/v1/projects/{quote(project, safe='')}/members/{quote(user_id, safe='')}"
         self._client.call("DELETE", route)
         return True
+
+    def make_user(
+        self, name: str, *, display_name: str, password: str | None, is_admin: bool
+    ) -> User:
+        # The server hashes the password (argon2) and names the signed-in administrator as the
+        # maker. Not retried: a second try after a lost answer would meet the first (409).
+        body = _NewUser(name=name, display_name=display_name, password=password, is_admin=is_admin)
+        made: User = self._client.call("POST", "/api/v1/users", body, User)
+        return made
 
     def create_user(self, user: NewUser, *, password_hash: str | None, by: str) -> User:
         self._refuse("creating users with a password hash")
