@@ -23,10 +23,11 @@ from labledger._foundation.settings import server_settings
 from labledger.identity import IdentityService, Role, local_user
 from labledger.stores.runs import RunQuery
 from labledger.workspace.http.workspace import RemoteWorkspace
-from labledger.workspace.signing import Signer, generate_key, load_signer
+from labledger.workspace.signing import Signer, default_key_path, generate_key, load_signer
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
 from tests.integration.served import start_server
+from tests.unit.pipelines import sample_pipelines as sp
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,7 +66,9 @@ def team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Team]:
     service.grant("default", "ed", Role.EDITOR, actor=root)
     service.grant("default", "eve", Role.EDITOR, actor=root)
     tokens = {n: service.issue_token(n, "test", by="root").secret for n in ("ed", "eve", "ada")}
-    path = tmp_path / "ed.pem"
+    # ed's key where `labledger keys create` keeps it, registered with the server.
+    path = default_key_path("ed")
+    path.parent.mkdir(parents=True)
     generate_key(path)
     key = load_signer(path, "ed")
     service.add_key("ed", key.public_key_hex, name="laptop", by="ed")
@@ -133,6 +136,19 @@ def test_a_user_with_a_key_signs_their_runs_and_artifacts_and_verify_passes(
     )  # fmt: skip
     assert local.returncode == 0, local.stdout + local.stderr
     assert "signed by" in local.stdout and "ed (" in local.stdout
+
+
+def test_a_pipeline_run_is_signed_by_the_key_at_the_default_path(team: Team) -> None:
+    ed = team.open_as("ed")  # no key given: the registered one at the default path is found
+    result = sp.arithmetic.run(workspace=ed)
+    assert result.status == "finished"
+    entries = _entries(team.served, f"run:{result.run_id}")
+    kinds = {e.kind: e for e in entries}
+    assert {"run.started", "artifacts.produced", "run.finished"} <= set(kinds)
+    for entry in entries:
+        assert entry.actor == "ed" and entry.signature is not None, entry.kind
+        assert entry.signature.startswith("v2:")
+    assert verify_workspace(team.served, blobs=False).ok
 
 
 def test_a_user_without_a_key_works_as_before(team: Team) -> None:

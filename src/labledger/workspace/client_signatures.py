@@ -92,11 +92,16 @@ class ClientSignatures:
             self.prepared.append(PreparedEntry(kind, subject, payload))
             if kind == self.stop_at:
                 raise EntriesPrepared(self.prepared)
+            from labledger.workspace.ledger import append_entry
+
+            # Chained unsigned only for the rest of the write to see it: the write stops at
+            # ``stop_at`` and rolls back.
+            return append_entry(conn, kind, subject=subject, payload=payload, actor=user or "")
         found = self.signed.pop((kind, subject), None)
         if found is None:
             raise ConflictError(
-                f"this write makes a {kind} entry for {subject} that the request did not sign, so "
-                "nothing was written",
+                f"this write makes an entry {kind} for {subject} that the request did not sign, "
+                "so nothing was written",
                 hint="ask for the bodies to sign again (a run's changed since its seal was "
                 "prepared) and send the write with their signatures",
             )
