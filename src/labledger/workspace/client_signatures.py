@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
-from labledger._foundation.errors import ConflictError, PermissionDeniedError
+from labledger._foundation.errors import ConflictError, PermissionDeniedError, ValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Collection, Iterator, Sequence
 
     from sqlalchemy import Connection
 
@@ -142,26 +142,36 @@ def _using(signatures: ClientSignatures) -> Iterator[ClientSignatures]:
 
 
 @contextlib.contextmanager
-def signed_by_client(bodies: Sequence[tuple[EntryBody, str]]) -> Iterator[None]:
+def signed_by_client(
+    bodies: Sequence[tuple[EntryBody, str]], *, expected: Collection[tuple[str, str]]
+) -> Iterator[None]:
     """Chain the client's signed ``bodies`` for the entries the writes inside the block make.
 
     With no bodies (a client without a key) the workspace writes and signs as it does for
     itself.
 
+    Args:
+        bodies: The signed bodies and their signatures.
+        expected: The ``(kind, subject)`` of every entry the write may make.
+
     Raises:
-        ConflictError: Two bodies are for the same entry (kind and subject).
+        ValidationError: A body is for an entry this write does not make, or two bodies are
+            for the same entry.
     """
     if not bodies:
         yield
         return
     signed: dict[tuple[str, str], tuple[EntryBody, str]] = {}
     for body, signature in bodies:
-        if (body.kind, body.subject) in signed:
-            raise ConflictError(
-                f"two signed {body.kind} bodies for {body.subject}",
-                hint="sign each entry once",
+        key = (body.kind, body.subject)
+        if key not in expected or key in signed:
+            raise ValidationError(
+                f"the request signs a {body.kind} entry for {body.subject}, which this write "
+                + ("makes once" if key in signed else "does not make"),
+                hint="sign exactly the entries the write makes (for a finish: what "
+                "POST /api/v1/runs/{id}/seal-entries answers)",
             )
-        signed[body.kind, body.subject] = (body, signature)
+        signed[key] = (body, signature)
     with _using(ClientSignatures(signed)):
         yield
 

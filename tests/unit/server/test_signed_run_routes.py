@@ -150,3 +150,14 @@ def _all() -> Any:
     from labledger.stores.runs import RunQuery
 
     return RunQuery()
+
+
+def test_a_body_for_an_entry_the_write_does_not_make_is_refused(
+    client: TestClient, as_user: Headers, workspace: Workspace, ed_key: Signer
+) -> None:
+    body = _create(workspace, None)
+    body["signed"] = _signed(ed_key, "run.finished", f"run:{RUN_ID}", {"run_id": RUN_ID})
+    refused = client.post("/api/v1/runs", json=body, headers=as_user("ed"))
+    assert refused.status_code == 400, refused.text
+    assert "does not make" in refused.json()["message"]
+    assert not _entries(workspace)

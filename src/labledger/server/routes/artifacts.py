@@ -174,7 +174,8 @@ async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> Art
         project = workspace.project_id()
         ready = [NewArtifact(new.artifact, project, new.blobs) for new in batch]
         signed = [item.signed() for item in body.signed]
-        with acting_for(ctx.user.name), signed_by_client(signed):
+        expected = {("artifact.produced", f"artifact:{new.artifact.id}") for new in ready}
+        with acting_for(ctx.user.name), signed_by_client(signed, expected=expected):
             return _store(request).add_artifacts(ready)
 
     return ArtifactsOut(items=await run_in_threadpool(record))

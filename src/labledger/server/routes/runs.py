@@ -138,7 +138,8 @@ def create_run(request: Request, scope: Writer, body: CreateRunIn) -> IdsOut:
     new = NewRun(**spec.model_dump(), user=scope.user.name)
     store = run_store(request)
     signed = [body.signed.signed()] if body.signed is not None else []
-    with acting_for(scope.user.name), signed_by_client(signed):
+    expected = [("run.started", f"run:{new.id}")]
+    with acting_for(scope.user.name), signed_by_client(signed, expected=expected):
         try:
             store.create_run(new, params=body.params, tags=body.tags, blobs=body.blobs)
         except ConflictError:
@@ -204,10 +205,10 @@ def _log_batch(request: Request, scope: ProjectScope, run_id: str, body: LogBatc
 def seal_entries(request: Request, scope: Writer, run_id: str, body: FinishRunIn) -> PreparedOut:
     """The ledger entries this finish would make now (the seal last), for a client that signs
     its own entries to sign and send with the finish; changes nothing."""
-    store, seal, again = _finishing(request, scope, run_id, body)
-    if again is not None:
+    store, seal, sealed = _finishing(request, scope, run_id, body)
+    if sealed is not None:
         raise RunStateError(
-            f"run {run_id} has already ended, its seal signed by whoever finished it",
+            f"run {run_id} has already ended with this seal: there is nothing left to sign",
             hint="start a new run with labledger.start_run()",
         )
     # The same write as the finish, stopped (and rolled back) when it comes to the seal.
@@ -234,7 +235,8 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
         return SealOut(record_digest=sealed)
     again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
     signed = [item.signed() for item in body.signed]
-    with acting_for(scope.user.name), signed_by_client(signed):
+    expected = [(kind, f"run:{run_id}") for kind in ("artifacts.produced", "run.finished")]
+    with acting_for(scope.user.name), signed_by_client(signed, expected=expected):
         try:
             return SealOut(record_digest=store.finish_run(run_id, seal))
         except RunStateError:
