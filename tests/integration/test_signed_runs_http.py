@@ -178,8 +178,10 @@ def test_a_foreign_or_revoked_key_is_refused_and_nothing_is_written(team: Team) 
     IdentityService(team.served.stores.identity).revoke_key(
         team.key.public_key_hex, actor=local_user("ed")
     )
-    with pytest.raises(PermissionDeniedError, match="revoked"):
+    with pytest.raises(PermissionDeniedError, match="revoked") as refused:
         run.end()
+    assert "nothing was written" in refused.value.message
+    assert refused.value.hint is not None and "end it again" in refused.value.hint
     (stored,) = team.served.stores.runs.get_runs([run.id])
     assert stored.status == "running"
     assert not [e for e in _entries(team.served, f"run:{run.id}") if e.kind == "run.finished"]

@@ -119,7 +119,16 @@ class ClientSignatures:
             )
         from labledger.workspace.signed_entries import append_signed_entry
 
-        return append_signed_entry(conn, body, signature)
+        try:
+            return append_signed_entry(conn, body, signature)
+        except PermissionDeniedError as refused:
+            raise PermissionDeniedError(
+                f"{refused.message}; nothing was written",
+                hint="sign with a key registered for you and not revoked (`labledger keys list "
+                "-w URL`; `labledger keys add -w URL` registers yours), or work without a key "
+                "(unset LABLEDGER_SIGNING_KEY) to have the server sign; a run being ended is "
+                "still running: end it again",
+            ) from None
 
 
 _current: ContextVar[ClientSignatures | None] = ContextVar(
