@@ -68,6 +68,11 @@ def test_an_admin_creates_and_lists_users_through_the_server(tmp_path: Path) -> 
             assert editor.returncode != 0
             assert "administrator" in (editor.stdout + editor.stderr)
 
+            # The grant that `users create` suggests works through the server too.
+            granted = _cli("projects", "grant", "bob", "viewer", "--project", "default",
+                           "-w", url, token=ada, config=config)  # fmt: skip
+            assert granted.returncode == 0, granted.stdout + granted.stderr
+
             # Bob signs in with the password the server hashed.
             login = _cli("login", url, "--user", "bob", "--password-stdin",
                          token=None, config=config, stdin=_PASSWORD + "\n")  # fmt: skip

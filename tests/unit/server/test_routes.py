@@ -126,6 +126,12 @@ def test_users_are_for_admins(client: TestClient, as_user: Any) -> None:
     assert made.status_code == 201
     again = client.post("/api/v1/users", json={"name": "new"}, headers=as_user("ada"))
     _is_error(again, 409, "conflict")
+    one = client.get("/api/v1/users/new", headers=as_user("ada"))
+    assert one.status_code == 200 and one.json()["name"] == "new"
+    by_id = client.get(f"/api/v1/users/{one.json()['id']}", headers=as_user("ada"))
+    assert by_id.json() == one.json()
+    _is_error(client.get("/api/v1/users/new", headers=as_user("pat")), 403, "permission_denied")
+    _is_error(client.get("/api/v1/users/nobody", headers=as_user("ada")), 404, "not_found")
 
 
 def test_an_admin_creates_a_user_with_a_password_the_server_hashes(

@@ -1,7 +1,7 @@
 """``HttpIdentityStore``: the parts of a server's ``IdentityStore`` its routes expose.
 
-Users are created and listed (``/api/v1/users``, administrators only: the server hashes the
-password it receives), projects' members read and
+Users are created, listed and read (``/api/v1/users``, administrators only: the server hashes
+the password it receives), projects' members read and
 changed (``/api/v1/projects``), and signing keys registered, listed and revoked
 (``/api/v1/me/keys``; anyone's through ``/api/v1/keys``, administrators only). The signed-in user makes their own API tokens
 (``POST /api/v1/tokens``: the server makes the secret and keeps its hash). Password hashes, token
@@ -111,12 +111,16 @@ class HttpIdentityStore:
     def get_users(self, refs: Sequence[str]) -> dict[str, User]:
         wanted = set(refs)
         me: User = self._client.call("GET", "/api/v1/me", model=User)
-        if wanted <= {me.id, me.name}:
-            # Anyone may read themselves; the list of users is for administrators.
-            return {ref: me for ref in wanted}
-        return {
-            ref: user for user in self.list_users() for ref in (user.id, user.name) if ref in wanted
-        }
+        found = {ref: me for ref in wanted & {me.id, me.name}}
+        # Anyone may read themselves; other users are for administrators, one request each.
+        for ref in sorted(wanted - found.keys()):
+            try:
+                found[ref] = self._client.call(
+                    "GET", f"/api/v1/users/{quote(ref, safe='')}", model=User
+                )
+            except NotFoundError:
+                continue
+        return found
 
     def count_users(self, *, enabled_only: bool = True) -> int:
         return sum(1 for u in self.list_users() if not (enabled_only and u.disabled))
