@@ -120,6 +120,9 @@ def _print_verify(report: VerifyReport, blobs: bool) -> None:
         ["blobs re-hashed", report.blobs_checked if blobs else "skipped (--no-blobs)"],
         ["problems", len(report.problems)],
     ]
+    if report.signers:
+        signed = ", ".join(f"{actor} ({count})" for actor, count in report.signers.items())
+        rows.insert(1, ["entries signed by", signed])
     print_table("verify", ["checked", "count"], rows, markup=False)
     if report.ok:
         what = "the ledger, its anchors, rows, run records and blobs"
@@ -297,6 +300,7 @@ def _report_fields(report: VerifyReport) -> dict[str, object]:
         "tree_size": report.tree_size,
         "tree_root": report.tree_root,
         "anchors": report.anchors,
+        "signers": report.signers,
         "problems": report.problems,
     }
 

@@ -24,8 +24,10 @@ from labledger.server.permissions import ProjectContext, in_workspace
 from labledger.server.routes.run_access import require_runs_of
 from labledger.stores.artifacts import Artifact, NewArtifact
 from labledger.stores.identity import Role
+from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - pydantic reads it
 from labledger.tracking.checks import MAX_NAME, check_name
 from labledger.workspace.attribution import acting_for
+from labledger.workspace.client_signatures import signed_by_client
 
 if TYPE_CHECKING:
     from labledger.stores.artifacts import ArtifactStore
@@ -72,6 +74,9 @@ class ArtifactsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     artifacts: list[ArtifactIn] = Field(min_length=1, max_length=_MAX_BATCH)
+    signed: list[SignedBodyIn] = Field(default_factory=list, max_length=_MAX_BATCH)
+    """Each artifact's ``artifact.produced`` entry signed by the user's key (else the server
+    signs); one missing or unlike the server's refuses the batch."""
 
 
 class ArtifactsOut(BaseModel):
@@ -168,7 +173,9 @@ async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> Art
         require_runs_of(request, ctx.user, Role.EDITOR, runs)
         project = workspace.project_id()
         ready = [NewArtifact(new.artifact, project, new.blobs) for new in batch]
-        with acting_for(ctx.user.name):
+        signed = [item.signed() for item in body.signed]
+        expected = {("artifact.produced", f"artifact:{new.artifact.id}") for new in ready}
+        with acting_for(ctx.user.name), signed_by_client(signed, expected=expected):
             return _store(request).add_artifacts(ready)
 
     return ArtifactsOut(items=await run_in_threadpool(record))

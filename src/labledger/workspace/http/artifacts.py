@@ -2,7 +2,8 @@
 
 The server records an artifact only once every blob it is made of is in its store (the blob store
 uploads them first), and names the signed-in user as its maker: the artifacts it answers are the
-ones to keep (their ``created_by`` and ``created_at`` are the server's).
+ones to keep (their ``created_by`` and ``created_at`` are the server's). A user who holds a signing
+key signs each artifact's ``artifact.produced`` entry, which the server writes as signed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from labledger.stores.artifacts import NewArtifact
+    from labledger.stores.signed_wire import EntrySigner
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpArtifactStore"]
@@ -54,17 +56,33 @@ def _wire(new: NewArtifact) -> dict[str, Any]:
 class HttpArtifactStore:
     """Artifacts kept by a labledger server."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, sign: EntrySigner | None = None) -> None:
         self._client = client
+        self._sign = sign
 
     def add_artifacts(self, artifacts: Sequence[NewArtifact]) -> list[Artifact]:
         # One request, one transaction: a batch over the server's limit is refused whole.
         if not artifacts:
             return []
-        body = {"artifacts": [_wire(new) for new in artifacts]}
+        body: dict[str, Any] = {"artifacts": [_wire(new) for new in artifacts]}
+        if self._sign is not None:
+            body["signed"] = [self._signed(new) for new in artifacts]
         # Not retried: a lost answer must not record the artifacts twice.
         answer: _Artifacts = self._client.call("POST", _ROUTE, body, _Artifacts)
         return answer.items
+
+    def _signed(self, new: NewArtifact) -> dict[str, Any]:
+        """The artifact's ``artifact.produced`` entry, signed by the user's key (if they hold
+        one): the payload the server's store writes for it."""
+        assert self._sign is not None
+        artifact = new.artifact
+        payload = {
+            "artifact_id": artifact.id,
+            "name": artifact.name,
+            "digest": artifact.digest,
+            "run_id": artifact.run_id,
+        }
+        return self._sign("artifact.produced", f"artifact:{artifact.id}", payload)
 
     def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
         found: list[Artifact] = []

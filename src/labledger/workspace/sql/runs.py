@@ -17,7 +17,8 @@ from labledger._foundation.errors import ConflictError
 from labledger.stores.runs import MetricsSeal
 from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
-from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint
+from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint, write_checkpoint
+from labledger.workspace.client_signatures import client_signatures
 from labledger.workspace.records import metrics_digest, run_record, seal_fields
 from labledger.workspace.search_index import index_finished_run, index_run
 from labledger.workspace.sql.run_reads import find_runs, metric_page, run_page, running_runs
@@ -229,11 +230,19 @@ class SqlRunStore:
                 # Every artifact of the run is named by a produced entry (verify checks).
                 "artifacts_recorded": True,
             }
-            # A signed checkpoint of the ledger up to this seal travels inside it.
-            checkpoint = seal_checkpoint(ws, conn)
-            if checkpoint is not None:
-                payload["checkpoint"] = checkpoint
-            ws.record(conn, "run.finished", f"run:{run_id}", payload)
+            if client_signatures() is None:
+                # A signed checkpoint of the ledger up to this seal travels inside it.
+                checkpoint = seal_checkpoint(ws, conn)
+                if checkpoint is not None:
+                    payload["checkpoint"] = checkpoint
+                ws.record(conn, "run.finished", f"run:{run_id}", payload)
+            else:
+                # The client signs the seal, so its payload is what the rows give, and nothing
+                # that depends on the ledger's head when it lands: the workspace's checkpoint
+                # is stored beside it instead.
+                ws.record(conn, "run.finished", f"run:{run_id}", payload)
+                if ws.workspace_signer is not None:
+                    write_checkpoint(ws, conn)
         return str(record)
 
     def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
