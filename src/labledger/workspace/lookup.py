@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, true
 
 from labledger._foundation.display import short_ids
 from labledger._foundation.errors import AmbiguousReferenceError, NotFoundError
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Sequence
 
-    from sqlalchemy import Connection, Row, Table
+    from sqlalchemy import ColumnElement, Connection, Row, Table
 
 __all__ = ["MIN_PREFIX", "find_artifact", "find_by_id", "neighbour_ids", "unique_prefixes"]
 
@@ -28,19 +28,30 @@ _ID_LENGTH = 36
 _ID_CHARACTERS = frozenset("0123456789abcdef-")
 
 
-def find_by_id(conn: Connection, table: Table, ref: str, *, what: str) -> Row[Any] | None:
+def find_by_id(
+    conn: Connection,
+    table: Table,
+    ref: str,
+    *,
+    what: str,
+    among: ColumnElement[bool] | None = None,
+) -> Row[Any] | None:
     """The row whose id is ``ref`` or starts with it; ``None`` when nothing matches.
+
+    With ``among`` (a condition on ``table``'s rows), only rows that meet it are looked at: a
+    prefix is ambiguous only among them, so the rows left out are not even hinted at.
 
     Raises:
         ValidationError: The prefix matches several rows, or is too short to be sure of.
     """
-    row = conn.execute(select(table).where(table.c.id == ref)).first()
+    only = true() if among is None else among
+    row = conn.execute(select(table).where(table.c.id == ref, only)).first()
     if row is not None or not _SHORTEST_PREFIX <= len(ref) < _ID_LENGTH:
         return row
     if not _ID_CHARACTERS.issuperset(ref.lower()):
         # Not an id prefix (a name, say): skip the prefix search, which scans the table.
         return None
-    matching = table.c.id.startswith(ref, autoescape=True)
+    matching = and_(table.c.id.startswith(ref, autoescape=True), only)
     matches = conn.execute(select(table).where(matching).order_by(table.c.id).limit(2)).all()
     if len(matches) > 1:
         count = conn.execute(select(func.count()).select_from(table).where(matching)).scalar_one()
@@ -84,21 +95,31 @@ def unique_prefixes(
     return short_ids(ids, minimum, among=among)
 
 
-def find_artifact(conn: Connection, ref: str) -> Row[Any]:
+def find_artifact(
+    conn: Connection, ref: str, *, projects: Collection[str] | None = None
+) -> Row[Any]:
     """The artifact row ``ref`` names: an id, a unique id prefix, a name (the newest) or a digest.
+
+    With ``projects`` (project ids), only artifacts of those projects are looked at: one of
+    another project is not found, exactly as if it did not exist.
 
     Raises:
         NotFoundError: Nothing matches.
         ValidationError: An id prefix matches several artifacts.
     """
     table = schema.artifacts
-    row = find_by_id(conn, table, ref, what="artifact")
+    only = None if projects is None else table.c.project_id.in_(sorted(set(projects)))
+    row = find_by_id(conn, table, ref, what="artifact", among=only)
+    kept = true() if only is None else only
     if row is None:
         row = conn.execute(
-            select(table).where(table.c.name == ref).order_by(table.c.created_at.desc()).limit(1)
+            select(table)
+            .where(table.c.name == ref, kept)
+            .order_by(table.c.created_at.desc())
+            .limit(1)
         ).first()
     if row is None and ref.startswith("blake3:"):
-        row = conn.execute(select(table).where(table.c.digest == ref).limit(1)).first()
+        row = conn.execute(select(table).where(table.c.digest == ref, kept).limit(1)).first()
     if row is None:
         raise NotFoundError(
             f"no artifact with id, id prefix, name or digest {ref!r}",

@@ -19,7 +19,7 @@ from labledger.workspace.lookup import find_artifact
 from labledger.workspace.search_index import refresh_document
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from sqlalchemy import Row
 
@@ -121,9 +121,11 @@ class SqlArtifactStore:
                 )
         return [new.artifact for new in artifacts]
 
-    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+    def get_artifacts(
+        self, refs: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[Artifact]:
         with self._workspace.read() as conn:
-            return [artifact_from_row(find_artifact(conn, ref)) for ref in refs]
+            return [artifact_from_row(find_artifact(conn, ref, projects=projects)) for ref in refs]
 
     def list_artifacts(
         self,
@@ -132,6 +134,7 @@ class SqlArtifactStore:
         kind: str | None = None,
         page_token: str | None = None,
         max_results: int = 100,
+        projects: Collection[str] | None = None,
     ) -> Page[Artifact]:
         if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
             raise ValidationError(f"max_results must be a positive int, got {max_results!r}")
@@ -146,6 +149,8 @@ class SqlArtifactStore:
             query = query.where(sa.or_(table.c.run_id == run_id, table.c.id.in_(reused)))
         if kind is not None:
             query = query.where(table.c.kind == kind)
+        if projects is not None:
+            query = query.where(table.c.project_id.in_(sorted(set(projects))))
         if page_token is not None:
             token = decode_token(page_token)
             if not (isinstance(token, list) and len(token) == 2 and isinstance(token[1], str)):
