@@ -33,7 +33,11 @@ class Artifact:
 @dataclass(frozen=True, slots=True)
 class NewArtifact:
     """An artifact to record: its row, its project, and every blob it is made of as
-    ``(digest, size)`` (a tree: its manifest and each file)."""
+    ``(digest, size)`` (a tree: its manifest and each file).
+
+    An artifact of a run is recorded in the run's project, whatever ``project_id`` says; the
+    project is for an artifact of no run.
+    """
 
     artifact: Artifact
     project_id: str

@@ -73,6 +73,7 @@ class SqlArtifactStore:
         ws = self._workspace
         named: set[tuple[str, str]] = set()
         with ws.write() as conn:
+            projects = _run_projects(conn, {new.artifact.run_id for new in artifacts})
             for new in artifacts:
                 artifact = new.artifact
                 for blob_digest, blob_size in new.blobs:
@@ -94,7 +95,8 @@ class SqlArtifactStore:
                     _artifacts.insert(),
                     {
                         "id": artifact.id,
-                        "project_id": new.project_id,
+                        # A run's artifact belongs to the run's project.
+                        "project_id": projects.get(artifact.run_id or "", new.project_id),
                         "name": artifact.name,
                         "kind": artifact.kind,
                         "format": artifact.format,
@@ -170,6 +172,16 @@ class SqlArtifactStore:
             rows = rows[:max_results]
             next_token = encode_token([rows[-1].created_at, rows[-1].id])
         return Page([artifact_from_row(row) for row in rows], next_token)
+
+
+def _run_projects(conn: sa.Connection, run_ids: set[str | None]) -> dict[str, str]:
+    """The project of each of ``run_ids`` that exists (one that does not fails on its key)."""
+    wanted = sorted(run_id for run_id in run_ids if run_id is not None)
+    if not wanted:
+        return {}
+    runs = schema.runs
+    rows = conn.execute(sa.select(runs.c.id, runs.c.project_id).where(runs.c.id.in_(wanted)))
+    return {str(run_id): str(project_id) for run_id, project_id in rows}
 
 
 def _require_known_blob(conn: sa.Connection, name: str, digest: str) -> None:
