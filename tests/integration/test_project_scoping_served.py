@@ -19,7 +19,7 @@ from labledger.identity import IdentityService, Role, local_user
 from labledger.workspace.http.workspace import RemoteWorkspace
 from labledger.workspace.workspace import Workspace
 from tests.integration.served import start_server
-from tests.unit.server.project_scenes import Scene, record_scene
+from tests.unit.project_scenes import Scene, record_scene
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

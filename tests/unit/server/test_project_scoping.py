@@ -22,8 +22,8 @@ from labledger.server.permissions import api_routes
 from labledger.stores.artifacts import Artifact, NewArtifact
 from labledger.stores.tasks import TaskBatch
 from labledger.workspace.http.workspace import RemoteWorkspace
+from tests.unit.project_scenes import Scene, record_scene
 from tests.unit.server.app_transport import AppTransport
-from tests.unit.server.project_scenes import Scene, record_scene
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -1,9 +1,10 @@
-"""A pipeline run in one project, recorded through a server as one of its users.
+"""A pipeline run in one project, recorded through a workspace's stores.
 
-``record_scene`` writes, over HTTP, what a pipeline leaves behind: a tracked run of kind
+``record_scene`` writes (over HTTP, for a remote workspace) what a pipeline leaves behind: a tracked run of kind
 ``pipeline`` in the project, its pipeline record, one task that read an input artifact and made
 an output (whose blobs it uploads first), an artifact the run logged itself, and the run's seal.
-The project-scoping tests read the scene back as members and non-members of its project.
+The project-scoping tests read the scene back as members and non-members of its project, and
+through the stores' ``projects=``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from labledger.stores.tasks import (
 from labledger.tracking import start_run
 
 if TYPE_CHECKING:
-    from labledger.workspace.http.workspace import RemoteWorkspace
+    from labledger.workspace.workspace import Workspace
 
 __all__ = ["Scene", "record_scene"]
 
@@ -47,11 +48,11 @@ class Scene:
     logged_id: str
 
 
-def record_scene(remote: RemoteWorkspace, project: str, *, reads: str | None = None) -> Scene:
+def record_scene(remote: Workspace, project: str, *, reads: str | None = None) -> Scene:
     """Record a pipeline run in ``project`` through ``remote`` (an editor's workspace there).
 
     Args:
-        remote: The workspace of an editor of ``project``, reached over HTTP.
+        remote: The workspace of an editor of ``project`` (reached over HTTP or not).
         project: The project's name.
         reads: An artifact id (of any project the editor reads) for the task to read; by
             default it reads a file of its own run.
@@ -61,6 +62,7 @@ def record_scene(remote: RemoteWorkspace, project: str, *, reads: str | None = N
     pipeline = f"scenes:{project}"
     tasks.create_pipeline_run(PipelineRunRecord(run.id, pipeline, None, None, 0, "{}"))
     now = time.time()
+    project_id = remote.project_id(project)  # a server sets it itself
     raw, made, logged = (f"{part} of {project} {new_id()}".encode() for part in "rml")
     blobs = {remote.store.put(data): len(data) for data in (raw, made, logged)}
     raw_digest, made_digest, logged_digest = list(blobs)
@@ -70,14 +72,14 @@ def record_scene(remote: RemoteWorkspace, project: str, *, reads: str | None = N
         "{}", "{}", True, None, None, None,
     )  # fmt: skip
     output = NewArtifact(
-        new_id(), "", f"model-{project}", "value", "json", made_digest, len(made), "{}", "{}",
+        new_id(), project_id, f"model-{project}", "value", "json", made_digest, len(made), "{}", "{}",
         run.id, now, "anyone",
     )  # fmt: skip
     artifacts = [output]
     input_id = reads
     if input_id is None:
         source = NewArtifact(
-            new_id(), "", f"plate-{project}", "file", "bytes", raw_digest, len(raw), "{}", "{}",
+            new_id(), project_id, f"plate-{project}", "file", "bytes", raw_digest, len(raw), "{}", "{}",
             run.id, now, "anyone",
         )  # fmt: skip
         artifacts.append(source)
@@ -103,7 +105,7 @@ def record_scene(remote: RemoteWorkspace, project: str, *, reads: str | None = N
         created_by="anyone",
     )
     remote.stores.artifacts.add_artifacts(
-        [NewLoggedArtifact(note, "", ((logged_digest, len(logged)),))]
+        [NewLoggedArtifact(note, project_id, ((logged_digest, len(logged)),))]
     )
     run.end("finished")
     return Scene(
