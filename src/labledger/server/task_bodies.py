@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 MAX_KEYS = 10_000  # cache keys or task ids in one read
+MAX_PROJECTS = 1000  # project ids a read may keep to
 MAX_BATCH_ROWS = 20_000  # rows of each kind in one task batch
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Digest = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -177,6 +178,9 @@ class EarlierTasksIn(BaseModel):
     pipeline: Name
     nodes: list[Name] = Field(max_length=MAX_KEYS)
     limit: int = Field(ge=0, le=100_000)
+    projects: list[Id] | None = Field(
+        default=None, max_length=MAX_PROJECTS, description="Only runs of these project ids."
+    )
 
 
 class EarlierTasksOut(BaseModel):
@@ -192,6 +196,9 @@ class FindArtifactsIn(BaseModel):
 
     names: list[Name] = Field(max_length=MAX_KEYS)
     digests: list[Digest] = Field(max_length=MAX_KEYS)
+    projects: list[Id] | None = Field(
+        default=None, max_length=MAX_PROJECTS, description="Only artifacts of these project ids."
+    )
 
 
 class ArtifactMatchesOut(BaseModel):

@@ -15,7 +15,7 @@ from labledger._foundation.errors import AmbiguousReferenceError, NotFoundError
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Sequence
 
     from sqlalchemy import ColumnElement, Connection, Row, Table
 
@@ -101,15 +101,20 @@ def unique_prefixes(
     return short_ids(ids, minimum, among=among)
 
 
-def find_artifact(conn: Connection, ref: str, *, among: Sequence[str] | None = None) -> Row[Any]:
-    """The artifact row ``ref`` names: an id, a unique id prefix, a name (the newest) or a digest;
-    of the projects ``among`` only, when given.
+def find_artifact(
+    conn: Connection, ref: str, *, projects: Collection[str] | None = None
+) -> Row[Any]:
+    """The artifact row ``ref`` names: an id, a unique id prefix, a name (the newest) or a digest.
+
+    With ``projects`` (project ids), only artifacts of those projects are looked at: one of
+    another project is not found, exactly as if it did not exist.
 
     Raises:
         NotFoundError: Nothing matches.
         ValidationError: An id prefix matches several artifacts.
     """
     table = schema.artifacts
+    among = None if projects is None else sorted(set(projects))
     scoped = _among(table, among)
     row = find_by_id(conn, table, ref, what="artifact", among=among)
     if row is None:

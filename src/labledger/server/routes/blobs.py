@@ -1,5 +1,11 @@
 """``/api/v1/blobs``: the workspace's blob store over HTTP (download, presence, upload).
 
+Blobs are addressed by content and shared by every project, so they belong to none: reading one
+(or asking which are stored) needs a viewer's role in some project, storing one an editor's role
+in some project. A digest is learnt from the records a user reads, and is 256 bits: nobody
+guesses one. What remains is the usual cost of sharing bytes between projects: whoever holds a
+file can learn whether the server holds the same bytes (see docs/server.md, "Who sees what").
+
 ``PUT /api/v1/blobs/{digest}`` streams the body into the store's own ``put`` (see ``UploadBody``):
 every byte is hashed as it arrives, and the blob becomes visible only when the bytes match the
 digest. Uploads have their own size limit (``--max-upload-mb``), apart from the JSON body limit.
@@ -17,7 +23,8 @@ from starlette.requests import ClientDisconnect
 
 from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import NotFoundError
-from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.permissions import ProjectScope, in_projects
+from labledger.server.routes.project_reads import require_some_project
 from labledger.server.upload_body import UploadBody, UploadCutOffError
 from labledger.stores.identity import Role
 
@@ -30,8 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["PresenceIn", "PresenceOut", "UploadOut", "router"]
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
-Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
-Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+Reader = Annotated[ProjectScope, in_projects(Role.VIEWER)]
+Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 Digest = Annotated[str, Path(max_length=200, description="``blake3:`` and 64 hex digits.")]
 _CHUNK = 1024 * 1024
 
@@ -69,8 +76,9 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 
 
 @router.post("/presence", response_model=PresenceOut)
-def presence(request: Request, _: Reader, body: PresenceIn) -> PresenceOut:
+def presence(request: Request, scope: Reader, body: PresenceIn) -> PresenceOut:
     """Which of these blobs the store holds, in one request (a read)."""
+    require_some_project(scope)
     from labledger.workspace.blobstore import exists_many
 
     digests = [parse_digest(d) for d in body.digests]
@@ -79,8 +87,9 @@ def presence(request: Request, _: Reader, body: PresenceIn) -> PresenceOut:
 
 
 @router.head("/{digest}", response_class=Response)
-def head(request: Request, _: Reader, digest: Digest) -> Response:
+def head(request: Request, scope: Reader, digest: Digest) -> Response:
     """200 with ``Content-Length`` when the blob is stored, 404 otherwise."""
+    require_some_project(scope)
     checked = parse_digest(digest)
     try:
         size = _store(request).size(checked)
@@ -94,8 +103,9 @@ def head(request: Request, _: Reader, digest: Digest) -> Response:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download(request: Request, _: Reader, digest: Digest) -> StreamingResponse:
+def download(request: Request, scope: Reader, digest: Digest) -> StreamingResponse:
     """The blob's bytes, streamed."""
+    require_some_project(scope)
     store = _store(request)
     checked = parse_digest(digest)
     try:
@@ -125,12 +135,13 @@ _UPLOAD_BODY = {
     responses={200: {"model": UploadOut, "description": "The blob was stored already."}},
     openapi_extra=_UPLOAD_BODY,
 )
-async def upload(request: Request, _: Writer, digest: Digest) -> JSONResponse:
+async def upload(request: Request, scope: Writer, digest: Digest) -> JSONResponse:
     """Store the body as the blob ``digest``: visible only if its bytes hash to ``digest``.
 
     A blob the store holds already is not written again (200, ``stored: false``); its body is
     read and dropped, so a client may ask first (``HEAD`` or ``POST /presence``) to save sending it.
     """
+    await run_in_threadpool(require_some_project, scope)
     checked = parse_digest(digest)
     store = _store(request)
     if await run_in_threadpool(store.exists, checked):

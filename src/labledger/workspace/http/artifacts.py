@@ -16,7 +16,7 @@ from labledger.stores.artifacts import Artifact  # noqa: TC001 - pydantic reads 
 from labledger.stores.pages import Page
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from labledger.stores.artifacts import NewArtifact
     from labledger.stores.signed_wire import EntrySigner
@@ -50,6 +50,7 @@ def _wire(new: NewArtifact) -> dict[str, Any]:
         "schema": artifact.schema,
         "stats": artifact.stats,
         "blobs": [list(blob) for blob in new.blobs],
+        **({"project_id": new.project_id} if new.project_id else {}),
     }
 
 
@@ -84,12 +85,16 @@ class HttpArtifactStore:
         }
         return self._sign("artifact.produced", f"artifact:{artifact.id}", payload)
 
-    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+    def get_artifacts(
+        self, refs: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[Artifact]:
         found: list[Artifact] = []
         for start in range(0, len(refs), _BATCH):
-            batch = list(refs[start : start + _BATCH])
+            body: dict[str, Any] = {"refs": list(refs[start : start + _BATCH])}
+            if projects is not None:
+                body["projects"] = sorted(set(projects))
             answer: _Artifacts = self._client.call(
-                "POST", f"{_ROUTE}/get", {"refs": batch}, _Artifacts, idempotent=True
+                "POST", f"{_ROUTE}/get", body, _Artifacts, idempotent=True
             )
             found += answer.items
         return found
@@ -101,8 +106,13 @@ class HttpArtifactStore:
         kind: str | None = None,
         page_token: str | None = None,
         max_results: int = 100,
+        projects: Collection[str] | None = None,
     ) -> Page[Artifact]:
+        if projects is not None and not projects:
+            return Page([], None)
         params: dict[str, Any] = {"max_results": max_results}
+        if projects is not None:
+            params["project"] = sorted(set(projects))
         if run_id is not None:
             params["run_id"] = run_id
         if kind is not None:

@@ -50,7 +50,7 @@ def _find(
         )
     if not found and "artifact" in kinds:
         with contextlib.suppress(NotFoundError):
-            found.append(("artifact", find_artifact(conn, ref, among=among).id))
+            found.append(("artifact", find_artifact(conn, ref, projects=among).id))
     return found[0] if found else None
 
 
