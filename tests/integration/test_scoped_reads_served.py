@@ -134,3 +134,4 @@ def test_members_of_one_project_still_check_the_server_with_verify(
     monkeypatch.setenv("LABLEDGER_TOKEN", team.tokens["amy"])
     refused = runner.invoke(app, ["verify", "-w", team.url, "--full"])
     assert refused.exit_code != 0 and "administrators" in refused.output, refused.output
+    assert "leave out --full" in refused.output  # and what a member can do instead
