@@ -246,10 +246,9 @@ def _verify_server(
     keep: bool,
     as_json: bool,
 ) -> None:
+    from labledger._foundation.errors import PermissionDeniedError
     from labledger.workspace.checkpoints import load_checkpoint
     from labledger.workspace.ledger_check import check_server
-
-    from labledger._foundation.errors import PermissionDeniedError
 
     with open_workspace(uri) as ws:
         location = str(ws.settings.server_url)
