@@ -121,8 +121,11 @@ def _print_verify(report: VerifyReport, blobs: bool) -> None:
         ["problems", len(report.problems)],
     ]
     if report.signers:
-        signed = ", ".join(f"{actor} ({count})" for actor, count in report.signers.items())
-        rows.insert(1, ["entries signed by", signed])
+        signed = ", ".join(
+            f"{actor}: {count} {'entry' if count == 1 else 'entries'}"
+            for actor, count in report.signers.items()
+        )
+        rows.insert(1, ["signed entries, by signer", signed])
     print_table("verify", ["checked", "count"], rows, markup=False)
     if report.ok:
         what = "the ledger, its anchors, rows, run records and blobs"
