@@ -135,7 +135,7 @@ def test_a_user_with_a_key_signs_their_runs_and_artifacts_and_verify_passes(
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert local.returncode == 0, local.stdout + local.stderr
-    assert "signed by" in local.stdout and "ed (" in local.stdout
+    assert "by signer" in local.stdout and "ed: " in local.stdout
 
 
 def test_a_pipeline_run_is_signed_by_the_key_at_the_default_path(team: Team) -> None:
