@@ -346,6 +346,8 @@ tasks = Table(
     Column("logged_digest", String(_DIGEST)),
     UniqueConstraint("run_id", "node"),
     Index(None, "cache_key", "status"),
+    # Revision 0008: a run's cache entries fetched by its steps' fingerprints (cache_index).
+    Index(None, "fingerprint", "status"),
 )
 
 task_inputs = Table(

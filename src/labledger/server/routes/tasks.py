@@ -22,6 +22,8 @@ from labledger.server.routes.run_access import require_runs_of, run_store
 from labledger.server.task_bodies import (
     ArtifactMatchesOut,
     BlobIn,
+    CacheIndexIn,
+    CacheIndexOut,
     EarlierTasksIn,
     EarlierTasksOut,
     FindArtifactsIn,
@@ -158,6 +160,15 @@ def find_cached(request: Request, _: Reader, body: FindCachedIn) -> FindCachedOu
     """The finished tasks recorded under each cache key, newest first, in one request (a read:
     the keys travel in the body). Only tasks of sealed runs, or of ``run_id``."""
     return FindCachedOut(found=_store(request).find_cached(body.keys, run_id=body.run_id))
+
+
+@router.post("/cache/index", response_model=CacheIndexOut)
+def cache_index(request: Request, _: Reader, body: CacheIndexIn) -> CacheIndexOut:
+    """Every cache entry recorded for steps with these fingerprints, by cache key, in one
+    request (a read), under the rules of ``cache/find``; a fingerprint with more than ``limit``
+    entries comes back in ``truncated``, its keys to be looked up with ``cache/find``."""
+    index = _store(request).cache_index(body.fingerprints, run_id=body.run_id, limit=body.limit)
+    return CacheIndexOut(found=index.found, truncated=list(index.truncated))
 
 
 # -- recording -------------------------------------------------------------------------------

@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pydantic import BaseModel
+
 from labledger.stores.tasks import (
+    CACHE_INDEX_LIMIT,
     ArtifactMatch,
     CachedTask,
+    CacheIndex,
     EarlierTask,
     InputArtifact,
     PipelineRunRecord,
@@ -36,6 +40,12 @@ _MAX_IDS = 10_000  # the server's bound on keys or ids in one read
 _PAGE = 1000
 T = TypeVar("T")
 _FOUND = dict[str, dict[str, list[CachedTask]]]
+_MAX_FINGERPRINTS = 1000  # the server's bound on fingerprints in one cache index request
+
+
+class _Index(BaseModel):
+    found: dict[str, list[CachedTask]]
+    truncated: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,32 @@ class HttpTaskStore:
             )
             found.update(answer["found"])
         return found
+
+    def cache_index(
+        self,
+        fingerprints: Sequence[str],
+        *,
+        run_id: str | None = None,
+        limit: int = CACHE_INDEX_LIMIT,
+        projects: Sequence[str] | None = None,
+    ) -> CacheIndex:
+        """One request per 1,000 fingerprints. ``projects`` is the server's to decide: it
+        answers from the projects the signed-in user may read."""
+        unique = list(dict.fromkeys(fingerprints))
+        found: dict[str, list[CachedTask]] = {}
+        truncated: list[str] = []
+        for start in range(0, len(unique), _MAX_FINGERPRINTS):
+            body = {
+                "fingerprints": unique[start : start + _MAX_FINGERPRINTS],
+                "run_id": run_id or None,
+                "limit": limit,
+            }
+            answer: _Index = self._client.call(
+                "POST", f"{_ROUTE}/cache/index", body, _Index, idempotent=True
+            )
+            found.update(answer.found)
+            truncated.extend(answer.truncated)
+        return CacheIndex(found, tuple(truncated))
 
     # -- recording ---------------------------------------------------------------------------
 
