@@ -70,6 +70,8 @@ class BufferedBlobStore:
 
     def __getattr__(self, name: str) -> Any:
         # What the store offers beyond the protocol (its settings, say) reads through.
+        if name == "store":  # not set yet (a copy being made): nothing to read through
+            raise AttributeError(name)
         return getattr(self.store, name)
 
     @property
