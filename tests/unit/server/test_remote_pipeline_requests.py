@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from labledger._foundation.settings import server_settings
@@ -87,3 +88,41 @@ def test_a_chain_on_a_server_uploads_and_looks_up_per_flush_not_per_step(
     assert ("POST", "/api/v1/tasks/cache/find") not in sent
     assert ("POST", "/api/v1/blobs/batch") not in sent
     assert len(sent) < STEPS
+
+
+class _OlderServer(AppTransport):
+    """The server as it answered before it had the cache index and batched uploads."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/v1/tasks/cache/index":
+            self.requests.append((request.method, path))
+            return httpx.Response(404, json={"code": "not_found", "message": "Not Found"})
+        if path == "/api/v1/blobs/batch":  # matched as PUT /api/v1/blobs/{digest}
+            self.requests.append((request.method, path))
+            body = {"code": "method_not_allowed", "message": "Method Not Allowed"}
+            return httpx.Response(405, json=body)
+        return super().handle_request(request)
+
+
+def test_a_server_without_the_cache_index_or_batches_is_asked_as_before(
+    app: Any, team: dict[str, str], workspace: Workspace
+) -> None:
+    IdentityService(workspace.stores.identity).grant(
+        "default", "ed", Role.EDITOR, actor=local_user("root")
+    )
+    transport = _OlderServer(app)
+    remote = RemoteWorkspace(
+        server_settings("http://server.test"), transport=transport, token=team["ed"]
+    )
+    try:
+        fresh = chain.run(workspace=remote, steps=5)
+        assert fresh.load(list(fresh.tasks)[-1]) == 5
+        assert ("POST", "/api/v1/blobs/batch") in transport.requests  # tried once, then PUTs
+        transport.requests.clear()
+        again = chain.run(workspace=remote, steps=5)
+    finally:
+        remote.close()
+    assert len(again.cached) == 5
+    assert transport.requests.count(("POST", "/api/v1/tasks/cache/index")) <= 1
+    assert transport.requests.count(("POST", "/api/v1/tasks/cache/find")) == 5
