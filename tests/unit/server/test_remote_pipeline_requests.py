@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+import labledger
 from labledger._foundation.settings import server_settings
 from labledger.identity import IdentityService, Role, local_user
 from labledger.pipelines import pipeline, step
@@ -26,6 +27,21 @@ STEPS = 30
 @step
 def inc(x: int) -> int:
     return x + 1
+
+
+@step
+def measured(x: int) -> int:
+    labledger.log_metric("value", float(x))
+    print(f"at {x}")  # a captured log too
+    return x + 1
+
+
+@pipeline
+def measured_chain(steps: int = STEPS) -> Any:
+    value = measured(0)
+    for _ in range(steps - 1):
+        value = measured(value)
+    return value
 
 
 @pipeline
@@ -126,3 +142,20 @@ def test_a_server_without_the_cache_index_or_batches_is_asked_as_before(
     assert len(again.cached) == 5
     assert transport.requests.count(("POST", "/api/v1/tasks/cache/index")) <= 1
     assert transport.requests.count(("POST", "/api/v1/tasks/cache/find")) == 5
+
+
+def test_what_steps_log_goes_up_with_their_outputs(
+    remote: RemoteWorkspace, workspace: Workspace
+) -> None:
+    transport: AppTransport = remote.client._http._transport  # type: ignore[attr-defined]
+    transport.requests.clear()
+    run = measured_chain.run(workspace=remote)
+    assert len(run.executed) == STEPS
+    sent = _routes(remote)
+    assert sent.count(("PUT", "/api/v1/blobs/{digest}")) <= 4  # the run's own records only
+    assert len(sent) < STEPS
+    history = workspace.stores.runs.metric_history(run.run_id, ["value"])
+    assert sorted(point.value for point in history.items) == [float(x) for x in range(STEPS)]
+    for row in workspace.stores.tasks.run_tasks(run.run_id):
+        assert row.logged_digest is not None and workspace.store.exists(row.logged_digest)
+        assert row.log_digest is not None and workspace.store.exists(row.log_digest)
