@@ -46,7 +46,8 @@ class Executor(Protocol):
         """Block until at least one of ``pending`` is done; return the done ones and results."""
 
     def make_durable(self) -> None:
-        """Make every output written so far durable; called before their records are committed."""
+        """Make every output written so far durable and present in the workspace's store
+        (outputs held back for a batch are sent); called before their records are committed."""
 
     def close(self) -> None:
         """Release workers; called when the run ends."""
