@@ -82,6 +82,15 @@ def _direct(batches: int, size: int) -> float:
     return batches * size / elapsed
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User plus system CPU seconds of process ``pid`` so far (``None`` off Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1)
@@ -109,13 +118,25 @@ def main() -> None:
                 time.sleep(0.1)
         start = time.time() + 3.0  # every client has made its run and rows by then
         with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
-            ends = pool.starmap(_client, [(url, args.batches, args.size, start)] * args.clients)
+            waiting = pool.starmap_async(
+                _client, [(url, args.batches, args.size, start)] * args.clients
+            )
+            time.sleep(max(0.0, start - time.time()))
+            cpu_before = _cpu_s(server.pid)
+            ends = waiting.get()
+            cpu_after = _cpu_s(server.pid)
         elapsed = max(ends) - start
         values = args.clients * args.batches * args.size
         print(
             f"{args.clients} client(s) x {args.batches} batches x {args.size} values: "
             f"{values:,} values in {elapsed:.2f} s = {values / elapsed:,.0f} values/s"
         )
+        if cpu_before is not None and cpu_after is not None:
+            per_batch = (cpu_after - cpu_before) / (args.clients * args.batches)
+            print(
+                f"server CPU: {per_batch * 1000:.2f} ms a batch = "
+                f"{args.size / per_batch:,.0f} values/s on one core of its own"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -194,3 +194,26 @@ def test_status_and_explain_name_what_changed(
     explained = cli("run", f"{study_file}:study", "-p", "n=5", "-q", "--explain", "-w", where)
     assert "param n: 4 -> 5" in explained.output
     assert "3 ran" in explained.output or "ran" in explained.output
+
+
+def test_dask_missing_is_said_before_any_run_is_made(
+    cli: Callable[..., Result],
+    workspace: Workspace,
+    study_file: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from labledger.tracking.query import search_runs
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "distributed" else found(name, *args),
+    )
+    where = str(workspace.settings.root)
+    result = cli("run", f"{study_file}:study", "--dask", "local", "-w", where)
+    assert result.exit_code == 1
+    assert "Dask is not installed" in result.output and "labledger[dask]" in result.output
+    assert search_runs(workspace=workspace) == []  # no failed run left behind

@@ -4,6 +4,7 @@ so the PostgreSQL and HTTP runs of a service cannot drift apart."""
 from __future__ import annotations
 
 from tests.unit.tracking import (
+    test_artifact_projects,
     test_artifacts,
     test_environment,
     test_filters,
@@ -22,6 +23,7 @@ __all__ = ["TRACKING"]
 
 # test_run_rows is left out: it compares SQLite's driver path with SQLAlchemy's on SQLite.
 TRACKING = (
+    test_artifact_projects,
     test_artifacts,
     test_environment,
     test_filters,

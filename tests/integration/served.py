@@ -65,19 +65,20 @@ def _wait_until_healthy(base: str, alive: Callable[[], bool], log: BinaryIO) -> 
 
 
 @contextlib.contextmanager
-def start_server(root: Path, *, forked: bool = False) -> Iterator[str]:
+def start_server(root: Path, *, forked: bool = False, log_to: Path | None = None) -> Iterator[str]:
     """``labledger server`` over the workspace at ``root``; yields its base URL.
 
     By default a new interpreter; ``forked`` forks it from a process that imported the server
     once (``server_forks``), which starts in a fraction of the time, for the conformance modules
     that start a server per test. Its log (a JSON line per request) goes to a file: a pipe nobody
-    reads until the end would fill up and stop the server mid-request.
+    reads until the end would fill up and stop the server mid-request; ``log_to`` keeps it.
     """
     pytest.importorskip("uvicorn")
     port = _free_port()
     argv = ["server", "--port", str(port), "-w", str(root)]
     base = f"http://127.0.0.1:{port}"
-    with tempfile.NamedTemporaryFile() as log:
+    kept = log_to.open("w+b") if log_to is not None else None
+    with kept or tempfile.NamedTemporaryFile() as log:
         if forked:
             with fork_server(argv, log.name) as pid:
                 _wait_until_healthy(base, lambda: not process_gone(pid), log)

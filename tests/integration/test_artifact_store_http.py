@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.served import served_workspace
 from tests.integration.store_conformance import adopt
-from tests.unit.tracking import test_artifacts
+from tests.unit.tracking import test_artifact_projects, test_artifacts
 from tests.unit.tracking.conftest import current
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-adopt(globals(), test_artifacts, fixtures={"current": current})
+adopt(globals(), test_artifacts, test_artifact_projects, fixtures={"current": current})
 
 
 @pytest.fixture

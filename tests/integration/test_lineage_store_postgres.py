@@ -16,6 +16,7 @@ from tests.integration.store_conformance import adopt
 from tests.unit.lineage import (
     test_export,
     test_exports,
+    test_lineage_projects,
     test_prov,
     test_queries,
     test_status,
@@ -38,6 +39,7 @@ adopt(
     test_views,
     test_exports,
     test_export,
+    test_lineage_projects,
     fixtures={"study": study},
 )
 

@@ -132,3 +132,47 @@ def test_index_run_and_collections(pg_workspace: Workspace) -> None:
         ("run", run.id, "calibration"),
         ("model", "lamp-model", None),
     }
+
+
+def test_revision_0008_gives_old_collections_the_default_project(
+    fresh_postgres_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from labledger.metadata import list_collections
+    from labledger.workspace.catalog import HEAD_REVISION
+    from labledger.workspace.verify import verify_workspace
+    from labledger.workspace.workspace import Workspace
+
+    monkeypatch.setenv("LABLEDGER_STORE", str(tmp_path / "objects"))
+    with Workspace.init(fresh_postgres_url) as ws:
+        run = start_run("fit", workspace=ws)
+        run.end()
+        create_collection("screen", workspace=ws)
+        add_to_collection("screen", run.id, workspace=ws)
+        default = ws.find_project_id()
+        with ws.write() as conn:
+            # As revision 0007 left the table: no project, names unique in the workspace.
+            conn.exec_driver_sql(
+                "ALTER TABLE collections DROP CONSTRAINT uq_collections_project_id_name"
+            )
+            conn.exec_driver_sql("ALTER TABLE collections DROP COLUMN project_id")
+            conn.exec_driver_sql(
+                "ALTER TABLE collections ADD CONSTRAINT uq_collections_name UNIQUE (name)"
+            )
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0007'")
+    assert Workspace.migrate(fresh_postgres_url).changed
+    with Workspace.open(fresh_postgres_url) as ws:
+        assert ws.catalog.revision() == HEAD_REVISION
+        kept = get_collection("screen", workspace=ws)
+        assert kept.project_id == default and [m.id for m in kept.members] == [run.id]
+        other = create_collection("screen", project="lab", workspace=ws)
+        assert len(list_collections(workspace=ws)) == 2
+        assert list_collections(project="lab", workspace=ws) == [other]
+        with ws.read() as conn:
+            columns = {
+                (c["name"], c["nullable"]) for c in sa.inspect(conn).get_columns("collections")
+            }
+        assert ("project_id", False) in columns
+        report = verify_workspace(ws, remember=False)
+        assert report.ok, report.problems

@@ -43,6 +43,10 @@ MembersArgument = Annotated[
         "e.g. model:classifier.",
     ),
 ]
+ProjectOption = Annotated[
+    str,
+    typer.Option("--project", metavar="NAME", help="The collection's project."),
+]
 _KINDS = ("run", "artifact", "pipeline", "model")
 
 
@@ -79,36 +83,47 @@ def create(
     name: NameArgument,
     description: Annotated[str, typer.Option(help="What it gathers and why.")] = "",
     owner: Annotated[str | None, typer.Option(help="Who looks after it; defaults to you.")] = None,
+    project: ProjectOption = "default",
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Create an empty collection."""
+    """Create an empty collection (its name is unique within its project)."""
     from labledger.metadata import create_collection
 
     with open_workspace(workspace) as ws:
-        collection = create_collection(name, description, owner, workspace=ws)
+        collection = create_collection(name, description, owner, project=project, workspace=ws)
     console.print(f"created collection {collection.name}", highlight=False, markup=False)
 
 
 @app.command("add")
 @command
-def add(name: NameArgument, members: MembersArgument, workspace: WorkspaceOption = None) -> None:
+def add(
+    name: NameArgument,
+    members: MembersArgument,
+    project: ProjectOption = "default",
+    workspace: WorkspaceOption = None,
+) -> None:
     """Add members to a collection (members already in it are skipped)."""
     from labledger.metadata import add_to_collection
 
     with open_workspace(workspace) as ws:
-        collection = add_to_collection(name, *_members(members), workspace=ws)
+        collection = add_to_collection(name, *_members(members), project=project, workspace=ws)
         shown = _shown_ids(ws, collection)
     _print_collection(collection, shown)
 
 
 @app.command("remove")
 @command
-def remove(name: NameArgument, members: MembersArgument, workspace: WorkspaceOption = None) -> None:
+def remove(
+    name: NameArgument,
+    members: MembersArgument,
+    project: ProjectOption = "default",
+    workspace: WorkspaceOption = None,
+) -> None:
     """Remove members from a collection."""
     from labledger.metadata import remove_from_collection
 
     with open_workspace(workspace) as ws:
-        collection = remove_from_collection(name, *_members(members), workspace=ws)
+        collection = remove_from_collection(name, *_members(members), project=project, workspace=ws)
         shown = _shown_ids(ws, collection)
     _print_collection(collection, shown)
 
@@ -119,13 +134,14 @@ def show(
     name: NameArgument,
     json_out: JsonOption = False,
     wide: WideOption = False,
+    project: ProjectOption = "default",
     workspace: WorkspaceOption = None,
 ) -> None:
     """Show a collection and its members."""
     from labledger.metadata import get_collection
 
     with open_workspace(workspace) as ws:
-        collection = get_collection(name, workspace=ws)
+        collection = get_collection(name, project=project, workspace=ws)
         shown = _shown_ids(ws, collection, wide)
     if json_out:
         print_json(collection)
@@ -135,12 +151,21 @@ def show(
 
 @app.command("list")
 @command
-def list_(json_out: JsonOption = False, workspace: WorkspaceOption = None) -> None:
-    """List collections."""
+def list_(
+    json_out: JsonOption = False,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project", metavar="NAME", help="Only this project's collections.", show_default=False
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List collections (of every project you read, or of --project)."""
     from labledger.metadata import list_collections
 
     with open_workspace(workspace) as ws:
-        collections = list_collections(workspace=ws)
+        collections = list_collections(project=project, workspace=ws)
     if json_out:
         print_json(collections)
         return
@@ -165,6 +190,7 @@ def delete(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")
     ] = False,
+    project: ProjectOption = "default",
     workspace: WorkspaceOption = None,
 ) -> None:
     """Delete a collection; its runs, artifacts, pipelines and models stay."""
@@ -173,5 +199,5 @@ def delete(
     if not yes:
         typer.confirm(f"Delete collection {name!r}?", abort=True)
     with open_workspace(workspace) as ws:
-        delete_collection(name, workspace=ws)
+        delete_collection(name, project=project, workspace=ws)
     console.print(f"deleted collection {name}", highlight=False, markup=False)

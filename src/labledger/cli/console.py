@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -176,8 +177,10 @@ def print_table(
     given by name alone wraps between words unless it is named in ``no_wrap``; no value is ever
     broken inside a word to fit. When the terminal is too narrow, columns with a ``drop`` number
     are hidden, highest first, and a line says which; ``wide=True`` shows every column, as wide as
-    it needs.
+    it needs, and so does output to a pipe or a file (no terminal to fit, and a line cut in two
+    would break ``grep`` and ``cut``) unless ``COLUMNS`` sets a width.
     """
+    wide = wide or (not console.is_terminal and not os.environ.get("COLUMNS"))
     if not rows:
         console.print(f"[dim]{empty}[/dim]")
         return

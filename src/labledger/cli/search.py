@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from labledger.cli.console import command, print_json, print_table, short_ids
+from labledger.cli.console import catalog_short_ids, command, print_json, print_table
 from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
 
 __all__ = ["search_command"]
@@ -62,14 +62,29 @@ def search_command(
         hits = search(
             text, where=where, kinds=kinds or ("run", "artifact"), limit=limit, workspace=ws
         )
-    if json_out:
-        print_json(hits)
-        return
-    shown = short_ids([h.id for h in hits])
+        if json_out:
+            print_json(hits)
+            return
+        # Prefixes unique in the catalog, not only among these hits: typed back to any command,
+        # a shown id finds the same run or artifact (against a server, the whole id).
+        shown = catalog_short_ids(ws, [h.id for h in hits], "run", "artifact")
+    # A text score's scale means nothing to a reader (a BM25 rank on SQLite, ts_rank on
+    # PostgreSQL): the table shows it against the best hit's; --json keeps the raw score.
+    best = max((h.score for h in hits), default=0.0)
     rows = [
-        (h.kind, shown[h.id], Text(h.title), _highlighted(h.snippet), h.score if text else None)
+        (
+            h.kind,
+            shown[h.id],
+            Text(h.title),
+            _highlighted(h.snippet),
+            f"{h.score / best:.2f}" if text and best > 0 else None,
+        )
         for h in hits
     ]
     print_table(
-        None, ["kind", "id", "title", "match", "score"], rows, empty="no matches", no_wrap=["id"]
+        None,
+        ["kind", "id", "title", "match", "relevance"],
+        rows,
+        empty="no matches",
+        no_wrap=["id"],
     )

@@ -1,4 +1,5 @@
-"""``labledger users``: create, list and disable the users of a team server."""
+"""``labledger users``: create, list and disable the users of a team server (create and list
+also through the server itself, ``-w http://...``)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,14 @@ def create(
 ) -> None:
     """Create a user; they sign in with API tokens (`labledger tokens create --user NAME`).
 
+    Against a server (-w http://..., as an administrator) the server hashes the password and the
+    ledger names you as the user's maker; the password travels in the request body, so reach the
+    server over TLS.
+
     Example:
 
         labledger users create alice --admin
+        echo "$PASSWORD" | labledger users create bob --password-stdin -w https://lab.internal
     """
     from labledger.identity import IdentityService
 
@@ -72,7 +78,7 @@ def create(
 @app.command("list")
 @command
 def list_users(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
-    """List the users.
+    """List the users (against a server, administrators only).
 
     Example:
 

@@ -120,6 +120,9 @@ def _print_verify(report: VerifyReport, blobs: bool) -> None:
         ["blobs re-hashed", report.blobs_checked if blobs else "skipped (--no-blobs)"],
         ["problems", len(report.problems)],
     ]
+    if report.signers:
+        signed = ", ".join(f"{actor} ({count})" for actor, count in report.signers.items())
+        rows.insert(1, ["entries signed by", signed])
     print_table("verify", ["checked", "count"], rows, markup=False)
     if report.ok:
         what = "the ledger, its anchors, rows, run records and blobs"
@@ -246,16 +249,28 @@ def _verify_server(
     from labledger.workspace.checkpoints import load_checkpoint
     from labledger.workspace.ledger_check import check_server
 
+    from labledger._foundation.errors import PermissionDeniedError
+
     with open_workspace(uri) as ws:
         location = str(ws.settings.server_url)
-        result = check_server(
-            ws.stores.ledger,
-            location,
-            checkpoint=load_checkpoint(checkpoint) if checkpoint else None,
-            full=full,
-            trusted=load_trusted(trusted_keys),
-            keep=keep,
-        )
+        try:
+            result = check_server(
+                ws.stores.ledger,
+                location,
+                checkpoint=load_checkpoint(checkpoint) if checkpoint else None,
+                full=full,
+                trusted=load_trusted(trusted_keys),
+                keep=keep,
+            )
+        except PermissionDeniedError as exc:
+            if not full:
+                raise
+            # Only administrators read every entry; any member holds the server to its history.
+            raise PermissionDeniedError(
+                f"{exc.message}: --full downloads every entry of every project",
+                hint="leave out --full: `labledger verify` checks the server's signed history "
+                "for any member",
+            ) from exc
     if as_json:
         print_json(
             {
@@ -297,6 +312,7 @@ def _report_fields(report: VerifyReport) -> dict[str, object]:
         "tree_size": report.tree_size,
         "tree_root": report.tree_root,
         "anchors": report.anchors,
+        "signers": report.signers,
         "problems": report.problems,
     }
 

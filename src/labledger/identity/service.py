@@ -40,6 +40,7 @@ from labledger.stores.identity import (
     TokenIssuer,
     User,
     UserKey,
+    UserMaker,
 )
 
 if TYPE_CHECKING:
@@ -107,11 +108,21 @@ class IdentityService:
         password: str | None = None,
         is_admin: bool = False,
     ) -> User:
-        """Create a user, with a password or (``password=None``) for token sign-in only."""
+        """Create a user, with a password or (``password=None``) for token sign-in only.
+
+        Against a server (a ``UserMaker`` store) the server hashes the password and records
+        the signed-in administrator as the maker, whatever ``by`` says.
+        """
         if not _NAME.match(name):
             raise ValidationError(
                 f"invalid user name {name!r}",
                 hint="use 1-200 letters, digits and . _ @ -, starting with a letter or digit",
+            )
+        if isinstance(self.store, UserMaker):
+            # A server hashes the password and names whoever signed in as the user's maker.
+            checked = None if password is None else _checked(password)
+            return self.store.make_user(
+                name, display_name=display_name, password=checked, is_admin=is_admin
             )
         password_hash = None if password is None else hash_password(_checked(password))
         new = NewUser(new_id(), name, display_name, self._clock(), is_admin)

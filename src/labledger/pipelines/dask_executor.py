@@ -13,6 +13,7 @@ and find their own store credentials. The client alone records runs in the catal
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -86,6 +87,9 @@ class DaskExecutor:
         threads_per_worker: int = 1,
         processes: bool = True,
     ) -> None:
+        if importlib.util.find_spec("distributed") is None:
+            # Said before a run is made: a pipeline that cannot start leaves no failed run.
+            raise ConfigurationError("Dask is not installed", hint="pip install 'labledger[dask]'")
         self.address = address
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker

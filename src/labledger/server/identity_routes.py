@@ -112,6 +112,12 @@ def list_users(
     return Page[UserOut](items=[UserOut.of(u) for u in items], next_page_token=token)
 
 
+@router.get("/users/{user}", response_model=UserOut, tags=["admin"])
+def get_user(user: str, request: Request, _admin: Annotated[User, admin_only()]) -> UserOut:
+    """One user, by name or id (administrators only)."""
+    return UserOut.of(_service(request).get_user(user))
+
+
 @router.get("/projects", response_model=Page[ProjectOut], tags=["projects"])
 def list_projects(
     request: Request, user: Annotated[User, signed_in()], page: Pages

@@ -4,8 +4,11 @@
   sizes: enough to prove the server did not cut, rewrite or fork history since the checkpoint the
   user saw last (``labledger verify`` against a server does this every time). They reveal sizes and
   hashes only.
-- Administrators may read the entries themselves (every project's events), get inclusion proofs,
-  and have the server re-check its own chain, rows and blobs.
+- Administrators may read the entries themselves, get inclusion proofs, and have the server
+  re-check its own chain, rows and blobs. The ledger is one chain for every project, and its
+  entries name runs, artifacts, params and collections of all of them, so members of a project
+  do not read them; nor are entries handed out with other projects' payloads blanked, since a
+  client could then check neither their hashes nor their signatures.
 - Editors may append an entry they signed themselves (``POST /entries``): in their own name, with
   one of their registered keys (``/api/v1/me/keys``); the ledger checks the signature, the time
   and that the entry is new before it chains it.

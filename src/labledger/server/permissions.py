@@ -198,12 +198,15 @@ def _loopback_name(netloc: str) -> bool:
 
 def _only_from_this_machine(request: Request) -> None:
     """Single-user mode signs nobody in, so it answers only requests addressed to this machine
-    by name and not sent by a web page of another site: a page that rebinds its name to
-    127.0.0.1, or posts to it, gets nothing."""
+    by name and not sent by a web page of another origin: a page that rebinds its name to
+    127.0.0.1, or posts to it, gets nothing; nor does a page of another local server (another
+    port of localhost). Only the server's own pages (same host and port) may call it."""
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
     origin_host = origin.split("://", 1)[-1] if origin else None
-    if not _loopback_name(host) or (origin_host is not None and not _loopback_name(origin_host)):
+    if not _loopback_name(host) or (
+        origin_host is not None and origin_host.lower() != host.lower()
+    ):
         raise AuthenticationError(
             "this single-user server answers requests to 127.0.0.1 or localhost from this "
             "machine only, not from web pages of other sites",
@@ -318,6 +321,11 @@ class _InProjects(_Check):
     def _scope(self, request: Request) -> ProjectScope:
         user = _user(request)
         access = _access(request)
+        if user is request.app.state.local_user:
+            # Single-user mode reads "no users yet" every time, so it comes here every time:
+            # its projects are remembered as a token user's are (a refusal re-reads them).
+            known = access.projects(user)
+            return self._of(user, known, lambda: self._of(user, access.projects(user, fresh=True)))
         return self._of(user, access.projects(user, fresh=True))
 
     def _of(

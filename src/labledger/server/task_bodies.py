@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 MAX_KEYS = 10_000  # cache keys or task ids in one read
+MAX_PROJECTS = 1000  # project ids a read may keep to
 MAX_BATCH_ROWS = 20_000  # rows of each kind in one task batch
 MAX_FINGERPRINTS = 1000  # step fingerprints in one cache index request
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -200,6 +201,9 @@ class EarlierTasksIn(BaseModel):
     pipeline: Name
     nodes: list[Name] = Field(max_length=MAX_KEYS)
     limit: int = Field(ge=0, le=100_000)
+    projects: list[Id] | None = Field(
+        default=None, max_length=MAX_PROJECTS, description="Only runs of these project ids."
+    )
 
 
 class EarlierTasksOut(BaseModel):
@@ -215,6 +219,9 @@ class FindArtifactsIn(BaseModel):
 
     names: list[Name] = Field(max_length=MAX_KEYS)
     digests: list[Digest] = Field(max_length=MAX_KEYS)
+    projects: list[Id] | None = Field(
+        default=None, max_length=MAX_PROJECTS, description="Only artifacts of these project ids."
+    )
 
 
 class ArtifactMatchesOut(BaseModel):

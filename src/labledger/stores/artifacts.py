@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from labledger.stores.pages import Page
 
@@ -33,7 +33,11 @@ class Artifact:
 @dataclass(frozen=True, slots=True)
 class NewArtifact:
     """An artifact to record: its row, its project, and every blob it is made of as
-    ``(digest, size)`` (a tree: its manifest and each file)."""
+    ``(digest, size)`` (a tree: its manifest and each file).
+
+    An artifact of a run is recorded in the run's project, whatever ``project_id`` says; the
+    project is for an artifact of no run.
+    """
 
     artifact: Artifact
     project_id: str
@@ -53,9 +57,15 @@ class ArtifactStore(Protocol):
         """
         ...
 
-    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+    def get_artifacts(
+        self, refs: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[Artifact]:
         """The artifacts ``refs`` name, in the order given: an id, a unique id prefix, a name
         (the newest of that name) or a digest.
+
+        With ``projects`` (project ids), only artifacts of those projects are looked at: an
+        artifact of another project is not found, exactly as if it did not exist (a server
+        keeps each user to the projects they read). ``None``: every project.
 
         Raises:
             NotFoundError: A reference names no artifact.
@@ -70,9 +80,11 @@ class ArtifactStore(Protocol):
         kind: str | None = None,
         page_token: str | None = None,
         max_results: int = 100,
+        projects: Collection[str] | None = None,
     ) -> Page[Artifact]:
         """One page of artifacts, newest first, of one run (those it made and those its pipeline
-        tasks reused) or kind when given.
+        tasks reused) or kind when given, and of ``projects`` (project ids) when given: the
+        store keeps to them in its query, so pages stay full and tokens exact.
 
         Raises:
             ValidationError: ``page_token`` is not one this store gave out, or ``max_results``

@@ -28,6 +28,7 @@ __all__ = [
     "TokenMatch",
     "User",
     "UserKey",
+    "UserMaker",
 ]
 
 _RANK = {"viewer": 1, "editor": 2, "admin": 3}
@@ -229,6 +230,23 @@ class TokenIssuer(Protocol):
         Raises:
             ConfigurationError: ``user_id`` is not the signed-in user (a server makes tokens
                 for whoever asks, for themselves only).
+        """
+        ...
+
+
+@runtime_checkable
+class UserMaker(Protocol):
+    """An identity store that hashes passwords itself: a server, which keeps every password's
+    hash and so receives the password (over the TLS its deployment provides), never a hash."""
+
+    def make_user(
+        self, name: str, *, display_name: str, password: str | None, is_admin: bool
+    ) -> User:
+        """Create a user as the signed-in administrator, who the ledger names as its maker.
+
+        Raises:
+            ConflictError: A user of that name exists.
+            PermissionDeniedError: The signed-in user is not an administrator.
         """
         ...
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
 __all__ = [
     "ArtifactFacts",
@@ -284,11 +284,25 @@ class LineageStore(Protocol):
 
     References (``ref``) are what users type: an artifact id, unique id prefix, name (the newest
     of that name) or digest; a run id or unique prefix.
+
+    Every read takes ``projects`` (project ids; ``None``: every project), as a server keeps each
+    user to the projects they read: an artifact or run of another project is not found, exactly
+    as if it did not exist, and nodes of other projects are left out of what is answered.
     """
 
-    def walk(self, ref: str, direction: Direction, depth: int | None = None) -> LineageGraph:
+    def walk(
+        self,
+        ref: str,
+        direction: Direction,
+        depth: int | None = None,
+        *,
+        projects: Collection[str] | None = None,
+    ) -> LineageGraph:
         """Ancestors (``up``) or descendants (``down``) of artifact ``ref``, or the graph of run
         ``ref`` (``run``: its tasks, what they read and wrote, and what it logged).
+
+        With ``projects``, the walk still goes through nodes of other projects, but leaves them
+        (and their edges) out of the graph: a node beyond one may appear with no edge to it.
 
         Raises:
             NotFoundError: Nothing matches ``ref``.
@@ -296,7 +310,7 @@ class LineageStore(Protocol):
         """
         ...
 
-    def artifact_id(self, ref: str) -> str:
+    def artifact_id(self, ref: str, *, projects: Collection[str] | None = None) -> str:
         """The id of the artifact ``ref`` names.
 
         Raises:
@@ -304,12 +318,21 @@ class LineageStore(Protocol):
         """
         ...
 
-    def repro_facts(self, artifact_ids: Sequence[str], task_ids: Sequence[str]) -> ReproFacts:
-        """The facts behind these nodes' statuses (see ``ReproFacts``); unknown ids are left out."""
+    def repro_facts(
+        self,
+        artifact_ids: Sequence[str],
+        task_ids: Sequence[str],
+        *,
+        projects: Collection[str] | None = None,
+    ) -> ReproFacts:
+        """The facts behind these nodes' statuses (see ``ReproFacts``); unknown ids are left out,
+        and so (with ``projects``) are nodes of other projects, asked for or above them: a status
+        is then judged from what the reader can read."""
         ...
 
-    def provenance(self, run_ref: str) -> RunProvenance:
-        """What run ``run_ref``'s provenance document is built from.
+    def provenance(self, run_ref: str, *, projects: Collection[str] | None = None) -> RunProvenance:
+        """What run ``run_ref``'s provenance document is built from (with ``projects``, without
+        the artifacts of other projects it read).
 
         Raises:
             NotFoundError: No run matches.

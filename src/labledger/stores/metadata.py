@@ -128,11 +128,12 @@ class Collection:
 
     Attributes:
         id: Catalog id.
-        name: Unique name.
+        name: Its name, unique within its project.
         description: What it gathers and why.
         owner: Who looks after it.
         created_at: Unix seconds.
-        members: Its members, in the order they were added.
+        members: Its members, in the order they were added (those the reader may see).
+        project_id: The project it belongs to; its name is unique there.
     """
 
     id: str
@@ -141,6 +142,7 @@ class Collection:
     owner: str
     created_at: float
     members: list[CollectionMember]
+    project_id: str | None = None
 
 
 def unknown_field(name: str) -> NotFoundError:
@@ -178,12 +180,15 @@ class SearchQuery:
             the document. ``None`` for no conditions.
         kinds: ``run``, ``artifact`` or both.
         limit: At most this many hits.
+        project_ids: Only runs and artifacts of these projects (``None``: of every project). The
+            store applies it inside its query, so ``limit`` hits are found when there are.
     """
 
     text: str | None
     where: QueryNode | None
     kinds: tuple[str, ...]
     limit: int
+    project_ids: tuple[str, ...] | None = None
 
 
 class MetadataStore(Protocol):
@@ -216,8 +221,11 @@ class MetadataStore(Protocol):
         """
         ...
 
-    def resolve_target(self, target: TargetRef) -> tuple[TargetKind, str]:
-        """The kind and id of the run or artifact ``target`` names.
+    def resolve_target(
+        self, target: TargetRef, *, project_ids: Sequence[str] | None = None
+    ) -> tuple[TargetKind, str]:
+        """The kind and id of the run or artifact ``target`` names, looked for among runs and
+        artifacts of ``project_ids`` only when given (an id prefix is then unique among those).
 
         Raises:
             NotFoundError: No run or artifact matches.
@@ -262,21 +270,35 @@ class MetadataStore(Protocol):
 
 
 class CollectionStore(Protocol):
-    """Curated, named sets of runs, artifacts, pipelines and models.
+    """Curated, named sets of runs, artifacts, pipelines and models, each in a project.
 
     Members are ``MemberRef`` values: run and artifact references are resolved (and must exist);
     pipelines and models are stored as given. Each write is one transaction with its ledger entry.
+
+    A collection is named by its name and ``project_id``; ``None`` there means the project
+    ``default``. ``visible`` keeps a caller to the projects they may read (``None``: every
+    project): a collection of another project is not found, and only run and artifact members of
+    those projects are found, added or shown.
     """
 
-    def create(self, name: str, *, description: str, owner: str) -> Collection:
-        """Create an empty collection.
+    def create(
+        self, name: str, *, description: str, owner: str, project_id: str | None = None
+    ) -> Collection:
+        """Create an empty collection in project ``project_id``.
 
         Raises:
-            ConflictError: The name is taken.
+            ConflictError: The name is taken in that project.
         """
         ...
 
-    def add_members(self, name: str, members: Sequence[MemberRef]) -> Collection:
+    def add_members(
+        self,
+        name: str,
+        members: Sequence[MemberRef],
+        *,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
+    ) -> Collection:
         """Add members (those already in it are skipped); return the collection after.
 
         Raises:
@@ -284,7 +306,14 @@ class CollectionStore(Protocol):
         """
         ...
 
-    def remove_members(self, name: str, members: Sequence[MemberRef]) -> Collection:
+    def remove_members(
+        self,
+        name: str,
+        members: Sequence[MemberRef],
+        *,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
+    ) -> Collection:
         """Remove members (those not in it are ignored); return the collection after.
 
         Raises:
@@ -292,7 +321,13 @@ class CollectionStore(Protocol):
         """
         ...
 
-    def get(self, name: str) -> Collection:
+    def get(
+        self,
+        name: str,
+        *,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
+    ) -> Collection:
         """One collection with its members.
 
         Raises:
@@ -301,17 +336,25 @@ class CollectionStore(Protocol):
         ...
 
     def list_page(
-        self, *, page_token: str | None = None, max_results: int = 100
+        self,
+        *,
+        page_token: str | None = None,
+        max_results: int = 100,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
     ) -> Page[Collection]:
-        """Collections with their members, by name, a page at a time."""
+        """Collections with their members, by name (then project), a page at a time: of
+        ``project_id`` only when given, else of every project."""
         ...
 
-    def containing(self, kind: str, member_id: str) -> list[str]:
+    def containing(
+        self, kind: str, member_id: str, *, visible: Sequence[str] | None = None
+    ) -> list[str]:
         """The names of the collections holding a member (``kind`` as in ``MEMBER_KINDS``), by
         name."""
         ...
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, project_id: str | None = None) -> None:
         """Delete a collection (its members themselves stay).
 
         Raises:

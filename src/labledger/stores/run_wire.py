@@ -7,7 +7,8 @@ infinite one as the string ``"Infinity"`` or ``"-Infinity"``.
 
 A request names no user: the server attributes every run and write to whoever signed in. A
 finish carries no seal, run, params or tags: the server's store reads back what it holds and
-digests that.
+digests that. A client with a signing key signs the entries the server writes for it
+(``signed_wire``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from labledger.stores.runs import MetricPoint, Run, RunLiveness
+from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - pydantic reads it
 from labledger.stores.wire import QueryNodeIn  # noqa: TC001 - pydantic reads field types at run time
 
 __all__ = [
@@ -98,6 +100,8 @@ class CreateRunIn(_In):
     params: list[ParamRowIn] = Field(default_factory=list, max_length=_MAX_ROWS)
     tags: list[TagRowIn] = Field(default_factory=list, max_length=_MAX_ROWS)
     blobs: list[BlobRefIn] = Field(default_factory=list, max_length=100)
+    signed: SignedBodyIn | None = None
+    """The run's ``run.started`` entry, signed by the user's key (else the server signs)."""
 
 
 class LogBatchIn(_In):
@@ -117,6 +121,9 @@ class FinishRunIn(_In):
     ended_at: Timestamp
     error: Text | None = None
     metrics: list[MetricRowIn] = Field(default_factory=list, max_length=_MAX_ROWS)
+    signed: list[SignedBodyIn] = Field(default_factory=list, max_length=2)
+    """The entries the finish makes (``POST .../seal-entries`` answers them), signed by the
+    user's key; empty: the server signs."""
 
 
 class HeartbeatIn(_In):
@@ -131,6 +138,9 @@ class RunRefsIn(_In):
 
     refs: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=1000
+    )
+    project_ids: list[Id] | None = Field(
+        default=None, max_length=_MAX_IDS, description="Only runs of these projects."
     )
 
 

@@ -207,6 +207,10 @@ class RunStore(Protocol):
 
         Raises:
             ConflictError: A param is stored already with another value; nothing is written.
+            RunStateError: The batch holds metrics or params and the run has ended (finished,
+                failed or marked crashed): a sealed record stays as sealed, so nothing is
+                written. Checked in the batch's own transaction, so a finish cannot slip in
+                between.
         """
         ...
 
@@ -230,8 +234,12 @@ class RunStore(Protocol):
         longer running are left as they are."""
         ...
 
-    def get_runs(self, refs: Sequence[str]) -> list[Run]:
-        """The runs ``refs`` name (ids or unique id prefixes), in the order given.
+    def get_runs(
+        self, refs: Sequence[str], *, project_ids: Sequence[str] | None = None
+    ) -> list[Run]:
+        """The runs ``refs`` name (ids or unique id prefixes), in the order given; among runs of
+        ``project_ids`` only, when given (a run of another project is then neither found nor
+        makes a prefix ambiguous).
 
         Raises:
             NotFoundError: A reference names no run.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 __all__ = [
     "CACHE_INDEX_LIMIT",
@@ -394,13 +394,28 @@ class TaskStore(Protocol):
         """Every input of the given tasks."""
         ...
 
-    def earlier_tasks(self, pipeline: str, nodes: Sequence[str], limit: int) -> list[EarlierTask]:
+    def earlier_tasks(
+        self,
+        pipeline: str,
+        nodes: Sequence[str],
+        limit: int,
+        *,
+        projects: Collection[str] | None = None,
+    ) -> list[EarlierTask]:
         """Up to ``limit`` finished or cached tasks named ``nodes`` of runs of ``pipeline``
-        (reproductions excluded), newest first."""
+        (reproductions excluded), newest first; only of runs of ``projects`` (project ids)
+        when given, kept to in the query so the limit counts only those."""
         ...
 
-    def find_artifacts(self, names: Sequence[str], digests: Sequence[str]) -> list[ArtifactMatch]:
-        """Artifacts whose name is among ``names`` and digest among ``digests``, oldest first."""
+    def find_artifacts(
+        self,
+        names: Sequence[str],
+        digests: Sequence[str],
+        *,
+        projects: Collection[str] | None = None,
+    ) -> list[ArtifactMatch]:
+        """Artifacts whose name is among ``names`` and digest among ``digests``, oldest first;
+        only of ``projects`` (project ids) when given."""
         ...
 
     def run_seal(self, run_id: str) -> RunSeal:

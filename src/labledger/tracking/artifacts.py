@@ -36,9 +36,15 @@ __all__ = [
 
 
 def store_artifact(
-    workspace: Workspace, value: Any, *, name: str | None = None, run_id: str | None = None
+    workspace: Workspace,
+    value: Any,
+    *,
+    name: str | None = None,
+    run_id: str | None = None,
+    project_id: str | None = None,
 ) -> Artifact:
-    """Store ``value`` and record it as an artifact of ``run_id`` (or of no run).
+    """Store ``value`` and record it as an artifact of ``run_id`` (or of no run), in the project
+    ``project_id`` (the run's; by default the workspace's ``default`` project).
 
     A ``str`` or ``os.PathLike`` names a file or folder; anything else is stored by the
     materializer for its type (see ``labledger.materializers``).
@@ -73,7 +79,7 @@ def store_artifact(
         schema=schema_doc,
         stats=stats,
     )
-    new = NewArtifact(artifact, workspace.project_id(), tuple(stored.blobs))
+    new = NewArtifact(artifact, project_id or workspace.project_id(), tuple(stored.blobs))
     return workspace.stores.artifacts.add_artifacts([new])[0]
 
 

@@ -49,14 +49,17 @@ class EntryIndex:
     reproduced: dict[tuple[str, str], bool] = field(default_factory=dict)
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # field id -> definition
     collection_rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> name, owner
+    signers: dict[str, int] = field(default_factory=dict)  # actor -> entries signed in their name
 
     def visit(self, entry: LedgerEntry) -> None:
         """Note ``entry`` if it is about something rows must agree with."""
         kind, payload = entry.kind, entry.payload
+        if entry.signature:
+            self.signers[entry.actor] = self.signers.get(entry.actor, 0) + 1
         if kind.startswith(("metadata.", "collection.", "run.reproduced")):
             self._replay(kind, payload)
         elif kind == "run.started":
-            self.started.setdefault(str(payload.get("run_id")), entry.actor)
+            self.started.setdefault(str(payload.get("run_id")), _author(entry))
         elif kind in _SEALS:
             self._seal(entry)
         elif kind == "artifact.produced":
@@ -93,13 +96,13 @@ class EntryIndex:
             )
             return
         started_by = self.started.get(run_id)
-        if entry.kind == "run.finished" and started_by is not None and entry.actor != started_by:
+        if entry.kind == "run.finished" and started_by is not None and _author(entry) != started_by:
             # A crashed run is sealed by whoever finds it dead; a finished one by its own writer.
             self.problems.append(
                 (
                     "run",
                     run_id,
-                    f"it was started by {started_by} but sealed by {entry.actor} "
+                    f"it was started by {started_by} but sealed by {_author(entry)} "
                     f"(entry #{entry.seq}): only the run's own writer finishes it",
                 )
             )
@@ -121,6 +124,8 @@ class EntryIndex:
             self.collection_rows[str(payload.get("collection_id"))] = {
                 "name": payload.get("name"),
                 "owner": payload.get("owner"),
+                # Entries from before collections had projects name none: those went to default.
+                "project_id": payload.get("project_id"),
             }
         elif kind in ("collection.members_added", "collection.members_removed"):
             members = {(str(m[0]), str(m[1])) for m in payload.get("members") or ()}
@@ -220,3 +225,10 @@ def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str
         + _artifact_problems(conn, index)
         + replayed_problems(conn, index)
     )
+
+
+def _author(entry: LedgerEntry) -> str:
+    """Who an entry is for: the user a server wrote it for (``by``, when the server signed it
+    itself), else its actor (a user who signed their own entry is its actor)."""
+    by = entry.payload.get("by")
+    return by if isinstance(by, str) and by else entry.actor

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from labledger._foundation.display import short_ids
@@ -14,9 +15,9 @@ from labledger._foundation.errors import AmbiguousReferenceError, NotFoundError
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Sequence
 
-    from sqlalchemy import Connection, Row, Table
+    from sqlalchemy import ColumnElement, Connection, Row, Table
 
 __all__ = ["MIN_PREFIX", "find_artifact", "find_by_id", "neighbour_ids", "unique_prefixes"]
 
@@ -28,19 +29,35 @@ _ID_LENGTH = 36
 _ID_CHARACTERS = frozenset("0123456789abcdef-")
 
 
-def find_by_id(conn: Connection, table: Table, ref: str, *, what: str) -> Row[Any] | None:
+def _among(table: Table, among: Sequence[str] | None) -> list[ColumnElement[bool]]:
+    """The condition that keeps to rows of the projects ``among`` (none when ``None``)."""
+    return [] if among is None else [table.c.project_id.in_(list(among))]
+
+
+def find_by_id(
+    conn: Connection,
+    table: Table,
+    ref: str,
+    *,
+    what: str,
+    among: Sequence[str] | None = None,
+) -> Row[Any] | None:
     """The row whose id is ``ref`` or starts with it; ``None`` when nothing matches.
+
+    With ``among`` (project ids; ``table`` has a ``project_id``), only rows of those projects
+    count: a row of another project is neither found nor makes a prefix ambiguous.
 
     Raises:
         ValidationError: The prefix matches several rows, or is too short to be sure of.
     """
-    row = conn.execute(select(table).where(table.c.id == ref)).first()
+    scoped = _among(table, among)
+    row = conn.execute(select(table).where(table.c.id == ref, *scoped)).first()
     if row is not None or not _SHORTEST_PREFIX <= len(ref) < _ID_LENGTH:
         return row
     if not _ID_CHARACTERS.issuperset(ref.lower()):
         # Not an id prefix (a name, say): skip the prefix search, which scans the table.
         return None
-    matching = table.c.id.startswith(ref, autoescape=True)
+    matching = sa.and_(table.c.id.startswith(ref, autoescape=True), *scoped)
     matches = conn.execute(select(table).where(matching).order_by(table.c.id).limit(2)).all()
     if len(matches) > 1:
         count = conn.execute(select(func.count()).select_from(table).where(matching)).scalar_one()
@@ -84,21 +101,31 @@ def unique_prefixes(
     return short_ids(ids, minimum, among=among)
 
 
-def find_artifact(conn: Connection, ref: str) -> Row[Any]:
+def find_artifact(
+    conn: Connection, ref: str, *, projects: Collection[str] | None = None
+) -> Row[Any]:
     """The artifact row ``ref`` names: an id, a unique id prefix, a name (the newest) or a digest.
+
+    With ``projects`` (project ids), only artifacts of those projects are looked at: one of
+    another project is not found, exactly as if it did not exist.
 
     Raises:
         NotFoundError: Nothing matches.
         ValidationError: An id prefix matches several artifacts.
     """
     table = schema.artifacts
-    row = find_by_id(conn, table, ref, what="artifact")
+    among = None if projects is None else sorted(set(projects))
+    scoped = _among(table, among)
+    row = find_by_id(conn, table, ref, what="artifact", among=among)
     if row is None:
         row = conn.execute(
-            select(table).where(table.c.name == ref).order_by(table.c.created_at.desc()).limit(1)
+            select(table)
+            .where(table.c.name == ref, *scoped)
+            .order_by(table.c.created_at.desc())
+            .limit(1)
         ).first()
     if row is None and ref.startswith("blake3:"):
-        row = conn.execute(select(table).where(table.c.digest == ref).limit(1)).first()
+        row = conn.execute(select(table).where(table.c.digest == ref, *scoped).limit(1)).first()
     if row is None:
         raise NotFoundError(
             f"no artifact with id, id prefix, name or digest {ref!r}",

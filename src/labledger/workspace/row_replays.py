@@ -131,7 +131,9 @@ def _definition_problems(conn: Connection, index: EntryIndex) -> list[tuple[str,
                 )
     c = schema.collections
     seen = set()
-    for collection_id, name, owner in conn.execute(select(c.c.id, c.c.name, c.c.owner)):
+    for collection_id, name, owner, project_id in conn.execute(
+        select(c.c.id, c.c.name, c.c.owner, c.c.project_id)
+    ):
         seen.add(collection_id)
         recorded = index.collection_rows.get(collection_id)
         if recorded is None:
@@ -145,6 +147,15 @@ def _definition_problems(conn: Connection, index: EntryIndex) -> list[tuple[str,
                     collection_id,
                     f"it is {name!r} of {owner}, but its entry created {recorded['name']!r} of "
                     f"{recorded['owner']}",
+                )
+            )
+        elif recorded.get("project_id") not in (None, project_id):
+            problems.append(
+                (
+                    "collection",
+                    collection_id,
+                    f"{name!r} is in project {project_id}, but its entry created it in "
+                    f"{recorded['project_id']}",
                 )
             )
     return problems

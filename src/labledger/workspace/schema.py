@@ -211,14 +211,17 @@ metadata_values = Table(
     Index(None, "target_kind", "target_id"),
 )
 
+# A collection belongs to a project (revision 0008); its name is unique within the project.
 collections = Table(
     "collections",
     metadata,
     Column("id", String(_ID), primary_key=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("owner", String(200), nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("project_id", String(_ID), ForeignKey("projects.id"), nullable=False),
+    UniqueConstraint("project_id", "name"),
 )
 
 collection_members = Table(
@@ -346,7 +349,7 @@ tasks = Table(
     Column("logged_digest", String(_DIGEST)),
     UniqueConstraint("run_id", "node"),
     Index(None, "cache_key", "status"),
-    # Revision 0008: a run's cache entries fetched by its steps' fingerprints, newest first
+    # Revision 0009: a run's cache entries fetched by its steps' fingerprints, newest first
     # (cache_index): a bounded read of the newest rows, however many a step has.
     Index(None, "fingerprint", "status", "ended_at"),
 )

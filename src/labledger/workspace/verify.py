@@ -91,6 +91,8 @@ class VerifyReport:
     tree_size: int = 0
     tree_root: str = ""
     anchors: list[str] = field(default_factory=list)
+    signers: dict[str, int] = field(default_factory=dict)
+    """How many entries each actor signed with their own key (each signature checked)."""
 
     @property
     def ok(self) -> bool:
@@ -379,6 +381,7 @@ def _verify(
         tree_size=walk.checked,
         tree_root=walk.root,
         anchors=anchors,
+        signers=dict(sorted(index.signers.items())),
     )
     if remember and report.ok:
         keys = [[actor, key, entry] for (actor, key), entry in sorted(walk.registered.items())]

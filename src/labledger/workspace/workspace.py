@@ -36,6 +36,7 @@ from labledger._foundation.settings import (
 from labledger.workspace import schema
 from labledger.workspace.attribution import requesting_user
 from labledger.workspace.catalog import Catalog, Migration, check_revision, upgrade
+from labledger.workspace.client_signatures import client_signatures
 from labledger.workspace.ledger import LedgerEntry, append_entry
 from labledger.workspace.signing import load_signer
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
@@ -341,9 +342,14 @@ class Workspace:
         """Append a ledger entry as this workspace's actor, inside ``conn``'s transaction.
 
         Inside ``attribution.acting_for(user)`` (a server request for someone other than this
-        actor), the payload names that user as ``by`` unless it names someone already.
+        actor), the payload names that user as ``by`` unless it names someone already; inside
+        ``client_signatures.signed_by_client`` the entry is the body that user signed.
         """
         by = requesting_user()
+        signatures = client_signatures()
+        if signatures is not None:
+            # The signed-in client signs this write's entries itself (a server's request).
+            return signatures.record(conn, kind, subject, payload, by)
         if by is not None and by != self.actor and "by" not in payload:
             payload = {**payload, "by": by}
         if not self._signer_resolved:

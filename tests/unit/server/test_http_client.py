@@ -139,6 +139,22 @@ def test_retries_give_up_with_store_unavailable() -> None:
     assert "labledger server" in (raised.value.hint or "")
 
 
+def test_waiting_on_a_server_that_is_down_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with caplog.at_level("WARNING", logger="labledger.http"):
+        with pytest.raises(StoreUnavailableError):
+            _client(handler, retries=3).call("GET", "/api/v1/x", model=dict)
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 1 and URL in said[0] and "LABLEDGER_HTTP_RETRIES=0" in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="labledger.http"):
+        with pytest.raises(StoreUnavailableError):
+            _client(handler, retries=0).call("GET", "/api/v1/x", model=dict)
+    assert caplog.records == []  # no retry, nothing to wait for
+
+
 def test_the_retry_budget_rides_out_a_restart_and_the_environment_can_change_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -97,7 +97,7 @@ def test_metadata_and_collections_through_the_server(
     remote = open_as("ed")
     assert remote.actor == "ed"
     # Fields are defined by the workspace's admins; editors set values.
-    with pytest.raises(PermissionDeniedError, match="needs admin"):
+    with pytest.raises(PermissionDeniedError, match="only workspace administrators"):
         metadata.define_field("conc", "number", unit="uM", minimum=0, workspace=remote)
     metadata.define_field("conc", "number", unit="uM", minimum=0, workspace=open_as("ada"))
     assert metadata.set_metadata(run.id, {"conc": 5}, workspace=remote) == {"conc": 5.0}

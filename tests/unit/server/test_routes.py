@@ -126,6 +126,38 @@ def test_users_are_for_admins(client: TestClient, as_user: Any) -> None:
     assert made.status_code == 201
     again = client.post("/api/v1/users", json={"name": "new"}, headers=as_user("ada"))
     _is_error(again, 409, "conflict")
+    one = client.get("/api/v1/users/new", headers=as_user("ada"))
+    assert one.status_code == 200 and one.json()["name"] == "new"
+    by_id = client.get(f"/api/v1/users/{one.json()['id']}", headers=as_user("ada"))
+    assert by_id.json() == one.json()
+    _is_error(client.get("/api/v1/users/new", headers=as_user("pat")), 403, "permission_denied")
+    _is_error(client.get("/api/v1/users/nobody", headers=as_user("ada")), 404, "not_found")
+
+
+def test_an_admin_creates_a_user_with_a_password_the_server_hashes(
+    client: TestClient, as_user: Any, workspace: Workspace
+) -> None:
+    body = {"name": "bob", "display_name": "Bob", "password": "a long horse battery staple"}
+    _is_error(
+        client.post("/api/v1/users", json=body, headers=as_user("pat")), 403, "permission_denied"
+    )
+    made = client.post("/api/v1/users", json=body, headers=as_user("ada"))
+    assert made.status_code == 201, made.text
+    assert "password" not in made.text and body["password"] not in made.text
+    stored = workspace.stores.identity.credentials("bob")
+    assert stored is not None and (stored.password_hash or "").startswith("$argon2")
+    (entry,) = [
+        e for e in workspace.stores.ledger.entries()
+        if e.kind == "user.created" and e.payload.get("name") == "bob"
+    ]  # fmt: skip
+    assert "ada" in (entry.actor, entry.payload.get("by"))
+    for bad in ({"name": "no spaces"}, {"name": "bob2", "password": "short"}, {"name": ""}):
+        _is_error(
+            client.post("/api/v1/users", json=bad, headers=as_user("ada")), 422, "invalid_request"
+        )
+    assert {u.name for u in workspace.stores.identity.list_users()} == {
+        "ada", "bob", "ed", "otto", "pat", "vera"
+    }  # fmt: skip
 
 
 def test_lists_are_paged_with_cursors(client: TestClient, as_user: Any) -> None:
@@ -258,7 +290,14 @@ def test_single_user_mode_refuses_other_hosts_and_web_pages(workspace: Workspace
         create_app(workspace, auth_required=False), base_url="http://127.0.0.1:8080"
     )
     assert client.get("/api/v1/me").status_code == 200
-    assert client.get("/api/v1/me", headers={"Origin": "http://localhost:3000"}).status_code == 200
+    # The server's own pages (same host and port) may call it; a page of another local server
+    # (a notebook, a development server on another port) may not.
+    assert client.get("/api/v1/me", headers={"Origin": "http://127.0.0.1:8080"}).status_code == 200
+    _is_error(
+        client.get("/api/v1/me", headers={"Origin": "http://localhost:3000"}),
+        401,
+        "unauthenticated",
+    )
     _is_error(
         client.get("/api/v1/me", headers={"Host": "evil.example.com"}), 401, "unauthenticated"
     )

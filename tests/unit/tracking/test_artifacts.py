@@ -423,3 +423,16 @@ def test_a_linked_destination_is_refused(current: Workspace, tmp_path: Path) -> 
             export_artifact(artifact, destination, overwrite=True, workspace=current)
     assert victim.read_bytes() == b"original"
     assert list(elsewhere.iterdir()) == []
+
+
+def test_an_artifact_is_filed_in_its_runs_project(current: Workspace) -> None:
+    """Who may see a run may see what it made, and nobody else: a run's artifact is in its
+    project, not in the workspace's default one."""
+    with labledger.start_run("fit", project="imaging") as run:
+        made = run.log_artifact({"auc": 0.9}, name="scores.json")
+    with current.read() as conn:
+        filed = conn.execute(
+            sa.select(schema.artifacts.c.project_id).where(schema.artifacts.c.id == made.id)
+        ).scalar_one()
+    assert filed == current.project_id("imaging") != current.project_id()
+    assert verify_workspace(current, remember=False).ok

@@ -187,6 +187,25 @@ def test_the_seal_refuses_a_run_that_is_not_running(workspace: Workspace) -> Non
     assert verify_workspace(workspace, remember=False).ok
 
 
+def test_a_batch_after_the_seal_writes_nothing(workspace: Workspace) -> None:
+    """A late flush or a retried batch that arrives after the run was sealed changes nothing
+    the seal covers; tags, which are editable, still change."""
+    store = workspace.stores.runs
+    new = _new_run(workspace, "4", "sealed")
+    store.log_batch(new.id, metrics=[("loss", 0.5, 0, 1.0, 1)])
+    store.finish_run(new.id, FinishRun(status="finished", ended_at=new.started_at + 1))
+    sealed = store.get_runs([new.id])[0]
+    with pytest.raises(RunStateError, match="has ended"):
+        store.log_batch(new.id, metrics=[("loss", 0.1, 1, 2.0, 2)], tags=[("team", "late")])
+    with pytest.raises(RunStateError, match="has ended"):
+        store.log_batch(new.id, params=[("extra", "1", 1.0)])
+    assert store.get_runs([new.id])[0] == sealed  # no metric, param or tag from either batch
+    assert [p.value for p in store.metric_history(new.id).items] == [0.5]
+    store.log_batch(new.id, tags=[("team", "after")])
+    assert dict(store.get_runs([new.id])[0].tags)["team"] == "after"
+    assert verify_workspace(workspace, remember=False).ok
+
+
 def test_the_seal_reads_back_what_the_writer_does_not_pass(workspace: Workspace) -> None:
     store = workspace.stores.runs
     new = _new_run(workspace, "1", "sealed by the store")

@@ -127,7 +127,14 @@ def test_invalid_project_names(workspace: Workspace, name: str) -> None:
 
 def test_write_commits_or_rolls_back(workspace: Workspace) -> None:
     table = schema.collections
-    row = {"id": "c1", "name": "kept", "description": "", "owner": "a", "created_at": 1.0}
+    row = {
+        "id": "c1",
+        "name": "kept",
+        "description": "",
+        "owner": "a",
+        "created_at": 1.0,
+        "project_id": workspace.project_id(),
+    }
     with workspace.write() as conn:
         conn.execute(table.insert(), row)
     with pytest.raises(ZeroDivisionError), workspace.write() as conn:
@@ -139,7 +146,14 @@ def test_write_commits_or_rolls_back(workspace: Workspace) -> None:
 
 def test_upsert_and_insert_ignore(workspace: Workspace) -> None:
     table = schema.collections
-    row = {"id": "c1", "name": "one", "description": "first", "owner": "a", "created_at": 1.0}
+    row = {
+        "id": "c1",
+        "name": "one",
+        "description": "first",
+        "owner": "a",
+        "created_at": 1.0,
+        "project_id": workspace.project_id(),
+    }
     with workspace.write() as conn:
         workspace.insert_ignore(conn, table, [row])
         workspace.insert_ignore(conn, table, [{**row, "description": "ignored"}])

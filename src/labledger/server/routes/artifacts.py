@@ -3,8 +3,13 @@
 Recording checks what the Python API checks (names, kinds, sizes), then two things only a server
 must: every blob an artifact is made of is already in the store (uploaded first with
 ``PUT /api/v1/blobs/{digest}``), so the catalog never points at bytes nobody has; and the artifact
-is made by the signed-in user, in the workspace's project, at the server's time, whatever the
-client sent.
+is made by the signed-in user, at the server's time, whatever the client sent.
+
+Artifacts belong to projects: one made by a run belongs to the run's project, any other to the
+project the client names (the default project when it names none); recording needs an editor's
+role there. Reads answer only artifacts of projects the user reads: one of another project is not
+found, exactly as if it did not exist, and a list keeps to them in the store's query, so pages
+stay full and tokens exact.
 """
 
 from __future__ import annotations
@@ -19,13 +24,17 @@ from starlette.concurrency import run_in_threadpool
 from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger._foundation.ids import new_id
+from labledger.identity.service import no_role_error
 from labledger.server.pagination import MAX_RESULTS, Page, PageQuery, page_query
-from labledger.server.permissions import ProjectContext, in_workspace
-from labledger.server.routes.run_access import require_runs_of
+from labledger.server.permissions import ProjectScope, in_projects
+from labledger.server.routes.project_reads import readable_projects
+from labledger.server.routes.run_access import project_of, require_runs_of
 from labledger.stores.artifacts import Artifact, NewArtifact
 from labledger.stores.identity import Role
+from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - pydantic reads it
 from labledger.tracking.checks import MAX_NAME, check_name
 from labledger.workspace.attribution import acting_for
+from labledger.workspace.client_signatures import signed_by_client
 
 if TYPE_CHECKING:
     from labledger.stores.artifacts import ArtifactStore
@@ -34,11 +43,16 @@ if TYPE_CHECKING:
 __all__ = ["ArtifactIn", "ArtifactsIn", "ArtifactsOut", "RefsIn", "router"]
 
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
-Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
-Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+Reader = Annotated[ProjectScope, in_projects(Role.VIEWER)]
+Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 Pages = Annotated[PageQuery, Depends(page_query)]
 _MAX_BATCH = 1000
 _MAX_BLOBS = 100_000
+_MAX_PROJECTS = 1000
+ProjectIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
+    Field(max_length=_MAX_PROJECTS, description="Only artifacts of these project ids."),
+]
 
 
 def _workspace(request: Request) -> Workspace:
@@ -61,6 +75,12 @@ class ArtifactIn(BaseModel):
     digest: str = Field(max_length=200)
     size: int = Field(ge=0, le=2**62)
     run_id: str | None = Field(default=None, max_length=64)
+    project_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The project of an artifact made by no run (the default project when "
+        "absent); one made by a run belongs to the run's project.",
+    )
     schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
     stats: dict[str, Any] = Field(default_factory=dict)
     blobs: list[tuple[str, int]] = Field(default_factory=list, max_length=_MAX_BLOBS)
@@ -72,6 +92,9 @@ class ArtifactsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     artifacts: list[ArtifactIn] = Field(min_length=1, max_length=_MAX_BATCH)
+    signed: list[SignedBodyIn] = Field(default_factory=list, max_length=_MAX_BATCH)
+    """Each artifact's ``artifact.produced`` entry signed by the user's key (else the server
+    signs); one missing or unlike the server's refuses the batch."""
 
 
 class ArtifactsOut(BaseModel):
@@ -86,6 +109,7 @@ class RefsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refs: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(max_length=_MAX_BATCH)
+    projects: ProjectIds = None
 
 
 def _blobs_of(item: ArtifactIn) -> tuple[tuple[str, int], ...]:
@@ -118,8 +142,9 @@ def _stored_sizes(request: Request, digests: list[str]) -> dict[str, int | None]
 
 
 @router.post("", response_model=ArtifactsOut, status_code=201)
-async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> ArtifactsOut:
-    """Record artifacts whose blobs are all in the store, made by the signed-in user."""
+async def add_artifacts(request: Request, scope: Writer, body: ArtifactsIn) -> ArtifactsOut:
+    """Record artifacts whose blobs are all in the store, made by the signed-in user, each in
+    its run's project (or the project named, for one made by no run)."""
     workspace = _workspace(request)
     made_at = time.time()
     batch: list[NewArtifact] = []
@@ -135,11 +160,11 @@ async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> Art
             size=item.size,
             run_id=item.run_id,
             created_at=made_at,
-            created_by=ctx.user.name,
+            created_by=scope.user.name,
             schema=item.schema_,
             stats=item.stats,
         )
-        batch.append(NewArtifact(artifact, "", blobs))
+        batch.append(NewArtifact(artifact, item.project_id or "", blobs))
     digests = list(dict.fromkeys(d for new in batch for d, _ in new.blobs))
     sizes = await run_in_threadpool(_stored_sizes, request, digests)
     missing = [digest for digest in digests if sizes[digest] is None]
@@ -165,34 +190,66 @@ async def add_artifacts(request: Request, ctx: Writer, body: ArtifactsIn) -> Art
         # By exact id, in the run's own project, and only into a running run: a sealed
         # record stays as sealed, and a run the user may not see is as missing as no run.
         runs = sorted({new.artifact.run_id for new in batch if new.artifact.run_id is not None})
-        require_runs_of(request, ctx.user, Role.EDITOR, runs)
-        project = workspace.project_id()
-        ready = [NewArtifact(new.artifact, project, new.blobs) for new in batch]
-        with acting_for(ctx.user.name):
+        require_runs_of(request, scope.user, Role.EDITOR, runs)
+        ready = [
+            NewArtifact(new.artifact, _project(request, scope, workspace, new), new.blobs)
+            for new in batch
+        ]
+        signed = [item.signed() for item in body.signed]
+        expected = {("artifact.produced", f"artifact:{new.artifact.id}") for new in ready}
+        with acting_for(scope.user.name), signed_by_client(signed, expected=expected):
             return _store(request).add_artifacts(ready)
 
     return ArtifactsOut(items=await run_in_threadpool(record))
 
 
+def _project(request: Request, scope: ProjectScope, workspace: Workspace, new: NewArtifact) -> str:
+    """The project an artifact is recorded in: its run's (checked already), else the one the
+    client names or the default project, where the user must be an editor."""
+    if new.artifact.run_id is not None:
+        _, project = project_of(request, new.artifact.run_id)
+        if project is not None:
+            return project
+    project = new.project_id or workspace.find_project_id()
+    if project is None or scope.role(project) is None:
+        raise NotFoundError(
+            f"no project with id {new.project_id!r}", hint="see `labledger projects list`"
+        )
+    scope.require(project, what=f"project {project!r}")
+    return project
+
+
 @router.post("/get", response_model=ArtifactsOut)
-def get_artifacts(request: Request, _: Reader, body: RefsIn) -> ArtifactsOut:
-    """The artifacts the references name, in order (a read: the references travel in the body)."""
-    return ArtifactsOut(items=_store(request).get_artifacts(body.refs))
+def get_artifacts(request: Request, scope: Reader, body: RefsIn) -> ArtifactsOut:
+    """The artifacts the references name, in order, among those of projects the user reads (a
+    read: the references travel in the body)."""
+    projects = readable_projects(scope, body.projects)
+    return ArtifactsOut(items=_store(request).get_artifacts(body.refs, projects=projects))
 
 
 @router.get("", response_model=Page[Artifact])
 def list_artifacts(
     request: Request,
-    _: Reader,
+    scope: Reader,
     page: Pages,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
+    project: Annotated[
+        list[Annotated[str, Field(max_length=64)]] | None,
+        Query(max_length=_MAX_PROJECTS, description="Only artifacts of these project ids."),
+    ] = None,
 ) -> Page[Artifact]:
-    """One page of artifacts, newest first, of one run or kind when given."""
+    """One page of artifacts of projects the user reads, newest first, of one run or kind when
+    given."""
+    projects = readable_projects(scope, project)
+    if projects is not None and not projects and project is None:
+        # Every workspace has the default project, so naming it reveals nothing.
+        raise no_role_error(scope.user.name, "default")
     found = _store(request).list_artifacts(
         run_id=run_id,
         kind=kind,
         page_token=page.page_token,
         max_results=min(page.max_results, MAX_RESULTS),
+        projects=projects,
     )
     return Page[Artifact](items=found.items, next_page_token=found.next_token)

@@ -3,7 +3,8 @@
 ``POST /uploads`` answers a presigned PUT URL for a staging key when the store is S3, and
 ``direct: false`` otherwise (the client then streams the blob through ``PUT /blobs/{digest}``).
 ``POST /uploads/{id}/complete`` reads the staged bytes back, checks their size and digest, and
-publishes the blob at its content address only when both match.
+publishes the blob at its content address only when both match. Both need an editor's role in
+some project, as ``PUT /blobs/{digest}`` does.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from labledger._foundation.digests import parse_digest
 from labledger._foundation.errors import ValidationError
-from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.permissions import ProjectScope, in_projects
 from labledger.server.routes.blobs import UploadOut
+from labledger.server.routes.project_reads import require_some_project
 from labledger.stores.identity import Role
 from labledger.workspace.s3_staging import staging_of
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["StagedUploadOut", "UploadClaim", "router"]
 
 router = APIRouter(prefix="/api/v1/blobs/uploads", tags=["blobs"])
-Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 UploadId = Annotated[str, Path(max_length=64, description="The id ``POST /uploads`` gave.")]
 
 
@@ -65,8 +67,9 @@ def _check_size(request: Request, size: int) -> None:
 
 
 @router.post("", response_model=StagedUploadOut)
-def begin(request: Request, _: Writer, body: UploadClaim) -> StagedUploadOut:
+def begin(request: Request, scope: Writer, body: UploadClaim) -> StagedUploadOut:
     """A presigned URL to send a blob straight to the store's bucket (S3 stores only)."""
+    require_some_project(scope)
     parse_digest(body.digest)
     _check_size(request, body.size)
     staging = staging_of(_store(request))
@@ -82,9 +85,10 @@ def begin(request: Request, _: Writer, body: UploadClaim) -> StagedUploadOut:
 
 @router.post("/{upload_id}/complete", response_model=UploadOut)
 async def complete(
-    request: Request, _: Writer, upload_id: UploadId, body: UploadClaim
+    request: Request, scope: Writer, upload_id: UploadId, body: UploadClaim
 ) -> UploadOut:
     """Check the staged bytes (read back in full to hash them) and publish them at their digest."""
+    await run_in_threadpool(require_some_project, scope)
     digest = parse_digest(body.digest)
     staging = staging_of(_store(request))
     if staging is None:

@@ -1,5 +1,11 @@
 """``/api/v1/blobs``: the workspace's blob store over HTTP (download, presence, upload).
 
+Blobs are addressed by content and shared by every project, so they belong to none: reading one
+(or asking which are stored) needs a viewer's role in some project, storing one an editor's role
+in some project. A digest is learnt from the records a user reads, and is 256 bits: nobody
+guesses one. What remains is the usual cost of sharing bytes between projects: whoever holds a
+file can learn whether the server holds the same bytes (see docs/server.md, "Who sees what").
+
 ``PUT /api/v1/blobs/{digest}`` streams the body into the store's own ``put`` (see ``UploadBody``):
 every byte is hashed as it arrives, and the blob becomes visible only when the bytes match the
 digest. Uploads have their own size limit (``--max-upload-mb``), apart from the JSON body limit.
@@ -20,7 +26,8 @@ from starlette.requests import ClientDisconnect
 
 from labledger._foundation.digests import digest_bytes, parse_digest
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.server.permissions import ProjectContext, in_workspace
+from labledger.server.permissions import ProjectScope, in_projects
+from labledger.server.routes.project_reads import require_some_project
 from labledger.server.upload_body import UploadBody, UploadCutOffError
 from labledger.stores.identity import Role
 
@@ -42,8 +49,8 @@ __all__ = [
 ]
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
-Reader = Annotated[ProjectContext, in_workspace(Role.VIEWER)]
-Writer = Annotated[ProjectContext, in_workspace(Role.EDITOR)]
+Reader = Annotated[ProjectScope, in_projects(Role.VIEWER)]
+Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 Digest = Annotated[str, Path(max_length=200, description="``blake3:`` and 64 hex digits.")]
 _CHUNK = 1024 * 1024
 BATCH_MAX_BLOBS = 1000  # blobs in one batched upload
@@ -107,8 +114,9 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 
 
 @router.post("/presence", response_model=PresenceOut)
-def presence(request: Request, _: Reader, body: PresenceIn) -> PresenceOut:
+def presence(request: Request, scope: Reader, body: PresenceIn) -> PresenceOut:
     """Which of these blobs the store holds, in one request (a read)."""
+    require_some_project(scope)
     from labledger.workspace.blobstore import exists_many
 
     digests = [parse_digest(d) for d in body.digests]
@@ -155,12 +163,13 @@ def _decoded(body: BlobBatchIn, limit: int) -> list[tuple[str, bytes]]:
 
 
 @router.post("/batch", response_model=BlobBatchOut)
-def upload_batch(request: Request, _: Writer, body: BlobBatchIn) -> BlobBatchOut:
+def upload_batch(request: Request, scope: Writer, body: BlobBatchIn) -> BlobBatchOut:
     """Store many small blobs in one request, each visible only once its bytes hash to its
     digest; when any does not, none is stored (400). Blobs stored already are not written
     again (``stored: false``), so sending a batch again changes nothing."""
     from labledger.workspace.blobstore import exists_many, put_many
 
+    require_some_project(scope)
     blobs = _decoded(body, request.app.state.upload_limit)
     store = _store(request)
     held = exists_many(store, [digest for digest, _ in blobs])
@@ -174,8 +183,9 @@ def upload_batch(request: Request, _: Writer, body: BlobBatchIn) -> BlobBatchOut
 
 
 @router.head("/{digest}", response_class=Response)
-def head(request: Request, _: Reader, digest: Digest) -> Response:
+def head(request: Request, scope: Reader, digest: Digest) -> Response:
     """200 with ``Content-Length`` when the blob is stored, 404 otherwise."""
+    require_some_project(scope)
     checked = parse_digest(digest)
     try:
         size = _store(request).size(checked)
@@ -189,8 +199,9 @@ def head(request: Request, _: Reader, digest: Digest) -> Response:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download(request: Request, _: Reader, digest: Digest) -> StreamingResponse:
+def download(request: Request, scope: Reader, digest: Digest) -> StreamingResponse:
     """The blob's bytes, streamed."""
+    require_some_project(scope)
     store = _store(request)
     checked = parse_digest(digest)
     try:
@@ -220,12 +231,13 @@ _UPLOAD_BODY = {
     responses={200: {"model": UploadOut, "description": "The blob was stored already."}},
     openapi_extra=_UPLOAD_BODY,
 )
-async def upload(request: Request, _: Writer, digest: Digest) -> JSONResponse:
+async def upload(request: Request, scope: Writer, digest: Digest) -> JSONResponse:
     """Store the body as the blob ``digest``: visible only if its bytes hash to ``digest``.
 
     A blob the store holds already is not written again (200, ``stored: false``); its body is
     read and dropped, so a client may ask first (``HEAD`` or ``POST /presence``) to save sending it.
     """
+    await run_in_threadpool(require_some_project, scope)
     checked = parse_digest(digest)
     store = _store(request)
     if await run_in_threadpool(store.exists, checked):

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.identity.service import no_role_error
 from labledger.server.permissions import ProjectScope, in_projects
+from labledger.server.routes.readable import find_in_projects, narrowed
 from labledger.server.routes.run_access import no_such_run, remember, require_run, run_store
 from labledger.stores.identity import Role
 from labledger.stores.run_filters import And, Comparison, OrderKey
@@ -43,8 +44,16 @@ Reader = Annotated[ProjectScope, in_projects(Role.VIEWER)]
 @router.post("/get", response_model=RunsOut)
 def get_runs(request: Request, scope: Reader, body: RunRefsIn) -> RunsOut:
     """The runs ``refs`` name (ids or unique id prefixes), in the order given (a read: the
-    references travel in the body)."""
-    runs = run_store(request).get_runs(body.refs)
+    references travel in the body). Only runs of projects the user reads are looked among, so a
+    prefix is unique among those: a run the user cannot see neither answers it nor makes it
+    ambiguous."""
+    runs = find_in_projects(
+        scope,
+        lambda ids: run_store(request).get_runs(
+            body.refs, project_ids=narrowed(ids, body.project_ids)
+        ),
+        what="these runs",
+    )
     for ref, run in zip(body.refs, runs, strict=True):
         if scope.role(run.project_id) is None:
             raise no_such_run(ref)

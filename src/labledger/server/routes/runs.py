@@ -5,13 +5,17 @@ Each route needs one role in the project of the run it touches: an editor of a p
 any run of it (as in MLflow), and the ledger names whoever signed in as the author of each write
 (``acting_for``), never a name the client sends. A run is created for the signed-in user; its
 ``host`` and ``pid`` describe the client's process. A finish carries no seal: the store digests
-the rows it holds, so a client cannot seal a record other than the one stored.
+the rows it holds, so a client cannot seal a record other than the one stored. A client that
+holds a signing key signs the entries written for it: ``run.started`` with the create, and the
+seal (with any ``artifacts.produced``) with the finish, after asking ``seal-entries`` for them.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Request, Response
@@ -38,8 +42,14 @@ from labledger.stores.run_wire import (
     SealOut,
 )
 from labledger.stores.runs import FinishRun, NewRun
+from labledger.stores.signed_wire import PreparedEntryOut, PreparedOut
 from labledger.stores.wire import ATTEMPT_HEADER
 from labledger.workspace.attribution import acting_for
+from labledger.workspace.client_signatures import (
+    EntriesPrepared,
+    preparing_entries,
+    signed_by_client,
+)
 from labledger.workspace.recovery import CRASHED_REASON, lease_lost
 
 if TYPE_CHECKING:
@@ -52,6 +62,8 @@ __all__ = ["CLOCK_SKEW", "router"]
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 CLOCK_SKEW = 300.0
+_VALUE = operator.itemgetter(1)  # a MetricRow's value
+_KEY = operator.itemgetter(0)
 """How far (seconds) a client's clock may be from the server's: an ``ended_at`` later than that
 is refused, a heartbeat's or a crash's ``at`` is brought within it."""
 
@@ -77,7 +89,13 @@ def _unencodable(value: str) -> bool:
 
 def _numbers(rows: list[MetricRow]) -> list[MetricRow]:
     """``rows`` with a ``"NaN"`` value sent as text stored as NaN is, as ``None``."""
-    if all(row[1] == row[1] for row in rows):  # NaN is the one value unequal to itself
+    try:
+        # The common case, no NaN, at C speed: a sum is NaN only when a value is NaN (or
+        # infinities of both signs meet, which the row-by-row look below sorts out).
+        total = sum(map(_VALUE, rows))
+    except TypeError:  # a None value
+        total = math.nan
+    if not math.isnan(total):
         return rows
     return [(k, None if v is not None and math.isnan(v) else v, s, t, q) for k, v, s, t, q in rows]
 
@@ -128,7 +146,9 @@ def create_run(request: Request, scope: Writer, body: CreateRunIn) -> IdsOut:
             )
     new = NewRun(**spec.model_dump(), user=scope.user.name)
     store = run_store(request)
-    with acting_for(scope.user.name):
+    signed = [body.signed.signed()] if body.signed is not None else []
+    expected = [("run.started", f"run:{new.id}")]
+    with acting_for(scope.user.name), signed_by_client(signed, expected=expected):
         try:
             store.create_run(new, params=body.params, tags=body.tags, blobs=body.blobs)
         except ConflictError:
@@ -169,19 +189,14 @@ def _batch(raw: bytes) -> LogBatchIn:
 
 def _log_batch(request: Request, scope: ProjectScope, run_id: str, body: LogBatchIn) -> None:
     require_run(request, scope, run_id)
-    keys = {row[0] for row in body.metrics}
+    keys = set(map(_KEY, body.metrics))
     keys.update(k for k, _, _ in body.params)
     keys.update(k for k, _ in body.tags)
     _check_texts(keys, [*(v for _, v, _ in body.params), *(v for _, v in body.tags)])
-    store = run_store(request)
-    if (body.metrics or body.params) and not store.running([run_id]):
-        # A sealed record stays as sealed: only tags change after a run ends.
-        raise RunStateError(
-            f"run {run_id} has ended; only its tags can change",
-            hint="start a new run with labledger.start_run()",
-        )
+    # A sealed record stays as sealed: the store refuses metrics and params of an ended run in
+    # the batch's own transaction, so a finish cannot slip in between a check and the write.
     with acting_for(scope.user.name):
-        store.log_batch(
+        run_store(request).log_batch(
             run_id,
             metrics=_numbers(body.metrics),
             params=body.params,
@@ -190,9 +205,61 @@ def _log_batch(request: Request, scope: ProjectScope, run_id: str, body: LogBatc
         )
 
 
+@router.post("/{run_id}/seal-entries", response_model=PreparedOut)
+def seal_entries(request: Request, scope: Writer, run_id: str, body: FinishRunIn) -> PreparedOut:
+    """The ledger entries this finish would make now (the seal last), for a client that signs
+    its own entries to sign and send with the finish; changes nothing."""
+    store, seal, sealed = _finishing(request, scope, run_id, body)
+    if sealed is not None:
+        raise RunStateError(
+            f"run {run_id} has already ended with this seal: there is nothing left to sign",
+            hint="start a new run with labledger.start_run()",
+        )
+    # The same write as the finish, stopped (and rolled back) when it comes to the seal.
+    with acting_for(scope.user.name), preparing_entries("run.finished"):
+        try:
+            store.finish_run(run_id, seal)
+        except EntriesPrepared as prepared:
+            return PreparedOut(
+                entries=[PreparedEntryOut(**asdict(entry)) for entry in prepared.entries]
+            )
+    raise AssertionError("the run store sealed without writing its seal entry")  # pragma: no cover
+
+
 @router.post("/{run_id}/finish", response_model=SealOut)
 def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) -> SealOut:
-    """Seal a running run with what the store holds of it (and the last metric rows)."""
+    """Seal a running run with what the store holds of it (and the last metric rows).
+
+    With ``signed`` (the entries ``seal-entries`` answered, signed by the user's key) the seal
+    is the user's: refused whole, the run left running, when a signature does not hold or the
+    rows changed since.
+    """
+    store, seal, sealed = _finishing(request, scope, run_id, body)
+    if sealed is not None:
+        return SealOut(record_digest=sealed)
+    again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
+    signed = [item.signed() for item in body.signed]
+    expected = [(kind, f"run:{run_id}") for kind in ("artifacts.produced", "run.finished")]
+    with acting_for(scope.user.name), signed_by_client(signed, expected=expected):
+        try:
+            return SealOut(record_digest=store.finish_run(run_id, seal))
+        except RunStateError:
+            done = _same_seal(store, run_id, seal) if again else None
+            if done is None:
+                raise
+            return SealOut(record_digest=done)
+
+
+def _finishing(
+    request: Request, scope: ProjectScope, run_id: str, body: FinishRunIn
+) -> tuple[RunStore, FinishRun, str | None]:
+    """The store and the seal a finish of ``run_id`` asks for, after its checks, and the record
+    digest when the run is sealed so already (a finish sent again after its answer was lost).
+
+    Raises:
+        RunStateError: The run has ended otherwise.
+        ValidationError: The end time is before the start or in the future.
+    """
     require_run(request, scope, run_id)
     _check_texts({row[0] for row in body.metrics}, [body.error or ""])
     store = run_store(request)
@@ -210,7 +277,7 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
     if run.status != "running":
         sealed = _same_seal(store, run_id, seal) if again else None
         if sealed is not None:
-            return SealOut(record_digest=sealed)
+            return store, seal, sealed
         raise RunStateError(
             f"run {run_id} is no longer running: it has already ended (status {run.status})",
             hint="start a new run with labledger.start_run()",
@@ -223,14 +290,7 @@ def finish_run(request: Request, scope: Writer, run_id: str, body: FinishRunIn) 
             hint="send the time the run ended, by a clock that is right to within "
             f"{CLOCK_SKEW:.0f} seconds",
         )
-    with acting_for(scope.user.name):
-        try:
-            return SealOut(record_digest=store.finish_run(run_id, seal))
-        except RunStateError:
-            sealed = _same_seal(store, run_id, seal) if again else None
-            if sealed is None:
-                raise
-            return SealOut(record_digest=sealed)
+    return store, seal, None
 
 
 def _same_seal(store: RunStore, run_id: str, seal: FinishRun) -> str | None:

@@ -2,7 +2,8 @@
 
 The server records an artifact only once every blob it is made of is in its store (the blob store
 uploads them first), and names the signed-in user as its maker: the artifacts it answers are the
-ones to keep (their ``created_by`` and ``created_at`` are the server's).
+ones to keep (their ``created_by`` and ``created_at`` are the server's). A user who holds a signing
+key signs each artifact's ``artifact.produced`` entry, which the server writes as signed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from labledger.stores.artifacts import Artifact  # noqa: TC001 - pydantic reads 
 from labledger.stores.pages import Page
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from labledger.stores.artifacts import NewArtifact
+    from labledger.stores.signed_wire import EntrySigner
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpArtifactStore"]
@@ -48,30 +50,51 @@ def _wire(new: NewArtifact) -> dict[str, Any]:
         "schema": artifact.schema,
         "stats": artifact.stats,
         "blobs": [list(blob) for blob in new.blobs],
+        **({"project_id": new.project_id} if new.project_id else {}),
     }
 
 
 class HttpArtifactStore:
     """Artifacts kept by a labledger server."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, sign: EntrySigner | None = None) -> None:
         self._client = client
+        self._sign = sign
 
     def add_artifacts(self, artifacts: Sequence[NewArtifact]) -> list[Artifact]:
         # One request, one transaction: a batch over the server's limit is refused whole.
         if not artifacts:
             return []
-        body = {"artifacts": [_wire(new) for new in artifacts]}
+        body: dict[str, Any] = {"artifacts": [_wire(new) for new in artifacts]}
+        if self._sign is not None:
+            body["signed"] = [self._signed(new) for new in artifacts]
         # Not retried: a lost answer must not record the artifacts twice.
         answer: _Artifacts = self._client.call("POST", _ROUTE, body, _Artifacts)
         return answer.items
 
-    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+    def _signed(self, new: NewArtifact) -> dict[str, Any]:
+        """The artifact's ``artifact.produced`` entry, signed by the user's key (if they hold
+        one): the payload the server's store writes for it."""
+        assert self._sign is not None
+        artifact = new.artifact
+        payload = {
+            "artifact_id": artifact.id,
+            "name": artifact.name,
+            "digest": artifact.digest,
+            "run_id": artifact.run_id,
+        }
+        return self._sign("artifact.produced", f"artifact:{artifact.id}", payload)
+
+    def get_artifacts(
+        self, refs: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[Artifact]:
         found: list[Artifact] = []
         for start in range(0, len(refs), _BATCH):
-            batch = list(refs[start : start + _BATCH])
+            body: dict[str, Any] = {"refs": list(refs[start : start + _BATCH])}
+            if projects is not None:
+                body["projects"] = sorted(set(projects))
             answer: _Artifacts = self._client.call(
-                "POST", f"{_ROUTE}/get", {"refs": batch}, _Artifacts, idempotent=True
+                "POST", f"{_ROUTE}/get", body, _Artifacts, idempotent=True
             )
             found += answer.items
         return found
@@ -83,8 +106,13 @@ class HttpArtifactStore:
         kind: str | None = None,
         page_token: str | None = None,
         max_results: int = 100,
+        projects: Collection[str] | None = None,
     ) -> Page[Artifact]:
+        if projects is not None and not projects:
+            return Page([], None)
         params: dict[str, Any] = {"max_results": max_results}
+        if projects is not None:
+            params["project"] = sorted(set(projects))
         if run_id is not None:
             params["run_id"] = run_id
         if kind is not None:

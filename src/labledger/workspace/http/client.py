@@ -9,12 +9,15 @@ says so rather than risking a second write.
 
 The retry budget rides out a server or database restart: by default 8 tries again, waiting 0.2 s,
 then twice as long each time up to 5 s (about 21 s in all). ``LABLEDGER_HTTP_RETRIES`` and
-``LABLEDGER_HTTP_BACKOFF_S`` change it for every client of a process.
+``LABLEDGER_HTTP_BACKOFF_S`` change it for every client of a process. The first retry of an outage
+logs a warning (logger ``labledger.http``) that says so, so a command waiting on a server that is
+down tells why it waits.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Client", "error_from_response"]
 
+_log = logging.getLogger("labledger.http")
 T = TypeVar("T")
 N = TypeVar("N", int, float)
 _RETRY_STATUSES = frozenset({502, 503, 504})
@@ -234,6 +238,16 @@ class Client:
             return response
 
     def _wait(self, attempt: int) -> None:
+        if attempt == 0:
+            budget = sum(
+                min(self.backoff_s * (2 ** min(n, 32)), MAX_BACKOFF_S) for n in range(self.retries)
+            )
+            _log.warning(
+                "the server at %s does not answer; trying again for up to %.1f s "
+                "(LABLEDGER_HTTP_RETRIES=0 fails at once)",
+                self.base_url,
+                budget,
+            )
         time.sleep(min(self.backoff_s * (2 ** min(attempt, 32)), MAX_BACKOFF_S))
 
     def _unreachable(self, exc: Exception, *, sent: bool) -> StoreUnavailableError:

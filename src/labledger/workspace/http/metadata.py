@@ -86,10 +86,15 @@ class HttpMetadataStore:
         )
         return stored
 
-    def resolve_target(self, target: TargetRef) -> tuple[TargetKind, str]:
-        params = (
+    def resolve_target(
+        self, target: TargetRef, *, project_ids: Sequence[str] | None = None
+    ) -> tuple[TargetKind, str]:
+        # The server looks only among runs and artifacts the signed-in user reads.
+        params: dict[str, Any] = (
             {"ref": target} if isinstance(target, str) else {"kind": target[0], "ref": target[1]}
         )
+        if project_ids is not None:
+            params["project_id"] = list(project_ids)
         found = self._client.call("GET", "/api/v1/metadata/targets", model=dict, params=params)
         return found["kind"], str(found["id"])
 
@@ -118,6 +123,7 @@ class HttpMetadataStore:
             "where": None if query.where is None else node_to_wire(query.where).model_dump(),
             "kinds": list(query.kinds),
             "limit": query.limit,
+            "project_ids": None if query.project_ids is None else list(query.project_ids),
         }
         hits: _Hits = self._client.call(
             "POST", "/api/v1/metadata/search", body, _Hits, idempotent=True
@@ -130,39 +136,103 @@ class HttpMetadataStore:
 
 
 class HttpCollectionStore:
-    """Collections kept by a labledger server."""
+    """Collections kept by a labledger server.
+
+    The server keeps every call to what the signed-in user reads; ``visible`` narrows it
+    further.
+    """
 
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def create(self, name: str, *, description: str, owner: str) -> Collection:
+    @staticmethod
+    def _params(
+        project_id: str | None, visible: Sequence[str] | None = None
+    ) -> dict[str, Any] | None:
+        params: dict[str, Any] = {}
+        if project_id is not None:
+            params["project_id"] = project_id
+        if visible is not None:
+            params["visible"] = list(visible)
+        return params or None
+
+    def create(
+        self, name: str, *, description: str, owner: str, project_id: str | None = None
+    ) -> Collection:
         body = {"name": name, "description": description, "owner": owner}
-        made: Collection = self._client.call("POST", _COLLECTIONS, body, Collection)
+        made: Collection = self._client.call(
+            "POST", _COLLECTIONS, body, Collection, params=self._params(project_id)
+        )
         return made
 
-    def _members(self, name: str, suffix: str, members: Sequence[MemberRef]) -> Collection:
+    def _members(
+        self,
+        name: str,
+        suffix: str,
+        members: Sequence[MemberRef],
+        project_id: str | None,
+        visible: Sequence[str] | None,
+    ) -> Collection:
         body = {"members": [MemberRefIn.of(m).model_dump() for m in members]}
         route = f"{_COLLECTIONS}/{_segment(name)}/{suffix}"
         # Idempotent: members already in (or already out) are skipped.
-        after: Collection = self._client.call("POST", route, body, Collection, idempotent=True)
+        after: Collection = self._client.call(
+            "POST",
+            route,
+            body,
+            Collection,
+            params=self._params(project_id, visible),
+            idempotent=True,
+        )
         return after
 
-    def add_members(self, name: str, members: Sequence[MemberRef]) -> Collection:
-        return self._members(name, "members", members)
+    def add_members(
+        self,
+        name: str,
+        members: Sequence[MemberRef],
+        *,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
+    ) -> Collection:
+        return self._members(name, "members", members, project_id, visible)
 
-    def remove_members(self, name: str, members: Sequence[MemberRef]) -> Collection:
-        return self._members(name, "members/remove", members)
+    def remove_members(
+        self,
+        name: str,
+        members: Sequence[MemberRef],
+        *,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
+    ) -> Collection:
+        return self._members(name, "members/remove", members, project_id, visible)
 
-    def get(self, name: str) -> Collection:
+    def get(
+        self,
+        name: str,
+        *,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
+    ) -> Collection:
         found: Collection = self._client.call(
-            "GET", f"{_COLLECTIONS}/{_segment(name)}", model=Collection
+            "GET",
+            f"{_COLLECTIONS}/{_segment(name)}",
+            model=Collection,
+            params=self._params(project_id, visible),
         )
         return found
 
     def list_page(
-        self, *, page_token: str | None = None, max_results: int = 100
+        self,
+        *,
+        page_token: str | None = None,
+        max_results: int = 100,
+        project_id: str | None = None,
+        visible: Sequence[str] | None = None,
     ) -> Page[Collection]:
-        params: dict[str, Any] = {"max_results": max_results}
+        params: dict[str, Any] = {
+            "max_results": max_results,
+            **(self._params(project_id, visible) or {}),
+        }
         if page_token is not None:
             params["page_token"] = page_token
         page: _CollectionPage = self._client.call(
@@ -170,12 +240,14 @@ class HttpCollectionStore:
         )
         return Page(page.items, page.next_page_token)
 
-    def containing(self, kind: str, member_id: str) -> list[str]:
+    def containing(
+        self, kind: str, member_id: str, *, visible: Sequence[str] | None = None
+    ) -> list[str]:
         # No route of its own yet: read the pages and look (collections are few).
         names: list[str] = []
         token: str | None = None
         while True:
-            page = self.list_page(page_token=token, max_results=1000)
+            page = self.list_page(page_token=token, max_results=1000, visible=visible)
             names += [
                 c.name
                 for c in page.items
@@ -185,5 +257,7 @@ class HttpCollectionStore:
                 return sorted(names)
             token = page.next_token
 
-    def delete(self, name: str) -> None:
-        self._client.call("DELETE", f"{_COLLECTIONS}/{_segment(name)}")
+    def delete(self, name: str, *, project_id: str | None = None) -> None:
+        self._client.call(
+            "DELETE", f"{_COLLECTIONS}/{_segment(name)}", params=self._params(project_id)
+        )

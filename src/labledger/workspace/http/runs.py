@@ -5,6 +5,11 @@ from the run's metric buffer, so a run sends one request per flush, not one per 
 be sent again after a lost answer is: a batch (its rows are keyed by seq), a heartbeat, a create
 (the same run again is a no-op on the server), a finish (the server seals what it holds; sent
 again, it answers the seal the first try committed), and every read.
+
+With a signing key (``sign``) the user signs the entries the server writes for their runs:
+``run.started`` goes with the create; for the seal, whose payload the server computes from the
+rows it holds, the store asks ``seal-entries`` what the finish will write, signs it and sends
+the finish with the signatures (one more request per run).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation import query_syntax as qs
+from labledger._foundation.errors import ConflictError, IntegrityError
 from labledger.stores.pages import Page
 from labledger.stores.run_filters import And, Comparison, Not, Or
 from labledger.stores.run_wire import (
@@ -23,6 +29,7 @@ from labledger.stores.run_wire import (
     RunsOut,
     SealOut,
 )
+from labledger.stores.signed_wire import PreparedOut
 from labledger.stores.wire import node_to_wire
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
         RunQuery,
         TagRow,
     )
+    from labledger.stores.signed_wire import EntrySigner
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpRunStore", "filter_tree"]
@@ -81,8 +89,9 @@ def _metric_rows(rows: Sequence[MetricRow]) -> list[Any]:
 class HttpRunStore:
     """``RunStore`` over a labledger server."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, sign: EntrySigner | None = None) -> None:
         self.client = client
+        self._sign = sign
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -108,6 +117,10 @@ class HttpRunStore:
         }
         # ``run.user`` stays here: the server creates the run for whoever signed in.
         body = {"run": spec, "params": list(params), "tags": list(tags), "blobs": list(blobs)}
+        if self._sign is not None:
+            # The payload the server's store writes for run.started.
+            started = {"run_id": run.id, "name": run.name}
+            body["signed"] = self._sign("run.started", f"run:{run.id}", started)
         self.client.call("POST", _ROUTE, body, IdsOut, idempotent=True)
 
     def log_batch(
@@ -137,11 +150,44 @@ class HttpRunStore:
             "error": seal.error,
             "metrics": _metric_rows(seal.metrics),
         }
+        signed = self._signed_seal(run_id, body) if self._sign is not None else None
+        if signed is None:
+            return self._finish(run_id, body)
+        try:
+            return self._finish(run_id, {**body, "signed": signed})
+        except ConflictError:
+            # Something the seal covers changed between the two requests (an artifact landed):
+            # sign what the server would write now, once more.
+            signed = self._signed_seal(run_id, body)
+            return self._finish(run_id, {**body, "signed": signed})
+
+    def _finish(self, run_id: str, body: dict[str, Any]) -> str:
         # Sent again after a lost answer, the server answers the seal the first try committed.
         sealed = self.client.call(
             "POST", f"{_ROUTE}/{run_id}/finish", body, SealOut, idempotent=True
         )
         return str(sealed.record_digest)
+
+    def _signed_seal(self, run_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The entries the finish ``body`` makes, as the server computes them from its rows,
+        signed with the user's key."""
+        assert self._sign is not None
+        prepared = self.client.call(
+            "POST", f"{_ROUTE}/{run_id}/seal-entries", body, PreparedOut, idempotent=True
+        )
+        seal = prepared.entries[-1] if prepared.entries else None
+        # Sign only a seal of this run as asked; the record digest is the server's to compute
+        # from the rows it holds, and verify checks it against them.
+        if (
+            seal is None
+            or (seal.kind, seal.subject) != ("run.finished", f"run:{run_id}")
+            or seal.payload.get("status") != body["status"]
+        ):
+            raise IntegrityError(
+                f"the server offered a seal for run {run_id} that is not the one asked for",
+                hint="check the server (labledger verify -w URL); the run is still running",
+            )
+        return [self._sign(e.kind, e.subject, e.payload) for e in prepared.entries]
 
     def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
         if run_ids:
@@ -160,12 +206,16 @@ class HttpRunStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get_runs(self, refs: Sequence[str]) -> list[Run]:
+    def get_runs(
+        self, refs: Sequence[str], *, project_ids: Sequence[str] | None = None
+    ) -> list[Run]:
         if not refs:
             return []
-        found = self.client.call(
-            "POST", f"{_ROUTE}/get", {"refs": list(refs)}, RunsOut, idempotent=True
-        )
+        body: dict[str, Any] = {"refs": list(refs)}
+        if project_ids is not None:
+            body["project_ids"] = list(project_ids)
+        # The server looks only among runs the signed-in user reads (and of these projects).
+        found = self.client.call("POST", f"{_ROUTE}/get", body, RunsOut, idempotent=True)
         return [item.run() for item in found.items]
 
     def search_runs(

@@ -14,6 +14,9 @@ from labledger.workspace.http.runs import HttpRunStore
 from labledger.workspace.http.tasks import HttpTaskStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from labledger.stores.signed_wire import EntrySigner
     from labledger.workspace.http.client import Client
 
 __all__ = ["HttpStores"]
@@ -22,8 +25,16 @@ __all__ = ["HttpStores"]
 class HttpStores:
     """The ``Stores`` of a workspace reached through a labledger server."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self, client: Client, signing: Callable[[], EntrySigner | None] | None = None
+    ) -> None:
         self.client = client
+        # Asked when the run or artifact store is first used: whether (and how) the user signs
+        # the entries the server writes for them.
+        self._signing = signing
+
+    def _sign(self) -> EntrySigner | None:
+        return self._signing() if self._signing is not None else None
 
     @functools.cached_property
     def lineage(self) -> HttpLineageStore:
@@ -47,11 +58,11 @@ class HttpStores:
 
     @functools.cached_property
     def runs(self) -> HttpRunStore:
-        return HttpRunStore(self.client)
+        return HttpRunStore(self.client, self._sign())
 
     @functools.cached_property
     def artifacts(self) -> HttpArtifactStore:
-        return HttpArtifactStore(self.client)
+        return HttpArtifactStore(self.client, self._sign())
 
     @functools.cached_property
     def tasks(self) -> HttpTaskStore:

@@ -29,7 +29,7 @@ from labledger.stores.tasks import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from labledger.stores.tasks import OutputCheck, TaskBatch
     from labledger.workspace.http.client import Client
@@ -221,17 +221,38 @@ class HttpTaskStore:
             found.extend(answer["items"])
         return found
 
-    def earlier_tasks(self, pipeline: str, nodes: Sequence[str], limit: int) -> list[EarlierTask]:
-        body = {"pipeline": pipeline, "nodes": list(dict.fromkeys(nodes)), "limit": limit}
+    def earlier_tasks(
+        self,
+        pipeline: str,
+        nodes: Sequence[str],
+        limit: int,
+        *,
+        projects: Collection[str] | None = None,
+    ) -> list[EarlierTask]:
+        body: dict[str, Any] = {
+            "pipeline": pipeline,
+            "nodes": list(dict.fromkeys(nodes)),
+            "limit": limit,
+        }
+        if projects is not None:
+            body["projects"] = sorted(set(projects))
         answer = self._client.call(
             "POST", f"{_ROUTE}/earlier", body, dict[str, list[EarlierTask]], idempotent=True
         )
         return list(answer["items"])
 
-    def find_artifacts(self, names: Sequence[str], digests: Sequence[str]) -> list[ArtifactMatch]:
-        body = {"names": sorted(set(names)), "digests": sorted(set(digests))}
-        if not body["names"] or not body["digests"]:
+    def find_artifacts(
+        self,
+        names: Sequence[str],
+        digests: Sequence[str],
+        *,
+        projects: Collection[str] | None = None,
+    ) -> list[ArtifactMatch]:
+        body: dict[str, Any] = {"names": sorted(set(names)), "digests": sorted(set(digests))}
+        if not body["names"] or not body["digests"] or (projects is not None and not projects):
             return []
+        if projects is not None:
+            body["projects"] = sorted(set(projects))
         answer = self._client.call(
             "POST",
             f"{_ROUTE}/artifacts/find",

@@ -7,8 +7,9 @@ runs are sealed by the server. What still needs the catalog itself (``catalog``,
 ``write``, ``record``) refuses with a ``ConfigurationError`` rather than failing somewhere deeper.
 
 A user who registered a signing key (``labledger keys add``) and holds its private half
-(``LABLEDGER_SIGNING_KEY``) signs their own entries: ``sign_entry`` makes a signed body to send
-with a write, ``append_signed`` has the server chain one on its own.
+(``LABLEDGER_SIGNING_KEY``, or the file ``labledger keys create`` made) signs their own entries:
+the run and artifact stores sign the entries the server writes for their runs and artifacts
+(``sign_entry`` makes each signed body), ``append_signed`` has the server chain one on its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from labledger._foundation.errors import ConfigurationError, NotFoundError
 from labledger.stores.ledger import EntryBody
+from labledger.stores.signed_wire import SignedBodyIn
 from labledger.workspace.http.blobs import HttpBlobStore
 from labledger.workspace.http.client import Client
 from labledger.workspace.http.credentials import token_for
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from labledger._foundation.settings import Settings
+    from labledger.stores.signed_wire import EntrySigner
     from labledger.workspace.blobstore import BlobStore
     from labledger.workspace.ledger import LedgerEntry
     from labledger.workspace.signing import Signer
@@ -59,7 +62,9 @@ class RemoteWorkspace(Workspace):
         transport: An httpx transport in place of the network (tests).
         token: An API token; by default ``LABLEDGER_TOKEN`` or the one ``labledger login`` saved.
         signer: The user's signing key; by default the PEM file ``LABLEDGER_SIGNING_KEY`` names,
-            loaded when first needed. Its public half must be registered (``labledger keys add``).
+            else the user's key at ``signing.default_key_path`` when the server has it
+            registered, loaded when first needed. Its public half must be registered
+            (``labledger keys add``).
     """
 
     def __init__(
@@ -109,16 +114,52 @@ class RemoteWorkspace(Workspace):
         """The signed-in user's signing key, or ``None`` when they hold none here."""
         if not self._signer_loaded:
             self._signer_loaded = True
-            path = os.environ.get("LABLEDGER_SIGNING_KEY")
-            if path:
-                from labledger.workspace.signing import load_signer
-
-                self._signer = load_signer(path, self.actor)
+            self._signer = self._find_signer()
         return self._signer
 
     @signer.setter
     def signer(self, value: Signer | None) -> None:
         self._signer, self._signer_loaded = value, True
+
+    def _find_signer(self) -> Signer | None:
+        """``LABLEDGER_SIGNING_KEY``'s key, else the key ``labledger keys create`` keeps for
+        the user when the server has it registered and not revoked (as a local workspace finds
+        its actor's key); ``None`` when neither."""
+        from labledger.workspace.signing import default_key_path, load_signer
+
+        path = os.environ.get("LABLEDGER_SIGNING_KEY")
+        if path:
+            return load_signer(path, self.actor)
+        default = default_key_path(self.actor)
+        if not default.is_file():
+            return None
+        signer = load_signer(default, self.actor)
+        return signer if signer.public_key_hex in self._registered_keys() else None
+
+    def _registered_keys(self) -> set[str]:
+        """The signed-in user's unrevoked public keys, as the server has them."""
+        keys: set[str] = set()
+        token: str | None = None
+        while True:
+            params = {"page_token": token} if token is not None else None
+            page = self.client.call("GET", "/api/v1/me/keys", model=dict, params=params)
+            keys.update(
+                str(key["id"]) for key in page.get("items", []) if key.get("revoked_at") is None
+            )
+            token = page.get("next_page_token")
+            if token is None:
+                return keys
+
+    def _entry_signer(self) -> EntrySigner | None:
+        """How the run and artifact stores sign the entries the server writes for the user, or
+        ``None`` when they hold no key (the server signs them)."""
+        if self.signer is None:
+            return None
+
+        def sign(kind: str, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+            return SignedBodyIn.wire(*self.sign_entry(kind, subject, payload))
+
+        return sign
 
     def sign_entry(self, kind: str, subject: str, payload: dict[str, Any]) -> tuple[EntryBody, str]:
         """A new entry body in the signed-in user's name, and its signature (``v2:...``).
@@ -160,7 +201,7 @@ class RemoteWorkspace(Workspace):
     @functools.cached_property
     def stores(self) -> HttpStores:
         """The HTTP stores of the server's workspace."""
-        return HttpStores(self.client)
+        return HttpStores(self.client, self._entry_signer)
 
     def close(self) -> None:
         """Close the connections to the server."""

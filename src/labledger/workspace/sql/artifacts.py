@@ -19,7 +19,7 @@ from labledger.workspace.lookup import find_artifact
 from labledger.workspace.search_index import refresh_document
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from sqlalchemy import Row
 
@@ -73,6 +73,7 @@ class SqlArtifactStore:
         ws = self._workspace
         named: set[tuple[str, str]] = set()
         with ws.write() as conn:
+            projects = _run_projects(conn, {new.artifact.run_id for new in artifacts})
             for new in artifacts:
                 artifact = new.artifact
                 for blob_digest, blob_size in new.blobs:
@@ -94,7 +95,8 @@ class SqlArtifactStore:
                     _artifacts.insert(),
                     {
                         "id": artifact.id,
-                        "project_id": new.project_id,
+                        # A run's artifact belongs to the run's project.
+                        "project_id": projects.get(artifact.run_id or "", new.project_id),
                         "name": artifact.name,
                         "kind": artifact.kind,
                         "format": artifact.format,
@@ -121,9 +123,11 @@ class SqlArtifactStore:
                 )
         return [new.artifact for new in artifacts]
 
-    def get_artifacts(self, refs: Sequence[str]) -> list[Artifact]:
+    def get_artifacts(
+        self, refs: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[Artifact]:
         with self._workspace.read() as conn:
-            return [artifact_from_row(find_artifact(conn, ref)) for ref in refs]
+            return [artifact_from_row(find_artifact(conn, ref, projects=projects)) for ref in refs]
 
     def list_artifacts(
         self,
@@ -132,6 +136,7 @@ class SqlArtifactStore:
         kind: str | None = None,
         page_token: str | None = None,
         max_results: int = 100,
+        projects: Collection[str] | None = None,
     ) -> Page[Artifact]:
         if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
             raise ValidationError(f"max_results must be a positive int, got {max_results!r}")
@@ -146,6 +151,8 @@ class SqlArtifactStore:
             query = query.where(sa.or_(table.c.run_id == run_id, table.c.id.in_(reused)))
         if kind is not None:
             query = query.where(table.c.kind == kind)
+        if projects is not None:
+            query = query.where(table.c.project_id.in_(sorted(set(projects))))
         if page_token is not None:
             token = decode_token(page_token)
             if not (isinstance(token, list) and len(token) == 2 and isinstance(token[1], str)):
@@ -165,6 +172,16 @@ class SqlArtifactStore:
             rows = rows[:max_results]
             next_token = encode_token([rows[-1].created_at, rows[-1].id])
         return Page([artifact_from_row(row) for row in rows], next_token)
+
+
+def _run_projects(conn: sa.Connection, run_ids: set[str | None]) -> dict[str, str]:
+    """The project of each of ``run_ids`` that exists (one that does not fails on its key)."""
+    wanted = sorted(run_id for run_id in run_ids if run_id is not None)
+    if not wanted:
+        return {}
+    runs = schema.runs
+    rows = conn.execute(sa.select(runs.c.id, runs.c.project_id).where(runs.c.id.in_(wanted)))
+    return {str(run_id): str(project_id) for run_id, project_id in rows}
 
 
 def _require_known_blob(conn: sa.Connection, name: str, digest: str) -> None:

@@ -27,6 +27,7 @@ from labledger.stores.identity import (
 )
 from labledger.workspace import schema
 from labledger.workspace.sql.user_keys import add_user_key, list_user_keys, revoke_user_key
+from labledger.workspace.sqlite_driver import driver_connection
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["SqlIdentityStore"]
+
+_SQLITE_COUNT = 'SELECT count(*) FROM "users"'
+_SQLITE_COUNT_ENABLED = _SQLITE_COUNT + " WHERE NOT disabled"
 
 _USERS = schema.users
 _TOKENS = schema.api_tokens
@@ -144,10 +148,16 @@ class SqlIdentityStore:
         return [_user(row) for row in rows]
 
     def count_users(self, *, enabled_only: bool = True) -> int:
-        query = select(func.count()).select_from(_USERS)
-        if enabled_only:
-            query = query.where(_USERS.c.disabled.is_(False))
+        # Asked on every request of a single-user server (see ``server.access``): on SQLite it
+        # goes straight to the driver.
         with self._ws.read() as conn:
+            db = driver_connection(conn)
+            if db is not None:
+                sql = _SQLITE_COUNT_ENABLED if enabled_only else _SQLITE_COUNT
+                return int(db.execute(sql).fetchone()[0])
+            query = select(func.count()).select_from(_USERS)
+            if enabled_only:
+                query = query.where(_USERS.c.disabled.is_(False))
             return int(conn.execute(query).scalar_one())
 
     def credentials(self, name: str) -> Credentials | None:

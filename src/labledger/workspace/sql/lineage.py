@@ -11,6 +11,7 @@ only ever follows a few edges per node, so for its own transaction it turns hash
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import operator
 from typing import TYPE_CHECKING, Any
@@ -38,9 +39,9 @@ from labledger.workspace.sql.idsets import id_set
 from labledger.workspace.sql.lineage_walks import closure_up, run_walk, walk
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Sequence
 
-    from sqlalchemy import Connection
+    from sqlalchemy import ColumnElement, Connection
 
     from labledger.stores.lineage import Direction
     from labledger.workspace.sql.lineage_walks import Walk
@@ -72,30 +73,51 @@ class SqlLineageStore:
                     conn.exec_driver_sql(statement)
             yield conn
 
-    def walk(self, ref: str, direction: Direction, depth: int | None = None) -> LineageGraph:
+    def walk(
+        self,
+        ref: str,
+        direction: Direction,
+        depth: int | None = None,
+        *,
+        projects: Collection[str] | None = None,
+    ) -> LineageGraph:
         with self._reader() as conn:
             if direction == "run":
-                run = _run_id(conn, ref)
+                run = _run_id(conn, ref, projects)
                 logged = conn.execute(select(_a.c.id).where(_a.c.run_id == run)).scalars().all()
-                return _read_graph(conn, run_walk(run), run, "run", None, logged)
-            root = str(find_artifact(conn, ref).id)
-            return _read_graph(conn, walk(direction, root, depth), root, direction, depth, [root])
+                return _read_graph(conn, run_walk(run), run, "run", None, logged, projects)
+            root = str(find_artifact(conn, ref, projects=projects).id)
+            steps = walk(direction, root, depth)
+            return _read_graph(conn, steps, root, direction, depth, [root], projects)
 
-    def artifact_id(self, ref: str) -> str:
+    def artifact_id(self, ref: str, *, projects: Collection[str] | None = None) -> str:
         with self._workspace.read() as conn:
-            return str(find_artifact(conn, ref).id)
+            return str(find_artifact(conn, ref, projects=projects).id)
 
-    def repro_facts(self, artifact_ids: Sequence[str], task_ids: Sequence[str]) -> ReproFacts:
+    def repro_facts(
+        self,
+        artifact_ids: Sequence[str],
+        task_ids: Sequence[str],
+        *,
+        projects: Collection[str] | None = None,
+    ) -> ReproFacts:
         with self._reader() as conn:
-            return _read_facts(conn, artifact_ids, task_ids)
+            facts = _read_facts(conn, artifact_ids, task_ids)
+            return facts if projects is None else _readable_facts(conn, facts, projects)
 
-    def provenance(self, run_ref: str) -> RunProvenance:
+    def provenance(self, run_ref: str, *, projects: Collection[str] | None = None) -> RunProvenance:
         with self._reader() as conn:
-            return _read_provenance(conn, _run_id(conn, run_ref))
+            found = _read_provenance(conn, _run_id(conn, run_ref, projects))
+            return found if projects is None else _readable_provenance(conn, found, projects)
 
 
-def _run_id(conn: Connection, ref: str) -> str:
-    row = find_by_id(conn, _r, ref, what="run")
+def _of_projects(projects: Collection[str]) -> ColumnElement[bool]:
+    return _r.c.project_id.in_(sorted(set(projects)))
+
+
+def _run_id(conn: Connection, ref: str, projects: Collection[str] | None = None) -> str:
+    among = None if projects is None else sorted(set(projects))
+    row = find_by_id(conn, _r, ref, what="run", among=among)
     if row is None:
         raise NotFoundError(f"no run with id {ref!r}", hint="list runs with `labledger runs list`")
     return str(row.id)
@@ -108,11 +130,13 @@ def _read_graph(
     direction: Direction,
     depth: int | None,
     loose: Iterable[str],
+    projects: Collection[str] | None = None,
 ) -> LineageGraph:
     """Assemble the graph a walk describes: its edges, then the details of their ends by id.
 
     ``loose`` are artifact ids that belong in the graph even without an edge (the root, or the
-    artifacts a run logged outside its tasks).
+    artifacts a run logged outside its tasks). With ``projects``, only artifacts of those
+    projects and tasks of their runs are nodes, and only edges between two nodes are kept.
     """
     found: list[tuple[str, str, str, bool]] = []
     artifact_ids, task_ids = set(loose), set()
@@ -124,16 +148,22 @@ def _read_graph(
             (task, artifact, name, bool(cached)) if output else (artifact, task, name, False)
         )
     found.sort()
-    artifacts = conn.execute(
-        select(_a.c.id, _a.c.name, _a.c.run_id, _a.c.digest, _a.c.format).where(
-            _a.c.id.in_(id_set(conn, artifact_ids))
+    artifact_query = select(_a.c.id, _a.c.name, _a.c.run_id, _a.c.digest, _a.c.format).where(
+        _a.c.id.in_(id_set(conn, artifact_ids))
+    )
+    task_query = select(
+        _t.c.id, _t.c.node, _t.c.run_id, _t.c.step, _t.c.status, _t.c.cache_key
+    ).where(_t.c.id.in_(id_set(conn, task_ids)))
+    if projects is not None:
+        artifact_query = artifact_query.where(_a.c.project_id.in_(sorted(set(projects))))
+        task_query = task_query.where(
+            _t.c.run_id.in_(select(_r.c.id).where(_of_projects(projects)))
         )
-    ).all()
-    tasks = conn.execute(
-        select(_t.c.id, _t.c.node, _t.c.run_id, _t.c.step, _t.c.status, _t.c.cache_key).where(
-            _t.c.id.in_(id_set(conn, task_ids))
-        )
-    ).all()
+    artifacts = conn.execute(artifact_query).all()
+    tasks = conn.execute(task_query).all()
+    if projects is not None:
+        kept = {row[0] for row in artifacts} | {row[0] for row in tasks}
+        found = [edge for edge in found if edge[0] in kept and edge[1] in kept]
     nodes = [
         LineageNode(a_id, "artifact", name, run_id, digest, fmt)
         for a_id, name, run_id, digest, fmt in sorted(artifacts, key=_first)
@@ -219,6 +249,57 @@ def _read_facts(
         for task_id, row in first.items()
     }
     return ReproFacts(artifacts, tasks)
+
+
+def _readable_artifacts(
+    conn: Connection, artifact_ids: Iterable[str], projects: Collection[str]
+) -> set[str]:
+    """Those of ``artifact_ids`` that belong to ``projects``."""
+    return set(
+        conn.execute(
+            select(_a.c.id).where(
+                _a.c.id.in_(id_set(conn, set(artifact_ids))),
+                _a.c.project_id.in_(sorted(set(projects))),
+            )
+        ).scalars()
+    )
+
+
+def _readable_tasks(
+    conn: Connection, task_ids: Iterable[str], projects: Collection[str]
+) -> set[str]:
+    """Those of ``task_ids`` whose run belongs to ``projects``."""
+    return set(
+        conn.execute(
+            select(_t.c.id).where(
+                _t.c.id.in_(id_set(conn, set(task_ids))),
+                _t.c.run_id.in_(select(_r.c.id).where(_of_projects(projects))),
+            )
+        ).scalars()
+    )
+
+
+def _readable_facts(conn: Connection, facts: ReproFacts, projects: Collection[str]) -> ReproFacts:
+    """The facts of nodes of ``projects`` only: a status is judged from what its reader reads."""
+    artifacts = _readable_artifacts(conn, facts.artifacts, projects)
+    tasks = _readable_tasks(conn, facts.tasks, projects)
+    return ReproFacts(
+        {key: fact for key, fact in facts.artifacts.items() if key in artifacts},
+        {key: fact for key, fact in facts.tasks.items() if key in tasks},
+    )
+
+
+def _readable_provenance(
+    conn: Connection, found: RunProvenance, projects: Collection[str]
+) -> RunProvenance:
+    """A run's provenance without the artifacts of other projects (its tasks are its run's)."""
+    artifacts = _readable_artifacts(conn, (a.id for a in found.artifacts), projects)
+    return dataclasses.replace(
+        found,
+        artifacts=tuple(a for a in found.artifacts if a.id in artifacts),
+        edges=tuple(e for e in found.edges if e.artifact in artifacts),
+        producers={key: task for key, task in found.producers.items() if key in artifacts},
+    )
 
 
 def _deterministic(options_json: str | None) -> bool:

@@ -109,9 +109,11 @@ class SqlMetadataStore:
             )
         return updated
 
-    def resolve_target(self, target: TargetRef) -> tuple[TargetKind, str]:
+    def resolve_target(
+        self, target: TargetRef, *, project_ids: Sequence[str] | None = None
+    ) -> tuple[TargetKind, str]:
         with self._workspace.read() as conn:
-            return resolve_target(conn, target)
+            return resolve_target(conn, target, among=project_ids)
 
     def get_values(self, kind: TargetKind, target_id: str) -> dict[str, Any]:
         with self._workspace.read() as conn:

@@ -98,8 +98,11 @@ def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
     ]
 
 
-def find_runs(conn: Connection, refs: Sequence[str]) -> list[Run]:
-    """The runs ``refs`` name (ids or unique id prefixes), in order.
+def find_runs(
+    conn: Connection, refs: Sequence[str], *, among: Sequence[str] | None = None
+) -> list[Run]:
+    """The runs ``refs`` name (ids or unique id prefixes), in order; of the projects ``among``
+    only, when given.
 
     Raises:
         NotFoundError: A reference names no run.
@@ -107,7 +110,7 @@ def find_runs(conn: Connection, refs: Sequence[str]) -> list[Run]:
     """
     rows = []
     for ref in refs:
-        row = find_by_id(conn, _runs, ref, what="run")
+        row = find_by_id(conn, _runs, ref, what="run", among=among)
         if row is None:
             raise NotFoundError(
                 f"no run with id {ref!r}",

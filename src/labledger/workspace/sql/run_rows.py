@@ -28,6 +28,7 @@ import functools
 import math
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam, select, tuple_, update
 
 from labledger._foundation.errors import ConflictError, RunStateError
@@ -55,6 +56,8 @@ __all__ = [
     "insert_metrics",
     "insert_params",
     "insert_run",
+    "lock_run",
+    "require_running",
     "touch_heartbeat",
     "upsert_latest_metrics",
 ]
@@ -114,6 +117,7 @@ _STORED_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
 )
 _SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",)) + " AND status = 'running'"
 _UPDATE_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
+_SQLITE_STATUS = 'SELECT "status" FROM "runs" WHERE "id" = ?'
 _SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",)) + " AND status = 'running'"
 
 
@@ -178,14 +182,48 @@ def insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> 
         skipped rows hold what is stored.
     """
     db = driver_connection(conn)
-    values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
     if db is not None:
-        inserted = db.executemany(_SQLITE_INSERT_METRICS, values).rowcount
-    else:
-        # A batched insert's rowcount is not known there (-1): the inserted rows' seqs come back.
-        stored = conn.execute(_insert_metrics(conn.dialect.name), _dicts(_METRIC_COLUMNS, values))
-        inserted = len(stored.all())
-    return inserted == len(values)
+        values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
+        return int(db.executemany(_SQLITE_INSERT_METRICS, values).rowcount) == len(rows)
+    bulk = _BULK_INSERT_METRICS.get(conn.dialect.name)
+    if bulk is not None:
+        return bulk(conn, run_id, rows) == len(rows)
+    # A batched insert's rowcount is not known there (-1): the inserted rows' seqs come back.
+    values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
+    stored = conn.execute(_insert_metrics(conn.dialect.name), _dicts(_METRIC_COLUMNS, values))
+    return len(stored.all()) == len(rows)
+
+
+# PostgreSQL's bulk path: the batch travels as one array per column, so the statement is the
+# same short text for every batch (the driver prepares it once). A multi-row VALUES list would be
+# a statement of 6,000 parameters for 1,000 rows, which the driver parses anew each time.
+_PG_INSERT_METRICS = sa.text(
+    'INSERT INTO metrics (run_id, "key", value, step, "timestamp", seq) '
+    "SELECT :run_id, u.k, u.v, u.s, u.t, u.q FROM unnest("
+    "CAST(:keys AS VARCHAR[]), CAST(:values AS DOUBLE PRECISION[]), CAST(:steps AS BIGINT[]), "
+    "CAST(:times AS DOUBLE PRECISION[]), CAST(:seqs AS BIGINT[])) AS u(k, v, s, t, q) "
+    "ON CONFLICT (run_id, seq) DO NOTHING RETURNING seq"
+)
+
+
+def _pg_insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> int:
+    """Insert ``rows`` in one statement of column arrays; the number of rows inserted."""
+    keys, values, steps, times, seqs = (list(column) for column in zip(*rows, strict=True))
+    stored = conn.execute(
+        _PG_INSERT_METRICS,
+        {
+            "run_id": run_id,
+            "keys": keys,
+            "values": values,
+            "steps": steps,
+            "times": times,
+            "seqs": seqs,
+        },
+    )
+    return len(stored.all())
+
+
+_BULK_INSERT_METRICS = {"postgresql": _pg_insert_metrics}
 
 
 def _same_number(value: float | None) -> float | None:
@@ -299,6 +337,43 @@ def finish_run(
             f"run {run_id} is no longer running: another process marked it crashed (it stopped "
             "sending heartbeats), and its record was sealed as it stood then",
             hint="start a new run; what this run logged before it was marked crashed is kept",
+        )
+
+
+def lock_run(conn: Connection, run_id: str) -> None:
+    """Lock ``run_id``'s row for the rest of the caller's write, before a seal reads what it
+    digests: a batch in flight (``require_running``) commits first or sees the run ended. SQLite
+    write transactions hold the whole catalog already."""
+    if driver_connection(conn) is None:
+        runs = schema.runs
+        conn.execute(select(runs.c.id).where(runs.c.id == run_id).with_for_update())
+
+
+def require_running(conn: Connection, run_id: str) -> None:
+    """Check, inside the caller's write, that ``run_id`` is still running: a sealed record stays
+    as sealed, so a batch that lands after the run was finished or marked crashed (a late flush, a
+    retry) writes nothing. A run the catalog lacks is left to the insert's own checks.
+
+    Raises:
+        RunStateError: The run has ended.
+    """
+    db = driver_connection(conn)
+    if db is not None:
+        # SQLite write transactions begin IMMEDIATE: no seal can be written until this commits.
+        found = db.execute(_SQLITE_STATUS, (run_id,)).fetchone()
+        status = None if found is None else found[0]
+    else:
+        # A shared lock on the run's row: a seal (which locks it first, see ``lock_run``) waits
+        # for this batch to commit and then digests its rows, or this waits for the seal and
+        # then sees the run ended.
+        runs = schema.runs
+        status = conn.execute(
+            select(runs.c.status).where(runs.c.id == run_id).with_for_update(read=True)
+        ).scalar()
+    if status is not None and status != "running":
+        raise RunStateError(
+            f"run {run_id} has ended ({status}); only its tags can change",
+            hint="start a new run with labledger.start_run()",
         )
 
 

@@ -17,7 +17,8 @@ from labledger._foundation.errors import ConflictError
 from labledger.stores.runs import MetricsSeal
 from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
-from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint
+from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint, write_checkpoint
+from labledger.workspace.client_signatures import client_signatures
 from labledger.workspace.records import metrics_digest, run_record, seal_fields
 from labledger.workspace.search_index import index_finished_run, index_run
 from labledger.workspace.sql.run_reads import find_runs, metric_page, run_page, running_runs
@@ -27,6 +28,8 @@ from labledger.workspace.sql.run_rows import (
     insert_metrics,
     insert_params,
     insert_run,
+    lock_run,
+    require_running,
     touch_heartbeat,
     upsert_latest_metrics,
 )
@@ -54,11 +57,16 @@ if TYPE_CHECKING:
 __all__ = ["SqlRunStore"]
 
 _SEQ = operator.itemgetter(4)  # a MetricRow's seq
+_STEP = operator.itemgetter(2)
 _runs = schema.runs
 
 
 def _latest(rows: Sequence[MetricRow]) -> list[MetricRow]:
     """Per key, the row of ``rows`` (sorted by seq) at the highest step, then the highest seq."""
+    steps = list(map(_STEP, rows))
+    if steps == sorted(steps):
+        # Steps that never go down in seq order (the usual training loop): each key's last row.
+        return list({row[0]: row for row in rows}.values())
     latest: dict[str, MetricRow] = {}
     for row in rows:
         best = latest.get(row[0])
@@ -143,6 +151,8 @@ class SqlRunStore:
         del batch_id
         ws = self._workspace
         with ws.write() as conn:
+            if metrics or params:
+                require_running(conn, run_id)
             if params:
                 insert_params(conn, [(run_id, *param) for param in params])
             if metrics:
@@ -167,6 +177,7 @@ class SqlRunStore:
         ws = self._workspace
         ensure_workspace_key(ws)
         with ws.write() as conn:
+            lock_run(conn, run_id)
             if seal.metrics:
                 self._write_metrics(conn, run_id, _in_seq_order(seal.metrics))
             metrics = seal.metrics_seal
@@ -219,11 +230,19 @@ class SqlRunStore:
                 # Every artifact of the run is named by a produced entry (verify checks).
                 "artifacts_recorded": True,
             }
-            # A signed checkpoint of the ledger up to this seal travels inside it.
-            checkpoint = seal_checkpoint(ws, conn)
-            if checkpoint is not None:
-                payload["checkpoint"] = checkpoint
-            ws.record(conn, "run.finished", f"run:{run_id}", payload)
+            if client_signatures() is None:
+                # A signed checkpoint of the ledger up to this seal travels inside it.
+                checkpoint = seal_checkpoint(ws, conn)
+                if checkpoint is not None:
+                    payload["checkpoint"] = checkpoint
+                ws.record(conn, "run.finished", f"run:{run_id}", payload)
+            else:
+                # The client signs the seal, so its payload is what the rows give, and nothing
+                # that depends on the ledger's head when it lands: the workspace's checkpoint
+                # is stored beside it instead.
+                ws.record(conn, "run.finished", f"run:{run_id}", payload)
+                if ws.workspace_signer is not None:
+                    write_checkpoint(ws, conn)
         return str(record)
 
     def heartbeat(self, run_ids: Sequence[str], at: float) -> None:
@@ -266,9 +285,11 @@ class SqlRunStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def get_runs(self, refs: Sequence[str]) -> list[Run]:
+    def get_runs(
+        self, refs: Sequence[str], *, project_ids: Sequence[str] | None = None
+    ) -> list[Run]:
         with self._workspace.read() as conn:
-            return find_runs(conn, refs)
+            return find_runs(conn, refs, among=project_ids)
 
     def search_runs(
         self, query: RunQuery, *, page_token: str | None = None, max_results: int = 100

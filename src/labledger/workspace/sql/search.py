@@ -88,6 +88,8 @@ def run_search(conn: Connection, query: SearchQuery) -> list[SearchHit]:
     """
     docs = schema.search_documents
     filters: list[sa.ColumnElement[bool]] = [docs.c.target_kind.in_(list(query.kinds))]
+    if query.project_ids is not None:
+        filters.append(_in_projects(docs.c.target_kind, docs.c.target_id, query.project_ids))
     condition = compile_where(conn, query.where, docs.c.target_kind, docs.c.target_id)
     if condition is not None:
         filters.append(condition)
@@ -112,6 +114,27 @@ def run_search(conn: Connection, query: SearchQuery) -> list[SearchHit]:
         )
     rows = conn.execute(statement.limit(query.limit)).all()
     return [SearchHit(row[0], row[1], row[2], row[3] or "", float(row[4] or 0.0)) for row in rows]
+
+
+def _in_projects(
+    kind_column: sa.ColumnElement[str],
+    id_column: sa.ColumnElement[str],
+    project_ids: tuple[str, ...],
+) -> sa.ColumnElement[bool]:
+    """Documents of runs and artifacts of ``project_ids``: a filter of the query itself, so a
+    page holds ``limit`` hits whenever there are that many."""
+    ids = list(project_ids)
+    runs, artifacts = schema.runs, schema.artifacts
+    return sa.or_(
+        sa.and_(
+            kind_column == "run",
+            id_column.in_(sa.select(runs.c.id).where(runs.c.project_id.in_(ids))),
+        ),
+        sa.and_(
+            kind_column == "artifact",
+            id_column.in_(sa.select(artifacts.c.id).where(artifacts.c.project_id.in_(ids))),
+        ),
+    )
 
 
 def compile_where(

@@ -19,7 +19,7 @@ from labledger.workspace.ledger import iter_entries
 from labledger.workspace.records import run_record_digest, sealed_format
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from sqlalchemy import Row
 
@@ -36,6 +36,7 @@ _t, _i, _o, _a, _p = (
     schema.artifacts,
     schema.pipeline_runs,
 )
+_r = schema.runs
 _FILE_KINDS = ("file", "tree", "reference")
 _INPUTS = sa.select(
     _i.c.task_id, _i.c.name, _a.c.id, _a.c.name, _a.c.kind, _a.c.format, _a.c.digest,
@@ -145,7 +146,14 @@ class TaskReads:
                 found.extend(_input(row) for row in conn.execute(query))
         return found
 
-    def earlier_tasks(self, pipeline: str, nodes: Sequence[str], limit: int) -> list[EarlierTask]:
+    def earlier_tasks(
+        self,
+        pipeline: str,
+        nodes: Sequence[str],
+        limit: int,
+        *,
+        projects: Collection[str] | None = None,
+    ) -> list[EarlierTask]:
         query = (
             sa.select(
                 _t.c.id,
@@ -166,15 +174,26 @@ class TaskReads:
             .order_by(_t.c.ended_at.desc())
             .limit(limit)
         )
+        if projects is not None:
+            of_projects = sa.select(_r.c.id).where(_r.c.project_id.in_(sorted(set(projects))))
+            query = query.where(_t.c.run_id.in_(of_projects))
         with self._workspace.read() as conn:
             return [EarlierTask(*row) for row in conn.execute(query)]
 
-    def find_artifacts(self, names: Sequence[str], digests: Sequence[str]) -> list[ArtifactMatch]:
+    def find_artifacts(
+        self,
+        names: Sequence[str],
+        digests: Sequence[str],
+        *,
+        projects: Collection[str] | None = None,
+    ) -> list[ArtifactMatch]:
         query = (
             sa.select(_a.c.id, _a.c.name, _a.c.digest, _a.c.kind)
             .where(_a.c.digest.in_(sorted(set(digests))), _a.c.name.in_(sorted(set(names))))
             .order_by(_a.c.created_at)
         )
+        if projects is not None:
+            query = query.where(_a.c.project_id.in_(sorted(set(projects))))
         with self._workspace.read() as conn:
             return [ArtifactMatch(*row) for row in conn.execute(query)]
 

@@ -4,8 +4,8 @@ A pipeline run against a server fetches, in one request at its start, the cache 
 for its steps (``TaskStore.cache_index``), found by the steps' fingerprints: the index makes that
 a read of the newest rows of each step (the answer is bounded) instead of a scan of every task.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
