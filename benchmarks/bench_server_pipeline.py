@@ -10,8 +10,8 @@ feeding one sum) as ``bench_pipeline.py``, 200 steps by default, run with the lo
 
 Requests are counted from the server's JSON request log (one line per request, with its method
 and path), in the window of each timed run, and shown per step and by route. The target is
-<= 2 ms a step through the server (a cache lookup per ready frontier and a task batch per flush,
-not a request per step).
+<= 2 ms a step through the server (one cache index per run, and a batched upload and a task
+batch per flush: not a request per step).
 
 ``--split`` runs what has no HTTP route yet on the served workspace itself (tracked runs,
 artifacts, blobs), much as the store conformance tests do, while every task store call (cache
@@ -56,6 +56,7 @@ TARGET_PER_STEP_S = 2e-3
 MAX_STEPS = 2000
 _START_TIMEOUT_S = 60.0
 _ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f-]{27,}")
+_DIGEST = re.compile(r"/blake3:[0-9a-f]{64}")
 
 
 @step
@@ -144,7 +145,8 @@ def requests_between(log: Path, start: float, end: float) -> dict[str, list[floa
         except ValueError:
             continue
         if "path" in entry and "method" in entry and start <= entry.get("time", 0) <= end:
-            route = f"{entry['method']} {_ID.sub('/{id}', entry['path'])}"
+            path = _DIGEST.sub("/{digest}", _ID.sub("/{id}", entry["path"]))
+            route = f"{entry['method']} {path}"
             found.setdefault(route, []).append(float(entry.get("duration_ms") or 0.0))
     return found
 

@@ -18,6 +18,7 @@ from tests.integration.served import served_workspace
 from tests.integration.store_conformance import adopt
 from tests.unit.pipelines import (
     test_cache_evidence,
+    test_cache_index,
     test_explain,
     test_file_inputs,
     test_reproduce,
@@ -48,12 +49,19 @@ NOT_OVER_HTTP = {
     "test_run_is_sealed_in_the_ledger_and_verifies": "verify() of the catalog itself",
     "test_a_forged_logged_digest_breaks_the_seal_and_is_never_reused": "verify() of the catalog",
     "test_a_cached_step_brings_the_metrics_it_logged_marked_as_reused": "verify() of the catalog",
+    # A run against a server looks up no frontier: it fetches its steps' entries at once
+    # (cache_index; tests/unit/server/test_remote_pipeline_requests counts its requests).
+    "test_the_runner_looks_up_each_ready_frontier_in_one_call": "a lookup per frontier",
+    "test_a_frontier_asks_the_blob_store_once": "a presence question per frontier",
+    # The server decides which projects answer (those the signed-in user may read).
+    "test_projects_limit_the_runs_that_answer": "projects chosen by the caller",
 }
 
 adopt(
     globals(),
     test_runner,
     test_cache_evidence,
+    test_cache_index,
     test_task_store,
     test_explain,
     test_reproduce,

@@ -18,6 +18,7 @@ from labledger.workspace import current
 from tests.integration.store_conformance import adopt
 from tests.unit.pipelines import (
     test_cache_evidence,
+    test_cache_index,
     test_explain,
     test_file_inputs,
     test_reproduce,
@@ -45,6 +46,7 @@ adopt(
     globals(),
     test_runner,
     test_cache_evidence,
+    test_cache_index,
     test_task_store,
     test_explain,
     test_reproduce,

@@ -7,6 +7,13 @@ step's code, an input's bytes, a literal argument, the packages the step uses or
 A lookup is one indexed query; a result whose bytes are not all in the store (for a folder: its
 manifest and every file) is never a hit, nor is a task its run's sealed record does not cover (see
 ``cache_evidence``): those are skipped with a warning, and the next candidate may answer.
+
+Against a server each lookup is a round trip, and the keys of a chain are known one step at a
+time. So a run there first fetches, in one request, every cache entry recorded for its steps
+(``CacheReader.prime``: ``TaskStore.cache_index``, by step fingerprint, which does not depend on
+inputs) with the presence of their output blobs, and then judges each key from that index as it
+learns it; only the keys of steps with too many entries are looked up one frontier at a time.
+Entries recorded by other runs after the index was fetched are not seen by this run.
 """
 
 from __future__ import annotations
@@ -20,10 +27,11 @@ from typing import TYPE_CHECKING
 from labledger._foundation.digests import digest_record
 from labledger.materializers import Stored
 from labledger.pipelines.cache_evidence import BlobCheck, RunSeals
+from labledger.workspace.blobstore import exists_many
 from labledger.workspace.presence import missing_digests
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from labledger.stores.tasks import CachedTask
     from labledger.workspace.workspace import Workspace
@@ -127,6 +135,27 @@ class CacheReader:
         self._blobs = BlobCheck(store) if rehash else None
         self._warned_runs: set[str] = set()
         self._warned_blobs: set[str] = set()
+        self._index: dict[str, list[CachedTask]] = {}
+        self._indexed: set[str] = set()  # fingerprints whose every entry is in the index
+        self._present: dict[str, bool] = {}  # blobs of the index's outputs, when it was fetched
+
+    def prime(self, fingerprints: Iterable[str]) -> None:
+        """Fetch every cache entry of steps with these fingerprints, and whether their output
+        blobs are stored, in one request each: ``find`` then judges their keys from memory."""
+        wanted = [fp for fp in dict.fromkeys(fingerprints) if fp not in self._indexed]
+        if not wanted:
+            return
+        index = self._tasks.cache_index(wanted, run_id=self.run_id)
+        self._index.update(index.found)
+        self._indexed.update(set(wanted) - set(index.truncated))
+        outputs = {
+            out.digest
+            for tasks in index.found.values()
+            for task in tasks
+            for out in task.outputs.values()
+            if out.kind != "tree"  # a tree's entries are judged when it is a candidate
+        }
+        self._present.update(exists_many(self.workspace.store, outputs))
 
     def close(self) -> None:
         """Nothing to release; kept so a reader can be used as a context manager."""
@@ -149,18 +178,32 @@ class CacheReader:
         return self.find({key: (outputs, expiry)}).get(key)
 
     def find(
-        self, wanted: Mapping[str, tuple[tuple[str, ...], float | None]]
+        self,
+        wanted: Mapping[str, tuple[tuple[str, ...], float | None]],
+        *,
+        fingerprints: Mapping[str, str] | None = None,
     ) -> dict[str, CacheHit]:
         """``lookup`` for many keys at once: key -> ``(outputs, expiry)`` in, key -> hit out (keys
         without a usable hit are absent).
 
         One store call finds every key's candidates; the blob store is then asked about the
         outputs of every key's next candidate in one batch, so a ready frontier costs one lookup
-        and (unless a candidate's bytes are gone) one presence check.
+        and (unless a candidate's bytes are gone) one presence check. A key whose step
+        (``fingerprints``: key -> step fingerprint) was ``prime``d is answered from the index,
+        with the presence known then: no request at all.
         """
         if not wanted:
             return {}
-        found = self._tasks.find_cached(list(wanted), run_id=self.run_id)
+        indexed = self._indexed
+        asked = [
+            key
+            for key in wanted
+            if not indexed or fingerprints is None or fingerprints.get(key) not in indexed
+        ]
+        found = self._tasks.find_cached(asked, run_id=self.run_id) if asked else {}
+        if len(asked) < len(wanted):
+            entries = self._index
+            found.update((k, entries[k]) for k in wanted if k not in found and k in entries)
         now = time.time() if any(expiry is not None for _, expiry in wanted.values()) else 0.0
         at = dict.fromkeys(found, 0)  # key -> index of its next candidate to judge
         hits: dict[str, CacheHit] = {}
@@ -180,6 +223,7 @@ class CacheReader:
                     for key, index in heads
                     for out in found[key][index].outputs.values()
                 ],
+                known=self._present,
             )
             at = {}
             for key, index in heads:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from labledger._foundation.errors import ValidationError
 from labledger.pipelines.task import TaskResult, execute_task
+from labledger.workspace.buffered_store import BufferedBlobStore, buffers_writes
 from labledger.workspace.filesystem_sync import sync_folder
 from labledger.workspace.local_store import LocalBlobStore
 
@@ -45,7 +46,8 @@ class Executor(Protocol):
         """Block until at least one of ``pending`` is done; return the done ones and results."""
 
     def make_durable(self) -> None:
-        """Make every output written so far durable; called before their records are committed."""
+        """Make every output written so far durable and present in the workspace's store
+        (outputs held back for a batch are sent); called before their records are committed."""
 
     def close(self) -> None:
         """Release workers; called when the run ends."""
@@ -79,6 +81,7 @@ class LocalExecutor:
         self._scratch: Path | None = None
         self._store: BlobStore | None = None
         self._sync_root: Path | None = None
+        self._buffer: BufferedBlobStore | None = None
 
     def __repr__(self) -> str:
         return f"LocalExecutor(max_workers={self.max_workers})"
@@ -87,8 +90,13 @@ class LocalExecutor:
         self._scratch = scratch_dir(workspace)
         self._store = workspace.store
         self._sync_root = None
+        self._buffer = None
         store = workspace.store
-        if isinstance(store, LocalBlobStore) and store.fsync:
+        if buffers_writes(store):
+            # A server's store: outputs wait in memory and go in one batched upload right
+            # before the rows that reference them (make_durable), not a round trip each.
+            self._store = self._buffer = BufferedBlobStore(store)
+        elif isinstance(store, LocalBlobStore) and store.fsync:
             # One filesystem sync per batch of records instead of an fsync per output: the
             # runner calls make_durable() before it commits rows that reference the blobs.
             self._store = LocalBlobStore(
@@ -122,6 +130,8 @@ class LocalExecutor:
         return [(future, future.result()) for future in finished]
 
     def make_durable(self) -> None:
+        if self._buffer is not None:
+            self._buffer.flush()
         if self._sync_root is not None:
             sync_folder(self._sync_root)
 

@@ -17,10 +17,12 @@ import time
 from typing import TYPE_CHECKING
 
 from labledger._foundation.canonical import canonical_json, canonical_text
+from labledger._foundation.digests import digest_bytes
 from labledger._foundation.errors import LabledgerError
 from labledger._foundation.ids import new_id
 from labledger.pipelines.cache import OutputRef
 from labledger.stores.tasks import NewArtifact, TaskBatch, TaskInput, TaskOutput, TaskRow
+from labledger.workspace.blobstore import put_many
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -98,6 +100,7 @@ class TaskRecorder:
         self._outputs: list[TaskOutput] = []
         self._artifacts: list[NewArtifact] = []
         self._blobs: dict[str, int] = {}
+        self._logged: dict[str, bytes] = {}  # blobs of what tasks logged, stored at the flush
         self.remap: dict[str, str] = {}  # our artifact id -> the one another run recorded first
 
     def _task_row(
@@ -146,10 +149,13 @@ class TaskRecorder:
         )
 
     def _store_logged(self, result: TaskResult) -> str | None:
+        """The digest of the blob of what the task logged; stored with the next flush (in one
+        batch with the others: against a server, not a round trip per step)."""
         if result.logged is None:
             return None
         data = canonical_json(result.logged.as_record())
-        digest = self.workspace.store.put(data)
+        digest = digest_bytes(data)
+        self._logged[digest] = data
         self._blobs[digest] = len(data)
         return digest
 
@@ -276,6 +282,9 @@ class TaskRecorder:
         """
         if not self._tasks and not self._artifacts:
             return
+        if self._logged:
+            put_many(self.workspace.store, list(self._logged.values()))
+            self._logged = {}
         if self.before_write is not None:
             # The blobs these rows reference become durable before the rows are committed.
             self.before_write()

@@ -237,7 +237,8 @@ class _Scheduler:
                     task.record.cache_key: (task.node.step.outputs, task.node.step.cache_expiry)
                     for task in frontier
                     if task.node.step.cache
-                }
+                },
+                fingerprints={task.record.cache_key: task.record.fingerprint for task in frontier},
             )
             if self.use_cache
             else {}
@@ -453,6 +454,11 @@ def run_pipeline(
                 seed=seed,
             )
             recorded = scheduler.outcomes
+            if cache and ws.settings.server_url is not None:
+                # Each lookup is a round trip to the server: fetch the steps' entries at once.
+                reader.prime(
+                    node.step.fingerprint.digest for node in graph.nodes if node.step.cache
+                )
             try:
                 scheduler.run()
             finally:

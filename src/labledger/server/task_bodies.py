@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Pydantic reads these field types at run time.
 from labledger.stores.tasks import (
+    CACHE_INDEX_LIMIT,
     ArtifactMatch,
     CachedTask,
     EarlierTask,
@@ -28,9 +29,12 @@ from labledger.stores.tasks import (
 
 __all__ = [
     "MAX_BATCH_ROWS",
+    "MAX_FINGERPRINTS",
     "MAX_KEYS",
     "ArtifactMatchesOut",
     "BlobIn",
+    "CacheIndexIn",
+    "CacheIndexOut",
     "EarlierTasksIn",
     "EarlierTasksOut",
     "FindArtifactsIn",
@@ -50,6 +54,7 @@ __all__ = [
 MAX_KEYS = 10_000  # cache keys or task ids in one read
 MAX_PROJECTS = 1000  # project ids a read may keep to
 MAX_BATCH_ROWS = 20_000  # rows of each kind in one task batch
+MAX_FINGERPRINTS = 1000  # step fingerprints in one cache index request
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Digest = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -120,6 +125,24 @@ class FindCachedOut(BaseModel):
     """
 
     found: dict[str, list[CachedTask]]
+
+
+class CacheIndexIn(BaseModel):
+    """Step fingerprints whose cache entries to fetch in one request (a read)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fingerprints: list[Digest] = Field(max_length=MAX_FINGERPRINTS)
+    run_id: Id | None = None
+    limit: int = Field(default=CACHE_INDEX_LIMIT, ge=0, le=CACHE_INDEX_LIMIT)
+
+
+class CacheIndexOut(BaseModel):
+    """The entries of every key of the fingerprints asked about (as ``FindCachedOut``), but
+    for the ``truncated`` fingerprints, whose keys are to be looked up one frontier at a time."""
+
+    found: dict[str, list[CachedTask]]
+    truncated: list[str]
 
 
 class TaskBatchIn(BaseModel):

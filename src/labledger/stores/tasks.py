@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
 __all__ = [
+    "CACHE_INDEX_LIMIT",
     "ArtifactMatch",
+    "CacheIndex",
     "CachedOutput",
     "CachedTask",
     "EarlierTask",
@@ -173,6 +175,25 @@ class CachedTask(NamedTuple):
     outputs: dict[str, CachedOutput]
 
 
+# The most lookup rows (a task's output each) ``cache_index`` returns for one fingerprint.
+CACHE_INDEX_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class CacheIndex:
+    """The cache entries recorded for some steps, found by their fingerprints in one call.
+
+    Attributes:
+        found: Cache key -> its finished tasks, newest first, as ``find_cached`` answers them,
+            for every key of the fingerprints asked about except the truncated ones.
+        truncated: Fingerprints with more entries than the limit: none of their entries are in
+            ``found``, so their keys must be looked up with ``find_cached``.
+    """
+
+    found: dict[str, list[CachedTask]]
+    truncated: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class TaskOutputRef:
     """One output of a run's task, reused ones included.
@@ -309,6 +330,29 @@ class TaskStore(Protocol):
         Only tasks of runs whose record is sealed, or of ``run_id`` (the asking run), and never a
         reproduction's: whether a seal really covers a task is judged by the caller. A key
         nothing answers is absent from the result.
+        """
+        ...
+
+    def cache_index(
+        self,
+        fingerprints: Sequence[str],
+        *,
+        run_id: str | None = None,
+        limit: int = CACHE_INDEX_LIMIT,
+        projects: Sequence[str] | None = None,
+    ) -> CacheIndex:
+        """Every cache entry recorded for steps with these ``fingerprints``, in one call.
+
+        The entries ``find_cached`` would answer for any key of these steps (same rules: sealed
+        runs or ``run_id``, no reproductions), so a run can judge its keys as it learns them
+        without asking again. A fingerprint with more than ``limit`` output rows, or past the
+        call's overall bound, is listed as truncated instead.
+
+        Args:
+            fingerprints: Step fingerprints.
+            run_id: The asking run.
+            limit: The most rows (one per task output) for one fingerprint.
+            projects: Only runs of these project ids answer; ``None``: every project's.
         """
         ...
 

@@ -28,10 +28,11 @@ from labledger._foundation.errors import IntegrityError, NotFoundError
 from labledger._foundation.settings import DEFAULT_STORE_LINK, StoreLink, parse_store_link
 from labledger.workspace.blobstore import BlobSource, VerifyingReader, as_stream
 from labledger.workspace.file_transfer import clone_file, hash_and_copy, link_file
+from labledger.workspace.filesystem_sync import sync_folder
 from labledger.workspace.trash import TRASH_FOLDER, Listed, Trashed
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["LocalBlobStore"]
 
@@ -188,6 +189,45 @@ class LocalBlobStore:
                 os.unlink(name)
             raise
         return digest
+
+    def put_many(self, blobs: Sequence[bytes]) -> list[str]:
+        """Store many blobs held in memory; their digests, in order.
+
+        Each is written to a temporary file, then one filesystem sync makes them all durable,
+        and only then are they renamed into place: as durable before visible as ``put``, for
+        one sync instead of one per blob.
+        """
+        digests: list[str] = []
+        written: list[tuple[str, str, str]] = []  # (temp name, folder, final)
+        planned: set[str] = set()
+        published = 0
+        try:
+            for data in blobs:
+                digest = digest_bytes(data)
+                digests.append(digest)
+                folder, final = self._location(digest)
+                if final in planned or _present(final):
+                    continue
+                name = self._temp_name()
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY)
+                written.append((name, folder, final))
+                planned.add(final)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
+            if written and self.fsync:
+                sync_folder(self._tmp)
+            for name, folder, final in written:
+                self._publish(name, folder, final)
+                published += 1
+        finally:
+            for name, _, _ in written[published:]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        return digests
 
     def put(self, source: BlobSource) -> str:
         if isinstance(source, bytes | bytearray | memoryview) and len(source) <= CHUNK_SIZE:

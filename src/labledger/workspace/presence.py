@@ -9,7 +9,7 @@ from labledger._foundation.errors import LabledgerError
 from labledger.workspace.blobstore import exists_many
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from labledger.workspace.blobstore import BlobStore
 
@@ -62,15 +62,20 @@ class _Presence:
         return entries is not None and all(self.has(entry) for entry in entries)
 
 
-def missing_digests(store: BlobStore, blobs: Iterable[tuple[str, bool]]) -> set[str]:
+def missing_digests(
+    store: BlobStore, blobs: Iterable[tuple[str, bool]], *, known: Mapping[str, bool] | None = None
+) -> set[str]:
     """The digests among ``blobs`` (``(digest, is_tree)`` pairs) whose bytes are not all stored.
 
     A tree counts as missing when its manifest, or the blob of any of its entries, is missing, or
     when the manifest cannot be read. The store is asked about all blobs in one batch, then about
-    all trees' entries in another.
+    all trees' entries in another; blobs in ``known`` (digest -> stored, learnt earlier) are not
+    asked about.
     """
     pairs = dict.fromkeys(blobs)
     presence = _Presence(store)
+    if known:
+        presence.known.update((digest, known[digest]) for digest, _ in pairs if digest in known)
     presence.prefetch(digest for digest, _ in pairs)
     trees = [digest for digest, is_tree in pairs if is_tree]
     presence.prefetch(entry for tree in trees for entry in presence.entries(tree) or ())

@@ -349,6 +349,9 @@ tasks = Table(
     Column("logged_digest", String(_DIGEST)),
     UniqueConstraint("run_id", "node"),
     Index(None, "cache_key", "status"),
+    # Revision 0009: a run's cache entries fetched by its steps' fingerprints, newest first
+    # (cache_index): a bounded read of the newest rows, however many a step has.
+    Index(None, "fingerprint", "status", "ended_at"),
 )
 
 task_inputs = Table(

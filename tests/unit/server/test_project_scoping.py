@@ -9,6 +9,7 @@ routers is called as each of them (``test_every_route_answers_a_non_member_as_if
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -279,8 +280,10 @@ _SCOPED = ("/api/v1/artifacts", "/api/v1/tasks", "/api/v1/lineage", "/api/v1/blo
 _WRITES = {"POST /api/v1/artifacts", "POST /api/v1/tasks/pipeline-runs",
            "PUT /api/v1/tasks/pipeline-runs/{run_id}/key-facts", "POST /api/v1/tasks/batches",
            "POST /api/v1/tasks/runs/{run_id}/verifications", "PUT /api/v1/blobs/{digest}",
-           "POST /api/v1/blobs/uploads", "POST /api/v1/blobs/uploads/{upload_id}/complete"}  # fmt: skip
+           "POST /api/v1/blobs/uploads", "POST /api/v1/blobs/uploads/{upload_id}/complete",
+           "POST /api/v1/blobs/batch"}  # fmt: skip
 Call = tuple[str, str, dict[str, Any]]
+_BLOB_DATA = base64.b64encode(b"some bytes everyone may hold").decode()
 _BLOB_ROUTES = (
     "GET /api/v1/blobs",
     "HEAD /api/v1/blobs",
@@ -328,6 +331,16 @@ def _calls(scene: Scene, blob: tuple[str, int]) -> dict[str, Call]:
         "POST /api/v1/tasks/cache/find": (
             "/api/v1/tasks/cache/find",
             {"json": {"keys": [scene.cache_key], "run_id": run}},
+        ),
+        # Every scene's step has the fingerprint "ffffffff": a non-member's index holds only the
+        # entries of the projects they read, as if the others did not exist.
+        "POST /api/v1/tasks/cache/index": (
+            "/api/v1/tasks/cache/index",
+            {"json": {"fingerprints": ["f" * 8], "run_id": run}},
+        ),
+        "POST /api/v1/blobs/batch": (
+            "/api/v1/blobs/batch",
+            {"json": {"blobs": [{"digest": digest, "data": _BLOB_DATA}]}},
         ),
         "POST /api/v1/tasks/batches": ("/api/v1/tasks/batches", {"json": {"tasks": [row]}}),
         "POST /api/v1/tasks/runs/{run_id}/verifications": (
@@ -407,7 +420,7 @@ def test_every_route_answers_a_non_member_as_if_absent_and_a_viewer_no_writes(
     scenes: dict[str, Scene],
     workspace: Workspace,
 ) -> None:
-    data = b"some bytes everyone may hold"
+    data = base64.b64decode(_BLOB_DATA)
     blob = (workspace.store.put(data), len(data))
     routes = {
         f"{method} {route.path}"

@@ -365,3 +365,41 @@ def test_a_reproduction_is_recorded_only_as_the_catalog_has_it(
         assert row.digest == again.digest and not row.matched
     finally:
         remote.close()
+
+
+def test_the_cache_index_answers_a_viewer_what_lookups_answer_in_one_request(
+    workspace: Workspace, store_as: Callable[[str], HttpTaskStore], transport: AppTransport
+) -> None:
+    editor, viewer = store_as("ed"), store_as("vera")
+    run = start_run("ed's", kind="pipeline", workspace=workspace)
+    editor.create_pipeline_run(PipelineRunRecord(run.id, "m:pipe", None, None, 0, "{}"))
+    batch = _batch(workspace, run.id)
+    editor.record_tasks(batch)
+    task = batch.tasks[0]
+    mine = new_id()  # the asking run
+    assert viewer.cache_index([task.fingerprint], run_id=mine).found == {}  # not sealed yet
+    run.end()
+    transport.requests.clear()
+    index = viewer.cache_index([task.fingerprint, "blake3:" + "0" * 64], run_id=mine)
+    assert transport.requests == [("POST", "/api/v1/tasks/cache/index")]
+    assert index.truncated == ()
+    assert index.found == viewer.find_cached([task.cache_key], run_id=mine)
+    assert viewer.cache_index([task.fingerprint], limit=0).truncated == (task.fingerprint,)
+
+
+def test_malformed_cache_index_requests_are_refused(
+    store_as: Callable[[str], HttpTaskStore], transport: AppTransport, team: dict[str, str]
+) -> None:
+    store_as("vera")
+    headers = {"Authorization": f"Bearer {team['vera']}"}
+    route = "/api/v1/tasks/cache/index"
+    for body in (
+        {"fingerprints": ["f"] * 1001},
+        {"fingerprints": ["f"], "limit": -1},
+        {"fingerprints": ["f"], "limit": 10**9},
+        {"fingerprints": ["f"], "projects": ["p"]},
+    ):
+        answer = transport.client.post(route, json=body, headers=headers)
+        assert answer.status_code == 422, body
+        assert set(answer.json()) == {"code", "message", "hint"}
+    assert transport.client.post(route, json={"fingerprints": ["f"]}).status_code == 401

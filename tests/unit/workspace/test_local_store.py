@@ -68,3 +68,46 @@ def test_storing_present_bytes_writes_nothing_and_renews_the_blob(tmp_path: Path
     assert path.stat().st_ino == inode
     # The grace period restarts, so gc cannot take it before the new reference is committed.
     assert store.modified_at(digest) > 1_000_000
+
+
+def test_put_many_syncs_once_and_publishes_only_after_the_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace import local_store
+
+    store = LocalBlobStore(tmp_path / "objects")
+    had = store.put(b"present already")
+    blobs = [b"one", b"two", b"present already", b"one"]
+    synced: list[list[str]] = []
+
+    def sync(folder: Path) -> None:
+        # At the sync, the new blobs are still temporary files: none is visible yet.
+        synced.append(sorted(d for d in store.digests()))
+
+    monkeypatch.setattr(local_store, "sync_folder", sync)
+    assert store.put_many(blobs) == [digest_bytes(b) for b in blobs]
+    assert synced == [[had]]
+    for data in blobs:
+        with store.open(digest_bytes(data)) as handle:
+            assert handle.read() == data
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+    synced.clear()
+    store.put_many([b"one", b"two"])  # all present: nothing to write or sync
+    assert synced == []
+
+
+def test_put_many_that_fails_leaves_no_blob_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace import local_store
+
+    store = LocalBlobStore(tmp_path / "objects")
+
+    def failing_sync(folder: Path) -> None:
+        raise OSError(errno.EIO, "the disk failed")
+
+    monkeypatch.setattr(local_store, "sync_folder", failing_sync)
+    with pytest.raises(OSError, match="disk failed"):
+        store.put_many([b"one", b"two"])
+    assert list(store.digests()) == []
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []

@@ -9,6 +9,9 @@ file can learn whether the server holds the same bytes (see docs/server.md, "Who
 ``PUT /api/v1/blobs/{digest}`` streams the body into the store's own ``put`` (see ``UploadBody``):
 every byte is hashed as it arrives, and the blob becomes visible only when the bytes match the
 digest. Uploads have their own size limit (``--max-upload-mb``), apart from the JSON body limit.
+``POST /api/v1/blobs/batch`` takes many small blobs in one JSON body (base64), bounded in count
+and bytes: every one is hashed and checked first, and none is stored unless all match, so a
+pipeline's outputs cost one request per flush instead of one per step.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from labledger._foundation.digests import parse_digest
-from labledger._foundation.errors import NotFoundError
+from labledger._foundation.digests import digest_bytes, parse_digest
+from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.server.permissions import ProjectScope, in_projects
 from labledger.server.routes.project_reads import require_some_project
 from labledger.server.upload_body import UploadBody, UploadCutOffError
@@ -34,13 +37,25 @@ if TYPE_CHECKING:
 
     from labledger.workspace.blobstore import BlobStore
 
-__all__ = ["PresenceIn", "PresenceOut", "UploadOut", "router"]
+__all__ = [
+    "BATCH_MAX_BLOBS",
+    "BATCH_MAX_BYTES",
+    "BlobBatchIn",
+    "BlobBatchOut",
+    "PresenceIn",
+    "PresenceOut",
+    "UploadOut",
+    "router",
+]
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 Reader = Annotated[ProjectScope, in_projects(Role.VIEWER)]
 Writer = Annotated[ProjectScope, in_projects(Role.EDITOR)]
 Digest = Annotated[str, Path(max_length=200, description="``blake3:`` and 64 hex digits.")]
 _CHUNK = 1024 * 1024
+BATCH_MAX_BLOBS = 1000  # blobs in one batched upload
+BATCH_MAX_BYTES = 8 * 1024 * 1024  # their bytes together, decoded
+_SHOWN = 3  # mismatched blobs named in an error
 
 
 def _store(request: Request) -> BlobStore:
@@ -69,6 +84,29 @@ class UploadOut(BaseModel):
     stored: bool
 
 
+class BatchBlob(BaseModel):
+    """One blob of a batched upload: its digest and its bytes in base64."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str = Field(max_length=200)
+    data: str = Field(max_length=(BATCH_MAX_BYTES // 3 + 1) * 4)
+
+
+class BlobBatchIn(BaseModel):
+    """Small blobs to store together (at most 1,000, 8 MiB of bytes in all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blobs: list[BatchBlob] = Field(max_length=BATCH_MAX_BLOBS)
+
+
+class BlobBatchOut(BaseModel):
+    """What each blob of a batched upload left in the store, in the order sent."""
+
+    blobs: list[UploadOut]
+
+
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(_CHUNK):
@@ -84,6 +122,64 @@ def presence(request: Request, scope: Reader, body: PresenceIn) -> PresenceOut:
     digests = [parse_digest(d) for d in body.digests]
     found = exists_many(_store(request), digests)
     return PresenceOut(present=[d for d in digests if found[d]])
+
+
+def _decoded(body: BlobBatchIn, limit: int) -> list[tuple[str, bytes]]:
+    """The batch's ``(digest, bytes)``, each checked: refuses the whole batch on any fault."""
+    import base64
+    import binascii
+
+    blobs: list[tuple[str, bytes]] = []
+    total = 0
+    for blob in body.blobs:
+        digest = parse_digest(blob.digest)
+        try:
+            data = base64.b64decode(blob.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError(
+                f"the bytes of blob {digest} are not valid base64",
+                hint="send each blob's bytes base64-encoded; nothing was stored",
+            ) from None
+        total += len(data)
+        if total > BATCH_MAX_BYTES or len(data) > limit:
+            from labledger.server.errors import RequestTooLargeError
+
+            raise RequestTooLargeError(
+                f"the batch holds more than {min(BATCH_MAX_BYTES, limit)} bytes of blobs",
+                hint="send fewer blobs a batch, and large ones with PUT /api/v1/blobs/{digest}; "
+                "nothing was stored",
+            )
+        blobs.append((digest, data))
+    wrong = [(digest, digest_bytes(data)) for digest, data in blobs if digest_bytes(data) != digest]
+    if wrong:
+        shown = "; ".join(
+            f"{claimed} holds bytes hashing to {actual}" for claimed, actual in wrong[:_SHOWN]
+        ) + ("; ..." if len(wrong) > _SHOWN else "")
+        raise ValidationError(
+            f"{len(wrong)} blob(s) do not match their digest ({shown}); nothing was stored",
+            hint="send each blob's exact bytes under the digest of those bytes",
+        )
+    return blobs
+
+
+@router.post("/batch", response_model=BlobBatchOut)
+def upload_batch(request: Request, scope: Writer, body: BlobBatchIn) -> BlobBatchOut:
+    """Store many small blobs in one request, each visible only once its bytes hash to its
+    digest; when any does not, none is stored (400). Blobs stored already are not written
+    again (``stored: false``), so sending a batch again changes nothing."""
+    from labledger.workspace.blobstore import exists_many, put_many
+
+    require_some_project(scope)
+    blobs = _decoded(body, request.app.state.upload_limit)
+    store = _store(request)
+    held = exists_many(store, [digest for digest, _ in blobs])
+    new = {digest: data for digest, data in blobs if not held[digest]}
+    put_many(store, list(new.values()))
+    return BlobBatchOut(
+        blobs=[
+            UploadOut(digest=digest, size=len(data), stored=digest in new) for digest, data in blobs
+        ]
+    )
 
 
 @router.head("/{digest}", response_class=Response)

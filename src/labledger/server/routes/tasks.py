@@ -30,6 +30,8 @@ from labledger.server.routes.run_access import project_of, require_runs_of, run_
 from labledger.server.task_bodies import (
     ArtifactMatchesOut,
     BlobIn,
+    CacheIndexIn,
+    CacheIndexOut,
     EarlierTasksIn,
     EarlierTasksOut,
     FindArtifactsIn,
@@ -182,6 +184,22 @@ def find_cached(request: Request, scope: Reader, body: FindCachedIn) -> FindCach
     runs = readable_runs(request, scope, {hit.run_id for hits in found.values() for hit in hits})
     kept = {key: [hit for hit in hits if hit.run_id in runs] for key, hits in found.items()}
     return FindCachedOut(found={key: hits for key, hits in kept.items() if hits})
+
+
+@router.post("/cache/index", response_model=CacheIndexOut)
+def cache_index(request: Request, scope: Reader, body: CacheIndexIn) -> CacheIndexOut:
+    """Every cache entry recorded for steps with these fingerprints, by cache key, in one
+    request (a read), under the rules of ``cache/find`` (only runs of projects the user reads,
+    kept to in the store's query, so the bound counts only those); a fingerprint with more than
+    ``limit`` entries comes back in ``truncated``, its keys to be looked up with ``cache/find``."""
+    projects = readable_projects(scope)
+    index = _store(request).cache_index(
+        body.fingerprints,
+        run_id=body.run_id,
+        limit=body.limit,
+        projects=None if projects is None else list(projects),
+    )
+    return CacheIndexOut(found=index.found, truncated=list(index.truncated))
 
 
 # -- recording -------------------------------------------------------------------------------

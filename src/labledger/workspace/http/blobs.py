@@ -1,7 +1,9 @@
 """``HttpBlobStore``: a server's blob store, over ``/api/v1/blobs``.
 
 Reads stream; writes hash the bytes here first, ask the server whether it has them (one request
-for a whole batch with ``put_files``), and send only what it lacks, streamed from the file (never
+for a whole batch with ``put_files`` and ``put_many``), and send only what it lacks; small blobs
+held in memory go together (``put_many``: ``POST /api/v1/blobs/batch``, up to 1,000 blobs or
+4 MiB a request); others streamed from the file (never
 read whole into memory): through the server (``PUT /api/v1/blobs/{digest}``), or, for blobs of at
 least ``direct_upload_bytes`` when the server's store is S3, straight to the bucket through a
 presigned URL, after which the server checks the bytes before the blob becomes visible
@@ -23,7 +25,12 @@ from labledger._foundation.digests import (
     digest_file,
     parse_digest,
 )
-from labledger._foundation.errors import ConfigurationError, IntegrityError, NotFoundError
+from labledger._foundation.errors import (
+    ConfigurationError,
+    IntegrityError,
+    LabledgerError,
+    NotFoundError,
+)
 from labledger.workspace.http.blob_staging import DirectUploads, UploadOut, file_chunks
 
 if TYPE_CHECKING:
@@ -35,10 +42,20 @@ if TYPE_CHECKING:
     from labledger.workspace.blobstore import BlobSource
     from labledger.workspace.http.client import Client
 
-__all__ = ["DIRECT_UPLOAD_BYTES", "HttpBlobStore", "direct_upload_threshold"]
+__all__ = [
+    "BATCH_BLOB_BYTES",
+    "DIRECT_UPLOAD_BYTES",
+    "HttpBlobStore",
+    "direct_upload_threshold",
+]
 
 _ROUTE = "/api/v1/blobs"
 _PRESENCE_BATCH = 10_000
+BATCH_BLOB_BYTES = 1024 * 1024  # blobs up to this size go in a batched upload
+_BATCH_BYTES = 4 * 1024 * 1024  # bytes of one batched upload (the server takes up to 8 MiB)
+_BATCH_COUNT = 1000  # blobs of one batched upload (the server's bound)
+# Error codes that say the server cannot take batched uploads: send the blobs one by one.
+_NO_BATCHES = frozenset({"too_large", "method_not_allowed", "error"})
 DIRECT_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
@@ -109,6 +126,8 @@ class HttpBlobStore:
             ``LABLEDGER_DIRECT_UPLOAD_MB`` or 64 MiB.
     """
 
+    remote = True  # each call is a round trip: writers may hold small blobs for a batch
+
     def __init__(self, client: Client, *, direct_upload_bytes: int | None = None) -> None:
         self._client = client
         self.url = client.base_url
@@ -116,6 +135,7 @@ class HttpBlobStore:
             direct_upload_threshold() if direct_upload_bytes is None else direct_upload_bytes
         )
         self._direct = DirectUploads(client)
+        self._batches = True  # false once the server refuses batched uploads
 
     def _refuse(self, what: str) -> NoReturn:
         raise ConfigurationError(
@@ -164,6 +184,57 @@ class HttpBlobStore:
             self._send_file(path, digest, status)
             sent.add(digest)
         return digests
+
+    def put_many(self, blobs: Sequence[bytes]) -> list[str]:
+        """Store blobs held in memory; their digests, in order.
+
+        One presence request for them all; the missing ones up to ``BATCH_BLOB_BYTES`` go
+        together in batched uploads (the server checks every digest before any is stored), larger
+        ones one by one. A server without batched uploads, or whose body limit is lower than a
+        batch, gets them one by one.
+        """
+        data = [bytes(blob) for blob in blobs]
+        digests = [digest_bytes(blob) for blob in data]
+        present = self.exists_many(digests)
+        missing = {d: blob for d, blob in zip(digests, data, strict=True) if not present[d]}
+        batch: list[tuple[str, bytes]] = []
+        size = 0
+        for digest, blob in missing.items():
+            if len(blob) > BATCH_BLOB_BYTES or not self._batches:
+                self._send(digest, len(blob), lambda blob=blob: iter((blob,)))
+                continue
+            if batch and (len(batch) >= _BATCH_COUNT or size + len(blob) > _BATCH_BYTES):
+                self._send_batch(batch)
+                batch, size = [], 0
+            batch.append((digest, blob))
+            size += len(blob)
+        if batch:
+            self._send_batch(batch)
+        return digests
+
+    def _send_batch(self, batch: list[tuple[str, bytes]]) -> None:
+        """One batched upload; one by one where the server cannot take it."""
+        import base64
+
+        body = {
+            "blobs": [
+                {"digest": digest, "data": base64.b64encode(blob).decode("ascii")}
+                for digest, blob in batch
+            ]
+        }
+        if self._batches:
+            try:
+                # The same bytes under the same digests: sending them again changes nothing.
+                self._client.call("POST", f"{_ROUTE}/batch", body, dict, idempotent=True)
+                return
+            except LabledgerError as exc:
+                # An older server (no such route: 404 or 405), or a body limit below the
+                # batch's size (413); any other refusal is the caller's to see.
+                if not isinstance(exc, NotFoundError) and exc.code not in _NO_BATCHES:
+                    raise
+                self._batches = False
+        for digest, blob in batch:
+            self._send(digest, len(blob), lambda blob=blob: iter((blob,)))
 
     def _send_file(self, path: str, digest: str, before: os.stat_result) -> None:
         after = os.stat(path)

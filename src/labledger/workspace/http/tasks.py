@@ -12,9 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pydantic import BaseModel
+
+from labledger._foundation.errors import LabledgerError, NotFoundError
 from labledger.stores.tasks import (
+    CACHE_INDEX_LIMIT,
     ArtifactMatch,
     CachedTask,
+    CacheIndex,
     EarlierTask,
     InputArtifact,
     PipelineRunRecord,
@@ -36,6 +41,12 @@ _MAX_IDS = 10_000  # the server's bound on keys or ids in one read
 _PAGE = 1000
 T = TypeVar("T")
 _FOUND = dict[str, dict[str, list[CachedTask]]]
+_MAX_FINGERPRINTS = 1000  # the server's bound on fingerprints in one cache index request
+
+
+class _Index(BaseModel):
+    found: dict[str, list[CachedTask]]
+    truncated: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,7 @@ class HttpTaskStore:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._indexes = True  # false once the server turns out to have no cache index
 
     # -- pipeline runs -----------------------------------------------------------------------
 
@@ -98,6 +110,42 @@ class HttpTaskStore:
             )
             found.update(answer["found"])
         return found
+
+    def cache_index(
+        self,
+        fingerprints: Sequence[str],
+        *,
+        run_id: str | None = None,
+        limit: int = CACHE_INDEX_LIMIT,
+        projects: Sequence[str] | None = None,
+    ) -> CacheIndex:
+        """One request per 1,000 fingerprints. ``projects`` is the server's to decide: it
+        answers from the projects the signed-in user may read. A server without the route (an
+        older one) answers every fingerprint as truncated: its keys are then looked up."""
+        unique = list(dict.fromkeys(fingerprints))
+        if not self._indexes:
+            return CacheIndex({}, tuple(unique))
+        found: dict[str, list[CachedTask]] = {}
+        truncated: list[str] = []
+        for start in range(0, len(unique), _MAX_FINGERPRINTS):
+            body = {
+                "fingerprints": unique[start : start + _MAX_FINGERPRINTS],
+                "run_id": run_id or None,
+                "limit": limit,
+            }
+            try:
+                answer: _Index = self._client.call(
+                    "POST", f"{_ROUTE}/cache/index", body, _Index, idempotent=True
+                )
+            except LabledgerError as exc:
+                # 404 or 405 (a route this server does not have), and nothing else.
+                if not isinstance(exc, NotFoundError) and type(exc) is not LabledgerError:
+                    raise
+                self._indexes = False
+                return CacheIndex({}, tuple(unique))
+            found.update(answer.found)
+            truncated.extend(answer.truncated)
+        return CacheIndex(found, tuple(truncated))
 
     # -- recording ---------------------------------------------------------------------------
 

@@ -22,8 +22,10 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from labledger._foundation.errors import ConflictError, NotFoundError, ValidationError
 from labledger.stores.tasks import (
+    CACHE_INDEX_LIMIT,
     CachedOutput,
     CachedTask,
+    CacheIndex,
     PipelineRunRecord,
 )
 from labledger.workspace import schema
@@ -78,6 +80,8 @@ _LOOKUP = (
 _ONE_KEY = _LOOKUP.where(_t.c.cache_key == sa.bindparam("key"))
 _MANY_KEYS = _LOOKUP.where(_t.c.cache_key.in_(sa.bindparam("keys", expanding=True)))
 _KEY_BATCH = 500
+_BY_FINGERPRINT = _LOOKUP.where(_t.c.fingerprint == sa.bindparam("fingerprint"))
+_INDEX_ROWS = 20_000  # rows one cache_index call returns at most, over all its fingerprints
 
 
 @contextlib.contextmanager
@@ -202,6 +206,33 @@ class SqlTaskStore(TaskReads):
         if self._sqlite:
             return self._find_cached_sqlite(keys, run_id or "")
         return self._find_cached_portable(keys, run_id or "")
+
+    def cache_index(
+        self,
+        fingerprints: Sequence[str],
+        *,
+        run_id: str | None = None,
+        limit: int = CACHE_INDEX_LIMIT,
+        projects: Sequence[str] | None = None,
+    ) -> CacheIndex:
+        statement = _BY_FINGERPRINT
+        if projects is not None:
+            statement = statement.where(_r.c.project_id.in_(list(projects)))
+        rows: list[tuple[Any, ...]] = []
+        truncated: list[str] = []
+        left = _INDEX_ROWS
+        with self._workspace.read() as conn:
+            for fingerprint in dict.fromkeys(fingerprints):
+                cap = max(0, min(limit, left))
+                found = conn.execute(
+                    statement.limit(cap + 1), {"fingerprint": fingerprint, "run_id": run_id or ""}
+                ).all()
+                if len(found) > cap:
+                    truncated.append(fingerprint)
+                    continue
+                rows.extend(tuple(row) for row in found)
+                left -= len(found)
+        return CacheIndex(_cached_tasks(rows), tuple(truncated))
 
     def _find_cached_portable(
         self, keys: Sequence[str], asking: str
