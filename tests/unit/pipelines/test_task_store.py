@@ -3,6 +3,7 @@ path writing and reading the same rows as the portable SQLAlchemy path."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,29 @@ def test_a_retried_flush_writes_nothing_twice(
     assert set(second.tasks["numbers"].outputs.values()) <= set(remap.values())
     assert _counts(workspace) == counts
     assert workspace.stores.tasks.record_tasks(batches[0]) == {}
+    assert _counts(workspace) == counts
+
+
+def test_a_new_batch_into_a_sealed_run_writes_nothing(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked in the batch's own write, so a finish cannot slip in between a check and it."""
+    from labledger._foundation.errors import RunStateError
+    from labledger._foundation.ids import new_id
+
+    batches = _spy(workspace, "record_tasks", monkeypatch)
+    sp.arithmetic.run(workspace=workspace, cache=False)
+    monkeypatch.undo()
+    counts = _counts(workspace)
+    late = dataclasses.replace(
+        batches[0],
+        tasks=[row._replace(id=new_id(), node=f"late-{row.node}") for row in batches[0].tasks],
+        inputs=[],
+        outputs=[],
+        artifacts=[],
+    )
+    with pytest.raises(RunStateError, match="has ended"):
+        workspace.stores.tasks.record_tasks(late)
     assert _counts(workspace) == counts
 
 

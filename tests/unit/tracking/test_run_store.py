@@ -203,6 +203,17 @@ def test_a_batch_after_the_seal_writes_nothing(workspace: Workspace) -> None:
     assert [p.value for p in store.metric_history(new.id).items] == [0.5]
     store.log_batch(new.id, tags=[("team", "after")])
     assert dict(store.get_runs([new.id])[0].tags)["team"] == "after"
+    # Nor an artifact: the check is in the artifact's own write too.
+    from labledger._foundation.ids import new_id
+    from labledger.stores.artifacts import Artifact, NewArtifact
+
+    digest = workspace.store.put(b"late")
+    late = Artifact(new_id(), "late.txt", "file", "bytes", digest, 4, new.id, 1.0, "ana")
+    with pytest.raises(RunStateError, match="has ended"):
+        workspace.stores.artifacts.add_artifacts(
+            [NewArtifact(late, workspace.project_id(), ((digest, 4),))]
+        )
+    assert workspace.stores.artifacts.list_artifacts(run_id=new.id).items == []
     assert verify_workspace(workspace, remember=False).ok
 
 

@@ -17,6 +17,7 @@ from labledger.stores.pages import Page, decode_token, encode_token
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_artifact
 from labledger.workspace.search_index import refresh_document
+from labledger.workspace.sql.run_rows import require_running
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -73,6 +74,10 @@ class SqlArtifactStore:
         ws = self._workspace
         named: set[tuple[str, str]] = set()
         with ws.write() as conn:
+            bound = {new.artifact.run_id for new in artifacts}
+            for run_id in sorted(run for run in bound if run is not None):
+                # In this write, so a finish cannot slip in between: a sealed run stays sealed.
+                require_running(conn, run_id)
             projects = _run_projects(conn, {new.artifact.run_id for new in artifacts})
             for new in artifacts:
                 artifact = new.artifact

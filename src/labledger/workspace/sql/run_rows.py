@@ -372,7 +372,8 @@ def require_running(conn: Connection, run_id: str) -> None:
         ).scalar()
     if status is not None and status != "running":
         raise RunStateError(
-            f"run {run_id} has ended ({status}); only its tags can change",
+            f"run {run_id} has ended ({status}); a sealed record stays as sealed, so only its "
+            "tags can change",
             hint="start a new run with labledger.start_run()",
         )
 

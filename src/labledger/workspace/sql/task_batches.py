@@ -22,6 +22,7 @@ from labledger._foundation.errors import ConflictError, ValidationError
 from labledger.stores.tasks import NewArtifact, TaskInput, TaskOutput, TaskRow
 from labledger.workspace import schema
 from labledger.workspace.search_index import index_new_artifacts
+from labledger.workspace.sql.run_rows import require_running
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
@@ -101,6 +102,11 @@ def _record(workspace: Workspace, batch: TaskBatch) -> dict[str, str]:
     with workspace.write() as conn:
         if _written(conn, batch):
             return _remap_of(conn, batch)
+        # A batch not recorded yet goes only into running runs, checked in this write so that
+        # a finish cannot slip in between: a sealed record stays as sealed.
+        runs = {row.run_id for row in batch.tasks} | {row.run_id for row in batch.artifacts}
+        for run_id in sorted(run for run in runs if run is not None):
+            require_running(conn, run_id)
         remap, cached_from = _link_duplicates(conn, batch)
         tasks: list[TaskRow] = list(batch.tasks)
         inputs: list[TaskInput] = list(batch.inputs)
