@@ -4,8 +4,13 @@
 reproduction only when the catalog itself says so: the re-run is a pipeline run that reproduces
 the run and was started by the user who reports it, each check names an output the original run
 recorded (its artifact and digest), and each ``actual`` digest is the one the re-run recorded for
-the same output. Whether a step promised equal bytes is read from its task, and whether an
-output matched follows from the two digests, never from the client.
+the same output by a step it executed, once it has ended. Whether a step promised equal bytes is
+read from its task, and whether an output matched follows from the two digests, never from the
+client.
+
+What this cannot check is that the steps really ran: an editor can record task rows of their own
+making. A reproduction is therefore as trustworthy as the user who reports it, and the ledger
+names them (``run.reproduced``, signed by their key when they hold one).
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ def checked_verifications(
     (rerun,) = stores.runs.get_runs([rerun_id])
     if rerun.user != user:
         raise _refuse(f"run {rerun_id} was started by {rerun.user}, not by {user}")
+    if rerun.status == "running":
+        # `labledger reproduce` reports once its re-run has ended: its record is sealed then.
+        raise _refuse(f"run {rerun_id} is still running; report it once it has ended")
+    ran = {task.node: task.status for task in stores.tasks.run_tasks(rerun_id)}
     original = {(ref.node, ref.name): ref for ref in stores.tasks.run_outputs(run_id)}
     again = {(ref.node, ref.name): ref.digest for ref in stores.tasks.run_outputs(rerun_id)}
     options = {task.id: task.options_json for task in stores.tasks.run_tasks(run_id)}
@@ -67,6 +76,10 @@ def checked_verifications(
                 f"run {run_id} recorded no output {claim.output!r} of {claim.node!r} as artifact "
                 f"{claim.artifact_id} with digest {claim.expected}"
             )
+        if claim.actual is not None and ran.get(claim.node) != "finished":
+            # A re-run's output counts only from a step it executed, not one it took from the
+            # cache or never ran.
+            raise _refuse(f"run {rerun_id} did not execute {claim.node!r}")
         if again.get(key) != claim.actual:
             raise _refuse(
                 f"run {rerun_id} recorded {again.get(key) or 'no output'} for "

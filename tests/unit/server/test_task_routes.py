@@ -3,6 +3,7 @@ and refusals (the server runs in this process, behind ``AppTransport``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -337,7 +338,6 @@ def test_a_reproduction_is_recorded_only_as_the_catalog_has_it(
         editor.create_pipeline_run(record)
         other = _batch(workspace, rerun.id, data=b"other bytes")
         editor.record_tasks(other)
-        rerun.end()
         (again,) = workspace.stores.tasks.run_outputs(rerun.id)
         assert again.digest != ref.digest
 
@@ -346,6 +346,25 @@ def test_a_reproduction_is_recorded_only_as_the_catalog_has_it(
             fields.update(expected=ref.digest, actual=actual, deterministic=True)
             fields.update(extra)
             return OutputCheck(**fields)
+
+        # Reported while the re-run is still open (its record not sealed): refused.
+        with pytest.raises(ValidationError, match="still running"):
+            editor.record_verifications(original.id, rerun.id, [claim(again.digest)])
+        rerun.end()
+        # A "re-run" whose step was taken from the cache (here: the original's bytes) executed
+        # nothing, so it verifies nothing.
+        lazy = start_run("lazy", kind="pipeline", workspace=remote)
+        record = PipelineRunRecord(lazy.id, "m:pipe", None, None, 0, "{}", reproduces=original.id)
+        editor.create_pipeline_run(record)
+        copied = _batch(workspace, lazy.id, data=b"first bytes")
+        editor.record_tasks(
+            dataclasses.replace(
+                copied, tasks=[row._replace(status="cached") for row in copied.tasks]
+            )
+        )
+        lazy.end()
+        with pytest.raises(ValidationError, match="did not execute"):
+            editor.record_verifications(original.id, lazy.id, [claim(ref.digest)])
 
         # Claiming the bytes were reproduced when the re-run recorded others is refused.
         with pytest.raises(ValidationError, match="recorded"):
