@@ -85,7 +85,9 @@ def create_app(
         title="labledger",
         version=__version__,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # The interactive docs page loads its scripts from a CDN: not on a single-user server,
+        # where a page of the server's own origin acts as its administrator without a token.
+        docs_url="/api/v1/docs" if auth_required else None,
         redoc_url=None,
     )
     app.state.workspace = workspace

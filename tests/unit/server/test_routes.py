@@ -283,6 +283,18 @@ def test_disabling_every_user_does_not_bring_single_user_mode_back(workspace: Wo
     _is_error(client.get("/api/v1/me"), 401, "unauthenticated")
 
 
+def test_only_a_server_with_users_serves_the_interactive_docs(workspace: Workspace) -> None:
+    """The page loads its scripts from a CDN; on a single-user server they would act as its
+    administrator, without a token."""
+    from labledger.server import create_app
+
+    single = TestClient(create_app(workspace, auth_required=False), base_url=_LOCAL)
+    assert single.get("/api/v1/docs").status_code == 404
+    assert single.get("/api/v1/openapi.json").status_code == 200
+    team = TestClient(create_app(workspace, auth_required=True), base_url=_LOCAL)
+    assert team.get("/api/v1/docs").status_code == 200
+
+
 def test_single_user_mode_refuses_other_hosts_and_web_pages(workspace: Workspace) -> None:
     from labledger.server import create_app
 
