@@ -200,6 +200,11 @@ def test_a_batch_after_the_seal_writes_nothing(workspace: Workspace) -> None:
     with pytest.raises(RunStateError, match="has ended"):
         store.log_batch(new.id, params=[("extra", "1", 1.0)])
     assert store.get_runs([new.id])[0] == sealed  # no metric, param or tag from either batch
+    # A batch sent again whose rows are all stored (its first answer was lost) is still a no-op,
+    # and other content under a stored seq still a conflict.
+    store.log_batch(new.id, metrics=[("loss", 0.5, 0, 1.0, 1)])
+    with pytest.raises(ConflictError):
+        store.log_batch(new.id, metrics=[("loss", 0.7, 0, 1.0, 1)])
     assert [p.value for p in store.metric_history(new.id).items] == [0.5]
     store.log_batch(new.id, tags=[("team", "after")])
     assert dict(store.get_runs([new.id])[0].tags)["team"] == "after"

@@ -58,6 +58,7 @@ __all__ = [
     "insert_run",
     "lock_run",
     "require_running",
+    "require_running_or_stored",
     "touch_heartbeat",
     "upsert_latest_metrics",
 ]
@@ -357,6 +358,46 @@ def require_running(conn: Connection, run_id: str) -> None:
     Raises:
         RunStateError: The run has ended.
     """
+    status = _locked_status(conn, run_id)
+    if status is not None and status != "running":
+        raise _ended(run_id, status)
+
+
+def require_running_or_stored(
+    conn: Connection,
+    run_id: str,
+    metrics: Sequence[MetricRow],
+    params: Sequence[tuple[str, str, float | None]],
+) -> bool:
+    """``require_running`` for a batch of metrics and params, which may also be a batch sent
+    again whose rows are all stored already (its first answer was lost): whether to write it.
+
+    Raises:
+        RunStateError: The run has ended and the batch holds a row it does not have.
+        ConflictError: The run has ended and the batch holds other content under a stored seq
+            (or another value of a stored param).
+    """
+    status = _locked_status(conn, run_id)
+    if status is None or status == "running":
+        return True
+    if metrics:
+        seqs = [row[4] for row in metrics]
+        found = conn.execute(
+            _STORED_METRICS, {"run_id": run_id, "first": min(seqs), "last": max(seqs)}
+        ).all()
+        if not set(seqs) <= {row[0] for row in found}:
+            raise _ended(run_id, status)
+        check_replayed_metrics(conn, run_id, metrics)
+    if params:
+        stored = dict(
+            conn.execute(_STORED_PARAMS, {"run_id": run_id, "keys": [p[0] for p in params]}).all()
+        )
+        if any(stored.get(key) != value for key, value, _ in params):
+            raise _ended(run_id, status)
+    return False
+
+
+def _locked_status(conn: Connection, run_id: str) -> str | None:
     db = driver_connection(conn)
     if db is not None:
         # SQLite write transactions begin IMMEDIATE: no seal can be written until this commits.
@@ -370,12 +411,15 @@ def require_running(conn: Connection, run_id: str) -> None:
         status = conn.execute(
             select(runs.c.status).where(runs.c.id == run_id).with_for_update(read=True)
         ).scalar()
-    if status is not None and status != "running":
-        raise RunStateError(
-            f"run {run_id} has ended ({status}); a sealed record stays as sealed, so only its "
-            "tags can change",
-            hint="start a new run with labledger.start_run()",
-        )
+    return None if status is None else str(status)
+
+
+def _ended(run_id: str, status: str) -> RunStateError:
+    return RunStateError(
+        f"run {run_id} has ended ({status}); a sealed record stays as sealed, so only its "
+        "tags can change",
+        hint="start a new run with labledger.start_run()",
+    )
 
 
 def touch_heartbeat(conn: Connection, run_ids: Sequence[str], now: float) -> None:

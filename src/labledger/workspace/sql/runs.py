@@ -29,7 +29,7 @@ from labledger.workspace.sql.run_rows import (
     insert_params,
     insert_run,
     lock_run,
-    require_running,
+    require_running_or_stored,
     touch_heartbeat,
     upsert_latest_metrics,
 )
@@ -151,8 +151,10 @@ class SqlRunStore:
         del batch_id
         ws = self._workspace
         with ws.write() as conn:
-            if metrics or params:
-                require_running(conn, run_id)
+            if (metrics or params) and not require_running_or_stored(conn, run_id, metrics, params):
+                # Sent again after the run ended, every row stored already: a no-op (tags,
+                # which stay editable, are still written).
+                metrics, params = (), ()
             if params:
                 insert_params(conn, [(run_id, *param) for param in params])
             if metrics:
