@@ -2,7 +2,8 @@
 
 labledger names a key by its 32 raw bytes in lowercase hex (the ``key_id`` signed bodies carry);
 people also have OpenSSH lines (``ssh-ed25519 AAAA... comment``) and PEM files. A PEM *private*
-key is refused here: only the public half is ever sent to a server.
+key is refused here: only the public half is ever sent to a server. So is a key that is not a
+usable curve point (a small-order one, the all-zero bytes among them; see ``key_points``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 
 from labledger._foundation.errors import ValidationError
+from labledger.identity.key_points import weak_point_reason
 
 __all__ = ["parse_public_key"]
 
@@ -39,6 +41,13 @@ def parse_public_key(text: str) -> str:
         Ed25519PublicKey.from_public_bytes(raw)
     except ValueError as exc:
         raise ValidationError("that is not an Ed25519 public key", hint=_HINT) from exc
+    weak = weak_point_reason(raw)
+    if weak is not None:
+        raise ValidationError(
+            f"that is not a usable Ed25519 public key: {weak}",
+            hint="send the public half of a key pair made by `labledger keys create` (or "
+            "ssh-keygen -t ed25519)",
+        )
     return raw.hex()
 
 

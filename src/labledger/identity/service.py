@@ -51,6 +51,7 @@ __all__ = [
     "MAX_TOKEN_DAYS",
     "MIN_PASSWORD",
     "PROJECT_NAME_PATTERN",
+    "RESERVED_USER_NAMES",
     "USER_NAME_PATTERN",
     "IdentityService",
     "IssuedToken",
@@ -64,6 +65,9 @@ MIN_PASSWORD = 8
 MAX_TOKEN_DAYS = 36_500
 MAX_TOKEN_LIFETIME_S = MAX_TOKEN_DAYS * 86_400.0
 _NAME = re.compile(USER_NAME_PATTERN)
+RESERVED_USER_NAMES = frozenset({"workspace"})
+"""Names no user may take: ``workspace`` is the actor whose key signs checkpoints, and ``verify``
+counts the entries it signed under that name (compared without regard to case)."""
 # Every workspace has it (the catalog makes it), so saying it exists tells nobody anything.
 DEFAULT_PROJECT = "default"
 PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
@@ -117,6 +121,11 @@ class IdentityService:
             raise ValidationError(
                 f"invalid user name {name!r}",
                 hint="use 1-200 letters, digits and . _ @ -, starting with a letter or digit",
+            )
+        if name.casefold() in RESERVED_USER_NAMES:
+            raise ValidationError(
+                f"the user name {name!r} is reserved: the workspace's own key signs as it",
+                hint="pick another name for the user",
             )
         if isinstance(self.store, UserMaker):
             # A server hashes the password and names whoever signed in as the user's maker.

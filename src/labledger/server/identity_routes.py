@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from labledger._foundation.errors import ValidationError
 from labledger.server.models import (
     IssuedTokenOut,
     MembershipOut,
@@ -91,7 +92,17 @@ def revoke_token(token_id: str, request: Request, user: Annotated[User, signed_i
 
 @router.post("/users", response_model=UserOut, status_code=201, tags=["admin"])
 def create_user(body: NewUserIn, request: Request, admin: Annotated[User, admin_only()]) -> UserOut:
-    """Create a user (administrators only)."""
+    """Create a user (administrators only).
+
+    The server's own actor is refused as a name: the server records its writes as that actor,
+    so such a user's entries could not be told from the server's.
+    """
+    server_actor = request.app.state.workspace.actor
+    if body.name.casefold() == str(server_actor).casefold():
+        raise ValidationError(
+            f"the user name {body.name!r} is the server's own actor, which signs its entries",
+            hint="pick another name for the user",
+        )
     user = _service(request).create_user(
         body.name,
         by=admin.name,

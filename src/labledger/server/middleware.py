@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id on every request and response (and log line), and a body limit."""
+"""ASGI middleware: a request id on every request and response (and log line), a body limit, and
+no NUL character in a request's path or query string."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from labledger.server.errors import RequestTooLargeError, error_response
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "RequestIds"]
+__all__ = ["BodyLimit", "NoNulCharacters", "RequestIds"]
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -123,3 +124,40 @@ class BodyLimit:
             f"the request body is larger than {limit} bytes",
             "send less per request, or raise the server's body limit",
         )
+
+
+class NoNulCharacters:
+    """Refuse a NUL character (U+0000, sent as ``%00``) in the path or the query string with 400,
+    before any route sees it.
+
+    No name, id, reference or filter labledger keeps may hold one, and PostgreSQL's text type cannot
+    store one at all; refusing it here gives every route the same clear answer. (A NUL inside a
+    JSON body is refused where it would be written: the workspace turns the database's refusal
+    into the same error.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _holds_nul(scope):
+            response = error_response(
+                400,
+                "validation",
+                "the request's path or query string holds a NUL character (%00)",
+                "remove the NUL character from the name, id or value in the URL",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _holds_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    raw_path: bytes = scope.get("raw_path") or b""
+    return (
+        "\x00" in str(scope.get("path", ""))
+        or b"%00" in raw_path
+        or b"%00" in query
+        or b"\x00" in query
+    )

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from labledger._foundation.errors import (
     ConfigurationError,
     StoreUnavailableError,
+    ValidationError,
     WorkspaceNotFoundError,
     WorkspaceUnreadableError,
 )
@@ -68,13 +69,30 @@ def _close_writers(idle: list[tuple[int, Connection]]) -> None:
             conn.close()
 
 
+# psycopg's words when a text parameter holds U+0000, which PostgreSQL's text type cannot store.
+_NUL_TEXT = "cannot contain NUL"
+
+
 @contextlib.contextmanager
 def _reachable(catalog: Catalog) -> Iterator[None]:
-    """Turn a lost or refused database connection into ``StoreUnavailableError`` (retryable)."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    """Turn a lost or refused database connection into ``StoreUnavailableError`` (retryable), and
+    text holding a NUL character (which PostgreSQL refuses) into ``ValidationError``.
+
+    Every PostgreSQL transaction runs inside this, so no store or route needs to check for NUL
+    itself; the transaction has rolled back by the time the error arrives here.
+    """
+    from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
     try:
         yield
+    except DataError as exc:
+        if _NUL_TEXT not in str(exc.orig):
+            raise
+        raise ValidationError(
+            "text holds a NUL character (U+0000), which the catalog cannot store",
+            hint="remove the NUL character from the value, or escape it (for example as the "
+            "six characters \\u0000); nothing was written",
+        ) from exc
     except (OperationalError, InterfaceError) as exc:
         reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
         raise StoreUnavailableError(

@@ -122,6 +122,18 @@ def test_duplicate_user_is_a_conflict(service: IdentityService) -> None:
         service.create_user("../x", by="root")
 
 
+def test_the_workspace_signers_name_is_reserved(
+    service: IdentityService, workspace: Workspace
+) -> None:
+    # ``workspace`` is the actor whose key signs checkpoints; verify counts its entries by name.
+    for name in ("workspace", "Workspace", "WORKSPACE"):
+        with pytest.raises(ValidationError, match="reserved") as caught:
+            service.create_user(name, by="root")
+        assert caught.value.hint
+    assert [user.name for user in service.list_users()] == []
+    service.create_user("workspace-admin", by="root")
+
+
 def test_require_hides_projects_from_non_members(
     service: IdentityService, workspace: Workspace
 ) -> None:

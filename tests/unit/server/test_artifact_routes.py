@@ -163,3 +163,43 @@ def test_a_reference_to_a_blob_nobody_stored_is_a_400(client: TestClient, header
     assert refused.json()["code"] == "validation"
     assert "not in the store" in refused.json()["message"]
     assert client.get(ARTIFACTS, headers=headers("ed")).json()["items"] == []
+
+
+def _rows(workspace: Workspace) -> tuple[int, int]:
+    """How many artifacts and ledger entries the catalog holds."""
+    import sqlalchemy as sa
+
+    from labledger.workspace import schema
+
+    with workspace.read() as conn:
+        count = [
+            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in (schema.artifacts, schema.ledger)
+        ]
+    return count[0], count[1]
+
+
+def test_an_id_taken_already_is_a_conflict_that_names_nothing_else_and_writes_nothing(
+    client: TestClient, headers: Any, workspace: Workspace, team: dict[str, str]
+) -> None:
+    workspace.store.put(b"bytes")
+    body = {"artifacts": [_artifact(b"bytes", id="fixed-id")]}
+    assert client.post(ARTIFACTS, json=body, headers=headers("ed")).status_code == 201
+    before = _rows(workspace)
+    # Taken in a project pat cannot see: the same 409 as ed gets, and it says only that.
+    assay = workspace.project_id("assay")
+    attempts = [
+        (headers("ed"), _artifact(b"bytes", id="fixed-id")),
+        (headers("ed"), _artifact(b"bytes", id="fixed-id", name="other")),
+        (headers("pat"), _artifact(b"bytes", id="fixed-id", name="other", project_id=assay)),
+    ]
+    for who, artifact in attempts:
+        again = client.post(ARTIFACTS, json={"artifacts": [artifact]}, headers=who)
+        assert again.status_code == 409, again.text
+        assert again.json()["code"] == "conflict"
+        assert again.json()["message"] == "an artifact with id fixed-id exists already"
+    # The same id twice in one request is refused too, and neither is written.
+    twice = [_artifact(b"bytes", id="twin", name="a"), _artifact(b"bytes", id="twin", name="b")]
+    refused = client.post(ARTIFACTS, json={"artifacts": twice}, headers=headers("ed"))
+    assert refused.status_code == 409 and "twin" in refused.json()["message"]
+    assert _rows(workspace) == before

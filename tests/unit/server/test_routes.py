@@ -421,3 +421,30 @@ def test_a_catalog_that_does_not_answer_is_a_503_that_names_no_database(
     assert "req-503" in body["hint"]
     logged = [r for r in caplog.records if getattr(r, "request_id", None) == "req-503"]
     assert any(secret in r.getMessage() for r in logged)
+
+
+def test_names_of_system_actors_are_refused_for_users(
+    client: TestClient, as_user: Any, workspace: Workspace
+) -> None:
+    # ``workspace`` signs checkpoints; the server's own actor records the server's writes.
+    for name in ("workspace", workspace.actor, workspace.actor.upper()):
+        refused = client.post("/api/v1/users", json={"name": name}, headers=as_user("ada"))
+        body = _is_error(refused, 400, "validation")
+        assert body["hint"] and name in body["message"]
+        _is_error(client.get(f"/api/v1/users/{name}", headers=as_user("ada")), 404, "not_found")
+
+
+def test_a_nul_character_in_a_path_or_query_string_is_a_400(
+    client: TestClient, as_user: Any
+) -> None:
+    for path in (
+        "/api/v1/projects/assay/members/ot%00to",
+        "/api/v1/ledger/proofs/run%00x",
+        "/api/v1/users/new%00",
+        "/api/v1/artifacts?kind=a%00b",
+        "/api/v1/runs/x/metrics?key=lo%00ss",
+    ):
+        body = _is_error(client.get(path, headers=as_user("ada")), 400, "validation")
+        assert "NUL" in body["message"] and body["hint"]
+    # Refused before routing, so even a request with no token gets the 400.
+    _is_error(client.get("/api/v1/users/a%00b"), 400, "validation")

@@ -116,6 +116,35 @@ def test_keys_are_read_in_hex_openssh_or_pem_and_anything_else_is_refused(
                  400, "validation")  # fmt: skip
 
 
+# The eight points of small order (the identity first), then non-canonical spellings of some:
+# y + p in place of y, and x = 0 with its sign bit set.
+_SMALL_ORDER = (
+    "01" + "00" * 31,
+    "ec" + "ff" * 30 + "7f",
+    "00" * 32,
+    "00" * 31 + "80",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "ee" + "ff" * 30 + "7f",
+    "ed" + "ff" * 30 + "7f",
+    "01" + "00" * 30 + "80",
+    "ec" + "ff" * 31,
+)
+
+
+def test_small_order_and_non_canonical_keys_are_refused(
+    client: TestClient, as_user: Headers
+) -> None:
+    for bad in _SMALL_ORDER:
+        answer = client.post("/api/v1/me/keys", json={"public_key": bad}, headers=as_user("ed"))
+        _refused(answer, 400, "validation")
+        assert "not a usable Ed25519 public key" in answer.json()["message"]
+        assert answer.json()["hint"]
+    assert client.get("/api/v1/me/keys", headers=as_user("ed")).json()["items"] == []
+
+
 def test_admins_list_and_revoke_anyones_keys_others_may_not(
     client: TestClient, as_user: Headers
 ) -> None:

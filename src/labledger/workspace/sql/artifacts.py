@@ -58,6 +58,14 @@ def artifact_from_row(row: Row[Any]) -> Artifact:
     )
 
 
+def _id_taken(artifact_id: str) -> ConflictError:
+    # Says only that the id is taken: nothing about the artifact that holds it or its project.
+    return ConflictError(
+        f"an artifact with id {artifact_id} exists already",
+        hint="create the artifact with a new id, or leave the id out to have one made",
+    )
+
+
 def _clash(run_id: str, name: str) -> ConflictError:
     return ConflictError(
         f"run {run_id} already has an artifact named {name!r}", hint="pass another name="
@@ -71,8 +79,23 @@ class SqlArtifactStore:
         self._workspace = workspace
 
     def add_artifacts(self, artifacts: Sequence[NewArtifact]) -> list[Artifact]:
+        ids = [new.artifact.id for new in artifacts]
+        try:
+            return self._add_artifacts(artifacts)
+        except sa.exc.IntegrityError:
+            # Another writer took one of the ids between the check and the insert.
+            with self._workspace.read() as conn:
+                taken = conn.execute(
+                    sa.select(_artifacts.c.id).where(_artifacts.c.id.in_(ids)).limit(1)
+                ).scalar()
+            if taken is None:
+                raise
+            raise _id_taken(taken) from None
+
+    def _add_artifacts(self, artifacts: Sequence[NewArtifact]) -> list[Artifact]:
         ws = self._workspace
         named: set[tuple[str, str]] = set()
+        seen: set[str] = set()
         with ws.write() as conn:
             bound = {new.artifact.run_id for new in artifacts}
             for run_id in sorted(run for run in bound if run is not None):
@@ -81,6 +104,12 @@ class SqlArtifactStore:
             projects = _run_projects(conn, {new.artifact.run_id for new in artifacts})
             for new in artifacts:
                 artifact = new.artifact
+                taken = conn.execute(
+                    sa.select(_artifacts.c.id).where(_artifacts.c.id == artifact.id)
+                ).scalar()
+                if taken is not None or artifact.id in seen:
+                    raise _id_taken(artifact.id)
+                seen.add(artifact.id)
                 for blob_digest, blob_size in new.blobs:
                     ws.register_blob(conn, blob_digest, blob_size)
                 if artifact.run_id is not None:
