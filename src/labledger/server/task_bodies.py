@@ -9,9 +9,10 @@ costs little. Each list is bounded; a client sends larger work in several reques
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 # Pydantic reads these field types at run time.
 from labledger.stores.tasks import (
@@ -165,6 +166,30 @@ class TaskBatchIn(BaseModel):
     blobs: dict[str, Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict, max_length=8 * MAX_BATCH_ROWS
     )
+
+    @model_validator(mode="after")
+    def _json_objects(self) -> Self:
+        """Refuse (422) a row whose JSON text is not a JSON object: stored, it would break
+        every later read of the catalog's artifacts or tasks."""
+        for where, rows, fields in (
+            ("tasks", self.tasks, ("params_json", "options_json")),
+            ("artifacts", self.artifacts, ("schema_json", "stats_json")),
+        ):
+            for index, row in enumerate(rows):
+                for field in fields:
+                    if not _is_json_object(getattr(row, field)):
+                        raise ValueError(f"{where}.{index}.{field} is not a JSON object")
+        return self
+
+
+def _is_json_object(text: str) -> bool:
+    """Whether ``text`` is the JSON text of an object (``{}`` the common case, checked first)."""
+    if text == "{}":
+        return True
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 class RemapOut(BaseModel):

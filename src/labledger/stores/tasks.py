@@ -356,13 +356,21 @@ class TaskStore(Protocol):
         """
         ...
 
-    def record_tasks(self, batch: TaskBatch) -> dict[str, str]:
+    def record_tasks(
+        self, batch: TaskBatch, *, projects: Collection[str] | None = None
+    ) -> dict[str, str]:
         """Write a batch of task rows, edges, artifacts and blobs in one transaction.
 
-        A finished task whose cache key another task recorded meanwhile reuses that task's
-        artifacts where the bytes are equal (its own are not written, its output edges say
-        ``produced=False`` and its ``cached_from`` names the other task). Writing a batch again
-        (a retried flush) changes nothing.
+        A finished task whose cache key another task of a run of the same project recorded
+        meanwhile reuses that task's artifacts where the bytes are equal (its own are not
+        written, its output edges say ``produced=False`` and its ``cached_from`` names the other
+        task). Writing a batch again (a retried flush) changes nothing; a task id recorded
+        already in another run is a conflict.
+
+        With ``projects`` (project ids), every artifact an edge names that is not among the
+        batch's own artifacts must be of one of those projects: one of another project is
+        refused exactly as an unknown artifact (a server keeps each user to the projects they
+        read). ``None``: any project's.
 
         Returns:
             Artifact id in the batch -> the id recorded instead, for each reused artifact.
@@ -385,13 +393,18 @@ class TaskStore(Protocol):
         """Every output of a run's tasks, reused ones included, in the order the tasks ran."""
         ...
 
-    def run_file_inputs(self, run_id: str) -> list[InputArtifact]:
+    def run_file_inputs(
+        self, run_id: str, *, projects: Collection[str] | None = None
+    ) -> list[InputArtifact]:
         """The files, folders and references a run's tasks read that no task produced, by
-        artifact name."""
+        artifact name; only artifacts of ``projects`` (project ids) when given."""
         ...
 
-    def task_inputs(self, task_ids: Sequence[str]) -> list[InputArtifact]:
-        """Every input of the given tasks."""
+    def task_inputs(
+        self, task_ids: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[InputArtifact]:
+        """Every input of the given tasks; only artifacts of ``projects`` (project ids) when
+        given."""
         ...
 
     def earlier_tasks(

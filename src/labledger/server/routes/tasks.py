@@ -160,10 +160,21 @@ def pipeline_run(request: Request, scope: Reader, run_id: RunId) -> PipelineRunO
 @router.put("/pipeline-runs/{run_id}/key-facts", status_code=204, response_class=Response)
 def set_key_facts(request: Request, scope: Writer, run_id: RunId, body: BlobIn) -> Response:
     """Point a pipeline run at the blob (already in the store) of what its cache keys were made
-    of. Setting it again to the same blob changes nothing."""
+    of, while the run is running. Setting it again to the same blob changes nothing, also once
+    the run has ended (a retry whose answer was lost); another blob then is refused (409): a
+    sealed record stays as sealed."""
     digest, size = body.digest, body.size
     ws = _workspace(request)
     require_runs_of(request, scope.user, Role.EDITOR, [run_id], running=False)
+    if not run_store(request).running([run_id]):
+        record = ws.stores.tasks.pipeline_run(run_id)
+        if record is not None and record.facts_digest == digest:
+            return Response(status_code=204)
+        if record is not None:
+            raise RunStateError(
+                f"run {run_id} has ended; its key facts cannot change",
+                hint="key facts are recorded while the run runs; start a new run",
+            )
     _require_blobs(ws.store, [digest], "the key facts")
     with acting_for(scope.user.name):
         ws.stores.tasks.set_key_facts(run_id, digest, size)
@@ -259,8 +270,13 @@ def record_tasks(request: Request, scope: Writer, body: TaskBatchIn) -> RemapOut
         artifacts=artifacts,
         blobs=body.blobs,
     )
+    # An edge to an artifact of a project the user does not read is refused as one to an
+    # artifact that does not exist (checked by the store, in the batch's transaction).
+    readable = readable_projects(scope)
     with acting_for(user):
-        return RemapOut(remap=store.record_tasks(batch))
+        return RemapOut(
+            remap=store.record_tasks(batch, projects=None if readable is None else list(readable))
+        )
 
 
 @router.post("/runs/{run_id}/verifications", status_code=204, response_class=Response)
@@ -319,8 +335,12 @@ def run_file_inputs(
     request: Request, scope: Reader, run_id: RunId, page: Pages
 ) -> Page[InputArtifact]:
     """The files, folders and references a run's tasks read that no task produced."""
-    readable = _readable(request, scope, run_id)
-    found = _store(request).run_file_inputs(run_id) if readable else []
+    found: list[InputArtifact] = []
+    if _readable(request, scope, run_id):
+        projects = readable_projects(scope)
+        found = _store(request).run_file_inputs(
+            run_id, projects=None if projects is None else list(projects)
+        )
     keyed = list(zip(_by_position(len(found)), found, strict=True))
     items, token = paginate(keyed, key=lambda pair: pair[0], page=page)
     return Page[InputArtifact](items=[item for _, item in items], next_page_token=token)
@@ -354,9 +374,16 @@ def get_tasks(request: Request, scope: Reader, body: TaskIdsIn) -> TasksByIdOut:
 
 @router.post("/inputs", response_model=InputsOut)
 def task_inputs(request: Request, scope: Reader, body: TaskIdsIn) -> InputsOut:
-    """Every input of the given tasks, of those of runs of projects the user reads (a read)."""
+    """Every input of the given tasks, of those of runs of projects the user reads, that is an
+    artifact of a project the user reads (a read)."""
     readable = list(_readable_tasks(request, scope, body.task_ids))
-    return InputsOut(items=_store(request).task_inputs(readable) if readable else [])
+    if not readable:
+        return InputsOut(items=[])
+    projects = readable_projects(scope)
+    found = _store(request).task_inputs(
+        readable, projects=None if projects is None else list(projects)
+    )
+    return InputsOut(items=found)
 
 
 @router.post("/earlier", response_model=EarlierTasksOut)

@@ -149,7 +149,12 @@ class HttpTaskStore:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def record_tasks(self, batch: TaskBatch) -> dict[str, str]:
+    def record_tasks(
+        self, batch: TaskBatch, *, projects: Collection[str] | None = None
+    ) -> dict[str, str]:
+        # ``projects`` is the server's to apply: it keeps every request to the projects the
+        # signed-in user reads.
+        del projects
         if not batch.tasks and not batch.artifacts:
             return {}
         body = {
@@ -204,10 +209,18 @@ class HttpTaskStore:
     def run_outputs(self, run_id: str) -> list[TaskOutputRef]:
         return self._pages(f"{_ROUTE}/runs/{run_id}/outputs", TaskOutputRef)
 
-    def run_file_inputs(self, run_id: str) -> list[InputArtifact]:
+    def run_file_inputs(
+        self, run_id: str, *, projects: Collection[str] | None = None
+    ) -> list[InputArtifact]:
+        # The server keeps the inputs to the projects the signed-in user reads.
+        del projects
         return self._pages(f"{_ROUTE}/runs/{run_id}/file-inputs", InputArtifact)
 
-    def task_inputs(self, task_ids: Sequence[str]) -> list[InputArtifact]:
+    def task_inputs(
+        self, task_ids: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[InputArtifact]:
+        # The server keeps the inputs to the projects the signed-in user reads.
+        del projects
         ids = list(dict.fromkeys(task_ids))
         found: list[InputArtifact] = []
         for start in range(0, len(ids), _MAX_IDS):

@@ -26,7 +26,7 @@ from labledger.workspace.sql.run_rows import require_running
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from sqlalchemy import Connection, Table
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["record_batch"]
 
-_t, _o, _a = schema.tasks, schema.task_outputs, schema.artifacts
+_t, _o, _a, _r = schema.tasks, schema.task_outputs, schema.artifacts, schema.runs
 _BATCH = 500
 
 
@@ -67,30 +67,42 @@ _INSERTS = (
 )
 _SQLITE_BLOBS = insert_sql(schema.blobs, ["digest", "size", "created_at"], ignore=True)
 _RECORDED = (
-    sa.select(_t.c.id, _t.c.cache_key, _o.c.name, _o.c.artifact_id, _a.c.digest)
-    .select_from(_t.join(_o, _o.c.task_id == _t.c.id).join(_a, _a.c.id == _o.c.artifact_id))
+    sa.select(_t.c.id, _t.c.cache_key, _o.c.name, _o.c.artifact_id, _a.c.digest, _r.c.project_id)
+    .select_from(
+        _t.join(_o, _o.c.task_id == _t.c.id)
+        .join(_a, _a.c.id == _o.c.artifact_id)
+        .join(_r, _r.c.id == _t.c.run_id)
+    )
     .where(_t.c.status == "finished", _o.c.produced.is_(True))
 )
 
 
-def record_batch(workspace: Workspace, batch: TaskBatch) -> dict[str, str]:
+def _does_not_fit() -> ConflictError:
+    """The one answer to a batch that does not fit the catalog, whatever the reason: it says
+    nothing of what another project holds."""
+    return ConflictError(
+        "the task batch does not fit what the catalog holds (an unknown run, task or "
+        "artifact, or a task or artifact name its run has already)",
+        hint="record a pipeline run's tasks through its recorder; nothing of the batch was written",
+    )
+
+
+def record_batch(
+    workspace: Workspace, batch: TaskBatch, *, projects: Collection[str] | None = None
+) -> dict[str, str]:
     """``TaskStore.record_tasks``: the batch in one transaction; returns the remap.
 
     Raises:
-        ConflictError: The batch breaks the catalog's constraints; nothing was written.
+        ConflictError: The batch breaks the catalog's constraints, names an artifact of a
+            project not among ``projects``, or a task id another run has; nothing was written.
         ValidationError: A value does not fit its column; nothing was written.
     """
     if not batch.tasks and not batch.artifacts:
         return {}
     try:
-        return _record(workspace, batch)
+        return _record(workspace, batch, projects)
     except (IntegrityError, sqlite3.IntegrityError) as exc:
-        raise ConflictError(
-            "the task batch does not fit what the catalog holds (an unknown run, task or "
-            "artifact, or a task or artifact name its run has already)",
-            hint="record a pipeline run's tasks through its recorder; nothing of the batch "
-            "was written",
-        ) from exc
+        raise _does_not_fit() from exc
     except DataError as exc:
         raise ValidationError(
             "a value of the task batch does not fit its column",
@@ -98,8 +110,12 @@ def record_batch(workspace: Workspace, batch: TaskBatch) -> dict[str, str]:
         ) from exc
 
 
-def _record(workspace: Workspace, batch: TaskBatch) -> dict[str, str]:
+def _record(
+    workspace: Workspace, batch: TaskBatch, projects: Collection[str] | None
+) -> dict[str, str]:
     with workspace.write() as conn:
+        if projects is not None:
+            _require_edges_in(conn, batch, projects)
         if _written(conn, batch):
             return _remap_of(conn, batch)
         # A batch not recorded yet goes only into running runs, checked in this write so that
@@ -158,13 +174,50 @@ def _insert(
     index_new_artifacts(conn, [artifact._asdict() for artifact in artifacts])
 
 
+def _require_edges_in(conn: Connection, batch: TaskBatch, projects: Collection[str]) -> None:
+    """Refuse a batch whose edges name an artifact (not among its own) of a project outside
+    ``projects``, exactly as one naming an artifact that does not exist: one query for the
+    batch (in slices of ``_BATCH`` ids)."""
+    own = {row.id for row in batch.artifacts}
+    edges = {row.artifact_id for row in batch.inputs} | {row.artifact_id for row in batch.outputs}
+    named = sorted(edges - own)
+    if not named:
+        return
+    allowed = sorted(set(projects))
+    found: set[str] = set()
+    for start in range(0, len(named), _BATCH):
+        query = sa.select(_a.c.id).where(
+            _a.c.id.in_(named[start : start + _BATCH]), _a.c.project_id.in_(allowed)
+        )
+        found.update(conn.execute(query).scalars())
+    if len(found) != len(named):
+        raise _does_not_fit()
+
+
 def _written(conn: Connection, batch: TaskBatch) -> bool:
-    """Whether ``batch`` was written already (a retried flush): its rows are all or none there."""
+    """Whether ``batch`` was written already (a retried flush): its rows are all or none there.
+
+    Raises:
+        ConflictError: A row of the batch is recorded already, but of another run: the batch
+            is not a flush sent again, and its remap would tell of what that run made.
+    """
+    rows: list[tuple[str, str | None]]
     if batch.tasks:
-        table, first = _t, batch.tasks[0].id
+        table, rows = _t, [(row.id, row.run_id) for row in batch.tasks]
     else:
-        table, first = _a, batch.artifacts[0].id
-    return conn.execute(sa.select(table.c.id).where(table.c.id == first)).first() is not None
+        table, rows = _a, [(row.id, row.run_id) for row in batch.artifacts]
+    first = rows[0][0]
+    if conn.execute(sa.select(table.c.id).where(table.c.id == first)).first() is None:
+        return False
+    ours = dict(rows)
+    ids = sorted(ours)
+    for start in range(0, len(ids), _BATCH):
+        query = sa.select(table.c.id, table.c.run_id).where(
+            table.c.id.in_(ids[start : start + _BATCH])
+        )
+        if any(run_id != ours[row_id] for row_id, run_id in conn.execute(query)):
+            raise _does_not_fit()
+    return True
 
 
 def _remap_of(conn: Connection, batch: TaskBatch) -> dict[str, str]:
@@ -186,23 +239,35 @@ def _remap_of(conn: Connection, batch: TaskBatch) -> dict[str, str]:
 
 
 def _link_duplicates(conn: Connection, batch: TaskBatch) -> tuple[dict[str, str], dict[str, str]]:
-    """Reuse what another run recorded meanwhile for the cache keys of the tasks that ran.
+    """Reuse what another run of the same project recorded meanwhile for the cache keys of
+    the tasks that ran (never another project's: its ids are not the batch's to learn).
 
     Returns ``(remap, cached_from)``: our artifact id -> theirs, our task id -> their task.
     """
-    produced = {row.cache_key: row.id for row in batch.tasks if row.status == "finished"}
+    produced = {row.cache_key: row for row in batch.tasks if row.status == "finished"}
     if not produced:
         return {}, {}
-    theirs: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
+    run_ids = sorted({row.run_id for row in produced.values()})
+    project_of = dict(
+        conn.execute(sa.select(_r.c.id, _r.c.project_id).where(_r.c.id.in_(run_ids))).all()
+    )
+    # (cache key, project) -> (their task id, their outputs by name)
+    theirs: dict[tuple[str, str], tuple[str, dict[str, tuple[str, str]]]] = {}
     keys = list(produced)
+    projects = sorted({project for project in project_of.values() if project is not None})
     for start in range(0, len(keys), _BATCH):
-        query = _RECORDED.where(_t.c.cache_key.in_(keys[start : start + _BATCH]))
+        query = _RECORDED.where(
+            _t.c.cache_key.in_(keys[start : start + _BATCH]), _r.c.project_id.in_(projects)
+        )
         for found in conn.execute(query):
-            outputs = theirs.setdefault(found.cache_key, (found.id, {}))[1]
+            mine = produced[found.cache_key]
+            if found.project_id != project_of.get(mine.run_id):
+                continue
+            outputs = theirs.setdefault((found.cache_key, found.project_id), (found.id, {}))[1]
             outputs[found.name] = (found.artifact_id, found.digest)
     if not theirs:
         return {}, {}
-    ours = {produced[key]: value for key, value in theirs.items()}
+    ours = {produced[key].id: value for (key, _), value in theirs.items()}
     digests = {row.id: row.digest for row in batch.artifacts}
     remap: dict[str, str] = {}
     cached_from: dict[str, str] = {}

@@ -127,22 +127,31 @@ class TaskReads:
                 )
             ]
 
-    def run_file_inputs(self, run_id: str) -> list[InputArtifact]:
+    def run_file_inputs(
+        self, run_id: str, *, projects: Collection[str] | None = None
+    ) -> list[InputArtifact]:
         produced = sa.select(_o.c.artifact_id).where(_o.c.artifact_id == _a.c.id).exists()
         query = (
             _INPUTS.join(_t, _t.c.id == _i.c.task_id)
             .where(_t.c.run_id == run_id, _a.c.kind.in_(_FILE_KINDS), ~produced)
             .order_by(_a.c.name, _a.c.id)
         )
+        if projects is not None:
+            query = query.where(_a.c.project_id.in_(sorted(set(projects))))
         with self._workspace.read() as conn:
             return [_input(row) for row in conn.execute(query)]
 
-    def task_inputs(self, task_ids: Sequence[str]) -> list[InputArtifact]:
+    def task_inputs(
+        self, task_ids: Sequence[str], *, projects: Collection[str] | None = None
+    ) -> list[InputArtifact]:
         ids = sorted(set(task_ids))
         found: list[InputArtifact] = []
+        inputs = _INPUTS
+        if projects is not None:
+            inputs = inputs.where(_a.c.project_id.in_(sorted(set(projects))))
         with self._workspace.read() as conn:
             for start in range(0, len(ids), _BATCH):
-                query = _INPUTS.where(_i.c.task_id.in_(ids[start : start + _BATCH]))
+                query = inputs.where(_i.c.task_id.in_(ids[start : start + _BATCH]))
                 found.extend(_input(row) for row in conn.execute(query))
         return found
 

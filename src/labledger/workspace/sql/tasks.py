@@ -33,7 +33,7 @@ from labledger.workspace.sql.task_batches import record_batch
 from labledger.workspace.sql.task_reads import TaskReads
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Sequence
 
     from labledger.stores.tasks import OutputCheck, TaskBatch
     from labledger.workspace.workspace import Workspace
@@ -281,8 +281,10 @@ class SqlTaskStore(TaskReads):
 
     # -- recording ---------------------------------------------------------------------------
 
-    def record_tasks(self, batch: TaskBatch) -> dict[str, str]:
-        return record_batch(self._workspace, batch)
+    def record_tasks(
+        self, batch: TaskBatch, *, projects: Collection[str] | None = None
+    ) -> dict[str, str]:
+        return record_batch(self._workspace, batch, projects=projects)
 
     # -- reproductions -----------------------------------------------------------------------
 
