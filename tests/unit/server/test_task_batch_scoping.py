@@ -249,3 +249,23 @@ def test_rows_whose_json_is_no_object_are_refused_and_nothing_is_stored(
     listed = client.get("/api/v1/artifacts", headers=_as(tokens, "ana"))
     assert listed.status_code == 200, listed.text
     assert artifact.id not in listed.text
+
+
+def test_a_reproduction_of_a_run_the_user_cannot_read_is_as_of_no_run(
+    open_as: Opener, scenes: dict[str, Scene]
+) -> None:
+    """Naming another project's run as the one reproduced answers as a run that does not exist
+    does, so the answer tells nothing of it."""
+    from labledger._foundation.errors import NotFoundError
+
+    ana = open_as("ana")
+    said = []
+    for reproduced in (scenes["beta"].run_id, new_id()):
+        run = start_run(f"pipe-{new_id()}", kind="pipeline", project="alpha", workspace=ana)
+        record = PipelineRunRecord(run.id, "scenes:alpha", None, None, 0, "{}", reproduced)
+        with pytest.raises(NotFoundError) as refused:
+            ana.stores.tasks.create_pipeline_run(record)
+        said.append(str(refused.value).replace(run.id, "<run>"))
+        assert ana.stores.tasks.pipeline_run(run.id) is None
+        run.end()
+    assert said[0] == said[1]

@@ -135,6 +135,13 @@ def create_pipeline_run(request: Request, scope: Writer, body: PipelineRunIn) ->
     must be in the store). 409 when the run has a pipeline record already."""
     ws = _workspace(request)
     require_runs_of(request, scope.user, Role.EDITOR, [body.run_id])
+    if body.reproduces is not None and not _readable(request, scope, body.reproduces):
+        # A run the user may not read is answered as the store answers a run that does not
+        # exist (the record's foreign key).
+        raise NotFoundError(
+            f"the pipeline record of run {body.run_id} names a run or artifact that does not exist",
+            hint="check the ids; nothing was written",
+        )
     blobs = [(blob.digest, blob.size) for blob in body.blobs]
     _require_blobs(ws.store, [digest for digest, _ in blobs], "the pipeline run")
     with acting_for(scope.user.name):
