@@ -16,6 +16,7 @@ sequence that revokes the token it signs in with learns nothing more than 401s.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from typing import TYPE_CHECKING, Any
 
@@ -111,3 +112,23 @@ def test_sequences_of_calls_get_no_5xx_and_keep_to_the_document(tmp_path: Path, 
     assert all(status < 500 for status in statuses)
     # The sequences reached past the front door: writes were accepted, not only refused.
     assert any(200 <= status < 300 for label, status in seen if not label.startswith("GET"))
+
+
+def test_a_request_the_http_layer_cannot_parse_is_answered_as_documented(tmp_path: Path) -> None:
+    """uvicorn refuses a request line over its limit with a plain-text 400 before labledger
+    sees it; the document says every operation may answer so."""
+    import http.client
+    import urllib.parse
+    import urllib.request
+
+    _tokens(tmp_path / "ws")
+    with start_server(tmp_path / "ws") as base:
+        document = json.loads(urllib.request.urlopen(f"{base}/api/v1/openapi.json").read())
+        listed = document["paths"]["/api/v1/collections"]["get"]["responses"]["400"]["content"]
+        assert "text/plain" in listed
+        host = urllib.parse.urlsplit(base)
+        connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+        connection.request("GET", "/api/v1/collections?" + "&".join(["visible=x"] * 20_000))
+        answer = connection.getresponse()
+        assert answer.status == 400
+        assert (answer.getheader("content-type") or "").split(";")[0] in listed

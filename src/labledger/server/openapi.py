@@ -33,7 +33,9 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["code", "message"],
 }
 _ERRORS = {
-    "400": "The request does not fit (a value, a page token).",
+    "400": "The request does not fit (a value, a page token). A request the HTTP layer cannot "
+    "parse at all (a request line or headers over 64 KiB, broken framing) is refused before it "
+    "reaches labledger, in plain text.",
     "401": "No token, or a wrong, expired or revoked one.",
     "403": "The user's role does not allow this.",
     "404": "No such thing, or one the user may not see.",
@@ -42,6 +44,9 @@ _ERRORS = {
     "500": "An error the server did not expect; the hint names the request id to look up.",
     "503": "The catalog or the blob store does not answer, or needs `labledger migrate`.",
 }
+
+
+_UNPARSED = {"text/plain": {"schema": {"type": "string"}}}
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
@@ -68,7 +73,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 operation["x-labledger-permission"] = declared[0].describe()
             responses = operation.setdefault("responses", {})
             for status, description in _ERRORS.items():
-                responses.setdefault(status, {"description": description, "content": error})
+                content = {**error, **_UNPARSED} if status == "400" else error
+                responses.setdefault(status, {"description": description, "content": content})
     app.openapi_schema = schema
     return schema
 
