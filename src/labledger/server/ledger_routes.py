@@ -19,12 +19,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from labledger._foundation.errors import PermissionDeniedError
 from labledger.server.permissions import ProjectContext, admin_only, in_workspace, signed_in
 from labledger.stores.identity import Role, User
-from labledger.stores.ledger import EntryBody, LedgerEntry
+from labledger.stores.ledger import LedgerEntry
+from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - FastAPI reads it
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -85,27 +86,6 @@ class VerifyOut(BaseModel):
     problems: list[ProblemOut]
 
 
-class SignedEntryIn(BaseModel):
-    """An entry its actor signed (``Signer.sign_body``): the body's fields and the signature."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1, max_length=36)
-    kind: str = Field(min_length=1, max_length=60)
-    actor: str = Field(min_length=1, max_length=200)
-    subject: str = Field(min_length=1, max_length=120)
-    payload: dict[str, Any] = Field(max_length=1000)
-    created_at: float = Field(ge=0, le=1e11)
-    key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
-    signature: str = Field(min_length=1, max_length=128)
-
-    def body(self) -> EntryBody:
-        """The signed body."""
-        return EntryBody(
-            self.id, self.kind, self.actor, self.subject, self.payload, self.created_at, self.key_id
-        )
-
-
 def _workspace(request: Request) -> Workspace:
     workspace: Workspace = request.app.state.workspace
     return workspace
@@ -126,7 +106,7 @@ def entries(
 
 @router.post("/entries", response_model=LedgerEntry, status_code=201)
 def append_signed(
-    entry: SignedEntryIn,
+    entry: SignedBodyIn,
     request: Request,
     ctx: Annotated[ProjectContext, in_workspace(Role.EDITOR)],
 ) -> LedgerEntry:
