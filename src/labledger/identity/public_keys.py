@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from labledger._foundation.errors import ValidationError
-from labledger.identity.key_points import weak_point_reason
+from labledger._foundation.key_points import weak_point_reason
 
 __all__ = ["parse_public_key"]
 

@@ -9,7 +9,7 @@
   entries name runs, artifacts, params and collections of all of them, so members of a project
   do not read them; nor are entries handed out with other projects' payloads blanked, since a
   client could then check neither their hashes nor their signatures.
-- Editors may append an entry they signed themselves (``POST /entries``): in their own name, with
+- Editors (of any project) may append an entry they signed themselves (``POST /entries``): in their own name, with
   one of their registered keys (``/api/v1/me/keys``); the ledger checks the signature, the time
   and that the entry is new before it chains it.
 """
@@ -22,7 +22,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from labledger._foundation.errors import PermissionDeniedError
-from labledger.server.permissions import ProjectContext, admin_only, in_workspace, signed_in
+from labledger.server.permissions import ProjectScope, admin_only, in_projects, signed_in
+from labledger.server.routes.project_reads import require_some_project
 from labledger.stores.identity import Role, User
 from labledger.stores.ledger import LedgerEntry
 from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - FastAPI reads it
@@ -108,12 +109,14 @@ def entries(
 def append_signed(
     entry: SignedBodyIn,
     request: Request,
-    ctx: Annotated[ProjectContext, in_workspace(Role.EDITOR)],
+    scope: Annotated[ProjectScope, in_projects(Role.EDITOR)],
 ) -> LedgerEntry:
-    """Chain an entry the signed-in user signed with one of their registered keys."""
-    if entry.actor != ctx.user.name:
+    """Chain an entry the signed-in user signed with one of their registered keys (an editor of
+    some project: the ledger is one chain for all of them)."""
+    require_some_project(scope)
+    if entry.actor != scope.user.name:
         raise PermissionDeniedError(
-            f"the entry is signed in the name of {entry.actor!r}, but you are {ctx.user.name!r}",
+            f"the entry is signed in the name of {entry.actor!r}, but you are {scope.user.name!r}",
             hint="sign entries in your own name (the server's name for you: GET /api/v1/me)",
         )
     return _workspace(request).stores.ledger.append_signed(entry.body(), entry.signature)

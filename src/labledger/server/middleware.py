@@ -1,5 +1,5 @@
 """ASGI middleware: a request id on every request and response (and log line), a body limit, and
-no NUL character in a request's path or query string."""
+no NUL character in a request's path, query string or JSON body."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from labledger._foundation.errors import ValidationError
 from labledger._foundation.ids import new_id
 from labledger.server.errors import RequestTooLargeError, error_response
 
@@ -127,20 +128,23 @@ class BodyLimit:
 
 
 class NoNulCharacters:
-    """Refuse a NUL character (U+0000, sent as ``%00``) in the path or the query string with 400,
-    before any route sees it.
+    """Refuse a NUL character (U+0000) with 400: in the path or the query string (``%00``) before
+    any route sees it, and in a JSON body (``\\u0000``) as the body streams in.
 
-    No name, id, reference or filter labledger keeps may hold one, and PostgreSQL's text type cannot
-    store one at all; refusing it here gives every route the same clear answer. (A NUL inside a
-    JSON body is refused where it would be written: the workspace turns the database's refusal
-    into the same error.)
+    No name, id, reference, filter or JSON field labledger keeps may hold one, and PostgreSQL's
+    text type cannot store one at all; refusing it here gives every route, on every catalog, the
+    same clear answer (a SQLite catalog would otherwise keep what a PostgreSQL one refuses). Binary
+    bodies (blob uploads, ``application/octet-stream``) are bytes and pass untouched.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _holds_nul(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _holds_nul(scope):
             response = error_response(
                 400,
                 "validation",
@@ -149,7 +153,40 @@ class NoNulCharacters:
             )
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+        if content_type.startswith((b"application/octet-stream", b"multipart/")):
+            await self.app(scope, receive, send)
+            return
+        tail = b""
+
+        async def scanned() -> Message:
+            nonlocal tail
+            message = await receive()
+            if message["type"] == "http.request":
+                data = tail + message.get("body", b"")
+                if _JSON_NUL in data and _JSON_NUL_ESCAPE.search(data):
+                    raise ValidationError(
+                        "the request's JSON body holds a NUL character (\\u0000)",
+                        hint="remove the NUL character from the names and values sent",
+                    )
+                tail = _carry(data)
+            return message
+
+        await self.app(scope, scanned, send)
+
+
+_JSON_NUL = b"\\u0000"
+# The escape itself, not a literal backslash before "u0000": an even run of backslashes before it.
+_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _carry(data: bytes) -> bytes:
+    """What of ``data`` a NUL escape split across chunks may begin in: the last five bytes and
+    every backslash right before them (so the next scan sees the run's true parity)."""
+    start = max(len(data) - 5, 0)
+    while start > 0 and data[start - 1] == 0x5C:  # a backslash
+        start -= 1
+    return data[start:]
 
 
 def _holds_nul(scope: Scope) -> bool:

@@ -45,7 +45,6 @@ __all__ = [
     "admin_only",
     "api_routes",
     "in_projects",
-    "in_workspace",
     "public",
     "requires",
     "route_permissions",
@@ -351,15 +350,6 @@ def scope_for(request: Request, user: User, role: Role) -> ProjectScope:
     return _InProjects(role)._of(user, _access(request).projects(user, fresh=True))
 
 
-class _InWorkspace(_InProject):
-    """A role in the workspace's default project, where every store's data lives today."""
-
-    def __call__(self, request: Request) -> ProjectContext:  # type: ignore[override]
-        from labledger.workspace.workspace import DEFAULT_PROJECT
-
-        return super().__call__(DEFAULT_PROJECT, request)
-
-
 def public() -> Any:
     """Declare a route open to anyone."""
     return Depends(_Public())
@@ -378,12 +368,6 @@ def admin_only() -> Any:
 def requires(role: Role) -> Any:
     """Declare a project route needing ``role``; the dependency gives a ``ProjectContext``."""
     return Depends(_InProject(role))
-
-
-def in_workspace(role: Role) -> Any:
-    """Declare a route over the workspace's stores needing ``role`` in its default project (a
-    viewer reads, an editor writes); the dependency gives a ``ProjectContext``."""
-    return Depends(_InWorkspace(role))
 
 
 def in_projects(role: Role) -> Any:

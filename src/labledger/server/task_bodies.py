@@ -87,6 +87,13 @@ class PipelineRunIn(BaseModel):
     replay_error: str | None = Field(default=None, max_length=20_000)
     blobs: list[BlobIn] = Field(default_factory=list, max_length=100_000)
 
+    @model_validator(mode="after")
+    def _params_object(self) -> Self:
+        """Refuse (422) params that are not a JSON object (reproducing the run reads them)."""
+        if not _is_json_object(self.params_json):
+            raise ValueError("params_json is not a JSON object")
+        return self
+
     def record(self) -> PipelineRunRecord:
         """The store's record."""
         return PipelineRunRecord(

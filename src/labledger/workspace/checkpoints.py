@@ -34,7 +34,7 @@ from labledger.stores.ledger import CHECKPOINT_FORMAT, Checkpoint, CheckpointSig
 from labledger.workspace import schema
 from labledger.workspace.ledger import lock_ledger
 from labledger.workspace.log_tree import extend_tree
-from labledger.workspace.signing import generate_key, load_signer
+from labledger.workspace.signing import generate_key, load_signer, usable_public_key
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
 from labledger.workspace.tip import LedgerMoved, advance_tip
 
@@ -183,15 +183,22 @@ def _sign_tip(workspace: Workspace, conn: Connection) -> Checkpoint | None:
 
 
 def write_checkpoint(
-    workspace: Workspace, conn: Connection, *, extend: bool = True
+    workspace: Workspace, conn: Connection, *, extend: bool = True, reuse: bool = False
 ) -> Checkpoint | None:
     """Sign (``_sign_tip``) and store a checkpoint of every entry, inside ``conn``'s write.
 
-    The stored tree (an index for proofs) is extended too unless ``extend`` is false.
+    The stored tree (an index for proofs) is extended too unless ``extend`` is false. With
+    ``reuse``, a stored checkpoint of the same size and root, signed by the same keys, is
+    returned instead of a new row: a server asked for checkpoints of an unchanged ledger keeps
+    one row, not one a request.
     """
     checkpoint = _sign_tip(workspace, conn)
     if checkpoint is None:
         return None
+    if reuse:
+        stored = latest_checkpoint(conn)
+        if stored is not None and _same_statement(stored, checkpoint):
+            return stored
     if extend:
         extend_tree(conn)
     row = (
@@ -210,6 +217,21 @@ def write_checkpoint(
     return checkpoint
 
 
+def _same_statement(stored: Checkpoint, fresh: Checkpoint) -> bool:
+    """Whether ``stored`` states what ``fresh`` does, signed by the same keys (its signatures
+    valid: the catalog's copy is not taken on trust)."""
+    if (stored.workspace, stored.size, stored.root) != (fresh.workspace, fresh.size, fresh.root):
+        return False
+    if sorted(s.public_key for s in stored.signatures) != sorted(
+        s.public_key for s in fresh.signatures
+    ):
+        return False
+    message = stored.signed_bytes()
+    return all(
+        signature_is_valid_bytes(s.public_key, message, s.signature) for s in stored.signatures
+    )
+
+
 def seal_checkpoint(workspace: Workspace, conn: Connection) -> dict[str, Any] | None:
     """A signed checkpoint of every entry so far, to embed in a run's seal (``checkpoint`` field).
 
@@ -221,8 +243,11 @@ def seal_checkpoint(workspace: Workspace, conn: Connection) -> dict[str, Any] | 
     return checkpoint.to_dict() if checkpoint is not None else None
 
 
-def make_checkpoint(workspace: Workspace) -> Checkpoint:
+def make_checkpoint(workspace: Workspace, *, reuse: bool = False) -> Checkpoint:
     """Sign a checkpoint of the ledger as it is now, store it, and return it.
+
+    With ``reuse``, the stored checkpoint is returned when the ledger has not moved since it was
+    signed (``write_checkpoint``).
 
     Raises:
         IntegrityError: The ledger no longer extends what this user saw of it.
@@ -231,7 +256,7 @@ def make_checkpoint(workspace: Workspace) -> Checkpoint:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LedgerChangedWarning)
         with workspace.write() as conn:
-            made = write_checkpoint(workspace, conn)
+            made = write_checkpoint(workspace, conn, reuse=reuse)
     if made is None:
         raise IntegrityError(
             "the ledger no longer extends what you saw of it (entries cut or rewritten), so no "
@@ -275,12 +300,12 @@ def checkpoint_signature_problems(
 def signature_is_valid_bytes(public_key: str, message: bytes, signature: str) -> bool:
     """Whether ``signature`` (hex) is ``public_key``'s Ed25519 signature of ``message``."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    key = usable_public_key(public_key)
+    if key is None:
+        return False
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
-            bytes.fromhex(signature), message
-        )
+        key.verify(bytes.fromhex(signature), message)
     except (InvalidSignature, ValueError):
         return False
     return True

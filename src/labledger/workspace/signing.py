@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from labledger._foundation.canonical import canonical_json
 from labledger._foundation.errors import ConfigurationError, ValidationError
+from labledger._foundation.key_points import weak_point_reason
 from labledger.stores.ledger import EntryBody
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "is_body_signature",
     "load_signer",
     "signature_is_valid",
+    "usable_public_key",
 ]
 
 BODY_SIGNATURE_DOMAIN = b"labledger-entry-v2\n"
@@ -169,10 +171,27 @@ def load_signer(path: str | os.PathLike[str], actor: str) -> Signer:
     return Signer(actor=actor, private_key=key, path=Path(path))
 
 
+@functools.lru_cache(maxsize=1024)
+def usable_public_key(public_key_hex: str) -> Ed25519PublicKey | None:
+    """The key ``public_key_hex`` names, or ``None`` when it is no key to check signatures with:
+    not 32 bytes of hex, or a small-order point, under which signatures can be made without any
+    secret (``key_points``; such a key cannot be registered today, and one registered before
+    that check signs nothing valid)."""
+    try:
+        raw = bytes.fromhex(public_key_hex)
+        if weak_point_reason(raw) is not None:
+            return None
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, TypeError):
+        return None
+
+
 def signature_is_valid(public_key_hex: str, entry_hash: str, signature_hex: str) -> bool:
     """Whether ``signature_hex`` is ``public_key_hex``'s chained-hash signature of ``entry_hash``."""
+    public = usable_public_key(public_key_hex)
+    if public is None:
+        return False
     try:
-        public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
         public.verify(bytes.fromhex(signature_hex), entry_hash.encode("ascii"))
     except (InvalidSignature, ValueError, UnicodeEncodeError):
         return False
@@ -187,7 +206,9 @@ def body_signature_is_valid(body: EntryBody, signature: str) -> bool:
     try:
         if not isinstance(body.created_at, int | float) or not math.isfinite(body.created_at):
             return False
-        public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(body.key_id))
+        public = usable_public_key(body.key_id)
+        if public is None:
+            return False
         public.verify(raw, body_message(body))
     except (InvalidSignature, ValueError, TypeError, RecursionError):
         return False

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func, select
+
 import labledger
 from labledger.stores.ledger import Checkpoint, LedgerEntry
+from labledger.workspace import schema
 from labledger.workspace.ledger_check import check_ledger
 from labledger.workspace.proofs import check_proof
 
@@ -111,3 +114,25 @@ def test_bad_sizes_and_unknown_refs_get_the_error_shape(
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     anonymous = client.post("/api/v1/ledger/checkpoints")
     assert anonymous.status_code == 401
+
+
+def test_checkpoints_of_an_unchanged_ledger_keep_one_row(
+    workspace: Workspace, client: TestClient, as_user: Callable[[str], dict[str, str]]
+) -> None:
+    def stored() -> int:
+        with workspace.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(schema.ledger_checkpoints)
+                ).scalar_one()
+            )
+
+    _runs(workspace, 1)
+    outsider = _RoutesLedger(client, as_user("otto"))
+    first = outsider.checkpoint()
+    rows = stored()
+    assert [outsider.checkpoint() for _ in range(5)] == [first] * 5
+    assert stored() == rows  # asking again writes nothing while the ledger stands still
+    _runs(workspace, 1)
+    moved = outsider.checkpoint()
+    assert moved.size > first.size and stored() == rows + 1

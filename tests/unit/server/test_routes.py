@@ -448,3 +448,26 @@ def test_a_nul_character_in_a_path_or_query_string_is_a_400(
         assert "NUL" in body["message"] and body["hint"]
     # Refused before routing, so even a request with no token gets the 400.
     _is_error(client.get("/api/v1/users/a%00b"), 400, "validation")
+
+
+def test_a_nul_character_in_a_json_body_is_a_400_and_nothing_is_kept(
+    client: TestClient, as_user: Any
+) -> None:
+    def make_token(body: bytes) -> Any:
+        headers = {**as_user("ed"), "Content-Type": "application/json"}
+        return client.post("/api/v1/tokens", content=body, headers=headers)
+
+    def names() -> list[str]:
+        listed = client.get("/api/v1/tokens", headers=as_user("ed"))
+        assert listed.status_code == 200, listed.text
+        return [token["name"] for token in listed.json()["items"]]
+
+    before = names()
+    for body in (b'{"name": "lap\\u0000top"}', b'{"name": "x\\\\\\u0000"}'):
+        said = _is_error(make_token(body), 400, "validation")
+        assert "NUL" in said["message"] and said["hint"]
+    assert names() == before
+    # A literal backslash before "u0000" is text, not a NUL: the request goes through.
+    kept = make_token(b'{"name": "back\\\\u0000slash"}')
+    assert kept.status_code == 201, kept.text
+    assert "back\\u0000slash" in names()

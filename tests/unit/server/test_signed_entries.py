@@ -162,6 +162,21 @@ def test_admins_list_and_revoke_anyones_keys_others_may_not(
     assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
 
 
+def test_an_editor_of_any_project_may_append_and_a_viewer_of_all_may_not(
+    client: TestClient, as_user: Headers, workspace: Workspace
+) -> None:
+    ed, vera = _signer("ed"), _signer("vera")  # editor and viewer of `assay`, not of `default`
+    _register(client, as_user("ed"), ed)
+    _register(client, as_user("vera"), vera)
+    answer = client.post("/api/v1/ledger/entries", json=_signed(ed), headers=as_user("ed"))
+    assert answer.status_code == 201, answer.text
+    refused = client.post("/api/v1/ledger/entries", json=_signed(vera), headers=as_user("vera"))
+    _refused(refused, 403, "permission_denied")
+    outsider = client.post("/api/v1/ledger/entries", json=_signed(ed), headers=as_user("otto"))
+    assert outsider.status_code in (403, 404)
+    assert labledger.verify(workspace=workspace, blobs=False).ok
+
+
 @pytest.mark.usefixtures("writers")
 def test_an_entry_signed_with_a_registered_key_lands_and_verifies(
     client: TestClient, as_user: Headers, workspace: Workspace

@@ -269,3 +269,19 @@ def test_a_reproduction_of_a_run_the_user_cannot_read_is_as_of_no_run(
         assert ana.stores.tasks.pipeline_run(run.id) is None
         run.end()
     assert said[0] == said[1]
+
+
+@pytest.mark.parametrize("bad", ["[1]", "null", "{bad", '"text"'])
+def test_a_pipeline_record_whose_params_are_no_object_is_refused(
+    client: TestClient, tokens: dict[str, str], open_as: Opener, bad: str
+) -> None:
+    ana = open_as("ana")
+    run = start_run(f"pipe-{new_id()}", kind="pipeline", project="alpha", workspace=ana)
+    body = {"run_id": run.id, "pipeline": "scenes", "seed": 0, "params_json": bad}
+    refused = client.post("/api/v1/tasks/pipeline-runs", json=body, headers=_as(tokens, "ana"))
+    assert refused.status_code == 422, refused.text
+    assert "params_json is not a JSON object" in refused.json()["message"]
+    assert ana.stores.tasks.pipeline_run(run.id) is None
+    body["params_json"] = '{"alpha": 1}'
+    created = client.post("/api/v1/tasks/pipeline-runs", json=body, headers=_as(tokens, "ana"))
+    assert created.status_code == 201, created.text

@@ -46,9 +46,11 @@ class SqlLedgerStore:
         The signer's tip (``tip.py``) only checks entries appended since it last looked, so an
         entry edited in place while no process was running would not change what it signs. The
         first checkpoint of each process therefore walks every entry and refuses to hand out a
-        root the entries no longer produce; later ones extend what was walked.
+        root the entries no longer produce; later ones extend what was walked. While the
+        ledger does not move, the stored checkpoint is handed out again rather than a new row
+        written for each request.
         """
-        made = make_checkpoint(self._workspace)
+        made = make_checkpoint(self._workspace, reuse=True)
         if not self._checked_size:
             with self._workspace.read() as conn:
                 walk = walk_entries(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from labledger._foundation.errors import ValidationError
+from labledger._foundation.key_points import weak_point_reason
 from labledger.identity import parse_public_key
-from labledger.identity.key_points import weak_point_reason
+from labledger.stores.ledger import EntryBody
+from labledger.workspace.checkpoints import signature_is_valid_bytes
+from labledger.workspace.signing import (
+    BODY_SIGNATURE_PREFIX,
+    body_signature_is_valid,
+    signature_is_valid,
+)
 
 # The eight points of small order (the identity and the all-zero bytes among them).
 SMALL_ORDER = (
@@ -55,3 +64,15 @@ def test_non_canonical_spellings_are_refused(text: str) -> None:
 def test_bytes_that_are_no_point_on_the_curve_are_refused() -> None:
     # y = 2 has no x on the curve.
     assert "not a point" in (weak_point_reason(bytes([2]) + bytes(31)) or "")
+
+
+def test_a_signature_forged_under_a_small_order_key_is_never_valid() -> None:
+    """With the identity point as the key, R = identity and S = 0 passes a bare Ed25519 check
+    for any message; a key registered before keys were checked must not sign anything."""
+    identity = "01" + "00" * 31
+    forged = bytes.fromhex(identity) + bytes(32)
+    assert not signature_is_valid(identity, "ab" * 32, forged.hex())
+    assert not signature_is_valid_bytes(identity, b"any checkpoint", forged.hex())
+    body = EntryBody.new("note", subject="run:x", payload={}, actor="mallory", key_id=identity)
+    encoded = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+    assert not body_signature_is_valid(body, BODY_SIGNATURE_PREFIX + encoded)
