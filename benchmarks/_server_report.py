@@ -74,6 +74,7 @@ class Outcome:
     routes: dict[str, list[float]] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
     catalog_runs: int = 0
+    server_cpu_s: float | None = None  # the server's processes, from the release to the last writer
     found: int = 0
     problems: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -118,6 +119,22 @@ def results_of(plan: Plan, ours: Outcome, peer: Outcome | None) -> list[Result]:
             peer_note=f"{peer.values:,} values in {peer.seconds:.2f} s" if peer else "",
         )
     ]
+    if ours.server_cpu_s or (peer and peer.server_cpu_s):
+        rows.append(
+            Result(
+                group,
+                "ingest per second of server CPU",
+                ours.values / ours.server_cpu_s if ours.server_cpu_s else math.nan,
+                peer.values / peer.server_cpu_s if peer and peer.server_cpu_s else None,
+                "values/s",
+                None,
+                note="what one process would take in on a core of its own (listers' requests "
+                "included)",
+                peer_note=f"{peer.server_cpu_s:.1f} CPU s, all workers"
+                if peer and peer.server_cpu_s
+                else "",
+            )
+        )
     for operation in OPERATIONS:
         listing = operation.endswith(("list", "search"))
         for name, q in (("p50", 0.5), ("p99", 0.99)):

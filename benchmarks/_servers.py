@@ -1,7 +1,7 @@
 """Tracking servers as subprocesses on free loopback ports: ``labledger server`` and ``mlflow server``.
 
-Each context manager starts the server, waits for its health route to answer, yields its base URL,
-and stops it with SIGINT (then SIGKILL if it does not stop within 20 s). The server's output goes to
+Each context manager starts the server, waits for its health route to answer, yields its base URL
+and process group (``Served``, which also reads the group's CPU time), and stops it with SIGINT (then SIGKILL if it does not stop within 20 s). The server's output goes to
 a log file beside its data, shown when it fails to start.
 """
 
@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ from _common import console
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["free_port", "labledger_server", "mlflow_server"]
+__all__ = ["Served", "free_port", "labledger_server", "mlflow_server"]
 
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 20.0
@@ -44,10 +45,32 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"(no log at {path})"
 
 
+@dataclass(frozen=True)
+class Served:
+    """A started server: its base URL and its process group (the server and its workers)."""
+
+    url: str
+    group: int
+
+    def cpu_s(self) -> float | None:
+        """User plus system CPU seconds of every live process in the server's group so far
+        (``None`` off Linux)."""
+        total, found = 0.0, False
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.group:  # the process group
+                total += int(fields[11]) + int(fields[12])
+                found = True
+        return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
 @contextmanager
 def _served(
     name: str, args: list[str], health: str, log: Path, env: dict[str, str]
-) -> Iterator[None]:
+) -> Iterator[int]:
     with log.open("wb") as out:
         # A session of its own: SIGINT reaches the server and its workers, not this process.
         process = subprocess.Popen(
@@ -67,7 +90,7 @@ def _served(
                     ) from None
                 time.sleep(0.2)
         console.print(f"  {name} up in {time.monotonic() - started:.1f} s")
-        yield
+        yield process.pid
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
@@ -81,9 +104,9 @@ def _served(
 @contextmanager
 def labledger_server(
     folder: Path, *, workspace: Path | None = None, catalog: str | None = None
-) -> Iterator[str]:
+) -> Iterator[Served]:
     """``labledger server`` (one process) over the workspace folder, or over ``catalog`` with its
-    blob store in ``folder / "store"``; yields its base URL."""
+    blob store in ``folder / "store"``."""
     port = free_port()
     args = [sys.executable, "-m", "labledger", "server", "--port", str(port)]
     if catalog is not None:
@@ -94,8 +117,9 @@ def labledger_server(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_SRC), *sys.path])}
     env.pop("LABLEDGER_URI", None)
     base = f"http://127.0.0.1:{port}"
-    with _served("labledger server", args, f"{base}/healthz", folder / "labledger-server.log", env):
-        yield base
+    log = folder / "labledger-server.log"
+    with _served("labledger server", args, f"{base}/healthz", log, env) as group:
+        yield Served(base, group)
 
 
 def mlflow_executable() -> str:
@@ -106,9 +130,9 @@ def mlflow_executable() -> str:
 
 
 @contextmanager
-def mlflow_server(folder: Path, backend: str, *, workers: int) -> Iterator[str]:
+def mlflow_server(folder: Path, backend: str, *, workers: int) -> Iterator[Served]:
     """``mlflow server`` with ``workers`` worker processes over ``backend`` (a SQLAlchemy URL),
-    artifacts in ``folder / "mlartifacts"``; yields its base URL."""
+    artifacts in ``folder / "mlartifacts"``."""
     port = free_port()
     args = [
         mlflow_executable(), "server",
@@ -126,5 +150,5 @@ def mlflow_server(folder: Path, backend: str, *, workers: int) -> Iterator[str]:
         f"{base}/health",
         folder / "mlflow-server.log",
         env,
-    ):
-        yield base
+    ) as group:
+        yield Served(base, group)

@@ -69,7 +69,7 @@ from _server_report import (
     results_of,
     title_of,
 )
-from _servers import labledger_server, mlflow_server
+from _servers import Served, labledger_server, mlflow_server
 
 _SETUP_ALLOWANCE_S = 240.0  # for the clients to start and import before the time limit runs
 _GRACE_S = 120.0
@@ -125,10 +125,11 @@ def labledger_init(uri: str, store: str | None) -> None:
 
 
 def drive(
-    tool: str, catalog: str, url: str, plan: Plan, writer: Any, lister: Any, **extra: Any
+    tool: str, catalog: str, served: Served, plan: Plan, writer: Any, lister: Any, **extra: Any
 ) -> Outcome:
-    """Run the load against the server at ``url``: start the clients, release them together,
-    gather their reports."""
+    """Run the load against the server: start the clients, release them together, gather their
+    reports, and note the server's CPU time from the release to the last writer's report."""
+    url = served.url
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(plan.clients + plan.listers + 1)
     stop, reports = context.Event(), context.Queue()
@@ -157,6 +158,7 @@ def drive(
         except Exception:
             outcome.errors.append("the clients did not get ready (see their errors)")
     console.print(f"  clients ready in {ready.seconds:.1f} s (processes started, imports done)")
+    cpu_before, cpu_after = served.cpu_s(), None
     gathered: list[Report] = []
     writers_left = plan.clients
     limit = load.deadline + _GRACE_S
@@ -172,6 +174,8 @@ def drive(
         gathered.append(report)
         if report.role.startswith("writer"):
             writers_left -= 1
+            if writers_left == 0:
+                cpu_after = served.cpu_s()
     stop.set()
     for process in processes:
         process.join(timeout=10)
@@ -189,9 +193,16 @@ def drive(
             outcome.routes.setdefault(name, []).extend(samples)
         outcome.runs |= report.runs
     outcome.values = sum(r.values for r in writers)
+    if cpu_before is not None and cpu_after is not None:
+        outcome.server_cpu_s = cpu_after - cpu_before
     if writers and all(r.started for r in writers):
         outcome.seconds = max(r.ended for r in writers) - min(r.started for r in writers)
         console.print(f"  load: {outcome.values:,} values in {outcome.seconds:.1f} s")
+    if outcome.server_cpu_s:
+        console.print(
+            f"  server CPU over the load: {outcome.server_cpu_s:.1f} s "
+            f"({outcome.values / outcome.server_cpu_s:,.0f} values per CPU second)"
+        )
     return outcome
 
 
@@ -228,8 +239,9 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
         folder,
         workspace=Path(uri) if database is None else None,
         catalog=database,
-    ) as url:
-        outcome = drive("labledger", catalog, url, plan, labledger_writer, labledger_lister)
+    ) as served:
+        url = served.url
+        outcome = drive("labledger", catalog, served, plan, labledger_writer, labledger_lister)
         outcome.catalog_runs = count + len(outcome.runs) + plan.clients  # + warm-up runs
         if outcome.runs:
             check(outcome, check_labledger, url)
@@ -241,14 +253,15 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
 
 def run_mlflow(catalog: str, plan: Plan, folder: Path, backend: str) -> Outcome:
     folder.mkdir(parents=True)
-    with mlflow_server(folder, backend, workers=plan.mlflow_workers) as url:
+    with mlflow_server(folder, backend, workers=plan.mlflow_workers) as served:
         from mlflow import MlflowClient
 
+        url = served.url
         experiment = MlflowClient(tracking_uri=url).create_experiment("load")
         outcome = drive(
             "MLflow",
             catalog,
-            url,
+            served,
             plan,
             mlflow_writer,
             mlflow_lister,

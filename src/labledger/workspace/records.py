@@ -14,6 +14,7 @@ ordered by ``metrics.id`` (the same order, see migration 0005) still verify.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ RECORD_FORMAT = 2
 RUN_FIELDS = ("id", "name", "status", "started_at", "ended_at", "environment_digest", "git_commit")
 
 _ROW = struct.Struct("<Idqd")
+_DIGEST_SLICE = 4096  # metric rows packed and hashed at a time
 _RUN = select(schema.runs).where(schema.runs.c.id == bindparam("run_id"))
 _PARAMS = select(schema.params.c.key, schema.params.c.value).where(
     schema.params.c.run_id == bindparam("run_id")
@@ -72,8 +74,12 @@ _METRICS = (
 _ARTIFACTS = select(schema.artifacts.c.name, schema.artifacts.c.digest).where(
     schema.artifacts.c.run_id == bindparam("run_id")
 )
-# Read when every run is sealed, so SQLite gets it from the driver (see sqlite_driver).
+# Read when every run is sealed, so SQLite gets them from the driver (see sqlite_driver).
 _SQLITE_ARTIFACTS = select_sql(schema.artifacts, ("name", "digest"), ("run_id",))
+_SQLITE_METRICS = (
+    select_sql(schema.metrics, ("key", "value", "step", "timestamp", "seq"), ("run_id",))
+    + ' ORDER BY "seq"'
+)
 
 
 class MetricsDigest:
@@ -85,23 +91,39 @@ class MetricsDigest:
     say which metric changed and from what to what.
     """
 
-    __slots__ = ("_hasher", "_keys", "count")
+    __slots__ = ("_codes", "_hasher", "_keys", "count")
 
     def __init__(self) -> None:
         self._hasher = Hasher()
         self._keys: dict[str, list[Any]] = {}
+        self._codes: dict[str, bytes] = {}  # each key's UTF-8 bytes
         self.count = 0
 
     def update(self, rows: Iterable[tuple[str, float | None, int, float, int]]) -> None:
         # A fixed binary layout per row (length-prefixed key, then value, step and time), far
-        # cheaper than JSON: a run of a million values is sealed without reading it back.
-        pack, update, keys = _ROW.pack, self._hasher.update, self._keys
-        for key, value, step, timestamp, _seq in rows:
-            encoded = key.encode("utf-8")
-            update(
-                pack(len(encoded), math.nan if value is None else value, step, timestamp) + encoded
+        # cheaper than JSON: a run of a million values is sealed without reading it back. Rows
+        # are packed a slice at a time and hashed in one call each (a hash of the joined bytes
+        # is the hash of the rows one by one).
+        pack, codes, nan = _ROW.pack, self._codes, math.nan
+        them = iter(rows)
+        while batch := list(itertools.islice(them, _DIGEST_SLICE)):
+            for key in {row[0] for row in batch}.difference(codes):
+                codes[key] = key.encode("utf-8")
+            self._hasher.update(
+                b"".join(
+                    [
+                        pack(len(codes[key]), nan if value is None else value, step, at)
+                        + codes[key]
+                        for key, value, step, at, _seq in batch
+                    ]
+                )
             )
-            self.count += 1
+            self.count += len(batch)
+            self._summarise(batch)
+
+    def _summarise(self, batch: list[tuple[str, float | None, int, float, int]]) -> None:
+        keys = self._keys
+        for key, value, step, _at, _seq in batch:
             seen = keys.get(key)
             if seen is None:
                 keys[key] = [1, value or 0.0, step, value]
@@ -116,6 +138,7 @@ class MetricsDigest:
         clone = MetricsDigest()
         clone._hasher = self._hasher.copy()
         clone._keys = {key: list(seen) for key, seen in self._keys.items()}
+        clone._codes = dict(self._codes)
         clone.count = self.count
         return clone
 
@@ -307,7 +330,11 @@ def sealed_format(payload: Mapping[str, Any]) -> int:
 def metrics_digest(conn: Connection, run_id: str) -> MetricsDigest:
     """The ``MetricsDigest`` of a run's metric rows as the catalog holds them now, in seq order."""
     metrics = MetricsDigest()
-    metrics.update(conn.execute(_METRICS, {"run_id": run_id}))
+    db = driver_connection(conn)
+    if db is not None:  # SQLite: rows straight from the driver, as plain tuples
+        metrics.update(db.execute(_SQLITE_METRICS, (run_id,)))
+    else:
+        metrics.update(conn.execute(_METRICS, {"run_id": run_id}).tuples())
     return metrics
 
 

@@ -319,20 +319,22 @@ class Workspace:
             with _reachable(self.catalog), self.catalog.writer.begin() as conn:
                 yield conn
             return
+        # Threads of this process take turns (``Catalog.write_lock``) rather than poll SQLite.
         # Taking a connection from the pool and returning it costs more than a small SQLite
         # transaction, and a run makes two or three in a row: reuse the last one. Only one is
         # kept; a thread that finds none (another thread has it) takes one from the pool.
-        conn = self._idle_writer() or self.catalog.writer.connect()
-        try:
-            with conn.begin():
-                yield conn
-        except BaseException:
-            conn.close()
-            raise
-        if self._idle_writers or conn.closed or conn.invalidated:
-            conn.close()
-        else:
-            self._idle_writers.append((os.getpid(), conn))
+        with self.catalog.write_lock():
+            conn = self._idle_writer() or self.catalog.writer.connect()
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                conn.close()
+                raise
+            if self._idle_writers or conn.closed or conn.invalidated:
+                conn.close()
+            else:
+                self._idle_writers.append((os.getpid(), conn))
 
     def _idle_writer(self) -> Connection | None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -300,3 +301,33 @@ def test_a_catalog_at_revision_0004_numbers_its_metrics_and_every_seal_still_ver
         report = verify_workspace(ws, remember=False)
         assert report.ok, report.problems
         assert get_run(first.id, workspace=ws).metrics == {"loss": 2.0 / 3}
+
+
+def test_a_sqlite_write_holds_the_process_write_lock_and_a_fork_gets_its_own(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace.init(tmp_path)
+    lock = ws.catalog.write_lock()
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def writer() -> None:
+        with ws.write():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    seen.append(lock.acquire(blocking=False))  # another thread waits its turn here
+    release.set()
+    thread.join(10)
+    seen.append(lock.acquire(timeout=10))
+    lock.release()
+    assert seen == [False, True]
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, b"1" if ws.catalog.write_lock() is not lock else b"0")
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 1) == b"1"

@@ -30,7 +30,7 @@ from labledger._foundation.errors import (
     ValidationError,
 )
 from labledger.server.permissions import ProjectScope, in_projects
-from labledger.server.routes.run_access import project_of, require_run, run_store
+from labledger.server.routes.run_access import project_of, remember, require_run, run_store
 from labledger.stores.identity import Role
 from labledger.stores.run_wire import (
     CrashIn,
@@ -155,6 +155,7 @@ def create_run(request: Request, scope: Writer, body: CreateRunIn) -> IdsOut:
             again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
             if not again or not _same_run(store, new):
                 raise
+    remember(request, new.id, new.project_id)  # its batches and finish need not read it back
     return IdsOut(ids=[new.id])
 
 
