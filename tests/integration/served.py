@@ -192,11 +192,12 @@ class ServedWorkspace(RemoteWorkspace):
 
 
 @contextlib.contextmanager
-def served_workspace(folder: Path) -> Iterator[ServedWorkspace]:
-    """A fresh embedded workspace in ``folder``, served by a real server, opened through it."""
+def served_workspace(folder: Path, *, log_to: Path | None = None) -> Iterator[ServedWorkspace]:
+    """A fresh embedded workspace in ``folder``, served by a real server, opened through it (the
+    server's log, a JSON line per request, kept at ``log_to`` when given)."""
     served = Workspace.init(folder)
     try:
-        with start_server(served.settings.root or folder, forked=True) as url:
+        with start_server(served.settings.root or folder, forked=True, log_to=log_to) as url:
             remote = ServedWorkspace(url, served)
             try:
                 yield remote

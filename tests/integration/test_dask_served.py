@@ -8,6 +8,7 @@ and a second run is answered from the cache the first one left on the server.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.integration
+_BLOBS = "/api/v1/blobs/"
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +51,15 @@ def test_a_pipeline_on_dask_against_a_server_matches_an_embedded_run(
 
     with init(tmp_path / "embedded") as embedded:
         local = ds.squares.run(workspace=embedded)
-    with served_workspace(tmp_path / "served") as remote:
+    log = tmp_path / "server.log"
+    with served_workspace(tmp_path / "served", log_to=log) as remote:
         first = ds.squares.run(workspace=remote, executor=DaskExecutor(client))
         assert first.status == "finished"
+        # Each worker sends its task's small outputs in one batched upload, never one by one.
+        requests = [json.loads(line) for line in log.read_text().splitlines() if '"path"' in line]
+        uploads = [(r["method"], r["path"]) for r in requests if r["path"].startswith(_BLOBS)]
+        assert ("POST", f"{_BLOBS}batch") in uploads
+        assert not [u for u in uploads if u[0] == "PUT"], uploads
         for node in ("numbers", "square", "total"):
             assert first.tasks[node].digests == local.tasks[node].digests
         assert first.load("worker_pid") != os.getpid()

@@ -1,8 +1,9 @@
 """``DaskExecutor``: tasks on a Dask cluster (a LocalCluster, or an existing scheduler).
 
-Workers open the same blob store as the client (a shared folder or S3) and exchange digests only:
-a task's inputs are read from the store on the worker, its outputs are written there, and the
-result sent back is a small ``TaskResult``. Step resources map to Dask worker resources
+Workers open the same blob store as the client (a shared folder, S3, or a server's) and exchange
+digests only: a task's inputs are read from the store on the worker, its outputs are written there
+(through a server, a task's small outputs and log go up in one batch), and the result sent back is
+a small ``TaskResult``. Step resources map to Dask worker resources
 (``CPU``, ``MEMORY``, ``GPU``); a LocalCluster started here declares what its workers have.
 
 A task carries its ``TaskSpec`` and a ``StoreSpec`` (the store's URL, S3 endpoint, link mode and
@@ -47,11 +48,21 @@ def _run_on_worker(spec: TaskSpec, where: StoreSpec) -> TaskResult:
 
     from labledger.pipelines.capture import routing
     from labledger.pipelines.task import execute_task
+    from labledger.workspace.buffered_store import BufferedBlobStore, buffers_writes
 
     workdir = Path(tempfile.gettempdir()) / "labledger-worker"
     workdir.mkdir(parents=True, exist_ok=True)
+    store = _store_on_worker(where)
+    if not buffers_writes(store):
+        with routing():
+            return execute_task(spec, store, defer_logging=True, workdir=workdir)
+    # Against a server each put is a round trip: the task's small outputs and its log go up
+    # together, before the result travels (the client records rows that name them).
+    held = BufferedBlobStore(store)
     with routing():
-        return execute_task(spec, _store_on_worker(where), defer_logging=True, workdir=workdir)
+        result = execute_task(spec, held, defer_logging=True, workdir=workdir)
+    held.flush()
+    return result
 
 
 def _project_modules(files: frozenset[str]) -> list[Any]:

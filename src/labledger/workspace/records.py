@@ -334,7 +334,7 @@ def metrics_digest(conn: Connection, run_id: str) -> MetricsDigest:
     if db is not None:  # SQLite: rows straight from the driver, as plain tuples
         metrics.update(db.execute(_SQLITE_METRICS, (run_id,)))
     else:
-        metrics.update(conn.execute(_METRICS, {"run_id": run_id}).tuples())
+        metrics.update(conn.execute(_METRICS, {"run_id": run_id}))
     return metrics
 
 

@@ -187,6 +187,21 @@ def test_put_many_asks_once_and_sends_small_blobs_together(
     assert sorted(workspace.store.digests()) == sorted({digest_bytes(b) for b in blobs} | {had})
 
 
+def test_small_blobs_go_up_in_one_request_without_asking_first(
+    open_as: Callable[..., RemoteWorkspace], workspace: Workspace
+) -> None:
+    remote = open_as("ed")
+    transport: AppTransport = remote.transport  # type: ignore[attr-defined]
+    had = workspace.store.put(b"kept as it is")
+    blobs = [b"one", b"kept as it is", os.urandom(100_000)]
+    transport.requests.clear()
+    assert remote.store.put_many(blobs) == [digest_bytes(b) for b in blobs]  # type: ignore[attr-defined]
+    assert transport.requests == [("POST", BATCH)]
+    assert sorted(workspace.store.digests()) == sorted({digest_bytes(b) for b in blobs} | {had})
+    with workspace.store.open(had) as handle:
+        assert handle.read() == b"kept as it is"
+
+
 def test_a_server_that_cannot_take_the_batch_gets_the_blobs_one_by_one(
     open_as: Callable[..., RemoteWorkspace], workspace: Workspace
 ) -> None:
@@ -224,7 +239,7 @@ def test_a_buffered_store_holds_small_blobs_until_it_is_flushed(
     assert buffered.exists(digests[0]) and buffered.size(digests[0]) == len(b"output 0")
     assert buffered.exists_many(digests[:2]) == {digests[0]: True, digests[1]: True}
     buffered.flush()
-    assert transport.requests == [("POST", "/api/v1/blobs/presence"), ("POST", BATCH)]
+    assert transport.requests == [("POST", BATCH)]  # small: sent without asking first
     assert sorted(workspace.store.digests()) == sorted(digests)
     assert buffered.pending == 0
     transport.requests.clear()
