@@ -54,6 +54,7 @@ from labledger.workspace.api import (
     prove,
     verify,
     verify_proof,
+    verify_server,
 )
 
 __version__ = "0.1.0"
@@ -110,4 +111,5 @@ __all__ = [
     "step",
     "verify",
     "verify_proof",
+    "verify_server",
 ]

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from labledger._foundation.errors import AuthenticationError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -80,6 +82,18 @@ def test_password_from_stdin(cli: Callable[..., Result], workspace: Workspace) -
         "carol", "long enough pw"
     )
     assert user.name == "carol"
+    service = IdentityService(workspace.stores.identity)
+    changed = runner.invoke(app, ["users", "password", "carol", "-w", uri], input="a new one!!\n")
+    assert changed.exit_code == 0 and "set the password of carol" in changed.output
+    assert service.authenticate_password("carol", "a new one!!").name == "carol"
+    with pytest.raises(AuthenticationError):
+        service.authenticate_password("carol", "long enough pw")
+    empty = runner.invoke(app, ["users", "password", "carol", "-w", uri], input="\n")
+    assert empty.exit_code != 0 and "no password on stdin" in empty.output
+    removed = runner.invoke(app, ["users", "password", "carol", "--remove", "-w", uri])
+    assert removed.exit_code == 0, removed.output
+    with pytest.raises(AuthenticationError):
+        service.authenticate_password("carol", "a new one!!")
 
 
 def test_identity_commands_on_a_database_need_no_blob_store(

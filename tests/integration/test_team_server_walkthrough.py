@@ -243,6 +243,10 @@ def test_a_team_works_through_one_server_on_postgres_and_s3(team_server: TeamSer
         team.env("bob"), "metadata", "set", again["run_id"], "wells_read=1", cwd=team.work
     )
     assert logged.code != 0 and said in logged.err, logged.err
+    # Nor re-run one to reproduce it: refused before anything runs, not shown as a failed check.
+    reproduced = team.cli("bob", "reproduce", first["run_id"])
+    assert reproduced.code != 0 and said in reproduced.err, reproduced.out + reproduced.err
+    assert "reproduced bit for bit" not in reproduced.out, reproduced.out
     tracked = subprocess.run(
         [sys.executable, "-c", "import labledger; labledger.start_run('bob-fit').end()"],
         env=team.env("bob"),

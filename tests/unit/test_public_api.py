@@ -65,6 +65,7 @@ EXPECTED = {
     "step",
     "verify",
     "verify_proof",
+    "verify_server",
 }
 
 

@@ -13,7 +13,18 @@ from typing import Any
 
 from labledger._foundation.errors import ValidationError
 
-__all__ = ["finite_number", "hex_string", "parse_json"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "finite_number",
+    "hex_string",
+    "json_depth",
+    "parse_json",
+    "require_shallow",
+]
+
+# How deeply a JSON document labledger keeps may nest: far more than any schema or payload needs,
+# and far below what serialising it back (in Python or in a server's answer) can take.
+MAX_JSON_DEPTH = 64
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -42,3 +53,40 @@ def finite_number(value: object) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def json_depth(value: object, *, stop: int = MAX_JSON_DEPTH + 1) -> int:
+    """How deeply ``value`` (JSON-like: dicts, lists, tuples, scalars) nests, counted up to
+    ``stop`` (past which the walk ends); a scalar is 0, ``{}`` or ``[]`` is 1."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest >= stop:
+                return deepest
+        pending.extend(
+            (child, depth) for child in children if isinstance(child, dict | list | tuple)
+        )
+    return deepest
+
+
+def require_shallow(value: object, what: str) -> None:
+    """Refuse ``value`` when it nests deeper than ``MAX_JSON_DEPTH``.
+
+    Raises:
+        ValidationError: It does; the message names ``what``.
+    """
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValidationError(
+            f"{what} nests more than {MAX_JSON_DEPTH} levels deep",
+            hint="flatten it: keep at most a few levels of objects and lists",
+        )

@@ -113,6 +113,12 @@ def run_command(
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
+    project: Annotated[
+        str,
+        typer.Option(
+            "--project", help="Project the run belongs to (on a server: one you may write to)."
+        ),
+    ] = "default",
     quiet: Annotated[
         bool,
         typer.Option(
@@ -171,6 +177,7 @@ def run_command(
                 run_name=name,
                 progress=not as_json,
                 echo=not quiet,
+                project=project,
                 **params,
             )
         except StepFailedError as exc:

@@ -1,5 +1,5 @@
-"""``labledger users``: create, list and disable the users of a team server (create and list
-also through the server itself, ``-w http://...``)."""
+"""``labledger users``: create, list, disable the users of a team server and set their passwords
+(create and list also through the server itself, ``-w http://...``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "Create, list and disable the users who sign in to `labledger server`.\n\n"
+        "Create, list and disable the users who sign in to `labledger server`, and set their "
+        "passwords.\n\n"
         "Example:\n\n"
         "    labledger users create alice --admin"
     ),
@@ -127,3 +128,36 @@ def disable(
     with open_catalog(workspace) as ws:
         user = IdentityService(ws.stores.identity).disable_user(name, by=ws.actor)
     console.print(Text(f"disabled {user.name}", style="green"))
+
+
+@app.command("password")
+@command
+def password(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user.")],
+    remove: Annotated[
+        bool,
+        typer.Option(
+            "--remove", metavar="", help="Remove their password: tokens only from now on."
+        ),
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Set a user's password, read from the first line of stdin, or remove it (--remove).
+
+    Run it where the server's workspace is (like `users disable`); the ledger records that the
+    password was set, never the password or its hash. Their tokens keep working: revoke them
+    with `labledger tokens revoke` if the old password leaked.
+
+    Example:
+
+        echo "$NEW_PASSWORD" | labledger users password alice
+    """
+    from labledger.identity import IdentityService
+
+    secret = None if remove else sys.stdin.readline().rstrip("\r\n")
+    if secret == "":
+        raise typer.BadParameter("no password on stdin (pass --remove to remove it)")
+    with open_catalog(workspace) as ws:
+        IdentityService(ws.stores.identity).set_password(name, secret, by=ws.actor)
+    said = "removed the password of" if remove else "set the password of"
+    console.print(Text(f"{said} {name}", style="green"))

@@ -250,19 +250,17 @@ def _verify_server(
     as_json: bool,
 ) -> None:
     from labledger._foundation.errors import PermissionDeniedError
-    from labledger.workspace.checkpoints import load_checkpoint
-    from labledger.workspace.ledger_check import check_server
+    from labledger.workspace.api import verify_server
 
     with open_workspace(uri) as ws:
         location = str(ws.settings.server_url)
         try:
-            result = check_server(
-                ws.stores.ledger,
-                location,
-                checkpoint=load_checkpoint(checkpoint) if checkpoint else None,
+            result = verify_server(
+                checkpoint=checkpoint or None,
                 full=full,
-                trusted=load_trusted(trusted_keys),
+                trusted_keys=trusted_keys,
                 keep=keep,
+                workspace=ws,
             )
         except PermissionDeniedError as exc:
             if not full:

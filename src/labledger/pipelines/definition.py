@@ -35,6 +35,7 @@ RESERVED_PARAMS = frozenset(
         "progress",
         "echo",
         "reproduces",
+        "project",
     }
 )
 
@@ -185,6 +186,7 @@ class Pipeline:
         seed: int = 0,
         progress: bool = False,
         echo: bool = False,
+        project: str = "default",
         **params: Any,
     ) -> PipelineRun:
         """Run the pipeline with ``params`` and return the finished run.
@@ -218,6 +220,7 @@ class Pipeline:
             seed=seed,
             progress=progress,
             echo=echo,
+            project=project,
         )
 
     def __call__(self, **params: Any) -> PipelineRun:

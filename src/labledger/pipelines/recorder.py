@@ -86,10 +86,12 @@ class TaskRecorder:
         code_captured: bool = True,
         flush_interval: float = 0.1,
         before_write: Callable[[], None] | None = None,
+        project_id: str | None = None,
     ) -> None:
         self.workspace = workspace
         self.run_id = run_id
-        self.project_id = workspace.project_id()
+        # The run's project: what the run makes is filed where the run is.
+        self.project_id = project_id or workspace.project_id()
         self.code_captured = code_captured
         self.flush_interval = flush_interval
         self.before_write = before_write

@@ -35,13 +35,19 @@ def main(argv: list[str] | None = None) -> int:
             seed=request["seed"],
             reproduces=request["reproduces"],
             path_map=request.get("path_map") or {},
+            project=request.get("project") or "default",
         )
         summary = {"run_id": result.run_id, "status": result.status}
         summary["tasks"] = {k: t.digests for k, t in result.tasks.items()}
     except StepFailedError as exc:
         summary = {"error": exc.message, "run_id": exc.run_id, "node": exc.node}
     except LabledgerError as exc:
-        summary = {"error": exc.message, "hint": exc.hint, "run_id": getattr(exc, "run_id", None)}
+        summary = {
+            "error": exc.message,
+            "hint": exc.hint,
+            "code": exc.code,
+            "run_id": getattr(exc, "run_id", None),
+        }
     print("\n" + json.dumps(summary))
     return 0
 

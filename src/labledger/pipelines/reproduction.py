@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.errors import (
     IntegrityError,
+    LabledgerError,
     NotFoundError,
     RunStateError,
     ValidationError,
+    error_class,
 )
 from labledger.pipelines.replay_inputs import place_inputs, recorded_inputs, working_folder
 from labledger.stores.tasks import OutputCheck
@@ -167,6 +169,8 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
             "reproduces": run.id,
             "name": f"reproduce {run.name}",
             "path_map": path_map,
+            # In the original's project: who may see the run may see its reproduction.
+            "project": (run.project_id and ws.project_name(run.project_id)) or "default",
         }
         done = subprocess.run(
             [sys.executable, "-m", "labledger.pipelines.replay", json.dumps(request)],
@@ -177,6 +181,11 @@ def reproduce(run_ref: str, *, workspace: Workspace | None = None) -> Reproducti
             check=False,
         )
     summary = _summary(done)
+    if summary.get("run_id") is None and isinstance(summary.get("code"), str):
+        # Refused before the re-run began (a viewer, a project out of reach): said as an error,
+        # not as a reproduction whose outputs are all missing.
+        raise _refusal(summary["code"], f"cannot re-run run {run.id}: {summary.get('error')}",
+                       summary.get("hint"))  # fmt: skip
     produced = summary.get("tasks", {})
     checks = tuple(
         OutputCheck(node, output, artifact_id, digest, produced.get(node, {}).get(output), det)
@@ -201,6 +210,16 @@ def _summary(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         summary = {"error": f"the re-run process exited with code {done.returncode}: {last}"}
     return summary
+
+
+def _refusal(code: str, message: str, hint: Any) -> LabledgerError:
+    """The error the re-run raised before it began, as its class (by its code)."""
+    cls = error_class(code)
+    hint = hint if isinstance(hint, str) else None
+    try:
+        return cls(message, hint=hint)
+    except TypeError:  # a class that wants more than a message
+        return LabledgerError(message, hint=hint)
 
 
 def _failure_hint(summary: dict[str, Any]) -> str:

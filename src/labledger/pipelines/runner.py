@@ -406,6 +406,7 @@ def run_pipeline(
     echo: bool = False,
     reproduces: str | None = None,
     path_map: Mapping[str, str] | None = None,
+    project: str = "default",
 ) -> PipelineRun:
     """Run ``pipeline`` (see ``Pipeline.run``).
 
@@ -423,7 +424,12 @@ def run_pipeline(
     # after a crash resumes from what the crashed run finished.
     ws.reap_dead_runs()
     run = start_run(
-        run_name or pipeline.name, params=bound, tags=tags, kind="pipeline", workspace=ws
+        run_name or pipeline.name,
+        params=bound,
+        tags=tags,
+        kind="pipeline",
+        project=project,
+        workspace=ws,
     )
     recorded: dict[str, TaskOutcome] = {}  # the scheduler's, to count them after Ctrl-C
     try:
@@ -432,7 +438,11 @@ def run_pipeline(
         )
         executor.open(ws)
         recorder = TaskRecorder(
-            ws, run.id, code_captured=captured, before_write=executor.make_durable
+            ws,
+            run.id,
+            code_captured=captured,
+            before_write=executor.make_durable,
+            project_id=ws.project_id(project),
         )
         with (
             RunProgress(pipeline.name, len(graph), enabled=progress) as view,

@@ -17,10 +17,11 @@ from labledger.server.errors import install_error_handlers
 from labledger.server.identity_routes import router as identity_router
 from labledger.server.key_routes import router as key_router
 from labledger.server.ledger_routes import router as ledger_router
-from labledger.server.middleware import BodyLimit, NoNulCharacters, RequestIds
+from labledger.server.middleware import BodyLimit, NeedsToken, NoNulCharacters, RequestIds
 from labledger.server.openapi import openapi_document
 from labledger.server.permissions import public
 from labledger.server.routes import store_routers
+from labledger.server.routes.sessions import SIGN_IN_PATH
 
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
@@ -107,5 +108,6 @@ def create_app(
     # Outermost first: the request id exists before anything (even a 413) is answered.
     app.add_middleware(BodyLimit, max_bytes=body_limit, upload_bytes=upload_limit)
     app.add_middleware(NoNulCharacters)
+    app.add_middleware(NeedsToken, enabled=auth_required, open_paths=frozenset({SIGN_IN_PATH}))
     app.add_middleware(RequestIds)
     return app

@@ -15,7 +15,7 @@ from labledger.server.errors import RequestTooLargeError, error_response
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "NoNulCharacters", "RequestIds"]
+__all__ = ["BodyLimit", "NeedsToken", "NoNulCharacters", "RequestIds"]
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -65,6 +65,38 @@ class RequestIds:
                     "client": client[0] if client else None,
                 },
             )
+
+
+class NeedsToken:
+    """Where every route but signing in needs a token, answer 401 to a request that sends a body
+    under ``/api/v1/`` without one, before anything reads its body (what the token itself is worth
+    is the routes' to judge): nobody without a token makes the server parse megabytes."""
+
+    _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, *, enabled: bool, open_paths: frozenset[str]) -> None:
+        self.app = app
+        self.enabled = enabled
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.enabled
+            and scope["type"] == "http"
+            and scope.get("method") not in self._READS
+            and str(scope.get("path", "")).startswith("/api/v1/")
+            and scope.get("path") not in self.open_paths
+            and not any(k == b"authorization" for k, _ in scope["headers"])
+        ):
+            response = error_response(
+                401,
+                "unauthenticated",
+                "this server needs an API token",
+                "send `Authorization: Bearer <token>`; make one with `labledger tokens create`",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -129,16 +161,21 @@ class BodyLimit:
 
 class NoNulCharacters:
     """Refuse a NUL character (U+0000) with 400: in the path or the query string (``%00``) before
-    any route sees it, and in a JSON body (``\\u0000``) as the body streams in.
+    any route sees it, and in a request body that is not a blob's bytes as the body streams in:
+    the JSON escape ``\\u0000``, or a NUL byte (a JSON body is UTF-8 text, where it has no place;
+    UTF-16 and UTF-32 text is full of them, and is refused too).
 
     No name, id, reference, filter or JSON field labledger keeps may hold one, and PostgreSQL's
     text type cannot store one at all; refusing it here gives every route, on every catalog, the
-    same clear answer (a SQLite catalog would otherwise keep what a PostgreSQL one refuses). Binary
-    bodies (blob uploads, ``application/octet-stream``) are bytes and pass untouched.
+    same clear answer (a SQLite catalog would otherwise keep what a PostgreSQL one refuses). Blob
+    uploads (``PUT`` under ``/api/v1/blobs/``, or a body sent as ``application/octet-stream`` by
+    the first ``Content-Type`` header, the one the routes read) are bytes and pass untouched. The
+    scan costs the same for every byte, whatever the body holds.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, upload_prefix: str = "/api/v1/blobs/") -> None:
         self.app = app
+        self.upload_prefix = upload_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,26 +190,27 @@ class NoNulCharacters:
             )
             await response(scope, receive, send)
             return
-        content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
-        if content_type.startswith((b"application/octet-stream", b"multipart/")):
+        if self._is_bytes(scope):
             await self.app(scope, receive, send)
             return
-        tail = b""
+        scan = _NulScan()
 
         async def scanned() -> Message:
-            nonlocal tail
             message = await receive()
             if message["type"] == "http.request":
-                data = tail + message.get("body", b"")
-                if _JSON_NUL in data and _JSON_NUL_ESCAPE.search(data):
-                    raise ValidationError(
-                        "the request's JSON body holds a NUL character (\\u0000)",
-                        hint="remove the NUL character from the names and values sent",
-                    )
-                tail = _carry(data)
+                scan.feed(message.get("body", b""))
             return message
 
         await self.app(scope, scanned, send)
+
+    def _is_bytes(self, scope: Scope) -> bool:
+        if scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(
+            self.upload_prefix
+        ):
+            return True
+        first = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        media = first.split(b";", 1)[0].strip().lower()
+        return media == b"application/octet-stream" or media.startswith(b"multipart/")
 
 
 _JSON_NUL = b"\\u0000"
@@ -180,13 +218,33 @@ _JSON_NUL = b"\\u0000"
 _JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _carry(data: bytes) -> bytes:
-    """What of ``data`` a NUL escape split across chunks may begin in: the last five bytes and
-    every backslash right before them (so the next scan sees the run's true parity)."""
-    start = max(len(data) - 5, 0)
-    while start > 0 and data[start - 1] == 0x5C:  # a backslash
-        start -= 1
-    return data[start:]
+class _NulScan:
+    """A body's bytes, chunk by chunk: raises on a NUL byte or a ``\\u0000`` escape, even one
+    split across chunks. Between chunks it keeps the last five bytes and whether the run of
+    backslashes right before them is odd (as one backslash), so each byte is looked at a bounded
+    number of times."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if b"\x00" in chunk:
+            raise ValidationError(
+                "the request body holds a NUL byte: a JSON body is UTF-8 text, with no NUL "
+                "character in it",
+                hint="send the body as UTF-8 JSON; a blob's bytes go to PUT /api/v1/blobs/{digest}",
+            )
+        data = self._tail + chunk
+        if _JSON_NUL in data and _JSON_NUL_ESCAPE.search(data):
+            raise ValidationError(
+                "the request's JSON body holds a NUL character (\\u0000)",
+                hint="remove the NUL character from the names and values sent",
+            )
+        start = max(len(data) - 5, 0)
+        run = start - len(data[:start].rstrip(b"\\"))  # backslashes right before the tail
+        self._tail = (b"\\" if run % 2 else b"") + data[start:]
 
 
 def _holds_nul(scope: Scope) -> bool:

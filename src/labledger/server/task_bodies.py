@@ -14,6 +14,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from labledger._foundation.json_input import MAX_JSON_DEPTH, json_depth
+
 # Pydantic reads these field types at run time.
 from labledger.stores.tasks import (
     CACHE_INDEX_LIMIT,
@@ -91,7 +93,7 @@ class PipelineRunIn(BaseModel):
     def _params_object(self) -> Self:
         """Refuse (422) params that are not a JSON object (reproducing the run reads them)."""
         if not _is_json_object(self.params_json):
-            raise ValueError("params_json is not a JSON object")
+            raise ValueError("params_json is not a JSON object (or nests too deeply)")
         return self
 
     def record(self) -> PipelineRunRecord:
@@ -185,18 +187,22 @@ class TaskBatchIn(BaseModel):
             for index, row in enumerate(rows):
                 for field in fields:
                     if not _is_json_object(getattr(row, field)):
-                        raise ValueError(f"{where}.{index}.{field} is not a JSON object")
+                        raise ValueError(
+                            f"{where}.{index}.{field} is not a JSON object (or nests too deeply)"
+                        )
         return self
 
 
 def _is_json_object(text: str) -> bool:
-    """Whether ``text`` is the JSON text of an object (``{}`` the common case, checked first)."""
+    """Whether ``text`` is the JSON text of an object, nested no deeper than labledger keeps
+    (``{}`` the common case, checked first)."""
     if text == "{}":
         return True
     try:
-        return isinstance(json.loads(text), dict)
+        value = json.loads(text)
     except (ValueError, RecursionError):
         return False
+    return isinstance(value, dict) and json_depth(value) <= MAX_JSON_DEPTH
 
 
 class RemapOut(BaseModel):

@@ -17,8 +17,18 @@ if TYPE_CHECKING:
     from typing import Any
 
     from labledger.workspace.catalog import Migration
+    from labledger.workspace.ledger_check import LedgerCheck
 
-__all__ = ["checkpoint", "init", "migrate", "open_workspace", "prove", "verify", "verify_proof"]
+__all__ = [
+    "checkpoint",
+    "init",
+    "migrate",
+    "open_workspace",
+    "prove",
+    "verify",
+    "verify_proof",
+    "verify_server",
+]
 
 
 def init(path: str | os.PathLike[str] | None = None) -> Workspace:
@@ -77,13 +87,57 @@ def verify(
     if ws.settings.server_url is not None:
         raise ConfigurationError(
             f"verify() checks a workspace's own catalog; {ws.settings.server_url} is a server",
-            hint="run `labledger verify -w URL` (or check_server(ws.stores.ledger, URL) from "
-            "labledger.workspace.ledger_check) to hold the server to its history",
+            hint="use labledger.verify_server() (or `labledger verify -w URL`) to hold the "
+            "server to its history; the server checks its own catalog and blobs",
         )
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
     trusted = load_trusted_keys(trusted_keys) if trusted_keys is not None else None
     return verify_workspace(ws, blobs=blobs, checkpoint=checkpoint, trusted=trusted)
+
+
+def verify_server(
+    *,
+    checkpoint: Checkpoint | str | os.PathLike[str] | None = None,
+    full: bool = False,
+    trusted_keys: str | os.PathLike[str] | None = None,
+    keep: bool = True,
+    workspace: Workspace | None = None,
+) -> LedgerCheck:
+    """Hold a server to its history: its new signed checkpoint must extend ``checkpoint`` and the
+    one this user saw there last (remembered per server in the state folder, with ``keep``).
+
+    Args:
+        checkpoint: A checkpoint (or its file, or JSON text) the server's ledger must extend.
+        full: Also download every entry and walk the chain here: hashes, key history, each
+            signature and the root (administrators only: entries describe every project).
+        trusted_keys: A trusted-keys file: only its keys may sign.
+        keep: Remember the new checkpoint for next time when everything checks out.
+        workspace: A workspace reached through a server; defaults to the current workspace.
+
+    Raises:
+        ConfigurationError: The workspace is not a server's (use ``verify()``).
+        PermissionDeniedError: ``full`` by a user who is no administrator.
+    """
+    from labledger.workspace.ledger_check import check_server
+
+    ws = workspace or get_workspace()
+    location = ws.settings.server_url
+    if location is None:
+        raise ConfigurationError(
+            "verify_server() holds a server to its history; this workspace is not a server's",
+            hint="use labledger.verify() for a workspace of your own",
+        )
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        checkpoint = load_checkpoint(checkpoint)
+    return check_server(
+        ws.stores.ledger,
+        str(location),
+        checkpoint=checkpoint,
+        full=full,
+        trusted=load_trusted_keys(trusted_keys) if trusted_keys is not None else None,
+        keep=keep,
+    )
 
 
 def checkpoint(*, workspace: Workspace | None = None) -> Checkpoint:

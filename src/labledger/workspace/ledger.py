@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 from labledger._foundation.canonical import canonical_json, canonical_text
 from labledger._foundation.digests import digest_bytes
 from labledger._foundation.ids import new_id
+from labledger._foundation.json_input import require_shallow
 from labledger.stores.ledger import LedgerEntry
 from labledger.workspace import schema
 from labledger.workspace.key_history import KeyHistory
@@ -245,6 +246,8 @@ def chain_entry(
 
     ``head`` is ``ledger_head``'s answer in the same transaction; by default it is read now.
     """
+    # Stored for good and served back as JSON: nothing a reader could not serialise again.
+    require_shallow(payload, f"the payload of a {kind!r} entry")
     db = driver_connection(conn)
     # Sequence numbers are dense (1, 2, 3, ...): entry seq is leaf seq - 1 of the Merkle tree.
     last_seq, prev = head if head is not None else _read_head(conn, db)

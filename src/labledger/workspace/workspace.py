@@ -487,6 +487,18 @@ class Workspace:
             self._project_ids[name] = str(found)
         return None if found is None else str(found)
 
+    def project_name(self, project_id: str) -> str | None:
+        """The name of the project with id ``project_id``, or ``None`` (never writes)."""
+        for name, known in self._project_ids.items():
+            if known == project_id:
+                return name
+        table = schema.projects
+        with self.read() as conn:
+            found = conn.execute(select(table.c.name).where(table.c.id == project_id)).scalar()
+        if found is not None:
+            self._project_ids[str(found)] = project_id
+        return None if found is None else str(found)
+
     def project_id(self, name: str = DEFAULT_PROJECT) -> str:
         """The id of project ``name``, created on first use (a write: readers use
         ``find_project_id``)."""

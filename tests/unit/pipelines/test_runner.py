@@ -218,3 +218,24 @@ def test_only_tasks_of_sealed_runs_are_cache_hits(workspace: Workspace) -> None:
     again = sp.arithmetic.run(workspace=workspace)
     assert again.cached == []
     assert sp.arithmetic.run(workspace=workspace).executed == []  # the new run is sealed
+
+
+def test_a_run_belongs_to_the_project_it_is_given(workspace: Workspace) -> None:
+    result = sp.arithmetic.run(workspace=workspace, project="assay")
+    run = _rows(workspace, sa.select(schema.runs).where(schema.runs.c.id == result.run_id))[0]
+    assert run.project_id == workspace.project_id("assay") != workspace.project_id("default")
+    assert workspace.project_name(run.project_id) == "assay"
+    made = _rows(workspace, sa.select(schema.artifacts).where(schema.artifacts.c.run_id == run.id))
+    assert made and {a.project_id for a in made} == {run.project_id}  # filed where the run is
+    assert workspace.project_name("no-such-project-id") is None
+
+
+def test_a_pipeline_parameter_named_project_is_refused() -> None:
+    from labledger._foundation.errors import PipelineDefinitionError
+    from labledger.pipelines import pipeline
+
+    def body(project: str = "x") -> None:
+        sp.numbers(3)
+
+    with pytest.raises(PipelineDefinitionError, match="'project' clashes with an option"):
+        pipeline(body)

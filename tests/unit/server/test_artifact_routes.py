@@ -203,3 +203,25 @@ def test_an_id_taken_already_is_a_conflict_that_names_nothing_else_and_writes_no
     refused = client.post(ARTIFACTS, json={"artifacts": twice}, headers=headers("ed"))
     assert refused.status_code == 409 and "twin" in refused.json()["message"]
     assert _rows(workspace) == before
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("field", ["schema", "stats"])
+def test_json_nested_past_what_can_be_served_back_is_refused_and_nothing_is_kept(
+    client: TestClient, headers: Any, workspace: Workspace, field: str
+) -> None:
+    workspace.store.put(b"bytes")
+    kept = {"artifacts": [_artifact(b"bytes", **{field: _nested(64)})]}
+    assert client.post(ARTIFACTS, json=kept, headers=headers("ed")).status_code == 201
+    deep = {"artifacts": [_artifact(b"bytes", name="deep", **{field: _nested(450)})]}
+    refused = client.post(ARTIFACTS, json=deep, headers=headers("ed"))
+    assert refused.status_code == 400, refused.text
+    assert "nests more than 64 levels" in refused.json()["message"]
+    listed = client.get(ARTIFACTS, headers=headers("vera"))
+    assert listed.status_code == 200 and [a["name"] for a in listed.json()["items"]] == ["plate"]

@@ -276,3 +276,26 @@ def test_an_admin_creates_a_project_through_the_server(
         IdentityService(open_as("ed").stores.identity).create_project(
             "mine", actor=local_user("ed")
         )
+
+
+def test_verify_server_holds_the_server_to_what_this_user_saw(
+    workspace: Workspace, open_as: Callable[[str], RemoteWorkspace]
+) -> None:
+    import labledger
+
+    with start_run("before", workspace=workspace) as run:
+        run.log_metric("auc", 0.5)
+    viewer = open_as("vera")
+    first = labledger.verify_server(workspace=viewer)
+    assert first.ok and first.previous is None, first.problems
+    with start_run("after", workspace=workspace) as run:
+        run.log_metric("auc", 0.7)
+    later = labledger.verify_server(workspace=viewer)
+    assert later.ok and later.previous == first.checkpoint
+    assert later.checkpoint.size > first.checkpoint.size
+    with pytest.raises(PermissionDeniedError):
+        labledger.verify_server(workspace=viewer, full=True)
+    with pytest.raises(ConfigurationError, match="verify_server"):
+        labledger.verify(workspace=viewer)
+    with pytest.raises(ConfigurationError, match="not a server's"):
+        labledger.verify_server(workspace=workspace)

@@ -471,3 +471,16 @@ def test_a_nul_character_in_a_json_body_is_a_400_and_nothing_is_kept(
     kept = make_token(b'{"name": "back\\\\u0000slash"}')
     assert kept.status_code == 201, kept.text
     assert "back\\u0000slash" in names()
+
+
+def test_a_body_without_a_token_is_refused_before_it_is_read(client: TestClient) -> None:
+    for method, path in (
+        ("post", "/api/v1/collections"),
+        ("put", "/api/v1/blobs/blake3:" + "0" * 64),
+        ("post", "/api/v1/runs/search"),
+    ):
+        answer = getattr(client, method)(path, content=b"{not json at all")
+        _is_error(answer, 401, "unauthenticated")  # not 422: the body was never parsed
+    # Signing in is how one gets a token: its body is read.
+    signing_in = client.post("/api/v1/sessions", content=b"{not json at all")
+    assert signing_in.status_code == 422

@@ -347,3 +347,25 @@ def test_verify_fails_when_a_user_signed_entry_loses_its_signature(
         )
     report = labledger.verify(workspace=workspace, blobs=False)
     assert any("it is unsigned, but ed signs" in p.reason for p in report.problems), report
+
+
+@pytest.mark.usefixtures("writers")
+def test_an_entry_nested_past_what_can_be_served_back_is_refused(
+    client: TestClient, as_user: Headers, workspace: Workspace
+) -> None:
+    ed = _signer("ed")
+    _register(client, as_user("ed"), ed)
+    payload: dict[str, Any] = {"leaf": 1}
+    for _ in range(449):
+        payload = {"a": payload}
+    body = EntryBody.new(
+        "review.approved", subject="model:m1", payload=payload, actor="ed", key_id=ed.public_key_hex
+    )
+    document = {**body.fields(), "signature": ed.sign_body(body)}
+    before = _ledger_size(workspace)
+    answer = client.post("/api/v1/ledger/entries", json=document, headers=as_user("ed"))
+    _refused(answer, 400, "validation")
+    assert "nests more than 64 levels" in answer.json()["message"]
+    assert _ledger_size(workspace) == before
+    listed = client.get("/api/v1/ledger/entries", headers=as_user("ada"))
+    assert listed.status_code == 200, listed.text

@@ -19,9 +19,10 @@ from labledger.server.permissions import public
 if TYPE_CHECKING:
     from labledger.identity import IdentityService
 
-__all__ = ["SessionIn", "router"]
+__all__ = ["SIGN_IN_PATH", "SessionIn", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
+SIGN_IN_PATH = "/api/v1/sessions"  # the one route with a body that needs no token
 _DAY_S = 86_400.0
 
 
@@ -36,7 +37,12 @@ class SessionIn(BaseModel):
     expires_in_days: float | None = Field(default=90.0, gt=0, le=MAX_TOKEN_DAYS)
 
 
-@router.post("/sessions", response_model=IssuedTokenOut, status_code=201, dependencies=[public()])
+@router.post(
+    SIGN_IN_PATH.removeprefix("/api/v1"),
+    response_model=IssuedTokenOut,
+    status_code=201,
+    dependencies=[public()],
+)
 def sign_in(body: SessionIn, request: Request) -> IssuedTokenOut:
     """Check a user's password and make them an API token; the secret is in this response only."""
     service: IdentityService = request.app.state.identity

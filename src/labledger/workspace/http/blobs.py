@@ -30,6 +30,7 @@ from labledger._foundation.errors import (
     IntegrityError,
     LabledgerError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from labledger.workspace.http.blob_staging import DirectUploads, UploadOut, file_chunks
 
@@ -202,10 +203,13 @@ class HttpBlobStore:
         digests = [digest_bytes(blob) for blob in data]
         if self._batches and sum(map(len, data)) <= _UNASKED_BYTES and len(data) <= _BATCH_COUNT:
             # Cheaper to send than to ask about: the server keeps what it has already as it is.
-            missing = dict(zip(digests, data, strict=True))
-        else:
-            present = self.exists_many(digests)
-            missing = {d: blob for d, blob in zip(digests, data, strict=True) if not present[d]}
+            try:
+                self._send_batch(list(dict(zip(digests, data, strict=True)).items()))
+                return digests
+            except PermissionDeniedError:
+                pass  # a reader may still "store" what the server has: asked below
+        present = self.exists_many(digests)
+        missing = {d: blob for d, blob in zip(digests, data, strict=True) if not present[d]}
         batch: list[tuple[str, bytes]] = []
         size = 0
         for digest, blob in missing.items():

@@ -30,6 +30,8 @@ from labledger.workspace.http.stores import HttpStores
 from labledger.workspace.workspace import DEFAULT_PROJECT, REAP_EVERY_S, Workspace, current_actor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpx
     from sqlalchemy import Connection
 
@@ -238,6 +240,21 @@ class RemoteWorkspace(Workspace):
         cached = self._project_ids.get(name)
         if cached is not None:
             return cached
+        self._list_projects(until=lambda: name in self._project_ids)
+        return self._project_ids.get(name)
+
+    def project_name(self, project_id: str) -> str | None:
+        """The name of the project with id ``project_id`` among those the user may see."""
+
+        def known() -> str | None:
+            return next((n for n, i in self._project_ids.items() if i == project_id), None)
+
+        if known() is None:
+            self._list_projects(until=lambda: known() is not None)
+        return known()
+
+    def _list_projects(self, *, until: Callable[[], bool]) -> None:
+        """Read the user's projects, a page at a time, until ``until()`` or the last page."""
         token: str | None = None
         while True:
             params = {"page_token": token} if token is not None else None
@@ -245,18 +262,29 @@ class RemoteWorkspace(Workspace):
             for project in page.get("items", []):
                 self._project_ids[str(project["name"])] = str(project["id"])
             token = page.get("next_page_token")
-            if name in self._project_ids or token is None:
-                return self._project_ids.get(name)
+            if until() or token is None:
+                return
 
     def project_id(self, name: str = DEFAULT_PROJECT) -> str:
         """The id of project ``name``; a server's projects are made by its administrators, so
         one that the user cannot see is an error, not made on first use."""
         found = self.find_project_id(name)
         if found is None:
+            yours = sorted(self._project_ids)
+            if yours:
+                hint = (
+                    f"your projects there: {', '.join(yours)}; pass one (project= in Python, "
+                    "--project on the command line), or ask an administrator for a role in "
+                    f"{name!r}"
+                )
+            else:
+                hint = (
+                    "you have a role in no project there: ask a workspace administrator to grant "
+                    f"you one (labledger projects grant USER editor --project {name})"
+                )
             raise NotFoundError(
-                f"no project called {name!r} on {self.client.base_url}",
-                hint="see `labledger projects list`; a workspace administrator creates "
-                "projects and grants roles in them",
+                f"no project called {name!r} that you are a member of on {self.client.base_url}",
+                hint=hint,
             )
         return found
 
