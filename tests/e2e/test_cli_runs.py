@@ -174,3 +174,13 @@ def test_malformed_filter_is_one_line(cli: Callable[..., Result], populated: Wor
     assert (
         "'[bold]0190abcd'" in cli("runs", "show", "[bold]0190abcd", "-w", _where(populated)).stderr
     )
+
+
+def test_a_project_that_does_not_exist_is_an_error_not_an_empty_list(
+    cli: Callable[..., Result], populated: Workspace
+) -> None:
+    typo = cli("runs", "list", "-w", _where(populated), "--project", "defautl")
+    assert typo.exit_code == 1 and "no project called 'defautl'" in typo.output
+    assert "labledger projects list" in typo.output
+    known = cli("runs", "list", "-w", _where(populated), "--project", "default", "--json")
+    assert known.exit_code == 0 and json.loads(known.stdout)

@@ -162,9 +162,17 @@ def _list(
     as_json: bool,
     wide: bool,
 ) -> None:
+    from labledger._foundation.errors import NotFoundError
     from labledger.tracking import search_runs
 
     with open_workspace(workspace) as ws:
+        if project is not None and ws.find_project_id(project) is None:
+            # A mistyped name would otherwise list nothing, as a project without runs does.
+            raise NotFoundError(
+                f"no project called {project!r}"
+                + (" that you are a member of" if ws.settings.server_url else ""),
+                hint="see `labledger projects list`",
+            )
         runs = search_runs(
             filter_text, order_by=order_by, max_results=limit, project=project, workspace=ws
         )

@@ -182,8 +182,8 @@ def verify(
         bool,
         typer.Option(
             "--full",
-            help="Against a server: also download every ledger entry and walk the whole chain "
-            "here (administrators).",
+            help="Against a server: also walk every ledger entry here and have the server "
+            "re-check its rows, run records and blobs (administrators).",
         ),
     ] = False,
     as_json: JsonOption = False,
@@ -197,7 +197,8 @@ def verify(
 
     Against a server (LABLEDGER_URI=https://...), the server's new signed checkpoint must extend
     --checkpoint and the one you saw there last: proof that it did not cut, rewrite or fork its
-    history since; --full also walks every entry here.
+    history since (any member). --full (administrators) also walks every entry here and has the
+    server re-check its rows, run records and blobs (--no-blobs to skip those).
 
     Example:
 
@@ -207,7 +208,13 @@ def verify(
 
     if _is_server(workspace):
         _verify_server(
-            workspace, checkpoint, trusted_keys, full=full, keep=not no_state, as_json=as_json
+            workspace,
+            checkpoint,
+            trusted_keys,
+            full=full,
+            keep=not no_state,
+            blobs=not no_blobs,
+            as_json=as_json,
         )
         return
 
@@ -247,6 +254,7 @@ def _verify_server(
     *,
     full: bool,
     keep: bool,
+    blobs: bool,
     as_json: bool,
 ) -> None:
     from labledger._foundation.errors import PermissionDeniedError
@@ -260,6 +268,7 @@ def _verify_server(
                 full=full,
                 trusted_keys=trusted_keys,
                 keep=keep,
+                blobs=blobs,
                 workspace=ws,
             )
         except PermissionDeniedError as exc:
@@ -279,6 +288,7 @@ def _verify_server(
                 "checkpoint": result.checkpoint.to_dict(),
                 "previous_size": result.previous.size if result.previous else None,
                 "entries_walked": result.walked,
+                "server_check": result.served,
                 "problems": result.problems,
             }
         )
@@ -289,6 +299,13 @@ def _verify_server(
             else "is the first seen from this server; remembered for next time"
         )
         walked = f"; {result.walked} entries walked here" if full else ""
+        if result.served is not None:
+            served = result.served
+            hashed = f", {served['blobs_checked']} blobs" if blobs else " (blobs not re-hashed)"
+            walked += (
+                f"; the server re-checked {served['runs_checked']} run records and "
+                f"{served['entries_checked']} entries{hashed}"
+            )
         console.print(
             Text(
                 f"ok: the server's ledger of {result.checkpoint.size} entries, signed by "

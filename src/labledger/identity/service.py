@@ -235,6 +235,14 @@ class IdentityService:
         row = NewToken(new_id(), owner.id, name, token_hash(secret), now, expires)
         return IssuedToken(self.store.create_token(row, by=by), secret)
 
+    def lifetime_left(self, secret: str) -> float | None:
+        """Seconds until the token ``secret`` expires; ``None`` when it never does (or is no
+        token: the caller signed in with it already)."""
+        match = self.store.token_by_hash(token_hash(secret))
+        if match is None or match.token.expires_at is None:
+            return None
+        return match.token.expires_at - self._clock()
+
     def list_tokens(self, user: str) -> list[ApiToken]:
         """A user's tokens (never their secrets)."""
         return self.store.list_tokens(self.get_user(user).id)

@@ -26,6 +26,7 @@ from labledger.server.pagination import Page, PageQuery, page_query, paginate
 from labledger.server.permissions import (
     ProjectContext,
     admin_only,
+    request_token,
     requires,
     signed_in,
 )
@@ -64,8 +65,16 @@ def me(user: Annotated[User, signed_in()]) -> UserOut:
 def create_token(
     body: NewTokenIn, request: Request, user: Annotated[User, signed_in()]
 ) -> IssuedTokenOut:
-    """Make an API token for the signed-in user; the secret is in this response only."""
+    """Make an API token for the signed-in user; the secret is in this response only.
+
+    A token made with a token that expires expires no later than it: a short-lived token that
+    leaked cannot be turned into one that lasts.
+    """
     lifetime = None if body.expires_in_days is None else body.expires_in_days * _DAY_S
+    parent = request_token(request)
+    left = _service(request).lifetime_left(parent) if parent is not None else None
+    if left is not None:
+        lifetime = left if lifetime is None else min(lifetime, left)
     issued = _service(request).issue_token(
         user.name, body.name, by=user.name, expires_in_s=lifetime
     )

@@ -46,6 +46,7 @@ __all__ = [
     "api_routes",
     "in_projects",
     "public",
+    "request_token",
     "requires",
     "route_permissions",
     "scope_for",
@@ -155,6 +156,11 @@ class ProjectScope:
 def _service(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity
     return service
+
+
+def request_token(request: Request) -> str | None:
+    """The bearer token the request signs in with, if it sends one."""
+    return _bearer(request)
 
 
 def _bearer(request: Request) -> str | None:

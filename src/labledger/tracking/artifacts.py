@@ -41,9 +41,11 @@ def store_artifact(
     *,
     name: str | None = None,
     run_id: str | None = None,
+    project_id: str | None = None,
 ) -> Artifact:
-    """Store ``value`` and record it as an artifact of ``run_id`` (in the run's project), or of
-    no run (in the workspace's ``default`` project).
+    """Store ``value`` and record it as an artifact of ``run_id`` (in the run's project, which
+    ``project_id`` names when the caller knows it), or of no run (in ``project_id``, by default
+    the workspace's ``default`` project).
 
     A ``str`` or ``os.PathLike`` names a file or folder; anything else is stored by the
     materializer for its type (see ``labledger.materializers``).
@@ -78,7 +80,7 @@ def store_artifact(
         schema=schema_doc,
         stats=stats,
     )
-    new = NewArtifact(artifact, workspace.project_id(), tuple(stored.blobs))
+    new = NewArtifact(artifact, project_id or workspace.project_id(), tuple(stored.blobs))
     return workspace.stores.artifacts.add_artifacts([new])[0]
 
 

@@ -254,8 +254,11 @@ class ActiveRun:
         A ``str`` or ``os.PathLike`` is read as a path. Returns the recorded ``Artifact``.
         """
         self._require_running()
-        # The store files it in the run's project: who may see the run may see what it made.
-        return store_artifact(self.workspace, value, name=name, run_id=self.id)
+        # Filed in the run's project: who may see the run may see what it made.
+        project_id = self._new.project_id if self._new is not None else None
+        return store_artifact(
+            self.workspace, value, name=name, run_id=self.id, project_id=project_id
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from labledger._foundation.errors import ConfigurationError
@@ -102,17 +103,25 @@ def verify_server(
     full: bool = False,
     trusted_keys: str | os.PathLike[str] | None = None,
     keep: bool = True,
+    blobs: bool = True,
     workspace: Workspace | None = None,
 ) -> LedgerCheck:
     """Hold a server to its history: its new signed checkpoint must extend ``checkpoint`` and the
     one this user saw there last (remembered per server in the state folder, with ``keep``).
 
+    That check proves the history of entry hashes; with ``full`` an administrator also walks
+    every entry here and has the server re-check its rows, sealed run records and (with
+    ``blobs``) every blob against them (``LedgerCheck.served``, its problems among ``problems``):
+    an edited row of a sealed run is found there, not by the history alone.
+
     Args:
         checkpoint: A checkpoint (or its file, or JSON text) the server's ledger must extend.
-        full: Also download every entry and walk the chain here: hashes, key history, each
-            signature and the root (administrators only: entries describe every project).
+        full: Also download every entry and walk the chain here (hashes, key history, each
+            signature, the root) and have the server re-check itself (administrators only:
+            entries describe every project).
         trusted_keys: A trusted-keys file: only its keys may sign.
         keep: Remember the new checkpoint for next time when everything checks out.
+        blobs: With ``full``, the server re-hashes every blob too (the slow part).
         workspace: A workspace reached through a server; defaults to the current workspace.
 
     Raises:
@@ -130,7 +139,7 @@ def verify_server(
         )
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
-    return check_server(
+    result = check_server(
         ws.stores.ledger,
         str(location),
         checkpoint=checkpoint,
@@ -138,6 +147,12 @@ def verify_server(
         trusted=load_trusted_keys(trusted_keys) if trusted_keys is not None else None,
         keep=keep,
     )
+    served_check = getattr(ws.stores.ledger, "served_check", None)
+    if full and served_check is not None:
+        served = served_check(blobs=blobs)
+        found = [f"server: {p['kind']} {p['id']}: {p['reason']}" for p in served["problems"]]
+        result = dataclasses.replace(result, served=served, problems=[*result.problems, *found])
+    return result
 
 
 def checkpoint(*, workspace: Workspace | None = None) -> Checkpoint:

@@ -52,6 +52,7 @@ class LedgerCheck:
     previous: Checkpoint | None
     walked: int = 0
     problems: list[str] = field(default_factory=list)
+    served: dict[str, Any] | None = None  # the server's re-check of itself, when asked for
 
     @property
     def ok(self) -> bool:

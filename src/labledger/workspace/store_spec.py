@@ -10,6 +10,7 @@ are the server's, ``LABLEDGER_TOKEN`` or the token ``labledger login`` saved).
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,13 @@ class StoreSpec:
             from labledger.workspace.http.client import Client
             from labledger.workspace.http.credentials import token_for
 
-            return HttpBlobStore(Client(url, token=token_for(url)))
+            # Opened where a task runs (a Dask worker), with that machine's own token.
+            hint = (
+                f"this process on {socket.gethostname()} reads and writes the blobs of {url} "
+                "with a token of its own: set LABLEDGER_TOKEN in its environment (for Dask, in "
+                f"the workers'), or run `labledger login {url}` on this machine"
+            )
+            return HttpBlobStore(Client(url, token=token_for(url), login_hint=hint))
         if "://" not in url or url.startswith("file://"):
             return LocalBlobStore(
                 url.removeprefix("file://"), verify_on_read=self.verify_on_read, link=self.link

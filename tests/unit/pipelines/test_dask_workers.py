@@ -73,6 +73,17 @@ def test_a_store_spec_of_a_server_workspace_reaches_the_server_with_the_workers_
     store = pickle.loads(pickle.dumps(spec)).open()
     assert isinstance(store, HttpBlobStore)
     assert store.url == "http://lab.internal:8080"
+    # A worker the server refuses is told that it is the worker's token that is missing.
+    import httpx
+
+    from labledger._foundation.errors import AuthenticationError
+    from labledger.workspace.http.client import error_from_response
+
+    refused = httpx.Response(401, json={"code": "unauthenticated", "message": "needs a token"})
+    hint = store._client.login_hint  # type: ignore[attr-defined]
+    error = error_from_response(refused, store.url, login_hint=hint)
+    assert isinstance(error, AuthenticationError)
+    assert "LABLEDGER_TOKEN" in (error.hint or "") and "Dask" in (error.hint or "")
 
 
 @pytest.fixture

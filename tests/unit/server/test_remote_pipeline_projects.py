@@ -81,3 +81,17 @@ def test_a_viewer_of_the_project_cannot_run_a_pipeline_there(
 ) -> None:
     with pytest.raises(PermissionDeniedError):
         twice.run(workspace=open_as("vera"), project="assay")
+
+
+def test_a_member_of_one_project_logs_artifacts_into_a_run_there(
+    open_as: Callable[[str], RemoteWorkspace], workspace: Workspace
+) -> None:
+    from labledger.tracking import start_run
+
+    pat = open_as("pat")
+    with start_run("fit", project="assay", workspace=pat) as run:
+        made = run.log_artifact({"auc": 0.9}, name="scores")
+    assert made.run_id == run.id
+    stored = workspace.stores.artifacts.get_artifacts([made.id])[0]
+    assert stored.id == made.id
+    assert get_run(run.id, workspace=workspace).project_id == workspace.project_id("assay")

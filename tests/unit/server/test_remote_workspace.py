@@ -8,6 +8,7 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import sqlalchemy as sa
 
 from labledger import metadata
 from labledger._foundation.errors import (
@@ -20,6 +21,7 @@ from labledger._foundation.errors import (
 from labledger._foundation.settings import resolve_settings, server_settings
 from labledger.lineage import reproducibility
 from labledger.tracking import start_run
+from labledger.workspace import schema
 from labledger.workspace.http.credentials import credentials_path, saved_login, token_for
 from labledger.workspace.http.login import login, logout
 from labledger.workspace.http.stores import HttpStores
@@ -299,3 +301,15 @@ def test_verify_server_holds_the_server_to_what_this_user_saw(
         labledger.verify(workspace=viewer)
     with pytest.raises(ConfigurationError, match="not a server's"):
         labledger.verify_server(workspace=workspace)
+    # A row of a sealed run edited in the catalog: its history still holds, so only the
+    # server's re-check of itself, which an administrator's full check asks for, finds it.
+    admin = open_as("ada")
+    assert labledger.verify_server(workspace=admin, full=True, blobs=False).ok
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.metrics).where(schema.metrics.c.run_id == run.id).values(value=0.99)
+        )
+    assert labledger.verify_server(workspace=viewer).ok  # the history alone cannot tell
+    edited = labledger.verify_server(workspace=admin, full=True, blobs=False)
+    assert not edited.ok and edited.served is not None
+    assert any(run.id in problem and problem.startswith("server:") for problem in edited.problems)

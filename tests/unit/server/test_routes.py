@@ -484,3 +484,24 @@ def test_a_body_without_a_token_is_refused_before_it_is_read(client: TestClient)
     # Signing in is how one gets a token: its body is read.
     signing_in = client.post("/api/v1/sessions", content=b"{not json at all")
     assert signing_in.status_code == 422
+
+
+def test_a_token_made_with_a_short_lived_token_expires_no_later(
+    client: TestClient, as_user: Any
+) -> None:
+    short = client.post(
+        "/api/v1/tokens", json={"name": "short", "expires_in_days": 1}, headers=as_user("ed")
+    ).json()
+    with_short = {"Authorization": f"Bearer {short['secret']}"}
+    ends = short["token"]["expires_at"]
+    for asked in ({"name": "forever"}, {"name": "longer", "expires_in_days": 30}):
+        made = client.post("/api/v1/tokens", json=asked, headers=with_short)
+        assert made.status_code == 201, made.text
+        assert made.json()["token"]["expires_at"] == pytest.approx(ends, abs=5)
+    sooner = client.post(
+        "/api/v1/tokens", json={"name": "sooner", "expires_in_days": 0.5}, headers=with_short
+    ).json()
+    assert sooner["token"]["expires_at"] < ends - 3600
+    # A token that never expires may make one that never does.
+    lasting = client.post("/api/v1/tokens", json={"name": "kept"}, headers=as_user("ed")).json()
+    assert lasting["token"]["expires_at"] is None

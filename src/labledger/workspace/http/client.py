@@ -61,8 +61,11 @@ def _login_hint(base_url: str) -> str:
     return f"run `labledger login {base_url}`, or set LABLEDGER_TOKEN to an API token"
 
 
-def error_from_response(response: httpx.Response, base_url: str) -> LabledgerError:
-    """The labledger error an error response stands for (its body's code, message and hint)."""
+def error_from_response(
+    response: httpx.Response, base_url: str, *, login_hint: str | None = None
+) -> LabledgerError:
+    """The labledger error an error response stands for (its body's code, message and hint;
+    ``login_hint`` for a refused token, when the caller knows better than the default)."""
     body: Any = None
     try:
         body = response.json()
@@ -86,7 +89,7 @@ def error_from_response(response: httpx.Response, base_url: str) -> LabledgerErr
         # not fit, as a local store would have said.
         cls = ValidationError
     if issubclass(cls, AuthenticationError):
-        hint = _login_hint(base_url)
+        hint = login_hint or _login_hint(base_url)
     try:
         return cls(message, hint=hint)
     except TypeError:
@@ -120,6 +123,7 @@ class Client:
         retries: int | None = None,
         backoff_s: float | None = None,
         timeout_s: float = 60.0,
+        login_hint: str | None = None,
     ) -> None:
         try:
             import httpx
@@ -131,6 +135,7 @@ class Client:
         self.retries = _setting("LABLEDGER_HTTP_RETRIES", int, DEFAULT_RETRIES, retries)
         self.backoff_s = _setting("LABLEDGER_HTTP_BACKOFF_S", float, DEFAULT_BACKOFF_S, backoff_s)
         self.timeout_s = timeout_s
+        self.login_hint = login_hint  # what to do when the server refuses the token
         headers = {"User-Agent": f"labledger/{_version()}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -234,7 +239,7 @@ class Client:
             if response.status_code >= 400:
                 response.read()
                 response.close()
-                raise error_from_response(response, self.base_url)
+                raise error_from_response(response, self.base_url, login_hint=self.login_hint)
             return response
 
     def _wait(self, attempt: int) -> None:

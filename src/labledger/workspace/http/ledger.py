@@ -46,6 +46,14 @@ class HttpLedgerStore:
         )
         return [str(h) for h in answer["proof"]]
 
+    def served_check(self, *, blobs: bool = True) -> dict[str, Any]:
+        """The server's re-check of its own chain, rows, run records and (with ``blobs``) blobs
+        (``POST /api/v1/ledger/verify``, administrators): ``ok``, counts and ``problems``."""
+        report: dict[str, Any] = self._client.call(
+            "POST", f"{_ROUTE}/verify", model=dict, params={"blobs": blobs}, idempotent=True
+        )
+        return report
+
     def proof(self, ref: str) -> dict[str, Any]:
         document: dict[str, Any] = self._client.call(
             "GET", f"{_ROUTE}/proofs/{quote(ref, safe='')}", model=dict
