@@ -267,6 +267,9 @@ def _mlflow_setup(url: str, *, quiet: bool = True, warm_run: str | None = None) 
 
     warnings.filterwarnings("ignore")
     os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+    # No usage reports: the machine has no internet, and MLflow 3.17's telemetry client now and
+    # then failed a client's first call ('_MLFLOW_TELEMETRY_SESSION_ID').
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     from mlflow import MlflowClient
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)

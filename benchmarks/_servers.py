@@ -142,7 +142,7 @@ def mlflow_server(folder: Path, backend: str, *, workers: int) -> Iterator[Serve
         "--port", str(port),
         "--workers", str(workers),
     ]  # fmt: skip
-    env = {**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
+    env = {**os.environ, "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     base = f"http://127.0.0.1:{port}"
     with _served(
         f"mlflow server ({workers} workers)",
