@@ -169,3 +169,20 @@ def test_the_driver_path_is_taken_on_sqlite(
             run.log_metric("m", 1.0)
         assert taken
         assert set(taken) == {"sqlite3"}
+
+
+def test_driver_and_sqlalchemy_paths_read_the_same_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.tracking import search_runs
+    from labledger.workspace.sql import run_reads
+
+    with Workspace.init(tmp_path) as ws:
+        _lifecycle(ws)
+        with start_run("nan", params={"a": 1}, tags={"t": "x"}, workspace=ws) as run:
+            run.log_metric("loss", float("nan"))
+        fast = search_runs(workspace=ws)
+        monkeypatch.setattr(run_reads, "driver_connection", lambda conn: None)
+        portable = search_runs(workspace=ws)
+    assert len(fast) >= 2 and any(r.params and r.metrics and r.tags for r in fast)
+    assert repr(fast) == repr(portable)  # repr: a NaN metric equals itself there

@@ -19,6 +19,7 @@ from labledger.stores.runs import MetricPoint, Run, RunLiveness
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_by_id
 from labledger.workspace.sql.run_filters import compile_filter, sort_columns
+from labledger.workspace.sqlite_driver import driver_connection
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,6 +32,20 @@ __all__ = ["find_runs", "hydrate", "metric_page", "run_page", "running_runs"]
 
 _runs, _metrics = schema.runs, schema.metrics
 _CHUNK = 500
+
+
+def _sqlite_of(table: sa.Table) -> str:
+    """``SELECT run_id, key, value`` of ``table`` for an ``IN`` list (``{}``: its marks)."""
+    return (
+        f'SELECT "run_id", "key", "value" FROM "{table.name}" '  # noqa: S608 - schema names only
+        'WHERE "run_id" IN ({})'
+    )
+
+
+# Read for every page of runs listed, so SQLite gets them from the driver (see sqlite_driver).
+_SQLITE_PARAMS = _sqlite_of(schema.params)
+_SQLITE_LATEST = _sqlite_of(schema.latest_metrics)
+_SQLITE_TAGS = _sqlite_of(schema.tags)
 _METRIC_ORDER = (_metrics.c.key, _metrics.c.step, _metrics.c.timestamp, _metrics.c.seq)
 
 
@@ -59,8 +74,18 @@ def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
     metrics: dict[str, dict[str, float]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     p, lm, t = schema.params, schema.latest_metrics, schema.tags
+    db = driver_connection(conn)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
+        if db is not None:  # SQLite: plain tuples from the driver, fetched at once
+            marks = ",".join("?" * len(chunk))
+            for run_id, key, value in db.execute(_SQLITE_PARAMS.format(marks), chunk):
+                params[run_id][key] = value
+            for run_id, key, value in db.execute(_SQLITE_LATEST.format(marks), chunk):
+                metrics[run_id][key] = _nan(value)
+            for run_id, key, value in db.execute(_SQLITE_TAGS.format(marks), chunk):
+                tags[run_id][key] = value
+            continue
         for r in conn.execute(
             sa.select(p.c.run_id, p.c.key, p.c.value).where(p.c.run_id.in_(chunk))
         ):
