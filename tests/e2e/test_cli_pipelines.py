@@ -217,3 +217,16 @@ def test_dask_missing_is_said_before_any_run_is_made(
     assert result.exit_code == 1
     assert "Dask is not installed" in result.output and "labledger[dask]" in result.output
     assert search_runs(workspace=workspace) == []  # no failed run left behind
+
+
+def test_a_run_goes_into_the_project_it_names(
+    cli: Callable[..., Result], study_file: str, workspace: Workspace
+) -> None:
+    where = str(workspace.settings.root)
+    made = cli(
+        "run", f"{study_file}:study", "-p", "n=6", "--project", "assay", "-w", where, "--json"
+    )
+    assert made.exit_code == 0, made.output
+    run_id = json.loads(made.stdout)["run_id"]
+    listed = cli("runs", "list", "--project", "assay", "-w", where, "--json")
+    assert [run["id"] for run in json.loads(listed.stdout)] == [run_id]

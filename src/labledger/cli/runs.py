@@ -277,7 +277,8 @@ def _print_overview(run: Run) -> None:
         ("name", run.name),
         ("status", _status_text(run)),
         ("kind", run.kind),
-        ("user", f"{run.user}@{run.host}"),
+        ("user", run.user),  # as a filter names it: user = 'alice'
+        ("host", run.host),
         ("started", format_time(run.started_at)),
         ("ended", format_time(run.ended_at)),
         ("duration", format_duration(run.duration_s)),
