@@ -203,6 +203,7 @@ class RunOut(_Out):
     error: str | None = None
     heartbeat_at: float | None = None
     project_id: str | None = None
+    pid: int | None = None
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
@@ -226,6 +227,7 @@ class RunOut(_Out):
             error=run.error,
             heartbeat_at=run.heartbeat_at,
             project_id=run.project_id,
+            pid=run.pid,
         )
 
     def run(self) -> Run:

@@ -85,6 +85,9 @@ class Run:
     min``); ``None`` while it holds it and for runs that ended."""
     project_id: str | None = None
     """The id of the project the run belongs to."""
+    pid: int | None = None
+    """The process id of a ``running`` run (``None`` once it ended): with ``host`` and
+    ``heartbeat_at``, what its lease is judged by."""
 
     @property
     def duration_s(self) -> float | None:

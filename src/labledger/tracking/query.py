@@ -33,14 +33,23 @@ _HISTORY_PAGE = 50_000
 
 def _judged(ws: Workspace, runs: list[Run]) -> list[Run]:
     """``runs`` with ``lost`` saying why each ``running`` one has lost its lease."""
-    running = [run.id for run in runs if run.status == "running"]
+    running = [run for run in runs if run.status == "running"]
     if not running:
         return runs
     now = time.time()
+    # Judged from the rows read with the runs; a run without its process id (as a server that
+    # does not send it answers) is asked about.
     lost = {
-        live.run_id: lease_lost(live.host, live.pid, live.heartbeat_at, here=ws.host, now=now)
-        for live in ws.stores.runs.running(running)
+        run.id: lease_lost(run.host, run.pid, run.heartbeat_at, here=ws.host, now=now)
+        for run in running
+        if run.pid is not None
     }
+    unknown = [run.id for run in running if run.pid is None]
+    if unknown:
+        lost |= {
+            live.run_id: lease_lost(live.host, live.pid, live.heartbeat_at, here=ws.host, now=now)
+            for live in ws.stores.runs.running(unknown)
+        }
     return [
         dataclasses.replace(run, lost=lost[run.id]) if lost.get(run.id) else run for run in runs
     ]

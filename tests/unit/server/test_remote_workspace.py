@@ -313,3 +313,25 @@ def test_verify_server_holds_the_server_to_what_this_user_saw(
     edited = labledger.verify_server(workspace=admin, full=True, blobs=False)
     assert not edited.ok and edited.served is not None
     assert any(run.id in problem and problem.startswith("server:") for problem in edited.problems)
+
+
+def test_a_page_of_runs_is_judged_without_asking_again_which_are_alive(
+    workspace: Workspace, open_as: Callable[[str], RemoteWorkspace], transport: AppTransport
+) -> None:
+    import labledger
+
+    ed = open_as("ed")
+    alive = start_run("alive", workspace=ed)
+    dead = start_run("dead", workspace=workspace)  # a process of this host, gone below
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.runs).where(schema.runs.c.id == dead.id).values(pid=2**22 + 12345)
+        )
+    transport.requests.clear()
+    found = {run.name: run for run in labledger.search_runs(workspace=ed)}
+    assert ("POST", "/api/v1/runs/search") in transport.requests
+    assert ("POST", "/api/v1/runs/running") not in transport.requests
+    assert found["alive"].lost is None and found["alive"].pid is not None
+    assert found["dead"].lost is not None and "gone" in found["dead"].lost
+    alive.end()
+    dead.end()

@@ -118,6 +118,7 @@ def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
             error=row.error,
             heartbeat_at=row.heartbeat_at if row.status == "running" else None,
             project_id=row.project_id,
+            pid=row.pid if row.status == "running" else None,
         )
         for row in rows
     ]
