@@ -8,14 +8,18 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from labledger._foundation.errors import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from labledger._foundation.errors import LabledgerError, ValidationError
 from labledger._foundation.ids import new_id
-from labledger.server.errors import RequestTooLargeError, error_response
+from labledger.server.errors import RequestTooLargeError, error_response, status_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "NeedsToken", "NoNulCharacters", "RequestIds"]
+__all__ = ["BodyLimit", "NeedsToken", "NoNulCharacters", "RequestIds", "check_body_text"]
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -69,15 +73,26 @@ class RequestIds:
 
 class NeedsToken:
     """Where every route but signing in needs a token, answer 401 to a request that sends a body
-    under ``/api/v1/`` without one, before anything reads its body (what the token itself is worth
-    is the routes' to judge): nobody without a token makes the server parse megabytes."""
+    under ``/api/v1/`` without a valid one, before anything reads its body: nobody without a token
+    makes the server parse megabytes. ``known`` says from memory whether a token is valid (the
+    routes' access cache), ``check`` asks the catalog (run on a worker thread); what the user may
+    do remains the routes' to judge."""
 
     _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    def __init__(self, app: ASGIApp, *, enabled: bool, open_paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        enabled: bool,
+        open_paths: frozenset[str],
+        known: Callable[[str], bool],
+        check: Callable[[str], bool],
+    ) -> None:
         self.app = app
         self.enabled = enabled
         self.open_paths = open_paths
+        self.known, self.check = known, check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -86,24 +101,37 @@ class NeedsToken:
             and scope.get("method") not in self._READS
             and str(scope.get("path", "")).startswith("/api/v1/")
             and scope.get("path") not in self.open_paths
-            and not any(k == b"authorization" for k, _ in scope["headers"])
+            and not await self._valid(scope)
         ):
             response = error_response(
                 401,
                 "unauthenticated",
-                "this server needs an API token",
+                "this server needs a valid API token",
                 "send `Authorization: Bearer <token>`; make one with `labledger tokens create`",
             )
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
+    async def _valid(self, scope: Scope) -> bool:
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if header is None:
+            return False
+        scheme, _, secret = header.decode("latin-1").partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            return False
+        if self.known(secret):
+            return True
+        return bool(await run_in_threadpool(self.check, secret))
+
 
 class BodyLimit:
     """Refuse request bodies over the limit with 413, by header or while they stream in.
 
     Blob uploads (``PUT`` under ``upload_prefix``) have their own limit, ``upload_bytes``: a
-    blob may be gigabytes where a JSON body is at most a few megabytes.
+    blob may be gigabytes where a JSON body is at most a few megabytes. The paths in ``small``
+    (signing in, which anyone may call) have a lower one of their own.
     """
 
     def __init__(
@@ -113,9 +141,11 @@ class BodyLimit:
         max_bytes: int,
         upload_bytes: int | None = None,
         upload_prefix: str = "/api/v1/blobs/",
+        small: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.small = dict(small or {})  # paths whose bodies are smaller: signing in
         self.upload_bytes = max_bytes if upload_bytes is None else upload_bytes
         self.upload_prefix = upload_prefix
 
@@ -127,6 +157,7 @@ class BodyLimit:
             self.upload_prefix
         )
         limit = self.upload_bytes if is_upload else self.max_bytes
+        limit = min(limit, self.small.get(str(scope.get("path", "")), limit))
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             response = error_response(413, "too_large", *self._words(limit, is_upload=is_upload))
@@ -160,18 +191,23 @@ class BodyLimit:
 
 
 class NoNulCharacters:
-    """Refuse a NUL character (U+0000) with 400: in the path or the query string (``%00``) before
-    any route sees it, and in a request body that is not a blob's bytes as the body streams in:
-    the JSON escape ``\\u0000``, or a NUL byte (a JSON body is UTF-8 text, where it has no place;
-    UTF-16 and UTF-32 text is full of them, and is refused too).
+    """Refuse text no catalog can keep, with 400, before any route sees it: a NUL character
+    (U+0000) in the path or the query string (``%00``), and in a request body that is not a
+    blob's bytes, a NUL byte, the JSON escape ``\\u0000``, or the escape of half a UTF-16
+    surrogate pair (``\\ud800`` alone).
 
-    No name, id, reference, filter or JSON field labledger keeps may hold one, and PostgreSQL's
-    text type cannot store one at all; refusing it here gives every route, on every catalog, the
-    same clear answer (a SQLite catalog would otherwise keep what a PostgreSQL one refuses). Blob
-    uploads (``PUT`` under ``/api/v1/blobs/``, or a body sent as ``application/octet-stream`` by
-    the first ``Content-Type`` header, the one the routes read) are bytes and pass untouched. The
-    scan costs the same for every byte, whatever the body holds.
+    No name, id, reference, filter or JSON field labledger keeps may hold a NUL, and PostgreSQL's
+    text type cannot store one at all; half a surrogate pair is no character, and a server that
+    kept one could not write it back as UTF-8. Refusing them here gives every route, on every
+    catalog, the same clear answer. A JSON body is UTF-8 text, where a NUL byte has no place
+    (UTF-16 and UTF-32 text is full of them, and is refused too).
+
+    The body is read whole here (within the body limit, which wraps this) and handed on as one
+    piece; the scan is linear in its size. Blob uploads (``PUT`` under ``/api/v1/blobs/``) are
+    bytes and stream through untouched.
     """
+
+    _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 
     def __init__(self, app: ASGIApp, *, upload_prefix: str = "/api/v1/blobs/") -> None:
         self.app = app
@@ -190,61 +226,76 @@ class NoNulCharacters:
             )
             await response(scope, receive, send)
             return
-        if self._is_bytes(scope):
+        method, path = scope.get("method"), str(scope.get("path", ""))
+        if method in self._NO_BODY or (method == "PUT" and path.startswith(self.upload_prefix)):
             await self.app(scope, receive, send)
             return
-        scan = _NulScan()
+        parts: list[bytes] = []
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away before its body was all here
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(parts)
+            check_body_text(body)
+        except LabledgerError as exc:
+            status, code = status_of(exc)
+            await error_response(status, code, exc.message, exc.hint)(scope, receive, send)
+            return
+        handed = False
 
-        async def scanned() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                scan.feed(message.get("body", b""))
-            return message
+        async def replay() -> Message:
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-        await self.app(scope, scanned, send)
-
-    def _is_bytes(self, scope: Scope) -> bool:
-        if scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(
-            self.upload_prefix
-        ):
-            return True
-        first = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
-        media = first.split(b";", 1)[0].strip().lower()
-        return media == b"application/octet-stream" or media.startswith(b"multipart/")
+        await self.app(scope, replay, send)
 
 
-_JSON_NUL = b"\\u0000"
-# The escape itself, not a literal backslash before "u0000": an even run of backslashes before it.
-_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# The escapes themselves, not a literal backslash before "u...": an even run of backslashes
+# before them. A NUL, half a surrogate pair whose other half does not follow, or a second half
+# whose first half does not come before.
+_ESCAPED = rb"(?<!\\)(?:\\\\)*\\u"
+_HIGH, _LOW = rb"[dD][89abAB][0-9a-fA-F]{2}", rb"[dD][c-fC-F][0-9a-fA-F]{2}"
+_BAD_ESCAPE = re.compile(
+    _ESCAPED + rb"(?:0000|" + _HIGH + rb"(?!\\u" + _LOW + rb"))"
+    + rb"|(?<!\\u" + _HIGH + rb")" + _ESCAPED + _LOW
+)  # fmt: skip
 
 
-class _NulScan:
-    """A body's bytes, chunk by chunk: raises on a NUL byte or a ``\\u0000`` escape, even one
-    split across chunks. Between chunks it keeps the last five bytes and whether the run of
-    backslashes right before them is odd (as one backslash), so each byte is looked at a bounded
-    number of times."""
+def check_body_text(body: bytes) -> None:
+    """Refuse a request body that holds a NUL byte, or a JSON escape of a NUL character or of
+    half a surrogate pair.
 
-    __slots__ = ("_tail",)
-
-    def __init__(self) -> None:
-        self._tail = b""
-
-    def feed(self, chunk: bytes) -> None:
-        if b"\x00" in chunk:
-            raise ValidationError(
-                "the request body holds a NUL byte: a JSON body is UTF-8 text, with no NUL "
-                "character in it",
-                hint="send the body as UTF-8 JSON; a blob's bytes go to PUT /api/v1/blobs/{digest}",
-            )
-        data = self._tail + chunk
-        if _JSON_NUL in data and _JSON_NUL_ESCAPE.search(data):
-            raise ValidationError(
-                "the request's JSON body holds a NUL character (\\u0000)",
-                hint="remove the NUL character from the names and values sent",
-            )
-        start = max(len(data) - 5, 0)
-        run = start - len(data[:start].rstrip(b"\\"))  # backslashes right before the tail
-        self._tail = (b"\\" if run % 2 else b"") + data[start:]
+    Raises:
+        ValidationError: It does; the message says which.
+    """
+    if b"\x00" in body:
+        raise ValidationError(
+            "the request body holds a NUL byte: a JSON body is UTF-8 text, with no NUL "
+            "character in it",
+            hint="send the body as UTF-8 JSON; a blob's bytes go to PUT /api/v1/blobs/{digest}",
+        )
+    if b"\\u" not in body:
+        return
+    found = _BAD_ESCAPE.search(body)
+    if found is None:
+        return
+    if found.group().endswith(b"0000"):
+        raise ValidationError(
+            "the request's JSON body holds a NUL character (\\u0000)",
+            hint="remove the NUL character from the names and values sent",
+        )
+    raise ValidationError(
+        "the request's JSON body holds half a UTF-16 surrogate pair "
+        f"({found.group()[-6:].decode('ascii')} without its other half): no character",
+        hint="send text as UTF-8, or escape a character outside the BMP as both halves",
+    )
 
 
 def _holds_nul(scope: Scope) -> bool:

@@ -1,36 +1,36 @@
-"""The NUL check as a body streams in: an escape split across chunks is still found, a NUL byte
-(UTF-16 text) is refused, only a blob's bytes pass unscanned, and the scan keeps no more than a
-few bytes between chunks however long a run of backslashes is."""
+"""The body text check: a NUL byte, a ``\\u0000`` escape or half a surrogate pair is refused
+however the body is cut into chunks and whatever its declared type, a blob's bytes pass, and a
+literal backslash before ``u0000`` is text."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
-from labledger._foundation.errors import ValidationError
 from labledger.server.middleware import NoNulCharacters
 
-
-def _read_in_chunks(
-    body: bytes, cut: int, *, headers: list[tuple[bytes, bytes]] | None = None, method: str = "POST"
-) -> bytes:
-    """Send ``body`` in two chunks, cut at ``cut``, through the middleware to an app that reads
-    it all; the bytes the app read."""
-    return _read(
-        [body[:cut], body[cut:]], headers=headers or [], method=method, path="/api/v1/tokens"
-    )
+_JSON = (b"content-type", b"application/json")
 
 
-def _read(
-    chunks: list[bytes], *, headers: list[tuple[bytes, bytes]], method: str, path: str
-) -> bytes:
+def _send_through(
+    chunks: list[bytes],
+    *,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    method: str = "POST",
+    path: str = "/api/v1/collections",
+) -> tuple[int | None, bytes]:
+    """``chunks`` as a request body through the middleware to an app that reads it all: the
+    status the middleware answered (``None`` when the app got the body) and what the app read."""
+    pending = list(chunks)
     read: list[bytes] = []
+    answered: list[int] = []
 
     async def receive() -> dict[str, Any]:
-        chunk = chunks.pop(0)
-        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+        chunk = pending.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         while True:
@@ -39,79 +39,82 @@ def _read(
             if not message["more_body"]:
                 return
 
-    async def send(message: Any) -> None:  # pragma: no cover - the app answers nothing
-        raise AssertionError(message)
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
 
     scope = {
         "type": "http",
         "method": method,
         "path": path,
         "query_string": b"",
-        "headers": headers,
+        "headers": headers if headers is not None else [_JSON],
     }
     asyncio.run(NoNulCharacters(app)(scope, receive, send))
-    return b"".join(read)
+    return (answered[0] if answered else None), b"".join(read)
 
 
-@pytest.mark.parametrize("backslashes", [0, 2, 4])
-def test_a_nul_escape_is_found_wherever_the_chunks_are_cut(backslashes: int) -> None:
-    body = b'{"a": "x' + b"\\" * backslashes + b'\\u0000"}'
-    for cut in range(1, len(body)):
-        with pytest.raises(ValidationError, match="NUL"):
-            _read_in_chunks(body, cut)
+def _cuts(body: bytes) -> list[list[bytes]]:
+    return [[body[:cut], body[cut:]] for cut in range(1, len(body))] + [[bytes([b]) for b in body]]
 
 
-@pytest.mark.parametrize("backslashes", [1, 3])
-def test_a_literal_backslash_before_u0000_passes_wherever_the_chunks_are_cut(
-    backslashes: int,
-) -> None:
-    body = b'{"a": "x' + b"\\" * backslashes + b'\\u0000"}'
-    for cut in range(1, len(body)):
-        assert _read_in_chunks(body, cut) == body
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x\\u0000",  # a NUL
+        "x\\\\\\u0000",  # an escaped backslash, then a NUL
+        "x\\ud800",  # half a pair, alone
+        "x\\ud83dy",  # a first half with no second
+        "x\\ude00",  # a second half with no first
+        "\\ude00\\ud83d",  # the halves the wrong way round
+    ],
+)
+def test_bad_text_is_refused_wherever_the_chunks_are_cut(text: str) -> None:
+    body = ('{"name": "' + text + '"}').encode()
+    for chunks in _cuts(body):
+        status, read = _send_through(chunks)
+        assert status == 400 and read == b"", chunks
 
 
-_JSON = (b"content-type", b"application/json")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x\\\\u0000",  # a literal backslash, then the text u0000
+        "x\\\\ud800",
+        "\\ud83d\\ude00",  # both halves: one character
+        "plain \u00e9 text",
+    ],
+)
+def test_good_text_reaches_the_route_unchanged(text: str) -> None:
+    body = ('{"name": "' + text + '"}').encode()
+    json.loads(body)  # a body any JSON reader takes
+    for chunks in _cuts(body)[:5]:
+        assert _send_through(chunks) == (None, body)
 
 
 @pytest.mark.parametrize(
     "headers",
     [
+        [(b"content-type", b"application/octet-stream")],
         [(b"content-type", b"application/octet-stream+json")],
-        [_JSON, (b"content-type", b"application/octet-stream")],  # the routes read the first
+        [_JSON, (b"content-type", b"application/octet-stream")],
         [],
     ],
 )
-def test_only_a_body_sent_as_bytes_passes_unscanned(headers: list[tuple[bytes, bytes]]) -> None:
+def test_only_a_blob_upload_passes_unscanned(headers: list[tuple[bytes, bytes]]) -> None:
     body = b'{"name": "x\\u0000y"}'
-    with pytest.raises(ValidationError, match="NUL"):
-        _read([body], headers=headers, method="POST", path="/api/v1/collections")
-
-
-def test_blob_bytes_may_hold_anything() -> None:
-    data = b"\x00\\u0000 raw bytes"
-    as_bytes = [(b"content-type", b"application/octet-stream; charset=binary")]
-    assert _read([data], headers=as_bytes, method="POST", path="/api/v1/x") == data
-    assert _read([data], headers=[_JSON], method="PUT", path="/api/v1/blobs/blake3:ab") == data
+    assert _send_through([body], headers=headers)[0] == 400
+    raw = b"\x00\\u0000\\ud800 raw bytes"
+    upload = _send_through([raw], headers=headers, method="PUT", path="/api/v1/blobs/blake3:ab")
+    assert upload == (None, raw)
 
 
 def test_a_body_in_utf16_is_refused_for_its_nul_bytes() -> None:
-    body = '{"name": "x"}'.encode("utf-16")
-    with pytest.raises(ValidationError, match="UTF-8"):
-        _read([body], headers=[_JSON], method="POST", path="/api/v1/collections")
+    assert _send_through(['{"name": "x"}'.encode("utf-16")])[0] == 400
 
 
-def test_a_long_run_of_backslashes_leaves_only_a_few_bytes_between_chunks() -> None:
-    from labledger.server.middleware import _NulScan
-
-    scan = _NulScan()
-    for _ in range(200):
-        scan.feed(b"\\" * 999)  # an odd run each time: the parity flips
-        assert len(scan._tail) <= 6
-    scan.feed(b"u0000")  # 199,800 backslashes before it: even, so they are literal ones
-    with pytest.raises(ValidationError):
-        scan.feed(b"\\u0000")
-    odd = _NulScan()
-    for _ in range(3):
-        odd.feed(b"\\" * 999)  # 2,997 in all: the last one begins an escape
-    with pytest.raises(ValidationError):
-        odd.feed(b"u0000")
+def test_a_long_run_of_backslashes_is_read_in_one_pass() -> None:
+    even = b'{"a": "' + b"\\" * 2_000_000 + b'u0000"}'  # literal backslashes, then text
+    assert _send_through([even[i : i + 65536] for i in range(0, len(even), 65536)])[0] is None
+    odd = b'{"a": "' + b"\\" * 1_999_999 + b'u0000"}'  # the last one begins an escape
+    assert _send_through([odd])[0] == 400

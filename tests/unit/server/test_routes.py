@@ -473,7 +473,7 @@ def test_a_nul_character_in_a_json_body_is_a_400_and_nothing_is_kept(
     assert "back\\u0000slash" in names()
 
 
-def test_a_body_without_a_token_is_refused_before_it_is_read(client: TestClient) -> None:
+def test_a_body_without_a_valid_token_is_refused_before_it_is_read(client: TestClient) -> None:
     for method, path in (
         ("post", "/api/v1/collections"),
         ("put", "/api/v1/blobs/blake3:" + "0" * 64),
@@ -481,9 +481,17 @@ def test_a_body_without_a_token_is_refused_before_it_is_read(client: TestClient)
     ):
         answer = getattr(client, method)(path, content=b"{not json at all")
         _is_error(answer, 401, "unauthenticated")  # not 422: the body was never parsed
-    # Signing in is how one gets a token: its body is read.
+    # Nor with a token that is no token, or not a bearer one.
+    for header in ("Bearer lle_not-a-token", "x", "Basic YWRhOnB3"):
+        answer = client.post(
+            "/api/v1/collections", content=b"{not json", headers={"Authorization": header}
+        )
+        _is_error(answer, 401, "unauthenticated")
+    # Signing in is how one gets a token: its body is read, and may be small only.
     signing_in = client.post("/api/v1/sessions", content=b"{not json at all")
     assert signing_in.status_code == 422
+    huge = client.post("/api/v1/sessions", json={"user": "ada", "password": "p" * 20_000})
+    _is_error(huge, 413, "too_large")
 
 
 def test_a_token_made_with_a_short_lived_token_expires_no_later(
