@@ -14,12 +14,14 @@ from typing import Any
 from labledger._foundation.errors import ValidationError
 
 __all__ = [
+    "MAX_DOCUMENT_BYTES",
     "MAX_JSON_DEPTH",
     "finite_number",
     "hex_string",
     "json_depth",
     "parse_json",
     "require_shallow",
+    "require_small_document",
 ]
 
 # How deeply a JSON document labledger keeps may nest: far more than any schema or payload needs,
@@ -77,6 +79,27 @@ def json_depth(value: object, *, stop: int = MAX_JSON_DEPTH + 1) -> int:
             (child, depth) for child in children if isinstance(child, dict | list | tuple)
         )
     return deepest
+
+
+MAX_DOCUMENT_BYTES = 256 * 1024
+"""The most a JSON document kept beside an artifact (its schema, its stats) may take, as text:
+every list of artifacts carries them."""
+
+
+def require_small_document(value: object, what: str) -> None:
+    """Refuse ``value`` when it nests deeper than ``MAX_JSON_DEPTH`` or its JSON text is longer
+    than ``MAX_DOCUMENT_BYTES``.
+
+    Raises:
+        ValidationError: It does; the message names ``what``.
+    """
+    require_shallow(value, what)
+    size = len(json.dumps(value, separators=(",", ":"), default=str))
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValidationError(
+            f"{what} takes {size:,} bytes as JSON, more than {MAX_DOCUMENT_BYTES:,}",
+            hint="keep a summary there; store the full document as an artifact of its own",
+        )
 
 
 def require_shallow(value: object, what: str) -> None:

@@ -38,6 +38,7 @@ from labledger.stores.identity import (
     ProjectAccess,
     Role,
     TokenIssuer,
+    TokenMatch,
     User,
     UserKey,
     UserMaker,
@@ -182,6 +183,14 @@ class IdentityService:
 
     def authenticate_token(self, secret: str) -> User:
         """The user an API token belongs to; ``AuthenticationError`` if it is wrong or spent."""
+        return self.check_token(secret).user
+
+    def check_token(self, secret: str) -> TokenMatch:
+        """The API token ``secret`` is, and its user, when it may sign in now.
+
+        Raises:
+            AuthenticationError: It is wrong, revoked or expired, or its user is disabled.
+        """
         if not secret.startswith(TOKEN_PREFIX):
             raise AuthenticationError(_BAD_TOKEN, hint=f"tokens start with {TOKEN_PREFIX}")
         match = self.store.token_by_hash(token_hash(secret))
@@ -197,7 +206,7 @@ class IdentityService:
                 f"user {match.user.name} is disabled", hint="ask an administrator"
             )
         self._note_use(match.token.id, now)
-        return match.user
+        return match
 
     def _note_use(self, token_id: str, now: float) -> None:
         with self._lock:

@@ -36,6 +36,7 @@ _WRITER_OPTIONS: dict[str, Any] = {
 }
 # Statistics for more columns would bloat every catalog row of a wide table.
 MAX_STAT_COLUMNS = 50
+MAX_SCHEMA_FIELDS = 2000  # columns listed in an artifact's schema (each list of artifacts has it)
 
 
 def _pyarrow() -> Any:
@@ -67,7 +68,9 @@ def _describe(table: Any, *, rows: int | None = None) -> tuple[dict[str, Any], d
     pa = _pyarrow()
     index = set(_index_columns(table))
     fields = [{"name": f.name, "type": str(f.type)} for f in table.schema if f.name not in index]
-    schema: dict[str, Any] = {"fields": fields}
+    schema: dict[str, Any] = {"fields": fields[:MAX_SCHEMA_FIELDS]}
+    if len(fields) > MAX_SCHEMA_FIELDS:  # a very wide table: its first columns, and how many
+        schema["fields_total"] = len(fields)
     if index:
         schema["index"] = [
             {"name": f.name, "type": str(f.type)} for f in table.schema if f.name in index

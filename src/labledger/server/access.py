@@ -78,9 +78,12 @@ class AccessCache:
         known = self.known_user(secret)
         if known is not None:
             return known
-        user = self.identity.authenticate_token(secret)
-        self._keep(self._users, token_hash(secret), user)
-        return user
+        match = self.identity.check_token(secret)
+        ttl = self.ttl_s
+        if match.token.expires_at is not None:  # trusted no longer than it lives
+            ttl = min(ttl, match.token.expires_at - time.time())
+        self._keep(self._users, token_hash(secret), match.user, ttl_s=ttl)
+        return match.user
 
     def known_projects(self, user: User) -> list[ProjectAccess] | None:
         """The projects ``user`` sees, if read less than ``ttl_s`` ago; no I/O."""
@@ -122,10 +125,13 @@ class AccessCache:
             self._users.clear()
             self._projects.clear()
 
-    def _keep(self, into: dict[str, tuple[float, _T]], key: str, value: _T) -> None:
-        if self.ttl_s <= 0:
+    def _keep(
+        self, into: dict[str, tuple[float, _T]], key: str, value: _T, *, ttl_s: float | None = None
+    ) -> None:
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        if ttl <= 0:
             return
         with self._lock:
             if len(into) >= _MAX_ENTRIES:
                 into.clear()
-            into[key] = (self._clock() + self.ttl_s, value)
+            into[key] = (self._clock() + ttl, value)

@@ -14,7 +14,9 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from labledger._foundation.json_input import MAX_JSON_DEPTH, json_depth
+from labledger._foundation.errors import LabledgerError
+from labledger._foundation.json_input import MAX_DOCUMENT_BYTES, MAX_JSON_DEPTH, json_depth
+from labledger.server.middleware import check_body_text
 
 # Pydantic reads these field types at run time.
 from labledger.stores.tasks import (
@@ -188,7 +190,9 @@ class TaskBatchIn(BaseModel):
                 for field in fields:
                     if not _is_json_object(getattr(row, field)):
                         raise ValueError(
-                            f"{where}.{index}.{field} is not a JSON object (or nests too deeply)"
+                            f"{where}.{index}.{field} is not a JSON object (or nests too "
+                            "deeply, is longer than 256 KiB, or holds a NUL or half a "
+                            "surrogate pair)"
                         )
         return self
 
@@ -200,9 +204,15 @@ def _is_json_object(text: str) -> bool:
         return True
     try:
         value = json.loads(text)
-    except (ValueError, RecursionError):
+        if "\\u" in text:  # escapes of text no catalog can keep, one level down
+            check_body_text(text.encode("utf-8"))
+    except (ValueError, RecursionError, LabledgerError):
         return False
-    return isinstance(value, dict) and json_depth(value) <= MAX_JSON_DEPTH
+    return (
+        isinstance(value, dict)
+        and json_depth(value) <= MAX_JSON_DEPTH
+        and len(text) <= MAX_DOCUMENT_BYTES
+    )
 
 
 class RemapOut(BaseModel):

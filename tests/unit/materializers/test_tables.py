@@ -14,7 +14,7 @@ import pytest
 
 from labledger._foundation.errors import IntegrityError, UnsupportedValueError
 from labledger.materializers import load, ref_for, save
-from labledger.materializers.tables import MAX_STAT_COLUMNS
+from labledger.materializers.tables import MAX_SCHEMA_FIELDS, MAX_STAT_COLUMNS
 
 if TYPE_CHECKING:
     from labledger.workspace.blobstore import BlobStore
@@ -93,6 +93,11 @@ def test_empty_and_wide_frames(store: BlobStore) -> None:
     wide = save(pd.DataFrame({f"c{i}": [float(i)] for i in range(MAX_STAT_COLUMNS + 10)}), store)
     assert len(wide.schema["fields"]) == MAX_STAT_COLUMNS + 10
     assert len(wide.stats["numeric"]) == MAX_STAT_COLUMNS
+    # A very wide table lists its first columns, and says how many it has.
+    widest = save(pa.table({f"c{i}": [i] for i in range(MAX_SCHEMA_FIELDS + 5)}), store)
+    assert len(widest.schema["fields"]) == MAX_SCHEMA_FIELDS
+    assert widest.schema["fields_total"] == MAX_SCHEMA_FIELDS + 5
+    assert "fields_total" not in wide.schema
 
 
 def test_a_frame_arrow_cannot_convert_is_unsupported(store: BlobStore) -> None:

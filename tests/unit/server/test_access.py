@@ -63,6 +63,19 @@ def test_a_token_revoked_elsewhere_is_refused_once_the_ttl_has_passed(
         access.user(issued.secret)
 
 
+def test_a_token_is_trusted_no_longer_than_it_lives(
+    service: IdentityService, access: AccessCache, clock: Clock, assay: str
+) -> None:
+    short = service.issue_token("ed", "ci", by="root", expires_in_s=2.0)
+    lasting = service.issue_token("ed", "laptop", by="root")
+    assert access.user(short.secret).name == access.user(lasting.secret).name == "ed"
+    clock.now += 1.5
+    assert access.known_user(short.secret) is not None
+    clock.now += 0.6  # past the token's life, within the TTL: asked again, not trusted
+    assert access.known_user(short.secret) is None
+    assert access.known_user(lasting.secret) is not None
+
+
 def test_a_disabled_user_is_refused_once_the_ttl_has_passed(
     service: IdentityService, access: AccessCache, clock: Clock, assay: str
 ) -> None:

@@ -225,3 +225,11 @@ def test_json_nested_past_what_can_be_served_back_is_refused_and_nothing_is_kept
     assert "nests more than 64 levels" in refused.json()["message"]
     listed = client.get(ARTIFACTS, headers=headers("vera"))
     assert listed.status_code == 200 and [a["name"] for a in listed.json()["items"]] == ["plate"]
+    large = {"artifacts": [_artifact(b"bytes", name="large", **{field: {"x": "y" * 300_000}})]}
+    from fastapi.testclient import TestClient as Client
+
+    from labledger.server import create_app
+
+    roomy = Client(create_app(workspace, auth_required=True, body_limit=1_000_000))
+    refused = roomy.post(ARTIFACTS, json=large, headers=headers("ed"))
+    assert refused.status_code == 400 and "more than 262,144" in refused.json()["message"]

@@ -217,6 +217,9 @@ def test_a_sealed_runs_key_facts_stay_as_sealed(
         ("tasks", "options_json", '"text"'),
         ("tasks", "params_json", "[" * 100_000),
         ("artifacts", "stats_json", '{"a":' * 450 + "1" + "}" * 450),
+        ("artifacts", "stats_json", '{"x": "\\ud800"}'),
+        ("artifacts", "schema_json", '{"x": "a\\u0000"}'),
+        ("artifacts", "stats_json", '{"x": "' + "y" * 300_000 + '"}'),
     ],
 )
 def test_rows_whose_json_is_no_object_are_refused_and_nothing_is_stored(

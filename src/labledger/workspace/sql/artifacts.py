@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import ConflictError, ValidationError
-from labledger._foundation.json_input import require_shallow
+from labledger._foundation.json_input import require_small_document
 from labledger.stores.artifacts import Artifact
 from labledger.stores.pages import Page, decode_token, encode_token
 from labledger.workspace import schema
@@ -126,8 +126,8 @@ class SqlArtifactStore:
                     named.add(key)
                 if artifact.digest not in {d for d, _ in new.blobs}:
                     _require_known_blob(conn, artifact.name, artifact.digest)
-                require_shallow(artifact.schema, f"the schema of artifact {artifact.name!r}")
-                require_shallow(artifact.stats, f"the stats of artifact {artifact.name!r}")
+                require_small_document(artifact.schema, f"the schema of artifact {artifact.name!r}")
+                require_small_document(artifact.stats, f"the stats of artifact {artifact.name!r}")
                 conn.execute(
                     _artifacts.insert(),
                     {
