@@ -5,6 +5,11 @@
 - Every artifact has an ``artifact.produced`` entry naming the same blob digest. Runs sealed before
   artifacts were all recorded (their ``run.finished`` payload lacks ``artifacts_recorded``) keep
   their artifacts covered by the sealed record alone.
+- An artifact's name, run and (for one of no run) project are those its entry gives, a run's
+  project the one its ``run.started`` gives (entries from before they were recorded aside), and
+  a run's artifact is in the run's project: moving either to another project shows.
+- Users' administrator flags and whether they are disabled, and every role in every project, are
+  what the ``user.*`` and ``role.changed`` entries leave (``identity_replay``).
 - Reverse: an entry about a run or an artifact whose row is gone is reported.
 - Metadata values are those the ``metadata.set`` / ``metadata.removed`` entries leave, collection
   members those the ``collection.*`` entries leave, and each reproduction check row (table
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger.workspace import schema
+from labledger.workspace.identity_replay import IdentityReplay
 from labledger.workspace.row_replays import replayed_problems
 
 if TYPE_CHECKING:
@@ -38,10 +44,15 @@ class EntryIndex:
     """The entries ``cross_check`` needs, collected from one walk of the ledger."""
 
     started: dict[str, str] = field(default_factory=dict)  # run id -> who started it
+    # run id -> its project, as run.started says (entries from before it was recorded: none)
+    run_projects: dict[str, str] = field(default_factory=dict)
     # run id -> (kind, payload) of its seal: the first one; a run is sealed once
     seals: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     problems: list[tuple[str, str, str]] = field(default_factory=list)
     produced: dict[str, str] = field(default_factory=dict)  # artifact id -> digest
+    # artifact id -> what its entry says of it besides the digest: name, run, project
+    produced_as: dict[str, dict[str, Any]] = field(default_factory=dict)
+    identity: IdentityReplay = field(default_factory=IdentityReplay)
     # (target kind, target id) -> field name -> value, as the metadata entries leave them
     metadata: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     members: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # collection -> members
@@ -59,17 +70,28 @@ class EntryIndex:
         if kind.startswith(("metadata.", "collection.", "run.reproduced")):
             self._replay(kind, payload)
         elif kind == "run.started":
-            self.started.setdefault(str(payload.get("run_id")), _author(entry))
+            run_id = str(payload.get("run_id"))
+            self.started.setdefault(run_id, _author(entry))
+            if isinstance(payload.get("project_id"), str):
+                self.run_projects.setdefault(run_id, payload["project_id"])
         elif kind in _SEALS:
             self._seal(entry)
         elif kind == "artifact.produced":
-            self._produced(entry, str(payload.get("artifact_id")), str(payload.get("digest")))
+            said = {"name": payload.get("name"), "run_id": payload.get("run_id")}
+            if "project_id" in payload:
+                said["project_id"] = payload["project_id"]
+            self._produced(entry, str(payload.get("artifact_id")), str(payload.get("digest")), said)
         elif kind == "artifacts.produced":
             for item in payload.get("artifacts") or ():
                 if isinstance(item, list) and len(item) == 3:
-                    self._produced(entry, str(item[0]), str(item[2]))
+                    said = {"name": item[1], "run_id": payload.get("run_id")}
+                    self._produced(entry, str(item[0]), str(item[2]), said)
+        elif kind.startswith(("user.", "role.")):
+            self.identity.visit(entry)
 
-    def _produced(self, entry: LedgerEntry, artifact_id: str, digest: str) -> None:
+    def _produced(
+        self, entry: LedgerEntry, artifact_id: str, digest: str, said: dict[str, Any]
+    ) -> None:
         if artifact_id in self.produced:
             self.problems.append(
                 (
@@ -82,6 +104,7 @@ class EntryIndex:
             )
         else:
             self.produced[artifact_id] = digest
+            self.produced_as[artifact_id] = said
 
     def _seal(self, entry: LedgerEntry) -> None:
         run_id = str(entry.payload.get("run_id"))
@@ -148,12 +171,22 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
     r = schema.runs
     problems: list[tuple[str, str, str]] = []
     seen: set[str] = set()
-    for run_id, status, record_digest in conn.execute(
-        select(r.c.id, r.c.status, r.c.record_digest)
+    for run_id, status, record_digest, project_id in conn.execute(
+        select(r.c.id, r.c.status, r.c.record_digest, r.c.project_id)
     ):
         seen.add(run_id)
         if run_id not in index.started:
             problems.append(("run", run_id, "its run.started entry is missing from the ledger"))
+        started_in = index.run_projects.get(run_id)
+        if started_in is not None and started_in != project_id:
+            problems.append(
+                (
+                    "run",
+                    run_id,
+                    f"it is in project {project_id}, but its run.started entry puts it in "
+                    f"{started_in}: moved to another project",
+                )
+            )
         seal = index.seals.get(run_id)
         if seal is not None and record_digest != seal[1].get("record_digest"):
             problems.append(
@@ -186,10 +219,19 @@ def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, s
     }
     problems: list[tuple[str, str, str]] = []
     seen: set[str] = set()
-    for artifact_id, name, digest, run_id in conn.execute(
-        select(a.c.id, a.c.name, a.c.digest, a.c.run_id)
+    run_projects = {
+        run_id: project for run_id, project in conn.execute(select(r.c.id, r.c.project_id))
+    }
+    for artifact_id, name, digest, run_id, project_id in conn.execute(
+        select(a.c.id, a.c.name, a.c.digest, a.c.run_id, a.c.project_id)
     ):
         seen.add(artifact_id)
+        problems += _artifact_row_problems(
+            artifact_id,
+            {"name": name, "run_id": run_id, "project_id": project_id},
+            index.produced_as.get(artifact_id),
+            run_projects.get(run_id) if run_id is not None else None,
+        )
         produced = index.produced.get(artifact_id)
         if produced is None:
             if run_id is None or (run_id not in running and run_id not in legacy):
@@ -217,6 +259,33 @@ def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, s
     return problems
 
 
+def _artifact_row_problems(
+    artifact_id: str, row: dict[str, Any], said: dict[str, Any] | None, run_project: str | None
+) -> list[tuple[str, str, str]]:
+    """What of an artifact's row disagrees with its entry (name, run, project), or with its run
+    (a run's artifact is in the run's project)."""
+    problems = [
+        (
+            "artifact",
+            artifact_id,
+            f"its {column} reads {row[column]!r}, but the entry that produced it says "
+            f"{said[column]!r}",
+        )
+        for column in ("name", "run_id", "project_id")
+        if said is not None and column in said and said[column] != row[column]
+    ]
+    if row["run_id"] is not None and run_project is not None and run_project != row["project_id"]:
+        problems.append(
+            (
+                "artifact",
+                artifact_id,
+                f"it is in project {row['project_id']}, but its run {row['run_id']} is in "
+                f"{run_project}: a run's artifact is in the run's project",
+            )
+        )
+    return problems
+
+
 def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str]]:
     """``(kind, id, reason)`` for each disagreement between rows and entries."""
     return (
@@ -224,6 +293,7 @@ def cross_check(conn: Connection, index: EntryIndex) -> list[tuple[str, str, str
         + _run_problems(conn, index)
         + _artifact_problems(conn, index)
         + replayed_problems(conn, index)
+        + index.identity.problems(conn)
     )
 
 

@@ -51,7 +51,7 @@ def _create(workspace: Workspace, signer: Signer | None) -> dict[str, Any]:
     }
     body: dict[str, Any] = {"run": run}
     if signer is not None:
-        started = {"run_id": RUN_ID, "name": "fit"}
+        started = {"run_id": RUN_ID, "name": "fit", "project_id": run["project_id"]}
         body["signed"] = _signed(signer, "run.started", f"run:{RUN_ID}", started)
     return body
 

@@ -167,3 +167,65 @@ def test_an_edited_param_is_named(workspace: Workspace) -> None:
         "rows of this run changed after it was sealed: param 'lr' changed after the seal, now 0.2"
     )
     assert "restore the catalog from a backup" in problem.hint
+
+
+def _moved(ws: Workspace) -> tuple[str, str, str]:
+    """A finished run with an artifact, and the id of another project."""
+    run_id, digest = _finished_run(ws)
+    other = ws.project_id("elsewhere")
+    with ws.read() as conn:
+        artifact_id = conn.execute(
+            sa.text("SELECT id FROM artifacts WHERE digest = :d"), {"d": digest}
+        ).scalar_one()
+    return run_id, artifact_id, other
+
+
+def test_moving_a_run_or_its_artifact_to_another_project_shows(workspace: Workspace) -> None:
+    run_id, artifact_id, other = _moved(workspace)
+    _edit(workspace, "UPDATE runs SET project_id = :p WHERE id = :r", p=other, r=run_id)
+    found = {(p.kind, p.id) for p in verify_workspace(workspace, blobs=False).problems}
+    # The run disagrees with its run.started entry, its artifact with its run.
+    assert ("run", run_id) in found and ("artifact", artifact_id) in found
+
+
+def test_renaming_or_re_parenting_an_artifact_shows(workspace: Workspace) -> None:
+    _, artifact_id, _ = _moved(workspace)
+    with start_run("other", workspace=workspace) as other:
+        other.log_metric("auc", 0.5)
+    other_run = other.id
+    for statement in (
+        "UPDATE artifacts SET name = 'innocent' WHERE id = :a",
+        f"UPDATE artifacts SET run_id = '{other_run}' WHERE id = :a",
+    ):
+        with workspace.read() as conn:
+            before = conn.execute(
+                sa.text("SELECT name, run_id FROM artifacts WHERE id = :a"), {"a": artifact_id}
+            ).one()
+        _edit(workspace, statement, a=artifact_id)
+        problems = verify_workspace(workspace, blobs=False).problems
+        assert ("artifact", artifact_id) in {(p.kind, p.id) for p in problems}, statement
+        _edit(
+            workspace,
+            "UPDATE artifacts SET name = :n, run_id = :r WHERE id = :a",
+            n=before.name,
+            r=before.run_id,
+            a=artifact_id,
+        )
+    assert verify_workspace(workspace, blobs=False).ok
+
+
+def test_roles_and_user_flags_edited_in_the_catalog_show(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService, Role, local_user
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("vera", by="root")
+    service.create_user("dora", by="root")
+    service.grant("default", "vera", Role.VIEWER, actor=local_user("root"))
+    service.disable_user("dora", by="root")
+    assert verify_workspace(workspace, blobs=False).ok
+    _edit(workspace, "UPDATE project_members SET role = 'admin'")
+    _edit(workspace, "UPDATE users SET disabled = 0 WHERE name = 'dora'")
+    _edit(workspace, "UPDATE users SET is_admin = 1 WHERE name = 'vera'")
+    found = {(p.kind, p.id) for p in verify_workspace(workspace, blobs=False).problems}
+    assert ("user", "dora") in found and ("user", "vera") in found
+    assert any(kind == "role" and ident.startswith("vera@") for kind, ident in found)

@@ -77,12 +77,14 @@ class HttpArtifactStore:
         one): the payload the server's store writes for it."""
         assert self._sign is not None
         artifact = new.artifact
-        payload = {
+        payload: dict[str, Any] = {
             "artifact_id": artifact.id,
             "name": artifact.name,
             "digest": artifact.digest,
             "run_id": artifact.run_id,
         }
+        if artifact.run_id is None:  # a run's artifact is in the run's project
+            payload["project_id"] = new.project_id
         return self._sign("artifact.produced", f"artifact:{artifact.id}", payload)
 
     def get_artifacts(

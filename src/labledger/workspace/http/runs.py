@@ -119,7 +119,7 @@ class HttpRunStore:
         body = {"run": spec, "params": list(params), "tags": list(tags), "blobs": list(blobs)}
         if self._sign is not None:
             # The payload the server's store writes for run.started.
-            started = {"run_id": run.id, "name": run.name}
+            started = {"run_id": run.id, "name": run.name, "project_id": run.project_id}
             body["signed"] = self._sign("run.started", f"run:{run.id}", started)
         self.client.call("POST", _ROUTE, body, IdsOut, idempotent=True)
 

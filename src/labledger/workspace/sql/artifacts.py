@@ -128,12 +128,13 @@ class SqlArtifactStore:
                     _require_known_blob(conn, artifact.name, artifact.digest)
                 require_small_document(artifact.schema, f"the schema of artifact {artifact.name!r}")
                 require_small_document(artifact.stats, f"the stats of artifact {artifact.name!r}")
+                # A run's artifact belongs to the run's project.
+                project_id = projects.get(artifact.run_id or "", new.project_id)
                 conn.execute(
                     _artifacts.insert(),
                     {
                         "id": artifact.id,
-                        # A run's artifact belongs to the run's project.
-                        "project_id": projects.get(artifact.run_id or "", new.project_id),
+                        "project_id": project_id,
                         "name": artifact.name,
                         "kind": artifact.kind,
                         "format": artifact.format,
@@ -147,17 +148,15 @@ class SqlArtifactStore:
                     },
                 )
                 refresh_document(conn, "artifact", artifact.id)
-                ws.record(
-                    conn,
-                    "artifact.produced",
-                    f"artifact:{artifact.id}",
-                    {
-                        "artifact_id": artifact.id,
-                        "name": artifact.name,
-                        "digest": artifact.digest,
-                        "run_id": artifact.run_id,
-                    },
-                )
+                produced: dict[str, Any] = {
+                    "artifact_id": artifact.id,
+                    "name": artifact.name,
+                    "digest": artifact.digest,
+                    "run_id": artifact.run_id,
+                }
+                if artifact.run_id is None:  # a run's artifact is in the run's project
+                    produced["project_id"] = project_id
+                ws.record(conn, "artifact.produced", f"artifact:{artifact.id}", produced)
         return [new.artifact for new in artifacts]
 
     def get_artifacts(

@@ -126,7 +126,10 @@ class SqlRunStore:
                     [(run.id, *tag) for tag in tags],
                 )
                 ws.record(
-                    conn, "run.started", f"run:{run.id}", {"run_id": run.id, "name": run.name}
+                    conn,
+                    "run.started",
+                    f"run:{run.id}",
+                    {"run_id": run.id, "name": run.name, "project_id": run.project_id},
                 )
         except (sa.exc.IntegrityError, sqlite3.IntegrityError):
             with ws.read() as conn:
