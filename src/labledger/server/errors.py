@@ -33,7 +33,13 @@ from labledger._foundation.errors import (
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
-__all__ = ["RequestTooLargeError", "error_response", "install_error_handlers", "status_of"]
+__all__ = [
+    "RequestTimeoutError",
+    "RequestTooLargeError",
+    "error_response",
+    "install_error_handlers",
+    "status_of",
+]
 
 _log = logging.getLogger("labledger.server")
 
@@ -44,6 +50,12 @@ class RequestTooLargeError(ValidationError):
     code = "too_large"
 
 
+class RequestTimeoutError(ValidationError):
+    """A request body that did not arrive in time."""
+
+    code = "timeout"
+
+
 # Most specific first: the first class the error is an instance of decides the status. The body's
 # code is the error's own (``LabledgerError.code``), so a client raises the same class again.
 _STATUSES: tuple[tuple[type[LabledgerError], int], ...] = (
@@ -52,6 +64,7 @@ _STATUSES: tuple[tuple[type[LabledgerError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (RequestTooLargeError, 413),
+    (RequestTimeoutError, 408),
     (ValidationError, 400),
     (RunStateError, 409),
     (IntegrityError, 500),

@@ -3,6 +3,7 @@ no NUL character in a request's path, query string or JSON body."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -12,7 +13,12 @@ from starlette.concurrency import run_in_threadpool
 
 from labledger._foundation.errors import LabledgerError, ValidationError
 from labledger._foundation.ids import new_id
-from labledger.server.errors import RequestTooLargeError, error_response, status_of
+from labledger.server.errors import (
+    RequestTimeoutError,
+    RequestTooLargeError,
+    error_response,
+    status_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -192,9 +198,9 @@ class BodyLimit:
 
 class NoNulCharacters:
     """Refuse text no catalog can keep, with 400, before any route sees it: a NUL character
-    (U+0000) in the path or the query string (``%00``), and in a request body that is not a
-    blob's bytes, a NUL byte, the JSON escape ``\\u0000``, or the escape of half a UTF-16
-    surrogate pair (``\\ud800`` alone).
+    (U+0000) in the path or the query string (``%00``), and in a request body to ``/api/v1/``
+    that is not a blob's bytes, a NUL byte, the JSON escape ``\\u0000``, or the escape of half a
+    UTF-16 surrogate pair (``\\ud800`` alone).
 
     No name, id, reference, filter or JSON field labledger keeps may hold a NUL, and PostgreSQL's
     text type cannot store one at all; half a surrogate pair is no character, and a server that
@@ -202,16 +208,26 @@ class NoNulCharacters:
     catalog, the same clear answer. A JSON body is UTF-8 text, where a NUL byte has no place
     (UTF-16 and UTF-32 text is full of them, and is refused too).
 
-    The body is read whole here (within the body limit, which wraps this) and handed on as one
-    piece; the scan is linear in its size. Blob uploads (``PUT`` under ``/api/v1/blobs/``) are
-    bytes and stream through untouched.
+    The body is read whole here (within the body limit, which wraps this, and within
+    ``read_timeout_s``: a body that trickles in is answered 408) and handed on as one piece; a
+    large one is checked on a worker thread, so the event loop keeps answering others. Paths
+    outside ``/api/v1/`` take no body and are not read; blob uploads (``PUT`` under
+    ``/api/v1/blobs/``) are bytes and stream through untouched.
     """
 
     _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
+    _ON_A_THREAD = 256 * 1024  # bodies larger than this are checked off the event loop
 
-    def __init__(self, app: ASGIApp, *, upload_prefix: str = "/api/v1/blobs/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        upload_prefix: str = "/api/v1/blobs/",
+        read_timeout_s: float = 60.0,
+    ) -> None:
         self.app = app
         self.upload_prefix = upload_prefix
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -227,20 +243,21 @@ class NoNulCharacters:
             await response(scope, receive, send)
             return
         method, path = scope.get("method"), str(scope.get("path", ""))
-        if method in self._NO_BODY or (method == "PUT" and path.startswith(self.upload_prefix)):
+        if (
+            method in self._NO_BODY
+            or not path.startswith("/api/v1/")
+            or (method == "PUT" and path.startswith(self.upload_prefix))
+        ):
             await self.app(scope, receive, send)
             return
-        parts: list[bytes] = []
         try:
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away before its body was all here
-                parts.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-            body = b"".join(parts)
-            check_body_text(body)
+            body = await self._read(receive)
+            if body is None:
+                return  # the client went away before its body was all here
+            if len(body) > self._ON_A_THREAD:
+                await run_in_threadpool(check_body_text, body)
+            else:
+                check_body_text(body)
         except LabledgerError as exc:
             status, code = status_of(exc)
             await error_response(status, code, exc.message, exc.hint)(scope, receive, send)
@@ -256,21 +273,42 @@ class NoNulCharacters:
 
         await self.app(scope, replay, send)
 
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or ``None`` when the client disconnected.
 
-# The escapes themselves, not a literal backslash before "u...": an even run of backslashes
-# before them. A NUL, half a surrogate pair whose other half does not follow, or a second half
-# whose first half does not come before.
-_ESCAPED = rb"(?<!\\)(?:\\\\)*\\u"
-_HIGH, _LOW = rb"[dD][89abAB][0-9a-fA-F]{2}", rb"[dD][c-fC-F][0-9a-fA-F]{2}"
-_BAD_ESCAPE = re.compile(
-    _ESCAPED + rb"(?:0000|" + _HIGH + rb"(?!\\u" + _LOW + rb"))"
-    + rb"|(?<!\\u" + _HIGH + rb")" + _ESCAPED + _LOW
-)  # fmt: skip
+        Raises:
+            RequestTimeoutError: It did not all arrive within ``read_timeout_s``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.read_timeout_s
+        parts: list[bytes] = []
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
+            except TimeoutError:
+                raise RequestTimeoutError(
+                    f"the request body did not arrive within {self.read_timeout_s:.0f} seconds",
+                    hint="send the body at once; large files go to PUT /api/v1/blobs/{digest}",
+                ) from None
+            if message["type"] != "http.request":
+                return None
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+
+# A NUL escape, or a surrogate escape with the low half that may follow it: a literal prefix, so
+# the search jumps from backslash to backslash. Whether each is an escape at all (the backslash
+# runs before it) and whether the halves pair up are judged for each match.
+_CANDIDATE = re.compile(
+    rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?)"
+)
+_BACKSLASH = 0x5C
 
 
 def check_body_text(body: bytes) -> None:
     """Refuse a request body that holds a NUL byte, or a JSON escape of a NUL character or of
-    half a surrogate pair.
+    half a surrogate pair. Linear in the body's size.
 
     Raises:
         ValidationError: It does; the message says which.
@@ -283,17 +321,29 @@ def check_body_text(body: bytes) -> None:
         )
     if b"\\u" not in body:
         return
-    found = _BAD_ESCAPE.search(body)
-    if found is None:
-        return
-    if found.group().endswith(b"0000"):
-        raise ValidationError(
-            "the request's JSON body holds a NUL character (\\u0000)",
-            hint="remove the NUL character from the names and values sent",
-        )
+    for found in _CANDIDATE.finditer(body):
+        start, text = found.start(), found.group()
+        run = 0  # backslashes right before it: an odd run makes this one a literal backslash
+        while start - run > 0 and body[start - run - 1] == _BACKSLASH:
+            run += 1
+        if run % 2:
+            if len(text) == 12:  # "\\ud83d" is text; the second half after it is alone
+                _refuse_escape(text[6:])
+            continue
+        if text.endswith(b"0000"):
+            raise ValidationError(
+                "the request's JSON body holds a NUL character (\\u0000)",
+                hint="remove the NUL character from the names and values sent",
+            )
+        high = text[3:4].lower() in b"89ab"
+        if len(text) == 6 or not high:  # a half alone (a second half starts no pair)
+            _refuse_escape(text[:6])
+
+
+def _refuse_escape(escape: bytes) -> None:
     raise ValidationError(
         "the request's JSON body holds half a UTF-16 surrogate pair "
-        f"({found.group()[-6:].decode('ascii')} without its other half): no character",
+        f"({escape.decode('ascii')} without its other half): no character",
         hint="send text as UTF-8, or escape a character outside the BMP as both halves",
     )
 

@@ -67,6 +67,8 @@ def _cuts(body: bytes) -> list[list[bytes]]:
         "x\\ud83dy",  # a first half with no second
         "x\\ude00",  # a second half with no first
         "\\ude00\\ud83d",  # the halves the wrong way round
+        "\\\\ud83d\\ude00",  # a literal backslash, text, then a second half alone
+        "\\ud83d\\ud83d",  # two first halves
     ],
 )
 def test_bad_text_is_refused_wherever_the_chunks_are_cut(text: str) -> None:
@@ -118,3 +120,28 @@ def test_a_long_run_of_backslashes_is_read_in_one_pass() -> None:
     assert _send_through([even[i : i + 65536] for i in range(0, len(even), 65536)])[0] is None
     odd = b'{"a": "' + b"\\" * 1_999_999 + b'u0000"}'  # the last one begins an escape
     assert _send_through([odd])[0] == 400
+
+
+def test_a_path_outside_the_api_is_not_read_here() -> None:
+    body = b'{"name": "x\\u0000y"}'
+    assert _send_through([body], path="/nothere") == (None, body)
+
+
+def test_a_body_that_trickles_in_is_answered_408() -> None:
+    answered: list[int] = []
+
+    async def slow() -> dict[str, Any]:
+        await asyncio.sleep(5)
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover - not reached
+        raise AssertionError("the route got a body that never came")
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/runs", "query_string": b"",
+             "headers": [_JSON]}  # fmt: skip
+    asyncio.run(NoNulCharacters(app, read_timeout_s=0.05)(scope, slow, send))
+    assert answered == [408]
