@@ -8,8 +8,10 @@
 - An artifact's name, run and (for one of no run) project are those its entry gives, a run's
   project the one its ``run.started`` gives (entries from before they were recorded aside), and
   a run's artifact is in the run's project: moving either to another project shows.
-- Users' administrator flags and whether they are disabled, and every role in every project, are
-  what the ``user.*`` and ``role.changed`` entries leave (``identity_replay``).
+- Users' administrator flags and whether they are disabled, every role in every project, API
+  tokens' owners, expiries and revocations, projects' names and users' signing keys are what the
+  ``user.*``, ``role.changed``, ``token.*``, ``project.created`` and ``user.key_*`` entries leave
+  (``identity_replay``).
 - Reverse: an entry about a run or an artifact whose row is gone is reported.
 - Metadata values are those the ``metadata.set`` / ``metadata.removed`` entries leave, collection
   members those the ``collection.*`` entries leave, and each reproduction check row (table
@@ -86,7 +88,7 @@ class EntryIndex:
                 if isinstance(item, list) and len(item) == 3:
                     said = {"name": item[1], "run_id": payload.get("run_id")}
                     self._produced(entry, str(item[0]), str(item[2]), said)
-        elif kind.startswith(("user.", "role.")):
+        elif kind.startswith(("user.", "role.", "token.", "project.")):
             self.identity.visit(entry)
 
     def _produced(
@@ -177,6 +179,7 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
         seen.add(run_id)
         if run_id not in index.started:
             problems.append(("run", run_id, "its run.started entry is missing from the ledger"))
+
         started_in = index.run_projects.get(run_id)
         if started_in is not None and started_in != project_id:
             problems.append(

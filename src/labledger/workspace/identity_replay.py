@@ -1,11 +1,20 @@
-"""Users and roles as the ledger's entries leave them, held against the catalog's rows.
+"""Users, roles, tokens, projects and signing keys as the ledger's entries leave them, held
+against the catalog's rows.
 
 Every change to who may do what is an entry: ``user.created`` (subject the user's id; payload
-``name``, ``is_admin``), ``user.disabled`` and ``user.enabled`` (subject the user's id), and
-``role.changed`` (subject the project's id; payload ``user``, the user's name, and ``role``, or
-``null`` once removed). Replayed in append order they give each user's administrator flag and
-whether they are disabled, and every role in every project; a row that says otherwise (a viewer
-made admin in the database, a disabled user enabled again) was changed outside labledger.
+``name``, ``is_admin``), ``user.disabled`` and ``user.enabled``, ``role.changed`` (subject the
+project's id; payload ``user``, the user's name, and ``role``, or ``null`` once removed),
+``token.created`` (subject the token's id; ``user``, ``expires_at``) and ``token.revoked``,
+``project.created`` (subject the project's id; ``name``), ``user.key_added`` and
+``user.key_revoked`` (``user``, ``public_key``). Replayed in append order they give each user's
+administrator flag and whether they are disabled, every role in every project, whose each token
+is, when it expires and whether it was revoked, each project's name and each key's owner; a row
+that says otherwise (a viewer made admin in the database, a token handed to someone else, a
+revoked one working again) was changed outside labledger.
+
+Not held: a token's secret hash and a user's password hash, which no entry holds; projects an
+embedded workspace made on first use (they have no entry) and rows added with no entry for
+anything but users, tokens and keys.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ class IdentityReplay:
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> name, flags
     roles: dict[tuple[str, str], str] = field(default_factory=dict)  # (project, user) -> role
+    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> user, expiry, revoked
+    projects: dict[str, str] = field(default_factory=dict)  # id -> name
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # public key -> user, revoked
 
     def visit(self, entry: LedgerEntry) -> None:
         """Note a ``user.*`` or ``role.changed`` entry."""
@@ -43,6 +55,23 @@ class IdentityReplay:
             }
         elif kind in ("user.disabled", "user.enabled") and subject in self.users:
             self.users[subject]["disabled"] = kind == "user.disabled"
+        elif kind == "token.created":
+            self.tokens[subject] = {
+                "user": payload.get("user"),
+                "expires_at": payload.get("expires_at"),
+                "revoked": False,
+            }
+        elif kind == "token.revoked" and subject in self.tokens:
+            self.tokens[subject]["revoked"] = True
+        elif kind == "project.created":
+            self.projects[subject] = str(payload.get("name"))
+        elif kind == "user.key_added":
+            self.keys[str(payload.get("public_key"))] = {
+                "user": payload.get("user"),
+                "revoked": False,
+            }
+        elif kind == "user.key_revoked" and str(payload.get("public_key")) in self.keys:
+            self.keys[str(payload.get("public_key"))]["revoked"] = True
         elif kind == "role.changed":
             key = (subject, str(payload.get("user")))
             role = payload.get("role")
@@ -53,11 +82,18 @@ class IdentityReplay:
 
     def problems(self, conn: Connection) -> list[tuple[str, str, str]]:
         """``(kind, id, reason)`` for each user or role row the entries do not leave so."""
-        u, m = schema.users, schema.project_members
+        found = self._user_problems(conn) + self._role_problems(conn)
+        found += self._token_problems(conn) + self._project_problems(conn)
+        return found + self._key_problems(conn)
+
+    def _user_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
+        u = schema.users
         found: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
         for user_id, name, is_admin, disabled in conn.execute(
             select(u.c.id, u.c.name, u.c.is_admin, u.c.disabled)
         ):
+            seen.add(user_id)
             said = self.users.get(user_id)
             if said is None:
                 found.append(("user", name, "no user.created entry vouches for this user"))
@@ -69,6 +105,16 @@ class IdentityReplay:
                 for column in ("name", "is_admin", "disabled")
                 if row[column] != said[column]
             ]  # fmt: skip
+        found += [
+            ("user", str(said["name"]), "the ledger records this user, but its row is gone")
+            for user_id, said in self.users.items()
+            if user_id not in seen
+        ]
+        return found
+
+    def _role_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
+        u, m = schema.users, schema.project_members
+        found: list[tuple[str, str, str]] = []
         rows = {
             (project_id, user): str(role)
             for project_id, user, role in conn.execute(
@@ -87,4 +133,63 @@ class IdentityReplay:
                         f"role.changed entries leave {said or 'no role'}",
                     )
                 )
+        return found
+
+    def _token_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
+        t, u = schema.api_tokens, schema.users
+        found: list[tuple[str, str, str]] = []
+        for token_id, user, expires_at, revoked_at in conn.execute(
+            select(t.c.id, u.c.name, t.c.expires_at, t.c.revoked_at).join(u, u.c.id == t.c.user_id)
+        ):
+            said = self.tokens.get(token_id)
+            if said is None:
+                found.append(("token", token_id, "no token.created entry vouches for this token"))
+                continue
+            if user != said["user"]:
+                found.append(
+                    (
+                        "token",
+                        token_id,
+                        f"it signs in as {user}, but it was made for {said['user']}",
+                    )
+                )
+            if expires_at != said["expires_at"]:
+                found.append(
+                    ("token", token_id, f"it expires at {expires_at}, but was made to expire at "
+                     f"{said['expires_at']}")
+                )  # fmt: skip
+            if said["revoked"] and revoked_at is None:
+                found.append(("token", token_id, "the ledger revoked it, but its row works again"))
+        return found
+
+    def _project_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
+        # A project an embedded workspace made on first use has no entry: only those with one
+        # are held to it.
+        p = schema.projects
+        rows = {project_id: name for project_id, name in conn.execute(select(p.c.id, p.c.name))}
+        found: list[tuple[str, str, str]] = []
+        for project_id, name in sorted(self.projects.items()):
+            held = rows.get(project_id)
+            if held is None:
+                found.append(("project", name, "the ledger records it, but its row is gone"))
+            elif held != name:
+                found.append(
+                    ("project", project_id, f"it is called {held!r}, but was created as {name!r}")
+                )
+        return found
+
+    def _key_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
+        k, u = schema.user_keys, schema.users
+        found: list[tuple[str, str, str]] = []
+        for public_key, user, revoked_at in conn.execute(
+            select(k.c.public_key, u.c.name, k.c.revoked_at).join(u, u.c.id == k.c.user_id)
+        ):
+            said = self.keys.get(public_key)
+            short = f"{public_key[:16]}..."
+            if said is None:
+                found.append(("key", short, "no user.key_added entry vouches for this key"))
+            elif user != said["user"]:
+                found.append(("key", short, f"it is {user}'s, but was added for {said['user']}"))
+            elif said["revoked"] and revoked_at is None:
+                found.append(("key", short, "the ledger revoked it, but its row works again"))
         return found

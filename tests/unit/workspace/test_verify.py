@@ -229,3 +229,32 @@ def test_roles_and_user_flags_edited_in_the_catalog_show(workspace: Workspace) -
     found = {(p.kind, p.id) for p in verify_workspace(workspace, blobs=False).problems}
     assert ("user", "dora") in found and ("user", "vera") in found
     assert any(kind == "role" and ident.startswith("vera@") for kind, ident in found)
+
+
+def test_tokens_projects_and_keys_edited_in_the_catalog_show(workspace: Workspace) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from labledger.identity import IdentityService, local_user
+    from labledger.workspace.signing import Signer
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ada", by="root", is_admin=True)
+    service.create_user("ed", by="root")
+    eds = service.issue_token("ed", "laptop", by="root")
+    gone = service.issue_token("ed", "old", by="root")
+    service.revoke_token(gone.token.id, actor=local_user("root"))
+    root = local_user("root")
+    service.create_project("assay", actor=root)
+    service.create_project("screen", actor=root)
+    key = Signer("ed", Ed25519PrivateKey.generate()).public_key_hex
+    service.add_key("ed", key, name="laptop", by="ed")
+    assert verify_workspace(workspace, blobs=False).ok
+    ada = "(SELECT id FROM users WHERE name = 'ada')"
+    _edit(workspace, f"UPDATE api_tokens SET user_id = {ada} WHERE id = :t", t=eds.token.id)
+    _edit(workspace, "UPDATE api_tokens SET revoked_at = NULL WHERE id = :t", t=gone.token.id)
+    _edit(workspace, "UPDATE projects SET name = 'renamed' WHERE name = 'assay'")
+    _edit(workspace, f"UPDATE user_keys SET user_id = {ada}")
+    found = {(p.kind, p.id) for p in verify_workspace(workspace, blobs=False).problems}
+    assert {("token", eds.token.id), ("token", gone.token.id)} <= found
+    assert any(kind == "project" for kind, _ in found)
+    assert ("key", f"{key[:16]}...") in found
