@@ -420,6 +420,8 @@ def run_pipeline(
     graph = pipeline.trace(**bound)
     executor = executor or LocalExecutor()
     began = time.perf_counter()
+    # The project first: on a server, one the user is no member of is the error to see.
+    ws.project_id(project)
     # Seal dead runs first, every time: the cache serves only sealed runs' tasks, so a re-run
     # after a crash resumes from what the crashed run finished.
     ws.reap_dead_runs()

@@ -363,13 +363,15 @@ def start_run(
         for k, v in check_mapping(tags or {}, "start_run(tags=...)").items()
     ]
     git = git_state()
+    # The project first: on a server, one the user is no member of is the error to see.
+    project_id = ws.project_id(project)
     # A writer seals runs whose process died (readers only report them); rate-limited per
     # workspace object, so a loop of short runs pays for it once.
     ws.reap_dead_runs(force=False)
     environment = _environment_blob(ws)
     new = NewRun(
         id=run_id,
-        project_id=ws.project_id(project),
+        project_id=project_id,
         name=run.name,
         kind=kind,
         user=ws.actor,

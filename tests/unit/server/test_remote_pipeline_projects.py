@@ -67,8 +67,11 @@ def test_a_member_of_one_project_runs_there_and_is_told_which_are_theirs(
     pat = open_as("pat")
     with pytest.raises(NotFoundError) as refused:
         twice.run(workspace=pat)
-    assert "no project called 'default' that you are a member of" in refused.value.message
+    assert "pat has no role in project 'default'" in refused.value.message
     assert "assay" in (refused.value.hint or "") and "--project" in (refused.value.hint or "")
+    with pytest.raises(NotFoundError) as elsewhere:
+        twice.run(workspace=pat, project="screen")
+    assert "no project called 'screen' that you are a member of" in elsewhere.value.message
     done = twice.run(workspace=pat, project="assay")
     assert done.status == "finished" and done.load(list(done.tasks)[-1]) == 12
     assert get_run(done.run_id, workspace=workspace).project_id == workspace.project_id("assay")
@@ -95,3 +98,18 @@ def test_a_member_of_one_project_logs_artifacts_into_a_run_there(
     stored = workspace.stores.artifacts.get_artifacts([made.id])[0]
     assert stored.id == made.id
     assert get_run(run.id, workspace=workspace).project_id == workspace.project_id("assay")
+
+
+def test_a_user_with_no_role_is_told_about_the_project_they_named(
+    open_as: Callable[[str], RemoteWorkspace],
+) -> None:
+    from labledger.tracking import start_run
+
+    otto = open_as("otto")  # no role anywhere
+    with pytest.raises(NotFoundError) as refused:
+        start_run("fit", project="assay", workspace=otto)
+    assert "no project called 'assay' that you are a member of" in refused.value.message
+    assert "labledger projects grant otto editor --project assay" in (refused.value.hint or "")
+    with pytest.raises(NotFoundError) as plain:
+        twice.run(workspace=otto)
+    assert "otto has no role in project 'default'" in plain.value.message

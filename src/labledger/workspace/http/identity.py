@@ -168,7 +168,11 @@ class HttpIdentityStore:
         self._refuse("a user's password hash")
 
     def set_password_hash(self, user_id: str, password_hash: str | None, *, by: str) -> None:
-        self._refuse("a user's password hash")
+        raise ConfigurationError(
+            "passwords are set where the server's workspace is, not through the server",
+            hint="run `labledger users password NAME` there (in its folder, or with -w its "
+            "database URL)",
+        )
 
     def set_disabled(self, user_id: str, disabled: bool, *, by: str) -> User:
         self._refuse("disabling users")

@@ -271,21 +271,19 @@ class RemoteWorkspace(Workspace):
         found = self.find_project_id(name)
         if found is None:
             yours = sorted(self._project_ids)
+            grant = f"labledger projects grant {self.actor} editor --project {name}"
             if yours:
                 hint = (
                     f"your projects there: {', '.join(yours)}; pass one (project= in Python, "
-                    "--project on the command line), or ask an administrator for a role in "
-                    f"{name!r}"
+                    f"--project on the command line), or ask an administrator: {grant}"
                 )
             else:
-                hint = (
-                    "you have a role in no project there: ask a workspace administrator to grant "
-                    f"you one (labledger projects grant USER editor --project {name})"
-                )
-            raise NotFoundError(
-                f"no project called {name!r} that you are a member of on {self.client.base_url}",
-                hint=hint,
-            )
+                hint = f"you have a role in no project there: ask an administrator: {grant}"
+            if name == DEFAULT_PROJECT:  # on every workspace: say plainly what is missing
+                message = f"{self.actor} has no role in project {name!r}"
+            else:
+                message = f"no project called {name!r} that you are a member of"
+            raise NotFoundError(f"{message} on {self.client.base_url}", hint=hint)
         return found
 
     def upsert(
