@@ -40,7 +40,10 @@ def _lifecycle(ws: Workspace) -> None:
             run.log_metrics({"loss": 1.0 / (step + 1), "auc": 0.5 + step / 10}, step=step)
         run.flush()
         run.log_metric("loss", float("nan"), step=3, timestamp=1.0)
-        # Two batches committed in reverse, then the first sent again (its reply lost).
+        # Two batches committed in reverse, then the first sent again (its reply lost). The
+        # background flusher is stopped first, so that it cannot send either batch itself.
+        run.flush()
+        run._buffer.stop()
         run.log_metric("auc", 0.9, step=2, timestamp=3.0)
         first = run._buffer.drain()
         run.log_metric("auc", 0.8, step=2, timestamp=2.0)
