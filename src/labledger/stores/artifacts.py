@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from labledger.stores.pages import Page
 
-__all__ = ["Artifact", "ArtifactStore", "NewArtifact"]
+__all__ = ["Artifact", "ArtifactStore", "NewArtifact", "produced_payload"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +91,18 @@ class ArtifactStore(Protocol):
                 is not a positive int.
         """
         ...
+
+
+def produced_payload(artifact: Artifact, project_id: str) -> dict[str, Any]:
+    """The payload of ``artifact``'s ``artifact.produced`` entry: what the store writes, and what a
+    client that signs its own entries signs. ``project_id`` is named only for an artifact of no
+    run (a run's artifact is in the run's project)."""
+    payload: dict[str, Any] = {
+        "artifact_id": artifact.id,
+        "name": artifact.name,
+        "digest": artifact.digest,
+        "run_id": artifact.run_id,
+    }
+    if artifact.run_id is None:
+        payload["project_id"] = project_id
+    return payload

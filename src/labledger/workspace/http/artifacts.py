@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from labledger.stores.artifacts import Artifact  # noqa: TC001 - pydantic reads it at runtime
+from labledger.stores.artifacts import (
+    Artifact,
+    produced_payload,
+)
 from labledger.stores.pages import Page
 
 if TYPE_CHECKING:
@@ -77,14 +80,7 @@ class HttpArtifactStore:
         one): the payload the server's store writes for it."""
         assert self._sign is not None
         artifact = new.artifact
-        payload: dict[str, Any] = {
-            "artifact_id": artifact.id,
-            "name": artifact.name,
-            "digest": artifact.digest,
-            "run_id": artifact.run_id,
-        }
-        if artifact.run_id is None:  # a run's artifact is in the run's project
-            payload["project_id"] = new.project_id
+        payload = produced_payload(artifact, new.project_id)
         return self._sign("artifact.produced", f"artifact:{artifact.id}", payload)
 
     def get_artifacts(

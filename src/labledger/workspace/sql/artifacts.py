@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import ConflictError, ValidationError
 from labledger._foundation.json_input import require_small_document
-from labledger.stores.artifacts import Artifact
+from labledger.stores.artifacts import Artifact, produced_payload
 from labledger.stores.pages import Page, decode_token, encode_token
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_artifact
@@ -148,14 +148,7 @@ class SqlArtifactStore:
                     },
                 )
                 refresh_document(conn, "artifact", artifact.id)
-                produced: dict[str, Any] = {
-                    "artifact_id": artifact.id,
-                    "name": artifact.name,
-                    "digest": artifact.digest,
-                    "run_id": artifact.run_id,
-                }
-                if artifact.run_id is None:  # a run's artifact is in the run's project
-                    produced["project_id"] = project_id
+                produced = produced_payload(artifact, project_id)
                 ws.record(conn, "artifact.produced", f"artifact:{artifact.id}", produced)
         return [new.artifact for new in artifacts]
 
