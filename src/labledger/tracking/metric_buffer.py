@@ -57,20 +57,25 @@ class MetricBuffer:
         self._heartbeat_every = heartbeat_every_s
         self._since_heartbeat = 0.0
         self._lock = threading.Lock()
+        # Set by ``stop``: the background thread, which may already hold this buffer, leaves it alone.
+        self._stopped = True
         self.error: BaseException | None = None
 
     def flush(self) -> int:
         """Write everything queued so far; return how many rows were written."""
         with self._lock:
-            written = 0
-            if self._unacked is not None:
-                self._send(self._unacked)
-                written = len(self._unacked)
-                self._unacked = None
-            count = len(self.rows)
-            if count:
-                self._send([self.rows.popleft() for _ in range(count)])
-            return written + count
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        written = 0
+        if self._unacked is not None:
+            self._send(self._unacked)
+            written = len(self._unacked)
+            self._unacked = None
+        count = len(self.rows)
+        if count:
+            self._send([self.rows.popleft() for _ in range(count)])
+        return written + count
 
     def _send(self, batch: list[MetricRow]) -> None:
         try:
@@ -90,7 +95,10 @@ class MetricBuffer:
 
     def _tick(self, elapsed: float) -> None:
         try:
-            self.flush()
+            with self._lock:
+                if self._stopped:
+                    return
+                self._flush_locked()
             self._since_heartbeat += elapsed
             if self._heartbeat is not None and self._since_heartbeat >= self._heartbeat_every:
                 self._since_heartbeat = 0.0
@@ -100,10 +108,15 @@ class MetricBuffer:
             self.error = exc
 
     def start(self) -> None:
+        with self._lock:
+            self._stopped = False
         _Flusher.instance().add(self)
 
     def stop(self) -> None:
+        """Take this buffer from the background thread; a flush it is making finishes first."""
         _Flusher.instance().remove(self)
+        with self._lock:
+            self._stopped = True
 
 
 class _Flusher:
