@@ -60,6 +60,7 @@ class Plan:
     mlflow_workers: int
     prefill_cache: str | None = None
     idle_calls: int = 50
+    single_user: bool = False  # no users, no tokens: the one-person mode of a loopback server
 
 
 @dataclass

@@ -112,6 +112,20 @@ def prefill(uri: str, count: int, *, store: str | None = None, processes: int = 
     return watch.seconds
 
 
+def bench_token(uri: str, store: str | None) -> str:
+    """An administrator and an API token of theirs: the clients sign in as a team server's do
+    (a workspace with users answers no request without a token)."""
+    if store is not None:
+        os.environ["LABLEDGER_STORE"] = store
+    from labledger.identity.service import IdentityService
+    from labledger.workspace.workspace import Workspace
+
+    with Workspace.open(uri) as workspace:
+        identity = IdentityService(workspace.stores.identity)
+        identity.create_user("bench", by="bench", is_admin=True)
+        return identity.issue_token("bench", "load", by="bench").secret
+
+
 def labledger_init(uri: str, store: str | None) -> None:
     if store is not None:
         os.environ["LABLEDGER_STORE"] = store
@@ -235,6 +249,8 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
             shutil.rmtree(cache, ignore_errors=True)
             shutil.copytree(uri, cache / "workspace")
             (cache / "complete").touch()
+    if not plan.single_user:
+        os.environ["LABLEDGER_TOKEN"] = bench_token(uri, store)
     with labledger_server(
         folder,
         workspace=Path(uri) if database is None else None,
@@ -248,6 +264,7 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
         if plan.idle_calls:
             idle = idle_labledger(url, plan.idle_calls)
             outcome.latencies |= {f"idle {name}": samples for name, samples in idle.items()}
+    os.environ.pop("LABLEDGER_TOKEN", None)
     return outcome
 
 
@@ -273,6 +290,7 @@ def run_mlflow(catalog: str, plan: Plan, folder: Path, backend: str) -> Outcome:
         if plan.idle_calls:
             idle = idle_mlflow(url, plan.idle_calls, experiment)
             outcome.latencies |= {f"idle {name}": samples for name, samples in idle.items()}
+    os.environ.pop("LABLEDGER_TOKEN", None)
     return outcome
 
 
@@ -369,6 +387,11 @@ def main() -> None:
         default=50,
         help="lists and searches timed after the load, one at a time (default 50; 0 skips)",
     )
+    parser.add_argument(
+        "--single-user",
+        action="store_true",
+        help="serve labledger with no users (no tokens), as one person on a laptop would",
+    )
     parser.add_argument("--postgres", help="a PostgreSQL server URL (postgresql+psycopg://...)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-mlflow", action="store_true", help="leave out the peer")
@@ -396,6 +419,7 @@ def main() -> None:
         mlflow_workers=args.mlflow_workers,
         prefill_cache=args.prefill_cache,
         idle_calls=args.idle_calls,
+        single_user=args.single_user,
     )
     if plan.values % (plan.runs_per_client * 10):
         parser.error("--values must be a multiple of 10 x --runs-per-client (10 keys a step)")
@@ -406,7 +430,9 @@ def main() -> None:
         results, outcomes = bench(args, plan)
     console.print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     console.print(
-        "labledger: one server process; MLflow: "
+        "labledger: one server process, "
+        + ("single-user (no tokens); " if plan.single_user else "clients signed in with a token; ")
+        + "MLflow: "
         f"{plan.mlflow_workers} workers. Latencies are timed by the client that makes the call. "
         "MLflow's list and search run over the runs its writers created (no pre-fill)."
     )
