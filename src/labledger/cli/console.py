@@ -45,6 +45,10 @@ __all__ = [
 
 console = Console()
 err_console = Console(stderr=True)
+# Output to a pipe or a file is never wrapped at 80 columns: a hint or a command shown in a
+# message stays on one line, for ``grep`` and for copying (tables fit by ``print_table``).
+console.soft_wrap = not console.is_terminal
+err_console.soft_wrap = not err_console.is_terminal
 
 
 def _jsonable(value: Any) -> Any:
