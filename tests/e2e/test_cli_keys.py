@@ -119,7 +119,9 @@ def test_a_user_adds_lists_and_revokes_a_registered_key_in_the_workspace(
     assert added.exit_code == 0, added.output
     key_path = tmp_path / "config" / "labledger" / "keys" / "bea.pem"
     assert f"created private key {key_path}" in added.stdout
-    assert f"export LABLEDGER_SIGNING_KEY={key_path}" in added.stdout
+    # Kept where the workspace looks for bea's key: nothing to export.
+    assert "the entries you write as bea are signed with it from now on" in added.stdout
+    assert "export" not in added.stdout
     keys = json.loads(cli("keys", "list", "--all", "--json", "-w", _where(workspace)).stdout)
     assert [(k["user"], k["name"], k["revoked_at"]) for k in keys] == [("bea", "laptop", None)]
     public = tmp_path / "bea.pub"

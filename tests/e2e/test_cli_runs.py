@@ -184,3 +184,33 @@ def test_a_project_that_does_not_exist_is_an_error_not_an_empty_list(
     assert "labledger projects list" in typo.output
     known = cli("runs", "list", "-w", _where(populated), "--project", "default", "--json")
     assert known.exit_code == 0 and json.loads(known.stdout)
+
+
+def test_runs_of_several_projects_and_users_show_which_is_whose(
+    cli: Callable[..., Result], populated: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import labledger
+    from labledger.workspace.workspace import Workspace
+
+    plain = cli("runs", "list", "-w", _where(populated))
+    assert "project" not in plain.stdout  # one person's runs in the default project
+    monkeypatch.setenv("LABLEDGER_USER", "bea")
+    with (
+        Workspace.open(_where(populated)) as as_bea,
+        labledger.start_run("screen", project="screening", workspace=as_bea),
+    ):
+        pass
+    mixed = cli("runs", "list", "-w", _where(populated), "--wide")
+    assert mixed.exit_code == 0, mixed.output
+    header = mixed.stdout.splitlines()[1]
+    assert "project" in header and "user" in header
+    row = next(line for line in mixed.stdout.splitlines() if "screen" in line)
+    assert "screening" in row and "bea" in row
+    runs = json.loads(cli("runs", "list", "-w", _where(populated), "--json").stdout)
+    assert {run["name"]: run["project"] for run in runs}["screen"] == "screening"
+    assert {run["project"] for run in runs} == {"default", "screening"}
+    screen = next(run for run in runs if run["name"] == "screen")
+    shown = json.loads(cli("runs", "show", screen["id"], "-w", _where(populated), "--json").stdout)
+    assert (shown["project"], shown["project_id"]) == ("screening", screen["project_id"])
+    table = cli("runs", "show", screen["id"], "-w", _where(populated))
+    assert any("project" in line and "screening" in line for line in table.stdout.splitlines())

@@ -88,3 +88,35 @@ def test_a_user_registers_a_key_signs_entries_and_verify_accepts_them(
     kinds = [e.kind for e in workspace.stores.ledger.entries()]
     assert kinds.count("review.approved") == 1
     assert {"user.key_added", "user.key_revoked"} <= set(kinds)
+
+
+def test_keys_create_against_a_server_registers_the_users_own_key(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ed", by="root")
+    service.grant("default", "ed", Role.EDITOR, actor=local_user("root"))
+    token = service.issue_token("ed", "laptop", by="root").secret
+    config = tmp_path / "config"
+    with start_server(workspace.settings.root or tmp_path) as url:
+        other = _cli("keys", "create", "--actor", "ada", "-w", url, token=token, config=config)
+        assert other.returncode == 1
+        assert "your own key only (you are ed)" in other.stderr
+        assert not (config / "labledger" / "keys" / "ada.pem").exists()
+
+        made = _cli("keys", "create", "-w", url, token=token, config=config)
+        assert made.returncode == 0, made.stderr
+        signer = load_signer(config / "labledger" / "keys" / "ed.pem", "ed")
+        assert signer.public_key_hex in made.stdout
+        # The key is found where `keys create` put it: nothing to export.
+        assert "signed with it from now on" in made.stdout
+        assert "export" not in made.stdout
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+        monkeypatch.delenv("LABLEDGER_SIGNING_KEY", raising=False)
+        ed = RemoteWorkspace(server_settings(url), token=token)
+        try:
+            assert ed.signer is not None
+            assert ed.signer.public_key_hex == signer.public_key_hex
+        finally:
+            ed.close()
+    assert [k.user for k in service.list_keys("ed")] == ["ed"]

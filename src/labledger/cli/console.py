@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import typer
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -37,6 +38,7 @@ __all__ = [
     "format_value",
     "print_json",
     "print_table",
+    "print_uncut",
     "short_id",
     "short_ids",
     "sparkline",
@@ -223,6 +225,16 @@ def print_table(
             Text(f"hidden to fit the terminal: {', '.join(hidden)} (--wide shows every column)"),
             style="dim",
         )
+
+
+def print_uncut(renderable: RenderableType) -> None:
+    """Print ``renderable`` (a tree, a panel) to fit the terminal; to a pipe or a file (no
+    terminal, no ``COLUMNS``), as wide as it needs, so no line of it is cut off."""
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        console.print(renderable)
+        return
+    natural = Measurement.get(console, console.options.update_width(100_000), renderable).maximum
+    Console(width=max(console.width, natural)).print(renderable)
 
 
 def _cell(value: Any, markup: bool) -> Text:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from labledger.cli.console import command, console, format_time, print_json, print_table
+from labledger.cli.console import command, console, fail, format_time, print_json, print_table
 from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ def create(
     """Create an Ed25519 signing key and register its public half in the workspace.
 
     The private key goes to ~/.config/labledger/keys/ACTOR.pem, owner-only; an existing one is reused.
-
-    Set LABLEDGER_SIGNING_KEY to that path (and LABLEDGER_USER to ACTOR) to sign every entry.
+    The entries ACTOR writes are signed with it from then on (elsewhere, set LABLEDGER_SIGNING_KEY
+    to its path). Against a server it registers your own key, as `labledger keys add` does.
 
     Example:
 
@@ -63,6 +63,15 @@ def create(
     from labledger.workspace.keys import create_signing_key
 
     with open_workspace(workspace) as ws:
+        if _remote(ws):
+            # A server registers the signed-in user's own keys, through its API.
+            if actor is not None and actor != ws.actor:
+                fail(
+                    f"against a server you register your own key only (you are {ws.actor}): "
+                    f"{actor} runs `labledger keys add` with their own token"
+                )
+            _add_key(ws, None, name="")
+            return
         created = create_signing_key(ws, actor=actor)
     key = created.key
     action = "created" if created.new_file else "using existing"
@@ -73,9 +82,24 @@ def create(
         )
     else:
         console.print(Text(f"public key of {key.actor} was already registered: {key.public_key}"))
-    console.print(Text("to sign every ledger entry you write, set:"))
-    typer.echo(f"  export LABLEDGER_USER={shlex.quote(key.actor)}")
-    typer.echo(f"  export LABLEDGER_SIGNING_KEY={shlex.quote(str(created.path))}")
+    _how_to_sign(key.actor, created.path, acting_as=ws.actor)
+
+
+def _how_to_sign(actor: str, path: Path, *, acting_as: str) -> None:
+    """Say what, if anything, makes the entries ``actor`` writes signed with the key at ``path``."""
+    from labledger.workspace.signing import default_key_path
+
+    configured = os.environ.get("LABLEDGER_SIGNING_KEY")
+    if actor == acting_as and (
+        (configured and Path(configured) == path)
+        or (not configured and path == default_key_path(actor))
+    ):
+        console.print(Text(f"the entries you write as {actor} are signed with it from now on"))
+        return
+    console.print(Text(f"to sign the entries you write as {actor} with it, set:"))
+    if actor != acting_as:
+        typer.echo(f"  export LABLEDGER_USER={shlex.quote(actor)}")
+    typer.echo(f"  export LABLEDGER_SIGNING_KEY={shlex.quote(str(path))}")
 
 
 @app.command("list")
@@ -250,20 +274,27 @@ def add(
 
         labledger keys add --name laptop -w http://lab-server:8765
     """
-    from labledger.identity import IdentityService
-
     with open_workspace(workspace) as ws:
-        actor = ws.actor
-        public_key, created = _public_key(file, actor)
-        key = IdentityService(ws.stores.identity).add_key(actor, public_key, name=name, by=actor)
+        _add_key(ws, file, name=name)
+
+
+def _add_key(ws: Workspace, file: Path | None, *, name: str) -> None:
+    """Register the signed-in user's public key (``file``'s, else their signing key's, made if
+    missing) and say how their entries get signed with it."""
+    from labledger.identity import IdentityService
+    from labledger.workspace.signing import default_key_path
+
+    actor = ws.actor
+    public_key, created = _public_key(file, actor)
+    key = IdentityService(ws.stores.identity).add_key(actor, public_key, name=name, by=actor)
     if created is not None:
         console.print(Text(f"created private key {created}"))
     console.print(Text(f"registered {key.user}'s key {key.id}", style="green"))
-    if file is None and not os.environ.get("LABLEDGER_SIGNING_KEY"):
-        from labledger.workspace.signing import default_key_path
-
-        console.print(Text("to sign the entries you write, set:"))
-        typer.echo(f"  export LABLEDGER_SIGNING_KEY={shlex.quote(str(default_key_path(actor)))}")
+    if file is None:
+        configured = os.environ.get("LABLEDGER_SIGNING_KEY")
+        _how_to_sign(
+            actor, Path(configured) if configured else default_key_path(actor), acting_as=actor
+        )
 
 
 def _remote(ws: Workspace) -> bool:

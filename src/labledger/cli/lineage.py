@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from labledger.cli.console import command, console
+from labledger.cli.console import command, console, print_uncut
 from labledger.cli.options import WorkspaceOption, open_workspace
 from labledger.lineage.display import STATUS_STYLES, lineage_tree
 
@@ -139,7 +139,7 @@ def lineage_command(
             explain_status(view.graph.root, workspace=ws) if chosen is LineageFormat.TEXT else None
         )
     if why is not None:
-        console.print(lineage_tree(view.graph, view.statuses, runs=view.runs))
+        print_uncut(lineage_tree(view.graph, view.statuses, runs=view.runs))
         if why.status in ("unverifiable", "broken"):
             console.print(Text(f"{why.status} because:", style=STATUS_STYLES[why.status]))
             for reason in why.reasons:

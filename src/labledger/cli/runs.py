@@ -119,17 +119,35 @@ def _run_ids(ws: Workspace, runs: Sequence[Run], wide: bool) -> dict[str, str]:
     return catalog_short_ids(ws, [run.id for run in runs], "run")
 
 
+def _project_names(ws: Workspace, runs: Sequence[Run]) -> dict[str | None, str]:
+    """The name of each project ``runs`` are in, by id."""
+    names: dict[str | None, str] = {}
+    for project_id in dict.fromkeys(run.project_id for run in runs):
+        found = ws.project_name(project_id) if project_id is not None else None
+        names[project_id] = found or project_id or ""
+    return names
+
+
 def _print_runs(
     runs: Sequence[Run],
     shown: dict[str, str],
+    projects: dict[str | None, str],
     metric_columns: Sequence[str] | None,
     wide: bool,
 ) -> None:
     metrics = _metric_columns(runs, metric_columns)
+    # The project and the user are shown when the runs listed differ in them (or are in a
+    # project other than the default one): a list of one person's runs stays as it was.
+    from labledger.workspace.workspace import DEFAULT_PROJECT
+
+    with_project = set(projects.values()) not in ({DEFAULT_PROJECT}, set())
+    with_user = len({run.user for run in runs}) > 1
     rows = [
         [
             shown[run.id],
             run.name,
+            *([projects[run.project_id]] if with_project else []),
+            *([run.user] if with_user else []),
             _status_text(run),
             format_time(run.started_at),
             format_duration(run.duration_s),
@@ -141,6 +159,8 @@ def _print_runs(
     columns = [
         Column("id"),
         Column("name"),
+        *([Column("project", drop=1)] if with_project else []),
+        *([Column("user", drop=1)] if with_user else []),
         Column("status"),
         Column("started", drop=3),
         Column("duration", drop=10),
@@ -176,11 +196,14 @@ def _list(
         runs = search_runs(
             filter_text, order_by=order_by, max_results=limit, project=project, workspace=ws
         )
+        projects = _project_names(ws, runs)
         shown = {} if as_json else _run_ids(ws, runs, wide)
     if as_json:
-        print_json(runs)
+        print_json(
+            [{**dataclasses.asdict(run), "project": projects[run.project_id]} for run in runs]
+        )
     else:
-        _print_runs(runs, shown, metric, wide)
+        _print_runs(runs, shown, projects, metric, wide)
 
 
 @app.command("list")
@@ -234,11 +257,15 @@ def _history_by_key(points: Sequence[MetricPoint]) -> dict[str, list[MetricPoint
     return history
 
 
-def _run_json(detail: RunDetail, history: dict[str, list[MetricPoint]]) -> dict[str, Any]:
+def _run_json(
+    detail: RunDetail, history: dict[str, list[MetricPoint]], project: str
+) -> dict[str, Any]:
     run = detail.run
     return {
         "id": run.id,
         "name": run.name,
+        "project": project,
+        "project_id": run.project_id,
         "status": run.status,
         "kind": run.kind,
         "user": run.user,
@@ -268,13 +295,14 @@ def _run_json(detail: RunDetail, history: dict[str, list[MetricPoint]]) -> dict[
     }
 
 
-def _print_overview(run: Run) -> None:
+def _print_overview(run: Run, project: str) -> None:
     git = ""
     if run.git_commit:
         git = run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
     overview = [
         ("id", run.id),
         ("name", run.name),
+        ("project", project),
         ("status", _status_text(run)),
         ("kind", run.kind),
         ("user", run.user),  # as a filter names it: user = 'alice'
@@ -360,10 +388,14 @@ def _print_pipeline(detail: RunDetail, shown: dict[str, str], wide: bool) -> Non
 
 
 def _print_run(
-    detail: RunDetail, history: dict[str, list[MetricPoint]], shown: dict[str, str], wide: bool
+    detail: RunDetail,
+    history: dict[str, list[MetricPoint]],
+    shown: dict[str, str],
+    project: str,
+    wide: bool,
 ) -> None:
     run = detail.run
-    _print_overview(run)
+    _print_overview(run, project)
     print_table(
         "params", ["param", "value"], sorted(run.params.items()), empty="no params", markup=False
     )
@@ -418,10 +450,11 @@ def show(
         ids = [output.artifact_id for output in detail.outputs]
         shown = {i: i for i in ids} if wide else catalog_short_ids(ws, ids, "artifact")
         shown.update(_run_ids(ws, [detail.run], wide))
+        project = _project_names(ws, [detail.run])[detail.run.project_id]
     if as_json:
-        print_json(_run_json(detail, history))
+        print_json(_run_json(detail, history, project))
     else:
-        _print_run(detail, history, shown, wide)
+        _print_run(detail, history, shown, project, wide)
 
 
 _DIFFERS = "≠"

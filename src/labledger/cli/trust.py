@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -185,7 +185,7 @@ def verify_proof_command(
     if entry:
         console.print(
             Text(
-                f"entry: {entry.get('kind')} {entry.get('subject')} by {entry.get('actor')} "
+                f"entry: {entry.get('kind')} {entry.get('subject')} by {_author(entry)} "
                 f"at {format_time(entry.get('created_at'))}"
             )
         )
@@ -206,3 +206,14 @@ def verify_proof_command(
         "the entry is in the checkpoint's ledger" if entry else "the checkpoint's signatures hold"
     )
     console.print(Text(f"ok: {what}", style="green"))
+
+
+def _author(entry: dict[str, Any]) -> str:
+    """Who an entry is by: a server writes an entry for a signed-in user as its own actor, and
+    names the user in the payload as ``by``."""
+    actor = str(entry.get("actor"))
+    payload = entry.get("payload")
+    by = payload.get("by") if isinstance(payload, dict) else None
+    if isinstance(by, str) and by != actor:
+        return f"{by} (written by {actor})"
+    return actor
