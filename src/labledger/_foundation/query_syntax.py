@@ -44,6 +44,7 @@ __all__ = [
     "TextTerm",
     "conditions_of",
     "parse_query",
+    "require_few_terms",
     "syntax_error",
 ]
 
@@ -65,6 +66,8 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _MAX_DEPTH = 100  # keeps a hostile query from exhausting the interpreter's recursion limit
+MAX_TERMS = 256  # conditions and text terms in one filter: databases limit a query's expression
+MAX_LIST_VALUES = 1000  # values of one ``in`` list
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -372,3 +375,39 @@ def conditions_of(node: QueryNode) -> Iterator[Condition]:
         yield from conditions_of(node.operand)
     elif isinstance(node, Condition):
         yield node
+
+
+def require_few_terms(node: object, subject: str = "filter") -> None:
+    """Refuse a filter tree (of runs or of metadata) with more than ``MAX_TERMS`` conditions and
+    text terms, or an ``in`` list of more than ``MAX_LIST_VALUES`` values, before any query is
+    built from it: a database refuses an expression that large (SQLite at depth 1,000) with an
+    error that says nothing of the filter.
+
+    Raises:
+        FilterSyntaxError: The filter is too large.
+    """
+    terms = 0
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        operands = getattr(item, "operands", None)
+        if operands is not None:
+            stack.extend(operands)
+            continue
+        operand = getattr(item, "operand", None)
+        if operand is not None:
+            stack.append(operand)
+            continue
+        terms += 1
+        value = getattr(item, "value", None)
+        if isinstance(value, tuple) and len(value) > MAX_LIST_VALUES:
+            raise FilterSyntaxError(
+                f"the {subject} lists {len(value):,} values in one `in`; at most "
+                f"{MAX_LIST_VALUES:,} are allowed",
+                hint="narrow the list, or split the search into several",
+            )
+        if terms > MAX_TERMS:
+            raise FilterSyntaxError(
+                f"the {subject} has more than {MAX_TERMS} conditions and text terms",
+                hint="use `in (...)` for many values of one key, or split the search into several",
+            )

@@ -135,3 +135,38 @@ def test_an_and_or_an_or_of_nothing_is_refused(
         runs = client.post("/api/v1/runs/search", json={"where": empty}, headers=admin)
         assert runs.status_code == 400, runs.text
         assert runs.json()["message"] == "an and/or of no conditions"
+
+
+def test_a_search_too_large_for_a_query_is_a_400(
+    workspace: Workspace, team: dict[str, str]
+) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from labledger.server import create_app
+
+    # The test server's usual 4 KiB body limit would refuse these bodies first.
+    client = Client(create_app(workspace, auth_required=True))
+    md.define_field("conc", "number", workspace=workspace)
+    with labledger.start_run("dose", params={"lr": 0.1}, workspace=workspace):
+        pass
+    viewer = {"Authorization": f"Bearer {team['ada']}"}
+    condition = {"node": "condition", "name": "status", "op": "=", "value": "x"}
+    measured = {"node": "condition", "name": "conc", "op": ">", "value": 1}
+    text = {"node": "text", "text": "plate"}
+    too_large = [
+        ("/api/v1/runs/search", {"filter": " or ".join(["status = 'x'"] * 1200)}),
+        ("/api/v1/runs/search", {"filter": " and ".join(["params.lr = 0.1"] * 2000)}),
+        ("/api/v1/runs/search", {"where": {"node": "or", "operands": [condition] * 3000}}),
+        ("/api/v1/metadata/search", {"where": {"node": "or", "operands": [measured] * 3000}}),
+        ("/api/v1/metadata/search", {"where": {"node": "and", "operands": [text] * 3000}}),
+        ("/api/v1/runs/search", {"filter": f"params.lr in ({', '.join(['1'] * 1001)})"}),
+    ]
+    for path, body in too_large:
+        answer = client.post(path, json=body, headers=viewer)
+        assert answer.status_code == 400, (path, answer.text[:300])
+        assert answer.json()["code"] == "filter_syntax"
+    # Large but within the limits: answered.
+    wide = " or ".join(["params.lr = 0.1"] * 200)
+    answer = client.post("/api/v1/runs/search", json={"filter": wide}, headers=viewer)
+    assert answer.status_code == 200, answer.text[:300]
+    assert [run["name"] for run in answer.json()["items"]] == ["dose"]

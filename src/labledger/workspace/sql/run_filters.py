@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from labledger._foundation.query_syntax import require_few_terms
 from labledger.stores.run_filters import (
     NUMERIC_ATTRIBUTES,
     And,
@@ -60,8 +61,15 @@ _META_JOIN = metadata_values.join(
 
 def compile_filter(node: Node | None) -> sa.ColumnElement[bool] | None:
     """Compile a filter into a condition for ``select(runs).where(...)``; ``None`` for no
-    filter (every run matches)."""
-    return None if node is None else _compile(node)
+    filter (every run matches).
+
+    Raises:
+        FilterSyntaxError: The filter has too many terms for a query (``require_few_terms``).
+    """
+    if node is None:
+        return None
+    require_few_terms(node)
+    return _compile(node)
 
 
 def sort_columns(keys: Sequence[OrderKey]) -> list[tuple[sa.ColumnElement[Any], bool]]:

@@ -151,6 +151,7 @@ def compile_where(
     """
     if node is None:
         return None
+    qs.require_few_terms(node, "search")
     fields = load_fields(conn, sorted({c.name for c in qs.conditions_of(node)}))
     values = schema.metadata_values
 
