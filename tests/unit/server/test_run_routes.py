@@ -72,6 +72,16 @@ def test_an_editor_runs_and_a_viewer_reads(
         f"/api/v1/runs/{run_id}/batch", json={"tags": [["note", "ok"]]}, headers=as_user("pat")
     )
     assert tagged.status_code == 204
+    # But the seal is the run's writer's: a teammate's finish (or its entries) is refused, and
+    # the run stays open.
+    for route in ("finish", "seal-entries"):
+        foreign = client.post(
+            f"/api/v1/runs/{run_id}/{route}",
+            json={"status": "finished", "ended_at": 1_700_000_200.0},
+            headers=as_user("pat"),
+        )
+        _error(foreign, 403, "permission_denied")
+        assert "started by ed; only they can finish it" in foreign.json()["message"]
     sealed = client.post(
         f"/api/v1/runs/{run_id}/finish",
         json={"status": "finished", "ended_at": 1_700_000_200.0},

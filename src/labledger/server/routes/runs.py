@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from labledger._foundation.errors import (
     ConflictError,
     NotFoundError,
+    PermissionDeniedError,
     RunStateError,
     ValidationError,
 )
@@ -275,6 +276,14 @@ def _finishing(
     # the first try committed is the answer.
     again = request.headers.get(ATTEMPT_HEADER, "1") != "1"
     (run,) = store.get_runs([run_id])
+    if run.user != scope.user.name:
+        # An editor may add to a teammate's run, but the seal is its writer's: ``verify`` holds
+        # a run finished by anyone else as a problem for good.
+        raise PermissionDeniedError(
+            f"run {run_id} was started by {run.user}; only they can finish it",
+            hint="a run its writer never ends is sealed as crashed once its lease runs out "
+            "(`labledger runs reap`)",
+        )
     if run.status != "running":
         sealed = _same_seal(store, run_id, seal) if again else None
         if sealed is not None:
