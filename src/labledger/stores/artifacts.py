@@ -102,6 +102,9 @@ def produced_payload(artifact: Artifact, project_id: str) -> dict[str, Any]:
         "name": artifact.name,
         "digest": artifact.digest,
         "run_id": artifact.run_id,
+        "kind": artifact.kind,
+        "size": artifact.size,
+        "format": artifact.format,
     }
     if artifact.run_id is None:
         payload["project_id"] = project_id

@@ -30,6 +30,7 @@ __all__ = [
     "RunQuery",
     "RunStore",
     "TagRow",
+    "started_payload",
 ]
 
 # (key, value or None for NaN, step, timestamp, seq): a metric value as a run logs it; ``seq`` is
@@ -109,6 +110,19 @@ class NewRun:
     environment_digest: str | None = None
     git_commit: str | None = None
     git_dirty: bool | None = None
+
+
+def started_payload(run: NewRun) -> dict[str, Any]:
+    """The payload of ``run``'s ``run.started`` entry: what the store writes, and what a client
+    that signs its own entries signs (``verify`` holds the run's row to it; the entry's author
+    is the run's user)."""
+    return {
+        "run_id": run.id,
+        "name": run.name,
+        "project_id": run.project_id,
+        "kind": run.kind,
+        "host": run.host,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["EntryIndex", "cross_check"]
 
 _SEALS = ("run.finished", "run.crashed")
+# What an artifact's row must agree on with the entry that produced it (where the entry says).
+_PRODUCED_COLUMNS = ("name", "run_id", "project_id", "created_by", "kind", "size", "format")
 
 
 @dataclass(slots=True)
@@ -48,6 +50,8 @@ class EntryIndex:
     started: dict[str, str] = field(default_factory=dict)  # run id -> who started it
     # run id -> its project, as run.started says (entries from before it was recorded: none)
     run_projects: dict[str, str] = field(default_factory=dict)
+    # run id -> its kind and host, as run.started says (older entries: none)
+    run_origins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # run id -> (kind, payload) of its seal: the first one; a run is sealed once
     seals: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     problems: list[tuple[str, str, str]] = field(default_factory=list)
@@ -76,17 +80,30 @@ class EntryIndex:
             self.started.setdefault(run_id, _author(entry))
             if isinstance(payload.get("project_id"), str):
                 self.run_projects.setdefault(run_id, payload["project_id"])
+            origin: dict[str, Any] = {k: payload[k] for k in ("kind", "host") if k in payload}
+            if origin:
+                self.run_origins.setdefault(run_id, origin)
         elif kind in _SEALS:
             self._seal(entry)
         elif kind == "artifact.produced":
-            said = {"name": payload.get("name"), "run_id": payload.get("run_id")}
-            if "project_id" in payload:
-                said["project_id"] = payload["project_id"]
+            said = {
+                "name": payload.get("name"),
+                "run_id": payload.get("run_id"),
+                "created_by": _author(entry),
+            }
+            # Named by the entries of newer writers only.
+            said.update(
+                {k: payload[k] for k in ("project_id", "kind", "size", "format") if k in payload}
+            )
             self._produced(entry, str(payload.get("artifact_id")), str(payload.get("digest")), said)
         elif kind == "artifacts.produced":
             for item in payload.get("artifacts") or ():
                 if isinstance(item, list) and len(item) == 3:
-                    said = {"name": item[1], "run_id": payload.get("run_id")}
+                    said = {
+                        "name": item[1],
+                        "run_id": payload.get("run_id"),
+                        "created_by": _author(entry),
+                    }
                     self._produced(entry, str(item[0]), str(item[2]), said)
         elif kind.startswith(("user.", "role.", "token.", "project.")):
             self.identity.visit(entry)
@@ -173,12 +190,32 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
     r = schema.runs
     problems: list[tuple[str, str, str]] = []
     seen: set[str] = set()
-    for run_id, status, record_digest, project_id in conn.execute(
-        select(r.c.id, r.c.status, r.c.record_digest, r.c.project_id)
+    for run_id, status, record_digest, project_id, user, kind, host in conn.execute(
+        select(r.c.id, r.c.status, r.c.record_digest, r.c.project_id, r.c.user, r.c.kind, r.c.host)
     ):
         seen.add(run_id)
-        if run_id not in index.started:
+        started_by = index.started.get(run_id)
+        if started_by is None:
             problems.append(("run", run_id, "its run.started entry is missing from the ledger"))
+        elif started_by != user:
+            problems.append(
+                (
+                    "run",
+                    run_id,
+                    f"its user reads {user!r}, but its run.started entry was written by "
+                    f"{started_by!r}: re-attributed",
+                )
+            )
+        origin = index.run_origins.get(run_id, {})
+        problems += [
+            (
+                "run",
+                run_id,
+                f"its {column} reads {value!r}, but its run.started entry says {origin[column]!r}",
+            )
+            for column, value in (("kind", kind), ("host", host))
+            if column in origin and origin[column] != value
+        ]
 
         started_in = index.run_projects.get(run_id)
         if started_in is not None and started_in != project_id:
@@ -225,13 +262,24 @@ def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, s
     run_projects = {
         run_id: project for run_id, project in conn.execute(select(r.c.id, r.c.project_id))
     }
-    for artifact_id, name, digest, run_id, project_id in conn.execute(
-        select(a.c.id, a.c.name, a.c.digest, a.c.run_id, a.c.project_id)
-    ):
+    for row in conn.execute(
+        select(
+            a.c.id,
+            a.c.name,
+            a.c.digest,
+            a.c.run_id,
+            a.c.project_id,
+            a.c.created_by,
+            a.c.kind,
+            a.c.size,
+            a.c.format,
+        )
+    ).mappings():
+        artifact_id, name, digest, run_id = row["id"], row["name"], row["digest"], row["run_id"]
         seen.add(artifact_id)
         problems += _artifact_row_problems(
             artifact_id,
-            {"name": name, "run_id": run_id, "project_id": project_id},
+            dict(row),
             index.produced_as.get(artifact_id),
             run_projects.get(run_id) if run_id is not None else None,
         )
@@ -274,7 +322,7 @@ def _artifact_row_problems(
             f"its {column} reads {row[column]!r}, but the entry that produced it says "
             f"{said[column]!r}",
         )
-        for column in ("name", "run_id", "project_id")
+        for column in _PRODUCED_COLUMNS
         if said is not None and column in said and said[column] != row[column]
     ]
     if row["run_id"] is not None and run_project is not None and run_project != row["project_id"]:

@@ -16,6 +16,7 @@ from labledger._foundation.settings import server_settings
 from labledger.identity import IdentityService, Role, local_user
 from labledger.stores.artifacts import Artifact, NewArtifact
 from labledger.stores.runs import FinishRun, NewRun
+from labledger.workspace.attribution import acting_for
 from labledger.workspace.http.client import Client
 from labledger.workspace.http.workspace import RemoteWorkspace
 from labledger.workspace.signing import Signer
@@ -112,9 +113,10 @@ def test_a_run_that_changed_after_its_seal_was_asked_for_is_signed_again(
         late = Artifact(
             "late-artifact", "late", "value", "json", digest, 4, run_id, time.time(), "ed"
         )
-        workspace.stores.artifacts.add_artifacts(
-            [NewArtifact(late, workspace.project_id(), ((digest, 4),))]
-        )
+        with acting_for("ed"):  # as the server writes for ed
+            workspace.stores.artifacts.add_artifacts(
+                [NewArtifact(late, workspace.project_id(), ((digest, 4),))]
+            )
 
     _hooked(remote).after[f"/api/v1/runs/{run_id}/seal-entries"] = an_artifact_lands
     before = len(_hooked(remote).requests)

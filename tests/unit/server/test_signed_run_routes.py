@@ -51,7 +51,13 @@ def _create(workspace: Workspace, signer: Signer | None) -> dict[str, Any]:
     }
     body: dict[str, Any] = {"run": run}
     if signer is not None:
-        started = {"run_id": RUN_ID, "name": "fit", "project_id": run["project_id"]}
+        started = {
+            "run_id": RUN_ID,
+            "name": "fit",
+            "project_id": run["project_id"],
+            "kind": "run",
+            "host": "laptop",
+        }
         body["signed"] = _signed(signer, "run.started", f"run:{RUN_ID}", started)
     return body
 

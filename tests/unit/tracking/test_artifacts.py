@@ -244,6 +244,9 @@ def test_artifacts_are_in_the_ledger_and_search_index(current: Workspace) -> Non
         "name": "plate",
         "digest": artifact.digest,
         "run_id": run.id,
+        "kind": "table",
+        "size": artifact.size,
+        "format": "parquet",
     }
     assert "signal" in body
 

@@ -46,7 +46,7 @@ def _new_run(workspace: Workspace, digit: str, name: str) -> NewRun:
         project_id=workspace.project_id(),
         name=name,
         kind="run",
-        user="ana",
+        user=workspace.actor,  # the ledger names its writer as the run's author
         host="elsewhere",
         pid=1,
         started_at=time.time(),

@@ -214,6 +214,48 @@ def test_renaming_or_re_parenting_an_artifact_shows(workspace: Workspace) -> Non
     assert verify_workspace(workspace, blobs=False).ok
 
 
+def test_re_attributing_a_run_or_an_artifact_or_editing_what_its_entry_says_shows(
+    workspace: Workspace,
+) -> None:
+    from labledger.tracking.artifacts import store_artifact
+
+    run_id, artifact_id, _ = _moved(workspace)
+    loose = store_artifact(workspace, {"a": 1}, name="loose")  # of no run
+    edits = [
+        ("run", run_id, "UPDATE runs SET user = 'mallory' WHERE id = :i", "re-attributed"),
+        ("run", run_id, "UPDATE runs SET host = 'forged' WHERE id = :i", "its host reads"),
+        ("run", run_id, "UPDATE runs SET kind = 'pipeline' WHERE id = :i", "its kind reads"),
+        ("artifact", artifact_id, "UPDATE artifacts SET created_by = 'mallory' WHERE id = :i",
+         "its created_by reads"),
+        ("artifact", loose.id, "UPDATE artifacts SET size = 1 WHERE id = :i", "its size reads"),
+        ("artifact", loose.id, "UPDATE artifacts SET kind = 'file' WHERE id = :i", "its kind"),
+        ("artifact", loose.id, "UPDATE artifacts SET format = 'bytes' WHERE id = :i", "format"),
+    ]  # fmt: skip
+    assert verify_workspace(workspace, blobs=False).ok
+    for kind, target, statement, said in edits:
+        table = "runs" if kind == "run" else "artifacts"
+        with workspace.read() as conn:
+            before = dict(
+                conn.execute(sa.text(f"SELECT * FROM {table} WHERE id = :i"), {"i": target})
+                .mappings()
+                .one()
+            )
+        _edit(workspace, statement, i=target)
+        problems = verify_workspace(workspace, blobs=False).problems
+        assert any((p.kind, p.id) == (kind, target) and said in p.reason for p in problems), (
+            statement,
+            problems,
+        )
+        column = statement.split("SET ")[1].split(" =")[0]
+        _edit(
+            workspace,
+            f"UPDATE {table} SET {column} = :v WHERE id = :i",
+            v=before[column],
+            i=target,
+        )
+    assert verify_workspace(workspace, blobs=False).ok
+
+
 def test_roles_and_user_flags_edited_in_the_catalog_show(workspace: Workspace) -> None:
     from labledger.identity import IdentityService, Role, local_user
 

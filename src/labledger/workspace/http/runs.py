@@ -29,6 +29,7 @@ from labledger.stores.run_wire import (
     RunsOut,
     SealOut,
 )
+from labledger.stores.runs import started_payload
 from labledger.stores.signed_wire import PreparedOut
 from labledger.stores.wire import node_to_wire
 
@@ -119,7 +120,7 @@ class HttpRunStore:
         body = {"run": spec, "params": list(params), "tags": list(tags), "blobs": list(blobs)}
         if self._sign is not None:
             # The payload the server's store writes for run.started.
-            started = {"run_id": run.id, "name": run.name, "project_id": run.project_id}
+            started = started_payload(run)
             body["signed"] = self._sign("run.started", f"run:{run.id}", started)
         self.client.call("POST", _ROUTE, body, IdsOut, idempotent=True)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from labledger._foundation.errors import ConflictError
-from labledger.stores.runs import MetricsSeal
+from labledger.stores.runs import MetricsSeal, started_payload
 from labledger.workspace import schema
 from labledger.workspace.artifact_entries import record_run_artifacts
 from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoint, write_checkpoint
@@ -125,12 +125,7 @@ class SqlRunStore:
                     [(run.id, *param) for param in params],
                     [(run.id, *tag) for tag in tags],
                 )
-                ws.record(
-                    conn,
-                    "run.started",
-                    f"run:{run.id}",
-                    {"run_id": run.id, "name": run.name, "project_id": run.project_id},
-                )
+                ws.record(conn, "run.started", f"run:{run.id}", started_payload(run))
         except (sa.exc.IntegrityError, sqlite3.IntegrityError):
             with ws.read() as conn:
                 taken = conn.execute(sa.select(_runs.c.id).where(_runs.c.id == run.id)).first()
