@@ -106,6 +106,11 @@ class AccessCache:
         """Whether the workspace had no user when last asked, less than ``ttl_s`` ago; no I/O."""
         return not self._has_users and self._clock() < self._no_users_until
 
+    def users_known(self) -> bool:
+        """Whether a request has found the workspace to have users (remembered for good); no
+        I/O."""
+        return self._has_users
+
     def has_users(self) -> bool:
         """Whether the workspace has (ever had) a user; remembered for good once true."""
         if self._has_users:

@@ -82,7 +82,8 @@ class NeedsToken:
     under ``/api/v1/`` without a valid one, before anything reads its body: nobody without a token
     makes the server parse megabytes. ``known`` says from memory whether a token is valid (the
     routes' access cache), ``check`` asks the catalog (run on a worker thread); what the user may
-    do remains the routes' to judge."""
+    do remains the routes' to judge. ``enabled`` may be a callable, asked on each request: a
+    single-user server needs tokens from the moment its workspace has users."""
 
     _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -90,7 +91,7 @@ class NeedsToken:
         self,
         app: ASGIApp,
         *,
-        enabled: bool,
+        enabled: bool | Callable[[], bool],
         open_paths: frozenset[str],
         known: Callable[[str], bool],
         check: Callable[[str], bool],
@@ -101,8 +102,9 @@ class NeedsToken:
         self.known, self.check = known, check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        enabled = self.enabled() if callable(self.enabled) else self.enabled
         if (
-            self.enabled
+            enabled
             and scope["type"] == "http"
             and scope.get("method") not in self._READS
             and str(scope.get("path", "")).startswith("/api/v1/")

@@ -283,6 +283,24 @@ def test_disabling_every_user_does_not_bring_single_user_mode_back(workspace: Wo
     _is_error(client.get("/api/v1/me"), 401, "unauthenticated")
 
 
+def test_once_users_exist_a_single_user_server_refuses_a_body_without_a_token_unread(
+    workspace: Workspace,
+) -> None:
+    from labledger.identity import IdentityService
+    from labledger.server import create_app
+
+    client = TestClient(create_app(workspace, auth_required=False), base_url=_LOCAL)
+    bad = b'{"filter": "a\\u0000b"}'  # a body the text check would refuse with a 400
+    headers = {"content-type": "application/json"}
+    assert client.post("/api/v1/runs/search", content=bad, headers=headers).status_code == 400
+    IdentityService(workspace.stores.identity).create_user("carl", by="root")
+    # The first request after the user is made finds them; from then on no body is read
+    # without a token.
+    _is_error(client.get("/api/v1/me"), 401, "unauthenticated")
+    answer = client.post("/api/v1/runs/search", content=bad, headers=headers)
+    _is_error(answer, 401, "unauthenticated")
+
+
 def test_only_a_server_with_users_serves_the_interactive_docs(workspace: Workspace) -> None:
     """The page loads its scripts from a CDN; on a single-user server they would act as its
     administrator, without a token."""
