@@ -219,9 +219,19 @@ class IdentityService:
     # -- tokens ------------------------------------------------------------------------------
 
     def issue_token(
-        self, user: str, name: str, *, by: str, expires_in_s: float | None = None
+        self,
+        user: str,
+        name: str,
+        *,
+        by: str,
+        expires_in_s: float | None = None,
+        made_with: str | None = None,
     ) -> IssuedToken:
-        """Make an API token for ``user``; the secret in the result is shown once, never stored."""
+        """Make an API token for ``user``; the secret in the result is shown once, never stored.
+
+        ``made_with`` is the id of the token the request that asks for it signed in with:
+        revoking that one revokes this one too.
+        """
         owner = self.get_user(user)
         if owner.disabled:
             raise ValidationError(f"user {owner.name} is disabled", hint="enable them first")
@@ -241,16 +251,21 @@ class IdentityService:
         secret = new_token_secret()
         now = self._clock()
         expires = None if expires_in_s is None else now + expires_in_s
-        row = NewToken(new_id(), owner.id, name, token_hash(secret), now, expires)
+        row = NewToken(new_id(), owner.id, name, token_hash(secret), now, expires, made_with)
         return IssuedToken(self.store.create_token(row, by=by), secret)
+
+    def token_of(self, secret: str) -> ApiToken | None:
+        """The token whose secret is ``secret``, or ``None``."""
+        match = self.store.token_by_hash(token_hash(secret))
+        return None if match is None else match.token
 
     def lifetime_left(self, secret: str) -> float | None:
         """Seconds until the token ``secret`` expires; ``None`` when it never does (or is no
         token: the caller signed in with it already)."""
-        match = self.store.token_by_hash(token_hash(secret))
-        if match is None or match.token.expires_at is None:
+        token = self.token_of(secret)
+        if token is None or token.expires_at is None:
             return None
-        return match.token.expires_at - self._clock()
+        return token.expires_at - self._clock()
 
     def list_tokens(self, user: str) -> list[ApiToken]:
         """A user's tokens (never their secrets)."""

@@ -67,16 +67,21 @@ def create_token(
 ) -> IssuedTokenOut:
     """Make an API token for the signed-in user; the secret is in this response only.
 
-    A token made with a token that expires expires no later than it: a short-lived token that
-    leaked cannot be turned into one that lasts.
+    A token made with a token expires no later than it, and is revoked with it: a token that
+    leaked cannot be turned into one that lasts longer or survives its revocation.
     """
     lifetime = None if body.expires_in_days is None else body.expires_in_days * _DAY_S
-    parent = request_token(request)
-    left = _service(request).lifetime_left(parent) if parent is not None else None
+    secret = request_token(request)
+    parent = _service(request).token_of(secret) if secret is not None else None
+    left = _service(request).lifetime_left(secret) if parent is not None and secret else None
     if left is not None:
         lifetime = left if lifetime is None else min(lifetime, left)
     issued = _service(request).issue_token(
-        user.name, body.name, by=user.name, expires_in_s=lifetime
+        user.name,
+        body.name,
+        by=user.name,
+        expires_in_s=lifetime,
+        made_with=None if parent is None else parent.id,
     )
     return IssuedTokenOut(token=TokenOut.of(issued.token), secret=issued.secret)
 

@@ -166,6 +166,7 @@ class NewToken:
     secret_hash: str
     created_at: float
     expires_at: float | None = None
+    parent_id: str | None = None  # the token it was made with, revoked with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +301,8 @@ class IdentityStore(Protocol):
         ...
 
     def revoke_token(self, token_id: str, *, at: float, by: str) -> ApiToken:
-        """Revoke a token (idempotent: a revoked token keeps its first time)."""
+        """Revoke a token and every token made with it, and with those, in one write
+        (idempotent: a revoked token keeps its first time)."""
         ...
 
     def get_tokens(self, token_ids: Sequence[str]) -> dict[str, ApiToken]:

@@ -414,7 +414,11 @@ api_tokens = Table(
     Column("expires_at", Double),
     Column("revoked_at", Double),
     Column("last_used_at", Double),
+    # The token a token was made with (through a server, signed in with it): revoking that one
+    # revokes this one too.
+    Column("parent_id", String(_ID)),
     Index(None, "user_id"),
+    Index(None, "parent_id"),
 )
 
 project_members = Table(

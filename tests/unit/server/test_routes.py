@@ -531,3 +531,33 @@ def test_a_token_made_with_a_short_lived_token_expires_no_later(
     # A token that never expires may make one that never does.
     lasting = client.post("/api/v1/tokens", json={"name": "kept"}, headers=as_user("ed")).json()
     assert lasting["token"]["expires_at"] is None
+
+
+def test_revoking_a_token_revokes_the_tokens_made_with_it(
+    client: TestClient, as_user: Any, workspace: Workspace
+) -> None:
+    from labledger.workspace.verify import verify_workspace
+
+    def made_with(headers: dict[str, str], name: str) -> dict[str, Any]:
+        answer = client.post("/api/v1/tokens", json={"name": name}, headers=headers)
+        assert answer.status_code == 201, answer.text
+        made: dict[str, Any] = answer.json()
+        return made
+
+    def bearer(made: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {made['secret']}"}
+
+    parent = made_with(as_user("ed"), "leaked")
+    child = made_with(bearer(parent), "child")
+    grandchild = made_with(bearer(child), "grandchild")
+    sibling = made_with(as_user("ed"), "kept")  # made with another token: not revoked
+    assert client.get("/api/v1/me", headers=bearer(grandchild)).status_code == 200
+    revoked = client.delete(f"/api/v1/tokens/{parent['token']['id']}", headers=bearer(sibling))
+    assert revoked.status_code == 200, revoked.text
+    for gone in (parent, child, grandchild):
+        _is_error(client.get("/api/v1/me", headers=bearer(gone)), 401, "unauthenticated")
+    assert client.get("/api/v1/me", headers=bearer(sibling)).status_code == 200
+    assert client.get("/api/v1/me", headers=as_user("ed")).status_code == 200
+    # Each revocation is in the ledger, so verify holds the rows to it.
+    report = verify_workspace(workspace, blobs=False, remember=False)
+    assert report.ok, report.problems

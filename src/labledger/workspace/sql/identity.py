@@ -216,6 +216,7 @@ class SqlIdentityStore:
                     secret_hash=token.secret_hash,
                     created_at=token.created_at,
                     expires_at=token.expires_at,
+                    parent_id=token.parent_id,
                 )
             )
             payload = {
@@ -224,6 +225,8 @@ class SqlIdentityStore:
                 "expires_at": token.expires_at,
                 "by": by,
             }
+            if token.parent_id is not None:
+                payload["made_with"] = token.parent_id
             self._ws.record(conn, "token.created", token.id, payload)
         return ApiToken(token.id, token.user_id, token.name, token.created_at, token.expires_at)
 
@@ -272,10 +275,26 @@ class SqlIdentityStore:
                 raise NotFoundError(
                     f"no token with id {token_id}", hint="see `labledger tokens list`"
                 )
-            if row.revoked_at is not None:
-                return _token(row)
-            conn.execute(_TOKENS.update().where(_TOKENS.c.id == token_id).values(revoked_at=at))
-            self._ws.record(conn, "token.revoked", token_id, {"name": row.name, "by": by})
+            if row.revoked_at is None:
+                conn.execute(_TOKENS.update().where(_TOKENS.c.id == token_id).values(revoked_at=at))
+                self._ws.record(conn, "token.revoked", token_id, {"name": row.name, "by": by})
+            # Every token made with it, and with those (tokens made before the link was kept
+            # have none): a leaked token leaves nothing behind that outlives its revocation.
+            frontier = [token_id]
+            while frontier:
+                children = conn.execute(
+                    select(_TOKENS.c.id, _TOKENS.c.name, _TOKENS.c.revoked_at).where(
+                        _TOKENS.c.parent_id.in_(frontier)
+                    )
+                ).all()
+                for child in children:
+                    if child.revoked_at is None:
+                        conn.execute(
+                            _TOKENS.update().where(_TOKENS.c.id == child.id).values(revoked_at=at)
+                        )
+                        payload = {"name": child.name, "by": by, "with": token_id}
+                        self._ws.record(conn, "token.revoked", child.id, payload)
+                frontier = [child.id for child in children]
             row = conn.execute(select(*_TOKEN_COLUMNS).where(_TOKENS.c.id == token_id)).one()
         return _token(row)
 
