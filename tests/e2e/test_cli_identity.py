@@ -33,10 +33,15 @@ def test_users_tokens_and_roles(cli: Callable[..., Result], workspace: Workspace
     assert [(u["name"], u["is_admin"]) for u in users] == [("ada", True), ("bob", False)]
 
     made = cli("tokens", "create", "--user", "bob", "--name", "laptop", "-w", uri)
-    secret = made.output.strip().splitlines()[-1]
-    assert secret.startswith("lle_")
+    secret = made.stdout.strip()  # the secret alone: TOKEN=$(labledger tokens create ...)
+    assert secret.startswith("lle_") and "\n" not in secret
+    assert "copy the secret now" in made.stderr
+    as_json = json.loads(
+        cli("tokens", "create", "--user", "bob", "--name", "ci", "--json", "-w", uri).stdout
+    )
+    assert as_json["secret"].startswith("lle_") and as_json["token"]["name"] == "ci"
     tokens = json.loads(cli("tokens", "list", "--user", "bob", "--json", "-w", uri).output)
-    assert [t["name"] for t in tokens] == ["laptop"]
+    assert [t["name"] for t in tokens] == ["laptop", "ci"]
     assert secret not in json.dumps(tokens)
     assert "revoked" in cli("tokens", "revoke", tokens[0]["id"], "-w", uri).output
     assert "revoked" in cli("tokens", "list", "--user", "bob", "-w", uri).output

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from labledger.cli.console import command, console, format_time, print_json, print_table
+from labledger.cli.console import (
+    command,
+    console,
+    err_console,
+    format_time,
+    print_json,
+    print_table,
+)
 from labledger.cli.options import JsonOption, WorkspaceOption, open_catalog
 
 __all__ = ["app"]
@@ -48,9 +55,14 @@ def create(
             help="Let the token expire after this many days; by default it never does.",
         ),
     ] = None,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Create an API token and print its secret, once: it is stored only as a hash.
+
+    The secret alone goes to standard output (what to do with it, to standard error), so
+    TOKEN=$(labledger tokens create ...) keeps just the secret; --json prints the token and
+    its secret as one object.
 
     Example:
 
@@ -63,7 +75,10 @@ def create(
         issued = IdentityService(ws.stores.identity).issue_token(
             user or ws.actor, name, by=ws.actor, expires_in_s=lifetime
         )
-    console.print(
+    if as_json:
+        print_json({"token": issued.token, "secret": issued.secret})
+        return
+    err_console.print(
         Text(f"created token {issued.token.id}; copy the secret now, it is not shown again:"),
         style="green",
     )

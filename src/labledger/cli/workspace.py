@@ -50,15 +50,21 @@ def init(
 
     with Workspace.init(path) as ws:
         where = ws.settings.root or ws.settings.catalog_url.split("@")[-1]
+        folder = ws.settings.root is not None
     console.print(Text.assemble(("workspace ready: ", "bold green"), str(where)))
-    console.print(
-        Text(
-            "next steps:\n"
+    if folder:
+        steps = (
             "  python -c \"import labledger; labledger.start_run(params={'lr': 0.1}).end()\"\n"
             "  labledger runs list\n"
             "  labledger verify"
         )
-    )
+    else:
+        # A database catalog is a team's: its people work through a server, as themselves.
+        steps = (
+            "  labledger users create admin --admin -w URL   # then a token each: tokens create\n"
+            "  labledger server --catalog URL --store STORE  # see docs/server.md"
+        )
+    console.print(Text("next steps:\n" + steps))
 
 
 @command
