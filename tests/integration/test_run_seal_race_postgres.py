@@ -27,7 +27,9 @@ pytestmark = pytest.mark.integration
 
 
 def _run(workspace: Workspace) -> NewRun:
-    new = NewRun(new_id(), workspace.project_id(), "race", "run", "ana", "h", 1, time.time())
+    new = NewRun(
+        new_id(), workspace.project_id(), "race", "run", workspace.actor, "h", 1, time.time()
+    )
     workspace.stores.runs.create_run(new)
     return new
 

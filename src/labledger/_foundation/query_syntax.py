@@ -66,8 +66,14 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _MAX_DEPTH = 100  # keeps a hostile query from exhausting the interpreter's recursion limit
-MAX_TERMS = 256  # conditions and text terms in one filter: databases limit a query's expression
+# What a filter may hold, so that it stays a query the databases run (see ``require_few_terms``).
+MAX_TERMS = 256  # conditions and text terms
+MAX_NESTING = 16  # ``and``/``or``/``not`` within one another (SQLite's parser gives out near 30)
 MAX_LIST_VALUES = 1000  # values of one ``in`` list
+MAX_VALUES = 5000  # values in all (SQLite binds at most 32,766 in a statement)
+MAX_TEXT = 10_000  # characters of one value or text term (a long LIKE pattern is refused)
+_SCOPE_ROOM = 4  # terms and levels a caller may add to a user's filter
+_SCOPE_VALUES = 2000  # and values (the projects a user sees)
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -378,36 +384,73 @@ def conditions_of(node: QueryNode) -> Iterator[Condition]:
 
 
 def require_few_terms(node: object, subject: str = "filter") -> None:
-    """Refuse a filter tree (of runs or of metadata) with more than ``MAX_TERMS`` conditions and
-    text terms, or an ``in`` list of more than ``MAX_LIST_VALUES`` values, before any query is
-    built from it: a database refuses an expression that large (SQLite at depth 1,000) with an
-    error that says nothing of the filter.
+    """Refuse a filter tree (of runs or of metadata) that no database would run, before any
+    query is built from it: more than ``MAX_TERMS`` conditions and text terms, ``and``/``or``/
+    ``not`` nested deeper than ``MAX_NESTING``, an ``in`` list of more than ``MAX_LIST_VALUES``
+    values or more than ``MAX_VALUES`` values in all, a text longer than ``MAX_TEXT`` or an
+    integer outside 64 bits. A database refuses these with errors that say nothing of the
+    filter (SQLite: "Expression tree is too large", "parser stack overflow", "too many SQL
+    variables", "LIKE or GLOB pattern too complex").
+
+    The limits leave room for the terms a caller adds to the user's filter (the projects a
+    search may see): a user's filter within the documented limits always passes.
 
     Raises:
         FilterSyntaxError: The filter is too large.
     """
-    terms = 0
-    stack = [node]
+    terms = values = 0
+    stack: list[tuple[object, int]] = [(node, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         operands = getattr(item, "operands", None)
-        if operands is not None:
-            stack.extend(operands)
-            continue
         operand = getattr(item, "operand", None)
-        if operand is not None:
-            stack.append(operand)
+        if operands is not None or operand is not None:
+            if depth >= MAX_NESTING + _SCOPE_ROOM:
+                raise _too_large(
+                    f"the {subject} nests `and`, `or` and `not` more than {MAX_NESTING} deep",
+                    "write it flatter: `a and b and c` needs no parentheses",
+                )
+            stack.extend((child, depth + 1) for child in (operands or (operand,)))
             continue
         terms += 1
-        value = getattr(item, "value", None)
-        if isinstance(value, tuple) and len(value) > MAX_LIST_VALUES:
-            raise FilterSyntaxError(
-                f"the {subject} lists {len(value):,} values in one `in`; at most "
-                f"{MAX_LIST_VALUES:,} are allowed",
-                hint="narrow the list, or split the search into several",
-            )
-        if terms > MAX_TERMS:
-            raise FilterSyntaxError(
+        if terms > MAX_TERMS + _SCOPE_ROOM:
+            raise _too_large(
                 f"the {subject} has more than {MAX_TERMS} conditions and text terms",
-                hint="use `in (...)` for many values of one key, or split the search into several",
+                "use `in (...)` for many values of one key, or split the search into several",
             )
+        for found in (getattr(item, "value", None), getattr(item, "text", None)):
+            if found is None:
+                continue
+            listed = found if isinstance(found, tuple | list) else (found,)
+            if len(listed) > MAX_LIST_VALUES:
+                raise _too_large(
+                    f"the {subject} lists {len(found):,} values in one `in`; at most "
+                    f"{MAX_LIST_VALUES:,} are allowed",
+                    "narrow the list, or split the search into several",
+                )
+            values += len(listed)
+            for value in listed:
+                _require_storable(value, subject)
+        if values > MAX_VALUES + _SCOPE_VALUES:
+            raise _too_large(
+                f"the {subject} holds more than {MAX_VALUES:,} values in all",
+                "split the search into several",
+            )
+
+
+def _require_storable(value: object, subject: str) -> None:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise _too_large(
+            f"the {subject} holds a text of {len(value):,} characters; at most {MAX_TEXT:,} "
+            "are allowed",
+            "search for a shorter part of it",
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise _too_large(
+            f"the {subject} holds the integer {str(value)[:30]}..., beyond 64 bits",
+            "write it as a decimal (1e30) to compare as a number",
+        )
+
+
+def _too_large(message: str, hint: str) -> FilterSyntaxError:
+    return FilterSyntaxError(message, hint=hint)

@@ -128,8 +128,10 @@ def create_app(
     access: AccessCache = app.state.access
     app.add_middleware(
         NeedsToken,
+        enabled=auth_required,
         # Single-user mode ends when the workspace has users; from then on, as with auth.
-        enabled=True if auth_required else access.users_known,
+        users_known=access.users_known,
+        users_exist=access.has_users,
         open_paths=frozenset({SIGN_IN_PATH}),
         known=lambda secret: access.known_user(secret) is not None,
         check=lambda secret: _token_is_valid(access, secret),

@@ -82,33 +82,41 @@ class NeedsToken:
     under ``/api/v1/`` without a valid one, before anything reads its body: nobody without a token
     makes the server parse megabytes. ``known`` says from memory whether a token is valid (the
     routes' access cache), ``check`` asks the catalog (run on a worker thread); what the user may
-    do remains the routes' to judge. ``enabled`` may be a callable, asked on each request: a
-    single-user server needs tokens from the moment its workspace has users."""
+    do remains the routes' to judge.
+
+    A single-user server (``enabled`` false) needs tokens from the moment its workspace has users:
+    ``users_known`` says from memory whether users were found, and ``users_exist`` asks the
+    catalog (on a worker thread, at most once a second while there are none).
+    """
 
     _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+    _NO_USERS_TTL_S = 1.0
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        enabled: bool | Callable[[], bool],
+        enabled: bool,
         open_paths: frozenset[str],
         known: Callable[[str], bool],
         check: Callable[[str], bool],
+        users_known: Callable[[], bool] | None = None,
+        users_exist: Callable[[], bool] | None = None,
     ) -> None:
         self.app = app
         self.enabled = enabled
         self.open_paths = open_paths
         self.known, self.check = known, check
+        self.users_known, self.users_exist = users_known, users_exist
+        self._no_users_until = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        enabled = self.enabled() if callable(self.enabled) else self.enabled
         if (
-            enabled
-            and scope["type"] == "http"
+            scope["type"] == "http"
             and scope.get("method") not in self._READS
             and str(scope.get("path", "")).startswith("/api/v1/")
             and scope.get("path") not in self.open_paths
+            and await self._needs_token()
             and not await self._valid(scope)
         ):
             response = error_response(
@@ -120,6 +128,21 @@ class NeedsToken:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _needs_token(self) -> bool:
+        if self.enabled:
+            return True
+        if self.users_known is None or self.users_exist is None:
+            return False
+        if self.users_known():
+            return True
+        now = time.monotonic()
+        if now < self._no_users_until:
+            return False
+        if await run_in_threadpool(self.users_exist):
+            return True
+        self._no_users_until = now + self._NO_USERS_TTL_S
+        return False
 
     async def _valid(self, scope: Scope) -> bool:
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)

@@ -99,11 +99,9 @@ class EntryIndex:
         elif kind == "artifacts.produced":
             for item in payload.get("artifacts") or ():
                 if isinstance(item, list) and len(item) == 3:
-                    said = {
-                        "name": item[1],
-                        "run_id": payload.get("run_id"),
-                        "created_by": _author(entry),
-                    }
+                    # No author: the seal's writer (the run's user, or whoever found it
+                    # dead) need not be who recorded each artifact of the run.
+                    said = {"name": item[1], "run_id": payload.get("run_id")}
                     self._produced(entry, str(item[0]), str(item[2]), said)
         elif kind.startswith(("user.", "role.", "token.", "project.")):
             self.identity.visit(entry)

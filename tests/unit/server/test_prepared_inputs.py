@@ -150,9 +150,11 @@ def test_a_search_too_large_for_a_query_is_a_400(
     with labledger.start_run("dose", params={"lr": 0.1}, workspace=workspace):
         pass
     viewer = {"Authorization": f"Bearer {team['ada']}"}
+    editor = {"Authorization": f"Bearer {team['ed']}"}  # a member of one project
     condition = {"node": "condition", "name": "status", "op": "=", "value": "x"}
     measured = {"node": "condition", "name": "conc", "op": ">", "value": 1}
     text = {"node": "text", "text": "plate"}
+    many = {"node": "condition", "name": "params.lr", "op": "in", "value": list(range(1000))}
     too_large = [
         ("/api/v1/runs/search", {"filter": " or ".join(["status = 'x'"] * 1200)}),
         ("/api/v1/runs/search", {"filter": " and ".join(["params.lr = 0.1"] * 2000)}),
@@ -160,13 +162,39 @@ def test_a_search_too_large_for_a_query_is_a_400(
         ("/api/v1/metadata/search", {"where": {"node": "or", "operands": [measured] * 3000}}),
         ("/api/v1/metadata/search", {"where": {"node": "and", "operands": [text] * 3000}}),
         ("/api/v1/runs/search", {"filter": f"params.lr in ({', '.join(['1'] * 1001)})"}),
+        ("/api/v1/runs/search", {"filter": _nested(35)}),
+        ("/api/v1/runs/search", {"filter": "not " * 45 + "params.lr = 1"}),
+        ("/api/v1/runs/search", {"where": {"node": "or", "operands": [many] * 8}}),
+        ("/api/v1/runs/search", {"filter": "name like '%" + "a" * 60_000 + "%'"}),
+        ("/api/v1/runs/search", {"filter": "params.lr = 99999999999999999999999999"}),
+        ("/api/v1/metadata/search", {"where": {**measured, "value": 10**30}}),
     ]
     for path, body in too_large:
         answer = client.post(path, json=body, headers=viewer)
         assert answer.status_code == 400, (path, answer.text[:300])
         assert answer.json()["code"] == "filter_syntax"
-    # Large but within the limits: answered.
-    wide = " or ".join(["params.lr = 0.1"] * 200)
-    answer = client.post("/api/v1/runs/search", json={"filter": wide}, headers=viewer)
+    # Large but within the limits, as a user who sees one project (whose scope the server adds
+    # to the filter): answered.
+    within = [
+        " or ".join(["params.lr = 0.1"] * 256),
+        _nested(16),
+        "not " * 16 + "params.lr = 0.1",
+        "name like '%" + "d" * 9_000 + "%' or params.lr = 0.1",
+        " or ".join(f"params.lr in ({', '.join(['0.1'] * 1000)})" for _ in range(5)),
+    ]
+    for accepted in within:
+        answer = client.post("/api/v1/runs/search", json={"filter": accepted}, headers=editor)
+        assert answer.status_code == 200, answer.text[:300]
+    deep_where = {"node": "or", "operands": [measured, {"node": "not", "operand": measured}]}
+    for _ in range(14):
+        deep_where = {"node": "and" if _ % 2 else "or", "operands": [measured, deep_where]}
+    answer = client.post("/api/v1/metadata/search", json={"where": deep_where}, headers=editor)
     assert answer.status_code == 200, answer.text[:300]
-    assert [run["name"] for run in answer.json()["items"]] == ["dose"]
+
+
+def _nested(levels: int) -> str:
+    """A filter of ``levels`` groups, each within the last, alternating ``and`` and ``or``."""
+    text = "params.lr = 0.1"
+    for level in range(1, levels):
+        text = f"params.lr = {level} {'and' if level % 2 else 'or'} ({text})"
+    return text

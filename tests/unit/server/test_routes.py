@@ -299,6 +299,11 @@ def test_once_users_exist_a_single_user_server_refuses_a_body_without_a_token_un
     _is_error(client.get("/api/v1/me"), 401, "unauthenticated")
     answer = client.post("/api/v1/runs/search", content=bad, headers=headers)
     _is_error(answer, 401, "unauthenticated")
+    # A server whose first request comes after the user was made asks the catalog before it
+    # reads a body: no request to a route is needed first.
+    fresh = TestClient(create_app(workspace, auth_required=False), base_url=_LOCAL)
+    answer = fresh.post("/api/v1/runs/search", content=bad, headers=headers)
+    _is_error(answer, 401, "unauthenticated")
 
 
 def test_only_a_server_with_users_serves_the_interactive_docs(workspace: Workspace) -> None:
@@ -561,3 +566,21 @@ def test_revoking_a_token_revokes_the_tokens_made_with_it(
     # Each revocation is in the ledger, so verify holds the rows to it.
     report = verify_workspace(workspace, blobs=False, remember=False)
     assert report.ok, report.problems
+
+
+def test_a_token_revoked_elsewhere_makes_no_token_while_a_server_still_trusts_it(
+    client: TestClient, as_user: Any, workspace: Workspace
+) -> None:
+    from labledger.identity import IdentityService, local_user
+
+    made = client.post("/api/v1/tokens", json={"name": "leaked"}, headers=as_user("ed")).json()
+    leaked = {"Authorization": f"Bearer {made['secret']}"}
+    assert client.get("/api/v1/me", headers=leaked).status_code == 200  # now trusted from memory
+    # Revoked on the workspace itself (the CLI), which this server's memory does not hear of.
+    IdentityService(workspace.stores.identity).revoke_token(
+        made["token"]["id"], actor=local_user("root")
+    )
+    child = client.post("/api/v1/tokens", json={"name": "escape"}, headers=leaked)
+    _is_error(child, 401, "unauthenticated")
+    names = [t["name"] for t in client.get("/api/v1/tokens", headers=as_user("ed")).json()["items"]]
+    assert "escape" not in names

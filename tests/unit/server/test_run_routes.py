@@ -82,6 +82,21 @@ def test_an_editor_runs_and_a_viewer_reads(
         )
         _error(foreign, 403, "permission_denied")
         assert "started by ed; only they can finish it" in foreign.json()["message"]
+    # Nor may a teammate say its process is alive or dead.
+    for route, body in (
+        ("crashed", {"run_ids": [run_id], "reason": "broken", "at": 1_700_000_100.0}),
+        ("heartbeat", {"run_ids": [run_id], "at": 1_700_000_100.0}),
+    ):
+        foreign = client.post(f"/api/v1/runs/{route}", json=body, headers=as_user("pat"))
+        _error(foreign, 403, "permission_denied")
+    assert (
+        client.post(
+            "/api/v1/runs/heartbeat",
+            json={"run_ids": [run_id], "at": 1_700_000_100.0},
+            headers=as_user("ed"),
+        ).status_code
+        == 204
+    )
     sealed = client.post(
         f"/api/v1/runs/{run_id}/finish",
         json={"status": "finished", "ended_at": 1_700_000_200.0},

@@ -324,10 +324,26 @@ def _writable(request: Request, scope: ProjectScope, run_ids: Sequence[str]) -> 
     return found
 
 
+def _own(request: Request, scope: ProjectScope, run_ids: Sequence[str]) -> list[str]:
+    """``_writable``'s runs, each of which must be the signed-in user's: only a run's own
+    process says it is alive or dead (a teammate's dead run is reaped by its lease)."""
+    found = _writable(request, scope, run_ids)
+    if not found:
+        return found
+    for run in run_store(request).get_runs(found):
+        if run.user != scope.user.name:
+            raise PermissionDeniedError(
+                f"run {run.id} was started by {run.user}; only their own process reports on it",
+                hint="a run whose process died is sealed as crashed once its lease runs out "
+                "(`labledger runs reap`)",
+            )
+    return found
+
+
 @router.post("/heartbeat", status_code=204)
 def heartbeat(request: Request, scope: Writer, body: HeartbeatIn) -> Response:
     """Record that the runs' processes are alive; unknown runs are left as they are."""
-    run_ids = _writable(request, scope, body.run_ids)
+    run_ids = _own(request, scope, body.run_ids)
     # Within ``CLOCK_SKEW`` of the server's clock: a lease judged by any time the client chose
     # could be kept alive forever.
     with acting_for(scope.user.name):
@@ -338,7 +354,7 @@ def heartbeat(request: Request, scope: Writer, body: HeartbeatIn) -> Response:
 @router.post("/crashed", response_model=IdsOut)
 def mark_crashed(request: Request, scope: Writer, body: CrashIn) -> IdsOut:
     """Seal each run that is still running as ``crashed``, as it stands; the ids sealed."""
-    run_ids = _writable(request, scope, body.run_ids)
+    run_ids = _own(request, scope, body.run_ids)
     _check_texts((), [body.reason])
     with acting_for(scope.user.name):
         # Sealed within ``CLOCK_SKEW`` of the server's time, whatever ``at`` the client sent.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from labledger._foundation.errors import ConflictError, NotFoundError
+from labledger._foundation.errors import AuthenticationError, ConflictError, NotFoundError
 from labledger._foundation.ids import new_id
 from labledger.stores.identity import (
     ApiToken,
@@ -43,6 +43,7 @@ _SQLITE_COUNT_ENABLED = _SQLITE_COUNT + " WHERE NOT disabled"
 
 _USERS = schema.users
 _TOKENS = schema.api_tokens
+_MAX_LINEAGE = 1000  # tokens made with tokens, as deep as is checked
 _MEMBERS = schema.project_members
 _PROJECTS = schema.projects
 
@@ -208,6 +209,8 @@ class SqlIdentityStore:
     def create_token(self, token: NewToken, *, by: str) -> ApiToken:
         with self._ws.write() as conn:
             owner = self._require_user(conn, token.user_id)
+            if token.parent_id is not None:
+                _require_live_lineage(conn, token.parent_id)
             conn.execute(
                 _TOKENS.insert().values(
                     id=token.id,
@@ -423,3 +426,27 @@ class SqlIdentityStore:
             )
             for r in rows
         ]
+
+
+def _require_live_lineage(conn: Connection, parent_id: str) -> None:
+    """Refuse a token made with ``parent_id`` when that token, or one it was made with, is
+    revoked: checked in the write that inserts it, with the parent's row locked against a
+    revocation in flight (PostgreSQL; SQLite writes one at a time), so no token made with a
+    revoked one escapes its revocation.
+
+    Raises:
+        AuthenticationError: A token of the lineage is revoked (or gone).
+    """
+    current: str | None = parent_id
+    for depth in range(_MAX_LINEAGE):
+        query = select(_TOKENS.c.parent_id, _TOKENS.c.revoked_at).where(_TOKENS.c.id == current)
+        if depth == 0 and conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        row = conn.execute(query).first()
+        if row is None or row.revoked_at is not None:
+            raise AuthenticationError(
+                "the API token is not valid", hint="create a new one with `labledger tokens create`"
+            )
+        current = row.parent_id
+        if current is None:
+            return
