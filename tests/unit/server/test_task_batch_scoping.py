@@ -289,3 +289,22 @@ def test_a_pipeline_record_whose_params_are_no_object_is_refused(
     body["params_json"] = '{"alpha": 1}'
     created = client.post("/api/v1/tasks/pipeline-runs", json=body, headers=_as(tokens, "ana"))
     assert created.status_code == 201, created.text
+
+
+def test_an_artifact_a_teammate_records_into_a_run_keeps_verify_clean(
+    open_as: Opener, scenes: dict[str, Scene], workspace: Workspace
+) -> None:
+    from labledger.workspace.verify import verify_workspace
+
+    ana, cal = open_as("ana"), open_as("cal")
+    run = _pipeline_run(ana, "alpha")
+    task = _task(run.id)
+    made = _own_output(cal, run.id, b"cal's result")
+    edge = TaskOutput(task.id, "return", made.id, True, "json")
+    batch = TaskBatch(
+        tasks=[task], outputs=[edge], artifacts=[made], blobs={made.digest: made.size}
+    )
+    cal.stores.tasks.record_tasks(batch)
+    run.end()  # sealed by ana, whose seal lists cal's artifact among the run's
+    report = verify_workspace(workspace, blobs=False, remember=False)
+    assert report.ok, report.problems
