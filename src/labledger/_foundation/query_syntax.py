@@ -73,6 +73,7 @@ MAX_LIST_VALUES = 1000  # values of one ``in`` list
 MAX_VALUES = 5000  # values in all (SQLite binds at most 32,766 in a statement)
 MAX_TEXT = 10_000  # characters of one value or text term (a long LIKE pattern is refused)
 _SCOPE_ROOM = 4  # terms and levels a caller may add to a user's filter
+_MAX_NUMBER_TEXT = 400  # characters of a number as written (Python reads at most 4,300 digits)
 _SCOPE_VALUES = 2000  # and values (the projects a user sees)
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 
@@ -301,6 +302,12 @@ class QueryParser:
         if token.kind == "string":
             return _unquote(token)
         if token.kind == "number":
+            if len(token.text) > _MAX_NUMBER_TEXT:
+                raise self.fail(
+                    token,
+                    f"the number is {len(token.text):,} characters long",
+                    "write a large number with an exponent, as 1e30",
+                )
             return int(token.text) if token.text.lstrip("+-").isdigit() else float(token.text)
         if token.word in ("true", "false"):
             return token.word == "true"

@@ -37,6 +37,7 @@ ACCESS_TTL_S = 5.0
 """How long a server process trusts what it read about a token, a user's projects and roles."""
 
 _MAX_ENTRIES = 10_000
+_NO_USERS_MEMORY_S = 1.0  # how long "no users" found by a request stands for the token gate
 _T = TypeVar("_T")
 
 
@@ -64,6 +65,8 @@ class AccessCache:
         self._projects: dict[str, tuple[float, list[ProjectAccess]]] = {}
         self._has_users = False
         self._no_users_until = 0.0
+        # Until when ``users_known`` answers "no users" without asking (see there).
+        self._no_users_seen_until = 0.0
 
     def known_user(self, secret: str) -> User | None:
         """The user of token ``secret`` if it was checked less than ``ttl_s`` ago; no I/O."""
@@ -106,10 +109,15 @@ class AccessCache:
         """Whether the workspace had no user when last asked, less than ``ttl_s`` ago; no I/O."""
         return not self._has_users and self._clock() < self._no_users_until
 
-    def users_known(self) -> bool:
-        """Whether a request has found the workspace to have users (remembered for good); no
-        I/O."""
-        return self._has_users
+    def users_known(self) -> bool | None:
+        """Whether the workspace has users, from memory (no I/O): ``True`` once found (for
+        good), ``False`` when none were found less than a second ago and this process has made
+        none since, ``None`` when the catalog must be asked (``has_users``)."""
+        if self._has_users:
+            return True
+        if self._clock() < self._no_users_seen_until:
+            return False
+        return None
 
     def has_users(self) -> bool:
         """Whether the workspace has (ever had) a user; remembered for good once true."""
@@ -120,6 +128,8 @@ class AccessCache:
         # "No users yet" is asked every time: single-user mode must end the moment a first user
         # exists, however it was made.
         self._has_users = self.identity.has_users()
+        if not self._has_users:
+            self._no_users_seen_until = self._clock() + _NO_USERS_MEMORY_S
         return self._has_users
 
     def forget(self) -> None:
@@ -127,6 +137,7 @@ class AccessCache:
         changed one)."""
         with self._lock:
             self._no_users_until = 0.0
+            self._no_users_seen_until = 0.0
             self._users.clear()
             self._projects.clear()
 

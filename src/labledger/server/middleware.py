@@ -85,12 +85,11 @@ class NeedsToken:
     do remains the routes' to judge.
 
     A single-user server (``enabled`` false) needs tokens from the moment its workspace has users:
-    ``users_known`` says from memory whether users were found, and ``users_exist`` asks the
-    catalog (on a worker thread, at most once a second while there are none).
+    ``users_known`` says from memory whether there are users (``None``: not known), and
+    ``users_exist`` asks the catalog, on a worker thread.
     """
 
     _READS = frozenset({"GET", "HEAD", "OPTIONS"})
-    _NO_USERS_TTL_S = 1.0
 
     def __init__(
         self,
@@ -100,7 +99,7 @@ class NeedsToken:
         open_paths: frozenset[str],
         known: Callable[[str], bool],
         check: Callable[[str], bool],
-        users_known: Callable[[], bool] | None = None,
+        users_known: Callable[[], bool | None] | None = None,
         users_exist: Callable[[], bool] | None = None,
     ) -> None:
         self.app = app
@@ -108,7 +107,6 @@ class NeedsToken:
         self.open_paths = open_paths
         self.known, self.check = known, check
         self.users_known, self.users_exist = users_known, users_exist
-        self._no_users_until = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -134,15 +132,10 @@ class NeedsToken:
             return True
         if self.users_known is None or self.users_exist is None:
             return False
-        if self.users_known():
-            return True
-        now = time.monotonic()
-        if now < self._no_users_until:
-            return False
-        if await run_in_threadpool(self.users_exist):
-            return True
-        self._no_users_until = now + self._NO_USERS_TTL_S
-        return False
+        known = self.users_known()
+        if known is not None:
+            return known
+        return bool(await run_in_threadpool(self.users_exist))
 
     async def _valid(self, scope: Scope) -> bool:
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)

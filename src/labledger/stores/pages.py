@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from labledger._foundation.errors import ValidationError
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "Page", "decode_token", "encode_token"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "KeyPart",
+    "Page",
+    "decode_key",
+    "decode_token",
+    "encode_token",
+]
 
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 100
@@ -50,3 +62,43 @@ def decode_token(token: str) -> Any:
             "the page token is not one this workspace gave out",
             hint="start again from the first page, without a page token",
         ) from None
+
+
+KeyPart = Literal["text", "int", "number", "sortable"]
+
+
+def decode_key(token: str, parts: Sequence[KeyPart]) -> list[Any]:
+    """The key a page token of a store's list resumes after: a list of one value per part, each
+    of its kind (``text``; ``int`` within 64 bits; ``number``, an int or a finite float;
+    ``sortable``, any of those or ``None``), as the store's query compares them.
+
+    Raises:
+        ValidationError: The token was not made by ``encode_token`` for such a key (a value a
+            query could not compare, such as an object or a 100-digit integer, included).
+    """
+    key = decode_token(token)
+    if not (isinstance(key, list) and len(key) == len(parts)):
+        raise _not_ours()
+    for value, part in zip(key, parts, strict=True):
+        if not _is(value, part):
+            raise _not_ours()
+    return key
+
+
+def _is(value: Any, part: KeyPart) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return part in ("text", "sortable")
+    if isinstance(value, int):
+        return part != "text" and -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return part in ("number", "sortable") and math.isfinite(value)
+    return value is None and part == "sortable"
+
+
+def _not_ours() -> ValidationError:
+    return ValidationError(
+        "the page token is not one this workspace gave out for this list",
+        hint="start again from the first page, without a page token",
+    )

@@ -198,3 +198,33 @@ def _nested(levels: int) -> str:
     for level in range(1, levels):
         text = f"params.lr = {level} {'and' if level % 2 else 'or'} ({text})"
     return text
+
+
+def test_a_number_too_long_to_read_or_a_page_token_of_values_no_query_takes_is_a_400(
+    workspace: Workspace, client: TestClient, as_user: Callable[[str], dict[str, str]]
+) -> None:
+    import base64
+    import json
+
+    with labledger.start_run("dose", workspace=workspace) as run:
+        run.log_metric("auc", 0.5)
+    ada = as_user("ada")
+    answer = client.post(
+        "/api/v1/runs/search", json={"filter": "metrics.auc = 1" + "0" * 500}, headers=ada
+    )
+    assert answer.status_code == 400 and answer.json()["code"] == "filter_syntax", answer.text
+
+    def token(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    for bad in ([99999999999999999999, "x"], [{"a": 1}, "x"], [True, "x"], [None, 5]):
+        for method, path, body in (
+            ("POST", "/api/v1/runs/search", {"page_token": token(bad)}),
+            ("GET", f"/api/v1/artifacts?page_token={token(bad)}", None),
+        ):
+            answer = client.request(method, path, json=body, headers=ada)
+            assert answer.status_code == 400, (path, bad, answer.text[:200])
+    for bad in (["auc", 10**20, 0, 1], ["auc", 1, {"a": 1}, 1], ["auc", 1.5, 0, 1]):
+        path = f"/api/v1/runs/{run.id}/metrics?page_token={token(bad)}"
+        answer = client.get(path, headers=ada)
+        assert answer.status_code == 400, (bad, answer.text[:200])

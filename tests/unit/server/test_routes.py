@@ -584,3 +584,21 @@ def test_a_token_revoked_elsewhere_makes_no_token_while_a_server_still_trusts_it
     _is_error(child, 401, "unauthenticated")
     names = [t["name"] for t in client.get("/api/v1/tokens", headers=as_user("ed")).json()["items"]]
     assert "escape" not in names
+
+
+def test_a_user_made_through_a_single_user_server_ends_its_tokenless_bodies_at_once(
+    tmp_path: Any,
+) -> None:
+    from labledger.server import create_app
+    from labledger.workspace.workspace import Workspace as Opened
+
+    with Opened.init(tmp_path / "alone") as alone:
+        client = TestClient(create_app(alone, auth_required=False), base_url=_LOCAL)
+        bad = b'{"filter": "a\\\\u0000b"}'
+        headers = {"content-type": "application/json"}
+        # Read (no users yet), which leaves "no users" remembered for a moment.
+        assert client.post("/api/v1/runs/search", content=bad, headers=headers).status_code == 400
+        made = client.post("/api/v1/users", json={"name": "first", "is_admin": True})
+        assert made.status_code == 201, made.text
+        answer = client.post("/api/v1/runs/search", content=bad, headers=headers)
+        _is_error(answer, 401, "unauthenticated")

@@ -14,7 +14,7 @@ from labledger._foundation.canonical import canonical_text
 from labledger._foundation.errors import ConflictError, ValidationError
 from labledger._foundation.json_input import require_small_document
 from labledger.stores.artifacts import Artifact, produced_payload
-from labledger.stores.pages import Page, decode_token, encode_token
+from labledger.stores.pages import Page, decode_key, encode_token
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_artifact
 from labledger.workspace.search_index import refresh_document
@@ -29,14 +29,6 @@ if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["SqlArtifactStore", "artifact_from_row"]
-
-
-def _foreign_token() -> ValidationError:
-    """A token that decodes but was given out for another list."""
-    return ValidationError(
-        "the page token is not one this workspace gave out for this list",
-        hint="start again from the first page, without a page token",
-    )
 
 
 _artifacts = schema.artifacts
@@ -183,10 +175,7 @@ class SqlArtifactStore:
         if projects is not None:
             query = query.where(table.c.project_id.in_(sorted(set(projects))))
         if page_token is not None:
-            token = decode_token(page_token)
-            if not (isinstance(token, list) and len(token) == 2 and isinstance(token[1], str)):
-                raise _foreign_token()
-            created_at, last_id = token
+            created_at, last_id = decode_key(page_token, ["number", "text"])
             query = query.where(
                 sa.or_(
                     table.c.created_at < created_at,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError, ValidationError
-from labledger.stores.pages import Page, decode_token, encode_token
+from labledger.stores.pages import KeyPart, Page, decode_key, encode_token
 from labledger.stores.runs import MetricPoint, Run, RunLiveness
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_by_id
@@ -47,14 +47,6 @@ _SQLITE_PARAMS = _sqlite_of(schema.params)
 _SQLITE_LATEST = _sqlite_of(schema.latest_metrics)
 _SQLITE_TAGS = _sqlite_of(schema.tags)
 _METRIC_ORDER = (_metrics.c.key, _metrics.c.step, _metrics.c.timestamp, _metrics.c.seq)
-
-
-def _foreign_token() -> ValidationError:
-    """A token that decodes but was given out for another list."""
-    return ValidationError(
-        "the page token is not one this workspace gave out for this list",
-        hint="start again from the first page, without a page token",
-    )
 
 
 def _nan(value: float | None) -> float:
@@ -178,13 +170,8 @@ def run_page(
     if query.project_id is not None:
         statement = statement.where(_runs.c.project_id == query.project_id)
     if page_token is not None:
-        token = decode_token(page_token)
-        if (
-            not isinstance(token, list)
-            or len(token) != len(columns) + 1
-            or not isinstance(token[-1], str)
-        ):
-            raise _foreign_token()
+        parts: list[KeyPart] = ["sortable"] * len(columns)
+        token = decode_key(page_token, [*parts, "text"])
         statement = statement.where(_after(columns, token[:-1], token[-1]))
     order = [
         (column.desc() if descending else column.asc()).nulls_last()
@@ -221,9 +208,7 @@ def metric_page(
     if keys is not None:
         statement = statement.where(_metrics.c.key.in_(list(keys)))
     if page_token is not None:
-        token = decode_token(page_token)
-        if not isinstance(token, list) or len(token) != len(_METRIC_ORDER):
-            raise _foreign_token()
+        token = decode_key(page_token, ["text", "int", "number", "int"])
         statement = statement.where(sa.tuple_(*_METRIC_ORDER) > sa.tuple_(*token))
     rows = conn.execute(statement.order_by(*_METRIC_ORDER).limit(size + 1)).all()
     next_token = None
