@@ -259,13 +259,9 @@ class IdentityService:
         match = self.store.token_by_hash(token_hash(secret))
         return None if match is None else match.token
 
-    def lifetime_left(self, secret: str) -> float | None:
-        """Seconds until the token ``secret`` expires; ``None`` when it never does (or is no
-        token: the caller signed in with it already)."""
-        token = self.token_of(secret)
-        if token is None or token.expires_at is None:
-            return None
-        return token.expires_at - self._clock()
+    def lifetime_left(self, token: ApiToken) -> float | None:
+        """Seconds until ``token`` expires; ``None`` when it never does."""
+        return None if token.expires_at is None else token.expires_at - self._clock()
 
     def list_tokens(self, user: str) -> list[ApiToken]:
         """A user's tokens (never their secrets)."""

@@ -64,7 +64,6 @@ class AccessCache:
         self._users: dict[str, tuple[float, User]] = {}
         self._projects: dict[str, tuple[float, list[ProjectAccess]]] = {}
         self._has_users = False
-        self._no_users_until = 0.0
         # Until when ``users_known`` answers "no users" without asking (see there).
         self._no_users_seen_until = 0.0
 
@@ -105,10 +104,6 @@ class AccessCache:
         self._keep(self._projects, user.id, visible)
         return visible
 
-    def known_no_users(self) -> bool:
-        """Whether the workspace had no user when last asked, less than ``ttl_s`` ago; no I/O."""
-        return not self._has_users and self._clock() < self._no_users_until
-
     def users_known(self) -> bool | None:
         """Whether the workspace has users, from memory (no I/O): ``True`` once found (for
         good), ``False`` when none were found less than a second ago and this process has made
@@ -123,8 +118,6 @@ class AccessCache:
         """Whether the workspace has (ever had) a user; remembered for good once true."""
         if self._has_users:
             return True
-        if self.known_no_users():
-            return False
         # "No users yet" is asked every time: single-user mode must end the moment a first user
         # exists, however it was made.
         self._has_users = self.identity.has_users()
@@ -136,7 +129,6 @@ class AccessCache:
         """Drop every remembered token, project list and "no users" (after this process
         changed one)."""
         with self._lock:
-            self._no_users_until = 0.0
             self._no_users_seen_until = 0.0
             self._users.clear()
             self._projects.clear()

@@ -73,7 +73,7 @@ def create_token(
     lifetime = None if body.expires_in_days is None else body.expires_in_days * _DAY_S
     secret = request_token(request)
     parent = _service(request).token_of(secret) if secret is not None else None
-    left = _service(request).lifetime_left(secret) if parent is not None and secret else None
+    left = _service(request).lifetime_left(parent) if parent is not None else None
     if left is not None:
         lifetime = left if lifetime is None else min(lifetime, left)
     issued = _service(request).issue_token(

@@ -234,14 +234,8 @@ def _known_user(request: Request) -> User | None:
     """The user a request signs in as, when this process knows it without reading the
     catalog; ``None`` when it must read it."""
     secret = _bearer(request)
-    access = _access(request)
-    if secret is not None:
-        return access.known_user(secret)
-    if request.app.state.local_user is not None and access.known_no_users():
-        _only_from_this_machine(request)
-        local: User = request.app.state.local_user
-        return local
-    return None
+    # Without a token (single-user mode), "no users yet" is read from the catalog every time.
+    return _access(request).known_user(secret) if secret is not None else None
 
 
 def _user(request: Request) -> User:
