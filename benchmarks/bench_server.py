@@ -126,6 +126,12 @@ def bench_token(uri: str, store: str | None) -> str:
         return identity.issue_token("bench", "load", by="bench").secret
 
 
+def labledger_migrate(uri: str) -> None:
+    from labledger.workspace.workspace import Workspace
+
+    Workspace.migrate(uri)
+
+
 def labledger_init(uri: str, store: str | None) -> None:
     if store is not None:
         os.environ["LABLEDGER_STORE"] = store
@@ -241,6 +247,7 @@ def run_labledger(catalog: str, plan: Plan, folder: Path, database: str | None) 
     if cache is not None and database is None and (cache / "complete").exists():
         console.print(f"copying the pre-filled catalog ({count:,} runs) from {cache}")
         shutil.copytree(cache / "workspace", uri)
+        labledger_migrate(uri)  # a copy made by an older labledger
     elif not count:
         labledger_init(uri, store)
     else:

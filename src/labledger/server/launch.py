@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -101,6 +102,7 @@ def open_served_workspace(
         ConfigurationError: A store for a folder workspace, or a database without a store.
         SchemaOutdatedError: ``migrate`` is ``False`` and the catalog needs a migration.
     """
+    from labledger.workspace.checkpoints import catch_up_tip
     from labledger.workspace.workspace import Workspace
 
     settings = resolve_settings(
@@ -121,6 +123,11 @@ def open_served_workspace(
             )
     workspace = Workspace.open(settings)
     _log.info("serving catalog %s, store %s", workspace.catalog.safe_url, workspace.store.url)
+    started = time.perf_counter()
+    entries = catch_up_tip(workspace)
+    if entries is not None:
+        seconds = time.perf_counter() - started
+        _log.info("the ledger's %d entries checked for checkpoints in %.1f s", entries, seconds)
     return workspace
 
 

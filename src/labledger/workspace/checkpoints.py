@@ -36,7 +36,7 @@ from labledger.workspace.ledger import lock_ledger
 from labledger.workspace.log_tree import extend_tree
 from labledger.workspace.signing import generate_key, load_signer, usable_public_key
 from labledger.workspace.sqlite_driver import driver_connection, insert_sql
-from labledger.workspace.tip import LedgerMoved, advance_tip
+from labledger.workspace.tip import LedgerMoved, advance_tip, save_tip
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,6 +53,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointSignature",
     "LedgerChangedWarning",
+    "catch_up_tip",
     "checkpoint_signature_problems",
     "ensure_workspace_key",
     "latest_checkpoint",
@@ -230,6 +231,28 @@ def _same_statement(stored: Checkpoint, fresh: Checkpoint) -> bool:
     return all(
         signature_is_valid_bytes(s.public_key, message, s.signature) for s in stored.signatures
     )
+
+
+def catch_up_tip(workspace: Workspace) -> int | None:
+    """Derive this user's tip of the ledger now, in a read, and remember it.
+
+    A checkpoint extends the tip inside a write that holds the ledger's lock, so a process with
+    no tip yet (a server's fresh container, a new state folder) would read every entry there and
+    hold every other writer back meanwhile. A server calls this before it takes requests: the
+    first run's end then reads only the entries added since.
+
+    Returns:
+        The entries the tip covers; ``None`` when the ledger no longer extends what this user
+        saw (a checkpoint then warns, and ``verify`` says what changed).
+    """
+    with workspace.read() as conn:
+        try:
+            tip = advance_tip(workspace, conn, workspace_id(conn))
+        except LedgerMoved:
+            return None
+    if tip.dirty:
+        save_tip(workspace, tip)
+    return tip.size
 
 
 def seal_checkpoint(workspace: Workspace, conn: Connection) -> dict[str, Any] | None:

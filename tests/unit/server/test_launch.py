@@ -77,3 +77,40 @@ def test_a_missing_server_extra_is_named_before_anything_is_opened(
     assert result.exit_code == 1
     assert "the server needs its extra dependencies (uvicorn missing)" in result.output
     assert "no workspace" not in result.output
+
+
+def test_a_served_workspace_derives_its_ledger_tip_before_it_takes_requests(
+    workspace: Workspace,
+) -> None:
+    """A server with no tip yet (a fresh container's state folder) derives it on start, in a
+    read, not inside the first run's end, where it would hold every other writer back."""
+    import labledger
+    from labledger.workspace.ledger import ledger_head
+    from labledger.workspace.verify_state import forget_state
+
+    for name in ("a", "b", "c"):
+        labledger.start_run(name, workspace=workspace).end()
+    forget_state(workspace)
+    root = str(workspace.settings.root)
+    with open_served_workspace(root) as served:
+        with served.read() as conn:
+            size, _ = ledger_head(conn)
+        assert served.ledger_tip is not None
+        assert served.ledger_tip.size == size
+    with open_served_workspace(root) as served:  # remembered in the state folder
+        assert served.ledger_tip is not None
+        assert served.ledger_tip.size == size
+
+
+def test_a_ledger_cut_since_the_tip_is_left_for_verify(workspace: Workspace) -> None:
+    import labledger
+    from labledger.workspace.checkpoints import catch_up_tip
+
+    for name in ("a", "b"):
+        labledger.start_run(name, workspace=workspace).end()
+    size = catch_up_tip(workspace)
+    assert size
+    with workspace.write() as conn:
+        conn.exec_driver_sql("DELETE FROM ledger WHERE seq = ?", (size,))
+    workspace.ledger_tip = None  # the remembered tip is read from the state folder
+    assert catch_up_tip(workspace) is None
