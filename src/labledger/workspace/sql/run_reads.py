@@ -49,6 +49,20 @@ _SQLITE_TAGS = _sqlite_of(schema.tags)
 _METRIC_ORDER = (_metrics.c.key, _metrics.c.step, _metrics.c.timestamp, _metrics.c.seq)
 
 
+def _postgres_of(table: sa.Table) -> sa.TextClause:
+    """``SELECT run_id, key, value`` of ``table`` for an array of run ids: one statement text
+    whatever the page's size (prepared once by the driver), not an ``IN`` list of binds."""
+    return sa.text(
+        f'SELECT run_id, "key", value FROM "{table.name}" '  # noqa: S608 - schema names only
+        "WHERE run_id = ANY(CAST(:ids AS VARCHAR[]))"
+    )
+
+
+_POSTGRES_PARAMS = _postgres_of(schema.params)
+_POSTGRES_LATEST = _postgres_of(schema.latest_metrics)
+_POSTGRES_TAGS = _postgres_of(schema.tags)
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
@@ -76,6 +90,15 @@ def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
             for run_id, key, value in db.execute(_SQLITE_LATEST.format(marks), chunk):
                 metrics[run_id][key] = _nan(value)
             for run_id, key, value in db.execute(_SQLITE_TAGS.format(marks), chunk):
+                tags[run_id][key] = value
+            continue
+        if conn.dialect.name == "postgresql":  # fetched at once, not row by row
+            ids_ = {"ids": chunk}
+            for run_id, key, value in conn.execute(_POSTGRES_PARAMS, ids_).all():
+                params[run_id][key] = value
+            for run_id, key, value in conn.execute(_POSTGRES_LATEST, ids_).all():
+                metrics[run_id][key] = _nan(value)
+            for run_id, key, value in conn.execute(_POSTGRES_TAGS, ids_).all():
                 tags[run_id][key] = value
             continue
         for r in conn.execute(
