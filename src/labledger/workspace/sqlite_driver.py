@@ -11,15 +11,26 @@ import, not on a user's first run.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+import sqlite3
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Sequence
 
     from sqlalchemy import Connection, Table
 
-__all__ = ["driver_connection", "insert_sql", "select_sql", "update_sql", "upsert_sql"]
+__all__ = [
+    "driver_connection",
+    "insert_many",
+    "insert_sql",
+    "select_sql",
+    "update_sql",
+    "upsert_sql",
+]
+
+# The most rows one multi-row INSERT carries (fewer when SQLite allows fewer parameters).
+_MOST_ROWS = 256
 
 
 def driver_connection(conn: Connection) -> sqlite3.Connection | None:
@@ -78,6 +89,45 @@ def upsert_sql(
         given = ", ".join(f"excluded.{name}" for name in names)
         sql += f" WHERE ({given}) > ({stored})"
     return sql
+
+
+def insert_many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Run ``sql``, a single-row ``insert_sql``, for every row of ``rows`` in a few statements.
+
+    ``executemany`` runs the statement once a row, and the driver lets go of the GIL around each
+    run: in a busy server every one of those may wait for another thread's turn (5 ms by
+    default), so a batch of 1,000 rows can take seconds, holding the write transaction all the
+    while. Here each statement carries up to 256 rows in its ``VALUES`` list, in sizes that are
+    powers of two (so the driver's statement cache holds every text), and SQLite runs it in one
+    step: the GIL is let go a few times a batch. Alone, it is faster too.
+
+    Returns:
+        The rows inserted (a row an ``ON CONFLICT ... DO NOTHING`` skipped is not counted).
+    """
+    if not rows:
+        return 0
+    most = _most_rows(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), len(rows[0]))
+    inserted = done = 0
+    while done < len(rows):
+        left = len(rows) - done
+        count = most if left >= most else 1 << (left.bit_length() - 1)
+        values = [value for row in rows[done : done + count] for value in row]
+        inserted += db.execute(_many_rows_sql(sql, count), values).rowcount
+        done += count
+    return inserted
+
+
+def _most_rows(variables: int, width: int) -> int:
+    fit = max(1, variables // max(1, width))
+    return min(_MOST_ROWS, 1 << (fit.bit_length() - 1))
+
+
+@functools.lru_cache(maxsize=128)
+def _many_rows_sql(sql: str, count: int) -> str:
+    """``sql`` (one ``VALUES (?, ...)`` row) with ``count`` rows of placeholders."""
+    head, rest = sql.split(" VALUES (", 1)
+    marks, tail = rest.split(")", 1)
+    return f"{head} VALUES {', '.join([f'({marks})'] * count)}{tail}"
 
 
 def select_sql(table: Table, columns: Sequence[str], where: Sequence[str]) -> str:

@@ -10,6 +10,7 @@ import pytest
 from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
+    insert_many,
     insert_sql,
     select_sql,
     update_sql,
@@ -69,3 +70,43 @@ def test_statements_run_in_the_callers_transaction(workspace: Workspace) -> None
             select_sql(schema.blobs, ("size",), ("digest",)), ("blake3:" + "0" * 64,)
         )
         assert rows.fetchall() == [(2,)]
+
+
+def _metrics_table() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute(
+        "CREATE TABLE metrics (id INTEGER PRIMARY KEY, run_id TEXT, key TEXT, value REAL, "
+        "step INT, timestamp REAL, seq INT, UNIQUE (run_id, seq))"
+    )
+    return db
+
+
+_COLUMNS = ("run_id", "key", "value", "step", "timestamp", "seq")
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 255, 256, 257, 1000, 1537])
+def test_insert_many_writes_the_rows_executemany_writes(count: int) -> None:
+    sql = insert_sql(schema.metrics, _COLUMNS, ignore=True, keys=("run_id", "seq"))
+    rows = [("r", f"k{i % 3}", i / 7 if i % 5 else None, i, 1.5 * i, i) for i in range(count)]
+    many, each = _metrics_table(), _metrics_table()
+    assert insert_many(many, sql, rows) == count
+    each.executemany(sql, rows)
+    read = "SELECT id, run_id, key, value, step, timestamp, seq FROM metrics ORDER BY id"
+    assert many.execute(read).fetchall() == each.execute(read).fetchall()
+    # Sent again with one new row: only that one is inserted, the rest are skipped.
+    again = [*rows, ("r", "k0", 0.5, count, 0.0, count)]
+    assert insert_many(many, sql, again) == 1
+    assert many.execute("SELECT count(*) FROM metrics").fetchone() == (count + 1,)
+
+
+def test_insert_many_keeps_under_sqlites_parameter_limit() -> None:
+    db = _metrics_table()
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # 16 rows of 6 at most
+    sql = insert_sql(schema.metrics, _COLUMNS)
+    rows = [("r", "k", 1.0, i, 0.0, i) for i in range(1000)]
+    assert insert_many(db, sql, rows) == 1000
+    assert db.execute("SELECT count(*), min(seq), max(seq) FROM metrics").fetchone() == (
+        1000,
+        0,
+        999,
+    )

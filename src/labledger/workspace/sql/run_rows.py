@@ -35,6 +35,7 @@ from labledger._foundation.errors import ConflictError, RunStateError
 from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
+    insert_many,
     insert_sql,
     update_sql,
     upsert_sql,
@@ -185,7 +186,7 @@ def insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> 
     db = driver_connection(conn)
     if db is not None:
         values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
-        return int(db.executemany(_SQLITE_INSERT_METRICS, values).rowcount) == len(rows)
+        return insert_many(db, _SQLITE_INSERT_METRICS, values) == len(rows)
     bulk = _BULK_INSERT_METRICS.get(conn.dialect.name)
     if bulk is not None:
         return bulk(conn, run_id, rows) == len(rows)
