@@ -19,7 +19,7 @@ import math
 import struct
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from labledger._foundation.digests import Hasher, digest_bytes, digest_record
 from labledger.workspace import schema
@@ -27,6 +27,7 @@ from labledger.workspace.record_facts import artifact_facts, pipeline_facts, tas
 from labledger.workspace.sqlite_driver import driver_connection, select_sql
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Iterable, Mapping
 
     from sqlalchemy import Connection
@@ -71,6 +72,12 @@ _METRICS = (
     .where(schema.metrics.c.run_id == bindparam("run_id"))
     .order_by(schema.metrics.c.seq)
 )
+_METRICS_AFTER = _METRICS.where(schema.metrics.c.seq > bindparam("after"))
+_ROWS_UPTO = (
+    select(func.count())
+    .select_from(schema.metrics)
+    .where(schema.metrics.c.run_id == bindparam("run_id"), schema.metrics.c.seq <= bindparam("seq"))
+)
 _ARTIFACTS = select(schema.artifacts.c.name, schema.artifacts.c.digest).where(
     schema.artifacts.c.run_id == bindparam("run_id")
 )
@@ -80,6 +87,8 @@ _SQLITE_METRICS = (
     select_sql(schema.metrics, ("key", "value", "step", "timestamp", "seq"), ("run_id",))
     + ' ORDER BY "seq"'
 )
+_SQLITE_METRICS_AFTER = _SQLITE_METRICS.replace(' ORDER BY "seq"', ' AND "seq" > ? ORDER BY "seq"')
+_SQLITE_ROWS_UPTO = 'SELECT count(*) FROM "metrics" WHERE "run_id" = ? AND "seq" <= ?'
 
 
 class MetricsDigest:
@@ -91,13 +100,14 @@ class MetricsDigest:
     say which metric changed and from what to what.
     """
 
-    __slots__ = ("_codes", "_hasher", "_keys", "count")
+    __slots__ = ("_codes", "_hasher", "_keys", "count", "last_seq")
 
     def __init__(self) -> None:
         self._hasher = Hasher()
         self._keys: dict[str, list[Any]] = {}
         self._codes: dict[str, bytes] = {}  # each key's UTF-8 bytes
         self.count = 0
+        self.last_seq = 0  # the seq of the last row digested
 
     def update(self, rows: Iterable[tuple[str, float | None, int, float, int]]) -> None:
         # A fixed binary layout per row (length-prefixed key, then value, step and time), far
@@ -119,6 +129,7 @@ class MetricsDigest:
                 )
             )
             self.count += len(batch)
+            self.last_seq = batch[-1][4]
             self._summarise(batch)
 
     def _summarise(self, batch: list[tuple[str, float | None, int, float, int]]) -> None:
@@ -139,7 +150,7 @@ class MetricsDigest:
         clone._hasher = self._hasher.copy()
         clone._keys = {key: list(seen) for key, seen in self._keys.items()}
         clone._codes = dict(self._codes)
-        clone.count = self.count
+        clone.count, clone.last_seq = self.count, self.last_seq
         return clone
 
     def summary(self) -> dict[str, dict[str, Any]]:
@@ -327,15 +338,37 @@ def sealed_format(payload: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and value in (1, 2) else 1
 
 
-def metrics_digest(conn: Connection, run_id: str) -> MetricsDigest:
-    """The ``MetricsDigest`` of a run's metric rows as the catalog holds them now, in seq order."""
-    metrics = MetricsDigest()
+def metrics_digest(
+    conn: Connection, run_id: str, *, known: MetricsDigest | None = None
+) -> MetricsDigest:
+    """The ``MetricsDigest`` of a run's metric rows as the catalog holds them now, in seq order.
+
+    With ``known``, a digest of the same run's rows read earlier (before a write transaction,
+    say, so that reading a long run back does not hold other writers up): when the rows up to
+    its last seq are still as many as it digested, only the rows stored after them are read and
+    digested onto a copy of it; otherwise (a row came in below that seq) every row is read.
+    """
     db = driver_connection(conn)
-    if db is not None:  # SQLite: rows straight from the driver, as plain tuples
-        metrics.update(db.execute(_SQLITE_METRICS, (run_id,)))
+    if known is not None and _rows_upto(conn, db, run_id, known.last_seq) == known.count:
+        metrics, after = known.copy(), known.last_seq
     else:
+        metrics, after = MetricsDigest(), None
+    if db is not None:  # SQLite: rows straight from the driver, as plain tuples
+        if after is None:
+            metrics.update(db.execute(_SQLITE_METRICS, (run_id,)))
+        else:
+            metrics.update(db.execute(_SQLITE_METRICS_AFTER, (run_id, after)))
+    elif after is None:
         metrics.update(conn.execute(_METRICS, {"run_id": run_id}))
+    else:
+        metrics.update(conn.execute(_METRICS_AFTER, {"run_id": run_id, "after": after}))
     return metrics
+
+
+def _rows_upto(conn: Connection, db: sqlite3.Connection | None, run_id: str, seq: int) -> int:
+    if db is not None:
+        return int(db.execute(_SQLITE_ROWS_UPTO, (run_id, seq)).fetchone()[0])
+    return int(conn.execute(_ROWS_UPTO, {"run_id": run_id, "seq": seq}).scalar_one())
 
 
 def metric_summary(conn: Connection, run_id: str) -> dict[str, dict[str, Any]]:

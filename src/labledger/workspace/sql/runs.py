@@ -176,13 +176,19 @@ class SqlRunStore:
     def finish_run(self, run_id: str, seal: FinishRun) -> str:
         ws = self._workspace
         ensure_workspace_key(ws)
+        known = None
+        if seal.metrics_seal is None:
+            # The run's rows are read back before the write, which then reads only the rows
+            # stored since: a long run's seal holds the other writers up for moments.
+            with ws.read() as conn:
+                known = metrics_digest(conn, run_id)
         with ws.write() as conn:
             lock_run(conn, run_id)
             if seal.metrics:
                 self._write_metrics(conn, run_id, _in_seq_order(seal.metrics))
             metrics = seal.metrics_seal
             if metrics is None:
-                digest = metrics_digest(conn, run_id)
+                digest = metrics_digest(conn, run_id, known=known)
                 metrics = MetricsSeal(digest.count, digest.digest, digest.summary())
             if seal.run is not None:
                 new = seal.run
