@@ -92,7 +92,8 @@ def upsert_sql(
 
 
 def insert_many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-    """Run ``sql``, a single-row ``insert_sql``, for every row of ``rows`` in a few statements.
+    """Run ``sql``, a single-row ``insert_sql`` or ``upsert_sql``, for every row of ``rows`` in a
+    few statements (an upsert's rows must not share a key: one statement would write them all).
 
     ``executemany`` runs the statement once a row, and the driver lets go of the GIL around each
     run: in a busy server every one of those may wait for another thread's turn (5 ms by

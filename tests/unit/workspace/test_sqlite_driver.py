@@ -110,3 +110,17 @@ def test_insert_many_keeps_under_sqlites_parameter_limit() -> None:
         0,
         999,
     )
+
+
+def test_insert_many_upserts_where_newer() -> None:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute(
+        "CREATE TABLE latest_metrics (run_id TEXT, key TEXT, value REAL, step INT, "
+        "timestamp REAL, seq INT, PRIMARY KEY (run_id, key))"
+    )
+    sql = upsert_sql(schema.latest_metrics, _COLUMNS, ("run_id", "key"), newer=("step", "seq"))
+    insert_many(db, sql, [("r", "a", 1.0, 5, 0.0, 1), ("r", "b", 2.0, 5, 0.0, 2)])
+    # "a" at a higher step replaces; "b" at a lower step does not.
+    insert_many(db, sql, [("r", "a", 3.0, 6, 0.0, 3), ("r", "b", 4.0, 4, 0.0, 4)])
+    rows = db.execute("SELECT key, value, step FROM latest_metrics ORDER BY key").fetchall()
+    assert rows == [("a", 3.0, 6), ("b", 2.0, 5)]

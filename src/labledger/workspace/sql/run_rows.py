@@ -268,7 +268,7 @@ def upsert_latest_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRo
     values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
     db = driver_connection(conn)
     if db is not None:
-        db.executemany(_SQLITE_UPSERT_LATEST, values)
+        insert_many(db, _SQLITE_UPSERT_LATEST, values)  # one key a row: one statement will do
         return
     conn.execute(_upsert_latest(conn.dialect.name), _dicts(_METRIC_COLUMNS, values))
 
