@@ -29,8 +29,11 @@ __all__ = [
     "upsert_sql",
 ]
 
-# The most rows one multi-row INSERT carries (fewer when SQLite allows fewer parameters).
-_MOST_ROWS = 256
+# The most rows one multi-row INSERT carries (fewer when SQLite allows fewer parameters), and the
+# step its sizes come in: a statement carries a multiple of _ROW_STEP rows, or a power of two
+# below it, so at most 32 + 5 texts are ever prepared and 1,000 rows go in two statements.
+_MOST_ROWS = 1024
+_ROW_STEP = 32
 
 
 def driver_connection(conn: Connection) -> sqlite3.Connection | None:
@@ -98,9 +101,9 @@ def insert_many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]])
     ``executemany`` runs the statement once a row, and the driver lets go of the GIL around each
     run: in a busy server every one of those may wait for another thread's turn (5 ms by
     default), so a batch of 1,000 rows can take seconds, holding the write transaction all the
-    while. Here each statement carries up to 256 rows in its ``VALUES`` list, in sizes that are
-    powers of two (so the driver's statement cache holds every text), and SQLite runs it in one
-    step: the GIL is let go a few times a batch. Alone, it is faster too.
+    while. Here each statement carries up to 1,024 rows in its ``VALUES`` list, in a few sizes
+    (so the driver's statement cache holds every text), and SQLite runs it in one step: the GIL
+    is let go a few times a batch. Alone, it is faster too.
 
     Returns:
         The rows inserted (a row an ``ON CONFLICT ... DO NOTHING`` skipped is not counted).
@@ -110,8 +113,11 @@ def insert_many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]])
     most = _most_rows(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), len(rows[0]))
     inserted = done = 0
     while done < len(rows):
-        left = len(rows) - done
-        count = most if left >= most else 1 << (left.bit_length() - 1)
+        count = min(len(rows) - done, most)
+        if count >= _ROW_STEP:
+            count -= count % _ROW_STEP
+        else:
+            count = 1 << (count.bit_length() - 1)
         values = [value for row in rows[done : done + count] for value in row]
         inserted += db.execute(_many_rows_sql(sql, count), values).rowcount
         done += count
@@ -119,8 +125,8 @@ def insert_many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]])
 
 
 def _most_rows(variables: int, width: int) -> int:
-    fit = max(1, variables // max(1, width))
-    return min(_MOST_ROWS, 1 << (fit.bit_length() - 1))
+    fit = min(_MOST_ROWS, max(1, variables // max(1, width)))
+    return fit - fit % _ROW_STEP if fit >= _ROW_STEP else 1 << (fit.bit_length() - 1)
 
 
 @functools.lru_cache(maxsize=128)
