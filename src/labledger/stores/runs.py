@@ -122,6 +122,8 @@ def started_payload(run: NewRun) -> dict[str, Any]:
         "project_id": run.project_id,
         "kind": run.kind,
         "host": run.host,
+        "git_commit": run.git_commit,
+        "git_dirty": run.git_dirty,
     }
 
 

@@ -6,7 +6,8 @@
   artifacts were all recorded (their ``run.finished`` payload lacks ``artifacts_recorded``) keep
   their artifacts covered by the sealed record alone.
 - An artifact's name, run and (for one of no run) project are those its entry gives, a run's
-  project the one its ``run.started`` gives (entries from before they were recorded aside), and
+  project, kind, host, git commit and dirty flag those its ``run.started`` gives (entries from
+  before they were recorded aside), and
   a run's artifact is in the run's project: moving either to another project shows.
 - Users' administrator flags and whether they are disabled, every role in every project, API
   tokens' owners, expiries and revocations, projects' names and users' signing keys are what the
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["EntryIndex", "cross_check"]
 
 _SEALS = ("run.finished", "run.crashed")
+# What a run's row must agree on with its run.started entry (where the entry says).
+_ORIGIN_COLUMNS = ("kind", "host", "git_commit", "git_dirty")
 # What an artifact's row must agree on with the entry that produced it (where the entry says).
 _PRODUCED_COLUMNS = ("name", "run_id", "project_id", "created_by", "kind", "size", "format")
 
@@ -50,7 +53,8 @@ class EntryIndex:
     started: dict[str, str] = field(default_factory=dict)  # run id -> who started it
     # run id -> its project, as run.started says (entries from before it was recorded: none)
     run_projects: dict[str, str] = field(default_factory=dict)
-    # run id -> its kind and host, as run.started says (older entries: none)
+    # run id -> its kind, host, git commit and dirty flag, as run.started says (older entries
+    # say fewer of them, or none)
     run_origins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # run id -> (kind, payload) of its seal: the first one; a run is sealed once
     seals: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
@@ -80,7 +84,7 @@ class EntryIndex:
             self.started.setdefault(run_id, _author(entry))
             if isinstance(payload.get("project_id"), str):
                 self.run_projects.setdefault(run_id, payload["project_id"])
-            origin: dict[str, Any] = {k: payload[k] for k in ("kind", "host") if k in payload}
+            origin: dict[str, Any] = {k: payload[k] for k in _ORIGIN_COLUMNS if k in payload}
             if origin:
                 self.run_origins.setdefault(run_id, origin)
         elif kind in _SEALS:
@@ -188,8 +192,15 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
     r = schema.runs
     problems: list[tuple[str, str, str]] = []
     seen: set[str] = set()
-    for run_id, status, record_digest, project_id, user, kind, host in conn.execute(
-        select(r.c.id, r.c.status, r.c.record_digest, r.c.project_id, r.c.user, r.c.kind, r.c.host)
+    for run_id, status, record_digest, project_id, user, *origin_values in conn.execute(
+        select(
+            r.c.id,
+            r.c.status,
+            r.c.record_digest,
+            r.c.project_id,
+            r.c.user,
+            *(r.c[column] for column in _ORIGIN_COLUMNS),
+        )
     ):
         seen.add(run_id)
         started_by = index.started.get(run_id)
@@ -211,8 +222,8 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
                 run_id,
                 f"its {column} reads {value!r}, but its run.started entry says {origin[column]!r}",
             )
-            for column, value in (("kind", kind), ("host", host))
-            if column in origin and origin[column] != value
+            for column, value in zip(_ORIGIN_COLUMNS, origin_values, strict=True)
+            if column in origin and _differs(origin[column], value)
         ]
 
         started_in = index.run_projects.get(run_id)
@@ -351,3 +362,11 @@ def _author(entry: LedgerEntry) -> str:
     itself), else its actor (a user who signed their own entry is its actor)."""
     by = entry.payload.get("by")
     return by if isinstance(by, str) and by else entry.actor
+
+
+def _differs(said: Any, stored: Any) -> bool:
+    """Whether an entry's value and a row's differ (a flag SQLite stores as 0 or 1 is the entry's
+    false or true)."""
+    if isinstance(said, bool) or isinstance(stored, bool):
+        return said is None or stored is None or bool(said) != bool(stored)
+    return bool(said != stored)

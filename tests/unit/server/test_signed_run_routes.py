@@ -57,6 +57,8 @@ def _create(workspace: Workspace, signer: Signer | None) -> dict[str, Any]:
             "project_id": run["project_id"],
             "kind": "run",
             "host": "laptop",
+            "git_commit": None,
+            "git_dirty": None,
         }
         body["signed"] = _signed(signer, "run.started", f"run:{RUN_ID}", started)
     return body

@@ -225,6 +225,8 @@ def test_re_attributing_a_run_or_an_artifact_or_editing_what_its_entry_says_show
         ("run", run_id, "UPDATE runs SET user = 'mallory' WHERE id = :i", "re-attributed"),
         ("run", run_id, "UPDATE runs SET host = 'forged' WHERE id = :i", "its host reads"),
         ("run", run_id, "UPDATE runs SET kind = 'pipeline' WHERE id = :i", "its kind reads"),
+        ("run", run_id, "UPDATE runs SET git_commit = 'c0ffee' WHERE id = :i", "its git_commit"),
+        ("run", run_id, "UPDATE runs SET git_dirty = 0 WHERE id = :i", "its git_dirty reads"),
         ("artifact", artifact_id, "UPDATE artifacts SET created_by = 'mallory' WHERE id = :i",
          "its created_by reads"),
         ("artifact", loose.id, "UPDATE artifacts SET size = 1 WHERE id = :i", "its size reads"),
