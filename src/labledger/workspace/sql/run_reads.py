@@ -8,6 +8,7 @@ last point's ``(key, step, timestamp, seq)``.
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +74,11 @@ def _page_size(max_results: int) -> int:
     return max_results
 
 
-def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
-    """``Run``s of ``runs`` rows, with their params, latest metrics and tags."""
-    ids = [row.id for row in rows]
+_Keyed = dict[str, dict[str, Any]]  # run id -> key -> value
+
+
+def _keyed_rows(conn: Connection, ids: Sequence[str]) -> tuple[_Keyed, _Keyed, _Keyed]:
+    """The params, latest metrics and tags of the runs ``ids``, each by run id and key."""
     params: dict[str, dict[str, str]] = defaultdict(dict)
     metrics: dict[str, dict[str, float]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
@@ -113,30 +116,86 @@ def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
             sa.select(t.c.run_id, t.c.key, t.c.value).where(t.c.run_id.in_(chunk))
         ):
             tags[r.run_id][r.key] = r.value
-    return [
-        Run(
-            id=row.id,
-            name=row.name,
-            status=row.status,
-            kind=row.kind,
-            user=row.user,
-            host=row.host,
-            started_at=row.started_at,
-            ended_at=row.ended_at,
-            params=dict(sorted(params[row.id].items())),
-            metrics=dict(sorted(metrics[row.id].items())),
-            tags=dict(sorted(tags[row.id].items())),
-            environment_digest=row.environment_digest,
-            git_commit=row.git_commit,
-            git_dirty=row.git_dirty,
-            record_digest=row.record_digest,
-            error=row.error,
-            heartbeat_at=row.heartbeat_at if row.status == "running" else None,
-            project_id=row.project_id,
-            pid=row.pid if row.status == "running" else None,
+    return params, metrics, tags
+
+
+def hydrate(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
+    """``Run``s of ``runs`` rows, with their params, latest metrics and tags."""
+    params, metrics, tags = _keyed_rows(conn, [row.id for row in rows])
+    # Rows by position: a Row's attributes are looked up by name, one call each, which costs more
+    # than building the Run.
+    fields = _hydrated_getter(rows[0]._fields) if rows else None
+    made = []
+    for row in rows:
+        (
+            run_id,
+            name,
+            status,
+            kind,
+            user,
+            host,
+            started_at,
+            ended_at,
+            environment_digest,
+            git_commit,
+            git_dirty,
+            record_digest,
+            error,
+            heartbeat_at,
+            project_id,
+            pid,
+        ) = fields(row)  # type: ignore[misc]
+        running = status == "running"
+        made.append(
+            Run(
+                id=run_id,
+                name=name,
+                status=status,
+                kind=kind,
+                user=user,
+                host=host,
+                started_at=started_at,
+                ended_at=ended_at,
+                params=dict(sorted(params[run_id].items())),
+                metrics=dict(sorted(metrics[run_id].items())),
+                tags=dict(sorted(tags[run_id].items())),
+                environment_digest=environment_digest,
+                git_commit=git_commit,
+                git_dirty=git_dirty,
+                record_digest=record_digest,
+                error=error,
+                heartbeat_at=heartbeat_at if running else None,
+                project_id=project_id,
+                pid=pid if running else None,
+            )
         )
-        for row in rows
-    ]
+    return made
+
+
+_HYDRATED = (
+    "id",
+    "name",
+    "status",
+    "kind",
+    "user",
+    "host",
+    "started_at",
+    "ended_at",
+    "environment_digest",
+    "git_commit",
+    "git_dirty",
+    "record_digest",
+    "error",
+    "heartbeat_at",
+    "project_id",
+    "pid",
+)
+
+
+def _hydrated_getter(names: Sequence[str]) -> Any:
+    """A getter of ``_HYDRATED``'s values, in that order, from rows whose columns are ``names``."""
+    at = {name: i for i, name in enumerate(names)}
+    return operator.itemgetter(*(at[name] for name in _HYDRATED))
 
 
 def find_runs(
