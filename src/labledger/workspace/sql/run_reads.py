@@ -50,18 +50,16 @@ _SQLITE_TAGS = _sqlite_of(schema.tags)
 _METRIC_ORDER = (_metrics.c.key, _metrics.c.step, _metrics.c.timestamp, _metrics.c.seq)
 
 
-def _postgres_of(table: sa.Table) -> sa.TextClause:
-    """``SELECT run_id, key, value`` of ``table`` for an array of run ids: one statement text
-    whatever the page's size (prepared once by the driver), not an ``IN`` list of binds."""
-    return sa.text(
-        f'SELECT run_id, "key", value FROM "{table.name}" '  # noqa: S608 - schema names only
-        "WHERE run_id = ANY(CAST(:ids AS VARCHAR[]))"
-    )
-
-
-_POSTGRES_PARAMS = _postgres_of(schema.params)
-_POSTGRES_LATEST = _postgres_of(schema.latest_metrics)
-_POSTGRES_TAGS = _postgres_of(schema.tags)
+# PostgreSQL: a page's params, latest metrics and tags in one statement and one round trip (each
+# costs the server a wait on the network and, under load, on the GIL), with one array parameter:
+# the same text whatever the page's size, prepared once by the driver.
+_POSTGRES_KEYED = sa.text(
+    'SELECT 0, run_id, "key", value, NULL FROM params WHERE run_id = ANY(CAST(:ids AS VARCHAR[])) '
+    'UNION ALL SELECT 1, run_id, "key", NULL, value FROM latest_metrics '
+    "WHERE run_id = ANY(CAST(:ids AS VARCHAR[])) "
+    'UNION ALL SELECT 2, run_id, "key", value, NULL FROM tags '
+    "WHERE run_id = ANY(CAST(:ids AS VARCHAR[]))"
+)
 
 
 def _nan(value: float | None) -> float:
@@ -96,13 +94,13 @@ def _keyed_rows(conn: Connection, ids: Sequence[str]) -> tuple[_Keyed, _Keyed, _
                 tags[run_id][key] = value
             continue
         if conn.dialect.name == "postgresql":  # fetched at once, not row by row
-            ids_ = {"ids": chunk}
-            for run_id, key, value in conn.execute(_POSTGRES_PARAMS, ids_).all():
-                params[run_id][key] = value
-            for run_id, key, value in conn.execute(_POSTGRES_LATEST, ids_).all():
-                metrics[run_id][key] = _nan(value)
-            for run_id, key, value in conn.execute(_POSTGRES_TAGS, ids_).all():
-                tags[run_id][key] = value
+            for part, run_id, key, text, number in conn.execute(
+                _POSTGRES_KEYED, {"ids": chunk}
+            ).all():
+                if part == 1:
+                    metrics[run_id][key] = _nan(number)
+                else:
+                    (params if part == 0 else tags)[run_id][key] = text
             continue
         for r in conn.execute(
             sa.select(p.c.run_id, p.c.key, p.c.value).where(p.c.run_id.in_(chunk))
