@@ -125,7 +125,12 @@ def open_served_workspace(
     _log.info("serving catalog %s, store %s", workspace.catalog.safe_url, workspace.store.url)
     started = time.perf_counter()
     entries = catch_up_tip(workspace)
-    if entries is not None:
+    if entries is None:
+        _log.warning(
+            "the ledger no longer extends what this server last saw (entries cut, rewritten or "
+            "edited): it signs no checkpoint until that is resolved; run `labledger verify`"
+        )
+    else:
         seconds = time.perf_counter() - started
         _log.info("the ledger's %d entries checked for checkpoints in %.1f s", entries, seconds)
     return workspace

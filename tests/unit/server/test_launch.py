@@ -114,3 +114,20 @@ def test_a_ledger_cut_since_the_tip_is_left_for_verify(workspace: Workspace) -> 
         conn.exec_driver_sql("DELETE FROM ledger WHERE seq = ?", (size,))
     workspace.ledger_tip = None  # the remembered tip is read from the state folder
     assert catch_up_tip(workspace) is None
+
+
+def test_a_server_started_on_a_cut_ledger_warns(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    import labledger
+    from labledger.workspace.checkpoints import catch_up_tip
+
+    for name in ("a", "b"):
+        labledger.start_run(name, workspace=workspace).end()
+    size = catch_up_tip(workspace)
+    with workspace.write() as conn:
+        conn.exec_driver_sql("DELETE FROM ledger WHERE seq = ?", (size,))
+    root = str(workspace.settings.root)
+    with caplog.at_level("WARNING", logger="labledger.server"), open_served_workspace(root) as ws:
+        assert ws.ledger_tip is None
+    assert "no longer extends" in caplog.text
