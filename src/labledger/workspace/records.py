@@ -122,8 +122,8 @@ class MetricsDigest:
             self._hasher.update(
                 b"".join(
                     [
-                        pack(len(codes[key]), nan if value is None else value, step, at)
-                        + codes[key]
+                        pack(len(code := codes[key]), nan if value is None else value, step, at)
+                        + code
                         for key, value, step, at, _seq in batch
                     ]
                 )
