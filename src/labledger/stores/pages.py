@@ -69,7 +69,7 @@ KeyPart = Literal["text", "int", "number", "sortable"]
 
 def decode_key(token: str, parts: Sequence[KeyPart]) -> list[Any]:
     """The key a page token of a store's list resumes after: a list of one value per part, each
-    of its kind (``text``; ``int`` within 64 bits; ``number``, an int or a finite float;
+    of its kind (``text``; ``int`` within 64 bits; ``number``, an int or a float, not NaN;
     ``sortable``, any of those or ``None``), as the store's query compares them.
 
     Raises:
@@ -92,8 +92,8 @@ def _is(value: Any, part: KeyPart) -> bool:
         return part in ("text", "sortable")
     if isinstance(value, int):
         return part != "text" and -(2**63) <= value < 2**63
-    if isinstance(value, float):
-        return part in ("number", "sortable") and math.isfinite(value)
+    if isinstance(value, float):  # infinities are values a query compares; NaN is none
+        return part in ("number", "sortable") and not math.isnan(value)
     return value is None and part == "sortable"
 
 

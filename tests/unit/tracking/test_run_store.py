@@ -3,6 +3,7 @@ batches that change nothing, and references that name one run or say they are am
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -73,10 +74,11 @@ def _all_pages(workspace: Workspace, query: RunQuery, size: int) -> list[str]:
 def test_search_pages_give_every_run_once_in_order(
     workspace: Workspace, order_by: list[str]
 ) -> None:
-    _runs(workspace, [0.5, None, 0.7, 0.5, None, 0.9, 0.1])
+    # Infinite values are metric values like any other: a page may end on one.
+    _runs(workspace, [0.5, None, 0.7, math.inf, 0.5, None, -math.inf, 0.9, 0.1])
     query = RunQuery(order_by=parse_order_by(order_by))
     whole = [run.id for run in workspace.stores.runs.search_runs(query, max_results=100).items]
-    assert len(whole) == 7
+    assert len(whole) == 9
     for size in (1, 2, 3):
         assert _all_pages(workspace, query, size) == whole
     assert [run.id for run in search_runs(order_by=order_by, workspace=workspace)] == whole
