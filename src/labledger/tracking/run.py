@@ -200,7 +200,9 @@ class ActiveRun:
         self._buffer.rows.append(
             (
                 key,
-                None if math.isnan(value) else value,
+                # -0.0 as 0.0: SQLite keeps no sign of zero, and the seal digests the rows as
+                # this process sent them.
+                None if math.isnan(value) else value or 0.0,
                 step,
                 time.time() if timestamp is None else timestamp,
                 next(self._seq),

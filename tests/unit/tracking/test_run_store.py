@@ -277,3 +277,15 @@ def test_a_run_id_is_created_once(workspace: Workspace) -> None:
     with pytest.raises(ConflictError, match="exists already"):
         workspace.stores.runs.create_run(new)
     assert [run.name for run in search_runs(workspace=workspace)] == ["once"]
+
+
+def test_a_negative_zero_is_logged_as_zero_and_the_run_verifies(workspace: Workspace) -> None:
+    """SQLite keeps no sign of zero: a run that logged -0.0 (a perfect loss, -log(1)) and sealed
+    its own digest of it would read as changed after its seal."""
+    with labledger.start_run("perfect", workspace=workspace) as run:
+        run.log_metric("loss", -math.log(1.0))
+        run.log_metrics({"loss": -0.0, "acc": 1.0})
+    history = get_metric_history(run.id, "loss", workspace=workspace)
+    assert [math.copysign(1.0, point.value) for point in history] == [1.0, 1.0]
+    assert math.copysign(1.0, get_run(run.id, workspace=workspace).metrics["loss"]) == 1.0
+    assert verify_workspace(workspace, blobs=False).ok
