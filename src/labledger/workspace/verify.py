@@ -9,6 +9,7 @@ record is re-derived, and every blob the catalog references is re-hashed.
 from __future__ import annotations
 
 import sqlite3
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -172,6 +173,10 @@ def _check_blobs(
     return bad
 
 
+# What digesting a run's rows raises when a row holds a value of the wrong type.
+_UNREADABLE_ROW = (struct.error, TypeError, AttributeError, ValueError)
+
+
 def _sealed_runs(
     conn: Connection, index: EntryIndex, progress: Callable[[str, int, int], None] | None
 ) -> list[Problem]:
@@ -184,11 +189,21 @@ def _sealed_runs(
     }
     for done, (run_id, payload) in enumerate(sorted(sealed.items()), 1):
         exists = conn.execute(select(schema.runs.c.id).where(schema.runs.c.id == run_id)).scalar()
-        current = (
-            run_record_digest(conn, run_id, record_format=sealed_format(payload))
-            if exists is not None
-            else None
-        )
+        try:
+            current = (
+                run_record_digest(conn, run_id, record_format=sealed_format(payload))
+                if exists is not None
+                else None
+            )
+        except _UNREADABLE_ROW as exc:
+            # A value of a type no writer stores (text where a number goes, bytes for a key):
+            # put there in the database, after the seal.
+            reason = (
+                f"its rows hold a value of a type labledger never writes ({exc}): changed in "
+                "the database after it was sealed"
+            )
+            problems.append(Problem("run", run_id, reason, RUN_HINT))
+            current = None
         if current is not None and current != payload["record_digest"]:
             problems.append(Problem("run", run_id, _changed_run(conn, run_id, payload), RUN_HINT))
         if progress:

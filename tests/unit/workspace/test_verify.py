@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
 import sqlalchemy as sa
 
 from labledger.tracking.run import start_run
@@ -302,3 +303,27 @@ def test_tokens_projects_and_keys_edited_in_the_catalog_show(workspace: Workspac
     assert {("token", eds.token.id), ("token", gone.token.id)} <= found
     assert any(kind == "project" for kind, _ in found)
     assert ("key", f"{key[:16]}...") in found
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE metrics SET value = 'abc' WHERE run_id = :i",
+        "UPDATE metrics SET step = 'x' WHERE run_id = :i",
+        "UPDATE metrics SET value = x'00ff' WHERE run_id = :i",
+        "UPDATE metrics SET key = x'00ff' WHERE run_id = :i",
+    ],
+)
+def test_a_metric_row_of_the_wrong_type_is_a_finding_not_a_crash(
+    workspace: Workspace, statement: str
+) -> None:
+    with start_run("typed", workspace=workspace) as run:
+        run.log_metric("auc", 0.5)
+    with start_run("other", workspace=workspace) as other:
+        other.log_metric("auc", 0.7)
+    _edit(workspace, statement, i=run.id)
+    _edit(workspace, "UPDATE runs SET host = 'forged' WHERE id = :i", i=other.id)
+    problems = verify_workspace(workspace, blobs=False).problems
+    found = {(p.kind, p.id) for p in problems}
+    assert ("run", run.id) in found, problems
+    assert ("run", other.id) in found  # the check went on past the bad row
