@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "Catalog", "Migration", "check_revision", "upgrade"]
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_TIMEOUT_MS = 60_000
 # The PostgreSQL advisory lock that serialises migrations (any fixed 64-bit number; "lbldgr").

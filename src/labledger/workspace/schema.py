@@ -97,6 +97,7 @@ runs = Table(
     Column("record_digest", String(_DIGEST)),
     Column("error", Text),
     Index(None, "project_id", "started_at"),
+    Index(None, "project_id", "id"),  # a project's runs newest first (ids are time-ordered)
     Index(None, "status"),
     Index(None, "name"),
 )
@@ -179,6 +180,9 @@ artifacts = Table(
     UniqueConstraint("run_id", "name"),
     Index(None, "name"),
     Index(None, "digest"),
+    # Listed newest first, in some projects or in all.
+    Index(None, "project_id", "created_at", "id"),
+    Index(None, "created_at", "id"),
 )
 
 metadata_fields = Table(
