@@ -97,8 +97,9 @@ runs = Table(
     Column("record_digest", String(_DIGEST)),
     Column("error", Text),
     Index(None, "project_id", "started_at"),
-    Index(None, "project_id", "id"),  # a project's runs newest first (ids are time-ordered)
-    Index(None, "status"),
+    # Runs are listed newest first, by id (ids are time-ordered): in a project, or of a status.
+    Index(None, "project_id", "id"),
+    Index(None, "status", "id"),
     Index(None, "name"),
 )
 

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from labledger.stores.runs import RunQuery
+from labledger.tracking.filter_parser import parse_filter
 from labledger.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -55,12 +56,15 @@ def _plans(ws: Workspace, read: Callable[[], Any]) -> list[str]:
     return plans
 
 
-def test_a_projects_runs_are_listed_through_an_index_in_their_order(ws: Workspace) -> None:
+@pytest.mark.parametrize("status", [None, "finished"])
+def test_a_projects_runs_are_listed_through_an_index_in_their_order(
+    ws: Workspace, status: str | None
+) -> None:
     project = ws.project_id()
-    for plan in _plans(
-        ws, lambda: ws.stores.runs.search_runs(RunQuery(project_id=project), max_results=100)
-    ):
-        assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+    node = None if status is None else parse_filter(f"attributes.status = '{status}'")
+    for query in (RunQuery(project_id=project, filter=node), RunQuery(filter=node)):
+        for plan in _plans(ws, lambda q=query: ws.stores.runs.search_runs(q, max_results=100)):
+            assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
 @pytest.mark.parametrize("projects", [None, "mine"])
@@ -76,8 +80,9 @@ def test_a_catalog_at_revision_0010_gains_the_listing_indexes(tmp_path: Path) ->
     Workspace.init(tmp_path).close()
     ws = Workspace.open(tmp_path)
     with ws.catalog.writer.begin() as conn:
-        for name in (*_INDEXES.values(), "ix_artifacts_created_at_id"):
+        for name in (*_INDEXES.values(), "ix_artifacts_created_at_id", "ix_runs_status_id"):
             conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("CREATE INDEX ix_runs_status ON runs (status)")
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0010'")
     ws.close()
     assert Workspace.migrate(tmp_path).from_revision == "0010"
@@ -90,5 +95,8 @@ def test_a_catalog_at_revision_0010_gains_the_listing_indexes(tmp_path: Path) ->
             assert "ix_artifacts_created_at_id" in {
                 index["name"] for index in inspector.get_indexes("artifacts")
             }
+            names = {index["name"] for index in inspector.get_indexes("runs")}
+            assert "ix_runs_status_id" in names
+            assert "ix_runs_status" not in names
     finally:
         ws.close()
