@@ -7,8 +7,8 @@
   their artifacts covered by the sealed record alone.
 - An artifact's name, run and (for one of no run) project are those its entry gives, a run's
   project, kind, host, git commit and dirty flag those its ``run.started`` gives (entries from
-  before they were recorded aside), and
-  a run's artifact is in the run's project: moving either to another project shows.
+  before they were recorded aside), a run's error text the one its seal gives, and a run's
+  artifact is in the run's project: moving either to another project shows.
 - Users' administrator flags and whether they are disabled, every role in every project, API
   tokens' owners, expiries and revocations, projects' names and users' signing keys are what the
   ``user.*``, ``role.changed``, ``token.*``, ``project.created`` and ``user.key_*`` entries leave
@@ -192,13 +192,14 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
     r = schema.runs
     problems: list[tuple[str, str, str]] = []
     seen: set[str] = set()
-    for run_id, status, record_digest, project_id, user, *origin_values in conn.execute(
+    for run_id, status, record_digest, project_id, user, error, *origin_values in conn.execute(
         select(
             r.c.id,
             r.c.status,
             r.c.record_digest,
             r.c.project_id,
             r.c.user,
+            r.c.error,
             *(r.c[column] for column in _ORIGIN_COLUMNS),
         )
     ):
@@ -244,6 +245,16 @@ def _run_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, str, s
                     run_id,
                     f"its record digest reads {record_digest}, but its seal says "
                     f"{seal[1].get('record_digest')}",
+                )
+            )
+        if seal is not None and "error" in seal[1] and seal[1]["error"] != error:
+            # Seals from before the error text was recorded do not name it.
+            problems.append(
+                (
+                    "run",
+                    run_id,
+                    f"its error text reads {_excerpt(error)}, but its seal ({seal[0]}) says "
+                    f"{_excerpt(seal[1]['error'])}",
                 )
             )
         if status != "running" and run_id not in index.seals:
@@ -362,6 +373,12 @@ def _author(entry: LedgerEntry) -> str:
     itself), else its actor (a user who signed their own entry is its actor)."""
     by = entry.payload.get("by")
     return by if isinstance(by, str) and by else entry.actor
+
+
+def _excerpt(text: Any) -> str:
+    """``text`` quoted, cut to a length a report line can hold."""
+    shown = repr(text)
+    return shown if len(shown) <= 120 else f"{shown[:117]}..."
 
 
 def _differs(said: Any, stored: Any) -> bool:

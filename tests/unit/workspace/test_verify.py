@@ -260,6 +260,33 @@ def test_re_attributing_a_run_or_an_artifact_or_editing_what_its_entry_says_show
     assert verify_workspace(workspace, blobs=False).ok
 
 
+def test_editing_a_runs_error_text_shows(workspace: Workspace) -> None:
+    import time
+
+    with pytest.raises(ValueError, match="diverged"):
+        with start_run("failing", workspace=workspace) as failed:
+            raise ValueError("loss diverged at step 12")
+    with start_run("fine", workspace=workspace) as fine:
+        fine.log_metric("auc", 0.9)
+    crashed = start_run("dead", workspace=workspace)
+    workspace.stores.runs.mark_crashed([crashed.id], reason="no heartbeat", at=time.time())
+    crashed._buffer.stop()  # as its process died: it never ends
+    assert verify_workspace(workspace, blobs=False).ok
+    for run_id, text in ((failed.id, "cancelled by the user"), (fine.id, "x"), (crashed.id, None)):
+        with workspace.read() as conn:
+            before = conn.execute(
+                sa.text("SELECT error FROM runs WHERE id = :i"), {"i": run_id}
+            ).scalar_one()
+        _edit(workspace, "UPDATE runs SET error = :e WHERE id = :i", e=text, i=run_id)
+        problems = verify_workspace(workspace, blobs=False).problems
+        assert any(p.id == run_id and "its error text reads" in p.reason for p in problems), (
+            run_id,
+            problems,
+        )
+        _edit(workspace, "UPDATE runs SET error = :e WHERE id = :i", e=before, i=run_id)
+    assert verify_workspace(workspace, blobs=False).ok
+
+
 def test_roles_and_user_flags_edited_in_the_catalog_show(workspace: Workspace) -> None:
     from labledger.identity import IdentityService, Role, local_user
 

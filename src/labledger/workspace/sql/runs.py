@@ -231,6 +231,7 @@ class SqlRunStore:
             payload = {
                 "run_id": run_id,
                 "status": seal.status,
+                "error": seal.error,  # held to the run's row by verify
                 **sealed,
                 "metrics": metrics.summary,
                 # Every artifact of the run is named by a produced entry (verify checks).
@@ -284,7 +285,7 @@ class SqlRunStore:
                     conn,
                     "run.crashed",
                     f"run:{run_id}",
-                    {"run_id": run_id, **sealed, "artifacts_recorded": True},
+                    {"run_id": run_id, "error": reason, **sealed, "artifacts_recorded": True},
                 )
                 sealed_ids.append(run_id)
         return sealed_ids
