@@ -94,6 +94,7 @@ class Report:
     values: int = 0
     started: float = 0.0
     ended: float = 0.0
+    cpu_s: float = 0.0  # the client process's CPU (all its threads) over its work
     timed_out: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -143,11 +144,13 @@ def _run_client(
         queue.put(report.plain())
         return
     report.started = time.monotonic()
+    cpu = time.process_time()
     try:
         work(state, report)
     except BaseException:
         report.errors.append(traceback.format_exc())
     report.ended = time.monotonic()
+    report.cpu_s = time.process_time() - cpu
     queue.put(report.plain())
 
 

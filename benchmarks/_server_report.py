@@ -76,6 +76,8 @@ class Outcome:
     runs: dict[str, int] = field(default_factory=dict)
     catalog_runs: int = 0
     server_cpu_s: float | None = None  # the server's processes, from the release to the last writer
+    writers_cpu_s: float = 0.0  # the writer processes' CPU over their work
+    listers_cpu_s: float = 0.0  # the lister processes' CPU until they were told to stop
     found: int = 0
     problems: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)

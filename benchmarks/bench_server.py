@@ -229,6 +229,8 @@ def drive(
             outcome.routes.setdefault(name, []).extend(samples)
         outcome.runs |= report.runs
     outcome.values = sum(r.values for r in writers)
+    outcome.writers_cpu_s = sum(r.cpu_s for r in writers)
+    outcome.listers_cpu_s = sum(r.cpu_s for r in gathered if r.role.startswith("lister"))
     if cpu_before is not None and cpu_after is not None:
         outcome.server_cpu_s = cpu_after - cpu_before
     if writers and all(r.started for r in writers):
@@ -238,6 +240,15 @@ def drive(
         console.print(
             f"  server CPU over the load: {outcome.server_cpu_s:.1f} s "
             f"({outcome.values / outcome.server_cpu_s:,.0f} values per CPU second)"
+        )
+    if outcome.values and outcome.seconds > 0:
+        # Clients and server share the machine's cores: what the clients spend, the server lacks.
+        cores = os.cpu_count() or 1
+        console.print(
+            f"  clients' CPU over the load: writers {outcome.writers_cpu_s:.1f} s "
+            f"({outcome.writers_cpu_s / outcome.values * 1e6:.1f} us a value), listers "
+            f"{outcome.listers_cpu_s:.1f} s; the machine had {cores} x {outcome.seconds:.1f} = "
+            f"{cores * outcome.seconds:.1f} CPU s"
         )
     return outcome
 
@@ -472,6 +483,9 @@ def main() -> None:
                 "values": o.values,
                 "seconds": o.seconds,
                 "catalog_runs": o.catalog_runs,
+                "server_cpu_s": o.server_cpu_s,
+                "writers_cpu_s": o.writers_cpu_s,
+                "listers_cpu_s": o.listers_cpu_s,
                 "found": o.found,
                 "problems": o.problems,
                 "errors": o.errors,

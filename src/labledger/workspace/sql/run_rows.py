@@ -25,7 +25,9 @@ So no table of applied batches is kept: a batch is named by its run and the seqs
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+import operator
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -54,9 +56,11 @@ __all__ = [
     "TagRow",
     "check_replayed_metrics",
     "finish_run",
+    "insert_metric_groups",
     "insert_metrics",
     "insert_params",
     "insert_run",
+    "latest_rows",
     "lock_run",
     "require_running",
     "require_running_or_stored",
@@ -120,6 +124,9 @@ _STORED_PARAMS = select(schema.params.c.key, schema.params.c.value).where(
 _SQLITE_FINISH = update_sql(schema.runs, _FINISH_COLUMNS, ("id",)) + " AND status = 'running'"
 _UPDATE_RUNNING = _UPDATE_RUN.where(schema.runs.c.status == "running")
 _SQLITE_STATUS = 'SELECT "status" FROM "runs" WHERE "id" = ?'
+_SQLITE_RUNNING_AMONG = 'SELECT count(*) FROM "runs" WHERE "status" = \'running\' AND "id" IN ({})'
+_SEQ = operator.itemgetter(4)
+_STEP = operator.itemgetter(2)
 _SQLITE_HEARTBEAT = update_sql(schema.runs, ("heartbeat_at",), ("id",)) + " AND status = 'running'"
 
 
@@ -226,6 +233,55 @@ def _pg_insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow])
 
 
 _BULK_INSERT_METRICS = {"postgresql": _pg_insert_metrics}
+
+
+def insert_metric_groups(
+    conn: Connection, batches: Sequence[tuple[str, Sequence[MetricRow]]]
+) -> bool:
+    """Write the metric batches ``(run_id, rows)`` of several running runs as one: their rows in
+    one insert, their latest values in one upsert (SQLite only, whose write transactions hold the
+    whole catalog).
+
+    Returns:
+        ``True`` when written. ``False`` when any batch is not a plain insert of new rows into a
+        running run (the run has ended or is unknown, or a seq is stored already): the caller
+        rolls the transaction back and writes each batch on its own, where the batch that does not
+        fit gets its own answer. So is anything but SQLite.
+    """
+    db = driver_connection(conn)
+    if db is None:
+        return False
+    ids = sorted({run_id for run_id, _ in batches})
+    marks = ", ".join("?" * len(ids))
+    running = db.execute(_SQLITE_RUNNING_AMONG.format(marks), ids).fetchone()[0]
+    if running != len(ids):
+        return False
+    values = [(run_id, *row) for run_id, rows in batches for row in rows]
+    if insert_many(db, _SQLITE_INSERT_METRICS, values) != len(values):
+        return False
+    by_run: dict[str, list[Sequence[MetricRow]]] = {}
+    for run_id, rows in batches:
+        by_run.setdefault(run_id, []).append(rows)
+    latest = []
+    for run_id, parts in by_run.items():
+        rows = parts[0] if len(parts) == 1 else sorted(itertools.chain(*parts), key=_SEQ)
+        latest += [(run_id, *row) for row in latest_rows(rows)]
+    insert_many(db, _SQLITE_UPSERT_LATEST, latest)  # one row a run and key
+    return True
+
+
+def latest_rows(rows: Sequence[MetricRow]) -> list[MetricRow]:
+    """Per key, the row of ``rows`` (sorted by seq) at the highest step, then the highest seq."""
+    steps = list(map(_STEP, rows))
+    if steps == sorted(steps):
+        # Steps that never go down in seq order (the usual training loop): each key's last row.
+        return list({row[0]: row for row in rows}.values())
+    latest: dict[str, MetricRow] = {}
+    for row in rows:
+        best = latest.get(row[0])
+        if best is None or row[2] >= best[2]:
+            latest[row[0]] = row
+    return list(latest.values())
 
 
 def _same_number(value: float | None) -> float | None:

@@ -21,13 +21,16 @@ from labledger.workspace.checkpoints import ensure_workspace_key, seal_checkpoin
 from labledger.workspace.client_signatures import client_signatures
 from labledger.workspace.records import metrics_digest, run_record, seal_fields
 from labledger.workspace.search_index import index_finished_run, index_run
+from labledger.workspace.sql.batch_groups import BatchGroups
 from labledger.workspace.sql.run_reads import find_runs, metric_page, run_page, running_runs
 from labledger.workspace.sql.run_rows import (
     check_replayed_metrics,
     finish_run,
+    insert_metric_groups,
     insert_metrics,
     insert_params,
     insert_run,
+    latest_rows,
     lock_run,
     require_running_or_stored,
     touch_heartbeat,
@@ -52,27 +55,17 @@ if TYPE_CHECKING:
         RunQuery,
         TagRow,
     )
+    from labledger.workspace.sql.batch_groups import GroupedBatch
     from labledger.workspace.workspace import Workspace
 
 __all__ = ["SqlRunStore"]
 
 _SEQ = operator.itemgetter(4)  # a MetricRow's seq
-_STEP = operator.itemgetter(2)
 _runs = schema.runs
 
 
-def _latest(rows: Sequence[MetricRow]) -> list[MetricRow]:
-    """Per key, the row of ``rows`` (sorted by seq) at the highest step, then the highest seq."""
-    steps = list(map(_STEP, rows))
-    if steps == sorted(steps):
-        # Steps that never go down in seq order (the usual training loop): each key's last row.
-        return list({row[0]: row for row in rows}.values())
-    latest: dict[str, MetricRow] = {}
-    for row in rows:
-        best = latest.get(row[0])
-        if best is None or row[2] >= best[2]:
-            latest[row[0]] = row
-    return list(latest.values())
+class _Ungrouped(Exception):
+    """A group of batches that must be written one by one."""
 
 
 def _in_seq_order(rows: Sequence[MetricRow]) -> Sequence[MetricRow]:
@@ -85,6 +78,13 @@ class SqlRunStore:
 
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
+        # SQLite writes one transaction at a time: concurrent batches of metrics go in together
+        # (see batch_groups). PostgreSQL writes them side by side.
+        self._groups = (
+            BatchGroups(self._write_alone, self._write_together)
+            if workspace.catalog.dialect == "sqlite"
+            else None
+        )
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -147,6 +147,9 @@ class SqlRunStore:
         # No table of applied batches: the rows say whether a batch was applied, and a replay
         # must hold what they hold (see run_rows), so ``batch_id`` only names the batch.
         del batch_id
+        if metrics and not params and not tags and self._groups is not None:
+            self._groups.write(run_id, _in_seq_order(metrics))
+            return
         ws = self._workspace
         with ws.write() as conn:
             if (metrics or params) and not require_running_or_stored(conn, run_id, metrics, params):
@@ -165,13 +168,27 @@ class SqlRunStore:
                     # A running run is indexed when it ends; an ended one now.
                     index_run(conn, run_id)
 
+    def _write_alone(self, batch: GroupedBatch) -> None:
+        with self._workspace.write() as conn:
+            if require_running_or_stored(conn, batch.run_id, batch.rows, ()):
+                self._write_metrics(conn, batch.run_id, batch.rows)
+
+    def _write_together(self, batches: Sequence[GroupedBatch]) -> bool:
+        try:
+            with self._workspace.write() as conn:
+                if not insert_metric_groups(conn, [(b.run_id, b.rows) for b in batches]):
+                    raise _Ungrouped  # rolls back what the group wrote
+        except _Ungrouped:
+            return False
+        return True
+
     @staticmethod
     def _write_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
         if not insert_metrics(conn, run_id, rows):
             # Some seqs were stored already: the batch may show its rows as the latest values
             # only if they are what is stored (else this raises, and the batch writes nothing).
             check_replayed_metrics(conn, run_id, rows)
-        upsert_latest_metrics(conn, run_id, _latest(rows))
+        upsert_latest_metrics(conn, run_id, latest_rows(rows))
 
     def finish_run(self, run_id: str, seal: FinishRun) -> str:
         ws = self._workspace
