@@ -12,6 +12,7 @@ import, not on a user's first run.
 from __future__ import annotations
 
 import functools
+import itertools
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "driver_connection",
     "insert_many",
+    "insert_many_of",
     "insert_sql",
     "select_sql",
     "update_sql",
@@ -122,6 +124,47 @@ def insert_many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]])
         inserted += db.execute(_many_rows_sql(sql, count), values).rowcount
         done += count
     return inserted
+
+
+def insert_many_of(
+    db: sqlite3.Connection, sql: str, owner: Any, rows: Sequence[Sequence[Any]]
+) -> int:
+    """``insert_many`` of rows that all begin with ``owner`` (a run's id), given without it.
+
+    The statement binds ``owner`` once (``?1``, named again in every row), and the rest of the
+    values are the rows laid end to end: no row is copied to put its owner in front (at a million
+    rows a second, copying them was a tenth of a busy server's time).
+
+    Returns:
+        The rows inserted.
+    """
+    if not rows:
+        return 0
+    most = _most_rows(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1, len(rows[0]))
+    inserted = done = 0
+    while done < len(rows):
+        count = min(len(rows) - done, most)
+        if count >= _ROW_STEP:
+            count -= count % _ROW_STEP
+        else:
+            count = 1 << (count.bit_length() - 1)
+        values = [owner, *itertools.chain.from_iterable(rows[done : done + count])]
+        inserted += db.execute(_owned_rows_sql(sql, count), values).rowcount
+        done += count
+    return inserted
+
+
+@functools.lru_cache(maxsize=128)
+def _owned_rows_sql(sql: str, count: int) -> str:
+    """``sql`` with ``count`` rows whose first value is the one parameter ``?1``: SQLite numbers
+    each plain ``?`` one above the highest number given so far, so the rest run on from 2."""
+    head, rest = sql.split(" VALUES (", 1)
+    marks, tail = rest.split(")", 1)
+    first, _, others = marks.partition(",")
+    if first.strip() != "?":
+        raise ValueError(f"not a single-row insert of ? parameters: {sql}")
+    row = f"(?1,{others})"
+    return f"{head} VALUES {', '.join([row] * count)}{tail}"
 
 
 def _most_rows(variables: int, width: int) -> int:

@@ -11,6 +11,7 @@ from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
     insert_many,
+    insert_many_of,
     insert_sql,
     select_sql,
     update_sql,
@@ -97,6 +98,36 @@ def test_insert_many_writes_the_rows_executemany_writes(count: int) -> None:
     again = [*rows, ("r", "k0", 0.5, count, 0.0, count)]
     assert insert_many(many, sql, again) == 1
     assert many.execute("SELECT count(*) FROM metrics").fetchone() == (count + 1,)
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 255, 256, 257, 1000, 1537])
+def test_insert_many_of_an_owner_writes_the_rows_executemany_writes(count: int) -> None:
+    sql = insert_sql(schema.metrics, _COLUMNS, ignore=True, keys=("run_id", "seq"))
+    rows = [(f"k{i % 3}", i / 7 if i % 5 else None, i, 1.5 * i, i) for i in range(count)]
+    owned, each = _metrics_table(), _metrics_table()
+    assert insert_many_of(owned, sql, "run-1", rows) == count
+    each.executemany(sql, [("run-1", *row) for row in rows])
+    read = "SELECT id, run_id, key, value, step, timestamp, seq FROM metrics ORDER BY id"
+    assert owned.execute(read).fetchall() == each.execute(read).fetchall()
+    assert insert_many_of(owned, sql, "run-1", [*rows, ("k0", 0.5, count, 0.0, count)]) == 1
+    assert insert_many_of(owned, sql, "run-2", rows[:3]) == min(3, count)  # another owner
+    assert owned.execute("SELECT count(*) FROM metrics WHERE run_id = 'run-2'").fetchone() == (
+        min(3, count),
+    )
+
+
+def test_insert_many_of_an_owner_keeps_under_the_parameter_limit() -> None:
+    db = _metrics_table()
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # the owner and 16 rows of 5 at most
+    sql = insert_sql(schema.metrics, _COLUMNS)
+    assert insert_many_of(db, sql, "r", [("k", 1.0, i, 0.0, i) for i in range(1000)]) == 1000
+    assert db.execute("SELECT count(*), min(seq), max(seq) FROM metrics").fetchone() == (
+        1000,
+        0,
+        999,
+    )
+    with pytest.raises(ValueError, match="single-row insert"):
+        insert_many_of(db, sql.replace("(?,", "(1,", 1), "r", [("k", 1.0, 0, 0.0, 0)])
 
 
 def test_insert_many_keeps_under_sqlites_parameter_limit() -> None:

@@ -38,6 +38,7 @@ from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
     insert_many,
+    insert_many_of,
     insert_sql,
     update_sql,
     upsert_sql,
@@ -192,8 +193,7 @@ def insert_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> 
     """
     db = driver_connection(conn)
     if db is not None:
-        values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
-        return insert_many(db, _SQLITE_INSERT_METRICS, values) == len(rows)
+        return insert_many_of(db, _SQLITE_INSERT_METRICS, run_id, rows) == len(rows)
     bulk = _BULK_INSERT_METRICS.get(conn.dialect.name)
     if bulk is not None:
         return bulk(conn, run_id, rows) == len(rows)
@@ -256,9 +256,9 @@ def insert_metric_groups(
     running = db.execute(_SQLITE_RUNNING_AMONG.format(marks), ids).fetchone()[0]
     if running != len(ids):
         return False
-    values = [(run_id, *row) for run_id, rows in batches for row in rows]
-    if insert_many(db, _SQLITE_INSERT_METRICS, values) != len(values):
-        return False
+    for run_id, rows in batches:
+        if insert_many_of(db, _SQLITE_INSERT_METRICS, run_id, rows) != len(rows):
+            return False
     by_run: dict[str, list[Sequence[MetricRow]]] = {}
     for run_id, rows in batches:
         by_run.setdefault(run_id, []).append(rows)
