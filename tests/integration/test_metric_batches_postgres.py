@@ -140,3 +140,48 @@ def test_a_catalog_at_revision_0004_keeps_every_seal_valid(
             ws.stores.runs.log_batch(first.id, metrics=[("loss", 1.0, 0, 1.0, 1)])
         assert len(_stored(ws, first.id)) == 3
         assert verify_workspace(ws, remember=False).ok
+
+
+def test_rows_sent_as_json_are_stored_as_rows_sent_as_column_arrays(
+    pg_workspace: Workspace,
+) -> None:
+    import math
+    import struct
+
+    from labledger.workspace.sql import run_rows
+
+    ws = pg_workspace
+    runs = [_quiet(labledger.start_run(f"r{i}", workspace=ws)) for i in range(2)]
+    tricky = [
+        0.1, 1 / 3, -0.0, 5e-324, -2.2250738585072014e-308, 1.7976931348623157e308,
+        -1.7976931348623157e308, 2.0**53 + 2, 1e-7, 123456789.123456789, None,
+    ]  # fmt: skip
+    rows = [
+        (f'k{i % 3}-\u00e9"q', value, 2**62 + i if i % 2 else -i, 1.7e9 + i / 3, i + 1)
+        for i, value in enumerate(tricky)
+    ]
+    with ws.write() as conn:
+        assert run_rows._pg_insert_metrics(conn, runs[0].id, rows) == len(rows)  # as JSON
+        assert run_rows._pg_insert_metric_columns(conn, runs[1].id, rows) == len(rows)
+        # Sent again: nothing new either way.
+        assert run_rows._pg_insert_metrics(conn, runs[0].id, rows) == 0
+    m = schema.metrics
+    read = sa.select(m.c.key, m.c.value, m.c.step, m.c.timestamp, m.c.seq).order_by(m.c.seq)
+    with ws.read() as conn:
+        stored = [conn.execute(read.where(m.c.run_id == run.id)).all() for run in runs]
+
+    def bits(row: Any) -> tuple[Any, ...]:
+        key, value, step, at, seq = row
+        exact = None if value is None else struct.pack(">d", value)
+        return key, exact, step, struct.pack(">d", at), seq
+
+    assert [bits(r) for r in stored[0]] == [bits(r) for r in stored[1]] == [bits(r) for r in rows]
+    # Infinities are no JSON: such a batch goes as column arrays, and reads back the same.
+    infinite = [("inf", math.inf, 0, 1.0, 100), ("inf", -math.inf, 1, 1.0, 101)]
+    with ws.write() as conn:
+        assert run_rows._pg_insert_metrics(conn, runs[0].id, infinite) == 2
+    with ws.read() as conn:
+        back = conn.execute(read.where(m.c.run_id == runs[0].id, m.c.seq >= 100)).all()
+    assert [tuple(r) for r in back] == infinite
+    for run in runs:
+        run.end()
