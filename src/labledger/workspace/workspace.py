@@ -152,6 +152,10 @@ class Workspace:
         self.workspace_signer: Signer | None = None
         # The ledger's tip as this process derived it from the entries (see tip.py).
         self.ledger_tip: Tip | None = None
+        # Keep a digest of each run's metric batches as they are written, so sealing a run whose
+        # writer sends no digest of its own (a server's clients) reads few of its rows back. Set
+        # by a server; an embedded run digests its own rows.
+        self.carries_run_digests = False
         # Whether the actor's own key was looked for (see _resolve_signer).
         self._signer_resolved = self.signer is not None
         key_path = os.environ.get("LABLEDGER_SIGNING_KEY")

@@ -22,6 +22,7 @@ from labledger.workspace.client_signatures import client_signatures
 from labledger.workspace.records import metrics_digest, run_record, seal_fields
 from labledger.workspace.search_index import index_finished_run, index_run
 from labledger.workspace.sql.batch_groups import BatchGroups
+from labledger.workspace.sql.carried_digests import CarriedDigests
 from labledger.workspace.sql.run_reads import find_runs, metric_page, run_page, running_runs
 from labledger.workspace.sql.run_rows import (
     check_replayed_metrics,
@@ -85,6 +86,7 @@ class SqlRunStore:
             if workspace.catalog.dialect == "sqlite"
             else None
         )
+        self._carried = CarriedDigests()  # filled where the workspace carries run digests
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class SqlRunStore:
             self._groups.write(run_id, _in_seq_order(metrics))
             return
         ws = self._workspace
+        fresh = False
         with ws.write() as conn:
             if (metrics or params) and not require_running_or_stored(conn, run_id, metrics, params):
                 # Sent again after the run ended, every row stored already: a no-op (tags,
@@ -159,7 +162,8 @@ class SqlRunStore:
             if params:
                 insert_params(conn, [(run_id, *param) for param in params])
             if metrics:
-                self._write_metrics(conn, run_id, _in_seq_order(metrics))
+                metrics = _in_seq_order(metrics)
+                fresh = self._write_metrics(conn, run_id, metrics)
             if tags:
                 rows = [{"run_id": run_id, "key": key, "value": value} for key, value in tags]
                 ws.upsert(conn, schema.tags, rows, ["run_id", "key"])
@@ -167,11 +171,16 @@ class SqlRunStore:
                 if status.scalar() not in (None, "running"):
                     # A running run is indexed when it ends; an ended one now.
                     index_run(conn, run_id)
+        if fresh:
+            self._carry(run_id, metrics)
 
     def _write_alone(self, batch: GroupedBatch) -> None:
+        fresh = False
         with self._workspace.write() as conn:
             if require_running_or_stored(conn, batch.run_id, batch.rows, ()):
-                self._write_metrics(conn, batch.run_id, batch.rows)
+                fresh = self._write_metrics(conn, batch.run_id, batch.rows)
+        if fresh:
+            self._carry(batch.run_id, batch.rows)
 
     def _write_together(self, batches: Sequence[GroupedBatch]) -> bool:
         try:
@@ -180,21 +189,31 @@ class SqlRunStore:
                     raise _Ungrouped  # rolls back what the group wrote
         except _Ungrouped:
             return False
+        for batch in batches:
+            self._carry(batch.run_id, batch.rows)
         return True
 
+    def _carry(self, run_id: str, rows: Sequence[MetricRow]) -> None:
+        """Note committed new ``rows`` in their run's carried digest (see carried_digests)."""
+        if self._workspace.carries_run_digests:
+            self._carried.add(run_id, rows)
+
     @staticmethod
-    def _write_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
-        if not insert_metrics(conn, run_id, rows):
+    def _write_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> bool:
+        """Write ``rows`` (sorted by seq); whether every one was new."""
+        fresh = insert_metrics(conn, run_id, rows)
+        if not fresh:
             # Some seqs were stored already: the batch may show its rows as the latest values
             # only if they are what is stored (else this raises, and the batch writes nothing).
             check_replayed_metrics(conn, run_id, rows)
         upsert_latest_metrics(conn, run_id, latest_rows(rows))
+        return fresh
 
     def finish_run(self, run_id: str, seal: FinishRun) -> str:
         ws = self._workspace
         ensure_workspace_key(ws)
-        known = None
-        if seal.metrics_seal is None:
+        known = self._carried.take(run_id)
+        if seal.metrics_seal is None and known is None:
             # The run's rows are read back before the write, which then reads only the rows
             # stored since: a long run's seal holds the other writers up for moments.
             with ws.read() as conn:
