@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from labledger._foundation.errors import NotFoundError, ValidationError
 from labledger.identity.service import no_role_error
+from labledger.server.json_response import json_response
 from labledger.server.permissions import ProjectScope, in_projects
 from labledger.server.routes.readable import find_in_projects, narrowed
 from labledger.server.routes.run_access import no_such_run, remember, require_run, run_store
@@ -42,7 +43,7 @@ Reader = Annotated[ProjectScope, in_projects(Role.VIEWER)]
 
 
 @router.post("/get", response_model=RunsOut)
-def get_runs(request: Request, scope: Reader, body: RunRefsIn) -> RunsOut:
+def get_runs(request: Request, scope: Reader, body: RunRefsIn) -> Response:
     """The runs ``refs`` name (ids or unique id prefixes), in the order given (a read: the
     references travel in the body). Only runs of projects the user reads are looked among, so a
     prefix is unique among those: a run the user cannot see neither answers it nor makes it
@@ -58,7 +59,7 @@ def get_runs(request: Request, scope: Reader, body: RunRefsIn) -> RunsOut:
         if scope.role(run.project_id) is None:
             raise no_such_run(ref)
         remember(request, run.id, run.project_id)
-    return RunsOut(items=[RunOut.of(run) for run in runs])
+    return json_response(RunsOut(items=[RunOut.of(run) for run in runs]))
 
 
 def _query(scope: ProjectScope, body: SearchRunsIn) -> RunQuery:
@@ -93,14 +94,16 @@ def _query(scope: ProjectScope, body: SearchRunsIn) -> RunQuery:
 
 
 @router.post("/search", response_model=RunPageOut)
-def search_runs(request: Request, scope: Reader, body: SearchRunsIn) -> RunPageOut:
+def search_runs(request: Request, scope: Reader, body: SearchRunsIn) -> Response:
     """One page of the runs a filter matches, in the projects the user reads (a read: the
     filter travels in the body); the token resumes after the page's last run."""
     query = _query(scope, body)
     page = run_store(request).search_runs(
         query, page_token=body.page_token, max_results=body.max_results
     )
-    return RunPageOut(items=[RunOut.of(run) for run in page.items], next_page_token=page.next_token)
+    return json_response(
+        RunPageOut(items=[RunOut.of(run) for run in page.items], next_page_token=page.next_token)
+    )
 
 
 @router.get("/{run_id}/metrics", response_model=MetricPageOut)
@@ -111,7 +114,7 @@ def metric_history(
     key: Annotated[list[str] | None, Query(description="Only these metrics.")] = None,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
     max_results: Annotated[int, Query(ge=1, le=50_000)] = 1000,
-) -> MetricPageOut:
+) -> Response:
     """One page of a run's metric values (of ``key`` when given), by key, step, time and seq:
     ``[key, value or null for NaN, step, timestamp]`` each."""
     require_run(request, scope, run_id)
@@ -121,7 +124,7 @@ def metric_history(
     items = [
         (p.key, None if math.isnan(p.value) else p.value, p.step, p.timestamp) for p in page.items
     ]
-    return MetricPageOut(items=items, next_page_token=page.next_token)
+    return json_response(MetricPageOut(items=items, next_page_token=page.next_token))
 
 
 @router.post("/running", response_model=LivenessOut)
