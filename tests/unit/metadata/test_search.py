@@ -84,6 +84,14 @@ def test_hits_carry_title_snippet_and_score(workspace: Workspace, screen: dict[s
     assert hit.score > 0
 
 
+def test_a_snippet_shows_the_words_around_the_hit(workspace: Workspace, run: ActiveRun) -> None:
+    define_field("wells_read", "number", workspace=workspace)
+    set_metadata(run.id, {"wells_read": 96}, workspace=workspace)
+    (hit,) = search("wells", workspace=workspace)
+    # What the user searched about is shown with the word that found it.
+    assert "96" in hit.snippet and "wells" in hit.snippet.lower(), hit.snippet
+
+
 def test_title_matches_rank_above_body_matches(workspace: Workspace, run: ActiveRun) -> None:
     define_field("note", "text", workspace=workspace)
     other = start_run("calibration", workspace=workspace)

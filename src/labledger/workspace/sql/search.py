@@ -34,7 +34,9 @@ __all__ = ["compile_where", "fts5_query", "run_search"]
 
 _PHRASE = re.compile(r'"([^"]*)"|(\S+)')
 _TITLE_WEIGHT = 10.0
-_HEADLINE = "StartSel=[, StopSel=], MaxWords=20, MinWords=5, MaxFragments=1"
+# One excerpt around the hits (fragment mode, MaxFragments, ends a fragment at its last hit and so
+# leaves out the value after a matched field name).
+_HEADLINE = "StartSel=[, StopSel=], MaxWords=20, MinWords=5"
 _ORDERING: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
     ">=": operator.ge,
