@@ -88,8 +88,9 @@ class HttpIdentityStore:
 
     def _refuse(self, what: str) -> NoReturn:
         raise ConfigurationError(
-            f"{what} is kept on the server and not available through it",
-            hint="run `labledger users ...` / `labledger tokens ...` on the server's workspace",
+            f"{what} cannot be done through a server, only where its workspace is",
+            hint="run the same command on the server's machine with LABLEDGER_URI set to the "
+            "catalog itself (the database URL or the folder), not to the server's URL",
         )
 
     def _pages(self, route: str, model: Any, **query: str) -> list[Any]:
