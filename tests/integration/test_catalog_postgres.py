@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -133,3 +134,39 @@ def test_concurrent_appends_keep_one_unforked_chain(
         assert [e.payload["i"] for e in concurrent if e.subject == f"w{worker}"] == list(
             range(per_thread)
         )
+
+
+def test_pooled_connections_are_checked_only_after_sitting_idle(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection used a moment ago is lent out as it is; one idle for a second or more is
+    checked first, and one the database dropped meanwhile is replaced, unseen by the caller."""
+    from labledger.workspace import catalog as catalog_module
+    from labledger.workspace.catalog import Catalog
+
+    cat = Catalog(fresh_postgres_url)
+    pings: list[object] = []
+    ping = cat.writer.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return bool(ping(dbapi_connection))
+
+    monkeypatch.setattr(cat.writer.dialect, "do_ping", counted)
+    monkeypatch.setattr(catalog_module, "_PING_AFTER_IDLE_S", 0.5)
+    try:
+        for _ in range(5):
+            with cat.writer.connect() as conn:
+                backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert pings == []  # fresh, then used back to back
+        # The database drops the connection while it sits in the pool.
+        admin = sa.create_engine(cat.writer.url, poolclass=sa.pool.NullPool)
+        with admin.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": backend})
+        admin.dispose()
+        time.sleep(0.6)
+        with cat.writer.connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+        assert len(pings) >= 1
+    finally:
+        cat.dispose()

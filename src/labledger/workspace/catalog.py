@@ -15,12 +15,13 @@ import contextlib
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, make_url, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from labledger._foundation.errors import (
     ConfigurationError,
@@ -67,6 +68,38 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+# A pooled connection idle this long is checked before it is lent out (see _ping_when_idle).
+_PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection with a round trip before lending it out, if it sat
+    idle for ``_PING_AFTER_IDLE_S`` or more: one that the database dropped (a restart, a
+    failover, an idle timeout) is replaced before a request uses it. SQLAlchemy's
+    ``pool_pre_ping`` checks at every checkout: a round trip per request, which in a busy server
+    is one more wait for the GIL per request, for connections used milliseconds before. A
+    connection that breaks while in use fails its request as before: the request is refused
+    whole (writes are single transactions) and the pool replaces its connections.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < _PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # Any failure: the pool discards this connection and lends out another.
+            raise DisconnectionError(str(exc)) from exc
+
+
 class Catalog:
     """The catalog's engines: ``writer`` for transactions that write, ``reader`` for queries.
 
@@ -85,12 +118,13 @@ class Catalog:
             if url.startswith(("postgresql://", "postgres://")):
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
             try:
-                self.writer = create_engine(url, pool_pre_ping=True, pool_size=10)
+                self.writer = create_engine(url, pool_size=10)
             except ModuleNotFoundError as exc:
                 raise ConfigurationError(
                     "the PostgreSQL driver is not installed",
                     hint="pip install 'labledger[postgres]'",
                 ) from exc
+            _ping_when_idle(self.writer)
             self.reader = self.writer
             self.dialect = "postgresql"
         else:
