@@ -185,3 +185,56 @@ def test_rows_sent_as_json_are_stored_as_rows_sent_as_column_arrays(
     assert [tuple(r) for r in back] == infinite
     for run in runs:
         run.end()
+
+
+def test_batches_of_one_run_through_two_replicas_at_once_never_deadlock(
+    fresh_postgres_url: str, pg_workspace: Workspace
+) -> None:
+    """Batches of one run upsert its latest values in key order, so two transactions showing the
+    same keys wait for each other instead of each locking a row the other needs."""
+    import os
+    import random
+    import threading
+    import time
+
+    from labledger._foundation.ids import new_id
+    from labledger.stores.runs import FinishRun, NewRun
+
+    run_id = new_id()
+    pg_workspace.stores.runs.create_run(
+        NewRun(run_id, pg_workspace.project_id(), "two writers", "run", pg_workspace.actor,
+               pg_workspace.host, os.getpid(), time.time())
+    )  # fmt: skip
+    keys = [f"k{i}" for i in range(12)]
+    replicas = [pg_workspace, Workspace.open(fresh_postgres_url)]
+    errors: list[BaseException] = []
+    seqs = iter(range(1, 1_000_000))
+    lock = threading.Lock()
+
+    def write(index: int) -> None:
+        rng = random.Random(index)
+        store = replicas[index % 2].stores.runs
+        for step in range(40):
+            order = keys[:]
+            rng.shuffle(order)  # each batch shows the keys in another order
+            with lock:
+                rows = [(key, rng.random(), step, 1.7e9 + step, next(seqs)) for key in order]
+            try:
+                store.log_batch(run_id, metrics=rows)
+            except BaseException as error:
+                errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    replicas[1].close()
+    assert errors == []
+    with pg_workspace.read() as conn:
+        count = conn.execute(
+            sa.select(sa.func.count()).where(schema.metrics.c.run_id == run_id)
+        ).scalar_one()
+    assert count == 8 * 40 * len(keys)
+    pg_workspace.stores.runs.finish_run(run_id, FinishRun("finished", time.time()))
+    assert verify_workspace(pg_workspace, blobs=False).ok

@@ -8,6 +8,7 @@ a key works as before (the server signs).
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -220,3 +221,18 @@ def test_a_tampered_seal_is_refused_and_the_run_stays_running(team: Team) -> Non
     (stored,) = team.served.stores.runs.get_runs([run.id])
     assert stored.status == "finished"
     assert verify_workspace(team.served, blobs=False).ok
+
+
+def test_a_signed_run_with_infinite_and_nan_values_seals(team: Team) -> None:
+    """JSON has no infinite numbers: the seal's entries travel to the client as the ledger
+    hashes them ("Infinity" as a string), so what it signs is what the server writes."""
+    ed = team.open_as("ed", team.key)
+    with labledger.start_run("odd values", workspace=ed) as run:
+        run.log_metric("edge", math.inf, step=1)
+        run.log_metric("edge", -math.inf, step=2)
+        run.log_metric("edge", math.nan, step=3)
+        run.log_metric("sure", 0.5, step=1)
+    (stored,) = team.served.stores.runs.get_runs([run.id])
+    assert stored.status == "finished" and stored.record_digest is not None
+    report = verify_workspace(team.served, blobs=False)
+    assert report.ok, report.problems

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from labledger.stores.runs import MetricPoint, Run, RunLiveness
 from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - pydantic reads it
@@ -56,9 +56,21 @@ Step = Annotated[int, Field(ge=-_INT64 - 1, le=_INT64)]
 Seq = Annotated[int, Field(ge=1, le=_INT64)]
 Timestamp = Annotated[float, Field(ge=0.0, le=253_402_300_799.0)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
-MetricValue = float | None
+MetricValue = Annotated[
+    float | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "enum": ["Infinity", "-Infinity", "NaN"]},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 """A metric value: a number, ``"Infinity"``/``"-Infinity"``, or ``null`` for NaN (a ``"NaN"``
-that reaches a route is stored as ``null`` too)."""
+that reaches a route is stored as ``null`` too). The OpenAPI document says so: JSON has no
+infinite numbers."""
 MetricRowIn = tuple[Key, MetricValue, Step, Timestamp, Seq]
 """``[key, value, step, timestamp, seq]``."""
 ParamRowIn = tuple[Key, Text, Number | None]
@@ -194,7 +206,7 @@ class RunOut(_Out):
     started_at: float
     ended_at: float | None
     params: dict[str, str]
-    metrics: dict[str, float | None]
+    metrics: dict[str, MetricValue]
     tags: dict[str, str]
     environment_digest: str | None = None
     git_commit: str | None = None
@@ -253,7 +265,7 @@ class RunPageOut(_Out):
 class MetricPageOut(_Out):
     """One page of a metric history: ``[key, value or null for NaN, step, timestamp]`` each."""
 
-    items: list[tuple[str, float | None, int, float]]
+    items: list[tuple[str, MetricValue, int, float]]
     next_page_token: str | None = None
 
     def points(self) -> list[MetricPoint]:

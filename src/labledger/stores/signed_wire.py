@@ -9,11 +9,13 @@ them and sends the finish with them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from labledger._foundation.canonical import canonical_text
 from labledger.stores.ledger import EntryBody
 
 __all__ = ["MAX_SIGNED", "EntrySigner", "PreparedEntryOut", "PreparedOut", "SignedBodyIn"]
@@ -62,6 +64,14 @@ class PreparedEntryOut(BaseModel):
     kind: str
     subject: str
     payload: dict[str, Any]
+
+    @field_validator("payload")
+    @classmethod
+    def _canonical(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        # As the ledger hashes it (canonical JSON: an infinite or NaN value as the strings
+        # "Infinity", "-Infinity", "NaN"), so what the client signs is what the server writes;
+        # JSON itself has no such numbers.
+        return dict(json.loads(canonical_text(payload)))
 
 
 class PreparedOut(BaseModel):

@@ -345,3 +345,44 @@ def test_client_times_are_held_to_the_server_clock(
     again = client.post(f"/api/v1/runs/{ended}/finish", json=finish, headers=as_user("ed"))
     message = _error(again, 409, "run_state")["message"]
     assert "already ended (status finished)" in message and "crashed" not in message
+
+
+def test_run_reads_match_the_openapi_document_with_infinite_values(
+    client: TestClient, as_user: Headers, assay: str
+) -> None:
+    """JSON has no infinite numbers: they travel as "Infinity" and "-Infinity", and the
+    document says so, so a client that checks answers against it accepts them."""
+    import jsonschema
+
+    run_id = "0190aaaa-0000-7000-8000-0000000000f1"
+    _run(client, as_user, run_id, assay, "ed")
+    rows = [["up", "Infinity", 0, 1_700_000_001.0, 1], ["down", "-Infinity", 0, 1_700_000_001.0, 2]]
+    rows += [["nan", None, 0, 1_700_000_001.0, 3], ["plain", 0.5, 0, 1_700_000_001.0, 4]]
+    sent = client.post(
+        f"/api/v1/runs/{run_id}/batch", json={"metrics": rows}, headers=as_user("ed")
+    )
+    assert sent.status_code == 204, sent.text
+    document = client.get("/api/v1/openapi.json").json()
+
+    def check(response: Any, component: str) -> dict[str, Any]:
+        assert response.status_code == 200, response.text
+        schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+        body: dict[str, Any] = response.json()
+        jsonschema.Draft202012Validator(schema).validate(body)
+        return body
+
+    found = check(
+        client.post("/api/v1/runs/search", json={"max_results": 10}, headers=as_user("ed")),
+        "RunPageOut",
+    )
+    (run,) = [r for r in found["items"] if r["id"] == run_id]
+    assert run["metrics"] == {"up": "Infinity", "down": "-Infinity", "nan": None, "plain": 0.5}
+    check(
+        client.post("/api/v1/runs/get", json={"refs": [run_id]}, headers=as_user("ed")), "RunsOut"
+    )
+    history = check(
+        client.get(f"/api/v1/runs/{run_id}/metrics", headers=as_user("ed")), "MetricPageOut"
+    )
+    assert {tuple(item[:2]) for item in history["items"]} == {
+        ("up", "Infinity"), ("down", "-Infinity"), ("nan", None), ("plain", 0.5)
+    }  # fmt: skip

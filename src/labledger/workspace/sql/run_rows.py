@@ -341,7 +341,9 @@ def upsert_latest_metrics(conn: Connection, run_id: str, rows: Sequence[MetricRo
     higher step, then a higher seq) than the values shown; at most one row per key."""
     if not rows:
         return
-    values = [(run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows]
+    # In key order: two batches of one run upserting the same keys in other orders would each
+    # lock a row the other waits for (a deadlock on PostgreSQL); in one order, one waits.
+    values = sorted((run_id, key, value, step, ts, seq) for key, value, step, ts, seq in rows)
     db = driver_connection(conn)
     if db is not None:
         insert_many(db, _SQLITE_UPSERT_LATEST, values)  # one key a row: one statement will do
