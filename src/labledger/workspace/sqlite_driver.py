@@ -17,7 +17,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from sqlalchemy import Connection, Table
 
@@ -113,16 +113,10 @@ def insert_many(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]])
     if not rows:
         return 0
     most = _most_rows(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), len(rows[0]))
-    inserted = done = 0
-    while done < len(rows):
-        count = min(len(rows) - done, most)
-        if count >= _ROW_STEP:
-            count -= count % _ROW_STEP
-        else:
-            count = 1 << (count.bit_length() - 1)
-        values = [value for row in rows[done : done + count] for value in row]
-        inserted += db.execute(_many_rows_sql(sql, count), values).rowcount
-        done += count
+    inserted = 0
+    for part in _parts(len(rows), most):
+        values = list(itertools.chain.from_iterable(rows[part]))
+        inserted += db.execute(_many_rows_sql(sql, part.stop - part.start), values).rowcount
     return inserted
 
 
@@ -141,17 +135,22 @@ def insert_many_of(
     if not rows:
         return 0
     most = _most_rows(db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1, len(rows[0]))
-    inserted = done = 0
-    while done < len(rows):
-        count = min(len(rows) - done, most)
-        if count >= _ROW_STEP:
-            count -= count % _ROW_STEP
-        else:
-            count = 1 << (count.bit_length() - 1)
-        values = [owner, *itertools.chain.from_iterable(rows[done : done + count])]
-        inserted += db.execute(_owned_rows_sql(sql, count), values).rowcount
-        done += count
+    inserted = 0
+    for part in _parts(len(rows), most):
+        values = [owner, *itertools.chain.from_iterable(rows[part])]
+        inserted += db.execute(_owned_rows_sql(sql, part.stop - part.start), values).rowcount
     return inserted
+
+
+def _parts(total: int, most: int) -> Iterator[slice]:
+    """Slices of ``total`` rows for statements of at most ``most`` rows each: a multiple of
+    ``_ROW_STEP`` rows, or a power of two below it (the few sizes whose texts are cached)."""
+    done = 0
+    while done < total:
+        count = min(total - done, most)
+        count = count - count % _ROW_STEP if count >= _ROW_STEP else 1 << (count.bit_length() - 1)
+        yield slice(done, done + count)
+        done += count
 
 
 @functools.lru_cache(maxsize=128)

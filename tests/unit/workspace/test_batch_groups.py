@@ -4,7 +4,6 @@ answer, and the same rows as batches written one by one."""
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -13,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from labledger._foundation.errors import ConflictError, RunStateError
-from labledger._foundation.ids import new_id
-from labledger.stores.runs import FinishRun, NewRun
+from labledger.stores.runs import FinishRun
 from labledger.workspace import schema
 from labledger.workspace.sql.batch_groups import BatchGroups, GroupedBatch
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+from tests.unit.workspace.store_runs import store_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -153,14 +152,6 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
         workspace.close()
 
 
-def _run(ws: Workspace) -> str:
-    run_id = new_id()
-    ws.stores.runs.create_run(
-        NewRun(run_id, ws.project_id(), "r", "run", ws.actor, ws.host, os.getpid(), time.time())
-    )
-    return run_id
-
-
 def _rows(first_seq: int, count: int, *, step_down: bool = False) -> list[MetricRow]:
     rows: list[MetricRow] = []
     for n in range(count):
@@ -201,7 +192,10 @@ def _batches(run_ids: list[str]) -> list[tuple[str, list[MetricRow]]]:
 def test_grouped_batches_write_the_rows_batches_alone_write(tmp_path: Path) -> None:
     grouped, alone = Workspace.init(tmp_path / "g"), Workspace.init(tmp_path / "a")
     try:
-        g_runs, a_runs = [_run(grouped) for _ in range(4)], [_run(alone) for _ in range(4)]
+        g_runs, a_runs = (
+            [store_run(grouped) for _ in range(4)],
+            [store_run(alone) for _ in range(4)],
+        )
         store = grouped.stores.runs
         # One group of everything (the store's own grouping path), and each batch alone.
         with grouped.write() as conn:
@@ -221,8 +215,8 @@ def test_grouped_batches_write_the_rows_batches_alone_write(tmp_path: Path) -> N
 
 
 def test_concurrent_writers_through_the_store(ws: Workspace) -> None:
-    runs = [_run(ws) for _ in range(6)]
-    ended = _run(ws)
+    runs = [store_run(ws) for _ in range(6)]
+    ended = store_run(ws)
     ws.stores.runs.log_batch(ended, metrics=_rows(1, 10))
     ws.stores.runs.finish_run(ended, FinishRun("finished", time.time()))
     errors: dict[str, list[BaseException]] = {run_id: [] for run_id in [*runs, ended]}

@@ -4,19 +4,18 @@ catalog holds, and one that cannot falls back to reading the rows."""
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
-from labledger._foundation.ids import new_id
-from labledger.stores.runs import FinishRun, NewRun
+from labledger.stores.runs import FinishRun
 from labledger.workspace.records import MetricsDigest, metrics_digest
 from labledger.workspace.sql.carried_digests import CarriedDigests
 from labledger.workspace.verify import verify_workspace
 from labledger.workspace.workspace import Workspace
+from tests.unit.workspace.store_runs import store_run
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -88,14 +87,6 @@ def served(tmp_path: Path) -> Iterator[Workspace]:
         workspace.close()
 
 
-def _run(ws: Workspace) -> str:
-    run_id = new_id()
-    ws.stores.runs.create_run(
-        NewRun(run_id, ws.project_id(), "r", "run", ws.actor, ws.host, os.getpid(), time.time())
-    )
-    return run_id
-
-
 def _seal(ws: Workspace, run_id: str, **more: object) -> dict[str, object]:
     ws.stores.runs.finish_run(run_id, FinishRun("finished", time.time(), **more))  # type: ignore[arg-type]
     with ws.read() as conn:
@@ -110,7 +101,7 @@ def _seal(ws: Workspace, run_id: str, **more: object) -> dict[str, object]:
 
 def test_a_seal_from_carried_rows_is_the_seal_of_the_rows_stored(served: Workspace) -> None:
     store = served.stores.runs
-    plain, odd, out_of_order = _run(served), _run(served), _run(served)
+    plain, odd, out_of_order = store_run(served), store_run(served), store_run(served)
     for run_id in (plain, odd):
         store.log_batch(run_id, metrics=_rows(1, 300))
         store.log_batch(run_id, metrics=_rows(301, 300))
@@ -130,7 +121,7 @@ def test_a_seal_from_carried_rows_is_the_seal_of_the_rows_stored(served: Workspa
 
 def test_a_row_edited_before_the_seal_is_not_sealed_as_edited(served: Workspace) -> None:
     store = served.stores.runs
-    run_id = _run(served)
+    run_id = store_run(served)
     store.log_batch(run_id, metrics=_rows(1, 10))
     # Edited in the database after it was written, before the run ends: the seal digests the
     # rows as they came in, so the edit shows.
@@ -146,7 +137,7 @@ def test_a_row_edited_before_the_seal_is_not_sealed_as_edited(served: Workspace)
 def test_an_embedded_workspace_carries_nothing(tmp_path: Path) -> None:
     ws = Workspace.init(tmp_path / "embedded")
     try:
-        run_id = _run(ws)
+        run_id = store_run(ws)
         ws.stores.runs.log_batch(run_id, metrics=_rows(1, 10))
         assert ws.stores.runs._carried.take(run_id) is None
     finally:
