@@ -58,6 +58,7 @@ __all__ = [
     "TagRow",
     "check_replayed_metrics",
     "finish_run",
+    "in_seq_order",
     "insert_metric_groups",
     "insert_metrics",
     "insert_params",
@@ -284,10 +285,16 @@ def insert_metric_groups(
         by_run.setdefault(run_id, []).append(rows)
     latest = []
     for run_id, parts in by_run.items():
-        rows = parts[0] if len(parts) == 1 else sorted(itertools.chain(*parts), key=_SEQ)
+        rows = parts[0] if len(parts) == 1 else in_seq_order(list(itertools.chain(*parts)))
         latest += [(run_id, *row) for row in latest_rows(rows)]
     insert_many(db, _SQLITE_UPSERT_LATEST, latest)  # one row a run and key
     return True
+
+
+def in_seq_order(rows: Sequence[MetricRow]) -> Sequence[MetricRow]:
+    """``rows`` sorted by seq (as they are, when they are already)."""
+    seqs = [row[4] for row in rows]
+    return rows if seqs == sorted(seqs) else sorted(rows, key=_SEQ)
 
 
 def latest_rows(rows: Sequence[MetricRow]) -> list[MetricRow]:

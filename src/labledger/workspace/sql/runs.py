@@ -7,7 +7,6 @@ record is built by ``workspace.records``.
 
 from __future__ import annotations
 
-import operator
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from labledger.workspace.sql.run_reads import find_runs, metric_page, run_page, 
 from labledger.workspace.sql.run_rows import (
     check_replayed_metrics,
     finish_run,
+    in_seq_order,
     insert_metric_groups,
     insert_metrics,
     insert_params,
@@ -61,17 +61,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlRunStore"]
 
-_SEQ = operator.itemgetter(4)  # a MetricRow's seq
 _runs = schema.runs
 
 
 class _Ungrouped(Exception):
     """A group of batches that must be written one by one."""
-
-
-def _in_seq_order(rows: Sequence[MetricRow]) -> Sequence[MetricRow]:
-    seqs = [row[4] for row in rows]
-    return rows if seqs == sorted(seqs) else sorted(rows, key=_SEQ)
 
 
 class SqlRunStore:
@@ -150,7 +144,7 @@ class SqlRunStore:
         # must hold what they hold (see run_rows), so ``batch_id`` only names the batch.
         del batch_id
         if metrics and not params and not tags and self._groups is not None:
-            self._groups.write(run_id, _in_seq_order(metrics))
+            self._groups.write(run_id, in_seq_order(metrics))
             return
         ws = self._workspace
         fresh = False
@@ -162,7 +156,7 @@ class SqlRunStore:
             if params:
                 insert_params(conn, [(run_id, *param) for param in params])
             if metrics:
-                metrics = _in_seq_order(metrics)
+                metrics = in_seq_order(metrics)
                 fresh = self._write_metrics(conn, run_id, metrics)
             if tags:
                 rows = [{"run_id": run_id, "key": key, "value": value} for key, value in tags]
@@ -221,7 +215,7 @@ class SqlRunStore:
         with ws.write() as conn:
             lock_run(conn, run_id)
             if seal.metrics:
-                self._write_metrics(conn, run_id, _in_seq_order(seal.metrics))
+                self._write_metrics(conn, run_id, in_seq_order(seal.metrics))
             metrics = seal.metrics_seal
             if metrics is None:
                 digest = metrics_digest(conn, run_id, known=known)
