@@ -6,6 +6,7 @@ a token's secret: the store keeps only its SHA-256, and the secret is shown once
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -29,9 +30,18 @@ __all__ = [
     "User",
     "UserKey",
     "UserMaker",
+    "token_hash_fingerprint",
 ]
 
 _RANK = {"viewer": 1, "editor": 2, "admin": 3}
+
+
+def token_hash_fingerprint(secret_hash: str) -> str:
+    """What a ``token.created`` entry holds of a token's stored hash, so ``verify`` can tell a
+    hash replaced in the catalog (someone who can write it would sign in with a token of their
+    own under a vouched-for id): the SHA-256 of ``labledger-token-hash:`` and the hash. It gives
+    nothing away, as the hash itself does not: the secret behind it is 32 random bytes."""
+    return hashlib.sha256(f"labledger-token-hash:{secret_hash}".encode()).hexdigest()
 
 
 class Role(StrEnum):

@@ -4,7 +4,8 @@ against the catalog's rows.
 Every change to who may do what is an entry: ``user.created`` (subject the user's id; payload
 ``name``, ``is_admin``), ``user.disabled`` and ``user.enabled``, ``role.changed`` (subject the
 project's id; payload ``user``, the user's name, and ``role``, or ``null`` once removed),
-``token.created`` (subject the token's id; ``user``, ``expires_at``) and ``token.revoked``,
+``token.created`` (subject the token's id; ``user``, ``expires_at`` and, since it was added,
+``hash_fingerprint``, a fingerprint of the token's stored hash) and ``token.revoked``,
 ``project.created`` (subject the project's id; ``name``), ``user.key_added`` and
 ``user.key_revoked`` (``user``, ``public_key``). Replayed in append order they give each user's
 administrator flag and whether they are disabled, every role in every project, whose each token
@@ -12,7 +13,9 @@ is, when it expires and whether it was revoked, each project's name and each key
 that says otherwise (a viewer made admin in the database, a token handed to someone else, a
 revoked one working again) was changed outside labledger.
 
-Not held: a token's secret hash and a user's password hash, which no entry holds; projects an
+Not held: a user's password hash, which no entry holds (a fingerprint of it would let whoever
+reads the ledger test guessed passwords), and the hash of a token made before its entry held a
+fingerprint; projects an
 embedded workspace made on first use (they have no entry) and rows added with no entry for
 anything but users, tokens and keys.
 """
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from labledger.stores.identity import token_hash_fingerprint
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
@@ -32,6 +36,10 @@ if TYPE_CHECKING:
     from labledger.workspace.ledger import LedgerEntry
 
 __all__ = ["IdentityReplay"]
+
+
+def _fingerprint(secret_hash: object) -> str | None:
+    return token_hash_fingerprint(secret_hash) if isinstance(secret_hash, str) else None
 
 
 @dataclass(slots=True)
@@ -59,6 +67,7 @@ class IdentityReplay:
             self.tokens[subject] = {
                 "user": payload.get("user"),
                 "expires_at": payload.get("expires_at"),
+                "fingerprint": payload.get("hash_fingerprint"),
                 "revoked": False,
             }
         elif kind == "token.revoked" and subject in self.tokens:
@@ -138,8 +147,10 @@ class IdentityReplay:
     def _token_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
         t, u = schema.api_tokens, schema.users
         found: list[tuple[str, str, str]] = []
-        for token_id, user, expires_at, revoked_at in conn.execute(
-            select(t.c.id, u.c.name, t.c.expires_at, t.c.revoked_at).join(u, u.c.id == t.c.user_id)
+        for token_id, user, expires_at, revoked_at, secret_hash in conn.execute(
+            select(t.c.id, u.c.name, t.c.expires_at, t.c.revoked_at, t.c.secret_hash).join(
+                u, u.c.id == t.c.user_id
+            )
         ):
             said = self.tokens.get(token_id)
             if said is None:
@@ -160,6 +171,16 @@ class IdentityReplay:
                 )  # fmt: skip
             if said["revoked"] and revoked_at is None:
                 found.append(("token", token_id, "the ledger revoked it, but its row works again"))
+            fingerprint = said["fingerprint"]
+            if fingerprint is not None and fingerprint != _fingerprint(secret_hash):
+                found.append(
+                    (
+                        "token",
+                        token_id,
+                        "its stored hash is not the one it was made with: another secret signs "
+                        "in with it",
+                    )
+                )
         return found
 
     def _project_problems(self, conn: Connection) -> list[tuple[str, str, str]]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
 from labledger.tracking.run import start_run
+from labledger.workspace.identity_replay import IdentityReplay
+from labledger.workspace.ledger import iter_entries
 from labledger.workspace.local_store import LocalBlobStore
 from labledger.workspace.verify import verify_workspace
 
@@ -331,6 +334,55 @@ def test_tokens_projects_and_keys_edited_in_the_catalog_show(workspace: Workspac
     assert {("token", eds.token.id), ("token", gone.token.id)} <= found
     assert any(kind == "project" for kind, _ in found)
     assert ("key", f"{key[:16]}...") in found
+
+
+def test_a_token_hash_replaced_in_the_catalog_shows(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService
+    from labledger.identity.hashing import new_token_secret, token_hash
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ed", by="root")
+    issued = service.issue_token("ed", "laptop", by="root")
+    assert verify_workspace(workspace, blobs=False).ok
+    # Someone who can write the catalog swaps in the hash of a secret of their own: the token
+    # id, its owner and its expiry are all still the ones the ledger vouches for.
+    mine = new_token_secret()
+    _edit(
+        workspace,
+        "UPDATE api_tokens SET secret_hash = :h WHERE id = :t",
+        h=token_hash(mine),
+        t=issued.token.id,
+    )
+    assert service.authenticate_token(mine).name == "ed"  # the swap works...
+    problems = verify_workspace(workspace, blobs=False).problems
+    assert [(p.kind, p.id) for p in problems] == [("token", issued.token.id)]  # ...and shows
+    assert "its stored hash is not the one it was made with" in problems[0].reason
+    _edit(
+        workspace,
+        "UPDATE api_tokens SET secret_hash = :h WHERE id = :t",
+        h=token_hash(issued.secret),
+        t=issued.token.id,
+    )
+    assert verify_workspace(workspace, blobs=False).ok
+
+
+def test_a_token_entry_made_before_fingerprints_is_not_held_to_one(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ed", by="root")
+    issued = service.issue_token("ed", "laptop", by="root")
+    _edit(
+        workspace,
+        "UPDATE api_tokens SET secret_hash = 'x' WHERE id = :t",
+        t=issued.token.id,
+    )
+    replay = IdentityReplay()
+    with workspace.read() as conn:
+        for entry in iter_entries(conn, kinds=["user.created", "token.created"]):
+            payload = {k: v for k, v in entry.payload.items() if k != "hash_fingerprint"}
+            replay.visit(dataclasses.replace(entry, payload=payload))
+        assert replay.problems(conn) == []
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """The SQL ``IdentityStore`` (SQLAlchemy Core; SQLite and PostgreSQL alike).
 
 Each write is one transaction holding its rows and its ledger entry. Ledger payloads name who did
-what to whom; they never hold a password hash, a token secret or a token's hash.
+what to whom; they never hold a password hash, a token secret or a token's hash (a token's entry
+holds a fingerprint of its hash, ``token_hash_fingerprint``, which ``verify`` holds the row to).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from labledger.stores.identity import (
     TokenMatch,
     User,
     UserKey,
+    token_hash_fingerprint,
 )
 from labledger.workspace import schema
 from labledger.workspace.sql.user_keys import add_user_key, list_user_keys, revoke_user_key
@@ -227,6 +229,7 @@ class SqlIdentityStore:
                 "name": token.name,
                 "expires_at": token.expires_at,
                 "by": by,
+                "hash_fingerprint": token_hash_fingerprint(token.secret_hash),
             }
             if token.parent_id is not None:
                 payload["made_with"] = token.parent_id
