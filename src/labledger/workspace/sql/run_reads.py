@@ -19,6 +19,7 @@ from labledger.stores.pages import KeyPart, Page, decode_key, encode_token
 from labledger.stores.runs import MetricPoint, Run, RunLiveness
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_by_id
+from labledger.workspace.sql.metric_order import metric_sort_key, metric_sorted_rows
 from labledger.workspace.sql.run_filters import compile_filter, sort_columns
 from labledger.workspace.sqlite_driver import driver_connection
 
@@ -241,6 +242,16 @@ def run_page(
 ) -> Page[Run]:
     """One page of a run search (see ``RunStore.search_runs``)."""
     size = _page_size(max_results)
+    sorting = metric_sort_key(query)
+    if sorting is not None:  # sorted by one metric: read from its index
+        after = None
+        if page_token is not None:
+            last_value, last_id = decode_key(page_token, ["sortable", "text"])
+            after = (last_value, last_id)
+        found = metric_sorted_rows(conn, query, sorting, after, size + 1)
+        if found is not None:
+            rows = [row for row, _ in found]
+            return _page_of(conn, rows, [[value] for _, value in found], size)
     columns = sort_columns(query.order_by)
     labelled = [column.label(f"sort_{i}") for i, (column, _) in enumerate(columns)]
     statement = sa.select(_runs, *labelled)
@@ -258,13 +269,19 @@ def run_page(
         for column, descending in columns
     ]
     rows = conn.execute(statement.order_by(*order, _runs.c.id.desc()).limit(size + 1)).all()
+    sorts = [[row._mapping[f"sort_{i}"] for i in range(len(columns))] for row in rows]
+    return _page_of(conn, rows, sorts, size)
+
+
+def _page_of(
+    conn: Connection, rows: Sequence[Row[Any]], sorts: Sequence[Sequence[Any]], size: int
+) -> Page[Run]:
+    """The page of the first ``size`` of ``rows`` (read one beyond, to know whether more follow),
+    whose token names the last one's sort values (``sorts``, one list a row) and id."""
     next_token = None
     if len(rows) > size:
         rows = rows[:size]
-        last = rows[-1]
-        next_token = encode_token(
-            [*(last._mapping[f"sort_{i}"] for i in range(len(columns))), last.id]
-        )
+        next_token = encode_token([*sorts[size - 1], rows[-1].id])
     return Page(hydrate(conn, rows), next_token)
 
 
