@@ -101,6 +101,8 @@ runs = Table(
     Index(None, "project_id", "id"),
     Index(None, "status", "id"),
     Index(None, "name"),
+    # Sorted by start time (``order_by=["started_at DESC"]``, MLflow's order) across projects.
+    Index(None, "started_at", "id"),
 )
 
 params = Table(

@@ -67,6 +67,16 @@ def test_a_projects_runs_are_listed_through_an_index_in_their_order(
             assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
+@pytest.mark.parametrize("order", ["started_at DESC", "started_at"])
+def test_runs_sorted_by_start_time_are_read_through_an_index(ws: Workspace, order: str) -> None:
+    from labledger.tracking.filters import parse_order_by
+
+    query = RunQuery(order_by=parse_order_by([order]))
+    for plan in _plans(ws, lambda: ws.stores.runs.search_runs(query, max_results=100)):
+        assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+        assert "ix_runs_started_at_id" in plan, plan
+
+
 @pytest.mark.parametrize("projects", [None, "mine"])
 def test_artifacts_are_listed_through_an_index_in_their_order(
     ws: Workspace, projects: str | None
@@ -98,5 +108,22 @@ def test_a_catalog_at_revision_0010_gains_the_listing_indexes(tmp_path: Path) ->
             names = {index["name"] for index in inspector.get_indexes("runs")}
             assert "ix_runs_status_id" in names
             assert "ix_runs_status" not in names
+    finally:
+        ws.close()
+
+
+def test_a_catalog_at_revision_0011_gains_the_start_time_index(tmp_path: Path) -> None:
+    Workspace.init(tmp_path).close()
+    ws = Workspace.open(tmp_path)
+    with ws.catalog.writer.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_runs_started_at_id")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0011'")
+    ws.close()
+    assert Workspace.migrate(tmp_path).from_revision == "0011"
+    ws = Workspace.open(tmp_path)
+    try:
+        with ws.catalog.reader.connect() as conn:
+            names = {index["name"] for index in sa.inspect(conn).get_indexes("runs")}
+        assert "ix_runs_started_at_id" in names
     finally:
         ws.close()

@@ -90,7 +90,7 @@ def _conditions(query: RunQuery) -> list[sa.ColumnElement[bool]]:
 
 
 def _matching(
-    conn: Connection, query: RunQuery, candidates: Sequence[Row[Any]]
+    conn: Connection, query: RunQuery, candidates: Sequence[Row[Any, Any]]
 ) -> list[tuple[Row[Any], float | None]]:
     """The ``runs`` rows of the ``(run_id, value)`` ``candidates`` that ``query`` matches, in
     the candidates' order, each with its value."""

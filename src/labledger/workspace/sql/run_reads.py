@@ -248,10 +248,10 @@ def run_page(
         if page_token is not None:
             last_value, last_id = decode_key(page_token, ["sortable", "text"])
             after = (last_value, last_id)
-        found = metric_sorted_rows(conn, query, sorting, after, size + 1)
-        if found is not None:
-            rows = [row for row, _ in found]
-            return _page_of(conn, rows, [[value] for _, value in found], size)
+        sorted_rows = metric_sorted_rows(conn, query, sorting, after, size + 1)
+        if sorted_rows is not None:
+            rows = [row for row, _ in sorted_rows]
+            return _page_of(conn, rows, [[value] for _, value in sorted_rows], size)
     columns = sort_columns(query.order_by)
     labelled = [column.label(f"sort_{i}") for i, (column, _) in enumerate(columns)]
     statement = sa.select(_runs, *labelled)
@@ -268,9 +268,9 @@ def run_page(
         (column.desc() if descending else column.asc()).nulls_last()
         for column, descending in columns
     ]
-    rows = conn.execute(statement.order_by(*order, _runs.c.id.desc()).limit(size + 1)).all()
-    sorts = [[row._mapping[f"sort_{i}"] for i in range(len(columns))] for row in rows]
-    return _page_of(conn, rows, sorts, size)
+    found = conn.execute(statement.order_by(*order, _runs.c.id.desc()).limit(size + 1)).all()
+    sorts = [[row._mapping[f"sort_{i}"] for i in range(len(columns))] for row in found]
+    return _page_of(conn, found, sorts, size)
 
 
 def _page_of(
