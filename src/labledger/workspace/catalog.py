@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD_REVISION", "Catalog", "Migration", "check_revision", "upgrade"]
 
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_TIMEOUT_MS = 60_000
 # The PostgreSQL advisory lock that serialises migrations (any fixed 64-bit number; "lbldgr").

@@ -289,3 +289,22 @@ def test_a_negative_zero_is_logged_as_zero_and_the_run_verifies(workspace: Works
     assert [math.copysign(1.0, point.value) for point in history] == [1.0, 1.0]
     assert math.copysign(1.0, get_run(run.id, workspace=workspace).metrics["loss"]) == 1.0
     assert verify_workspace(workspace, blobs=False).ok
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        {"metrics": [("loss", 0.5, 0, 1.0, 1)]},
+        {"params": [("lr", "0.1", 0.1)]},
+        {"metrics": [("loss", 0.5, 0, 1.0, 1)], "params": [("lr", "0.1", 0.1)]},
+    ],
+)
+def test_a_batch_for_an_unknown_run_is_not_found_and_writes_nothing(
+    workspace: Workspace, batch: dict[str, list[tuple[object, ...]]]
+) -> None:
+    unknown = "0193a5b0-0000-7000-8000-000000000000"
+    with pytest.raises(NotFoundError, match=f"no run with id {unknown}"):
+        workspace.stores.runs.log_batch(unknown, **batch)  # type: ignore[arg-type]
+    with workspace.read() as conn:
+        for table in (schema.metrics, schema.params, schema.latest_metrics):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0

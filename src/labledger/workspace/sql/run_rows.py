@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import bindparam, select, tuple_, update
 
-from labledger._foundation.errors import ConflictError, RunStateError
+from labledger._foundation.errors import ConflictError, NotFoundError, RunStateError
 from labledger.workspace import schema
 from labledger.workspace.sqlite_driver import (
     driver_connection,
@@ -459,12 +459,19 @@ def require_running_or_stored(
     again whose rows are all stored already (its first answer was lost): whether to write it.
 
     Raises:
+        NotFoundError: The catalog has no such run.
         RunStateError: The run has ended and the batch holds a row it does not have.
         ConflictError: The run has ended and the batch holds other content under a stored seq
             (or another value of a stored param).
     """
     status = _locked_status(conn, run_id)
-    if status is None or status == "running":
+    if status is None:
+        # Checked here, with the run's row locked: on PostgreSQL no foreign key checks it again.
+        raise NotFoundError(
+            f"no run with id {run_id}",
+            hint="start a run with labledger.start_run(); list runs with `labledger runs list`",
+        )
+    if status == "running":
         return True
     if metrics:
         seqs = [row[4] for row in metrics]
