@@ -118,7 +118,9 @@ class ActiveRun:
         # threads race); otherwise the seal digests the rows as the catalog holds them.
         self._metrics_digest = MetricsDigest()
         self._digested = 0
-        self._digest_in_order = True
+        # A server seals with the digest of the rows it holds and takes none from a client: the
+        # digest is kept only where the run's catalog is written from this process.
+        self._digest_in_order = not workspace.settings.server_url
         self._buffer = MetricBuffer(self._write_metrics, heartbeat=self._heartbeat)
         self._buffer_started = False
 

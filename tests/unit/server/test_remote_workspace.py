@@ -335,3 +335,29 @@ def test_a_page_of_runs_is_judged_without_asking_again_which_are_alive(
     assert found["dead"].lost is not None and "gone" in found["dead"].lost
     alive.end()
     dead.end()
+
+
+def test_a_remote_run_leaves_the_digest_to_the_server(
+    workspace: Workspace, open_as: Callable[[str], RemoteWorkspace], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger.workspace.records import MetricsDigest
+    from labledger.workspace.verify import verify_workspace
+
+    digested: list[tuple[object, int]] = []
+    update = MetricsDigest.update
+
+    def counting(self: MetricsDigest, rows: Any) -> None:
+        rows = list(rows)
+        digested.append((self, len(rows)))
+        update(self, rows)
+
+    monkeypatch.setattr(MetricsDigest, "update", counting)
+    run = start_run("remote", workspace=open_as("ed"))
+    for step in range(10):
+        run.log_metrics({"loss": 1.0 / (step + 1), "acc": step / 10}, step=step)
+    run.flush()
+    assert digested == []  # the client keeps no digest of what it sent...
+    run.end()
+    # ...the server digested the 20 rows it holds, and its seal verifies.
+    assert sum(count for _, count in digested) == 20
+    assert verify_workspace(workspace, blobs=False).ok
