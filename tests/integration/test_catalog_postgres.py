@@ -170,3 +170,24 @@ def test_pooled_connections_are_checked_only_after_sitting_idle(
         assert len(pings) >= 1
     finally:
         cat.dispose()
+
+
+def test_reads_open_no_transaction_and_verify_reads_one_snapshot(pg_workspace: Workspace) -> None:
+    from psycopg.pq import TransactionStatus
+
+    run = start_run("r", workspace=pg_workspace)
+    run.log_metric("loss", 0.5)
+    run.end()
+    with pg_workspace.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar() == 1
+        # No BEGIN was sent, so none is rolled back when the pool takes the connection back.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None and raw.info.transaction_status == TransactionStatus.IDLE
+    with pg_workspace.read() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ")  # as verify asks
+        first = conn.execute(sa.text("SELECT txid_current()")).scalar()
+        assert conn.execute(sa.text("SELECT txid_current()")).scalar() == first  # one transaction
+    with pg_workspace.read() as conn:  # the pool lent it back in autocommit
+        raw = conn.connection.dbapi_connection
+        assert raw is not None and raw.autocommit
+    assert verify_workspace(pg_workspace, blobs=False).ok
