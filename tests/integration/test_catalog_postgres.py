@@ -109,7 +109,10 @@ def test_concurrent_appends_keep_one_unforked_chain(
                 barrier.wait()
                 for i in range(per_thread):
                     with ws.write() as conn:
+                        # Two entries a transaction, as a seal with artifacts writes: the second
+                        # chains to the first without reading the head again.
                         ws.record(conn, "test.concurrent", f"w{worker}", {"worker": worker, "i": i})
+                        ws.record(conn, "test.second", f"w{worker}", {"worker": worker, "i": i})
         except BaseException as error:
             errors.append(error)
 
@@ -126,6 +129,10 @@ def test_concurrent_appends_keep_one_unforked_chain(
     assert checked == len(entries)
     concurrent = [e for e in entries if e.kind == "test.concurrent"]
     assert len(concurrent) == threads_n * per_thread
+    seconds = [e for e in entries if e.kind == "test.second"]
+    assert [(e.subject, e.payload) for e in seconds] == [(e.subject, e.payload) for e in concurrent]
+    by_seq = {e.seq: e for e in entries}
+    assert all(by_seq[e.seq - 1].kind == "test.concurrent" for e in seconds)  # each right after
     assert entries[0].prev_hash == GENESIS_HASH
     assert len({e.prev_hash for e in entries}) == len(entries)
     for before, after in itertools.pairwise(entries):
@@ -191,3 +198,29 @@ def test_reads_open_no_transaction_and_verify_reads_one_snapshot(pg_workspace: W
         raw = conn.connection.dbapi_connection
         assert raw is not None and raw.autocommit
     assert verify_workspace(pg_workspace, blobs=False).ok
+
+
+def test_a_write_locks_the_ledger_and_reads_its_head_once(pg_workspace: Workspace) -> None:
+    from labledger.workspace.ledger import lock_ledger
+
+    statements: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(pg_workspace.catalog.writer, "before_cursor_execute", note)
+    try:
+        with pg_workspace.write() as conn:
+            lock_ledger(conn)
+            for i in range(3):
+                pg_workspace.record(conn, "test.once", "s", {"i": i})
+        with pg_workspace.write() as conn:  # a new transaction takes the lock again
+            pg_workspace.record(conn, "test.once", "s", {"i": 3})
+    finally:
+        sa.event.remove(pg_workspace.catalog.writer, "before_cursor_execute", note)
+    assert sum("pg_advisory_xact_lock" in s for s in statements) == 2
+    assert sum(s.lstrip().startswith("SELECT ledger.seq, ledger.hash") for s in statements) == 2
+    with pg_workspace.read() as conn:
+        _, problems = verify_chain(conn)
+        once = [e.payload["i"] for e in iter_entries(conn, kind="test.once")]
+    assert problems == [] and once == [0, 1, 2, 3]

@@ -51,6 +51,7 @@ __all__ = [
     "iter_entries",
     "ledger_head",
     "lock_ledger",
+    "note_head",
     "row_leaf",
     "verify_chain",
     "walk_chain",
@@ -185,12 +186,38 @@ def _body(
 def lock_ledger(conn: Connection) -> None:
     """Take the ledger's append lock for the rest of ``conn``'s write transaction.
 
-    On PostgreSQL a transaction-scoped advisory lock (taking it again in the same transaction is
-    free); SQLite write transactions begin IMMEDIATE, so they hold it already. Appending an entry
-    takes it; so must anything else that writes what the ledger's head determines (its tree).
+    On PostgreSQL a transaction-scoped advisory lock, taken once a transaction (see
+    ``note_head``); SQLite write transactions begin IMMEDIATE, so they hold it already. Appending
+    an entry takes it; so must anything else that writes what the ledger's head determines (its
+    tree).
     """
-    if driver_connection(conn) is None and conn.dialect.name == "postgresql":
+    postgres = driver_connection(conn) is None and conn.dialect.name == "postgresql"
+    if postgres and _held(conn) is None:
         conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
+        conn.info[_LOCKED] = (conn.get_transaction(), None)
+
+
+# PostgreSQL: what this transaction knows of the ledger while it holds the append lock: that it
+# holds it, and the head once read or written. Every statement under the lock waits for the
+# server's GIL again after its round trip, and other writers wait for the lock meanwhile, so a
+# run's seal reads the head once, not once per entry (and takes the lock once).
+_LOCKED = "labledger.ledger_locked"
+
+
+def _held(conn: Connection) -> tuple[Any, tuple[int, str] | None] | None:
+    """``(transaction, head or None)`` when this transaction holds the append lock."""
+    held = conn.info.get(_LOCKED)
+    if held is None or held[0] is not conn.get_transaction():
+        return None
+    return held  # type: ignore[no-any-return]
+
+
+def note_head(conn: Connection, head: tuple[int, str]) -> None:
+    """Remember ``head`` as the ledger's (seq, hash) for the rest of the transaction, which
+    holds the append lock (nobody else can move it; this transaction's own appends note theirs).
+    Nothing on SQLite, whose head is read from the same file."""
+    if _held(conn) is not None:
+        conn.info[_LOCKED] = (conn.get_transaction(), head)
 
 
 def append_entry(
@@ -225,10 +252,15 @@ def _read_head(conn: Connection, db: sqlite3.Connection | None) -> tuple[int, st
     if db is not None:
         # SQLite write transactions begin IMMEDIATE: nobody else can extend the head meanwhile.
         row = db.execute(_SQLITE_HEAD).fetchone()
-    else:
-        lock_ledger(conn)
-        row = conn.execute(_HEAD).first()
-    return (row[0], row[1]) if row is not None else (0, GENESIS_HASH)
+        return (row[0], row[1]) if row is not None else (0, GENESIS_HASH)
+    lock_ledger(conn)
+    held = _held(conn)
+    if held is not None and held[1] is not None:
+        return held[1]
+    row = conn.execute(_HEAD).first()
+    head = (row[0], row[1]) if row is not None else (0, GENESIS_HASH)
+    note_head(conn, head)
+    return head
 
 
 def chain_entry(
@@ -262,6 +294,7 @@ def chain_entry(
         db.execute(_SQLITE_INSERT, values)
     else:
         conn.execute(_INSERT, dict(zip(_COLUMNS, values, strict=True)))
+        note_head(conn, (seq, hash_))
     return LedgerEntry(seq, id_, kind, actor, subject, payload, created_at, prev, hash_, signature)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.canonical import canonical_text
-from labledger.workspace.ledger import GENESIS_HASH, iter_entries, row_leaf
+from labledger.workspace.ledger import GENESIS_HASH, iter_entries, note_head, row_leaf
 from labledger.workspace.merkle import RootBuilder, leaf_hash
 from labledger.workspace.sqlite_driver import driver_connection
 from labledger.workspace.verify_state import state_path, write_state_file
@@ -106,19 +106,6 @@ def _rows(conn: Connection, after: int) -> Iterator[tuple[Any, ...]]:
         )
 
 
-def _hash_at(conn: Connection, seq: int) -> str | None:
-    db = driver_connection(conn)
-    if db is not None:
-        row = db.execute("SELECT hash FROM ledger WHERE seq = ?", (seq,)).fetchone()
-        return None if row is None else str(row[0])
-    from sqlalchemy import select
-
-    from labledger.workspace import schema
-
-    value = conn.execute(select(schema.ledger.c.hash).where(schema.ledger.c.seq == seq)).scalar()
-    return None if value is None else str(value)
-
-
 def advance_tip(workspace: Workspace, conn: Connection, workspace_id: str) -> Tip:
     """The tip extended to every entry ``conn`` sees, each checked to chain to the one before.
 
@@ -130,11 +117,14 @@ def advance_tip(workspace: Workspace, conn: Connection, workspace_id: str) -> Ti
     if tip is None or tip.workspace != workspace_id:
         tip = _load(workspace, workspace_id)
     size, head, builder = tip.size, tip.head, tip.builder.copy()
-    if size and _hash_at(conn, size) != head:
+    # The tip's own entry comes first (one read for it and those after it): it must be there
+    # as this user saw it.
+    rows = _rows(conn, max(size - 1, 0))
+    if size and next((row[8] for row in rows if row[0] == size), None) != head:
         raise LedgerMoved(
             f"ledger entry #{size} is gone or changed since this user last saw it (cut or rewritten)"
         )
-    for seq, id_, kind, actor, subject, payload, created_at, prev_hash, hash_ in _rows(conn, size):
+    for seq, id_, kind, actor, subject, payload, created_at, prev_hash, hash_ in rows:
         if seq != size + 1 or prev_hash != head:
             raise LedgerMoved(
                 f"ledger entry #{seq} does not follow entry #{size} as this user last saw it"
@@ -145,6 +135,7 @@ def advance_tip(workspace: Workspace, conn: Connection, workspace_id: str) -> Ti
             raise LedgerMoved(f"ledger entry #{seq}'s content does not match its hash")
         builder.add(leaf_hash(leaf))
         size, head = seq, hash_
+    note_head(conn, (size, head))  # the ledger's head, when this transaction holds its lock
     fresh = Tip(
         workspace_id, size, head, builder, tip.saved_at, dirty=size != tip.size or tip.dirty
     )

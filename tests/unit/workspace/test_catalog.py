@@ -181,7 +181,9 @@ def test_postgres_urls_use_the_psycopg_driver() -> None:
     catalog = Catalog("postgresql://lab:s3cret@127.0.0.1:1/lab")
     try:
         assert catalog.dialect == "postgresql"
-        assert catalog.writer is catalog.reader
+        # One pool; reads in autocommit (no BEGIN or ROLLBACK round trip).
+        assert catalog.reader.pool is catalog.writer.pool
+        assert catalog.reader.get_execution_options()["isolation_level"] == "AUTOCOMMIT"
         assert catalog.writer.url.drivername == "postgresql+psycopg"
     finally:
         catalog.dispose()
