@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["LocalPostgres", "create_database", "local_postgres", "postgres_available"]
+__all__ = [
+    "LocalPostgres",
+    "create_database",
+    "local_postgres",
+    "postgres_available",
+    "postgres_cpu_s",
+]
 
 _START_TIMEOUT_S = 60
 
@@ -41,6 +47,29 @@ def _bindir() -> Path | None:
         if (initdb.parent / "pg_ctl").is_file() and (initdb.parent / "postgres").is_file():
             return initdb.parent
     return None
+
+
+def postgres_cpu_s() -> float | None:
+    """User plus system CPU seconds of every live ``postgres`` process on this machine so far (the
+    local server and its backends), or ``None`` where ``/proc`` cannot tell. A backend that exits
+    takes its time with it: read it over a stretch in which the clients stay connected."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, _, rest = stat[stat.index("(") + 1 :].rpartition(")")
+        if name.startswith("postgres"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def postgres_available() -> str | None:

@@ -76,6 +76,7 @@ class Outcome:
     runs: dict[str, int] = field(default_factory=dict)
     catalog_runs: int = 0
     server_cpu_s: float | None = None  # the server's processes, from the release to the last writer
+    database_cpu_s: float | None = None  # the local PostgreSQL's processes, over the same stretch
     writers_cpu_s: float = 0.0  # the writer processes' CPU over their work
     listers_cpu_s: float = 0.0  # the lister processes' CPU until they were told to stop
     found: int = 0
@@ -135,6 +136,25 @@ def results_of(plan: Plan, ours: Outcome, peer: Outcome | None) -> list[Result]:
                 "included)",
                 peer_note=f"{peer.server_cpu_s:.1f} CPU s, all workers"
                 if peer and peer.server_cpu_s
+                else "",
+            )
+        )
+    if ours.database_cpu_s or (peer and peer.database_cpu_s):
+        rows.append(
+            Result(
+                group,
+                "ingest per second of server and database CPU",
+                ours.values / (ours.server_cpu_s + ours.database_cpu_s)
+                if ours.server_cpu_s and ours.database_cpu_s
+                else math.nan,
+                peer.values / (peer.server_cpu_s + peer.database_cpu_s)
+                if peer and peer.server_cpu_s and peer.database_cpu_s
+                else None,
+                "values/s",
+                None,
+                note=f"database {ours.database_cpu_s or 0:.1f} CPU s",
+                peer_note=f"database {peer.database_cpu_s:.1f} CPU s"
+                if peer and peer.database_cpu_s
                 else "",
             )
         )

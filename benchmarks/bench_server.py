@@ -5,8 +5,9 @@ given with ``--postgres URL`` or can be started here) and each tool, in the same
 
 1. the catalog is pre-filled (labledger: ``--prefill`` runs of 5 params + 5 metrics, written on the
    workspace directly with the Python API before the server starts; MLflow: none, its list and
-   search are measured over the runs it has, which the output says); on PostgreSQL the tables'
-   statistics are then gathered (``ANALYZE``), as autovacuum does on a live server;
+   search are measured over the runs it has, which the output says); on PostgreSQL the tables are
+   then vacuumed and their statistics gathered (``VACUUM ANALYZE``), as autovacuum does on a live
+   server, and the load's pages written out (``CHECKPOINT``);
 2. the server starts on a free 127.0.0.1 port (labledger: one process; MLflow: ``--workers``);
 3. ``--clients`` writer processes each create ``--runs-per-client`` runs and log ``--values``
    metric values in all, in batches of ``--batch``, while ``--listers`` processes list and search
@@ -17,7 +18,9 @@ given with ``--postgres URL`` or can be started here) and each tool, in the same
    query's own cost beside its cost under the load.
 
 Ingest throughput is every value logged over the wall time from the start signal to the last
-writer's end (creating and finishing runs included). Latencies are p50 / p99 per operation.
+writer's end (creating and finishing runs included). Latencies are p50 / p99 per operation. The
+CPU the server's processes used over the load is reported beside it, and, on a PostgreSQL this
+run started, the CPU of the database's processes (both tools use the same server).
 
 Run: ``.venv-bench/bin/python benchmarks/bench_server.py [--quick] [--postgres URL] [--json FILE]``.
 """
@@ -47,7 +50,7 @@ from _common import (
     timed,
     write_json,
 )
-from _postgres import create_database, local_postgres, postgres_available
+from _postgres import create_database, local_postgres, postgres_available, postgres_cpu_s
 from _server_clients import (
     Load,
     Report,
@@ -72,6 +75,8 @@ from _server_report import (
 )
 from _servers import Served, labledger_server, mlflow_server
 
+# Whether this run started its own PostgreSQL, whose processes' CPU it then reports.
+_LOCAL_POSTGRES = {"started": False}
 _SETUP_ALLOWANCE_S = 240.0  # for the clients to start and import before the time limit runs
 _GRACE_S = 120.0
 
@@ -203,6 +208,8 @@ def drive(
             outcome.errors.append("the clients did not get ready (see their errors)")
     console.print(f"  clients ready in {ready.seconds:.1f} s (processes started, imports done)")
     cpu_before, cpu_after = served.cpu_s(), None
+    database = catalog == "PostgreSQL" and _LOCAL_POSTGRES["started"]
+    database_before, database_after = (postgres_cpu_s() if database else None), None
     gathered: list[Report] = []
     writers_left = plan.clients
     limit = load.deadline + _GRACE_S
@@ -220,6 +227,7 @@ def drive(
             writers_left -= 1
             if writers_left == 0:
                 cpu_after = served.cpu_s()
+                database_after = postgres_cpu_s() if database else None
     stop.set()
     for process in processes:
         process.join(timeout=10)
@@ -241,6 +249,8 @@ def drive(
     outcome.listers_cpu_s = sum(r.cpu_s for r in gathered if r.role.startswith("lister"))
     if cpu_before is not None and cpu_after is not None:
         outcome.server_cpu_s = cpu_after - cpu_before
+    if database_before is not None and database_after is not None:
+        outcome.database_cpu_s = database_after - database_before
     if writers and all(r.started for r in writers):
         outcome.seconds = max(r.ended for r in writers) - min(r.started for r in writers)
         console.print(f"  load: {outcome.values:,} values in {outcome.seconds:.1f} s")
@@ -249,6 +259,8 @@ def drive(
             f"  server CPU over the load: {outcome.server_cpu_s:.1f} s "
             f"({outcome.values / outcome.server_cpu_s:,.0f} values per CPU second)"
         )
+    if outcome.database_cpu_s is not None:
+        console.print(f"  PostgreSQL's CPU over the load: {outcome.database_cpu_s:.1f} s")
     if outcome.values and outcome.seconds > 0:
         # Clients and server share the machine's cores: what the clients spend, the server lacks.
         cores = os.cpu_count() or 1
@@ -351,6 +363,7 @@ def postgres_servers(stack: ExitStack, args: argparse.Namespace, scratch: Path) 
         return None
     console.print("starting a local PostgreSQL (initdb, fsync off)...")
     cluster = stack.enter_context(local_postgres())
+    _LOCAL_POSTGRES["started"] = True
     return cluster.url("postgres")
 
 
