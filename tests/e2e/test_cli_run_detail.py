@@ -72,7 +72,7 @@ def test_show_lists_tasks_outputs_logs_metadata_and_collections(
     document = json.loads(cli("runs", "show", run_id, "-w", where, "--json").stdout)
     tasks = {task["node"]: task for task in document["tasks"]}
     assert tasks["load"]["status"] == "cached"
-    assert tasks["scale"]["status"] == "ran"
+    assert tasks["scale"]["status"] == "finished"  # as `labledger run` says it
     assert tasks["scale"]["duration_s"] is not None
     outputs = {output["node"]: output for output in document["outputs"]}
     assert outputs["load"]["produced"] is False
@@ -83,7 +83,7 @@ def test_show_lists_tasks_outputs_logs_metadata_and_collections(
     table = cli("runs", "show", run_id, "-w", where).stdout
     lines = table.splitlines()
     assert any("load" in line and "cached" in line for line in lines)
-    assert any("scale" in line and "ran" in line for line in lines)
+    assert any("scale" in line and "finished" in line for line in lines)
     assert any("load" in line and "reused" in line for line in lines)
     assert any("dose" in line and "mg" in line for line in lines)
     assert "pilot" in table

@@ -346,7 +346,7 @@ def _print_metrics(run: Run, history: dict[str, list[MetricPoint]]) -> None:
 
 
 _INPUT_KIND = {"file": "file", "tree": "folder", "reference": "reference only"}
-_TASK_STYLE = {"ran": "green", "cached": "cyan", "failed": "red", "skipped": "yellow"}
+_TASK_STYLE = {"finished": "green", "cached": "cyan", "failed": "red", "skipped": "yellow"}
 
 
 def _print_pipeline(detail: RunDetail, shown: dict[str, str], wide: bool) -> None:

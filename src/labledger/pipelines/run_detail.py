@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MetadataEntry", "RunDetail", "RunOutput", "TaskSummary", "describe_run"]
 
-# How a stored task status reads to a person: a finished task is one that ran.
-_TASK_STATUS = {"finished": "ran", "cached": "cached", "failed": "failed", "skipped": "skipped"}
-
 
 @dataclass(frozen=True, slots=True)
 class TaskSummary:
@@ -30,7 +27,8 @@ class TaskSummary:
     Attributes:
         node: Its name in the run's graph (``train``, or ``train_2`` for a second call).
         step: The step it ran, as ``module:function``.
-        status: ``ran``, ``cached``, ``failed``, ``skipped`` (or the stored status, e.g. running).
+        status: ``finished`` (it ran), ``cached``, ``failed``, ``skipped`` (or ``running``), as
+            ``labledger run`` and ``runs logs`` say it.
         duration_s: Seconds it ran; ``None`` when it did not run or has not ended.
         has_log: Whether its printed output was captured.
         cached_from: For a cached task, the task whose outputs it reused.
@@ -101,7 +99,7 @@ def _tasks(ws: Workspace, run_id: str) -> tuple[TaskSummary, ...]:
         TaskSummary(
             node=row.node,
             step=row.step,
-            status=_TASK_STATUS.get(row.status, row.status),
+            status=row.status,
             duration_s=row.ended_at - row.started_at
             if row.status != "cached" and row.started_at is not None and row.ended_at is not None
             else None,

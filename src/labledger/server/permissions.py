@@ -133,6 +133,27 @@ class ProjectScope:
             hint="ask a project admin for a higher role",
         )
 
+    def require_anywhere(self) -> None:
+        """Check the user holds the needed role in some project: a route that writes where its
+        body says refuses a user who may write nowhere, even when the body names nothing, as it
+        would any body they sent.
+
+        Raises:
+            PermissionDeniedError: They hold it in no project.
+        """
+        if self.user.is_admin or any(r.allows(self.needed) for r in self.roles.values()):
+            return
+        current = self._current()
+        if current is not None:
+            current.require_anywhere()
+            return
+        held = sorted((self.names.get(p, p), r) for p, r in self.roles.items())
+        where = ", ".join(f"{r.value} in {name}" for name, r in held) or "in no project"
+        raise PermissionDeniedError(
+            f"{self.user.name} is {where}; this needs {self.needed.value}",
+            hint="ask a project admin for a higher role",
+        )
+
     def allowed(self, project_id: str | None) -> bool:
         """Whether the user holds the needed role in ``project_id``."""
         role = self.role(project_id)

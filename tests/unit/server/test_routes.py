@@ -602,3 +602,35 @@ def test_a_user_made_through_a_single_user_server_ends_its_tokenless_bodies_at_o
         assert made.status_code == 201, made.text
         answer = client.post("/api/v1/runs/search", content=bad, headers=headers)
         _is_error(answer, 401, "unauthenticated")
+
+
+def test_a_viewer_gets_no_success_from_any_write_route_even_with_an_empty_body(
+    client: TestClient, as_user: Any
+) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    writes = [
+        (method, path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if operation["x-labledger-permission"] in ("project:editor", "project:admin")
+    ]
+    assert len(writes) >= 10
+    fake = "0193a5b0-0000-7000-8000-000000000000"
+    answered = {}
+    for method, path in writes:
+        url = path
+        for name in ("run_id", "id", "name", "project", "user", "digest", "upload_id", "key"):
+            url = url.replace("{" + name + "}", "assay" if name == "project" else fake)
+        body = None if method in ("get", "delete") else {}
+        response = client.request(method.upper(), url, json=body, headers=as_user("vera"))
+        answered[f"{method.upper()} {path}"] = response.status_code
+    succeeded = {route: status for route, status in answered.items() if status < 300}
+    assert succeeded == {}, succeeded
+
+
+def test_reaping_as_a_viewer_says_what_role_it_needs(client: TestClient, as_user: Any) -> None:
+    body = _is_error(
+        client.post("/api/v1/runs/reap", json={}, headers=as_user("vera")), 403, "permission_denied"
+    )
+    assert body["message"] == "vera is viewer in assay; this needs editor"
+    assert client.post("/api/v1/runs/reap", json={}, headers=as_user("ed")).json() == {"ids": []}

@@ -231,6 +231,7 @@ def record_tasks(request: Request, scope: Writer, body: TaskBatchIn) -> RemapOut
     their run's project as made by the signed-in user, whatever the rows say. Sending the
     same batch again changes nothing and answers the same remap.
     """
+    scope.require_anywhere()  # an empty batch from a viewer is refused too
     ws = _workspace(request)
     store = ws.stores.tasks
     for artifact in body.artifacts:
