@@ -86,44 +86,44 @@ def test_artifacts_are_listed_through_an_index_in_their_order(
         assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
-def test_a_catalog_at_revision_0010_gains_the_listing_indexes(tmp_path: Path) -> None:
+def _migrated_from(tmp_path: Path, revision: str, *statements: str) -> dict[str, set[str]]:
+    """The index names of ``runs`` and ``artifacts`` once a new catalog, taken back to
+    ``revision`` by ``statements``, is migrated to the head again."""
     Workspace.init(tmp_path).close()
     ws = Workspace.open(tmp_path)
     with ws.catalog.writer.begin() as conn:
-        for name in (*_INDEXES.values(), "ix_artifacts_created_at_id", "ix_runs_status_id"):
-            conn.exec_driver_sql(f"DROP INDEX {name}")
-        conn.exec_driver_sql("CREATE INDEX ix_runs_status ON runs (status)")
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0010'")
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+        conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{revision}'")
     ws.close()
-    assert Workspace.migrate(tmp_path).from_revision == "0010"
+    assert Workspace.migrate(tmp_path).from_revision == revision
     ws = Workspace.open(tmp_path)
     try:
         with ws.catalog.reader.connect() as conn:
             inspector = sa.inspect(conn)
-            for table, name in _INDEXES.items():
-                assert name in {index["name"] for index in inspector.get_indexes(table)}
-            assert "ix_artifacts_created_at_id" in {
-                index["name"] for index in inspector.get_indexes("artifacts")
+            return {
+                table: {index["name"] for index in inspector.get_indexes(table)}
+                for table in ("runs", "artifacts")
             }
-            names = {index["name"] for index in inspector.get_indexes("runs")}
-            assert "ix_runs_status_id" in names
-            assert "ix_runs_status" not in names
     finally:
         ws.close()
+
+
+def test_a_catalog_at_revision_0010_gains_the_listing_indexes(tmp_path: Path) -> None:
+    dropped = (*_INDEXES.values(), "ix_artifacts_created_at_id", "ix_runs_status_id")
+    names = _migrated_from(
+        tmp_path,
+        "0010",
+        *(f"DROP INDEX {name}" for name in dropped),
+        "CREATE INDEX ix_runs_status ON runs (status)",
+    )
+    for table, name in _INDEXES.items():
+        assert name in names[table]
+    assert "ix_artifacts_created_at_id" in names["artifacts"]
+    assert "ix_runs_status_id" in names["runs"]
+    assert "ix_runs_status" not in names["runs"]
 
 
 def test_a_catalog_at_revision_0011_gains_the_start_time_index(tmp_path: Path) -> None:
-    Workspace.init(tmp_path).close()
-    ws = Workspace.open(tmp_path)
-    with ws.catalog.writer.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_runs_started_at_id")
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0011'")
-    ws.close()
-    assert Workspace.migrate(tmp_path).from_revision == "0011"
-    ws = Workspace.open(tmp_path)
-    try:
-        with ws.catalog.reader.connect() as conn:
-            names = {index["name"] for index in sa.inspect(conn).get_indexes("runs")}
-        assert "ix_runs_started_at_id" in names
-    finally:
-        ws.close()
+    names = _migrated_from(tmp_path, "0011", "DROP INDEX ix_runs_started_at_id")
+    assert "ix_runs_started_at_id" in names["runs"]
