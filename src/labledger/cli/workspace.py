@@ -59,9 +59,11 @@ def init(
             "  labledger verify"
         )
     else:
-        # A database catalog is a team's: its people work through a server, as themselves.
+        # A database catalog is a team's: its people work through a server, as themselves. The
+        # URL came from the command line or from LABLEDGER_URI, which the next command reads too.
+        where_flag = " -w URL" if path is not None else ""
         steps = (
-            "  labledger users create admin --admin -w URL   # then a token each: tokens create\n"
+            f"  labledger users create admin --admin{where_flag}   # then a token each: tokens create\n"
             "  labledger server --catalog URL --store STORE  # see docs/server.md"
         )
     console.print(Text("next steps:\n" + steps))
