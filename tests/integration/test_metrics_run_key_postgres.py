@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from labledger._foundation.errors import NotFoundError
+from labledger.stores.runs import FinishRun
 from labledger.workspace import schema
 from labledger.workspace.workspace import Workspace
 
@@ -28,10 +29,17 @@ def _keys(ws: Workspace) -> set[str]:
 def test_a_new_catalog_has_no_key_and_refuses_an_unknown_run(pg_workspace: Workspace) -> None:
     assert _KEY not in _keys(pg_workspace)
     unknown = "0193a5b0-0000-7000-8000-000000000000"
+    row = ("loss", 0.5, 0, 1.0, 1)
     with pytest.raises(NotFoundError, match="no run with id"):
-        pg_workspace.stores.runs.log_batch(unknown, metrics=[("loss", 0.5, 0, 1.0, 1)])
+        pg_workspace.stores.runs.log_batch(unknown, metrics=[row])
+    with pytest.raises(NotFoundError, match="no run with id"):
+        pg_workspace.stores.runs.log_batch(unknown, tags=[("team", "core")])
+    seal = FinishRun(status="finished", ended_at=1.0, metrics=[row])
+    with pytest.raises(NotFoundError, match="no run with id"):  # the seal's last rows too
+        pg_workspace.stores.runs.finish_run(unknown, seal)
     with pg_workspace.read() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(schema.metrics)).scalar() == 0
+        for table in (schema.metrics, schema.latest_metrics, schema.tags):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
 
 
 def test_a_catalog_at_revision_0012_loses_the_key(

@@ -147,6 +147,13 @@ class IdentityReplay:
     def _token_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
         t, u = schema.api_tokens, schema.users
         found: list[tuple[str, str, str]] = []
+        # Every row of the table, whoever it names: one whose user is gone is not "gone" itself.
+        rows = {str(token_id) for token_id in conn.execute(select(t.c.id)).scalars()}
+        found += [
+            ("token", token_id, "the ledger records this token, but its row is gone")
+            for token_id in sorted(self.tokens)
+            if token_id not in rows
+        ]
         for token_id, user, expires_at, revoked_at, secret_hash in conn.execute(
             select(t.c.id, u.c.name, t.c.expires_at, t.c.revoked_at, t.c.secret_hash).join(
                 u, u.c.id == t.c.user_id

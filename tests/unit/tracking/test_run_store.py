@@ -297,6 +297,7 @@ def test_a_negative_zero_is_logged_as_zero_and_the_run_verifies(workspace: Works
         {"metrics": [("loss", 0.5, 0, 1.0, 1)]},
         {"params": [("lr", "0.1", 0.1)]},
         {"metrics": [("loss", 0.5, 0, 1.0, 1)], "params": [("lr", "0.1", 0.1)]},
+        {"tags": [("team", "core")]},
     ],
 )
 def test_a_batch_for_an_unknown_run_is_not_found_and_writes_nothing(
@@ -306,5 +307,15 @@ def test_a_batch_for_an_unknown_run_is_not_found_and_writes_nothing(
     with pytest.raises(NotFoundError, match=f"no run with id {unknown}"):
         workspace.stores.runs.log_batch(unknown, **batch)  # type: ignore[arg-type]
     with workspace.read() as conn:
-        for table in (schema.metrics, schema.params, schema.latest_metrics):
+        for table in (schema.metrics, schema.params, schema.latest_metrics, schema.tags):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+
+
+def test_finishing_an_unknown_run_is_not_found_and_writes_nothing(workspace: Workspace) -> None:
+    unknown = "0193a5b0-0000-7000-8000-000000000000"
+    seal = FinishRun(status="finished", ended_at=time.time(), metrics=[("loss", 0.5, 0, 1.0, 1)])
+    with pytest.raises(NotFoundError, match=f"no run with id {unknown}"):
+        workspace.stores.runs.finish_run(unknown, seal)
+    with workspace.read() as conn:
+        for table in (schema.metrics, schema.latest_metrics):
             assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0

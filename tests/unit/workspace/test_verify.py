@@ -366,6 +366,20 @@ def test_a_token_hash_replaced_in_the_catalog_shows(workspace: Workspace) -> Non
     assert verify_workspace(workspace, blobs=False).ok
 
 
+def test_a_token_row_deleted_from_the_catalog_shows(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ed", by="root")
+    issued = service.issue_token("ed", "laptop", by="root")
+    assert verify_workspace(workspace, blobs=False).ok
+    _edit(workspace, "DELETE FROM api_tokens WHERE id = :t", t=issued.token.id)
+    problems = verify_workspace(workspace, blobs=False).problems
+    assert [(p.kind, p.id, p.reason) for p in problems] == [
+        ("token", issued.token.id, "the ledger records this token, but its row is gone")
+    ]
+
+
 def test_a_token_entry_made_before_fingerprints_is_not_held_to_one(workspace: Workspace) -> None:
     from labledger.identity import IdentityService
 

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 __all__ = ["metric_sort_key", "metric_sorted_rows"]
 
+# Runs read from the index at most for one page: their ids go to the database as one list, which
+# SQLite takes up to 32,766 of. A page of the server's most (1,000) needs 20,020; a store caller's
+# larger page goes to the general search.
+_MOST_CANDIDATES = 30_000
 _runs = schema.runs
 # An alias: a filter on metrics has subqueries of ``latest_metrics`` of its own, which must not
 # be taken for (correlated with) the one the page is sorted by.
@@ -71,7 +75,7 @@ def metric_sorted_rows(
         beyond = value < last_value if descending else value > last_value
         best = best.where(sa.or_(beyond, sa.and_(value == last_value, _latest.c.run_id < last_id)))
     best = best.order_by(value.desc() if descending else value.asc(), _latest.c.run_id.desc())
-    for walk in (2 * limit, 20 * limit):
+    for walk in (w for w in (2 * limit, 20 * limit) if w <= _MOST_CANDIDATES):
         candidates = conn.execute(best.limit(walk)).all()
         kept = _matching(conn, query, candidates)
         if len(kept) >= limit:

@@ -65,6 +65,7 @@ __all__ = [
     "insert_run",
     "latest_rows",
     "lock_run",
+    "no_such_run",
     "require_running",
     "require_running_or_stored",
     "touch_heartbeat",
@@ -430,10 +431,28 @@ def finish_run(
 def lock_run(conn: Connection, run_id: str) -> None:
     """Lock ``run_id``'s row for the rest of the caller's write, before a seal reads what it
     digests: a batch in flight (``require_running``) commits first or sees the run ended. SQLite
-    write transactions hold the whole catalog already."""
-    if driver_connection(conn) is None:
+    write transactions hold the whole catalog already.
+
+    Raises:
+        NotFoundError: The catalog has no such run (checked here: on PostgreSQL no foreign key
+            keeps its metric rows from being written).
+    """
+    db = driver_connection(conn)
+    if db is not None:
+        found = db.execute(_SQLITE_STATUS, (run_id,)).fetchone()
+    else:
         runs = schema.runs
-        conn.execute(select(runs.c.id).where(runs.c.id == run_id).with_for_update())
+        found = conn.execute(select(runs.c.id).where(runs.c.id == run_id).with_for_update()).first()
+    if found is None:
+        raise no_such_run(run_id)
+
+
+def no_such_run(run_id: str) -> NotFoundError:
+    """The error for a write to a run the catalog does not have."""
+    return NotFoundError(
+        f"no run with id {run_id}",
+        hint="start a run with labledger.start_run(); list runs with `labledger runs list`",
+    )
 
 
 def require_running(conn: Connection, run_id: str) -> None:
@@ -467,10 +486,7 @@ def require_running_or_stored(
     status = _locked_status(conn, run_id)
     if status is None:
         # Checked here, with the run's row locked: on PostgreSQL no foreign key checks it again.
-        raise NotFoundError(
-            f"no run with id {run_id}",
-            hint="start a run with labledger.start_run(); list runs with `labledger runs list`",
-        )
+        raise no_such_run(run_id)
     if status == "running":
         return True
     if metrics:

@@ -33,6 +33,7 @@ from labledger.workspace.sql.run_rows import (
     insert_run,
     latest_rows,
     lock_run,
+    no_such_run,
     require_running_or_stored,
     touch_heartbeat,
     upsert_latest_metrics,
@@ -159,10 +160,14 @@ class SqlRunStore:
                 metrics = in_seq_order(metrics)
                 fresh = self._write_metrics(conn, run_id, metrics)
             if tags:
+                status = conn.execute(
+                    sa.select(_runs.c.status).where(_runs.c.id == run_id)
+                ).scalar()
+                if status is None:
+                    raise no_such_run(run_id)
                 rows = [{"run_id": run_id, "key": key, "value": value} for key, value in tags]
                 ws.upsert(conn, schema.tags, rows, ["run_id", "key"])
-                status = conn.execute(sa.select(_runs.c.status).where(_runs.c.id == run_id))
-                if status.scalar() not in (None, "running"):
+                if status != "running":
                     # A running run is indexed when it ends; an ended one now.
                     index_run(conn, run_id)
         if fresh:
