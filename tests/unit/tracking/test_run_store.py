@@ -304,7 +304,7 @@ def test_a_batch_for_an_unknown_run_is_not_found_and_writes_nothing(
     workspace: Workspace, batch: dict[str, list[tuple[object, ...]]]
 ) -> None:
     unknown = "0193a5b0-0000-7000-8000-000000000000"
-    with pytest.raises(NotFoundError, match=f"no run with id {unknown}"):
+    with pytest.raises(NotFoundError, match=f"no run with id '?{unknown}"):
         workspace.stores.runs.log_batch(unknown, **batch)  # type: ignore[arg-type]
     with workspace.read() as conn:
         for table in (schema.metrics, schema.params, schema.latest_metrics, schema.tags):
@@ -314,7 +314,7 @@ def test_a_batch_for_an_unknown_run_is_not_found_and_writes_nothing(
 def test_finishing_an_unknown_run_is_not_found_and_writes_nothing(workspace: Workspace) -> None:
     unknown = "0193a5b0-0000-7000-8000-000000000000"
     seal = FinishRun(status="finished", ended_at=time.time(), metrics=[("loss", 0.5, 0, 1.0, 1)])
-    with pytest.raises(NotFoundError, match=f"no run with id {unknown}"):
+    with pytest.raises(NotFoundError, match=f"no run with id '?{unknown}"):
         workspace.stores.runs.finish_run(unknown, seal)
     with workspace.read() as conn:
         for table in (schema.metrics, schema.latest_metrics):
