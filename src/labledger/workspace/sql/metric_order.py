@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from labledger.workspace import schema
-from labledger.workspace.sql.run_filters import compile_filter
+from labledger.workspace.sql.run_filters import query_conditions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -89,13 +89,6 @@ def metric_sorted_rows(
     return None
 
 
-def _conditions(query: RunQuery) -> list[sa.ColumnElement[bool]]:
-    found = [c for c in (compile_filter(query.filter),) if c is not None]
-    if query.project_id is not None:
-        found.append(_runs.c.project_id == query.project_id)
-    return found
-
-
 def _matching(
     conn: Connection, query: RunQuery, candidates: Sequence[Row[Any, Any]]
 ) -> list[tuple[Row[Any], float | None]]:
@@ -105,7 +98,7 @@ def _matching(
         return []
     values = {run_id: value for run_id, value in candidates}
     rows = conn.execute(
-        sa.select(_runs).where(_runs.c.id.in_(list(values)), *_conditions(query))
+        sa.select(_runs).where(_runs.c.id.in_(list(values)), *query_conditions(query))
     ).all()
     rank = {run_id: i for i, (run_id, _) in enumerate(candidates)}
     return [(row, values[row.id]) for row in sorted(rows, key=lambda row: rank[row.id])]
@@ -119,7 +112,7 @@ def _without_value(
     has_value = sa.exists().where(
         _latest.c.run_id == _runs.c.id, _latest.c.key == key, _latest.c.value.is_not(None)
     )
-    statement = sa.select(_runs).where(~has_value, *_conditions(query))
+    statement = sa.select(_runs).where(~has_value, *query_conditions(query))
     if before is not None:
         statement = statement.where(_runs.c.id < before)
     return list(conn.execute(statement.order_by(_runs.c.id.desc()).limit(limit)).all())

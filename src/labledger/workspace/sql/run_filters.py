@@ -47,7 +47,9 @@ from labledger.workspace.search_index import DocumentMatch
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["compile_filter", "sort_columns"]
+    from labledger.stores.runs import RunQuery
+
+__all__ = ["compile_filter", "query_conditions", "sort_columns"]
 
 _ORDERING: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
@@ -70,6 +72,14 @@ def compile_filter(node: Node | None) -> sa.ColumnElement[bool] | None:
         return None
     require_few_terms(node)
     return _compile(node)
+
+
+def query_conditions(query: RunQuery) -> list[sa.ColumnElement[bool]]:
+    """The conditions on ``runs`` a search's filter and project make (none for every run)."""
+    found = [c for c in (compile_filter(query.filter),) if c is not None]
+    if query.project_id is not None:
+        found.append(runs.c.project_id == query.project_id)
+    return found
 
 
 def sort_columns(keys: Sequence[OrderKey]) -> list[tuple[sa.ColumnElement[Any], bool]]:

@@ -20,7 +20,7 @@ from labledger.stores.runs import MetricPoint, Run, RunLiveness
 from labledger.workspace import schema
 from labledger.workspace.lookup import find_by_id
 from labledger.workspace.sql.metric_order import metric_sort_key, metric_sorted_rows
-from labledger.workspace.sql.run_filters import compile_filter, sort_columns
+from labledger.workspace.sql.run_filters import query_conditions, sort_columns
 from labledger.workspace.sqlite_driver import driver_connection
 
 if TYPE_CHECKING:
@@ -254,12 +254,7 @@ def run_page(
             return _page_of(conn, rows, [[value] for _, value in sorted_rows], size)
     columns = sort_columns(query.order_by)
     labelled = [column.label(f"sort_{i}") for i, (column, _) in enumerate(columns)]
-    statement = sa.select(_runs, *labelled)
-    condition = compile_filter(query.filter)
-    if condition is not None:
-        statement = statement.where(condition)
-    if query.project_id is not None:
-        statement = statement.where(_runs.c.project_id == query.project_id)
+    statement = sa.select(_runs, *labelled).where(*query_conditions(query))
     if page_token is not None:
         parts: list[KeyPart] = ["sortable"] * len(columns)
         token = decode_key(page_token, [*parts, "text"])
