@@ -6,8 +6,10 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
 
 from labledger._foundation.errors import AuthenticationError
+from labledger.workspace import schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,6 +101,22 @@ def test_password_from_stdin(cli: Callable[..., Result], workspace: Workspace) -
     assert removed.exit_code == 0, removed.output
     with pytest.raises(AuthenticationError):
         service.authenticate_password("carol", "a new one!!")
+    # Every one of those was recorded with what it left: verify holds carol's row to it.
+    verify = ["verify", "--no-blobs", "--no-state", "-w", uri]
+    checked = runner.invoke(app, verify)
+    assert checked.exit_code == 0, checked.output
+    from labledger.identity.hashing import hash_password
+
+    with workspace.catalog.writer.begin() as conn:
+        conn.execute(
+            sa.update(schema.users)
+            .where(schema.users.c.name == "carol")
+            .values(password_hash=hash_password("a password I know"))
+        )
+    assert service.authenticate_password("carol", "a password I know").name == "carol"
+    tampered = runner.invoke(app, verify)
+    assert tampered.exit_code == 1
+    assert "carol" in tampered.output and "the ledger leaves it no password" in tampered.output
 
 
 def test_identity_commands_on_a_database_need_no_blob_store(

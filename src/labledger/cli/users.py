@@ -145,8 +145,9 @@ def password(
     """Set a user's password, read from the first line of stdin, or remove it (--remove).
 
     Run it where the server's workspace is (like `users disable`); the ledger records that the
-    password was set, never the password or its hash. Their tokens keep working: revoke them
-    with `labledger tokens revoke` if the old password leaked.
+    password was set, never the password or its hash (a fingerprint of the hash, which `labledger
+    verify` holds the stored one to). Their tokens keep working: revoke them with `labledger
+    tokens revoke` if the old password leaked.
 
     Example:
 

@@ -30,6 +30,7 @@ __all__ = [
     "User",
     "UserKey",
     "UserMaker",
+    "password_hash_fingerprint",
     "token_hash_fingerprint",
 ]
 
@@ -42,6 +43,20 @@ def token_hash_fingerprint(secret_hash: str) -> str:
     own under a vouched-for id): the SHA-256 of ``labledger-token-hash:`` and the hash. It gives
     nothing away, as the hash itself does not: the secret behind it is 32 random bytes."""
     return hashlib.sha256(f"labledger-token-hash:{secret_hash}".encode()).hexdigest()
+
+
+def password_hash_fingerprint(password_hash: str | None) -> str | None:
+    """What a ``user.created`` or ``user.password_set`` entry holds of a user's stored password
+    hash, so ``verify`` can tell a hash replaced in the catalog (someone who can write it would
+    sign in as that user with a password of their own): the SHA-256 of
+    ``labledger-password-hash:`` and the hash, or ``None`` for a user without a password.
+
+    It lets no reader of the ledger test guessed passwords: the argon2id hash it is taken of
+    carries a random 16-byte salt, which only the catalog holds, so a guess cannot be hashed to
+    compare without it (and whoever reads the catalog has the hash itself)."""
+    if password_hash is None:
+        return None
+    return hashlib.sha256(f"labledger-password-hash:{password_hash}".encode()).hexdigest()
 
 
 class Role(StrEnum):
@@ -267,7 +282,9 @@ class IdentityStore(Protocol):
 
     Every write is one transaction that appends its own ledger entry (``user.created``,
     ``token.created``, ``token.revoked``, ``project.created``, ``role.changed``, ``user.key_added`` ...) naming ``by``,
-    the acting user; no entry ever holds a secret or a hash.
+    the acting user; no entry ever holds a secret or a hash (``token.created``, ``user.created``
+    and ``user.password_set`` hold a fingerprint of the hash the row keeps, which ``verify``
+    holds the row to).
     """
 
     def create_user(self, user: NewUser, *, password_hash: str | None, by: str) -> User:

@@ -9,10 +9,10 @@
   project, kind, host, git commit and dirty flag those its ``run.started`` gives (entries from
   before they were recorded aside), a run's error text the one its seal gives, and a run's
   artifact is in the run's project: moving either to another project shows.
-- Users' administrator flags and whether they are disabled, every role in every project, API
-  tokens' owners, expiries and revocations, projects' names and users' signing keys are what the
-  ``user.*``, ``role.changed``, ``token.*``, ``project.created`` and ``user.key_*`` entries leave
-  (``identity_replay``).
+- Users' administrator flags, whether they are disabled and their stored password hashes, every
+  role in every project, API tokens' owners, expiries, revocations and stored hashes, projects'
+  names and users' signing keys are what the ``user.*``, ``role.changed``, ``token.*``,
+  ``project.created`` and ``user.key_*`` entries leave (``identity_replay``).
 - Reverse: an entry about a run or an artifact whose row is gone is reported.
 - Metadata values are those the ``metadata.set`` / ``metadata.removed`` entries leave, collection
   members those the ``collection.*`` entries leave, and each reproduction check row (table

@@ -2,22 +2,31 @@
 against the catalog's rows.
 
 Every change to who may do what is an entry: ``user.created`` (subject the user's id; payload
-``name``, ``is_admin``), ``user.disabled`` and ``user.enabled``, ``role.changed`` (subject the
-project's id; payload ``user``, the user's name, and ``role``, or ``null`` once removed),
-``token.created`` (subject the token's id; ``user``, ``expires_at`` and, since it was added,
-``hash_fingerprint``, a fingerprint of the token's stored hash) and ``token.revoked``,
-``project.created`` (subject the project's id; ``name``), ``user.key_added`` and
-``user.key_revoked`` (``user``, ``public_key``). Replayed in append order they give each user's
-administrator flag and whether they are disabled, every role in every project, whose each token
-is, when it expires and whether it was revoked, each project's name and each key's owner; a row
-that says otherwise (a viewer made admin in the database, a token handed to someone else, a
-revoked one working again) was changed outside labledger.
+``name``, ``is_admin`` and, since it was added, ``hash_fingerprint``: a fingerprint of the
+user's stored password hash, ``password_hash_fingerprint``, or ``null`` for a user without a
+password), ``user.password_set`` (``hash_fingerprint`` likewise, since it was added),
+``user.disabled`` and ``user.enabled``, ``role.changed`` (subject the project's id; payload
+``user``, the user's name, and ``role``, or ``null`` once removed), ``token.created`` (subject
+the token's id; ``user``, ``expires_at`` and, since it was added, ``hash_fingerprint``, a
+fingerprint of the token's stored hash) and ``token.revoked``, ``project.created`` (subject the
+project's id; ``name``), ``user.key_added`` and ``user.key_revoked`` (``user``, ``public_key``).
+Replayed in append order they give each user's administrator flag, whether they are disabled
+and which password hash they have (or none), every role in every project, whose each token is,
+when it expires, whether it was revoked and which hash it has, each project's name and each
+key's owner; a row that says otherwise (a viewer made admin in the database, a password hash
+swapped for one whose password someone knows, a token handed to someone else, a revoked one
+working again) was changed outside labledger.
 
-Not held: a user's password hash, which no entry holds (a fingerprint of it would let whoever
-reads the ledger test guessed passwords), and the hash of a token made before its entry held a
-fingerprint; projects an
-embedded workspace made on first use (they have no entry) and rows added with no entry for
-anything but users, tokens and keys.
+A password hash's fingerprint lets no reader of the ledger test guessed passwords: the argon2id
+hash it is taken of carries a random 16-byte salt that only the catalog holds, and whoever reads
+the catalog has the hash itself.
+
+Not held: the password hash of a user whose latest ``user.created`` or ``user.password_set``
+entry was written before those entries held a fingerprint (a payload with no
+``hash_fingerprint`` key vouches for no hash; one whose key is ``null`` says there is none), and
+the hash of a token made before its entry held a fingerprint; projects an embedded workspace
+made on first use (they have no entry) and rows added with no entry for anything but users,
+tokens and keys.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger.stores.identity import token_hash_fingerprint
+from labledger.stores.identity import password_hash_fingerprint, token_hash_fingerprint
 from labledger.workspace import schema
 
 if TYPE_CHECKING:
@@ -38,15 +47,53 @@ if TYPE_CHECKING:
 __all__ = ["IdentityReplay"]
 
 
-def _fingerprint(secret_hash: object) -> str | None:
+def _token_fingerprint(secret_hash: object) -> str | None:
     return token_hash_fingerprint(secret_hash) if isinstance(secret_hash, str) else None
+
+
+def _password_fingerprint(password_hash: object) -> str | None:
+    # A value of another type (bytes written straight into SQLite) may still sign in, so it is
+    # never "no password": its fingerprint matches none an entry holds.
+    if password_hash is None or isinstance(password_hash, str):
+        return password_hash_fingerprint(password_hash)
+    return password_hash_fingerprint(repr(password_hash))
+
+
+def _password_said(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a ``user.created`` or ``user.password_set`` payload vouches for of the password."""
+    # An entry written before entries held a fingerprint has no key at all and vouches for no
+    # hash; ``null`` is an entry saying the user has no password.
+    return {
+        "password_held": "hash_fingerprint" in payload,
+        "password": payload.get("hash_fingerprint"),
+    }
+
+
+def _password_problem(said: object, held: str | None) -> str | None:
+    """Why a stored password hash (fingerprint ``held``) is not the one the ledger left."""
+    if said == held:
+        return None
+    if said is None:
+        return (
+            "it has a password hash, but the ledger leaves it no password: a password set "
+            "outside labledger signs in as this user"
+        )
+    if held is None:
+        return (
+            "its password hash is gone, but the ledger leaves it one: its password was removed "
+            "outside labledger"
+        )
+    return (
+        "its stored password hash is not the one the ledger last set: another password signs "
+        "in as this user"
+    )
 
 
 @dataclass(slots=True)
 class IdentityReplay:
     """Users and roles, as the entries walked so far leave them."""
 
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> name, flags
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> name, flags, password
     roles: dict[tuple[str, str], str] = field(default_factory=dict)  # (project, user) -> role
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> user, expiry, revoked
     projects: dict[str, str] = field(default_factory=dict)  # id -> name
@@ -60,7 +107,10 @@ class IdentityReplay:
                 "name": payload.get("name"),
                 "is_admin": bool(payload.get("is_admin")),
                 "disabled": False,
+                **_password_said(payload),
             }
+        elif kind == "user.password_set" and subject in self.users:
+            self.users[subject].update(_password_said(payload))
         elif kind in ("user.disabled", "user.enabled") and subject in self.users:
             self.users[subject]["disabled"] = kind == "user.disabled"
         elif kind == "token.created":
@@ -99,8 +149,8 @@ class IdentityReplay:
         u = schema.users
         found: list[tuple[str, str, str]] = []
         seen: set[str] = set()
-        for user_id, name, is_admin, disabled in conn.execute(
-            select(u.c.id, u.c.name, u.c.is_admin, u.c.disabled)
+        for user_id, name, is_admin, disabled, password_hash in conn.execute(
+            select(u.c.id, u.c.name, u.c.is_admin, u.c.disabled, u.c.password_hash)
         ):
             seen.add(user_id)
             said = self.users.get(user_id)
@@ -114,6 +164,10 @@ class IdentityReplay:
                 for column in ("name", "is_admin", "disabled")
                 if row[column] != said[column]
             ]  # fmt: skip
+            if said["password_held"]:
+                reason = _password_problem(said["password"], _password_fingerprint(password_hash))
+                if reason is not None:
+                    found.append(("user", name, reason))
         found += [
             ("user", str(said["name"]), "the ledger records this user, but its row is gone")
             for user_id, said in self.users.items()
@@ -179,7 +233,7 @@ class IdentityReplay:
             if said["revoked"] and revoked_at is None:
                 found.append(("token", token_id, "the ledger revoked it, but its row works again"))
             fingerprint = said["fingerprint"]
-            if fingerprint is not None and fingerprint != _fingerprint(secret_hash):
+            if fingerprint is not None and fingerprint != _token_fingerprint(secret_hash):
                 found.append(
                     (
                         "token",

@@ -315,6 +315,36 @@ def test_verify_server_holds_the_server_to_what_this_user_saw(
     assert any(run.id in problem and problem.startswith("server:") for problem in edited.problems)
 
 
+def test_a_password_the_server_hashed_is_held_by_its_verify(
+    workspace: Workspace, open_as: Callable[[str], RemoteWorkspace]
+) -> None:
+    pytest.importorskip("argon2")
+    import labledger
+    from labledger.identity import IdentityService
+    from labledger.identity.hashing import hash_password
+
+    admin = open_as("ada")
+    # The server hashes the password and writes the user.created entry: it holds the hash the
+    # server stored, not anything the client could have sent.
+    IdentityService(admin.stores.identity).create_user(
+        "bob", by="ada", password="bob's own password"
+    )
+    assert labledger.verify_server(workspace=admin, full=True, blobs=False).ok
+    with workspace.write() as conn:
+        conn.execute(
+            sa.update(schema.users)
+            .where(schema.users.c.name == "bob")
+            .values(password_hash=hash_password("a password I know"))
+        )
+    local = IdentityService(workspace.stores.identity)
+    assert local.authenticate_password("bob", "a password I know").name == "bob"
+    swapped = labledger.verify_server(workspace=admin, full=True, blobs=False)
+    assert swapped.problems == [
+        "server: user bob: its stored password hash is not the one the ledger last set: "
+        "another password signs in as this user"
+    ]
+
+
 def test_a_page_of_runs_is_judged_without_asking_again_which_are_alive(
     workspace: Workspace, open_as: Callable[[str], RemoteWorkspace], transport: AppTransport
 ) -> None:

@@ -399,6 +399,112 @@ def test_a_token_entry_made_before_fingerprints_is_not_held_to_one(workspace: Wo
         assert replay.problems(conn) == []
 
 
+def _password_hash(ws: Workspace, name: str) -> str | None:
+    with ws.read() as conn:
+        found = conn.execute(
+            sa.text("SELECT password_hash FROM users WHERE name = :n"), {"n": name}
+        ).scalar_one()
+    return None if found is None else str(found)
+
+
+def _set_password_hash(ws: Workspace, name: str, password_hash: str | None) -> None:
+    _edit(ws, "UPDATE users SET password_hash = :h WHERE name = :n", h=password_hash, n=name)
+
+
+def test_a_password_hash_replaced_in_the_catalog_shows(workspace: Workspace) -> None:
+    pytest.importorskip("argon2")
+    from labledger.identity import IdentityService
+    from labledger.identity.hashing import hash_password
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ed", by="root", password="ed's own password")
+    made = _password_hash(workspace, "ed")
+    assert verify_workspace(workspace, blobs=False).ok
+    # Someone who can write the catalog swaps in the hash of a password they know: the user's
+    # name and flags are all still the ones the ledger vouches for.
+    _set_password_hash(workspace, "ed", hash_password("a password I know"))
+    assert service.authenticate_password("ed", "a password I know").name == "ed"  # it works...
+    problems = verify_workspace(workspace, blobs=False).problems
+    assert [(p.kind, p.id) for p in problems] == [("user", "ed")]  # ...and shows
+    assert "its stored password hash is not the one the ledger last set" in problems[0].reason
+    _set_password_hash(workspace, "ed", made)
+    assert verify_workspace(workspace, blobs=False).ok
+    # A password set with labledger is the one held from then on, not the one it was made with.
+    service.set_password("ed", "a new password of ed's", by="root")
+    assert verify_workspace(workspace, blobs=False).ok
+    _set_password_hash(workspace, "ed", made)
+    assert [(p.kind, p.id) for p in verify_workspace(workspace, blobs=False).problems] == [
+        ("user", "ed")
+    ]
+
+
+def test_a_password_set_or_removed_outside_labledger_shows(workspace: Workspace) -> None:
+    pytest.importorskip("argon2")
+    from labledger.identity import IdentityService
+    from labledger.identity.hashing import hash_password
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("tok", by="root")  # tokens only
+    service.create_user("pw", by="root", password="pw's own password")
+    service.create_user("gone", by="root", password="a password to remove")
+    service.set_password("gone", None, by="root")  # removed with labledger: no problem
+    assert verify_workspace(workspace, blobs=False).ok
+    _set_password_hash(workspace, "tok", hash_password("a password I know"))
+    _set_password_hash(workspace, "pw", None)
+    reasons = {p.id: p.reason for p in verify_workspace(workspace, blobs=False).problems}
+    assert set(reasons) == {"tok", "pw"}
+    assert "the ledger leaves it no password" in reasons["tok"]
+    assert "its password hash is gone, but the ledger leaves it one" in reasons["pw"]
+    # A value of another type written straight into the database is a finding, not a crash.
+    _edit(workspace, "UPDATE users SET password_hash = x'00ff' WHERE name = 'gone'")
+    found = {p.id for p in verify_workspace(workspace, blobs=False).problems}
+    assert found == {"tok", "pw", "gone"}
+
+
+def test_password_entries_made_before_fingerprints_are_not_held_to_one(
+    workspace: Workspace,
+) -> None:
+    pytest.importorskip("argon2")
+    from labledger.identity import IdentityService
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("old", by="root", password="a password of old")
+    service.create_user("reset", by="root", password="a password of reset")
+    service.set_password("reset", "reset's newer password", by="root")
+    service.create_user("tok", by="root")
+    for name in ("old", "reset"):
+        _set_password_hash(workspace, name, "x")
+    _set_password_hash(workspace, "tok", None)
+
+    def replayed(strip: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """The replay's problems, with ``hash_fingerprint`` taken out of the entries of
+        ``(kind, user name)`` in ``strip``, as entries written before it was added lack it."""
+        replay = IdentityReplay()
+        names: dict[str, str] = {}
+        with workspace.read() as conn:
+            for entry in iter_entries(conn, kinds=["user.created", "user.password_set"]):
+                names.setdefault(entry.subject, str(entry.payload.get("name")))
+                payload = entry.payload
+                if (entry.kind, names[entry.subject]) in strip:
+                    payload = {k: v for k, v in payload.items() if k != "hash_fingerprint"}
+                replay.visit(dataclasses.replace(entry, payload=payload))
+            return replay.problems(conn)
+
+    every = {
+        ("user.created", "old"),
+        ("user.created", "reset"),
+        ("user.password_set", "reset"),
+        ("user.created", "tok"),
+    }
+    assert replayed(every) == []
+    # An older entry setting the password after a newer one made the user: the hash it left is
+    # vouched for by nothing.
+    assert replayed({("user.created", "old"), ("user.password_set", "reset")}) == []
+    # A newer entry setting the password after an older one made the user holds the hash.
+    held = replayed({("user.created", "reset")})
+    assert {(kind, name) for kind, name, _ in held} == {("user", "old"), ("user", "reset")}
+
+
 @pytest.mark.parametrize(
     "statement",
     [

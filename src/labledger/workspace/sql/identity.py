@@ -2,7 +2,9 @@
 
 Each write is one transaction holding its rows and its ledger entry. Ledger payloads name who did
 what to whom; they never hold a password hash, a token secret or a token's hash (a token's entry
-holds a fingerprint of its hash, ``token_hash_fingerprint``, which ``verify`` holds the row to).
+holds a fingerprint of its hash, ``token_hash_fingerprint``, and a user's ``user.created`` and
+``user.password_set`` one of the password hash the row keeps, ``password_hash_fingerprint``, or
+``null`` for none; ``verify`` holds the rows to them).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from labledger.stores.identity import (
     TokenMatch,
     User,
     UserKey,
+    password_hash_fingerprint,
     token_hash_fingerprint,
 )
 from labledger.workspace import schema
@@ -122,7 +125,12 @@ class SqlIdentityStore:
                         hint="choose another name, or see `labledger users list`",
                     )
                 conn.execute(_USERS.insert().values(row))
-                payload = {"name": user.name, "is_admin": user.is_admin, "by": by}
+                payload = {
+                    "name": user.name,
+                    "is_admin": user.is_admin,
+                    "by": by,
+                    "hash_fingerprint": password_hash_fingerprint(password_hash),
+                }
                 self._ws.record(conn, "user.created", user.id, payload)
         except SqlIntegrityError as exc:
             # Two creators raced past the check above; the unique index decided.
@@ -176,7 +184,11 @@ class SqlIdentityStore:
             conn.execute(
                 _USERS.update().where(_USERS.c.id == user_id).values(password_hash=password_hash)
             )
-            payload = {"password": password_hash is not None, "by": by}
+            payload = {
+                "password": password_hash is not None,
+                "by": by,
+                "hash_fingerprint": password_hash_fingerprint(password_hash),
+            }
             self._ws.record(conn, "user.password_set", user_id, payload)
 
     def set_disabled(self, user_id: str, disabled: bool, *, by: str) -> User:
