@@ -35,7 +35,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered -q
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered -q -n 2 --dist loadscope
 
 unit: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest tests/unit -q

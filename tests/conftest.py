@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# A test process's terminal width comes from each test (``COLUMNS``), never from the process:
+# the CLI's console fixes a width it finds in the environment when first imported, and
+# pytest-xdist's workers start with ``COLUMNS=80``.
+os.environ.pop("COLUMNS", None)
+
 from labledger.tracking import run as run_module
 from labledger.workspace import current
 from labledger.workspace.workspace import Workspace
