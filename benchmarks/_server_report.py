@@ -79,6 +79,8 @@ class Outcome:
     database_cpu_s: float | None = None  # the local PostgreSQL's processes, over the same stretch
     writers_cpu_s: float = 0.0  # the writer processes' CPU over their work
     listers_cpu_s: float = 0.0  # the lister processes' CPU until they were told to stop
+    # labledger's lists and searches during the load as its server's log times them (seconds)
+    server_reads: list[float] = field(default_factory=list)
     found: int = 0
     problems: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -179,6 +181,22 @@ def results_of(plan: Plan, ours: Outcome, peer: Outcome | None) -> list[Result]:
                     TARGET_LIST_P99_S if listing and name == "p99" else None,
                     note=note if name == "p50" else "",
                     peer_note=peer_runs if listing and name == "p50" else "",
+                )
+            )
+    if ours.server_reads:
+        for name, q in (("p50", 0.5), ("p99", 0.99)):
+            rows.append(
+                Result(
+                    group,
+                    f"list and search, time in the server: {name}",
+                    percentile(ours.server_reads, q) or math.nan,
+                    None,
+                    "s",
+                    None,
+                    note=f"{len(ours.server_reads):,} requests, from the server's log: the rest "
+                    "of a lister's wait is its own process waiting for a core, and the socket"
+                    if name == "p50"
+                    else "",
                 )
             )
     return rows

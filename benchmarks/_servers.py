@@ -7,6 +7,7 @@ a log file beside its data, shown when it fails to start.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ from _common import console
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["Served", "free_port", "labledger_server", "mlflow_server"]
+__all__ = ["Served", "free_port", "labledger_server", "mlflow_server", "server_durations"]
 
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 20.0
@@ -51,6 +52,7 @@ class Served:
 
     url: str
     group: int
+    log: Path | None = None  # labledger's: one JSON line per request, with its duration
 
     def cpu_s(self) -> float | None:
         """User plus system CPU seconds of every live process in the server's group so far
@@ -119,7 +121,21 @@ def labledger_server(
     base = f"http://127.0.0.1:{port}"
     log = folder / "labledger-server.log"
     with _served("labledger server", args, f"{base}/healthz", log, env) as group:
-        yield Served(base, group)
+        yield Served(base, group, log)
+
+
+def server_durations(log: Path, path_suffix: str, start: float, end: float) -> list[float]:
+    """Seconds labledger's server took over each request whose path ends with ``path_suffix``
+    and that ended between ``start`` and ``end`` (wall clock), as its log times them: from the
+    request reaching the application to its answer."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("{") or '"duration_ms"' not in line:
+            continue
+        record = json.loads(line)
+        if str(record.get("path", "")).endswith(path_suffix) and start <= record["time"] <= end:
+            found.append(record["duration_ms"] / 1000)
+    return found
 
 
 def mlflow_executable() -> str:

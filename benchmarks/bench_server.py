@@ -28,6 +28,7 @@ Run: ``.venv-bench/bin/python benchmarks/bench_server.py [--quick] [--postgres U
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import os
 import queue as queues
@@ -73,7 +74,7 @@ from _server_report import (
     results_of,
     title_of,
 )
-from _servers import Served, labledger_server, mlflow_server
+from _servers import Served, labledger_server, mlflow_server, server_durations
 
 # Whether this run started its own PostgreSQL, whose processes' CPU it then reports.
 _LOCAL_POSTGRES = {"started": False}
@@ -208,6 +209,7 @@ def drive(
             outcome.errors.append("the clients did not get ready (see their errors)")
     console.print(f"  clients ready in {ready.seconds:.1f} s (processes started, imports done)")
     cpu_before, cpu_after = served.cpu_s(), None
+    released_at, writers_done_at = time.time(), math.inf
     database = catalog == "PostgreSQL" and _LOCAL_POSTGRES["started"]
     database_before, database_after = (postgres_cpu_s() if database else None), None
     gathered: list[Report] = []
@@ -227,6 +229,7 @@ def drive(
             writers_left -= 1
             if writers_left == 0:
                 cpu_after = served.cpu_s()
+                writers_done_at = time.time()
                 database_after = postgres_cpu_s() if database else None
     stop.set()
     for process in processes:
@@ -251,6 +254,10 @@ def drive(
         outcome.server_cpu_s = cpu_after - cpu_before
     if database_before is not None and database_after is not None:
         outcome.database_cpu_s = database_after - database_before
+    if served.log is not None:
+        outcome.server_reads = server_durations(
+            served.log, "/runs/search", released_at, writers_done_at
+        )
     if writers and all(r.started for r in writers):
         outcome.seconds = max(r.ended for r in writers) - min(r.started for r in writers)
         console.print(f"  load: {outcome.values:,} values in {outcome.seconds:.1f} s")
