@@ -8,6 +8,7 @@ may serve one team workspace behind a load balancer; each applies pending migrat
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import signal
@@ -33,6 +34,7 @@ __all__ = [
     "open_served_workspace",
     "require_server_extras",
     "serve",
+    "settle_heap",
 ]
 
 DEFAULT_BODY_LIMIT_MB = 16
@@ -177,6 +179,18 @@ def _returning_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def settle_heap() -> None:
+    """Keep what the process has made so far (its modules, the application and its routes, about
+    120,000 objects) out of the garbage collector's full passes for good.
+
+    They live as long as the process. Under a stream of metric batches the collector's full pass
+    came every second or two and walked all of them each time: 70-90 ms with every request in
+    flight stopped, a twentieth of the server's time. Objects made later are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve(
     workspace: Workspace,
     *,
@@ -218,6 +232,7 @@ def serve(
         body_limit=max_body_mb * 1024 * 1024,
         upload_limit=max_upload_mb * 1024 * 1024,
     )
+    settle_heap()
     with _returning_on_sigterm():
         uvicorn.run(
             app,

@@ -1,4 +1,5 @@
-"""Which binds may run without authentication."""
+"""Which binds may run without authentication, opening a served workspace, and the heap a server
+starts with."""
 
 from __future__ import annotations
 
@@ -131,3 +132,20 @@ def test_a_server_started_on_a_cut_ledger_warns(
     with caplog.at_level("WARNING", logger="labledger.server"), open_served_workspace(root) as ws:
         assert ws.ledger_tip is None
     assert "no longer extends" in caplog.text
+
+
+def test_the_heap_a_server_starts_with_is_kept_out_of_full_collections() -> None:
+    import gc
+
+    from labledger.server.launch import settle_heap
+
+    assert gc.get_freeze_count() == 0
+    try:
+        settle_heap()
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the modules imported so far, at least
+        made_later = [[] for _ in range(10)]
+        assert all(gc.is_tracked(item) for item in made_later)
+        assert gc.get_freeze_count() == frozen  # what comes later is collected as usual
+    finally:
+        gc.unfreeze()
