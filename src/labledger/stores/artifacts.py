@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from labledger._foundation.digests import digest_record
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
@@ -96,7 +98,13 @@ class ArtifactStore(Protocol):
 def produced_payload(artifact: Artifact, project_id: str) -> dict[str, Any]:
     """The payload of ``artifact``'s ``artifact.produced`` entry: what the store writes, and what a
     client that signs its own entries signs. ``project_id`` is named only for an artifact of no
-    run (a run's artifact is in the run's project)."""
+    run (a run's artifact is in the run's project).
+
+    Beside what the artifact is, it holds when it was made (``created_at`` as stored: it decides
+    which of several artifacts of one name a name finds) and digests of the canonical JSON of its
+    schema and stats (``schema_digest``, ``stats_digest``: the text the catalog stores), so that
+    ``verify`` sees any of them changed without the entry carrying documents that can be large.
+    """
     payload: dict[str, Any] = {
         "artifact_id": artifact.id,
         "name": artifact.name,
@@ -105,6 +113,10 @@ def produced_payload(artifact: Artifact, project_id: str) -> dict[str, Any]:
         "kind": artifact.kind,
         "size": artifact.size,
         "format": artifact.format,
+        # A float as the catalog's column holds it, whatever number type was given.
+        "created_at": float(artifact.created_at),
+        "schema_digest": digest_record(artifact.schema),
+        "stats_digest": digest_record(artifact.stats),
     }
     if artifact.run_id is None:
         payload["project_id"] = project_id

@@ -5,10 +5,12 @@
 - Every artifact has an ``artifact.produced`` entry naming the same blob digest. Runs sealed before
   artifacts were all recorded (their ``run.finished`` payload lacks ``artifacts_recorded``) keep
   their artifacts covered by the sealed record alone.
-- An artifact's name, run and (for one of no run) project are those its entry gives, a run's
-  project, kind, host, git commit and dirty flag those its ``run.started`` gives (entries from
-  before they were recorded aside), a run's error text the one its seal gives, and a run's
-  artifact is in the run's project: moving either to another project shows.
+- An artifact's name, run and (for one of no run) project are those its entry gives, and its
+  creation time, stats and schema those its entry holds since they were added
+  (``artifact_facts``); a run's project, kind, host, git commit and dirty flag those its
+  ``run.started`` gives (entries from before they were recorded aside), a run's error text the
+  one its seal gives, and a run's artifact is in the run's project: moving either to another
+  project shows.
 - Users' administrator flags, whether they are disabled and their stored password hashes, every
   role in every project, API tokens' owners, expiries, revocations and stored hashes, projects'
   names and users' signing keys are what the ``user.*``, ``role.changed``, ``token.*``,
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from labledger.workspace import schema
+from labledger.workspace.artifact_facts import fact_problems, listed_facts, said_facts
 from labledger.workspace.identity_replay import IdentityReplay
 from labledger.workspace.row_replays import replayed_problems
 
@@ -99,13 +102,15 @@ class EntryIndex:
             said.update(
                 {k: payload[k] for k in ("project_id", "kind", "size", "format") if k in payload}
             )
+            said.update(said_facts(payload))
             self._produced(entry, str(payload.get("artifact_id")), str(payload.get("digest")), said)
         elif kind == "artifacts.produced":
-            for item in payload.get("artifacts") or ():
+            for position, item in enumerate(payload.get("artifacts") or ()):
                 if isinstance(item, list) and len(item) == 3:
                     # No author: the seal's writer (the run's user, or whoever found it
                     # dead) need not be who recorded each artifact of the run.
                     said = {"name": item[1], "run_id": payload.get("run_id")}
+                    said.update(listed_facts(payload, position))
                     self._produced(entry, str(item[0]), str(item[2]), said)
         elif kind.startswith(("user.", "role.", "token.", "project.")):
             self.identity.visit(entry)
@@ -293,6 +298,9 @@ def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, s
             a.c.kind,
             a.c.size,
             a.c.format,
+            a.c.created_at,
+            a.c.schema_json,
+            a.c.stats_json,
         )
     ).mappings():
         artifact_id, name, digest, run_id = row["id"], row["name"], row["digest"], row["run_id"]
@@ -333,8 +341,8 @@ def _artifact_problems(conn: Connection, index: EntryIndex) -> list[tuple[str, s
 def _artifact_row_problems(
     artifact_id: str, row: dict[str, Any], said: dict[str, Any] | None, run_project: str | None
 ) -> list[tuple[str, str, str]]:
-    """What of an artifact's row disagrees with its entry (name, run, project), or with its run
-    (a run's artifact is in the run's project)."""
+    """What of an artifact's row disagrees with its entry (name, run, project, creation time,
+    stats, schema), or with its run (a run's artifact is in the run's project)."""
     problems = [
         (
             "artifact",
@@ -345,6 +353,10 @@ def _artifact_row_problems(
         for column in _PRODUCED_COLUMNS
         if said is not None and column in said and said[column] != row[column]
     ]
+    if said is not None:
+        problems += [
+            ("artifact", artifact_id, reason) for reason in fact_problems(row["name"], row, said)
+        ]
     if row["run_id"] is not None and run_project is not None and run_project != row["project_id"]:
         problems.append(
             (

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 import labledger
 from labledger._foundation.canonical import canonical_json
-from labledger._foundation.digests import digest_bytes, digest_file
+from labledger._foundation.digests import digest_bytes, digest_file, digest_record
 from labledger._foundation.errors import IntegrityError, NotFoundError, ValidationError
 from labledger.tracking.artifacts import (
     export_artifact,
@@ -247,6 +247,9 @@ def test_artifacts_are_in_the_ledger_and_search_index(current: Workspace) -> Non
         "kind": "table",
         "size": artifact.size,
         "format": "parquet",
+        "created_at": artifact.created_at,
+        "schema_digest": digest_record(artifact.schema),
+        "stats_digest": digest_record(artifact.stats),
     }
     assert "signal" in body
 

@@ -3,7 +3,10 @@
 Recording checks what the Python API checks (names, kinds, sizes), then two things only a server
 must: every blob an artifact is made of is already in the store (uploaded first with
 ``PUT /api/v1/blobs/{digest}``), so the catalog never points at bytes nobody has; and the artifact
-is made by the signed-in user, at the server's time, whatever the client sent.
+is made by the signed-in user, at the server's time, whatever the client sent. A client that signs
+an artifact's ``artifact.produced`` entry has named its time there (``created_at``, which the entry
+holds the artifact to) before the server could: that time is kept, if it is within
+``MAX_CLOCK_SKEW`` of the server's clock, as a signed entry's own time must be.
 
 Artifacts belong to projects: one made by a run belongs to the run's project, any other to the
 project the client names (the default project when it names none); recording needs an editor's
@@ -14,6 +17,7 @@ stay full and tokens exact.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,6 +39,7 @@ from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - pydantic 
 from labledger.tracking.checks import MAX_NAME, check_name
 from labledger.workspace.attribution import acting_for
 from labledger.workspace.client_signatures import signed_by_client
+from labledger.workspace.signed_entries import MAX_CLOCK_SKEW
 
 if TYPE_CHECKING:
     from labledger.stores.artifacts import ArtifactStore
@@ -64,7 +69,8 @@ def _store(request: Request) -> ArtifactStore:
 
 
 class ArtifactIn(BaseModel):
-    """An artifact to record. Who made it, when, and in which project are the server's to say."""
+    """An artifact to record. Who made it, when (save the time a signed entry names), and in
+    which project are the server's to say."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -147,19 +153,21 @@ async def add_artifacts(request: Request, scope: Writer, body: ArtifactsIn) -> A
     its run's project (or the project named, for one made by no run)."""
     workspace = _workspace(request)
     made_at = time.time()
+    signed_times = _signed_times(body.signed, made_at)
     batch: list[NewArtifact] = []
     for item in body.artifacts:
         check_name(item.name, "artifact")
         blobs = _blobs_of(item)
+        artifact_id = item.id or new_id()
         artifact = Artifact(
-            id=item.id or new_id(),
+            id=artifact_id,
             name=item.name,
             kind=item.kind,
             format=item.format,
             digest=parse_digest(item.digest),
             size=item.size,
             run_id=item.run_id,
-            created_at=made_at,
+            created_at=signed_times.get(f"artifact:{artifact_id}", made_at),
             created_by=scope.user.name,
             schema=item.schema_,
             stats=item.stats,
@@ -201,6 +209,36 @@ async def add_artifacts(request: Request, scope: Writer, body: ArtifactsIn) -> A
             return _store(request).add_artifacts(ready)
 
     return ArtifactsOut(items=await run_in_threadpool(record))
+
+
+def _signed_times(signed: list[SignedBodyIn], now: float) -> dict[str, float]:
+    """The time each signed ``artifact.produced`` entry names for its artifact, by subject.
+
+    Raises:
+        ValidationError: A time is not a number, or is further than ``MAX_CLOCK_SKEW`` from
+            ``now``.
+    """
+    times: dict[str, float] = {}
+    for body in signed:
+        if body.kind != "artifact.produced" or "created_at" not in body.payload:
+            continue  # an entry the write does not make, or unlike the server's: refused later
+        said = body.payload["created_at"]
+        if not isinstance(said, float | int) or isinstance(said, bool) or not math.isfinite(said):
+            raise ValidationError(
+                f"the signed artifact.produced entry for {body.subject} gives created_at "
+                f"{said!r}, which is not a time",
+                hint="sign the entry labledger's client makes (a Unix time in seconds); "
+                "nothing was recorded",
+            )
+        if abs(said - now) > MAX_CLOCK_SKEW:
+            raise ValidationError(
+                f"the signed artifact.produced entry for {body.subject} says it was made "
+                f"{said - now:+.0f} s from the server's clock, more than {MAX_CLOCK_SKEW:.0f} s",
+                hint="set your computer's clock right and log the artifact again; nothing was "
+                "recorded",
+            )
+        times[body.subject] = float(said)
+    return times
 
 
 def _project(request: Request, scope: ProjectScope, workspace: Workspace, new: NewArtifact) -> str:

@@ -3,15 +3,20 @@
 The server records an artifact only once every blob it is made of is in its store (the blob store
 uploads them first), and names the signed-in user as its maker: the artifacts it answers are the
 ones to keep (their ``created_by`` and ``created_at`` are the server's). A user who holds a signing
-key signs each artifact's ``artifact.produced`` entry, which the server writes as signed.
+key signs each artifact's ``artifact.produced`` entry, which the server writes as signed. That entry
+names the artifact's time before the server could, so the server keeps the time signed (if within
+``MAX_CLOCK_SKEW`` of its clock), and digests of its schema and stats, so these are sent as the
+catalog stores them.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from labledger._foundation.canonical import canonical_text
 from labledger.stores.artifacts import (
     Artifact,
     produced_payload,
@@ -50,11 +55,17 @@ def _wire(new: NewArtifact) -> dict[str, Any]:
         "digest": artifact.digest,
         "size": artifact.size,
         "run_id": artifact.run_id,
-        "schema": artifact.schema,
-        "stats": artifact.stats,
+        # As the catalog stores them (a NaN as "NaN", which JSON cannot carry as a number), so
+        # the server digests what the signed entry digests.
+        "schema": _as_stored(artifact.schema),
+        "stats": _as_stored(artifact.stats),
         "blobs": [list(blob) for blob in new.blobs],
         **({"project_id": new.project_id} if new.project_id else {}),
     }
+
+
+def _as_stored(document: dict[str, Any]) -> Any:
+    return json.loads(canonical_text(document))
 
 
 class HttpArtifactStore:
