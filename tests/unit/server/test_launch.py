@@ -144,8 +144,10 @@ def test_the_heap_a_server_starts_with_is_kept_out_of_full_collections() -> None
         settle_heap()
         frozen = gc.get_freeze_count()
         assert frozen > 1000  # the modules imported so far, at least
-        made_later = [[] for _ in range(10)]
-        assert all(gc.is_tracked(item) for item in made_later)
-        assert gc.get_freeze_count() == frozen  # what comes later is collected as usual
+        # What comes later is collected as usual: a cycle made now is found by a collection.
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        assert gc.collect() >= 1
     finally:
         gc.unfreeze()
