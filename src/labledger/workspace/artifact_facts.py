@@ -97,10 +97,20 @@ def _same_document(said: Any, text: Any) -> bool:
     return bool(said == _document_digest(text))
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a key given twice: readers disagree on which one counts (this
+    one keeps the last, others the first), so such a text is never the document an entry names."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("a key is given twice")
+    return document
+
+
 def _document_digest(text: Any) -> str | None:
-    """The digest of the document a stored text holds, in canonical JSON (``None``: not JSON)."""
+    """The digest of the document a stored text holds, in canonical JSON; for a text that is no
+    JSON, or has a key twice, that of its bytes."""
     try:
-        return digest_record(json.loads(text))
+        return digest_record(json.loads(text, object_pairs_hook=_unique_keys))
     except (TypeError, ValueError, RecursionError):
         return stored_digest(text)
 

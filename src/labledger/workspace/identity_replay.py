@@ -7,8 +7,9 @@ user's stored password hash, ``password_hash_fingerprint``, or ``null`` for a us
 password), ``user.password_set`` (``hash_fingerprint`` likewise, since it was added),
 ``user.disabled`` and ``user.enabled``, ``role.changed`` (subject the project's id; payload
 ``user``, the user's name, and ``role``, or ``null`` once removed), ``token.created`` (subject
-the token's id; ``user``, ``expires_at`` and, since it was added, ``hash_fingerprint``, a
-fingerprint of the token's stored hash) and ``token.revoked``, ``project.created`` (subject the
+the token's id; ``user``, ``expires_at``, ``made_with`` for a token made with another (whose
+revocation revokes it too) and, since it was added, ``hash_fingerprint``, a fingerprint of the
+token's stored hash) and ``token.revoked``, ``project.created`` (subject the
 project's id; ``name``), ``user.key_added`` and ``user.key_revoked`` (``user``, ``public_key``).
 Replayed in append order they give each user's administrator flag, whether they are disabled
 and which password hash they have (or none), every role in every project, whose each token is,
@@ -118,6 +119,8 @@ class IdentityReplay:
                 "user": payload.get("user"),
                 "expires_at": payload.get("expires_at"),
                 "fingerprint": payload.get("hash_fingerprint"),
+                # The token it was made with, if any: revoking that one revokes this one too.
+                "made_with": payload.get("made_with"),
                 "revoked": False,
             }
         elif kind == "token.revoked" and subject in self.tokens:
@@ -208,10 +211,10 @@ class IdentityReplay:
             for token_id in sorted(self.tokens)
             if token_id not in rows
         ]
-        for token_id, user, expires_at, revoked_at, secret_hash in conn.execute(
-            select(t.c.id, u.c.name, t.c.expires_at, t.c.revoked_at, t.c.secret_hash).join(
-                u, u.c.id == t.c.user_id
-            )
+        for token_id, user, expires_at, revoked_at, secret_hash, parent_id in conn.execute(
+            select(
+                t.c.id, u.c.name, t.c.expires_at, t.c.revoked_at, t.c.secret_hash, t.c.parent_id
+            ).join(u, u.c.id == t.c.user_id)
         ):
             said = self.tokens.get(token_id)
             if said is None:
@@ -230,6 +233,16 @@ class IdentityReplay:
                     ("token", token_id, f"it expires at {expires_at}, but was made to expire at "
                      f"{said['expires_at']}")
                 )  # fmt: skip
+            if parent_id != said["made_with"]:
+                made = f"made with token {said['made_with']}" if said["made_with"] else "made alone"
+                found.append(
+                    (
+                        "token",
+                        token_id,
+                        f"it was {made}, but its row names {parent_id or 'no token'} as the one "
+                        "it was made with: revoking the token it was made with no longer reaches it",
+                    )
+                )
             if said["revoked"] and revoked_at is None:
                 found.append(("token", token_id, "the ledger revoked it, but its row works again"))
             fingerprint = said["fingerprint"]

@@ -380,6 +380,29 @@ def test_a_token_row_deleted_from_the_catalog_shows(workspace: Workspace) -> Non
     ]
 
 
+def test_a_token_cut_loose_from_the_token_it_was_made_with_shows(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService, local_user
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ed", by="root")
+    parent = service.issue_token("ed", "laptop", by="root")
+    child = service.issue_token("ed", "ci", by="ed", made_with=parent.token.id)
+    alone = service.issue_token("ed", "desk", by="root")
+    assert verify_workspace(workspace, blobs=False).ok
+    # Cut loose, the child outlives its parent's revocation; tied to one, a token made alone
+    # would die with a token it was never made with.
+    _edit(workspace, "UPDATE api_tokens SET parent_id = NULL WHERE id = :t", t=child.token.id)
+    _edit(workspace, "UPDATE api_tokens SET parent_id = :p WHERE id = :t", p=parent.token.id,
+          t=alone.token.id)  # fmt: skip
+    service.revoke_token(parent.token.id, actor=local_user("root"))
+    assert service.authenticate_token(child.secret).name == "ed"  # the cut works...
+    problems = verify_workspace(workspace, blobs=False).problems
+    assert sorted((p.kind, p.id) for p in problems) == sorted(
+        [("token", child.token.id), ("token", alone.token.id)]
+    )  # ...and shows
+    assert all("revoking the token it was made with" in p.reason for p in problems)
+
+
 def test_a_token_entry_made_before_fingerprints_is_not_held_to_one(workspace: Workspace) -> None:
     from labledger.identity import IdentityService
 

@@ -111,6 +111,19 @@ def test_the_same_document_stored_another_way_is_not_a_change(workspace: Workspa
     assert _reasons(workspace, loose) == []
 
 
+def test_a_document_with_a_key_given_twice_is_never_the_one_the_entry_names(
+    workspace: Workspace,
+) -> None:
+    _, loose = _logged(workspace)
+    stats = _row(workspace, loose)["stats_json"]
+    assert stats.startswith("{")
+    # The true value last: a reader keeping the last key sees no change, one keeping the first
+    # sees the false one. Both kinds of reader exist, so it is reported.
+    doubled = '{"rows": 99, ' + stats[1:]
+    _edit(workspace, "UPDATE artifacts SET stats_json = :s WHERE id = :i", s=doubled, i=loose)
+    assert any("its stats changed" in reason for reason in _reasons(workspace, loose))
+
+
 @pytest.mark.parametrize(
     ("statement", "said"),
     [
