@@ -2,9 +2,9 @@
 against the catalog's rows.
 
 Every change to who may do what is an entry: ``user.created`` (subject the user's id; payload
-``name``, ``is_admin`` and, since it was added, ``hash_fingerprint``: a fingerprint of the
-user's stored password hash, ``password_hash_fingerprint``, or ``null`` for a user without a
-password), ``user.password_set`` (``hash_fingerprint`` likewise, since it was added),
+``name``, ``is_admin`` and, each since it was added, ``display_name`` and ``hash_fingerprint``:
+a fingerprint of the user's stored password hash, ``password_hash_fingerprint``, or ``null`` for
+a user without a password), ``user.password_set`` (``hash_fingerprint`` likewise, since it was added),
 ``user.disabled`` and ``user.enabled``, ``role.changed`` (subject the project's id; payload
 ``user``, the user's name, and ``role``, or ``null`` once removed), ``token.created`` (subject
 the token's id; ``user``, ``expires_at``, ``made_with`` for a token made with another (whose
@@ -108,6 +108,8 @@ class IdentityReplay:
                 "name": payload.get("name"),
                 "is_admin": bool(payload.get("is_admin")),
                 "disabled": False,
+                # Since it was added: how the user is shown, which nothing changes afterwards.
+                **({"display_name": payload["display_name"]} if "display_name" in payload else {}),
                 **_password_said(payload),
             }
         elif kind == "user.password_set" and subject in self.users:
@@ -152,20 +154,27 @@ class IdentityReplay:
         u = schema.users
         found: list[tuple[str, str, str]] = []
         seen: set[str] = set()
-        for user_id, name, is_admin, disabled, password_hash in conn.execute(
-            select(u.c.id, u.c.name, u.c.is_admin, u.c.disabled, u.c.password_hash)
+        for user_id, name, display_name, is_admin, disabled, password_hash in conn.execute(
+            select(
+                u.c.id, u.c.name, u.c.display_name, u.c.is_admin, u.c.disabled, u.c.password_hash
+            )
         ):
             seen.add(user_id)
             said = self.users.get(user_id)
             if said is None:
                 found.append(("user", name, "no user.created entry vouches for this user"))
                 continue
-            row = {"name": name, "is_admin": bool(is_admin), "disabled": bool(disabled)}
+            row = {
+                "name": name,
+                "display_name": display_name,
+                "is_admin": bool(is_admin),
+                "disabled": bool(disabled),
+            }
             found += [
                 ("user", name, f"its {column} reads {row[column]!r}, but the ledger leaves "
                  f"{said[column]!r}")
-                for column in ("name", "is_admin", "disabled")
-                if row[column] != said[column]
+                for column in ("name", "display_name", "is_admin", "disabled")
+                if column in said and row[column] != said[column]
             ]  # fmt: skip
             if said["password_held"]:
                 reason = _password_problem(said["password"], _password_fingerprint(password_hash))

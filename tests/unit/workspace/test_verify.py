@@ -422,6 +422,27 @@ def test_a_token_entry_made_before_fingerprints_is_not_held_to_one(workspace: Wo
         assert replay.problems(conn) == []
 
 
+def test_a_display_name_changed_in_the_catalog_shows(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("ed", by="root", display_name="Ed Reyes")
+    service.create_user("kim", by="root")
+    assert verify_workspace(workspace, blobs=False).ok
+    # What a team sees beside each write: someone else's name passed off as Ed's.
+    _edit(workspace, "UPDATE users SET display_name = 'Dr. K. Lee' WHERE name = 'ed'")
+    problems = verify_workspace(workspace, blobs=False).problems
+    assert [(p.kind, p.id) for p in problems] == [("user", "ed")]
+    assert "display_name reads 'Dr. K. Lee'" in problems[0].reason
+    # An entry made before it held display names vouches for none.
+    replay = IdentityReplay()
+    with workspace.read() as conn:
+        for entry in iter_entries(conn, kinds=["user.created"]):
+            payload = {k: v for k, v in entry.payload.items() if k != "display_name"}
+            replay.visit(dataclasses.replace(entry, payload=payload))
+        assert replay.problems(conn) == []
+
+
 def _password_hash(ws: Workspace, name: str) -> str | None:
     with ws.read() as conn:
         found = conn.execute(

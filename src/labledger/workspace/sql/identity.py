@@ -127,6 +127,7 @@ class SqlIdentityStore:
                 conn.execute(_USERS.insert().values(row))
                 payload = {
                     "name": user.name,
+                    "display_name": user.display_name,
                     "is_admin": user.is_admin,
                     "by": by,
                     "hash_fingerprint": password_hash_fingerprint(password_hash),
