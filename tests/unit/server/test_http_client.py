@@ -73,6 +73,19 @@ def test_401_says_how_to_log_in() -> None:
     assert "LABLEDGER_TOKEN" in (raised.value.hint or "")
 
 
+def test_401_with_a_token_from_the_environment_says_that_token_is_the_one_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LABLEDGER_TOKEN", "lle_bogus")
+    client = _client(_error(401, "unauthenticated", "the API token is not valid"))
+    with pytest.raises(AuthenticationError) as raised:
+        client.call("GET", "/api/v1/me", model=dict)
+    hint = raised.value.hint or ""
+    # Logging in again would change nothing: the variable goes first.
+    assert "the one in LABLEDGER_TOKEN" in hint and "unset it" in hint
+    assert f"labledger login {URL}" in hint
+
+
 def test_a_request_the_server_cannot_take_is_a_validation_error() -> None:
     client = _client(_error(422, "invalid_request", "body.name: Field required"))
     with pytest.raises(ValidationError, match="Field required"):

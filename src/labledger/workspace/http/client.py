@@ -58,6 +58,14 @@ def _adapter(model: Any) -> Any:
 
 
 def _login_hint(base_url: str) -> str:
+    if os.environ.get("LABLEDGER_TOKEN"):
+        # It goes before a saved login (``credentials.token_for``): logging in again would not
+        # change what is sent.
+        return (
+            "the token sent is the one in LABLEDGER_TOKEN, which goes before any saved login: "
+            "set it to a valid API token (`labledger tokens create`), or unset it and run "
+            f"`labledger login {base_url}`"
+        )
     return f"run `labledger login {base_url}`, or set LABLEDGER_TOKEN to an API token"
 
 
