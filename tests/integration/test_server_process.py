@@ -78,6 +78,47 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(workspace: Workspace
     assert [user.name for user in users] == ["bob"]
 
 
+def _raw_post(port: int, body: bytes, *, pause_s: float, chunked: bool = False) -> bytes:
+    """POST ``body`` on one socket, headers first and the body ``pause_s`` later (with its
+    length declared, or in chunks), then read the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}"
+        head = (
+            "POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\n{length}\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        time.sleep(pause_s)
+        step = 64 * 1024
+        for start in range(0, len(body), step):
+            piece = body[start : start + step]
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            time.sleep(0.005)
+        if chunked:
+            sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_a_refused_body_is_read_before_the_answer_so_the_client_sees_413(
+    workspace: Workspace,
+) -> None:
+    # Answering with the body unread resets the connection: a client still sending would see
+    # "broken pipe" and never the 413 that says why.
+    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
+    try:
+        server.wait_until_up()
+        body = json.dumps({"name": "x" * (2 * 1024 * 1024)}).encode()
+        for chunked in (False, True):
+            answer = _raw_post(server.port, body, pause_s=0.3, chunked=chunked)
+            assert answer.startswith(b"HTTP/1.1 413"), (chunked, answer[:200])
+            assert b'"too_large"' in answer
+    finally:
+        server.stop()
+
+
 def test_a_body_over_max_body_mb_is_refused(workspace: Workspace) -> None:
     server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
     try:

@@ -156,7 +156,16 @@ class BodyLimit:
     Blob uploads (``PUT`` under ``upload_prefix``) have their own limit, ``upload_bytes``: a
     blob may be gigabytes where a JSON body is at most a few megabytes. The paths in ``small``
     (signing in, which anyone may call) have a lower one of their own.
+
+    Before answering 413 the server reads and drops what is left of the body, up to
+    ``DRAIN_BYTES`` more and for at most ``DRAIN_S`` seconds. A server that answers and closes
+    with the body unread resets the connection, and a client still sending sees "broken pipe"
+    instead of the answer saying why. A body larger than that is answered at once and the
+    connection closed: reading gigabytes only to refuse them would cost more than the clear word.
     """
+
+    DRAIN_BYTES = 8 * 1024 * 1024
+    DRAIN_S = 10.0
 
     def __init__(
         self,
@@ -184,6 +193,8 @@ class BodyLimit:
         limit = min(limit, self.small.get(str(scope.get("path", "")), limit))
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
+            if int(declared) <= limit + self.DRAIN_BYTES:
+                await self._drain(receive, self.DRAIN_BYTES + limit)
             response = error_response(413, "too_large", *self._words(limit, is_upload=is_upload))
             await response(scope, receive, send)
             return
@@ -195,11 +206,31 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    if message.get("more_body", False):
+                        await self._drain(receive, self.DRAIN_BYTES)
                     message_text, hint = self._words(limit, is_upload=is_upload)
                     raise RequestTooLargeError(message_text, hint=hint)
             return message
 
         await self.app(scope, limited, send)
+
+    async def _drain(self, receive: Receive, budget: int) -> None:
+        """Read and drop the rest of a refused body: ``budget`` bytes and ``DRAIN_S`` at most."""
+
+        async def read() -> None:
+            left = budget
+            while left >= 0:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                left -= len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+
+        try:
+            await asyncio.wait_for(read(), timeout=self.DRAIN_S)
+        except TimeoutError:
+            return
 
     @staticmethod
     def _words(limit: int, *, is_upload: bool) -> tuple[str, str]:
