@@ -115,6 +115,28 @@ def test_show_table_accepts_a_prefix_and_draws_history(
     assert "▁" in result.stdout and "█" in result.stdout
 
 
+def test_show_lists_the_artifacts_a_tracked_run_logged(
+    cli: Callable[..., Result], populated: Workspace
+) -> None:
+    runs = json.loads(cli("runs", "list", "-w", _where(populated), "--json").stdout)
+    by_name = {run["name"]: run["id"] for run in runs}
+    shown = json.loads(
+        cli("runs", "show", by_name["baseline"], "-w", _where(populated), "--json").stdout
+    )
+    assert sorted(a["name"] for a in shown["artifacts"]) == ["images", "scores.json"]
+    assert {a["kind"] for a in shown["artifacts"]} == {"tree", "json"}
+    assert all(a["digest"].startswith("blake3:") for a in shown["artifacts"])
+    table = cli("runs", "show", by_name["tuned"], "-w", _where(populated)).stdout
+    assert "artifacts" in table and "model.bin" in table and "scores.json" not in table
+    # an id shown in the table opens the artifact
+    short = next(line for line in table.splitlines() if "model.bin" in line).split("│")[-2]
+    assert cli("artifacts", "show", short.strip(), "-w", _where(populated)).exit_code == 0
+    bare = json.loads(
+        cli("runs", "show", by_name["forest"], "-w", _where(populated), "--json").stdout
+    )
+    assert bare["artifacts"] == []
+
+
 def test_ids_shown_in_the_table_can_be_passed_back(
     cli: Callable[..., Result], populated: Workspace
 ) -> None:

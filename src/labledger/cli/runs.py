@@ -15,6 +15,7 @@ from labledger.cli.console import (
     catalog_short_ids,
     command,
     console,
+    format_bytes,
     format_duration,
     format_time,
     format_value,
@@ -289,6 +290,18 @@ def _run_json(
         },
         "tasks": detail.tasks,
         "outputs": detail.outputs,
+        "artifacts": [
+            {
+                "id": a.id,
+                "name": a.name,
+                "kind": a.kind,
+                "format": a.format,
+                "digest": a.digest,
+                "size": a.size,
+                "created_at": a.created_at,
+            }
+            for a in detail.logged
+        ],
         "has_logs": detail.has_logs,
         "metadata": detail.metadata,
         "collections": detail.collections,
@@ -387,6 +400,28 @@ def _print_pipeline(detail: RunDetail, shown: dict[str, str], wide: bool) -> Non
         )
 
 
+def _print_logged(detail: RunDetail, shown: dict[str, str], wide: bool) -> None:
+    from labledger.pipelines.run_detail import LOGGED_SHOWN
+
+    rows = [
+        [a.name, a.kind, format_bytes(a.size), format_time(a.created_at), shown.get(a.id, a.id)]
+        for a in detail.logged
+    ]
+    columns = [
+        Column("artifact"),
+        Column("kind", drop=2),
+        Column("size", justify="right", drop=1),
+        Column("logged", drop=3),
+        Column("id"),
+    ]
+    print_table("artifacts", columns, rows, markup=False, wide=wide)
+    if len(detail.logged) >= LOGGED_SHOWN:
+        console.print(
+            Text(f"the newest {LOGGED_SHOWN}: labledger artifacts list --run RUN lists them all"),
+            highlight=False,
+        )
+
+
 def _print_run(
     detail: RunDetail,
     history: dict[str, list[MetricPoint]],
@@ -406,6 +441,8 @@ def _print_run(
     print_table("tags", ["tag", "value"], tags, empty="no tags", markup=False)
     if detail.tasks:
         _print_pipeline(detail, shown, wide)
+    if detail.logged:
+        _print_logged(detail, shown, wide)
     if detail.inputs:
         rows = [
             [item.path, _INPUT_KIND.get(item.kind, item.kind), item.content[7:19]]
@@ -435,7 +472,8 @@ def show(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Show one run: params, metrics with their history, tags, and for a pipeline run its tasks,
-    every output (reused ones too) and whether logs were captured; then metadata and collections.
+    every output (reused ones too) and whether logs were captured, for a tracked run the artifacts
+    it logged; then metadata and collections.
 
     Example:
 
@@ -448,6 +486,7 @@ def show(
         detail = describe_run(run_id, workspace=ws)
         history = _history_by_key(get_metric_history(detail.run.id, workspace=ws))
         ids = [output.artifact_id for output in detail.outputs]
+        ids += [artifact.id for artifact in detail.logged]
         shown = {i: i for i in ids} if wide else catalog_short_ids(ws, ids, "artifact")
         shown.update(_run_ids(ws, [detail.run], wide))
         project = _project_names(ws, [detail.run])[detail.run.project_id]

@@ -1,7 +1,8 @@
 """Everything about one run in one read: the run, its tasks and outputs, logs, metadata, collections.
 
 What ``labledger runs show`` prints. For a pipeline run the outputs are every artifact its tasks
-returned, those reused from the cache included (``produced`` is false for those).
+returned, those reused from the cache included (``produced`` is false for those); ``logged`` are the
+artifacts a tracked run logged (``log_artifact(..., run_id=...)``).
 """
 
 from __future__ import annotations
@@ -10,14 +11,25 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from labledger.pipelines.replay_inputs import RecordedInput, recorded_inputs
+from labledger.tracking.artifacts import list_artifacts
 from labledger.tracking.query import get_run
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
+    from labledger.stores.artifacts import Artifact
     from labledger.tracking.types import Run
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["MetadataEntry", "RunDetail", "RunOutput", "TaskSummary", "describe_run"]
+__all__ = [
+    "LOGGED_SHOWN",
+    "MetadataEntry",
+    "RunDetail",
+    "RunOutput",
+    "TaskSummary",
+    "describe_run",
+]
+
+LOGGED_SHOWN = 1000  # the most artifacts a run logged itself that describe_run reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,7 @@ class RunDetail:
     metadata: tuple[MetadataEntry, ...]
     collections: tuple[str, ...]
     inputs: tuple[RecordedInput, ...] = ()  # the files and folders its steps read
+    logged: tuple[Artifact, ...] = ()  # a tracked run's artifacts, newest first
 
     @property
     def has_logs(self) -> bool:
@@ -140,8 +153,8 @@ def _metadata(ws: Workspace, run_id: str) -> tuple[MetadataEntry, ...]:
 
 
 def describe_run(run_id: str, *, workspace: Workspace | None = None) -> RunDetail:
-    """A run with its tasks, every output (reused ones too), the files its steps read,
-    metadata and collections.
+    """A run with its tasks, every output (reused ones too), the files its steps read, metadata
+    and collections; for a tracked run, the artifacts it logged (the newest ``LOGGED_SHOWN``).
 
     Args:
         run_id: A run id or a unique prefix of it.
@@ -160,6 +173,7 @@ def describe_run(run_id: str, *, workspace: Workspace | None = None) -> RunDetai
         metadata=_metadata(ws, run.id),
         collections=tuple(ws.stores.collections.containing("run", run.id)),
     )
-    if not detail.tasks:
-        return detail
+    if not detail.tasks:  # a tracked run: what it logged (a pipeline's are its outputs)
+        found = list_artifacts(run_id=run.id, limit=LOGGED_SHOWN, workspace=ws)
+        return replace(detail, logged=tuple(a for a in found if a.run_id == run.id))
     return replace(detail, inputs=tuple(recorded_inputs(ws, run.id)))
