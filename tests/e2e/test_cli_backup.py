@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -192,3 +194,23 @@ def test_a_damaged_copy_of_an_outdated_catalog_does_not_verify(
     restored = cli("restore", str(backup), "--to", str(tmp_path / "restored"))
     assert restored.exit_code == 1
     assert digest in restored.output
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [(("gc",), "labledger gc -w"), (("backup", "dest"), "labledger backup DEST -w")],
+)
+def test_gc_and_backup_against_a_server_say_where_to_run_them(
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: tuple[str, ...],
+    names: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LABLEDGER_URI", "http://127.0.0.1:9")  # nothing is asked of it
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert "http://127.0.0.1:9" in result.stderr
+    assert names in result.stderr
+    assert not (tmp_path / "dest").exists()

@@ -94,6 +94,13 @@ def open_for_backup(uri: str | os.PathLike[str] | None = None) -> Workspace:
         WorkspaceUnreadableError: The catalog does not answer, or is newer than this labledger.
     """
     settings = resolve_settings(uri)
+    if settings.server_url is not None:
+        raise ConfigurationError(
+            f"a backup copies the catalog and blobs themselves, which a server's API does not "
+            f"hand out ({settings.server_url})",
+            hint="on the server's host, run `labledger backup DEST -w <the server's folder or "
+            "database URL>` (LABLEDGER_STORE names a store in S3)",
+        )
     if settings.root is not None and not (settings.root / CATALOG_FILE).is_file():
         raise WorkspaceNotFoundError(
             f"{settings.root} has no {CATALOG_FILE}",

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import make_url, text
 
-from labledger._foundation.errors import WorkspaceError
+from labledger._foundation.errors import ConfigurationError, WorkspaceError
 from labledger.workspace.local_store import LocalBlobStore
 from labledger.workspace.references import referenced_blobs, tree_entries
 from labledger.workspace.s3_staging import URL_LIFETIME_S, staging_of
@@ -216,7 +216,15 @@ def collect_garbage(
 
     Raises:
         WorkspaceError: Another gc is running on this workspace.
+        ConfigurationError: The workspace is a server's, reached over HTTP.
     """
+    if workspace.settings.server_url is not None:
+        raise ConfigurationError(
+            f"garbage collection deletes blobs from the store itself, which a server's API does "
+            f"not allow ({workspace.settings.server_url})",
+            hint="on the server's host, run `labledger gc -w <the server's folder or database "
+            "URL>` (LABLEDGER_STORE names a store in S3)",
+        )
     store = workspace.store
     if not isinstance(store, TrashingStore):
         return _collect_directly(workspace, dry_run=dry_run, grace_s=grace_s)
