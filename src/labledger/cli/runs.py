@@ -1,4 +1,5 @@
-"""``labledger runs``: list, search, show and compare tracked runs (``logs``: run_logs.py)."""
+"""``labledger runs``: list, search, show and compare tracked runs (``logs``: run_logs.py,
+``reap``: run_reap.py, ``record``: run_record.py)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from labledger.cli.options import (
 from labledger.cli.plots import plot_command
 from labledger.cli.run_logs import logs_command
 from labledger.cli.run_reap import reap_command
+from labledger.cli.run_record import record_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,8 +47,8 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "List, search, show and compare tracked runs, print their steps' logs, and seal dead "
-        "runs as crashed.\n\n"
+        "List, search, show and compare tracked runs, print their steps' logs, seal dead "
+        "runs as crashed, and record a run from the shell.\n\n"
         "Example:\n\n"
         '    labledger runs list --filter "metrics.auc > 0.8"'
     ),
@@ -593,3 +595,4 @@ def compare(
 app.command("plot")(plot_command)
 app.command("logs")(logs_command)
 app.command("reap")(reap_command)
+app.command("record")(record_command)
