@@ -185,3 +185,27 @@ def test_the_runs_commands_work_with_a_server_uri(
         assert "labledger projects grant otto viewer --project default" in out
     code, out = cli("ed", "runs", "reap")
     assert code == 0, out
+
+
+def test_a_run_recorded_from_the_shell_through_a_server_is_its_users(
+    team: Team, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    monkeypatch.setenv("LABLEDGER_URI", team.url)
+    runner = CliRunner()
+
+    def record(user: str, *args: str) -> tuple[int, str]:
+        monkeypatch.setenv("LABLEDGER_TOKEN", team.tokens[user])
+        result = runner.invoke(app, ["runs", "record", *args])
+        return result.exit_code, result.output
+
+    code, out = record("ed", "--name", "shell", "--metric", "auc=0.9", "--artifact",
+                       str(tmp_path / "model.bin"))  # fmt: skip
+    assert code == 0, out
+    run = labledger.get_run(out.strip(), workspace=team.open_as("vera"))
+    assert (run.user, run.status, run.metrics) == ("ed", "finished", {"auc": 0.9})
+    monkeypatch.setenv("LABLEDGER_TOKEN", team.tokens["vera"])
+    shown = json.loads(runner.invoke(app, ["runs", "show", run.id, "--json"]).output)
+    assert [a["name"] for a in shown["artifacts"]] == ["model.bin"]
+    code, out = record("vera", "--metric", "auc=0.1")  # a viewer
+    assert code == 1, out
