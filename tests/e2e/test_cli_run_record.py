@@ -47,6 +47,27 @@ def test_a_recorded_run_holds_what_was_given(
     assert run.record_digest is not None
 
 
+def test_name_equals_path_names_an_artifact(
+    cli: Callable[..., Result],
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "m.bin").write_bytes(b"1")
+    (tmp_path / "b" / "m.bin").write_bytes(b"2")
+    (tmp_path / "odd=name.txt").write_text("a file whose name holds =")
+    monkeypatch.chdir(tmp_path)
+    result = cli(
+        "runs", "record", "-w", str(workspace.settings.root),
+        "--artifact", "a/m.bin", "--artifact", "second=b/m.bin", "--artifact", "odd=name.txt",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stored = list_artifacts(run_id=result.stdout.strip(), workspace=workspace)
+    assert sorted(a.name for a in stored) == ["m.bin", "odd=name.txt", "second"]
+
+
 def test_json_names_the_run_and_its_artifacts(
     cli: Callable[..., Result], workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -71,13 +92,32 @@ def test_json_names_the_run_and_its_artifacts(
         (("--metric", "auc=inf"), "infinite"),
         (("--metric", "="), "is not KEY=VALUE"),
         (("--artifact", "no/such/file"), "no such file or folder"),
+        (("--artifact", "name=no/such/file"), "no such file or folder"),
+        (
+            ("--artifact", "x.txt", "--artifact", "sub/x.txt"),
+            "two artifacts would be named 'x.txt'",
+        ),
+        (("--artifact", "link"), "is a symbolic link"),
+        (("--artifact", "linked"), "holds a symbolic link"),
         (("--project", ""), "project"),
         (("--param", "x\x00=1"), "param key"),
     ],
 )
 def test_bad_input_records_nothing(
-    cli: Callable[..., Result], workspace: Workspace, args: tuple[str, ...], says: str
+    cli: Callable[..., Result],
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    says: str,
 ) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "x.txt").write_text("x")
+    (tmp_path / "sub" / "x.txt").write_text("y")
+    (tmp_path / "link").symlink_to(tmp_path / "x.txt")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "to").symlink_to(tmp_path / "x.txt")
+    monkeypatch.chdir(tmp_path)
     result = cli("runs", "record", "-w", str(workspace.settings.root), "--metric", "a=1", *args)
     assert result.exit_code == 1
     assert says in result.stderr

@@ -4,7 +4,7 @@ and files, in one command."""
 from __future__ import annotations
 
 import math
-from pathlib import Path  # noqa: TC003 - Typer reads the annotations at run time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,7 +12,7 @@ import typer
 from labledger._foundation.errors import ValidationError
 from labledger.cli.console import command, print_json
 from labledger.cli.options import JsonOption, WorkspaceOption, open_workspace
-from labledger.tracking.checks import check_key
+from labledger.tracking.checks import check_key, check_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,14 +52,40 @@ def _metric_values(pairs: Sequence[str]) -> dict[str, list[float]]:
     return series
 
 
-def _files(paths: Sequence[Path]) -> list[Path]:
-    for path in paths:
+def _files(items: Sequence[str]) -> list[tuple[str, Path]]:
+    """``(name, path)`` of each ``--artifact PATH`` or ``NAME=PATH``, checked as a run's artifacts
+    would be: each path there, no two of one name, no folder holding a symbolic link."""
+    found: list[tuple[str, Path]] = []
+    for item in items:
+        path = Path(item)
+        name, sep, rest = item.partition("=")
+        if not path.exists() and sep and name:
+            path = Path(rest)
+        else:
+            name = path.resolve().name if path.name in ("", ".", "..") else path.name
         if not path.exists():
             raise ValidationError(
-                f"--artifact {path}: no such file or folder",
-                hint="give the path of a file or folder to keep with the run",
+                f"--artifact {item}: no such file or folder",
+                hint="give the path of a file or folder to keep with the run (NAME=PATH names it)",
             )
-    return list(paths)
+        if path.is_symlink() or (path.is_dir() and _has_link(path)):
+            raise ValidationError(
+                f"--artifact {item}: {'is' if path.is_symlink() else 'holds'} a symbolic link",
+                hint="give the file the link points to, or copy the link targets into the folder",
+            )
+        found.append((check_name(name, "artifact"), path))
+    names = [name for name, _ in found]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValidationError(
+            f"two artifacts would be named {twice[0]!r}: a run's artifact names are unique",
+            hint=f"name one yourself: --artifact other-{twice[0]}=PATH",
+        )
+    return found
+
+
+def _has_link(folder: Path) -> bool:
+    return any(entry.is_symlink() for entry in folder.rglob("*"))
 
 
 @command
@@ -88,12 +114,12 @@ def record_command(
         typer.Option("--tag", metavar="KEY=VALUE", help="A tag; repeat for more."),
     ] = None,
     artifacts: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(
             "--artifact",
             metavar="PATH",
-            help="A file or folder to store as an artifact of the run (named after it); repeat "
-            "for more.",
+            help="A file or folder to store as an artifact of the run, named after it (NAME=PATH "
+            "names it); repeat for more.",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -122,7 +148,7 @@ def record_command(
         for key, values in series.items():
             for step, value in enumerate(values):
                 run.log_metric(key, value, step=step)
-        stored = [run.log_artifact(path) for path in files]
+        stored = [run.log_artifact(path, name=name) for name, path in files]
     if as_json:
         print_json(
             {
