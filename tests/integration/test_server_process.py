@@ -11,9 +11,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labledger.identity import IdentityService
+from labledger.workspace.checkpoints import make_checkpoint
+from labledger.workspace.signing import generate_key
+from tests.conftest import subprocess_env
 from tests.integration.server_processes import call, start_server
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from labledger.workspace.workspace import Workspace
 
 pytestmark = pytest.mark.integration
@@ -134,3 +139,22 @@ def test_a_body_over_max_body_mb_is_refused(workspace: Workspace) -> None:
         assert status == 201
     finally:
         server.stop()
+
+
+def test_a_server_without_the_catalogs_workspace_key_does_not_start(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # Started with another key it would sign nothing every client's verify accepts: said at
+    # start, to whoever starts it, rather than to each user later.
+    make_checkpoint(workspace)  # makes and registers the folder's workspace key
+    other = tmp_path / "other.pem"
+    generate_key(other)
+    server = start_server(
+        "-w",
+        str(workspace.settings.root),
+        env={**subprocess_env(), "LABLEDGER_WORKSPACE_KEY": str(other)},
+    )
+    assert server.process.wait(timeout=60) != 0
+    server.stop()
+    assert "is not the one this catalog's checkpoints are signed with" in server.stderr
+    assert "LABLEDGER_WORKSPACE_KEY" in server.stderr

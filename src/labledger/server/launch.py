@@ -213,9 +213,15 @@ def serve(
             uploads have their own limit.
         max_upload_mb: The largest blob accepted in one upload, in MiB (larger ones get 413).
         graceful_shutdown_s: How long requests in flight may take to finish when stopping.
+
+    Raises:
+        ConfigurationError: The catalog's checkpoints are signed with a workspace key this
+            process lacks (``LABLEDGER_WORKSPACE_KEY`` unset, gone, or another key).
     """
     from labledger.identity import IdentityService
+    from labledger.workspace.checkpoints import check_workspace_key
 
+    check_workspace_key(workspace)
     auth = auth_required_for(host, has_users=IdentityService(workspace.stores.identity).has_users())
     try:
         import uvicorn

@@ -21,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger._foundation.errors import IntegrityError, ValidationError
+from labledger._foundation.errors import ConfigurationError, IntegrityError, ValidationError
 from labledger._foundation.ids import new_id
 from labledger._foundation.json_input import parse_json
 from labledger.stores.ledger import CHECKPOINT_FORMAT, Checkpoint, CheckpointSignature
@@ -54,6 +55,7 @@ __all__ = [
     "CheckpointSignature",
     "LedgerChangedWarning",
     "catch_up_tip",
+    "check_workspace_key",
     "checkpoint_signature_problems",
     "ensure_workspace_key",
     "latest_checkpoint",
@@ -119,6 +121,49 @@ def _key_path(workspace: Workspace) -> Path | None:
     return root / _KEY_FILE if root is not None else None
 
 
+def check_workspace_key(workspace: Workspace) -> None:
+    """Refuse to go on when the catalog's checkpoints are signed with a workspace key this process
+    would not sign with: none configured, a file that is gone, or another key.
+
+    A server that started so would sign nothing (every client's ``verify`` then reports an
+    unsigned checkpoint), or fail each seal on a key conflict. Said at start, to whoever starts it.
+
+    Raises:
+        ConfigurationError: The configured key is missing or is not the registered one.
+    """
+    table = schema.ledger_keys
+    with workspace.read() as conn:
+        row = conn.execute(select(table).where(table.c.actor == WORKSPACE_ACTOR)).first()
+    if row is None:
+        return  # made and registered at the first checkpoint
+    day = time.strftime("%Y-%m-%d", time.gmtime(row.created_at))
+    registered = f"registered {day}, public key {row.public_key[:16]}..."
+    hint = (
+        "set LABLEDGER_WORKSPACE_KEY to the PEM file that signed this catalog's checkpoints "
+        "before (the server's key), then start again"
+    )
+    path = _key_path(workspace)
+    if path is None:
+        raise ConfigurationError(
+            f"this catalog's checkpoints are signed with a workspace key ({registered}), and "
+            "LABLEDGER_WORKSPACE_KEY is not set: every client's verify would find them unsigned",
+            hint=hint,
+        )
+    if not path.exists():
+        raise ConfigurationError(
+            f"the workspace key file {path} does not exist, but this catalog's checkpoints are "
+            f"signed with a workspace key ({registered})",
+            hint=hint,
+        )
+    signer = load_signer(path, WORKSPACE_ACTOR)
+    if signer.public_key_hex != row.public_key:
+        raise ConfigurationError(
+            f"the workspace key in {path} (public key {signer.public_key_hex[:16]}...) is not the "
+            f"one this catalog's checkpoints are signed with ({registered})",
+            hint=hint,
+        )
+
+
 def ensure_workspace_key(workspace: Workspace) -> Signer | None:
     """The workspace key (made and registered on first use), which signs checkpoints.
 
@@ -160,7 +205,6 @@ def _sign_tip(workspace: Workspace, conn: Connection) -> Checkpoint | None:
     caller writes with it. ``None``, with a ``LedgerChangedWarning``, when the ledger no longer
     extends what this user saw (``verify`` then says what changed).
     """
-    import time
 
     own_id = workspace.ledger_tip.workspace if workspace.ledger_tip else workspace_id(conn)
     lock_ledger(conn)

@@ -118,7 +118,10 @@ def check_ledger(
         f"the new checkpoint: {p}" for p in checkpoint_signature_problems(checkpoint, trusted)
     ]
     if not checkpoint.signatures:
-        problems.append("the new checkpoint is unsigned: the keeper has no workspace key")
+        problems.append(
+            "the new checkpoint is unsigned: the server has no workspace key (its administrator "
+            "sets LABLEDGER_WORKSPACE_KEY to the key that signed its checkpoints before)"
+        )
     if previous is not None:
         problems += _history_problems(store, previous, checkpoint)
     walked = 0
