@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -68,6 +70,21 @@ def test_name_equals_path_names_an_artifact(
     assert sorted(a.name for a in stored) == ["m.bin", "odd=name.txt", "second"]
 
 
+def test_infinite_and_nan_values_are_recorded_as_in_python(
+    cli: Callable[..., Result], workspace: Workspace
+) -> None:
+    result = cli(
+        "runs", "record", "-w", str(workspace.settings.root),
+        "--metric", "a=inf", "--metric", "b=-inf", "--metric", "c=nan",
+        "--param", "x=1", "--param", "x=1",  # the same value twice is the same param
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (run,) = search_runs(workspace=workspace)
+    assert run.metrics["a"] == math.inf and run.metrics["b"] == -math.inf
+    assert math.isnan(run.metrics["c"])
+    assert run.params == {"x": "1"}
+
+
 def test_json_names_the_run_and_its_artifacts(
     cli: Callable[..., Result], workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -89,7 +106,9 @@ def test_json_names_the_run_and_its_artifacts(
         (("--param", "lr"), "--param 'lr' is not KEY=VALUE"),
         (("--tag", "=x"), "--tag '=x' is not KEY=VALUE"),
         (("--metric", "auc=high"), "the value is not a number"),
-        (("--metric", "auc=inf"), "infinite"),
+        (("--param", "lr=0.1", "--param", "lr=0.2"), "--param lr is given twice"),
+        (("--artifact", "pipe"), "is not a regular file"),
+        (("--artifact", "piped"), "holds pipe, which is not a regular file"),
         (("--metric", "="), "is not KEY=VALUE"),
         (("--artifact", "no/such/file"), "no such file or folder"),
         (("--artifact", "name=no/such/file"), "no such file or folder"),
@@ -98,7 +117,7 @@ def test_json_names_the_run_and_its_artifacts(
             "two artifacts would be named 'x.txt'",
         ),
         (("--artifact", "link"), "is a symbolic link"),
-        (("--artifact", "linked"), "holds a symbolic link"),
+        (("--artifact", "linked"), "holds to, which is a symbolic link"),
         (("--project", ""), "project"),
         (("--param", "x\x00=1"), "param key"),
     ],
@@ -117,6 +136,9 @@ def test_bad_input_records_nothing(
     (tmp_path / "link").symlink_to(tmp_path / "x.txt")
     (tmp_path / "linked").mkdir()
     (tmp_path / "linked" / "to").symlink_to(tmp_path / "x.txt")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "piped").mkdir()
+    os.mkfifo(tmp_path / "piped" / "pipe")
     monkeypatch.chdir(tmp_path)
     result = cli("runs", "record", "-w", str(workspace.settings.root), "--metric", "a=1", *args)
     assert result.exit_code == 1

@@ -3,7 +3,6 @@ and files, in one command."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,6 +35,18 @@ def split_pairs(pairs: Sequence[str], option: str) -> list[tuple[str, str]]:
     return found
 
 
+def _once(pairs: list[tuple[str, str]], option: str) -> dict[str, str]:
+    """The pairs as a dict; a key given twice with two values is a ValidationError."""
+    found: dict[str, str] = {}
+    for key, value in pairs:
+        if found.setdefault(key, value) != value:
+            raise ValidationError(
+                f"{option} {key} is given twice, as {found[key]!r} and {value!r}",
+                hint=f"give each {option} key once",
+            )
+    return found
+
+
 def _metric_values(pairs: Sequence[str]) -> dict[str, list[float]]:
     series: dict[str, list[float]] = {}
     for key, text in split_pairs(pairs, "--metric"):
@@ -46,8 +57,6 @@ def _metric_values(pairs: Sequence[str]) -> dict[str, list[float]]:
                 f"--metric {key}={text!r}: the value is not a number",
                 hint="a metric is a number, e.g. --metric auc=0.91; text goes in --param or --tag",
             ) from None
-        if math.isinf(value):
-            raise ValidationError(f"--metric {key}={text}: an infinite value cannot be recorded")
         series.setdefault(check_key(key, "metric"), []).append(value)
     return series
 
@@ -68,10 +77,11 @@ def _files(items: Sequence[str]) -> list[tuple[str, Path]]:
                 f"--artifact {item}: no such file or folder",
                 hint="give the path of a file or folder to keep with the run (NAME=PATH names it)",
             )
-        if path.is_symlink() or (path.is_dir() and _has_link(path)):
+        odd = _odd_entry(path)
+        if odd is not None:
             raise ValidationError(
-                f"--artifact {item}: {'is' if path.is_symlink() else 'holds'} a symbolic link",
-                hint="give the file the link points to, or copy the link targets into the folder",
+                f"--artifact {item}: {odd}",
+                hint="give regular files, or folders of regular files (copy the link targets in)",
             )
         found.append((check_name(name, "artifact"), path))
     names = [name for name, _ in found]
@@ -84,8 +94,17 @@ def _files(items: Sequence[str]) -> list[tuple[str, Path]]:
     return found
 
 
-def _has_link(folder: Path) -> bool:
-    return any(entry.is_symlink() for entry in folder.rglob("*"))
+def _odd_entry(path: Path) -> str | None:
+    """What keeps ``path`` from being stored (a link, a pipe, a device), or ``None``."""
+    entries = [path, *path.rglob("*")] if path.is_dir() and not path.is_symlink() else [path]
+    for entry in entries:
+        if entry.is_symlink():
+            where = "is" if entry == path else f"holds {entry.relative_to(path)}, which is"
+            return f"{where} a symbolic link"
+        if not (entry.is_file() or entry.is_dir()):
+            where = "is" if entry == path else f"holds {entry.relative_to(path)}, which is"
+            return f"{where} not a regular file (a pipe, socket or device)"
+    return None
 
 
 @command
@@ -137,8 +156,8 @@ def record_command(
     """
     from labledger.tracking.run import start_run
 
-    param_pairs = dict(split_pairs(params or [], "--param"))
-    tag_pairs = dict(split_pairs(tags or [], "--tag"))
+    param_pairs = _once(split_pairs(params or [], "--param"), "--param")
+    tag_pairs = _once(split_pairs(tags or [], "--tag"), "--tag")
     series = _metric_values(metrics or [])
     files = _files(artifacts or [])
     with (
