@@ -158,3 +158,24 @@ def test_a_server_without_the_catalogs_workspace_key_does_not_start(
     server.stop()
     assert "is not the one this catalog's checkpoints are signed with" in server.stderr
     assert "LABLEDGER_WORKSPACE_KEY" in server.stderr
+
+
+def test_a_body_far_over_the_limit_is_answered_at_once_and_the_connection_closed(
+    workspace: Workspace,
+) -> None:
+    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
+    try:
+        server.wait_until_up()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1073741824\r\n\r\n{"
+            )
+            answer = b""
+            while chunk := sock.recv(65536):  # the server closes: recv ends
+                answer += chunk
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 413")
+        assert b"connection: close" in head
+    finally:
+        server.stop()

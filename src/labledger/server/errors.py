@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RequestTimeoutError",
     "RequestTooLargeError",
+    "ServerBusyError",
     "error_response",
     "install_error_handlers",
     "status_of",
@@ -54,6 +55,12 @@ class RequestTimeoutError(ValidationError):
     """A request body that did not arrive in time."""
 
     code = "timeout"
+
+
+class ServerBusyError(WorkspaceError):
+    """The server holds too much for one more request now; sent again later, it may pass."""
+
+    code = "busy"
 
 
 # Most specific first: the first class the error is an instance of decides the status. The body's
@@ -159,12 +166,24 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = _request_id(request)
     _log.exception("unexpected error", extra={"request_id": request_id})
     # Starlette answers unexpected errors outside every middleware, so the id header goes on here.
+    headers = {"X-Request-ID": request_id} if request_id else None
+    if isinstance(exc, PermissionError):
+        # The blob store's credentials (an S3 403) or its folder's permissions: the one failure
+        # of that kind a route meets, and one only the server's administrator can fix.
+        return error_response(
+            500,
+            "storage_refused",
+            "the server was refused access to its storage",
+            "tell the server's administrator: its blob store's credentials or permissions are "
+            f"wrong (GET /readyz says so; the log has request {request_id})",
+            headers=headers,
+        )
     return error_response(
         500,
         "internal",
         "internal server error",
         f"the server log has it under request {request_id}",
-        headers={"X-Request-ID": request_id} if request_id else None,
+        headers=headers,
     )
 
 

@@ -16,6 +16,7 @@ from labledger._foundation.ids import new_id
 from labledger.server.errors import (
     RequestTimeoutError,
     RequestTooLargeError,
+    ServerBusyError,
     error_response,
     status_of,
 )
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "NeedsToken", "NoNulCharacters", "RequestIds", "check_body_text"]
+__all__ = [
+    "BodiesHeld",
+    "BodyLimit",
+    "NeedsToken",
+    "NoNulCharacters",
+    "RequestIds",
+    "check_body_text",
+]
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -193,10 +201,13 @@ class BodyLimit:
         limit = min(limit, self.small.get(str(scope.get("path", "")), limit))
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            if int(declared) <= limit + self.DRAIN_BYTES:
-                await self._drain(receive, self.DRAIN_BYTES + limit)
-            response = error_response(413, "too_large", *self._words(limit, is_upload=is_upload))
-            await response(scope, receive, send)
+            read = int(declared) <= limit + self.DRAIN_BYTES and await self._drain(
+                receive, self.DRAIN_BYTES + limit
+            )
+            # A body left unread ends the connection: nothing else can follow it on there.
+            headers = None if read else {"Connection": "close"}
+            words = self._words(limit, is_upload=is_upload)
+            await error_response(413, "too_large", *words, headers)(scope, receive, send)
             return
         seen = 0
 
@@ -214,23 +225,25 @@ class BodyLimit:
 
         await self.app(scope, limited, send)
 
-    async def _drain(self, receive: Receive, budget: int) -> None:
-        """Read and drop the rest of a refused body: ``budget`` bytes and ``DRAIN_S`` at most."""
+    async def _drain(self, receive: Receive, budget: int) -> bool:
+        """Read and drop the rest of a refused body, ``budget`` bytes and ``DRAIN_S`` at most:
+        whether it was all read."""
 
-        async def read() -> None:
+        async def read() -> bool:
             left = budget
             while left >= 0:
                 message = await receive()
                 if message["type"] != "http.request":
-                    return
+                    return False
                 left -= len(message.get("body", b""))
                 if not message.get("more_body", False):
-                    return
+                    return True
+            return False
 
         try:
-            await asyncio.wait_for(read(), timeout=self.DRAIN_S)
+            return await asyncio.wait_for(read(), timeout=self.DRAIN_S)
         except TimeoutError:
-            return
+            return False
 
     @staticmethod
     def _words(limit: int, *, is_upload: bool) -> tuple[str, str]:
@@ -273,10 +286,13 @@ class NoNulCharacters:
         *,
         upload_prefix: str = "/api/v1/blobs/",
         read_timeout_s: float = 60.0,
+        held_bytes: int = 512 * 1024 * 1024,
+        held_bytes_per_caller: int = 64 * 1024 * 1024,
     ) -> None:
         self.app = app
         self.upload_prefix = upload_prefix
         self.read_timeout_s = read_timeout_s
+        self.held = BodiesHeld(held_bytes, held_bytes_per_caller)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -299,34 +315,41 @@ class NoNulCharacters:
         ):
             await self.app(scope, receive, send)
             return
+        caller = _caller(scope)
         try:
-            body = await self._read(receive)
-            if body is None:
-                return  # the client went away before its body was all here
-            if len(body) > self._ON_A_THREAD:
-                await run_in_threadpool(check_body_text, body)
-            else:
-                check_body_text(body)
-        except LabledgerError as exc:
-            status, code = status_of(exc)
-            await error_response(status, code, exc.message, exc.hint)(scope, receive, send)
-            return
-        handed = False
+            try:
+                body = await self._read(receive, caller)
+                if body is None:
+                    return  # the client went away before its body was all here
+                if len(body) > self._ON_A_THREAD:
+                    await run_in_threadpool(check_body_text, body)
+                else:
+                    check_body_text(body)
+            except LabledgerError as exc:
+                status, code = status_of(exc)
+                headers = {"Retry-After": "1"} if isinstance(exc, ServerBusyError) else None
+                response = error_response(status, code, exc.message, exc.hint, headers)
+                await response(scope, receive, send)
+                return
+            handed = False
 
-        async def replay() -> Message:
-            nonlocal handed
-            if not handed:
-                handed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            async def replay() -> Message:
+                nonlocal handed
+                if not handed:
+                    handed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
 
-        await self.app(scope, replay, send)
+            await self.app(scope, replay, send)
+        finally:
+            self.held.release(caller)
 
-    async def _read(self, receive: Receive) -> bytes | None:
+    async def _read(self, receive: Receive, caller: bytes) -> bytes | None:
         """The whole body, or ``None`` when the client disconnected.
 
         Raises:
             RequestTimeoutError: It did not all arrive within ``read_timeout_s``.
+            ServerBusyError: Bodies in flight hold too much memory (``BodiesHeld``).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.read_timeout_s
@@ -341,9 +364,67 @@ class NoNulCharacters:
                 ) from None
             if message["type"] != "http.request":
                 return None
-            parts.append(message.get("body", b""))
+            part = message.get("body", b"")
+            self.held.take(caller, len(part))
+            parts.append(part)
             if not message.get("more_body", False):
                 return b"".join(parts)
+
+
+def _caller(scope: Scope) -> bytes:
+    """Who sends a request, for ``BodiesHeld``: its credentials (all tokenless callers are one)."""
+    return next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+
+
+class BodiesHeld:
+    """The bytes of request bodies read and not yet answered, in all and by caller, kept under
+    ``limit`` and ``per_caller``.
+
+    A body is read whole before its route runs, and a caller may send it slowly: without a bound,
+    a few hundred large bodies sent at a crawl would hold gigabytes of the server's memory. Past
+    either bound the request is answered 503 (``busy``, ``Retry-After: 1``), which labledger's
+    client waits on and sends again; what one caller holds never keeps another from the rest.
+    Runs on the event loop only, so plain counters do.
+    """
+
+    def __init__(self, limit: int, per_caller: int) -> None:
+        self.limit, self.per_caller = limit, per_caller
+        self.total = 0
+        self.by_caller: dict[bytes, int] = {}
+        self._taken: dict[int, int] = {}
+
+    def take(self, caller: bytes, size: int) -> None:
+        """Count ``size`` more bytes for the request in progress of ``caller``.
+
+        Raises:
+            ServerBusyError: That would pass a bound (nothing more is counted).
+        """
+        held = self.by_caller.get(caller, 0)
+        if self.total + size > self.limit or held + size > self.per_caller:
+            mine = held + size > self.per_caller
+            raise ServerBusyError(
+                "the server holds too many request bodies "
+                + ("of yours " if mine else "")
+                + "still arriving or being answered",
+                hint="send again in a moment (labledger's client does); send fewer large "
+                "bodies at once",
+            )
+        self.total += size
+        self.by_caller[caller] = held + size
+        task = id(asyncio.current_task())
+        self._taken[task] = self._taken.get(task, 0) + size
+
+    def release(self, caller: bytes) -> None:
+        """Forget what the request in progress (this task) counted."""
+        size = self._taken.pop(id(asyncio.current_task()), 0)
+        if not size:
+            return
+        self.total -= size
+        left = self.by_caller.get(caller, 0) - size
+        if left > 0:
+            self.by_caller[caller] = left
+        else:
+            self.by_caller.pop(caller, None)
 
 
 # A NUL escape, or a surrogate escape with the low half that may follow it: a literal prefix, so

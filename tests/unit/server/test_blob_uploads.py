@@ -233,3 +233,27 @@ def test_the_direct_upload_threshold_is_a_setting(monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv("LABLEDGER_DIRECT_UPLOAD_MB", wrong)
         with pytest.raises(ConfigurationError, match="LABLEDGER_DIRECT_UPLOAD_MB"):
             direct_upload_threshold()
+
+
+def test_storage_that_refuses_access_is_named_for_the_administrator(
+    app: Any,
+    roles: dict[str, str],
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fault injection: the store's credentials are wrong (an S3 403 arrives as PermissionError).
+    def refused(*_: Any, **__: Any) -> Any:
+        raise PermissionError("Forbidden")
+
+    monkeypatch.setattr(type(workspace.store), "put", refused)
+    monkeypatch.setattr(type(workspace.store), "put_file", refused)
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app, raise_server_exceptions=False)
+    data = b"some bytes"
+    answer = client.put(
+        f"{BLOBS}/{digest_bytes(data)}", content=data, headers=_headers(roles, "ed")
+    )
+    assert answer.status_code == 500
+    assert answer.json()["code"] == "storage_refused"
+    assert "administrator" in answer.json()["hint"]

@@ -145,3 +145,50 @@ def test_a_body_that_trickles_in_is_answered_408() -> None:
              "headers": [_JSON]}  # fmt: skip
     asyncio.run(NoNulCharacters(app, read_timeout_s=0.05)(scope, slow, send))
     assert answered == [408]
+
+
+def test_bodies_past_a_callers_share_are_answered_503_and_others_pass() -> None:
+    # Three slow 40-byte bodies of one caller against a 100-byte share: the third is refused
+    # (busy, try again) while the first two are held; another caller's body still passes.
+    answered: dict[bytes, list[int]] = {}
+    reached: list[bytes] = []
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        reached.append(dict(scope["headers"])[b"authorization"])
+        await release.wait()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = NoNulCharacters(app, held_bytes=1000, held_bytes_per_caller=100)
+
+    async def request(token: bytes) -> None:
+        parts = [b'{"a": "' + b"x" * 30, b'"}' + b" " * 3]
+
+        async def receive() -> dict[str, Any]:
+            await asyncio.sleep(0)
+            part = parts.pop(0)
+            return {"type": "http.request", "body": part, "more_body": bool(parts)}
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                answered.setdefault(token, []).append(message["status"])
+                assert message["status"] != 503 or (b"retry-after", b"1") in message["headers"]
+
+        scope = {"type": "http", "method": "POST", "path": "/api/v1/runs/search",
+                 "query_string": b"", "headers": [_JSON, (b"authorization", token)]}  # fmt: skip
+        await middleware(scope, receive, send)
+
+    async def scenario() -> None:
+        held = [asyncio.create_task(request(b"Bearer m")) for _ in range(3)]
+        other = asyncio.create_task(request(b"Bearer a"))
+        while len(reached) < 3:
+            await asyncio.sleep(0.001)
+        release.set()
+        await asyncio.gather(*held, other)
+
+    asyncio.run(scenario())
+    assert sorted(answered[b"Bearer m"]) == [204, 204, 503]
+    assert answered[b"Bearer a"] == [204]
+    assert middleware.held.total == 0 and middleware.held.by_caller == {}

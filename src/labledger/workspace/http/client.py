@@ -235,13 +235,13 @@ class Client:
                 # A refused connection never reached the server: trying again is always safe.
                 unsent = isinstance(exc, httpx.ConnectError)
                 if (again or unsent) and attempt < self.retries:
-                    self._wait(attempt)
+                    self._wait(attempt, "does not answer")
                     attempt += 1
                     continue
                 raise self._unreachable(exc, sent=not (again or unsent)) from exc
             if response.status_code in _RETRY_STATUSES and again and attempt < self.retries:
                 response.close()
-                self._wait(attempt)
+                self._wait(attempt, f"answered {response.status_code} (busy or restarting)")
                 attempt += 1
                 continue
             if response.status_code >= 400:
@@ -250,15 +250,16 @@ class Client:
                 raise error_from_response(response, self.base_url, login_hint=self.login_hint)
             return response
 
-    def _wait(self, attempt: int) -> None:
+    def _wait(self, attempt: int, why: str) -> None:
         if attempt == 0:
             budget = sum(
                 min(self.backoff_s * (2 ** min(n, 32)), MAX_BACKOFF_S) for n in range(self.retries)
             )
             _log.warning(
-                "the server at %s does not answer; trying again for up to %.1f s "
+                "the server at %s %s; trying again for up to %.1f s "
                 "(LABLEDGER_HTTP_RETRIES=0 fails at once)",
                 self.base_url,
+                why,
                 budget,
             )
         time.sleep(min(self.backoff_s * (2 ** min(attempt, 32)), MAX_BACKOFF_S))
