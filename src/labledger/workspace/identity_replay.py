@@ -96,6 +96,8 @@ class IdentityReplay:
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> name, flags, password
     roles: dict[tuple[str, str], str] = field(default_factory=dict)  # (project, user) -> role
+    # (project, user) -> who granted the role, where the entry names them
+    granted_by: dict[tuple[str, str], str] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> user, expiry, revoked
     projects: dict[str, str] = field(default_factory=dict)  # id -> name
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # public key -> user, revoked
@@ -139,10 +141,13 @@ class IdentityReplay:
         elif kind == "role.changed":
             key = (subject, str(payload.get("user")))
             role = payload.get("role")
+            self.granted_by.pop(key, None)
             if role is None:
                 self.roles.pop(key, None)
             else:
                 self.roles[key] = str(role)
+                if isinstance(payload.get("by"), str):
+                    self.granted_by[key] = payload["by"]
 
     def problems(self, conn: Connection) -> list[tuple[str, str, str]]:
         """``(kind, id, reason)`` for each user or role row the entries do not leave so."""
@@ -190,12 +195,26 @@ class IdentityReplay:
     def _role_problems(self, conn: Connection) -> list[tuple[str, str, str]]:
         u, m = schema.users, schema.project_members
         found: list[tuple[str, str, str]] = []
-        rows = {
-            (project_id, user): str(role)
-            for project_id, user, role in conn.execute(
-                select(m.c.project_id, u.c.name, m.c.role).join(u, u.c.id == m.c.user_id)
+        rows: dict[tuple[str, str], str] = {}
+        grantors: dict[tuple[str, str], str] = {}
+        for project_id, user, role, granted_by in conn.execute(
+            select(m.c.project_id, u.c.name, m.c.role, m.c.granted_by).join(
+                u, u.c.id == m.c.user_id
             )
-        }
+        ):
+            rows[(project_id, user)] = str(role)
+            grantors[(project_id, user)] = str(granted_by)
+        for key, said_by in sorted(self.granted_by.items()):
+            if key in rows and rows[key] == self.roles.get(key) and grantors[key] != said_by:
+                project_id, user = key
+                found.append(
+                    (
+                        "role",
+                        f"{user}@{project_id}",
+                        f"{user}'s role in project {project_id} reads as granted by "
+                        f"{grantors[key]!r}, but the role.changed entry names {said_by!r}",
+                    )
+                )
         for key in sorted(set(rows) | set(self.roles)):
             held, said = rows.get(key), self.roles.get(key)
             if held != said:

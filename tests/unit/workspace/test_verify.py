@@ -307,6 +307,30 @@ def test_roles_and_user_flags_edited_in_the_catalog_show(workspace: Workspace) -
     assert any(kind == "role" and ident.startswith("vera@") for kind, ident in found)
 
 
+def test_who_granted_a_role_edited_in_the_catalog_shows(workspace: Workspace) -> None:
+    from labledger.identity import IdentityService, Role, local_user
+
+    service = IdentityService(workspace.stores.identity)
+    service.create_user("vera", by="root")
+    service.create_user("ada", by="root", is_admin=True)
+    service.grant("default", "vera", Role.VIEWER, actor=local_user("root"))
+    service.grant("default", "vera", Role.EDITOR, actor=local_user("ada"))
+    (member,) = [
+        m for m in service.members("default", actor=local_user("root")) if m.user == "vera"
+    ]
+    assert member.granted_by == "ada"
+    assert verify_workspace(workspace, blobs=False).ok
+    _edit(workspace, "UPDATE project_members SET granted_by = 'root'")
+    problems = verify_workspace(workspace, blobs=False).problems
+    assert [(p.kind, p.reason) for p in problems if p.id.startswith("vera@")] == [
+        ("role", "vera's role in project "
+         f"{workspace.project_id('default')} reads as granted by 'root', but the role.changed "
+         "entry names 'ada'")
+    ]  # fmt: skip
+    _edit(workspace, "UPDATE project_members SET granted_by = 'ada'")
+    assert verify_workspace(workspace, blobs=False).ok
+
+
 def test_tokens_projects_and_keys_edited_in_the_catalog_show(workspace: Workspace) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
