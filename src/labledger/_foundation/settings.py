@@ -13,6 +13,7 @@ server's URL (``http://host:port``, ``https://...``), whose workspace is then re
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -35,6 +36,8 @@ __all__ = [
 
 WORKSPACE_DIRNAME = ".labledger"
 _DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+# ``host:port`` (or ``host:port/path``) without a scheme: meant as a server, most likely.
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}(?:/.*)?$")
 # The store URL of a database catalog opened for its catalog alone (``catalog_only``): a blob
 # store that refuses every use (users, tokens and projects live in the catalog only).
 NO_STORE = ""
@@ -197,15 +200,21 @@ def resolve_settings(
             verify_on_read=verify,
             store_link=link,
         )
+    server_like = _HOST_PORT.match(raw) is not None and not Path(raw).exists()
     if scheme not in ("", "file"):
         raise ConfigurationError(
             f"unknown workspace URI scheme {scheme!r}",
-            hint="use a folder, file://, sqlite://, postgresql:// or a server's http(s):// URI",
+            hint=f"a server's URI starts with http:// or https://: http://{raw}"
+            if server_like
+            else "use a folder, file://, sqlite://, postgresql:// or a server's http(s):// URI",
         )
     path = Path(raw.removeprefix("file://")).expanduser()
     root = _root_from_path(path).resolve()
     if must_exist and not root.is_dir():
         raise WorkspaceNotFoundError(
-            f"no workspace at {root}", hint=f"run `labledger init {path}` to create one"
+            f"no workspace at {root}",
+            hint=f"for a server, write its URI with http:// or https://: http://{raw}"
+            if server_like
+            else f"run `labledger init {path}` to create one",
         )
     return local_settings(root, verify_on_read=verify, store_link=link)

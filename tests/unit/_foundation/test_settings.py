@@ -239,3 +239,14 @@ def test_a_workspace_opened_for_its_catalog_refuses_blobs() -> None:
         store.put(b"x")
     with pytest.raises(ConfigurationError, match="without a blob store"):
         store.exists("0" * 64)
+
+
+@pytest.mark.parametrize("uri", ["127.0.0.1:18540", "localhost:8080", "lab.internal:8080/ll"])
+def test_a_server_address_without_its_scheme_is_pointed_at_http(
+    uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises((ConfigurationError, WorkspaceNotFoundError)) as caught:
+        resolve_settings(uri)
+    assert f"http://{uri}" in (caught.value.hint or "")
+    assert "labledger init" not in (caught.value.hint or "")
