@@ -42,7 +42,11 @@ app = typer.Typer(
 )
 
 RefArgument = Annotated[
-    str, typer.Argument(metavar="REF", help="Artifact id, name (newest of that name) or digest.")
+    str,
+    typer.Argument(
+        metavar="REF",
+        help="Artifact id, name (newest of that name), digest or digest prefix (8+ characters).",
+    ),
 ]
 
 

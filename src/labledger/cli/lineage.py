@@ -47,7 +47,8 @@ def lineage_command(
     artifact: Annotated[
         str,
         typer.Argument(
-            metavar="ARTIFACT", help="Artifact id, unique id prefix, name (newest) or digest."
+            metavar="ARTIFACT",
+            help="Artifact id, unique id prefix, name (newest), digest or digest prefix.",
         ),
     ],
     up: Annotated[

@@ -85,7 +85,8 @@ def store_artifact(
 
 
 def get_artifact(ref: str, *, workspace: Workspace | None = None) -> Artifact:
-    """An artifact by id, unique id prefix, name (the newest of that name) or digest.
+    """An artifact by id, unique id prefix, name (the newest of that name), digest, or digest
+    prefix of 8 hex characters or more (as tables show digests; the newest artifact of it).
 
     Raises:
         NotFoundError: Nothing matches.

@@ -1,6 +1,7 @@
 """Finding catalog rows by full id or by a unique id prefix, as git finds commits.
 
-Artifacts are also found by name (the newest of that name) or by digest: ``find_artifact``.
+Artifacts are also found by name (the newest of that name), by digest or by a digest prefix of 8
+hex characters or more (as tables show digests): ``find_artifact``.
 """
 
 from __future__ import annotations
@@ -104,14 +105,16 @@ def unique_prefixes(
 def find_artifact(
     conn: Connection, ref: str, *, projects: Collection[str] | None = None
 ) -> Row[Any]:
-    """The artifact row ``ref`` names: an id, a unique id prefix, a name (the newest) or a digest.
+    """The artifact row ``ref`` names: an id, a unique id prefix, a name (the newest), a digest,
+    or a digest prefix (8+ hex characters, ``blake3:`` or not; the newest artifact of it).
 
     With ``projects`` (project ids), only artifacts of those projects are looked at: one of
     another project is not found, exactly as if it did not exist.
 
     Raises:
         NotFoundError: Nothing matches.
-        ValidationError: An id prefix matches several artifacts.
+        ValidationError: An id prefix matches several artifacts, or a digest prefix several
+            digests.
     """
     table = schema.artifacts
     among = None if projects is None else sorted(set(projects))
@@ -127,8 +130,52 @@ def find_artifact(
     if row is None and ref.startswith("blake3:"):
         row = conn.execute(select(table).where(table.c.digest == ref, *scoped).limit(1)).first()
     if row is None:
+        row = _by_digest_prefix(conn, ref.removeprefix("blake3:"), scoped)
+    if row is None:
         raise NotFoundError(
-            f"no artifact with id, id prefix, name or digest {ref!r}",
+            f"no artifact with id, id prefix, name, digest or digest prefix {ref!r}",
             hint="list them with `labledger artifacts list`",
         )
     return row
+
+
+_HEX = frozenset("0123456789abcdef")
+_SHORTEST_DIGEST_PREFIX = 8
+
+
+def _by_digest_prefix(
+    conn: Connection, hex_prefix: str, scoped: list[ColumnElement[bool]]
+) -> Row[Any] | None:
+    """The newest artifact whose digest starts with ``hex_prefix`` (the 12 characters tables
+    show, say); ``None`` when none does or it is no digest prefix.
+
+    Raises:
+        ValidationError: Artifacts of several digests start with it.
+    """
+    if not _SHORTEST_DIGEST_PREFIX <= len(hex_prefix) < 64 or not _HEX.issuperset(hex_prefix):
+        return None
+    table = schema.artifacts
+    low = f"blake3:{hex_prefix}"
+    # A range on the digest index: every digest starting with ``low`` sorts below ``low + "g"``.
+    matching = sa.and_(table.c.digest >= low, table.c.digest < low + "g", *scoped)
+    digests = (
+        conn.execute(
+            select(table.c.digest).where(matching).distinct().order_by(table.c.digest).limit(2)
+        )
+        .scalars()
+        .all()
+    )
+    if len(digests) > 1:
+        raise AmbiguousReferenceError(
+            f"digest prefix {hex_prefix!r} is ambiguous: artifacts of several digests start "
+            "with it",
+            hint="type more characters of the digest, or the artifact's id or name",
+        )
+    if not digests:
+        return None
+    return conn.execute(
+        select(table)
+        .where(table.c.digest == digests[0], *scoped)
+        .order_by(table.c.created_at.desc())
+        .limit(1)
+    ).first()

@@ -273,6 +273,44 @@ def test_get_artifact_by_id_name_or_digest(current: Workspace) -> None:
     assert "labledger artifacts list" in str(caught.value)
 
 
+def test_get_artifact_by_the_digest_prefix_tables_show(current: Workspace) -> None:
+    with labledger.start_run():
+        first = labledger.log_artifact(b"v1", name="a")
+    with labledger.start_run():
+        again = labledger.log_artifact(b"v1", name="b")  # the same bytes, newer
+        other = labledger.log_artifact(b"v2", name="c")
+    shown = first.digest[7:19]  # as `labledger run` and `runs show` print a digest
+    assert get_artifact(shown, workspace=current) == again  # the newest of that digest
+    assert get_artifact(f"blake3:{shown}", workspace=current) == again
+    assert get_artifact(other.digest[7:15], workspace=current) == other
+    with pytest.raises(NotFoundError):
+        get_artifact(first.digest[7:13], workspace=current)  # under 8 characters: no prefix
+    with pytest.raises(NotFoundError):
+        get_artifact("ffffffff" if not first.digest.startswith("blake3:ff") else "00000000",
+                     workspace=current)  # fmt: skip
+
+
+def test_a_digest_prefix_of_several_digests_is_ambiguous(current: Workspace) -> None:
+    import sqlalchemy as sa
+
+    with labledger.start_run():
+        one = labledger.log_artifact(b"v1", name="a")
+        two = labledger.log_artifact(b"v2", name="b")
+    with current.write() as conn:  # two digests that share their first 10 characters
+        for artifact, tail in ((one, "0" * 54), (two, "1" * 54)):
+            conn.execute(
+                sa.text("INSERT INTO blobs (digest, size, created_at) VALUES (:d, 2, 0)"),
+                {"d": f"blake3:abcdef1234{tail}"},
+            )
+            conn.execute(
+                sa.text("UPDATE artifacts SET digest = :d WHERE id = :i"),
+                {"d": f"blake3:abcdef1234{tail}", "i": artifact.id},
+            )
+    with pytest.raises(ValidationError, match="digest prefix 'abcdef1234' is ambiguous"):
+        get_artifact("abcdef1234", workspace=current)
+    assert get_artifact("abcdef12340", workspace=current).id == one.id
+
+
 def test_list_artifacts_filters(current: Workspace) -> None:
     with labledger.start_run() as run:
         labledger.log_artifact(b"x", name="b")
