@@ -58,7 +58,7 @@ def list_artifacts(
         typer.Option(
             "--run",
             "-r",
-            help="Only artifacts of this run (id or 8+ character prefix).",
+            help="Only artifacts of this run (id, or a unique prefix as tables show it).",
             show_default=False,
         ),
     ] = None,

@@ -75,7 +75,7 @@ def lineage_command(
             "--run",
             metavar="RUN",
             show_default=False,
-            help="Only the lineage within this run (id or 8+ character prefix), cached tasks included.",
+            help="Only the lineage within this run (id, or a unique prefix as tables show it), cached tasks included.",
         ),
     ] = None,
     latest: Annotated[
@@ -195,7 +195,9 @@ def _export(view: LineageView, chosen: LineageFormat) -> bytes:
 
 @command
 def prov_command(
-    run: Annotated[str, typer.Argument(metavar="RUN", help="Run id or 8+ character prefix.")],
+    run: Annotated[
+        str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix as tables show it.")
+    ],
     output: Annotated[
         Path | None,
         typer.Option(

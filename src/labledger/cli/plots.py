@@ -19,7 +19,9 @@ def plot_command(
     run_ids: Annotated[
         list[str],
         typer.Argument(
-            metavar="RUN...", help="Run ids or 8+ character prefixes.", show_default=False
+            metavar="RUN...",
+            help="Run ids, or unique prefixes as tables show them.",
+            show_default=False,
         ),
     ],
     metric: Annotated[
