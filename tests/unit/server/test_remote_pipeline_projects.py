@@ -72,6 +72,9 @@ def test_a_member_of_one_project_runs_there_and_is_told_which_are_theirs(
     with pytest.raises(NotFoundError) as elsewhere:
         twice.run(workspace=pat, project="screen")
     assert "no project called 'screen' that you are a member of" in elsewhere.value.message
+    with pytest.raises(NotFoundError) as typo:
+        twice.run(workspace=pat, project="asay")
+    assert (typo.value.hint or "").startswith("did you mean 'assay'?")
     done = twice.run(workspace=pat, project="assay")
     assert done.status == "finished" and done.load(list(done.tasks)[-1]) == 12
     assert get_run(done.run_id, workspace=workspace).project_id == workspace.project_id("assay")

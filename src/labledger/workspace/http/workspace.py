@@ -14,6 +14,7 @@ the run and artifact stores sign the entries the server writes for their runs an
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import socket
@@ -272,7 +273,13 @@ class RemoteWorkspace(Workspace):
         if found is None:
             yours = sorted(self._project_ids)
             grant = f"labledger projects grant {self.actor} editor --project {name}"
-            if yours:
+            close = difflib.get_close_matches(name, yours, n=1, cutoff=0.75)
+            if close:
+                hint = (
+                    f"did you mean {close[0]!r}? (your projects there: {', '.join(yours)}; "
+                    "project= in Python, --project on the command line)"
+                )
+            elif yours:
                 hint = (
                     f"your projects there: {', '.join(yours)}; pass one (project= in Python, "
                     f"--project on the command line), or ask an administrator: {grant}"
