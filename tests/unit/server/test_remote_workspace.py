@@ -173,8 +173,10 @@ def test_login_saves_a_token_that_logout_revokes(
 
     service = IdentityService(transport.client.app.state.workspace.stores.identity)
     service.set_password("ed", "correct horse", by="root")
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationError) as wrong:
         login(URL, user="ed", password="wrong password", transport=transport)
+    assert "check the user name and password" in (wrong.value.hint or "")
+    assert "labledger login" not in (wrong.value.hint or "")  # the command that just failed
     saved = login(URL + "/", user="ed", password="correct horse", transport=transport)
     assert saved_login(URL) == saved and saved.token_id is not None
     path = credentials_path()
@@ -196,7 +198,7 @@ def test_login_saves_a_token_that_logout_revokes(
 def test_a_token_brought_to_login_is_checked_and_kept_valid_by_logout(
     transport: AppTransport, team: dict[str, str]
 ) -> None:
-    with pytest.raises(AuthenticationError, match="labledger login"):
+    with pytest.raises(AuthenticationError, match="refused this token"):
         login(URL, token="lle_wrong", transport=transport)
     saved = login(URL, token=team["vera"], transport=transport)
     assert (saved.user, saved.token_id) == ("vera", None)

@@ -67,14 +67,21 @@ def login(
             hint="`labledger login URL` asks for both; `--token-stdin` reads a token",
         )
     if token is not None:
-        client = Client(base, token=token, transport=transport)
+        refused = (
+            "the server refused this token: check it is whole and live (`labledger tokens list`)"
+        )
+        client = Client(base, token=token, transport=transport, login_hint=refused)
         try:
             me: dict[str, Any] = client.call("GET", "/api/v1/me", model=dict)
         finally:
             client.close()
         saved = SavedLogin(token, None, str(me["name"]))
     else:
-        client = Client(base, transport=transport)
+        wrong = (
+            "check the user name and password (an administrator sets a new one with "
+            "`labledger users password USER` on the server's host)"
+        )
+        client = Client(base, transport=transport, login_hint=wrong)
         body = {"user": user, "password": password, "token_name": f"login@{socket.gethostname()}"}
         try:
             issued: dict[str, Any] = client.call("POST", "/api/v1/sessions", body, dict)
