@@ -237,7 +237,10 @@ def test_a_team_works_through_one_server_on_postgres_and_s3(team_server: TeamSer
     # bob may not write: a pipeline run and a tracked run are refused, saying why.
     refused = team.cli("bob", "run", target, "-p", "wells=8")
     assert refused.code != 0
-    said = "bob is viewer in default; this needs editor (ask a project admin for a higher role)"
+    said = (
+        "bob is viewer in default; this needs editor (ask a project admin or a workspace "
+        "administrator: labledger projects grant bob editor --project default)"
+    )
     assert said in refused.err and "Traceback" not in refused.err, refused.err
     logged = labledger(
         team.env("bob"), "metadata", "set", again["run_id"], "wells_read=1", cwd=team.work

@@ -56,6 +56,7 @@ __all__ = [
     "USER_NAME_PATTERN",
     "IdentityService",
     "IssuedToken",
+    "higher_role_hint",
     "local_user",
     "no_role_error",
 ]
@@ -327,7 +328,7 @@ class IdentityService:
         if not role.allows(needed):
             raise PermissionDeniedError(
                 f"{user.name} is {role.value} in {project}; this needs {needed.value}",
-                hint="ask a project admin for a higher role",
+                hint=higher_role_hint(user.name, needed.value, project),
             )
         return role
 
@@ -396,6 +397,15 @@ def no_role_error(user: str, project: str) -> NotFoundError:
             hint=f"ask an admin: labledger projects grant {user} viewer --project {project}",
         )
     return NotFoundError(f"no project called {project!r}", hint="see `labledger projects list`")
+
+
+def higher_role_hint(user: str, needed: str, project: str | None = None) -> str:
+    """What ``user``, whose role falls short of ``needed`` (in ``project``), can do about it."""
+    where = project or "PROJECT"
+    return (
+        f"ask a project admin or a workspace administrator: "
+        f"labledger projects grant {user} {needed} --project {where}"
+    )
 
 
 def local_user(name: str) -> User:

@@ -26,6 +26,7 @@ from labledger._foundation.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from labledger.identity.service import higher_role_hint
 from labledger.stores.identity import ProjectAccess, Role, User
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class ProjectScope:
         name = self.names.get(project_id or "", project_id)
         raise PermissionDeniedError(
             f"{self.user.name} is {role.value} in {name}; this needs {self.needed.value}",
-            hint="ask a project admin for a higher role",
+            hint=higher_role_hint(self.user.name, self.needed.value, name),
         )
 
     def require_anywhere(self) -> None:
@@ -151,7 +152,9 @@ class ProjectScope:
         where = ", ".join(f"{r.value} in {name}" for name, r in held) or "in no project"
         raise PermissionDeniedError(
             f"{self.user.name} is {where}; this needs {self.needed.value}",
-            hint="ask a project admin for a higher role",
+            hint=higher_role_hint(
+                self.user.name, self.needed.value, held[0][0] if len(held) == 1 else None
+            ),
         )
 
     def allowed(self, project_id: str | None) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from labledger._foundation.errors import PermissionDeniedError
-from labledger.identity.service import no_role_error
+from labledger.identity.service import higher_role_hint, no_role_error
 from labledger.server.routes.run_access import project_of
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def require_some_project(scope: ProjectScope) -> None:
         return
     raise PermissionDeniedError(
         f"{scope.user.name} is no {scope.needed.value} in any project",
-        hint="ask a project admin for a higher role",
+        hint=higher_role_hint(scope.user.name, scope.needed.value),
     )
 
 
