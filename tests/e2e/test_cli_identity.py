@@ -136,3 +136,21 @@ def test_identity_commands_on_a_database_need_no_blob_store(
     # Commands that need blobs still say what is missing.
     listed = cli("artifacts", "list", "-w", url)
     assert listed.exit_code == 1 and "no blob store is set" in listed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("users", "disable", "bob"), "disabling users"),
+        (("users", "password", "bob", "--remove"), "setting passwords"),
+    ],
+)
+def test_host_only_user_changes_through_a_server_say_so_to_anyone(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], what: str
+) -> None:
+    # Said before the server is asked anything, so a user who is no administrator is not told
+    # to ask one, who would then be told this.
+    monkeypatch.setenv("LABLEDGER_URI", "http://127.0.0.1:9")
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert f"{what} cannot be done through a server" in result.stderr

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from labledger.cli.console import command, console, format_time, print_json, print_table
 from labledger.cli.options import JsonOption, WorkspaceOption, open_catalog
+
+if TYPE_CHECKING:
+    from labledger.workspace.workspace import Workspace
 
 __all__ = ["app"]
 
@@ -111,6 +114,14 @@ def list_users(as_json: JsonOption = False, workspace: WorkspaceOption = None) -
     )
 
 
+def _here_only(ws: Workspace, what: str) -> None:
+    """Refuse ``what`` against a server, whoever asks (an administrator is told the same)."""
+    if ws.settings.server_url is not None:
+        from labledger.workspace.http.identity import host_only
+
+        raise host_only(what)
+
+
 @app.command("disable")
 @command
 def disable(
@@ -126,6 +137,7 @@ def disable(
     from labledger.identity import IdentityService
 
     with open_catalog(workspace) as ws:
+        _here_only(ws, "disabling users")  # before asking the server who the user is
         user = IdentityService(ws.stores.identity).disable_user(name, by=ws.actor)
     console.print(Text(f"disabled {user.name}", style="green"))
 
@@ -159,6 +171,7 @@ def password(
     if secret == "":
         raise typer.BadParameter("no password on stdin (pass --remove to remove it)")
     with open_catalog(workspace) as ws:
+        _here_only(ws, "setting passwords")
         IdentityService(ws.stores.identity).set_password(name, secret, by=ws.actor)
     said = "removed the password of" if remove else "set the password of"
     console.print(Text(f"{said} {name}", style="green"))

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from labledger.stores.identity import Credentials, NewToken, NewUser, TokenMatch
     from labledger.workspace.http.client import Client
 
-__all__ = ["HttpIdentityStore"]
+__all__ = ["HttpIdentityStore", "host_only"]
 
 
 class _UserPage(BaseModel):
@@ -80,6 +80,15 @@ class _NewKey(BaseModel):
     name: str
 
 
+def host_only(what: str) -> ConfigurationError:
+    """The error for ``what``, which is done where a server's workspace is, not through it."""
+    return ConfigurationError(
+        f"{what} cannot be done through a server, only where its workspace is",
+        hint="run the same command on the server's machine with LABLEDGER_URI set to the "
+        "catalog itself (the database URL or the folder), not to the server's URL",
+    )
+
+
 class HttpIdentityStore:
     """Users and project roles as a labledger server shows them to the signed-in user."""
 
@@ -87,11 +96,7 @@ class HttpIdentityStore:
         self._client = client
 
     def _refuse(self, what: str) -> NoReturn:
-        raise ConfigurationError(
-            f"{what} cannot be done through a server, only where its workspace is",
-            hint="run the same command on the server's machine with LABLEDGER_URI set to the "
-            "catalog itself (the database URL or the folder), not to the server's URL",
-        )
+        raise host_only(what)
 
     def _pages(self, route: str, model: Any, **query: str) -> list[Any]:
         items: list[Any] = []
