@@ -134,3 +134,12 @@ def test_a_user_adds_lists_and_revokes_a_registered_key_in_the_workspace(
     keys = json.loads(cli("keys", "list", "--all", "--json", "-w", _where(workspace)).stdout)
     assert keys[0]["revoked_at"] is not None
     assert cli("verify", "-w", _where(workspace)).exit_code == 0
+
+
+def test_rotating_against_a_server_says_to_add_then_revoke(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABLEDGER_URI", "http://127.0.0.1:9")  # nothing is asked of it
+    result = cli("keys", "rotate")
+    assert result.exit_code == 1
+    assert "labledger keys add" in result.stderr and "labledger keys revoke" in result.stderr

@@ -188,14 +188,22 @@ def rotate(
 
     The new key takes the current key's file (the old one is kept beside it, renamed), so
     LABLEDGER_SIGNING_KEY stays as it is. Readers who trust the old key trust the new one.
+    Against a server, add the new key (`keys add`) and revoke the old one (`keys revoke`).
 
     Example:
 
         labledger keys rotate
     """
+    from labledger._foundation.errors import ConfigurationError
     from labledger.workspace.keys import rotate_key
 
     with open_workspace(workspace) as ws:
+        if ws.settings.server_url is not None:
+            raise ConfigurationError(
+                "against a server a key is replaced in two steps, not rotated",
+                hint="register the new key with `labledger keys add` (`keys create` makes one), "
+                "then revoke the old one with `labledger keys revoke KEY_ID`",
+            )
         key = rotate_key(ws, path)
         where = ws.signer.path if ws.signer is not None else path
     console.print(Text(f"rotated {key.actor}'s key to {key.public_key}", style="green"))
