@@ -236,3 +236,19 @@ def test_runs_of_several_projects_and_users_show_which_is_whose(
     assert (shown["project"], shown["project_id"]) == ("screening", screen["project_id"])
     table = cli("runs", "show", screen["id"], "-w", _where(populated))
     assert any("project" in line and "screening" in line for line in table.stdout.splitlines())
+
+
+def test_a_search_that_finds_nothing_names_a_key_no_run_has(
+    cli: Callable[..., Result], populated: Workspace
+) -> None:
+    typo = cli("runs", "search", "metrics.acu > 0.5 and tags.team = assay", "-w", _where(populated))
+    assert typo.exit_code == 0 and "no runs match" in typo.stdout
+    assert "no run has metrics.acu: did you mean metrics.auc?" in typo.stderr
+    assert "tags.team" not in typo.stderr  # runs have it
+    as_json = cli(
+        "runs", "list", "--filter", "params.mdoel = gbm", "--json", "-w", _where(populated)
+    )
+    assert json.loads(as_json.stdout) == []  # the hint goes to stderr: stdout stays JSON
+    assert "did you mean params.model?" in as_json.stderr
+    none = cli("runs", "search", "metrics.auc > 0.99", "-w", _where(populated))
+    assert "no runs match" in none.stdout and none.stderr == ""  # the key exists: no hint

@@ -16,6 +16,7 @@ from labledger.cli.console import (
     catalog_short_ids,
     command,
     console,
+    err_console,
     format_bytes,
     format_duration,
     format_time,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from labledger.pipelines.run_detail import RunDetail
+    from labledger.tracking.filter_hints import UnknownKey
     from labledger.tracking.types import MetricPoint, Run, RunComparison
     from labledger.workspace.workspace import Workspace
 
@@ -201,12 +203,23 @@ def _list(
         )
         projects = _project_names(ws, runs)
         shown = {} if as_json else _run_ids(ws, runs, wide)
+        unknown = [] if runs or not filter_text else _unknown(filter_text, project, ws)
     if as_json:
         print_json(
             [{**dataclasses.asdict(run), "project": projects[run.project_id]} for run in runs]
         )
     else:
         _print_runs(runs, shown, projects, metric, wide)
+    for key in unknown:
+        near = f": did you mean {key.suggestion}?" if key.suggestion else ""
+        err_console.print(Text(f"no run has {key.name}{near}", style="yellow"), highlight=False)
+
+
+def _unknown(filter_text: str, project: str | None, ws: Workspace) -> list[UnknownKey]:
+    """Why a filter found nothing, when a name in it is the reason (said on stderr)."""
+    from labledger.tracking.filter_hints import unknown_keys
+
+    return unknown_keys(filter_text, project=project, workspace=ws)
 
 
 @app.command("list")
