@@ -94,8 +94,9 @@ class Settings:
 
 
 def server_settings(url: str) -> Settings:
-    """Settings of a workspace reached through the labledger server at ``url``."""
-    base = url.strip().rstrip("/")
+    """Settings of a workspace reached through the labledger server at ``url`` (its root: an
+    ``/api/v1`` at the end, as someone copying a route might write it, is left off)."""
+    base = url.strip().rstrip("/").removesuffix("/api/v1")
     return Settings(catalog_url="", store_url=base, server_url=base)
 
 

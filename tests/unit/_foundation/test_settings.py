@@ -250,3 +250,9 @@ def test_a_server_address_without_its_scheme_is_pointed_at_http(
         resolve_settings(uri)
     assert f"http://{uri}" in (caught.value.hint or "")
     assert "labledger init" not in (caught.value.hint or "")
+
+
+def test_a_server_url_copied_with_its_api_prefix_is_the_server_root() -> None:
+    from labledger._foundation.settings import server_settings
+
+    assert server_settings("http://lab:8080/api/v1/").server_url == "http://lab:8080"

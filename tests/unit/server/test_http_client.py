@@ -241,3 +241,35 @@ def test_bodies_are_json_of_the_frozen_types() -> None:
     stored = HttpMetadataStore(_client(handler)).define_field(field)
     assert stored == field
     assert bodies[0]["name"] == "conc" and bodies[0]["minimum"] == 0.0
+
+
+def test_a_404_without_our_error_body_says_this_is_no_labledger_root() -> None:
+    client = _client(lambda request: httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(LabledgerError) as caught:
+        client.call("GET", "/api/v1/me", model=dict)
+    assert "does not answer as a labledger server" in (caught.value.hint or "")
+
+
+def test_https_to_a_plain_http_server_says_so_at_once() -> None:
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    plain = HTTPServer(("127.0.0.1", port), Quiet)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    try:
+        client = Client(f"https://127.0.0.1:{port}", retries=5, backoff_s=5.0)
+        with pytest.raises(StoreUnavailableError) as caught:
+            client.call("GET", "/api/v1/me", model=dict)  # no retries: 5 x 5 s would show
+        assert "does not speak TLS" in caught.value.message
+        assert caught.value.hint == f"try http://127.0.0.1:{port}"
+    finally:
+        plain.shutdown()
+        plain.server_close()

@@ -91,6 +91,12 @@ def error_from_response(
     else:
         code = _STATUS_CODES.get(response.status_code, "error")
         message, hint = f"the server answered {response.status_code}", None
+        if response.status_code in (404, 405):
+            # No labledger error body: not a labledger server, or not its root URL.
+            hint = (
+                f"{base_url} does not answer as a labledger server: give the server's root URL "
+                "(http://host:port, as `labledger server` prints it)"
+            )
     cls = error_class(code)
     if cls is LabledgerError and code != cls.code and response.status_code in (400, 422):
         # A request the server could not take as sent (``invalid_request``): a value that does
@@ -232,6 +238,8 @@ class Client:
             try:
                 response = send(attempt)
             except httpx.TransportError as exc:
+                if _tls_mismatch(exc):  # trying again cannot mend a wrong scheme
+                    raise self._unreachable(exc, sent=False) from exc
                 # A refused connection never reached the server: trying again is always safe.
                 unsent = isinstance(exc, httpx.ConnectError)
                 if (again or unsent) and attempt < self.retries:
@@ -266,6 +274,18 @@ class Client:
 
     def _unreachable(self, exc: Exception, *, sent: bool) -> StoreUnavailableError:
         detail = type(exc).__name__
+        if _tls_mismatch(exc):
+            plain = self.base_url.startswith("https://")
+            other = (
+                self.base_url.replace("https://", "http://", 1)
+                if plain
+                else self.base_url.replace("http://", "https://", 1)
+            )
+            return StoreUnavailableError(
+                f"cannot reach the server at {self.base_url}: it does not speak "
+                + ("TLS (https) there" if plain else "plain http there"),
+                hint=f"try {other}",
+            )
         hint = (
             "the server may or may not have done it: look before trying again"
             if sent
@@ -274,6 +294,23 @@ class Client:
         return StoreUnavailableError(
             f"cannot reach the server at {self.base_url}: {detail}", hint=hint
         )
+
+
+def _tls_mismatch(exc: BaseException) -> bool:
+    """Whether a transport error is TLS spoken to a plain-http server (or the other way)."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(5):  # httpx wraps the ssl error in its own, maybe twice
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError) and any(
+            word in str(seen) for word in ("WRONG_VERSION_NUMBER", "record layer failure")
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "WRONG_VERSION_NUMBER" in text or "record layer failure" in text
 
 
 def _setting(name: str, kind: Callable[[str], N], default: N, given: N | None) -> N:

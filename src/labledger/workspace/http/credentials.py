@@ -49,8 +49,9 @@ def credentials_path() -> Path:
 
 
 def normalise_url(url: str) -> str:
-    """A server URL as tokens are saved under it: no trailing slash."""
-    return url.strip().rstrip("/")
+    """A server URL as tokens are saved under it: no trailing slash, no ``/api/v1`` (the root,
+    as ``server_settings`` takes it)."""
+    return url.strip().rstrip("/").removesuffix("/api/v1")
 
 
 def _load() -> dict[str, dict[str, str | None]]:
