@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
 
 from labledger import init
 from tests.integration import dask_steps as ds
@@ -69,3 +70,38 @@ def test_a_pipeline_on_dask_against_a_server_matches_an_embedded_run(
         )
         again = ds.squares.run(workspace=remote, executor=DaskExecutor(client))
         assert again.executed == [] and sorted(again.cached) == sorted(first.tasks)
+
+
+def test_workers_without_a_token_are_refused_before_any_task_runs(
+    tmp_path: Path, client: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labledger._foundation.errors import ConfigurationError
+    from labledger._foundation.settings import server_settings
+    from labledger.identity import IdentityService, Role, local_user
+    from labledger.pipelines import DaskExecutor
+    from labledger.workspace.http.workspace import RemoteWorkspace
+    from labledger.workspace.workspace import Workspace
+    from tests.integration.served import start_server
+
+    # The workers were started without LABLEDGER_TOKEN (and hold no saved login for this URL);
+    # this process signs in with a token of its own.
+    monkeypatch.delenv("LABLEDGER_TOKEN", raising=False)
+    served = Workspace.init(tmp_path / "served")
+    service = IdentityService(served.stores.identity)
+    service.create_user("ed", by="root")
+    service.grant("default", "ed", Role.EDITOR, actor=local_user("root"))
+    token = service.issue_token("ed", "test", by="root").secret
+    try:
+        with start_server(tmp_path / "served") as url:
+            remote = RemoteWorkspace(server_settings(url), token=token)
+            try:
+                with pytest.raises(ConfigurationError, match="hold no token") as caught:
+                    ds.squares.run(workspace=remote, executor=DaskExecutor(client))
+                assert "LABLEDGER_TOKEN" in (caught.value.hint or "")
+                # Refused before anything ran: no task reached the server.
+                with served.read() as conn:
+                    assert conn.execute(sa.text("SELECT count(*) FROM tasks")).scalar() == 0
+            finally:
+                remote.close()
+    finally:
+        served.close()

@@ -43,6 +43,15 @@ def _store_on_worker(where: StoreSpec) -> BlobStore:
     return store
 
 
+def _without_token(where: StoreSpec) -> str | None:
+    """On a worker: its host name when it holds no token for the server ``where`` names."""
+    import socket
+
+    from labledger.workspace.http.credentials import token_for
+
+    return None if token_for(where.url) else socket.gethostname()
+
+
 def _run_on_worker(spec: TaskSpec, where: StoreSpec) -> TaskResult:
     import tempfile
 
@@ -155,11 +164,32 @@ class DaskExecutor:
             self.client = self.address
         workers = self.client.scheduler_info()["workers"].values()
         self._resources = [dict(w.get("resources") or {}) for w in workers]
+        client = getattr(workspace, "client", None)
+        if self._store.server and getattr(client, "signed_in", False):
+            # This process signs in, so the server wants tokens: each worker needs its own.
+            self._check_tokens(self._store)
         # Results are fetched on the client's event loop as tasks finish, and handed over in
         # batches: a round trip per result from this thread would cost milliseconds each.
         self._completed = distributed.as_completed(
             loop=self.client.loop, with_results=True, raise_errors=False
         )
+
+    def _check_tokens(self, where: StoreSpec) -> None:
+        """Refuse, before any task is sent, workers that hold no token for the server: each
+        task of theirs would fail, with a traceback in the worker's log."""
+        missing = {
+            address: host
+            for address, host in self.client.run(_without_token, where).items()
+            if host is not None
+        }
+        if missing:
+            named = ", ".join(f"{address} ({host})" for address, host in sorted(missing.items()))
+            raise ConfigurationError(
+                f"{len(missing)} Dask worker(s) hold no token for {where.url}: {named}",
+                hint="start the workers with LABLEDGER_TOKEN set to an API token "
+                "(`labledger tokens create`), or run `labledger login "
+                f"{where.url}` on their machines",
+            )
 
     def _wanted(self, spec: TaskSpec) -> dict[str, float] | None:
         if not any(self._resources):

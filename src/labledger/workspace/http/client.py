@@ -150,6 +150,7 @@ class Client:
         self.backoff_s = _setting("LABLEDGER_HTTP_BACKOFF_S", float, DEFAULT_BACKOFF_S, backoff_s)
         self.timeout_s = timeout_s
         self.login_hint = login_hint  # what to do when the server refuses the token
+        self.signed_in = bool(token)  # whether requests carry a token
         headers = {"User-Agent": f"labledger/{_version()}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
