@@ -93,7 +93,7 @@ def server_command(
     from labledger.server.launch import require_server_extras
     from labledger.server.logs import configure_logging
 
-    require_server_extras()  # before the workspace is opened (and its catalog logged)
+    require_server_extras(catalog, store)  # before the workspace is opened (and logged)
     configure_logging()
     served = open_served_workspace(
         workspace,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labledger._foundation.errors import ConfigurationError, ValidationError
+from labledger._foundation.extras import install_hint
 from labledger.pipelines.task import TaskResult
 from labledger.workspace.store_spec import StoreSpec
 
@@ -109,7 +110,7 @@ class DaskExecutor:
     ) -> None:
         if importlib.util.find_spec("distributed") is None:
             # Said before a run is made: a pipeline that cannot start leaves no failed run.
-            raise ConfigurationError("Dask is not installed", hint="pip install 'labledger[dask]'")
+            raise ConfigurationError("Dask is not installed", hint=install_hint("dask"))
         self.address = address
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
@@ -132,9 +133,7 @@ class DaskExecutor:
             # Untyped library: reached through Any.
             distributed: Any = importlib.import_module("distributed")
         except ModuleNotFoundError as exc:
-            raise ConfigurationError(
-                "Dask is not installed", hint="pip install 'labledger[dask]'"
-            ) from exc
+            raise ConfigurationError("Dask is not installed", hint=install_hint("dask")) from exc
         if workspace.store.__class__.__name__ == "MemoryBlobStore":
             raise ConfigurationError(
                 "Dask workers cannot reach an in-memory blob store",

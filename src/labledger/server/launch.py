@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+import os
 import signal
 import threading
 import time
@@ -143,22 +144,37 @@ def open_served_workspace(
 _SERVER_MODULES = ("fastapi", "uvicorn", "httpx")
 
 
-def require_server_extras() -> None:
-    """Check that the ``server`` extra is installed, before anything is opened or logged.
+def require_server_extras(catalog: str | None = None, store: str | None = None) -> None:
+    """Check that the ``server`` extra is installed, and the ``postgres`` and ``s3`` extras when
+    the catalog or the store needs them, before anything is opened or logged: every missing one
+    is named at once.
+
+    ``catalog`` and ``store`` fall back to ``LABLEDGER_URI`` and ``LABLEDGER_STORE``.
 
     Raises:
-        ConfigurationError: A module of the extra is missing; the hint says what to install.
+        ConfigurationError: An extra is missing; the hint says what to install.
     """
     from importlib.util import find_spec
 
-    missing = [name for name in _SERVER_MODULES if find_spec(name) is None]
+    from labledger._foundation.extras import install_hint, missing_extras
+
+    catalog = catalog or os.environ.get("LABLEDGER_URI") or ""
+    store = store or os.environ.get("LABLEDGER_STORE") or ""
+    wanted = ["server"]
+    if catalog.startswith(("postgresql", "postgres:")):
+        wanted.append("postgres")
+    if store.startswith("s3://"):
+        wanted.append("s3")
+    missing = missing_extras(*wanted)
+    modules = [name for name in _SERVER_MODULES if find_spec(name) is None]
+    if modules and "server" not in missing:
+        missing.insert(0, "server")
     if missing:
+        said = ", ".join(missing)
         raise ConfigurationError(
-            f"the server needs its extra dependencies ({', '.join(missing)} missing)",
-            hint=(
-                "pip install 'labledger[server]' (add postgres and s3 for a team workspace; "
-                "in a clone: pip install -e '.[server,postgres]')"
-            ),
+            f"the server needs its extra dependencies: {said}"
+            + (f" ({', '.join(modules)} missing)" if modules else ""),
+            hint=install_hint(*wanted),
         )
 
 
@@ -223,11 +239,13 @@ def serve(
 
     check_workspace_key(workspace)
     auth = auth_required_for(host, has_users=IdentityService(workspace.stores.identity).has_users())
+    from labledger._foundation.extras import install_hint
+
     try:
         import uvicorn
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
-            "the server needs its extra dependencies", hint="pip install 'labledger[server]'"
+            "the server needs its extra dependencies", hint=install_hint("server")
         ) from exc
     from labledger.server.app import create_app
     from labledger.server.logs import log_config

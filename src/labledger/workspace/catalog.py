@@ -29,6 +29,7 @@ from labledger._foundation.errors import (
     WorkspaceNotFoundError,
     WorkspaceUnreadableError,
 )
+from labledger._foundation.extras import install_hint
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -122,7 +123,7 @@ class Catalog:
             except ModuleNotFoundError as exc:
                 raise ConfigurationError(
                     "the PostgreSQL driver is not installed",
-                    hint="pip install 'labledger[postgres]'",
+                    hint=install_hint("postgres"),
                 ) from exc
             _ping_when_idle(self.writer)
             # Reads share the writer's pool, in autocommit: a read-only transaction under READ

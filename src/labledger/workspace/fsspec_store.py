@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from labledger._foundation.digests import CHUNK_SIZE, Hasher, digest_bytes, digest_file, hex_of
 from labledger._foundation.errors import ConfigurationError, IntegrityError, NotFoundError
+from labledger._foundation.extras import install_hint
 from labledger.workspace.blobstore import BlobSource, VerifyingReader
 from labledger.workspace.trash import TRASH_FOLDER, Listed, Trashed
 
@@ -93,7 +94,7 @@ class FsspecBlobStore:
         except ImportError as exc:
             raise ConfigurationError(
                 f"cannot open blob store {self.url}: {exc}",
-                hint="install the package for that scheme, e.g. `pip install 'labledger[s3]'`",
+                hint=f"install the package for that scheme; for S3: {install_hint('s3')}",
             ) from exc
         except ValueError as exc:
             raise ConfigurationError(

@@ -76,8 +76,30 @@ def test_a_missing_server_extra_is_named_before_anything_is_opened(
     # No workspace there: the check comes first, so its error is the one the user reads.
     result = CliRunner().invoke(app, ["server", "-w", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
-    assert "the server needs its extra dependencies (uvicorn missing)" in result.output
+    assert "the server needs its extra dependencies: server (uvicorn missing)" in result.output
     assert "no workspace" not in result.output
+
+
+def test_every_missing_extra_a_team_server_needs_is_named_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from labledger.cli import app
+
+    real = importlib.util.find_spec
+    gone = {"psycopg", "s3fs"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in gone else real(name, *a)
+    )
+    result = CliRunner().invoke(
+        app, ["server", "--catalog", "postgresql://lab@db/ll", "--store", "s3://lab/ll"]
+    )
+    assert result.exit_code == 1
+    assert "the server needs its extra dependencies: postgres, s3" in result.output
+    assert "pip install -e '.[server,postgres,s3]'" in result.output
 
 
 def test_a_served_workspace_derives_its_ledger_tip_before_it_takes_requests(
