@@ -26,12 +26,12 @@ from labledger.server.routes.sessions import SIGN_IN_PATH
 if TYPE_CHECKING:
     from labledger.workspace.workspace import Workspace
 
-__all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_UPLOAD_LIMIT", "create_app"]
+__all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_UPLOAD_LIMIT", "PROBE_DIGEST", "create_app"]
 
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 DEFAULT_UPLOAD_LIMIT = 5 * 1024 * 1024 * 1024
 # Any well-formed digest will do: the probe asks the store a question, whatever the answer.
-_PROBE_DIGEST = "blake3:" + "0" * 64
+PROBE_DIGEST = "blake3:" + "0" * 64  # no blob has it: asking for it only shows the store answers
 
 health = APIRouter(tags=["health"])
 
@@ -54,7 +54,7 @@ def readyz(request: Request) -> dict[str, str]:
             hint="check the database server and the workspace URI",
         ) from exc
     try:
-        workspace.store.exists(_PROBE_DIGEST)
+        workspace.store.exists(PROBE_DIGEST)
     except Exception as exc:
         raise WorkspaceUnreadableError(
             f"the blob store does not answer: {type(exc).__name__}",

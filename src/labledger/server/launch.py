@@ -195,6 +195,22 @@ def _returning_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _warn_if_store_refuses(workspace: Workspace) -> None:
+    """Log a warning at start when the blob store does not answer (wrong S3 credentials, a
+    folder the server may not read): it may come up later, so the server starts anyway."""
+    from labledger.server.app import PROBE_DIGEST
+
+    try:
+        workspace.store.exists(PROBE_DIGEST)
+    except Exception as exc:
+        _log.warning(
+            "the blob store does not answer: %s: %s; check its location and credentials "
+            "(GET /readyz says not ready until it answers)",
+            type(exc).__name__,
+            exc,
+        )
+
+
 def settle_heap() -> None:
     """Keep what the process has made so far (its modules, the application and its routes, about
     120,000 objects) out of the garbage collector's full passes for good.
@@ -238,6 +254,7 @@ def serve(
     from labledger.workspace.checkpoints import check_workspace_key
 
     check_workspace_key(workspace)
+    _warn_if_store_refuses(workspace)
     auth = auth_required_for(host, has_users=IdentityService(workspace.stores.identity).has_users())
     from labledger._foundation.extras import install_hint
 

@@ -173,3 +173,19 @@ def test_the_heap_a_server_starts_with_is_kept_out_of_full_collections() -> None
         assert gc.collect() >= 1
     finally:
         gc.unfreeze()
+
+
+def test_a_store_that_refuses_at_start_is_warned_of(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from labledger.server.launch import _warn_if_store_refuses
+
+    def refused(*_: object) -> bool:
+        raise PermissionError("Forbidden")
+
+    _warn_if_store_refuses(workspace)
+    assert not caplog.records
+    monkeypatch.setattr(type(workspace.store), "exists", refused)
+    with caplog.at_level("WARNING", logger="labledger.server"):
+        _warn_if_store_refuses(workspace)
+    assert "the blob store does not answer: PermissionError: Forbidden" in caplog.text
