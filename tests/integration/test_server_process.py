@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -174,6 +175,37 @@ def test_a_body_far_over_the_limit_is_answered_at_once_and_the_connection_closed
             answer = b""
             while chunk := sock.recv(65536):  # the server closes: recv ends
                 answer += chunk
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 413")
+        assert b"connection: close" in head
+    finally:
+        server.stop()
+
+
+def test_a_streamed_body_far_over_the_limit_ends_its_connection(workspace: Workspace) -> None:
+    import threading
+
+    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
+    try:
+        server.wait_until_up()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+            sock.sendall(
+                b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            piece = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+
+            def stream() -> None:  # 64 MiB, far past the limit and what is drained
+                with contextlib.suppress(OSError):
+                    for _ in range(1024):
+                        sock.sendall(piece)
+
+            sender = threading.Thread(target=stream, daemon=True)
+            sender.start()
+            answer = b""
+            while chunk := sock.recv(65536):  # the server closes: recv ends
+                answer += chunk
+            sender.join(timeout=20)
         head = answer.split(b"\r\n\r\n", 1)[0].lower()
         assert head.startswith(b"http/1.1 413")
         assert b"connection: close" in head

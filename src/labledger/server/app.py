@@ -66,6 +66,12 @@ def readyz(request: Request) -> dict[str, str]:
 SIGN_IN_BODY_LIMIT = 16 * 1024  # a user name and a password: anyone may send one
 
 
+def _user_id(access: AccessCache, secret: str) -> str:
+    """Who a checked token belongs to, from memory (it was just checked): their user id."""
+    user = access.known_user(secret)
+    return f"user:{user.id}" if user is not None else f"token:{secret}"
+
+
 def _token_is_valid(access: AccessCache, secret: str) -> bool:
     try:
         access.user(secret)
@@ -135,6 +141,7 @@ def create_app(
         open_paths=frozenset({SIGN_IN_PATH}),
         known=lambda secret: access.known_user(secret) is not None,
         check=lambda secret: _token_is_valid(access, secret),
+        who=lambda secret: _user_id(access, secret),
     )
     app.add_middleware(RequestIds)
     return app

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "CALLER",
     "BodiesHeld",
     "BodyLimit",
     "NeedsToken",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 REQUEST_ID_HEADER = "x-request-id"
+CALLER = "labledger.caller"  # the scope key NeedsToken leaves who sent a request under
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _log = logging.getLogger("labledger.server")
 
@@ -56,12 +58,16 @@ class RequestIds:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
+        # Unanswered when the app fails (the error handler outside answers 500), or 499 (as
+        # proxies log it) when it returns without an answer: the client went away first.
         status = 500
 
+        answered = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message = {**message, "headers": headers}
@@ -69,6 +75,8 @@ class RequestIds:
 
         try:
             await self.app(scope, receive, send_with_id)
+            if not answered:
+                status = 499
         finally:
             client = scope.get("client")
             _log.info(
@@ -95,6 +103,10 @@ class NeedsToken:
     A single-user server (``enabled`` false) needs tokens from the moment its workspace has users:
     ``users_known`` says from memory whether there are users (``None``: not known), and
     ``users_exist`` asks the catalog, on a worker thread.
+
+    A request whose token it checked carries who sent it in ``scope[CALLER]`` (``who`` of the
+    token: its user's id), which ``NoNulCharacters`` bounds the memory of; any other request
+    (signing in, a single-user server) is nobody's: ``""``.
     """
 
     _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -109,12 +121,14 @@ class NeedsToken:
         check: Callable[[str], bool],
         users_known: Callable[[], bool | None] | None = None,
         users_exist: Callable[[], bool] | None = None,
+        who: Callable[[str], str] | None = None,
     ) -> None:
         self.app = app
         self.enabled = enabled
         self.open_paths = open_paths
         self.known, self.check = known, check
         self.users_known, self.users_exist = users_known, users_exist
+        self.who = who or (lambda secret: secret)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -123,16 +137,18 @@ class NeedsToken:
             and str(scope.get("path", "")).startswith("/api/v1/")
             and scope.get("path") not in self.open_paths
             and await self._needs_token()
-            and not await self._valid(scope)
         ):
-            response = error_response(
-                401,
-                "unauthenticated",
-                "this server needs a valid API token",
-                "send `Authorization: Bearer <token>`; make one with `labledger tokens create`",
-            )
-            await response(scope, receive, send)
-            return
+            secret = await self._valid(scope)
+            if secret is None:
+                response = error_response(
+                    401,
+                    "unauthenticated",
+                    "this server needs a valid API token",
+                    "send `Authorization: Bearer <token>`; make one with `labledger tokens create`",
+                )
+                await response(scope, receive, send)
+                return
+            scope[CALLER] = self.who(secret)
         await self.app(scope, receive, send)
 
     async def _needs_token(self) -> bool:
@@ -145,17 +161,18 @@ class NeedsToken:
             return known
         return bool(await run_in_threadpool(self.users_exist))
 
-    async def _valid(self, scope: Scope) -> bool:
+    async def _valid(self, scope: Scope) -> str | None:
+        """The request's token when it is valid, else ``None``."""
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
         if header is None:
-            return False
-        scheme, _, secret = header.decode("latin-1").partition(" ")
-        secret = secret.strip()
+            return None
+        scheme, _, given = bytes(header).decode("latin-1").partition(" ")
+        secret = given.strip()
         if scheme.lower() != "bearer" or not secret:
-            return False
-        if self.known(secret):
-            return True
-        return bool(await run_in_threadpool(self.check, secret))
+            return None
+        if self.known(secret) or await run_in_threadpool(self.check, secret):
+            return secret
+        return None
 
 
 class BodyLimit:
@@ -210,20 +227,27 @@ class BodyLimit:
             await error_response(413, "too_large", *words, headers)(scope, receive, send)
             return
         seen = 0
+        cut = False  # a refused body's rest is still coming: the connection ends with the answer
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, cut
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     if message.get("more_body", False):
-                        await self._drain(receive, self.DRAIN_BYTES)
+                        cut = not await self._drain(receive, self.DRAIN_BYTES)
                     message_text, hint = self._words(limit, is_upload=is_upload)
                     raise RequestTooLargeError(message_text, hint=hint)
             return message
 
-        await self.app(scope, limited, send)
+        async def closing(message: Message) -> None:
+            if cut and message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, limited, closing)
 
     async def _drain(self, receive: Receive, budget: int) -> bool:
         """Read and drop the rest of a refused body, ``budget`` bytes and ``DRAIN_S`` at most:
@@ -272,13 +296,20 @@ class NoNulCharacters:
 
     The body is read whole here (within the body limit, which wraps this, and within
     ``read_timeout_s``: a body that trickles in is answered 408) and handed on as one piece; a
-    large one is checked on a worker thread, so the event loop keeps answering others. Paths
+    large one is checked on a worker thread, so the event loop keeps answering others. What the
+    bodies in flight hold is bounded (``BodiesHeld``), and at most ``LARGE_AT_ONCE`` bodies over
+    ``LARGE`` are handed on at a time (503 ``busy`` after ``LARGE_WAIT_S``). Paths
     outside ``/api/v1/`` take no body and are not read; blob uploads (``PUT`` under
     ``/api/v1/blobs/``) are bytes and stream through untouched.
     """
 
     _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
     _ON_A_THREAD = 256 * 1024  # bodies larger than this are checked off the event loop
+    # A body this large is handed on only while fewer than LARGE_AT_ONCE others are: read as
+    # JSON it becomes Python objects of up to twenty times its size.
+    LARGE = 1024 * 1024
+    LARGE_AT_ONCE = 2
+    LARGE_WAIT_S = 30.0
 
     def __init__(
         self,
@@ -293,6 +324,7 @@ class NoNulCharacters:
         self.upload_prefix = upload_prefix
         self.read_timeout_s = read_timeout_s
         self.held = BodiesHeld(held_bytes, held_bytes_per_caller)
+        self._large: asyncio.Semaphore | None = None  # made on the event loop, when first used
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -340,11 +372,35 @@ class NoNulCharacters:
                     return {"type": "http.request", "body": body, "more_body": False}
                 return await receive()
 
-            await self.app(scope, replay, send)
+            await self._hand_on(scope, replay, send, large=len(body) > self.LARGE)
         finally:
             self.held.release(caller)
 
-    async def _read(self, receive: Receive, caller: bytes) -> bytes | None:
+    async def _hand_on(self, scope: Scope, receive: Receive, send: Send, *, large: bool) -> None:
+        """Call the app; for a ``large`` body, once fewer than ``LARGE_AT_ONCE`` others are in."""
+        if not large:
+            await self.app(scope, receive, send)
+            return
+        if self._large is None:
+            self._large = asyncio.Semaphore(self.LARGE_AT_ONCE)
+        try:
+            await asyncio.wait_for(self._large.acquire(), self.LARGE_WAIT_S)
+        except TimeoutError:
+            busy = ServerBusyError(
+                "the server is reading as many large request bodies as it takes at once",
+                hint="send again in a moment (labledger's client does), or send smaller bodies",
+            )
+            headers = {"Retry-After": "1"}
+            await error_response(503, busy.code, busy.message, busy.hint, headers)(
+                scope, receive, send
+            )
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._large.release()
+
+    async def _read(self, receive: Receive, caller: str) -> bytes | None:
         """The whole body, or ``None`` when the client disconnected.
 
         Raises:
@@ -371,9 +427,10 @@ class NoNulCharacters:
                 return b"".join(parts)
 
 
-def _caller(scope: Scope) -> bytes:
-    """Who sends a request, for ``BodiesHeld``: its credentials (all tokenless callers are one)."""
-    return next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+def _caller(scope: Scope) -> str:
+    """Who sends a request, for ``BodiesHeld``: the user ``NeedsToken`` checked the token of, or
+    ``""`` for every request it did not check (signing in, a single-user server)."""
+    return str(scope.get(CALLER, ""))
 
 
 class BodiesHeld:
@@ -383,17 +440,18 @@ class BodiesHeld:
     A body is read whole before its route runs, and a caller may send it slowly: without a bound,
     a few hundred large bodies sent at a crawl would hold gigabytes of the server's memory. Past
     either bound the request is answered 503 (``busy``, ``Retry-After: 1``), which labledger's
-    client waits on and sends again; what one caller holds never keeps another from the rest.
-    Runs on the event loop only, so plain counters do.
+    client waits on and sends again. A caller is a user (however many tokens they hold); every
+    request no token was checked for counts as one caller, ``""``, whose share is what the
+    sign-in route's small bodies may hold. Runs on the event loop only, so plain counters do.
     """
 
     def __init__(self, limit: int, per_caller: int) -> None:
         self.limit, self.per_caller = limit, per_caller
         self.total = 0
-        self.by_caller: dict[bytes, int] = {}
+        self.by_caller: dict[str, int] = {}
         self._taken: dict[int, int] = {}
 
-    def take(self, caller: bytes, size: int) -> None:
+    def take(self, caller: str, size: int) -> None:
         """Count ``size`` more bytes for the request in progress of ``caller``.
 
         Raises:
@@ -414,7 +472,7 @@ class BodiesHeld:
         task = id(asyncio.current_task())
         self._taken[task] = self._taken.get(task, 0) + size
 
-    def release(self, caller: bytes) -> None:
+    def release(self, caller: str) -> None:
         """Forget what the request in progress (this task) counted."""
         size = self._taken.pop(id(asyncio.current_task()), 0)
         if not size:

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from labledger._foundation.errors import ConfigurationError, IntegrityError, ValidationError
+from labledger._foundation.errors import (
+    ConfigurationError,
+    IntegrityError,
+    LabledgerError,
+    ValidationError,
+)
 from labledger._foundation.ids import new_id
 from labledger._foundation.json_input import parse_json
 from labledger.stores.ledger import CHECKPOINT_FORMAT, Checkpoint, CheckpointSignature
@@ -155,7 +160,15 @@ def check_workspace_key(workspace: Workspace) -> None:
             f"signed with a workspace key ({registered})",
             hint=hint,
         )
-    signer = load_signer(path, WORKSPACE_ACTOR)
+    try:
+        signer = load_signer(path, WORKSPACE_ACTOR)
+    except (LabledgerError, OSError) as exc:
+        said = exc.message if isinstance(exc, LabledgerError) else str(exc)
+        raise ConfigurationError(
+            f"the workspace key file {path} cannot be read ({said}); this catalog's "
+            f"checkpoints are signed with a workspace key ({registered})",
+            hint=hint,
+        ) from exc
     if signer.public_key_hex != row.public_key:
         raise ConfigurationError(
             f"the workspace key in {path} (public key {signer.public_key_hex[:16]}...) is not the "

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from labledger.server.middleware import NoNulCharacters
+from labledger.server.middleware import CALLER, NoNulCharacters
 
 _JSON = (b"content-type", b"application/json")
 
@@ -177,7 +177,8 @@ def test_bodies_past_a_callers_share_are_answered_503_and_others_pass() -> None:
                 assert message["status"] != 503 or (b"retry-after", b"1") in message["headers"]
 
         scope = {"type": "http", "method": "POST", "path": "/api/v1/runs/search",
-                 "query_string": b"", "headers": [_JSON, (b"authorization", token)]}  # fmt: skip
+                 "query_string": b"", "headers": [_JSON, (b"authorization", token)],
+                 CALLER: f"user:{token.decode()}"}  # as NeedsToken leaves it  # fmt: skip
         await middleware(scope, receive, send)
 
     async def scenario() -> None:
@@ -192,3 +193,111 @@ def test_bodies_past_a_callers_share_are_answered_503_and_others_pass() -> None:
     assert sorted(answered[b"Bearer m"]) == [204, 204, 503]
     assert answered[b"Bearer a"] == [204]
     assert middleware.held.total == 0 and middleware.held.by_caller == {}
+
+
+def test_needs_token_names_the_user_not_the_header_as_the_caller() -> None:
+    from labledger.server.middleware import NeedsToken
+
+    seen: list[object] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope.get(CALLER))
+
+    users = {"t1": "user:ada", "t2": "user:ada", "t3": "user:bob"}
+    middleware = NeedsToken(
+        app,
+        enabled=True,
+        open_paths=frozenset({"/api/v1/sessions"}),
+        known=lambda secret: secret in users,
+        check=lambda secret: False,
+        who=lambda secret: users[secret],
+    )
+
+    async def call(path: str, authorization: bytes) -> None:
+        scope = {"type": "http", "method": "POST", "path": path, "query_string": b"",
+                 "headers": [_JSON, (b"authorization", authorization)]}  # fmt: skip
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: Any) -> None:
+            pass
+
+        await middleware(scope, receive, send)
+
+    for header in (b"Bearer t1", b"bearer   t1 ", b"Bearer t2", b"Bearer t3"):
+        asyncio.run(call("/api/v1/runs/search", header))
+    # Signing in checks no token: whatever the header says, the caller is nobody in particular.
+    asyncio.run(call("/api/v1/sessions", b"Bearer junk-1"))
+    assert seen == ["user:ada", "user:ada", "user:ada", "user:bob", None]
+
+
+def test_large_bodies_are_handed_on_a_few_at_a_time() -> None:
+    inside: list[int] = []
+    answered: list[int] = []
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        inside.append(1)
+        await release.wait()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = NoNulCharacters(app)
+    middleware.LARGE, middleware.LARGE_AT_ONCE, middleware.LARGE_WAIT_S = 100, 1, 0.05
+
+    async def request(body: bytes) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+
+        scope = {"type": "http", "method": "POST", "path": "/api/v1/runs/search",
+                 "query_string": b"", "headers": [_JSON]}  # fmt: skip
+        await middleware(scope, receive, send)
+
+    async def scenario() -> None:
+        big, small = b'{"a": "' + b"x" * 200 + b'"}', b'{"a": 1}'
+        first = asyncio.create_task(request(big))
+        while not inside:
+            await asyncio.sleep(0)
+        # While one large body is in, another waits and is told busy; a small one goes in.
+        await request(big)
+        small_one = asyncio.create_task(request(small))
+        while len(inside) < 2:
+            await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(first, small_one)
+
+    asyncio.run(scenario())
+    assert answered == [503, 204, 204]
+    assert middleware.held.total == 0
+
+
+def test_a_request_whose_client_left_before_the_answer_is_logged_499(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from labledger.server.middleware import RequestIds
+
+    async def gone(scope: Any, receive: Any, send: Any) -> None:
+        return  # the client went away mid-body: nothing to answer
+
+    async def fails(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/runs", "query_string": b"",
+             "headers": []}  # fmt: skip
+    with caplog.at_level("INFO", logger="labledger.server"):
+        asyncio.run(RequestIds(gone)(dict(scope), receive, send))
+        with pytest.raises(RuntimeError):
+            asyncio.run(RequestIds(fails)(dict(scope), receive, send))
+    assert [r.status for r in caplog.records if r.message == "request"] == [499, 500]

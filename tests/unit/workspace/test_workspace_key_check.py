@@ -58,3 +58,16 @@ def test_no_key_configured_for_a_database_workspace_is_refused(
     monkeypatch.setattr(workspace, "settings", dataclasses.replace(workspace.settings, root=None))
     with pytest.raises(ConfigurationError, match="LABLEDGER_WORKSPACE_KEY is not set"):
         check_workspace_key(workspace)
+
+
+def test_a_key_file_that_is_no_key_is_refused_with_the_same_hint(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_checkpoint(workspace)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key")
+    monkeypatch.setenv("LABLEDGER_WORKSPACE_KEY", str(garbage))
+    with pytest.raises(ConfigurationError, match="cannot be read") as caught:
+        check_workspace_key(workspace)
+    assert "LABLEDGER_WORKSPACE_KEY" in (caught.value.hint or "")
+    assert "keys create" not in (caught.value.hint or "")
