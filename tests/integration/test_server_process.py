@@ -15,9 +15,10 @@ from labledger.identity import IdentityService
 from labledger.workspace.checkpoints import make_checkpoint
 from labledger.workspace.signing import generate_key
 from tests.conftest import subprocess_env
-from tests.integration.server_processes import call, start_server
+from tests.integration.server_processes import ServerProcess, call, start_server
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from labledger.workspace.workspace import Workspace
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 pytest.importorskip("uvicorn")
+
+
+@pytest.fixture
+def one_mib(workspace: Workspace) -> Iterator[ServerProcess]:
+    """A server over ``workspace`` that takes JSON bodies of 1 MiB at most, up and answering."""
+    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
+    try:
+        server.wait_until_up()
+        yield server
+    finally:
+        server.stop()
 
 
 def test_server_process_answers_health_and_authenticated_routes(workspace: Workspace) -> None:
@@ -109,37 +121,27 @@ def _raw_post(port: int, body: bytes, *, pause_s: float, chunked: bool = False) 
 
 
 def test_a_refused_body_is_read_before_the_answer_so_the_client_sees_413(
-    workspace: Workspace,
+    one_mib: ServerProcess,
 ) -> None:
     # Answering with the body unread resets the connection: a client still sending would see
     # "broken pipe" and never the 413 that says why.
-    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
-    try:
-        server.wait_until_up()
-        body = json.dumps({"name": "x" * (2 * 1024 * 1024)}).encode()
-        for chunked in (False, True):
-            answer = _raw_post(server.port, body, pause_s=0.3, chunked=chunked)
-            assert answer.startswith(b"HTTP/1.1 413"), (chunked, answer[:200])
-            assert b'"too_large"' in answer
-    finally:
-        server.stop()
+    body = json.dumps({"name": "x" * (2 * 1024 * 1024)}).encode()
+    for chunked in (False, True):
+        answer = _raw_post(one_mib.port, body, pause_s=0.3, chunked=chunked)
+        assert answer.startswith(b"HTTP/1.1 413"), (chunked, answer[:200])
+        assert b'"too_large"' in answer
 
 
-def test_a_body_over_max_body_mb_is_refused(workspace: Workspace) -> None:
-    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
-    try:
-        server.wait_until_up()
-        status, error = call(
-            f"{server.base}/api/v1/users", method="POST", body={"name": "x" * (1024 * 1024)}
-        )
-        assert (status, error["code"]) == (413, "too_large")
-        assert "1048576 bytes" in error["message"]
-        status, _ = call(
-            f"{server.base}/api/v1/users", method="POST", body={"name": "y", "display_name": "z"}
-        )
-        assert status == 201
-    finally:
-        server.stop()
+def test_a_body_over_max_body_mb_is_refused(one_mib: ServerProcess) -> None:
+    status, error = call(
+        f"{one_mib.base}/api/v1/users", method="POST", body={"name": "x" * (1024 * 1024)}
+    )
+    assert (status, error["code"]) == (413, "too_large")
+    assert "1048576 bytes" in error["message"]
+    status, _ = call(
+        f"{one_mib.base}/api/v1/users", method="POST", body={"name": "y", "display_name": "z"}
+    )
+    assert status == 201
 
 
 def test_a_server_without_the_catalogs_workspace_key_does_not_start(
@@ -162,52 +164,42 @@ def test_a_server_without_the_catalogs_workspace_key_does_not_start(
 
 
 def test_a_body_far_over_the_limit_is_answered_at_once_and_the_connection_closed(
-    workspace: Workspace,
+    one_mib: ServerProcess,
 ) -> None:
-    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
-    try:
-        server.wait_until_up()
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-            sock.sendall(
-                b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 1073741824\r\n\r\n{"
-            )
-            answer = b""
-            while chunk := sock.recv(65536):  # the server closes: recv ends
-                answer += chunk
-        head = answer.split(b"\r\n\r\n", 1)[0].lower()
-        assert head.startswith(b"http/1.1 413")
-        assert b"connection: close" in head
-    finally:
-        server.stop()
+    with socket.create_connection(("127.0.0.1", one_mib.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1073741824\r\n\r\n{"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes: recv ends
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 413")
+    assert b"connection: close" in head
 
 
-def test_a_streamed_body_far_over_the_limit_ends_its_connection(workspace: Workspace) -> None:
+def test_a_streamed_body_far_over_the_limit_ends_its_connection(one_mib: ServerProcess) -> None:
     import threading
 
-    server = start_server("-w", str(workspace.settings.root), "--max-body-mb", "1")
-    try:
-        server.wait_until_up()
-        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
-            sock.sendall(
-                b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n"
-            )
-            piece = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+    with socket.create_connection(("127.0.0.1", one_mib.port), timeout=20) as sock:
+        sock.sendall(
+            b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        piece = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
 
-            def stream() -> None:  # 64 MiB, far past the limit and what is drained
-                with contextlib.suppress(OSError):
-                    for _ in range(1024):
-                        sock.sendall(piece)
+        def stream() -> None:  # 64 MiB, far past the limit and what is drained
+            with contextlib.suppress(OSError):
+                for _ in range(1024):
+                    sock.sendall(piece)
 
-            sender = threading.Thread(target=stream, daemon=True)
-            sender.start()
-            answer = b""
-            while chunk := sock.recv(65536):  # the server closes: recv ends
-                answer += chunk
-            sender.join(timeout=20)
-        head = answer.split(b"\r\n\r\n", 1)[0].lower()
-        assert head.startswith(b"http/1.1 413")
-        assert b"connection: close" in head
-    finally:
-        server.stop()
+        sender = threading.Thread(target=stream, daemon=True)
+        sender.start()
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes: recv ends
+            answer += chunk
+        sender.join(timeout=20)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 413")
+    assert b"connection: close" in head

@@ -27,18 +27,6 @@ def test_the_registered_key_passes(workspace: Workspace) -> None:
     check_workspace_key(workspace)
 
 
-def test_another_key_is_refused_naming_the_setting(
-    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    make_checkpoint(workspace)
-    other = tmp_path / "other.pem"
-    generate_key(other)
-    monkeypatch.setenv("LABLEDGER_WORKSPACE_KEY", str(other))
-    with pytest.raises(ConfigurationError, match="is not the one this catalog") as caught:
-        check_workspace_key(workspace)
-    assert "LABLEDGER_WORKSPACE_KEY" in (caught.value.hint or "")
-
-
 def test_a_key_file_that_is_gone_is_refused(
     workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,14 +48,25 @@ def test_no_key_configured_for_a_database_workspace_is_refused(
         check_workspace_key(workspace)
 
 
-def test_a_key_file_that_is_no_key_is_refused_with_the_same_hint(
-    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("key_file", "says"),
+    [("another key", "is not the one this catalog"), ("not a key", "cannot be read")],
+)
+def test_a_key_file_with_another_key_or_none_is_refused_naming_the_setting(
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    key_file: str,
+    says: str,
 ) -> None:
     make_checkpoint(workspace)
-    garbage = tmp_path / "garbage.pem"
-    garbage.write_text("not a key")
-    monkeypatch.setenv("LABLEDGER_WORKSPACE_KEY", str(garbage))
-    with pytest.raises(ConfigurationError, match="cannot be read") as caught:
+    given = tmp_path / "given.pem"
+    if key_file == "another key":
+        generate_key(given)
+    else:
+        given.write_text(key_file)
+    monkeypatch.setenv("LABLEDGER_WORKSPACE_KEY", str(given))
+    with pytest.raises(ConfigurationError, match=says) as caught:
         check_workspace_key(workspace)
     assert "LABLEDGER_WORKSPACE_KEY" in (caught.value.hint or "")
     assert "keys create" not in (caught.value.hint or "")
