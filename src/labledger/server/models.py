@@ -94,7 +94,7 @@ class NewTokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    expires_in_days: float | None = Field(default=None, gt=0, le=MAX_TOKEN_DAYS)
+    expires_in_days: float | None = Field(default=None, gt=0, le=MAX_TOKEN_DAYS, strict=True)
 
 
 class IssuedTokenOut(BaseModel):

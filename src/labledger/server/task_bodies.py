@@ -71,7 +71,7 @@ class BlobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     digest: Digest
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, strict=True)
 
 
 class PipelineRunIn(BaseModel):
@@ -84,7 +84,7 @@ class PipelineRunIn(BaseModel):
     pipeline: Name
     code_digest: Digest | None = None
     lock_digest: Digest | None = None
-    seed: int = Field(ge=-(2**63), lt=2**63)
+    seed: int = Field(ge=-(2**63), lt=2**63, strict=True)
     params_json: str = Field(default="{}", max_length=1_000_000)
     reproduces: Id | None = None
     facts_digest: Digest | None = None
@@ -146,7 +146,7 @@ class CacheIndexIn(BaseModel):
 
     fingerprints: list[Digest] = Field(max_length=MAX_FINGERPRINTS)
     run_id: Id | None = None
-    limit: int = Field(default=CACHE_INDEX_LIMIT, ge=0, le=CACHE_INDEX_LIMIT)
+    limit: int = Field(default=CACHE_INDEX_LIMIT, ge=0, le=CACHE_INDEX_LIMIT, strict=True)
 
 
 class CacheIndexOut(BaseModel):
@@ -248,7 +248,7 @@ class EarlierTasksIn(BaseModel):
 
     pipeline: Name
     nodes: list[Name] = Field(max_length=MAX_KEYS)
-    limit: int = Field(ge=0, le=100_000)
+    limit: int = Field(ge=0, le=100_000, strict=True)
     projects: list[Id] | None = Field(
         default=None, max_length=MAX_PROJECTS, description="Only runs of these project ids."
     )

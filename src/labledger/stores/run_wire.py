@@ -52,9 +52,9 @@ _INT64 = 2**63 - 1
 Key = Annotated[str, Field(min_length=1, max_length=250)]
 Text = Annotated[str, Field(max_length=65_536)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
-Step = Annotated[int, Field(ge=-_INT64 - 1, le=_INT64)]
-Seq = Annotated[int, Field(ge=1, le=_INT64)]
-Timestamp = Annotated[float, Field(ge=0.0, le=253_402_300_799.0)]
+Step = Annotated[int, Field(ge=-_INT64 - 1, le=_INT64, strict=True)]
+Seq = Annotated[int, Field(ge=1, le=_INT64, strict=True)]
+Timestamp = Annotated[float, Field(ge=0.0, le=253_402_300_799.0, strict=True)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 MetricValue = Annotated[
     float | None,
@@ -98,7 +98,7 @@ class NewRunIn(_In):
     name: Annotated[str, Field(min_length=1, max_length=300)]
     kind: Annotated[str, Field(min_length=1, max_length=20)]
     host: Annotated[str, Field(max_length=255)]
-    pid: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    pid: Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
     started_at: Timestamp
     environment_digest: Annotated[str, Field(pattern=r"^blake3:[0-9a-f]{64}$")] | None = None
     git_commit: Annotated[str, Field(max_length=64)] | None = None
@@ -186,7 +186,7 @@ class SearchRunsIn(_In):
     order_by: list[OrderIn] = Field(default_factory=list, max_length=20)
     project_id: Id | None = None
     page_token: Annotated[str, Field(max_length=4096)] | None = None
-    max_results: Annotated[int, Field(ge=1, le=1000)] = 100
+    max_results: Annotated[int, Field(ge=1, le=1000, strict=True)] = 100
 
 
 class _Out(BaseModel):

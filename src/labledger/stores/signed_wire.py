@@ -38,7 +38,7 @@ class SignedBodyIn(BaseModel):
     actor: str = Field(min_length=1, max_length=200)
     subject: str = Field(min_length=1, max_length=120)
     payload: dict[str, Any] = Field(max_length=1000)
-    created_at: float = Field(ge=0, le=1e11)
+    created_at: float = Field(ge=0, le=1e11, strict=True)
     key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
     signature: str = Field(min_length=1, max_length=128)
 

@@ -10,6 +10,8 @@ from labledger.server.permissions import api_routes, route_permissions
 from tests.unit.server.conftest import TestClient
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from labledger.identity import IdentityService
     from labledger.workspace.workspace import Workspace
 
@@ -634,3 +636,19 @@ def test_reaping_as_a_viewer_says_what_role_it_needs(client: TestClient, as_user
     )
     assert body["message"] == "vera is viewer in assay; this needs editor"
     assert client.post("/api/v1/runs/reap", json={}, headers=as_user("ed")).json() == {"ids": []}
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("/api/v1/tokens", {"name": "t", "expires_in_days": True}),
+        ("/api/v1/runs/search", {"max_results": True}),
+        ("/api/v1/tasks/cache/index", {"fingerprints": [], "limit": True}),
+    ],
+)
+def test_a_boolean_where_the_document_says_number_is_refused(
+    client: TestClient, as_user: Callable[[str], dict[str, str]], route: str, body: dict[str, Any]
+) -> None:
+    # JSON's true is no number: read leniently it would be 1, which the document does not allow.
+    answer = client.post(route, json=body, headers=as_user("ada"))
+    assert answer.status_code == 422, answer.text

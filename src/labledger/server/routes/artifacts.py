@@ -79,7 +79,7 @@ class ArtifactIn(BaseModel):
     kind: str = Field(min_length=1, max_length=100)
     format: str = Field(min_length=1, max_length=100)
     digest: str = Field(max_length=200)
-    size: int = Field(ge=0, le=2**62)
+    size: int = Field(ge=0, le=2**62, strict=True)
     run_id: str | None = Field(default=None, max_length=64)
     project_id: str | None = Field(
         default=None,

@@ -94,7 +94,7 @@ class SearchIn(BaseModel):
     text: str | None = Field(default=None, max_length=10_000)
     where: QueryNodeIn | None = None
     kinds: list[TargetKind] = Field(default_factory=_every_kind, min_length=1)
-    limit: int = Field(default=50, ge=1, le=1000)
+    limit: int = Field(default=50, ge=1, le=1000, strict=True)
     project_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
         default=None,
         max_length=10_000,

@@ -34,7 +34,7 @@ class SessionIn(BaseModel):
     user: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=1024)
     token_name: str = Field(default="login", min_length=1, max_length=200)
-    expires_in_days: float | None = Field(default=90.0, gt=0, le=MAX_TOKEN_DAYS)
+    expires_in_days: float | None = Field(default=90.0, gt=0, le=MAX_TOKEN_DAYS, strict=True)
 
 
 @router.post(
