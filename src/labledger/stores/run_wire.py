@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema
 
 from labledger.stores.runs import MetricPoint, Run, RunLiveness
 from labledger.stores.signed_wire import SignedBodyIn  # noqa: TC001 - pydantic reads it
@@ -33,6 +33,7 @@ __all__ = [
     "LogBatchIn",
     "MetricPageOut",
     "MetricRowIn",
+    "MetricValueIn",
     "NewRunIn",
     "OrderIn",
     "ParamRowIn",
@@ -44,6 +45,7 @@ __all__ = [
     "SealOut",
     "SearchRunsIn",
     "TagRowIn",
+    "metric_number",
 ]
 
 # Bounds the catalog holds (see ``labledger.tracking.checks``); a client's checks come first, these
@@ -71,7 +73,22 @@ MetricValue = Annotated[
 """A metric value: a number, ``"Infinity"``/``"-Infinity"``, or ``null`` for NaN (a ``"NaN"``
 that reaches a route is stored as ``null`` too). The OpenAPI document says so: JSON has no
 infinite numbers."""
-MetricRowIn = tuple[Key, MetricValue, Step, Timestamp, Seq]
+MetricValueIn = Annotated[
+    Annotated[float, Strict()] | Literal["Infinity", "-Infinity", "NaN"] | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "enum": ["Infinity", "-Infinity", "NaN"]},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+"""A metric value as a request carries it, read strictly (JSON's ``true`` is no number): a
+number, the text ``"Infinity"``, ``"-Infinity"`` or ``"NaN"`` (kept as text here; the route
+turns it into the float, ``metric_number``), or ``null``."""
+MetricRowIn = tuple[Key, MetricValueIn, Step, Timestamp, Seq]
 """``[key, value, step, timestamp, seq]``."""
 ParamRowIn = tuple[Key, Text, Number | None]
 """``[key, value as text, value as a number or null]``."""
@@ -291,3 +308,13 @@ class SealOut(BaseModel):
     """The record digest a run was sealed with."""
 
     record_digest: str
+
+
+_TEXT_VALUES = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": None}
+
+
+def metric_number(value: float | str | None) -> float | None:
+    """A ``MetricValueIn`` as the catalog keeps it: a float, or ``None`` for NaN."""
+    if isinstance(value, str):
+        return _TEXT_VALUES[value]
+    return None if value is None or math.isnan(value) else value

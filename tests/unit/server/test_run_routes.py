@@ -3,6 +3,7 @@ server takes from a client (no user, no seal)."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -386,3 +387,28 @@ def test_run_reads_match_the_openapi_document_with_infinite_values(
     assert {tuple(item[:2]) for item in history["items"]} == {
         ("up", "Infinity"), ("down", "-Infinity"), ("nan", None), ("plain", 0.5)
     }  # fmt: skip
+
+
+def test_a_metric_value_is_a_number_the_infinity_texts_or_null_and_nothing_else(
+    client: TestClient, as_user: Headers, assay: str, workspace: Workspace
+) -> None:
+    from labledger.tracking import get_metric_history
+
+    run_id = "0190aaaa-0000-7000-8000-00000000000f"
+    _run(client, as_user, run_id, assay, "ed")
+    rows = [["a", 0.5, 0, 1.0, 1], ["a", "Infinity", 1, 1.0, 2], ["a", "-Infinity", 2, 1.0, 3],
+            ["a", "NaN", 3, 1.0, 4], ["a", None, 4, 1.0, 5]]  # fmt: skip
+    sent = client.post(
+        f"/api/v1/runs/{run_id}/batch", json={"metrics": rows}, headers=as_user("ed")
+    )
+    assert sent.status_code == 204, sent.text
+    values = [p.value for p in get_metric_history(run_id, "a", workspace=workspace)]
+    assert values[:3] == [0.5, math.inf, -math.inf]
+    assert all(math.isnan(v) for v in values[3:])
+    for odd in (True, "1.5", "inf", [1]):  # JSON's true is no number, and no other text is
+        refused = client.post(
+            f"/api/v1/runs/{run_id}/batch",
+            json={"metrics": [["b", odd, 0, 1.0, 6]]},
+            headers=as_user("ed"),
+        )
+        assert refused.status_code == 422, (odd, refused.text)

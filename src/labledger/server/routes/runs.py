@@ -16,7 +16,7 @@ import math
 import operator
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -41,6 +41,7 @@ from labledger.stores.run_wire import (
     IdsOut,
     LogBatchIn,
     SealOut,
+    metric_number,
 )
 from labledger.stores.runs import FinishRun, NewRun
 from labledger.stores.signed_wire import PreparedEntryOut, PreparedOut
@@ -88,17 +89,18 @@ def _unencodable(value: str) -> bool:
     return False
 
 
-def _numbers(rows: list[MetricRow]) -> list[MetricRow]:
-    """``rows`` with a ``"NaN"`` value sent as text stored as NaN is, as ``None``."""
+def _numbers(rows: list[Any]) -> list[MetricRow]:
+    """``rows`` as the store takes them: a value sent as text (``"Infinity"``, ``"-Infinity"``,
+    ``"NaN"``) as its float, NaN as ``None``."""
     try:
-        # The common case, no NaN, at C speed: a sum is NaN only when a value is NaN (or
+        # The common case, plain numbers, at C speed: a sum is NaN only when a value is NaN (or
         # infinities of both signs meet, which the row-by-row look below sorts out).
         total = sum(map(_VALUE, rows))
-    except TypeError:  # a None value
+    except TypeError:  # a None or text value
         total = math.nan
     if not math.isnan(total):
         return rows
-    return [(k, None if v is not None and math.isnan(v) else v, s, t, q) for k, v, s, t, q in rows]
+    return [(k, metric_number(v), s, t, q) for k, v, s, t, q in rows]
 
 
 def _clamped(at: float) -> float:
