@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 
 from labledger._foundation.errors import ConfigurationError
+from labledger._foundation.extras import install_hint
 
 __all__ = ["TOKEN_PREFIX", "hash_password", "new_token_secret", "token_hash", "verify_password"]
 
@@ -35,7 +36,7 @@ def _hasher() -> Any:
     except ModuleNotFoundError as exc:
         raise ConfigurationError(
             "password hashing needs argon2-cffi, which is not installed",
-            hint="pip install 'labledger[server]'",
+            hint=install_hint("server"),
         ) from exc
     return PasswordHasher()
 

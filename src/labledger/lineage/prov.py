@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from labledger._foundation.errors import ConfigurationError
+from labledger._foundation.extras import install_hint
 from labledger.workspace.current import get_workspace
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _prov_model() -> Any:
     except ImportError as exc:
         raise ConfigurationError(
             "PROV export needs the prov package, which is not installed",
-            hint="pip install 'labledger[interop]'",
+            hint=install_hint("interop"),
         ) from exc
     return prov.model
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from labledger._foundation.errors import ConfigurationError, IntegrityError
+from labledger._foundation.extras import install_hint
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -193,7 +194,7 @@ def require(module: str, *, package: str, extra: str | None = None) -> ModuleTyp
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        how = f"pip install 'labledger[{extra}]'" if extra else f"pip install {package}"
+        how = install_hint(extra) if extra else f"pip install {package}"
         raise ConfigurationError(
             f"{package} is needed to read or write this value but is not installed ({exc})",
             hint=how,

@@ -60,9 +60,7 @@ class RequestIds:
         started = time.perf_counter()
         # Unanswered when the app fails (the error handler outside answers 500), or 499 (as
         # proxies log it) when it returns without an answer: the client went away first.
-        status = 500
-
-        answered = False
+        status, answered = 500, False
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, answered

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from labledger._foundation.display import short_ids
 from labledger._foundation.errors import ConfigurationError, ValidationError
+from labledger._foundation.extras import install_hint
 from labledger.tracking.query import get_metric_history, get_run
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def _write_png(curves: dict[str, list[Curve]], target: Path) -> None:
     except ImportError as exc:
         raise ConfigurationError(
             "drawing a PNG needs matplotlib, which is not installed",
-            hint="pip install 'labledger[ml]', or write an .html page instead",
+            hint=f"{install_hint('ml')}, or write an .html page instead",
         ) from exc
     # A Figure with its own Agg canvas: no pyplot, so no global backend or figure registry.
     figure = Figure(figsize=(_WIDTH_IN, _PANEL_IN * len(curves)), dpi=_DPI, layout="constrained")

@@ -30,6 +30,7 @@ from labledger._foundation.errors import (
     ValidationError,
     error_class,
 )
+from labledger._foundation.extras import install_hint
 from labledger.stores.wire import ATTEMPT_HEADER
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class Client:
             import httpx
         except ModuleNotFoundError as exc:  # pragma: no cover - an installation problem
             raise ConfigurationError(
-                "talking to a labledger server needs httpx", hint="pip install 'labledger[server]'"
+                "talking to a labledger server needs httpx", hint=install_hint("server")
             ) from exc
         self.base_url = base_url.rstrip("/")
         self.retries = _setting("LABLEDGER_HTTP_RETRIES", int, DEFAULT_RETRIES, retries)
